@@ -1,0 +1,3 @@
+"""gasleak: real-time gas-leak detection service."""
+
+__version__ = "0.1.0"

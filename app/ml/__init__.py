@@ -1,0 +1,1 @@
+"""Machine learning: pure feature functions, the LSTM, training, artifacts and predictors."""
