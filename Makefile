@@ -1,0 +1,40 @@
+# Two newcomer commands: `make demo` and `make test`. Both create .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo serve train evaluate test bench lint clean
+
+$(BIN)/activate: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first and pinned: 2.13.0 is the CPU build on this machine's disk.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(BIN)/activate
+
+install: $(BIN)/activate
+
+demo: install
+	$(BIN)/python main.py --mode demo --port 8080
+
+serve: install
+	$(BIN)/python main.py --mode serve --port 8080
+
+train: install
+	$(BIN)/python main.py --mode train
+
+evaluate: install
+	$(BIN)/python main.py --mode evaluate --report-dir reports/latest
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python -m bench --devices 1000 --rate 1 --seconds 20
+
+lint: install
+	$(BIN)/ruff check app bench tests main.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
