@@ -14,6 +14,8 @@ ratio Rs/R0 to the clean-air value for the same reason; the +1 keeps a 0 ppm bas
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 #: Default rise time constant of the baseline, seconds (6 h). A leak lasting 20 minutes
@@ -45,6 +47,24 @@ def update_baseline(
     return np.where(np.isnan(baseline), gas, out)
 
 
+def update_baseline_one(baseline: float, gas: float, dt_s: float, *, tau_up_s: float = TAU_UP_S) -> float:
+    """Scalar form of :func:`update_baseline` for the per-reading hot path (same formula).
+
+    Args:
+        baseline: previous baseline, NaN where none yet.
+        gas: new reading (same unit).
+        dt_s: seconds since the previous reading.
+        tau_up_s: rise time constant in seconds.
+
+    Returns:
+        The new baseline (float).
+    """
+    if math.isnan(baseline) or gas < baseline:
+        return float(gas)
+    alpha = 1.0 - math.exp(-max(dt_s, 0.0) / tau_up_s)
+    return baseline + alpha * (gas - baseline)
+
+
 def baseline_series(
     gas: np.ndarray, dt_s: np.ndarray | float, *, tau_up_s: float = TAU_UP_S
 ) -> np.ndarray:
@@ -61,10 +81,10 @@ def baseline_series(
     gas = np.asarray(gas, dtype=np.float64)
     dts = np.broadcast_to(np.asarray(dt_s, dtype=np.float64), gas.shape)
     out = np.empty_like(gas)
-    b = np.array([np.nan])
+    b = math.nan
     for t in range(gas.shape[0]):
-        b = update_baseline(b, gas[t : t + 1], dts[t], tau_up_s=tau_up_s)
-        out[t] = b[0]
+        b = update_baseline_one(b, float(gas[t]), float(dts[t]), tau_up_s=tau_up_s)
+        out[t] = b
     return out
 
 
