@@ -1,0 +1,167 @@
+"""The demo: the real API on a port, simulated gateways feeding it, alerts printed live.
+
+Half the simulated devices post over HTTP (``POST /api/readings``, one array per tick), the
+other half send over one WebSocket (``/ws/readings``), and a subscriber on ``/ws/alerts``
+prints each event. Readings carry simulated timestamps 1 s apart, sent ``speed`` times faster
+than real time, so alerts show up within seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+import websockets
+
+from app.config import Settings
+from app.main import create_app
+from app.sim import segment
+
+SEGMENT = 600  # readings per simulated segment; every third segment of a device has a leak
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """Command-line options of the demo (see main.py)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    devices: int = 6
+    speed: float = 10.0
+    duration_s: float | None = None
+    replay: Path | None = None
+    replay_rows: tuple[int, int] | None = None
+    gas_col: str = "eCO2[ppm]"
+    temp_col: str = "Temperature[C]"
+    rh_col: str = "Humidity[%]"
+
+
+def sim_stream(index: int) -> Iterator[tuple[float, float, float]]:
+    """Endless readings for simulated device ``index``: (gas_ppm, temperature_c, humidity_pct)."""
+    k = 0
+    while True:
+        seg = segment(SEGMENT, seed=1000 * index + k, leak=(index + k) % 3 == 0)
+        yield from (tuple(row) for row in seg.series.tolist())
+        k += 1
+
+
+def csv_stream(opts: DemoOptions) -> Iterator[tuple[float, float, float]]:
+    """Readings of a recorded CSV, mapped by column name, optionally a row range [a, b)."""
+    assert opts.replay is not None
+    with opts.replay.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    a, b = opts.replay_rows or (0, len(rows))
+    for row in rows[a:b]:
+        yield float(row[opts.gas_col]), float(row[opts.temp_col]), float(row[opts.rh_col])
+
+
+def reading(device_id: str, ts: float, v: tuple[float, float, float]) -> dict[str, object]:
+    """A wire reading."""
+    return {"device_id": device_id, "ts": ts, "gas_ppm": round(v[0], 3),
+            "temperature_c": round(v[1], 3), "humidity_pct": round(v[2], 3)}
+
+
+async def http_gateway(base: str, streams: dict[str, Iterator], t0: float, speed: float) -> None:
+    """Post one array per tick holding the next reading of each device."""
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        k = 0
+        while streams:
+            batch = []
+            for dev, it in list(streams.items()):
+                v = next(it, None)
+                if v is None:
+                    del streams[dev]
+                    continue
+                batch.append(reading(dev, t0 + k, v))
+            if batch:
+                r = await client.post("/api/readings", json=batch)
+                r.raise_for_status()
+                if r.json()["rejected"]:
+                    print("rejected:", r.json()["rejected"][:3])
+            k += 1
+            await asyncio.sleep(1.0 / speed)
+
+
+async def ws_gateway(base: str, streams: dict[str, Iterator], t0: float, speed: float) -> None:
+    """Send one array per tick over a WebSocket and read each reply."""
+    async with websockets.connect(base.replace("http", "ws", 1) + "/ws/readings") as ws:
+        k = 0
+        while True:
+            batch = [reading(d, t0 + k, v) for d, it in streams.items() for v in [next(it)]]
+            await ws.send(json.dumps(batch))
+            reply = json.loads(await ws.recv())
+            if reply.get("rejected") or reply.get("error"):
+                print("ws reply:", reply)
+            k += 1
+            await asyncio.sleep(1.0 / speed)
+
+
+async def print_alerts(base: str) -> None:
+    """Subscribe to /ws/alerts and print every event."""
+    async with websockets.connect(base.replace("http", "ws", 1) + "/ws/alerts") as ws:
+        async for frame in ws:
+            e = json.loads(frame)
+            if e["type"] == "subscribed":
+                print(f"subscribed to /ws/alerts (last event id {e['last_event_id']})")
+                continue
+            mark = "LEAK ALERT" if e["type"] == "alert.raised" else "all clear "
+            print(f"[{mark}] #{e['event_id']} {e['device_id']:<10} {e['severity']:<8} "
+                  f"p={e['probability']:.2f} reading ts={e['ts']} ({e['model_type']})",
+                  flush=True)
+
+
+async def print_status(base: str, every_s: float = 10.0) -> None:
+    """Print a one-line summary of /api/status every ``every_s`` seconds."""
+    async with httpx.AsyncClient(base_url=base) as client:
+        while True:
+            await asyncio.sleep(every_s)
+            s = (await client.get("/api/status")).json()
+            print(f"status: {s['devices_tracked']} devices, {s['readings_accepted']} readings, "
+                  f"{s['windows_scored']} windows scored, {s['active_alerts']} active alerts",
+                  flush=True)
+
+
+async def run_demo(opts: DemoOptions, settings: Settings) -> None:
+    """Serve the API and feed it until ``duration_s`` passes or the process is interrupted."""
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=opts.host, port=opts.port,
+                                           log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            return await serving  # start-up failed (port in use, bad model): show why
+        await asyncio.sleep(0.05)
+    base = f"http://{opts.host}:{opts.port}"
+    print(f"gasleak serving on {base}  (API docs: {base}/docs, status: {base}/api/status)")
+    t0 = time.time()
+    if opts.replay:
+        feeds = [http_gateway(base, {"replay-1": csv_stream(opts)}, t0, opts.speed)]
+        print(f"replaying {opts.replay} as device replay-1 at {opts.speed} readings/s")
+    else:
+        names = [f"sim-{i:02d}" for i in range(opts.devices)]
+        half = len(names) // 2
+        feeds = [
+            http_gateway(base, {n: sim_stream(i) for i, n in enumerate(names[:half])}, t0,
+                         opts.speed),
+            ws_gateway(base, {n: sim_stream(half + i) for i, n in enumerate(names[half:])}, t0,
+                       opts.speed),
+        ]
+        print(f"{opts.devices} simulated devices ({half} over HTTP, {len(names) - half} over "
+              f"WebSocket), 1 reading per simulated second at {opts.speed}x speed; "
+              "every third 10-minute segment holds a leak")
+    tasks = [asyncio.create_task(c) for c in (print_alerts(base), print_status(base), *feeds)]
+    try:
+        await asyncio.wait([serving, *tasks], timeout=opts.duration_s,
+                           return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        server.should_exit = True
+        await serving

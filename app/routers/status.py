@@ -1,0 +1,57 @@
+"""Service status, health and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Response
+
+from app.deps import StateDep
+from app.schemas.status import ModelStatus, Status
+from app.services.metrics import render_metrics
+
+router = APIRouter(tags=["status"])
+
+
+@router.get("/api/status", response_model=Status, summary="Service status and counters")
+async def get_status(state: StateDep) -> Status:
+    """Model, devices, throughput counters and subscribers."""
+    p = state.predictor
+    return Status(
+        system_running=True,
+        model_status=ModelStatus(
+            is_trained=True,
+            model_type=p.model_type,
+            device=p.device,
+            window=state.settings.window,
+            stride=state.settings.stride,
+            details=getattr(p, "summary", {}),
+        ),
+        devices_tracked=len(state.buffers),
+        max_devices=state.settings.max_devices,
+        readings_accepted=state.ingestor.accepted_total,
+        readings_rejected=state.ingestor.rejected_total,
+        windows_scored=state.scorer.windows_scored,
+        windows_pending=state.scorer.pending,
+        scoring_errors=state.scorer.errors,
+        active_alerts=len(state.policy.active()),
+        events_published=state.hub.published,
+        last_event_id=state.hub.last_event_id,
+        subscribers=state.hub.subscribers,
+        subscriber_overflows=state.hub.overflows,
+        devices_evicted=state.evicted_total,
+        uptime_s=round(time.time() - state.started_at, 3),
+    )
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    """Answers while the event loop is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(state: StateDep) -> Response:
+    """Counters and gauges in the Prometheus text format."""
+    body, content_type = render_metrics(state)
+    return Response(body, media_type=content_type)

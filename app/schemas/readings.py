@@ -1,0 +1,111 @@
+"""Wire models for sensor readings and the ingestion reply."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
+
+#: Accepted epoch range for ``ts``: 2000-01-01 .. 2100-01-01 (catches ms-instead-of-s bugs).
+TS_MIN, TS_MAX = 946_684_800.0, 4_102_444_800.0
+
+
+def _parse_ts(value: Any) -> float | None:
+    """RFC 3339 string or Unix epoch seconds -> epoch seconds (float).
+
+    Raises:
+        ValueError: a naive or malformed string, a boolean, a non-finite or out-of-range number.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("must be an RFC 3339 string or Unix epoch seconds, not a boolean")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be an RFC 3339 time such as 2026-01-01T12:00:00Z") from None
+        if parsed.tzinfo is None:
+            raise ValueError("RFC 3339 time needs a UTC offset (Z or +hh:mm)")
+        seconds = parsed.timestamp()
+    else:
+        raise ValueError("must be an RFC 3339 string or Unix epoch seconds")
+    if not math.isfinite(seconds) or not TS_MIN <= seconds <= TS_MAX:
+        raise ValueError("epoch seconds must lie between 2000-01-01 and 2100-01-01")
+    return seconds
+
+
+class Reading(BaseModel):
+    """One sensor reading. Numbers must be JSON numbers (strings are rejected) and finite."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "device_id": "kitchen-01",
+                    "ts": "2026-11-29T12:00:00Z",
+                    "gas_ppm": 412.0,
+                    "temperature_c": 21.5,
+                    "humidity_pct": 45.0,
+                }
+            ]
+        },
+    )
+
+    device_id: str = Field(
+        pattern=DEVICE_ID_PATTERN,
+        description="1-64 characters of A-Z a-z 0-9 . _ : -",
+        examples=["kitchen-01"],
+    )
+    ts: Annotated[float | None, BeforeValidator(_parse_ts)] = Field(
+        None,
+        description="Reading time: RFC 3339 string or Unix epoch seconds; "
+        "absent = server receive time. Stored as epoch seconds.",
+        json_schema_extra={"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]},
+    )
+    gas_ppm: float = Field(
+        ge=0, strict=True, allow_inf_nan=False, description="Gas concentration, ppm (>= 0)"
+    )
+    temperature_c: float = Field(
+        ge=-40, le=125, strict=True, allow_inf_nan=False, description="Temperature, °C [-40, 125]"
+    )
+    humidity_pct: float = Field(
+        ge=0, le=100, strict=True, allow_inf_nan=False, description="Relative humidity, %RH [0, 100]"
+    )
+
+
+class Rejected(BaseModel):
+    """A reading of a batch that was refused, with every reason."""
+
+    index: int = Field(description="Position in the batch (0 for a single reading)")
+    errors: list[dict[str, Any]] = Field(
+        description='Each {"field": dotted path, "reason": text, "type": pydantic error type}'
+    )
+
+
+class IngestResult(BaseModel):
+    """Reply to every ingestion, HTTP or WebSocket."""
+
+    accepted: int = Field(description="Readings stored and queued for scoring")
+    rejected: list[Rejected] = Field(default_factory=list)
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds -> RFC 3339 UTC string with milliseconds."""
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def device_id_ok(device_id: str) -> bool:
+    """Whether ``device_id`` matches :data:`DEVICE_ID_PATTERN`."""
+    return bool(_DEVICE_ID.fullmatch(device_id))

@@ -1,0 +1,63 @@
+"""Wire models for the status and device endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ModelStatus(BaseModel):
+    """What model scores the windows."""
+
+    is_trained: bool
+    model_type: str = Field(description='"PyTorch LSTM+SVM" or "Pure SVM"')
+    device: str = Field(description='"cpu" or "cuda:0"')
+    window: int = Field(description="Readings per window")
+    stride: int = Field(description="A full window is scored every `stride` readings")
+    details: dict[str, Any] = Field(default_factory=dict, description="From the model manifest")
+
+
+class Status(BaseModel):
+    """Service health and counters."""
+
+    system_running: bool
+    model_status: ModelStatus
+    devices_tracked: int
+    max_devices: int
+    readings_accepted: int
+    readings_rejected: int
+    windows_scored: int
+    windows_pending: int
+    scoring_errors: int
+    active_alerts: int
+    events_published: int
+    last_event_id: int
+    subscribers: int
+    subscriber_overflows: int
+    devices_evicted: int
+    uptime_s: float
+
+
+class LastReading(BaseModel):
+    """The newest stored reading of a device."""
+
+    gas_ppm: float
+    temperature_c: float
+    humidity_pct: float
+
+
+class DeviceInfo(BaseModel):
+    """One tracked device: buffer fill, last reading, last probability, alert state."""
+
+    device_id: str
+    readings_seen: int
+    buffer_fill: int = Field(description="Readings in the window buffer (full at `window`)")
+    window: int
+    last_ts: str = Field(description="RFC 3339 time of the newest reading")
+    last_reading: LastReading
+    gas_baseline: float = Field(description="Online clean-air gas baseline, same unit as gas")
+    last_probability: float | None = Field(description="Leak probability of the last window")
+    alert_state: str = Field(description='"normal" or "active"')
+    alert_id: str | None
+    severity: str | None

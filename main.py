@@ -1,0 +1,87 @@
+"""gasleak entry point: ``python main.py --mode demo|serve|train|evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; see ``python main.py --help``."""
+    p = argparse.ArgumentParser(description="gasleak: real-time gas-leak detection service")
+    p.add_argument("--mode", choices=["demo", "serve", "train", "evaluate"], default="demo")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--artifacts-dir", type=Path, default=None, help="model folder")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    demo = p.add_argument_group("demo")
+    demo.add_argument("--devices", type=int, default=6, help="simulated devices")
+    demo.add_argument("--speed", type=float, default=10.0, help="readings/s per device")
+    demo.add_argument("--duration", type=float, default=None, help="stop after seconds")
+    demo.add_argument("--replay", type=Path, default=None, help="CSV recording to replay")
+    demo.add_argument("--rows", default=None, help="row range a:b of the CSV (0-based)")
+    demo.add_argument("--gas-col", default="eCO2[ppm]")
+    demo.add_argument("--temp-col", default="Temperature[C]")
+    demo.add_argument("--rh-col", default="Humidity[%]")
+    train = p.add_argument_group("train / evaluate")
+    train.add_argument("--epochs", type=int, default=None)
+    train.add_argument("--data-dir", type=Path, default=None, help="default ../shared/data")
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--report-dir", type=Path, default=Path("reports/latest"))
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen mode; returns the process exit code."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from app.config import Settings
+
+    overrides = {k: v for k, v in {"artifacts_dir": args.artifacts_dir,
+                                    "device": args.device}.items() if v is not None}
+    settings = Settings(**overrides)
+    if args.mode == "train":
+        from app.ml.train import run_train
+
+        args.artifacts_dir = settings.artifacts_dir
+        return run_train(args)
+    if args.mode == "evaluate":
+        from app.ml.evaluate import run_evaluate
+
+        return run_evaluate(args)
+    if args.mode == "serve":
+        import uvicorn
+
+        from app.main import create_app
+
+        uvicorn.run(create_app(settings), host=args.host, port=args.port)
+        return 0
+    return _demo(args, settings)
+
+
+def _demo(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
+    from app.demo import DemoOptions, run_demo
+
+    if not (settings.artifacts_dir / "manifest.json").exists():
+        print(f"no model in {settings.artifacts_dir}: training one first")
+        from app.ml.train import run_train
+
+        args.artifacts_dir = settings.artifacts_dir
+        if run_train(args) != 0:
+            return 1
+    rows = tuple(int(x) for x in args.rows.split(":")) if args.rows else None
+    opts = DemoOptions(host=args.host, port=args.port, devices=args.devices, speed=args.speed,
+                       duration_s=args.duration, replay=args.replay, replay_rows=rows,
+                       gas_col=args.gas_col, temp_col=args.temp_col, rh_col=args.rh_col)
+    try:
+        asyncio.run(run_demo(opts, settings))
+    except KeyboardInterrupt:
+        print("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Shared fixtures: settings, an in-process app with its lifespan, and a real uvicorn server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from app.config import Settings
+from app.main import create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("GASLEAK_DATA_DIR", ROOT.parent / "shared" / "data"))
+SMOKE_CSV = DATA_DIR / "smoke_iot" / "smoke_detection_iot_T_RH_eCO2.csv"
+
+needs_data = pytest.mark.skipif(
+    not SMOKE_CSV.exists(), reason=f"real recordings not found at {SMOKE_CSV}"
+)
+
+
+def reading(device_id: str, ts: float, gas: float, temp: float = 21.0, rh: float = 45.0) -> dict:
+    """A valid wire reading."""
+    return {"device_id": device_id, "ts": ts, "gas_ppm": gas, "temperature_c": temp,
+            "humidity_pct": rh}
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Default settings with the shipped model."""
+    return Settings()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on the ASGI app, its lifespan running."""
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            yield c
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """A uvicorn process on loopback."""
+
+    base: str
+    proc: subprocess.Popen
+
+    @property
+    def ws(self) -> str:
+        """The ws:// base URL."""
+        return self.base.replace("http", "ws", 1)
+
+
+def start_server(env: dict[str, str] | None = None, *, block_torch: bool = False) -> LiveServer:
+    """Start ``tests/e2e/serve.py`` (uvicorn on 127.0.0.1) and wait for /healthz.
+
+    Raises:
+        RuntimeError: the server did not answer within 60 s; its output is included.
+    """
+    port = free_port()
+    cmd = [sys.executable, str(ROOT / "tests" / "e2e" / "serve.py"), str(port)]
+    if block_torch:
+        cmd.append("--block-torch")
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited {proc.returncode}:\n{proc.stdout.read()}")
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return LiveServer(base, proc)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"server did not start:\n{proc.stdout.read()}")
+
+
+def stop_server(server: LiveServer) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    server.proc.terminate()
+    try:
+        server.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+
+
+@pytest.fixture
+def live_server() -> Iterator[LiveServer]:
+    """A real uvicorn server on loopback with the shipped model."""
+    server = start_server()
+    yield server
+    stop_server(server)

@@ -1,0 +1,69 @@
+"""Parsing and per-reading validation: each bad reading is named with field and reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.errors import InvalidBody
+from app.services.ingest import parse_body, validate
+from tests.conftest import reading
+
+
+def fields(rejected) -> dict[str, str]:
+    return {e["field"]: e["reason"] for e in rejected.errors}
+
+
+def test_batch_keeps_good_and_names_each_bad_field() -> None:
+    items = [
+        reading("a", 1.7e9, 400.0),
+        reading("a", 1.7e9 + 1, float("nan")),
+        {k: v for k, v in reading("a", 1.7e9 + 2, 400.0).items() if k != "temperature_c"},
+        reading("a", 1.7e9 + 3, 400.0, rh=140.0),
+        reading("a", 1.7e9 + 4, "400"),  # type: ignore[arg-type]
+        reading("bad id!", 1.7e9 + 5, 400.0),
+        reading("a", "2026-01-01T00:00:00", 400.0),  # type: ignore[arg-type]
+        reading("a", 1.7e9 + 7, float("inf")),
+    ]
+    good, bad = validate(items)
+    assert [i for i, _ in good] == [0]
+    assert [b.index for b in bad] == [1, 2, 3, 4, 5, 6, 7]
+    assert "finite" in fields(bad[0])["gas_ppm"]
+    assert fields(bad[1])["temperature_c"] == "Field required"
+    assert "less than or equal to 100" in fields(bad[2])["humidity_pct"]
+    assert "valid number" in fields(bad[3])["gas_ppm"]
+    assert "pattern" in fields(bad[4])["device_id"]
+    assert "UTC offset" in fields(bad[5])["ts"]
+    assert "finite" in fields(bad[6])["gas_ppm"]
+
+
+def test_ts_forms() -> None:
+    good, bad = validate([
+        reading("a", "2026-11-29T12:00:00Z", 1.0),  # type: ignore[arg-type]
+        reading("a", "2026-11-29T13:00:00+01:00", 1.0),  # type: ignore[arg-type]
+        {k: v for k, v in reading("a", 0, 1.0).items() if k != "ts"},
+        reading("a", 1.7e12, 1.0),  # milliseconds by mistake
+        reading("a", True, 1.0),  # type: ignore[arg-type]
+    ])
+    assert good[0][1].ts == good[1][1].ts == 1_795_953_600.0  # date -u -d 2026-11-29T12:00:00Z +%s
+    assert good[2][1].ts is None
+    assert [b.index for b in bad] == [3, 4]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b'"a string"', "reading object or an array"),
+        (b"42", "reading object or an array"),
+        (b"[" + b",".join([b"{}"] * 10_001) + b"]", "at most 10000"),
+    ],
+)
+def test_not_readings_at_all(body: bytes, reason: str) -> None:
+    with pytest.raises(InvalidBody) as exc:
+        parse_body(body, max_items=10_000)
+    assert reason in exc.value.detail[0]["reason"]
+
+
+def test_unknown_field_is_named() -> None:
+    _, bad = validate([{**reading("a", 1.7e9, 1.0), "gas_pmm": 3}])
+    assert "gas_pmm" in fields(bad[0])
