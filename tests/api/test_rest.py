@@ -1,0 +1,110 @@
+"""REST API through the ASGI app with its lifespan (real model, in-process)."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import reading
+
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+async def test_batch_with_bad_readings_keeps_and_scores_the_good(client: httpx.AsyncClient) -> None:
+    batch = [reading("dev-1", T0 + i, 420.0 + i % 3) for i in range(70)]
+    batch[10] = {**batch[10], "gas_ppm": float("nan")}
+    del batch[20]["humidity_pct"]
+    batch[30] = {**batch[30], "humidity_pct": 140}
+    r = await client.post("/api/readings", content=httpx_json(batch),
+                          headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 67
+    by_index = {b["index"]: b["errors"] for b in body["rejected"]}
+    assert set(by_index) == {10, 20, 30}
+    assert by_index[10][0]["field"] == "gas_ppm" and "finite" in by_index[10][0]["reason"]
+    assert by_index[20][0] == {"field": "humidity_pct", "reason": "Field required",
+                               "type": "missing"}
+    assert by_index[30][0]["field"] == "humidity_pct"
+    dev = await wait_scored(client, "dev-1")
+    assert dev["readings_seen"] == 67 and dev["buffer_fill"] == 60
+    assert 0.0 <= dev["last_probability"] <= 1.0
+    assert dev["alert_state"] == "normal"
+
+
+def httpx_json(obj: object) -> bytes:
+    """JSON with NaN written as the literal NaN, as a careless gateway would send it."""
+    import json
+
+    return json.dumps(obj).encode()
+
+
+async def wait_scored(client: httpx.AsyncClient, device: str) -> dict:
+    import asyncio
+
+    for _ in range(200):
+        dev = (await client.get(f"/api/devices/{device}")).json()
+        if dev.get("last_probability") is not None:
+            return dev
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"device {device} never scored: {dev}")
+
+
+async def test_single_invalid_reading_is_422_naming_the_field(client: httpx.AsyncClient) -> None:
+    r = await client.post("/api/readings", json={"device_id": "a", "gas_ppm": -1,
+                                                 "temperature_c": 20, "humidity_pct": 50})
+    assert r.status_code == 422
+    assert r.json()["error"] == "invalid_body"
+    assert r.json()["detail"][0]["field"] == "gas_ppm"
+
+
+async def test_body_that_is_not_readings_is_422(client: httpx.AsyncClient) -> None:
+    for body in (b"hello", b"[1, 2]", b'"x"'):
+        r = await client.post("/api/readings", content=body)
+        assert r.status_code in (200, 422)
+        if body == b"[1, 2]":  # an array of non-objects: every item rejected, named by index
+            assert r.status_code == 200 and r.json()["accepted"] == 0
+            assert [x["index"] for x in r.json()["rejected"]] == [0, 1]
+        else:
+            assert r.status_code == 422 and r.json()["detail"][0]["field"] == "(body)"
+
+
+async def test_out_of_order_reading_is_rejected_with_reason(client: httpx.AsyncClient) -> None:
+    await client.post("/api/readings", json=reading("o", T0 + 10, 400.0))
+    r = await client.post("/api/readings", json=[reading("o", T0 + 5, 400.0)])
+    assert r.json()["accepted"] == 0
+    assert r.json()["rejected"][0]["errors"][0]["type"] == "out_of_order"
+
+
+async def test_unsorted_batch_is_stored_in_time_order(client: httpx.AsyncClient) -> None:
+    batch = [reading("u", T0 + i, float(i)) for i in (3, 1, 2, 0)]
+    r = await client.post("/api/readings", json=batch)
+    assert r.json() == {"accepted": 4, "rejected": []}
+    dev = (await client.get("/api/devices/u")).json()
+    assert dev["last_reading"]["gas_ppm"] == 3.0
+    assert dev["last_ts"] == "2026-01-01T00:00:03.000Z"
+
+
+async def test_unknown_device_is_404(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/devices/nope")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+async def test_status_docs_metrics(client: httpx.AsyncClient) -> None:
+    s = (await client.get("/api/status")).json()
+    assert s["system_running"] is True
+    assert s["model_status"]["is_trained"] is True
+    assert s["model_status"]["model_type"] == "PyTorch LSTM+SVM"
+    assert s["model_status"]["device"] == "cpu"
+    assert (await client.get("/docs")).status_code == 200
+    schema = (await client.get("/openapi.json")).json()
+    body = schema["paths"]["/api/readings"]["post"]["requestBody"]["content"]
+    assert "anyOf" in body["application/json"]["schema"]
+    assert "Reading" in schema["components"]["schemas"]
+    m = await client.get("/metrics")
+    assert m.status_code == 200 and "gasleak_readings_accepted_total" in m.text
+
+
+async def test_alerts_list_is_empty_at_start(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/alerts", params={"limit": 5})
+    assert r.json() == {"events": [], "last_event_id": 0}
+    assert (await client.get("/api/alerts", params={"limit": 0})).status_code == 422
