@@ -79,7 +79,7 @@ def start_server(env: dict[str, str] | None = None, *, block_torch: bool = False
     cmd = [sys.executable, str(ROOT / "tests" / "e2e" / "serve.py"), str(port)]
     if block_torch:
         cmd.append("--block-torch")
-    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=ROOT,
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
