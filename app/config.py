@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +56,57 @@ class Settings(BaseSettings):
     subscriber_queue_max: int = Field(
         1_000, ge=1, description="Events queued per subscriber before it is disconnected"
     )
-    recent_events_max: int = Field(10_000, ge=1, description="Events kept for GET /api/alerts")
+    recent_events_max: int = Field(
+        10_000, ge=1, description="Unused: events live in the store; kept so env files load"
+    )
     max_batch_readings: int = Field(10_000, ge=1, description="Most readings in one message")
+
+    alert_critical_gas_ppm: float | None = Field(
+        20_000.0, gt=0,
+        description="Gas concentration (last reading of the window), ppm, at which an active "
+        "leak alert escalates to critical; null = never by concentration",
+    )
+    alert_escalate_after_s: float | None = Field(
+        300.0, gt=0,
+        description="Reading-time seconds an alert may stay a warning before it escalates to "
+        "critical; null = never by age",
+    )
+
+    db_path: Path = Field(
+        ROOT / "data" / "gasleak.db",
+        description="SQLite file of the embedded store (used when database_url is not set)",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL, e.g. postgresql+asyncpg://user:pw@host/db; "
+        "overrides db_path",
+    )
+    readings_history: bool = Field(True, description="Record accepted readings for history")
+    readings_retention_s: float = Field(
+        7 * 86_400.0, gt=0, description="Readings older than this (reading time), s, are pruned"
+    )
+    readings_queue_max: int = Field(
+        100_000, ge=1, description="Readings waiting for the history writer before ingestion waits"
+    )
+    replay_page: int = Field(500, ge=1, description="Events read per page when replaying since=")
+
+    webhook_urls: list[str] = Field(
+        default_factory=list, description="Receivers of every alert event (JSON list of URLs)"
+    )
+    webhook_secret: SecretStr = Field(
+        SecretStr(""), description="HMAC-SHA256 key for X-Gasleak-Signature"
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, description="Per-attempt HTTP timeout, s")
+    webhook_backoff_base_s: float = Field(1.0, gt=0, description="First retry delay, s")
+    webhook_backoff_max_s: float = Field(300.0, gt=0, description="Longest retry delay, s")
+    webhook_expire_s: float = Field(
+        86_400.0, gt=0, description="A delivery not done this long after the event expires, s"
+    )
+
+    @property
+    def db_url(self) -> str:
+        """The store's SQLAlchemy URL: ``database_url``, else the SQLite file ``db_path``."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.db_path}"
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Settings:

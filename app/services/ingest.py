@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -67,9 +68,16 @@ class Ingestor:
         buffers: the ring buffers.
         scorer: the batching scorer.
         max_items: most readings in one message.
+        record: optional; awaited with each message's accepted readings as
+            ``(device_id, ts, gas_ppm, temperature_c, humidity_pct)`` (readings history).
     """
 
-    def __init__(self, *, buffers: DeviceBuffers, scorer: BatchScorer, max_items: int) -> None:
+    def __init__(
+        self, *, buffers: DeviceBuffers, scorer: BatchScorer, max_items: int,
+        record: Callable[[list[tuple[str, float, float, float, float]]], Awaitable[None]]
+        | None = None,
+    ) -> None:
+        self.record = record
         self.buffers = buffers
         self.scorer = scorer
         self.max_items = max_items
@@ -98,6 +106,7 @@ class Ingestor:
             ((r.ts if r.ts is not None else now, i, r) for i, r in good), key=lambda t: t[0]
         )
         windows: list[Window] = []
+        kept: list[tuple[str, float, float, float, float]] = []
         accepted = 0
         for ts, i, r in rows:
             reason = self._refusal(r.device_id, ts)
@@ -110,8 +119,12 @@ class Ingestor:
                 bad.append(Rejected(index=i, errors=[_cap_error(self.buffers.max_devices)]))
                 continue
             accepted += 1
+            if self.record is not None:
+                kept.append((r.device_id, ts, r.gas_ppm, r.temperature_c, r.humidity_pct))
             if w is not None:
                 windows.append(w)
+        if kept and self.record is not None:
+            await self.record(kept)
         await self.scorer.submit(windows)
         self.accepted_total += accepted
         self.rejected_total += len(bad)

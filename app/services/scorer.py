@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 
 import numpy as np
@@ -22,7 +22,7 @@ from app.services.buffers import Window
 
 log = logging.getLogger(__name__)
 
-ResultSink = Callable[[Sequence[Window], np.ndarray], None]
+ResultSink = Callable[[Sequence[Window], np.ndarray], Awaitable[None]]
 
 
 def score_windows(predictor: Predictor, windows: Sequence[Window]) -> np.ndarray:
@@ -46,7 +46,8 @@ class BatchScorer:
     Args:
         predictor: the model; only ever called from ``executor``.
         executor: a bounded executor (one worker thread) owned by the lifespan.
-        sink: called on the event loop with each batch and its probabilities.
+        sink: awaited on the event loop with each batch and its probabilities, before the
+            next batch is handed on (so events keep their order).
         max_batch: most windows per inference call.
         max_delay_s: longest the first window of a batch waits for more.
         queue_max: windows queued before :meth:`submit` waits.
@@ -128,7 +129,7 @@ class BatchScorer:
                 if probs is not None:
                     self.windows_scored += len(batch)
                     self.batches += 1
-                    self._sink(batch, probs)
+                    await self._sink(batch, probs)
             except Exception:
                 log.exception("alert sink failed")
             finally:
