@@ -195,6 +195,7 @@ class AlertPolicy:
             "probability": round(float(prob), 6),
             "gas_ppm": None if gas is None else round(float(gas), 3),
             "reason": reason,
+            "ack": None,
             "ts": ts,
             "model_type": self.model_type,
         }
