@@ -79,7 +79,6 @@ async def after_restart(server: LiveServer, before: list[dict], rest: list[dict]
     ids = [f["event_id"] for f in frames]
     assert ids == list(range(1, len(ids) + 1)), ids  # no gap, no duplicate at the seam
     assert frames == events  # live part equals what the store holds
-    raises = [f for f in frames if f["type"] == "alert.raised"]
     # The restored policy state carries the open alert on: the first event after the restart
     # belongs to it, and alerts alternate raise -> (updates) -> resolve, never two open at once.
     first_after = frames[len(before)]
