@@ -32,7 +32,7 @@ def airq_test_set(data_dir: Path | None, seed: int = TEST_SEED) -> WindowSet:
     """Windows from air_quality_uci hours from 2004-11-01 with injected leaks."""
     aq = D.load_air_quality(data_dir)
     rows = aq.dates >= D.AIRQ_TRAIN_BEFORE
-    inj = LeakInjector(dt_s=aq.dt_s, duration_range=(6, 48), gap_range=(12, 72))
+    inj = LeakInjector(dt_s=aq.dt_s, duration_range=(6, 48), gap_range=(72, 240))
     rng = np.random.default_rng(seed)
     parts = [label_windows(inj.inject(s, seed=rng), aq.dt_s, 1, False)
              for s in D.split_sessions(aq.series[rows], min_len=150)]  # fmt: skip
