@@ -127,9 +127,9 @@ class BatchScorer:
             self.last_batch_ms = (time.perf_counter() - t0) * 1000
             try:
                 if probs is not None:
+                    await self._sink(batch, probs)  # events durable and pushed first
                     self.windows_scored += len(batch)
                     self.batches += 1
-                    await self._sink(batch, probs)
             except Exception:
                 log.exception("alert sink failed")
             finally:

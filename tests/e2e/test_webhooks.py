@@ -81,7 +81,6 @@ def test_receiver_down_then_back_gets_every_event_signed_and_others_are_not_dela
                 assert http.post("/api/readings", json=readings[k : k + 100]).status_code == 200
             wait_until(lambda: http.get("/api/status").json()["windows_scored"]
                        >= len(readings) - 59)
-            time.sleep(0.3)
             events = http.get("/api/events", params={"limit": 1000}).json()["events"]
             assert len(events) >= 2, "the fire slice should raise and resolve at least once"
             wait_until(lambda: len(healthy.ok) == len(events), 20)
