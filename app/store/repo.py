@@ -97,41 +97,48 @@ class Store:
         Returns:
             The new event ids, in the order of ``events`` (strictly increasing).
         """
+        rows = [{"type": e["type"], "alert_id": e["alert_id"], "device_id": e["device_id"],
+                 "kind": e["kind"], "severity": e["severity"], "ts": e["ts_epoch"],
+                 "published_at": now, "data": {k: v for k, v in e.items() if k != "ts_epoch"}}
+                for e in events]
         ids: list[int] = []
         async with self.engine.begin() as conn:
-            for e in events:
-                data = {k: v for k, v in e.items() if k != "ts_epoch"}
-                row = {"type": e["type"], "alert_id": e["alert_id"], "device_id": e["device_id"],
-                       "kind": e["kind"], "severity": e["severity"], "ts": e["ts_epoch"],
-                       "published_at": now, "data": data}
-                result = await conn.execute(insert(Event).returning(Event.event_id), row)
-                eid = result.scalar_one()
-                ids.append(int(eid))
-                await self._project(conn, e, eid)
+            if rows:
+                stmt = insert(Event).returning(Event.event_id, sort_by_parameter_order=True)
+                ids = [int(i) for i in (await conn.execute(stmt, rows)).scalars()]
+                await self._project(conn, events, ids)
             await self._save_states(conn, states, now)
             if webhook_urls and ids:
                 await self.deliveries.add(conn, ids, webhook_urls, now)
         return ids
 
-    async def _project(self, conn: AsyncConnection, e: dict[str, Any], eid: int) -> None:
-        ts = e["ts_epoch"]
-        common = {"state": e["state"], "severity": e["severity"], "updated_ts": ts,
-                  "last_event_id": eid}
-        if e["type"] == "alert.raised":
-            await conn.execute(insert(Alert).values(
-                alert_id=e["alert_id"], device_id=e["device_id"], kind=e["kind"],
-                probability=e.get("probability"), gas_ppm=e.get("gas_ppm"), opened_ts=ts,
-                **common))
-            return
-        values = dict(common)
-        if e["type"] == "alert.acknowledged":
-            values |= {"ack_author": e["ack"]["author"], "ack_comment": e["ack"]["comment"],
-                       "ack_at": ts}
-        else:
-            values |= {"probability": e.get("probability"), "gas_ppm": e.get("gas_ppm")}
-        if e["type"] == "alert.resolved":
-            values["resolved_ts"] = ts
-        await conn.execute(update(Alert).where(Alert.alert_id == e["alert_id"]).values(**values))
+    @staticmethod
+    async def _project(
+        conn: AsyncConnection, events: Sequence[dict[str, Any]], ids: Sequence[int]
+    ) -> None:
+        """Apply events to their alerts: one insert for the raised, then the others in order."""
+        raised = [{"alert_id": e["alert_id"], "device_id": e["device_id"], "kind": e["kind"],
+                   "state": e["state"], "severity": e["severity"],
+                   "probability": e.get("probability"), "gas_ppm": e.get("gas_ppm"),
+                   "opened_ts": e["ts_epoch"], "updated_ts": e["ts_epoch"], "last_event_id": eid}
+                  for e, eid in zip(events, ids, strict=True) if e["type"] == "alert.raised"]
+        if raised:
+            await conn.execute(insert(Alert), raised)
+        for e, eid in zip(events, ids, strict=True):
+            if e["type"] == "alert.raised":
+                continue
+            ts = e["ts_epoch"]
+            values: dict[str, Any] = {"state": e["state"], "severity": e["severity"],
+                                      "updated_ts": ts, "last_event_id": eid}
+            if e["type"] == "alert.acknowledged":
+                values |= {"ack_author": e["ack"]["author"], "ack_comment": e["ack"]["comment"],
+                           "ack_at": ts}
+            else:
+                values |= {"probability": e.get("probability"), "gas_ppm": e.get("gas_ppm")}
+            if e["type"] == "alert.resolved":
+                values["resolved_ts"] = ts
+            where = Alert.alert_id == e["alert_id"]
+            await conn.execute(update(Alert).where(where).values(**values))
 
     @staticmethod
     async def _save_states(
