@@ -24,6 +24,8 @@ from app.config import Settings
 from app.main import create_app
 from app.sim import segment
 
+MARKS = {"alert.raised": "LEAK ALERT", "alert.updated": "escalated ",
+         "alert.acknowledged": "acked     ", "alert.resolved": "all clear "}
 SEGMENT = 600  # readings per simulated segment; every third segment of a device has a leak
 
 
@@ -111,9 +113,10 @@ async def print_alerts(base: str) -> None:
             if e["type"] == "subscribed":
                 print(f"subscribed to /ws/alerts (last event id {e['last_event_id']})")
                 continue
-            mark = "LEAK ALERT" if e["type"] == "alert.raised" else "all clear "
+            mark = MARKS.get(e["type"], e["type"])
+            p = "-" if e.get("probability") is None else f"{e['probability']:.2f}"
             print(f"[{mark}] #{e['event_id']} {e['device_id']:<10} {e['severity']:<8} "
-                  f"p={e['probability']:.2f} reading ts={e['ts']} ({e['model_type']})",
+                  f"p={p} reading ts={e['ts']} ({e.get('model_type') or e.get('reason')})",
                   flush=True)
 
 

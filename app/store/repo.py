@@ -8,12 +8,11 @@ assigned in the order events are published. Times are epoch seconds.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, delete, event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -22,6 +21,7 @@ from app.store.readings import ReadingsRepo
 from app.store.webhooks import DeliveriesRepo
 
 ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger(__name__)
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
@@ -45,6 +45,10 @@ def make_engine(url: str) -> AsyncEngine:
 
 
 def _upgrade(connection: Connection) -> None:
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines drown the service's
+    from alembic import command  # imported late: importing it logs plugin set-up at INFO
+    from alembic.config import Config
+
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
     cfg.attributes["connection"] = connection
@@ -71,6 +75,7 @@ class Store:
         """Bring the schema to the newest Alembic revision (idempotent)."""
         async with self.engine.begin() as conn:
             await conn.run_sync(_upgrade)
+        log.info("store %s: schema at the newest revision", self.engine.url.render_as_string())
 
     async def close(self) -> None:
         """Close every pooled connection."""
