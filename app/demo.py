@@ -9,6 +9,7 @@ than real time, so alerts show up within seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 import math
@@ -146,8 +147,10 @@ async def run_demo(opts: DemoOptions, settings: Settings) -> None:
                                            log_level="warning"))
     serving = asyncio.create_task(server.serve())
     while not server.started:
-        if serving.done():
-            return await serving  # start-up failed (port in use, bad model): show why
+        if serving.done():  # start-up failed (port in use, bad model); uvicorn logged why
+            with contextlib.suppress(SystemExit):
+                await serving
+            raise SystemExit("gasleak: the server did not start (see the error above)")
         await asyncio.sleep(0.05)
     base = f"http://{opts.host}:{opts.port}"
     print(f"gasleak serving on {base}  (API docs: {base}/docs, status: {base}/api/status)")
