@@ -9,7 +9,6 @@ than real time, so alerts show up within seconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import json
 import math
@@ -147,9 +146,8 @@ async def run_demo(opts: DemoOptions, settings: Settings) -> None:
                                            log_level="warning"))
     serving = asyncio.create_task(server.serve())
     while not server.started:
-        if serving.done():  # start-up failed (port in use, bad model); uvicorn logged why
-            with contextlib.suppress(SystemExit):
-                await serving
+        if serving.done():  # start-up failed; uvicorn logged why and exits non-zero
+            await serving
             raise SystemExit("gasleak: the server did not start (see the error above)")
         await asyncio.sleep(0.05)
     base = f"http://{opts.host}:{opts.port}"
