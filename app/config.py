@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     alert_critical_gas_ppm: float | None = Field(
         20_000.0, gt=0,
         description="Gas concentration (last reading of the window), ppm, at which an active "
-        "leak alert escalates to critical; null = never by concentration",
+        "leak alert escalates to critical (20,000 ppm = 40 % of methane's LEL); null = never",
     )
     alert_escalate_after_s: float | None = Field(
         300.0, gt=0,

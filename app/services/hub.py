@@ -101,7 +101,10 @@ class AlertHub:
         """Write events (and changed policy states) durably, then fan them out.
 
         Args:
-            bodies: events without ``event_id``; ``ts`` in epoch seconds.
+            bodies: events without ``event_id``: ``type`` (``alert.raised`` opens an alert
+                row, other types update it), ``alert_id``, ``device_id``, ``kind`` (free
+                text: leak, threshold, sensor_fault), ``severity``, ``state`` (the alert's
+                state after the event), ``ts`` (epoch seconds); any other keys are kept.
             states: called under the write lock for the policy states to persist in the
                 same transaction (see ``AlertPolicy.take_dirty``).
 
