@@ -17,14 +17,17 @@ import asyncio
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from app.services.hub import AlertHub
 from app.store import Store
 
+RUN = uuid.uuid4().hex[:8]  # alert ids stay unique when --url names a database used before
+
 
 def _body(i: int) -> dict:
-    return {"type": "alert.raised", "alert_id": f"a{i}", "device_id": f"d{i % 1000}",
+    return {"type": "alert.raised", "alert_id": f"{RUN}-{i}", "device_id": f"d{i % 1000}",
             "kind": "leak", "severity": "warning", "state": "active", "probability": 0.8,
             "gas_ppm": 900.0, "reason": None, "ack": None, "ts": 1.7e9 + i, "model_type": "m"}
 

@@ -27,6 +27,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from app.schemas.readings import iso
 from app.store import Store
 from app.store.repo import SEVERITY_RANK
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 
 StatesFn = Callable[[], dict[str, dict[str, Any] | None]]
 RETRY_MAX_S = 5.0
+#: Errors worth retrying: the database is unreachable, locked, or out of space for now.
+TRANSIENT = (OperationalError, InterfaceError, OSError, TimeoutError)
 
 
 @dataclass(eq=False)
@@ -119,8 +123,14 @@ class AlertHub:
     ) -> list[dict[str, Any]]:
         """:meth:`publish` for a caller that holds ``store.write_lock`` already.
 
-        A failed write is retried (backoff up to 5 s) until it succeeds: events are never
-        dropped, and while the store is down scoring waits, which backs up ingestion.
+        A write that fails for a transient reason (:data:`TRANSIENT`) is retried (backoff
+        up to 5 s) until it succeeds: events are never dropped, and while the store is down
+        scoring waits, which backs up ingestion. Any other error (a bug, such as a
+        constraint violation) would fail again on every retry and blind every device, so it
+        is logged with the events and raised to the caller instead.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the store refused the events for good.
         """
         snapshot = states() if states else {}
         if not bodies and not snapshot:
@@ -134,11 +144,15 @@ class AlertHub:
                 ids = await self.store.append(prepared, states=snapshot, now=now,
                                               webhook_urls=self.webhook_urls)
                 break
-            except Exception:
+            except TRANSIENT:
                 self.write_failures += 1
                 log.exception("store write failed; retrying in %.2f s", delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
+            except Exception:
+                self.write_failures += 1
+                log.exception("store refused %d events, not retried: %r", len(prepared), prepared)
+                raise
         events = []
         for eid, e in zip(ids, prepared, strict=True):
             e.pop("ts_epoch")

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from app.services.hub import AlertHub
 from app.store import Store
@@ -105,3 +106,13 @@ async def test_a_failed_write_is_retried_and_nothing_is_pushed_before_it_lands(
         [e] = await hub.publish([body("a")])
         assert sub.queue.qsize() == 1
     assert len(calls) == 3 and hub.write_failures == 2 and e["event_id"] == 1
+
+
+async def test_a_permanent_store_error_is_raised_not_retried_forever(store: Store) -> None:
+    hub = await hub_on(store)
+    first = body("a")
+    await hub.publish([first])
+    with pytest.raises(IntegrityError):  # the same alert_id raised twice: a bug, not an outage
+        await hub.publish([first])
+    assert hub.write_failures == 1 and hub.last_event_id == 1
+    assert [e["event_id"] for e in await store.events_after(0)] == [1]  # rolled back whole
