@@ -36,6 +36,7 @@ class ReadingsRecorder:
         self._buf: list[ReadingTuple] = []
         self._ready = asyncio.Event()
         self._space = asyncio.Event()
+        self._flushing = asyncio.Lock()  # flush() returns only once earlier writes landed
         self._tasks: list[asyncio.Task[None]] = []
         self.written = 0
         self.pruned = 0
@@ -66,7 +67,12 @@ class ReadingsRecorder:
         await self.flush()
 
     async def flush(self) -> None:
-        """Write everything buffered now (retrying until the store takes it)."""
+        """Write everything buffered now (retrying until the store takes it); also waits for
+        a write already in flight."""
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         delay = 0.05
         while self._buf:
             batch, self._buf = self._buf, []
