@@ -30,6 +30,12 @@ class ModelConfig:
     #: Per-channel weights of the reconstruction MSE (gas, temperature, humidity): the code
     #: should describe the gas shape first; T/RH only matter as context.
     loss_weights: tuple[float, ...] = field(default=(1.0, 0.1, 0.1))
+    #: Stage 2: epochs of supervised fine-tuning of the encoder with a linear BCE head on the
+    #: labelled training windows (0 = autoencoder features only, the first shipped model).
+    finetune_epochs: int = 15
+    #: What the SVM of the LSTM+SVM model sees: "code" (the 8-d code) or "code+window"
+    #: (the code followed by ``features.window_features``).
+    svm_features: str = "code+window"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -42,6 +48,9 @@ class ModelConfig:
         d = dict(d)
         d["fc_sizes"] = tuple(d.get("fc_sizes", (32, 16)))
         d["loss_weights"] = tuple(d.get("loss_weights", (1.0, 0.1, 0.1)))
+        # Artifacts written before these fields existed: code-only SVM, no fine-tuning.
+        d.setdefault("finetune_epochs", 0)
+        d.setdefault("svm_features", "code")
         return cls(**d)
 
 

@@ -77,6 +77,8 @@ def build_manifest(
             "device": device,
             "seconds": round(seconds, 1),
             "final_autoencoder_mse": res["history"][-1] if res["history"] else None,
+            "loss_history": {"autoencoder": res["history"],
+                             "finetune": res.get("finetune_history", [])},  # fmt: skip
         },
         "holdout": res["holdout"],
         "real_slices": slices,

@@ -66,7 +66,9 @@ class PureSVMPredictor:
 
 
 class LSTMSVMPredictor:
-    """LSTM encoder (8-d features, on ``device``) followed by an SVM pipeline."""
+    """LSTM encoder (8-d code, on ``device``) followed by an SVM pipeline. The SVM sees the code,
+    or the code followed by ``window_features`` when the encoder's config says
+    ``svm_features == "code+window"``."""
 
     model_type = LSTM_SVM
 
@@ -80,13 +82,19 @@ class LSTMSVMPredictor:
         self._device = next(encoder.parameters()).device
         self.device = str(self._device)
         self._lock = threading.Lock()
+        cfg = getattr(encoder, "cfg", None)
+        self.with_window_features = getattr(cfg, "svm_features", "code") == "code+window"
 
     def features(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
-        """(B, 60, 3) physical -> (B, 8) float64 LSTM features, one forward for the batch."""
+        """(B, 60, 3) physical -> (B, 8) float64 LSTM code, or (B, 8 + 15) code + window
+        features; one forward for the batch."""
         x = preprocess(windows, baselines, self.norm)
         with self._lock, self._torch.inference_mode():
             t = self._torch.from_numpy(x).to(self._device)
-            return self.encoder(t).cpu().numpy().astype(np.float64)
+            code = self.encoder(t).cpu().numpy().astype(np.float64)
+        if self.with_window_features:
+            return np.concatenate([code, window_features(x)], axis=1)
+        return code
 
     def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
         return _positive_proba(self.pipeline, self.features(windows, baselines))
