@@ -112,9 +112,12 @@ async def print_alerts(base: str) -> None:
                 print(f"subscribed to /ws/alerts (last event id {e['last_event_id']})")
                 continue
             mark = "LEAK ALERT" if e["type"] == "alert.raised" else "all clear "
+            if e.get("kind", "leak") != "leak":
+                mark = f"{e['kind']} {'raised' if e['type'] == 'alert.raised' else 'clear'}"
+            why = (f"p={e['probability']:.2f}" if e.get("probability") is not None
+                   else str(e.get("detail")))  # fmt: skip
             print(f"[{mark}] #{e['event_id']} {e['device_id']:<10} {e['severity']:<8} "
-                  f"p={e['probability']:.2f} reading ts={e['ts']} ({e['model_type']})",
-                  flush=True)
+                  f"{why} reading ts={e['ts']} ({e['model_type']})", flush=True)
 
 
 async def print_status(base: str, every_s: float = 10.0) -> None:

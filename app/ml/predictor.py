@@ -34,6 +34,17 @@ class Predictor(Protocol):
     def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray: ...
 
 
+class NoModel:
+    """Stands in for the model when ``GASLEAK_MODEL_ENABLED=false``: nothing is scored (the
+    ingestor does not submit windows) and only the safety rules raise alerts."""
+
+    model_type = "none (safety rules only)"
+    device = "none"
+
+    def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
+        raise RuntimeError("the model is disabled (GASLEAK_MODEL_ENABLED=false)")
+
+
 def torch_available() -> bool:
     """True when ``import torch`` succeeds."""
     try:

@@ -14,11 +14,19 @@ class AlertEvent(BaseModel):
     type: Literal["alert.raised", "alert.resolved"]
     alert_id: str = Field(description="Stable id shared by all events of one alert")
     device_id: str
-    kind: Literal["leak"] = "leak"
+    kind: Literal["leak", "threshold", "sensor_fault"] = Field(
+        "leak", description='"leak" (model), "threshold" (gas set point), "sensor_fault"'
+    )
     severity: Literal["warning", "critical"]
-    probability: float = Field(ge=0, le=1, description="Leak probability of the deciding window")
+    probability: float | None = Field(
+        None, ge=0, le=1, description="Leak probability of the deciding window (leak only)"
+    )
+    reason: str | None = Field(
+        None, description='sensor_fault: "stuck", "rate_of_change", "out_of_range", "silent"'
+    )
+    detail: str | None = Field(None, description="Human-readable cause (safety rules)")
     ts: str = Field(description="RFC 3339 time of the reading that caused the event")
-    model_type: str = Field(description='"PyTorch LSTM+SVM" or "Pure SVM"')
+    model_type: str = Field(description='"PyTorch LSTM+SVM", "Pure SVM" or "safety rules"')
     published_at: str = Field(description="RFC 3339 time the service published the event")
 
 
