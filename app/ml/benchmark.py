@@ -28,10 +28,10 @@ from app.ml.detectors import Detector
 from app.ml.features import RECENT, WINDOW, make_windows
 from app.ml.leaks import InjectionResult, LeakInjector
 from app.ml.metrics import (
-    policy_alerts,
     delay_stats,
     false_alarms_per_1000h,
     match_events,
+    policy_alerts,
     recall_by_band,
     window_scores,
 )
@@ -164,7 +164,7 @@ def run_detector(bench: Benchmark, det: Detector, policy: PolicyConfig) -> dict[
     b = np.concatenate([p[1] for p in parts])
     scores = det.score(w, b) if len(w) else np.empty(0)
     out, k = [], 0
-    for c, (_, _, ends) in zip(bench.cases, parts, strict=True):
+    for _, _, ends in parts:
         p = scores[k : k + len(ends)]
         k += len(ends)
         raised, active = policy_alerts(p, ends, policy)

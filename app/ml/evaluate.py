@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from app.ml import data as D
 from app.ml import benchmark as B
+from app.ml import data as D
 from app.ml.artifacts import ArtifactError, load_manifest
+from app.ml.baseline import baseline_series
 from app.ml.dataset import HOLDOUT_FRACTION, backgrounds
 from app.ml.detectors import Detector, IsoForestScorer, threshold_detector
 from app.ml.features import make_windows
-from app.ml.baseline import baseline_series
 from app.ml.predictor import load_predictor
 from app.services.policy import PolicyConfig
 
@@ -150,7 +150,8 @@ def evaluate_all(art: Path, data_dir: Path | None, device: str, seed: int,
 def run_evaluate(args: argparse.Namespace) -> int:
     """CLI entry: uses ``report_dir``, ``data_dir``, ``seed``, ``artifacts_dir``, ``device``
     when set (each may be None or absent). Returns a process exit code."""
-    from app.ml.report import write_report
+    from app.ml.model_card import update_model_card_report
+    from app.ml.report import card_section, write_report
 
     root = Path(__file__).resolve().parents[2]
     art = Path(getattr(args, "artifacts_dir", None) or root / "artifacts")
@@ -170,6 +171,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             "python": platform.python_version(),
         }  # fmt: skip
         write_report(report, raws, load_manifest(art), out)
+        update_model_card_report(art / "MODEL_CARD.md", card_section(report))
     except (ArtifactError, FileNotFoundError, ValueError) as exc:
         print(f"evaluation failed: {exc}")
         return 1

@@ -112,9 +112,9 @@ class SafetyRules:
         for d, st in self.devices.items():
             quiet = now - st.last_seen
             if st.last is not None and quiet > self.config.silent_s and "silent" not in st.active:
+                why = f"no reading for {quiet:.0f} s (limit {self.config.silent_s:.0f} s)"
                 out.append(self._raise(d, st, "silent", "sensor_fault", "warning", st.last_ts,
-                                       f"no reading for {quiet:.0f} s (limit "
-                                       f"{self.config.silent_s:.0f} s)", reason="silent"))  # fmt: skip
+                                       why, reason="silent"))  # fmt: skip
         return out
 
     def active(self, device_id: str) -> dict[str, str]:
