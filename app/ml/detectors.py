@@ -12,8 +12,9 @@ into alerts (``app.ml.metrics.alert_rows``), the same for every detector.
   highest gas reading of the training-part background x 1.1 (an installer's "just above normal").
 - ``isolation_forest``: scikit-learn IsolationForest on ``features.window_features`` of
   training-part leak-free windows (unsupervised); its anomaly score s is mapped to
-  ``sigmoid((s - q999) / scale)`` with q999 the 99.9th percentile of training scores and
-  scale = (q999 - median) / 4, so 0.7 means "beyond the 99.9th percentile of normal".
+  ``sigmoid((s - q99) / scale)`` with q99, q999 the 99th and 99.9th percentiles of the
+  training scores and scale = (q999 - q99) / logit(0.7): 0.5 at q99 and 0.7 (the policy's
+  raise probability) exactly at q999, i.e. "more anomalous than 99.9 % of normal windows".
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ class IsoForestScorer:
         f = window_features(preprocess(windows, baselines, self.norm))
         self.forest_ = IsolationForest(n_estimators=200, random_state=self.seed).fit(f)
         s = -self.forest_.score_samples(f)
-        self.q_ = float(np.percentile(s, 99.9))
-        self.scale_ = max((self.q_ - float(np.median(s))) / 4.0, 1e-6)
+        self.q_ = float(np.percentile(s, 99.0))
+        self.scale_ = max((float(np.percentile(s, 99.9)) - self.q_) / np.log(0.7 / 0.3), 1e-6)
         return self
 
     def __call__(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
