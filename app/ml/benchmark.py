@@ -172,8 +172,8 @@ def run_detector(bench: Benchmark, det: Detector, policy: PolicyConfig) -> dict[
     w = np.concatenate([p[0] for p in parts])
     b = np.concatenate([p[1] for p in parts])
     # Chunks bound memory (one LSTM forward over 100k windows holds ~6 GB of activations).
-    scores = np.concatenate([det.score(w[i : i + CHUNK], b[i : i + CHUNK])
-                             for i in range(0, len(w), CHUNK)]) if len(w) else np.empty(0)  # fmt: skip
+    chunks = [det.score(w[i : i + CHUNK], b[i : i + CHUNK]) for i in range(0, len(w), CHUNK)]
+    scores = np.concatenate(chunks) if chunks else np.empty(0)
     out, k = [], 0
     for _, _, ends in parts:
         p = scores[k : k + len(ends)]

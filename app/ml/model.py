@@ -35,9 +35,10 @@ class ModelConfig:
     #: Stage 2: epochs of supervised fine-tuning of the encoder with a linear BCE head on the
     #: labelled training windows (0 = autoencoder features only, the first shipped model).
     finetune_epochs: int = 20
-    #: What the SVM of the LSTM+SVM model sees: "code" (the 8-d code) or "code+window"
-    #: (the code followed by ``features.window_features``).
-    svm_features: str = "code+window"
+    #: What the SVM of the LSTM+SVM model sees: "code" (the 8-d code), "code+window" (the
+    #: code followed by ``features.window_features``) or "logit+window" (the fine-tuned leak
+    #: head's logit, kept in the encoder as ``leak_head``, followed by the window features).
+    svm_features: str = "logit+window"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -79,6 +80,10 @@ class GasLeakLSTM(nn.Module):
             width = size
         layers.append(nn.Linear(width, cfg.code_size))
         self.head = nn.Sequential(*layers)
+        #: code -> leak logit, trained in stage 2; only when the SVM uses it (older weights
+        #: have no such layer).
+        with_head = cfg.svm_features.startswith("logit")
+        self.leak_head = nn.Linear(cfg.code_size, 1) if with_head else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, (h, _) = self.lstm(x)

@@ -79,7 +79,8 @@ class PureSVMPredictor:
 class LSTMSVMPredictor:
     """LSTM encoder (8-d code, on ``device``) followed by an SVM pipeline. The SVM sees the code,
     or the code followed by ``window_features`` when the encoder's config says
-    ``svm_features == "code+window"``."""
+    ``svm_features == "code+window"``, or the encoder's leak-head logit followed by the window
+    features for "logit+window"."""
 
     model_type = LSTM_SVM
 
@@ -94,7 +95,7 @@ class LSTMSVMPredictor:
         self.device = str(self._device)
         self._lock = threading.Lock()
         cfg = getattr(encoder, "cfg", None)
-        self.with_window_features = getattr(cfg, "svm_features", "code") == "code+window"
+        self.svm_features = getattr(cfg, "svm_features", "code")
 
     def features(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
         """(B, 60, 3) physical -> (B, 8) float64 LSTM code, or (B, 8 + 15) code + window
@@ -102,8 +103,11 @@ class LSTMSVMPredictor:
         x = preprocess(windows, baselines, self.norm)
         with self._lock, self._torch.inference_mode():
             t = self._torch.from_numpy(x).to(self._device)
-            code = self.encoder(t).cpu().numpy().astype(np.float64)
-        if self.with_window_features:
+            code = self.encoder(t)
+            if self.svm_features.startswith("logit"):
+                code = self.encoder.leak_head(code)
+            code = code.cpu().numpy().astype(np.float64)
+        if self.svm_features != "code":
             return np.concatenate([code, window_features(x)], axis=1)
         return code
 

@@ -77,12 +77,16 @@ def finetune_encoder(
     """Stage 2: train encoder + a linear head (code -> logit) with class-balanced BCE on the
     labelled training windows x_tr (N, 60, 3), y_tr (N,) 0/1, for ``cfg.finetune_epochs``.
 
-    The head is thrown away; the 8-d code then carries the leak signal for the SVM. Same
+    The head is kept in the encoder when it has a ``leak_head`` (svm_features "logit+window"),
+    else thrown away; the 8-d code then carries the leak signal for the SVM. Same
     learning rate as stage 1 (a tenth of it left the code underfit: hold-out F1 0.836).
     Returns the encoder (eval mode) and per-epoch {"epoch", "finetune_bce"}.
     """
-    head = torch.nn.Linear(cfg.code_size, 1).to(dev)
-    params = list(encoder.parameters()) + list(head.parameters())
+    head = encoder.leak_head if encoder.leak_head is not None else torch.nn.Linear(
+        cfg.code_size, 1).to(dev)
+    params = list(encoder.parameters())  # includes leak_head when the encoder has one
+    if encoder.leak_head is None:
+        params += list(head.parameters())
     opt = torch.optim.Adam(params, lr=cfg.learning_rate)
     xt = torch.from_numpy(x_tr).to(dev)
     yt = torch.from_numpy(y_tr.astype(np.float32)).to(dev)
