@@ -39,9 +39,11 @@ class AppState:
     evicted_total: int = 0
 
     def evict_idle(self) -> int:
-        """Evict devices idle longer than the setting, keeping those with an active alert."""
+        """Evict devices idle longer than the setting, keeping those with an active alert
+        (leak or safety: a silent device's fault must still resolve when it comes back)."""
         gone = self.buffers.evict_idle(
-            idle_s=self.settings.device_idle_s, keep=set(self.policy.active())
+            idle_s=self.settings.device_idle_s,
+            keep=set(self.policy.active()) | self.safety.with_active(),
         )
         self.policy.forget(gone)
         self.safety.forget(gone)

@@ -122,6 +122,10 @@ class SafetyRules:
         st = self.devices.get(device_id)
         return dict(st.active) if st else {}
 
+    def with_active(self) -> set[str]:
+        """Devices with at least one active safety alert."""
+        return {d for d, st in self.devices.items() if st.active}
+
     def forget(self, device_ids: list[str]) -> None:
         """Drop the state of evicted devices."""
         for d in device_ids:

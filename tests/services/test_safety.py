@@ -80,6 +80,7 @@ def test_silence_sweep_raises_once_and_next_reading_resolves() -> None:
     assert [(e["device_id"], e["kind"], e["reason"]) for e in first] == [
         ("a", "sensor_fault", "silent")]
     assert rules.silent_devices(now=62.0) == []  # not raised twice
+    assert rules.with_active() == {"a"}
     back = rules.check("a", T0 + 70, 420, 21, 45, now=70.0)
     assert [(e["type"], e["alert_id"]) for e in back] == [("alert.resolved", first[0]["alert_id"])]
     rules.forget(["a", "b"])
