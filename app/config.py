@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         "auto", description="Inference device: auto = CUDA when available, else CPU"
     )
     use_torch: bool = Field(True, description="False forces the pure-SVM model")
+    model_enabled: bool = Field(
+        True, description="False: load no model; only the safety rules raise alerts"
+    )
 
     window: int = Field(60, ge=2, description="Readings per scored window (seed: 60)")
     stride: int = Field(1, ge=1, description="Score a full window every `stride` readings")
@@ -53,6 +56,35 @@ class Settings(BaseSettings):
         0.9, gt=0, le=1, description="Probability at which a leak alert is critical"
     )
 
+    # Safety rules (app/services/safety.py), always on. Methane: LEL 5 % vol = 50,000 ppm
+    # (IEC 60079-20-1); 10 % / 25 % LEL are the usual low/high alarm set points (EN 60079-29-1
+    # practice). Clean indoor air reads ~400-460 ppm (smoke_iot rows 0-3177), far below.
+    threshold_low_ppm: float = Field(5_000.0, gt=0, description="Low set point (10 % LEL CH4)")
+    threshold_high_ppm: float = Field(
+        12_500.0, gt=0, description="High (critical) set point, ppm (25 % LEL CH4)"
+    )
+    threshold_hysteresis: float = Field(
+        0.2, ge=0, lt=1, description="Resolve below set point x (1 - hysteresis)"
+    )
+    safety_clear_readings: int = Field(
+        5, ge=1, description="Consecutive normal readings to resolve a threshold/fault alert"
+    )
+    stuck_readings: int = Field(
+        120, ge=2, description="All three channels unchanged this many readings = stuck sensor"
+    )
+    max_gas_rate_ppm_s: float = Field(
+        50_000.0, gt=0, description="Faster gas change is implausible (real fires: <= 30,579/s)"
+    )
+    max_temp_rate_c_s: float = Field(5.0, gt=0, description="Implausible temperature change, °C/s")
+    max_rh_rate_pct_s: float = Field(15.0, gt=0, description="Implausible humidity change, %RH/s")
+    gas_range_ppm: tuple[float, float] = Field(
+        (0.0, 60_000.0), description="Sensor gas range, ppm (SGP30 eCO2 output: 400-60,000)"
+    )
+    temp_range_c: tuple[float, float] = Field((-40.0, 85.0), description="Sensor range, °C")
+    silent_s: float = Field(
+        300.0, gt=0, description="A device silent longer than this raises a sensor_fault, s"
+    )
+
     subscriber_queue_max: int = Field(
         1_000, ge=1, description="Events queued per subscriber before it is disconnected"
     )
@@ -62,9 +94,10 @@ class Settings(BaseSettings):
     max_batch_readings: int = Field(10_000, ge=1, description="Most readings in one message")
 
     alert_critical_gas_ppm: float | None = Field(
-        20_000.0, gt=0,
+        12_500.0, gt=0,
         description="Gas concentration (last reading of the window), ppm, at which an active "
-        "leak alert escalates to critical (20,000 ppm = 40 % of methane's LEL); null = never",
+        "leak alert escalates to critical (12,500 ppm = 25 % of methane's LEL, the safety "
+        "rules' high set point); null = never",
     )
     alert_escalate_after_s: float | None = Field(
         300.0, gt=0,
@@ -114,6 +147,8 @@ class Settings(BaseSettings):
             raise ValueError("alert_clear_probability must be below alert_raise_probability")
         if self.alert_critical_probability < self.alert_raise_probability:
             raise ValueError("alert_critical_probability must be >= alert_raise_probability")
+        if not self.threshold_low_ppm < self.threshold_high_ppm:
+            raise ValueError("threshold_low_ppm must be below threshold_high_ppm")
         return self
 
 

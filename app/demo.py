@@ -126,9 +126,12 @@ async def print_alerts(base: str) -> None:
                 print(f"subscribed to /ws/alerts (last event id {e['last_event_id']})")
                 continue
             mark = MARKS.get(e["type"], e["type"])
-            p = "-" if e.get("probability") is None else f"{e['probability']:.2f}"
+            if e.get("kind", "leak") != "leak":
+                mark = f"{e['kind']} {e['type'].removeprefix('alert.')}"
+            why = (f"p={e['probability']:.2f}" if e.get("probability") is not None
+                   else str(e.get("detail") or e.get("reason")))  # fmt: skip
             print(f"[{mark}] #{e['event_id']} {e['device_id']:<10} {e['severity']:<8} "
-                  f"p={p} reading ts={e['ts']} ({e.get('model_type') or e.get('reason')})",
+                  f"{why} reading ts={e['ts']} ({e.get('model_type') or 'operator'})",
                   flush=True)
 
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from app.config import Settings
-from app.ml.predictor import Predictor, load_predictor
+from app.ml.predictor import NoModel, Predictor, load_predictor
 from app.services.alerts import AlertService
 from app.services.buffers import DeviceBuffers
 from app.services.detector import AlertSink
@@ -19,6 +19,7 @@ from app.services.history import ReadingsRecorder
 from app.services.hub import AlertHub
 from app.services.ingest import Ingestor
 from app.services.policy import AlertPolicy, PolicyConfig
+from app.services.safety import SafetyConfig, SafetyRules
 from app.services.scorer import BatchScorer
 from app.services.webhooks import RetryPolicy, WebhookDispatcher
 from app.store import Store
@@ -37,6 +38,7 @@ class AppState:
     hub: AlertHub
     scorer: BatchScorer
     ingestor: Ingestor
+    safety: SafetyRules
     store: Store
     alerts: AlertService
     recorder: ReadingsRecorder
@@ -45,11 +47,14 @@ class AppState:
     evicted_total: int = 0
 
     def evict_idle(self) -> int:
-        """Evict devices idle longer than the setting, keeping those with an active alert."""
+        """Evict devices idle longer than the setting, keeping those with an active alert
+        (leak or safety: a silent device's fault must still resolve when it comes back)."""
         gone = self.buffers.evict_idle(
-            idle_s=self.settings.device_idle_s, keep=set(self.policy.active())
+            idle_s=self.settings.device_idle_s,
+            keep=set(self.policy.active()) | self.safety.with_active(),
         )
         self.policy.forget(gone)
+        self.safety.forget(gone)
         self.evicted_total += len(gone)
         return len(gone)
 
@@ -112,12 +117,14 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
                                   initializer=_init_torch_threads,
                                   initargs=(settings.torch_threads,))
     loop = asyncio.get_running_loop()
-    predictor = await loop.run_in_executor(
-        executor,
-        lambda: load_predictor(
-            settings.artifacts_dir, device=settings.device, use_torch=settings.use_torch
-        ),
-    )
+    predictor: Predictor = NoModel()
+    if settings.model_enabled:
+        predictor = await loop.run_in_executor(
+            executor,
+            lambda: load_predictor(
+                settings.artifacts_dir, device=settings.device, use_torch=settings.use_torch
+            ),
+        )
     log.info("model loaded: %s on %s", predictor.model_type, predictor.device)
     buffers = DeviceBuffers(
         window=settings.window, max_devices=settings.max_devices, stride=settings.stride
@@ -139,23 +146,52 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
         max_delay_s=settings.batch_max_delay_ms / 1000,
         queue_max=settings.score_queue_max,
     )
+    safety = SafetyRules(safety_config(settings))
+    for a in await store.open_alerts(exclude_kind="leak"):
+        safety.restore_active(a["device_id"], a["kind"], a["severity"], a["reason"],
+                              a["alert_id"])
     ingestor = Ingestor(buffers=buffers, scorer=scorer, max_items=settings.max_batch_readings,
+                        safety=safety, publish=hub.publish_one, score=settings.model_enabled,
                         record=recorder.record if settings.readings_history else None)
     alerts = AlertService(store=store, hub=hub, policy=policy)
-    state = AppState(settings, predictor, buffers, policy, hub, scorer, ingestor, store, alerts,
-                     recorder, webhooks)
+    state = AppState(settings, predictor, buffers, policy, hub, scorer, ingestor, safety, store,
+                     alerts, recorder, webhooks)
     webhooks.start()
     recorder.start()
     scorer.start()
     evictor = asyncio.create_task(_evict_forever(state), name="evictor")
+    silence = asyncio.create_task(_silence_forever(state), name="silence-sweep")
     try:
         yield state
     finally:
+        silence.cancel()
         evictor.cancel()
         await scorer.stop()
         await recorder.stop()
         await webhooks.stop()
         executor.shutdown(wait=True)
+
+
+def safety_config(s: Settings) -> SafetyConfig:
+    """The safety rules' parameters from the settings."""
+    return SafetyConfig(
+        low_ppm=s.threshold_low_ppm, high_ppm=s.threshold_high_ppm,
+        hysteresis=s.threshold_hysteresis, clear_readings=s.safety_clear_readings,
+        stuck_readings=s.stuck_readings,
+        max_rate_per_s=(s.max_gas_rate_ppm_s, s.max_temp_rate_c_s, s.max_rh_rate_pct_s),
+        range_min=(s.gas_range_ppm[0], s.temp_range_c[0], 0.0),
+        range_max=(s.gas_range_ppm[1], s.temp_range_c[1], 100.0), silent_s=s.silent_s,
+    )  # fmt: skip
+
+
+async def _silence_forever(state: AppState) -> None:
+    """Every min(30 s, silent_s / 4): publish a sensor_fault for each newly silent device."""
+    period = min(30.0, state.settings.silent_s / 4)
+    while True:
+        await asyncio.sleep(period)
+        bodies = state.safety.silent_devices(time.monotonic())
+        if bodies:
+            await state.hub.publish(bodies)
 
 
 async def _evict_forever(state: AppState) -> None:

@@ -39,11 +39,14 @@ class AlertEvent(BaseModel):
     probability: float | None = Field(None, ge=0, le=1,
                                       description="Leak probability of the deciding window")
     gas_ppm: float | None = Field(None, description="Gas of the deciding reading, ppm")
-    reason: str | None = Field(None, description='Why: e.g. "probability", "concentration", '
-                               '"duration" (escalation), "all clear"')
+    reason: str | None = Field(None, description='Why: escalation "probability", '
+                               '"concentration" or "duration"; leak resolve "all clear"; '
+                               'sensor_fault "stuck", "rate_of_change", "out_of_range", "silent"')
+    detail: str | None = Field(None, description="Human-readable cause (safety rules)")
     ack: Ack | None = None
     ts: str = Field(description="RFC 3339 time of the reading (or ack) that caused the event")
-    model_type: str | None = Field(None, description='"PyTorch LSTM+SVM" or "Pure SVM"')
+    model_type: str | None = Field(None, description='"PyTorch LSTM+SVM", "Pure SVM" or '
+                                   '"safety rules"; null for an acknowledgement')
     published_at: str = Field(description="RFC 3339 time the service stored the event")
 
 

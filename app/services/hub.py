@@ -39,6 +39,8 @@ StatesFn = Callable[[], dict[str, dict[str, Any] | None]]
 RETRY_MAX_S = 5.0
 #: Errors worth retrying: the database is unreachable, locked, or out of space for now.
 TRANSIENT = (OperationalError, InterfaceError, OSError, TimeoutError)
+#: Every event carries these keys (null when its producer has none): one shape on every path.
+OPTIONAL = dict.fromkeys(("probability", "gas_ppm", "reason", "detail", "ack", "model_type"))
 
 
 @dataclass(eq=False)
@@ -63,6 +65,11 @@ class Subscription:
         return self.min_severity is None or (
             SEVERITY_RANK.get(event["severity"], 0) >= SEVERITY_RANK[self.min_severity]
         )
+
+
+def _default_state(type_: str) -> str:
+    """The alert state an event implies when its producer does not say (safety rules)."""
+    return "resolved" if type_ == "alert.resolved" else "active"
 
 
 class AlertHub:
@@ -108,7 +115,8 @@ class AlertHub:
             bodies: events without ``event_id``: ``type`` (``alert.raised`` opens an alert
                 row, other types update it), ``alert_id``, ``device_id``, ``kind`` (free
                 text: leak, threshold, sensor_fault), ``severity``, ``state`` (the alert's
-                state after the event), ``ts`` (epoch seconds); any other keys are kept.
+                state after the event; default: resolved for ``alert.resolved``, else active),
+                ``ts`` (epoch seconds); any other keys are kept.
             states: called under the write lock for the policy states to persist in the
                 same transaction (see ``AlertPolicy.take_dirty``).
 
@@ -136,7 +144,8 @@ class AlertHub:
         if not bodies and not snapshot:
             return []
         now = time.time()
-        prepared = [{**b, "ts": iso(b["ts"]), "published_at": iso(now), "ts_epoch": b["ts"]}
+        prepared = [{**OPTIONAL, **b, "state": b.get("state") or _default_state(b["type"]),
+                     "ts": iso(b["ts"]), "published_at": iso(now), "ts_epoch": b["ts"]}
                     for b in bodies]
         delay = 0.05
         while True:
@@ -159,6 +168,11 @@ class AlertHub:
             events.append({"event_id": eid, **e})
         self._fan_out(events)
         return events
+
+    async def publish_one(self, body: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`publish` of one event (the safety rules' entry point)."""
+        [event] = await self.publish([body])
+        return event
 
     def _fan_out(self, events: list[dict[str, Any]]) -> None:
         for event in events:

@@ -7,6 +7,7 @@ is dropped silently.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import time
@@ -18,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 from app.errors import InvalidBody, pydantic_errors
 from app.schemas.readings import IngestResult, Reading, Rejected
 from app.services.buffers import DeviceBuffers, DeviceCapReached, Window
+from app.services.safety import SafetyRules
 from app.services.scorer import BatchScorer
 
 _READING = TypeAdapter(Reading)
@@ -68,19 +70,27 @@ class Ingestor:
         buffers: the ring buffers.
         scorer: the batching scorer.
         max_items: most readings in one message.
+        safety: rules applied to every accepted reading (None: none).
+        publish: where safety events go (the hub's ``publish``; may be sync or async).
+        score: False when no model is loaded: windows are not submitted for scoring.
         record: optional; awaited with each message's accepted readings as
             ``(device_id, ts, gas_ppm, temperature_c, humidity_pct)`` (readings history).
     """
 
     def __init__(
         self, *, buffers: DeviceBuffers, scorer: BatchScorer, max_items: int,
+        safety: SafetyRules | None = None, publish: Callable[[dict[str, Any]], Any] | None = None,
+        score: bool = True,
         record: Callable[[list[tuple[str, float, float, float, float]]], Awaitable[None]]
         | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         self.record = record
         self.buffers = buffers
         self.scorer = scorer
         self.max_items = max_items
+        self.safety = safety
+        self.publish = publish
+        self.score = score
         self.accepted_total = 0
         self.rejected_total = 0
 
@@ -121,8 +131,9 @@ class Ingestor:
             accepted += 1
             if self.record is not None:
                 kept.append((r.device_id, ts, r.gas_ppm, r.temperature_c, r.humidity_pct))
-            if w is not None:
+            if w is not None and self.score:
                 windows.append(w)
+            await self._safety(r.device_id, ts, r)
         if kept and self.record is not None:
             await self.record(kept)
         await self.scorer.submit(windows)
@@ -130,6 +141,17 @@ class Ingestor:
         self.rejected_total += len(bad)
         bad.sort(key=lambda b: b.index)
         return IngestResult(accepted=accepted, rejected=bad)
+
+    async def _safety(self, device_id: str, ts: float, r: Reading) -> None:
+        """Run the safety rules on one accepted reading and publish what they raise."""
+        if self.safety is None or self.publish is None:
+            return
+        now = time.monotonic()
+        for body in self.safety.check(device_id, ts, r.gas_ppm, r.temperature_c,
+                                      r.humidity_pct, now=now):  # fmt: skip
+            res = self.publish(body)
+            if inspect.isawaitable(res):
+                await res
 
     def _refusal(self, device_id: str, ts: float) -> dict[str, str] | None:
         if self.buffers.is_late(device_id, ts):

@@ -196,6 +196,18 @@ class Store:
             rows = (await conn.execute(q)).all()
         return [{"event_id": eid, **data} for eid, data in rows]
 
+    async def open_alerts(self, *, exclude_kind: str = "leak") -> list[dict[str, Any]]:
+        """Alerts not resolved, of every kind but ``exclude_kind``, with their raising
+        event's ``reason``: ``alert_id``, ``device_id``, ``kind``, ``severity``, ``reason``."""
+        a = Alert.__table__
+        q = (select(a.c.alert_id, a.c.device_id, a.c.kind, a.c.severity, Event.data)
+             .join(Event, (Event.alert_id == a.c.alert_id) & (Event.type == "alert.raised"))
+             .where(a.c.state != "resolved", a.c.kind != exclude_kind))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return [{"alert_id": r[0], "device_id": r[1], "kind": r[2], "severity": r[3],
+                 "reason": (r[4] or {}).get("reason")} for r in rows]
+
     async def events_of_alert(self, alert_id: str) -> list[dict[str, Any]]:
         """Every event of one alert, oldest first."""
         q = select(Event.event_id, Event.data).where(Event.alert_id == alert_id)

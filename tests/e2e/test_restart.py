@@ -31,15 +31,36 @@ async def wait_for(pred, timeout: float = 30.0) -> None:  # noqa: ANN001
             await asyncio.sleep(0.05)
 
 
+def rule_of(f: dict) -> tuple[str, str]:
+    """The rule an event belongs to: one open alert at most per rule and device."""
+    return f["kind"], {"threshold": f["severity"], "sensor_fault": f["reason"]}.get(f["kind"], "")
+
+
+def open_rules(frames: list[dict]) -> dict[tuple[str, str], str]:
+    """Rule -> open alert id after these events; fails on a raise while one is open."""
+    opened: dict[tuple[str, str], str] = {}
+    for f in frames:
+        rule = rule_of(f)
+        if f["type"] == "alert.raised":
+            assert rule not in opened, f"{rule} raised while {opened[rule]} is open: {frames}"
+            opened[rule] = f["alert_id"]
+        else:
+            assert opened.get(rule) == f["alert_id"], (rule, f, frames)
+            if f["type"] == "alert.resolved":
+                del opened[rule]
+    return opened
+
+
 async def until_raised(server: LiveServer, readings: list[dict]) -> tuple[int, list[dict]]:
-    """Post chunks until a subscriber sees alert.raised; returns readings sent and frames."""
+    """Post chunks until a leak alert and a safety-rule (threshold) alert are open at once;
+    returns readings sent and the frames so far."""
     frames: list[dict] = []
     hello: list[dict] = []
     sub = asyncio.create_task(collect(server.ws + "/ws/alerts", frames, hello))
     await wait_for(lambda: bool(hello))
     sent = 0
     async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
-        while not any(f["type"] == "alert.raised" for f in frames):
+        while not {"leak", "threshold"} <= {rule[0] for rule in open_rules(frames)}:
             assert sent < len(readings), f"the fire slice raised no alert: {frames}"
             r = await http.post("/api/readings", json=readings[sent : sent + CHUNK])
             assert r.status_code == 200 and not r.json()["rejected"]
@@ -53,9 +74,11 @@ async def after_restart(server: LiveServer, before: list[dict], rest: list[dict]
     async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
         stored = (await http.get("/api/events", params={"limit": 1000})).json()["events"]
         assert stored[: len(before)] == before  # whatever a subscriber saw was durable
-        last = stored[-1]  # the kill came right after the raise: that alert is still open
+        opened = open_rules(stored)  # killed while a leak and a threshold alert were open
+        assert {"leak", "threshold"} <= {rule[0] for rule in opened}, stored
+        last = [e for e in stored if e["kind"] == "leak"][-1]
         assert last["type"] != "alert.resolved" and last["device_id"] == "fire"
-        listed = (await http.get("/api/alerts", params={"state": "active"})).json()
+        listed = (await http.get("/api/alerts", params={"state": "active", "kind": "leak"})).json()
         assert [a["alert_id"] for a in listed["alerts"]] == [last["alert_id"]]
         detail = (await http.get(f"/api/alerts/{last['alert_id']}")).json()
         assert detail["state"] == "active" and detail["device_id"] == "fire"
@@ -84,23 +107,16 @@ async def after_restart(server: LiveServer, before: list[dict], rest: list[dict]
     ids = [f["event_id"] for f in frames]
     assert ids == list(range(1, len(ids) + 1)), ids  # no gap, no duplicate at the seam
     assert frames == events  # live part equals what the store holds
-    # The restored policy state carries the open alert on: the first event after the restart
-    # belongs to it, and alerts alternate raise -> (updates) -> resolve, never two open at once.
-    if len(frames) == len(stored):  # the leak went on without a change: still the same alert
+    # The restored state carries the open alerts on: the first leak event after the restart
+    # belongs to the open leak alert, and per rule alerts alternate raise -> ... -> resolve,
+    # never two open at once (a lost state would raise a duplicate).
+    leak_after = [f for f in frames[len(stored):] if f["kind"] == "leak"]
+    if not leak_after:  # the leak went on without a change: still the same alert
         assert (device["alert_state"], device["alert_id"]) == ("active", last["alert_id"])
     else:
-        first_after = frames[len(stored)]
-        assert first_after["alert_id"] == last["alert_id"], frames
-        assert first_after["type"] != "alert.raised"
-    open_alert = None
-    for f in frames:
-        if f["type"] == "alert.raised":
-            assert open_alert is None, f"raised while {open_alert} is open: {frames}"
-            open_alert = f["alert_id"]
-        else:
-            assert f["alert_id"] == open_alert, frames
-            if f["type"] == "alert.resolved":
-                open_alert = None
+        assert leak_after[0]["alert_id"] == last["alert_id"], frames
+        assert leak_after[0]["type"] != "alert.raised"
+    open_rules(frames)
 
 
 @needs_data

@@ -121,3 +121,15 @@ async def test_readings_history_downsamples_and_prunes(store: Store) -> None:
     assert pts[0]["gas_mean"] == 4.5 and pts[0]["gas_min"] == 0 and pts[9]["gas_max"] == 99
     assert await store.readings.prune(now - 86400) == 1
     assert await store.readings.history("d", start=0, end=now - 200, bucket_s=60) == []
+
+
+async def test_open_alerts_of_other_kinds_with_their_reason(store: Store) -> None:
+    await store.append([ev("alert.raised", alert="l", kind="leak"),
+                        ev("alert.raised", alert="t", kind="threshold", severity="critical"),
+                        ev("alert.raised", alert="f", kind="sensor_fault", reason="stuck"),
+                        ev("alert.raised", alert="g", kind="sensor_fault", reason="silent"),
+                        ev("alert.resolved", alert="g", kind="sensor_fault", state="resolved")],
+                       states={}, now=T0)
+    got = sorted(await store.open_alerts(), key=lambda a: a["alert_id"])
+    assert [(a["alert_id"], a["kind"], a["severity"], a["reason"]) for a in got] == [
+        ("f", "sensor_fault", "warning", "stuck"), ("t", "threshold", "critical", None)]
