@@ -25,10 +25,10 @@ class ModelConfig:
     code_size: int = 8
     dropout: float = 0.2
     batch_size: int = 32
-    #: Autoencoder epochs (was 50). 20 + 20 fine-tuning epochs keep training within ~2.5-10
-    #: minutes on 2 cores (149 s at load 1.6, 550 s at load 5); the hold-out reconstruction
-    #: loss still falls slowly at epoch 20 (reports/latest/training_loss.png).
-    epochs: int = 20
+    #: Autoencoder epochs: the seed design's 50. With the 20 fine-tuning epochs below, a full
+    #: ``python main.py --mode train`` takes a few minutes on 2 cores (see the manifest's
+    #: ``training.seconds``).
+    epochs: int = 50
     learning_rate: float = 0.001
     #: Per-channel weights of the reconstruction MSE (gas, temperature, humidity): the code
     #: should describe the gas shape first; T/RH only matter as context.

@@ -159,7 +159,7 @@ def save_artifacts(
 
 
 def train_and_save(
-    *, out_dir: Path, data_dir: Path | None, epochs: int = 20, device: str = "auto",
+    *, out_dir: Path, data_dir: Path | None, epochs: int = ModelConfig.epochs, device: str = "auto",
     seed: int = 0, progress: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     """Build the data, train, print figures and write the artifacts to ``out_dir``.
