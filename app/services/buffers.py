@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -89,6 +90,20 @@ class WindowBatch:
             np.stack([w.values for w in windows]),
             np.fromiter((w.baseline for w in windows), np.float64, len(windows)),
         )
+
+
+class Stored(NamedTuple):
+    """Outcome of :meth:`DeviceBuffers.store`.
+
+    ``codes`` (N,) uint8, one of STORED, LATE, CAPPED, BAD_TS per reading in input order;
+    ``windows`` the windows due (device order unspecified, time order within a device) or
+    None; ``prior_ts`` (N,) float64, each reading's device's newest stored time before the
+    batch (NaN for a new device), to explain LATE.
+    """
+
+    codes: np.ndarray
+    windows: WindowBatch | None
+    prior_ts: np.ndarray
 
 
 class DeviceBuffers:
@@ -196,7 +211,7 @@ class DeviceBuffers:
 
     def store(
         self, device_ids: Sequence[str], ts: np.ndarray, values: np.ndarray
-    ) -> tuple[np.ndarray, WindowBatch | None]:
+    ) -> Stored:
         """Store a batch of readings in time order per device; collect the windows due.
 
         Same outcome as calling :meth:`is_late` and :meth:`append` for each reading in
@@ -210,8 +225,7 @@ class DeviceBuffers:
             values: shape (N, 3), gas_ppm, temperature_c, humidity_pct.
 
         Returns:
-            (codes, windows): codes shape (N,) uint8 per reading in input order; the
-            windows due (device order unspecified, time order within a device), or None.
+            A :class:`Stored`: codes per reading, the windows due, the prior times.
         """
         n = len(device_ids)
         ts = np.asarray(ts, dtype=np.float64)
@@ -233,11 +247,13 @@ class DeviceBuffers:
             if s is not None:
                 slots[i] = s
         known = np.flatnonzero(slots >= 0)
-        codes[known[ts[known] < self.last_ts[slots[known]]]] = LATE
+        prior = np.full(n, np.nan)
+        prior[known] = self.last_ts[slots[known]]
+        codes[known[ts[known] < prior[known]]] = LATE
         codes[(codes == STORED) & ~finite] = BAD_TS
         ok = order[codes[order] == STORED]  # time order
         if ok.size == 0:
-            return codes, None
+            return Stored(codes, None, prior)
         ok = ok[np.argsort(slots[ok], kind="stable")]  # grouped by slot, time order within
         s_ok = slots[ok]
         starts = np.flatnonzero(np.r_[True, s_ok[1:] != s_ok[:-1]])
@@ -250,7 +266,7 @@ class DeviceBuffers:
             idx = ok[a : a + m]
             parts.append(self._store_run(int(s_ok[a]), ts[idx], values[idx]))
         parts = [p for p in parts if len(p)]
-        return codes, WindowBatch.concat(parts) if parts else None
+        return Stored(codes, WindowBatch.concat(parts) if parts else None, prior)
 
     def _store_singles(self, slots: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> WindowBatch:
         """One reading for each of several distinct slots, all in numpy."""

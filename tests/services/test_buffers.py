@@ -118,7 +118,7 @@ def test_store_matches_per_reading_append(stride: int) -> None:
             clock[d] += float(rng.choice([1.0, 1.0, 1.0, 0.0, -2.5]))
             ts.append(clock[d])
         vals = rng.uniform(300, 900, (n, 3)).astype(np.float32)
-        codes, batch = a.store(ids, np.array(ts), vals)
+        codes, batch, _ = a.store(ids, np.array(ts), vals)
         ref_codes, ref = per_reading(b, ids, ts, vals)
         assert codes.tolist() == ref_codes
         got = by_device(batch or [])
@@ -136,7 +136,7 @@ def test_store_matches_per_reading_append(stride: int) -> None:
 
 def test_store_long_run_keeps_last_window() -> None:
     buf = DeviceBuffers(window=4, max_devices=2)
-    codes, batch = buf.store(["a"] * 11, np.arange(11.0), np.c_[np.arange(11.0), np.ones((11, 2))])
+    codes, batch, _ = buf.store(["a"] * 11, np.arange(11.0), np.c_[np.arange(11.0), np.ones((11, 2))])
     assert codes.tolist() == [STORED] * 11
     assert batch.ts.tolist() == [3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
     np.testing.assert_array_equal(batch.values[-1][:, 0], [7, 8, 9, 10])
@@ -145,13 +145,13 @@ def test_store_long_run_keeps_last_window() -> None:
 
 def test_store_rejects_non_finite_ts_without_tracking_the_device() -> None:
     buf = DeviceBuffers(window=2, max_devices=2)
-    codes, batch = buf.store(["x"], np.array([np.nan]), np.ones((1, 3)))
+    codes, batch, _ = buf.store(["x"], np.array([np.nan]), np.ones((1, 3)))
     assert codes.tolist() == [BAD_TS] and batch is None and "x" not in buf
 
 
 def test_window_batch_is_a_copy_and_iterates_windows() -> None:
     buf = DeviceBuffers(window=2, max_devices=4)
-    _, batch = buf.store(["a", "b", "a", "b"], np.array([0.0, 0, 1, 1]), np.ones((4, 3)))
+    _, batch, _ = buf.store(["a", "b", "a", "b"], np.array([0.0, 0, 1, 1]), np.ones((4, 3)))
     buf.store(["a", "b"], np.array([2.0, 2]), np.full((2, 3), 7.0))
     assert isinstance(batch, WindowBatch) and len(batch) == 2
     assert sorted(w.device_id for w in batch) == ["a", "b"]
@@ -162,13 +162,13 @@ def test_window_batch_is_a_copy_and_iterates_windows() -> None:
 def test_cap_holds_under_batches_and_eviction_frees_slots() -> None:
     buf = DeviceBuffers(window=3, max_devices=100)
     ids = [f"d{i}" for i in range(150)]
-    codes, _ = buf.store(ids, np.zeros(150), np.ones((150, 3)))
+    codes, _, _ = buf.store(ids, np.zeros(150), np.ones((150, 3)))
     assert (codes == STORED).sum() == 100 and (codes == CAPPED).sum() == 50
     assert len(buf) == 100 and buf.capacity == 100
     keep = {"d0", "d1"}
     gone = buf.evict_idle(idle_s=0.0, keep=keep)
     assert len(gone) == 98 and set(buf.device_ids()) == keep
-    codes, _ = buf.store(ids[100:], np.ones(50), np.ones((50, 3)))
+    codes, _, _ = buf.store(ids[100:], np.ones(50), np.ones((50, 3)))
     assert (codes == STORED).all() and len(buf) == 52 and buf.capacity == 100
 
 
