@@ -1,16 +1,27 @@
 """Start the service under uvicorn on 127.0.0.1:PORT, for end-to-end tests.
 
-``--block-torch`` makes ``import torch`` fail first, as on a machine without torch.
+``--block-torch`` makes every ``import torch`` raise ModuleNotFoundError, as on a machine
+where torch is not installed (a meta-path finder, so ``"torch" in sys.modules`` stays False
+for libraries such as scipy that probe it).
 """
 
 from __future__ import annotations
 
+import importlib.abc
 import sys
+
+
+class _NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):  # noqa: ANN001, ANN201
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked for this test)")
+        return None
+
 
 if __name__ == "__main__":
     port = int(sys.argv[1])
     if "--block-torch" in sys.argv:
-        sys.modules["torch"] = None  # type: ignore[assignment]
+        sys.meta_path.insert(0, _NoTorch())
     import uvicorn
 
     from app.main import create_app

@@ -1,0 +1,110 @@
+"""PyTorch LSTM feature extractor and the autoencoder it is pre-trained in.
+
+Input: preprocessed windows, float32 tensor (B, sequence_length, n_features) (see
+``app.ml.features.preprocess``). Output of ``GasLeakLSTM``: (B, code_size) float32 features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture and training defaults (stored in ``lstm.pth`` as a dict)."""
+
+    sequence_length: int = 60
+    n_features: int = 3
+    lstm_units: int = 50
+    lstm_layers: int = 2
+    fc_sizes: tuple[int, ...] = field(default=(32, 16))
+    code_size: int = 8
+    dropout: float = 0.2
+    batch_size: int = 32
+    epochs: int = 50
+    learning_rate: float = 0.001
+    #: Per-channel weights of the reconstruction MSE (gas, temperature, humidity): the code
+    #: should describe the gas shape first; T/RH only matter as context.
+    loss_weights: tuple[float, ...] = field(default=(1.0, 0.1, 0.1))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["fc_sizes"] = list(self.fc_sizes)
+        d["loss_weights"] = list(self.loss_weights)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        d = dict(d)
+        d["fc_sizes"] = tuple(d.get("fc_sizes", (32, 16)))
+        d["loss_weights"] = tuple(d.get("loss_weights", (1.0, 0.1, 0.1)))
+        return cls(**d)
+
+
+class GasLeakLSTM(nn.Module):
+    """Encoder: stacked LSTM -> last layer's final hidden state -> 3 FC layers -> code.
+
+    forward(x: (B, T, n_features) float32) -> (B, code_size) float32.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.lstm = nn.LSTM(
+            cfg.n_features,
+            cfg.lstm_units,
+            cfg.lstm_layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.lstm_layers > 1 else 0.0,
+        )
+        layers: list[nn.Module] = []
+        width = cfg.lstm_units
+        for size in cfg.fc_sizes:
+            layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(cfg.dropout)]
+            width = size
+        layers.append(nn.Linear(width, cfg.code_size))
+        self.head = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, (h, _) = self.lstm(x)
+        return self.head(h[-1])
+
+
+class LSTMAutoencoder(nn.Module):
+    """Encoder + decoder that repeats the code over T steps through an LSTM and a linear layer.
+
+    forward(x: (B, T, n_features)) -> reconstruction (B, T, n_features) float32.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.encoder = GasLeakLSTM(cfg)
+        self.decoder = nn.LSTM(cfg.code_size, cfg.lstm_units, 1, batch_first=True)
+        self.out = nn.Linear(cfg.lstm_units, cfg.n_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        code = self.encoder(x)
+        rep = code[:, None, :].expand(-1, x.shape[1], -1)
+        y, _ = self.decoder(rep)
+        return self.out(y)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """"auto" -> cuda:0 when available else cpu; "cpu" / "cuda" / "cuda:N" force.
+
+    Raises:
+        ValueError: unknown name, or cuda asked for but not available.
+    """
+    if device == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False")
+        return torch.device("cuda:0" if device == "cuda" else device)
+    raise ValueError(f"unknown device {device!r}: use auto, cpu or cuda")

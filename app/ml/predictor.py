@@ -1,0 +1,129 @@
+"""Leak-probability predictors built from the shipped artifacts.
+
+``load_predictor`` returns the PyTorch LSTM+SVM predictor when torch imports, else (or when
+``use_torch=False``) the pure SVM over hand-made window features. This module imports torch
+only inside ``load_predictor``/``LSTMSVMPredictor``, so the pure path works without torch.
+
+Both predictors: ``predict_proba(windows (B, 60, 3) float32 physical units, baselines (B,))
+-> (B,) float64`` leak probability in [0, 1]. Inputs are never modified. Calls are safe from
+one worker thread at a time (the LSTM forward is additionally serialised by a lock).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from app.ml import artifacts as A
+from app.ml.features import preprocess, window_features
+
+LSTM_SVM = "PyTorch LSTM+SVM"
+PURE_SVM = "Pure SVM"
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    model_type: str
+    device: str
+
+    def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray: ...
+
+
+def torch_available() -> bool:
+    """True when ``import torch`` succeeds."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _positive_proba(pipe: Pipeline, feats: np.ndarray) -> np.ndarray:
+    if len(feats) == 0:
+        return np.empty(0, dtype=np.float64)
+    col = list(pipe.classes_).index(1)
+    return np.clip(pipe.predict_proba(feats)[:, col].astype(np.float64), 0.0, 1.0)
+
+
+class PureSVMPredictor:
+    """SVM pipeline over ``window_features(preprocess(...))``; no torch."""
+
+    model_type = PURE_SVM
+    device = "cpu"
+
+    def __init__(self, pipeline: Pipeline, norm: Mapping[str, float]) -> None:
+        self.pipeline = pipeline
+        self.norm = dict(norm)
+
+    def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
+        return _positive_proba(self.pipeline, window_features(preprocess(windows, baselines,
+                                                                         self.norm)))  # fmt: skip
+
+
+class LSTMSVMPredictor:
+    """LSTM encoder (8-d features, on ``device``) followed by an SVM pipeline."""
+
+    model_type = LSTM_SVM
+
+    def __init__(self, encoder: Any, pipeline: Pipeline, norm: Mapping[str, float]) -> None:
+        import torch
+
+        self._torch = torch
+        self.encoder = encoder.eval()
+        self.pipeline = pipeline
+        self.norm = dict(norm)
+        self._device = next(encoder.parameters()).device
+        self.device = str(self._device)
+        self._lock = threading.Lock()
+
+    def features(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
+        """(B, 60, 3) physical -> (B, 8) float64 LSTM features, one forward for the batch."""
+        x = preprocess(windows, baselines, self.norm)
+        with self._lock, self._torch.inference_mode():
+            t = self._torch.from_numpy(x).to(self._device)
+            return self.encoder(t).cpu().numpy().astype(np.float64)
+
+    def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
+        return _positive_proba(self.pipeline, self.features(windows, baselines))
+
+
+def _load_encoder(artifacts_dir: Path, device: str) -> Any:
+    from app.ml.model import GasLeakLSTM, ModelConfig, resolve_device
+
+    dev = resolve_device(device)
+    path = artifacts_dir / A.LSTM_FILE
+    payload = A.load_lstm_payload(path, map_location=dev)
+    try:
+        enc = GasLeakLSTM(ModelConfig.from_dict(payload["config"]))
+        enc.load_state_dict(payload["state_dict"])
+    except (TypeError, KeyError, RuntimeError) as exc:
+        raise A.ArtifactError(path, f"weights do not match the model ({exc})") from exc
+    return enc.to(dev).eval()
+
+
+def load_predictor(
+    artifacts_dir: Path, *, device: str = "auto", use_torch: bool = True
+) -> Predictor:
+    """Load the shipped model from ``artifacts_dir``.
+
+    Args:
+        artifacts_dir: folder with manifest.json, lstm.pth, svm_lstm.skops, svm_pure.skops.
+        device: "auto" (cuda:0 if available, else cpu), "cpu" or "cuda" (LSTM path only).
+        use_torch: False forces the pure SVM.
+
+    Raises:
+        ArtifactError: a needed file is missing, corrupt or does not match (names the file).
+        ValueError: unknown device, or "cuda" without CUDA.
+    """
+    artifacts_dir = Path(artifacts_dir)
+    manifest = A.load_manifest(artifacts_dir)
+    norm = manifest["normalisation"]
+    if use_torch and torch_available():
+        encoder = _load_encoder(artifacts_dir, device)
+        return LSTMSVMPredictor(encoder, A.load_svm(artifacts_dir / A.SVM_LSTM_FILE), norm)
+    return PureSVMPredictor(A.load_svm(artifacts_dir / A.SVM_PURE_FILE), norm)

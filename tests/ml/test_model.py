@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from app.ml.model import GasLeakLSTM, LSTMAutoencoder, ModelConfig, resolve_device  # noqa: E402
+
+
+def test_defaults() -> None:
+    c = ModelConfig()
+    assert (c.sequence_length, c.n_features, c.lstm_units, c.lstm_layers) == (60, 3, 50, 2)
+    assert (c.batch_size, c.epochs, c.learning_rate, c.code_size) == (32, 50, 0.001, 8)
+    assert ModelConfig.from_dict(c.to_dict()) == c
+
+
+def test_forward_shapes() -> None:
+    x = torch.randn(4, 60, 3)
+    assert GasLeakLSTM(ModelConfig())(x).shape == (4, 8)
+    assert LSTMAutoencoder(ModelConfig())(x).shape == (4, 60, 3)
+
+
+def test_resolve_device() -> None:
+    assert str(resolve_device("cpu")) == "cpu"
+    with pytest.raises(ValueError):
+        resolve_device("tpu")

@@ -1,0 +1,38 @@
+"""The shipped models on real smoke_iot recordings never trained on (test split), replayed at
+1 Hz from a fresh device: the gas fire must alert, clean indoor air must not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.ml import data as D
+from app.ml.predictor import load_predictor
+from app.ml.replay import first_run, replay
+
+from .conftest import ARTIFACTS, DATA_PRESENT
+
+pytestmark = [
+    pytest.mark.needs_data,
+    pytest.mark.skipif(not DATA_PRESENT, reason=f"shared data not found under "
+                       f"{D.default_data_dir()} (set GASLEAK_DATA_DIR)"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def smoke() -> D.SmokeIoT:
+    return D.load_smoke_iot()
+
+
+@pytest.mark.parametrize("use_torch", [True, False], ids=["lstm_svm", "pure_svm"])
+def test_gas_fire_alerts_clean_air_does_not(smoke: D.SmokeIoT, use_torch: bool) -> None:
+    if use_torch:
+        pytest.importorskip("torch")
+    pred = load_predictor(ARTIFACTS, device="cpu", use_torch=use_torch)
+    a, b = D.SMOKE_GAS_FIRE
+    fire, _ = replay(pred, smoke.series[a:b])
+    assert first_run(fire, 0.7, 3) is not None, f"fire max p {fire.max():.3f}"
+    a, b = D.SMOKE_CLEAN
+    clean, _ = replay(pred, smoke.series[a:b])
+    assert first_run(clean, 0.7, 3) is None, f"clean max p {clean.max():.3f}"
+    assert np.mean(clean > 0.5) < 0.01, f"clean windows > 0.5: {np.sum(clean > 0.5)}"
