@@ -44,6 +44,14 @@ class Settings(BaseSettings):
         20_000, ge=1, description="Windows waiting for scoring before ingestion waits (backpressure)"
     )
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = all cores")
+    scoring_mode: Literal["batched", "inline"] = Field(
+        "batched",
+        description="batched: windows of all devices share inference calls (micro-batching); "
+        "inline: one inference call per window, awaited by its request (naive, for comparison)",
+    )
+    accel: Literal["none", "int8", "torchscript", "onnx"] = Field(
+        "none", description="Inference variant of the LSTM encoder (see app/ml/accel.py)"
+    )
 
     alert_raise_probability: float = Field(0.7, gt=0, le=1, description="Seed: 0.7")
     alert_raise_windows: int = Field(3, ge=1, description="Consecutive windows to raise (seed: 3)")

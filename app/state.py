@@ -17,7 +17,7 @@ from app.services.detector import AlertSink
 from app.services.hub import AlertHub
 from app.services.ingest import Ingestor
 from app.services.policy import AlertPolicy, PolicyConfig
-from app.services.scorer import BatchScorer
+from app.services.scorer import BatchScorer, InlineScorer
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class AppState:
     buffers: DeviceBuffers
     policy: AlertPolicy
     hub: AlertHub
-    scorer: BatchScorer
+    scorer: BatchScorer | InlineScorer
     ingestor: Ingestor
     started_at: float = field(default_factory=time.time)
     evicted_total: int = 0
@@ -86,14 +86,19 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
         model_type=predictor.model_type,
     )
     hub = AlertHub(queue_max=settings.subscriber_queue_max, recent_max=settings.recent_events_max)
-    scorer = BatchScorer(
-        predictor,
-        executor=executor,
-        sink=AlertSink(buffers, policy, hub),
-        max_batch=settings.batch_max_size,
-        max_delay_s=settings.batch_max_delay_ms / 1000,
-        queue_max=settings.score_queue_max,
-    )
+    sink = AlertSink(buffers, policy, hub)
+    scorer: BatchScorer | InlineScorer
+    if settings.scoring_mode == "inline":
+        scorer = InlineScorer(predictor, executor=executor, sink=sink)
+    else:
+        scorer = BatchScorer(
+            predictor,
+            executor=executor,
+            sink=sink,
+            max_batch=settings.batch_max_size,
+            max_delay_s=settings.batch_max_delay_ms / 1000,
+            queue_max=settings.score_queue_max,
+        )
     ingestor = Ingestor(buffers=buffers, scorer=scorer, max_items=settings.max_batch_readings)
     state = AppState(settings, predictor, buffers, policy, hub, scorer, ingestor)
     scorer.start()

@@ -229,7 +229,7 @@ class DeviceBuffers:
         """
         n = len(device_ids)
         ts = np.asarray(ts, dtype=np.float64)
-        values = np.asarray(values, dtype=np.float32).reshape(n, 3)
+        values = np.asarray(values, dtype=np.float64).reshape(n, 3)  # float32 once stored
         order = np.argsort(ts, kind="stable")
         codes = np.zeros(n, dtype=np.uint8)
         slots = np.full(n, -1, dtype=np.int64)
@@ -271,7 +271,7 @@ class DeviceBuffers:
     def _store_singles(self, slots: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> WindowBatch:
         """One reading for each of several distinct slots, all in numpy."""
         head = self.head[slots]
-        self.values[slots, head] = vals
+        self.values[slots, head] = vals  # the baseline below sees float64 gas, as append does
         self.head[slots] = (head + 1) % self.window
         count = self.count[slots] + 1
         self.count[slots] = count
@@ -293,7 +293,8 @@ class DeviceBuffers:
         """Several readings of one slot, in time order."""
         w, m = self.window, len(ts)
         head, n0 = int(self.head[slot]), int(self.count[slot])
-        history = np.concatenate((self.values[slot, head:], self.values[slot, :head], vals))
+        history = np.concatenate((self.values[slot, head:], self.values[slot, :head],
+                                  vals.astype(np.float32)))
         k = min(m, w)  # only the last w readings of a long run stay in the ring
         self.values[slot, (head + m - k + np.arange(k)) % w] = vals[-k:]
         self.head[slot] = (head + m) % w

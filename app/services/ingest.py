@@ -129,7 +129,7 @@ class Ingestor:
             now = time.time()
             ts = np.fromiter((now if r.ts is None else r.ts for r in readings), np.float64, n)
             vals = np.array([(r.gas_ppm, r.temperature_c, r.humidity_pct) for r in readings],
-                            dtype=np.float32).reshape(n, 3)
+                            dtype=np.float64).reshape(n, 3)
             stored = self.buffers.store([r.device_id for r in readings], ts, vals)
             refused = np.flatnonzero(stored.codes).tolist()
             for j in refused:

@@ -117,7 +117,7 @@ def test_store_matches_per_reading_append(stride: int) -> None:
         for d in ids:  # mostly increasing per device, sometimes late
             clock[d] += float(rng.choice([1.0, 1.0, 1.0, 0.0, -2.5]))
             ts.append(clock[d])
-        vals = rng.uniform(300, 900, (n, 3)).astype(np.float32)
+        vals = rng.uniform(300, 900, (n, 3))
         codes, batch, _ = a.store(ids, np.array(ts), vals)
         ref_codes, ref = per_reading(b, ids, ts, vals)
         assert codes.tolist() == ref_codes
