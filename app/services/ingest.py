@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
 from pydantic import TypeAdapter, ValidationError
 
 from app.errors import InvalidBody, pydantic_errors
@@ -134,7 +133,8 @@ class Ingestor:
             refused = np.flatnonzero(stored.codes).tolist()
             for j in refused:
                 code = int(stored.codes[j])
-                bad.append(Rejected(index=index[j], errors=[self._reason(code, stored.prior_ts[j])]))
+                reason = self._reason(code, float(stored.prior_ts[j]))
+                bad.append(Rejected(index=index[j], errors=[reason]))
             if stored.windows is not None:
                 await self.scorer.submit(stored.windows)
             accepted = n - len(refused)

@@ -136,7 +136,8 @@ def test_store_matches_per_reading_append(stride: int) -> None:
 
 def test_store_long_run_keeps_last_window() -> None:
     buf = DeviceBuffers(window=4, max_devices=2)
-    codes, batch, _ = buf.store(["a"] * 11, np.arange(11.0), np.c_[np.arange(11.0), np.ones((11, 2))])
+    vals = np.c_[np.arange(11.0), np.ones((11, 2))]
+    codes, batch, _ = buf.store(["a"] * 11, np.arange(11.0), vals)
     assert codes.tolist() == [STORED] * 11
     assert batch.ts.tolist() == [3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
     np.testing.assert_array_equal(batch.values[-1][:, 0], [7, 8, 9, 10])

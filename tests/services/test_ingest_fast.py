@@ -73,7 +73,8 @@ def messages() -> list[bytes]:
 
 
 def test_fast_path_replies_match_per_item_path() -> None:
-    fast_buf, ref_buf = DeviceBuffers(window=4, max_devices=5), DeviceBuffers(window=4, max_devices=5)
+    fast_buf = DeviceBuffers(window=4, max_devices=5)
+    ref_buf = DeviceBuffers(window=4, max_devices=5)
     scorer, ref_windows = Collect(), []
     ingestor = Ingestor(buffers=fast_buf, scorer=scorer, max_items=50)  # type: ignore[arg-type]
     outcomes = set()

@@ -21,7 +21,12 @@ from tests.conftest import SMOKE_CSV
 
 @pytest.fixture(scope="module")
 def predictor():
-    return load_predictor(Path(Settings().artifacts_dir), device="cpu")
+    """The shipped model, with torch on the service's thread count (1 of the 2 cores)."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(Settings().torch_threads or before)
+    yield load_predictor(Path(Settings().artifacts_dir), device="cpu")
+    torch.set_num_threads(before)
 
 
 def real_windows(n_devices: int = 6, per_device: int = 80) -> WindowBatch:
