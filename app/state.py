@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from app.config import Settings
+from app.ml.accel import accelerate
 from app.ml.predictor import Predictor, load_predictor
 from app.services.buffers import DeviceBuffers
 from app.services.detector import AlertSink
@@ -67,8 +69,12 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
     loop = asyncio.get_running_loop()
     predictor = await loop.run_in_executor(
         executor,
-        lambda: load_predictor(
-            settings.artifacts_dir, device=settings.device, use_torch=settings.use_torch
+        lambda: accelerate(
+            load_predictor(
+                settings.artifacts_dir, device=settings.device, use_torch=settings.use_torch
+            ),
+            settings.accel,
+            threads=settings.torch_threads or (os.cpu_count() or 1),
         ),
     )
     log.info("model loaded: %s on %s", predictor.model_type, predictor.device)

@@ -40,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--accel", default=None, help="none|int8|torchscript|onnx")
     p.add_argument("--gpu", action="store_true", help="score on CUDA; bigger ceiling batches")
     p.add_argument("--skip-naive", action="store_true", help="do not run the naive mode")
+    p.add_argument("--accel-compare", action="store_true",
+                   help="only compare the encoder variants in-process (speed and detection)")
     return p.parse_args(argv)
 
 
@@ -84,6 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(**{k: v for k, v in server_settings(args).items()})
     machine = report.machine()
     threads = settings.torch_threads or os.cpu_count() or 1
+    if args.accel_compare:
+        from bench import accel_cmp
+
+        cmp = accel_cmp.compare(settings, batches=[1, 256], threads=threads)
+        accel_cmp.print_table(cmp)
+        print(json.dumps({**cmp, "machine": {**machine, "loadavg_end": os.getloadavg()}}))
+        return 0
     ceil = ceiling(settings.artifacts_dir, device=settings.device, accel=settings.accel,
                    threads=sorted({threads, os.cpu_count() or 1}),
                    batches=[4096, 16384, 65536] if args.gpu else [1, 64, 256, 1024])

@@ -29,7 +29,7 @@ def predictor():
     torch.set_num_threads(before)
 
 
-def real_windows(n_devices: int = 6, per_device: int = 80) -> WindowBatch:
+def real_windows(n_devices: int = 6, per_device: int = 40) -> WindowBatch:
     """Windows of several devices cut from the smoke_iot recording (or simulated air)."""
     if SMOKE_CSV.exists():
         raw = np.genfromtxt(SMOKE_CSV, delimiter=",", skip_header=1, usecols=(3, 1, 2),
@@ -69,7 +69,10 @@ def run_scorer(scorer_cls, predictor, windows: WindowBatch, **kw):
         got.extend((w.device_id, w.ts, float(p)) for w, p in zip(batch, probs, strict=True))
 
     async def main():
-        with ThreadPoolExecutor(1) as ex:
+        import torch  # the service sets threads in its executor thread (OpenMP is per thread)
+
+        with ThreadPoolExecutor(1, initializer=torch.set_num_threads,
+                                initargs=(Settings().torch_threads or 1,)) as ex:
             scorer = scorer_cls(predictor, executor=ex, sink=sink, **kw)
             scorer.start()
             for k in range(0, len(windows), 13):  # chunks as ingestion would submit them
