@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen mode; returns the process exit code."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per demo POST otherwise
     from app.config import Settings
 
     overrides = {k: v for k, v in {"artifacts_dir": args.artifacts_dir,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,16 +44,27 @@ class DemoOptions:
     rh_col: str = "Humidity[%]"
 
 
-def sim_stream(index: int) -> Iterator[tuple[float, float, float]]:
-    """Endless readings for simulated device ``index``: (gas_ppm, temperature_c, humidity_pct)."""
+Reading3 = tuple[float, float, float]
+
+
+def sim_stream(index: int) -> Iterator[Reading3]:
+    """Endless readings for simulated device ``index``: (gas_ppm, temperature_c, humidity_pct).
+
+    Prints the ground truth when an injected leak starts, so the alert delay can be seen.
+    """
     k = 0
     while True:
         seg = segment(SEGMENT, seed=1000 * index + k, leak=(index + k) % 3 == 0)
-        yield from (tuple(row) for row in seg.series.tolist())
+        for i, row in enumerate(seg.series.tolist()):
+            if seg.leak is not None and i == seg.leak.onset:
+                print(f"[simulator] leak starts on sim-{index:02d}: {seg.leak.shape} to "
+                      f"{math.exp(seg.leak.amplitude):.1f}x background for "
+                      f"{seg.leak.duration} s", flush=True)
+            yield tuple(row)  # type: ignore[misc]
         k += 1
 
 
-def csv_stream(opts: DemoOptions) -> Iterator[tuple[float, float, float]]:
+def csv_stream(opts: DemoOptions) -> Iterator[Reading3]:
     """Readings of a recorded CSV, mapped by column name, optionally a row range [a, b)."""
     assert opts.replay is not None
     with opts.replay.open(newline="") as f:
@@ -134,8 +146,9 @@ async def run_demo(opts: DemoOptions, settings: Settings) -> None:
                                            log_level="warning"))
     serving = asyncio.create_task(server.serve())
     while not server.started:
-        if serving.done():
-            return await serving  # start-up failed (port in use, bad model): show why
+        if serving.done():  # start-up failed; uvicorn logged why and exits non-zero
+            await serving
+            raise SystemExit("gasleak: the server did not start (see the error above)")
         await asyncio.sleep(0.05)
     base = f"http://{opts.host}:{opts.port}"
     print(f"gasleak serving on {base}  (API docs: {base}/docs, status: {base}/api/status)")

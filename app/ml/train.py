@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -21,6 +20,7 @@ from tqdm import tqdm
 from app.ml import artifacts as A
 from app.ml.dataset import SVM_MAX_TRAIN, WindowSet, build_sets
 from app.ml.features import fit_norm, preprocess, window_features
+from app.ml.metrics import metrics
 from app.ml.model import GasLeakLSTM, LSTMAutoencoder, ModelConfig, resolve_device
 from app.ml.model_card import build_manifest, write_model_card
 from app.ml.predictor import LSTMSVMPredictor, PureSVMPredictor
@@ -36,7 +36,7 @@ def seed_everything(seed: int) -> None:
 def fit_autoencoder(
     x_tr: np.ndarray, x_val: np.ndarray, cfg: ModelConfig, dev: torch.device, progress: bool
 ) -> tuple[GasLeakLSTM, list[dict[str, float]]]:
-    """Adam + channel-weighted MSE reconstruction of preprocessed windows (N, 60, 3); returns the encoder."""
+    """Adam + channel-weighted MSE reconstruction of windows (N, 60, 3); returns the encoder."""
     ae = LSTMAutoencoder(cfg).to(dev)
     opt = torch.optim.Adam(ae.parameters(), lr=cfg.learning_rate)
     xt, xv = torch.from_numpy(x_tr).to(dev), torch.from_numpy(x_val).to(dev)
@@ -80,20 +80,6 @@ def fit_svm(feats: np.ndarray, labels: np.ndarray, seed: int) -> Pipeline:
         # and the fitted Platt model loads fine. Revisit with CalibratedClassifierCV later.
         warnings.filterwarnings("ignore", "The `probability` parameter", FutureWarning)
         return make_pipeline(StandardScaler(), svc).fit(feats[idx], labels[idx])
-
-
-def metrics(y: np.ndarray, p: np.ndarray, thr: float = 0.5) -> dict[str, float]:
-    """Accuracy / precision / recall / F1 of ``p >= thr`` against 0/1 labels ``y``."""
-    yh = (p >= thr).astype(int)
-    return {
-        "threshold": thr,
-        "n": int(len(y)),
-        "positives": int(y.sum()),
-        "accuracy": round(float(accuracy_score(y, yh)), 4),
-        "precision": round(float(precision_score(y, yh, zero_division=0)), 4),
-        "recall": round(float(recall_score(y, yh, zero_division=0)), 4),
-        "f1": round(float(f1_score(y, yh, zero_division=0)), 4),
-    }
 
 
 def train_on_sets(
