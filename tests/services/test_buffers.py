@@ -180,3 +180,38 @@ def test_eviction_spares_recent_devices() -> None:
     buf.store(["new"], np.zeros(1), np.ones((1, 3)))
     assert buf.evict_idle(idle_s=50.0) == ["old"]
     assert buf.device_ids() == ["new"]
+
+
+# --- the running service: cap reported and enforced, idle devices evicted ---------------
+
+
+async def test_service_enforces_cap_reports_it_and_evicts_idle_devices() -> None:
+    import asyncio
+
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from app.config import Settings
+    from app.main import create_app
+
+    app = create_app(Settings(max_devices=3, device_idle_s=0.4))
+    async with LifespanManager(app) as m:
+        transport = httpx.ASGITransport(app=m.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            body = [{"device_id": f"d{i}", "gas_ppm": 420.0, "temperature_c": 21.0,
+                     "humidity_pct": 45.0} for i in range(4)]
+            r = (await c.post("/api/readings", json=body)).json()
+            assert r["accepted"] == 3
+            assert [x["index"] for x in r["rejected"]] == [3]
+            assert r["rejected"][0]["errors"][0]["type"] == "device_cap"
+            s = (await c.get("/api/status")).json()
+            assert s["max_devices"] == 3 and s["devices_tracked"] == 3
+            for _ in range(100):  # the lifespan's evictor runs every device_idle_s / 2
+                await asyncio.sleep(0.05)
+                s = (await c.get("/api/status")).json()
+                if s["devices_tracked"] == 0:
+                    break
+            assert s["devices_tracked"] == 0 and s["devices_evicted"] == 3
+            assert (await c.get("/api/devices/d0")).status_code == 404
+            r = (await c.post("/api/readings", json=body[3])).json()
+            assert r == {"accepted": 1, "rejected": []}
