@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     accel: Literal["none", "int8", "torchscript", "onnx"] = Field(
         "none", description="Inference variant of the LSTM encoder (see app/ml/accel.py)"
     )
+    svm_backend: Literal["sklearn", "array"] = Field(
+        "array",
+        description="array: the SVM as batched tensor operations (same probabilities to "
+        "~1e-11, faster, runs on the GPU); sklearn: libsvm, one window at a time",
+    )
 
     alert_raise_probability: float = Field(0.7, gt=0, le=1, description="Seed: 0.7")
     alert_raise_windows: int = Field(3, ge=1, description="Consecutive windows to raise (seed: 3)")

@@ -74,6 +74,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
                 settings.artifacts_dir, device=settings.device, use_torch=settings.use_torch
             ),
             settings.accel,
+            svm=settings.svm_backend,
             threads=settings.torch_threads or (os.cpu_count() or 1),
         ),
     )

@@ -38,6 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-max-size", type=int, default=None)
     p.add_argument("--batch-max-delay-ms", type=float, default=None)
     p.add_argument("--accel", default=None, help="none|int8|torchscript|onnx")
+    p.add_argument("--svm-backend", default=None, help="array|sklearn")
     p.add_argument("--gpu", action="store_true", help="score on CUDA; bigger ceiling batches")
     p.add_argument("--skip-naive", action="store_true", help="do not run the naive mode")
     p.add_argument("--accel-compare", action="store_true",
@@ -49,6 +50,7 @@ def server_settings(args: argparse.Namespace) -> dict[str, str]:
     """GASLEAK_* overrides for the batched server."""
     opts = {"torch_threads": args.torch_threads, "batch_max_size": args.batch_max_size,
             "batch_max_delay_ms": args.batch_max_delay_ms, "accel": args.accel,
+            "svm_backend": args.svm_backend,
             "device": "cuda" if args.gpu else "cpu"}
     return {k: str(v) for k, v in opts.items() if v is not None}
 
@@ -94,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({**cmp, "machine": {**machine, "loadavg_end": os.getloadavg()}}))
         return 0
     ceil = ceiling(settings.artifacts_dir, device=settings.device, accel=settings.accel,
+                   svm=settings.svm_backend,
                    threads=sorted({threads, os.cpu_count() or 1}),
-                   batches=[4096, 16384, 65536] if args.gpu else [1, 64, 256, 1024])
+                   batches=[1024, 8192, 32768] if args.gpu else [1, 64, 256, 1024])
     raise_after = readings_to_raise(ceil.pop("predictor"), settings, rate=args.rate)
     prefill = settings.window + (raise_after or 0)  # clean history, then the leaks' lead-in
     batched = with_server(server_settings(args), lambda s: run_load(

@@ -60,11 +60,13 @@ def compare(settings: Any, *, batches: list[int], threads: int) -> dict[str, Any
     raise_p = settings.alert_raise_probability
     ref: np.ndarray | None = None
     rows = []
-    for accel in ACCELS:
+    for accel, svm in [*((a, "sklearn") for a in ACCELS), ("none", "array"),
+                       ("torchscript", "array"), ("onnx", "array")]:
+        name = accel if svm == "sklearn" else f"{accel}+arraySVM"
         try:
-            pred = accelerate(base, accel, threads=threads)
+            pred = accelerate(base, accel, svm=svm, threads=threads)
         except Exception as exc:  # a variant that cannot run here is reported as such
-            rows.append({"accel": accel, "error": f"{type(exc).__name__}: {exc}"[:200]})
+            rows.append({"accel": name, "error": f"{type(exc).__name__}: {exc}"[:200]})
             continue
         speed = {f"batch_{n}": round(rate(pred, x, b, n)) for n in batches}
         p = np.concatenate([pred.predict_proba(x[i : i + 1024], b[i : i + 1024])
@@ -72,7 +74,7 @@ def compare(settings: Any, *, batches: list[int], threads: int) -> dict[str, Any
         ref = p if ref is None else ref
         hit = p >= raise_p
         rows.append({
-            "accel": accel, "windows_per_s": speed,
+            "accel": name, "windows_per_s": speed,
             "max_abs_diff_vs_eager": float(np.abs(p - ref).max()),
             "decisions_changed": int((hit != (ref >= raise_p)).sum()),
             "roc_auc": round(float(roc_auc_score(y, p)), 4),
@@ -88,9 +90,9 @@ def print_table(r: dict[str, Any]) -> None:
           f'{r["threads"]}')
     for v in r["variants"]:
         if "error" in v:
-            print(f'  {v["accel"]:<12} not available: {v["error"]}')
+            print(f'  {v["accel"]:<22} not available: {v["error"]}')
             continue
         speed = ", ".join(f"{k}: {w:,}/s" for k, w in v["windows_per_s"].items())
-        print(f'  {v["accel"]:<12} {speed}; max|dp| {v["max_abs_diff_vs_eager"]:.2e}, '
+        print(f'  {v["accel"]:<22} {speed}; max|dp| {v["max_abs_diff_vs_eager"]:.2e}, '
               f'decisions changed {v["decisions_changed"]}, AUC {v["roc_auc"]}, '
               f'recall {v["recall_at_raise_p"]}, precision {v["precision_at_raise_p"]}')

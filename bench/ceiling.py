@@ -42,9 +42,19 @@ def rate(predictor: Any, x: np.ndarray, b: np.ndarray, batch: int, min_s: float 
     return done / el
 
 
+class _Encoder:
+    """``predict_proba`` = the LSTM features only, to show where the time goes."""
+
+    def __init__(self, predictor: Any) -> None:
+        self.predictor = predictor
+
+    def predict_proba(self, x: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self.predictor.features(x, b)
+
+
 def ceiling(artifacts: Path, *, device: str, threads: list[int], batches: list[int],
-            accel: str = "none", min_s: float = 1.0) -> dict[str, Any]:
-    """Windows/s for each (torch threads, batch size), and the best.
+            accel: str = "none", svm: str = "sklearn", min_s: float = 1.0) -> dict[str, Any]:
+    """Windows/s for each (torch threads, batch size), and the best; also the encoder alone.
 
     Returns:
         {"table": [{"threads", "batch", "windows_per_s"}], "best": {...}, "predictor": the
@@ -55,7 +65,7 @@ def ceiling(artifacts: Path, *, device: str, threads: list[int], batches: list[i
     from app.ml.accel import accelerate
     from app.ml.predictor import load_predictor
 
-    predictor = accelerate(load_predictor(artifacts, device=device), accel)
+    predictor = accelerate(load_predictor(artifacts, device=device), accel, svm=svm)
     x, b = prepared_windows(max(batches) * 2)
     before = torch.get_num_threads()
     table = []
@@ -63,8 +73,12 @@ def ceiling(artifacts: Path, *, device: str, threads: list[int], batches: list[i
         for th in threads:
             torch.set_num_threads(th)
             for batch in batches:
-                table.append({"threads": th, "batch": batch,
-                              "windows_per_s": round(rate(predictor, x, b, batch, min_s))})
+                row = {"threads": th, "batch": batch,
+                       "windows_per_s": round(rate(predictor, x, b, batch, min_s))}
+                if hasattr(predictor, "features"):  # the LSTM encoder alone, no SVM
+                    row["encoder_windows_per_s"] = round(rate(_Encoder(predictor), x, b, batch,
+                                                              min_s / 2))
+                table.append(row)
     finally:
         torch.set_num_threads(before)
     best = max(table, key=lambda r: r["windows_per_s"])

@@ -56,6 +56,7 @@ def summarise(args: argparse.Namespace, settings: Any, mach: dict[str, Any],
                    "gateways": args.gateways, "torch_threads": settings.torch_threads,
                    "batch_max_size": settings.batch_max_size,
                    "batch_max_delay_ms": settings.batch_max_delay_ms, "accel": settings.accel,
+                   "svm_backend": settings.svm_backend,
                    "device": settings.device, "stride": settings.stride},
         "machine": {**mach, "loadavg_end": [round(x, 2) for x in os.getloadavg()]},
     }

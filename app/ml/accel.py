@@ -10,6 +10,9 @@ each variant answers the same ``predict_proba(windows (B, 60, 3), baselines (B,)
 - ``onnx``: exported with ``torch.onnx.export`` (TorchScript-based exporter, opset 17) and run
   by ONNX Runtime (``onnxruntime``, ``onnx`` needed; CPU or CUDA provider).
 
+Independently, ``svm="array"`` evaluates the SVM with batched tensor operations
+(:mod:`app.ml.svm_array`, same probabilities to ~1e-11) instead of libsvm one window at a time.
+
 Whether one is faster is measured by ``python -m bench --accel-compare`` (README,
 Performance); the probabilities each gives are compared with the eager model there too.
 """
@@ -25,6 +28,7 @@ import numpy as np
 
 from app.ml.features import FEATURES, WINDOW, preprocess
 from app.ml.predictor import LSTMSVMPredictor, Predictor, _positive_proba
+from app.ml.svm_array import ArraySVM
 
 ACCELS = ("none", "int8", "torchscript", "onnx")
 
@@ -39,14 +43,15 @@ class AcceleratedPredictor:
     """
 
     def __init__(self, base: LSTMSVMPredictor, encode: Callable[[np.ndarray], np.ndarray],
-                 accel: str) -> None:
+                 accel: str, svm: str = "sklearn") -> None:
         self.model_type = base.model_type
         self.device = base.device
         self.pipeline = base.pipeline
         self.norm = base.norm
         self.accel = accel
-        self.summary = {**getattr(base, "summary", {}), "accel": accel}
+        self.summary = {**getattr(base, "summary", {}), "accel": accel, "svm": svm}
         self._encode = encode
+        self._svm = ArraySVM(base.pipeline, base.device) if svm == "array" else None
         self._lock = threading.Lock()
 
     def features(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
@@ -57,30 +62,44 @@ class AcceleratedPredictor:
 
     def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
         """(B,) float64 leak probabilities."""
-        return _positive_proba(self.pipeline, self.features(windows, baselines))
+        feats = self.features(windows, baselines)
+        if self._svm is not None:
+            return np.clip(self._svm.predict_proba(feats), 0.0, 1.0) if len(feats) else feats[:, 0]
+        return _positive_proba(self.pipeline, feats)
 
 
-def accelerate(predictor: Predictor, accel: str, *, threads: int = 1) -> Predictor:
-    """``predictor`` with its encoder replaced by the ``accel`` variant ("none": unchanged).
+def accelerate(predictor: Predictor, accel: str = "none", *, svm: str = "sklearn",
+               threads: int = 1) -> Predictor:
+    """``predictor`` with the ``accel`` encoder variant and the ``svm`` backend
+    ("none" and "sklearn": the predictor itself, unchanged).
 
     Args:
         predictor: a loaded predictor.
         accel: one of :data:`ACCELS`.
+        svm: "sklearn" (libsvm) or "array" (:class:`app.ml.svm_array.ArraySVM`).
         threads: intra-op threads for ONNX Runtime (torch variants use torch's setting).
 
     Raises:
         ValueError: unknown ``accel``, one that needs the LSTM predictor, or int8 on CUDA.
         ImportError: ``onnx`` without onnxruntime/onnx installed.
     """
-    if accel == "none":
-        return predictor
     if accel not in ACCELS:
         raise ValueError(f"unknown accel {accel!r}: use one of {', '.join(ACCELS)}")
+    if svm not in ("sklearn", "array"):
+        raise ValueError(f"unknown svm backend {svm!r}: use sklearn or array")
+    if accel == "none" and svm == "sklearn":
+        return predictor
     if not isinstance(predictor, LSTMSVMPredictor):
+        if accel == "none":
+            return predictor  # the pure SVM has no encoder; its features are not LSTM codes
         raise ValueError(f"accel={accel!r} needs the PyTorch LSTM+SVM predictor")
-    build = {"int8": _int8, "torchscript": _torchscript, "onnx": _onnx}[accel]
-    return AcceleratedPredictor(predictor, build(predictor.encoder, predictor.device, threads),
-                                accel)
+    build = {"none": _eager, "int8": _int8, "torchscript": _torchscript, "onnx": _onnx}[accel]
+    encode = build(predictor.encoder, predictor.device, threads)
+    return AcceleratedPredictor(predictor, encode, accel, svm)
+
+
+def _eager(encoder: Any, device: str, _: int) -> Callable[[np.ndarray], np.ndarray]:
+    return _torch_runner(encoder, device)
 
 
 def _torch_runner(module: Any, device: str) -> Callable[[np.ndarray], np.ndarray]:
