@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     naive = None
     if not args.skip_naive:
         naive = with_server({**server_settings(args), "scoring_mode": "inline"},
-                            lambda s: run_load(s, args, ["prefill", "saturate"], prefill,
-                                               raise_after))
+                            lambda s: run_load(s, args, ["prefill", "saturate"],
+                                               settings.window, None))  # no leak lead-in
     ceil["raise_after_readings"] = raise_after
     result = report.summarise(args, settings, machine, ceil, batched, naive)
     report.print_table(result)

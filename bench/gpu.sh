@@ -12,5 +12,5 @@ if not torch.cuda.is_available():
     sys.exit(f"CUDA is not available to torch {torch.__version__}; this script needs a GPU")
 print(f"torch {torch.__version__} on {torch.cuda.get_device_name(0)}", file=sys.stderr)
 PY
-exec timeout 290 .venv/bin/python -m bench --gpu --devices "${DEVICES:-20000}" \
-  --rate "${RATE:-1}" --seconds "${SECONDS_PER_PHASE:-10}" --batch-max-size 8192 "$@"
+exec timeout 290 .venv/bin/python -m bench --gpu --devices "${DEVICES:-5000}" \
+  --rate "${RATE:-2}" --seconds "${SECONDS_PER_PHASE:-10}" --batch-max-size 8192 "$@"
