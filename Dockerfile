@@ -8,7 +8,8 @@ COPY pyproject.toml README.md ./
 COPY app ./app
 COPY bench ./bench
 RUN pip install .
-COPY main.py ./
+COPY main.py alembic.ini ./
+COPY migrations ./migrations
 COPY artifacts ./artifacts
 RUN useradd --system gasleak && chown -R gasleak /srv/gasleak
 USER gasleak

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         "auto", description="Inference device: auto = CUDA when available, else CPU"
     )
     use_torch: bool = Field(True, description="False forces the pure-SVM model")
+    model_enabled: bool = Field(
+        True, description="False: load no model; only the safety rules raise alerts"
+    )
 
     window: int = Field(60, ge=2, description="Readings per scored window (seed: 60)")
     stride: int = Field(1, ge=1, description="Score a full window every `stride` readings")
@@ -71,11 +74,90 @@ class Settings(BaseSettings):
         0.9, gt=0, le=1, description="Probability at which a leak alert is critical"
     )
 
+    # Safety rules (app/services/safety.py), always on. Methane: LEL 5 % vol = 50,000 ppm
+    # (IEC 60079-20-1); 10 % / 25 % LEL are the usual low/high alarm set points (EN 60079-29-1
+    # practice). Clean indoor air reads ~400-460 ppm (smoke_iot rows 0-3177), far below.
+    threshold_low_ppm: float = Field(5_000.0, gt=0, description="Low set point (10 % LEL CH4)")
+    threshold_high_ppm: float = Field(
+        12_500.0, gt=0, description="High (critical) set point, ppm (25 % LEL CH4)"
+    )
+    threshold_hysteresis: float = Field(
+        0.2, ge=0, lt=1, description="Resolve below set point x (1 - hysteresis)"
+    )
+    safety_clear_readings: int = Field(
+        5, ge=1, description="Consecutive normal readings to resolve a threshold/fault alert"
+    )
+    stuck_readings: int = Field(
+        120, ge=2, description="All three channels unchanged this many readings = stuck sensor"
+    )
+    max_gas_rate_ppm_s: float = Field(
+        50_000.0, gt=0, description="Faster gas change is implausible (real fires: <= 30,579/s)"
+    )
+    max_temp_rate_c_s: float = Field(5.0, gt=0, description="Implausible temperature change, °C/s")
+    max_rh_rate_pct_s: float = Field(15.0, gt=0, description="Implausible humidity change, %RH/s")
+    gas_range_ppm: tuple[float, float] = Field(
+        (0.0, 60_000.0), description="Sensor gas range, ppm (SGP30 eCO2 output: 400-60,000)"
+    )
+    temp_range_c: tuple[float, float] = Field((-40.0, 85.0), description="Sensor range, °C")
+    silent_s: float = Field(
+        300.0, gt=0, description="A device silent longer than this raises a sensor_fault, s"
+    )
+
     subscriber_queue_max: int = Field(
         1_000, ge=1, description="Events queued per subscriber before it is disconnected"
     )
-    recent_events_max: int = Field(10_000, ge=1, description="Events kept for GET /api/alerts")
+    recent_events_max: int = Field(
+        10_000, ge=1, description="Unused: events live in the store; kept so env files load"
+    )
     max_batch_readings: int = Field(10_000, ge=1, description="Most readings in one message")
+
+    alert_critical_gas_ppm: float | None = Field(
+        12_500.0, gt=0,
+        description="Gas concentration (last reading of the window), ppm, at which an active "
+        "leak alert escalates to critical (12,500 ppm = 25 % of methane's LEL, the safety "
+        "rules' high set point); null = never",
+    )
+    alert_escalate_after_s: float | None = Field(
+        300.0, gt=0,
+        description="Reading-time seconds an alert may stay a warning before it escalates to "
+        "critical; null = never by age",
+    )
+
+    db_path: Path = Field(
+        ROOT / "data" / "gasleak.db",
+        description="SQLite file of the embedded store (used when database_url is not set)",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL, e.g. postgresql+asyncpg://user:pw@host/db; "
+        "overrides db_path",
+    )
+    readings_history: bool = Field(True, description="Record accepted readings for history")
+    readings_retention_s: float = Field(
+        7 * 86_400.0, gt=0, description="Readings older than this (reading time), s, are pruned"
+    )
+    readings_queue_max: int = Field(
+        100_000, ge=1, description="Readings waiting for the history writer before ingestion waits"
+    )
+    replay_page: int = Field(500, ge=1, description="Events read per page when replaying since=")
+
+    webhook_urls: list[str] = Field(
+        default_factory=list, description="Receivers of every alert event (JSON list of URLs)"
+    )
+    webhook_secret: SecretStr = Field(
+        SecretStr(""), description="HMAC-SHA256 key for X-Gasleak-Signature"
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, description="Per-attempt HTTP timeout, s")
+    webhook_backoff_base_s: float = Field(1.0, gt=0, description="First retry delay, s")
+    webhook_backoff_max_s: float = Field(300.0, gt=0, description="Longest retry delay, s")
+    webhook_expire_s: float = Field(
+        86_400.0, gt=0, description="A delivery not done this long after the event expires, s"
+    )
+
+    @property
+    def db_url(self) -> str:
+        """The store's SQLAlchemy URL: ``database_url``, else the SQLite file ``db_path``."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.db_path}"
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Settings:
@@ -83,6 +165,8 @@ class Settings(BaseSettings):
             raise ValueError("alert_clear_probability must be below alert_raise_probability")
         if self.alert_critical_probability < self.alert_raise_probability:
             raise ValueError("alert_critical_probability must be >= alert_raise_probability")
+        if not self.threshold_low_ppm < self.threshold_high_ppm:
+            raise ValueError("threshold_low_ppm must be below threshold_high_ppm")
         return self
 
 

@@ -25,6 +25,8 @@ from app.config import Settings
 from app.main import create_app
 from app.sim import segment
 
+MARKS = {"alert.raised": "LEAK ALERT", "alert.updated": "escalated ",
+         "alert.acknowledged": "acked     ", "alert.resolved": "all clear "}
 SEGMENT = 600  # readings per simulated segment; every third segment of a device has a leak
 
 
@@ -123,9 +125,13 @@ async def print_alerts(base: str) -> None:
             if e["type"] == "subscribed":
                 print(f"subscribed to /ws/alerts (last event id {e['last_event_id']})")
                 continue
-            mark = "LEAK ALERT" if e["type"] == "alert.raised" else "all clear "
+            mark = MARKS.get(e["type"], e["type"])
+            if e.get("kind", "leak") != "leak":
+                mark = f"{e['kind']} {e['type'].removeprefix('alert.')}"
+            why = (f"p={e['probability']:.2f}" if e.get("probability") is not None
+                   else str(e.get("detail") or e.get("reason")))  # fmt: skip
             print(f"[{mark}] #{e['event_id']} {e['device_id']:<10} {e['severity']:<8} "
-                  f"p={e['probability']:.2f} reading ts={e['ts']} ({e['model_type']})",
+                  f"{why} reading ts={e['ts']} ({e.get('model_type') or 'operator'})",
                   flush=True)
 
 

@@ -65,3 +65,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         detail = pydantic_errors(list(exc.errors()), drop_prefix=1)
         return JSONResponse({"error": "invalid_request", "detail": detail}, status_code=422)
+
+
+class Conflict(GasleakError):
+    """The request contradicts the resource's state (e.g. acknowledging a resolved alert)."""
+
+    status = 409
+    error = "conflict"

@@ -13,13 +13,18 @@ from dataclasses import dataclass, field
 
 from app.config import Settings
 from app.ml.accel import accelerate
-from app.ml.predictor import Predictor, load_predictor
+from app.ml.predictor import NoModel, Predictor, load_predictor
+from app.services.alerts import AlertService
 from app.services.buffers import DeviceBuffers
 from app.services.detector import AlertSink
+from app.services.history import ReadingsRecorder
 from app.services.hub import AlertHub
 from app.services.ingest import Ingestor
 from app.services.policy import AlertPolicy, PolicyConfig
+from app.services.safety import SafetyConfig, SafetyRules
 from app.services.scorer import BatchScorer, InlineScorer
+from app.services.webhooks import RetryPolicy, WebhookDispatcher
+from app.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +40,23 @@ class AppState:
     hub: AlertHub
     scorer: BatchScorer | InlineScorer
     ingestor: Ingestor
+    safety: SafetyRules
+    store: Store
+    alerts: AlertService
+    recorder: ReadingsRecorder
+    webhooks: WebhookDispatcher
     started_at: float = field(default_factory=time.time)
     evicted_total: int = 0
 
     def evict_idle(self) -> int:
-        """Evict devices idle longer than the setting, keeping those with an active alert."""
+        """Evict devices idle longer than the setting, keeping those with an active alert
+        (leak or safety: a silent device's fault must still resolve when it comes back)."""
         gone = self.buffers.evict_idle(
-            idle_s=self.settings.device_idle_s, keep=set(self.policy.active())
+            idle_s=self.settings.device_idle_s,
+            keep=set(self.policy.active()) | self.safety.with_active(),
         )
         self.policy.forget(gone)
+        self.safety.forget(gone)
         self.evicted_total += len(gone)
         return len(gone)
 
@@ -56,46 +69,85 @@ def _init_torch_threads(n: int) -> None:
             torch.set_num_threads(n)
 
 
-@contextlib.asynccontextmanager
-async def build_state(settings: Settings) -> AsyncIterator[AppState]:
-    """Load the model and start the scorer; on exit score what is queued and stop.
-
-    Raises:
-        app.ml.artifacts.ArtifactError: the model files are missing or corrupt.
-    """
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference",
-                                  initializer=_init_torch_threads,
-                                  initargs=(settings.torch_threads,))
-    loop = asyncio.get_running_loop()
-    predictor = await loop.run_in_executor(
-        executor,
-        lambda: accelerate(
-            load_predictor(
-                settings.artifacts_dir, device=settings.device, use_torch=settings.use_torch
-            ),
-            settings.accel,
-            svm=settings.svm_backend,
-            threads=settings.torch_threads or (os.cpu_count() or 1),
-        ),
-    )
-    log.info("model loaded: %s on %s", predictor.model_type, predictor.device)
-    buffers = DeviceBuffers(
-        window=settings.window, max_devices=settings.max_devices, stride=settings.stride
-    )
-    policy = AlertPolicy(
+def _policy(settings: Settings, model_type: str) -> AlertPolicy:
+    return AlertPolicy(
         PolicyConfig(
             raise_p=settings.alert_raise_probability,
             raise_n=settings.alert_raise_windows,
             clear_p=settings.alert_clear_probability,
             clear_n=settings.alert_clear_windows,
             critical_p=settings.alert_critical_probability,
+            critical_gas_ppm=settings.alert_critical_gas_ppm,
+            escalate_after_s=settings.alert_escalate_after_s,
         ),
-        model_type=predictor.model_type,
+        model_type=model_type,
     )
-    hub = AlertHub(queue_max=settings.subscriber_queue_max, recent_max=settings.recent_events_max)
+
+
+def _webhooks(settings: Settings, store: Store) -> WebhookDispatcher:
+    return WebhookDispatcher(
+        store, settings.webhook_urls,
+        secret=settings.webhook_secret.get_secret_value().encode(),
+        timeout_s=settings.webhook_timeout_s,
+        retry=RetryPolicy(base_s=settings.webhook_backoff_base_s,
+                          max_s=settings.webhook_backoff_max_s,
+                          expire_s=settings.webhook_expire_s),
+    )
+
+
+@contextlib.asynccontextmanager
+async def build_state(settings: Settings) -> AsyncIterator[AppState]:
+    """Migrate the store, load the model, restore policy state, start the workers; on exit
+    score what is queued, flush, and stop in reverse order.
+
+    Raises:
+        app.ml.artifacts.ArtifactError: the model files are missing or corrupt.
+        sqlalchemy.exc.SQLAlchemyError: the store cannot be opened or migrated.
+    """
+    store = Store(settings.db_url)
+    try:
+        await store.migrate()
+        async with _running(settings, store) as state:
+            yield state
+    finally:
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference",
+                                  initializer=_init_torch_threads,
+                                  initargs=(settings.torch_threads,))
+    loop = asyncio.get_running_loop()
+    predictor: Predictor = NoModel()
+    if settings.model_enabled:
+        predictor = await loop.run_in_executor(
+            executor,
+            lambda: accelerate(
+                load_predictor(
+                    settings.artifacts_dir, device=settings.device, use_torch=settings.use_torch
+                ),
+                settings.accel,
+                svm=settings.svm_backend,
+                threads=settings.torch_threads or (os.cpu_count() or 1),
+            ),
+        )
+    log.info("model loaded: %s on %s", predictor.model_type, predictor.device)
+    buffers = DeviceBuffers(
+        window=settings.window, max_devices=settings.max_devices, stride=settings.stride
+    )
+    policy = _policy(settings, predictor.model_type)
+    policy.restore(await store.policy_states())
+    hub = AlertHub(store=store, queue_max=settings.subscriber_queue_max,
+                   replay_page=settings.replay_page, webhook_urls=settings.webhook_urls)
+    await hub.start()
+    webhooks = _webhooks(settings, store)
+    hub.listeners.append(webhooks.notify)
+    recorder = ReadingsRecorder(store, queue_max=settings.readings_queue_max,
+                                retention_s=settings.readings_retention_s)
     sink = AlertSink(buffers, policy, hub)
     scorer: BatchScorer | InlineScorer
-    if settings.scoring_mode == "inline":
+    if settings.scoring_mode == "inline":  # the naive design, for the benchmark
         scorer = InlineScorer(predictor, executor=executor, sink=sink)
     else:
         scorer = BatchScorer(
@@ -106,16 +158,52 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
             max_delay_s=settings.batch_max_delay_ms / 1000,
             queue_max=settings.score_queue_max,
         )
-    ingestor = Ingestor(buffers=buffers, scorer=scorer, max_items=settings.max_batch_readings)
-    state = AppState(settings, predictor, buffers, policy, hub, scorer, ingestor)
+    safety = SafetyRules(safety_config(settings))
+    for a in await store.open_alerts(exclude_kind="leak"):
+        safety.restore_active(a["device_id"], a["kind"], a["severity"], a["reason"],
+                              a["alert_id"])
+    ingestor = Ingestor(buffers=buffers, scorer=scorer, max_items=settings.max_batch_readings,
+                        safety=safety, publish=hub.publish_one, score=settings.model_enabled,
+                        record=recorder.record if settings.readings_history else None)
+    alerts = AlertService(store=store, hub=hub, policy=policy)
+    state = AppState(settings, predictor, buffers, policy, hub, scorer, ingestor, safety, store,
+                     alerts, recorder, webhooks)
+    webhooks.start()
+    recorder.start()
     scorer.start()
     evictor = asyncio.create_task(_evict_forever(state), name="evictor")
+    silence = asyncio.create_task(_silence_forever(state), name="silence-sweep")
     try:
         yield state
     finally:
+        silence.cancel()
         evictor.cancel()
         await scorer.stop()
+        await recorder.stop()
+        await webhooks.stop()
         executor.shutdown(wait=True)
+
+
+def safety_config(s: Settings) -> SafetyConfig:
+    """The safety rules' parameters from the settings."""
+    return SafetyConfig(
+        low_ppm=s.threshold_low_ppm, high_ppm=s.threshold_high_ppm,
+        hysteresis=s.threshold_hysteresis, clear_readings=s.safety_clear_readings,
+        stuck_readings=s.stuck_readings,
+        max_rate_per_s=(s.max_gas_rate_ppm_s, s.max_temp_rate_c_s, s.max_rh_rate_pct_s),
+        range_min=(s.gas_range_ppm[0], s.temp_range_c[0], 0.0),
+        range_max=(s.gas_range_ppm[1], s.temp_range_c[1], 100.0), silent_s=s.silent_s,
+    )  # fmt: skip
+
+
+async def _silence_forever(state: AppState) -> None:
+    """Every min(30 s, silent_s / 4): publish a sensor_fault for each newly silent device."""
+    period = min(30.0, state.settings.silent_s / 4)
+    while True:
+        await asyncio.sleep(period)
+        bodies = state.safety.silent_devices(time.monotonic())
+        if bodies:
+            await state.hub.publish(bodies)
 
 
 async def _evict_forever(state: AppState) -> None:
@@ -123,5 +211,6 @@ async def _evict_forever(state: AppState) -> None:
     while True:
         await asyncio.sleep(period)
         n = state.evict_idle()
+        await state.hub.publish([], states=state.policy.take_dirty)  # persist the forgetting
         if n:
             log.info("evicted %d idle devices", n)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -34,9 +36,9 @@ def reading(device_id: str, ts: float, gas: float, temp: float = 21.0, rh: float
 
 
 @pytest.fixture
-def settings() -> Settings:
-    """Default settings with the shipped model."""
-    return Settings()
+def settings(tmp_path: Path) -> Settings:
+    """Default settings with the shipped model and this test's own SQLite store."""
+    return Settings(db_path=tmp_path / "gasleak.db")
 
 
 @pytest.fixture
@@ -62,6 +64,7 @@ class LiveServer:
 
     base: str
     proc: subprocess.Popen
+    tmpdir: Path | None = None  # removed by stop_server when start_server made it
 
     @property
     def ws(self) -> str:
@@ -72,6 +75,9 @@ class LiveServer:
 def start_server(env: dict[str, str] | None = None, *, block_torch: bool = False) -> LiveServer:
     """Start ``tests/e2e/serve.py`` (uvicorn on 127.0.0.1) and wait for /healthz.
 
+    The store is a fresh SQLite file in a new temp folder unless ``env`` names one
+    (``GASLEAK_DB_PATH`` or ``GASLEAK_DATABASE_URL``), so tests never share events.
+
     Raises:
         RuntimeError: the server did not answer within 60 s; its output is included.
     """
@@ -79,7 +85,12 @@ def start_server(env: dict[str, str] | None = None, *, block_torch: bool = False
     cmd = [sys.executable, str(ROOT / "tests" / "e2e" / "serve.py"), str(port)]
     if block_torch:
         cmd.append("--block-torch")
-    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, cwd=ROOT,
+    env = dict(env or {})
+    tmpdir = None
+    if "GASLEAK_DB_PATH" not in env and "GASLEAK_DATABASE_URL" not in env:
+        tmpdir = Path(tempfile.mkdtemp(prefix="gasleak-test-"))
+        env["GASLEAK_DB_PATH"] = str(tmpdir / "gasleak.db")
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT), **env}, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -88,7 +99,7 @@ def start_server(env: dict[str, str] | None = None, *, block_torch: bool = False
             raise RuntimeError(f"server exited {proc.returncode}:\n{proc.stdout.read()}")
         try:
             if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return LiveServer(base, proc)
+                return LiveServer(base, proc, tmpdir)
         except httpx.TransportError:
             time.sleep(0.1)
     proc.kill()
@@ -96,12 +107,15 @@ def start_server(env: dict[str, str] | None = None, *, block_torch: bool = False
 
 
 def stop_server(server: LiveServer) -> None:
-    """SIGTERM, then SIGKILL after 10 s."""
+    """SIGTERM, then SIGKILL after 10 s; remove the temp store made by start_server."""
     server.proc.terminate()
     try:
         server.proc.wait(10)
     except subprocess.TimeoutExpired:
         server.proc.kill()
+        server.proc.wait()
+    if server.tmpdir is not None:
+        shutil.rmtree(server.tmpdir, ignore_errors=True)
 
 
 @pytest.fixture

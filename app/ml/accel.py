@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from app.ml.features import FEATURES, WINDOW, preprocess
+from app.ml.features import FEATURES, WINDOW, preprocess, window_features
 from app.ml.predictor import LSTMSVMPredictor, Predictor, _positive_proba
 from app.ml.svm_array import ArraySVM
 
@@ -51,14 +51,28 @@ class AcceleratedPredictor:
         self.accel = accel
         self.summary = {**getattr(base, "summary", {}), "accel": accel, "svm": svm}
         self._encode = encode
+        self.svm_features = getattr(base, "svm_features", "code")
+        self._leak_head = getattr(base.encoder, "leak_head", None)
+        self._torch_device = base.device
         self._svm = ArraySVM(base.pipeline, base.device) if svm == "array" else None
         self._lock = threading.Lock()
 
     def features(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
-        """(B, 60, 3) physical -> (B, 8) float64 features."""
+        """(B, 60, 3) physical -> the SVM's input, as ``LSTMSVMPredictor.features``: the
+        code, or code / leak-head logit followed by ``window_features``."""
         x = preprocess(windows, baselines, self.norm)
         with self._lock:
-            return np.asarray(self._encode(x), dtype=np.float64)
+            code = np.asarray(self._encode(x))
+            if self.svm_features.startswith("logit"):
+                import torch
+
+                with torch.inference_mode():
+                    t = torch.from_numpy(code.astype(np.float32)).to(self._torch_device)
+                    code = self._leak_head(t).cpu().numpy()
+        code = code.astype(np.float64)
+        if self.svm_features != "code":
+            return np.concatenate([code, window_features(x)], axis=1)
+        return code
 
     def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
         """(B,) float64 leak probabilities."""

@@ -47,7 +47,9 @@ def update_baseline(
     return np.where(np.isnan(baseline), gas, out)
 
 
-def update_baseline_one(baseline: float, gas: float, dt_s: float, *, tau_up_s: float = TAU_UP_S) -> float:
+def update_baseline_one(
+    baseline: float, gas: float, dt_s: float, *, tau_up_s: float = TAU_UP_S
+) -> float:
     """Scalar form of :func:`update_baseline` for the per-reading hot path (same formula).
 
     Args:

@@ -1,91 +1,181 @@
-"""Evaluate the shipped artifacts on data never trained on; entry ``run_evaluate`` for
-``python main.py --mode evaluate``.
+"""``python main.py --mode evaluate --report-dir DIR``: detection quality of every detector on
+real recordings and on the leak benchmark; writes ``DIR/report.json``, ``DIR/report.md`` and
+PNG plots (``app.ml.report``). Entry point: :func:`run_evaluate`.
 
-Figures: (1) the smoke_iot clean (rows 0-3177) and gas-fire (rows 50021-51141) slices replayed
-at 1 Hz; (2) air_quality_uci test months (from 2004-11-01, hourly), split into sessions at
-missing values, with seeded injected leaks, scored per window (accuracy/precision/recall/F1).
-Writes ``ml_evaluation.json`` and ``fire_slice.png`` to the report folder.
+Every detector's window scores go through the service's own alert policy
+(``app.services.policy.AlertPolicy``, default raise at 0.7 for 3 windows, clear below 0.3 for
+10), so event recall, detection delay and false alarms describe the service as deployed.
+Window precision/recall/F1 use the policy's raise probability (0.7) as the threshold.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
+import platform
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
+from app.ml import benchmark as B
 from app.ml import data as D
-from app.ml.artifacts import ArtifactError
-from app.ml.dataset import WindowSet, label_windows
-from app.ml.leaks import LeakInjector
-from app.ml.metrics import metrics
-from app.ml.predictor import Predictor, load_predictor
-from app.ml.replay import replay, slice_report
+from app.ml.artifacts import ArtifactError, load_manifest
+from app.ml.baseline import baseline_series
+from app.ml.dataset import HOLDOUT_FRACTION, backgrounds
+from app.ml.detectors import Detector, IsoForestScorer, threshold_detector
+from app.ml.features import make_windows
+from app.ml.predictor import load_predictor
+from app.services.policy import PolicyConfig
 
-#: Seed of the injected leaks on the test months (fixed so reruns compare).
+#: Default seed of the injected leaks (fixed so reruns and versions compare).
 TEST_SEED = 12345
+#: Low alarm set point of the fixed-threshold baseline: 10 % LEL methane, ppm.
+LEL10_PPM = 5_000.0
+#: Most leak-free training windows the IsolationForest is fitted on.
+ISO_MAX_WINDOWS = 20_000
 
 
-def airq_test_set(data_dir: Path | None, seed: int = TEST_SEED) -> WindowSet:
-    """Windows from air_quality_uci hours from 2004-11-01 with injected leaks."""
+def _training_windows(data_dir: Path | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Leak-free windows from the first 80 % of each training background (no injection)."""
+    ws, bs = [], []
+    for bg in backgrounds(data_dir):
+        part = bg.series[: int(len(bg.series) * (1 - HOLDOUT_FRACTION))]
+        w, b, _ = make_windows(part, baseline_series(part[:, 0], bg.dt_s), bg.stride)
+        ws.append(w)
+        bs.append(b)
+    w, b = np.concatenate(ws), np.concatenate(bs)
+    idx = np.random.default_rng(seed).permutation(len(w))[:ISO_MAX_WINDOWS]
+    return w[idx], b[idx]
+
+
+def build_detectors(art: Path, data_dir: Path | None, device: str, seed: int
+                    ) -> dict[str, dict[str, Detector]]:  # fmt: skip
+    """Detectors per sensor ("smoke": SGP30 eCO2 ppm, "airq": PT08.S1 raw units)."""
+    lstm = load_predictor(art, device=device)
+    svm = load_predictor(art, use_torch=False)
+    norm = load_manifest(art)["normalisation"]
+    iso = IsoForestScorer(norm, seed).fit(*_training_windows(data_dir, seed))
+    smoke = D.load_smoke_iot(data_dir).series[D.SMOKE_TRAIN[0] : D.SMOKE_TRAIN[1], 0]
     aq = D.load_air_quality(data_dir)
-    rows = aq.dates >= D.AIRQ_TRAIN_BEFORE
-    inj = LeakInjector(dt_s=aq.dt_s, duration_range=(6, 48), gap_range=(72, 240))
-    rng = np.random.default_rng(seed)
-    parts = [label_windows(inj.inject(s, seed=rng), aq.dt_s, 1, False)
-             for s in D.split_sessions(aq.series[rows], min_len=150)]  # fmt: skip
-    return WindowSet.concat(parts)
+    aq_train = aq.series[aq.dates < D.AIRQ_TRAIN_BEFORE, 0]
+    common = {
+        "lstm_svm": Detector("lstm_svm", lstm.predict_proba, lstm.model_type),
+        "svm": Detector("svm", svm.predict_proba, svm.model_type + " (fallback)"),
+        "isolation_forest": Detector("isolation_forest", iso, "IsolationForest, window features"),
+    }
+    out = {}
+    for sensor, train_gas, unit in (("smoke", smoke, "ppm"), ("airq", aq_train, "raw units")):
+        fitted = 1.1 * float(np.nanmax(train_gas))
+        out[sensor] = {
+            **common,
+            "threshold": threshold_detector("threshold", LEL10_PPM, unit),
+            "threshold_fitted": threshold_detector("threshold_fitted", round(fitted, 1), unit),
+        }
+        out[sensor]["threshold"] = Detector(
+            "threshold", out[sensor]["threshold"].score,
+            f"gas >= {LEL10_PPM:g} {unit} (10 % LEL methane set point)")  # fmt: skip
+    return out
 
 
-def evaluate(predictor: Predictor, data_dir: Path | None) -> dict[str, Any]:
-    """Figures for one predictor (see module docstring)."""
-    ws = airq_test_set(data_dir)
-    p = predictor.predict_proba(ws.windows, ws.baselines)
-    return {"real_slices": slice_report(predictor, data_dir),
-            "air_quality_test_injected": metrics(ws.labels, p)}  # fmt: skip
+def _scaled(bench: B.Benchmark, gain: float, offset: float) -> B.Benchmark:
+    cases = [B.Case(c.name, np.column_stack([c.series[:, 0] * gain + offset, c.series[:, 1:]]),
+                    c.dt_s, c.win_labels, c.events, c.fa_rows, c.fa_hours)
+             for c in bench.cases]  # fmt: skip
+    return B.Benchmark(bench.name, bench.description, bench.dt_s, cases)
 
 
-def _plot_fire(preds: list[Predictor], data_dir: Path | None, path: Path) -> None:
-    import matplotlib
+def scale_check(bench: B.Benchmark, dets: dict[str, Detector], raw: dict[str, Any],
+                policy: PolicyConfig) -> dict[str, Any]:  # fmt: skip
+    """Scores with the gas channel x10 and with +median offset, against the original."""
+    med = float(np.median(np.concatenate([c.series[:, 0] for c in bench.cases])))
+    out: dict[str, Any] = {"benchmark": bench.name}
+    for label, gain, off in (("gas_x10", 10.0, 0.0), (f"gas_plus_{med:.0f}", 1.0, med)):
+        sb = _scaled(bench, gain, off)
+        for name in ("lstm_svm", "svm"):
+            r = B.run_detector(sb, dets[name], policy)
+            p0 = np.concatenate([c["scores"] for c in raw[name]["cases"]])
+            p1 = np.concatenate([c["scores"] for c in r["cases"]])
+            s = B.summarise(sb, r, policy.raise_p)
+            out.setdefault(label, {})[name] = {
+                "mean_abs_score_change": round(float(np.abs(p1 - p0).mean()), 4),
+                "windows_decision_flipped": round(float(((p1 >= policy.raise_p)
+                                                         != (p0 >= policy.raise_p)).mean()), 4),
+                "event_recall": s["event_recall"],
+                "false_alarms_per_1000h": s["false_alarms_per_1000h"],
+            }  # fmt: skip
+    return out
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    smoke = D.load_smoke_iot(data_dir)
-    a, b = D.SMOKE_GAS_FIRE
-    fig, ax = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
-    ax[0].plot(np.arange(a, b), smoke.series[a:b, 0])
-    ax[0].set_ylabel("eCO2 [ppm]")
-    for pred in preds:
-        prob, ends = replay(pred, smoke.series[a:b])
-        ax[1].plot(a + ends, prob, label=pred.model_type)
-    ax[1].axhline(0.7, ls="--", c="k", lw=0.8)
-    ax[1].set_ylabel("leak probability")
-    ax[1].set_xlabel("smoke_iot row (1 Hz)")
-    ax[1].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def evaluate_all(art: Path, data_dir: Path | None, device: str, seed: int,
+                 progress: bool = True, quick: bool = False) -> tuple[dict[str, Any], dict]:
+    """Run every benchmark with every detector. Returns (report dict, raw scores for plots).
+
+    ``quick`` shrinks the replicates (for tests)."""
+    policy = PolicyConfig()
+    dets = build_detectors(art, data_dir, device, seed)
+    benches = [
+        (B.smoke_real_benchmark(data_dir), "smoke"),
+        (B.airq_benchmark(data_dir, seed, replicates=1 if quick else 3), "airq"),
+        (B.smoke_clean_benchmark(data_dir, seed, replicates=3 if quick else 40), "smoke"),
+    ]
+    report: dict[str, Any] = {"datasets": {}}
+    raws: dict[str, Any] = {}
+    bar = tqdm(total=sum(len(dets[s]) for _, s in benches) + 1, desc="evaluate",
+               disable=not progress)  # fmt: skip
+    for bench, sensor in benches:
+        entry = {"description": bench.description, "dt_s": bench.dt_s, "detectors": {},
+                 "detector_descriptions": {}}  # fmt: skip
+        raws[bench.name] = {"bench": bench, "raw": {}}
+        for name, det in dets[sensor].items():
+            bar.set_postfix_str(f"{bench.name} {name}")
+            raw = B.run_detector(bench, det, policy)
+            raws[bench.name]["raw"][name] = raw
+            entry["detectors"][name] = B.summarise(bench, raw, policy.raise_p)
+            entry["detector_descriptions"][name] = det.description
+            bar.update()
+        report["datasets"][bench.name] = entry
+    bar.set_postfix_str("scale check")
+    air = raws["leak_benchmark_air_quality"]
+    report["scale_invariance"] = scale_check(air["bench"], dets["airq"], air["raw"], policy)
+    bar.update()
+    bar.close()
+    report["policy"] = {"raise_p": policy.raise_p, "raise_n": policy.raise_n,
+                        "clear_p": policy.clear_p, "clear_n": policy.clear_n}  # fmt: skip
+    return report, raws
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    """CLI entry: uses ``artifacts_dir``, ``data_dir``, ``device``, ``report_dir`` when set."""
+    """CLI entry: uses ``report_dir``, ``data_dir``, ``seed``, ``artifacts_dir``, ``device``
+    when set (each may be None or absent). Returns a process exit code."""
+    from app.ml.model_card import update_model_card_report
+    from app.ml.report import card_section, write_report
+
     root = Path(__file__).resolve().parents[2]
     art = Path(getattr(args, "artifacts_dir", None) or root / "artifacts")
     data_dir = getattr(args, "data_dir", None)
+    seed = getattr(args, "seed", None)
+    seed = TEST_SEED if seed is None else int(seed)
     out = Path(getattr(args, "report_dir", None) or root / "reports" / "latest")
+    t0 = time.perf_counter()
     try:
-        preds = [load_predictor(art, device=getattr(args, "device", None) or "auto"),
-                 load_predictor(art, use_torch=False)]  # fmt: skip
-        report = {p.model_type: evaluate(p, data_dir) for p in preds}
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "ml_evaluation.json").write_text(json.dumps(report, indent=2) + "\n")
-        _plot_fire(preds, data_dir, out / "fire_slice.png")
+        report, raws = evaluate_all(art, data_dir, getattr(args, "device", None) or "auto", seed,
+                                    quick=bool(getattr(args, "quick", False)))  # fmt: skip
+        report["meta"] = {
+            "command": f"python main.py --mode evaluate --report-dir {out}",
+            "seed": seed, "artifacts_dir": str(art), "manifest_created":
+            load_manifest(art).get("created"), "seconds": round(time.perf_counter() - t0, 1),
+            "load_average_at_end": list(os.getloadavg()), "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+        }  # fmt: skip
+        write_report(report, raws, load_manifest(art), out)
+        update_model_card_report(art / "MODEL_CARD.md", card_section(report))
     except (ArtifactError, FileNotFoundError, ValueError) as exc:
         print(f"evaluation failed: {exc}")
         return 1
-    print(json.dumps(report, indent=2))
-    print(f"report written to {out}")
+    print(f"report written to {out / 'report.json'} and {out / 'report.md'} "
+          f"in {report['meta']['seconds']:.0f} s")  # fmt: skip
     return 0
+

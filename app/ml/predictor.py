@@ -34,6 +34,17 @@ class Predictor(Protocol):
     def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray: ...
 
 
+class NoModel:
+    """Stands in for the model when ``GASLEAK_MODEL_ENABLED=false``: nothing is scored (the
+    ingestor does not submit windows) and only the safety rules raise alerts."""
+
+    model_type = "none (safety rules only)"
+    device = "none"
+
+    def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
+        raise RuntimeError("the model is disabled (GASLEAK_MODEL_ENABLED=false)")
+
+
 def torch_available() -> bool:
     """True when ``import torch`` succeeds."""
     try:
@@ -66,7 +77,10 @@ class PureSVMPredictor:
 
 
 class LSTMSVMPredictor:
-    """LSTM encoder (8-d features, on ``device``) followed by an SVM pipeline."""
+    """LSTM encoder (8-d code, on ``device``) followed by an SVM pipeline. The SVM sees the code,
+    or the code followed by ``window_features`` when the encoder's config says
+    ``svm_features == "code+window"``, or the encoder's leak-head logit followed by the window
+    features for "logit+window"."""
 
     model_type = LSTM_SVM
 
@@ -80,13 +94,22 @@ class LSTMSVMPredictor:
         self._device = next(encoder.parameters()).device
         self.device = str(self._device)
         self._lock = threading.Lock()
+        cfg = getattr(encoder, "cfg", None)
+        self.svm_features = getattr(cfg, "svm_features", "code")
 
     def features(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
-        """(B, 60, 3) physical -> (B, 8) float64 LSTM features, one forward for the batch."""
+        """(B, 60, 3) physical -> (B, 8) float64 LSTM code, or (B, 8 + 15) code + window
+        features; one forward for the batch."""
         x = preprocess(windows, baselines, self.norm)
         with self._lock, self._torch.inference_mode():
             t = self._torch.from_numpy(x).to(self._device)
-            return self.encoder(t).cpu().numpy().astype(np.float64)
+            code = self.encoder(t)
+            if self.svm_features.startswith("logit"):
+                code = self.encoder.leak_head(code)
+            code = code.cpu().numpy().astype(np.float64)
+        if self.svm_features != "code":
+            return np.concatenate([code, window_features(x)], axis=1)
+        return code
 
     def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
         return _positive_proba(self.pipeline, self.features(windows, baselines))

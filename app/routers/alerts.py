@@ -1,36 +1,81 @@
-"""Alert events: live over WebSocket, recent ones over REST."""
+"""Alerts: list, detail, acknowledge, the event log, and live events over WebSocket."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from app.deps import StateDep
-from app.schemas.alerts import AlertEvent, AlertList
-from app.services.hub import Subscription
+from app.schemas.alerts import (
+    AckRequest,
+    AlertDetail,
+    AlertEvent,
+    AlertPage,
+    AlertState,
+    EventList,
+    Kind,
+    Severity,
+)
+from app.services.hub import AlertHub, Subscription
 
 router = APIRouter(tags=["alerts"])
 
 SEND_TIMEOUT_S = 10.0  # a subscriber that takes longer to accept one frame is dropped
 CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later"
+ERRORS = {404: {"description": "No such alert"}, 409: {"description": "Resolved or acked"}}
 
 
-@router.get("/api/alerts", response_model=AlertList, summary="Recent alert events")
+def _epoch(t: datetime | None) -> float | None:
+    return None if t is None else t.timestamp()
+
+
+@router.get("/api/alerts", response_model=AlertPage, summary="Alerts, newest first")
 async def list_alerts(
     state: StateDep,
+    device_id: Annotated[list[str] | None, Query()] = None,
+    alert_state: Annotated[list[AlertState] | None, Query(alias="state")] = None,
+    kind: Annotated[list[Kind] | None, Query()] = None,
+    severity: Annotated[list[Severity] | None, Query()] = None,
+    opened_from: Annotated[datetime | None, Query(alias="from", description="RFC 3339")] = None,
+    opened_to: Annotated[datetime | None, Query(alias="to", description="RFC 3339")] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AlertPage:
+    """Filters combine with AND; a repeated filter matches any of its values."""
+    return await state.alerts.list(
+        device_ids=device_id, states=alert_state, kinds=kind, severities=severity,
+        opened_from=_epoch(opened_from), opened_to=_epoch(opened_to), cursor=cursor, limit=limit)
+
+
+@router.get("/api/alerts/{alert_id}", response_model=AlertDetail, responses=ERRORS,
+            summary="One alert with its events")
+async def get_alert(alert_id: str, state: StateDep) -> AlertDetail:
+    """404 when the alert does not exist."""
+    return await state.alerts.get(alert_id)
+
+
+@router.post("/api/alerts/{alert_id}/ack", response_model=AlertDetail, responses=ERRORS,
+             summary="Acknowledge an open alert")
+async def ack_alert(alert_id: str, body: AckRequest, state: StateDep) -> AlertDetail:
+    """Holds until the alert resolves; a new alert for the device starts active again."""
+    return await state.alerts.acknowledge(alert_id, author=body.author, comment=body.comment)
+
+
+@router.get("/api/events", response_model=EventList, summary="Stored events after an id")
+async def list_events(
+    state: StateDep,
+    since: Annotated[int, Query(ge=0, description="Only events after this id")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     device_id: Annotated[list[str] | None, Query()] = None,
-    since: Annotated[int | None, Query(ge=0, description="Only events after this id")] = None,
-) -> AlertList:
-    """Recent events, newest first."""
-    events = state.hub.since(since or 0, device_id)[::-1][:limit]
-    return AlertList(
-        events=[AlertEvent.model_validate(e) for e in events],
-        last_event_id=state.hub.last_event_id,
-    )
+) -> EventList:
+    """Oldest first: page on with ``since`` = the last ``event_id`` you got."""
+    events = await state.store.events_after(since, device_ids=device_id, limit=limit)
+    return EventList(events=[AlertEvent.model_validate(e) for e in events],
+                     last_event_id=state.hub.last_event_id)
 
 
 @router.websocket("/ws/alerts")
@@ -38,21 +83,26 @@ async def ws_alerts(
     ws: WebSocket,
     state: StateDep,
     device_id: Annotated[list[str] | None, Query()] = None,
+    kind: Annotated[list[Kind] | None, Query()] = None,
+    min_severity: Annotated[Severity | None, Query()] = None,
     since: Annotated[int | None, Query(ge=0)] = None,
 ) -> None:
-    """Push alert events as JSON text frames; filter by repeatable ``device_id``.
+    """Push alert events as JSON text frames, filtered by device, kind and minimum severity.
 
-    The first frame is ``{"type": "subscribed", "last_event_id": n}``. With ``since``, kept
-    events after that id come first. A subscriber that falls ``subscriber_queue_max``
-    events behind is closed with code 1013 and a reason naming the last event it got.
+    The first frame is ``{"type": "subscribed", "last_event_id": n, ...}``. With ``since``,
+    every stored event after that id comes first, then live events, with no gap and no
+    duplicate at the seam. Delivery is at least once across reconnects: drop events whose
+    ``event_id`` you have seen. A subscriber that falls ``subscriber_queue_max`` events
+    behind is closed with code 1013 and a reason naming the ``since`` to resume with.
     """
     await ws.accept()
-    async with state.hub.subscribe(device_id, since=since) as sub:
-        await ws.send_json(
-            {"type": "subscribed", "last_event_id": state.hub.last_event_id,
-             "device_ids": device_id}
-        )
-        sender = asyncio.create_task(_send_events(ws, sub))
+    hub = state.hub
+    async with hub.subscribe(device_id, since=since, kinds=kind, min_severity=min_severity) as sub:
+        sub.last_sent = since or sub.replay_upto
+        await ws.send_json({"type": "subscribed", "last_event_id": sub.replay_upto,
+                            "since": since, "device_ids": device_id, "kinds": kind,
+                            "min_severity": min_severity})
+        sender = asyncio.create_task(_send_events(ws, hub, sub))
         receiver = asyncio.create_task(_wait_disconnect(ws))
         _, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -60,25 +110,41 @@ async def ws_alerts(
         await asyncio.gather(sender, receiver, return_exceptions=True)
 
 
-async def _send_events(ws: WebSocket, sub: Subscription) -> None:
+async def _send(ws: WebSocket, sub: Subscription, event: dict) -> bool:
+    try:
+        await asyncio.wait_for(ws.send_json(event), SEND_TIMEOUT_S)
+    except TimeoutError:
+        with contextlib.suppress(Exception):
+            await ws.close(code=CLOSE_TRY_AGAIN,
+                           reason=f"too slow; resume with since={sub.last_sent}")
+        return False
+    sub.last_sent = event["event_id"]
+    return True
+
+
+async def _send_events(ws: WebSocket, hub: AlertHub, sub: Subscription) -> None:
+    async for event in hub.replay(sub):
+        if not await _send(ws, sub, event):
+            return
     overflow = asyncio.create_task(sub.overflowed.wait())
     try:
         while True:
-            get = asyncio.create_task(sub.queue.get())
-            done, _ = await asyncio.wait({get, overflow}, return_when=asyncio.FIRST_COMPLETED)
-            if get not in done:
-                get.cancel()
-                reason = f"subscriber queue overflow; resume with since={sub.last_sent}"
-                await ws.close(code=CLOSE_TRY_AGAIN, reason=reason)
+            if overflow.done():  # send what was queued before the overflow, then close
+                if sub.queue.empty():
+                    reason = f"subscriber queue overflow; resume with since={sub.last_sent}"
+                    await ws.close(code=CLOSE_TRY_AGAIN, reason=reason)
+                    return
+                event = sub.queue.get_nowait()
+            else:
+                get = asyncio.create_task(sub.queue.get())
+                done, _ = await asyncio.wait({get, overflow},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if get not in done:
+                    get.cancel()
+                    continue
+                event = get.result()
+            if not await _send(ws, sub, event):
                 return
-            event = get.result()
-            try:
-                await asyncio.wait_for(ws.send_json(event), SEND_TIMEOUT_S)
-            except TimeoutError:
-                with contextlib.suppress(Exception):
-                    await ws.close(code=CLOSE_TRY_AGAIN, reason=f"too slow; resume with since={sub.last_sent}")
-                return
-            sub.last_sent = event["event_id"]
     finally:
         overflow.cancel()
 

@@ -20,7 +20,7 @@ async def get_status(state: StateDep) -> Status:
     return Status(
         system_running=True,
         model_status=ModelStatus(
-            is_trained=True,
+            is_trained=state.settings.model_enabled,
             model_type=p.model_type,
             device=p.device,
             window=state.settings.window,

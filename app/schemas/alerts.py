@@ -1,29 +1,130 @@
-"""Wire models for alert events."""
+"""Wire models for alerts, alert events, acknowledgements and webhook deliveries."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+Kind = Literal["leak", "threshold", "sensor_fault"]
+Severity = Literal["info", "warning", "critical"]
+AlertState = Literal["active", "acknowledged", "resolved"]
+EventType = Literal["alert.raised", "alert.updated", "alert.acknowledged", "alert.resolved"]
+
+
+class Ack(BaseModel):
+    """Who acknowledged an alert and why."""
+
+    author: str
+    comment: str
 
 
 class AlertEvent(BaseModel):
-    """One alert event, as pushed on ``/ws/alerts`` and listed by ``GET /api/alerts``."""
+    """One alert event, as pushed on ``/ws/alerts``, sent to webhooks and stored.
 
-    event_id: int = Field(description="Strictly increasing; use it to drop repeats and resume")
-    type: Literal["alert.raised", "alert.resolved"]
+    Delivery is at least once (a resumed subscriber or a retried webhook may see an event
+    again): drop any event whose ``event_id`` you have already handled.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    event_id: int = Field(description="Strictly increasing, across restarts too; use it to "
+                          "drop repeats and to resume with ?since=")
+    type: EventType
     alert_id: str = Field(description="Stable id shared by all events of one alert")
     device_id: str
-    kind: Literal["leak"] = "leak"
-    severity: Literal["warning", "critical"]
-    probability: float = Field(ge=0, le=1, description="Leak probability of the deciding window")
-    ts: str = Field(description="RFC 3339 time of the reading that caused the event")
-    model_type: str = Field(description='"PyTorch LSTM+SVM" or "Pure SVM"')
-    published_at: str = Field(description="RFC 3339 time the service published the event")
+    kind: Kind
+    severity: Severity
+    state: AlertState = Field(description="The alert's state after this event")
+    probability: float | None = Field(None, ge=0, le=1,
+                                      description="Leak probability of the deciding window")
+    gas_ppm: float | None = Field(None, description="Gas of the deciding reading, ppm")
+    reason: str | None = Field(None, description='Why: escalation "probability", '
+                               '"concentration" or "duration"; leak resolve "all clear"; '
+                               'sensor_fault "stuck", "rate_of_change", "out_of_range", "silent"')
+    detail: str | None = Field(None, description="Human-readable cause (safety rules)")
+    ack: Ack | None = None
+    ts: str = Field(description="RFC 3339 time of the reading (or ack) that caused the event")
+    model_type: str | None = Field(None, description='"PyTorch LSTM+SVM", "Pure SVM" or '
+                                   '"safety rules"; null for an acknowledgement')
+    published_at: str = Field(description="RFC 3339 time the service stored the event")
 
 
-class AlertList(BaseModel):
-    """Recent alert events, newest first."""
+class EventList(BaseModel):
+    """Stored events after a given id, oldest first."""
 
     events: list[AlertEvent]
     last_event_id: int = Field(description="Newest event id published so far (0 = none)")
+
+
+class Acknowledgement(BaseModel):
+    """An acknowledgement as stored on the alert."""
+
+    author: str
+    comment: str
+    at: str = Field(description="RFC 3339")
+
+
+class Alert(BaseModel):
+    """One alert from raise to resolve."""
+
+    alert_id: str
+    device_id: str
+    kind: Kind
+    state: AlertState
+    severity: Severity
+    probability: float | None = Field(description="Probability at the latest event")
+    gas_ppm: float | None = Field(description="Gas at the latest event, ppm")
+    opened_at: str = Field(description="RFC 3339 time of the raising reading")
+    updated_at: str
+    resolved_at: str | None
+    acknowledged: Acknowledgement | None
+    last_event_id: int
+
+
+class AlertDetail(Alert):
+    """An alert with all its events, oldest first."""
+
+    events: list[AlertEvent]
+
+
+class AlertPage(BaseModel):
+    """A page of alerts, newest first."""
+
+    alerts: list[Alert]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null = end")
+    last_event_id: int
+
+
+class AckRequest(BaseModel):
+    """Body of ``POST /api/alerts/{alert_id}/ack``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    author: str = Field(min_length=1, max_length=128, examples=["j.doe (shift lead)"])
+    comment: str = Field("", max_length=2000, examples=["Crew on site, valve closed"])
+
+
+class Delivery(BaseModel):
+    """One event for one webhook receiver."""
+
+    delivery_id: int
+    url: str
+    event_id: int
+    status: Literal["pending", "delivered", "expired"]
+    attempts: int
+    created_at: str
+    next_attempt_at: str | None = Field(description="When the next try is due (pending only)")
+    last_attempt_at: str | None
+    last_status: int | None = Field(description="HTTP status of the last attempt")
+    last_error: str | None
+    delivered_at: str | None
+
+
+class DeliveryPage(BaseModel):
+    """Deliveries oldest first, and per-receiver counts by status."""
+
+    deliveries: list[Delivery]
+    next_cursor: str | None
+    receivers: dict[str, dict[str, int]] = Field(
+        description="URL -> status -> deliveries (all time)")

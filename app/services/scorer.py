@@ -17,7 +17,7 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 
 import numpy as np
@@ -27,7 +27,7 @@ from app.services.buffers import Window, WindowBatch
 
 log = logging.getLogger(__name__)
 
-ResultSink = Callable[[Sequence[Window], np.ndarray], None]
+ResultSink = Callable[[Sequence[Window], np.ndarray], Awaitable[None]]
 
 
 def score_windows(predictor: Predictor, windows: WindowBatch | Sequence[Window]) -> np.ndarray:
@@ -62,7 +62,8 @@ class BatchScorer(_Counters):
     Args:
         predictor: the model; only ever called from ``executor``.
         executor: a bounded executor (one worker thread) owned by the lifespan.
-        sink: called on the event loop with each batch and its probabilities.
+        sink: awaited on the event loop with each batch and its probabilities, before the
+            next batch is handed on (so events keep their order).
         max_batch: most windows per inference call.
         max_delay_s: longest the first window of a batch waits for more.
         queue_max: windows queued before :meth:`submit` waits.
@@ -167,9 +168,9 @@ class BatchScorer(_Counters):
         self.last_batch_ms = (time.perf_counter() - t0) * 1000
         try:
             if probs is not None:
+                await self._sink(batch, probs)  # events durable and pushed first
                 self.windows_scored += len(batch)
                 self.batches += 1
-                self._sink(batch, probs)
         except Exception:
             log.exception("alert sink failed")
         finally:
@@ -216,9 +217,9 @@ class InlineScorer(_Counters):
             finally:
                 self.pending -= 1
             self.last_batch_ms = (time.perf_counter() - t0) * 1000
-            self.windows_scored += 1
-            self.batches += 1
             try:
-                self._sink(one, probs)
+                await self._sink(one, probs)
             except Exception:
                 log.exception("alert sink failed")
+            self.windows_scored += 1
+            self.batches += 1

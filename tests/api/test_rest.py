@@ -107,5 +107,5 @@ async def test_status_docs_metrics(client: httpx.AsyncClient) -> None:
 
 async def test_alerts_list_is_empty_at_start(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/alerts", params={"limit": 5})
-    assert r.json() == {"events": [], "last_event_id": 0}
+    assert r.json() == {"alerts": [], "next_cursor": None, "last_event_id": 0}
     assert (await client.get("/api/alerts", params={"limit": 0})).status_code == 422

@@ -64,7 +64,7 @@ def run_scorer(scorer_cls, predictor, windows: WindowBatch, **kw):
     got: list[tuple[str, float, float]] = []
     sizes: list[int] = []
 
-    def sink(batch, probs):
+    async def sink(batch, probs):
         sizes.append(len(batch))
         got.extend((w.device_id, w.ts, float(p)) for w, p in zip(batch, probs, strict=True))
 

@@ -1,0 +1,215 @@
+"""Write the evaluation report: ``report.json`` (for scripts), ``report.md`` (for people) and
+PNG plots (matplotlib, Agg backend): ROC and precision-recall curves, score timelines with
+alert marks, confusion matrices at the policy's raise probability, the training loss curve."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+COLS = ("window_precision", "window_recall", "window_f1", "roc_auc", "event_recall",
+        "event_recall_ge_3sd", "delay_median_s", "delay_p90_s", "false_alarms_per_1000h",
+        "background_time_in_alert")  # fmt: skip
+HEAD = ("window P", "window R", "window F1", "ROC-AUC", "event recall", "recall >=3 sd",
+        "delay median s", "delay p90 s", "false alarms /1000 h",
+        "background time in alert")  # fmt: skip
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _labels_scores(bench: Any, raw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    ys, ps = [], []
+    for c, r in zip(bench.cases, raw["cases"], strict=True):
+        keep = c.win_labels >= 0
+        ys.append(c.win_labels[keep])
+        ps.append(r["scores"][keep])
+    return np.concatenate(ys), np.concatenate(ps)
+
+
+def plot_roc_pr(name: str, entry: dict[str, Any], out: Path) -> str:
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    plt = _plt()
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    for det, raw in entry["raw"].items():
+        y, p = _labels_scores(entry["bench"], raw)
+        if not 0 < y.sum() < len(y):
+            continue
+        fpr, tpr, _ = roc_curve(y, p)
+        pr, rc, _ = precision_recall_curve(y, p)
+        ax[0].plot(fpr, tpr, label=det)
+        ax[1].plot(rc, pr, label=det)
+    ax[0].set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC: {name}")
+    ax[1].set(xlabel="recall", ylabel="precision", title="precision-recall (windows)")
+    ax[0].legend(fontsize=8)
+    fig.tight_layout()
+    fn = f"roc_pr_{name}.png"
+    fig.savefig(out / fn, dpi=90)
+    plt.close(fig)
+    return fn
+
+
+def plot_timeline(name: str, entry: dict[str, Any], out: Path) -> str:
+    """Gas and every detector's scores for the first case with events, alerts marked."""
+    bench = entry["bench"]
+    i = next((k for k, c in enumerate(bench.cases) if c.events), 0)
+    case = bench.cases[i]
+    plt = _plt()
+    n = len(entry["raw"])
+    fig, ax = plt.subplots(n + 1, 1, figsize=(10, 1.6 * (n + 1)), sharex=True)
+    t = np.arange(len(case.series))
+    ax[0].plot(t, case.series[:, 0], lw=0.8)
+    ax[0].set_yscale("log")
+    ax[0].set_ylabel("gas")
+    ax[0].set_title(f"{name}: {case.name} (shaded: events; red: alert raised)")
+    for k, (det, raw) in enumerate(entry["raw"].items(), start=1):
+        r = raw["cases"][i]
+        ax[k].plot(r["ends"], r["scores"], lw=0.8)
+        ax[k].axhline(0.7, ls="--", c="k", lw=0.6)
+        for row in r["raised"]:
+            ax[k].axvline(row, c="r", lw=1.2)
+        ax[k].set_ylim(-0.05, 1.05)
+        ax[k].set_ylabel(det, fontsize=8)
+    for a in ax:
+        for s0, e0, _ in case.events:
+            a.axvspan(s0, e0, color="orange", alpha=0.2)
+    ax[-1].set_xlabel(f"reading ({bench.dt_s:g} s each)")
+    fig.tight_layout()
+    fn = f"timeline_{name}.png"
+    fig.savefig(out / fn, dpi=90)
+    plt.close(fig)
+    return fn
+
+
+def plot_confusion(name: str, figures: dict[str, Any], out: Path) -> str:
+    plt = _plt()
+    dets = [d for d, f in figures.items() if f.get("tp") is not None]
+    fig, ax = plt.subplots(1, len(dets), figsize=(2.6 * len(dets), 2.6))
+    for a, d in zip(np.atleast_1d(ax), dets, strict=True):
+        f = figures[d]
+        m = np.array([[f["tn"], f["fp"]], [f["fn"], f["tp"]]])
+        a.imshow(m, cmap="Blues")
+        for (r, c), v in np.ndenumerate(m):
+            a.text(c, r, str(v), ha="center", va="center", fontsize=8)
+        a.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["no leak", "leak"],
+              yticklabels=["no leak", "leak"], title=d)  # fmt: skip
+        a.tick_params(labelsize=7)
+    fig.suptitle(f"{name}: windows, true (rows) vs predicted at p >= 0.7", fontsize=9)
+    fig.tight_layout()
+    fn = f"confusion_{name}.png"
+    fig.savefig(out / fn, dpi=90)
+    plt.close(fig)
+    return fn
+
+
+def plot_loss(manifest: dict[str, Any], out: Path) -> str | None:
+    hist = manifest.get("training", {}).get("loss_history")
+    if not hist or not hist.get("autoencoder"):
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    ae = hist["autoencoder"]
+    ax[0].plot([h["epoch"] for h in ae], [h["train_mse"] for h in ae], label="train")
+    ax[0].plot([h["epoch"] for h in ae], [h["val_mse"] for h in ae], label="hold-out")
+    ax[0].set(xlabel="epoch", ylabel="weighted MSE", title="stage 1: autoencoder")
+    ax[0].legend()
+    ft = hist.get("finetune") or []
+    ax[1].plot([h["epoch"] for h in ft], [h["finetune_bce"] for h in ft])
+    ax[1].set(xlabel="epoch", ylabel="BCE", title="stage 2: supervised fine-tuning")
+    fig.tight_layout()
+    fig.savefig(out / "training_loss.png", dpi=90)
+    plt.close(fig)
+    return "training_loss.png"
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+    return str(v)
+
+
+def figures_table(figs: dict[str, dict[str, Any]]) -> str:
+    """Markdown table: one row per detector, COLS columns."""
+    lines = ["| detector | " + " | ".join(HEAD) + " |", "|---" * (len(HEAD) + 1) + "|"]
+    for d, f in figs.items():
+        lines.append(f"| {d} | " + " | ".join(_fmt(f.get(c)) for c in COLS) + " |")
+    return "\n".join(lines)
+
+
+def _markdown(report: dict[str, Any], plots: dict[str, list[str]], loss: str | None) -> str:
+    m = report["meta"]
+    pol = report["policy"]
+    parts = [
+        "# gasleak detection-quality report",
+        f"Command: `{m['command']}` (seed {m['seed']}, artifacts {m['artifacts_dir']} created "
+        f"{m['manifest_created']}); took {m['seconds']} s on {m['cpu_count']} CPUs, load "
+        f"average at the end {', '.join(f'{x:.2f}' for x in m['load_average_at_end'])}.",
+        f"Alerts: the service's policy on every detector's window scores (raise at p >= "
+        f"{pol['raise_p']} for {pol['raise_n']} windows, clear below {pol['clear_p']} for "
+        f"{pol['clear_n']}). Window precision/recall/F1 at p >= {pol['raise_p']}. Delays from "
+        "leak onset to the alert. n/a: the figure does not apply.",
+    ]
+    for name, e in report["datasets"].items():
+        parts += [f"## {name}", e["description"] + ".", figures_table(e["detectors"])]
+        descr = e["detector_descriptions"].items()
+        parts.append("Detectors: " + "; ".join(f"`{k}`: {v}" for k, v in descr) + ".")
+        bands = {d: f.get("event_recall_by_band") for d, f in e["detectors"].items()}
+        if any(bands.values()):
+            keys = list(next(b for b in bands.values() if b))
+            parts.append("Event recall by leak amplitude (background standard deviations; "
+                         "events per band in brackets):\n\n| detector | " + " | ".join(keys)
+                         + " |\n" + "|---" * (len(keys) + 1) + "|\n" + "\n".join(
+                             f"| {d} | " + " | ".join(f"{_fmt(b[k]['recall'])} "
+                                                      f"({b[k]['events']})" for k in keys) + " |"
+                             for d, b in bands.items() if b))  # fmt: skip
+        parts += [f"![{p}]({p})" for p in plots.get(name, [])]
+    sc = report["scale_invariance"]
+    rows = [f"| {lab} | {d} | {v['mean_abs_score_change']} | {v['windows_decision_flipped']} | "
+            f"{_fmt(v['event_recall'])} | {_fmt(v['false_alarms_per_1000h'])} |"
+            for lab, per in sc.items() if lab != "benchmark" for d, v in per.items()]  # fmt: skip
+    parts += ["## Sensor-scale independence",
+              f"On `{sc['benchmark']}`, the gas channel multiplied by 10 and shifted by its "
+              "median, scores compared with the original (the model sees gas relative to the "
+              "device's own online clean-air baseline, `app/ml/baseline.py`).",
+              "| change | detector | mean abs score change | windows decision flipped | "
+              "event recall | false alarms /1000 h |\n|---|---|---|---|---|---|\n"
+              + "\n".join(rows)]  # fmt: skip
+    if loss:
+        parts += ["## Training loss", f"![{loss}]({loss})"]
+    return "\n\n".join(parts) + "\n"
+
+
+def card_section(report: dict[str, Any]) -> str:
+    """The model card's evaluation section: the figures tables, without timings."""
+    parts = ["## Evaluation (from the report of `python main.py --mode evaluate`)",
+             f"Seed {report['meta']['seed']}; alerts through the service's policy (0.7 x 3 "
+             "windows raise, 0.3 x 10 clear). Window figures at p >= 0.7."]  # fmt: skip
+    for name, e in report["datasets"].items():
+        parts += [f"### {name}", e["description"] + ".", figures_table(e["detectors"])]
+    return "\n\n".join(parts)
+
+
+def write_report(report: dict[str, Any], raws: dict[str, Any], manifest: dict[str, Any],
+                 out: Path) -> None:  # fmt: skip
+    """Write report.json, the PNGs and report.md into ``out`` (created)."""
+    out.mkdir(parents=True, exist_ok=True)
+    plots: dict[str, list[str]] = {}
+    for name, entry in raws.items():
+        plots[name] = [plot_roc_pr(name, entry, out), plot_timeline(name, entry, out),
+                       plot_confusion(name, report["datasets"][name]["detectors"], out)]
+    loss = plot_loss(manifest, out)
+    report["plots"] = {**plots, "training_loss": loss}
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "report.md").write_text(_markdown(report, plots, loss))

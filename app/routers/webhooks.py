@@ -1,0 +1,44 @@
+"""Outbound webhook delivery state."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from app.deps import StateDep
+from app.schemas.alerts import Delivery, DeliveryPage
+from app.schemas.readings import iso
+
+router = APIRouter(tags=["webhooks"])
+
+
+def _iso(t: float | None) -> str | None:
+    return None if t is None else iso(t)
+
+
+def _delivery(row: dict[str, Any]) -> Delivery:
+    times = ("created_at", "last_attempt_at", "delivered_at")
+    return Delivery(**{**row, **{k: _iso(row[k]) for k in times},
+                       "next_attempt_at": _iso(row["next_attempt_at"])
+                       if row["status"] == "pending" else None})
+
+
+@router.get("/api/webhooks/deliveries", response_model=DeliveryPage,
+            summary="Webhook deliveries and their state")
+async def list_deliveries(
+    state: StateDep,
+    url: str | None = None,
+    status: Literal["pending", "delivered", "expired"] | None = None,
+    event_id: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=0, description="next_cursor of the last page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> DeliveryPage:
+    """Oldest first; ``receivers`` counts every delivery per URL and status."""
+    rows = await state.store.deliveries.list(url=url, status=status, event_id=event_id,
+                                             after_id=cursor, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return DeliveryPage(deliveries=[_delivery(r) for r in rows],
+                        next_cursor=str(rows[-1]["delivery_id"]) if more else None,
+                        receivers=await state.store.deliveries.counts())

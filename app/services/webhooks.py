@@ -1,0 +1,160 @@
+"""Outbound webhooks: every alert event is POSTed as JSON to each configured URL.
+
+Deliveries live in the store (created pending in the event's own transaction), so a crash or
+restart loses none. Each receiver has its own worker task and HTTP client: it sends its
+pending deliveries in event-id order, one at a time, and a receiver that fails or hangs only
+delays itself. A failed attempt (transport error or non-2xx answer) is retried after
+``min(max, base * 2**(attempts-1))`` seconds with equal jitter (half fixed, half random),
+until it succeeds or ``expire_s`` after the event, when it is marked ``expired``.
+
+Each request carries ``X-Gasleak-Signature: sha256=<hex>``, HMAC-SHA256 of the raw body with
+the shared secret, and ``X-Gasleak-Event-Id`` / ``X-Gasleak-Delivery-Id``. Delivery is at
+least once: a receiver drops repeats by ``event_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from app.store import Store
+
+log = logging.getLogger(__name__)
+IDLE_POLL_S = 30.0  # a worker with nothing pending looks again at least this often
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    """The ``X-Gasleak-Signature`` value of ``body``: ``sha256=<hex HMAC-SHA256>``."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    """The exact body sent for an event: compact JSON, UTF-8."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff of failed deliveries (seconds)."""
+
+    base_s: float = 1.0
+    max_s: float = 300.0
+    expire_s: float = 86_400.0
+
+    def delay(self, attempts: int) -> float:
+        """Seconds before the next try after ``attempts`` failures: equal jitter."""
+        d = min(self.max_s, self.base_s * 2 ** max(0, attempts - 1))
+        return d / 2 + random.uniform(0, d / 2)
+
+
+class ReceiverWorker:
+    """Delivers one URL's pending deliveries in order."""
+
+    def __init__(self, store: Store, url: str, *, secret: bytes, timeout_s: float,
+                 retry: RetryPolicy) -> None:
+        self.store = store
+        self.url = url
+        self.secret = secret
+        self.timeout_s = timeout_s
+        self.retry = retry
+        self.wake = asyncio.Event()
+
+    async def run(self) -> None:
+        """Loop forever: deliver what is due, sleep until the next retry or a new event."""
+        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+            while True:
+                self.wake.clear()
+                rows = await self.store.deliveries.pending(self.url)
+                if not rows:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), IDLE_POLL_S)
+                    continue
+                for row in rows:
+                    wait = row["next_attempt_at"] - time.time()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                        break
+                    if not await self._attempt(client, row):
+                        break
+
+    async def _attempt(self, client: httpx.AsyncClient, row: dict[str, Any]) -> bool:
+        body = encode(row["event"])
+        headers = {"content-type": "application/json",
+                   "x-gasleak-signature": sign(self.secret, body),
+                   "x-gasleak-event-id": str(row["event_id"]),
+                   "x-gasleak-delivery-id": str(row["delivery_id"])}
+        status: int | None = None
+        error: str | None = None
+        try:
+            r = await client.post(self.url, content=body, headers=headers)
+            status = r.status_code
+            if 200 <= status < 300:
+                await self.store.deliveries.record_attempt(
+                    row["delivery_id"], status="delivered", now=time.time(), http_status=status,
+                    error=None)
+                return True
+            error = f"HTTP {status}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        await self._failed(row, status, error)
+        return False
+
+    async def _failed(self, row: dict[str, Any], status: int | None, error: str) -> None:
+        now = time.time()
+        expires = row["created_at"] + self.retry.expire_s
+        if now >= expires:
+            log.warning("webhook %s: event %s expired after %d attempts (%s)", self.url,
+                        row["event_id"], row["attempts"] + 1, error)
+            await self.store.deliveries.record_attempt(
+                row["delivery_id"], status="expired", now=now, http_status=status, error=error)
+            return
+        nxt = min(now + self.retry.delay(row["attempts"] + 1), expires)
+        await self.store.deliveries.record_attempt(
+            row["delivery_id"], status="pending", now=now, http_status=status, error=error,
+            next_attempt_at=nxt)
+
+
+class WebhookDispatcher:
+    """One :class:`ReceiverWorker` task per URL, woken by the hub after each publish."""
+
+    def __init__(self, store: Store, urls: list[str], *, secret: bytes, timeout_s: float,
+                 retry: RetryPolicy) -> None:
+        self.workers = [ReceiverWorker(store, u, secret=secret, timeout_s=timeout_s,
+                                       retry=retry) for u in urls]
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def notify(self, _events: list[dict[str, Any]]) -> None:
+        """Hub listener: new pending deliveries exist."""
+        for w in self.workers:
+            w.wake.set()
+
+    def start(self) -> None:
+        """Start the worker tasks on the running loop."""
+        self._tasks = [asyncio.create_task(self._guard(w), name=f"webhook:{w.url}")
+                       for w in self.workers]
+
+    async def _guard(self, worker: ReceiverWorker) -> None:
+        while True:  # a store hiccup must not end deliveries for good
+            try:
+                await worker.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook worker %s failed; restarting in 1 s", worker.url)
+                await asyncio.sleep(1.0)
+
+    async def stop(self) -> None:
+        """Cancel the workers (pending deliveries stay in the store)."""
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

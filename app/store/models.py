@@ -1,0 +1,112 @@
+"""Tables of the store (SQLAlchemy 2 declarative). Times are epoch seconds (float).
+
+The ``events`` table is the source of truth; ``alerts`` is its projection (one row per
+alert, updated by every event of that alert in the same transaction). Migrations in
+``migrations/versions`` create exactly these tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; BigInteger elsewhere.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base; ``Base.metadata`` is Alembic's target."""
+
+
+class Event(Base):
+    """One alert event. ``event_id`` never repeats, even after restarts or deletions
+    (SQLite AUTOINCREMENT, a PostgreSQL identity)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_device_event", "device_id", "event_id"),
+        Index("ix_events_alert", "alert_id", "event_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    event_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String(32))
+    alert_id: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    ts: Mapped[float] = mapped_column(Float)
+    published_at: Mapped[float] = mapped_column(Float)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Alert(Base):
+    """One alert, from raise to resolve. ``seq`` orders alerts and is the list cursor."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_device", "device_id", "seq"),
+        Index("ix_alerts_state", "state", "seq"),
+        Index("ix_alerts_opened", "opened_ts"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(String(64), unique=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    gas_ppm: Mapped[float | None] = mapped_column(Float, nullable=True)
+    opened_ts: Mapped[float] = mapped_column(Float)
+    updated_ts: Mapped[float] = mapped_column(Float)
+    resolved_ts: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ack_author: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    ack_comment: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    ack_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_event_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class PolicyState(Base):
+    """A device's alert-policy state (debounce counters, open alert), for restart safety."""
+
+    __tablename__ = "policy_states"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class Delivery(Base):
+    """One event for one webhook receiver: pending -> delivered | expired."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_deliveries_url_status", "url", "status", "event_id"),)
+
+    delivery_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[float] = mapped_column(Float)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+    last_attempt_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ReadingRow(Base):
+    """One accepted reading, for the history endpoint (pruned after the retention time)."""
+
+    __tablename__ = "readings"
+    __table_args__ = (Index("ix_readings_device_ts", "device_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[float] = mapped_column(Float)
+    gas_ppm: Mapped[float] = mapped_column(Float)
+    temperature_c: Mapped[float] = mapped_column(Float)
+    humidity_pct: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,251 @@
+"""The store's engine, migrations and the event / alert / policy-state half of the repository.
+
+All writes go through :attr:`Store.write_lock` (one writer at a time in this process), so
+SQLite never answers "database is locked" between our own writers, and event ids are
+assigned in the order events are published. Times are epoch seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, delete, event, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from app.store.models import Alert, Event, PolicyState
+from app.store.readings import ReadingsRepo
+from app.store.webhooks import DeliveriesRepo
+
+ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger(__name__)
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, ``synchronous=FULL`` and a 30 s busy timeout.
+
+    WAL with FULL makes each committed transaction survive ``kill -9`` and power loss.
+    """
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _: Any) -> None:
+            cur = dbapi_conn.cursor()
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
+                cur.execute(f"PRAGMA {pragma}")
+            cur.close()
+
+        return engine
+    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+
+
+def _upgrade(connection: Connection) -> None:
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines drown the service's
+    from alembic import command  # imported late: importing it logs plugin set-up at INFO
+    from alembic.config import Config
+
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, "head")
+
+
+class Store:
+    """The repository over one database.
+
+    Args:
+        url: SQLAlchemy async URL (``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://``).
+    """
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite") and ":///" in url:
+            Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        self.url = url
+        self.engine = make_engine(url)
+        self.write_lock = asyncio.Lock()
+        self.readings = ReadingsRepo(self.engine, self.write_lock)
+        self.deliveries = DeliveriesRepo(self.engine, self.write_lock)
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent)."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+        log.info("store %s: schema at the newest revision", self.engine.url.render_as_string())
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+    async def append(
+        self,
+        events: Sequence[dict[str, Any]],
+        *,
+        states: dict[str, dict[str, Any] | None],
+        webhook_urls: Sequence[str] = (),
+        now: float,
+    ) -> list[int]:
+        """Write events, their alerts' new state, policy states and webhook deliveries in
+        one transaction. Call with :attr:`write_lock` held.
+
+        Args:
+            events: event dicts without ``event_id``; need ``type``, ``alert_id``,
+                ``device_id``, ``kind``, ``severity``, ``state`` and numeric ``ts_epoch``.
+            states: device -> policy state to store, or None to delete it.
+            webhook_urls: a pending delivery is created per event per URL.
+            now: epoch seconds, the publication time.
+
+        Returns:
+            The new event ids, in the order of ``events`` (strictly increasing).
+        """
+        rows = [{"type": e["type"], "alert_id": e["alert_id"], "device_id": e["device_id"],
+                 "kind": e["kind"], "severity": e["severity"], "ts": e["ts_epoch"],
+                 "published_at": now, "data": {k: v for k, v in e.items() if k != "ts_epoch"}}
+                for e in events]
+        ids: list[int] = []
+        async with self.engine.begin() as conn:
+            if rows:
+                stmt = insert(Event).returning(Event.event_id, sort_by_parameter_order=True)
+                ids = [int(i) for i in (await conn.execute(stmt, rows)).scalars()]
+                await self._project(conn, events, ids)
+            await self._save_states(conn, states, now)
+            if webhook_urls and ids:
+                await self.deliveries.add(conn, ids, webhook_urls, now)
+        return ids
+
+    @staticmethod
+    async def _project(
+        conn: AsyncConnection, events: Sequence[dict[str, Any]], ids: Sequence[int]
+    ) -> None:
+        """Apply events to their alerts: one insert for the raised, then the others in order."""
+        raised = [{"alert_id": e["alert_id"], "device_id": e["device_id"], "kind": e["kind"],
+                   "state": e["state"], "severity": e["severity"],
+                   "probability": e.get("probability"), "gas_ppm": e.get("gas_ppm"),
+                   "opened_ts": e["ts_epoch"], "updated_ts": e["ts_epoch"], "last_event_id": eid}
+                  for e, eid in zip(events, ids, strict=True) if e["type"] == "alert.raised"]
+        if raised:
+            await conn.execute(insert(Alert), raised)
+        for e, eid in zip(events, ids, strict=True):
+            if e["type"] == "alert.raised":
+                continue
+            ts = e["ts_epoch"]
+            values: dict[str, Any] = {"state": e["state"], "severity": e["severity"],
+                                      "updated_ts": ts, "last_event_id": eid}
+            if e["type"] == "alert.acknowledged":
+                values |= {"ack_author": e["ack"]["author"], "ack_comment": e["ack"]["comment"],
+                           "ack_at": ts}
+            else:
+                values |= {"probability": e.get("probability"), "gas_ppm": e.get("gas_ppm")}
+            if e["type"] == "alert.resolved":
+                values["resolved_ts"] = ts
+            where = Alert.alert_id == e["alert_id"]
+            await conn.execute(update(Alert).where(where).values(**values))
+
+    @staticmethod
+    async def _save_states(
+        conn: AsyncConnection, states: dict[str, dict[str, Any] | None], now: float
+    ) -> None:
+        if not states:
+            return
+        keys = list(states)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            await conn.execute(delete(PolicyState).where(PolicyState.device_id.in_(chunk)))
+        rows = [{"device_id": d, "data": s, "updated_at": now} for d, s in states.items() if s]
+        if rows:
+            await conn.execute(insert(PolicyState), rows)
+
+    async def last_event_id(self) -> int:
+        """Newest event id written so far (0 = none)."""
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.max(Event.event_id)))).scalar() or 0)
+
+    async def policy_states(self) -> dict[str, dict[str, Any]]:
+        """Every persisted policy state, device -> state dict."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(PolicyState.device_id, PolicyState.data))).all()
+        return {d: data for d, data in rows}
+
+    async def events_after(
+        self,
+        after: int,
+        *,
+        upto: int | None = None,
+        device_ids: Iterable[str] | None = None,
+        kinds: Iterable[str] | None = None,
+        min_severity: str | None = None,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        """Events with ``after < event_id <= upto`` that pass the filters, oldest first."""
+        q = select(Event.event_id, Event.data).where(Event.event_id > after)
+        q = q.order_by(Event.event_id).limit(limit)
+        if upto is not None:
+            q = q.where(Event.event_id <= upto)
+        if device_ids is not None:
+            q = q.where(Event.device_id.in_(list(device_ids)))
+        if kinds is not None:
+            q = q.where(Event.kind.in_(list(kinds)))
+        if min_severity is not None:
+            ok = [s for s, r in SEVERITY_RANK.items() if r >= SEVERITY_RANK[min_severity]]
+            q = q.where(Event.severity.in_(ok))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return [{"event_id": eid, **data} for eid, data in rows]
+
+    async def open_alerts(self, *, exclude_kind: str = "leak") -> list[dict[str, Any]]:
+        """Alerts not resolved, of every kind but ``exclude_kind``, with their raising
+        event's ``reason``: ``alert_id``, ``device_id``, ``kind``, ``severity``, ``reason``."""
+        a = Alert.__table__
+        q = (select(a.c.alert_id, a.c.device_id, a.c.kind, a.c.severity, Event.data)
+             .join(Event, (Event.alert_id == a.c.alert_id) & (Event.type == "alert.raised"))
+             .where(a.c.state != "resolved", a.c.kind != exclude_kind))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return [{"alert_id": r[0], "device_id": r[1], "kind": r[2], "severity": r[3],
+                 "reason": (r[4] or {}).get("reason")} for r in rows]
+
+    async def events_of_alert(self, alert_id: str) -> list[dict[str, Any]]:
+        """Every event of one alert, oldest first."""
+        q = select(Event.event_id, Event.data).where(Event.alert_id == alert_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q.order_by(Event.event_id))).all()
+        return [{"event_id": eid, **data} for eid, data in rows]
+
+    async def get_alert(self, alert_id: str) -> dict[str, Any] | None:
+        """One alert row as a dict, or None."""
+        t = Alert.__table__
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(t).where(t.c.alert_id == alert_id))).first()
+        return None if row is None else dict(row._mapping)
+
+    async def list_alerts(
+        self,
+        *,
+        device_ids: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+        severities: Sequence[str] | None = None,
+        opened_from: float | None = None,
+        opened_to: float | None = None,
+        before_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Alerts newest first (by ``seq``), at most ``limit``, after the cursor ``before_seq``."""
+        t = Alert.__table__
+        q = select(t).order_by(t.c.seq.desc()).limit(limit)
+        for col, values in ((t.c.device_id, device_ids), (t.c.state, states),
+                            (t.c.kind, kinds), (t.c.severity, severities)):
+            if values:
+                q = q.where(col.in_(list(values)))
+        if opened_from is not None:
+            q = q.where(t.c.opened_ts >= opened_from)
+        if opened_to is not None:
+            q = q.where(t.c.opened_ts < opened_to)
+        if before_seq is not None:
+            q = q.where(t.c.seq < before_seq)
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in (await conn.execute(q)).all()]

@@ -1,0 +1,87 @@
+"""Webhook deliveries in the store: one row per (event, receiver URL).
+
+Rows are created pending in the same transaction as their event, so a delivery is never
+lost to a crash between writing an event and handing it to the webhook workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.store.models import Delivery, Event
+
+T = Delivery.__table__
+
+
+class DeliveriesRepo:
+    """Reads and updates delivery rows; writes take the store's write lock."""
+
+    def __init__(self, engine: AsyncEngine, write_lock: asyncio.Lock) -> None:
+        self.engine = engine
+        self.write_lock = write_lock
+
+    @staticmethod
+    async def add(
+        conn: AsyncConnection, event_ids: Sequence[int], urls: Sequence[str], now: float
+    ) -> None:
+        """Create pending deliveries inside the caller's (event-writing) transaction."""
+        rows = [{"url": u, "event_id": e, "status": "pending", "attempts": 0,
+                 "created_at": now, "next_attempt_at": now} for e in event_ids for u in urls]
+        await conn.execute(insert(Delivery), rows)
+
+    async def pending(self, url: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The oldest pending deliveries of one receiver with their event, by event id."""
+        q = (select(T, Event.data).join(Event, Event.event_id == T.c.event_id)
+             .where(T.c.url == url, T.c.status == "pending")
+             .order_by(T.c.event_id).limit(limit))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        out = []
+        for r in rows:
+            m = dict(r._mapping)
+            data = m.pop("data")
+            out.append({**m, "event": {"event_id": m["event_id"], **data}})
+        return out
+
+    async def record_attempt(
+        self, delivery_id: int, *, status: str, now: float, http_status: int | None,
+        error: str | None, next_attempt_at: float | None = None,
+    ) -> None:
+        """Store one attempt's outcome: ``status`` pending (retry), delivered or expired."""
+        values: dict[str, Any] = {"status": status, "attempts": T.c.attempts + 1,
+                                  "last_attempt_at": now, "last_status": http_status,
+                                  "last_error": None if error is None else error[:500]}
+        if status == "delivered":
+            values["delivered_at"] = now
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        async with self.write_lock, self.engine.begin() as conn:
+            await conn.execute(update(T).where(T.c.delivery_id == delivery_id).values(**values))
+
+    async def list(
+        self, *, url: str | None = None, status: str | None = None, event_id: int | None = None,
+        after_id: int | None = None, limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Delivery rows oldest first, filtered; ``after_id`` is the page cursor."""
+        q = select(T).order_by(T.c.delivery_id).limit(limit)
+        for col, v in ((T.c.url, url), (T.c.status, status), (T.c.event_id, event_id)):
+            if v is not None:
+                q = q.where(col == v)
+        if after_id is not None:
+            q = q.where(T.c.delivery_id > after_id)
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in (await conn.execute(q)).all()]
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        """URL -> status -> number of deliveries."""
+        q = select(T.c.url, T.c.status, func.count()).group_by(T.c.url, T.c.status)
+        out: dict[str, dict[str, int]] = {}
+        async with self.engine.connect() as conn:
+            for url, status, n in (await conn.execute(q)).all():
+                out.setdefault(url, {})[status] = int(n)
+        return out

@@ -1,0 +1,184 @@
+"""Alerts REST and the resumable alert socket, in-process with the real lifespan and store.
+
+Alerts are produced by the service's own policy and hub (the path the scorer's sink takes),
+fed with probabilities directly so the lifecycle can be driven step by step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+from asgi_lifespan import LifespanManager
+
+from app.config import Settings
+from app.main import create_app
+from app.state import AppState
+from tests.conftest import free_port, reading
+
+T0 = 1_767_225_600.0
+
+
+@pytest.fixture
+async def app_client(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            yield c, app.state.gasleak
+
+
+async def feed(state: AppState, device: str, probs: list[float], t0: float = T0,
+               gas: float = 1000.0) -> list[dict]:
+    """Run probabilities through the policy and publish like the scorer's sink does."""
+    out = []
+    for i, p in enumerate(probs):
+        e = state.policy.update(device, p, t0 + i, gas_ppm=gas)
+        out += await state.hub.publish([e] if e else [], states=state.policy.take_dirty)
+    return out
+
+
+async def test_ack_lifecycle_and_conflicts(app_client: tuple[httpx.AsyncClient, AppState]) -> None:
+    c, state = app_client
+    [raised] = await feed(state, "k1", [0.8] * 3)
+    aid = raised["alert_id"]
+    r = await c.post(f"/api/alerts/{aid}/ack", json={"author": " ann ", "comment": "on site"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["state"] == "acknowledged" and body["acknowledged"]["author"] == "ann"
+    assert [e["type"] for e in body["events"]] == ["alert.raised", "alert.acknowledged"]
+    again = await c.post(f"/api/alerts/{aid}/ack", json={"author": "bob"})
+    assert again.status_code == 409 and "already acknowledged by 'ann'" in again.json()["detail"]
+    assert (await c.post("/api/alerts/nope/ack", json={"author": "x"})).status_code == 404
+    bad = await c.post(f"/api/alerts/{aid}/ack", json={"comment": "no author"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "author"
+    # escalation keeps the ack; resolve ends it; a new leak is a new, active alert
+    events = await feed(state, "k1", [0.95] + [0.1] * 10 + [0.8] * 3, t0=T0 + 10)
+    assert [(e["type"], e["state"]) for e in events] == [
+        ("alert.updated", "acknowledged"), ("alert.resolved", "resolved"),
+        ("alert.raised", "active")]
+    assert (await c.post(f"/api/alerts/{aid}/ack", json={"author": "x"})).status_code == 409
+    new = (await c.get(f"/api/alerts/{events[-1]['alert_id']}")).json()
+    assert new["state"] == "active" and new["acknowledged"] is None
+    old = (await c.get(f"/api/alerts/{aid}")).json()
+    assert old["state"] == "resolved" and old["severity"] == "critical"
+    assert old["acknowledged"]["comment"] == "on site" and old["resolved_at"]
+    assert (await c.get("/api/alerts/nope")).status_code == 404
+
+
+ClientAndState = tuple[httpx.AsyncClient, AppState]
+
+
+async def test_list_filters_and_cursor_pages(app_client: ClientAndState) -> None:
+    c, state = app_client
+    for i in range(5):
+        await feed(state, f"d{i % 2}", [0.8] * 3, t0=T0 + 100 * i)
+    await feed(state, "d0", [0.1] * 10, t0=T0 + 1000)  # resolves d0's open alert
+    seen, cursor = [], None
+    while True:
+        page = (await c.get("/api/alerts", params={"limit": 2} | (
+            {"cursor": cursor} if cursor else {}))).json()
+        seen += [a["opened_at"] for a in page["alerts"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 2 and seen == sorted(seen, reverse=True)  # one open alert per device
+    by_dev = (await c.get("/api/alerts", params={"device_id": "d1"})).json()["alerts"]
+    assert [a["device_id"] for a in by_dev] == ["d1"]
+    assert (await c.get("/api/alerts", params={"state": "resolved"})).json()["alerts"][0][
+        "device_id"] == "d0"
+    window = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:00:50Z"}  # first raise
+    assert len((await c.get("/api/alerts", params=window)).json()["alerts"]) == 1
+    assert (await c.get("/api/alerts", params={"cursor": "abc"})).status_code == 422
+    assert (await c.get("/api/alerts", params={"state": "open"})).status_code == 422
+    events = (await c.get("/api/events", params={"since": 1, "limit": 2})).json()
+    assert [e["event_id"] for e in events["events"]] == [2, 3]
+
+
+async def test_readings_history_is_downsampled(app_client: tuple[httpx.AsyncClient, AppState],
+                                               ) -> None:
+    c, state = app_client
+    now = time.time()
+    batch = [reading("h1", now - 120 + i, 400.0 + i) for i in range(120)]
+    assert (await c.post("/api/readings", json=batch)).json()["accepted"] == 120
+    await state.recorder.flush()
+    r = (await c.get("/api/devices/h1/readings", params={"bucket_s": 60})).json()
+    assert r["bucket_s"] == 60 and sum(p["n"] for p in r["points"]) == 120
+    assert r["points"][0]["gas_ppm_min"] == 400.0 and r["points"][-1]["gas_ppm_max"] == 519.0
+    auto = (await c.get("/api/devices/h1/readings", params={"max_points": 4})).json()
+    assert auto["bucket_s"] == 900 and len(auto["points"]) <= 4
+    bad = await c.get("/api/devices/h1/readings", params={"from": "2026-02-01T00:00:00Z",
+                                                          "to": "2026-01-01T00:00:00Z"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "from"
+
+
+@pytest.fixture
+async def uvicorn_app(settings: Settings) -> AsyncIterator[tuple[str, AppState]]:
+    """The app under a real uvicorn on loopback, in this test's event loop."""
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
+                                           log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(30):
+        while not server.started:
+            await asyncio.sleep(0.02)
+    yield f"ws://127.0.0.1:{server.config.port}", app.state.gasleak
+    server.should_exit = True
+    await task
+
+
+async def test_ws_resume_filters_and_seam(uvicorn_app: tuple[str, AppState]) -> None:
+    base, state = uvicorn_app
+    await feed(state, "a", [0.8] * 3)  # event 1 (warning)
+    await feed(state, "b", [0.95] * 3)  # event 2 (critical)
+    async with websockets.connect(base + "/ws/alerts?since=0&min_severity=critical") as ws:
+        hello = json.loads(await ws.recv())
+        assert hello["last_event_id"] == 2 and hello["min_severity"] == "critical"
+        assert json.loads(await ws.recv())["event_id"] == 2  # replayed
+        await feed(state, "a", [0.95])  # event 3: a escalates to critical -> live
+        assert json.loads(await ws.recv())["event_id"] == 3
+    async with websockets.connect(base + "/ws/alerts?since=1&device_id=a") as ws:
+        await ws.recv()
+        assert json.loads(await ws.recv())["event_id"] == 3
+        with pytest.raises(TimeoutError):  # nothing else: b's events are filtered out
+            await asyncio.wait_for(ws.recv(), 0.3)
+    with pytest.raises(websockets.InvalidStatus):  # a bad filter is refused, not ignored
+        async with websockets.connect(base + "/ws/alerts?min_severity=bogus"):
+            pass
+
+
+async def test_overflowing_subscriber_is_closed_with_the_since_to_resume(
+    uvicorn_app: tuple[str, AppState],
+) -> None:
+    base, state = uvicorn_app
+    state.hub.queue_max = 2
+    async with websockets.connect(base + "/ws/alerts") as ws:
+        await ws.recv()
+        sub = next(iter(state.hub._subs))
+        # one batch of 5 events is fanned out at once, faster than any socket: the queue fills
+        await state.hub.publish([await feed_body(state, f"o{i}") for i in range(5)])
+        assert sub.overflowed.is_set()
+        got = []
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                got.append(json.loads(await ws.recv())["event_id"])
+    assert closed.value.rcvd.code == 1013
+    assert closed.value.rcvd.reason == f"subscriber queue overflow; resume with since={got[-1]}"
+    async with websockets.connect(base + f"/ws/alerts?since={got[-1]}") as ws:
+        await ws.recv()
+        rest = [json.loads(await ws.recv())["event_id"] for _ in range(5 - len(got))]
+    assert got + rest == [1, 2, 3, 4, 5]
+
+
+async def feed_body(state: AppState, device: str) -> dict:
+    """One raise event body from the policy, not yet published."""
+    for i in range(3):
+        e = state.policy.update(device, 0.8, T0 + i)
+    assert e is not None
+    return e
