@@ -130,15 +130,22 @@ class Subscriber:
     def __init__(self, ws: Any) -> None:
         self.ws = ws
         self.raised: list[tuple[str, float, float]] = []  # device, ts, perf_counter at receive
+        self.frames: dict[str, int] = {}  # "type:kind" -> frames received
+        self.closed: str | None = None  # close code and reason, if the server closed it
         self.task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
-        async for msg in self.ws:
-            t = time.perf_counter()
-            ev = json.loads(msg)
-            if ev.get("type") == "alert.raised":
-                ts = datetime.fromisoformat(ev["ts"]).timestamp()
-                self.raised.append((ev["device_id"], ts, t))
+        try:
+            async for msg in self.ws:
+                t = time.perf_counter()
+                ev = json.loads(msg)
+                key = f'{ev.get("type")}:{ev.get("kind")}'
+                self.frames[key] = self.frames.get(key, 0) + 1
+                if ev.get("type") == "alert.raised" and ev.get("kind", "leak") == "leak":
+                    ts = datetime.fromisoformat(ev["ts"]).timestamp()
+                    self.raised.append((ev["device_id"], ts, t))
+        finally:
+            self.closed = f"{self.ws.close_code} {self.ws.close_reason}"
 
 
 async def status(http: httpx.AsyncClient) -> dict[str, Any]:
@@ -238,7 +245,8 @@ async def paced(fleet: Fleet, gws: list[Gateway], http: httpx.AsyncClient, sub: 
         "latency_ms": {"p50": q[0], "p95": q[1], "p99": q[2], "n": len(lat),
                        "max": round(max(lat), 2) if lat else None},
         "leaky_devices": len(fleet.leak_onset), "leaky_alerted": len(leaky_raised),
-        "false_alerts": false_raised,
+        "false_alerts": false_raised, "alert_frames": dict(sub.frames),
+        "subscriber_closed": sub.closed,
     }
 
 

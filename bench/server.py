@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,6 +31,7 @@ class Server:
     base: str
     proc: subprocess.Popen[bytes]
     log: Path
+    store_dir: Path | None = None
 
     @property
     def ws(self) -> str:
@@ -51,6 +53,8 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self.store_dir is not None:
+            shutil.rmtree(self.store_dir, ignore_errors=True)
 
 
 def start(settings: dict[str, str]) -> Server:
@@ -61,6 +65,11 @@ def start(settings: dict[str, str]) -> Server:
     """
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # a fresh store per server: alerts left open by an earlier run would be restored and
+    # no new alert.raised would come (nor a latency figure)
+    store_dir = Path(tempfile.mkdtemp(prefix="gasleak-bench-db-"))
+    env["GASLEAK_DB_PATH"] = str(store_dir / "bench.db")
+    env.pop("GASLEAK_DATABASE_URL", None)
     env.update({f"GASLEAK_{k.upper()}": str(v) for k, v in settings.items()})
     log = Path(tempfile.mkstemp(prefix="gasleak-bench-", suffix=".log")[1])
     with log.open("wb") as out:  # a file, not a pipe: a full pipe would stall the server
@@ -74,7 +83,7 @@ def start(settings: dict[str, str]) -> Server:
             raise RuntimeError(f"server exited {proc.returncode}:\n{err[-3000:]}")
         try:
             if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return Server(base, proc, log)
+                return Server(base, proc, log, store_dir)
         except httpx.TransportError:
             time.sleep(0.2)
     proc.kill()
