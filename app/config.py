@@ -46,7 +46,25 @@ class Settings(BaseSettings):
     score_queue_max: int = Field(
         20_000, ge=1, description="Windows waiting for scoring before ingestion waits (backpressure)"
     )
-    torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = all cores")
+    torch_threads: int = Field(
+        1,
+        ge=0,
+        description="torch intra-op threads; 0 = all cores. 1 measured best on 2 cores "
+        "(the event loop keeps the other; see README Performance)",
+    )
+    scoring_mode: Literal["batched", "inline"] = Field(
+        "batched",
+        description="batched: windows of all devices share inference calls (micro-batching); "
+        "inline: one inference call per window, awaited by its request (naive, for comparison)",
+    )
+    accel: Literal["none", "int8", "torchscript", "onnx"] = Field(
+        "none", description="Inference variant of the LSTM encoder (see app/ml/accel.py)"
+    )
+    svm_backend: Literal["sklearn", "array"] = Field(
+        "array",
+        description="array: the SVM as batched tensor operations (same probabilities to "
+        "~1e-11, faster, runs on the GPU); sklearn: libsvm, one window at a time",
+    )
 
     alert_raise_probability: float = Field(0.7, gt=0, le=1, description="Seed: 0.7")
     alert_raise_windows: int = Field(3, ge=1, description="Consecutive windows to raise (seed: 3)")

@@ -3,26 +3,32 @@
 Every reading of a message is either accepted (stored, and queued for scoring once its
 device's window is full) or listed in ``rejected`` with its index and the reasons; nothing
 is dropped silently.
+
+Fast path: the whole message is validated in one ``TypeAdapter.validate_json`` call (no
+``json.loads``, no per-item call) and stored with one :meth:`DeviceBuffers.store`. Only when
+that fails does the message go through the per-item path, so the replies (accepted count,
+rejected indices, field and reason) are the same either way.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
 from app.errors import InvalidBody, pydantic_errors
 from app.schemas.readings import IngestResult, Reading, Rejected
-from app.services.buffers import DeviceBuffers, DeviceCapReached, Window
+from app.services.buffers import BAD_TS, CAPPED, LATE, DeviceBuffers
 from app.services.safety import SafetyRules
 from app.services.scorer import BatchScorer
 
 _READING = TypeAdapter(Reading)
+_READINGS = TypeAdapter(list[Reading])
 
 
 def parse_body(raw: bytes | str, *, max_items: int) -> tuple[list[Any], bool]:
@@ -63,12 +69,25 @@ def validate(items: list[Any]) -> tuple[list[tuple[int, Reading]], list[Rejected
     return good, bad
 
 
+def validate_fast(raw: bytes | str, *, max_items: int) -> tuple[list[Reading], bool] | None:
+    """Validate a whole message in one call: (readings, was_array), or None when any part
+    of it is invalid (then :func:`parse_body` and :func:`validate` give the reasons)."""
+    try:
+        text = raw.lstrip()
+        if text[:1] in (b"[", "["):
+            readings = _READINGS.validate_json(raw)
+            return (readings, True) if len(readings) <= max_items else None
+        return [_READING.validate_json(raw)], False
+    except ValidationError:
+        return None
+
+
 class Ingestor:
     """Stores readings and hands full windows to the scorer.
 
     Args:
         buffers: the ring buffers.
-        scorer: the batching scorer.
+        scorer: the batching (or inline) scorer.
         max_items: most readings in one message.
         safety: rules applied to every accepted reading (None: none).
         publish: where safety events go (the hub's ``publish``; may be sync or async).
@@ -85,12 +104,12 @@ class Ingestor:
         | None = None,
     ) -> None:  # fmt: skip
         self.record = record
-        self.buffers = buffers
-        self.scorer = scorer
-        self.max_items = max_items
         self.safety = safety
         self.publish = publish
         self.score = score
+        self.buffers = buffers
+        self.scorer = scorer
+        self.max_items = max_items
         self.accepted_total = 0
         self.rejected_total = 0
 
@@ -100,71 +119,86 @@ class Ingestor:
         Raises:
             InvalidBody: the message is not readings at all, or a single reading is invalid.
         """
+        fast = validate_fast(raw, max_items=self.max_items)
+        if fast is not None:
+            readings = fast[0]
+            return await self.ingest(list(range(len(readings))), readings, [])
         items, was_array = parse_body(raw, max_items=self.max_items)
         good, bad = validate(items)
         if not was_array and bad:
             self.rejected_total += 1
             raise InvalidBody(bad[0].errors)
-        return await self.ingest(good, bad)
+        return await self.ingest([i for i, _ in good], [r for _, r in good], bad)
 
     async def ingest(
-        self, good: list[tuple[int, Reading]], bad: list[Rejected]
+        self, index: Sequence[int], readings: Sequence[Reading], bad: list[Rejected]
     ) -> IngestResult:
-        """Store validated readings in time order per device and queue due windows."""
-        now = time.time()
-        rows = sorted(
-            ((r.ts if r.ts is not None else now, i, r) for i, r in good), key=lambda t: t[0]
-        )
-        windows: list[Window] = []
-        kept: list[tuple[str, float, float, float, float]] = []
-        accepted = 0
-        for ts, i, r in rows:
-            reason = self._refusal(r.device_id, ts)
-            if reason:
-                bad.append(Rejected(index=i, errors=[reason]))
-                continue
-            try:
-                w = self.buffers.append(r.device_id, ts, (r.gas_ppm, r.temperature_c, r.humidity_pct))
-            except DeviceCapReached:
-                bad.append(Rejected(index=i, errors=[_cap_error(self.buffers.max_devices)]))
-                continue
-            accepted += 1
-            if self.record is not None:
-                kept.append((r.device_id, ts, r.gas_ppm, r.temperature_c, r.humidity_pct))
-            if w is not None and self.score:
-                windows.append(w)
-            await self._safety(r.device_id, ts, r)
-        if kept and self.record is not None:
-            await self.record(kept)
-        await self.scorer.submit(windows)
+        """Store validated readings in time order per device and queue the windows due.
+
+        Args:
+            index: position in the message of each reading.
+            readings: the valid readings; ``ts`` None means now.
+            bad: readings already refused by validation (extended here).
+        """
+        n = len(readings)
+        if n:
+            now = time.time()
+            ts = np.fromiter((now if r.ts is None else r.ts for r in readings), np.float64, n)
+            vals = np.array([(r.gas_ppm, r.temperature_c, r.humidity_pct) for r in readings],
+                            dtype=np.float64).reshape(n, 3)
+            stored = self.buffers.store([r.device_id for r in readings], ts, vals)
+            refused = np.flatnonzero(stored.codes).tolist()
+            for j in refused:
+                code = int(stored.codes[j])
+                reason = self._reason(code, float(stored.prior_ts[j]))
+                bad.append(Rejected(index=index[j], errors=[reason]))
+            if self.safety is not None or self.record is not None:
+                await self._per_reading(readings, ts, stored.codes)
+            if stored.windows is not None and self.score:
+                await self.scorer.submit(stored.windows)
+            accepted = n - len(refused)
+        else:
+            accepted = 0
         self.accepted_total += accepted
         self.rejected_total += len(bad)
         bad.sort(key=lambda b: b.index)
         return IngestResult(accepted=accepted, rejected=bad)
 
-    async def _safety(self, device_id: str, ts: float, r: Reading) -> None:
+    async def _per_reading(self, readings: Sequence[Reading], ts: np.ndarray,
+                           codes: np.ndarray) -> None:
+        """Safety rules on each accepted reading, then the history record, in time order."""
+        order = np.argsort(ts, kind="stable")
+        kept = [(readings[j].device_id, float(ts[j]), readings[j].gas_ppm,
+                 readings[j].temperature_c, readings[j].humidity_pct)
+                for j in order[codes[order] == 0].tolist()]
+        for row in kept:
+            await self._safety(*row)
+        if kept and self.record is not None:
+            await self.record(kept)
+
+    async def _safety(self, device_id: str, ts: float, gas: float, temp: float,
+                      rh: float) -> None:
         """Run the safety rules on one accepted reading and publish what they raise."""
         if self.safety is None or self.publish is None:
             return
         now = time.monotonic()
-        for body in self.safety.check(device_id, ts, r.gas_ppm, r.temperature_c,
-                                      r.humidity_pct, now=now):  # fmt: skip
+        for body in self.safety.check(device_id, ts, gas, temp, rh, now=now):
             res = self.publish(body)
             if inspect.isawaitable(res):
                 await res
 
-    def _refusal(self, device_id: str, ts: float) -> dict[str, str] | None:
-        if self.buffers.is_late(device_id, ts):
-            last = self.buffers.info(device_id)["last_ts"]  # type: ignore[index]
+    def _reason(self, code: int, last: float) -> dict[str, str]:
+        if code == LATE:
             return {
                 "field": "ts",
                 "reason": f"older than this device's latest reading ({last:.3f}); "
                 "readings must arrive in time order per device",
                 "type": "out_of_order",
             }
-        if not math.isfinite(ts):
-            return {"field": "ts", "reason": "not a finite time", "type": "finite_number"}
-        return None
+        if code == CAPPED:
+            return _cap_error(self.buffers.max_devices)
+        assert code == BAD_TS, code
+        return {"field": "ts", "reason": "not a finite time", "type": "finite_number"}
 
 
 def _cap_error(cap: int) -> dict[str, str]:

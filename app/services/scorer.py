@@ -1,15 +1,20 @@
-"""Batching scorer: windows ready at the same moment, from any devices, share one inference.
+"""Scorers: windows from any devices share one inference call (micro-batching).
 
-Windows wait in a bounded asyncio queue; one worker task takes what is there (up to
-``max_batch``, waiting at most ``max_delay_s`` for more), stacks it into one (B, window, 3)
-array and runs the model in a one-thread executor, so inference never blocks the event
-loop. Results are handed on in arrival order. A full queue makes ingestion wait
-(backpressure) instead of dropping windows.
+:class:`BatchScorer` keeps ready windows, as :class:`WindowBatch` chunks, in a queue bounded
+by a window count. One worker task takes what is there (up to ``max_batch`` windows,
+waiting at most ``max_delay_s`` for more when the batch is not full), runs the model once
+in a one-thread executor, so inference never blocks the event loop, and hands results on in
+arrival order. While one batch is scored the next one gathers, so batches grow with load.
+A full queue makes ingestion wait (backpressure) instead of dropping windows.
+
+:class:`InlineScorer` is the naive design kept for comparison (``scoring_mode="inline"``):
+each window is scored by its own inference call while its request waits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,29 +23,40 @@ from concurrent.futures import Executor
 import numpy as np
 
 from app.ml.predictor import Predictor
-from app.services.buffers import Window
+from app.services.buffers import Window, WindowBatch
 
 log = logging.getLogger(__name__)
 
 ResultSink = Callable[[Sequence[Window], np.ndarray], Awaitable[None]]
 
 
-def score_windows(predictor: Predictor, windows: Sequence[Window]) -> np.ndarray:
+def score_windows(predictor: Predictor, windows: WindowBatch | Sequence[Window]) -> np.ndarray:
     """Score windows in one model call.
 
     Args:
         predictor: the loaded model.
-        windows: N snapshots, each ``values`` (window, 3) float32.
+        windows: N windows, each (window, 3) float32 readings plus a gas baseline.
 
     Returns:
         shape (N,), float64 leak probabilities in [0, 1].
     """
-    x = np.stack([w.values for w in windows])
-    b = np.fromiter((w.baseline for w in windows), dtype=np.float32, count=len(windows))
-    return np.asarray(predictor.predict_proba(x, b), dtype=np.float64)
+    if not isinstance(windows, WindowBatch):
+        windows = WindowBatch.of(windows)
+    b = windows.baseline.astype(np.float32)
+    return np.asarray(predictor.predict_proba(windows.values, b), dtype=np.float64)
 
 
-class BatchScorer:
+class _Counters:
+    """What ``/api/status`` and ``/metrics`` read from either scorer."""
+
+    def __init__(self) -> None:
+        self.windows_scored = 0
+        self.batches = 0
+        self.errors = 0
+        self.last_batch_ms = 0.0
+
+
+class BatchScorer(_Counters):
     """Collects windows into batches and scores them off the event loop.
 
     Args:
@@ -63,22 +79,23 @@ class BatchScorer:
         max_delay_s: float,
         queue_max: int,
     ) -> None:
+        super().__init__()
         self.predictor = predictor
         self._executor = executor
         self._sink = sink
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
-        self._queue: asyncio.Queue[Window] = asyncio.Queue(queue_max)
+        self.queue_max = queue_max
+        self._chunks: collections.deque[WindowBatch] = collections.deque()
+        self._queued = 0  # windows in _chunks
+        self._in_flight = 0  # windows taken but not yet handed to the sink
+        self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
-        self.windows_scored = 0
-        self.batches = 0
-        self.errors = 0
-        self.last_batch_ms = 0.0
 
     @property
     def pending(self) -> int:
-        """Windows waiting to be scored."""
-        return self._queue.qsize()
+        """Windows waiting to be scored or being scored."""
+        return self._queued + self._in_flight
 
     def start(self) -> None:
         """Start the worker task on the running loop."""
@@ -86,52 +103,123 @@ class BatchScorer:
 
     async def stop(self) -> None:
         """Score what is queued, then stop the worker."""
-        await self._queue.join()
+        await self.drain()
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def submit(self, windows: Sequence[Window]) -> None:
-        """Queue windows for scoring, waiting while the queue is full."""
-        for w in windows:
-            if self._queue.full():
-                await self._queue.put(w)
-            else:
-                self._queue.put_nowait(w)
+    async def submit(self, windows: WindowBatch | Sequence[Window]) -> None:
+        """Queue windows for scoring, waiting while ``queue_max`` windows are queued.
+
+        A chunk larger than ``queue_max`` is taken whole once the queue is empty.
+        """
+        if not isinstance(windows, WindowBatch):
+            windows = WindowBatch.of(windows) if len(windows) else None  # type: ignore[assignment]
+        if windows is None or not len(windows):
+            return
+        n = len(windows)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._queued == 0
+                                         or self._queued + n <= self.queue_max)
+            self._chunks.append(windows)
+            self._queued += n
+            self._changed.notify_all()
 
     async def drain(self) -> None:
         """Wait until every queued window has been scored and handed on."""
-        await self._queue.join()
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.pending == 0)
 
-    def _take(self, batch: list[Window]) -> None:
-        while len(batch) < self.max_batch and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
+    def _take(self, room: int) -> list[WindowBatch]:
+        parts: list[WindowBatch] = []
+        while room > 0 and self._chunks:
+            chunk = self._chunks.popleft()
+            if len(chunk) > room:
+                self._chunks.appendleft(chunk[room:])
+                chunk = chunk[:room]
+            parts.append(chunk)
+            room -= len(chunk)
+            self._queued -= len(chunk)
+            self._in_flight += len(chunk)
+        return parts
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
-            self._take(batch)
-            if len(batch) < self.max_batch and self.max_delay_s > 0:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self._queued > 0)
+                parts = self._take(self.max_batch)
+                self._changed.notify_all()
+            if self._in_flight < self.max_batch and self.max_delay_s > 0:
                 await asyncio.sleep(self.max_delay_s)
-                self._take(batch)
+                async with self._changed:
+                    parts += self._take(self.max_batch - self._in_flight)
+                    self._changed.notify_all()
+            await self._score(WindowBatch.concat(parts))
+
+    async def _score(self, batch: WindowBatch) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = time.perf_counter()
+        try:
+            probs = await loop.run_in_executor(self._executor, score_windows, self.predictor, batch)
+        except Exception:
+            self.errors += len(batch)
+            log.exception("scoring failed for %d windows", len(batch))
+            probs = None
+        self.last_batch_ms = (time.perf_counter() - t0) * 1000
+        try:
+            if probs is not None:
+                await self._sink(batch, probs)  # events durable and pushed first
+                self.windows_scored += len(batch)
+                self.batches += 1
+        except Exception:
+            log.exception("alert sink failed")
+        finally:
+            async with self._changed:
+                self._in_flight -= len(batch)
+                self._changed.notify_all()
+
+
+class InlineScorer(_Counters):
+    """The naive design, for comparison: one inference call per window, awaited by the
+    request that made the window due. Same interface and counters as :class:`BatchScorer`.
+    """
+
+    def __init__(self, predictor: Predictor, *, executor: Executor, sink: ResultSink) -> None:
+        super().__init__()
+        self.predictor = predictor
+        self._executor = executor
+        self._sink = sink
+        self.pending = 0
+
+    def start(self) -> None:
+        """Nothing runs in the background."""
+
+    async def stop(self) -> None:
+        """Nothing is queued."""
+
+    async def drain(self) -> None:
+        """Nothing is queued."""
+
+    async def submit(self, windows: WindowBatch | Sequence[Window]) -> None:
+        """Score each window now, one model call each, and hand it on."""
+        loop = asyncio.get_running_loop()
+        for w in windows:
+            one = [w]
+            self.pending += 1
             t0 = time.perf_counter()
             try:
-                probs = await loop.run_in_executor(
-                    self._executor, score_windows, self.predictor, batch
-                )
+                probs = await loop.run_in_executor(self._executor, score_windows,
+                                                   self.predictor, one)
             except Exception:
-                self.errors += len(batch)
-                log.exception("scoring failed for %d windows", len(batch))
-                probs = None
+                self.errors += 1
+                log.exception("scoring failed for %s", w.device_id)
+                continue
+            finally:
+                self.pending -= 1
             self.last_batch_ms = (time.perf_counter() - t0) * 1000
             try:
-                if probs is not None:
-                    await self._sink(batch, probs)  # events durable and pushed first
-                    self.windows_scored += len(batch)
-                    self.batches += 1
+                await self._sink(one, probs)
             except Exception:
                 log.exception("alert sink failed")
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+            self.windows_scored += 1
+            self.batches += 1

@@ -73,3 +73,145 @@ def test_baseline_tracks_down_fast_up_slow() -> None:
     assert buf.info("a")["gas_baseline"] == pytest.approx(400.0 + 3600 / 21600, rel=1e-3)
     buf.append("a", 2, (300.0, 20, 40))
     assert buf.info("a")["gas_baseline"] == 300.0
+
+
+# --- the batched path: DeviceBuffers.store -------------------------------------------------
+
+from app.services.buffers import BAD_TS, CAPPED, LATE, STORED, WindowBatch  # noqa: E402
+
+
+def per_reading(buf: DeviceBuffers, ids, ts, vals):
+    """The reference: is_late + append for each reading in stable ts order."""
+    codes, windows = [0] * len(ids), []
+    for i in sorted(range(len(ids)), key=lambda i: ts[i]):
+        if buf.is_late(ids[i], ts[i]):
+            codes[i] = LATE
+            continue
+        try:
+            w = buf.append(ids[i], ts[i], tuple(float(v) for v in vals[i]))
+        except DeviceCapReached:
+            codes[i] = CAPPED
+            continue
+        if w is not None:
+            windows.append(w)
+    return codes, windows
+
+
+def by_device(windows) -> dict:
+    out: dict = {}
+    for w in windows:
+        out.setdefault(w.device_id, []).append(w)
+    return out
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+def test_store_matches_per_reading_append(stride: int) -> None:
+    rng = np.random.default_rng(0)
+    a = DeviceBuffers(window=5, max_devices=6, stride=stride)
+    b = DeviceBuffers(window=5, max_devices=6, stride=stride)
+    clock = {f"d{k}": 0.0 for k in range(8)}  # 8 ids for a cap of 6: some are refused
+    for _ in range(40):
+        n = int(rng.integers(1, 30))
+        ids = [f"d{k}" for k in rng.integers(0, 8, n)]
+        ts = []
+        for d in ids:  # mostly increasing per device, sometimes late
+            clock[d] += float(rng.choice([1.0, 1.0, 1.0, 0.0, -2.5]))
+            ts.append(clock[d])
+        vals = rng.uniform(300, 900, (n, 3))
+        codes, batch, _ = a.store(ids, np.array(ts), vals)
+        ref_codes, ref = per_reading(b, ids, ts, vals)
+        assert codes.tolist() == ref_codes
+        got = by_device(batch or [])
+        want = by_device(ref)
+        assert got.keys() == want.keys()
+        for d in want:
+            assert [w.ts for w in got[d]] == [w.ts for w in want[d]]
+            for x, y in zip(got[d], want[d], strict=True):
+                np.testing.assert_array_equal(x.values, y.values)
+                assert x.baseline == pytest.approx(y.baseline, rel=1e-12)
+    for name in ("values", "head", "count", "last_ts", "baseline", "active"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert CAPPED in codes.tolist() or len(a) == 6
+
+
+def test_store_long_run_keeps_last_window() -> None:
+    buf = DeviceBuffers(window=4, max_devices=2)
+    vals = np.c_[np.arange(11.0), np.ones((11, 2))]
+    codes, batch, _ = buf.store(["a"] * 11, np.arange(11.0), vals)
+    assert codes.tolist() == [STORED] * 11
+    assert batch.ts.tolist() == [3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+    np.testing.assert_array_equal(batch.values[-1][:, 0], [7, 8, 9, 10])
+    np.testing.assert_array_equal(buf.snapshot(buf.slot_for("a"))[:, 0], [7, 8, 9, 10])
+
+
+def test_store_rejects_non_finite_ts_without_tracking_the_device() -> None:
+    buf = DeviceBuffers(window=2, max_devices=2)
+    codes, batch, _ = buf.store(["x"], np.array([np.nan]), np.ones((1, 3)))
+    assert codes.tolist() == [BAD_TS] and batch is None and "x" not in buf
+
+
+def test_window_batch_is_a_copy_and_iterates_windows() -> None:
+    buf = DeviceBuffers(window=2, max_devices=4)
+    _, batch, _ = buf.store(["a", "b", "a", "b"], np.array([0.0, 0, 1, 1]), np.ones((4, 3)))
+    buf.store(["a", "b"], np.array([2.0, 2]), np.full((2, 3), 7.0))
+    assert isinstance(batch, WindowBatch) and len(batch) == 2
+    assert sorted(w.device_id for w in batch) == ["a", "b"]
+    assert float(batch.values.max()) == 1.0
+    assert len(WindowBatch.concat([batch, batch[:1]])) == 3
+
+
+def test_cap_holds_under_batches_and_eviction_frees_slots() -> None:
+    buf = DeviceBuffers(window=3, max_devices=100)
+    ids = [f"d{i}" for i in range(150)]
+    codes, _, _ = buf.store(ids, np.zeros(150), np.ones((150, 3)))
+    assert (codes == STORED).sum() == 100 and (codes == CAPPED).sum() == 50
+    assert len(buf) == 100 and buf.capacity == 100
+    keep = {"d0", "d1"}
+    gone = buf.evict_idle(idle_s=0.0, keep=keep)
+    assert len(gone) == 98 and set(buf.device_ids()) == keep
+    codes, _, _ = buf.store(ids[100:], np.ones(50), np.ones((50, 3)))
+    assert (codes == STORED).all() and len(buf) == 52 and buf.capacity == 100
+
+
+def test_eviction_spares_recent_devices() -> None:
+    buf = DeviceBuffers(window=3, max_devices=10)
+    buf.store(["old"], np.zeros(1), np.ones((1, 3)))
+    buf.last_seen[buf.slot_for("old")] -= 100.0  # as if its last reading came 100 s ago
+    buf.store(["new"], np.zeros(1), np.ones((1, 3)))
+    assert buf.evict_idle(idle_s=50.0) == ["old"]
+    assert buf.device_ids() == ["new"]
+
+
+# --- the running service: cap reported and enforced, idle devices evicted ---------------
+
+
+async def test_service_enforces_cap_reports_it_and_evicts_idle_devices() -> None:
+    import asyncio
+
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from app.config import Settings
+    from app.main import create_app
+
+    app = create_app(Settings(max_devices=3, device_idle_s=0.4))
+    async with LifespanManager(app) as m:
+        transport = httpx.ASGITransport(app=m.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            body = [{"device_id": f"d{i}", "gas_ppm": 420.0, "temperature_c": 21.0,
+                     "humidity_pct": 45.0} for i in range(4)]
+            r = (await c.post("/api/readings", json=body)).json()
+            assert r["accepted"] == 3
+            assert [x["index"] for x in r["rejected"]] == [3]
+            assert r["rejected"][0]["errors"][0]["type"] == "device_cap"
+            s = (await c.get("/api/status")).json()
+            assert s["max_devices"] == 3 and s["devices_tracked"] == 3
+            for _ in range(100):  # the lifespan's evictor runs every device_idle_s / 2
+                await asyncio.sleep(0.05)
+                s = (await c.get("/api/status")).json()
+                if s["devices_tracked"] == 0:
+                    break
+            assert s["devices_tracked"] == 0 and s["devices_evicted"] == 3
+            assert (await c.get("/api/devices/d0")).status_code == 404
+            r = (await c.post("/api/readings", json=body[3])).json()
+            assert r == {"accepted": 1, "rejected": []}

@@ -1,0 +1,96 @@
+"""The shipped SVM (StandardScaler + binary RBF ``SVC(probability=True)``) as array operations.
+
+scikit-learn scores one window at a time inside libsvm (about 0.2 ms per window for the
+shipped 2,701 support vectors on one core, more than the LSTM). Here the same function is a
+few batched tensor operations on the encoder's device (CPU or CUDA), float64:
+
+    z = (x - mean) / scale                                  StandardScaler
+    K = exp(-gamma * ||z - sv||^2)                          (B, n_sv)
+    f = K @ dual_coef + intercept                           sklearn's decision_function
+    r = sigmoid(-(-f * probA + probB))                      libsvm's Platt pair probability
+    p = libsvm's pairwise coupling (multiclass_probability) for two classes, same iteration
+
+so the probabilities equal ``pipeline.predict_proba(x)[:, 1]`` to float rounding (checked in
+tests/bench/test_accel.py). Source of the last two steps: libsvm ``svm.cpp``
+(``sigmoid_predict``, ``multiclass_probability``, ``svm_predict_probability``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+MIN_PROB = 1e-7  # libsvm clips pair probabilities to [MIN_PROB, 1 - MIN_PROB]
+
+
+class ArraySVM:
+    """Leak probability from encoder features, without libsvm.
+
+    Args:
+        pipeline: fitted ``Pipeline([StandardScaler, SVC(kernel="rbf", probability=True)])``
+            with classes [0, 1].
+        device: torch device of the computation ("cpu", "cuda:0").
+
+    Raises:
+        ValueError: the pipeline is not of that form.
+    """
+
+    def __init__(self, pipeline: Any, device: str = "cpu") -> None:
+        import torch
+
+        scaler, svc = pipeline.steps[0][1], pipeline.steps[-1][1]
+        if len(pipeline.steps) != 2 or svc.kernel != "rbf" or not svc.probability \
+                or list(svc.classes_) != [0, 1] or not hasattr(scaler, "scale_"):
+            raise ValueError("ArraySVM needs StandardScaler + binary RBF SVC(probability=True)")
+        t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), device=device)  # noqa: E731
+        self._torch = torch
+        self.device = device
+        self.mean = t(scaler.mean_ if scaler.with_mean else np.zeros(svc.shape_fit_[1]))
+        self.scale = t(scaler.scale_ if scaler.with_std else np.ones(svc.shape_fit_[1]))
+        self.sv = t(svc.support_vectors_)
+        self.sv_sq = (self.sv**2).sum(1)
+        self.dual = t(svc.dual_coef_[0])
+        self.intercept = float(svc.intercept_[0])
+        self.gamma = float(svc._gamma)
+        self.prob_a, self.prob_b = float(svc.probA_[0]), float(svc.probB_[0])
+
+    def predict_proba(self, feats: Any) -> np.ndarray:
+        """(B, d) features (numpy or tensor) -> (B,) float64 probability of class 1."""
+        torch = self._torch
+        with torch.inference_mode():
+            x = torch.as_tensor(feats, device=self.device).to(torch.float64)
+            z = (x - self.mean) / self.scale
+            d2 = (z**2).sum(1, keepdim=True) + self.sv_sq - 2.0 * (z @ self.sv.T)
+            f = torch.exp(-self.gamma * d2.clamp_min(0.0)) @ self.dual + self.intercept
+            r = torch.sigmoid(-((-f) * self.prob_a + self.prob_b)).clamp(MIN_PROB, 1 - MIN_PROB)
+            return _couple_two(r).cpu().numpy()
+
+
+def _couple_two(r: Any) -> Any:
+    """libsvm ``multiclass_probability`` for k = 2, vectorised: pair probability r = P(0 over 1)
+    per row -> P(class 1) per row, with libsvm's stopping rule (eps 0.005 / k, 100 steps)."""
+    import torch
+
+    q00, q11, q01 = (1 - r) ** 2, r**2, -r * (1 - r)
+    p0, p1 = torch.full_like(r, 0.5), torch.full_like(r, 0.5)
+    for _ in range(100):
+        qp0, qp1 = q00 * p0 + q01 * p1, q01 * p0 + q11 * p1
+        pqp = p0 * qp0 + p1 * qp1
+        todo = torch.maximum((qp0 - pqp).abs(), (qp1 - pqp).abs()) >= 0.005 / 2
+        if not bool(todo.any()):
+            break
+        n0, n1 = p0.clone(), p1.clone()
+        for t in (0, 1):
+            qp_t, q_tt = (qp0, q00) if t == 0 else (qp1, q11)
+            diff = (-qp_t + pqp) / q_tt
+            if t == 0:
+                n0 = n0 + diff
+            else:
+                n1 = n1 + diff
+            pqp = (pqp + diff * (diff * q_tt + 2 * qp_t)) / (1 + diff) / (1 + diff)
+            q_t0, q_t1 = (q00, q01) if t == 0 else (q01, q11)
+            qp0, qp1 = (qp0 + diff * q_t0) / (1 + diff), (qp1 + diff * q_t1) / (1 + diff)
+            n0, n1 = n0 / (1 + diff), n1 / (1 + diff)
+        p0, p1 = torch.where(todo, n0, p0), torch.where(todo, n1, p1)
+    return p1

@@ -1,0 +1,16 @@
+"""Run the service under uvicorn on 127.0.0.1:PORT: ``python -m bench.serve PORT``.
+
+Settings come from ``GASLEAK_*`` environment variables, as in production.
+"""
+
+from __future__ import annotations
+
+import sys
+
+if __name__ == "__main__":
+    import uvicorn
+
+    from app.main import create_app
+
+    uvicorn.run(create_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+                ws_max_size=64 * 1024 * 1024)

@@ -1,0 +1,108 @@
+"""The whole-message fast path gives the same replies and stored state as the per-item path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+
+import numpy as np
+import pytest
+
+from app.errors import InvalidBody
+from app.schemas.readings import IngestResult, Rejected
+from app.services.buffers import DeviceBuffers, DeviceCapReached
+from app.services.ingest import Ingestor, _cap_error, parse_body, validate
+from tests.conftest import reading
+
+T0 = 1_767_225_600.0
+
+
+class Collect:
+    """Stands in for the scorer: keeps what would be scored (the model is not under test)."""
+
+    def __init__(self) -> None:
+        self.windows: list = []
+
+    async def submit(self, windows) -> None:
+        self.windows.extend((w.device_id, w.ts) for w in windows)
+
+
+def reference(buf: DeviceBuffers, raw: bytes, out: list, max_items: int = 50) -> IngestResult:
+    """The per-item design: json.loads, validate each, is_late + append in ts order."""
+    items, was_array = parse_body(raw, max_items=max_items)
+    good, bad = validate(items)
+    if not was_array and bad:
+        raise InvalidBody(bad[0].errors)
+    accepted = 0
+    for ts, i, r in sorted(((r.ts, i, r) for i, r in good), key=lambda t: t[0]):
+        if buf.is_late(r.device_id, ts):
+            last = buf.info(r.device_id)["last_ts"]
+            bad.append(Rejected(index=i, errors=[{
+                "field": "ts", "type": "out_of_order",
+                "reason": f"older than this device's latest reading ({last:.3f}); "
+                "readings must arrive in time order per device"}]))
+            continue
+        try:
+            w = buf.append(r.device_id, ts, (r.gas_ppm, r.temperature_c, r.humidity_pct))
+        except DeviceCapReached:
+            bad.append(Rejected(index=i, errors=[_cap_error(buf.max_devices)]))
+            continue
+        accepted += 1
+        if w is not None:
+            out.append((w.device_id, w.ts))
+    bad.sort(key=lambda b: b.index)
+    return IngestResult(accepted=accepted, rejected=bad)
+
+
+def messages() -> list[bytes]:
+    rng = np.random.default_rng(3)
+    msgs = []
+    for k in range(30):
+        batch = [reading(f"d{rng.integers(0, 7)}", T0 + k * 10 + float(rng.integers(-15, 10)),
+                         float(rng.uniform(400, 900))) for _ in range(int(rng.integers(1, 20)))]
+        if k % 5 == 1:
+            batch[0]["gas_ppm"] = -1.0  # invalid: forces the per-item path
+        if k % 7 == 2:
+            batch.append({"device_id": "x", "gas_ppm": 1})
+        msgs.append(json.dumps(batch).encode())
+    msgs.append(json.dumps(reading("d1", T0 + 1000, 500.0)).encode())
+    msgs.append(json.dumps(reading("d1", T0 + 1, 500.0)).encode())  # single, late
+    msgs.append(b"[]")
+    return msgs
+
+
+def test_fast_path_replies_match_per_item_path() -> None:
+    fast_buf = DeviceBuffers(window=4, max_devices=5)
+    ref_buf = DeviceBuffers(window=4, max_devices=5)
+    scorer, ref_windows = Collect(), []
+    ingestor = Ingestor(buffers=fast_buf, scorer=scorer, max_items=50)  # type: ignore[arg-type]
+    outcomes = set()
+    for raw in messages():
+        got = asyncio.run(ingestor.ingest_raw(raw))
+        want = reference(ref_buf, raw, ref_windows)
+        assert got.model_dump() == want.model_dump(), raw
+        outcomes |= {e["type"] for r in got.rejected for e in r.errors}
+    assert {"out_of_order", "device_cap", "greater_than_equal", "missing"} <= outcomes
+    assert sorted(scorer.windows) == sorted(ref_windows) and scorer.windows
+    for name in ("values", "count", "last_ts", "baseline"):
+        np.testing.assert_array_equal(getattr(fast_buf, name), getattr(ref_buf, name))
+
+
+@pytest.mark.parametrize("raw", [
+    json.dumps({"device_id": "a", "gas_ppm": math.inf, "temperature_c": 1, "humidity_pct": 1}),
+    json.dumps([reading("a", T0, 1.0)] * 51),
+    "[1, 2]",
+    b"\xff\xfe",
+])
+def test_fast_path_errors_match(raw) -> None:
+    ingestor = Ingestor(buffers=DeviceBuffers(window=4, max_devices=5), scorer=Collect(),  # type: ignore[arg-type]
+                        max_items=50)
+    try:
+        want = reference(DeviceBuffers(window=4, max_devices=5), raw, [])
+    except InvalidBody as exc:
+        with pytest.raises(InvalidBody) as got:
+            asyncio.run(ingestor.ingest_raw(raw))
+        assert got.value.detail == exc.detail
+        return
+    assert asyncio.run(ingestor.ingest_raw(raw)).model_dump() == want.model_dump()
