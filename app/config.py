@@ -44,7 +44,9 @@ class Settings(BaseSettings):
         2.0, ge=0, description="Longest a ready window waits for others to join its batch, ms"
     )
     score_queue_max: int = Field(
-        20_000, ge=1, description="Windows waiting for scoring before ingestion waits (backpressure)"
+        20_000,
+        ge=1,
+        description="Windows waiting for scoring before ingestion waits (backpressure)",
     )
     torch_threads: int = Field(
         1,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+
 from app.deps import StateDep
 from app.errors import InvalidBody
 from app.schemas.readings import IngestResult, Reading

@@ -70,7 +70,9 @@ class Reading(BaseModel):
         None,
         description="Reading time: RFC 3339 string or Unix epoch seconds; "
         "absent = server receive time. Stored as epoch seconds.",
-        json_schema_extra={"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]},
+        json_schema_extra={
+            "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]
+        },
     )
     gas_ppm: float = Field(
         ge=0, strict=True, allow_inf_nan=False, description="Gas concentration, ppm (>= 0)"
@@ -79,7 +81,11 @@ class Reading(BaseModel):
         ge=-40, le=125, strict=True, allow_inf_nan=False, description="Temperature, °C [-40, 125]"
     )
     humidity_pct: float = Field(
-        ge=0, le=100, strict=True, allow_inf_nan=False, description="Relative humidity, %RH [0, 100]"
+        ge=0,
+        le=100,
+        strict=True,
+        allow_inf_nan=False,
+        description="Relative humidity, %RH [0, 100]",
     )
 
 
