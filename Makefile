@@ -1,5 +1,6 @@
 # Two newcomer commands: `make demo` and `make test`. Both create .venv on first use.
 PY ?= python3
+PORT ?= 8080
 VENV := .venv
 BIN := $(VENV)/bin
 
@@ -16,10 +17,10 @@ $(BIN)/activate: pyproject.toml
 install: $(BIN)/activate
 
 demo: install
-	$(BIN)/python main.py --mode demo --port 8080
+	$(BIN)/python main.py --mode demo --port $(PORT)
 
 serve: install
-	$(BIN)/python main.py --mode serve --port 8080
+	$(BIN)/python main.py --mode serve --port $(PORT)
 
 train: install
 	$(BIN)/python main.py --mode train

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -74,6 +76,12 @@ def _demo(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
         args.artifacts_dir = settings.artifacts_dir
         if run_train(args) != 0:
             return 1
+    if not {"GASLEAK_DB_PATH", "GASLEAK_DATABASE_URL"} & set(os.environ):
+        # A demo starts clean: alerts left open by an earlier demo run would otherwise be
+        # restored from data/gasleak.db. Set GASLEAK_DB_PATH to keep a demo's store.
+        db = Path(tempfile.mkdtemp(prefix="gasleak-demo-")) / "demo.db"
+        settings = settings.model_copy(update={"db_path": db})
+        print(f"demo store: {db}")
     rows = tuple(int(x) for x in args.rows.split(":")) if args.rows else None
     opts = DemoOptions(host=args.host, port=args.port, devices=args.devices, speed=args.speed,
                        duration_s=args.duration, replay=args.replay, replay_rows=rows,

@@ -158,7 +158,10 @@ async def run_demo(opts: DemoOptions, settings: Settings) -> None:
         await asyncio.sleep(0.05)
     base = f"http://{opts.host}:{opts.port}"
     print(f"gasleak serving on {base}  (API docs: {base}/docs, status: {base}/api/status)")
-    t0 = time.time()
+    # Simulated time runs `speed` times faster than the clock; start it a day back so it stays
+    # behind the server clock (future readings are refused) for 1 day / (speed - 1): 2.7 h at
+    # 10x, and inside the readings-history retention (7 days).
+    t0 = time.time() - 86_400
     if opts.replay:
         feeds = [http_gateway(base, {"replay-1": csv_stream(opts)}, t0, opts.speed)]
         print(f"replaying {opts.replay} as device replay-1 at {opts.speed} readings/s")

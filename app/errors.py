@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class GasleakError(Exception):
@@ -32,6 +33,13 @@ class InvalidBody(GasleakError):
 
     status = 422
     error = "invalid_body"
+
+
+class TooLarge(GasleakError):
+    """The body is larger than the service accepts in one message."""
+
+    status = 413
+    error = "too_large"
 
 
 class Unavailable(GasleakError):
@@ -60,6 +68,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GasleakError)
     async def _domain(_: Request, exc: GasleakError) -> JSONResponse:
         return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        return JSONResponse({"error": error, "detail": exc.detail}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

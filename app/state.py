@@ -48,6 +48,10 @@ class AppState:
     started_at: float = field(default_factory=time.time)
     evicted_total: int = 0
 
+    def active_alerts(self) -> int:
+        """Active alerts of every kind: leak (the policy) and threshold/sensor_fault (safety)."""
+        return len(self.policy.active()) + self.safety.count_active()
+
     def evict_idle(self) -> int:
         """Evict devices idle longer than the setting, keeping those with an active alert
         (leak or safety: a silent device's fault must still resolve when it comes back)."""

@@ -252,15 +252,23 @@ async def paced(fleet: Fleet, gws: list[Gateway], http: httpx.AsyncClient, sub: 
 
 async def saturate(fleet: Fleet, gws: list[Gateway], http: httpx.AsyncClient,
                    seconds: float) -> dict:
-    """Closed loop: each gateway keeps two frames (one reading per device) in flight."""
+    """Closed loop: each gateway keeps two frames (one reading per device) in flight.
+
+    Readings go out far faster than ``rate``, so their time stamps step by 1 ms from each
+    device's next paced stamp: they stay in order and never run ahead of the server clock
+    (the service refuses readings more than 5 minutes in the future).
+    """
     for gw in gws:
         gw.room = asyncio.Semaphore(2)
     stop = asyncio.Event()
+    start = fleet.sent.copy()
+    base = [fleet.ts_of(i, int(start[i])) for i in range(len(start))]
 
     async def drive(gw: Gateway) -> None:
         devs = gw.devices.tolist()
         while not stop.is_set():
-            frame = [fleet.encode(i, fleet.ts_of(i, int(fleet.sent[i]))) for i in devs]
+            frame = [fleet.encode(i, round(base[i] + 0.001 * int(fleet.sent[i] - start[i]), 3))
+                     for i in devs]
             fleet.sent[gw.devices] += 1
             await gw.send(frame)
 

@@ -17,6 +17,7 @@ tests/bench/test_accel.py). Source of the last two steps: libsvm ``svm.cpp``
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,9 @@ class ArraySVM:
         self.dual = t(svc.dual_coef_[0])
         self.intercept = float(svc.intercept_[0])
         self.gamma = float(svc._gamma)
-        self.prob_a, self.prob_b = float(svc.probA_[0]), float(svc.probB_[0])
+        with warnings.catch_warnings():  # deprecated in sklearn 1.9; pyproject caps < 1.11
+            warnings.simplefilter("ignore", FutureWarning)
+            self.prob_a, self.prob_b = float(svc.probA_[0]), float(svc.probB_[0])
 
     def predict_proba(self, feats: Any) -> np.ndarray:
         """(B, d) features (numpy or tensor) -> (B,) float64 probability of class 1."""

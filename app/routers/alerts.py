@@ -127,6 +127,7 @@ async def _send_events(ws: WebSocket, hub: AlertHub, sub: Subscription) -> None:
         if not await _send(ws, sub, event):
             return
     overflow = asyncio.create_task(sub.overflowed.wait())
+    get: asyncio.Task | None = None
     try:
         while True:
             if overflow.done():  # send what was queued before the overflow, then close
@@ -145,8 +146,10 @@ async def _send_events(ws: WebSocket, hub: AlertHub, sub: Subscription) -> None:
                 event = get.result()
             if not await _send(ws, sub, event):
                 return
-    finally:
+    finally:  # also when this task is cancelled (the client left): no task left pending
         overflow.cancel()
+        if get is not None:
+            get.cancel()
 
 
 async def _wait_disconnect(ws: WebSocket) -> None:

@@ -34,7 +34,7 @@ async def get_status(state: StateDep) -> Status:
         windows_scored=state.scorer.windows_scored,
         windows_pending=state.scorer.pending,
         scoring_errors=state.scorer.errors,
-        active_alerts=len(state.policy.active()),
+        active_alerts=state.active_alerts(),
         events_published=state.hub.published,
         last_event_id=state.hub.last_event_id,
         subscribers=state.hub.subscribers,

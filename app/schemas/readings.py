@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -11,6 +12,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
+
+#: 100 % by volume: no gas concentration can exceed it (keeps values finite in float32).
+GAS_PPM_MAX = 1_000_000.0
+
+#: How far ahead of the server clock a reading's ``ts`` may be, seconds. A reading from the
+#: future would hold back every later, true reading of its device (they would look out of
+#: order), so it is refused; 5 minutes covers ordinary gateway clock skew.
+MAX_FUTURE_S = 300.0
 
 #: Accepted epoch range for ``ts``: 2000-01-01 .. 2100-01-01 (catches ms-instead-of-s bugs).
 TS_MIN, TS_MAX = 946_684_800.0, 4_102_444_800.0
@@ -39,7 +48,13 @@ def _parse_ts(value: Any) -> float | None:
     else:
         raise ValueError("must be an RFC 3339 string or Unix epoch seconds")
     if not math.isfinite(seconds) or not TS_MIN <= seconds <= TS_MAX:
-        raise ValueError("epoch seconds must lie between 2000-01-01 and 2100-01-01")
+        raise ValueError("must lie between 2000-01-01 and 2100-01-01")
+    ahead = seconds - time.time()
+    if ahead > MAX_FUTURE_S:
+        raise ValueError(
+            f"is {ahead:.0f} s ahead of the server clock (at most {MAX_FUTURE_S:.0f} s); "
+            "check the gateway's clock"
+        )
     return seconds
 
 
@@ -75,7 +90,11 @@ class Reading(BaseModel):
         },
     )
     gas_ppm: float = Field(
-        ge=0, strict=True, allow_inf_nan=False, description="Gas concentration, ppm (>= 0)"
+        ge=0,
+        le=GAS_PPM_MAX,
+        strict=True,
+        allow_inf_nan=False,
+        description="Gas concentration, ppm, in [0, 1,000,000] (1,000,000 ppm = 100 % by volume)",
     )
     temperature_c: float = Field(
         ge=-40, le=125, strict=True, allow_inf_nan=False, description="Temperature, °C [-40, 125]"

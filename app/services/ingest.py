@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
 from app.errors import InvalidBody, pydantic_errors
-from app.schemas.readings import IngestResult, Reading, Rejected
+from app.schemas.readings import IngestResult, Reading, Rejected, iso
 from app.services.buffers import BAD_TS, CAPPED, LATE, DeviceBuffers
 from app.services.safety import SafetyRules
 from app.services.scorer import BatchScorer
@@ -191,7 +191,7 @@ class Ingestor:
         if code == LATE:
             return {
                 "field": "ts",
-                "reason": f"older than this device's latest reading ({last:.3f}); "
+                "reason": f"older than this device's latest reading ({iso(last)}); "
                 "readings must arrive in time order per device",
                 "type": "out_of_order",
             }

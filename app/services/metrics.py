@@ -37,7 +37,7 @@ class StateCollector(Collector):
         gauges = {
             "gasleak_devices_tracked": ("Devices in the ring buffers", len(s.buffers)),
             "gasleak_windows_pending": ("Windows waiting for scoring", s.scorer.pending),
-            "gasleak_active_alerts": ("Active alerts", len(s.policy.active())),
+            "gasleak_active_alerts": ("Active alerts of every kind", s.active_alerts()),
             "gasleak_subscribers": ("Connected alert subscribers", s.hub.subscribers),
             "gasleak_last_batch_ms": ("Duration of the last inference call, ms",
                                       s.scorer.last_batch_ms),

@@ -100,6 +100,8 @@ class SafetyRules:
         out += self._rate(device_id, st, ts, vals)
         out += self._stuck(device_id, st, ts, vals)
         st.last, st.last_ts, st.last_seen = vals, ts, now
+        for event in out:
+            event["gas_ppm"] = gas
         return out
 
     def silent_devices(self, now: float) -> list[dict[str, Any]]:
@@ -115,12 +117,17 @@ class SafetyRules:
                 why = f"no reading for {quiet:.0f} s (limit {self.config.silent_s:.0f} s)"
                 out.append(self._raise(d, st, "silent", "sensor_fault", "warning", st.last_ts,
                                        why, reason="silent"))  # fmt: skip
+                out[-1]["gas_ppm"] = st.last[0]  # the last reading before the silence
         return out
 
     def active(self, device_id: str) -> dict[str, str]:
         """Rule key -> alert id of a device's active safety alerts (a copy)."""
         st = self.devices.get(device_id)
         return dict(st.active) if st else {}
+
+    def count_active(self) -> int:
+        """Number of active safety alerts over all devices."""
+        return sum(len(st.active) for st in self.devices.values())
 
     def with_active(self) -> set[str]:
         """Devices with at least one active safety alert."""

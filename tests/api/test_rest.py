@@ -109,3 +109,25 @@ async def test_alerts_list_is_empty_at_start(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/alerts", params={"limit": 5})
     assert r.json() == {"alerts": [], "next_cursor": None, "last_event_id": 0}
     assert (await client.get("/api/alerts", params={"limit": 0})).status_code == 422
+
+
+async def test_oversized_body_is_413_and_unknown_route_keeps_the_error_shape(
+    client: httpx.AsyncClient,
+) -> None:
+    big = b"[" + b" " * (16 * 1024 * 1024) + b"]"
+    r = await client.post("/api/readings", content=big)
+    assert r.status_code == 413 and r.json()["error"] == "too_large"
+    r = await client.get("/api/nothing-here")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+async def test_status_counts_safety_alerts_and_events_carry_gas(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.post("/api/readings", json=reading("hot", T0, 20_000.0))  # > 25 % LEL
+    assert r.json()["accepted"] == 1
+    s = (await client.get("/api/status")).json()
+    assert s["active_alerts"] == 2  # the 10 % and the 25 % LEL set points
+    events = (await client.get("/api/events")).json()
+    gas = {e["severity"]: e["gas_ppm"] for e in events["events"] if e["kind"] == "threshold"}
+    assert gas == {"warning": 20_000.0, "critical": 20_000.0}

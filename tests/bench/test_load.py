@@ -12,7 +12,7 @@ from tests.conftest import LiveServer
 def test_fleet_readings_are_valid_and_leak() -> None:
     from app.services.ingest import validate
 
-    fleet = load.Fleet(4, 2.0, 1.8e9, {1: 3.0})
+    fleet = load.Fleet(4, 2.0, 1.7e9, {1: 3.0})
     rows = [json.loads(fleet.encode(i, fleet.ts_of(i, k)))
             for i in range(4) for k in range(-3, 12)]
     good, bad = validate(rows)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.errors import InvalidBody
-from app.schemas.readings import IngestResult, Rejected
+from app.schemas.readings import IngestResult, Rejected, iso
 from app.services.buffers import DeviceBuffers, DeviceCapReached
 from app.services.ingest import Ingestor, _cap_error, parse_body, validate
 from tests.conftest import reading
@@ -40,7 +40,7 @@ def reference(buf: DeviceBuffers, raw: bytes, out: list, max_items: int = 50) ->
             last = buf.info(r.device_id)["last_ts"]
             bad.append(Rejected(index=i, errors=[{
                 "field": "ts", "type": "out_of_order",
-                "reason": f"older than this device's latest reading ({last:.3f}); "
+                "reason": f"older than this device's latest reading ({iso(last)}); "
                 "readings must arrive in time order per device"}]))
             continue
         try:

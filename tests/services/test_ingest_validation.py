@@ -67,3 +67,16 @@ def test_not_readings_at_all(body: bytes, reason: str) -> None:
 def test_unknown_field_is_named() -> None:
     _, bad = validate([{**reading("a", 1.7e9, 1.0), "gas_pmm": 3}])
     assert "gas_pmm" in fields(bad[0])
+
+
+def test_future_ts_and_impossible_gas_are_refused() -> None:
+    import time
+
+    _, bad = validate([
+        reading("a", time.time() + 3600, 1.0),  # an hour ahead of the server clock
+        reading("a", 1.7e9, 1e39),  # more than 100 % by volume
+    ])
+    assert "ahead of the server clock" in fields(bad[0])["ts"]
+    assert "less than or equal to 1000000" in fields(bad[1])["gas_ppm"]
+    good, _ = validate([reading("a", time.time() + 60, 1.0)])  # ordinary clock skew
+    assert len(good) == 1

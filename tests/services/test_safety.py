@@ -128,7 +128,7 @@ def test_critical_set_point_alerts_with_model_switched_off() -> None:
     assert "12500" in frames[1]["detail"]
     assert status["model_status"]["is_trained"] is False
     assert status["windows_scored"] == 0  # no model: 12 full windows, none scored
-    assert status["active_alerts"] == 0  # no leak alert
+    assert status["active_alerts"] == 2  # both threshold alerts, no leak alert
 
 
 @pytest.mark.slow
