@@ -8,12 +8,15 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
 
 from app.deps import StateDep
+from app.errors import pydantic_errors
 from app.schemas.alerts import (
     AckRequest,
     AlertDetail,
     AlertEvent,
+    AlertFilter,
     AlertPage,
     AlertState,
     EventList,
@@ -25,6 +28,7 @@ from app.services.hub import AlertHub, Subscription
 router = APIRouter(tags=["alerts"])
 
 SEND_TIMEOUT_S = 10.0  # a subscriber that takes longer to accept one frame is dropped
+CLOSE_POLICY = 1008  # RFC 6455 "Policy Violation": used for invalid query parameters
 CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later"
 ERRORS = {404: {"description": "No such alert"}, 409: {"description": "Resolved or acked"}}
 
@@ -79,14 +83,7 @@ async def list_events(
 
 
 @router.websocket("/ws/alerts")
-async def ws_alerts(
-    ws: WebSocket,
-    state: StateDep,
-    device_id: Annotated[list[str] | None, Query()] = None,
-    kind: Annotated[list[Kind] | None, Query()] = None,
-    min_severity: Annotated[Severity | None, Query()] = None,
-    since: Annotated[int | None, Query(ge=0)] = None,
-) -> None:
+async def ws_alerts(ws: WebSocket, state: StateDep) -> None:
     """Push alert events as JSON text frames, filtered by device, kind and minimum severity.
 
     The first frame is ``{"type": "subscribed", "last_event_id": n, ...}``. With ``since``,
@@ -96,6 +93,17 @@ async def ws_alerts(
     behind is closed with code 1013 and a reason naming the ``since`` to resume with.
     """
     await ws.accept()
+    q = ws.query_params
+    raw = {"device_id": q.getlist("device_id") or None, "kind": q.getlist("kind") or None,
+           **{k: v for k, v in q.items() if k not in ("device_id", "kind")}}
+    try:
+        f = AlertFilter.model_validate(raw)
+    except ValidationError as exc:
+        await ws.send_json({"error": "invalid_request",
+                            "detail": pydantic_errors(list(exc.errors()))})
+        await ws.close(code=CLOSE_POLICY, reason="invalid query parameters")
+        return
+    device_id, kind, min_severity, since = f.device_id, f.kind, f.min_severity, f.since
     hub = state.hub
     async with hub.subscribe(device_id, since=since, kinds=kind, min_severity=min_severity) as sub:
         sub.last_sent = since or sub.replay_upto

@@ -128,3 +128,15 @@ class DeliveryPage(BaseModel):
     next_cursor: str | None
     receivers: dict[str, dict[str, int]] = Field(
         description="URL -> status -> deliveries (all time)")
+
+
+class AlertFilter(BaseModel):
+    """Query parameters of ``/ws/alerts``, validated after the handshake so that a bad one
+    gets an error frame naming the field (a refused handshake can carry no reason)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device_id: list[str] | None = None
+    kind: list[Kind] | None = None
+    min_severity: Severity | None = None
+    since: int | None = Field(None, ge=0, description="Replay stored events after this id")

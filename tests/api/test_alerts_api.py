@@ -148,9 +148,15 @@ async def test_ws_resume_filters_and_seam(uvicorn_app: tuple[str, AppState]) -> 
         assert json.loads(await ws.recv())["event_id"] == 3
         with pytest.raises(TimeoutError):  # nothing else: b's events are filtered out
             await asyncio.wait_for(ws.recv(), 0.3)
-    with pytest.raises(websockets.InvalidStatus):  # a bad filter is refused, not ignored
-        async with websockets.connect(base + "/ws/alerts?min_severity=bogus"):
-            pass
+    for query, field in (("min_severity=bogus", "min_severity"), ("since=-5", "since"),
+                         ("kind=bogus", "kind.0"), ("devices=a", "devices")):
+        async with websockets.connect(base + "/ws/alerts?" + query) as ws:
+            error = json.loads(await ws.recv())  # a bad filter is refused, not ignored
+            assert error["error"] == "invalid_request", query
+            assert error["detail"][0]["field"] == field, error
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd.code == 1008
 
 
 async def test_overflowing_subscriber_is_closed_with_the_since_to_resume(
