@@ -108,9 +108,6 @@ class Settings(BaseSettings):
     subscriber_queue_max: int = Field(
         1_000, ge=1, description="Events queued per subscriber before it is disconnected"
     )
-    recent_events_max: int = Field(
-        10_000, ge=1, description="Unused: events live in the store; kept so env files load"
-    )
     max_batch_readings: int = Field(10_000, ge=1, description="Most readings in one message")
 
     alert_critical_gas_ppm: float | None = Field(

@@ -17,6 +17,16 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def terminate(proc: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM ``proc``; SIGKILL it if it has not exited after ``grace_s`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port() -> int:
     """A TCP port free on loopback right now."""
     with socket.socket() as s:
@@ -47,12 +57,7 @@ class Server:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 15 s."""
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, 15)
         if self.store_dir is not None:
             shutil.rmtree(self.store_dir, ignore_errors=True)
 

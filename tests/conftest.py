@@ -18,7 +18,8 @@ from asgi_lifespan import LifespanManager
 
 from app.config import Settings
 from app.main import create_app
-from bench.server import free_port
+from app.ml.predictor import load_predictor
+from bench.server import free_port, terminate
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("GASLEAK_DATA_DIR", ROOT.parent / "shared" / "data"))
@@ -33,6 +34,16 @@ def reading(device_id: str, ts: float, gas: float, temp: float = 21.0, rh: float
     """A valid wire reading."""
     return {"device_id": device_id, "ts": ts, "gas_ppm": gas, "temperature_c": temp,
             "humidity_pct": rh}
+
+
+@pytest.fixture(scope="session")
+def shipped_predictor():
+    """The shipped model on CPU, torch on the service's thread count (restored after)."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(Settings().torch_threads or before)
+    yield load_predictor(Path(Settings().artifacts_dir), device="cpu")
+    torch.set_num_threads(before)
 
 
 @pytest.fixture
@@ -101,12 +112,7 @@ def start_server(env: dict[str, str] | None = None, *, block_torch: bool = False
 
 def stop_server(server: LiveServer) -> None:
     """SIGTERM, then SIGKILL after 10 s; remove the temp store made by start_server."""
-    server.proc.terminate()
-    try:
-        server.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait()
+    terminate(server.proc, 10)
     if server.tmpdir is not None:
         shutil.rmtree(server.tmpdir, ignore_errors=True)
 

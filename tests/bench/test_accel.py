@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from app.config import Settings
 from app.ml.accel import accelerate
-from app.ml.predictor import load_predictor
 from bench.ceiling import prepared_windows
 
 TOL = {"torchscript": 1e-5, "onnx": 1e-4, "int8": 0.2}  # int8: quantisation error, bounded
 
 
 @pytest.fixture(scope="module")
-def base():
+def base(shipped_predictor):
     """The shipped model, torch on the service's thread count."""
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(Settings().torch_threads or before)
-    yield load_predictor(Path(Settings().artifacts_dir), device="cpu")
-    torch.set_num_threads(before)
+    return shipped_predictor
 
 
 @pytest.fixture(scope="module")

@@ -7,26 +7,20 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from app.config import Settings
-from app.ml.predictor import load_predictor
 from app.services.buffers import DeviceBuffers, WindowBatch
 from app.services.scorer import BatchScorer, InlineScorer, score_windows
 from tests.conftest import SMOKE_CSV
 
 
 @pytest.fixture(scope="module")
-def predictor():
+def predictor(shipped_predictor):
     """The shipped model, with torch on the service's thread count (1 of the 2 cores)."""
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(Settings().torch_threads or before)
-    yield load_predictor(Path(Settings().artifacts_dir), device="cpu")
-    torch.set_num_threads(before)
+    return shipped_predictor
 
 
 def real_windows(n_devices: int = 6, per_device: int = 40) -> WindowBatch:
