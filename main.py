@@ -48,12 +48,12 @@ def main(argv: list[str] | None = None) -> int:
                                     "device": args.device}.items() if v is not None}
     settings = Settings(**overrides)
     if args.mode == "train":
-        from app.ml.train import run_train
+        from app.training.train import run_train
 
         args.artifacts_dir = settings.artifacts_dir
         return run_train(args)
     if args.mode == "evaluate":
-        from app.ml.evaluate import run_evaluate
+        from app.training.evaluate import run_evaluate
 
         return run_evaluate(args)
     if args.mode == "serve":
@@ -71,7 +71,7 @@ def _demo(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
 
     if not (settings.artifacts_dir / "manifest.json").exists():
         print(f"no model in {settings.artifacts_dir}: training one first")
-        from app.ml.train import run_train
+        from app.training.train import run_train
 
         args.artifacts_dir = settings.artifacts_dir
         if run_train(args) != 0:

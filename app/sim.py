@@ -2,7 +2,7 @@
 
 The background is synthetic (no recording is shipped): gas as an eCO2-like MOX signal near
 420 ppm with AR(1) noise and slow drift, temperature near 21 °C, humidity near 45 %RH. Leaks
-are added by :class:`app.ml.leaks.LeakInjector`, the same injector the model was trained on
+are added by :class:`app.training.leaks.LeakInjector`, the same injector the model was trained on
 real backgrounds with, so the sensor response (lag, noise, cross-sensitivity) matches.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.ml.leaks import LeakEvent, LeakInjector
+from app.training.leaks import LeakEvent, LeakInjector
 
 
 @dataclass(frozen=True)

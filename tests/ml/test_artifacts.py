@@ -23,7 +23,7 @@ pytest.importorskip("torch")
 def test_roundtrip_identical_scores(tiny_artifacts: Path) -> None:
     from app.ml.features import preprocess, window_features
     from app.ml.model import ModelConfig
-    from app.ml.train import train_on_sets  # noqa: F401  (import check)
+    from app.training.train import train_on_sets  # noqa: F401  (import check)
 
     w, b, _ = synthetic_windows(16, 5)
     w0 = w.copy()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.ml.leaks import SHAPES, LeakEvent, LeakInjector, amplitude_from_std
+from app.training.leaks import SHAPES, LeakEvent, LeakInjector, amplitude_from_std
 
 
 def _background(n: int = 3000) -> np.ndarray:

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from app.ml import data as D
 from app.ml.baseline import baseline_series
 from app.ml.features import make_windows
+from app.training import data as D
 
 ALERT_RAISE = 0.7
 ALERT_RAISE_WINDOWS = 3

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from app.ml import benchmark as B
-from app.ml.detectors import Detector, IsoForestScorer, threshold_detector
-from app.ml.leaks import LeakEvent, LeakInjector
-from app.ml.report import write_report
 from app.services.policy import PolicyConfig
+from app.training import leak_benchmark as B
+from app.training.eval_report import write_report
+from app.training.leaks import LeakEvent, LeakInjector
+from app.training.reference_detectors import Detector, IsoForestScorer, threshold_detector
 
 NORM = {"temperature_mean": 21.0, "temperature_std": 1.0, "humidity_mean": 45.0,
         "humidity_std": 5.0}

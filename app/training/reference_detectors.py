@@ -2,7 +2,7 @@
 
 A detector scores every full window of a batch: ``score(windows (N, 60, 3) float32 physical,
 baselines (N,)) -> (N,) float64`` in [0, 1]; the service's alert policy then turns the scores
-into alerts (``app.ml.metrics.alert_rows``), the same for every detector.
+into alerts (``app.training.quality.alert_rows``), the same for every detector.
 
 - ``lstm_svm`` / ``svm``: the shipped predictors (``app.ml.predictor``).
 - ``threshold``: the classic fixed set-point alarm of commercial detectors: 1.0 when the

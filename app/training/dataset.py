@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app.ml import data as D
 from app.ml.baseline import baseline_series, gas_log_ratio
 from app.ml.features import RECENT, make_windows
-from app.ml.leaks import InjectionResult, LeakInjector
+from app.training import data as D
+from app.training.leaks import InjectionResult, LeakInjector
 
 #: A window is positive when the leak is on in its last RECENT readings with response >= this.
 POS_MIN_RESPONSE = 0.15

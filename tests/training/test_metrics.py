@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.ml.metrics import (
+from app.services.policy import PolicyConfig
+from app.training.quality import (
     alert_rows,
     delay_stats,
     false_alarms_per_1000h,
@@ -14,7 +15,6 @@ from app.ml.metrics import (
     recall_by_band,
     window_scores,
 )
-from app.services.policy import PolicyConfig
 
 
 def test_window_scores_hand_computed() -> None:

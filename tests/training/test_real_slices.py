@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.ml import data as D
 from app.ml.predictor import load_predictor
-from app.ml.replay import first_run, replay
+from app.training import data as D
+from app.training.real_slices import first_run, replay
 
 from .conftest import ARTIFACTS, DATA_PRESENT
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.ml import data as D
+from app.training import data as D
 
 
 @pytest.mark.parametrize("loader", [D.load_smoke_iot, D.load_air_quality])

@@ -18,13 +18,13 @@ from sklearn.svm import SVC
 from tqdm import tqdm
 
 from app.ml import artifacts as A
-from app.ml.dataset import SVM_MAX_TRAIN, WindowSet, build_sets
 from app.ml.features import fit_norm, preprocess, window_features
-from app.ml.metrics import metrics
 from app.ml.model import GasLeakLSTM, LSTMAutoencoder, ModelConfig, resolve_device
-from app.ml.model_card import build_manifest, write_model_card
 from app.ml.predictor import LSTMSVMPredictor, PureSVMPredictor
-from app.ml.replay import slice_report
+from app.training.dataset import SVM_MAX_TRAIN, WindowSet, build_sets
+from app.training.model_card import build_manifest, write_model_card
+from app.training.quality import metrics
+from app.training.real_slices import slice_report
 
 
 def seed_everything(seed: int) -> None:

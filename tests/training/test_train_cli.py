@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from app.ml import train  # noqa: E402
+from app.training import train  # noqa: E402
 
 
 def test_run_train_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """``python main.py --mode evaluate --report-dir DIR``: detection quality of every detector on
 real recordings and on the leak benchmark; writes ``DIR/report.json``, ``DIR/report.md`` and
-PNG plots (``app.ml.report``). Entry point: :func:`run_evaluate`.
+PNG plots (``app.training.eval_report``). Entry point: :func:`run_evaluate`.
 
 Every detector's window scores go through the service's own alert policy
 (``app.services.policy.AlertPolicy``, default raise at 0.7 for 3 windows, clear below 0.3 for
@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from app.ml import benchmark as B
-from app.ml import data as D
 from app.ml.artifacts import ArtifactError, load_manifest
 from app.ml.baseline import baseline_series
-from app.ml.dataset import HOLDOUT_FRACTION, backgrounds
-from app.ml.detectors import Detector, IsoForestScorer, threshold_detector
 from app.ml.features import make_windows
 from app.ml.predictor import load_predictor
 from app.services.policy import PolicyConfig
+from app.training import data as D
+from app.training import leak_benchmark as B
+from app.training.dataset import HOLDOUT_FRACTION, backgrounds
+from app.training.reference_detectors import Detector, IsoForestScorer, threshold_detector
 
 #: Default seed of the injected leaks (fixed so reruns and versions compare).
 TEST_SEED = 12345
@@ -150,8 +150,8 @@ def evaluate_all(art: Path, data_dir: Path | None, device: str, seed: int,
 def run_evaluate(args: argparse.Namespace) -> int:
     """CLI entry: uses ``report_dir``, ``data_dir``, ``seed``, ``artifacts_dir``, ``device``
     when set (each may be None or absent). Returns a process exit code."""
-    from app.ml.model_card import update_model_card_report
-    from app.ml.report import card_section, write_report
+    from app.training.eval_report import card_section, write_report
+    from app.training.model_card import update_model_card_report
 
     root = Path(__file__).resolve().parents[2]
     art = Path(getattr(args, "artifacts_dir", None) or root / "artifacts")

@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from app.ml import data as D
 from app.ml.baseline import baseline_series
-from app.ml.dataset import HOLDOUT_FRACTION, NEG_MAX_RESPONSE, POS_MIN_RESPONSE
-from app.ml.detectors import Detector
 from app.ml.features import RECENT, WINDOW, make_windows
-from app.ml.leaks import InjectionResult, LeakInjector
-from app.ml.metrics import (
+from app.services.policy import PolicyConfig
+from app.training import data as D
+from app.training.dataset import HOLDOUT_FRACTION, NEG_MAX_RESPONSE, POS_MIN_RESPONSE
+from app.training.leaks import InjectionResult, LeakInjector
+from app.training.quality import (
     delay_stats,
     false_alarms_per_1000h,
     match_events,
@@ -35,7 +35,7 @@ from app.ml.metrics import (
     recall_by_band,
     window_scores,
 )
-from app.services.policy import PolicyConfig
+from app.training.reference_detectors import Detector
 
 #: Amplitude bands for event recall, in standard deviations of the background gas.
 BAND_EDGES = (0.0, 1.0, 3.0, 10.0)

@@ -1,0 +1,1 @@
+"""Offline only: datasets, training, evaluation, reports and the model card. The service never imports this package."""
