@@ -29,7 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     demo.add_argument("--temp-col", default="Temperature[C]")
     demo.add_argument("--rh-col", default="Humidity[%]")
     train = p.add_argument_group("train / evaluate")
-    train.add_argument("--epochs", type=int, default=None)
+    train.add_argument("--epochs", type=int, default=None, help="autoencoder epochs (50)")
+    train.add_argument("--finetune-epochs", type=int, default=None,
+                       help="supervised fine-tuning epochs (20)")
     train.add_argument("--data-dir", type=Path, default=None, help="default ../shared/data")
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--report-dir", type=Path, default=Path("reports/latest"))

@@ -32,7 +32,12 @@ class Settings(BaseSettings):
         True, description="False: load no model; only the safety rules raise alerts"
     )
 
-    window: int = Field(60, ge=2, description="Readings per scored window (seed: 60)")
+    window: int | None = Field(
+        None, ge=3,
+        description="Readings per scored window. The model fixes it (its manifest's window, "
+        "60 for the shipped model); set it only to assert that value: a different one is "
+        "refused at start-up. Used as is when the model is disabled (default 60)",
+    )
     stride: int = Field(1, ge=1, description="Score a full window every `stride` readings")
     max_devices: int = Field(100_000, ge=1, description="Tracked-device cap")
     device_idle_s: float = Field(

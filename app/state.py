@@ -15,7 +15,9 @@ from app.config import Settings
 from app.ml.accel import accelerate
 from app.ml.predictor import NoModel, Predictor, load_predictor
 from app.services.alerts import AlertService
+from app.ml.signal import SignalConfig
 from app.services.buffers import DeviceBuffers
+from app.services.signals import SignalBank
 from app.services.detector import AlertSink
 from app.services.history import ReadingsRecorder
 from app.services.hub import AlertHub
@@ -45,6 +47,7 @@ class AppState:
     alerts: AlertService
     recorder: ReadingsRecorder
     webhooks: WebhookDispatcher
+    sink: AlertSink
     started_at: float = field(default_factory=time.time)
     evicted_total: int = 0
 
@@ -60,6 +63,7 @@ class AppState:
             keep=set(self.policy.active()) | self.safety.with_active(),
         )
         self.policy.forget(gone)
+        self.sink.forget(gone)
         self.safety.forget(gone)
         self.evicted_total += len(gone)
         return len(gone)
@@ -137,9 +141,11 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
             ),
         )
     log.info("model loaded: %s on %s", predictor.model_type, predictor.device)
-    buffers = DeviceBuffers(
-        window=settings.window, max_devices=settings.max_devices, stride=settings.stride
-    )
+    window = model_window(settings, predictor)
+    signals = SignalBank(predictor.signal_cfg if settings.model_enabled
+                         else SignalConfig(warmup=max(window, SignalConfig.warmup)))
+    buffers = DeviceBuffers(window=window, max_devices=settings.max_devices,
+                            stride=settings.stride, signals=signals)
     policy = _policy(settings, predictor.model_type)
     policy.restore(await store.policy_states())
     hub = AlertHub(store=store, queue_max=settings.subscriber_queue_max,
@@ -149,7 +155,7 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
     hub.listeners.append(webhooks.notify)
     recorder = ReadingsRecorder(store, queue_max=settings.readings_queue_max,
                                 retention_s=settings.readings_retention_s)
-    sink = AlertSink(buffers, policy, hub)
+    sink = AlertSink(signals, policy, hub)
     scorer: BatchScorer | InlineScorer
     if settings.scoring_mode == "inline":  # the naive design, for the benchmark
         scorer = InlineScorer(predictor, executor=executor, sink=sink)
@@ -171,7 +177,7 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
                         record=recorder.record if settings.readings_history else None)
     alerts = AlertService(store=store, hub=hub, policy=policy)
     state = AppState(settings, predictor, buffers, policy, hub, scorer, ingestor, safety, store,
-                     alerts, recorder, webhooks)
+                     alerts, recorder, webhooks, sink)
     webhooks.start()
     recorder.start()
     scorer.start()
@@ -186,6 +192,28 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
         await recorder.stop()
         await webhooks.stop()
         executor.shutdown(wait=True)
+
+
+class ModelMismatch(ValueError):
+    """A setting disagrees with the loaded model (start-up refuses to go on)."""
+
+
+def model_window(settings: Settings, predictor: Predictor) -> int:
+    """The window length: the model's (from its manifest); ``GASLEAK_WINDOW`` may only
+    repeat it. Without a model, the setting (default 60).
+
+    Raises:
+        ModelMismatch: ``GASLEAK_WINDOW`` differs from the loaded model's window.
+    """
+    if not settings.model_enabled:
+        return settings.window or 60
+    if settings.window is not None and settings.window != predictor.window:
+        raise ModelMismatch(
+            f"GASLEAK_WINDOW={settings.window} but the loaded model ({predictor.model_type}, "
+            f"{settings.artifacts_dir}) was trained on windows of {predictor.window} readings; "
+            f"unset GASLEAK_WINDOW or set it to {predictor.window}, or train a model with "
+            "that window")
+    return predictor.window
 
 
 def safety_config(s: Settings) -> SafetyConfig:

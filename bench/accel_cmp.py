@@ -23,8 +23,8 @@ HOLD_OUT = (49988, 62630)
 
 
 def detection_windows(window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """(windows (N, window, 3) float32, baselines (N,), labels (N,), source) at stride 1."""
-    from app.services.buffers import DeviceBuffers
+    """(windows (N, window, 3) float32, signal (N, 2), labels (N,), source) at stride 1."""
+    from app.ml.features import series_windows
 
     if SMOKE_CSV.exists():
         a, b = HOLD_OUT
@@ -38,12 +38,8 @@ def detection_windows(window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         series = np.concatenate([s.series for s in segs])
         labels = np.concatenate([s.labels for s in segs]).astype(float)
         source = "simulated leaks (app.sim), shared data absent"
-    buf = DeviceBuffers(window=window, max_devices=1)
-    n = len(series)
-    stored = buf.store(["d"] * n, 1.7e9 + np.arange(n, dtype=float), series)
-    assert stored.windows is not None
-    w = stored.windows
-    return w.values, w.baseline.astype(np.float32), labels[window - 1 :], source
+    w, sig, ends = series_windows(series, np.arange(len(series), dtype=float), 1, window=window)
+    return w, sig, labels[ends], source
 
 
 def compare(settings: Any, *, batches: list[int], threads: int) -> dict[str, Any]:
@@ -69,7 +65,7 @@ def compare(settings: Any, *, batches: list[int], threads: int) -> dict[str, Any
             rows.append({"accel": name, "error": f"{type(exc).__name__}: {exc}"[:200]})
             continue
         speed = {f"batch_{n}": round(rate(pred, x, b, n)) for n in batches}
-        p = np.concatenate([pred.predict_proba(x[i : i + 1024], b[i : i + 1024])
+        p = np.concatenate([pred.leak_probability(x[i : i + 1024], b[i : i + 1024])
                             for i in range(0, len(x), 1024)])
         ref = p if ref is None else ref
         hit = p >= raise_p

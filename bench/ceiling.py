@@ -7,16 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-
-from app.ml.baseline import baseline_series
+from app.ml.features import series_windows
 from app.sim import segment
 
 
 def prepared_windows(
     n: int = 4096, window: int = 60, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Simulated windows as the service builds them: (n, window, 3) float32 and (n,) baselines.
+    """Simulated windows as the service builds them: (n, window, 3) float32 and (n, 2) signal.
 
     Cut with stride 1 from simulated 1 Hz segments, half of them with a leak.
     """
@@ -24,31 +22,32 @@ def prepared_windows(
     k = 0
     while sum(len(x) for x in xs) < n:
         seg = segment(900, seed=seed + k, leak=k % 2 == 1)
-        base = baseline_series(seg.series[:, 0], 1.0)
-        xs.append(sliding_window_view(seg.series, window, axis=0).transpose(0, 2, 1))
-        bs.append(base[window - 1 :])
+        w, sig, _ = series_windows(seg.series, np.arange(len(seg.series), dtype=float),
+                                   window=window)
+        xs.append(w)
+        bs.append(sig)
         k += 1
-    return (np.concatenate(xs)[:n].astype(np.float32), np.concatenate(bs)[:n].astype(np.float32))
+    return np.concatenate(xs)[:n].astype(np.float32), np.concatenate(bs)[:n]
 
 
 def rate(predictor: Any, x: np.ndarray, b: np.ndarray, batch: int, min_s: float = 1.0) -> float:
-    """Windows/s of ``predictor.predict_proba`` on batches of ``batch`` (after one warm-up)."""
-    predictor.predict_proba(x[:batch], b[:batch])
+    """Windows/s of ``predictor.leak_probability`` on batches of ``batch`` (after one warm-up)."""
+    predictor.leak_probability(x[:batch], b[:batch])
     done, t0 = 0, time.perf_counter()
     while (el := time.perf_counter() - t0) < min_s or done == 0:
         a = (done % len(x)) if done % len(x) + batch <= len(x) else 0
-        predictor.predict_proba(x[a : a + batch], b[a : a + batch])
+        predictor.leak_probability(x[a : a + batch], b[a : a + batch])
         done += batch
     return done / el
 
 
 class _Encoder:
-    """``predict_proba`` = the LSTM features only, to show where the time goes."""
+    """``leak_probability`` = the LSTM features only, to show where the time goes."""
 
     def __init__(self, predictor: Any) -> None:
         self.predictor = predictor
 
-    def predict_proba(self, x: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def leak_probability(self, x: np.ndarray, b: np.ndarray) -> np.ndarray:
         return self.predictor.features(x, b)
 
 

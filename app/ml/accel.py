@@ -1,7 +1,7 @@
 """Inference variants of the LSTM encoder, chosen by ``Settings.accel``.
 
 Only the encoder changes; preprocessing and the SVM stay those of the wrapped predictor, so
-each variant answers the same ``predict_proba(windows (B, 60, 3), baselines (B,)) -> (B,)``.
+each variant answers the same ``leak_probability(windows (B, 60, 3), signal (B,)) -> (B,)``.
 
 - ``none``: the eager PyTorch module.
 - ``int8``: dynamic int8 quantisation of the LSTM and Linear layers
@@ -57,10 +57,10 @@ class AcceleratedPredictor:
         self._svm = ArraySVM(base.pipeline, base.device) if svm == "array" else None
         self._lock = threading.Lock()
 
-    def features(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
+    def features(self, windows: np.ndarray, signal: np.ndarray) -> np.ndarray:
         """(B, 60, 3) physical -> the SVM's input, as ``LSTMSVMPredictor.features``: the
         code, or code / leak-head logit followed by ``window_features``."""
-        x = preprocess(windows, baselines, self.norm)
+        x = preprocess(windows, signal, self.norm)
         with self._lock:
             code = np.asarray(self._encode(x))
             if self.svm_features.startswith("logit"):
@@ -74,9 +74,9 @@ class AcceleratedPredictor:
             return np.concatenate([code, window_features(x)], axis=1)
         return code
 
-    def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
+    def leak_probability(self, windows: np.ndarray, signal: np.ndarray) -> np.ndarray:
         """(B,) float64 leak probabilities."""
-        feats = self.features(windows, baselines)
+        feats = self.features(windows, signal)
         if self._svm is not None:
             return np.clip(self._svm.predict_proba(feats), 0.0, 1.0) if len(feats) else feats[:, 0]
         return _positive_proba(self.pipeline, feats)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from app.ml.features import FEATURES, NORM_KEYS, WINDOW
+from app.ml.features import CHANNELS, FEATURES, NORM_KEYS
 
 LSTM_FILE = "lstm.pth"
 SVM_LSTM_FILE = "svm_lstm.skops"
@@ -71,8 +71,8 @@ def load_svm(path: Path) -> Pipeline:
         pipe = sio.load(path, trusted=untrusted)
     except Exception as exc:
         raise ArtifactError(path, f"cannot load skops file ({exc})") from exc
-    if not isinstance(pipe, Pipeline) or not hasattr(pipe, "predict_proba"):
-        raise ArtifactError(path, "not a fitted sklearn Pipeline with predict_proba")
+    if not isinstance(pipe, Pipeline) or not hasattr(pipe, "leak_probability"):
+        raise ArtifactError(path, "not a fitted sklearn Pipeline with leak_probability")
     return pipe
 
 
@@ -113,10 +113,10 @@ def _json_default(o: Any) -> Any:
 
 
 def load_manifest(artifacts_dir: Path) -> dict[str, Any]:
-    """Read and check ``manifest.json`` (window, features, normalisation keys).
+    """Read and check ``manifest.json`` (window, features, channels, signal, normalisation).
 
     Raises:
-        ArtifactError: missing, not JSON, or not matching this code's WINDOW/FEATURES.
+        ArtifactError: missing, not JSON, or not matching this code's FEATURES/CHANNELS.
     """
     path = Path(artifacts_dir) / MANIFEST_FILE
     if not path.is_file():
@@ -127,10 +127,15 @@ def load_manifest(artifacts_dir: Path) -> dict[str, Any]:
         raise ArtifactError(path, f"not valid JSON ({exc})") from exc
     if not isinstance(m, dict):
         raise ArtifactError(path, "manifest is not a JSON object")
-    if m.get("window") != WINDOW:
-        raise ArtifactError(path, f"window {m.get('window')!r} != {WINDOW}")
+    if not isinstance(m.get("window"), int) or m["window"] < 3:
+        raise ArtifactError(path, f"window {m.get('window')!r} is not a whole number >= 3")
     if tuple(m.get("features", ())) != FEATURES:
         raise ArtifactError(path, f"features {m.get('features')!r} != {list(FEATURES)}")
+    if tuple(m.get("channels", ())) != CHANNELS:
+        raise ArtifactError(path, f"channels {m.get('channels')!r} != {list(CHANNELS)} "
+                            "(a model from an older version: retrain with --mode train)")
+    if not isinstance(m.get("signal"), dict):
+        raise ArtifactError(path, "no 'signal' section (the signal model's parameters)")
     norm = m.get("normalisation", {})
     if not all(isinstance(norm.get(k), int | float) for k in NORM_KEYS):
         raise ArtifactError(path, f"normalisation must hold numbers for {list(NORM_KEYS)}")

@@ -2,7 +2,7 @@
 
 A *window* is ``np.ndarray`` float32 of shape (B, WINDOW, 3) in physical units, columns
 ``FEATURES`` = (gas, temperature °C, humidity %RH), oldest reading first. Its *baseline* is the
-device's online gas baseline (``app.ml.baseline``) at the window's last reading, shape (B,).
+device's signal (gas level, noise scale) at the window's last reading, shape (B, 2) (``app.ml.signal``).
 """
 
 from __future__ import annotations
@@ -11,68 +11,113 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from app.ml.baseline import gas_log_ratio
+from app.ml.signal import SignalConfig
 
 FEATURES: tuple[str, str, str] = ("gas_ppm", "temperature_c", "humidity_pct")
 WINDOW = 60
 #: Readings at the end of a window that count as "now" (label and hand features).
 RECENT = 10
-#: The gas log-ratio is clipped to [-LOG_RATIO_CLIP, LOG_RATIO_CLIP] (e^6 ≈ 400× the baseline).
+#: The gas log-ratio is clipped to [-LOG_RATIO_CLIP, LOG_RATIO_CLIP] (e^6 ≈ 400× the level).
 LOG_RATIO_CLIP = 6.0
-#: Keys of the normalisation dict (fitted on training windows, stored in the manifest).
-NORM_KEYS = ("temperature_mean", "temperature_std", "humidity_mean", "humidity_std")
+#: Model input channels, in order (see :func:`preprocess`).
+CHANNELS: tuple[str, ...] = ("gas_log_ratio", "gas_asinh_z", "temperature_dev", "humidity_dev")
+#: Keys of the normalisation dict (fitted on training windows, stored in the manifest): the
+#: spread of temperature and humidity around each window's own mean.
+NORM_KEYS = ("temperature_dev_std", "humidity_dev_std")
 
 PREPROCESSING = (
-    "channel 0: clip(log((gas+1)/(baseline+1)), -6, 6) with the device baseline at the window's "
-    "last reading; channels 1, 2: (x - mean) / std with temperature/humidity mean and std "
-    "fitted on the training windows"
+    "gas g: running median of 3 along the window (one implausible reading never reaches the "
+    "model); channel 0: clip(log((g+1)/(level+1)), -6, 6); channel 1: asinh((g - level) / "
+    "scale), the rise in the device's own noise scales; channels 2, 3: temperature and "
+    "humidity minus their window mean, over their training spread (absolute T/RH levels "
+    "differ between rooms and say nothing about a leak); level and scale from the device's "
+    "online signal model (app.ml.signal) at the window's last reading"
 )
 
 
-def _check_windows(windows: np.ndarray, baselines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check_windows(windows: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     w = np.asarray(windows, dtype=np.float64)
-    b = np.asarray(baselines, dtype=np.float64)
-    if w.ndim != 3 or w.shape[1:] != (WINDOW, len(FEATURES)):
-        raise ValueError(f"windows must have shape (B, {WINDOW}, {len(FEATURES)}), got {w.shape}")
-    if b.shape != (w.shape[0],):
-        raise ValueError(f"baselines must have shape ({w.shape[0]},), got {b.shape}")
+    b = np.asarray(signal, dtype=np.float64)
+    if w.ndim != 3 or w.shape[2] != len(FEATURES):
+        raise ValueError(f"windows must have shape (B, window, {len(FEATURES)}), got {w.shape}")
+    if b.shape != (w.shape[0], 2):
+        raise ValueError(f"signal must have shape ({w.shape[0]}, 2) (level, scale), got {b.shape}")
     return w, b
 
 
+def median3(gas: np.ndarray) -> np.ndarray:
+    """Running median of three along the last axis (causal: element t is the median of
+    t-2, t-1, t; the first two elements are kept). Removes any single-reading spike.
+
+    Args:
+        gas: (..., T) float.
+
+    Returns:
+        float64 array of the same shape.
+    """
+    g = np.asarray(gas, dtype=np.float64)
+    out = g.copy()
+    if g.shape[-1] >= 3:
+        out[..., 2:] = np.median(np.stack([g[..., :-2], g[..., 1:-1], g[..., 2:]]), axis=0)
+    return out
+
+
 def fit_norm(windows: np.ndarray) -> dict[str, float]:
-    """Temperature/humidity mean and std over training windows (B, WINDOW, 3) -> NORM_KEYS dict."""
+    """Spread of temperature and humidity around each window's mean, over training windows
+    (B, window, 3) physical units -> NORM_KEYS dict (°C, %RH)."""
     w = np.asarray(windows, dtype=np.float64)
-    t, h = w[:, :, 1], w[:, :, 2]
-    return {
-        "temperature_mean": float(t.mean()),
-        "temperature_std": float(max(t.std(), 1e-6)),
-        "humidity_mean": float(h.mean()),
-        "humidity_std": float(max(h.std(), 1e-6)),
-    }
+    t = w[:, :, 1] - w[:, :, 1].mean(1, keepdims=True)
+    h = w[:, :, 2] - w[:, :, 2].mean(1, keepdims=True)
+    return {"temperature_dev_std": float(max(t.std(), 0.05)),
+            "humidity_dev_std": float(max(h.std(), 0.1))}
 
 
-def preprocess(
-    windows: np.ndarray, baselines: np.ndarray, norm: Mapping[str, float]
-) -> np.ndarray:
+def gas_rise(windows: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far the (median-of-3 filtered) last gas reading of each window stands above its
+    device's level: (log ratio (B,), noise scales (B,)), float64."""
+    w, b = _check_windows(windows, signal)
+    last = median3(w[:, -3:, 0])[:, -1] if w.shape[1] >= 3 else w[:, -1, 0]
+    lr = np.log((np.maximum(last, 0.0) + 1.0) / (np.maximum(b[:, 0], 0.0) + 1.0))
+    return lr, (last - b[:, 0]) / b[:, 1]
+
+
+def evidence(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.ndarray:
+    """The leak evidence gate: (B,) bool, True where the last (filtered) gas reading stands
+    at least ``cfg.z_hold`` noise scales AND ``cfg.min_log_ratio`` above the device's level.
+
+    A leak alarm needs both: significant for this device (noise scales) and large enough to
+    be gas rather than the clean-air wander every real recording shows (``min_log_ratio``;
+    see :class:`app.ml.signal.SignalConfig`). NaN signal (warming up) gives False.
+    """
+    lr, z = gas_rise(windows, signal)
+    with np.errstate(invalid="ignore"):
+        return (z >= cfg.z_hold) & (lr >= cfg.min_log_ratio)
+
+
+def preprocess(windows: np.ndarray, signal: np.ndarray, norm: Mapping[str, float]) -> np.ndarray:
     """Physical windows -> model input.
 
     Args:
-        windows: (B, WINDOW, 3) float, physical units, columns FEATURES.
-        baselines: (B,) float, gas baseline at each window's last reading (gas unit).
+        windows: (B, T, 3) float, physical units, columns FEATURES.
+        signal: (B, 2) float, the device's gas level and noise scale at each window's last
+            reading (gas unit; from :class:`app.ml.signal.DeviceSignal`).
         norm: mapping with NORM_KEYS (from ``fit_norm`` / the manifest).
 
     Returns:
-        (B, WINDOW, 3) float32, a new array (inputs are not modified); see PREPROCESSING.
+        (B, T, 4) float32, a new array (inputs are not modified); CHANNELS, see PREPROCESSING.
 
     Raises:
         ValueError: wrong shapes.
     """
-    w, b = _check_windows(windows, baselines)
-    out = np.empty(w.shape, dtype=np.float32)
-    lr = gas_log_ratio(w[:, :, 0], b[:, None])
-    out[:, :, 0] = np.clip(lr, -LOG_RATIO_CLIP, LOG_RATIO_CLIP)
-    out[:, :, 1] = (w[:, :, 1] - norm["temperature_mean"]) / norm["temperature_std"]
-    out[:, :, 2] = (w[:, :, 2] - norm["humidity_mean"]) / norm["humidity_std"]
+    w, b = _check_windows(windows, signal)
+    out = np.empty((*w.shape[:2], len(CHANNELS)), dtype=np.float32)
+    g = np.maximum(median3(w[:, :, 0]), 0.0)
+    level, scale = b[:, :1], b[:, 1:]
+    out[:, :, 0] = np.clip(np.log((g + 1.0) / (np.maximum(level, 0.0) + 1.0)),
+                           -LOG_RATIO_CLIP, LOG_RATIO_CLIP)
+    out[:, :, 1] = np.arcsinh((g - level) / scale)
+    out[:, :, 2] = (w[:, :, 1] - w[:, :, 1].mean(1, keepdims=True)) / norm["temperature_dev_std"]
+    out[:, :, 3] = (w[:, :, 2] - w[:, :, 2].mean(1, keepdims=True)) / norm["humidity_dev_std"]
     return out
 
 
@@ -84,55 +129,85 @@ def _slope(y: np.ndarray) -> np.ndarray:
 
 
 WINDOW_FEATURE_NAMES = (
-    "gas_last", "gas_mean", "gas_max", "gas_min", "gas_std", "gas_slope",
-    "gas_recent_mean", "gas_recent_max", "gas_recent_std", "gas_recent_slope",
-    "gas_recent_minus_early", "temp_mean", "temp_slope", "hum_mean", "hum_slope",
+    "lr_last", "lr_mean", "lr_max", "lr_min", "lr_std", "lr_slope",
+    "lr_recent_mean", "lr_recent_max", "lr_recent_std", "lr_recent_slope",
+    "lr_recent_minus_early", "z_last", "z_recent_mean", "z_recent_minus_early",
+    "temp_dev_range", "temp_slope", "hum_dev_range", "hum_slope",
 )  # fmt: skip
 
 
 def window_features(x: np.ndarray) -> np.ndarray:
-    """Hand-made features of preprocessed windows, for the pure SVM.
+    """Hand-made features of preprocessed windows, for the SVMs.
 
     Args:
-        x: (B, WINDOW, 3) preprocessed windows (output of ``preprocess``).
+        x: (B, T, 4) preprocessed windows (output of ``preprocess``).
 
     Returns:
         (B, len(WINDOW_FEATURE_NAMES)) float64, in WINDOW_FEATURE_NAMES order. Slopes are per
-        reading.
+        reading; ``z_*`` are in asinh noise-scale units.
     """
     x = np.asarray(x, dtype=np.float64)
     g, rec = x[:, :, 0], x[:, -RECENT:, 0]
+    z, zr = x[:, :, 1], x[:, -RECENT:, 1]
+    t, h = x[:, :, 2], x[:, :, 3]
     cols = [
         g[:, -1], g.mean(1), g.max(1), g.min(1), g.std(1), _slope(g),
         rec.mean(1), rec.max(1), rec.std(1), _slope(rec),
         rec.mean(1) - g[:, :RECENT].mean(1),
-        x[:, :, 1].mean(1), _slope(x[:, :, 1]), x[:, :, 2].mean(1), _slope(x[:, :, 2]),
+        z[:, -1], zr.mean(1), zr.mean(1) - z[:, :RECENT].mean(1),
+        t.max(1) - t.min(1), _slope(t), h.max(1) - h.min(1), _slope(h),
     ]  # fmt: skip
     return np.stack(cols, axis=1)
 
 
 def make_windows(
-    series: np.ndarray, baselines: np.ndarray, stride: int = 1
+    series: np.ndarray, signal: np.ndarray, stride: int = 1, window: int = WINDOW
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cut one device's series into full windows.
+    """Cut one device's series into the windows the service would score.
 
     Args:
         series: (T, 3) float, physical units, columns FEATURES, time order.
-        baselines: (T,) float, baseline after each reading (``baseline_series``).
+        signal: (T, 2) float, the device's level and noise scale after each reading (columns
+            1 and 2 of :func:`app.ml.signal.signal_series`); NaN while warming up.
         stride: readings between consecutive window ends (>= 1).
+        window: readings per window.
 
     Returns:
-        windows (N, WINDOW, 3) float32, baselines (N,) float64 at each window's last reading,
-        end_index (N,) int64 index in ``series`` of each window's last reading. N = 0 when
-        T < WINDOW. No window before the first WINDOW readings (no score before a full window).
+        windows (N, window, 3) float32, signal (N, 2) float64 at each window's last reading,
+        end_index (N,) int64 index in ``series`` of each window's last reading. Only windows
+        whose last reading has a warm signal (the warm-up is at least one window long, so a
+        window never reaches back across a restart).
+
+    Raises:
+        ValueError: wrong shapes or stride.
     """
     s = np.asarray(series, dtype=np.float32)
-    if s.ndim != 2 or s.shape[1] != len(FEATURES) or len(baselines) != len(s):
-        raise ValueError(f"series must be (T, 3) with T baselines, got {s.shape}, {len(baselines)}")
+    sig = np.asarray(signal, dtype=np.float64)
+    if s.ndim != 2 or s.shape[1] != len(FEATURES) or sig.shape != (len(s), 2):
+        raise ValueError(f"series must be (T, 3) with (T, 2) signal, got {s.shape}, {sig.shape}")
     if stride < 1:
         raise ValueError("stride must be >= 1")
-    ends = np.arange(WINDOW - 1, len(s), stride, dtype=np.int64)
+    ends = np.arange(window - 1, len(s), stride, dtype=np.int64)
+    ends = ends[np.isfinite(sig[ends]).all(axis=1)]
     if len(ends) == 0:
-        return np.empty((0, WINDOW, 3), np.float32), np.empty(0), ends
-    idx = ends[:, None] - np.arange(WINDOW - 1, -1, -1)[None, :]
-    return s[idx], np.asarray(baselines, dtype=np.float64)[ends], ends
+        return np.empty((0, window, 3), np.float32), np.empty((0, 2)), ends
+    idx = ends[:, None] - np.arange(window - 1, -1, -1)[None, :]
+    return s[idx], sig[ends], ends
+
+
+def series_windows(
+    series: np.ndarray, ts: np.ndarray, stride: int = 1, cfg: SignalConfig | None = None,
+    window: int = WINDOW,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`make_windows` after running the series through a fresh device signal model.
+
+    Args:
+        series: (T, 3) float physical; ts: (T,) seconds; stride, cfg, window: as above.
+
+    Returns:
+        As :func:`make_windows`.
+    """
+    from app.ml.signal import signal_series
+
+    sig = signal_series(np.asarray(series)[:, 0], ts, cfg)[:, 1:]
+    return make_windows(series, sig, stride, window)

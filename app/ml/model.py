@@ -18,7 +18,7 @@ class ModelConfig:
     """Architecture and training defaults (stored in ``lstm.pth`` as a dict)."""
 
     sequence_length: int = 60
-    n_features: int = 3
+    n_features: int = 4
     lstm_units: int = 50
     lstm_layers: int = 2
     fc_sizes: tuple[int, ...] = field(default=(32, 16))
@@ -32,7 +32,7 @@ class ModelConfig:
     learning_rate: float = 0.001
     #: Per-channel weights of the reconstruction MSE (gas, temperature, humidity): the code
     #: should describe the gas shape first; T/RH only matter as context.
-    loss_weights: tuple[float, ...] = field(default=(1.0, 0.1, 0.1))
+    loss_weights: tuple[float, ...] = field(default=(1.0, 1.0, 0.1, 0.1))
     #: Stage 2: epochs of supervised fine-tuning of the encoder with a linear BCE head on the
     #: labelled training windows (0 = autoencoder features only, the first shipped model).
     finetune_epochs: int = 20

@@ -4,8 +4,9 @@
 ``use_torch=False``) the pure SVM over hand-made window features. This module imports torch
 only inside ``load_predictor``/``LSTMSVMPredictor``, so the pure path works without torch.
 
-Both predictors: ``predict_proba(windows (B, 60, 3) float32 physical units, baselines (B,))
--> (B,) float64`` leak probability in [0, 1]. Inputs are never modified. Calls are safe from
+Both predictors: ``leak_probability(windows (B, 60, 3) float32 physical units, signal (B, 2)
+level and noise scale) -> (B,) float64`` the model's leak probability in [0, 1];
+:func:`leak_scores` adds the evidence gate the service applies. Inputs are never modified. Calls are safe from
 one worker thread at a time (the LSTM forward is additionally serialised by a lock).
 """
 
@@ -20,7 +21,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from app.ml import artifacts as A
-from app.ml.features import preprocess, window_features
+from app.ml.features import WINDOW, evidence, preprocess, window_features
+from app.ml.signal import SignalConfig
 
 LSTM_SVM = "PyTorch LSTM+SVM"
 PURE_SVM = "Pure SVM"
@@ -28,10 +30,15 @@ PURE_SVM = "Pure SVM"
 
 @runtime_checkable
 class Predictor(Protocol):
+    """What the scorer needs of a model: a name, where it runs, the window length and
+    signal-model parameters it was trained with (from its manifest), and a score."""
+
     model_type: str
     device: str
+    window: int
+    signal_cfg: SignalConfig
 
-    def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray: ...
+    def leak_probability(self, windows: np.ndarray, signal: np.ndarray) -> np.ndarray: ...
 
 
 class NoModel:
@@ -40,8 +47,10 @@ class NoModel:
 
     model_type = "none (safety rules only)"
     device = "none"
+    window = WINDOW
+    signal_cfg = SignalConfig()
 
-    def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
+    def leak_probability(self, windows: np.ndarray, signal: np.ndarray) -> np.ndarray:
         raise RuntimeError("the model is disabled (GASLEAK_MODEL_ENABLED=false)")
 
 
@@ -67,12 +76,15 @@ class PureSVMPredictor:
     model_type = PURE_SVM
     device = "cpu"
 
-    def __init__(self, pipeline: Pipeline, norm: Mapping[str, float]) -> None:
+    def __init__(self, pipeline: Pipeline, norm: Mapping[str, float],
+                 signal_cfg: SignalConfig | None = None, window: int = WINDOW) -> None:
         self.pipeline = pipeline
         self.norm = dict(norm)
+        self.signal_cfg = signal_cfg or SignalConfig()
+        self.window = window
 
-    def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
-        return _positive_proba(self.pipeline, window_features(preprocess(windows, baselines,
+    def leak_probability(self, windows: np.ndarray, signal: np.ndarray) -> np.ndarray:
+        return _positive_proba(self.pipeline, window_features(preprocess(windows, signal,
                                                                          self.norm)))  # fmt: skip
 
 
@@ -84,9 +96,12 @@ class LSTMSVMPredictor:
 
     model_type = LSTM_SVM
 
-    def __init__(self, encoder: Any, pipeline: Pipeline, norm: Mapping[str, float]) -> None:
+    def __init__(self, encoder: Any, pipeline: Pipeline, norm: Mapping[str, float],
+                 signal_cfg: SignalConfig | None = None, window: int = WINDOW) -> None:
         import torch
 
+        self.signal_cfg = signal_cfg or SignalConfig()
+        self.window = window
         self._torch = torch
         self.encoder = encoder.eval()
         self.pipeline = pipeline
@@ -97,10 +112,10 @@ class LSTMSVMPredictor:
         cfg = getattr(encoder, "cfg", None)
         self.svm_features = getattr(cfg, "svm_features", "code")
 
-    def features(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
+    def features(self, windows: np.ndarray, signal: np.ndarray) -> np.ndarray:
         """(B, 60, 3) physical -> (B, 8) float64 LSTM code, or (B, 8 + 15) code + window
         features; one forward for the batch."""
-        x = preprocess(windows, baselines, self.norm)
+        x = preprocess(windows, signal, self.norm)
         with self._lock, self._torch.inference_mode():
             t = self._torch.from_numpy(x).to(self._device)
             code = self.encoder(t)
@@ -111,8 +126,27 @@ class LSTMSVMPredictor:
             return np.concatenate([code, window_features(x)], axis=1)
         return code
 
-    def predict_proba(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
-        return _positive_proba(self.pipeline, self.features(windows, baselines))
+    def leak_probability(self, windows: np.ndarray, signal: np.ndarray) -> np.ndarray:
+        return _positive_proba(self.pipeline, self.features(windows, signal))
+
+
+def leak_scores(
+    predictor: Predictor, windows: np.ndarray, signal: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The service's leak score: the model's probability where the evidence gate is open
+    (:func:`app.ml.features.evidence`), 0 where it is closed.
+
+    Args:
+        predictor: the model.
+        windows: (B, window, 3) float32 physical units.
+        signal: (B, 2) float, level and noise scale at each window's last reading.
+
+    Returns:
+        (probability (B,) float64 in [0, 1], evidence (B,) bool).
+    """
+    gate = evidence(windows, signal, predictor.signal_cfg)
+    p = np.asarray(predictor.leak_probability(windows, signal), dtype=np.float64)
+    return np.where(gate, p, 0.0), gate
 
 
 def _load_encoder(artifacts_dir: Path, device: str) -> Any:
@@ -146,7 +180,10 @@ def load_predictor(
     artifacts_dir = Path(artifacts_dir)
     manifest = A.load_manifest(artifacts_dir)
     norm = manifest["normalisation"]
+    sig = SignalConfig.from_dict(manifest["signal"])
+    window = int(manifest["window"])
     if use_torch and torch_available():
         encoder = _load_encoder(artifacts_dir, device)
-        return LSTMSVMPredictor(encoder, A.load_svm(artifacts_dir / A.SVM_LSTM_FILE), norm)
-    return PureSVMPredictor(A.load_svm(artifacts_dir / A.SVM_PURE_FILE), norm)
+        return LSTMSVMPredictor(encoder, A.load_svm(artifacts_dir / A.SVM_LSTM_FILE), norm,
+                                sig, window)
+    return PureSVMPredictor(A.load_svm(artifacts_dir / A.SVM_PURE_FILE), norm, sig, window)

@@ -38,9 +38,12 @@ async def get_device(device_id: str, state: StateDep) -> DeviceInfo:
     if info is None:
         raise NotFound(f"device {device_id!r} is not tracked")
     alert = state.policy.state_of(device_id)
+    signal = info["signal"]
     return DeviceInfo(
         device_id=device_id,
         **{**info, "last_ts": iso(info["last_ts"])},  # type: ignore[arg-type]
+        gas_baseline=signal["level"],  # type: ignore[index]
+        last_probability=state.sink.last_probability.get(device_id),
         alert_state=alert["state"],
         alert_id=alert["alert_id"],
         severity=alert["severity"],

@@ -23,7 +23,7 @@ async def get_status(state: StateDep) -> Status:
             is_trained=state.settings.model_enabled,
             model_type=p.model_type,
             device=p.device,
-            window=state.settings.window,
+            window=state.buffers.window,
             stride=state.settings.stride,
             details=getattr(p, "summary", {}),
         ),

@@ -25,7 +25,7 @@ from app.errors import InvalidBody, pydantic_errors
 from app.schemas.readings import IngestResult, Reading, Rejected, iso
 from app.services.buffers import BAD_TS, CAPPED, LATE, DeviceBuffers
 from app.services.safety import SafetyRules
-from app.services.scorer import BatchScorer
+from app.services.scorer import Scorer
 
 _READING = TypeAdapter(Reading)
 _READINGS = TypeAdapter(list[Reading])
@@ -97,7 +97,7 @@ class Ingestor:
     """
 
     def __init__(
-        self, *, buffers: DeviceBuffers, scorer: BatchScorer, max_items: int,
+        self, *, buffers: DeviceBuffers, scorer: Scorer, max_items: int,
         safety: SafetyRules | None = None, publish: Callable[[dict[str, Any]], Any] | None = None,
         score: bool = True,
         record: Callable[[list[tuple[str, float, float, float, float]]], Awaitable[None]]

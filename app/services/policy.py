@@ -75,7 +75,8 @@ class AlertPolicy:
     dirty: set[str] = field(default_factory=set)
 
     def update(
-        self, device_id: str, prob: float, ts: float, gas_ppm: float | None = None
+        self, device_id: str, prob: float, ts: float, gas_ppm: float | None = None,
+        elevated: bool = False,
     ) -> dict[str, Any] | None:
         """Feed one window's leak probability.
 
@@ -84,6 +85,8 @@ class AlertPolicy:
             prob: leak probability of its latest window, in [0, 1].
             ts: epoch seconds of the window's last reading.
             gas_ppm: gas concentration of that reading, ppm (None = unknown).
+            elevated: the gas still stands clearly above the device's pre-episode level;
+                an open alert does not count such a window towards clearing.
 
         Returns:
             An event body (without ``event_id``; ``ts`` epoch seconds) when the alert is
@@ -96,7 +99,7 @@ class AlertPolicy:
             st.high_run = min(st.high_run + 1, c.raise_n) if prob >= c.raise_p else 0
             event = self._maybe_raise(device_id, st, prob, ts, gas_ppm)
         else:
-            st.low_run = st.low_run + 1 if prob < c.clear_p else 0
+            st.low_run = st.low_run + 1 if prob < c.clear_p and not elevated else 0
             event = self._maybe_resolve_or_escalate(device_id, st, prob, ts, gas_ppm)
         if event is not None or (st.high_run, st.low_run) != before:
             self.dirty.add(device_id)

@@ -19,31 +19,63 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from app.ml.predictor import Predictor
-from app.services.buffers import Window, WindowBatch
+from app.ml.predictor import Predictor, leak_scores
+from app.services.windows import Window, WindowBatch
 
 log = logging.getLogger(__name__)
 
-ResultSink = Callable[[Sequence[Window], np.ndarray], Awaitable[None]]
+
+class Scores(NamedTuple):
+    """Scores of N windows: ``probability`` (N,) float64, the model's leak probability where
+    the evidence gate is open and 0 elsewhere; ``evidence`` (N,) bool, the gate (the gas
+    stands clearly above the device's level, :func:`app.ml.features.evidence`)."""
+
+    probability: np.ndarray
+    evidence: np.ndarray
 
 
-def score_windows(predictor: Predictor, windows: WindowBatch | Sequence[Window]) -> np.ndarray:
-    """Score windows in one model call.
+ResultSink = Callable[[Sequence[Window], Scores], Awaitable[None]]
+
+
+class Scorer(Protocol):
+    """What ingestion and the status endpoints need of a scorer (batched or inline)."""
+
+    windows_scored: int
+    batches: int
+    errors: int
+    last_batch_ms: float
+
+    @property
+    def pending(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    async def submit(self, windows: WindowBatch | Sequence[Window]) -> None: ...
+
+
+def score_windows(predictor: Predictor, windows: WindowBatch | Sequence[Window]) -> Scores:
+    """Score windows in one model call (runs in the inference thread).
 
     Args:
         predictor: the loaded model.
-        windows: N windows, each (window, 3) float32 readings plus a gas baseline.
+        windows: N windows, each (window, 3) float32 readings plus the device's signal
+            (level, noise scale).
 
     Returns:
-        shape (N,), float64 leak probabilities in [0, 1].
+        :class:`Scores` of the N windows.
     """
     if not isinstance(windows, WindowBatch):
         windows = WindowBatch.of(windows)
-    b = windows.baseline.astype(np.float32)
-    return np.asarray(predictor.predict_proba(windows.values, b), dtype=np.float64)
+    p, gate = leak_scores(predictor, windows.values, windows.signal)
+    return Scores(p, gate)
 
 
 class _Counters:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.ml.baseline import baseline_series, gas_log_ratio
-from app.ml.features import RECENT, make_windows
+from app.ml.features import RECENT, gas_rise, series_windows
+from app.ml.signal import SignalConfig
 from app.training import data as D
 from app.training.leaks import InjectionResult, LeakInjector
 
@@ -45,34 +45,42 @@ class Background:
     injector: LeakInjector
     ambiguous: bool = False
     copies: int = 1
+    ts: np.ndarray | None = None  # (T,) seconds; None = regular spacing dt_s
+
+    def times(self) -> np.ndarray:
+        """(T,) seconds of each reading."""
+        return self.ts if self.ts is not None else np.arange(len(self.series)) * self.dt_s
 
 
 @dataclass(frozen=True)
 class WindowSet:
-    """windows (N, 60, 3) float32 physical; baselines (N,); labels (N,) int64 0/1; source (N,)."""
+    """windows (N, 60, 3) float32 physical; signal (N, 2) level and noise scale at each
+    window's last reading; labels (N,) int64 0/1; source (N,)."""
 
     windows: np.ndarray
-    baselines: np.ndarray
+    signal: np.ndarray
     labels: np.ndarray
     source: np.ndarray
 
     @staticmethod
     def concat(parts: list[WindowSet]) -> WindowSet:
         return WindowSet(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                           ("windows", "baselines", "labels", "source")))  # fmt: skip
+                           ("windows", "signal", "labels", "source")))  # fmt: skip
 
 
-def label_windows(res: InjectionResult, dt_s: float, stride: int, ambiguous: bool) -> WindowSet:
-    """Cut an injected series into windows, label them and drop ambiguous ones."""
-    bl = baseline_series(res.series[:, 0], dt_s)
-    w, b, ends = make_windows(res.series, bl, stride)
+def label_windows(
+    res: InjectionResult, ts: np.ndarray, stride: int, ambiguous: bool,
+    cfg: SignalConfig | None = None,
+) -> WindowSet:
+    """Cut an injected series (readings at ``ts`` (T,) seconds) into the windows the service
+    would score, label them and drop ambiguous ones."""
+    w, b, ends = series_windows(res.series, ts, stride, cfg)
     recent = ends[:, None] - np.arange(RECENT)[None, :]
     whole = ends[:, None] - np.arange(w.shape[1])[None, :]
     pos = (res.labels[recent].max(1) == 1) & (res.response[recent].max(1) >= POS_MIN_RESPONSE)
     neg = (res.labels[whole].max(1) == 0) & (res.response[whole].max(1) < NEG_MAX_RESPONSE)
     if ambiguous:
-        real = gas_log_ratio(w[:, -RECENT:, 0], b[:, None]).max(1)
-        neg &= real <= MAX_BACKGROUND_LR
+        neg &= gas_rise(w, b)[0] <= MAX_BACKGROUND_LR
     keep = pos | neg
     return WindowSet(w[keep], b[keep], pos[keep].astype(np.int64), np.zeros(keep.sum(), int))
 
@@ -93,6 +101,8 @@ def backgrounds(data_dir: Path | None) -> list[Background]:
     # Hourly leaks 48-168 h apart (was 12-72 h): leaves leak-free street-air windows as
     # negatives, which the first model lacked (many false alarms on the test months).
     hourly = LeakInjector(dt_s=3600.0, duration_range=(6, 48), gap_range=(48, 168))
+    afc = D.load_afc(data_dir)
+    slow = LeakInjector(dt_s=2.5, duration_range=(40, 300), gap_range=(60, 400))
     a, b = D.SMOKE_CLEAN
     out = [
         Background("smoke_iot rows 0-3177 (clean)", smoke.series[a:b], 1.0, 2, fast, copies=3),
@@ -102,20 +112,35 @@ def backgrounds(data_dir: Path | None) -> list[Background]:
     train_rows = airq.dates < D.AIRQ_TRAIN_BEFORE
     for i, sess in enumerate(D.split_sessions(airq.series[train_rows], min_len=150)):
         out.append(Background(f"air_quality_uci session {i}", sess, 3600.0, 1, hourly))
+    s0 = np.flatnonzero(afc.session == 0)
+    for i, sl in enumerate(D.split_at_gaps(afc.ts[s0], 300.0, 400)):
+        rows = s0[sl]
+        out.append(Background(f"methane_chamber_afc session 0 part {i}", afc.series[rows], 2.5,
+                              6, slow, ts=afc.ts[rows] - afc.ts[rows][0]))
     return out
 
 
-def build_sets(data_dir: Path | None, seed: int = 0) -> tuple[WindowSet, WindowSet]:
-    """(train, holdout) WindowSets; each background split in time (last 20 % held out)."""
+def build_sets(
+    data_dir: Path | None, seed: int = 0, exclude: str | None = None
+) -> tuple[WindowSet, WindowSet]:
+    """(train, holdout) WindowSets; each background split in time (last 20 % held out).
+
+    ``exclude``: leave out every background whose name starts with it (a dataset name, for
+    leave-one-dataset-out evaluation).
+    """
     rng = np.random.default_rng(seed)
     train, hold = [], []
     for k, bg in enumerate(backgrounds(data_dir)):
+        if exclude and bg.name.startswith(exclude):
+            continue
         cut = int(len(bg.series) * (1 - HOLDOUT_FRACTION))
+        ts = bg.times()
         for c in range(bg.copies):
-            for part, sink in ((bg.series[:cut], train), (bg.series[cut:], hold)):
+            for sl, sink in ((slice(0, cut), train), (slice(cut, None), hold)):
+                part = bg.series[sl]
                 series = part if c == 0 else _augment(part, rng)
                 res = bg.injector.inject(series, seed=rng)
-                ws = label_windows(res, bg.dt_s, bg.stride, bg.ambiguous)
-                sink.append(WindowSet(ws.windows, ws.baselines, ws.labels,
+                ws = label_windows(res, ts[sl], bg.stride, bg.ambiguous)
+                sink.append(WindowSet(ws.windows, ws.signal, ws.labels,
                                       np.full(len(ws.labels), k)))  # fmt: skip
     return WindowSet.concat(train), WindowSet.concat(hold)

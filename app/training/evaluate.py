@@ -14,6 +14,7 @@ import argparse
 import os
 import platform
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from app.ml.artifacts import ArtifactError, load_manifest
-from app.ml.baseline import baseline_series
-from app.ml.features import make_windows
-from app.ml.predictor import load_predictor
+from app.ml.features import series_windows
+from app.ml.predictor import Predictor, leak_scores, load_predictor
 from app.services.policy import PolicyConfig
 from app.training import data as D
 from app.training import leak_benchmark as B
@@ -43,12 +43,16 @@ def _training_windows(data_dir: Path | None, seed: int) -> tuple[np.ndarray, np.
     ws, bs = [], []
     for bg in backgrounds(data_dir):
         part = bg.series[: int(len(bg.series) * (1 - HOLDOUT_FRACTION))]
-        w, b, _ = make_windows(part, baseline_series(part[:, 0], bg.dt_s), bg.stride)
+        w, b, _ = series_windows(part, bg.times()[: len(part)], bg.stride)
         ws.append(w)
         bs.append(b)
     w, b = np.concatenate(ws), np.concatenate(bs)
     idx = np.random.default_rng(seed).permutation(len(w))[:ISO_MAX_WINDOWS]
     return w[idx], b[idx]
+
+
+def _gated(pred: Predictor, windows: np.ndarray, signal: np.ndarray) -> np.ndarray:
+    return leak_scores(pred, windows, signal)[0]
 
 
 def build_detectors(art: Path, data_dir: Path | None, device: str, seed: int
@@ -62,8 +66,8 @@ def build_detectors(art: Path, data_dir: Path | None, device: str, seed: int
     aq = D.load_air_quality(data_dir)
     aq_train = aq.series[aq.dates < D.AIRQ_TRAIN_BEFORE, 0]
     common = {
-        "lstm_svm": Detector("lstm_svm", lstm.predict_proba, lstm.model_type),
-        "svm": Detector("svm", svm.predict_proba, svm.model_type + " (fallback)"),
+        "lstm_svm": Detector("lstm_svm", partial(_gated, lstm), lstm.model_type),
+        "svm": Detector("svm", partial(_gated, svm), svm.model_type + " (fallback)"),
         "isolation_forest": Detector("isolation_forest", iso, "IsolationForest, window features"),
     }
     out = {}

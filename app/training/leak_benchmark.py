@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from app.ml.baseline import baseline_series
-from app.ml.features import RECENT, WINDOW, make_windows
+from app.ml.features import RECENT, WINDOW, series_windows
 from app.services.policy import PolicyConfig
 from app.training import data as D
 from app.training.dataset import HOLDOUT_FRACTION, NEG_MAX_RESPONSE, POS_MIN_RESPONSE
@@ -69,7 +68,7 @@ class Benchmark:
 
 
 def _windows(series: np.ndarray, dt_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return make_windows(series, baseline_series(series[:, 0], dt_s), 1)
+    return series_windows(series, np.arange(len(series)) * dt_s, 1)
 
 
 def injected_labels(res: InjectionResult, ends: np.ndarray) -> np.ndarray:

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from app.ml.baseline import baseline_series
-from app.ml.features import make_windows
+from app.ml.features import series_windows
+from app.ml.predictor import leak_scores
 from app.training import data as D
 
 ALERT_RAISE = 0.7
@@ -22,12 +22,13 @@ ALERT_CLEAR = 0.3
 def replay(predictor: Any, series: np.ndarray, dt_s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Score every full window of one device's series (T, 3).
 
-    Returns: probabilities (N,) float64 and end_index (N,) int64 (row of each window's last
-    reading, relative to ``series``); baselines from ``baseline_series(gas, dt_s)`` from row 0.
+    Returns: the service's leak scores (N,) float64 (model probability behind the evidence
+    gate, :func:`app.ml.predictor.leak_scores`) and end_index (N,) int64 (row of each
+    window's last reading, relative to ``series``); the signal model starts at row 0.
     """
-    bl = baseline_series(series[:, 0], dt_s)
-    w, b, ends = make_windows(series, bl, stride=1)
-    return predictor.predict_proba(w, b), ends
+    w, sig, ends = series_windows(series, np.arange(len(series)) * dt_s, 1,
+                                  predictor.signal_cfg, predictor.window)
+    return leak_scores(predictor, w, sig)[0], ends
 
 
 def first_run(probs: np.ndarray, thr: float, n: int) -> int | None:

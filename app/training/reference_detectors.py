@@ -1,7 +1,7 @@
 """Detectors compared by the evaluation, behind one interface.
 
 A detector scores every full window of a batch: ``score(windows (N, 60, 3) float32 physical,
-baselines (N,)) -> (N,) float64`` in [0, 1]; the service's alert policy then turns the scores
+signal (N,)) -> (N,) float64`` in [0, 1]; the service's alert policy then turns the scores
 into alerts (``app.training.quality.alert_rows``), the same for every detector.
 
 - ``lstm_svm`` / ``svm``: the shipped predictors (``app.ml.predictor``).
@@ -55,18 +55,18 @@ class IsoForestScorer:
         self.norm = dict(norm)
         self.seed = seed
 
-    def fit(self, windows: np.ndarray, baselines: np.ndarray) -> IsoForestScorer:
-        """Fit on leak-free training windows (N, 60, 3) physical and baselines (N,)."""
-        f = window_features(preprocess(windows, baselines, self.norm))
+    def fit(self, windows: np.ndarray, signal: np.ndarray) -> IsoForestScorer:
+        """Fit on leak-free training windows (N, 60, 3) physical and signal (N,)."""
+        f = window_features(preprocess(windows, signal, self.norm))
         self.forest_ = IsolationForest(n_estimators=200, random_state=self.seed).fit(f)
         s = -self.forest_.score_samples(f)
         self.q_ = float(np.percentile(s, 99.0))
         self.scale_ = max((float(np.percentile(s, 99.9)) - self.q_) / np.log(0.7 / 0.3), 1e-6)
         return self
 
-    def __call__(self, windows: np.ndarray, baselines: np.ndarray) -> np.ndarray:
+    def __call__(self, windows: np.ndarray, signal: np.ndarray) -> np.ndarray:
         if len(windows) == 0:
             return np.empty(0)
-        s = -self.forest_.score_samples(window_features(preprocess(windows, baselines,
+        s = -self.forest_.score_samples(window_features(preprocess(windows, signal,
                                                                    self.norm)))  # fmt: skip
         return 1.0 / (1.0 + np.exp(-(s - self.q_) / self.scale_))

@@ -129,16 +129,16 @@ def train_on_sets(
     """Fit norm, autoencoder, both SVMs on ``tr``; score ``ho``. Returns models and figures."""
     seed_everything(seed)
     norm = fit_norm(tr.windows)
-    x_tr, x_ho = (preprocess(s.windows, s.baselines, norm) for s in (tr, ho))
+    x_tr, x_ho = (preprocess(s.windows, s.signal, norm) for s in (tr, ho))
     encoder, history = fit_autoencoder(x_tr, x_ho, cfg, dev, progress)
     finetune: list[dict[str, float]] = []
     if cfg.finetune_epochs > 0:
         encoder, finetune = finetune_encoder(encoder, x_tr, tr.labels, cfg, dev, progress)
     lstm = LSTMSVMPredictor(encoder, None, norm)  # type: ignore[arg-type]
-    lstm.pipeline = fit_svm(lstm.features(tr.windows, tr.baselines), tr.labels, seed)
+    lstm.pipeline = fit_svm(lstm.features(tr.windows, tr.signal), tr.labels, seed)
     pure = PureSVMPredictor(fit_svm(window_features(x_tr), tr.labels, seed), norm)
     figures = {
-        name: metrics(ho.labels, pred.predict_proba(ho.windows, ho.baselines))
+        name: metrics(ho.labels, pred.leak_probability(ho.windows, ho.signal))
         for name, pred in (("lstm_svm", lstm), ("pure_svm", pure))
     }
     return {"norm": norm, "lstm": lstm, "pure": pure, "history": history,
@@ -160,7 +160,7 @@ def save_artifacts(
 
 def train_and_save(
     *, out_dir: Path, data_dir: Path | None, epochs: int = ModelConfig.epochs, device: str = "auto",
-    seed: int = 0, progress: bool = True,
+    seed: int = 0, progress: bool = True, finetune_epochs: int = ModelConfig.finetune_epochs,
 ) -> dict[str, Any]:  # fmt: skip
     """Build the data, train, print figures and write the artifacts to ``out_dir``.
 
@@ -170,7 +170,7 @@ def train_and_save(
     t0 = time.perf_counter()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     dev = resolve_device(device)
-    cfg = ModelConfig(epochs=epochs)
+    cfg = ModelConfig(epochs=epochs, finetune_epochs=finetune_epochs)
     tr, ho = build_sets(data_dir, seed)
     print(f"windows: train {len(tr.labels)} ({tr.labels.mean():.0%} leak), "
           f"hold-out {len(ho.labels)} ({ho.labels.mean():.0%} leak); device {dev}")  # fmt: skip
@@ -196,6 +196,7 @@ def run_train(args: argparse.Namespace) -> int:
             out_dir=Path(get("artifacts_dir", root / "artifacts")),
             data_dir=None if get("data_dir", None) is None else Path(args.data_dir),
             epochs=int(get("epochs", ModelConfig.epochs)),
+            finetune_epochs=int(get("finetune_epochs", ModelConfig.finetune_epochs)),
             device=str(get("device", "auto")),
             seed=int(get("seed", 0)),
         )

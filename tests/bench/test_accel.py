@@ -29,9 +29,9 @@ def test_variant_matches_eager(base, windows, accel: str) -> None:
         pytest.importorskip("onnxruntime")
         pytest.importorskip("onnx")
     x, b = windows
-    want = base.predict_proba(x, b)
+    want = base.leak_probability(x, b)
     pred = accelerate(base, accel)
-    got = pred.predict_proba(x, b)
+    got = pred.leak_probability(x, b)
     assert got.shape == want.shape == (300,)
     assert pred.summary["accel"] == accel
     np.testing.assert_allclose(got, want, atol=TOL[accel])
@@ -49,12 +49,12 @@ def test_array_svm_equals_libsvm_on_real_windows(base) -> None:
 
     x, b, _, _ = detection_windows(60)
     x, b = x[::7], b[::7]  # ~1,800 windows spread over the hold-out recording (or simulation)
-    want = base.predict_proba(x, b)
+    want = base.leak_probability(x, b)
     fast = accelerate(base, "none", svm="array")
-    np.testing.assert_allclose(fast.predict_proba(x, b), want, rtol=0, atol=1e-9)
-    one = np.array([fast.predict_proba(x[i : i + 1], b[i : i + 1])[0] for i in range(0, 200)])
+    np.testing.assert_allclose(fast.leak_probability(x, b), want, rtol=0, atol=1e-9)
+    one = np.array([fast.leak_probability(x[i : i + 1], b[i : i + 1])[0] for i in range(0, 200)])
     # batch of 1 vs batched: float32 LSTM arithmetic differs in the last bits between batch
     # sizes, so the bound here is the 1e-6, not the 1e-9 of the SVM alone
     np.testing.assert_allclose(one, want[:200], rtol=0, atol=1e-6)
-    assert fast.predict_proba(x[:0], b[:0]).shape == (0,)
+    assert fast.leak_probability(x[:0], b[:0]).shape == (0,)
     assert want.min() < 0.3 and want.max() > 0.7  # both classes present

@@ -32,10 +32,10 @@ def test_roundtrip_identical_scores(tiny_artifacts: Path) -> None:
     assert (lstm.model_type, lstm.device) == ("PyTorch LSTM+SVM", "cpu")
     assert pure.model_type == "Pure SVM"
     for pred in (lstm, pure):
-        p = pred.predict_proba(w, b)
+        p = pred.leak_probability(w, b)
         assert p.shape == (16,) and p.dtype == np.float64 and ((p >= 0) & (p <= 1)).all()
         again = load_predictor(tiny_artifacts, device="cpu", use_torch=pred is lstm)
-        np.testing.assert_array_equal(again.predict_proba(w, b), p)
+        np.testing.assert_array_equal(again.leak_probability(w, b), p)
     np.testing.assert_array_equal(w, w0)
     assert ModelConfig() and preprocess and window_features
 
@@ -45,7 +45,7 @@ def test_shipped_artifacts_load_and_score() -> None:
     m = json.loads((ARTIFACTS / "manifest.json").read_text())
     assert m["window"] == 60 and m["thresholds"]["raise"] == 0.7
     for use_torch in (True, False):
-        p = load_predictor(ARTIFACTS, device="cpu", use_torch=use_torch).predict_proba(w, b)
+        p = load_predictor(ARTIFACTS, device="cpu", use_torch=use_torch).leak_probability(w, b)
         assert p.shape == (8,) and ((p >= 0) & (p <= 1)).all()
         assert p[1::2].mean() > p[0::2].mean()  # gas rises score higher than flat air
 
@@ -96,7 +96,7 @@ def test_pure_svm_without_torch() -> None:
         "from app.ml.predictor import load_predictor, torch_available\n"
         f"p = load_predictor({str(ARTIFACTS)!r})\n"
         "x = np.full((2, 60, 3), [400.0, 22.0, 50.0], dtype=np.float32)\n"
-        "pr = p.predict_proba(x, np.full(2, 400.0))\n"
+        "pr = p.leak_probability(x, np.full(2, 400.0))\n"
         "assert 'torch' not in sys.modules\n"
         "print(p.model_type, torch_available(), pr.shape)\n"
     )

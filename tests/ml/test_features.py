@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from app.ml.features import (
+    CHANNELS,
     WINDOW,
     WINDOW_FEATURE_NAMES,
     fit_norm,
@@ -20,40 +21,53 @@ def test_preprocess_shape_dtype_and_no_mutation() -> None:
     w0 = w.copy()
     norm = fit_norm(w)
     x = preprocess(w, b, norm)
-    assert x.shape == (5, WINDOW, 3) and x.dtype == np.float32
+    assert x.shape == (5, WINDOW, len(CHANNELS)) and x.dtype == np.float32
     np.testing.assert_array_equal(w, w0)
-    assert abs(float(x[:, :, 1].mean())) < 1e-4 and abs(float(x[:, :, 1].std()) - 1) < 1e-3
+    assert abs(float(x[:, :, 2].mean())) < 1e-4 and abs(float(x[:, :, 2].std()) - 1) < 1e-3
 
 
-def test_preprocess_gas_is_log_ratio_to_baseline() -> None:
+def test_preprocess_gas_channels_are_log_ratio_and_noise_scales() -> None:
     w = np.zeros((1, WINDOW, 3), np.float32)
     w[0, :, 0] = 801.0
-    norm = {"temperature_mean": 0, "temperature_std": 1, "humidity_mean": 0, "humidity_std": 1}
-    x = preprocess(w, np.array([400.0]), norm)
+    w[0, 30, 0] = 0.0  # one glitch: filtered away
+    norm = {"temperature_dev_std": 1.0, "humidity_dev_std": 1.0}
+    x = preprocess(w, np.array([[400.0, 4.0]]), norm)
     np.testing.assert_allclose(x[0, :, 0], np.log(802 / 401), rtol=1e-6)
+    np.testing.assert_allclose(x[0, :, 1], np.arcsinh(401 / 4.0), rtol=1e-6)
+
+
+def test_temperature_and_humidity_enter_as_deviations_from_the_window_mean() -> None:
+    w, b, _ = synthetic_windows(4, 2)
+    norm = fit_norm(w)
+    shifted = w.copy()
+    shifted[:, :, 1] += 15.0  # a warmer room
+    shifted[:, :, 2] -= 20.0  # a drier one
+    np.testing.assert_allclose(preprocess(w, b, norm), preprocess(shifted, b, norm), atol=1e-4)
 
 
 def test_preprocess_rejects_bad_shapes() -> None:
     norm = fit_norm(np.ones((1, WINDOW, 3)))
     with pytest.raises(ValueError):
-        preprocess(np.ones((2, 59, 3)), np.ones(2), norm)
+        preprocess(np.ones((2, WINDOW, 2)), np.ones((2, 2)), norm)
     with pytest.raises(ValueError):
-        preprocess(np.ones((2, WINDOW, 3)), np.ones(3), norm)
+        preprocess(np.ones((2, WINDOW, 3)), np.ones(2), norm)
 
 
 def test_window_features_shape_and_rise() -> None:
     w, b, y = synthetic_windows(6, 1)
     f = window_features(preprocess(w, b, fit_norm(w)))
     assert f.shape == (6, len(WINDOW_FEATURE_NAMES)) and f.dtype == np.float64
-    last = WINDOW_FEATURE_NAMES.index("gas_last")
+    last = WINDOW_FEATURE_NAMES.index("lr_last")
     assert (f[y == 1, last] > f[y == 0, last].max()).all()
 
 
-def test_make_windows_ends_and_content() -> None:
+def test_make_windows_skips_warm_up_and_cuts_ends() -> None:
     series = np.arange(100 * 3, dtype=np.float64).reshape(100, 3)
-    w, b, ends = make_windows(series, np.arange(100.0), stride=10)
-    np.testing.assert_array_equal(ends, [59, 69, 79, 89, 99])
-    assert w.shape == (5, WINDOW, 3) and w.dtype == np.float32
-    np.testing.assert_array_equal(w[0], series[:60])
-    np.testing.assert_array_equal(b, ends.astype(float))
-    assert make_windows(series[:59], np.zeros(59))[0].shape == (0, WINDOW, 3)
+    sig = np.c_[np.arange(100.0), np.ones(100)]
+    sig[:64] = np.nan  # warming up
+    w, b, ends = make_windows(series, sig, stride=5)
+    np.testing.assert_array_equal(ends, [64, 69, 74, 79, 84, 89, 94, 99])
+    assert w.shape == (8, WINDOW, 3) and w.dtype == np.float32
+    np.testing.assert_array_equal(w[0], series[5:65])
+    np.testing.assert_array_equal(b[:, 0], ends.astype(float))
+    assert make_windows(series[:59], np.zeros((59, 2)))[0].shape == (0, WINDOW, 3)

@@ -1,64 +1,127 @@
-"""Ring buffers: window order, stride, fixed memory, cap and eviction."""
+"""Ring buffers: window order, stride, fixed memory, cap, eviction, and the batched store
+against a per-reading reference."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from app.ml.signal import DeviceSignal, SignalConfig
 from app.services.buffers import DeviceBuffers, DeviceCapReached
+from app.services.signals import SignalBank
+from app.services.windows import Window
+
+
+def make(window: int, max_devices: int, stride: int = 1, clock=None) -> DeviceBuffers:
+    """Buffers whose signal warm-up equals the window (the shortest allowed)."""
+    extra = {} if clock is None else {"clock": clock}
+    return DeviceBuffers(window=window, max_devices=max_devices, stride=stride,
+                         signals=SignalBank(SignalConfig(warmup=window)), **extra)
+
+
+class Reference:
+    """The per-reading path the batched store must match: a list per device, one
+    DeviceSignal each, a window when the signal is warm and on the stride."""
+
+    def __init__(self, window: int, max_devices: int, stride: int = 1) -> None:
+        self.window, self.max_devices, self.stride = window, max_devices, stride
+        self.rows: dict[str, list] = {}
+        self.sig: dict[str, DeviceSignal] = {}
+        self.last: dict[str, float] = {}
+
+    def is_late(self, d: str, ts: float) -> bool:
+        return d in self.last and ts < self.last[d]
+
+    def append(self, d: str, ts: float, v: tuple[float, float, float]) -> Window | None:
+        if d not in self.rows:
+            if len(self.rows) >= self.max_devices:
+                raise DeviceCapReached(d)
+            self.rows[d] = []
+            self.sig[d] = DeviceSignal(SignalConfig(warmup=self.window))
+        self.rows[d].append(v)
+        self.last[d] = ts
+        s = self.sig[d]
+        _, level, scale = s.learn_one(v[0], ts)
+        if not s.warm or (s.n_ - self.window) % self.stride:
+            return None
+        vals = np.asarray(self.rows[d][-self.window:], dtype=np.float32)
+        return Window(d, ts, vals, np.array([level, scale]))
 
 
 def fill(buf: DeviceBuffers, device: str, n: int, start: float = 0.0) -> list:
-    return [buf.append(device, start + i, (float(i), 20.0, 40.0)) for i in range(n)]
+    """Store n readings one message each; the window each made due (or None)."""
+    out = []
+    for i in range(n):
+        b = buf.store([device], np.array([start + i]), np.array([[float(i), 20.0, 40.0]]))[1]
+        out.append(None if b is None else next(iter(b)))
+    return out
 
 
 def test_window_is_last_readings_oldest_first() -> None:
-    buf = DeviceBuffers(window=4, max_devices=10)
+    buf = make(4, 10)
     out = fill(buf, "a", 10)
     assert out[:3] == [None, None, None]
     np.testing.assert_array_equal(out[3].values[:, 0], [0, 1, 2, 3])
     np.testing.assert_array_equal(out[9].values[:, 0], [6, 7, 8, 9])
     assert out[9].values.dtype == np.float32 and out[9].values.shape == (4, 3)
-    assert out[9].ts == 9.0
+    assert out[9].ts == 9.0 and out[9].signal.shape == (2,)
 
 
 def test_snapshot_is_a_copy() -> None:
-    buf = DeviceBuffers(window=3, max_devices=10)
+    buf = make(3, 10)
     w = fill(buf, "a", 3)[-1]
     fill(buf, "a", 3, start=3)
     np.testing.assert_array_equal(w.values[:, 0], [0, 1, 2])
 
 
 def test_stride() -> None:
-    buf = DeviceBuffers(window=3, max_devices=10, stride=2)
+    buf = make(3, 10, stride=2)
     out = fill(buf, "a", 9)
     assert [i for i, w in enumerate(out) if w is not None] == [2, 4, 6, 8]
 
 
+def test_no_window_before_the_signal_is_warm() -> None:
+    buf = DeviceBuffers(window=3, max_devices=2, signals=SignalBank(SignalConfig(warmup=5)))
+    out = fill(buf, "a", 7)
+    assert [i for i, w in enumerate(out) if w is not None] == [4, 5, 6]
+    with pytest.raises(ValueError, match="warm-up 2 < window 3"):
+        DeviceBuffers(window=3, max_devices=2, signals=SignalBank(SignalConfig(warmup=2)))
+
+
+def test_a_gap_restarts_the_warm_up_and_the_window() -> None:
+    buf = make(3, 2)
+    fill(buf, "a", 5)
+    out = fill(buf, "a", 4, start=4 + 3600.0)
+    assert [i for i, w in enumerate(out) if w is not None] == [2, 3]
+    np.testing.assert_array_equal(out[2].values[:, 0], [0, 1, 2])  # no pre-gap reading
+
+
 def test_devices_do_not_mix() -> None:
-    buf = DeviceBuffers(window=2, max_devices=10)
-    buf.append("a", 0, (1.0, 0, 0))
-    buf.append("b", 0, (100.0, 0, 0))
-    w = buf.append("a", 1, (2.0, 0, 0))
+    buf = make(2, 10)
+    buf.store(["a", "b"], np.array([0.0, 0.0]), np.array([[1.0, 0, 0], [100.0, 0, 0]]))
+    w = next(iter(buf.store(["a"], np.array([1.0]), np.array([[2.0, 0, 0]]))[1]))
     np.testing.assert_array_equal(w.values[:, 0], [1, 2])
     assert buf.info("b")["buffer_fill"] == 1
 
 
 def test_cap_and_eviction_free_slots() -> None:
-    buf = DeviceBuffers(window=2, max_devices=3)
+    now = [0.0]
+    buf = make(2, 3, clock=lambda: now[0])
     for d in "abc":
-        buf.append(d, 0, (1.0, 0, 0))
+        fill(buf, d, 1)
     with pytest.raises(DeviceCapReached):
-        buf.append("d", 0, (1.0, 0, 0))
-    assert buf.evict_idle(idle_s=0.0, keep={"b"}) == ["a", "c"]
-    assert len(buf) == 1 and "b" in buf
-    buf.append("d", 0, (1.0, 0, 0))
+        buf.slot_for("d")
+    now[0] = 10.0
+    fill(buf, "b", 1, start=1.0)
+    assert buf.evict_idle(idle_s=5.0) == ["a", "c"]
+    assert len(buf) == 1 and "b" in buf and len(buf.signals) == 1
+    fill(buf, "d", 1)
     assert buf.info("d")["readings_seen"] == 1
     assert buf.info("a") is None
 
 
 def test_memory_is_fixed_per_device() -> None:
-    buf = DeviceBuffers(window=60, max_devices=5000)
+    buf = make(60, 5000)
     fill(buf, "a", 500)
     before = buf.nbytes()
     fill(buf, "a", 500, start=500)
@@ -66,21 +129,23 @@ def test_memory_is_fixed_per_device() -> None:
     assert buf.nbytes() / buf.capacity < 60 * 3 * 4 + 64
 
 
-def test_baseline_tracks_down_fast_up_slow() -> None:
-    buf = DeviceBuffers(window=2, max_devices=1)
-    buf.append("a", 0, (400.0, 20, 40))
-    buf.append("a", 1, (4000.0, 20, 40))
-    assert buf.info("a")["gas_baseline"] == pytest.approx(400.0 + 3600 / 21600, rel=1e-3)
-    buf.append("a", 2, (300.0, 20, 40))
-    assert buf.info("a")["gas_baseline"] == 300.0
+def test_device_view_reports_warm_up_then_level() -> None:
+    buf = make(3, 1)
+    buf.store(["a"] * 2, np.arange(2.0), np.array([[400.0, 20, 40], [410.0, 20, 40]]))
+    assert buf.info("a")["signal"]["state"] == "warming_up"
+    assert buf.info("a")["signal"]["readings_to_warm"] == 1
+    buf.store(["a"], np.array([2.0]), np.array([[420.0, 20, 40]]))
+    sig = buf.info("a")["signal"]
+    # the running median of three turns 400, 410, 420 into 400, 410, 410; their median
+    assert sig["state"] == "ready" and sig["level"] == pytest.approx(410.0)
 
 
 # --- the batched path: DeviceBuffers.store -------------------------------------------------
 
-from app.services.buffers import BAD_TS, CAPPED, LATE, STORED, WindowBatch  # noqa: E402
+from app.services.windows import BAD_TS, CAPPED, LATE, STORED, WindowBatch  # noqa: E402
 
 
-def per_reading(buf: DeviceBuffers, ids, ts, vals):
+def per_reading(buf: Reference, ids, ts, vals):
     """The reference: is_late + append for each reading in stable ts order."""
     codes, windows = [0] * len(ids), []
     for i in sorted(range(len(ids)), key=lambda i: ts[i]):
@@ -107,8 +172,8 @@ def by_device(windows) -> dict:
 @pytest.mark.parametrize("stride", [1, 3])
 def test_store_matches_per_reading_append(stride: int) -> None:
     rng = np.random.default_rng(0)
-    a = DeviceBuffers(window=5, max_devices=6, stride=stride)
-    b = DeviceBuffers(window=5, max_devices=6, stride=stride)
+    a = make(5, 6, stride=stride)
+    b = Reference(5, 6, stride=stride)
     clock = {f"d{k}": 0.0 for k in range(8)}  # 8 ids for a cap of 6: some are refused
     for _ in range(40):
         n = int(rng.integers(1, 30))
@@ -128,14 +193,13 @@ def test_store_matches_per_reading_append(stride: int) -> None:
             assert [w.ts for w in got[d]] == [w.ts for w in want[d]]
             for x, y in zip(got[d], want[d], strict=True):
                 np.testing.assert_array_equal(x.values, y.values)
-                assert x.baseline == pytest.approx(y.baseline, rel=1e-12)
-    for name in ("values", "head", "count", "last_ts", "baseline", "active"):
-        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+                np.testing.assert_allclose(x.signal, y.signal, rtol=1e-12)
+    assert set(a.device_ids()) == set(b.rows)
     assert CAPPED in codes.tolist() or len(a) == 6
 
 
 def test_store_long_run_keeps_last_window() -> None:
-    buf = DeviceBuffers(window=4, max_devices=2)
+    buf = make(4, 2)
     vals = np.c_[np.arange(11.0), np.ones((11, 2))]
     codes, batch, _ = buf.store(["a"] * 11, np.arange(11.0), vals)
     assert codes.tolist() == [STORED] * 11
@@ -145,13 +209,13 @@ def test_store_long_run_keeps_last_window() -> None:
 
 
 def test_store_rejects_non_finite_ts_without_tracking_the_device() -> None:
-    buf = DeviceBuffers(window=2, max_devices=2)
+    buf = make(2, 2)
     codes, batch, _ = buf.store(["x"], np.array([np.nan]), np.ones((1, 3)))
     assert codes.tolist() == [BAD_TS] and batch is None and "x" not in buf
 
 
 def test_window_batch_is_a_copy_and_iterates_windows() -> None:
-    buf = DeviceBuffers(window=2, max_devices=4)
+    buf = make(2, 4)
     _, batch, _ = buf.store(["a", "b", "a", "b"], np.array([0.0, 0, 1, 1]), np.ones((4, 3)))
     buf.store(["a", "b"], np.array([2.0, 2]), np.full((2, 3), 7.0))
     assert isinstance(batch, WindowBatch) and len(batch) == 2
@@ -161,7 +225,7 @@ def test_window_batch_is_a_copy_and_iterates_windows() -> None:
 
 
 def test_cap_holds_under_batches_and_eviction_frees_slots() -> None:
-    buf = DeviceBuffers(window=3, max_devices=100)
+    buf = make(3, 100)
     ids = [f"d{i}" for i in range(150)]
     codes, _, _ = buf.store(ids, np.zeros(150), np.ones((150, 3)))
     assert (codes == STORED).sum() == 100 and (codes == CAPPED).sum() == 50
@@ -174,9 +238,10 @@ def test_cap_holds_under_batches_and_eviction_frees_slots() -> None:
 
 
 def test_eviction_spares_recent_devices() -> None:
-    buf = DeviceBuffers(window=3, max_devices=10)
+    now = [0.0]
+    buf = make(3, 10, clock=lambda: now[0])
     buf.store(["old"], np.zeros(1), np.ones((1, 3)))
-    buf.last_seen[buf.slot_for("old")] -= 100.0  # as if its last reading came 100 s ago
+    now[0] = 100.0
     buf.store(["new"], np.zeros(1), np.ones((1, 3)))
     assert buf.evict_idle(idle_s=50.0) == ["old"]
     assert buf.device_ids() == ["new"]

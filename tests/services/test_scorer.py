@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 from app.config import Settings
-from app.services.buffers import DeviceBuffers, WindowBatch
+from app.ml.signal import SignalConfig
+from app.services.buffers import DeviceBuffers
+from app.services.signals import SignalBank
+from app.services.windows import WindowBatch
 from app.services.scorer import BatchScorer, InlineScorer, score_windows
 from tests.conftest import SMOKE_CSV
 
@@ -32,11 +35,11 @@ def real_windows(n_devices: int = 6, per_device: int = 40) -> WindowBatch:
         from app.sim import clean_air
 
         raw = clean_air(60_000, np.random.default_rng(1))
-    buf = DeviceBuffers(window=60, max_devices=n_devices)
+    buf = DeviceBuffers(window=60, max_devices=n_devices, signals=SignalBank(SignalConfig()))
     step = len(raw) // n_devices
     ids, ts, vals = [], [], []
     for d in range(n_devices):
-        rows = raw[d * step : d * step + 59 + per_device]
+        rows = raw[d * step : d * step + SignalConfig().warmup - 1 + per_device]
         ids += [f"d{d}"] * len(rows)
         ts.append(1.7e9 + np.arange(len(rows), dtype=float))
         vals.append(rows)
@@ -47,20 +50,24 @@ def real_windows(n_devices: int = 6, per_device: int = 40) -> WindowBatch:
 
 def test_batched_and_single_window_calls_give_the_same_probabilities(predictor) -> None:
     wb = real_windows()
-    batched = score_windows(predictor, wb)
-    single = np.array([score_windows(predictor, [w])[0] for w in wb])
+    batched = predictor.leak_probability(wb.values, wb.signal)
+    single = np.array([predictor.leak_probability(w.values[None], w.signal[None])[0]
+                       for w in wb])
     assert batched.shape == (len(wb),)
     np.testing.assert_allclose(batched, single, rtol=0, atol=1e-6)
     assert batched.std() > 0.01  # real, varied windows: not a constant output
+    gated = score_windows(predictor, wb)
+    np.testing.assert_array_equal(gated.probability, np.where(gated.evidence, batched, 0.0))
 
 
 def run_scorer(scorer_cls, predictor, windows: WindowBatch, **kw):
     got: list[tuple[str, float, float]] = []
     sizes: list[int] = []
 
-    async def sink(batch, probs):
+    async def sink(batch, scores):
         sizes.append(len(batch))
-        got.extend((w.device_id, w.ts, float(p)) for w, p in zip(batch, probs, strict=True))
+        got.extend((w.device_id, w.ts, float(p))
+                   for w, p in zip(batch, scores.probability, strict=True))
 
     async def main():
         import torch  # the service sets threads in its executor thread (OpenMP is per thread)

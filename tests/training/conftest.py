@@ -15,7 +15,8 @@ DATA_PRESENT = (default_data_dir() / "smoke_iot" / "smoke_detection_iot_T_RH_eCO
 
 def synthetic_windows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(n, 60, 3) float32 windows around 400 ppm / 22 °C / 50 %RH; odd rows get a gas rise in
-    their last 20 readings. Returns windows, baselines (n,), labels (n,)."""
+    their last 20 readings. Returns windows, signal (n, 2) (level 400, noise scale 4),
+    labels (n,)."""
     rng = np.random.default_rng(seed)
     w = np.empty((n, 60, 3), dtype=np.float32)
     w[:, :, 0] = 400 + rng.normal(0, 3, (n, 60))
@@ -24,7 +25,7 @@ def synthetic_windows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.nda
     labels = np.arange(n) % 2
     rise = np.linspace(0, 1, 20) * rng.uniform(200, 2000, (n, 1))
     w[labels == 1, -20:, 0] += rise[labels == 1]
-    return w, np.full(n, 400.0), labels
+    return w, np.tile([400.0, 4.0], (n, 1)), labels
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,83 @@
+"""The signal models of all tracked devices (one :class:`app.ml.signal.DeviceSignal` each)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from app.ml.signal import DeviceSignal, SignalConfig
+
+
+class SignalBank:
+    """Device id -> :class:`DeviceSignal`, created on a device's first reading.
+
+    Args:
+        cfg: the signal model's parameters (from the model manifest).
+    """
+
+    def __init__(self, cfg: SignalConfig) -> None:
+        self.cfg = cfg
+        self._dev: dict[str, DeviceSignal] = {}
+
+    def __len__(self) -> int:
+        return len(self._dev)
+
+    def get(self, device_id: str) -> DeviceSignal:
+        """The device's model, created when new."""
+        sig = self._dev.get(device_id)
+        if sig is None:
+            sig = self._dev[device_id] = DeviceSignal(self.cfg)
+        return sig
+
+    def learn(self, device_id: str, ts: Iterable[float], gas: Iterable[float]) -> np.ndarray:
+        """Learn a device's readings in time order.
+
+        Returns:
+            (m, 3) float64: level, scale (NaN while warming up) and readings since the
+            device's last (re)start, after each reading.
+        """
+        sig = self.get(device_id)
+        out = []
+        for t, g in zip(ts, gas, strict=True):
+            _, level, scale = sig.learn_one(g, t)
+            out.append((level, scale, sig.n_))
+        return np.asarray(out, dtype=np.float64).reshape(-1, 3)
+
+    def hold(self, device_id: str, on: bool) -> None:
+        """Hold a device's level while its leak episode is open (ignored if unknown)."""
+        sig = self._dev.get(device_id)
+        if sig is not None:
+            sig.hold(on)
+
+    def reset(self, device_id: str) -> bool:
+        """Restart a device's warm-up (operator's baseline reset); False if unknown."""
+        sig = self._dev.get(device_id)
+        if sig is None:
+            return False
+        sig.reset()
+        return True
+
+    def forget(self, device_ids: Iterable[str]) -> None:
+        """Drop evicted devices."""
+        for d in device_ids:
+            self._dev.pop(d, None)
+
+    def info(self, device_id: str, gas: float | None = None) -> dict[str, Any] | None:
+        """The device view's ``signal`` section, or None for an unknown device."""
+        sig = self._dev.get(device_id)
+        if sig is None:
+            return None
+        warm = sig.warm
+        z = sig.score_one(gas) if (warm and gas is not None) else math.nan
+        return {
+            "state": "ready" if warm else "warming_up",
+            "readings_to_warm": max(self.cfg.warmup - sig.n_, 0),
+            "level": None if not warm else round(sig.level_, 6),
+            "noise_scale": None if not warm else round(sig.scale_, 6),
+            "z": None if math.isnan(z) else round(z, 3),
+            "held": sig.held_,
+            "restarts": sig.restarts_,
+        }

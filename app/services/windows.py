@@ -1,0 +1,82 @@
+"""Immutable windows handed from the buffers to the scorer (copies, never live views)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+#: Per-reading outcome codes of :meth:`app.services.buffers.DeviceBuffers.store`.
+STORED, LATE, CAPPED, BAD_TS = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One full window, ready for scoring.
+
+    ``values`` (window, 3) float32, columns gas, temperature_c, humidity_pct, oldest first;
+    ``signal`` (2,) float64, the device's gas level and noise scale after the last reading
+    (gas unit, :mod:`app.ml.signal`); ``ts`` the last reading's time, epoch seconds.
+    """
+
+    device_id: str
+    ts: float
+    values: np.ndarray
+    signal: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class WindowBatch:
+    """N windows as stacked arrays: ``device_ids`` (N ids), ``ts`` (N,) float64, ``values``
+    (N, window, 3) float32, ``signal`` (N, 2) float64. Windows of one device appear in time
+    order. Iterating yields :class:`Window` objects."""
+
+    device_ids: list[str]
+    ts: np.ndarray
+    values: np.ndarray
+    signal: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.device_ids)
+
+    def __iter__(self) -> Iterator[Window]:
+        for i, d in enumerate(self.device_ids):
+            yield Window(d, float(self.ts[i]), self.values[i], self.signal[i])
+
+    def __getitem__(self, key: slice) -> WindowBatch:
+        return WindowBatch(self.device_ids[key], self.ts[key], self.values[key],
+                           self.signal[key])
+
+    @classmethod
+    def concat(cls, parts: Sequence[WindowBatch]) -> WindowBatch:
+        """One batch holding ``parts`` in order (the part itself when there is one)."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            [d for p in parts for d in p.device_ids],
+            np.concatenate([p.ts for p in parts]),
+            np.concatenate([p.values for p in parts]),
+            np.concatenate([p.signal for p in parts]),
+        )
+
+    @classmethod
+    def of(cls, windows: Sequence[Window]) -> WindowBatch:
+        """Stack single windows into a batch."""
+        return cls(
+            [w.device_id for w in windows],
+            np.fromiter((w.ts for w in windows), np.float64, len(windows)),
+            np.stack([w.values for w in windows]),
+            np.stack([w.signal for w in windows]),
+        )
+
+
+class Stored(NamedTuple):
+    """Outcome of a store: ``codes`` (N,) uint8 (STORED, LATE, CAPPED or BAD_TS per reading
+    in input order); ``windows`` the windows due or None; ``prior_ts`` (N,) float64, each
+    reading's device's newest stored time before the batch (NaN for a new device)."""
+
+    codes: np.ndarray
+    windows: WindowBatch | None
+    prior_ts: np.ndarray

@@ -1,0 +1,84 @@
+"""The per-device signal model: robust level, noise scale, warm-up, gaps, hold."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from app.ml.features import evidence, median3
+from app.ml.signal import DeviceSignal, SignalConfig, signal_series
+
+
+def run(gas, dt=1.0, cfg=None):
+    return signal_series(np.asarray(gas, float), np.arange(len(gas)) * dt, cfg)
+
+
+def test_warm_up_gives_median_and_mad_then_scores() -> None:
+    rng = np.random.default_rng(0)
+    gas = 400 + rng.normal(0, 5, 200)
+    out = run(gas)
+    assert np.isnan(out[:59, 1]).all() and np.isfinite(out[59:, 1]).all()
+    assert out[59, 1] == pytest.approx(np.median(out[:60, 0]), abs=1e-9)
+    assert 3.0 < out[-1, 2] < 8.0  # noise sd 5 ppm, estimated robustly
+
+
+def test_one_glitch_moves_nothing_and_is_filtered() -> None:
+    gas = 420.0 + np.arange(300) % 5
+    glitch = gas.copy()
+    glitch[100] = 0.0
+    a, b = run(gas), run(glitch)
+    assert b[100, 0] == pytest.approx(gas[99], abs=5)  # median of three hides it
+    assert abs(a[-1, 1] - b[-1, 1]) < 0.01 and abs(a[-1, 2] - b[-1, 2]) < 0.01
+    assert median3(glitch)[100] != 0.0 and median3(glitch)[101] != 0.0
+
+
+def test_far_above_grows_neither_scale_nor_level_fast() -> None:
+    gas = np.r_[420.0 + np.arange(60) % 5, np.full(1440, 3000.0)]
+    out = run(gas, dt=60.0)  # no episode holds it: a day at 3,000 ppm
+    assert out[-1, 1] < 500.0 and out[-1, 2] < 1.2 * out[60, 2]  # only the 1 % floor grows
+    z = (out[-1, 0] - out[-1, 1]) / out[-1, 2]
+    assert z > 100
+
+
+def test_level_follows_slow_drift_down_and_up() -> None:
+    t = np.arange(20_000)
+    gas = 300.0 - 100.0 * t / t[-1]  # overnight cooling: a third down over 5.5 h
+    out = run(gas)
+    assert abs(out[-1, 1] - 200.0) / out[-1, 2] < 4.0
+
+
+def test_gap_restarts_the_warm_up() -> None:
+    sig = DeviceSignal(SignalConfig(warmup=10))
+    for i in range(20):
+        sig.learn_one(400.0, float(i))
+    assert sig.warm
+    sig.learn_one(530.0, 20.0 + 3 * 3600)  # three hours later, 30 % higher
+    assert not sig.warm and sig.restarts_ == 1 and math.isnan(sig.level_)
+
+
+def test_hold_keeps_the_level_during_an_episode() -> None:
+    sig = DeviceSignal(SignalConfig(warmup=10))
+    for i in range(10):
+        sig.learn_one(400.0 + i % 2, float(i))
+    level = sig.level_
+    sig.hold(True)
+    for i in range(10, 5000):
+        sig.learn_one(410.0, float(i))  # 2-3 noise scales up: would be learned unless held
+    assert sig.level_ == level
+    sig.hold(False)
+    for i in range(5000, 9000):
+        sig.learn_one(410.0, float(i))
+    assert sig.level_ > level
+
+
+def test_evidence_needs_noise_scales_and_ratio() -> None:
+    cfg = SignalConfig()
+    w = np.full((3, 60, 3), [400.0, 21.0, 45.0], dtype=np.float32)
+    w[0, -3:, 0] = 600.0  # +50 %, 50 noise scales: evidence
+    w[1, -3:, 0] = 460.0  # +15 %: below the ratio bound
+    w[2, -3:, 0] = 600.0
+    sig = np.array([[400.0, 4.0], [400.0, 4.0], [400.0, 100.0]])  # the last one is noisy
+    assert evidence(w, sig, cfg).tolist() == [True, False, False]
+    assert not evidence(w[:1], np.array([[np.nan, np.nan]]), cfg).any()  # warming up
