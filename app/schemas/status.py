@@ -59,6 +59,9 @@ class SignalInfo(BaseModel):
     z: float | None = Field(description="Last reading above the level, in noise scales")
     held: bool = Field(description="Level held by an open leak episode")
     restarts: int = Field(description="Warm-ups restarted by a data gap or a baseline reset")
+    last_reset: dict[str, Any] | None = Field(
+        None, description="The last operator baseline reset: by, reason, at (RFC 3339)"
+    )
 
 
 class DeviceInfo(BaseModel):

@@ -21,6 +21,8 @@ class SignalBank:
     def __init__(self, cfg: SignalConfig) -> None:
         self.cfg = cfg
         self._dev: dict[str, DeviceSignal] = {}
+        #: device -> the last operator reset {device_id, by, reason, at, readings_to_warm}
+        self.last_reset: dict[str, dict[str, Any]] = {}
 
     def __len__(self) -> int:
         return len(self._dev)
@@ -64,6 +66,7 @@ class SignalBank:
         """Drop evicted devices."""
         for d in device_ids:
             self._dev.pop(d, None)
+            self.last_reset.pop(d, None)
 
     def info(self, device_id: str, gas: float | None = None) -> dict[str, Any] | None:
         """The device view's ``signal`` section, or None for an unknown device."""
@@ -80,4 +83,5 @@ class SignalBank:
             "z": None if math.isnan(z) else round(z, 3),
             "held": sig.held_,
             "restarts": sig.restarts_,
+            "last_reset": self.last_reset.get(device_id),
         }

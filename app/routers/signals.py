@@ -1,0 +1,34 @@
+"""Operator actions on a device's signal model."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fastapi import APIRouter
+
+from app.deps import StateDep
+from app.errors import NotFound
+from app.schemas.readings import iso
+from app.schemas.signals import BaselineReset, BaselineResetDone
+
+router = APIRouter(tags=["devices"])
+log = logging.getLogger(__name__)
+
+
+@router.post(
+    "/api/devices/{device_id}/baseline-reset",
+    response_model=BaselineResetDone,
+    responses={404: {"description": "Unknown device"}},
+    summary="Forget a device's clean-air level and warm up again",
+)
+async def reset_baseline(device_id: str, body: BaselineReset, state: StateDep) -> BaselineResetDone:
+    """Restart the device's signal model (after a sensor swap, or a level that is now clean
+    air). Its open leak alert, if any, stays until it resolves or is acknowledged."""
+    if not state.buffers.signals.reset(device_id):
+        raise NotFound(f"device {device_id!r} is not tracked")
+    done = BaselineResetDone(device_id=device_id, by=body.by, reason=body.reason,
+                             at=iso(time.time()), readings_to_warm=state.buffers.signals.cfg.warmup)
+    state.buffers.signals.last_reset[device_id] = done.model_dump()
+    log.info("baseline reset: device=%s by=%s reason=%s", device_id, body.by, body.reason)
+    return done

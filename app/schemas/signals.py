@@ -1,0 +1,26 @@
+"""Wire models of the signal model's operator actions."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class BaselineReset(BaseModel):
+    """An operator's request to forget a device's clean-air level and warm up again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str = Field(min_length=1, max_length=128, description="Who resets (operator name or id)",
+                    examples=["operator@plant"])
+    reason: str | None = Field(None, max_length=1000, description="Why, free text",
+                               examples=["sensor replaced"])
+
+
+class BaselineResetDone(BaseModel):
+    """What was reset, by whom and when."""
+
+    device_id: str
+    by: str
+    reason: str | None
+    at: str = Field(description="RFC 3339 server time of the reset")
+    readings_to_warm: int = Field(description="Readings before the device is scored again")
