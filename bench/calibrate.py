@@ -21,8 +21,8 @@ def readings_to_raise(predictor: object, settings: object, *, rate: float,
     Uses the load generator's own encoding for a leaky device, the service's buffers,
     the given predictor and the policy thresholds of ``settings``.
     """
+    from app.alerting.leak import AlertPolicy, PolicyConfig
     from app.services.buffers import DeviceBuffers
-    from app.services.policy import AlertPolicy, PolicyConfig
     from app.services.scorer import score_windows
 
     w = settings.window  # type: ignore[attr-defined]
@@ -41,7 +41,7 @@ def readings_to_raise(predictor: object, settings: object, *, rate: float,
     onset_ts = fleet.t0 + fleet.leak_onset[0]
     for wdw, p in zip(stored.windows, probs.tolist(), strict=True):
         ev = policy.update("x", p, wdw.ts)
-        if ev is not None and ev["type"] == "alert.raised":
+        if ev is not None and ev.type == "alert.raised":
             if wdw.ts < onset_ts:
                 return None  # raised on clean air: no honest latency target
             return int(round((wdw.ts - onset_ts) * rate)) + 1

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from app.alerting.leak import PolicyConfig
 from app.ml import data as D
 from app.ml.baseline import baseline_series
 from app.ml.dataset import HOLDOUT_FRACTION, NEG_MAX_RESPONSE, POS_MIN_RESPONSE
@@ -35,7 +36,6 @@ from app.ml.metrics import (
     recall_by_band,
     window_scores,
 )
-from app.services.policy import PolicyConfig
 
 #: Amplitude bands for event recall, in standard deviations of the background gas.
 BAND_EDGES = (0.0, 1.0, 3.0, 10.0)

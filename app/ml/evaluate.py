@@ -3,7 +3,7 @@ real recordings and on the leak benchmark; writes ``DIR/report.json``, ``DIR/rep
 PNG plots (``app.ml.report``). Entry point: :func:`run_evaluate`.
 
 Every detector's window scores go through the service's own alert policy
-(``app.services.policy.AlertPolicy``, default raise at 0.7 for 3 windows, clear below 0.3 for
+(``app.alerting.leak.AlertPolicy``, default raise at 0.7 for 3 windows, clear below 0.3 for
 10), so event recall, detection delay and false alarms describe the service as deployed.
 Window precision/recall/F1 use the policy's raise probability (0.7) as the threshold.
 """
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from app.alerting.leak import PolicyConfig
 from app.ml import benchmark as B
 from app.ml import data as D
 from app.ml.artifacts import ArtifactError, load_manifest
@@ -28,7 +29,6 @@ from app.ml.dataset import HOLDOUT_FRACTION, backgrounds
 from app.ml.detectors import Detector, IsoForestScorer, threshold_detector
 from app.ml.features import make_windows
 from app.ml.predictor import load_predictor
-from app.services.policy import PolicyConfig
 
 #: Default seed of the injected leaks (fixed so reruns and versions compare).
 TEST_SEED = 12345

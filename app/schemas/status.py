@@ -37,27 +37,3 @@ class Status(BaseModel):
     subscriber_overflows: int
     devices_evicted: int
     uptime_s: float
-
-
-class LastReading(BaseModel):
-    """The newest stored reading of a device."""
-
-    gas_ppm: float
-    temperature_c: float
-    humidity_pct: float
-
-
-class DeviceInfo(BaseModel):
-    """One tracked device: buffer fill, last reading, last probability, alert state."""
-
-    device_id: str
-    readings_seen: int
-    buffer_fill: int = Field(description="Readings in the window buffer (full at `window`)")
-    window: int
-    last_ts: str = Field(description="RFC 3339 time of the newest reading")
-    last_reading: LastReading
-    gas_baseline: float = Field(description="Online clean-air gas baseline, same unit as gas")
-    last_probability: float | None = Field(description="Leak probability of the last window")
-    alert_state: str = Field(description='"normal" or "active"')
-    alert_id: str | None
-    severity: str | None

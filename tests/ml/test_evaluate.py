@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from app.alerting.leak import PolicyConfig
 from app.ml import benchmark as B
 from app.ml.detectors import Detector, IsoForestScorer, threshold_detector
 from app.ml.leaks import LeakEvent, LeakInjector
 from app.ml.report import write_report
-from app.services.policy import PolicyConfig
 
 NORM = {"temperature_mean": 21.0, "temperature_std": 1.0, "humidity_mean": 45.0,
         "humidity_std": 5.0}

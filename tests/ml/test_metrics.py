@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.alerting.leak import PolicyConfig
 from app.ml.metrics import (
     alert_rows,
     delay_stats,
@@ -14,7 +15,6 @@ from app.ml.metrics import (
     recall_by_band,
     window_scores,
 )
-from app.services.policy import PolicyConfig
 
 
 def test_window_scores_hand_computed() -> None:

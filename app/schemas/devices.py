@@ -1,0 +1,93 @@
+"""Wire models for devices: the per-device view, the registry list, profiles."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.alerting.profiles import LEL_PCT_VOL
+from app.schemas.alerts import AlertState, Kind, Severity
+
+Gas = Literal[tuple(LEL_PCT_VOL)]  # type: ignore[valid-type]
+
+
+class LastReading(BaseModel):
+    """The newest stored reading of a device."""
+
+    gas_ppm: float
+    temperature_c: float
+    humidity_pct: float
+
+
+class OpenAlertOut(BaseModel):
+    """One open alert of a device."""
+
+    alert_id: str
+    kind: Kind
+    severity: Severity
+    state: AlertState
+
+
+class Profile(BaseModel):
+    """A device's profile. Set points are in % of the gas's LEL (need ``gas``); null = the
+    default (10 / 25 %LEL; without a gas, the global ppm set points)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(None, max_length=200, examples=["Boiler room sensor"])
+    location: str | None = Field(None, max_length=200, examples=["Building A, basement"])
+    gas: Gas | None = Field(None, description="Measured gas; LEL from IEC 60079-20-1 "
+                            "(app/alerting/profiles.py)", examples=["propane"])
+    unit: Literal["ppm"] = Field("ppm", description="Unit of gas_ppm readings (only ppm)")
+    low_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False,
+                                      description="Warning set point, %LEL")
+    high_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False,
+                                       description="Critical set point, %LEL")
+    enabled: bool = Field(True, description="False: no alerts, not watched for silence")
+
+
+class ProfilePatch(BaseModel):
+    """Fields to change; those left out keep their value."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(None, max_length=200)
+    location: str | None = Field(None, max_length=200)
+    gas: Gas | None = None
+    unit: Literal["ppm"] = "ppm"
+    low_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False)
+    high_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False)
+    enabled: bool | None = None
+
+
+class DeviceInfo(BaseModel):
+    """One device: its profile, set points, open alerts of every kind, and (while it is in
+    memory) buffer fill, last reading and last probability."""
+
+    device_id: str
+    profile: Profile
+    lel_ppm: float | None = Field(description="LEL of its gas, ppm (null: gas not set)")
+    set_points_ppm: tuple[float, float] = Field(description="(low, high) in effect, ppm")
+    readings_seen: int | None = None
+    buffer_fill: int | None = Field(None, description="Readings in the window buffer")
+    window: int | None = None
+    last_ts: str | None = Field(None, description="RFC 3339 time of the newest reading")
+    last_reading: LastReading | None = None
+    gas_pct_lel: float | None = Field(None, description="Last gas in %LEL (gas configured)")
+    gas_baseline: float | None = Field(None, description="Online clean-air gas baseline")
+    last_probability: float | None = Field(None, description="Leak probability of the last "
+                                           "window")
+    alert_state: str = Field(description='"normal", or the worst state of its open alerts: '
+                             '"active", "cleared_unacked", "acknowledged"')
+    alert_id: str | None = Field(description="The most severe open alert")
+    severity: str | None
+    alerts: list[OpenAlertOut] = Field(description="Every open alert, leak first")
+
+
+class DevicePage(BaseModel):
+    """Registered devices by id."""
+
+    devices: list[DeviceInfo]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page")
+    total: int = Field(description="Devices matching the filters")
