@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, event, func, insert, select, update
+from sqlalchemy import Connection, delete, event, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.alerting.events import OPEN_STATES, AlertEvent, EventType, Severity
@@ -227,11 +227,13 @@ class Store:
     async def due_reminders(self, *, notified_before: float, limit: int = 500,
                             ) -> list[dict[str, Any]]:
         """Open critical alerts not acknowledged whose last notification is older than
-        ``notified_before`` (wall-clock epoch s), oldest first."""
+        ``notified_before`` (wall-clock epoch s), oldest first; alerts stored before
+        notification times were kept (NULL) count as due."""
         t = Alert.__table__
         q = (select(t).where(t.c.severity == Severity.CRITICAL.value,
                              t.c.state.in_(["active", "cleared_unacked"]),
-                             t.c.notified_at <= notified_before)
+                             or_(t.c.notified_at <= notified_before,
+                                 t.c.notified_at.is_(None)))
              .order_by(t.c.notified_at).limit(limit))
         async with self.engine.connect() as conn:
             return [dict(r._mapping) for r in (await conn.execute(q)).all()]

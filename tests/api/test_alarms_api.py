@@ -142,7 +142,7 @@ async def test_device_profiles_set_points_and_registry(make_client: Callable[...
 
 
 async def test_reminders_repeat_until_acknowledged(make_client: Callable[..., Any]) -> None:
-    async for c in make_client(reminder_interval_s=0.4):
+    async for c in make_client(reminder_interval_s=0.4, webhook_urls=[HOOK]):
         await post(c, "r-1", [20_000.0])
         await post(c, "r-2", [20_000.0])
         await c.post("/api/silences", json={"device_id": "r-2", "ends_at": "2099-01-01T00:00:00Z",
@@ -150,6 +150,11 @@ async def test_reminders_repeat_until_acknowledged(make_client: Callable[..., An
         async with asyncio.timeout(20):
             while len([e for e in await events(c, "r-1") if e["type"] == "alert.reminder"]) < 2:
                 await asyncio.sleep(0.1)
+        reminders = [e for e in await events(c, "r-1") if e["type"] == "alert.reminder"]
+        assert reminders[0]["reason"] == "reminder" and reminders[0]["severity"] == "critical"
+        sent = {d["event_id"] for d in (await c.get("/api/webhooks/deliveries", params={
+            "limit": 1000})).json()["deliveries"]}
+        assert {e["event_id"] for e in reminders} <= sent  # reminders go to webhooks too
         aid = (await events(c, "r-1"))[0]["alert_id"]
         await c.post(f"/api/alerts/{aid}/ack", json={"author": "ann"})
         n = len(await events(c, "r-1"))
