@@ -91,8 +91,24 @@ class Settings(BaseSettings):
     threshold_hysteresis: float = Field(
         0.2, ge=0, lt=1, description="Resolve below set point x (1 - hysteresis)"
     )
-    safety_clear_readings: int = Field(
-        5, ge=1, description="Consecutive normal readings to resolve a threshold/fault alert"
+    alert_off_delay_s: float = Field(
+        60.0, ge=0,
+        description="Off-delay, reading-time s: an alert (leak, threshold, sensor_fault) "
+        "resolves only after its clear condition has held this long. 60 s: the gas-fire "
+        "slice (smoke_iot rows 50021-51141, 1 Hz) dips below the threshold clear level "
+        "(4,000 ppm) for up to 58 s between flare-ups (tests/alerting/test_safety.py)",
+    )
+    latch_critical: bool = Field(
+        True, description="A critical threshold alarm stays (cleared_unacked) after the gas "
+        "clears until acknowledged (IEC 60079-29-1 / EN 50194 latching high alarm)",
+    )
+    rate_min_span_s: float = Field(
+        1.0, ge=1.0, description="Rates of change are measured over at least this span, s "
+        "(jittered timestamps a few ms apart are not a 10 °C/s jump)",
+    )
+    reminder_interval_s: float | None = Field(
+        900.0, gt=0, description="Re-notify (alert.reminder) an unacknowledged critical alert "
+        "this often, wall-clock s; null = never",
     )
     stuck_readings: int = Field(
         120, ge=2, description="All three channels unchanged this many readings = stuck sensor"

@@ -1,4 +1,9 @@
-"""Small getters over the lifespan state, as ``Annotated`` aliases for handlers."""
+"""Small getters over the lifespan state, as ``Annotated`` aliases for handlers.
+
+Each router asks for the one service it uses (tests swap them with
+``app.dependency_overrides``). ``StateDep`` remains for the status and readings routers,
+which report on (or feed) the whole service.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,15 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from app.config import Settings
+from app.services.alerts import AlertService
+from app.services.devices import DeviceService
+from app.services.eventlog import EventLog
+from app.services.hub import Hub
+from app.services.silences import SilenceService
 from app.state import AppState
+from app.store.readings import ReadingsRepo
+from app.store.webhooks import DeliveriesRepo
 
 
 async def get_state(conn: HTTPConnection) -> AppState:
@@ -17,3 +30,53 @@ async def get_state(conn: HTTPConnection) -> AppState:
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
+
+
+async def get_settings_dep(state: StateDep) -> Settings:
+    """The running service's settings."""
+    return state.settings
+
+
+async def get_alerts(state: StateDep) -> AlertService:
+    """Alert queries, acknowledgement, reminders."""
+    return state.alerts
+
+
+async def get_event_log(state: StateDep) -> EventLog:
+    """The durable event log (stored events, newest id)."""
+    return state.log
+
+
+async def get_hub(state: StateDep) -> Hub:
+    """The fan-out hub of live subscribers."""
+    return state.hub
+
+
+async def get_devices(state: StateDep) -> DeviceService:
+    """The per-device view and profiles."""
+    return state.devices
+
+
+async def get_silences(state: StateDep) -> SilenceService:
+    """Silences."""
+    return state.silences
+
+
+async def get_deliveries(state: StateDep) -> DeliveriesRepo:
+    """Webhook delivery rows."""
+    return state.store.deliveries
+
+
+async def get_readings_repo(state: StateDep) -> ReadingsRepo:
+    """Readings history rows."""
+    return state.store.readings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+AlertsDep = Annotated[AlertService, Depends(get_alerts)]
+EventLogDep = Annotated[EventLog, Depends(get_event_log)]
+HubDep = Annotated[Hub, Depends(get_hub)]
+DevicesDep = Annotated[DeviceService, Depends(get_devices)]
+SilencesDep = Annotated[SilenceService, Depends(get_silences)]
+DeliveriesDep = Annotated[DeliveriesRepo, Depends(get_deliveries)]
+ReadingsRepoDep = Annotated[ReadingsRepo, Depends(get_readings_repo)]

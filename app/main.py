@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from app import __version__
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
-from app.routers import alerts, devices, readings, signals, status, webhooks
+from app.routers import alerts, devices, readings, signals, silences, status, webhooks
 from app.state import build_state
 
 
@@ -31,6 +31,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (readings, alerts, devices, signals, webhooks, status):
+    for module in (readings, alerts, devices, signals, silences, webhooks, status):
         app.include_router(module.router)
     return app

@@ -11,6 +11,12 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from app.alerting.configure import policy_config, safety_config
+from app.alerting.leak import AlertPolicy
+from app.alerting.profiles import Profiles
+from app.alerting.safety import SafetyRules
+from app.alerting.silences import Silences
+from app.alerting.view import DeviceAlertView
 from app.config import Settings
 from app.ml.accel import accelerate
 from app.ml.predictor import NoModel, Predictor, load_predictor
@@ -19,12 +25,15 @@ from app.ml.signal import SignalConfig
 from app.services.buffers import DeviceBuffers
 from app.services.signals import SignalBank
 from app.services.detector import AlertSink
+from app.services.devices import DeviceService
+from app.services.eventlog import EventLog
 from app.services.history import ReadingsRecorder
-from app.services.hub import AlertHub
+from app.services.hub import EventFilter, Hub
 from app.services.ingest import Ingestor
-from app.services.policy import AlertPolicy, PolicyConfig
-from app.services.safety import SafetyConfig, SafetyRules
+from app.services.registry import Registry
+from app.services.safety import SafetyService
 from app.services.scorer import BatchScorer, InlineScorer
+from app.services.silences import SilenceService
 from app.services.webhooks import RetryPolicy, WebhookDispatcher
 from app.store import Store
 
@@ -39,12 +48,17 @@ class AppState:
     predictor: Predictor
     buffers: DeviceBuffers
     policy: AlertPolicy
-    hub: AlertHub
+    rules: SafetyRules
+    view: DeviceAlertView
+    hub: Hub
+    log: EventLog
     scorer: BatchScorer | InlineScorer
     ingestor: Ingestor
-    safety: SafetyRules
+    safety: SafetyService
     store: Store
     alerts: AlertService
+    devices: DeviceService
+    silences: SilenceService
     recorder: ReadingsRecorder
     webhooks: WebhookDispatcher
     sink: AlertSink
@@ -52,19 +66,17 @@ class AppState:
     evicted_total: int = 0
 
     def active_alerts(self) -> int:
-        """Active alerts of every kind: leak (the policy) and threshold/sensor_fault (safety)."""
-        return len(self.policy.active()) + self.safety.count_active()
+        """Open alerts of every kind (the per-device view's count)."""
+        return self.view.count()
 
     def evict_idle(self) -> int:
-        """Evict devices idle longer than the setting, keeping those with an active alert
-        (leak or safety: a silent device's fault must still resolve when it comes back)."""
-        gone = self.buffers.evict_idle(
-            idle_s=self.settings.device_idle_s,
-            keep=set(self.policy.active()) | self.safety.with_active(),
-        )
+        """Evict devices idle longer than the setting, keeping those with an open alert of
+        any kind (a silent device's fault must still resolve when it comes back)."""
+        gone = self.buffers.evict_idle(idle_s=self.settings.device_idle_s,
+                                       keep=self.view.devices())
         self.policy.forget(gone)
         self.sink.forget(gone)
-        self.safety.forget(gone)
+        self.rules.forget(gone)
         self.evicted_total += len(gone)
         return len(gone)
 
@@ -75,21 +87,6 @@ def _init_torch_threads(n: int) -> None:
             import torch
 
             torch.set_num_threads(n)
-
-
-def _policy(settings: Settings, model_type: str) -> AlertPolicy:
-    return AlertPolicy(
-        PolicyConfig(
-            raise_p=settings.alert_raise_probability,
-            raise_n=settings.alert_raise_windows,
-            clear_p=settings.alert_clear_probability,
-            clear_n=settings.alert_clear_windows,
-            critical_p=settings.alert_critical_probability,
-            critical_gas_ppm=settings.alert_critical_gas_ppm,
-            escalate_after_s=settings.alert_escalate_after_s,
-        ),
-        model_type=model_type,
-    )
 
 
 def _webhooks(settings: Settings, store: Store) -> WebhookDispatcher:
@@ -146,48 +143,23 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
                          else SignalConfig(warmup=max(window, SignalConfig.warmup)))
     buffers = DeviceBuffers(window=window, max_devices=settings.max_devices,
                             stride=settings.stride, signals=signals)
-    policy = _policy(settings, predictor.model_type)
-    policy.restore(await store.policy_states())
-    hub = AlertHub(store=store, queue_max=settings.subscriber_queue_max,
-                   replay_page=settings.replay_page, webhook_urls=settings.webhook_urls)
-    await hub.start()
-    webhooks = _webhooks(settings, store)
-    hub.listeners.append(webhooks.notify)
-    recorder = ReadingsRecorder(store, queue_max=settings.readings_queue_max,
-                                retention_s=settings.readings_retention_s)
-    sink = AlertSink(signals, policy, hub)
-    scorer: BatchScorer | InlineScorer
-    if settings.scoring_mode == "inline":  # the naive design, for the benchmark
-        scorer = InlineScorer(predictor, executor=executor, sink=sink)
-    else:
-        scorer = BatchScorer(
-            predictor,
-            executor=executor,
-            sink=sink,
-            max_batch=settings.batch_max_size,
-            max_delay_s=settings.batch_max_delay_ms / 1000,
-            queue_max=settings.score_queue_max,
-        )
-    safety = SafetyRules(safety_config(settings))
-    for a in await store.open_alerts(exclude_kind="leak"):
-        safety.restore_active(a["device_id"], a["kind"], a["severity"], a["reason"],
-                              a["alert_id"])
-    ingestor = Ingestor(buffers=buffers, scorer=scorer, max_items=settings.max_batch_readings,
-                        safety=safety, publish=hub.publish_one, score=settings.model_enabled,
-                        record=recorder.record if settings.readings_history else None)
-    alerts = AlertService(store=store, hub=hub, policy=policy)
-    state = AppState(settings, predictor, buffers, policy, hub, scorer, ingestor, safety, store,
-                     alerts, recorder, webhooks, sink)
+    state = await _alerting(settings, store, predictor, buffers, executor)
+    webhooks = state.webhooks
+    recorder = state.recorder
+    scorer = state.scorer
     webhooks.start()
     recorder.start()
     scorer.start()
-    evictor = asyncio.create_task(_evict_forever(state), name="evictor")
-    silence = asyncio.create_task(_silence_forever(state), name="silence-sweep")
+    tasks = [asyncio.create_task(_evict_forever(state), name="evictor"),
+             asyncio.create_task(_silent_forever(state), name="silent-sweep")]
+    if settings.reminder_interval_s is not None:
+        tasks.append(asyncio.create_task(_remind_forever(state, settings.reminder_interval_s),
+                                         name="reminders"))
     try:
         yield state
     finally:
-        silence.cancel()
-        evictor.cancel()
+        for t in tasks:
+            t.cancel()
         await scorer.stop()
         await recorder.stop()
         await webhooks.stop()
@@ -216,26 +188,85 @@ def model_window(settings: Settings, predictor: Predictor) -> int:
     return predictor.window
 
 
-def safety_config(s: Settings) -> SafetyConfig:
-    """The safety rules' parameters from the settings."""
-    return SafetyConfig(
-        low_ppm=s.threshold_low_ppm, high_ppm=s.threshold_high_ppm,
-        hysteresis=s.threshold_hysteresis, clear_readings=s.safety_clear_readings,
-        stuck_readings=s.stuck_readings,
-        max_rate_per_s=(s.max_gas_rate_ppm_s, s.max_temp_rate_c_s, s.max_rh_rate_pct_s),
-        range_min=(s.gas_range_ppm[0], s.temp_range_c[0], 0.0),
-        range_max=(s.gas_range_ppm[1], s.temp_range_c[1], 100.0), silent_s=s.silent_s,
-    )  # fmt: skip
+async def _alerting(settings: Settings, store: Store, predictor: Predictor,
+                    buffers: DeviceBuffers, executor: ThreadPoolExecutor) -> AppState:
+    """Build the alerting half and restore it from the store: registered devices, leak
+    policy states, safety episodes, silences; every registered device or device with an open
+    alert is watched for silence from now."""
+    now = time.monotonic()
+    profiles = Profiles(low_ppm=settings.threshold_low_ppm, high_ppm=settings.threshold_high_ppm)
+    registry = Registry(store=store, profiles=profiles)
+    known = await registry.load()
+    policy = AlertPolicy(policy_config(settings), predictor.model_type, pct_lel=profiles.pct_lel)
+    policy.restore(await store.states("leak"))
+    rules = SafetyRules(safety_config(settings), profiles=profiles)
+    rules.restore(await store.states("safety"), now=now)
+    open_rows = await store.open_alerts()
+    for a in open_rows:
+        if a["kind"] != "leak":
+            rules.restore_open(a["device_id"], a["kind"], a["severity"], a["state"],
+                               a["alert_id"], now=now)
+    rules.watch(known + [a["device_id"] for a in open_rows], now=now)
+    silences = SilenceService(store=store, silences=Silences())
+    await silences.load()
+
+    async def replay(after: int, upto: int, f: EventFilter, limit: int) -> list[dict]:
+        return await store.events_after(
+            after, upto=upto, device_ids=f.device_ids, kinds=f.kinds,
+            min_severity=None if f.min_severity is None else f.min_severity.value,
+            include_silenced=f.include_silenced, limit=limit)
+
+    hub = Hub(queue_max=settings.subscriber_queue_max, replay=replay,
+              replay_page=settings.replay_page)
+    event_log = EventLog(store=store, hub=hub, silences=silences.silences,
+                         states={"leak": policy, "safety": rules},
+                         webhook_urls=settings.webhook_urls)
+    await event_log.start()
+    webhooks = _webhooks(settings, store)
+    event_log.listeners.append(webhooks.notify)
+    recorder = ReadingsRecorder(store, queue_max=settings.readings_queue_max,
+                                retention_s=settings.readings_retention_s)
+    sink = AlertSink(buffers.signals, policy, event_log, profiles)
+    scorer: BatchScorer | InlineScorer
+    if settings.scoring_mode == "inline":  # the naive design, for the benchmark
+        scorer = InlineScorer(predictor, executor=executor, sink=sink)
+    else:
+        scorer = BatchScorer(predictor, executor=executor, sink=sink,
+                             max_batch=settings.batch_max_size,
+                             max_delay_s=settings.batch_max_delay_ms / 1000,
+                             queue_max=settings.score_queue_max)
+    safety = SafetyService(rules=rules, log=event_log, registry=registry)
+    ingestor = Ingestor(buffers=buffers, scorer=scorer, max_items=settings.max_batch_readings,
+                        safety=safety, score=settings.model_enabled,
+                        record=recorder.record if settings.readings_history else None)
+    view = DeviceAlertView(policy, rules)
+    alerts = AlertService(store=store, log=event_log, policy=policy, rules=rules,
+                          silences=silences.silences)
+    devices = DeviceService(buffers=buffers, registry=registry, view=view,
+                            scores=sink.last_probability)
+    return AppState(settings, predictor, buffers, policy, rules, view, hub, event_log, scorer,
+                    ingestor, safety, store, alerts, devices, silences, recorder, webhooks, sink)
 
 
-async def _silence_forever(state: AppState) -> None:
-    """Every min(30 s, silent_s / 4): publish a sensor_fault for each newly silent device."""
+async def _silent_forever(state: AppState) -> None:
+    """Every min(30 s, silent_s / 4): raise the silent fault of newly silent devices."""
     period = min(30.0, state.settings.silent_s / 4)
     while True:
         await asyncio.sleep(period)
-        bodies = state.safety.silent_devices(time.monotonic())
-        if bodies:
-            await state.hub.publish(bodies)
+        try:
+            await state.safety.sweep_silent(time.time())
+        except Exception:  # a store outage is retried inside; anything else: log, go on
+            log.exception("silent-device sweep failed")
+
+
+async def _remind_forever(state: AppState, interval_s: float) -> None:
+    """Every min(60 s, interval / 4): re-notify unacknowledged critical alerts."""
+    while True:
+        await asyncio.sleep(min(60.0, interval_s / 4))
+        try:
+            await state.alerts.remind(interval_s)
+        except Exception:
+            log.exception("reminder sweep failed")
 
 
 async def _evict_forever(state: AppState) -> None:
@@ -243,6 +274,6 @@ async def _evict_forever(state: AppState) -> None:
     while True:
         await asyncio.sleep(period)
         n = state.evict_idle()
-        await state.hub.publish([], states=state.policy.take_dirty)  # persist the forgetting
+        await state.log.publish([])  # persist the forgetting
         if n:
             log.info("evicted %d idle devices", n)

@@ -21,9 +21,9 @@ def readings_to_raise(predictor: object, settings: object, *, rate: float,
     Uses the load generator's own encoding for a leaky device, the service's buffers,
     the given predictor and the policy thresholds of ``settings``.
     """
+    from app.alerting.leak import AlertPolicy, PolicyConfig
     from app.ml.signal import SignalConfig
     from app.services.buffers import DeviceBuffers
-    from app.services.policy import AlertPolicy, PolicyConfig
     from app.services.scorer import score_windows
     from app.services.signals import SignalBank
 
@@ -46,7 +46,7 @@ def readings_to_raise(predictor: object, settings: object, *, rate: float,
     for wdw, p, e in zip(stored.windows, scores.probability.tolist(),
                          scores.evidence.tolist(), strict=True):
         ev = policy.update("x", p, wdw.ts, elevated=e)
-        if ev is not None and ev["type"] == "alert.raised":
+        if ev is not None and ev.type == "alert.raised":
             if wdw.ts < onset_ts:
                 return None  # raised on clean air: no honest latency target
             return int(round((wdw.ts - onset_ts) * rate)) + 1

@@ -4,7 +4,7 @@
     python -m bench.store --url postgresql+asyncpg://user@127.0.0.1:5432/db
 
 Measures (median of repeats, wall clock on this machine):
-  * publish: one ``AlertHub.publish`` of a batch with E events and S changed policy states
+  * publish: one ``EventLog.publish`` of a batch with E events and S changed policy states
     (one transaction, fsync'd on SQLite with synchronous=FULL), ms per batch;
   * readings: ``ReadingsRepo.add`` of 1,000-reading batches, readings per second;
   * replay: ``events_after`` pages of 500, events per second.
@@ -19,32 +19,52 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
-from app.services.hub import AlertHub
+from app.alerting.events import AlertEvent, AlertState, EventType, Kind, Severity
+from app.services.eventlog import EventLog
+from app.services.hub import Hub
 from app.store import Store
 
 RUN = uuid.uuid4().hex[:8]  # alert ids stay unique when --url names a database used before
 
 
-def _body(i: int) -> dict:
-    return {"type": "alert.raised", "alert_id": f"{RUN}-{i}", "device_id": f"d{i % 1000}",
-            "kind": "leak", "severity": "warning", "state": "active", "probability": 0.8,
-            "gas_ppm": 900.0, "reason": None, "ack": None, "ts": 1.7e9 + i, "model_type": "m"}
+def _body(i: int) -> AlertEvent:
+    return AlertEvent(type=EventType.RAISED, alert_id=f"{RUN}-{i}", device_id=f"d{i % 1000}",
+                      kind=Kind.LEAK, severity=Severity.WARNING, state=AlertState.ACTIVE,
+                      ts=1.7e9 + i, probability=0.8, gas_ppm=900.0, model_type="m")
+
+
+class _Snapshot:
+    """A state source that hands out one prepared snapshot of changed states."""
+
+    def __init__(self) -> None:
+        self.snap: dict[str, dict[str, Any] | None] = {}
+
+    def take_dirty(self) -> dict[str, dict[str, Any] | None]:
+        out, self.snap = self.snap, {}
+        return out
 
 
 async def run(url: str, repeats: int) -> None:
     store = Store(url)
     await store.migrate()
-    hub = AlertHub(store=store, queue_max=10)
-    await hub.start()
+    source = _Snapshot()
+
+    async def no_replay(*_: object) -> list[dict[str, Any]]:
+        return []
+
+    log = EventLog(store=store, hub=Hub(queue_max=10, replay=no_replay),
+                   states={"leak": source})
+    await log.start()
     n = 0
     for events, states in ((0, 1), (1, 1), (10, 50), (50, 256)):
         times = []
         for _ in range(repeats):
             bodies = [_body(n + k) for k in range(events)]
-            snap = {f"d{k}": {"high_run": 1} for k in range(states)}
+            source.snap = {f"d{k}": {"high_run": 1} for k in range(states)}
             t0 = time.perf_counter()
-            await hub.publish(bodies, states=lambda s=snap: s)  # type: ignore[misc]
+            await log.publish(bodies)
             times.append((time.perf_counter() - t0) * 1000)
             n += events
         print(f"publish  events={events:3d} states={states:3d}: "

@@ -10,20 +10,20 @@ from typing import Annotated
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from app.deps import StateDep
+from app.deps import AlertsDep, EventLogDep, HubDep
 from app.errors import pydantic_errors
 from app.schemas.alerts import (
     AckRequest,
     AlertDetail,
-    AlertEvent,
     AlertFilter,
     AlertPage,
     AlertState,
     EventList,
+    EventOut,
     Kind,
     Severity,
 )
-from app.services.hub import AlertHub, Subscription
+from app.services.hub import EventFilter, Subscription
 
 router = APIRouter(tags=["alerts"])
 
@@ -39,7 +39,7 @@ def _epoch(t: datetime | None) -> float | None:
 
 @router.get("/api/alerts", response_model=AlertPage, summary="Alerts, newest first")
 async def list_alerts(
-    state: StateDep,
+    alerts: AlertsDep,
     device_id: Annotated[list[str] | None, Query()] = None,
     alert_state: Annotated[list[AlertState] | None, Query(alias="state")] = None,
     kind: Annotated[list[Kind] | None, Query()] = None,
@@ -50,47 +50,48 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AlertPage:
     """Filters combine with AND; a repeated filter matches any of its values."""
-    return await state.alerts.list(
+    return await alerts.list(
         device_ids=device_id, states=alert_state, kinds=kind, severities=severity,
         opened_from=_epoch(opened_from), opened_to=_epoch(opened_to), cursor=cursor, limit=limit)
 
 
 @router.get("/api/alerts/{alert_id}", response_model=AlertDetail, responses=ERRORS,
             summary="One alert with its events")
-async def get_alert(alert_id: str, state: StateDep) -> AlertDetail:
+async def get_alert(alert_id: str, alerts: AlertsDep) -> AlertDetail:
     """404 when the alert does not exist."""
-    return await state.alerts.get(alert_id)
+    return await alerts.get(alert_id)
 
 
 @router.post("/api/alerts/{alert_id}/ack", response_model=AlertDetail, responses=ERRORS,
              summary="Acknowledge an open alert")
-async def ack_alert(alert_id: str, body: AckRequest, state: StateDep) -> AlertDetail:
-    """Holds until the alert resolves; a new alert for the device starts active again."""
-    return await state.alerts.acknowledge(alert_id, author=body.author, comment=body.comment)
+async def ack_alert(alert_id: str, body: AckRequest, alerts: AlertsDep) -> AlertDetail:
+    """Holds until the alert resolves; a latched alarm that has cleared resolves now."""
+    return await alerts.acknowledge(alert_id, author=body.author, comment=body.comment)
 
 
 @router.get("/api/events", response_model=EventList, summary="Stored events after an id")
 async def list_events(
-    state: StateDep,
+    log: EventLogDep,
     since: Annotated[int, Query(ge=0, description="Only events after this id")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     device_id: Annotated[list[str] | None, Query()] = None,
 ) -> EventList:
     """Oldest first: page on with ``since`` = the last ``event_id`` you got."""
-    events = await state.store.events_after(since, device_ids=device_id, limit=limit)
-    return EventList(events=[AlertEvent.model_validate(e) for e in events],
-                     last_event_id=state.hub.last_event_id)
+    events = await log.read(since, device_ids=device_id, limit=limit)
+    return EventList(events=[EventOut.model_validate(e) for e in events],
+                     last_event_id=log.last_event_id)
 
 
 @router.websocket("/ws/alerts")
-async def ws_alerts(ws: WebSocket, state: StateDep) -> None:
+async def ws_alerts(ws: WebSocket, hub: HubDep) -> None:
     """Push alert events as JSON text frames, filtered by device, kind and minimum severity.
 
     The first frame is ``{"type": "subscribed", "last_event_id": n, ...}``. With ``since``,
     every stored event after that id comes first, then live events, with no gap and no
     duplicate at the seam. Delivery is at least once across reconnects: drop events whose
-    ``event_id`` you have seen. A subscriber that falls ``subscriber_queue_max`` events
-    behind is closed with code 1013 and a reason naming the ``since`` to resume with.
+    ``event_id`` you have seen. Silenced events are left out unless ``include_silenced=true``.
+    A subscriber that falls ``subscriber_queue_max`` events behind is closed with code 1013
+    and a reason naming the ``since`` to resume with.
     """
     await ws.accept()
     q = ws.query_params
@@ -103,14 +104,13 @@ async def ws_alerts(ws: WebSocket, state: StateDep) -> None:
                             "detail": pydantic_errors(list(exc.errors()))})
         await ws.close(code=CLOSE_POLICY, reason="invalid query parameters")
         return
-    device_id, kind, min_severity, since = f.device_id, f.kind, f.min_severity, f.since
-    hub = state.hub
-    async with hub.subscribe(device_id, since=since, kinds=kind, min_severity=min_severity) as sub:
-        sub.last_sent = since or sub.replay_upto
+    flt = EventFilter.of(f.device_id, f.kind, f.min_severity, f.include_silenced)
+    async with hub.subscribe(flt, since=f.since) as sub:
         await ws.send_json({"type": "subscribed", "last_event_id": sub.replay_upto,
-                            "since": since, "device_ids": device_id, "kinds": kind,
-                            "min_severity": min_severity})
-        sender = asyncio.create_task(_send_events(ws, hub, sub))
+                            "since": f.since, "device_ids": f.device_id, "kinds": f.kind,
+                            "min_severity": f.min_severity,
+                            "include_silenced": f.include_silenced})
+        sender = asyncio.create_task(_send_events(ws, sub))
         receiver = asyncio.create_task(_wait_disconnect(ws))
         _, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -118,46 +118,19 @@ async def ws_alerts(ws: WebSocket, state: StateDep) -> None:
         await asyncio.gather(sender, receiver, return_exceptions=True)
 
 
-async def _send(ws: WebSocket, sub: Subscription, event: dict) -> bool:
-    try:
-        await asyncio.wait_for(ws.send_json(event), SEND_TIMEOUT_S)
-    except TimeoutError:
-        with contextlib.suppress(Exception):
-            await ws.close(code=CLOSE_TRY_AGAIN,
-                           reason=f"too slow; resume with since={sub.last_sent}")
-        return False
-    sub.last_sent = event["event_id"]
-    return True
-
-
-async def _send_events(ws: WebSocket, hub: AlertHub, sub: Subscription) -> None:
-    async for event in hub.replay(sub):
-        if not await _send(ws, sub, event):
+async def _send_events(ws: WebSocket, sub: Subscription) -> None:
+    """Send the subscription's events; it ends on overflow, then close with its resume id."""
+    sent = sub.resume_id
+    async for event in sub:
+        try:
+            await asyncio.wait_for(ws.send_json(event), SEND_TIMEOUT_S)
+        except TimeoutError:
+            with contextlib.suppress(Exception):
+                await ws.close(code=CLOSE_TRY_AGAIN, reason=f"too slow; resume with since={sent}")
             return
-    overflow = asyncio.create_task(sub.overflowed.wait())
-    get: asyncio.Task | None = None
-    try:
-        while True:
-            if overflow.done():  # send what was queued before the overflow, then close
-                if sub.queue.empty():
-                    reason = f"subscriber queue overflow; resume with since={sub.last_sent}"
-                    await ws.close(code=CLOSE_TRY_AGAIN, reason=reason)
-                    return
-                event = sub.queue.get_nowait()
-            else:
-                get = asyncio.create_task(sub.queue.get())
-                done, _ = await asyncio.wait({get, overflow},
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if get not in done:
-                    get.cancel()
-                    continue
-                event = get.result()
-            if not await _send(ws, sub, event):
-                return
-    finally:  # also when this task is cancelled (the client left): no task left pending
-        overflow.cancel()
-        if get is not None:
-            get.cancel()
+        sent = event["event_id"]
+    await ws.close(code=CLOSE_TRY_AGAIN,
+                   reason=f"subscriber queue overflow; resume with since={sub.resume_id}")
 
 
 async def _wait_disconnect(ws: WebSocket) -> None:

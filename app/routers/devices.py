@@ -1,19 +1,20 @@
-"""Per-device state and readings history."""
+"""Devices: the registry list, one device's view, profiles, readings history."""
 
 from __future__ import annotations
 
 import math
 import time
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
-from app.deps import StateDep
-from app.errors import GasleakError, NotFound
+from app.deps import DevicesDep, ReadingsRepoDep, SettingsDep
+from app.errors import GasleakError
+from app.schemas.alerts import AlertState, Kind
+from app.schemas.devices import DeviceInfo, DevicePage, Profile, ProfilePatch
 from app.schemas.history import HistoryPoint, ReadingsHistory
-from app.schemas.readings import iso
-from app.schemas.status import DeviceInfo
+from app.schemas.readings import DEVICE_ID_PATTERN, iso
 
 router = APIRouter(tags=["devices"])
 DEFAULT_SPAN_S = 3600.0
@@ -26,28 +27,44 @@ class BadRange(GasleakError):
     error = "invalid_request"
 
 
+@router.get("/api/devices", response_model=DevicePage, summary="Registered devices")
+async def list_devices(
+    devices: DevicesDep,
+    alert_state: Annotated[list[Literal["normal"] | AlertState] | None,
+                           Query(alias="state")] = None,
+    kind: Annotated[list[Kind] | None, Query(description="Has an open alert of this kind")] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> DevicePage:
+    """By device id; every device that sent a reading is registered (default profile)."""
+    return devices.list(states=alert_state, kinds=kind, cursor=cursor, limit=limit)
+
+
 @router.get(
     "/api/devices/{device_id}",
     response_model=DeviceInfo,
     responses={404: {"description": "Unknown device"}},
-    summary="Buffer fill, last reading, last probability and alert state of a device",
+    summary="Profile, open alerts of every kind, buffer fill, last reading and probability",
 )
-async def get_device(device_id: str, state: StateDep) -> DeviceInfo:
-    """One device's state; 404 when it is not tracked."""
-    info = state.buffers.info(device_id)
-    if info is None:
-        raise NotFound(f"device {device_id!r} is not tracked")
-    alert = state.policy.state_of(device_id)
-    signal = info["signal"]
-    return DeviceInfo(
-        device_id=device_id,
-        **{**info, "last_ts": iso(info["last_ts"])},  # type: ignore[arg-type]
-        gas_baseline=signal["level"],  # type: ignore[index]
-        last_probability=state.sink.last_probability.get(device_id),
-        alert_state=alert["state"],
-        alert_id=alert["alert_id"],
-        severity=alert["severity"],
-    )
+async def get_device(device_id: str, devices: DevicesDep) -> DeviceInfo:
+    """404 when the device is neither registered nor in memory."""
+    return devices.get(device_id)
+
+
+@router.put("/api/devices/{device_id}", response_model=DeviceInfo,
+            summary="Set a device's whole profile (registers it when unknown)")
+async def put_device(device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)], body: Profile,
+                     devices: DevicesDep) -> DeviceInfo:
+    """Set points apply from the device's next reading."""
+    return await devices.put(device_id, body)
+
+
+@router.patch("/api/devices/{device_id}", response_model=DeviceInfo,
+              summary="Change some fields of a device's profile")
+async def patch_device(device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
+                       body: ProfilePatch, devices: DevicesDep) -> DeviceInfo:
+    """Fields left out keep their value."""
+    return await devices.patch(device_id, body)
 
 
 @router.get(
@@ -58,7 +75,8 @@ async def get_device(device_id: str, state: StateDep) -> DeviceInfo:
 )
 async def get_readings(
     device_id: str,
-    state: StateDep,
+    repo: ReadingsRepoDep,
+    settings: SettingsDep,
     start: Annotated[datetime | None, Query(alias="from", description="RFC 3339; "
                                             "default: an hour before `to`")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="RFC 3339; default: now")] = None,
@@ -74,10 +92,10 @@ async def get_readings(
     width = bucket_s or max(1.0, (t1 - t0) / max_points)
     if math.ceil((t1 - t0) / width) > 10 * max_points:
         width = (t1 - t0) / max_points
-    rows = await state.store.readings.history(device_id, start=t0, end=t1, bucket_s=width)
+    rows = await repo.history(device_id, start=t0, end=t1, bucket_s=width)
     points = [HistoryPoint(ts=iso(t0 + r["bucket"] * width), n=r["n"],
                            gas_ppm_mean=r["gas_mean"], gas_ppm_min=r["gas_min"],
                            gas_ppm_max=r["gas_max"], temperature_c_mean=r["temp_mean"],
                            humidity_pct_mean=r["rh_mean"]) for r in rows]
     return ReadingsHistory(device_id=device_id, start=iso(t0), end=iso(t1), bucket_s=width,
-                           retention_s=state.settings.readings_retention_s, points=points)
+                           retention_s=settings.readings_retention_s, points=points)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from app.deps import StateDep
+from app.deps import DeliveriesDep
 from app.schemas.alerts import Delivery, DeliveryPage
 from app.schemas.readings import iso
 
@@ -27,7 +27,7 @@ def _delivery(row: dict[str, Any]) -> Delivery:
 @router.get("/api/webhooks/deliveries", response_model=DeliveryPage,
             summary="Webhook deliveries and their state")
 async def list_deliveries(
-    state: StateDep,
+    deliveries: DeliveriesDep,
     url: str | None = None,
     status: Literal["pending", "delivered", "expired"] | None = None,
     event_id: Annotated[int | None, Query(ge=1)] = None,
@@ -35,10 +35,10 @@ async def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DeliveryPage:
     """Oldest first; ``receivers`` counts every delivery per URL and status."""
-    rows = await state.store.deliveries.list(url=url, status=status, event_id=event_id,
+    rows = await deliveries.list(url=url, status=status, event_id=event_id,
                                              after_id=cursor, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return DeliveryPage(deliveries=[_delivery(r) for r in rows],
                         next_cursor=str(rows[-1]["delivery_id"]) if more else None,
-                        receivers=await state.store.deliveries.counts())
+                        receivers=await deliveries.counts())

@@ -6,10 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Kind = Literal["leak", "threshold", "sensor_fault"]
-Severity = Literal["info", "warning", "critical"]
-AlertState = Literal["active", "acknowledged", "resolved"]
-EventType = Literal["alert.raised", "alert.updated", "alert.acknowledged", "alert.resolved"]
+from app.alerting.events import AlertState, EventType, Kind, Severity
+
+__all__ = ["AlertState", "EventType", "Kind", "Severity"]
 
 
 class Ack(BaseModel):
@@ -19,8 +18,27 @@ class Ack(BaseModel):
     comment: str
 
 
-class AlertEvent(BaseModel):
-    """One alert event, as pushed on ``/ws/alerts``, sent to webhooks and stored.
+class EpisodeOut(BaseModel):
+    """First, last and peak values of an alert episode, and the reading that opened it.
+
+    The peak is the highest leak probability for ``kind="leak"``, the highest gas for the
+    safety rules; ``peak_at`` is its reading time.
+    """
+
+    opened_at: str = Field(description="RFC 3339 time of the reading that opened the alert")
+    opened_gas_ppm: float | None
+    first_probability: float | None
+    last_probability: float | None
+    peak_probability: float | None
+    first_gas_ppm: float | None
+    last_gas_ppm: float | None
+    peak_gas_ppm: float | None
+    peak_at: str
+
+
+class EventOut(BaseModel):
+    """One alert event, as pushed on ``/ws/alerts``, sent to webhooks and stored
+    (serialised by ``app.alerting.events.AlertEvent.to_wire``).
 
     Delivery is at least once (a resumed subscriber or a retried webhook may see an event
     again): drop any event whose ``event_id`` you have already handled.
@@ -39,21 +57,27 @@ class AlertEvent(BaseModel):
     probability: float | None = Field(None, ge=0, le=1,
                                       description="Leak probability of the deciding window")
     gas_ppm: float | None = Field(None, description="Gas of the deciding reading, ppm")
-    reason: str | None = Field(None, description='Why: escalation "probability", '
-                               '"concentration" or "duration"; leak resolve "all clear"; '
-                               'sensor_fault "stuck", "rate_of_change", "out_of_range", "silent"')
+    gas_pct_lel: float | None = Field(None, description="The same in % of the LEL of the "
+                                      "device's gas; null when its gas is not configured")
+    reason: str | None = Field(None, description='Why: leak escalation "probability", '
+                               '"concentration" or "duration"; threshold "low", "high", '
+                               '"escalated", "de-escalated", "cleared_unacked", "gas_returned"; '
+                               'sensor_fault "stuck", "rate_of_change", "out_of_range", '
+                               '"silent"; "all clear", "acknowledged", "reminder"')
     detail: str | None = Field(None, description="Human-readable cause (safety rules)")
     ack: Ack | None = None
     ts: str = Field(description="RFC 3339 time of the reading (or ack) that caused the event")
     model_type: str | None = Field(None, description='"PyTorch LSTM+SVM", "Pure SVM" or '
-                                   '"safety rules"; null for an acknowledgement')
+                                   '"safety rules"; null for an acknowledgement or reminder')
+    episode: EpisodeOut | None = Field(None, description="The alert's context so far")
+    silenced: bool = Field(False, description="A silence matched: stored, not sent to webhooks")
     published_at: str = Field(description="RFC 3339 time the service stored the event")
 
 
 class EventList(BaseModel):
     """Stored events after a given id, oldest first."""
 
-    events: list[AlertEvent]
+    events: list[EventOut]
     last_event_id: int = Field(description="Newest event id published so far (0 = none)")
 
 
@@ -75,17 +99,20 @@ class Alert(BaseModel):
     severity: Severity
     probability: float | None = Field(description="Probability at the latest event")
     gas_ppm: float | None = Field(description="Gas at the latest event, ppm")
+    gas_pct_lel: float | None = Field(None, description="The same in %LEL (gas configured)")
     opened_at: str = Field(description="RFC 3339 time of the raising reading")
     updated_at: str
     resolved_at: str | None
     acknowledged: Acknowledgement | None
     last_event_id: int
+    episode: EpisodeOut | None = Field(None, description="First/last/peak values, opening")
+    silenced: bool = Field(False, description="Its latest event matched a silence")
 
 
 class AlertDetail(Alert):
     """An alert with all its events, oldest first."""
 
-    events: list[AlertEvent]
+    events: list[EventOut]
 
 
 class AlertPage(BaseModel):
@@ -140,3 +167,4 @@ class AlertFilter(BaseModel):
     kind: list[Kind] | None = None
     min_severity: Severity | None = None
     since: int | None = Field(None, ge=0, description="Replay stored events after this id")
+    include_silenced: bool = Field(False, description="Also events that a silence matched")

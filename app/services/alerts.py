@@ -1,16 +1,26 @@
-"""Alert lifecycle queries and acknowledgement, over the store and the hub."""
+"""Alert lifecycle queries, acknowledgement and reminders, over the store and the event log."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from app.alerting.events import Ack, AlertEvent, AlertState, EventType, Kind, Severity
+from app.alerting.leak import AlertPolicy
+from app.alerting.safety import SafetyRules
+from app.alerting.silences import Silences
 from app.errors import Conflict, GasleakError, NotFound
-from app.schemas.alerts import Acknowledgement, Alert, AlertDetail, AlertEvent, AlertPage
+from app.schemas.alerts import (
+    Acknowledgement,
+    Alert,
+    AlertDetail,
+    AlertPage,
+    EpisodeOut,
+    EventOut,
+)
 from app.schemas.readings import iso
-from app.services.hub import AlertHub
-from app.services.policy import AlertPolicy
+from app.services.eventlog import EventLog
 from app.store import Store
 
 
@@ -30,25 +40,43 @@ def to_alert(row: dict[str, Any]) -> Alert:
     return Alert(
         alert_id=row["alert_id"], device_id=row["device_id"], kind=row["kind"],
         state=row["state"], severity=row["severity"], probability=row["probability"],
-        gas_ppm=row["gas_ppm"], opened_at=iso(row["opened_ts"]), updated_at=iso(row["updated_ts"]),
+        gas_ppm=row["gas_ppm"], gas_pct_lel=row["gas_pct_lel"],
+        opened_at=iso(row["opened_ts"]), updated_at=iso(row["updated_ts"]),
         resolved_at=None if row["resolved_ts"] is None else iso(row["resolved_ts"]),
         acknowledged=ack, last_event_id=row["last_event_id"],
+        episode=None if row["episode"] is None else EpisodeOut(**row["episode"]),
+        silenced=bool(row["silenced"]),
     )
 
 
+def _from_row(row: dict[str, Any], type_: EventType, *, ts: float, reason: str,
+              detail: str | None = None, ack: Ack | None = None) -> AlertEvent:
+    """An event about a stored alert that no state machine holds (reminders; acks of alerts
+    whose device state is gone, such as a leak alert of an evicted device)."""
+    return AlertEvent(type=type_, alert_id=row["alert_id"], device_id=row["device_id"],
+                      kind=Kind(row["kind"]), severity=Severity(row["severity"]),
+                      state=AlertState.ACKNOWLEDGED if ack else AlertState(row["state"]),
+                      ts=ts, probability=row["probability"], gas_ppm=row["gas_ppm"],
+                      gas_pct_lel=row["gas_pct_lel"], reason=reason, detail=detail, ack=ack)
+
+
 class AlertService:
-    """Reads alerts and records acknowledgements.
+    """Reads alerts, records acknowledgements, sends reminders.
 
     Args:
-        store: the store.
-        hub: publishes the ``alert.acknowledged`` event (durably, then fanned out).
-        policy: told about the ack so later events of the alert carry its state.
+        store: the store. log: publishes events. policy, rules: told about acks, so later
+        events carry the state. silences: reminders are not sent for silenced alerts.
+        clock: wall clock, epoch seconds.
     """
 
-    def __init__(self, *, store: Store, hub: AlertHub, policy: AlertPolicy) -> None:
+    def __init__(self, *, store: Store, log: EventLog, policy: AlertPolicy, rules: SafetyRules,
+                 silences: Silences, clock: Callable[[], float] = time.time) -> None:
         self.store = store
-        self.hub = hub
+        self.log = log
         self.policy = policy
+        self.rules = rules
+        self.silences = silences
+        self.clock = clock
 
     async def list(
         self, *, device_ids: Sequence[str] | None, states: Sequence[str] | None,
@@ -72,7 +100,7 @@ class AlertService:
         rows = rows[:limit]
         return AlertPage(alerts=[to_alert(r) for r in rows],
                          next_cursor=str(rows[-1]["seq"]) if more else None,
-                         last_event_id=self.hub.last_event_id)
+                         last_event_id=self.log.last_event_id)
 
     async def get(self, alert_id: str) -> AlertDetail:
         """One alert with its events.
@@ -85,11 +113,11 @@ class AlertService:
             raise NotFound(f"alert {alert_id!r} does not exist")
         events = await self.store.events_of_alert(alert_id)
         return AlertDetail(**to_alert(row).model_dump(),
-                           events=[AlertEvent.model_validate(e) for e in events])
+                           events=[EventOut.model_validate(e) for e in events])
 
     async def acknowledge(self, alert_id: str, *, author: str, comment: str) -> AlertDetail:
-        """Acknowledge an open alert: state ``acknowledged`` until it resolves, and an
-        ``alert.acknowledged`` event (stored, then pushed).
+        """Acknowledge an open alert: ``alert.acknowledged`` (stored, then pushed), and for a
+        latched alarm whose gas has cleared (``cleared_unacked``) its ``alert.resolved``.
 
         Raises:
             NotFound: no such alert.
@@ -99,17 +127,33 @@ class AlertService:
             row = await self.store.get_alert(alert_id)
             if row is None:
                 raise NotFound(f"alert {alert_id!r} does not exist")
-            if row["state"] == "resolved":
+            if row["state"] == AlertState.RESOLVED:
                 raise Conflict(f"alert {alert_id!r} is resolved; nothing to acknowledge")
-            if row["state"] == "acknowledged":
+            if row["state"] == AlertState.ACKNOWLEDGED:
                 raise Conflict(f"alert {alert_id!r} was already acknowledged by "
                                f"{row['ack_author']!r} at {iso(row['ack_at'])}")
-            self.policy.acknowledge(row["device_id"], alert_id)
-            body = {"type": "alert.acknowledged", "alert_id": alert_id,
-                    "device_id": row["device_id"], "kind": row["kind"],
-                    "severity": row["severity"], "state": "acknowledged",
-                    "probability": row["probability"], "gas_ppm": row["gas_ppm"],
-                    "reason": "acknowledged", "ack": {"author": author, "comment": comment},
-                    "ts": time.time(), "model_type": None}
-            await self.hub.publish_locked([body], states=self.policy.take_dirty)
+            ack, now, device = Ack(author, comment), self.clock(), row["device_id"]
+            events: list[AlertEvent] | None
+            if row["kind"] == Kind.LEAK:
+                one = self.policy.acknowledge(device, alert_id, ack=ack, ts=now)
+                events = None if one is None else [one]
+            else:
+                events = self.rules.acknowledge(device, alert_id, ack=ack, ts=now)
+            if events is None:
+                events = [_from_row(row, EventType.ACKNOWLEDGED, ts=now, reason="acknowledged",
+                                    ack=ack)]
+            await self.log.publish_locked(events)
         return await self.get(alert_id)
+
+    async def remind(self, interval_s: float) -> int:
+        """Publish ``alert.reminder`` for each open, unacknowledged, unsilenced critical
+        alert last notified ``interval_s`` or more ago (wall clock); returns how many."""
+        now = self.clock()
+        rows = await self.store.due_reminders(notified_before=now - interval_s)
+        events = [_from_row(r, EventType.REMINDER, ts=now, reason="reminder",
+                            detail=f"critical and not acknowledged since {iso(r['opened_ts'])}")
+                  for r in rows if not self.silences.matching(
+                      r["device_id"], Kind(r["kind"]), Severity(r["severity"]), now)]
+        if events:
+            await self.log.publish(events)
+        return len(events)

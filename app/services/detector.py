@@ -1,12 +1,13 @@
-"""Wires the scorer's output to the alert policy, the signal models and the hub."""
+"""Wires the scorer's output to the leak policy, the signal models and the event log."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from app.services.hub import AlertHub
-from app.services.policy import AlertPolicy
+from app.alerting.leak import AlertPolicy
+from app.alerting.profiles import Profiles
+from app.services.eventlog import EventLog
 from app.services.scorer import Scores
 from app.services.signals import SignalBank
 from app.services.windows import Window
@@ -18,7 +19,8 @@ class AlertSink:
 
     signals: SignalBank
     policy: AlertPolicy
-    hub: AlertHub
+    log: EventLog
+    profiles: Profiles | None = None
     last_probability: dict[str, float] = field(default_factory=dict)
 
     async def __call__(self, windows: Sequence[Window], scores: Scores) -> None:
@@ -28,19 +30,21 @@ class AlertSink:
         transaction (durable before anyone sees them).
 
         The gas concentration given to the policy is the window's last reading (column 0).
+        Devices switched off in their profile raise no leak alert.
         """
         events = []
         for w, p, ev in zip(windows, scores.probability.tolist(), scores.evidence.tolist(),
                             strict=True):
             self.last_probability[w.device_id] = p
+            if self.profiles is not None and not self.profiles.enabled(w.device_id):
+                continue
             event = self.policy.update(w.device_id, p, w.ts, gas_ppm=float(w.values[-1, 0]),
                                        elevated=ev)
             if event is not None:
                 events.append(event)
-            st = self.policy.states.get(w.device_id)
-            self.signals.hold(w.device_id, st is not None and st.alert_id is not None)
+            self.signals.hold(w.device_id, self.policy.open_alert(w.device_id) is not None)
         if events or self.policy.dirty:
-            await self.hub.publish(events, states=self.policy.take_dirty)
+            await self.log.publish(events)
 
     def forget(self, device_ids: Sequence[str]) -> None:
         """Drop evicted devices' last scores."""

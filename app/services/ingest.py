@@ -12,7 +12,6 @@ rejected indices, field and reason) are the same either way.
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,7 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 from app.errors import InvalidBody, pydantic_errors
 from app.schemas.readings import IngestResult, Reading, Rejected, iso
 from app.services.buffers import BAD_TS, CAPPED, LATE, DeviceBuffers
-from app.services.safety import SafetyRules
+from app.services.safety import SafetyService
 from app.services.scorer import Scorer
 
 _READING = TypeAdapter(Reading)
@@ -89,8 +88,8 @@ class Ingestor:
         buffers: the ring buffers.
         scorer: the batching (or inline) scorer.
         max_items: most readings in one message.
-        safety: rules applied to every accepted reading (None: none).
-        publish: where safety events go (the hub's ``publish``; may be sync or async).
+        safety: the safety rules' hook, given every message's accepted readings in time
+            order (None: none).
         score: False when no model is loaded: windows are not submitted for scoring.
         record: optional; awaited with each message's accepted readings as
             ``(device_id, ts, gas_ppm, temperature_c, humidity_pct)`` (readings history).
@@ -98,14 +97,12 @@ class Ingestor:
 
     def __init__(
         self, *, buffers: DeviceBuffers, scorer: Scorer, max_items: int,
-        safety: SafetyRules | None = None, publish: Callable[[dict[str, Any]], Any] | None = None,
-        score: bool = True,
+        safety: SafetyService | None = None, score: bool = True,
         record: Callable[[list[tuple[str, float, float, float, float]]], Awaitable[None]]
         | None = None,
     ) -> None:  # fmt: skip
         self.record = record
         self.safety = safety
-        self.publish = publish
         self.score = score
         self.buffers = buffers
         self.scorer = scorer
@@ -171,21 +168,10 @@ class Ingestor:
         kept = [(readings[j].device_id, float(ts[j]), readings[j].gas_ppm,
                  readings[j].temperature_c, readings[j].humidity_pct)
                 for j in order[codes[order] == 0].tolist()]
-        for row in kept:
-            await self._safety(*row)
+        if kept and self.safety is not None:
+            await self.safety.on_readings(kept)
         if kept and self.record is not None:
             await self.record(kept)
-
-    async def _safety(self, device_id: str, ts: float, gas: float, temp: float,
-                      rh: float) -> None:
-        """Run the safety rules on one accepted reading and publish what they raise."""
-        if self.safety is None or self.publish is None:
-            return
-        now = time.monotonic()
-        for body in self.safety.check(device_id, ts, gas, temp, rh, now=now):
-            res = self.publish(body)
-            if inspect.isawaitable(res):
-                await res
 
     def _reason(self, code: int, last: float) -> dict[str, str]:
         if code == LATE:

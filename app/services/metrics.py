@@ -28,7 +28,7 @@ class StateCollector(Collector):
             "gasleak_windows_scored": ("Windows scored", s.scorer.windows_scored),
             "gasleak_scoring_batches": ("Inference calls", s.scorer.batches),
             "gasleak_scoring_errors": ("Windows whose scoring failed", s.scorer.errors),
-            "gasleak_events_published": ("Alert events published", s.hub.published),
+            "gasleak_events_published": ("Alert events published", s.log.published),
             "gasleak_subscriber_overflows": ("Subscribers dropped as too slow", s.hub.overflows),
             "gasleak_devices_evicted": ("Idle devices evicted", s.evicted_total),
         }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; BigInteger elsewhere.
@@ -40,6 +40,7 @@ class Event(Base):
     ts: Mapped[float] = mapped_column(Float)
     published_at: Mapped[float] = mapped_column(Float)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    silenced: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
 
 
 class Alert(Base):
@@ -67,6 +68,11 @@ class Alert(Base):
     ack_comment: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     ack_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     last_event_id: Mapped[int] = mapped_column(BigInteger)
+    gas_pct_lel: Mapped[float | None] = mapped_column(Float, nullable=True)
+    episode: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    silenced: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+    notified_at: Mapped[float | None] = mapped_column(
+        Float, nullable=True, doc="Wall time of the last raise/update/reminder (reminders)")
 
 
 class PolicyState(Base):
@@ -77,6 +83,48 @@ class PolicyState(Base):
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class SafetyState(Base):
+    """A device's open threshold / sensor_fault episodes with their off-delay timers."""
+
+    __tablename__ = "safety_states"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class Device(Base):
+    """A registered device and its profile (``app.alerting.profiles.DeviceProfile``)."""
+
+    __tablename__ = "devices"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    location: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    gas: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    low_pct_lel: Mapped[float | None] = mapped_column(Float, nullable=True)
+    high_pct_lel: Mapped[float | None] = mapped_column(Float, nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class SilenceRow(Base):
+    """A silence (``app.alerting.silences.Silence``); expired ones are kept."""
+
+    __tablename__ = "silences"
+
+    silence_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    min_severity: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    starts_at: Mapped[float] = mapped_column(Float)
+    ends_at: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str] = mapped_column(String(2000))
+    author: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[float] = mapped_column(Float)
 
 
 class Delivery(Base):

@@ -13,16 +13,20 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, event, func, insert, select, update
+from sqlalchemy import Connection, delete, event, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from app.store.models import Alert, Event, PolicyState
+from app.alerting.events import OPEN_STATES, AlertEvent, EventType, Severity
+from app.store.models import Alert, Event, PolicyState, SafetyState
 from app.store.readings import ReadingsRepo
+from app.store.registry import DevicesRepo, SilencesRepo
 from app.store.webhooks import DeliveriesRepo
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+SEVERITY_RANK = {s.value: s.rank for s in Severity}
+#: Tables of the per-device state kinds that :meth:`Store.append` persists.
+STATE_TABLES = {"leak": PolicyState, "safety": SafetyState}
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -70,6 +74,8 @@ class Store:
         self.write_lock = asyncio.Lock()
         self.readings = ReadingsRepo(self.engine, self.write_lock)
         self.deliveries = DeliveriesRepo(self.engine, self.write_lock)
+        self.devices = DevicesRepo(self.engine, self.write_lock)
+        self.silences = SilencesRepo(self.engine, self.write_lock)
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent)."""
@@ -83,91 +89,103 @@ class Store:
 
     async def append(
         self,
-        events: Sequence[dict[str, Any]],
+        events: Sequence[tuple[AlertEvent, dict[str, Any]]],
         *,
-        states: dict[str, dict[str, Any] | None],
+        states: dict[str, dict[str, dict[str, Any] | None]] | None = None,
         webhook_urls: Sequence[str] = (),
         now: float,
     ) -> list[int]:
-        """Write events, their alerts' new state, policy states and webhook deliveries in
-        one transaction. Call with :attr:`write_lock` held.
+        """Write events, their alerts' new state, per-device states and webhook deliveries
+        (none for silenced events) in one transaction. Call with :attr:`write_lock` held.
 
         Args:
-            events: event dicts without ``event_id``; need ``type``, ``alert_id``,
-                ``device_id``, ``kind``, ``severity``, ``state`` and numeric ``ts_epoch``.
-            states: device -> policy state to store, or None to delete it.
-            webhook_urls: a pending delivery is created per event per URL.
+            events: (event, its wire object without ``event_id``) pairs, in order.
+            states: state kind ("leak", "safety") -> device -> state to store, or None to
+                delete it.
+            webhook_urls: a pending delivery is created per unsilenced event per URL.
             now: epoch seconds, the publication time.
 
         Returns:
             The new event ids, in the order of ``events`` (strictly increasing).
         """
-        rows = [{"type": e["type"], "alert_id": e["alert_id"], "device_id": e["device_id"],
-                 "kind": e["kind"], "severity": e["severity"], "ts": e["ts_epoch"],
-                 "published_at": now, "data": {k: v for k, v in e.items() if k != "ts_epoch"}}
-                for e in events]
+        rows = [{"type": e.type.value, "alert_id": e.alert_id, "device_id": e.device_id,
+                 "kind": e.kind.value, "severity": e.severity.value, "ts": e.ts,
+                 "published_at": now, "data": data, "silenced": e.silenced}
+                for e, data in events]
         ids: list[int] = []
         async with self.engine.begin() as conn:
             if rows:
                 stmt = insert(Event).returning(Event.event_id, sort_by_parameter_order=True)
                 ids = [int(i) for i in (await conn.execute(stmt, rows)).scalars()]
-                await self._project(conn, events, ids)
-            await self._save_states(conn, states, now)
-            if webhook_urls and ids:
-                await self.deliveries.add(conn, ids, webhook_urls, now)
+                await self._project(conn, [e for e, _ in events], ids, now)
+            for kind, changed in (states or {}).items():
+                await self._save_states(conn, STATE_TABLES[kind], changed, now)
+            loud = [i for i, (e, _) in zip(ids, events, strict=True) if not e.silenced]
+            if webhook_urls and loud:
+                await self.deliveries.add(conn, loud, webhook_urls, now)
         return ids
 
     @staticmethod
     async def _project(
-        conn: AsyncConnection, events: Sequence[dict[str, Any]], ids: Sequence[int]
+        conn: AsyncConnection, events: Sequence[AlertEvent], ids: Sequence[int], now: float
     ) -> None:
         """Apply events to their alerts: one insert for the raised, then the others in order."""
-        raised = [{"alert_id": e["alert_id"], "device_id": e["device_id"], "kind": e["kind"],
-                   "state": e["state"], "severity": e["severity"],
-                   "probability": e.get("probability"), "gas_ppm": e.get("gas_ppm"),
-                   "opened_ts": e["ts_epoch"], "updated_ts": e["ts_epoch"], "last_event_id": eid}
-                  for e, eid in zip(events, ids, strict=True) if e["type"] == "alert.raised"]
+        raised = [{"alert_id": e.alert_id, "device_id": e.device_id, "kind": e.kind.value,
+                   "state": e.state.value, "severity": e.severity.value,
+                   "probability": e.probability, "gas_ppm": e.gas_ppm,
+                   "gas_pct_lel": e.gas_pct_lel, "silenced": e.silenced,
+                   "episode": None if e.episode is None else e.episode.to_wire(),
+                   "opened_ts": e.ts, "updated_ts": e.ts, "last_event_id": eid,
+                   "notified_at": now}
+                  for e, eid in zip(events, ids, strict=True) if e.type == EventType.RAISED]
         if raised:
             await conn.execute(insert(Alert), raised)
         for e, eid in zip(events, ids, strict=True):
-            if e["type"] == "alert.raised":
+            if e.type == EventType.RAISED:
                 continue
-            ts = e["ts_epoch"]
-            values: dict[str, Any] = {"state": e["state"], "severity": e["severity"],
-                                      "updated_ts": ts, "last_event_id": eid}
-            if e["type"] == "alert.acknowledged":
-                values |= {"ack_author": e["ack"]["author"], "ack_comment": e["ack"]["comment"],
-                           "ack_at": ts}
-            else:
-                values |= {"probability": e.get("probability"), "gas_ppm": e.get("gas_ppm")}
-            if e["type"] == "alert.resolved":
-                values["resolved_ts"] = ts
-            where = Alert.alert_id == e["alert_id"]
+            values: dict[str, Any] = {"state": e.state.value, "severity": e.severity.value,
+                                      "updated_ts": e.ts, "last_event_id": eid,
+                                      "silenced": e.silenced}
+            if e.episode is not None:
+                values["episode"] = e.episode.to_wire()
+            if e.type == EventType.ACKNOWLEDGED and e.ack is not None:
+                values |= {"ack_author": e.ack.author, "ack_comment": e.ack.comment,
+                           "ack_at": e.ts}
+            elif e.type != EventType.REMINDER:
+                values |= {"probability": e.probability, "gas_ppm": e.gas_ppm,
+                           "gas_pct_lel": e.gas_pct_lel}
+            if e.type in (EventType.REMINDER, EventType.UPDATED):
+                values["notified_at"] = now
+            if e.type == EventType.RESOLVED:
+                values["resolved_ts"] = e.ts
+            where = Alert.alert_id == e.alert_id
             await conn.execute(update(Alert).where(where).values(**values))
 
     @staticmethod
     async def _save_states(
-        conn: AsyncConnection, states: dict[str, dict[str, Any] | None], now: float
+        conn: AsyncConnection, table: type[PolicyState] | type[SafetyState],
+        states: dict[str, dict[str, Any] | None], now: float,
     ) -> None:
         if not states:
             return
         keys = list(states)
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
-            await conn.execute(delete(PolicyState).where(PolicyState.device_id.in_(chunk)))
+            await conn.execute(delete(table).where(table.device_id.in_(chunk)))
         rows = [{"device_id": d, "data": s, "updated_at": now} for d, s in states.items() if s]
         if rows:
-            await conn.execute(insert(PolicyState), rows)
+            await conn.execute(insert(table), rows)
 
     async def last_event_id(self) -> int:
         """Newest event id written so far (0 = none)."""
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.max(Event.event_id)))).scalar() or 0)
 
-    async def policy_states(self) -> dict[str, dict[str, Any]]:
-        """Every persisted policy state, device -> state dict."""
+    async def states(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Every persisted per-device state of one kind ("leak", "safety"), device -> dict."""
+        table = STATE_TABLES[kind]
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(PolicyState.device_id, PolicyState.data))).all()
+            rows = (await conn.execute(select(table.device_id, table.data))).all()
         return {d: data for d, data in rows}
 
     async def events_after(
@@ -178,6 +196,7 @@ class Store:
         device_ids: Iterable[str] | None = None,
         kinds: Iterable[str] | None = None,
         min_severity: str | None = None,
+        include_silenced: bool = True,
         limit: int = 500,
     ) -> list[dict[str, Any]]:
         """Events with ``after < event_id <= upto`` that pass the filters, oldest first."""
@@ -192,21 +211,32 @@ class Store:
         if min_severity is not None:
             ok = [s for s, r in SEVERITY_RANK.items() if r >= SEVERITY_RANK[min_severity]]
             q = q.where(Event.severity.in_(ok))
+        if not include_silenced:
+            q = q.where(Event.silenced.is_(False))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
         return [{"event_id": eid, **data} for eid, data in rows]
 
-    async def open_alerts(self, *, exclude_kind: str = "leak") -> list[dict[str, Any]]:
-        """Alerts not resolved, of every kind but ``exclude_kind``, with their raising
-        event's ``reason``: ``alert_id``, ``device_id``, ``kind``, ``severity``, ``reason``."""
-        a = Alert.__table__
-        q = (select(a.c.alert_id, a.c.device_id, a.c.kind, a.c.severity, Event.data)
-             .join(Event, (Event.alert_id == a.c.alert_id) & (Event.type == "alert.raised"))
-             .where(a.c.state != "resolved", a.c.kind != exclude_kind))
+    async def open_alerts(self) -> list[dict[str, Any]]:
+        """Alert rows not resolved (every kind)."""
+        t = Alert.__table__
+        q = select(t).where(t.c.state.in_([s.value for s in OPEN_STATES]))
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
-        return [{"alert_id": r[0], "device_id": r[1], "kind": r[2], "severity": r[3],
-                 "reason": (r[4] or {}).get("reason")} for r in rows]
+            return [dict(r._mapping) for r in (await conn.execute(q)).all()]
+
+    async def due_reminders(self, *, notified_before: float, limit: int = 500,
+                            ) -> list[dict[str, Any]]:
+        """Open critical alerts not acknowledged whose last notification is older than
+        ``notified_before`` (wall-clock epoch s), oldest first; alerts stored before
+        notification times were kept (NULL) count as due."""
+        t = Alert.__table__
+        q = (select(t).where(t.c.severity == Severity.CRITICAL.value,
+                             t.c.state.in_(["active", "cleared_unacked"]),
+                             or_(t.c.notified_at <= notified_before,
+                                 t.c.notified_at.is_(None)))
+             .order_by(t.c.notified_at).limit(limit))
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in (await conn.execute(q)).all()]
 
     async def events_of_alert(self, alert_id: str) -> list[dict[str, Any]]:
         """Every event of one alert, oldest first."""

@@ -3,7 +3,7 @@ real recordings and on the leak benchmark; writes ``DIR/report.json``, ``DIR/rep
 PNG plots (``app.training.eval_report``). Entry point: :func:`run_evaluate`.
 
 Every detector's window scores go through the service's own alert policy
-(``app.services.policy.AlertPolicy``, default raise at 0.7 for 3 windows, clear below 0.3 for
+(``app.alerting.leak.AlertPolicy``, default raise at 0.7 for 3 windows, clear below 0.3 for
 10), so event recall, detection delay and false alarms describe the service as deployed.
 Window precision/recall/F1 use the policy's raise probability (0.7) as the threshold.
 """
@@ -24,7 +24,7 @@ from tqdm import tqdm
 from app.ml.artifacts import ArtifactError, load_manifest
 from app.ml.features import series_windows
 from app.ml.predictor import Predictor, leak_scores, load_predictor
-from app.services.policy import PolicyConfig
+from app.alerting.leak import PolicyConfig
 from app.training import data as D
 from app.training import leak_benchmark as B
 from app.training.dataset import HOLDOUT_FRACTION, backgrounds

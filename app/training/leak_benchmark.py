@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from app.ml.features import RECENT, WINDOW, series_windows
-from app.services.policy import PolicyConfig
+from app.alerting.leak import PolicyConfig
 from app.training import data as D
 from app.training.dataset import HOLDOUT_FRACTION, NEG_MAX_RESPONSE, POS_MIN_RESPONSE
 from app.training.leaks import InjectionResult, LeakInjector

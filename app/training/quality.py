@@ -1,7 +1,7 @@
 """Detection-quality figures (torch-free, pure functions).
 
 Window level: precision, recall, F1 at a probability threshold, and ROC-AUC (threshold-free).
-Event level, after the service's own alert policy (``app.services.policy.AlertPolicy``):
+Event level, after the service's own alert policy (``app.alerting.leak.AlertPolicy``):
 event recall, detection delay (median and p90, readings and seconds), false alarms per
 1,000 device-hours.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
-from app.services.policy import AlertPolicy, PolicyConfig
+from app.alerting.leak import AlertPolicy, PolicyConfig
 
 
 def metrics(y: np.ndarray, p: np.ndarray, thr: float = 0.5) -> dict[str, float]:
@@ -71,7 +71,7 @@ def policy_alerts(
     raised, active = [], np.zeros(len(probs), dtype=bool)
     for i, (p, e) in enumerate(zip(np.asarray(probs, float).tolist(), ends, strict=True)):
         ev = pol.update("d", p, float(e))
-        if ev and ev["type"] == "alert.raised":
+        if ev is not None and ev.type == "alert.raised":
             raised.append(int(e))
         active[i] = pol.states["d"].alert_id is not None
     return np.asarray(raised, dtype=np.int64), active

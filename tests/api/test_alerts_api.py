@@ -17,6 +17,7 @@ import uvicorn
 import websockets
 from asgi_lifespan import LifespanManager
 
+from app.alerting.events import AlertEvent
 from app.config import Settings
 from app.main import create_app
 from app.state import AppState
@@ -28,7 +29,7 @@ T0 = 1_767_225_600.0
 @pytest.fixture
 async def app_client(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, startup_timeout=60) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             yield c, app.state.gasleak
@@ -40,7 +41,7 @@ async def feed(state: AppState, device: str, probs: list[float], t0: float = T0,
     out = []
     for i, p in enumerate(probs):
         e = state.policy.update(device, p, t0 + i, gas_ppm=gas)
-        out += await state.hub.publish([e] if e else [], states=state.policy.take_dirty)
+        out += await state.log.publish([e] if e else [])
     return out
 
 
@@ -59,7 +60,7 @@ async def test_ack_lifecycle_and_conflicts(app_client: tuple[httpx.AsyncClient, 
     bad = await c.post(f"/api/alerts/{aid}/ack", json={"comment": "no author"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "author"
     # escalation keeps the ack; resolve ends it; a new leak is a new, active alert
-    events = await feed(state, "k1", [0.95] + [0.1] * 10 + [0.8] * 3, t0=T0 + 10)
+    events = await feed(state, "k1", [0.95] + [0.1] * 61 + [0.8] * 3, t0=T0 + 10)  # 60 s off-delay
     assert [(e["type"], e["state"]) for e in events] == [
         ("alert.updated", "acknowledged"), ("alert.resolved", "resolved"),
         ("alert.raised", "active")]
@@ -79,7 +80,7 @@ async def test_list_filters_and_cursor_pages(app_client: ClientAndState) -> None
     c, state = app_client
     for i in range(5):
         await feed(state, f"d{i % 2}", [0.8] * 3, t0=T0 + 100 * i)
-    await feed(state, "d0", [0.1] * 10, t0=T0 + 1000)  # resolves d0's open alert
+    await feed(state, "d0", [0.1] * 61, t0=T0 + 1000)  # resolves d0 (60 s off-delay)
     seen, cursor = [], None
     while True:
         page = (await c.get("/api/alerts", params={"limit": 2} | (
@@ -168,7 +169,7 @@ async def test_overflowing_subscriber_is_closed_with_the_since_to_resume(
         await ws.recv()
         sub = next(iter(state.hub._subs))
         # one batch of 5 events is fanned out at once, faster than any socket: the queue fills
-        await state.hub.publish([await feed_body(state, f"o{i}") for i in range(5)])
+        await state.log.publish([await feed_body(state, f"o{i}") for i in range(5)])
         assert sub.overflowed.is_set()
         got = []
         with pytest.raises(websockets.ConnectionClosed) as closed:
@@ -182,7 +183,7 @@ async def test_overflowing_subscriber_is_closed_with_the_since_to_resume(
     assert got + rest == [1, 2, 3, 4, 5]
 
 
-async def feed_body(state: AppState, device: str) -> dict:
+async def feed_body(state: AppState, device: str) -> AlertEvent:
     """One raise event body from the policy, not yet published."""
     for i in range(3):
         e = state.policy.update(device, 0.8, T0 + i)

@@ -121,13 +121,20 @@ async def test_oversized_body_is_413_and_unknown_route_keeps_the_error_shape(
     assert r.status_code == 404 and r.json()["error"] == "not_found"
 
 
-async def test_status_counts_safety_alerts_and_events_carry_gas(
+async def test_one_high_reading_shows_the_same_alert_in_status_device_and_events(
     client: httpx.AsyncClient,
 ) -> None:
     r = await client.post("/api/readings", json=reading("hot", T0, 20_000.0))  # > 25 % LEL
     assert r.json()["accepted"] == 1
     s = (await client.get("/api/status")).json()
-    assert s["active_alerts"] == 2  # the 10 % and the 25 % LEL set points
-    events = (await client.get("/api/events")).json()
-    gas = {e["severity"]: e["gas_ppm"] for e in events["events"] if e["kind"] == "threshold"}
-    assert gas == {"warning": 20_000.0, "critical": 20_000.0}
+    assert s["active_alerts"] == 1  # one threshold episode, raised critical at once
+    [e] = (await client.get("/api/events")).json()["events"]
+    assert (e["kind"], e["severity"], e["state"], e["gas_ppm"]) == (
+        "threshold", "critical", "active", 20_000.0)
+    assert e["episode"]["peak_gas_ppm"] == 20_000.0 and e["silenced"] is False
+    device = (await client.get("/api/devices/hot")).json()  # issue 8: said "normal"
+    assert (device["alert_state"], device["alert_id"], device["severity"]) == (
+        "active", e["alert_id"], "critical")
+    assert device["alerts"] == [{"alert_id": e["alert_id"], "kind": "threshold",
+                                 "severity": "critical", "state": "active"}]
+    assert device["last_reading"]["gas_ppm"] == 20_000.0 and device["buffer_fill"] == 1

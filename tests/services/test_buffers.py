@@ -260,7 +260,7 @@ async def test_service_enforces_cap_reports_it_and_evicts_idle_devices() -> None
     from app.main import create_app
 
     app = create_app(Settings(max_devices=3, device_idle_s=0.4))
-    async with LifespanManager(app) as m:
+    async with LifespanManager(app, startup_timeout=60) as m:
         transport = httpx.ASGITransport(app=m.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             body = [{"device_id": f"d{i}", "gas_ppm": 420.0, "temperature_c": 21.0,
@@ -277,6 +277,8 @@ async def test_service_enforces_cap_reports_it_and_evicts_idle_devices() -> None
                 if s["devices_tracked"] == 0:
                     break
             assert s["devices_tracked"] == 0 and s["devices_evicted"] == 3
-            assert (await c.get("/api/devices/d0")).status_code == 404
+            d0 = (await c.get("/api/devices/d0")).json()  # registered, no longer in memory
+            assert d0["buffer_fill"] is None and d0["alert_state"] == "normal"
+            assert (await c.get("/api/devices/never-seen")).status_code == 404
             r = (await c.post("/api/readings", json=body[3])).json()
             assert r == {"accepted": 1, "rejected": []}

@@ -1,21 +1,30 @@
-"""Hub over a real SQLite store: written before fan-out, bounded queues, filters, resume."""
+"""Event log and fan-out hub over a real SQLite store: stored before anyone sees it, retries,
+outbox rows, silences, bounded queues, filters, and the subscription iterator's resume."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from app.services.hub import AlertHub
+from app.alerting.events import AlertEvent, AlertState, EventType, Kind, Severity
+from app.alerting.silences import Silence, Silences
+from app.services.eventlog import EventLog
+from app.services.hub import EventFilter, Hub, Subscription
 from app.store import Store
 
+T = 1_767_225_600.0
 
-def body(device: str, ts: float = 1.7e9, severity: str = "warning", kind: str = "leak") -> dict:
-    return {"type": "alert.raised", "alert_id": f"{device}-{ts}", "device_id": device,
-            "kind": kind, "severity": severity, "state": "active", "probability": 0.8,
-            "ts": ts, "model_type": "m"}
+
+def raised(device: str, ts: float = T, severity: str = "warning",
+           kind: str = "leak") -> AlertEvent:
+    return AlertEvent(type=EventType.RAISED, alert_id=f"{device}-{ts}", device_id=device,
+                      kind=Kind(kind), severity=Severity(severity), state=AlertState.ACTIVE,
+                      ts=ts, probability=0.8, model_type="m")
 
 
 @pytest.fixture
@@ -26,93 +35,132 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     await s.close()
 
 
-async def hub_on(store: Store, queue_max: int = 10, page: int = 500) -> AlertHub:
-    hub = AlertHub(store=store, queue_max=queue_max, replay_page=page)
-    await hub.start()
-    return hub
+async def log_on(store: Store, queue_max: int = 10, page: int = 500,
+                 silences: Silences | None = None, urls: tuple[str, ...] = ()) -> EventLog:
+    async def replay(after: int, upto: int, f: EventFilter, limit: int) -> list[dict[str, Any]]:
+        return await store.events_after(after, upto=upto, device_ids=f.device_ids,
+                                        kinds=f.kinds, include_silenced=f.include_silenced,
+                                        min_severity=f.min_severity and f.min_severity.value,
+                                        limit=limit)
+
+    log = EventLog(store=store, hub=Hub(queue_max=queue_max, replay=replay, replay_page=page),
+                   silences=silences, webhook_urls=urls, clock=lambda: T + 5)
+    await log.start()
+    return log
+
+
+async def drain(sub: Subscription, n: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    async with asyncio.timeout(5):
+        async for e in sub:
+            out.append(e)
+            if len(out) == n:
+                break
+    return out
 
 
 async def test_event_is_in_the_store_when_a_subscriber_gets_it(store: Store) -> None:
-    hub = await hub_on(store)
-    seen_in_store = []
+    log = await log_on(store)
+    seen_in_store: list[list[dict[str, Any]]] = []
 
-    def listener(events: list[dict]) -> None:  # called at fan-out time
-        seen_in_store.append([e["event_id"] for e in events])
-
-    hub.listeners.append(listener)
-    async with hub.subscribe() as sub:
-        [e] = await hub.publish([body("a", 1_767_225_600.0)])
-        got = sub.queue.get_nowait()
+    log.listeners.append(lambda events: seen_in_store.append(events))
+    async with log.hub.subscribe() as sub:
+        [e] = await log.publish([raised("a")])
+        [got] = await drain(sub, 1)
     assert got == e and e["event_id"] == 1 and e["ts"] == "2026-01-01T00:00:00.000Z"
-    assert await store.events_after(0) == [e]
-    assert seen_in_store == [[1]]
+    assert e["published_at"] == "2026-01-01T00:00:05.000Z" and e["silenced"] is False
+    assert await store.events_after(0) == [e]  # the stored row is exactly what was pushed
+    row = await store.get_alert("a-" + str(T))
+    assert row is not None and (row["state"], row["notified_at"]) == ("active", T + 5)
+    assert seen_in_store == [[e]]
 
 
-async def test_slow_subscriber_overflows_alone(store: Store) -> None:
-    hub = await hub_on(store, queue_max=2)
-    async with hub.subscribe() as slow, hub.subscribe() as fast:
+async def test_slow_subscriber_overflows_alone_and_ends_with_its_resume_id(store: Store) -> None:
+    log = await log_on(store, queue_max=2)
+    async with log.hub.subscribe() as slow, log.hub.subscribe() as fast:
         got = []
         for i in range(5):
-            await hub.publish([body("d", 1.7e9 + i)])
-            got.append((await fast.queue.get())["event_id"])
+            await log.publish([raised("d", T + i)])
+            got += [e["event_id"] for e in await drain(fast, 1)]
         assert got == [1, 2, 3, 4, 5]
-        assert slow.overflowed.is_set() and slow.queue.qsize() == 2
-        assert not fast.overflowed.is_set()
-        assert hub.overflows == 1
-    assert hub.subscribers == 0
+        assert slow.overflowed.is_set() and not fast.overflowed.is_set()
+        async with asyncio.timeout(5):
+            slow_got = [e["event_id"] async for e in slow]  # the queued two, then the end
+        assert slow_got == [1, 2] and slow.resume_id == 2
+        assert log.hub.overflows == 1
+    assert log.hub.subscribers == 0
 
 
 async def test_resume_replays_from_the_store_then_live_without_gap_or_duplicate(
     store: Store,
 ) -> None:
-    hub = await hub_on(store, page=2)  # small pages: the replay crosses page boundaries
+    log = await log_on(store, page=2)  # small pages: the replay crosses page boundaries
     for i, d in enumerate("ababab"):
-        await hub.publish([body(d, 1.7e9 + i)])
-    hub = await hub_on(store, page=2)  # a restarted service numbers on from the store
-    assert hub.last_event_id == 6
-    async with hub.subscribe(["a"], since=1) as sub:
-        await hub.publish([body("a", 2e9), body("b", 2e9 + 1)])
-        replayed = [e["event_id"] async for e in hub.replay(sub)]
-        live = [sub.queue.get_nowait()["event_id"] for _ in range(sub.queue.qsize())]
-    assert replayed == [3, 5] and live == [7]
+        await log.publish([raised(d, T + i)])
+    log = await log_on(store, page=2)  # a restarted service numbers on from the store
+    assert log.last_event_id == 6
+    async with log.hub.subscribe(EventFilter.of(["a"]), since=1) as sub:
+        await log.publish([raised("a", 2e9), raised("b", 2e9 + 1)])
+        got = [e["event_id"] for e in await drain(sub, 3)]
+    assert got == [3, 5, 7] and sub.resume_id == 7
 
 
 async def test_filters_by_kind_and_minimum_severity(store: Store) -> None:
-    hub = await hub_on(store)
-    async with hub.subscribe(kinds=["threshold"]) as by_kind, \
-            hub.subscribe(min_severity="critical") as by_sev:
-        await hub.publish([body("a"), body("b", kind="threshold"),
-                           body("c", severity="critical")])
-        assert [by_kind.queue.get_nowait()["device_id"]] == ["b"] and by_kind.queue.empty()
-        assert [by_sev.queue.get_nowait()["device_id"]] == ["c"] and by_sev.queue.empty()
-    async with hub.subscribe(since=0, min_severity="critical") as sub:
-        assert [e["device_id"] async for e in hub.replay(sub)] == ["c"]
+    log = await log_on(store)
+    hub = log.hub
+    async with hub.subscribe(EventFilter.of(kinds=["threshold"])) as by_kind, \
+            hub.subscribe(EventFilter.of(min_severity="critical")) as by_sev:
+        await log.publish([raised("a"), raised("b", kind="threshold"),
+                           raised("c", severity="critical")])
+        assert [e["device_id"] for e in await drain(by_kind, 1)] == ["b"]
+        assert by_kind.queue.empty()
+        assert [e["device_id"] for e in await drain(by_sev, 1)] == ["c"] and by_sev.queue.empty()
+    async with hub.subscribe(EventFilter.of(min_severity="critical"), since=0) as sub:
+        assert [e["device_id"] for e in await drain(sub, 1)] == ["c"]
+
+
+async def test_silenced_events_are_stored_flagged_without_deliveries(store: Store) -> None:
+    silences = Silences([Silence("s1", T, T + 3600, "service", "ann", T, device="kitchen-*")])
+    log = await log_on(store, silences=silences, urls=("http://hook",))
+    async with log.hub.subscribe() as plain, \
+            log.hub.subscribe(EventFilter.of(include_silenced=True)) as everything:
+        await log.publish([raised("kitchen-01"), raised("hall-01")])
+        assert [e["device_id"] for e in await drain(everything, 2)] == ["kitchen-01", "hall-01"]
+        assert [e["device_id"] for e in await drain(plain, 1)] == ["hall-01"]
+    stored = await store.events_after(0)
+    assert [(e["device_id"], e["silenced"]) for e in stored] == [("kitchen-01", True),
+                                                                  ("hall-01", False)]
+    deliveries = await store.deliveries.list(limit=10)
+    assert [d["event_id"] for d in deliveries] == [2]  # none for the silenced event
+    assert (await store.get_alert(f"kitchen-01-{T}") or {})["silenced"] is True
 
 
 async def test_a_failed_write_is_retried_and_nothing_is_pushed_before_it_lands(
     store: Store, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    hub = await hub_on(store)
+    log = await log_on(store)
     real, calls = store.append, []
 
     async def flaky(*args: object, **kwargs: object) -> list[int]:
         calls.append(1)
+        assert log.hub.last_event_id == 0  # nothing fanned out while the write is failing
         if len(calls) < 3:
             raise OSError("disk full")
         return await real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(store, "append", flaky)
-    async with hub.subscribe() as sub:
-        [e] = await hub.publish([body("a")])
+    async with log.hub.subscribe() as sub:
+        [e] = await log.publish([raised("a")])
         assert sub.queue.qsize() == 1
-    assert len(calls) == 3 and hub.write_failures == 2 and e["event_id"] == 1
+    assert len(calls) == 3 and log.write_failures == 2 and e["event_id"] == 1
+    assert [x["event_id"] for x in await store.events_after(0)] == [1]
 
 
 async def test_a_permanent_store_error_is_raised_not_retried_forever(store: Store) -> None:
-    hub = await hub_on(store)
-    first = body("a")
-    await hub.publish([first])
+    log = await log_on(store)
+    first = raised("a")
+    await log.publish([first])
     with pytest.raises(IntegrityError):  # the same alert_id raised twice: a bug, not an outage
-        await hub.publish([first])
-    assert hub.write_failures == 1 and hub.last_event_id == 1
+        await log.publish([first])
+    assert log.write_failures == 1 and log.last_event_id == 1
     assert [e["event_id"] for e in await store.events_after(0)] == [1]  # rolled back whole

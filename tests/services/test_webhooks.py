@@ -8,6 +8,7 @@ import hmac
 import time
 from pathlib import Path
 
+from app.alerting.events import AlertEvent, AlertState, EventType, Kind, Severity
 from app.services.webhooks import ReceiverWorker, RetryPolicy, encode, sign
 from app.store import Store
 from tests.conftest import free_port
@@ -33,10 +34,11 @@ async def test_unreachable_receiver_is_retried_then_expired(tmp_path: Path) -> N
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
     await store.migrate()
     url = f"http://127.0.0.1:{free_port()}/nobody-listens"
-    body = {"type": "alert.raised", "alert_id": "a", "device_id": "d", "kind": "leak",
-            "severity": "warning", "state": "active", "ts": "t", "ts_epoch": 1.7e9}
+    raised = AlertEvent(type=EventType.RAISED, alert_id="a", device_id="d", kind=Kind.LEAK,
+                        severity=Severity.WARNING, state=AlertState.ACTIVE, ts=1.7e9)
+    resolved = raised.with_(type=EventType.RESOLVED, state=AlertState.RESOLVED)
     now = time.time()
-    await store.append([body, {**body, "type": "alert.resolved", "state": "resolved"}],
+    await store.append([(e, e.to_wire(published_at=now)) for e in (raised, resolved)],
                        states={}, now=now, webhook_urls=[url])  # pending, as after a restart
     worker = ReceiverWorker(store, url, secret=b"k", timeout_s=1.0,
                             retry=RetryPolicy(base_s=0.05, max_s=0.1, expire_s=0.5))

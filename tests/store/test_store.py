@@ -4,17 +4,22 @@ readings history, and ids that keep increasing across reopenings."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from app.alerting.events import Ack, AlertEvent, AlertState, EventType, Kind, Severity
 from app.store import Store
 
 T0 = 1_767_225_600.0
 
 
 def ev(type_: str, alert: str = "a1", device: str = "d1", severity: str = "warning",
-       state: str = "active", ts: float = T0, kind: str = "leak", **extra: object) -> dict:
-    return {"type": type_, "alert_id": alert, "device_id": device, "kind": kind,
-            "severity": severity, "state": state, "probability": 0.8, "gas_ppm": 900.0,
-            "ts": "x", "ts_epoch": ts, **extra}
+       state: str = "active", ts: float = T0, kind: str = "leak", ack: dict | None = None,
+       reason: str | None = None, silenced: bool = False) -> tuple[AlertEvent, dict[str, Any]]:
+    e = AlertEvent(type=EventType(type_), alert_id=alert, device_id=device, kind=Kind(kind),
+                   severity=Severity(severity), state=AlertState(state), ts=ts, probability=0.8,
+                   gas_ppm=900.0, reason=reason, ack=None if ack is None else Ack(**ack),
+                   silenced=silenced)
+    return e, e.to_wire(published_at=T0)
 
 
 async def test_events_get_increasing_ids_and_project_onto_the_alert(store: Store) -> None:
@@ -35,7 +40,7 @@ async def test_events_get_increasing_ids_and_project_onto_the_alert(store: Store
         T0, T0 + 5, T0 + 9, 4)
     events = await store.events_of_alert("a1")
     assert [e["event_id"] for e in events] == [1, 2, 3, 4]
-    assert events[2]["ack"] == ack and "ts_epoch" not in events[0]
+    assert events[2]["ack"] == ack and events[0] == {"event_id": 1, **ev("alert.raised")[1]}
     assert await store.get_alert("nope") is None
 
 
@@ -66,10 +71,13 @@ async def test_events_after_filters_and_bounds(store: Store) -> None:
     assert ids(await store.events_after(0, limit=2)) == [1, 2]
 
 
-async def test_policy_states_upsert_and_delete_in_the_event_transaction(store: Store) -> None:
-    await store.append([], states={"d1": {"high_run": 2}, "d2": {"high_run": 1}}, now=T0)
-    await store.append([], states={"d1": {"high_run": 3, "alert_id": "a"}, "d2": None}, now=T0)
-    assert await store.policy_states() == {"d1": {"high_run": 3, "alert_id": "a"}}
+async def test_device_states_upsert_and_delete_in_the_event_transaction(store: Store) -> None:
+    await store.append([], states={"leak": {"d1": {"high_run": 2}, "d2": {"high_run": 1}},
+                                   "safety": {"d1": {"threshold": {"alert_id": "t"}}}}, now=T0)
+    await store.append([], states={"leak": {"d1": {"high_run": 3, "alert_id": "a"}, "d2": None},
+                                   "safety": {"d1": None}}, now=T0)
+    assert await store.states("leak") == {"d1": {"high_run": 3, "alert_id": "a"}}
+    assert await store.states("safety") == {}
 
 
 async def test_list_alerts_filters_and_cursor(store: Store) -> None:
@@ -92,8 +100,9 @@ async def test_list_alerts_filters_and_cursor(store: Store) -> None:
 
 async def test_deliveries_are_created_with_the_event_and_track_attempts(store: Store) -> None:
     urls = ["http://127.0.0.1:1/a", "http://127.0.0.1:1/b"]
-    await store.append([ev("alert.raised"), ev("alert.updated")], states={}, now=T0,
-                       webhook_urls=urls)
+    await store.append([ev("alert.raised"), ev("alert.updated"),
+                        ev("alert.updated", silenced=True)], states={}, now=T0,
+                       webhook_urls=urls)  # a silenced event gets no delivery
     pending = await store.deliveries.pending(urls[0])
     assert [p["event_id"] for p in pending] == [1, 2]
     assert pending[0]["event"]["type"] == "alert.raised"
@@ -123,7 +132,7 @@ async def test_readings_history_downsamples_and_prunes(store: Store) -> None:
     assert await store.readings.history("d", start=0, end=now - 200, bucket_s=60) == []
 
 
-async def test_open_alerts_of_other_kinds_with_their_reason(store: Store) -> None:
+async def test_open_alerts_and_due_reminders(store: Store) -> None:
     await store.append([ev("alert.raised", alert="l", kind="leak"),
                         ev("alert.raised", alert="t", kind="threshold", severity="critical"),
                         ev("alert.raised", alert="f", kind="sensor_fault", reason="stuck"),
@@ -131,5 +140,11 @@ async def test_open_alerts_of_other_kinds_with_their_reason(store: Store) -> Non
                         ev("alert.resolved", alert="g", kind="sensor_fault", state="resolved")],
                        states={}, now=T0)
     got = sorted(await store.open_alerts(), key=lambda a: a["alert_id"])
-    assert [(a["alert_id"], a["kind"], a["severity"], a["reason"]) for a in got] == [
-        ("f", "sensor_fault", "warning", "stuck"), ("t", "threshold", "critical", None)]
+    assert [(a["alert_id"], a["kind"], a["severity"]) for a in got] == [
+        ("f", "sensor_fault", "warning"), ("l", "leak", "warning"),
+        ("t", "threshold", "critical")]
+    assert await store.due_reminders(notified_before=T0 - 1) == []
+    assert [a["alert_id"] for a in await store.due_reminders(notified_before=T0)] == ["t"]
+    await store.append([ev("alert.reminder", alert="t", kind="threshold", severity="critical")],
+                       states={}, now=T0 + 60)
+    assert await store.due_reminders(notified_before=T0 + 59) == []  # notified again at +60

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.services.policy import PolicyConfig
+from app.alerting.leak import PolicyConfig
 from app.training import leak_benchmark as B
 from app.training.eval_report import write_report
 from app.training.leaks import LeakEvent, LeakInjector

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.services.policy import PolicyConfig
+from app.alerting.leak import PolicyConfig
 from app.training.quality import (
     alert_rows,
     delay_stats,

@@ -1,0 +1,188 @@
+"""The one typed alert event, its enums, and its one serialisation to the wire.
+
+Every event the service stores, pushes on ``/ws/alerts`` and sends to webhooks is an
+:class:`AlertEvent` turned into JSON by :meth:`AlertEvent.to_wire`; nothing downstream fills
+in keys. The wire keys are those documented in README ("Alert events"): the original ones,
+plus ``gas_pct_lel``, ``silenced`` and ``episode`` (issue 10).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from app.schemas.readings import iso
+
+
+class Kind(StrEnum):
+    """What raised an alert: the model (leak) or a safety rule (threshold, sensor_fault)."""
+
+    LEAK = "leak"
+    THRESHOLD = "threshold"
+    SENSOR_FAULT = "sensor_fault"
+
+
+class Severity(StrEnum):
+    """Alert severity, ordered by :attr:`rank`."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """0 info, 1 warning, 2 critical."""
+        return _RANK[self]
+
+
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+class AlertState(StrEnum):
+    """An alert's state. ``cleared_unacked``: a latched critical threshold alarm whose gas has
+    cleared but which nobody has acknowledged yet (README "Alarm states")."""
+
+    ACTIVE = "active"
+    ACKNOWLEDGED = "acknowledged"
+    CLEARED_UNACKED = "cleared_unacked"
+    RESOLVED = "resolved"
+
+
+class EventType(StrEnum):
+    """What happened to the alert."""
+
+    RAISED = "alert.raised"
+    UPDATED = "alert.updated"
+    ACKNOWLEDGED = "alert.acknowledged"
+    RESOLVED = "alert.resolved"
+    REMINDER = "alert.reminder"
+
+
+OPEN_STATES = frozenset({AlertState.ACTIVE, AlertState.ACKNOWLEDGED, AlertState.CLEARED_UNACKED})
+
+
+def _r(x: float | None, nd: int) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), nd)
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """Who acknowledged an alert, and why."""
+
+    author: str
+    comment: str
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """Context of one alert episode: first, last and peak values, and the opening reading.
+
+    ``peak_*`` is taken at the highest leak probability for ``kind="leak"`` and at the highest
+    gas concentration for the safety rules (``peak_ts`` is that reading's time, epoch s).
+    Probabilities are in [0, 1] (None without a model), gas in ppm.
+    """
+
+    opened_ts: float
+    opened_gas_ppm: float | None
+    opened_probability: float | None
+    last_probability: float | None
+    last_gas_ppm: float | None
+    peak_probability: float | None
+    peak_gas_ppm: float | None
+    peak_ts: float
+    by_probability: bool = False
+
+    @classmethod
+    def open(cls, ts: float, prob: float | None, gas: float | None, *,
+             by_probability: bool) -> Episode:
+        """The context at the reading that opens an alert."""
+        return cls(ts, gas, prob, prob, gas, prob, gas, ts, by_probability)
+
+    def observe(self, ts: float, prob: float | None, gas: float | None) -> Episode:
+        """This context after one more reading (or window) of the episode."""
+        if self.by_probability:
+            higher = prob is not None and (self.peak_probability is None
+                                           or prob > self.peak_probability)
+        else:
+            higher = gas is not None and (self.peak_gas_ppm is None or gas > self.peak_gas_ppm)
+        if higher:
+            return replace(self, last_probability=prob, last_gas_ppm=gas, peak_probability=prob,
+                           peak_gas_ppm=gas, peak_ts=ts)
+        return replace(self, last_probability=prob, last_gas_ppm=gas)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for the store (restart safety)."""
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Episode:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    def to_wire(self) -> dict[str, Any]:
+        """The ``episode`` object of events and alerts."""
+        return {"opened_at": iso(self.opened_ts), "opened_gas_ppm": _r(self.opened_gas_ppm, 3),
+                "first_probability": _r(self.opened_probability, 6),
+                "last_probability": _r(self.last_probability, 6),
+                "peak_probability": _r(self.peak_probability, 6),
+                "first_gas_ppm": _r(self.opened_gas_ppm, 3),
+                "last_gas_ppm": _r(self.last_gas_ppm, 3),
+                "peak_gas_ppm": _r(self.peak_gas_ppm, 3), "peak_at": iso(self.peak_ts)}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One change of one alert.
+
+    Args:
+        type, alert_id, device_id, kind, severity: what and whom.
+        state: the alert's state after this event.
+        ts: epoch seconds of the reading (or the ack / reminder wall time) behind the event.
+        probability: leak probability of the deciding window, [0, 1]; None for safety rules.
+        gas_ppm: gas of the deciding reading, ppm. gas_pct_lel: the same in % of the
+            device's gas LEL (None when the gas is not configured; see ``profiles.py``).
+        reason: short machine-readable cause; detail: human-readable cause.
+        ack: for ``alert.acknowledged``. model_type: "PyTorch LSTM+SVM", "Pure SVM",
+            "safety rules", or None (acknowledgements, reminders).
+        episode: first/last/peak context of the alert so far.
+        silenced: a silence matched the event when it was stored (not sent to webhooks).
+    """
+
+    type: EventType
+    alert_id: str
+    device_id: str
+    kind: Kind
+    severity: Severity
+    state: AlertState
+    ts: float
+    probability: float | None = None
+    gas_ppm: float | None = None
+    gas_pct_lel: float | None = None
+    reason: str | None = None
+    detail: str | None = None
+    ack: Ack | None = None
+    model_type: str | None = None
+    episode: Episode | None = None
+    silenced: bool = False
+
+    def with_(self, **changes: Any) -> AlertEvent:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def to_wire(self, *, published_at: float, event_id: int | None = None) -> dict[str, Any]:
+        """The JSON object of this event (``event_id`` first when given); times RFC 3339."""
+        out: dict[str, Any] = {} if event_id is None else {"event_id": event_id}
+        out.update({
+            "type": self.type.value, "alert_id": self.alert_id, "device_id": self.device_id,
+            "kind": self.kind.value, "severity": self.severity.value, "state": self.state.value,
+            "probability": _r(self.probability, 6), "gas_ppm": _r(self.gas_ppm, 3),
+            "gas_pct_lel": _r(self.gas_pct_lel, 3), "reason": self.reason, "detail": self.detail,
+            "ack": None if self.ack is None else {"author": self.ack.author,
+                                                  "comment": self.ack.comment},
+            "ts": iso(self.ts), "model_type": self.model_type,
+            "episode": None if self.episode is None else self.episode.to_wire(),
+            "silenced": self.silenced, "published_at": iso(published_at),
+        })
+        return out

@@ -1,0 +1,250 @@
+"""Leak policy: turns each device's stream of leak probabilities into alert events.
+
+Debounce on raise (probability >= ``raise_p`` for ``raise_n`` consecutive windows, the seed
+design's 0.7 x 3) and hysteresis on resolve: a window is *clear* when its probability is
+below ``clear_p`` and the caller does not flag the gas as still ``elevated`` above the
+device's pre-episode baseline; the alert resolves once ``clear_n`` consecutive windows were
+clear and the first of them is at least ``off_delay_s`` of reading time old. One alert per
+device episode; a leak that returns after resolving is a new alert with a new ``alert_id``.
+
+Lifecycle: ``active`` -> ``acknowledged`` (an operator's ack, held until the alert resolves)
+-> ``resolved``. A warning escalates to critical once (never back: a model alarm is not
+latched, but neither does it flap) when the probability reaches ``critical_p``, the gas
+reaches ``critical_gas_ppm``, or the alert has been open ``escalate_after_s`` of reading time;
+each escalation is an ``alert.updated`` event on the same ``alert_id``.
+
+Every device whose state changed is remembered in :attr:`AlertPolicy.dirty`, so the caller
+persists exactly those states in the same transaction as the events (restart safety).
+Counters only move when they matter (``high_run`` while no alert is open, ``low_run`` while
+one is), so a quiet device costs no writes. The episode context (first/last/peak) is saved
+with the state when an event or a counter change makes the device dirty.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from app.alerting.events import (
+    Ack,
+    AlertEvent,
+    AlertState,
+    Episode,
+    EventType,
+    Kind,
+    Severity,
+)
+
+KIND = Kind.LEAK
+
+
+@dataclass(slots=True)
+class DeviceAlertState:
+    """Debounce counters and the open alert of one device (``alert_id`` None = no alert)."""
+
+    high_run: int = 0
+    low_run: int = 0
+    alert_id: str | None = None
+    severity: str | None = None
+    state: str | None = None  # "active" | "acknowledged" while an alert is open
+    raised_ts: float | None = None
+    clear_since: float | None = None  # reading time of the first clear window of the run
+    episode: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready copy, for the store."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeviceAlertState:
+        """Inverse of :meth:`to_dict`; unknown keys (from a newer version) are ignored."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def is_default(self) -> bool:
+        """True when there is nothing worth persisting."""
+        return self.alert_id is None and self.high_run == 0 and self.low_run == 0
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """Thresholds of :class:`AlertPolicy` (see :class:`app.config.Settings` for sources).
+
+    ``off_delay_s``: reading-time seconds the clear condition must hold before a resolve
+    (0 = only ``clear_n`` windows, the pre-issue-10 behaviour used by the offline evaluation).
+    """
+
+    raise_p: float = 0.7
+    raise_n: int = 3
+    clear_p: float = 0.3
+    clear_n: int = 10
+    critical_p: float = 0.9
+    critical_gas_ppm: float | None = None
+    escalate_after_s: float | None = None
+    off_delay_s: float = 0.0
+
+
+PctLel = Callable[[str, float | None], float | None]
+
+
+def _no_pct(_device: str, _gas: float | None) -> float | None:
+    return None
+
+
+@dataclass
+class AlertPolicy:
+    """Per-device leak alert state machine. Not thread-safe: call it from the event loop.
+
+    Args:
+        config: thresholds.
+        model_type: written on every event ("PyTorch LSTM+SVM", "Pure SVM").
+        pct_lel: device, gas ppm -> % LEL or None (``Profiles.pct_lel``; default: none).
+    """
+
+    config: PolicyConfig
+    model_type: str
+    pct_lel: PctLel = _no_pct
+    states: dict[str, DeviceAlertState] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+
+    def update(
+        self, device_id: str, prob: float, ts: float, gas_ppm: float | None = None, *,
+        elevated: bool = False,
+    ) -> AlertEvent | None:
+        """Feed one window's leak probability.
+
+        Args:
+            device_id: the device.
+            prob: leak probability of its latest window, in [0, 1].
+            ts: epoch seconds of the window's last reading.
+            gas_ppm: gas concentration of that reading, ppm (None = unknown).
+            elevated: the device's gas is still far above its pre-episode baseline; while an
+                alert is open such a window never counts as clear.
+
+        Returns:
+            The event when the alert is raised, escalated (``alert.updated``) or resolved.
+        """
+        c = self.config
+        st = self.states.get(device_id) or self.states.setdefault(device_id, DeviceAlertState())
+        before = (st.high_run, st.low_run)
+        if st.alert_id is None:
+            st.high_run = min(st.high_run + 1, c.raise_n) if prob >= c.raise_p else 0
+            event = self._maybe_raise(device_id, st, prob, ts, gas_ppm)
+        else:
+            if prob < c.clear_p and not elevated:
+                st.low_run += 1
+                if st.clear_since is None:
+                    st.clear_since = ts
+            else:
+                st.low_run, st.clear_since = 0, None
+            ep = Episode.from_dict(st.episode) if st.episode else None
+            if ep is not None:
+                st.episode = ep.observe(ts, prob, gas_ppm).to_dict()
+            event = self._maybe_resolve_or_escalate(device_id, st, prob, ts, gas_ppm)
+        if event is not None or (st.high_run, st.low_run) != before:
+            self.dirty.add(device_id)
+        return event
+
+    def _maybe_raise(
+        self, device_id: str, st: DeviceAlertState, prob: float, ts: float, gas: float | None
+    ) -> AlertEvent | None:
+        if st.high_run < self.config.raise_n:
+            return None
+        st.high_run = 0
+        st.alert_id = uuid.uuid4().hex
+        st.state = AlertState.ACTIVE.value
+        st.raised_ts = ts
+        st.episode = Episode.open(ts, prob, gas, by_probability=True).to_dict()
+        reason = self._critical_reason(st, prob, ts, gas)
+        st.severity = (Severity.CRITICAL if reason else Severity.WARNING).value
+        return self._event(EventType.RAISED, device_id, st, prob, ts, gas, reason)
+
+    def _maybe_resolve_or_escalate(
+        self, device_id: str, st: DeviceAlertState, prob: float, ts: float, gas: float | None
+    ) -> AlertEvent | None:
+        c = self.config
+        if (st.low_run >= c.clear_n and st.clear_since is not None
+                and ts - st.clear_since >= c.off_delay_s):
+            st.state = AlertState.RESOLVED.value
+            event = self._event(EventType.RESOLVED, device_id, st, prob, ts, gas, "all clear")
+            self.states[device_id] = DeviceAlertState()
+            return event
+        if st.severity == Severity.WARNING:
+            reason = self._critical_reason(st, prob, ts, gas)
+            if reason:
+                st.severity = Severity.CRITICAL.value
+                return self._event(EventType.UPDATED, device_id, st, prob, ts, gas, reason)
+        return None
+
+    def _critical_reason(
+        self, st: DeviceAlertState, prob: float, ts: float, gas: float | None
+    ) -> str | None:
+        c = self.config
+        if prob >= c.critical_p:
+            return "probability"
+        if gas is not None and c.critical_gas_ppm is not None and gas >= c.critical_gas_ppm:
+            return "concentration"
+        if (c.escalate_after_s is not None and st.raised_ts is not None
+                and ts - st.raised_ts >= c.escalate_after_s):
+            return "duration"
+        return None
+
+    def acknowledge(self, device_id: str, alert_id: str, *, ack: Ack,
+                    ts: float) -> AlertEvent | None:
+        """Acknowledge the device's open alert: the ``alert.acknowledged`` event, or None when
+        ``alert_id`` is not the device's open leak alert."""
+        st = self.states.get(device_id)
+        if st is None or st.alert_id != alert_id:
+            return None
+        st.state = AlertState.ACKNOWLEDGED.value
+        self.dirty.add(device_id)
+        ep = Episode.from_dict(st.episode) if st.episode else None
+        last_p = ep.last_probability if ep else None
+        last_g = ep.last_gas_ppm if ep else None
+        return self._event(EventType.ACKNOWLEDGED, device_id, st, last_p, ts, last_g,
+                           "acknowledged", ack=ack, model=None)
+
+    def take_dirty(self) -> dict[str, dict[str, Any] | None]:
+        """States changed since the last call: device -> state dict, or None to delete."""
+        out: dict[str, dict[str, Any] | None] = {}
+        for d in self.dirty:
+            st = self.states.get(d)
+            out[d] = None if st is None or st.is_default() else st.to_dict()
+        self.dirty.clear()
+        return out
+
+    def restore(self, saved: dict[str, dict[str, Any]]) -> None:
+        """Load persisted states (at start-up)."""
+        for d, data in saved.items():
+            self.states[d] = DeviceAlertState.from_dict(data)
+
+    def active(self) -> dict[str, str]:
+        """Device id -> open (active or acknowledged) alert id."""
+        return {d: s.alert_id for d, s in self.states.items() if s.alert_id}
+
+    def open_alert(self, device_id: str) -> DeviceAlertState | None:
+        """The device's state while it has an open leak alert, else None."""
+        st = self.states.get(device_id)
+        return st if st is not None and st.alert_id is not None else None
+
+    def forget(self, device_ids: list[str]) -> None:
+        """Drop the state of evicted devices (persisted as deletions)."""
+        for d in device_ids:
+            if self.states.pop(d, None) is not None:
+                self.dirty.add(d)
+
+    def _event(
+        self, type_: EventType, device_id: str, st: DeviceAlertState, prob: float | None,
+        ts: float, gas: float | None, reason: str | None, *, ack: Ack | None = None,
+        model: str | None | bool = True,
+    ) -> AlertEvent:
+        assert st.alert_id is not None and st.severity is not None and st.state is not None
+        return AlertEvent(
+            type=type_, alert_id=st.alert_id, device_id=device_id, kind=KIND,
+            severity=Severity(st.severity), state=AlertState(st.state), ts=ts,
+            probability=prob, gas_ppm=gas, gas_pct_lel=self.pct_lel(device_id, gas),
+            reason=reason, ack=ack, model_type=self.model_type if model is True else None,
+            episode=Episode.from_dict(st.episode) if st.episode else None,
+        )

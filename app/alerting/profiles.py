@@ -1,0 +1,117 @@
+"""Device profiles: the gas a device measures, its set points in %LEL, and whether it is on.
+
+Lower explosive limits (LEL, % by volume in air) from IEC 60079-20-1:2010 (Explosive
+atmospheres - Material characteristics for gas and vapour classification), Table B.1 (the
+"LFL" column), as transcribed into this table (not re-checked against the standard's text
+in this repository: verify against your copy before relying on a value). LPG is a mixture
+without one LEL: we use n-butane's 1.4 % vol, the lowest of its main components, so a given
+ppm reads as the highest (safest) %LEL. The default set points,
+10 % LEL (low, warning) and 25 % LEL (high, critical), are the usual alarm set points of
+EN 60079-29-1 / IEC 60079-29-2 practice.
+
+A device whose gas is not configured uses the global set points in ppm (``Settings``
+``threshold_low_ppm`` / ``threshold_high_ppm``) and has no %LEL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+#: Gas -> LEL in % by volume (IEC 60079-20-1:2010 Table B.1; LPG: see the module docstring).
+LEL_PCT_VOL: dict[str, float] = {
+    "methane": 4.4,
+    "ethane": 2.4,
+    "propane": 1.7,
+    "n-butane": 1.4,
+    "isobutane": 1.3,
+    "lpg": 1.4,
+    "hydrogen": 4.0,
+    "ammonia": 15.0,
+    "ethylene": 2.3,
+    "acetylene": 2.3,
+}
+DEFAULT_LOW_PCT_LEL = 10.0
+DEFAULT_HIGH_PCT_LEL = 25.0
+PPM_PER_PCT_VOL = 10_000.0
+
+
+def lel_ppm(gas: str) -> float:
+    """The LEL of ``gas`` in ppm (1 % vol = 10,000 ppm). Raises KeyError for an unknown gas."""
+    return LEL_PCT_VOL[gas] * PPM_PER_PCT_VOL
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceProfile:
+    """What the operator says about one device. Set points are % of the gas's LEL and need a
+    ``gas``; None means the default (10 / 25 % LEL, or the global ppm set points)."""
+
+    name: str | None = None
+    location: str | None = None
+    gas: str | None = None
+    low_pct_lel: float | None = None
+    high_pct_lel: float | None = None
+    enabled: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready copy (the store's columns)."""
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+    def with_(self, **changes: Any) -> DeviceProfile:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+class Profiles:
+    """Registered devices and their profiles, in memory (the store holds the same rows).
+
+    Args:
+        low_ppm, high_ppm: global set points, ppm, for devices without a configured gas.
+    """
+
+    def __init__(self, *, low_ppm: float, high_ppm: float) -> None:
+        self.low_ppm = low_ppm
+        self.high_ppm = high_ppm
+        self._by_id: dict[str, DeviceProfile] = {}
+
+    def __contains__(self, device_id: object) -> bool:
+        return device_id in self._by_id
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def ids(self) -> list[str]:
+        """Registered device ids, sorted."""
+        return sorted(self._by_id)
+
+    def get(self, device_id: str) -> DeviceProfile:
+        """The device's profile (the default one when it is not registered)."""
+        return self._by_id.get(device_id) or _DEFAULT
+
+    def set(self, device_id: str, profile: DeviceProfile) -> None:
+        """Register or replace a device's profile."""
+        self._by_id[device_id] = profile
+
+    def enabled(self, device_id: str) -> bool:
+        """False for a device switched off by an operator (no alerts, not watched)."""
+        return self.get(device_id).enabled
+
+    def set_points(self, device_id: str) -> tuple[float, float]:
+        """(low, high) set points of the device, ppm."""
+        p = self.get(device_id)
+        if p.gas is None:
+            return self.low_ppm, self.high_ppm
+        lel = lel_ppm(p.gas)
+        low = DEFAULT_LOW_PCT_LEL if p.low_pct_lel is None else p.low_pct_lel
+        high = DEFAULT_HIGH_PCT_LEL if p.high_pct_lel is None else p.high_pct_lel
+        return lel * low / 100, lel * high / 100
+
+    def pct_lel(self, device_id: str, gas_ppm: float | None) -> float | None:
+        """``gas_ppm`` as % of the device's gas LEL; None when the gas is unknown."""
+        gas = self.get(device_id).gas
+        if gas is None or gas_ppm is None:
+            return None
+        return 100.0 * gas_ppm / lel_ppm(gas)
+
+
+_DEFAULT = DeviceProfile()

@@ -1,0 +1,113 @@
+"""Wire models for devices: the per-device view, the registry list, profiles."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.alerting.profiles import LEL_PCT_VOL
+from app.schemas.alerts import AlertState, Kind, Severity
+
+Gas = Literal[tuple(LEL_PCT_VOL)]  # type: ignore[valid-type]
+
+
+class LastReading(BaseModel):
+    """The newest stored reading of a device."""
+
+    gas_ppm: float
+    temperature_c: float
+    humidity_pct: float
+
+
+class OpenAlertOut(BaseModel):
+    """One open alert of a device."""
+
+    alert_id: str
+    kind: Kind
+    severity: Severity
+    state: AlertState
+
+
+class Profile(BaseModel):
+    """A device's profile. Set points are in % of the gas's LEL (need ``gas``); null = the
+    default (10 / 25 %LEL; without a gas, the global ppm set points)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(None, max_length=200, examples=["Boiler room sensor"])
+    location: str | None = Field(None, max_length=200, examples=["Building A, basement"])
+    gas: Gas | None = Field(None, description="Measured gas; LEL from IEC 60079-20-1 "
+                            "(app/alerting/profiles.py)", examples=["propane"])
+    unit: Literal["ppm"] = Field("ppm", description="Unit of gas_ppm readings (only ppm)")
+    low_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False,
+                                      description="Warning set point, %LEL")
+    high_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False,
+                                       description="Critical set point, %LEL")
+    enabled: bool = Field(True, description="False: no alerts, not watched for silence")
+
+
+class ProfilePatch(BaseModel):
+    """Fields to change; those left out keep their value."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(None, max_length=200)
+    location: str | None = Field(None, max_length=200)
+    gas: Gas | None = None
+    unit: Literal["ppm"] = "ppm"
+    low_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False)
+    high_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False)
+    enabled: bool | None = None
+
+
+class SignalInfo(BaseModel):
+    """The device's clean-air level, noise scale and warm-up (app/ml/signal.py)."""
+
+    state: Literal["warming_up", "ready"] = Field(
+        description="warming_up: not scored for leaks yet (the safety set points already apply)"
+    )
+    readings_to_warm: int = Field(description="Readings still needed before leak scoring")
+    level: float | None = Field(description="Clean-air level (baseline), gas unit")
+    noise_scale: float | None = Field(description="Noise scale (robust sd), gas unit")
+    z: float | None = Field(description="Last reading above the level, in noise scales")
+    held: bool = Field(description="Level held by an open leak episode")
+    restarts: int = Field(description="Warm-ups restarted by a data gap or a baseline reset")
+    last_reset: dict[str, Any] | None = Field(
+        None, description="The last operator baseline reset: by, reason, at (RFC 3339)"
+    )
+
+
+class DeviceInfo(BaseModel):
+    """One device: its profile, set points, open alerts of every kind, and (while it is in
+    memory) buffer fill, last reading and last probability."""
+
+    device_id: str
+    profile: Profile
+    lel_ppm: float | None = Field(description="LEL of its gas, ppm (null: gas not set)")
+    set_points_ppm: tuple[float, float] = Field(description="(low, high) in effect, ppm")
+    readings_seen: int | None = None
+    buffer_fill: int | None = Field(None, description="Readings in the window buffer")
+    window: int | None = None
+    last_ts: str | None = Field(None, description="RFC 3339 time of the newest reading")
+    last_reading: LastReading | None = None
+    gas_pct_lel: float | None = Field(None, description="Last gas in %LEL (gas configured)")
+    signal: SignalInfo | None = Field(None, description="The device's online signal model")
+    gas_baseline: float | None = Field(None, description="The signal model's clean-air level, "
+                                       "gas unit (null while warming up)")
+    last_probability: float | None = Field(
+        None, description="Leak score of the last window (the model's probability behind the "
+        "evidence gate; null before the first scored window)")
+    alert_state: str = Field(description='"normal", or the worst state of its open alerts: '
+                             '"active", "cleared_unacked", "acknowledged"')
+    alert_id: str | None = Field(description="The most severe open alert")
+    severity: str | None
+    alerts: list[OpenAlertOut] = Field(description="Every open alert, leak first")
+
+
+class DevicePage(BaseModel):
+    """Registered devices by id."""
+
+    devices: list[DeviceInfo]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page")
+    total: int = Field(description="Devices matching the filters")

@@ -1,0 +1,55 @@
+"""Wire models for silences (maintenance windows, Alertmanager semantics)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.schemas.alerts import Kind, Severity
+
+
+class SilenceIn(BaseModel):
+    """Body of ``POST /api/silences``. At least one of ``device_id`` and ``kind``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    device_id: str | None = Field(None, min_length=1, max_length=64,
+                                  description="Exact id or glob (fnmatch: *, ?, [...])",
+                                  examples=["kitchen-*"])
+    kind: Kind | None = None
+    min_severity: Severity | None = Field(None, description="Only alerts at least this severe")
+    starts_at: datetime | None = Field(None, description="RFC 3339; default now")
+    ends_at: datetime = Field(description="RFC 3339, after starts_at")
+    comment: str = Field(min_length=1, max_length=2000, examples=["Boiler service"])
+    author: str = Field(min_length=1, max_length=128, examples=["j.doe"])
+
+    @model_validator(mode="after")
+    def _matchers(self) -> SilenceIn:
+        if self.device_id is None and self.kind is None:
+            raise ValueError("give device_id or kind: a silence of everything is refused")
+        if self.starts_at is not None and not self.starts_at < self.ends_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class SilenceOut(BaseModel):
+    """A silence and its status now."""
+
+    silence_id: str
+    device_id: str | None
+    kind: Kind | None
+    min_severity: Severity | None
+    starts_at: str
+    ends_at: str
+    comment: str
+    author: str
+    created_at: str
+    status: Literal["pending", "active", "expired"]
+
+
+class SilenceList(BaseModel):
+    """Every silence, newest first (expired ones too)."""
+
+    silences: list[SilenceOut]

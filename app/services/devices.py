@@ -1,0 +1,96 @@
+"""The per-device view (``GET /api/devices[/{id}]``) and profile changes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.alerting.profiles import DeviceProfile, lel_ppm
+from app.alerting.view import DeviceAlertView
+from app.errors import GasleakError, NotFound
+from app.schemas.devices import DeviceInfo, DevicePage, OpenAlertOut, Profile, ProfilePatch
+from app.schemas.readings import iso
+from app.services.buffers import DeviceBuffers
+from app.services.registry import Registry
+
+
+class BadDeviceCursor(GasleakError):
+    """A cursor that is not a device id from the last page."""
+
+    status = 422
+    error = "invalid_request"
+
+
+class DeviceService:
+    """Args: buffers (readings in memory), registry (profiles), view (open alerts)."""
+
+    def __init__(self, *, buffers: DeviceBuffers, registry: Registry,
+                 view: DeviceAlertView, scores: Mapping[str, float]) -> None:
+        self.buffers = buffers
+        self.registry = registry
+        self.view = view
+        self.scores = scores
+
+    def get(self, device_id: str) -> DeviceInfo:
+        """One device: profile, open alerts of every kind, buffer info while in memory.
+
+        Raises:
+            NotFound: neither registered nor in memory.
+        """
+        info = self.buffers.info(device_id)
+        if info is None and device_id not in self.registry.profiles:
+            raise NotFound(f"device {device_id!r} is not known")
+        return self._info(device_id, info)
+
+    def _info(self, device_id: str, info: dict[str, Any] | None) -> DeviceInfo:
+        profiles = self.registry.profiles
+        p = profiles.get(device_id)
+        state, worst = self.view.summary(device_id)
+        extra: dict[str, Any] = {}
+        if info is not None:
+            extra = {**info, "last_ts": iso(info["last_ts"]),
+                     "gas_pct_lel": profiles.pct_lel(device_id, info["last_reading"]["gas_ppm"]),
+                     "gas_baseline": info["signal"]["level"],
+                     "last_probability": self.scores.get(device_id)}
+        return DeviceInfo(
+            device_id=device_id, profile=Profile(**p.to_dict()),
+            lel_ppm=None if p.gas is None else lel_ppm(p.gas),
+            set_points_ppm=profiles.set_points(device_id), alert_state=state,
+            alert_id=None if worst is None else worst.alert_id,
+            severity=None if worst is None else worst.severity.value,
+            alerts=[OpenAlertOut(alert_id=a.alert_id, kind=a.kind, severity=a.severity,
+                                 state=a.state) for a in self.view.of(device_id)],
+            **extra,
+        )
+
+    def list(self, *, states: list[str] | None, kinds: list[str] | None, cursor: str | None,
+             limit: int) -> DevicePage:
+        """Registered devices by id, filtered by summary state and by kind of open alert."""
+        ids = self.registry.profiles.ids()
+        if states:
+            ids = [d for d in ids if self.view.summary(d)[0] in states]
+        if kinds:
+            ids = [d for d in ids if any(a.kind in kinds for a in self.view.of(d))]
+        total = len(ids)
+        if cursor is not None:
+            ids = [d for d in ids if d > cursor]
+        page = ids[:limit]
+        return DevicePage(devices=[self._info(d, self.buffers.info(d)) for d in page],
+                          next_cursor=page[-1] if len(ids) > limit else None, total=total)
+
+    async def put(self, device_id: str, body: Profile) -> DeviceInfo:
+        """Replace a device's profile (registering it when unknown)."""
+        await self.registry.put(device_id, _profile(body.model_dump()))
+        return self.get(device_id)
+
+    async def patch(self, device_id: str, body: ProfilePatch) -> DeviceInfo:
+        """Change the given fields of a device's profile."""
+        changes = body.model_dump(exclude_unset=True)
+        changes.pop("unit", None)
+        await self.registry.patch(device_id, changes)
+        return self.get(device_id)
+
+
+def _profile(d: dict[str, Any]) -> DeviceProfile:
+    d.pop("unit", None)
+    return DeviceProfile(**d)

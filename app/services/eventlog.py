@@ -1,0 +1,129 @@
+"""The event log: every alert event is stored before anyone sees it.
+
+:meth:`EventLog.publish` takes typed events, marks the ones a silence matches, serialises
+them (``AlertEvent.to_wire``, the one place), and writes them in one transaction with the
+per-device states that changed (leak policy, safety rules) and the webhook deliveries they
+need (the outbox; none for silenced events), holding the store's write lock. Only then are
+they handed to the fan-out hub and the listeners (webhook workers), still under the lock,
+so ids reach everyone in order. An event a subscriber or webhook sees is in the store and
+survives ``kill -9``.
+
+A write that fails for a transient reason (:data:`TRANSIENT`) is retried with backoff (up to
+5 s) until it lands: events are never dropped, and while the store is down scoring waits,
+which backs up ingestion. Any other error (a bug, such as a constraint violation) would
+fail on every retry and blind every device, so it is logged with the events and raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from app.alerting.events import AlertEvent
+from app.alerting.silences import Silences
+from app.services.hub import Hub
+from app.store import Store
+
+log = logging.getLogger(__name__)
+RETRY_MAX_S = 5.0
+#: Errors worth retrying: the database is unreachable, locked, or out of space for now.
+TRANSIENT = (OperationalError, InterfaceError, OSError, TimeoutError)
+
+
+class StateSource(Protocol):
+    """A state machine whose changed per-device states are persisted with its events."""
+
+    def take_dirty(self) -> dict[str, dict[str, Any] | None]:
+        """Device -> state to store, or None to delete; clears the changed set."""
+        ...
+
+
+class EventLog:
+    """Stores events (then fans them out).
+
+    Args:
+        store: the durable store (event ids come from it).
+        hub: the fan-out of stored events.
+        silences: matched against each event at publication (wall clock).
+        states: state kind ("leak", "safety") -> its state machine.
+        webhook_urls: receivers that get a pending delivery per unsilenced event.
+        clock: wall clock, epoch seconds (publication time, silences).
+    """
+
+    def __init__(self, *, store: Store, hub: Hub, silences: Silences | None = None,
+                 states: dict[str, StateSource] | None = None,
+                 webhook_urls: Sequence[str] = (),
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.hub = hub
+        self.silences = Silences() if silences is None else silences
+        self.states = dict(states or {})
+        self.webhook_urls = list(webhook_urls)
+        self.clock = clock
+        self.listeners: list[Callable[[list[dict[str, Any]]], None]] = []
+        self.published = 0
+        self.write_failures = 0
+
+    @property
+    def last_event_id(self) -> int:
+        """Newest event id stored and fanned out (0 = none)."""
+        return self.hub.last_event_id
+
+    async def start(self) -> None:
+        """Continue numbering after the newest stored event."""
+        self.hub.last_event_id = await self.store.last_event_id()
+
+    async def read(self, after: int, *, device_ids: Sequence[str] | None = None,
+                   limit: int = 100) -> list[dict[str, Any]]:
+        """Stored wire events after id ``after``, oldest first (silenced ones included)."""
+        return await self.store.events_after(after, device_ids=device_ids, limit=limit)
+
+    async def publish(self, events: Sequence[AlertEvent]) -> list[dict[str, Any]]:
+        """Store events and the changed states durably, then fan them out.
+
+        Returns:
+            The published wire events (``event_id`` set, times RFC 3339).
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the store refused the events for good.
+        """
+        async with self.store.write_lock:
+            return await self.publish_locked(events)
+
+    async def publish_locked(self, events: Sequence[AlertEvent]) -> list[dict[str, Any]]:
+        """:meth:`publish` for a caller that holds ``store.write_lock`` already."""
+        states = {k: s for k, src in self.states.items() if (s := src.take_dirty())}
+        if not events and not states:
+            return []
+        now = self.clock()
+        marked = [e.with_(silenced=self.silences.matching(e.device_id, e.kind, e.severity, now))
+                  for e in events]
+        records = [(e, e.to_wire(published_at=now)) for e in marked]
+        delay = 0.05
+        while True:
+            try:
+                ids = await self.store.append(records, states=states, now=now,
+                                              webhook_urls=self.webhook_urls)
+                break
+            except TRANSIENT:
+                self.write_failures += 1
+                log.exception("store write failed; retrying in %.2f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+            except Exception:
+                self.write_failures += 1
+                log.exception("store refused %d events, not retried: %r", len(records),
+                              [w for _, w in records])
+                raise
+        out = [{"event_id": eid, **wire} for eid, (_, wire) in zip(ids, records, strict=True)]
+        self.published += len(out)
+        self.hub.fan_out(out)
+        if out:
+            for listener in self.listeners:
+                listener(out)
+        return out

@@ -1,0 +1,136 @@
+"""Leak policy: debounce on raise, hysteresis and off-delay on resolve, one alert per episode,
+the caller's ``elevated`` flag, episode context, restart round trip."""
+
+from __future__ import annotations
+
+from app.alerting.events import Ack, AlertEvent, Episode
+from app.alerting.leak import AlertPolicy, PolicyConfig
+
+
+def run(policy: AlertPolicy, probs: list[float], device: str = "d") -> list[AlertEvent]:
+    events = [policy.update(device, p, float(i)) for i, p in enumerate(probs)]
+    return [e for e in events if e is not None]
+
+
+def make(**kw: object) -> AlertPolicy:
+    cfg = dict(raise_p=0.7, raise_n=3, clear_p=0.3, clear_n=2, critical_p=0.9)
+    return AlertPolicy(PolicyConfig(**{**cfg, **kw}), model_type="m")  # type: ignore[arg-type]
+
+
+def test_needs_three_consecutive_windows() -> None:
+    assert run(make(), [0.8, 0.8, 0.1, 0.8, 0.8, 0.1]) == []
+    [e] = run(make(), [0.1, 0.8, 0.75, 0.71])
+    assert (e.type, e.severity, e.ts, e.kind, e.probability) == (
+        "alert.raised", "warning", 3.0, "leak", 0.71)
+
+
+def test_one_active_alert_then_hysteresis_then_new_alert() -> None:
+    events = run(make(), [0.95] * 10 + [0.5] * 5 + [0.2, 0.5, 0.2, 0.2] + [0.8] * 3)
+    assert [e.type for e in events] == ["alert.raised", "alert.resolved", "alert.raised"]
+    assert events[0].severity == "critical"
+    assert events[0].alert_id == events[1].alert_id != events[2].alert_id
+    assert events[1].ts == 18.0
+
+
+def test_off_delay_holds_the_resolve_for_reading_time_not_windows() -> None:
+    p = make(off_delay_s=60.0)
+    events = run(p, [0.9] * 3 + [0.1] * 50 + [0.8] + [0.1] * 61)
+    assert [e.type for e in events] == ["alert.raised", "alert.resolved"]
+    assert events[1].ts == 54.0 + 60.0  # the clear run restarted at t=54 after the 0.8 window
+
+
+def test_elevated_gas_keeps_the_alert_open_while_probability_is_low() -> None:
+    p = make()
+    run(p, [0.9] * 3)
+    for i in range(20):
+        assert p.update("d", 0.05, 10.0 + i, gas_ppm=3000.0, elevated=True) is None
+    assert p.open_alert("d") is not None
+    ends = [p.update("d", 0.05, 40.0 + i, gas_ppm=420.0, elevated=False) for i in range(2)]
+    assert ends[0] is None and ends[1] is not None and ends[1].type == "alert.resolved"
+
+
+def test_devices_are_independent() -> None:
+    p = make()
+    got = [(p.update("a", 0.9, i), p.update("b", 0.1, i)) for i in range(3)]
+    assert [a is not None for a, _ in got] == [False, False, True]
+    assert all(b is None for _, b in got)
+    assert set(p.active()) == {"a"} and p.open_alert("b") is None
+
+
+def lifecycle(**kw: object) -> AlertPolicy:
+    return make(**{"critical_gas_ppm": 5000.0, "escalate_after_s": 100.0, **kw})
+
+
+def test_escalates_once_on_probability_concentration_or_age() -> None:
+    for updates, reason in (([(0.8, 1000.0)] * 3 + [(0.95, 1000.0)], "probability"),
+                            ([(0.8, 1000.0)] * 3 + [(0.8, 6000.0)], "concentration")):
+        p = lifecycle()
+        events = [p.update("d", prob, float(i), gas) for i, (prob, gas) in enumerate(updates)]
+        events += [p.update("d", 0.99, 10.0, 9000.0)]  # already critical: no second update
+        kinds = [(e.type, e.severity, e.reason) for e in events if e]
+        assert kinds == [("alert.raised", "warning", None), ("alert.updated", "critical", reason)]
+        assert len({e.alert_id for e in events if e}) == 1
+    p = lifecycle()
+    events = [p.update("d", 0.8, float(t), 1000.0) for t in (0, 1, 2, 50, 101, 102)]
+    assert [e.reason for e in events if e] == [None, "duration"]
+
+
+def test_episode_keeps_first_peak_and_last_values() -> None:
+    p = lifecycle()
+    probs = [(0.75, 900.0), (0.8, 1000.0), (0.85, 1500.0), (0.97, 7000.0), (0.2, 800.0),
+             (0.1, 500.0)]
+    events = [e for i, (pr, g) in enumerate(probs) if (e := p.update("d", pr, float(i), g))]
+    assert [e.type for e in events] == ["alert.raised", "alert.updated", "alert.resolved"]
+    ep = events[-1].episode
+    assert ep == Episode(opened_ts=2.0, opened_gas_ppm=1500.0, opened_probability=0.85,
+                         last_probability=0.1, last_gas_ppm=500.0, peak_probability=0.97,
+                         peak_gas_ppm=7000.0, peak_ts=3.0, by_probability=True)
+    wire = events[-1].to_wire(published_at=0.0)["episode"]
+    assert wire["peak_probability"] == 0.97 and wire["peak_at"] == "1970-01-01T00:00:03.000Z"
+
+
+def test_ack_holds_until_resolve_and_never_silences_a_new_alert() -> None:
+    p = lifecycle(escalate_after_s=None)
+    [first] = run(p, [0.8] * 3)
+    assert p.acknowledge("d", "not-this-alert", ack=Ack("a", ""), ts=5.0) is None
+    ack = p.acknowledge("d", first.alert_id, ack=Ack("ann", "on site"), ts=5.0)
+    assert ack is not None and (ack.type, ack.state, ack.ack) == (
+        "alert.acknowledged", "acknowledged", Ack("ann", "on site"))
+    upd = p.update("d", 0.95, 3.0)
+    assert upd is not None and (upd.type, upd.state) == ("alert.updated", "acknowledged")
+    events = [p.update("d", prob, 4.0 + i) for i, prob in enumerate([0.1, 0.1, 0.8, 0.8, 0.8])]
+    new = [e for e in events if e]
+    assert [e.type for e in new] == ["alert.resolved", "alert.raised"]
+    assert new[1].state == "active" and new[1].alert_id != first.alert_id
+
+
+def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
+    p = lifecycle()
+    for i in range(5):
+        p.update("quiet", 0.1, float(i))
+    assert p.take_dirty() == {}  # a quiet device costs no writes
+    p.update("d", 0.8, 0.0)
+    assert p.take_dirty() == {"d": {"high_run": 1, "low_run": 0, "alert_id": None,
+                                    "severity": None, "state": None, "raised_ts": None,
+                                    "clear_since": None, "episode": None}}
+    p.update("d", 0.8, 1.0)
+    p.update("d", 0.8, 2.0)
+    saved = p.take_dirty()
+    assert saved["d"] is not None and saved["d"]["alert_id"] and saved["d"]["state"] == "active"
+    for i in range(3):
+        p.update("d", 0.85, 3.0 + i)  # steady high probability during the alert: no change
+    assert p.take_dirty() == {}
+    q = lifecycle()
+    q.restore({k: v for k, v in saved.items() if v})
+    assert q.active() == p.active()
+    p.update("d", 0.1, 9.0)
+    q.update("d", 0.1, 9.0)
+    resolved = p.update("d", 0.1, 10.0)
+    assert resolved is not None and resolved.type == "alert.resolved"
+    other = q.update("d", 0.1, 10.0)  # the restored state carries on: same alert, same end
+    assert other is not None and other.alert_id == resolved.alert_id
+    assert other.type == resolved.type and other.ts == resolved.ts
+    p.update("e", 0.8, 0.0)
+    p.take_dirty()
+    p.forget(["e"])
+    assert p.take_dirty() == {"e": None}
