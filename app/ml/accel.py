@@ -47,6 +47,8 @@ class AcceleratedPredictor:
         self.model_type = base.model_type
         self.device = base.device
         self.pipeline = base.pipeline
+        self.window = base.window
+        self.signal_cfg = base.signal_cfg
         self.norm = base.norm
         self.accel = accel
         self.summary = {**getattr(base, "summary", {}), "accel": accel, "svm": svm}
