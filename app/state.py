@@ -140,7 +140,7 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
     log.info("model loaded: %s on %s", predictor.model_type, predictor.device)
     window = model_window(settings, predictor)
     signals = SignalBank(predictor.signal_cfg if settings.model_enabled
-                         else SignalConfig(warmup=max(window, SignalConfig.warmup)))
+                         else SignalConfig(warmup=max(window, SignalConfig().warmup)))
     buffers = DeviceBuffers(window=window, max_devices=settings.max_devices,
                             stride=settings.stride, signals=signals)
     state = await _alerting(settings, store, predictor, buffers, executor)

@@ -40,8 +40,9 @@ def _check_windows(windows: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray,
     b = np.asarray(signal, dtype=np.float64)
     if w.ndim != 3 or w.shape[2] != len(FEATURES):
         raise ValueError(f"windows must have shape (B, window, {len(FEATURES)}), got {w.shape}")
-    if b.shape != (w.shape[0], 2):
-        raise ValueError(f"signal must have shape ({w.shape[0]}, 2) (level, scale), got {b.shape}")
+    if b.ndim != 2 or b.shape[0] != w.shape[0] or b.shape[1] not in (2, 4):
+        raise ValueError(f"signal must have shape ({w.shape[0]}, 2) (level, scale) or "
+                         f"({w.shape[0]}, 4) (+ t_level, rh_level), got {b.shape}")
     return w, b
 
 
@@ -81,15 +82,34 @@ def gas_rise(windows: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, np.nd
     return lr, (last - b[:, 0]) / b[:, 1]
 
 
+def ambient_explained(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.ndarray:
+    """The log ratio a change of temperature and humidity since the level was learned can
+    explain: ``sens_t_per_c * |T - t_level| + sens_rh_per_pct * |RH - rh_level|`` at each
+    window's last reading, (B,) float64 (0 where the ambient levels are unknown)."""
+    w, b = _check_windows(windows, signal)
+    if b.shape[1] < 4:
+        return np.zeros(len(w))
+    out = (cfg.sens_t_per_c * np.abs(w[:, -1, 1] - b[:, 2])
+           + cfg.sens_rh_per_pct * np.abs(w[:, -1, 2] - b[:, 3]))
+    return np.nan_to_num(out, nan=0.0)
+
+
 def evidence(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.ndarray:
     """The leak evidence gate: (B,) bool, True where the last (filtered) gas reading stands
-    at least ``cfg.z_hold`` noise scales AND ``cfg.min_log_ratio`` above the device's level.
+    at least ``cfg.z_hold`` noise scales AND ``cfg.min_log_ratio`` above the device's level,
+    after removing what the temperature and humidity change since the level was learned can
+    explain (:func:`ambient_explained`).
 
     A leak alarm needs both: significant for this device (noise scales) and large enough to
     be gas rather than the clean-air wander every real recording shows (``min_log_ratio``;
     see :class:`app.ml.signal.SignalConfig`). NaN signal (warming up) gives False.
+
+    Args:
+        windows: (B, T, 3) physical. signal: (B, 4) level, scale, t_level, rh_level (or
+        (B, 2): no ambient compensation). cfg: the model's signal parameters.
     """
     lr, z = gas_rise(windows, signal)
+    lr = lr - ambient_explained(windows, signal, cfg)
     with np.errstate(invalid="ignore"):
         return (z >= cfg.z_hold) & (lr >= cfg.min_log_ratio)
 
@@ -112,7 +132,7 @@ def preprocess(windows: np.ndarray, signal: np.ndarray, norm: Mapping[str, float
     w, b = _check_windows(windows, signal)
     out = np.empty((*w.shape[:2], len(CHANNELS)), dtype=np.float32)
     g = np.maximum(median3(w[:, :, 0]), 0.0)
-    level, scale = b[:, :1], b[:, 1:]
+    level, scale = b[:, :1], b[:, 1:2]
     out[:, :, 0] = np.clip(np.log((g + 1.0) / (np.maximum(level, 0.0) + 1.0)),
                            -LOG_RATIO_CLIP, LOG_RATIO_CLIP)
     out[:, :, 1] = np.arcsinh((g - level) / scale)
@@ -167,13 +187,14 @@ def make_windows(
 
     Args:
         series: (T, 3) float, physical units, columns FEATURES, time order.
-        signal: (T, 2) float, the device's level and noise scale after each reading (columns
-            1 and 2 of :func:`app.ml.signal.signal_series`); NaN while warming up.
+        signal: (T, k) float, the device's level and noise scale (and t_level, rh_level)
+            after each reading (columns 1: of :func:`app.ml.signal.signal_series`); NaN
+            while warming up.
         stride: readings between consecutive window ends (>= 1).
         window: readings per window.
 
     Returns:
-        windows (N, window, 3) float32, signal (N, 2) float64 at each window's last reading,
+        windows (N, window, 3) float32, signal (N, k) float64 at each window's last reading,
         end_index (N,) int64 index in ``series`` of each window's last reading. Only windows
         whose last reading has a warm signal (the warm-up is at least one window long, so a
         window never reaches back across a restart).
@@ -183,14 +204,14 @@ def make_windows(
     """
     s = np.asarray(series, dtype=np.float32)
     sig = np.asarray(signal, dtype=np.float64)
-    if s.ndim != 2 or s.shape[1] != len(FEATURES) or sig.shape != (len(s), 2):
-        raise ValueError(f"series must be (T, 3) with (T, 2) signal, got {s.shape}, {sig.shape}")
+    if s.ndim != 2 or s.shape[1] != len(FEATURES) or sig.ndim != 2 or len(sig) != len(s):
+        raise ValueError(f"series must be (T, 3) with (T, k) signal, got {s.shape}, {sig.shape}")
     if stride < 1:
         raise ValueError("stride must be >= 1")
     ends = np.arange(window - 1, len(s), stride, dtype=np.int64)
-    ends = ends[np.isfinite(sig[ends]).all(axis=1)]
+    ends = ends[np.isfinite(sig[ends, :2]).all(axis=1)]
     if len(ends) == 0:
-        return np.empty((0, window, 3), np.float32), np.empty((0, 2)), ends
+        return np.empty((0, window, 3), np.float32), np.empty((0, sig.shape[1])), ends
     idx = ends[:, None] - np.arange(window - 1, -1, -1)[None, :]
     return s[idx], sig[ends], ends
 
@@ -209,5 +230,5 @@ def series_windows(
     """
     from app.ml.signal import signal_series
 
-    sig = signal_series(np.asarray(series)[:, 0], ts, cfg)[:, 1:]
+    sig = signal_series(np.asarray(series), ts, cfg)[:, 1:]
     return make_windows(series, sig, stride, window)

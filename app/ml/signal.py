@@ -28,6 +28,16 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   for a minute and more (rows 53300-54500: 400 -> 472 ppm eCO2), while the real methane
   releases of methane_chamber_afc stand +30 % above their level within 3 min of the
   labelled onset.
+- **Ambient**: recent temperature and humidity (``t_level_``, ``rh_level_``: means with time
+  constant ``tau_ambient_s``, held with the level). A rise of the gas that a sudden change of
+  temperature or humidity can explain is not evidence of gas: up to ``sens_t_per_c`` per °C plus
+  ``sens_rh_per_pct`` per %RH in log ratio. Source: least-squares fits of 2-minute changes of
+  log CH4_1 on 2-minute changes of T and RH over methane_chamber_afc session 0 (a Figaro
+  methane sensor; a person at the chamber or a door moves RH and the sensor together): 0.0175
+  / °C and 0.0065 / %RH on its first part (890 readings), 0.033 and 0.015 on the night (37,131
+  readings; the levels fit gives 0.037 and 0.020). The smallest is used: it removes only what
+  an ambient change surely explains, since the sensor's humidity response lags (in session 1
+  RH rose 10 %RH before the first injection and the signal only 7 %).
 - **Hold**: while a leak episode is open (:meth:`DeviceSignal.hold`) neither the level nor
   the scale moves up, so a persistent leak never becomes the baseline. Without an episode,
   readings ``z_hold`` or more noise scales up never grow the scale, and move the level up
@@ -73,6 +83,9 @@ class SignalConfig:
     abs_floor: float = 1e-3
     z_hold: float = 4.0
     min_log_ratio: float = 0.2
+    tau_ambient_s: float = 600.0
+    sens_t_per_c: float = 0.0175
+    sens_rh_per_pct: float = 0.0065
     gap_min_s: float = 300.0
     gap_factor: float = 10.0
 
@@ -96,7 +109,7 @@ class DeviceSignal:
     """
 
     __slots__ = ("cfg", "level_", "scale_", "n_", "dt_", "last_ts_", "held_", "_recent",
-                 "_warm", "restarts_")
+                 "_warm", "restarts_", "t_level_", "rh_level_")
 
     def __init__(self, cfg: SignalConfig) -> None:
         self.cfg = cfg
@@ -108,10 +121,12 @@ class DeviceSignal:
     def _restart(self, ts: float) -> None:
         self.level_ = math.nan
         self.scale_ = math.nan
+        self.t_level_ = math.nan
+        self.rh_level_ = math.nan
         self.n_ = 0
         self.last_ts_ = ts
         self._recent: list[float] = []  # last 2 raw readings, for the running median of 3
-        self._warm: list[float] = []  # filtered readings of the warm-up
+        self._warm: list[tuple[float, float, float]] = []  # (filtered gas, T, RH) of warm-up
 
     @property
     def warm(self) -> bool:
@@ -128,16 +143,20 @@ class DeviceSignal:
         self.held_ = False
         self.restarts_ += 1
 
-    def learn_one(self, gas: float, ts: float) -> tuple[float, float, float]:
+    def learn_one(
+        self, gas: float, ts: float, temp: float = math.nan, rh: float = math.nan
+    ) -> tuple[float, float, float, float, float]:
         """Learn one reading.
 
         Args:
             gas: the reading, gas units (ppm, mV, counts: anything linear in concentration).
             ts: its time, epoch seconds (non-decreasing per device).
+            temp: temperature, °C (NaN = unknown: no compensation).
+            rh: relative humidity, %RH (NaN = unknown).
 
         Returns:
-            (filtered gas, level, scale) after the reading; level and scale are NaN while
-            warming up.
+            (filtered gas, level, scale, t_level, rh_level) after the reading; all but the
+            first are NaN while warming up.
         """
         c = self.cfg
         dt = ts - self.last_ts_ if math.isfinite(self.last_ts_) else math.nan
@@ -157,29 +176,35 @@ class DeviceSignal:
         x = sorted(rec)[len(rec) // 2] if len(rec) == 3 else gas
         self.n_ += 1
         if self.n_ <= c.warmup:
-            self._warm.append(x)
+            self._warm.append((x, temp, rh))
             if self.n_ == c.warmup:
                 w = np.asarray(self._warm)
-                self.level_ = float(np.median(w))
-                mad = float(np.median(np.abs(w - self.level_)))
+                self.level_ = float(np.median(w[:, 0]))
+                mad = float(np.median(np.abs(w[:, 0] - self.level_)))
                 self.scale_ = max(MAD_TO_SD * mad, self._floor(self.level_))
+                self.t_level_ = float(np.median(w[:, 1]))
+                self.rh_level_ = float(np.median(w[:, 2]))
                 self._warm = []
-            return x, self.level_, self.scale_
-        self._update(x, dt if math.isfinite(dt) else 0.0)
-        return x, self.level_, self.scale_
+        else:
+            self._update(x, dt if math.isfinite(dt) else 0.0, temp, rh)
+        return x, self.level_, self.scale_, self.t_level_, self.rh_level_
 
     def _floor(self, level: float) -> float:
         return max(self.cfg.rel_floor * abs(level), self.cfg.abs_floor)
 
-    def _update(self, x: float, dt: float) -> None:
+    def _update(self, x: float, dt: float, temp: float, rh: float) -> None:
         c = self.cfg
         r = x - self.level_
         if r > 0 and self.held_:
             return  # a leak episode is open: nothing moves up
         lim = c.huber_c * self.scale_
         psi = min(max(r, -lim), lim)  # Huber: one reading moves the level <= lim * dt/tau
-        tau = c.tau_up_s if psi > 0 else c.tau_down_s
-        self.level_ += (1.0 - math.exp(-dt / tau)) * psi
+        self.level_ += (1.0 - math.exp(-dt / (c.tau_up_s if psi > 0 else c.tau_down_s))) * psi
+        a = 1.0 - math.exp(-dt / c.tau_ambient_s)
+        if math.isfinite(temp) and math.isfinite(self.t_level_):
+            self.t_level_ += a * (temp - self.t_level_)
+        if math.isfinite(rh) and math.isfinite(self.rh_level_):
+            self.rh_level_ += a * (rh - self.rh_level_)
         if r < c.z_hold * self.scale_:  # far above is not noise: the scale does not grow
             target = MEAN_ABS_TO_SD * min(abs(r), lim)
             self.scale_ += (1.0 - math.exp(-dt / c.tau_scale_s)) * (target - self.scale_)
@@ -198,22 +223,24 @@ class DeviceSignal:
 
 
 def signal_series(
-    gas: np.ndarray, ts: np.ndarray, cfg: SignalConfig | None = None
+    series: np.ndarray, ts: np.ndarray, cfg: SignalConfig | None = None
 ) -> np.ndarray:
     """Run one device's readings through a fresh :class:`DeviceSignal`, as the service would.
 
     Args:
-        gas: shape (T,), float; readings in time order (gas units).
+        series: shape (T,) gas, or (T, 3) gas, °C, %RH; readings in time order.
         ts: shape (T,), float; epoch seconds (or any seconds), non-decreasing.
         cfg: parameters (default :class:`SignalConfig`).
 
     Returns:
-        shape (T, 3) float64: filtered gas, level and scale after each reading (NaN while
-        warming up).
+        shape (T, 5) float64: filtered gas, level, scale, t_level and rh_level after each
+        reading (all but the first NaN while warming up).
     """
+    s = np.asarray(series, dtype=np.float64)
+    if s.ndim == 1:
+        s = np.c_[s, np.full(len(s), np.nan), np.full(len(s), np.nan)]
     sig = DeviceSignal(cfg or SignalConfig())
-    out = np.empty((len(gas), 3))
-    for i, (g, t) in enumerate(zip(np.asarray(gas, float).tolist(),
-                                   np.asarray(ts, float).tolist(), strict=True)):
-        out[i] = sig.learn_one(g, t)
+    out = np.empty((len(s), 5))
+    for i, (row, t) in enumerate(zip(s.tolist(), np.asarray(ts, float).tolist(), strict=True)):
+        out[i] = sig.learn_one(row[0], t, row[1], row[2])
     return out

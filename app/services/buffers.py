@@ -169,8 +169,8 @@ class DeviceBuffers:
         return Stored(codes, WindowBatch.concat(parts) if parts else None, prior)
 
     def _due(self, sig: np.ndarray) -> np.ndarray:
-        """(m,) bool: warm signal and on the stride, from SignalBank.learn's (m, 3) output."""
-        n = sig[:, 2]
+        """(m,) bool: warm signal and on the stride, from SignalBank.learn's (m, 5) output."""
+        n = sig[:, 4]
         return (n >= self.signals.cfg.warmup) & ((n - self.signals.cfg.warmup) % self.stride == 0)
 
     def _store_singles(self, slots: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> WindowBatch:
@@ -182,13 +182,13 @@ class DeviceBuffers:
         self.last_ts[slots] = ts
         self.last_seen[slots] = self.clock()
         owners = [self._owner[i] or "" for i in slots.tolist()]
-        sig = np.concatenate([self.signals.learn(d, (t,), (g,)) for d, t, g in
-                              zip(owners, ts.tolist(), vals[:, 0].tolist(), strict=True)])
+        sig = np.concatenate([self.signals.learn(d, (t,), (v,)) for d, t, v in
+                              zip(owners, ts.tolist(), vals.tolist(), strict=True)])
         due = self._due(sig)
         s = slots[due]
         idx = (self.head[s, None] + self._ring) % self.window
         return WindowBatch([d for d, k in zip(owners, due.tolist(), strict=True) if k],
-                           ts[due], self.values[s[:, None], idx], sig[due, :2])
+                           ts[due], self.values[s[:, None], idx], sig[due, :4])
 
     def _store_run(self, slot: int, ts: np.ndarray, vals: np.ndarray) -> WindowBatch:
         """Several readings of one slot, in time order."""
@@ -203,12 +203,12 @@ class DeviceBuffers:
         self.last_ts[slot] = ts[-1]
         self.last_seen[slot] = self.clock()
         device = self._owner[slot] or ""
-        sig = self.signals.learn(device, ts.tolist(), vals[:, 0].tolist())
+        sig = self.signals.learn(device, ts.tolist(), vals.tolist())
         due = np.flatnonzero(self._due(sig))
         # window ending at reading j of the run = history rows [j + 1, j + 1 + w)
         views = np.lib.stride_tricks.sliding_window_view(history, w, axis=0)
         return WindowBatch([device] * due.size, ts[due],
-                           views[due + 1].transpose(0, 2, 1).copy(), sig[due, :2])
+                           views[due + 1].transpose(0, 2, 1).copy(), sig[due, :4])
 
     def snapshot(self, slot: int) -> np.ndarray:
         """Copy of a slot's readings, oldest first: shape (window, 3), float32."""

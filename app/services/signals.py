@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,19 +34,20 @@ class SignalBank:
             sig = self._dev[device_id] = DeviceSignal(self.cfg)
         return sig
 
-    def learn(self, device_id: str, ts: Iterable[float], gas: Iterable[float]) -> np.ndarray:
-        """Learn a device's readings in time order.
+    def learn(self, device_id: str, ts: Iterable[float], values: Iterable[Sequence[float]]
+              ) -> np.ndarray:
+        """Learn a device's readings (gas, °C, %RH) in time order.
 
         Returns:
-            (m, 3) float64: level, scale (NaN while warming up) and readings since the
-            device's last (re)start, after each reading.
+            (m, 5) float64: level, scale, t_level, rh_level (NaN while warming up) and
+            readings since the device's last (re)start, after each reading.
         """
         sig = self.get(device_id)
         out = []
-        for t, g in zip(ts, gas, strict=True):
-            _, level, scale = sig.learn_one(g, t)
-            out.append((level, scale, sig.n_))
-        return np.asarray(out, dtype=np.float64).reshape(-1, 3)
+        for t, (g, temp, rh) in zip(ts, values, strict=True):
+            _, level, scale, t_level, rh_level = sig.learn_one(g, t, temp, rh)
+            out.append((level, scale, t_level, rh_level, sig.n_))
+        return np.asarray(out, dtype=np.float64).reshape(-1, 5)
 
     def hold(self, device_id: str, on: bool) -> None:
         """Hold a device's level while its leak episode is open (ignored if unknown)."""

@@ -17,8 +17,9 @@ class Window:
     """One full window, ready for scoring.
 
     ``values`` (window, 3) float32, columns gas, temperature_c, humidity_pct, oldest first;
-    ``signal`` (2,) float64, the device's gas level and noise scale after the last reading
-    (gas unit, :mod:`app.ml.signal`); ``ts`` the last reading's time, epoch seconds.
+    ``signal`` (4,) float64, the device's gas level and noise scale (gas unit), and the
+    temperature and humidity the level was learned at, after the last reading
+    (:mod:`app.ml.signal`); ``ts`` the last reading's time, epoch seconds.
     """
 
     device_id: str
@@ -30,7 +31,7 @@ class Window:
 @dataclass(frozen=True, slots=True)
 class WindowBatch:
     """N windows as stacked arrays: ``device_ids`` (N ids), ``ts`` (N,) float64, ``values``
-    (N, window, 3) float32, ``signal`` (N, 2) float64. Windows of one device appear in time
+    (N, window, 3) float32, ``signal`` (N, 4) float64. Windows of one device appear in time
     order. Iterating yields :class:`Window` objects."""
 
     device_ids: list[str]

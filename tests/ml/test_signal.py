@@ -82,3 +82,19 @@ def test_evidence_needs_noise_scales_and_ratio() -> None:
     sig = np.array([[400.0, 4.0], [400.0, 4.0], [400.0, 100.0]])  # the last one is noisy
     assert evidence(w, sig, cfg).tolist() == [True, False, False]
     assert not evidence(w[:1], np.array([[np.nan, np.nan]]), cfg).any()  # warming up
+
+
+def test_a_rise_the_humidity_change_explains_is_no_evidence() -> None:
+    cfg = SignalConfig()
+    w = np.full((2, 60, 3), [400.0, 21.0, 45.0], dtype=np.float32)
+    w[:, -3:, 0] = 520.0  # +30 %
+    w[0, -3:, 2] = 60.0  # with a humidity jump of 15 %RH (a person, a door): explained
+    sig = np.array([[400.0, 4.0, 21.0, 45.0]] * 2)
+    assert evidence(w, sig, cfg).tolist() == [False, True]
+
+
+def test_ambient_levels_are_learned_with_the_level() -> None:
+    n = 200
+    series = np.c_[np.full(n, 400.0), np.full(n, 20.0), np.full(n, 50.0)]
+    out = signal_series(series, np.arange(n, dtype=float))
+    assert out[-1, 3] == pytest.approx(20.0) and out[-1, 4] == pytest.approx(50.0)

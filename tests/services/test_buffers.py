@@ -41,11 +41,11 @@ class Reference:
         self.rows[d].append(v)
         self.last[d] = ts
         s = self.sig[d]
-        _, level, scale = s.learn_one(v[0], ts)
+        _, level, scale, t_level, rh_level = s.learn_one(v[0], ts, v[1], v[2])
         if not s.warm or (s.n_ - self.window) % self.stride:
             return None
         vals = np.asarray(self.rows[d][-self.window:], dtype=np.float32)
-        return Window(d, ts, vals, np.array([level, scale]))
+        return Window(d, ts, vals, np.array([level, scale, t_level, rh_level]))
 
 
 def fill(buf: DeviceBuffers, device: str, n: int, start: float = 0.0) -> list:
@@ -64,7 +64,7 @@ def test_window_is_last_readings_oldest_first() -> None:
     np.testing.assert_array_equal(out[3].values[:, 0], [0, 1, 2, 3])
     np.testing.assert_array_equal(out[9].values[:, 0], [6, 7, 8, 9])
     assert out[9].values.dtype == np.float32 and out[9].values.shape == (4, 3)
-    assert out[9].ts == 9.0 and out[9].signal.shape == (2,)
+    assert out[9].ts == 9.0 and out[9].signal.shape == (4,)
 
 
 def test_snapshot_is_a_copy() -> None:
