@@ -26,9 +26,11 @@ updated it; the episode ends when no condition has held for ``off_delay_s``:
 - "stuck": gas, temperature and humidity all exactly unchanged for ``stuck_readings``
   readings (all three: an SGP30 sits at its 400 ppm floor for long stretches in clean air,
   smoke_iot rows 0-3177, while its T/RH neighbour keeps moving).
-- "rate_of_change": a channel moved faster than ``max_rate_per_s``, measured against the
-  newest reading at least ``rate_min_span_s`` older (or, without one, as a change over
-  ``rate_min_span_s``): two readings 10 ms apart with +0.1 °C are 0.1 °C/s, not 10 °C/s.
+- "rate_of_change": a channel moved faster than ``max_rate_per_s``, measured against a
+  reference reading: the previous reading once it is at least ``rate_min_span_s`` old
+  (exactly the previous one at regular sampling), else the last such reference, else the
+  device's first reading; the time between them counts as at least ``rate_min_span_s``. Two
+  readings 10 ms apart with +0.1 °C are 0.1 °C/s, not 10 °C/s. Memory: one reading.
 - "out_of_range": a value outside the sensor's stated range.
 - "silent": no reading for ``silent_s`` (receive time, found by :meth:`SafetyRules.silent`);
   cleared by the next reading.
@@ -38,7 +40,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections import deque
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -56,7 +57,6 @@ from app.alerting.profiles import Profiles
 MODEL_TYPE = "safety rules"
 _CHANNELS = ("gas_ppm", "temperature_c", "humidity_pct")
 FAULTS = ("stuck", "rate_of_change", "out_of_range", "silent")
-_RECENT_MAX = 256  # readings kept for the rate rule (per device)
 Vals = tuple[float, float, float]
 
 
@@ -101,14 +101,14 @@ class OpenEpisode:
 
 @dataclass(slots=True)
 class _Device:
-    """Per-device memory: recent readings, counters, open episodes by kind."""
+    """Per-device memory: last and reference readings, counters, open episodes by kind."""
 
     last: Vals | None = None
     last_ts: float = math.nan
     last_seen: float = 0.0
     same_run: int = 0
     silent: bool = False
-    recent: deque[tuple[float, Vals]] = field(default_factory=lambda: deque(maxlen=_RECENT_MAX))
+    ref: tuple[float, Vals] | None = None  # the rate rule's reference reading
     open: dict[str, OpenEpisode] = field(default_factory=dict)  # kind -> episode
 
 
@@ -152,7 +152,6 @@ class SafetyRules:
             out += self._threshold(device_id, st, ts, gas)
             out += self._faults(device_id, st, ts, vals)
         st.last, st.last_ts, st.last_seen = vals, ts, now
-        st.recent.append((ts, vals))
         return out
 
     def silent(self, now: float, *, wall_ts: float) -> list[AlertEvent]:
@@ -251,13 +250,13 @@ class SafetyRules:
         return self._fault_episode(d, st, ts, vals[0], found)
 
     def _rate(self, st: _Device, ts: float, vals: Vals) -> str | None:
-        """Implausible changes against the newest reading >= ``rate_min_span_s`` older."""
+        """Implausible changes against the reference reading (see the module docstring)."""
         span = self.config.rate_min_span_s
-        while len(st.recent) > 1 and st.recent[1][0] <= ts - span:
-            st.recent.popleft()  # keep one reading at least `span` old, and the newer ones
-        if not st.recent:
+        if st.last is not None and (st.ref is None or st.last_ts <= ts - span):
+            st.ref = (st.last_ts, st.last)
+        if st.ref is None:
             return None
-        ref_ts, ref = st.recent[0]
+        ref_ts, ref = st.ref
         dt = max(ts - ref_ts, span)
         bad = [f"{n} changed {abs(v - p) / dt:g}/s over {dt:g} s (limit {m:g}/s)"
                for n, v, p, m in zip(_CHANNELS, vals, ref, self.config.max_rate_per_s,
