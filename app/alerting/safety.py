@@ -297,7 +297,7 @@ class SafetyRules:
     def _held(self, d: str, ep: OpenEpisode, attr: str, ok: bool, ts: float) -> bool:
         """Off-delay timer ``attr`` of ``ep``: started by the first ``ok`` reading, stopped by
         a bad one; True once it has run ``off_delay_s``."""
-        since = getattr(ep, attr)
+        since: float | None = getattr(ep, attr)
         if not ok:
             if since is not None:
                 setattr(ep, attr, None)

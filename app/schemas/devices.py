@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.alerting.profiles import LEL_PCT_VOL
 from app.schemas.alerts import AlertState, Kind, Severity
 
-Gas = Literal[tuple(LEL_PCT_VOL)]  # type: ignore[valid-type]
+Gas = Literal["methane", "ethane", "propane", "n-butane", "isobutane", "lpg", "hydrogen",
+              "ammonia", "ethylene", "acetylene"]
+assert set(get_args(Gas)) == set(LEL_PCT_VOL), "Gas must list exactly the LEL table's gases"
 
 
 class LastReading(BaseModel):

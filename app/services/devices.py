@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from app.alerting.profiles import DeviceProfile, lel_ppm
@@ -59,8 +60,8 @@ class DeviceService:
             **extra,
         )
 
-    def list(self, *, states: list[str] | None, kinds: list[str] | None, cursor: str | None,
-             limit: int) -> DevicePage:
+    def list(self, *, states: Sequence[str] | None, kinds: Sequence[str] | None,
+             cursor: str | None, limit: int) -> DevicePage:
         """Registered devices by id, filtered by summary state and by kind of open alert."""
         ids = self.registry.profiles.ids()
         if states:
