@@ -47,7 +47,7 @@ from app.alerting.events import (
     Ack,
     AlertEvent,
     AlertState,
-    Episode,
+    EpisodeStats,
     EventType,
     Kind,
     Severity,
@@ -91,12 +91,15 @@ class OpenEpisode:
     high_clear_since: float | None = None
     latched: bool = False
     conditions: list[str] = field(default_factory=list)
-    episode: dict[str, Any] | None = None
+    episode: EpisodeStats | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OpenEpisode:
         """Inverse of ``asdict``; unknown keys are ignored."""
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+        kept = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+        if kept.get("episode") is not None:
+            kept["episode"] = EpisodeStats.from_dict(kept["episode"])
+        return cls(**kept)
 
 
 @dataclass(slots=True)
@@ -189,14 +192,15 @@ class SafetyRules:
             crit = gas >= high
             ep = OpenEpisode(uuid.uuid4().hex, (Severity.CRITICAL if crit else Severity.WARNING),
                              AlertState.ACTIVE, latched=crit and c.latch_critical,
-                             episode=Episode.open(ts, None, gas, by_probability=False).to_dict())
+                             episode=EpisodeStats.open(ts, None, gas, by_probability=False))
             st.open[Kind.THRESHOLD] = ep
             self.dirty.add(d)
             sp = high if crit else low
             return [self._event(EventType.RAISED, d, Kind.THRESHOLD, ep, ts, gas,
                                 "high" if crit else "low",
                                 f"gas {gas:g} ppm >= set point {sp:g} ppm")]
-        ep.episode = Episode.from_dict(ep.episode or {}).observe(ts, None, gas).to_dict()
+        if ep.episode is not None:
+            ep.episode.observe(ts, None, gas)
         out: list[AlertEvent] = []
         if ep.state == AlertState.CLEARED_UNACKED and gas >= low:
             ep.state = AlertState.ACTIVE
@@ -268,18 +272,21 @@ class SafetyRules:
         """Open, extend or end the device's sensor_fault episode given the conditions now
         holding (reason -> detail); ``silent`` stays among them until a reading clears it."""
         ep = st.open.get(Kind.SENSOR_FAULT)
+        if ep is None and not found and not st.silent:
+            return []  # the common case: a healthy sensor
         now_on = sorted(set(found) | ({"silent"} if st.silent else set()), key=FAULTS.index)
         if ep is None:
             if not now_on:
                 return []
             ep = OpenEpisode(uuid.uuid4().hex, Severity.WARNING, AlertState.ACTIVE,
                              conditions=now_on,
-                             episode=Episode.open(ts, None, gas, by_probability=False).to_dict())
+                             episode=EpisodeStats.open(ts, None, gas, by_probability=False))
             st.open[Kind.SENSOR_FAULT] = ep
             self.dirty.add(d)
             return [self._event(EventType.RAISED, d, Kind.SENSOR_FAULT, ep, ts, gas, now_on[0],
                                 found.get(now_on[0]))]
-        ep.episode = Episode.from_dict(ep.episode or {}).observe(ts, None, gas).to_dict()
+        if ep.episode is not None:
+            ep.episode.observe(ts, None, gas)
         new = [r for r in now_on if r not in ep.conditions]
         if now_on != ep.conditions:
             ep.conditions = now_on
@@ -345,7 +352,7 @@ class SafetyRules:
             severity=Severity(ep.severity), state=AlertState(ep.state), ts=ts, gas_ppm=gas,
             gas_pct_lel=self.profiles.pct_lel(d, gas), reason=reason, detail=detail, ack=ack,
             model_type=None if ack else MODEL_TYPE,
-            episode=Episode.from_dict(ep.episode) if ep.episode else None)
+            episode=None if ep.episode is None else ep.episode.freeze())
 
     # state ----------------------------------------------------------------------------------
     def take_dirty(self) -> dict[str, dict[str, Any] | None]:
@@ -396,4 +403,4 @@ class SafetyRules:
 
 
 def _last(ep: OpenEpisode) -> float | None:
-    return None if not ep.episode else Episode.from_dict(ep.episode).last_gas_ppm
+    return None if ep.episode is None else ep.episode.last_gas_ppm
