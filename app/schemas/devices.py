@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+import typing
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,7 +12,7 @@ from app.schemas.alerts import AlertState, Kind, Severity
 
 Gas = Literal["methane", "ethane", "propane", "n-butane", "isobutane", "lpg", "hydrogen",
               "ammonia", "ethylene", "acetylene"]
-assert set(get_args(Gas)) == set(LEL_PCT_VOL), "Gas must list exactly the LEL table's gases"
+assert set(typing.get_args(Gas)) == set(LEL_PCT_VOL), "Gas must list exactly the LEL table's gases"
 
 
 class LastReading(BaseModel):

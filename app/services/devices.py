@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.alerting.profiles import DeviceProfile, lel_ppm
 from app.alerting.view import DeviceAlertView
@@ -12,6 +11,9 @@ from app.schemas.devices import DeviceInfo, DevicePage, OpenAlertOut, Profile, P
 from app.schemas.readings import iso
 from app.services.buffers import DeviceBuffers
 from app.services.registry import Registry
+
+if TYPE_CHECKING:  # (kept apart from the imports above: annotations only)
+    from collections.abc import Sequence
 
 
 class BadDeviceCursor(GasleakError):
