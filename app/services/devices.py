@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.alerting.profiles import DeviceProfile, lel_ppm
 from app.alerting.view import DeviceAlertView
@@ -11,9 +11,6 @@ from app.schemas.devices import DeviceInfo, DevicePage, OpenAlertOut, Profile, P
 from app.schemas.readings import iso
 from app.services.buffers import DeviceBuffers
 from app.services.registry import Registry
-
-if TYPE_CHECKING:  # (kept apart from the imports above: annotations only)
-    from collections.abc import Sequence
 
 
 class BadDeviceCursor(GasleakError):
@@ -62,8 +59,8 @@ class DeviceService:
             **extra,
         )
 
-    def list(self, *, states: Sequence[str] | None, kinds: Sequence[str] | None,
-             cursor: str | None, limit: int) -> DevicePage:
+    def list(self, *, states: list[str] | None, kinds: list[str] | None, cursor: str | None,
+             limit: int) -> DevicePage:
         """Registered devices by id, filtered by summary state and by kind of open alert."""
         ids = self.registry.profiles.ids()
         if states:

@@ -4,12 +4,14 @@ minimum span, silence, per-device profiles, restart round trip."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import get_args
 
 import numpy as np
 
 from app.alerting.events import Ack, AlertEvent
-from app.alerting.profiles import DeviceProfile, Profiles
+from app.alerting.profiles import LEL_PCT_VOL, DeviceProfile, Profiles
 from app.alerting.safety import SafetyConfig, SafetyRules
+from app.schemas.devices import Gas
 from app.sim import clean_air
 from tests.conftest import SMOKE_CSV, needs_data
 
@@ -183,6 +185,10 @@ def test_a_propane_device_alarms_at_its_own_pct_lel() -> None:
     assert (p1.ts, p1.severity, round(p1.gas_pct_lel or 0, 2)) == (T0 + 1, "warning", 11.76)
     [p2] = got["propane-2"]
     assert (p2.ts, round(p2.gas_pct_lel or 0, 2)) == (T0, 5.88)  # 1,000 ppm >= 5 %LEL (850)
+
+
+def test_the_wire_gas_names_are_the_lel_table() -> None:
+    assert set(get_args(Gas)) == set(LEL_PCT_VOL)
 
 
 def test_a_disabled_device_raises_nothing_and_is_not_watched() -> None:
