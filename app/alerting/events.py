@@ -132,8 +132,8 @@ class EpisodeStats:
         """The context at the reading (or window) that opens an alert."""
         return cls(ts, gas, prob, prob, gas, prob, gas, ts, by_probability)
 
-    def observe(self, ts: float, prob: float | None, gas: float | None) -> None:
-        """One more reading (or window) of the episode."""
+    def observe(self, ts: float, prob: float | None, gas: float | None) -> bool:
+        """One more reading (or window) of the episode; True when it is a new peak."""
         self.last_probability, self.last_gas_ppm = prob, gas
         if self.by_probability:
             higher = prob is not None and (self.peak_probability is None
@@ -142,6 +142,7 @@ class EpisodeStats:
             higher = gas is not None and (self.peak_gas_ppm is None or gas > self.peak_gas_ppm)
         if higher:
             self.peak_probability, self.peak_gas_ppm, self.peak_ts = prob, gas, ts
+        return higher
 
     def freeze(self) -> Episode:
         """An immutable copy for an event."""

@@ -17,7 +17,8 @@ Every device whose state changed is remembered in :attr:`AlertPolicy.dirty`, so 
 persists exactly those states in the same transaction as the events (restart safety).
 Counters only move when they matter (``high_run`` while no alert is open, ``low_run`` while
 one is), so a quiet device costs no writes. The episode context (first/last/peak) is saved
-with the state when an event or a counter change makes the device dirty.
+with the state on a new peak, an event or a counter change (the last values may be a few
+windows old after a restart; the peak never is).
 """
 
 from __future__ import annotations
@@ -142,8 +143,8 @@ class AlertPolicy:
                     st.clear_since = ts
             else:
                 st.low_run, st.clear_since = 0, None
-            if st.episode is not None:
-                st.episode.observe(ts, prob, gas_ppm)
+            if st.episode is not None and st.episode.observe(ts, prob, gas_ppm):
+                self.dirty.add(device_id)  # a new peak is stored (survives a restart)
             event = self._maybe_resolve_or_escalate(device_id, st, prob, ts, gas_ppm)
         if event is not None or (st.high_run, st.low_run) != before:
             self.dirty.add(device_id)

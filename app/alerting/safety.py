@@ -199,8 +199,8 @@ class SafetyRules:
             return [self._event(EventType.RAISED, d, Kind.THRESHOLD, ep, ts, gas,
                                 "high" if crit else "low",
                                 f"gas {gas:g} ppm >= set point {sp:g} ppm")]
-        if ep.episode is not None:
-            ep.episode.observe(ts, None, gas)
+        if ep.episode is not None and ep.episode.observe(ts, None, gas):
+            self.dirty.add(d)  # a new peak is stored (survives a restart)
         out: list[AlertEvent] = []
         if ep.state == AlertState.CLEARED_UNACKED and gas >= low:
             ep.state = AlertState.ACTIVE
@@ -285,8 +285,8 @@ class SafetyRules:
             self.dirty.add(d)
             return [self._event(EventType.RAISED, d, Kind.SENSOR_FAULT, ep, ts, gas, now_on[0],
                                 found.get(now_on[0]))]
-        if ep.episode is not None:
-            ep.episode.observe(ts, None, gas)
+        if ep.episode is not None and ep.episode.observe(ts, None, gas):
+            self.dirty.add(d)  # a new peak is stored (survives a restart)
         new = [r for r in now_on if r not in ep.conditions]
         if now_on != ep.conditions:
             ep.conditions = now_on

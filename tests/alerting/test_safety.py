@@ -204,11 +204,13 @@ def test_open_episodes_and_timers_survive_a_restore() -> None:
     feed(rules, gas_only([13000.0, 420.0, 420.0]))  # clear timer started at T0 + 1
     saved = {d: s for d, s in rules.take_dirty().items() if s}
     assert saved["d"]["threshold"]["clear_since"] == T0 + 1
+    assert saved["d"]["threshold"]["episode"]["peak_gas_ppm"] == 13000.0
     again = SafetyRules(SafetyConfig(off_delay_s=5))
     again.restore(saved, now=0.0)
     events = feed(again, gas_only([420.0] * 4), t0=T0 + 3)
     assert [(e.type, e.state, e.ts) for e in events] == [
         ("alert.updated", "cleared_unacked", T0 + 6)]  # timer kept: 5 s after T0 + 1
+    assert events[0].episode is not None and events[0].episode.peak_gas_ppm == 13000.0
     assert rules.take_dirty() == {}
 
 
