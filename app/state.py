@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.alerting.configure import policy_config, safety_config
 from app.alerting.leak import AlertPolicy
@@ -160,6 +161,7 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
     finally:
         for t in tasks:
             t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # none left mid-query
         await scorer.stop()
         await recorder.stop()
         await webhooks.stop()
@@ -210,7 +212,7 @@ async def _alerting(settings: Settings, store: Store, predictor: Predictor,
     silences = SilenceService(store=store, silences=Silences())
     await silences.load()
 
-    async def replay(after: int, upto: int, f: EventFilter, limit: int) -> list[dict]:
+    async def replay(after: int, upto: int, f: EventFilter, limit: int) -> list[dict[str, Any]]:
         return await store.events_after(
             after, upto=upto, device_ids=f.device_ids, kinds=f.kinds,
             min_severity=None if f.min_severity is None else f.min_severity.value,

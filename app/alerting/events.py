@@ -75,9 +75,15 @@ class Ack:
     comment: str
 
 
+_EPISODE_FIELDS = ("opened_ts", "opened_gas_ppm", "opened_probability", "last_probability",
+                   "last_gas_ppm", "peak_probability", "peak_gas_ppm", "peak_ts",
+                   "by_probability")
+
+
 @dataclass(frozen=True, slots=True)
 class Episode:
-    """Context of one alert episode: first, last and peak values, and the opening reading.
+    """Context of one alert episode as an event carries it: first, last and peak values,
+    and the opening reading (a snapshot of :class:`EpisodeStats`).
 
     ``peak_*`` is taken at the highest leak probability for ``kind="leak"`` and at the highest
     gas concentration for the safety rules (``peak_ts`` is that reading's time, epoch s).
@@ -94,33 +100,6 @@ class Episode:
     peak_ts: float
     by_probability: bool = False
 
-    @classmethod
-    def open(cls, ts: float, prob: float | None, gas: float | None, *,
-             by_probability: bool) -> Episode:
-        """The context at the reading that opens an alert."""
-        return cls(ts, gas, prob, prob, gas, prob, gas, ts, by_probability)
-
-    def observe(self, ts: float, prob: float | None, gas: float | None) -> Episode:
-        """This context after one more reading (or window) of the episode."""
-        if self.by_probability:
-            higher = prob is not None and (self.peak_probability is None
-                                           or prob > self.peak_probability)
-        else:
-            higher = gas is not None and (self.peak_gas_ppm is None or gas > self.peak_gas_ppm)
-        if higher:
-            return replace(self, last_probability=prob, last_gas_ppm=gas, peak_probability=prob,
-                           peak_gas_ppm=gas, peak_ts=ts)
-        return replace(self, last_probability=prob, last_gas_ppm=gas)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, for the store (restart safety)."""
-        return {f: getattr(self, f) for f in self.__dataclass_fields__}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Episode:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
-
     def to_wire(self) -> dict[str, Any]:
         """The ``episode`` object of events and alerts."""
         return {"opened_at": iso(self.opened_ts), "opened_gas_ppm": _r(self.opened_gas_ppm, 3),
@@ -130,6 +109,49 @@ class Episode:
                 "first_gas_ppm": _r(self.opened_gas_ppm, 3),
                 "last_gas_ppm": _r(self.last_gas_ppm, 3),
                 "peak_gas_ppm": _r(self.peak_gas_ppm, 3), "peak_at": iso(self.peak_ts)}
+
+
+@dataclass(slots=True)
+class EpisodeStats:
+    """The running context of an open episode, updated in place per reading or window
+    (cheap: no object per reading); :meth:`freeze` makes the :class:`Episode` of an event."""
+
+    opened_ts: float
+    opened_gas_ppm: float | None
+    opened_probability: float | None
+    last_probability: float | None
+    last_gas_ppm: float | None
+    peak_probability: float | None
+    peak_gas_ppm: float | None
+    peak_ts: float
+    by_probability: bool = False
+
+    @classmethod
+    def open(cls, ts: float, prob: float | None, gas: float | None, *,
+             by_probability: bool) -> EpisodeStats:
+        """The context at the reading (or window) that opens an alert."""
+        return cls(ts, gas, prob, prob, gas, prob, gas, ts, by_probability)
+
+    def observe(self, ts: float, prob: float | None, gas: float | None) -> bool:
+        """One more reading (or window) of the episode; True when it is a new peak."""
+        self.last_probability, self.last_gas_ppm = prob, gas
+        if self.by_probability:
+            higher = prob is not None and (self.peak_probability is None
+                                           or prob > self.peak_probability)
+        else:
+            higher = gas is not None and (self.peak_gas_ppm is None or gas > self.peak_gas_ppm)
+        if higher:
+            self.peak_probability, self.peak_gas_ppm, self.peak_ts = prob, gas, ts
+        return higher
+
+    def freeze(self) -> Episode:
+        """An immutable copy for an event."""
+        return Episode(*(getattr(self, f) for f in _EPISODE_FIELDS))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EpisodeStats:
+        """From the stored form (``dataclasses.asdict``); unknown keys are ignored."""
+        return cls(**{k: d[k] for k in _EPISODE_FIELDS if k in d})
 
 
 @dataclass(frozen=True, slots=True)

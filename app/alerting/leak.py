@@ -17,7 +17,8 @@ Every device whose state changed is remembered in :attr:`AlertPolicy.dirty`, so 
 persists exactly those states in the same transaction as the events (restart safety).
 Counters only move when they matter (``high_run`` while no alert is open, ``low_run`` while
 one is), so a quiet device costs no writes. The episode context (first/last/peak) is saved
-with the state when an event or a counter change makes the device dirty.
+with the state on a new peak, an event or a counter change (the last values may be a few
+windows old after a restart; the peak never is).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from app.alerting.events import (
     Ack,
     AlertEvent,
     AlertState,
-    Episode,
+    EpisodeStats,
     EventType,
     Kind,
     Severity,
@@ -51,7 +52,7 @@ class DeviceAlertState:
     state: str | None = None  # "active" | "acknowledged" while an alert is open
     raised_ts: float | None = None
     clear_since: float | None = None  # reading time of the first clear window of the run
-    episode: dict[str, Any] | None = None
+    episode: EpisodeStats | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy, for the store."""
@@ -61,7 +62,10 @@ class DeviceAlertState:
     def from_dict(cls, data: dict[str, Any]) -> DeviceAlertState:
         """Inverse of :meth:`to_dict`; unknown keys (from a newer version) are ignored."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        kept = {k: v for k, v in data.items() if k in names}
+        if kept.get("episode") is not None:
+            kept["episode"] = EpisodeStats.from_dict(kept["episode"])
+        return cls(**kept)
 
     def is_default(self) -> bool:
         """True when there is nothing worth persisting."""
@@ -139,9 +143,8 @@ class AlertPolicy:
                     st.clear_since = ts
             else:
                 st.low_run, st.clear_since = 0, None
-            ep = Episode.from_dict(st.episode) if st.episode else None
-            if ep is not None:
-                st.episode = ep.observe(ts, prob, gas_ppm).to_dict()
+            if st.episode is not None and st.episode.observe(ts, prob, gas_ppm):
+                self.dirty.add(device_id)  # a new peak is stored (survives a restart)
             event = self._maybe_resolve_or_escalate(device_id, st, prob, ts, gas_ppm)
         if event is not None or (st.high_run, st.low_run) != before:
             self.dirty.add(device_id)
@@ -156,7 +159,7 @@ class AlertPolicy:
         st.alert_id = uuid.uuid4().hex
         st.state = AlertState.ACTIVE.value
         st.raised_ts = ts
-        st.episode = Episode.open(ts, prob, gas, by_probability=True).to_dict()
+        st.episode = EpisodeStats.open(ts, prob, gas, by_probability=True)
         reason = self._critical_reason(st, prob, ts, gas)
         st.severity = (Severity.CRITICAL if reason else Severity.WARNING).value
         return self._event(EventType.RAISED, device_id, st, prob, ts, gas, reason)
@@ -200,7 +203,7 @@ class AlertPolicy:
             return None
         st.state = AlertState.ACKNOWLEDGED.value
         self.dirty.add(device_id)
-        ep = Episode.from_dict(st.episode) if st.episode else None
+        ep = st.episode
         last_p = ep.last_probability if ep else None
         last_g = ep.last_gas_ppm if ep else None
         return self._event(EventType.ACKNOWLEDGED, device_id, st, last_p, ts, last_g,
@@ -246,5 +249,5 @@ class AlertPolicy:
             severity=Severity(st.severity), state=AlertState(st.state), ts=ts,
             probability=prob, gas_ppm=gas, gas_pct_lel=self.pct_lel(device_id, gas),
             reason=reason, ack=ack, model_type=self.model_type if model is True else None,
-            episode=Episode.from_dict(st.episode) if st.episode else None,
+            episode=None if st.episode is None else st.episode.freeze(),
         )

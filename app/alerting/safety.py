@@ -26,9 +26,11 @@ updated it; the episode ends when no condition has held for ``off_delay_s``:
 - "stuck": gas, temperature and humidity all exactly unchanged for ``stuck_readings``
   readings (all three: an SGP30 sits at its 400 ppm floor for long stretches in clean air,
   smoke_iot rows 0-3177, while its T/RH neighbour keeps moving).
-- "rate_of_change": a channel moved faster than ``max_rate_per_s``, measured against the
-  newest reading at least ``rate_min_span_s`` older (or, without one, as a change over
-  ``rate_min_span_s``): two readings 10 ms apart with +0.1 °C are 0.1 °C/s, not 10 °C/s.
+- "rate_of_change": a channel moved faster than ``max_rate_per_s``, measured against a
+  reference reading: the previous reading once it is at least ``rate_min_span_s`` old
+  (exactly the previous one at regular sampling), else the last such reference, else the
+  device's first reading; the time between them counts as at least ``rate_min_span_s``. Two
+  readings 10 ms apart with +0.1 °C are 0.1 °C/s, not 10 °C/s. Memory: one reading.
 - "out_of_range": a value outside the sensor's stated range.
 - "silent": no reading for ``silent_s`` (receive time, found by :meth:`SafetyRules.silent`);
   cleared by the next reading.
@@ -38,7 +40,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections import deque
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -46,7 +47,7 @@ from app.alerting.events import (
     Ack,
     AlertEvent,
     AlertState,
-    Episode,
+    EpisodeStats,
     EventType,
     Kind,
     Severity,
@@ -56,7 +57,6 @@ from app.alerting.profiles import Profiles
 MODEL_TYPE = "safety rules"
 _CHANNELS = ("gas_ppm", "temperature_c", "humidity_pct")
 FAULTS = ("stuck", "rate_of_change", "out_of_range", "silent")
-_RECENT_MAX = 256  # readings kept for the rate rule (per device)
 Vals = tuple[float, float, float]
 
 
@@ -91,24 +91,27 @@ class OpenEpisode:
     high_clear_since: float | None = None
     latched: bool = False
     conditions: list[str] = field(default_factory=list)
-    episode: dict[str, Any] | None = None
+    episode: EpisodeStats | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OpenEpisode:
         """Inverse of ``asdict``; unknown keys are ignored."""
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+        kept = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+        if kept.get("episode") is not None:
+            kept["episode"] = EpisodeStats.from_dict(kept["episode"])
+        return cls(**kept)
 
 
 @dataclass(slots=True)
 class _Device:
-    """Per-device memory: recent readings, counters, open episodes by kind."""
+    """Per-device memory: last and reference readings, counters, open episodes by kind."""
 
     last: Vals | None = None
     last_ts: float = math.nan
     last_seen: float = 0.0
     same_run: int = 0
     silent: bool = False
-    recent: deque[tuple[float, Vals]] = field(default_factory=lambda: deque(maxlen=_RECENT_MAX))
+    ref: tuple[float, Vals] | None = None  # the rate rule's reference reading
     open: dict[str, OpenEpisode] = field(default_factory=dict)  # kind -> episode
 
 
@@ -152,7 +155,6 @@ class SafetyRules:
             out += self._threshold(device_id, st, ts, gas)
             out += self._faults(device_id, st, ts, vals)
         st.last, st.last_ts, st.last_seen = vals, ts, now
-        st.recent.append((ts, vals))
         return out
 
     def silent(self, now: float, *, wall_ts: float) -> list[AlertEvent]:
@@ -190,14 +192,15 @@ class SafetyRules:
             crit = gas >= high
             ep = OpenEpisode(uuid.uuid4().hex, (Severity.CRITICAL if crit else Severity.WARNING),
                              AlertState.ACTIVE, latched=crit and c.latch_critical,
-                             episode=Episode.open(ts, None, gas, by_probability=False).to_dict())
+                             episode=EpisodeStats.open(ts, None, gas, by_probability=False))
             st.open[Kind.THRESHOLD] = ep
             self.dirty.add(d)
             sp = high if crit else low
             return [self._event(EventType.RAISED, d, Kind.THRESHOLD, ep, ts, gas,
                                 "high" if crit else "low",
                                 f"gas {gas:g} ppm >= set point {sp:g} ppm")]
-        ep.episode = Episode.from_dict(ep.episode or {}).observe(ts, None, gas).to_dict()
+        if ep.episode is not None and ep.episode.observe(ts, None, gas):
+            self.dirty.add(d)  # a new peak is stored (survives a restart)
         out: list[AlertEvent] = []
         if ep.state == AlertState.CLEARED_UNACKED and gas >= low:
             ep.state = AlertState.ACTIVE
@@ -251,13 +254,13 @@ class SafetyRules:
         return self._fault_episode(d, st, ts, vals[0], found)
 
     def _rate(self, st: _Device, ts: float, vals: Vals) -> str | None:
-        """Implausible changes against the newest reading >= ``rate_min_span_s`` older."""
+        """Implausible changes against the reference reading (see the module docstring)."""
         span = self.config.rate_min_span_s
-        while len(st.recent) > 1 and st.recent[1][0] <= ts - span:
-            st.recent.popleft()  # keep one reading at least `span` old, and the newer ones
-        if not st.recent:
+        if st.last is not None and (st.ref is None or st.last_ts <= ts - span):
+            st.ref = (st.last_ts, st.last)
+        if st.ref is None:
             return None
-        ref_ts, ref = st.recent[0]
+        ref_ts, ref = st.ref
         dt = max(ts - ref_ts, span)
         bad = [f"{n} changed {abs(v - p) / dt:g}/s over {dt:g} s (limit {m:g}/s)"
                for n, v, p, m in zip(_CHANNELS, vals, ref, self.config.max_rate_per_s,
@@ -269,18 +272,21 @@ class SafetyRules:
         """Open, extend or end the device's sensor_fault episode given the conditions now
         holding (reason -> detail); ``silent`` stays among them until a reading clears it."""
         ep = st.open.get(Kind.SENSOR_FAULT)
+        if ep is None and not found and not st.silent:
+            return []  # the common case: a healthy sensor
         now_on = sorted(set(found) | ({"silent"} if st.silent else set()), key=FAULTS.index)
         if ep is None:
             if not now_on:
                 return []
             ep = OpenEpisode(uuid.uuid4().hex, Severity.WARNING, AlertState.ACTIVE,
                              conditions=now_on,
-                             episode=Episode.open(ts, None, gas, by_probability=False).to_dict())
+                             episode=EpisodeStats.open(ts, None, gas, by_probability=False))
             st.open[Kind.SENSOR_FAULT] = ep
             self.dirty.add(d)
             return [self._event(EventType.RAISED, d, Kind.SENSOR_FAULT, ep, ts, gas, now_on[0],
                                 found.get(now_on[0]))]
-        ep.episode = Episode.from_dict(ep.episode or {}).observe(ts, None, gas).to_dict()
+        if ep.episode is not None and ep.episode.observe(ts, None, gas):
+            self.dirty.add(d)  # a new peak is stored (survives a restart)
         new = [r for r in now_on if r not in ep.conditions]
         if now_on != ep.conditions:
             ep.conditions = now_on
@@ -298,7 +304,7 @@ class SafetyRules:
     def _held(self, d: str, ep: OpenEpisode, attr: str, ok: bool, ts: float) -> bool:
         """Off-delay timer ``attr`` of ``ep``: started by the first ``ok`` reading, stopped by
         a bad one; True once it has run ``off_delay_s``."""
-        since = getattr(ep, attr)
+        since: float | None = getattr(ep, attr)
         if not ok:
             if since is not None:
                 setattr(ep, attr, None)
@@ -346,7 +352,7 @@ class SafetyRules:
             severity=Severity(ep.severity), state=AlertState(ep.state), ts=ts, gas_ppm=gas,
             gas_pct_lel=self.profiles.pct_lel(d, gas), reason=reason, detail=detail, ack=ack,
             model_type=None if ack else MODEL_TYPE,
-            episode=Episode.from_dict(ep.episode) if ep.episode else None)
+            episode=None if ep.episode is None else ep.episode.freeze())
 
     # state ----------------------------------------------------------------------------------
     def take_dirty(self) -> dict[str, dict[str, Any] | None]:
@@ -397,4 +403,4 @@ class SafetyRules:
 
 
 def _last(ep: OpenEpisode) -> float | None:
-    return None if not ep.episode else Episode.from_dict(ep.episode).last_gas_ppm
+    return None if ep.episode is None else ep.episode.last_gas_ppm

@@ -37,7 +37,9 @@ async def list_devices(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DevicePage:
     """By device id; every device that sent a reading is registered (default profile)."""
-    return devices.list(states=alert_state, kinds=kind, cursor=cursor, limit=limit)
+    return devices.list(states=None if alert_state is None else [str(s) for s in alert_state],
+                        kinds=None if kind is None else [str(k) for k in kind],
+                        cursor=cursor, limit=limit)
 
 
 @router.get(

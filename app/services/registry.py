@@ -3,14 +3,18 @@ store's ``devices`` table; the read side of ``/api/devices``."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from app.alerting.profiles import LEL_PCT_VOL, DeviceProfile, Profiles
 from app.errors import GasleakError
+from app.services.eventlog import TRANSIENT
 from app.store import Store
 from app.store.registry import PROFILE_COLUMNS
+
+log = logging.getLogger(__name__)
 
 
 class InvalidProfile(GasleakError):
@@ -54,12 +58,23 @@ class Registry:
         return [r["device_id"] for r in rows]
 
     async def ensure(self, device_ids: Iterable[str]) -> None:
-        """Register, with the default profile, the devices not registered yet."""
+        """Register, with the default profile, the devices not registered yet.
+
+        A transient store error is logged and the devices stay unregistered in memory, so
+        their next reading tries again; their readings and alerts go on meanwhile (they
+        use the default profile either way).
+        """
         new = [d for d in device_ids if d not in self.profiles]
-        if new:
+        if not new:
+            return
+        try:
             await self.store.devices.add(new, time.time())
-            for d in new:
-                self.profiles.set(d, DeviceProfile())
+        except TRANSIENT:
+            log.warning("registering %d devices failed; retried on their next reading",
+                        len(new), exc_info=True)
+            return
+        for d in new:
+            self.profiles.set(d, DeviceProfile())
 
     async def put(self, device_id: str, profile: DeviceProfile) -> DeviceProfile:
         """Store and apply a device's whole profile.

@@ -11,8 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.store.models import Device, SilenceRow
 
-D = Device.__table__
-S = SilenceRow.__table__
 PROFILE_COLUMNS = ("name", "location", "gas", "low_pct_lel", "high_pct_lel", "enabled")
 
 
@@ -27,7 +25,8 @@ class DevicesRepo:
         """Every registered device row, by id."""
         async with self.engine.connect() as conn:
             return [dict(r._mapping) for r in
-                    (await conn.execute(select(D).order_by(D.c.device_id))).all()]
+                    (await conn.execute(select(Device.__table__)
+                                        .order_by(Device.device_id))).all()]
 
     async def add(self, device_ids: Sequence[str], now: float) -> None:
         """Register devices with the default profile (callers pass ids not registered yet)."""
@@ -37,20 +36,21 @@ class DevicesRepo:
                 for d in device_ids]
         async with self.write_lock, self.engine.begin() as conn:
             have = set((await conn.execute(
-                select(D.c.device_id).where(D.c.device_id.in_(list(device_ids))))).scalars())
+                select(Device.device_id).where(Device.device_id.in_(list(device_ids))))
+            ).scalars())
             rows = [r for r in rows if r["device_id"] not in have]
             if rows:
-                await conn.execute(insert(D), rows)
+                await conn.execute(insert(Device), rows)
 
     async def put(self, device_id: str, profile: dict[str, Any], now: float) -> None:
         """Create or replace a device's profile (``PROFILE_COLUMNS``)."""
         values = {k: profile[k] for k in PROFILE_COLUMNS}
         async with self.write_lock, self.engine.begin() as conn:
-            n = (await conn.execute(update(D).where(D.c.device_id == device_id)
+            n = (await conn.execute(update(Device).where(Device.device_id == device_id)
                                     .values(**values, updated_at=now))).rowcount
             if not n:
-                await conn.execute(insert(D).values(device_id=device_id, created_at=now,
-                                                    updated_at=now, **values))
+                await conn.execute(insert(Device).values(device_id=device_id, created_at=now,
+                                                         updated_at=now, **values))
 
 
 class SilencesRepo:
@@ -63,12 +63,14 @@ class SilencesRepo:
     async def all(self) -> list[dict[str, Any]]:
         """Every silence row."""
         async with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in (await conn.execute(select(S))).all()]
+            return [dict(r._mapping) for r in
+                    (await conn.execute(select(SilenceRow.__table__))).all()]
 
     async def put(self, row: dict[str, Any]) -> None:
         """Insert or replace one silence."""
         async with self.write_lock, self.engine.begin() as conn:
-            n = (await conn.execute(update(S).where(S.c.silence_id == row["silence_id"])
+            n = (await conn.execute(update(SilenceRow)
+                                    .where(SilenceRow.silence_id == row["silence_id"])
                                     .values(**row))).rowcount
             if not n:
-                await conn.execute(insert(S).values(**row))
+                await conn.execute(insert(SilenceRow).values(**row))

@@ -118,8 +118,12 @@ def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
     saved = p.take_dirty()
     assert saved["d"] is not None and saved["d"]["alert_id"] and saved["d"]["state"] == "active"
     for i in range(3):
-        p.update("d", 0.85, 3.0 + i)  # steady high probability during the alert: no change
+        p.update("d", 0.8, 3.0 + i)  # steady high probability during the alert: no change
     assert p.take_dirty() == {}
+    p.update("d", 0.85, 6.0)  # a new peak is written, so it survives a restart
+    peak = p.take_dirty()["d"]
+    assert peak is not None and peak["episode"]["peak_probability"] == 0.85
+    saved = {"d": peak}
     q = lifecycle()
     q.restore({k: v for k, v in saved.items() if v})
     assert q.active() == p.active()

@@ -4,12 +4,14 @@ minimum span, silence, per-device profiles, restart round trip."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import get_args
 
 import numpy as np
 
 from app.alerting.events import Ack, AlertEvent
-from app.alerting.profiles import DeviceProfile, Profiles
+from app.alerting.profiles import LEL_PCT_VOL, DeviceProfile, Profiles
 from app.alerting.safety import SafetyConfig, SafetyRules
+from app.schemas.devices import Gas
 from app.sim import clean_air
 from tests.conftest import SMOKE_CSV, needs_data
 
@@ -185,6 +187,10 @@ def test_a_propane_device_alarms_at_its_own_pct_lel() -> None:
     assert (p2.ts, round(p2.gas_pct_lel or 0, 2)) == (T0, 5.88)  # 1,000 ppm >= 5 %LEL (850)
 
 
+def test_the_wire_gas_names_are_the_lel_table() -> None:
+    assert set(get_args(Gas)) == set(LEL_PCT_VOL)
+
+
 def test_a_disabled_device_raises_nothing_and_is_not_watched() -> None:
     profiles = Profiles(low_ppm=5000, high_ppm=12500)
     profiles.set("off", DeviceProfile(enabled=False))
@@ -198,11 +204,13 @@ def test_open_episodes_and_timers_survive_a_restore() -> None:
     feed(rules, gas_only([13000.0, 420.0, 420.0]))  # clear timer started at T0 + 1
     saved = {d: s for d, s in rules.take_dirty().items() if s}
     assert saved["d"]["threshold"]["clear_since"] == T0 + 1
+    assert saved["d"]["threshold"]["episode"]["peak_gas_ppm"] == 13000.0
     again = SafetyRules(SafetyConfig(off_delay_s=5))
     again.restore(saved, now=0.0)
     events = feed(again, gas_only([420.0] * 4), t0=T0 + 3)
     assert [(e.type, e.state, e.ts) for e in events] == [
         ("alert.updated", "cleared_unacked", T0 + 6)]  # timer kept: 5 s after T0 + 1
+    assert events[0].episode is not None and events[0].episode.peak_gas_ppm == 13000.0
     assert rules.take_dirty() == {}
 
 

@@ -32,6 +32,7 @@ def make_client(tmp_path: Path) -> Callable[..., Any]:
             async with LifespanManager(app, startup_timeout=60) as m:
                 transport = httpx.ASGITransport(app=m.app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                    c.gasleak = app.state.gasleak  # type: ignore[attr-defined]
                     yield c
         return gen()
     return make
@@ -173,3 +174,28 @@ async def test_silent_device_raises_its_fault_through_the_app(
                 await asyncio.sleep(0.05)
         assert [(e["type"], e["kind"], e["reason"]) for e in evs] == [
             ("alert.raised", "sensor_fault", "silent")]
+
+
+async def test_a_store_outage_while_registering_does_not_cost_readings_or_alerts(
+    make_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    async for c in make_client():
+        state = c.gasleak  # type: ignore[attr-defined]
+        real, calls = state.store.devices.add, []
+
+        async def down_once(ids: Any, now: float, calls: list = calls, real: Any = real) -> None:
+            calls.append(list(ids))
+            if len(calls) == 1:
+                raise OperationalError("INSERT", {}, Exception("database is locked"))
+            await real(ids, now)
+
+        monkeypatch.setattr(state.store.devices, "add", down_once)
+        await post(c, "new-1", [6_000.0])  # registration fails: reading and alert still land
+        assert [e["type"] for e in await events(c, "new-1")] == ["alert.raised"]
+        assert (await c.get("/api/devices")).json()["total"] == 0
+        await post(c, "new-1", [6_000.0], t0=T0 + 1)  # the next reading registers it
+        assert calls == [["new-1"], ["new-1"]]
+        assert [d["device_id"] for d in (await c.get("/api/devices")).json()["devices"]] == [
+            "new-1"]

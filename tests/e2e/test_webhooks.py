@@ -106,3 +106,34 @@ def test_receiver_down_then_back_gets_every_event_signed_and_others_are_not_dela
     assert flaky.bad_signatures == healthy.bad_signatures == 0
     retried = [d for d in state["deliveries"] if d["url"] == flaky.url and d["attempts"] > 1]
     assert retried and all(d["delivered_at"] for d in state["deliveries"])
+
+
+@pytest.mark.slow
+def test_a_silence_on_a_glob_keeps_the_receiver_quiet_while_the_alert_is_stored() -> None:
+    hook = Receiver()
+    env = {"GASLEAK_WEBHOOK_URLS": json.dumps([hook.url]), "GASLEAK_WEBHOOK_SECRET": SECRET,
+           "GASLEAK_MODEL_ENABLED": "false"}
+    server = start_server(env)
+    try:
+        with httpx.Client(base_url=server.base, timeout=30) as http:
+            r = http.post("/api/silences", json={
+                "device_id": "kitchen-*", "comment": "oven", "author": "ann",
+                "ends_at": "2099-01-01T00:00:00Z"})
+            assert r.status_code == 201
+            t0 = time.time() - 60
+            for device in ("kitchen-01", "hall-01"):
+                body = [{"device_id": device, "ts": t0 + i, "gas_ppm": g, "temperature_c": 21.0,
+                         "humidity_pct": 45.0} for i, g in enumerate([420.0, 6_000.0, 14_000.0])]
+                assert http.post("/api/readings", json=body).json()["accepted"] == 3
+            events = http.get("/api/events").json()["events"]
+            wait_until(lambda: len(hook.ok) == 2, 20)
+            time.sleep(0.5)  # a silenced event, if it were sent, would have arrived by now
+            listed = http.get("/api/alerts", params={"device_id": "kitchen-01"}).json()["alerts"]
+    finally:
+        stop_server(server)
+        hook.close()
+    assert [(e["device_id"], e["type"], e["silenced"]) for e in events] == [
+        ("kitchen-01", "alert.raised", True), ("kitchen-01", "alert.updated", True),
+        ("hall-01", "alert.raised", False), ("hall-01", "alert.updated", False)]
+    assert hook.ok == events[2:] and hook.attempts == 2  # kitchen-01's never left the service
+    assert [(a["state"], a["silenced"]) for a in listed] == [("active", True)]
