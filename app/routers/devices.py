@@ -14,6 +14,7 @@ from app.errors import GasleakError, NotFound
 from app.schemas.history import HistoryPoint, ReadingsHistory
 from app.schemas.readings import iso
 from app.schemas.status import DeviceInfo
+from app.state import AppState
 
 router = APIRouter(tags=["devices"])
 DEFAULT_SPAN_S = 3600.0
@@ -47,6 +48,14 @@ async def get_device(device_id: str, state: StateDep) -> DeviceInfo:
     )
 
 
+async def _device_now(state: AppState, device_id: str) -> float:
+    """The end of a device's default history range: just after its newest reading (the
+    buffer's, else the store's), or now for a device with no reading."""
+    info = state.buffers.info(device_id)
+    last = info["last_ts"] if info else await state.store.readings.last_ts(device_id)
+    return float(last) + 1e-3 if last is not None else time.time()
+
+
 @router.get(
     "/api/devices/{device_id}/readings",
     response_model=ReadingsHistory,
@@ -58,13 +67,15 @@ async def get_readings(
     state: StateDep,
     start: Annotated[datetime | None, Query(alias="from", description="RFC 3339; "
                                             "default: an hour before `to`")] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="RFC 3339; default: now")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="RFC 3339; default: just "
+                                          "after the device's newest reading (its own last "
+                                          "hour, whatever its clock), else now")] = None,
     bucket_s: Annotated[float | None, Query(gt=0, description="Bucket width, s; default: "
                                             "the span / max_points, at least 1 s")] = None,
     max_points: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> ReadingsHistory:
     """Mean/min/max gas and mean temperature and humidity per bucket; empty buckets omitted."""
-    t1 = end.timestamp() if end else time.time()
+    t1 = end.timestamp() if end else await _device_now(state, device_id)
     t0 = start.timestamp() if start else t1 - DEFAULT_SPAN_S
     if not t0 < t1:
         raise BadRange([{"field": "from", "reason": "must be before `to`"}])
