@@ -23,6 +23,7 @@ const state = {
   view: "fleet",
   deviceId: null,
   ackAlertId: null,
+  statusTimer: null,
 };
 
 class ApiError extends Error {
@@ -89,6 +90,8 @@ function applyEvent(e) {
   if (e.type === "alert.resolved") a.resolved_at = e.ts;
   state.alerts.set(a.alert_id, a);
   renderAlerts(a.alert_id);
+  clearTimeout(state.statusTimer); // counters changed: refresh soon, once per burst
+  state.statusTimer = setTimeout(() => refreshStatus().catch(reportError), 300);
   if (!state.devices.has(e.device_id)) refreshFleet().catch(reportError);
   else renderFleet();
   if (state.view === "device" && state.deviceId === e.device_id) {
