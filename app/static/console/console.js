@@ -126,6 +126,7 @@ function renderAlerts(flashId) {
   const body = $("#alerts tbody");
   const rows = openAlerts().map((a) => el("tr", {
     id: `alert-${a.alert_id}`, "data-alert-id": a.alert_id, "data-state": a.state,
+    "data-kind": a.kind, "data-device-id": a.device_id,
     "data-testid": "alert-row", class: a.alert_id === flashId ? "flash" : null },
   el("td", {}, el("span", { class: `badge st-${a.severity}`, text: a.severity })),
   el("td", {}, el("a", { href: `#/device/${encodeURIComponent(a.device_id)}`,
