@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import insert
 
 from app.schemas.health import Check, Readiness
+from app.store import Store
 from app.store.models import ReadingRow
 
 if TYPE_CHECKING:
@@ -29,12 +30,12 @@ def check_model(state: AppState) -> Check:
     return Check(ok=True, detail=f"{p.model_type} on {p.device}")
 
 
-async def check_store(state: AppState, timeout_s: float = STORE_PROBE_TIMEOUT_S) -> Check:
+async def check_store(store: Store, timeout_s: float = STORE_PROBE_TIMEOUT_S) -> Check:
     """Insert a probe reading in a transaction and roll it back: proves the store takes writes
     without leaving anything behind. Fails on any database error or after ``timeout_s``."""
 
     async def probe() -> None:
-        async with state.store.engine.connect() as conn:
+        async with store.engine.connect() as conn:
             tx = await conn.begin()
             try:
                 await conn.execute(insert(ReadingRow.__table__).values(
@@ -67,7 +68,7 @@ def check_scorer(state: AppState) -> Check:
 
 async def check_readiness(state: AppState) -> Readiness:
     """Run every check; ``failing`` names the parts that are not ready."""
-    checks = {"model": check_model(state), "store": await check_store(state),
+    checks = {"model": check_model(state), "store": await check_store(state.store),
               "scorer": check_scorer(state)}
     failing = [name for name, c in checks.items() if not c.ok]
     return Readiness(ready=not failing, failing=failing, checks=checks)
