@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -104,11 +105,18 @@ def _demo(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="gasleak-demo-"))
             settings = settings.model_copy(update={"db_path": Path(tmp) / "demo.db"})
             print(f"demo store: {settings.db_path} (removed on exit)")
+        # uvicorn re-raises the SIGTERM/SIGINT it caught once it has shut down; as an
+        # exception (not the default "terminate now") it lets the store folder be removed.
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             asyncio.run(run_demo(opts, settings, replay_data))
         except KeyboardInterrupt:
             print("stopped")
     return 0
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":

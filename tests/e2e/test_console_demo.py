@@ -24,31 +24,35 @@ SPEED = 40.0  # readings/s per device: sim-00's first segment (600 s simulated) 
 
 
 @pytest.fixture
-def demo() -> Iterator[str]:
-    """The demo on a free port (its own temp store), stopped with SIGTERM after the test."""
+def demo(tmp_path: Path) -> Iterator[str]:
+    """The demo on a free port (its own temp store under ``tmp_path``), stopped with SIGTERM
+    after the test; its temp folder must be gone then."""
     require_browser()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GASLEAK_")}
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "main.py", "--mode", "demo", "--port", str(port),
-                             "--speed", str(SPEED)], cwd=ROOT, env={**env, "PYTHONPATH":
-                            str(ROOT)}, stdout=log, stderr=subprocess.STDOUT)
+    env.update(PYTHONPATH=str(ROOT), TMPDIR=str(tmp_path))
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            log.seek(0)
-            raise RuntimeError(f"demo did not start:\n{log.read().decode()[-3000:]}")
-        yield base
-    finally:
-        terminate(proc, 15)
-        log.close()
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen([sys.executable, "main.py", "--mode", "demo", "--port",
+                                 str(port), "--speed", str(SPEED)], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            else:
+                log.seek(0)
+                raise RuntimeError(f"demo did not start:\n{log.read().decode()[-3000:]}")
+            assert [p.name[:13] for p in tmp_path.iterdir()] == ["gasleak-demo-"]
+            yield base
+        finally:
+            terminate(proc, 15)
+    assert proc.returncode == 0
+    assert list(tmp_path.iterdir()) == []  # the demo removed its store folder on SIGTERM
 
 
 def test_demo_leak_is_shown_and_acknowledged_in_the_console(demo: str) -> None:
