@@ -7,6 +7,8 @@
 
 const REFRESH_MS = 5000;
 const SPARK_POINTS = 60;
+const SPARK_REFRESH_MS = 30000; // one history query per device: not on every 5 s tick
+const SPARK_DEVICES = 100; // sparklines for the first 100 devices of the fleet
 const OPEN_STATES = new Set(["active", "acknowledged"]);
 const SEVERITY_RANK = { info: 0, warning: 1, critical: 2 };
 
@@ -24,6 +26,7 @@ const state = {
   deviceId: null,
   ackAlertId: null,
   statusTimer: null,
+  sparksAt: -Infinity,
 };
 
 class ApiError extends Error {
@@ -208,11 +211,13 @@ async function refreshFleet() {
   }
   state.devices = new Map(infos.map((d) => [d.device_id, d]));
   renderFleet();
-  await refreshSparks();
+  const missing = [...state.devices.keys()].some((id) => !state.sparks.has(id));
+  if (missing || performance.now() - state.sparksAt > SPARK_REFRESH_MS) await refreshSparks();
 }
 
 async function refreshSparks() {
-  const ids = [...state.devices.keys()].slice(0, 100);
+  state.sparksAt = performance.now();
+  const ids = [...state.devices.keys()].slice(0, SPARK_DEVICES);
   await Promise.all(ids.map(async (id) => {
     const h = await api(`/api/devices/${encodeURIComponent(id)}/readings?max_points=${SPARK_POINTS}`);
     state.sparks.set(id, h.points.map((p) => p.gas_ppm_mean));
