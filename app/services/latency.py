@@ -38,26 +38,35 @@ class ServiceMetrics:
 
 
 class TimedPredictor:
-    """A predictor whose ``predict_proba`` calls are timed into ``metrics``; every other
-    attribute is the wrapped predictor's.
+    """A predictor whose model calls are timed into ``metrics``; every other attribute is the
+    wrapped predictor's.
 
-    ``predict_proba(values, ...)`` takes ``values`` of shape ``(n_windows, window, 3)``
-    (float32) as the predictor does and returns its result unchanged. Thread-safe: it runs
-    in the inference thread, and prometheus-client histograms take a lock per observation.
+    Timed: ``leak_probability(windows, signal)`` (what the scorer calls, through
+    :func:`app.ml.predictor.leak_scores`) and ``predict_proba(windows, ...)``, with
+    ``windows`` of shape ``(n_windows, window, 3)`` float32; results are returned unchanged.
+    Thread-safe: they run in the inference thread, and prometheus-client histograms take a
+    lock per observation.
     """
 
     def __init__(self, inner: Any, metrics: ServiceMetrics) -> None:
         self._inner = inner
         self._metrics = metrics
 
-    def predict_proba(self, values: Any, *args: Any, **kwargs: Any) -> Any:
-        """The wrapped ``predict_proba``, timed."""
+    def _timed(self, method: str, windows: Any, *args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
         try:
-            return self._inner.predict_proba(values, *args, **kwargs)
+            return getattr(self._inner, method)(windows, *args, **kwargs)
         finally:
             self._metrics.scoring_seconds.observe(time.perf_counter() - t0)
-            self._metrics.scoring_batch_windows.observe(len(values))
+            self._metrics.scoring_batch_windows.observe(len(windows))
+
+    def leak_probability(self, windows: Any, *args: Any, **kwargs: Any) -> Any:
+        """The wrapped ``leak_probability``, timed."""
+        return self._timed("leak_probability", windows, *args, **kwargs)
+
+    def predict_proba(self, windows: Any, *args: Any, **kwargs: Any) -> Any:
+        """The wrapped ``predict_proba``, timed."""
+        return self._timed("predict_proba", windows, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

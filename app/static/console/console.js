@@ -2,14 +2,18 @@
 // Fleet: GET /api/devices when the service has it (checked in /openapi.json), else the devices
 // named by alerts, each read with GET /api/devices/{id}. Alerts: GET /api/alerts, then live
 // events from /ws/alerts?since=<last_event_id> (no gap, no duplicate). Acknowledge: POST
-// /api/alerts/{id}/ack. Device page: GET /api/devices/{id}/readings and its alerts.
+// /api/alerts/{id}/ack. Device page: GET /api/devices/{id}/readings and its alerts. Silences:
+// GET/POST /api/silences, only where the service has them (checked in /openapi.json).
 "use strict";
 
 const REFRESH_MS = 5000;
 const SPARK_POINTS = 60;
 const SPARK_REFRESH_MS = 30000; // one history query per device: not on every 5 s tick
 const SPARK_DEVICES = 100; // sparklines for the first 100 devices of the fleet
-const OPEN_STATES = new Set(["active", "acknowledged"]);
+// "cleared_unacked": a latched alarm whose gas cleared, still waiting for an acknowledgement
+const OPEN_STATES = new Set(["active", "acknowledged", "cleared_unacked"]);
+const NEEDS_ACK = new Set(["active", "cleared_unacked"]);
+const SILENCE_CHOICES = [["15 min", 900], ["1 h", 3600], ["4 h", 14400], ["8 h", 28800]];
 const SEVERITY_RANK = { info: 0, warning: 1, critical: 2 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -20,6 +24,9 @@ const state = {
   seenEvents: new Set(),
   lastEventId: 0,
   hasDeviceList: false,
+  hasSilences: false,
+  silences: [], // active silences (GET /api/silences, status "active")
+  alertStates: new Set(["active", "acknowledged"]), // those the service's API knows
   status: null,
   prevStatus: null,
   view: "fleet",
@@ -71,7 +78,9 @@ const fmt = {
 // ---- alerts -------------------------------------------------------------------------------
 
 async function loadAlerts() {
-  const page = await api("/api/alerts?state=active&state=acknowledged&limit=1000");
+  const states = [...OPEN_STATES].filter((st) => state.alertStates.has(st))
+    .map((st) => `state=${st}`).join("&");
+  const page = await api(`/api/alerts?${states}&limit=1000`);
   for (const a of page.alerts) state.alerts.set(a.alert_id, a);
   state.lastEventId = Math.max(state.lastEventId, page.last_event_id);
 }
@@ -105,7 +114,7 @@ function applyEvent(e) {
 function openAlerts() {
   return [...state.alerts.values()].filter((a) => OPEN_STATES.has(a.state)).sort((x, y) =>
     (SEVERITY_RANK[y.severity] - SEVERITY_RANK[x.severity])
-    || (x.state === y.state ? 0 : x.state === "active" ? -1 : 1)
+    || (NEEDS_ACK.has(y.state) - NEEDS_ACK.has(x.state))
     || String(y.opened_at).localeCompare(String(x.opened_at)));
 }
 
@@ -121,7 +130,7 @@ function ackCell(a) {
     const c = a.acknowledged.comment ? `: ${a.acknowledged.comment}` : "";
     return el("span", { text: `${a.acknowledged.author}${c}` });
   }
-  if (a.state !== "active") return el("span", { text: "–" });
+  if (!NEEDS_ACK.has(a.state)) return el("span", { text: "–" });
   return el("button", { "data-testid": "ack-button", onclick: () => openAck(a) }, "Acknowledge");
 }
 
@@ -231,7 +240,7 @@ function deviceAlerts(id) {
 
 function deviceState(d) {
   const open = deviceAlerts(d.device_id);
-  const active = open.filter((a) => a.state === "active");
+  const active = open.filter((a) => NEEDS_ACK.has(a.state));
   if (active.length) {
     return active.reduce((w, a) => (SEVERITY_RANK[a.severity] > SEVERITY_RANK[w] ? a.severity : w),
       "info");
@@ -241,14 +250,74 @@ function deviceState(d) {
 
 function deviceMarks(d) {
   const marks = [];
-  if (d.buffer_fill < d.window) marks.push(el("span", { class: "mark", text: "warming up" }));
+  if (d.signal?.state === "warming_up" || (d.buffer_fill ?? 0) < (d.window ?? 0)) {
+    marks.push(el("span", { class: "mark", text: "warming up" }));
+  }
   for (const a of deviceAlerts(d.device_id)) {
     if (a.kind !== "sensor_fault") continue;
     const silent = a.reason === "silent" || /silent/.test(a.detail || "");
     marks.push(el("span", { class: "mark fault", text: silent ? "silent" : "fault",
       title: a.detail || a.reason || "" }));
   }
+  for (const sl of silencesOf(d.device_id)) {
+    marks.push(el("span", { class: "mark", "data-testid": "silenced",
+      text: `silenced until ${fmt.time(sl.ends_at).slice(11, 16)}`,
+      title: `${sl.author}: ${sl.comment}` }));
+  }
   return marks;
+}
+
+// ---- silences (where the service has them) -------------------------------------------------
+
+function globMatch(pattern, id) {
+  // fnmatch as the service applies it: *, ? and [...]
+  const re = pattern.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${re}$`).test(id);
+}
+
+function silencesOf(id) {
+  return state.silences.filter((sl) => sl.status === "active" && sl.device_id
+    && globMatch(sl.device_id, id));
+}
+
+async function refreshSilences() {
+  if (!state.hasSilences) return;
+  state.silences = (await api("/api/silences")).silences.filter((sl) => sl.status === "active");
+}
+
+function renderSilenceForm(id) {
+  const box = $("#dev-silence");
+  box.hidden = !state.hasSilences;
+  if (!state.hasSilences) return;
+  const current = silencesOf(id).map((sl) => el("li", { text: `until ${fmt.time(sl.ends_at)}, `
+    + `${sl.kind || "every kind"}: ${sl.author}: ${sl.comment}` }));
+  $("#silence-current").replaceChildren(...current);
+  $("#silence-duration").replaceChildren(...SILENCE_CHOICES.map(([label, s]) =>
+    el("option", { value: String(s), text: label })));
+  $("#silence-author").value = localStorage.getItem("gasleak.author") || "";
+}
+
+async function submitSilence(event) {
+  event.preventDefault();
+  const author = $("#silence-author").value.trim();
+  const comment = $("#silence-comment").value.trim();
+  if (!author || !comment) {
+    $("#silence-error").textContent = "Your name and a comment are required.";
+    return;
+  }
+  localStorage.setItem("gasleak.author", author);
+  const endsAt = new Date(Date.now() + 1000 * Number($("#silence-duration").value));
+  try {
+    await api("/api/silences", { method: "POST", body: JSON.stringify({
+      device_id: state.deviceId, ends_at: endsAt.toISOString(), author, comment }) });
+    $("#silence-error").textContent = "";
+    $("#silence-comment").value = "";
+    await refreshSilences();
+    renderSilenceForm(state.deviceId);
+    renderFleet();
+  } catch (err) {
+    $("#silence-error").textContent = `Not silenced: ${err.message}`;
+  }
 }
 
 function sparkline(values) {
@@ -373,13 +442,14 @@ async function renderDevice() {
   if (state.view !== "device" || state.deviceId !== id) return;
   const facts = info ? [
     ["State", deviceState(info)], ["Last reading", fmt.time(info.last_ts)],
-    ["Gas", `${fmt.num(info.last_reading.gas_ppm)} ppm`],
+    ["Gas", `${fmt.num(info.last_reading?.gas_ppm)} ppm`],
     ["Baseline", `${fmt.num(info.gas_baseline)} ppm`],
     ["Leak p", fmt.p(info.last_probability)],
     ["Window", `${info.buffer_fill} / ${info.window}`],
   ] : [["State", "not tracked now (no reading for a long time, or never)"]];
   $("#dev-info").replaceChildren(...facts.map(([k, v]) =>
     el("span", {}, el("b", { text: `${k}: ` }), v)));
+  renderSilenceForm(id);
   const xs = hist.points.map((p) => Date.parse(p.ts) / 1000);
   const endX = Date.parse(hist.to) / 1000;
   const bands = alertBands(alerts.alerts, endX);
@@ -445,7 +515,8 @@ function reportError(err) {
 
 async function tick() {
   try {
-    await Promise.all([refreshStatus(), refreshFleet()]);
+    await Promise.all([refreshStatus(), refreshSilences()]);
+    await refreshFleet();
     banner("");
   } catch (err) {
     reportError(err);
@@ -455,10 +526,15 @@ async function tick() {
 async function start() {
   $("#ack-form").addEventListener("submit", submitAck);
   $("#ack-cancel").addEventListener("click", () => $("#ack-dialog").close());
+  $("#dev-silence").addEventListener("submit", submitSilence);
   window.addEventListener("hashchange", route);
   try {
     const schema = await api("/openapi.json");
     state.hasDeviceList = Boolean(schema.paths["/api/devices"]?.get);
+    state.hasSilences = Boolean(schema.paths["/api/silences"]?.post);
+    // a service without latched alarms refuses state=cleared_unacked (422)
+    const text = JSON.stringify(schema);
+    state.alertStates = new Set([...OPEN_STATES].filter((st) => text.includes(`"${st}"`)));
     await loadAlerts();
   } catch (err) {
     reportError(err);
