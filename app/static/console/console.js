@@ -292,9 +292,13 @@ function renderSilenceForm(id) {
   const current = silencesOf(id).map((sl) => el("li", { text: `until ${fmt.time(sl.ends_at)}, `
     + `${sl.kind || "every kind"}: ${sl.author}: ${sl.comment}` }));
   $("#silence-current").replaceChildren(...current);
-  $("#silence-duration").replaceChildren(...SILENCE_CHOICES.map(([label, s]) =>
-    el("option", { value: String(s), text: label })));
-  $("#silence-author").value = localStorage.getItem("gasleak.author") || "";
+  if (!$("#silence-duration").options.length) {
+    $("#silence-duration").replaceChildren(...SILENCE_CHOICES.map(([label, s]) =>
+      el("option", { value: String(s), text: label })));
+  }
+  if (!$("#silence-author").value) {
+    $("#silence-author").value = localStorage.getItem("gasleak.author") || "";
+  }
 }
 
 async function submitSilence(event) {
