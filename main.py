@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -24,7 +26,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     demo.add_argument("--speed", type=float, default=10.0, help="readings/s per device")
     demo.add_argument("--duration", type=float, default=None, help="stop after seconds")
     demo.add_argument("--replay", type=Path, default=None, help="CSV recording to replay")
-    demo.add_argument("--rows", default=None, help="row range a:b of the CSV (0-based)")
+    demo.add_argument("--rows", default=None,
+                      help="data rows a:b of the CSV, 0-based, b excluded (default: all)")
+    demo.add_argument("--loop", action="store_true",
+                      help="replay the rows again and again (no closing summary)")
     demo.add_argument("--gas-col", default="eCO2[ppm]")
     demo.add_argument("--temp-col", default="Temperature[C]")
     demo.add_argument("--rh-col", default="Humidity[%]")
@@ -70,7 +75,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def _demo(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
     from app.demo import DemoOptions, run_demo
+    from app.demo_replay import ReplayError, load_replay, parse_rows
 
+    replay_data = None
+    try:  # check the replay before training a model or starting a server
+        rows = parse_rows(args.rows) if args.rows else None
+        if args.replay is not None:
+            replay_data = load_replay(args.replay, (args.gas_col, args.temp_col, args.rh_col),
+                                      rows)
+        elif args.rows:
+            raise ReplayError("--rows needs --replay FILE")
+    except ReplayError as exc:
+        print(f"gasleak demo: error: {exc}", file=sys.stderr)
+        return 2
     if not (settings.artifacts_dir / "manifest.json").exists():
         print(f"no model in {settings.artifacts_dir}: training one first")
         from app.training.train import run_train
@@ -78,21 +95,30 @@ def _demo(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
         args.artifacts_dir = settings.artifacts_dir
         if run_train(args) != 0:
             return 1
-    if not {"GASLEAK_DB_PATH", "GASLEAK_DATABASE_URL"} & set(os.environ):
-        # A demo starts clean: alerts left open by an earlier demo run would otherwise be
-        # restored from data/gasleak.db. Set GASLEAK_DB_PATH to keep a demo's store.
-        db = Path(tempfile.mkdtemp(prefix="gasleak-demo-")) / "demo.db"
-        settings = settings.model_copy(update={"db_path": db})
-        print(f"demo store: {db}")
-    rows = tuple(int(x) for x in args.rows.split(":")) if args.rows else None
     opts = DemoOptions(host=args.host, port=args.port, devices=args.devices, speed=args.speed,
                        duration_s=args.duration, replay=args.replay, replay_rows=rows,
-                       gas_col=args.gas_col, temp_col=args.temp_col, rh_col=args.rh_col)
-    try:
-        asyncio.run(run_demo(opts, settings))
-    except KeyboardInterrupt:
-        print("stopped")
+                       gas_col=args.gas_col, temp_col=args.temp_col, rh_col=args.rh_col,
+                       loop=args.loop)
+    with contextlib.ExitStack() as stack:
+        if not {"GASLEAK_DB_PATH", "GASLEAK_DATABASE_URL"} & set(os.environ):
+            # A demo starts clean: alerts left open by an earlier demo run would otherwise be
+            # restored from data/gasleak.db. The folder is removed on exit (Ctrl-C included).
+            # Set GASLEAK_DB_PATH to keep a demo's store.
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="gasleak-demo-"))
+            settings = settings.model_copy(update={"db_path": Path(tmp) / "demo.db"})
+            print(f"demo store: {settings.db_path} (removed on exit)")
+        # uvicorn re-raises the SIGTERM/SIGINT it caught once it has shut down; as an
+        # exception (not the default "terminate now") it lets the store folder be removed.
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            asyncio.run(run_demo(opts, settings, replay_data))
+        except KeyboardInterrupt:
+            print("stopped")
     return 0
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":

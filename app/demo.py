@@ -9,7 +9,6 @@ than real time, so alerts show up within seconds.
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import math
 import time
@@ -22,6 +21,7 @@ import uvicorn
 import websockets
 
 from app.config import Settings
+from app.demo_replay import ReplayLog, load_replay
 from app.main import create_app
 from app.sim import segment
 
@@ -44,6 +44,7 @@ class DemoOptions:
     gas_col: str = "eCO2[ppm]"
     temp_col: str = "Temperature[C]"
     rh_col: str = "Humidity[%]"
+    loop: bool = False
 
 
 Reading3 = tuple[float, float, float]
@@ -64,16 +65,6 @@ def sim_stream(index: int) -> Iterator[Reading3]:
                       f"{seg.leak.duration} s", flush=True)
             yield tuple(row)  # type: ignore[misc]
         k += 1
-
-
-def csv_stream(opts: DemoOptions) -> Iterator[Reading3]:
-    """Readings of a recorded CSV, mapped by column name, optionally a row range [a, b)."""
-    assert opts.replay is not None
-    with opts.replay.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    a, b = opts.replay_rows or (0, len(rows))
-    for row in rows[a:b]:
-        yield float(row[opts.gas_col]), float(row[opts.temp_col]), float(row[opts.rh_col])
 
 
 def reading(device_id: str, ts: float, v: tuple[float, float, float]) -> dict[str, object]:
@@ -117,8 +108,37 @@ async def ws_gateway(base: str, streams: dict[str, Iterator], t0: float, speed: 
             await asyncio.sleep(1.0 / speed)
 
 
-async def print_alerts(base: str) -> None:
-    """Subscribe to /ws/alerts and print every event."""
+async def replay_gateway(base: str, data: list[Reading3], log: ReplayLog, speed: float,
+                         loop: bool) -> None:
+    """Post the recording one reading per tick as device ``replay-1``; once, or forever."""
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        while True:
+            for values in data:
+                r = await client.post("/api/readings",
+                                      json=reading("replay-1", log.t0 + log.sent, values))
+                r.raise_for_status()
+                if r.json()["rejected"]:
+                    print(f"rejected row {log.first_row + log.sent % log.n_rows}:",
+                          r.json()["rejected"])
+                log.sent += 1
+                await asyncio.sleep(1.0 / speed)
+            if not loop:
+                return
+
+
+async def settle(base: str, timeout_s: float = 30.0) -> None:
+    """Wait until every queued window is scored, then a moment for the last events."""
+    async with httpx.AsyncClient(base_url=base) as client:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if (await client.get("/api/status")).json()["windows_pending"] == 0:
+                break
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+
+
+async def print_alerts(base: str, log: ReplayLog | None = None) -> None:
+    """Subscribe to /ws/alerts and print every event (with its CSV row when replaying)."""
     async with websockets.connect(base.replace("http", "ws", 1) + "/ws/alerts") as ws:
         async for frame in ws:
             e = json.loads(frame)
@@ -130,8 +150,10 @@ async def print_alerts(base: str) -> None:
                 mark = f"{e['kind']} {e['type'].removeprefix('alert.')}"
             why = (f"p={e['probability']:.2f}" if e.get("probability") is not None
                    else str(e.get("detail") or e.get("reason")))  # fmt: skip
+            row = log.note_event(e) if log else None
+            where = f" row {row}" if row is not None else ""
             print(f"[{mark}] #{e['event_id']} {e['device_id']:<10} {e['severity']:<8} "
-                  f"{why} reading ts={e['ts']} ({e.get('model_type') or 'operator'})",
+                  f"{why} reading ts={e['ts']}{where} ({e.get('model_type') or 'operator'})",
                   flush=True)
 
 
@@ -146,8 +168,18 @@ async def print_status(base: str, every_s: float = 10.0) -> None:
                   flush=True)
 
 
-async def run_demo(opts: DemoOptions, settings: Settings) -> None:
-    """Serve the API and feed it until ``duration_s`` passes or the process is interrupted."""
+async def run_demo(opts: DemoOptions, settings: Settings,
+                   replay_data: list[Reading3] | None = None) -> None:
+    """Serve the API and feed it until ``duration_s`` passes, the process is interrupted, or a
+    replay (without ``loop``) has sent its last row, when a summary is printed.
+
+    Raises:
+        app.demo_replay.ReplayError: the replay file, columns or rows are unusable.
+        SystemExit: the server did not start.
+    """
+    if opts.replay and replay_data is None:
+        replay_data = load_replay(opts.replay, (opts.gas_col, opts.temp_col, opts.rh_col),
+                                  opts.replay_rows)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=opts.host, port=opts.port,
                                            log_level="warning"))
     serving = asyncio.create_task(server.serve())
@@ -157,14 +189,20 @@ async def run_demo(opts: DemoOptions, settings: Settings) -> None:
             raise SystemExit("gasleak: the server did not start (see the error above)")
         await asyncio.sleep(0.05)
     base = f"http://{opts.host}:{opts.port}"
-    print(f"gasleak serving on {base}  (API docs: {base}/docs, status: {base}/api/status)")
+    print(f"gasleak serving on {base}  (console: {base}/, API docs: {base}/docs, "
+          f"status: {base}/api/status)")
     # Simulated time runs `speed` times faster than the clock; start it a day back so it stays
     # behind the server clock (future readings are refused) for 1 day / (speed - 1): 2.7 h at
-    # 10x, and inside the readings-history retention (7 days).
-    t0 = time.time() - 86_400
-    if opts.replay:
-        feeds = [http_gateway(base, {"replay-1": csv_stream(opts)}, t0, opts.speed)]
-        print(f"replaying {opts.replay} as device replay-1 at {opts.speed} readings/s")
+    # 10x, and inside the readings-history retention (7 days). Whole seconds: a reading's
+    # time maps back to its replay row exactly.
+    t0 = float(int(time.time()) - 86_400)
+    log: ReplayLog | None = None
+    if opts.replay and replay_data:
+        first = opts.replay_rows[0] if opts.replay_rows else 0
+        log = ReplayLog(t0=t0, first_row=first, n_rows=len(replay_data))
+        feeds = [replay_gateway(base, replay_data, log, opts.speed, opts.loop)]
+        print(f"replaying {opts.replay} rows {first}-{first + len(replay_data) - 1} as device "
+              f"replay-1 at {opts.speed} readings/s{' in a loop' if opts.loop else ''}")
     else:
         names = [f"sim-{i:02d}" for i in range(opts.devices)]
         half = len(names) // 2
@@ -177,13 +215,22 @@ async def run_demo(opts: DemoOptions, settings: Settings) -> None:
         print(f"{opts.devices} simulated devices ({half} over HTTP, {len(names) - half} over "
               f"WebSocket), 1 reading per simulated second at {opts.speed}x speed; "
               "every third 10-minute segment holds a leak")
-    tasks = [asyncio.create_task(c) for c in (print_alerts(base), print_status(base), *feeds)]
+    feed_tasks = [asyncio.create_task(c) for c in feeds]
+    tasks = [asyncio.create_task(c) for c in (print_alerts(base, log), print_status(base))]
+    tasks += feed_tasks
     try:
-        await asyncio.wait([serving, *tasks], timeout=opts.duration_s,
-                           return_when=asyncio.FIRST_EXCEPTION)
+        done, _ = await asyncio.wait([serving, *tasks], timeout=opts.duration_s,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        for t in done:  # a crashed task ends the demo with its error, never silently
+            if not t.cancelled() and t.exception() is not None:
+                raise t.exception()  # type: ignore[misc]
+        if log is not None and all(t in done for t in feed_tasks):
+            await settle(base)
     finally:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         server.should_exit = True
         await serving
+        if log is not None and opts.replay and not opts.loop:
+            print(log.summary(opts.replay), flush=True)

@@ -1,36 +1,48 @@
-"""``create_app()``: routers, error handlers and the lifespan. Wiring only."""
+"""``create_app()``: routers, error handlers, middleware and the lifespan. Wiring only."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
 from app import __version__
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
-from app.routers import alerts, devices, readings, signals, silences, status, webhooks
+from app.middleware import HeadAsGet, RequestTimer
+from app.routers import (
+    alerts, console, devices, docs, health, readings, signals, silences, status, webhooks,
+)
+from app.services.latency import ServiceMetrics, TimedPredictor
 from app.state import build_state
+
+DESCRIPTION = (Path(__file__).parent / "api_description.md").read_text()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI app. ``settings`` defaults to the environment's."""
     settings = settings or get_settings()
+    metrics = ServiceMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with build_state(settings) as state:
+            state.scorer.predictor = TimedPredictor(state.scorer.predictor, metrics)
             app.state.gasleak = state
             yield
 
-    app = FastAPI(
-        title="gasleak",
-        version=__version__,
-        summary="Real-time gas-leak detection: readings in, leak alerts out.",
-        lifespan=lifespan,
-    )
+    app = FastAPI(title="gasleak", version=__version__, description=DESCRIPTION,
+                  summary="Real-time gas-leak detection: readings in, leak alerts out.",
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.metrics = metrics
     install_error_handlers(app)
-    for module in (readings, alerts, devices, signals, silences, webhooks, status):
+    for module in (readings, alerts, devices, signals, silences, webhooks, status, health, docs,
+                   console):
         app.include_router(module.router)
+    app.mount(docs.DOCS_STATIC, docs.docs_assets(), name="docs-assets")
+    app.mount("/static", console.static_files(), name="static")
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(RequestTimer, metrics=metrics)  # added last = outermost: times it all
     return app

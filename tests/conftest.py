@@ -56,7 +56,7 @@ def settings(tmp_path: Path) -> Settings:
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client on the ASGI app, its lifespan running."""
     app = create_app(settings)
-    async with LifespanManager(app, startup_timeout=60) as manager:
+    async with LifespanManager(app, startup_timeout=120) as manager:  # torch import: ~5-10 s cold
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             yield c

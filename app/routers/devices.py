@@ -15,6 +15,7 @@ from app.schemas.alerts import AlertState, Kind
 from app.schemas.devices import DeviceInfo, DevicePage, Profile, ProfilePatch
 from app.schemas.history import HistoryPoint, ReadingsHistory
 from app.schemas.readings import DEVICE_ID_PATTERN, iso
+from app.store.readings import ReadingsRepo
 
 router = APIRouter(tags=["devices"])
 DEFAULT_SPAN_S = 3600.0
@@ -69,6 +70,13 @@ async def patch_device(device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)
     return await devices.patch(device_id, body)
 
 
+async def _device_now(repo: ReadingsRepo, device_id: str) -> float:
+    """The end of a device's default history range: just after its newest stored reading,
+    or now for a device with no reading."""
+    last = await repo.last_ts(device_id)
+    return float(last) + 1e-3 if last is not None else time.time()
+
+
 @router.get(
     "/api/devices/{device_id}/readings",
     response_model=ReadingsHistory,
@@ -81,13 +89,15 @@ async def get_readings(
     settings: SettingsDep,
     start: Annotated[datetime | None, Query(alias="from", description="RFC 3339; "
                                             "default: an hour before `to`")] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="RFC 3339; default: now")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="RFC 3339; default: just "
+                                          "after the device's newest reading (its own last "
+                                          "hour, whatever its clock), else now")] = None,
     bucket_s: Annotated[float | None, Query(gt=0, description="Bucket width, s; default: "
                                             "the span / max_points, at least 1 s")] = None,
     max_points: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> ReadingsHistory:
     """Mean/min/max gas and mean temperature and humidity per bucket; empty buckets omitted."""
-    t1 = end.timestamp() if end else time.time()
+    t1 = end.timestamp() if end else await _device_now(repo, device_id)
     t0 = start.timestamp() if start else t1 - DEFAULT_SPAN_S
     if not t0 < t1:
         raise BadRange([{"field": "from", "reason": "must be before `to`"}])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from app.deps import StateDep
 from app.schemas.status import ModelStatus, Status
@@ -44,14 +44,8 @@ async def get_status(state: StateDep) -> Status:
     )
 
 
-@router.get("/healthz", summary="Liveness")
-async def healthz() -> dict[str, str]:
-    """Answers while the event loop is alive."""
-    return {"status": "ok"}
-
-
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(state: StateDep) -> Response:
-    """Counters and gauges in the Prometheus text format."""
-    body, content_type = render_metrics(state)
+async def metrics(state: StateDep, request: Request) -> Response:
+    """Counters, gauges, queue depths and latency histograms in the Prometheus text format."""
+    body, content_type = render_metrics(state, getattr(request.app.state, "metrics", None))
     return Response(body, media_type=content_type)

@@ -10,6 +10,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from app.services.latency import ServiceMetrics
     from app.state import AppState
 
 
@@ -41,13 +42,30 @@ class StateCollector(Collector):
             "gasleak_subscribers": ("Connected alert subscribers", s.hub.subscribers),
             "gasleak_last_batch_ms": ("Duration of the last inference call, ms",
                                       s.scorer.last_batch_ms),
+            "gasleak_readings_write_pending": ("Readings waiting for the history writer",
+                                               s.recorder.pending),
+            **_subscriber_queues(s),
         }
         for name, (doc, value) in gauges.items():
             yield GaugeMetricFamily(name, doc, value=value)
 
 
-def render_metrics(state: AppState) -> tuple[bytes, str]:
-    """The Prometheus exposition of ``state`` and its content type."""
+def _subscriber_queues(s: AppState) -> dict[str, tuple[str, float]]:
+    depths = [sub.queue.qsize() for sub in list(getattr(s.hub, "_subs", ()))]
+    return {
+        "gasleak_subscriber_queue_depth_max": ("Events queued for the slowest alert subscriber",
+                                               max(depths, default=0)),
+        "gasleak_subscriber_queue_depth_total": ("Events queued for all alert subscribers",
+                                                 sum(depths)),
+    }
+
+
+def render_metrics(state: AppState, extra: ServiceMetrics | None = None) -> tuple[bytes, str]:
+    """The Prometheus exposition of ``state`` (and of the ``extra`` histograms) and its
+    content type."""
     registry = CollectorRegistry()
     registry.register(StateCollector(state))
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    body = generate_latest(registry)
+    if extra is not None:
+        body += generate_latest(extra.registry)
+    return body, CONTENT_TYPE_LATEST

@@ -55,6 +55,13 @@ class ReadingsRepo:
         async with self.engine.connect() as conn:
             return [dict(r._mapping) for r in (await conn.execute(q)).all()]
 
+    async def last_ts(self, device_id: str) -> float | None:
+        """Time of the device's newest stored reading, epoch s; None when it has none."""
+        q = select(func.max(T.c.ts)).where(T.c.device_id == device_id)
+        async with self.engine.connect() as conn:
+            value = (await conn.execute(q)).scalar()
+        return None if value is None else float(value)
+
     async def prune(self, before_ts: float) -> int:
         """Delete readings older than ``before_ts``; returns how many."""
         async with self.write_lock, self.engine.begin() as conn:

@@ -1,0 +1,156 @@
+"""Probes (/livez, /readyz), HEAD on GET routes, offline API docs and latency metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import event
+
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import reading
+
+T0 = 1_767_225_600.0
+
+
+@pytest.fixture
+async def app_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app (to reach its state) and a client on it, lifespan running."""
+    app = create_app(settings)
+    async with LifespanManager(app, startup_timeout=120) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            yield app, c
+
+
+async def test_livez_and_head(client: httpx.AsyncClient) -> None:
+    r = await client.get("/livez")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    h = await client.head("/livez")
+    assert h.status_code == 200 and h.content == b""
+    assert h.headers["content-length"] == r.headers["content-length"]
+
+
+#: GET routes left out of the OpenAPI document
+PAGES = ["/", "/docs", "/docs/oauth2-redirect", "/redoc", "/favicon.ico", "/openapi.json"]
+
+
+async def test_head_answers_like_get_on_every_get_route(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    paths = PAGES + [re.sub(r"\{[^}]+\}", "x", p) for p, ops in schema["paths"].items()
+                     if "get" in ops]
+    assert {"/livez", "/readyz", "/api/status", "/metrics", "/api/alerts"} <= set(paths)
+    for path in paths:
+        g, h = await client.get(path), await client.head(path)
+        assert h.status_code == g.status_code, path
+        assert h.content == b"", path
+    assert (await client.head("/static/favicon.svg")).status_code == 200
+    assert (await client.post("/livez")).status_code == 405  # HEAD is added, nothing else
+
+
+async def test_readyz_ok_names_every_check(client: httpx.AsyncClient) -> None:
+    r = await client.get("/readyz")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["ready"] is True and body["failing"] == []
+    assert set(body["checks"]) == {"model", "store", "scorer"}
+    assert "LSTM+SVM" in body["checks"]["model"]["detail"]
+    # the store probe rolls back: no probe reading is left behind
+    hist = (await client.get("/api/devices/__readyz_probe__/readings",
+                             params={"from": "1970-01-01T00:00:00Z"})).json()
+    assert hist["points"] == []
+
+
+async def test_readyz_503_names_an_unwritable_store(app_client) -> None:  # noqa: ANN001
+    app, client = app_client
+    engine = app.state.gasleak.store.engine
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _read_only(dbapi_conn, _):  # noqa: ANN001, ANN202
+        dbapi_conn.cursor().execute("PRAGMA query_only = ON")  # SQLite refuses every write
+
+    await engine.dispose()  # pooled connections reopen read-only
+    r = await client.get("/readyz")
+    assert r.status_code == 503, r.text
+    body = r.json()
+    assert body["ready"] is False and body["failing"] == ["store"]
+    assert "readonly" in body["checks"]["store"]["detail"]
+    assert (await client.get("/livez")).status_code == 200  # alive, just not ready
+    event.remove(engine.sync_engine, "connect", _read_only)
+    await engine.dispose()
+    assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_readyz_503_names_a_stopped_scorer(app_client) -> None:  # noqa: ANN001
+    app, client = app_client
+    task = app.state.gasleak.scorer._task
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    r = await client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["failing"] == ["scorer"]
+    assert "cancelled" in r.json()["checks"]["scorer"]["detail"]
+
+
+class _Refs(HTMLParser):
+    """Every URL an HTML page makes the browser load or link to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls += [v for k, v in attrs if k in ("src", "href", "action", "data") and v]
+
+
+@pytest.mark.parametrize("page", ["/", "/docs", "/redoc"])
+async def test_pages_reference_no_external_host(client: httpx.AsyncClient, page: str) -> None:
+    r = await client.get(page)
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    parser = _Refs()
+    parser.feed(r.text)
+    assert parser.urls, "no asset found: the parser saw nothing"
+    for url in parser.urls:
+        parts = urlsplit(url)
+        assert not parts.netloc and parts.scheme in ("", "data"), f"{page} loads {url}"
+        if url.startswith("/"):
+            assert (await client.get(url)).status_code == 200, url
+    # no absolute URL anywhere in the page's own text either (inline scripts, styles)
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", r.text, re.I), page
+
+
+async def test_openapi_describes_the_websocket_protocols(client: httpx.AsyncClient) -> None:
+    info = (await client.get("/openapi.json")).json()["info"]["description"]
+    for needle in ("/ws/readings", "/ws/alerts", '"type": "subscribed"', "since", "1008",
+                   "1013", "alert.acknowledged"):
+        assert needle in info, needle
+
+
+async def test_metrics_have_latency_histograms_and_queue_depths(
+    client: httpx.AsyncClient,
+) -> None:
+    batch = [reading("m-1", T0 + i, 420.0 + i % 3) for i in range(70)]
+    assert (await client.post("/api/readings", json=batch)).json()["accepted"] == 70
+    for _ in range(250):
+        if (await client.get("/api/status")).json()["windows_scored"] >= 11:
+            break
+        await asyncio.sleep(0.02)
+    text = (await client.get("/metrics")).text
+    req = re.search(r'gasleak_http_request_duration_seconds_count\{method="POST",'
+                    r'route="/api/readings",status="200"\} (\S+)', text)
+    assert req and float(req.group(1)) == 1.0, text
+    scored = re.search(r"gasleak_scoring_batch_windows_sum (\S+)", text)
+    assert scored and float(scored.group(1)) == 11.0  # windows at readings 60..70
+    calls = re.search(r"gasleak_scoring_duration_seconds_count (\S+)", text)
+    assert calls and float(calls.group(1)) >= 1
+    for gauge in ("gasleak_windows_pending", "gasleak_readings_write_pending",
+                  "gasleak_subscriber_queue_depth_max", "gasleak_subscriber_queue_depth_total"):
+        assert f"\n{gauge} " in text, gauge

@@ -1,0 +1,95 @@
+"""The demo's replay tells the truth: bad input exits non-zero naming it; a replay prints each
+alert's source row and ends with a summary; the demo's temp store is removed on exit."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.demo_replay import ReplayError, ReplayLog, parse_rows
+from bench.server import free_port
+from main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+COLS = ["eCO2[ppm]", "Temperature[C]", "Humidity[%]"]
+
+
+def write_csv(path: Path, gas: list[float], header: list[str] = COLS) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows([g, 21.0 + i % 2 * 0.01, 45.0] for i, g in enumerate(gas))
+    return path
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(["--mode", "demo", *args])
+    return code, capsys.readouterr().err
+
+
+def test_missing_replay_file_exits_non_zero_naming_it(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    missing = tmp_path / "no-such-recording.csv"
+    code, err = run_main(capsys, "--replay", str(missing))
+    assert code != 0 and str(missing) in err
+
+
+def test_bad_columns_are_named_with_those_present(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    f = write_csv(tmp_path / "r.csv", [400.0] * 5, header=["gas", "Temperature[C]", "RH"])
+    code, err = run_main(capsys, "--replay", str(f))
+    assert code == 2
+    assert "'eCO2[ppm]'" in err and "'Humidity[%]'" in err and "'gas'" in err
+
+
+@pytest.mark.parametrize(("rows", "needle"), [("60000:59000", "60000 is not below 59000"),
+                                              ("3:x", "expected two row numbers"),
+                                              ("2:50", "it has 5 data rows")])
+def test_bad_row_ranges_are_named(capsys, tmp_path: Path, rows: str, needle: str) -> None:  # noqa: ANN001
+    f = write_csv(tmp_path / "r.csv", [400.0] * 5)
+    code, err = run_main(capsys, "--replay", str(f), "--rows", rows)
+    assert code == 2 and rows in err and needle in err
+
+
+def test_non_numeric_value_names_row_and_column(tmp_path: Path) -> None:
+    from app.demo_replay import load_replay
+
+    f = tmp_path / "r.csv"
+    f.write_text("eCO2[ppm],Temperature[C],Humidity[%]\n400,21,45\nn/a,21,45\n")
+    with pytest.raises(ReplayError, match=r"row 1: .*'eCO2\[ppm\]': 'n/a'"):
+        load_replay(f, tuple(COLS), None)  # type: ignore[arg-type]
+
+
+def test_parse_rows_and_row_of() -> None:
+    assert parse_rows("50021:51142") == (50021, 51142)
+    log = ReplayLog(t0=1_767_225_600.0, first_row=100, n_rows=10, sent=25)
+    assert log.row_of("2026-01-01T00:00:03.000Z") == 103
+    assert log.row_of("2026-01-01T00:00:13.000Z") == 103  # second pass of --loop
+    assert log.row_of("2025-12-31T23:59:59.000Z") is None
+
+
+def test_replay_prints_rows_and_a_summary_and_cleans_up(tmp_path: Path) -> None:
+    # rows 0-79 clean air, then gas doubling each second: first >= 5,000 ppm at row 84
+    gas = [420.0 + i % 3 for i in range(80)] + [420.0 * 2 ** (k / 1.0) for k in range(1, 8)]
+    crossing = next(i for i, g in enumerate(gas) if g >= 5000.0)
+    f = write_csv(tmp_path / "leak.csv", gas)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GASLEAK_")}
+    env.update(TMPDIR=str(tmp), PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "main.py", "--mode", "demo", "--port",
+                           str(free_port()), "--speed", "100", "--replay", str(f), "--rows",
+                           f"2:{len(gas)}"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=180)
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(rf"\[threshold raised\].*set point 5000 ppm .* row {crossing} ", out), out
+    assert f"replay finished: {len(gas) - 2} rows sent (rows 2-{len(gas) - 1} of {f})" in out
+    first = re.search(r"first alert: (\w+) at row (\d+)", out)
+    assert first and int(first.group(2)) <= crossing, out
+    assert re.search(r"alerts raised: .*threshold [12]", out), out
+    assert list(tmp.iterdir()) == []  # the demo's store folder is gone
