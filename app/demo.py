@@ -63,7 +63,7 @@ def sim_stream(index: int) -> Iterator[Reading3]:
                 print(f"[simulator] leak starts on sim-{index:02d}: {seg.leak.shape} to "
                       f"{math.exp(seg.leak.amplitude):.1f}x background for "
                       f"{seg.leak.duration} s", flush=True)
-            yield tuple(row)  # type: ignore[misc]
+            yield (row[0], row[1], row[2])
         k += 1
 
 
@@ -73,7 +73,8 @@ def reading(device_id: str, ts: float, v: tuple[float, float, float]) -> dict[st
             "temperature_c": round(v[1], 3), "humidity_pct": round(v[2], 3)}
 
 
-async def http_gateway(base: str, streams: dict[str, Iterator], t0: float, speed: float) -> None:
+async def http_gateway(base: str, streams: dict[str, Iterator[Reading3]], t0: float,
+                       speed: float) -> None:
     """Post one array per tick holding the next reading of each device."""
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         k = 0
@@ -94,7 +95,8 @@ async def http_gateway(base: str, streams: dict[str, Iterator], t0: float, speed
             await asyncio.sleep(1.0 / speed)
 
 
-async def ws_gateway(base: str, streams: dict[str, Iterator], t0: float, speed: float) -> None:
+async def ws_gateway(base: str, streams: dict[str, Iterator[Reading3]], t0: float,
+                       speed: float) -> None:
     """Send one array per tick over a WebSocket and read each reply."""
     async with websockets.connect(base.replace("http", "ws", 1) + "/ws/readings") as ws:
         k = 0

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 
 class ReplayError(Exception):
@@ -103,7 +104,7 @@ class ReplayLog:
             return None
         return self.first_row + k % self.n_rows
 
-    def note_event(self, event: dict) -> int | None:
+    def note_event(self, event: dict[str, Any]) -> int | None:
         """Count an ``alert.raised``; returns the event's source row."""
         row = self.row_of(event["ts"])
         if event["type"] == "alert.raised":

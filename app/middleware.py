@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from app.services.metrics import ServiceMetrics
+    from app.services.latency import ServiceMetrics
 
 
 class HeadAsGet:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from app.ml.features import FEATURES, WINDOW, preprocess, window_features
+from app.ml.features import CHANNELS, WINDOW, preprocess, window_features
 from app.ml.predictor import LSTMSVMPredictor, Predictor, _positive_proba
 from app.ml.svm_array import ArraySVM
 
@@ -65,12 +65,13 @@ class AcceleratedPredictor:
         x = preprocess(windows, signal, self.norm)
         with self._lock:
             code = np.asarray(self._encode(x))
-            if self.svm_features.startswith("logit"):
+            head = self._leak_head
+            if self.svm_features.startswith("logit") and head is not None:
                 import torch
 
                 with torch.inference_mode():
                     t = torch.from_numpy(code.astype(np.float32)).to(self._torch_device)
-                    code = self._leak_head(t).cpu().numpy()
+                    code = head(t).cpu().numpy()
         code = code.astype(np.float64)
         if self.svm_features != "code":
             return np.concatenate([code, window_features(x)], axis=1)
@@ -123,7 +124,7 @@ def _torch_runner(module: Any, device: str) -> Callable[[np.ndarray], np.ndarray
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return module(torch.from_numpy(x).to(device)).cpu().numpy()
+            return np.asarray(module(torch.from_numpy(x).to(device)).cpu().numpy())
 
     return run
 
@@ -133,7 +134,7 @@ def _int8(encoder: Any, device: str, _: int) -> Callable[[np.ndarray], np.ndarra
 
     if device != "cpu":
         raise ValueError("int8 dynamic quantisation runs on CPU only")
-    q = torch.ao.quantization.quantize_dynamic(
+    q = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
         encoder, {torch.nn.LSTM, torch.nn.Linear}, dtype=torch.qint8
     )
     return _torch_runner(q.eval(), device)
@@ -142,14 +143,15 @@ def _int8(encoder: Any, device: str, _: int) -> Callable[[np.ndarray], np.ndarra
 def _example(device: str) -> Any:
     import torch
 
-    return torch.zeros(8, WINDOW, len(FEATURES), device=device)
+    return torch.zeros(8, WINDOW, len(CHANNELS), device=device)
 
 
 def _torchscript(encoder: Any, device: str, _: int) -> Callable[[np.ndarray], np.ndarray]:
     import torch
 
     with torch.inference_mode(False), torch.no_grad():
-        traced = torch.jit.trace(encoder.eval(), (_example(device),))
+        traced = torch.jit.trace(  # type: ignore[no-untyped-call]
+            encoder.eval(), (_example(device),))
     return _torch_runner(torch.jit.optimize_for_inference(traced), device)
 
 
@@ -159,7 +161,8 @@ def _onnx(encoder: Any, device: str, threads: int) -> Callable[[np.ndarray], np.
 
     buf = io.BytesIO()
     with torch.no_grad():
-        torch.onnx.export(encoder.eval(), (_example(device),), buf, input_names=["x"],
+        torch.onnx.export(encoder.eval(), (_example(device),), buf,  # type: ignore[arg-type]
+                          input_names=["x"],
                           output_names=["code"], dynamic_axes={"x": {0: "b"}, "code": {0: "b"}},
                           opset_version=17, dynamo=False)
     opts = ort.SessionOptions()
@@ -170,6 +173,6 @@ def _onnx(encoder: Any, device: str, threads: int) -> Callable[[np.ndarray], np.
     session = ort.InferenceSession(buf.getvalue(), opts, providers=providers)
 
     def run(x: np.ndarray) -> np.ndarray:
-        return session.run(None, {"x": x})[0]
+        return np.asarray(session.run(None, {"x": x})[0])
 
     return run

@@ -91,7 +91,7 @@ def ambient_explained(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig
         return np.zeros(len(w))
     out = (cfg.sens_t_per_c * np.abs(w[:, -1, 1] - b[:, 2])
            + cfg.sens_rh_per_pct * np.abs(w[:, -1, 2] - b[:, 3]))
-    return np.nan_to_num(out, nan=0.0)
+    return np.asarray(np.nan_to_num(out, nan=0.0), dtype=np.float64)
 
 
 def evidence(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.ndarray:
@@ -111,7 +111,7 @@ def evidence(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.n
     lr, z = gas_rise(windows, signal)
     lr = lr - ambient_explained(windows, signal, cfg)
     with np.errstate(invalid="ignore"):
-        return (z >= cfg.z_hold) & (lr >= cfg.min_log_ratio)
+        return np.asarray((z >= cfg.z_hold) & (lr >= cfg.min_log_ratio), dtype=bool)
 
 
 def preprocess(windows: np.ndarray, signal: np.ndarray, norm: Mapping[str, float]) -> np.ndarray:
@@ -145,7 +145,7 @@ def _slope(y: np.ndarray) -> np.ndarray:
     """Least-squares slope per reading of y (B, n) along axis 1 -> (B,)."""
     n = y.shape[1]
     t = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
-    return (y * t).sum(axis=1) / (t * t).sum()
+    return np.asarray((y * t).sum(axis=1) / (t * t).sum(), dtype=np.float64)
 
 
 WINDOW_FEATURE_NAMES = (

@@ -88,7 +88,8 @@ class GasLeakLSTM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, (h, _) = self.lstm(x)
-        return self.head(h[-1])
+        out: torch.Tensor = self.head(h[-1])
+        return out
 
 
 class LSTMAutoencoder(nn.Module):
@@ -107,7 +108,8 @@ class LSTMAutoencoder(nn.Module):
         code = self.encoder(x)
         rep = code[:, None, :].expand(-1, x.shape[1], -1)
         y, _ = self.decoder(rep)
-        return self.out(y)
+        out: torch.Tensor = self.out(y)
+        return out
 
 
 def resolve_device(device: str = "auto") -> torch.device:

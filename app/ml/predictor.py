@@ -67,7 +67,7 @@ def _positive_proba(pipe: Pipeline, feats: np.ndarray) -> np.ndarray:
     if len(feats) == 0:
         return np.empty(0, dtype=np.float64)
     col = list(pipe.classes_).index(1)
-    return np.clip(pipe.predict_proba(feats)[:, col].astype(np.float64), 0.0, 1.0)
+    return np.clip(np.asarray(pipe.predict_proba(feats)[:, col], dtype=np.float64), 0.0, 1.0)
 
 
 class PureSVMPredictor:
@@ -124,7 +124,7 @@ class LSTMSVMPredictor:
             code = code.cpu().numpy().astype(np.float64)
         if self.svm_features != "code":
             return np.concatenate([code, window_features(x)], axis=1)
-        return code
+        return np.asarray(code, dtype=np.float64)
 
     def leak_probability(self, windows: np.ndarray, signal: np.ndarray) -> np.ndarray:
         return _positive_proba(self.pipeline, self.features(windows, signal))

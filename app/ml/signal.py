@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -91,13 +92,16 @@ class SignalConfig:
 
     def to_dict(self) -> dict[str, float]:
         """JSON-ready copy, for the manifest."""
-        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        return {k: float(getattr(self, k)) for k in self.__slots__}
 
     @classmethod
     def from_dict(cls, d: dict[str, float]) -> SignalConfig:
         """Inverse of :meth:`to_dict`; missing keys take the defaults."""
-        names = set(cls.__slots__)  # type: ignore[attr-defined]
-        return cls(**{k: v for k, v in d.items() if k in names})  # type: ignore[arg-type]
+        names = set(cls.__slots__)
+        kw: dict[str, Any] = {k: v for k, v in d.items() if k in names}
+        if "warmup" in kw:
+            kw["warmup"] = int(kw["warmup"])
+        return cls(**kw)
 
 
 class DeviceSignal:

@@ -44,7 +44,9 @@ class ArraySVM:
         if len(pipeline.steps) != 2 or svc.kernel != "rbf" or not svc.probability \
                 or list(svc.classes_) != [0, 1] or not hasattr(scaler, "scale_"):
             raise ValueError("ArraySVM needs StandardScaler + binary RBF SVC(probability=True)")
-        t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), device=device)  # noqa: E731
+        def t(a: Any) -> Any:
+            return torch.as_tensor(np.asarray(a, dtype=np.float64), device=device)
+
         self._torch = torch
         self.device = device
         self.mean = t(scaler.mean_ if scaler.with_mean else np.zeros(svc.shape_fit_[1]))
@@ -67,7 +69,7 @@ class ArraySVM:
             d2 = (z**2).sum(1, keepdim=True) + self.sv_sq - 2.0 * (z @ self.sv.T)
             f = torch.exp(-self.gamma * d2.clamp_min(0.0)) @ self.dual + self.intercept
             r = torch.sigmoid(-((-f) * self.prob_a + self.prob_b)).clamp(MIN_PROB, 1 - MIN_PROB)
-            return _couple_two(r).cpu().numpy()
+            return np.asarray(_couple_two(r).cpu().numpy(), dtype=np.float64)
 
 
 def _couple_two(r: Any) -> Any:

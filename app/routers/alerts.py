@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
@@ -30,7 +30,8 @@ router = APIRouter(tags=["alerts"])
 SEND_TIMEOUT_S = 10.0  # a subscriber that takes longer to accept one frame is dropped
 CLOSE_POLICY = 1008  # RFC 6455 "Policy Violation": used for invalid query parameters
 CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later"
-ERRORS = {404: {"description": "No such alert"}, 409: {"description": "Resolved or acked"}}
+ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "No such alert"},
+                                           409: {"description": "Resolved or acked"}}
 
 
 def _epoch(t: datetime | None) -> float | None:
@@ -101,7 +102,7 @@ async def ws_alerts(ws: WebSocket, hub: HubDep) -> None:
         f = AlertFilter.model_validate(raw)
     except ValidationError as exc:
         await ws.send_json({"error": "invalid_request",
-                            "detail": pydantic_errors(list(exc.errors()))})
+                            "detail": pydantic_errors([dict(e) for e in exc.errors()])})
         await ws.close(code=CLOSE_POLICY, reason="invalid query parameters")
         return
     flt = EventFilter.of(f.device_id, f.kind, f.min_severity, f.include_silenced)

@@ -69,7 +69,7 @@ async def ws_readings(ws: WebSocket, state: StateDep) -> None:
             msg = await ws.receive()
             if msg["type"] == "websocket.disconnect":
                 return
-            raw = msg.get("text") if msg.get("text") is not None else msg.get("bytes", b"")
+            raw: str | bytes = msg.get("text") or msg.get("bytes") or b""
             try:
                 result = await state.ingestor.ingest_raw(raw)
             except InvalidBody as exc:

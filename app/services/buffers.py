@@ -171,7 +171,8 @@ class DeviceBuffers:
     def _due(self, sig: np.ndarray) -> np.ndarray:
         """(m,) bool: warm signal and on the stride, from SignalBank.learn's (m, 5) output."""
         n = sig[:, 4]
-        return (n >= self.signals.cfg.warmup) & ((n - self.signals.cfg.warmup) % self.stride == 0)
+        w = self.signals.cfg.warmup
+        return np.asarray((n >= w) & ((n - w) % self.stride == 0), dtype=bool)
 
     def _store_singles(self, slots: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> WindowBatch:
         """One reading for each of several distinct slots: ring writes in numpy."""

@@ -10,7 +10,7 @@ from app.alerting.profiles import Profiles
 from app.services.eventlog import EventLog
 from app.services.scorer import Scores
 from app.services.signals import SignalBank
-from app.services.windows import Window
+from app.services.windows import Window, WindowBatch
 
 
 @dataclass
@@ -23,7 +23,7 @@ class AlertSink:
     profiles: Profiles | None = None
     last_probability: dict[str, float] = field(default_factory=dict)
 
-    async def __call__(self, windows: Sequence[Window], scores: Scores) -> None:
+    async def __call__(self, windows: WindowBatch | Sequence[Window], scores: Scores) -> None:
         """Record each score, run the policy (a window with evidence keeps an open leak
         episode from clearing), hold each device's signal level while its episode is open,
         and publish the batch's events with the changed policy states in one store

@@ -64,7 +64,7 @@ def validate(items: list[Any]) -> tuple[list[tuple[int, Reading]], list[Rejected
         try:
             good.append((i, _READING.validate_python(item)))
         except ValidationError as exc:
-            bad.append(Rejected(index=i, errors=pydantic_errors(list(exc.errors()))))
+            bad.append(Rejected(index=i, errors=pydantic_errors([dict(e) for e in exc.errors()])))
     return good, bad
 
 

@@ -35,7 +35,7 @@ class StateCollector(Collector):
         }
         for name, (doc, value) in counters.items():
             yield CounterMetricFamily(name, doc, value=value)
-        gauges = {
+        gauges: dict[str, tuple[str, float]] = {
             "gasleak_devices_tracked": ("Devices in the ring buffers", len(s.buffers)),
             "gasleak_windows_pending": ("Windows waiting for scoring", s.scorer.pending),
             "gasleak_active_alerts": ("Active alerts of every kind", s.active_alerts()),
@@ -46,8 +46,8 @@ class StateCollector(Collector):
                                                s.recorder.pending),
             **_subscriber_queues(s),
         }
-        for name, (doc, value) in gauges.items():
-            yield GaugeMetricFamily(name, doc, value=value)
+        for gauge, (text, level) in gauges.items():
+            yield GaugeMetricFamily(gauge, text, value=level)
 
 
 def _subscriber_queues(s: AppState) -> dict[str, tuple[str, float]]:

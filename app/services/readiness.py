@@ -38,7 +38,7 @@ async def check_store(store: Store, timeout_s: float = STORE_PROBE_TIMEOUT_S) ->
         async with store.engine.connect() as conn:
             tx = await conn.begin()
             try:
-                await conn.execute(insert(ReadingRow.__table__).values(
+                await conn.execute(insert(ReadingRow).values(
                     device_id=PROBE_DEVICE, ts=0.0, gas_ppm=0.0, temperature_c=0.0,
                     humidity_pct=0.0))
             finally:

@@ -38,7 +38,7 @@ class Scores(NamedTuple):
     evidence: np.ndarray
 
 
-ResultSink = Callable[[Sequence[Window], Scores], Awaitable[None]]
+ResultSink = Callable[[WindowBatch | Sequence[Window], Scores], Awaitable[None]]
 
 
 class Scorer(Protocol):
@@ -145,15 +145,14 @@ class BatchScorer(_Counters):
 
         A chunk larger than ``queue_max`` is taken whole once the queue is empty.
         """
-        if not isinstance(windows, WindowBatch):
-            windows = WindowBatch.of(windows) if len(windows) else None  # type: ignore[assignment]
-        if windows is None or not len(windows):
+        if not len(windows):
             return
-        n = len(windows)
+        batch = windows if isinstance(windows, WindowBatch) else WindowBatch.of(windows)
+        n = len(batch)
         async with self._changed:
             await self._changed.wait_for(lambda: self._queued == 0
                                          or self._queued + n <= self.queue_max)
-            self._chunks.append(windows)
+            self._chunks.append(batch)
             self._queued += n
             self._changed.notify_all()
 

@@ -18,7 +18,7 @@ def to_out(s: Silence, now: float) -> SilenceOut:
     return SilenceOut(silence_id=s.silence_id, device_id=s.device, kind=s.kind,
                       min_severity=s.min_severity, starts_at=iso(s.starts_at),
                       ends_at=iso(s.ends_at), comment=s.comment, author=s.author,
-                      created_at=iso(s.created_at), status=s.status(now))  # type: ignore[arg-type]
+                      created_at=iso(s.created_at), status=s.status(now))
 
 
 class SilenceService:

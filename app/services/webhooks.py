@@ -54,7 +54,7 @@ class RetryPolicy:
     def delay(self, attempts: int) -> float:
         """Seconds before the next try after ``attempts`` failures: equal jitter."""
         d = min(self.max_s, self.base_s * 2 ** max(0, attempts - 1))
-        return d / 2 + random.uniform(0, d / 2)
+        return float(d / 2 + random.uniform(0, d / 2))
 
 
 class ReceiverWorker:

@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, cast, delete, func, insert, select
+from sqlalchemy import BigInteger, Table, cast, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.store.models import ReadingRow
 
-T = ReadingRow.__table__
+T: Table = ReadingRow.__table__  # type: ignore[assignment]  # a Table at run time
 ReadingTuple = tuple[str, float, float, float, float]  # device, ts, gas, temp, rh
 
 
@@ -42,10 +42,9 @@ class ReadingsRepo:
         """
         offset = (T.c.ts - start) / bucket_s
         if self.engine.dialect.name == "sqlite":  # CAST truncates; ts >= start, so it floors
-            bucket = cast(offset, BigInteger)
+            bucket = cast(offset, BigInteger).label("bucket")
         else:
-            bucket = cast(func.floor(offset), BigInteger)
-        bucket = bucket.label("bucket")
+            bucket = cast(func.floor(offset), BigInteger).label("bucket")
         q = (select(bucket, func.count().label("n"), func.avg(T.c.gas_ppm).label("gas_mean"),
                     func.min(T.c.gas_ppm).label("gas_min"), func.max(T.c.gas_ppm).label("gas_max"),
                     func.avg(T.c.temperature_c).label("temp_mean"),

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
 SEVERITY_RANK = {s.value: s.rank for s in Severity}
 #: Tables of the per-device state kinds that :meth:`Store.append` persists.
-STATE_TABLES = {"leak": PolicyState, "safety": SafetyState}
+STATE_TABLES: dict[str, type[PolicyState] | type[SafetyState]] = {
+    "leak": PolicyState, "safety": SafetyState}
 
 
 def make_engine(url: str) -> AsyncEngine:

@@ -10,12 +10,12 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.store.models import Delivery, Event
 
-T = Delivery.__table__
+T: Table = Delivery.__table__  # type: ignore[assignment]  # a Table at run time
 
 
 class DeliveriesRepo:
