@@ -36,6 +36,8 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check app bench tests main.py
+	$(BIN)/ruff format --check app bench tests main.py
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from app.ml.artifacts import ArtifactError
+from app.ml.features import CHANNELS
 from app.ml.predictor import load_predictor
 
 from .conftest import ARTIFACTS, synthetic_windows
@@ -75,10 +76,24 @@ def test_missing_pure_svm_names_it(tmp_path: Path) -> None:
 def test_manifest_mismatch(tmp_path: Path) -> None:
     d = _copy(tmp_path)
     m = json.loads((d / "manifest.json").read_text())
-    m["window"] = 30
+    m["channels"] = ["gas_log_ratio", "temperature", "humidity"]  # a model of an older version
     (d / "manifest.json").write_text(json.dumps(m))
-    with pytest.raises(ArtifactError, match="manifest.json: window 30"):
+    with pytest.raises(ArtifactError, match="manifest.json: channels .* retrain"):
         load_predictor(d, device="cpu")
+    m["channels"], m["window"] = list(CHANNELS), 30
+    (d / "manifest.json").write_text(json.dumps(m))
+    assert load_predictor(d, use_torch=False).window == 30  # the manifest fixes the window
+
+
+def test_a_window_setting_that_disagrees_with_the_model_is_refused() -> None:
+    from app.config import Settings
+    from app.state import ModelMismatch, model_window
+
+    p = load_predictor(ARTIFACTS, use_torch=False)
+    with pytest.raises(ModelMismatch, match="GASLEAK_WINDOW=30 .* windows of 60 readings"):
+        model_window(Settings(window=30), p)
+    assert model_window(Settings(window=60), p) == model_window(Settings(), p) == 60
+    assert model_window(Settings(window=30, model_enabled=False), p) == 30
 
 
 def test_pure_svm_without_torch() -> None:
@@ -96,7 +111,7 @@ def test_pure_svm_without_torch() -> None:
         "from app.ml.predictor import load_predictor, torch_available\n"
         f"p = load_predictor({str(ARTIFACTS)!r})\n"
         "x = np.full((2, 60, 3), [400.0, 22.0, 50.0], dtype=np.float32)\n"
-        "pr = p.leak_probability(x, np.full(2, 400.0))\n"
+        "pr = p.leak_probability(x, np.tile([400.0, 4.0], (2, 1)))\n"
         "assert 'torch' not in sys.modules\n"
         "print(p.model_type, torch_available(), pr.shape)\n"
     )

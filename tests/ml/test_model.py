@@ -9,16 +9,16 @@ from app.ml.model import GasLeakLSTM, LSTMAutoencoder, ModelConfig, resolve_devi
 
 def test_defaults() -> None:
     c = ModelConfig()
-    assert (c.sequence_length, c.n_features, c.lstm_units, c.lstm_layers) == (60, 3, 50, 2)
-    assert (c.batch_size, c.epochs, c.learning_rate, c.code_size) == (32, 50, 0.001, 8)
-    assert (c.finetune_epochs, c.svm_features) == (20, "logit+window")
+    assert (c.sequence_length, c.n_features, c.lstm_units, c.lstm_layers) == (60, 4, 50, 2)
+    assert (c.batch_size, c.epochs, c.learning_rate, c.code_size) == (32, 20, 0.001, 8)
+    assert (c.finetune_epochs, c.svm_features) == (10, "logit+window")
     assert ModelConfig.from_dict(c.to_dict()) == c
 
 
 def test_forward_shapes() -> None:
-    x = torch.randn(4, 60, 3)
+    x = torch.randn(4, 60, 4)
     assert GasLeakLSTM(ModelConfig())(x).shape == (4, 8)
-    assert LSTMAutoencoder(ModelConfig())(x).shape == (4, 60, 3)
+    assert LSTMAutoencoder(ModelConfig())(x).shape == (4, 60, 4)
 
 
 def test_resolve_device() -> None:
