@@ -119,8 +119,9 @@ def preprocess(windows: np.ndarray, signal: np.ndarray, norm: Mapping[str, float
 
     Args:
         windows: (B, T, 3) float, physical units, columns FEATURES.
-        signal: (B, 2) float, the device's gas level and noise scale at each window's last
-            reading (gas unit; from :class:`app.ml.signal.DeviceSignal`).
+        signal: (B, 2) or (B, 4) float, the device's gas level and noise scale (and ambient
+            levels, unused here) at each window's last reading (gas unit; from
+            :class:`app.ml.signal.DeviceSignal`).
         norm: mapping with NORM_KEYS (from ``fit_norm`` / the manifest).
 
     Returns:

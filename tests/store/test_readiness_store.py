@@ -22,7 +22,9 @@ async def test_store_check_writes_nothing_and_names_a_read_only_database(store: 
     engine = store.engine
     if engine.dialect.name == "sqlite":
         def read_only(dbapi_conn, _):  # noqa: ANN001, ANN202
-            dbapi_conn.cursor().execute("PRAGMA query_only = ON")
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA query_only = ON")
+            cur.close()
 
         event.listen(engine.sync_engine, "connect", read_only)
     else:
