@@ -171,7 +171,7 @@ probability where the gas stands at least {m['signal']['z_hold']} noise scales a
 {m['signal']['min_log_ratio']} in log ratio above the level (the evidence gate), else 0.
 
 {REPORT_START}
-(run `python main.py --mode evaluate --report-dir reports/latest` to fill this section)
+(run `python main.py --mode evaluate --report-dir docs/evaluation` to fill this section)
 {REPORT_END}
 
 ## Intended use and limits

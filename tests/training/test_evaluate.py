@@ -61,6 +61,15 @@ def test_threshold_detector_finds_the_known_leak_and_is_quiet_on_background() ->
     assert figs["delay_median_s"] is not None and figs["delay_median_s"] > 0
 
 
+LODO = {"autoencoder_epochs": 1, "finetune_epochs": 1, "seed": 1, "train_seed": 0,
+        "computed": "-", "command": "test", "datasets": {"tiny": {
+            "benchmark": "tiny", "train_windows": 10, "seconds_total": 1.0, "detectors": {
+                "stat_baseline": {"clean_false_alarms": 0, "clean_device_hours": 2.0,
+                                  "clean_upper_95_per_1000h": 1500.0, "events": 4,
+                                  "event_recall": 0.5, "event_recall_ge_3sd": 1.0,
+                                  "delay_median_s": 12.0, "false_alarms_per_1000h": 0.0}}}}}
+
+
 def named(dets: dict, policy: PolicyConfig) -> dict:
     """The synthetic named cases (clean probes, the persistent leak) through every detector."""
     clean = run_cases(R.synthetic_clean(), dets, policy, None)
@@ -86,7 +95,7 @@ def test_report_files_and_json_shape(tmp_path: Path) -> None:
     report = {"datasets": {"tiny": entry}, "policy": {"raise_p": 0.7, "raise_n": 3,
               "clear_p": 0.3, "clear_n": 10},
               "scale_invariance": {"benchmark": "tiny"},
-              **named(dets, policy),
+              **named(dets, policy), "lodo": LODO,
               "meta": {"command": "test", "seed": 1, "artifacts_dir": "-", "manifest_created": "-",
                        "seconds": 0.0, "cpu_count": 2, "load_average_at_end": [0.0, 0.0, 0.0]}}
     manifest = {"training": {"loss_history": {"autoencoder": [
@@ -97,6 +106,7 @@ def test_report_files_and_json_shape(tmp_path: Path) -> None:
         assert back["datasets"]["tiny"]["detectors"][det].keys() >= REQUIRED
     md = (tmp_path / "report.md").read_text()
     assert "| wave 400+25 sin(i/15) ppm, 1 Hz |" in md
+    assert "| tiny | stat_baseline | 0 (2; ≤ 1,500) | 4 | 0.5 | 1 | 12 | 0 |" in md
     ev = back["events"][0]["detectors"]
     # threshold (5,000 ppm) never fires on 3,000 ppm; the baseline learns a leak that starts
     # inside its 120-reading warm-up (the leak starts at reading 60)
