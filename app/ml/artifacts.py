@@ -71,8 +71,8 @@ def load_svm(path: Path) -> Pipeline:
         pipe = sio.load(path, trusted=untrusted)
     except Exception as exc:
         raise ArtifactError(path, f"cannot load skops file ({exc})") from exc
-    if not isinstance(pipe, Pipeline) or not hasattr(pipe, "leak_probability"):
-        raise ArtifactError(path, "not a fitted sklearn Pipeline with leak_probability")
+    if not isinstance(pipe, Pipeline) or not hasattr(pipe, "predict_proba"):
+        raise ArtifactError(path, "not a fitted sklearn Pipeline with predict_proba")
     return pipe
 
 

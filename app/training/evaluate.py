@@ -17,7 +17,6 @@ import argparse
 import os
 import platform
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from tqdm import tqdm
 
 from app.ml.artifacts import ArtifactError, load_manifest
 from app.ml.features import series_windows
-from app.ml.predictor import leak_scores, load_predictor
+from app.ml.predictor import load_predictor
 from app.ml.signal import SignalConfig
 from app.services.policy import PolicyConfig
 from app.training import data as D
@@ -39,6 +38,7 @@ from app.training.reference_detectors import (
     Detector,
     IsoForestScorer,
     RobustZConfig,
+    gated_model,
     threshold_detector,
     ungated,
 )
@@ -91,9 +91,9 @@ def build_detectors(art: Path, data_dir: Path | None, device: str, seed: int
     iso = IsoForestScorer(norm, seed).fit(*_training_windows(data_dir, seed))
     stat = RobustZConfig()
     common: dict[str, AnyDetector] = {
-        "lstm_svm": Detector("lstm_svm", partial(leak_scores, lstm),
+        "lstm_svm": Detector("lstm_svm", gated_model(lstm),
                              lstm.model_type + ", behind the evidence gate"),
-        "svm": Detector("svm", partial(leak_scores, svm),
+        "svm": Detector("svm", gated_model(svm),
                         svm.model_type + " (fallback), behind the evidence gate"),
         "stat_baseline": StatDetector("stat_baseline", stat,
                                       STAT_DESCRIPTION.format(**vars(stat))),

@@ -10,10 +10,9 @@ import numpy as np
 import sklearn
 import torch
 
-from app.ml.features import CHANNELS
-from app.ml.signal import SignalConfig
-from app.ml.features import FEATURES, PREPROCESSING, RECENT, WINDOW, WINDOW_FEATURE_NAMES
+from app.ml.features import CHANNELS, FEATURES, PREPROCESSING, RECENT, WINDOW, WINDOW_FEATURE_NAMES
 from app.ml.model import ModelConfig
+from app.ml.signal import SignalConfig
 from app.training import data as D
 from app.training.dataset import (
     HOLDOUT_FRACTION,

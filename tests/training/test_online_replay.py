@@ -92,3 +92,23 @@ def test_robust_z_warmup_floor_and_hold() -> None:
     assert rz.score_one(440.0) == pytest.approx(10.0)
     p = rz.probability(np.array([6.0, np.nan, 0.0]))
     assert p[0] == pytest.approx(0.7) and p[1] == 0.0 and p[2] < 0.3
+
+
+def test_gated_model_equals_leak_scores() -> None:
+    from app.ml.predictor import leak_scores
+    from app.training.reference_detectors import gated_model
+
+    class Pred:  # a per-window model: probability from the window's mean gas
+        signal_cfg = CFG
+
+        def leak_probability(self, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return 1 / (1 + np.exp(-(w[:, :, 0].mean(1) - b[:, 0]) / 50))
+
+    rng = np.random.default_rng(0)
+    w = (400 + rng.normal(0, 3, (200, 60, 3))).astype(np.float32)
+    w[::3, -5:, 0] += 300
+    b = np.tile([400.0, 4.0], (200, 1))
+    p, g = gated_model(Pred())(w, b)
+    want_p, want_g = leak_scores(Pred(), w, b)
+    np.testing.assert_allclose(p, want_p)
+    assert (g == want_g).all() and g.sum() == 67
