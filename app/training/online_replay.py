@@ -4,8 +4,8 @@ The service, per device: the signal model learns each reading (``app.ml.signal``
 window ending at that reading is scored, the alert policy (``app.services.policy``) takes the
 score and the evidence gate (``elevated``), and the signal model is held while an alert is
 open (``app.services.detector.AlertSink``). The hold feeds back into later scores, so a
-replay cannot score the whole series in one batch. :func:`replay` scores ``chunk`` readings
-at a time in one batch, runs the policy over them in order, and when an alert opens or
+replay cannot score the whole series in one batch. :func:`replay` scores a batch of readings
+at a time (``MIN_CHUNK`` after each alert change, doubling up to ``chunk``), runs the policy over them in order, and when an alert opens or
 closes it rewinds the signal model to the reading where that happened, switches the hold,
 and goes on from the next reading. The result equals a reading-by-reading replay, at the
 cost of one batch call per chunk and per alert change.
@@ -24,8 +24,11 @@ from app.ml.signal import DeviceSignal, SignalConfig
 from app.services.policy import AlertPolicy, PolicyConfig
 from app.training.reference_detectors import Detector, RobustZ, RobustZConfig
 
-#: Readings scored per batch call.
+#: Most readings scored per batch call.
 CHUNK = 2048
+#: Readings in the first batch after an alert opens or closes; each later batch doubles, up
+#: to CHUNK (a leak's alert changes again soon, so a long batch would mostly be rescored).
+MIN_CHUNK = 32
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,9 @@ def replay(det: AnyDetector, series: np.ndarray, ts: np.ndarray, policy: PolicyC
     vals = np.full((n, ad.k), np.nan)
     state, pol = ad.new_state(), AlertPolicy(policy, model_type="evaluation")
     ends, scores, elev, active, raised = [], [], [], [], []
-    held, i = False, 0
+    held, i, size = False, 0, chunk
     while i < n:
-        snap, j = copy.deepcopy(state), min(i + chunk, n)
+        snap, j = copy.deepcopy(state), min(i + size, n)
         for r in range(i, j):
             vals[r] = ad.learn(state, gas[r], tsl[r])
         rows = np.arange(i, j)
@@ -136,6 +139,7 @@ def replay(det: AnyDetector, series: np.ndarray, ts: np.ndarray, policy: PolicyC
             if now != held:
                 held, stop = now, row
                 break
+        size = min(MIN_CHUNK, chunk) if stop is not None else min(2 * size, chunk)
         if stop is not None and stop < j - 1:
             state = snap  # rewind: readings after ``stop`` are learned with the new hold
             for r in range(i, stop + 1):
