@@ -17,6 +17,7 @@ from app.training.report_tables import (
     comparison_text,
     events_table,
     fmt,
+    lodo_note,
     lodo_table,
 )
 
@@ -199,7 +200,7 @@ def _markdown(report: dict[str, Any], plots: dict[str, list[str]], loss: str | N
                   + ", ".join(f"{k}: `{v['benchmark']}`, {v['train_windows']:,} training "
                               f"windows, {v['seconds_total']:.0f} s"
                               for k, v in lodo["datasets"].items()) + ").",
-                  lodo_table(lodo)]
+                  lodo_note(lodo).strip(), lodo_table(lodo)]
     if loss:
         parts += ["## Training loss", f"![{loss}]({loss})"]
     return "\n\n".join(parts) + "\n"
@@ -229,3 +230,29 @@ def write_report(report: dict[str, Any], raws: dict[str, Any], manifest: dict[st
     report["plots"] = {**plots, "training_loss": loss}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(_markdown(report, plots, loss))
+
+
+def rerender(out: Path, readme: Path | None = None) -> dict[str, Any]:
+    """Rewrite ``out/report.md`` (and README's tables when ``readme`` is given) from
+    ``out/report.json``, with the LODO figures of ``out/lodo.json`` when present; no
+    detector is re-run and the PNGs are kept. Returns the updated report (also written back
+    to report.json). ``python -m app.training.eval_report DIR [README]``."""
+    from app.training.report_tables import update_readme
+
+    report = json.loads((out / "report.json").read_text())
+    lodo = out / "lodo.json"
+    if lodo.is_file():
+        report["lodo"] = json.loads(lodo.read_text())
+    plots = {k: v for k, v in report.get("plots", {}).items() if k != "training_loss"}
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "report.md").write_text(_markdown(report, plots,
+                                             report.get("plots", {}).get("training_loss")))
+    if readme is not None:
+        update_readme(readme, report)
+    return report
+
+
+if __name__ == "__main__":
+    import sys
+
+    rerender(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None)

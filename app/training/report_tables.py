@@ -102,6 +102,14 @@ def lodo_table(lodo: dict[str, Any]) -> str:
     return _table(head, rows)
 
 
+def lodo_note(lodo: dict[str, Any]) -> str:
+    """A sentence when the LODO lstm_svm and svm figures coincide on every dataset."""
+    same = all(e["detectors"].get("lstm_svm") == e["detectors"].get("svm")
+               for e in lodo["datasets"].values())  # fmt: skip
+    return (" lstm_svm and svm have identical figures on every left-out dataset: their alerts "
+            "coincide there (both behind the same evidence gate)." if same else "")
+
+
 def _versus(report: dict[str, Any], a: str = "lstm_svm", b: str = "stat_baseline"
             ) -> tuple[list[str], list[str]]:  # fmt: skip
     """Rows where detector ``a`` is worse / better than ``b`` (false alarms, detection,
@@ -164,22 +172,40 @@ def comparison_text(report: dict[str, Any]) -> str:
     if better:
         parts.append("Better: " + "; ".join(better) + ".")
     fa_m, fa_s = tot["lstm_svm"]["false_alarms"], tot["stat_baseline"]["false_alarms"]
+    parts.append(f"On all real clean stretches together: lstm_svm {fa_m} false alarm(s), "
+                 f"stat_baseline {fa_s}.")
     if not worse:
-        parts.append("The model is at least as good as the statistical baseline on every row, "
-                     "so it stays the default.")
-    else:
-        parts.append(
-            f"Why the model is still the default: on all real clean stretches it raises "
-            f"{fa_m} false alarm(s) against the baseline's {fa_s}, and a detector that is "
-            "muted for crying wolf protects nobody; the baseline has no notion of temperature "
-            "or humidity, of the +22 % clean-air wander bound (evidence gate) or of leak "
-            "shapes, and its 120-reading warm-up is twice the model's. Where the baseline is "
-            "ahead it is because a z-score of 6 on a quiet sensor fires on rises the evidence "
-            "gate (>= 4 noise scales and >= +22 % over the level) deliberately ignores; those "
-            "rows are the cost of that bound." if fa_m <= fa_s else
-            f"On all real clean stretches the model raises {fa_m} false alarm(s) against the "
-            f"baseline's {fa_s}: on these figures the statistical baseline would be the safer "
-            "default; the model stays the default only until the rows above are fixed.")
+        parts.append("The model is at least as good as the statistical baseline on every row.")
+        return " ".join(parts)
+    why = []
+    if any("false alarms" in w for w in worse):
+        why.append(
+            "where lstm_svm raises more false alarms (hourly street air), both of its tests "
+            "pass: the gas stands >= 4 noise scales and >= +22 % over the device's level, and "
+            "the model says p >= 0.7. The level follows the signal down within 10 min and up "
+            "over 6 h, so on hourly data it sits near the night-time low and a daily traffic "
+            "peak stands far above it, while the baseline's MAD over 300 hourly readings "
+            "(12.5 days) spans the daily cycle (a mechanism read from the two designs, not "
+            "separately measured)")
+    if any("recall" in w or "delay" in w for w in worse):
+        why.append(
+            "where lstm_svm detects less or later, the evidence gate needs +22 % over the "
+            "level: on the 1 Hz benchmark leaks of 3-10 sd are 15-49 ppm over a 400 ppm floor "
+            "(4-12 %), under that bound, while the baseline's z >= 6 with its 1 % floor "
+            "(4 ppm) catches rises from about 24 ppm")
+    parts.append("Why: " + "; ".join(why) + ".")
+    decisive = [b for b in better if "persistent" in b or "gas-fire" in b]
+    parts.append(
+        "Why the model is still the default: "
+        + (f"it is ahead on {'; '.join(decisive)}; " if decisive else "")
+        + ("and it raises fewer false alarms on all real clean stretches together; "
+           if fa_m < fa_s else "although it raises more false alarms than the baseline on "
+           "the real clean stretches together; ")
+        + "neither detector dominates, and the rows where lstm_svm loses are open work for "
+          "issue 9. The target of ≤ 1 false alarm per 1,000 device-hours on real clean air is "
+        + ", ".join(f"{d} {'met' if (tot[d]['per_1000h'] or 0) <= 1 else 'not met'} "
+                    f"({fmt(tot[d]['per_1000h'])})" for d in ("lstm_svm", "stat_baseline"))
+        + ".")
     return " ".join(parts)
 
 
@@ -199,7 +225,7 @@ def readme_block(report: dict[str, Any]) -> str:
     if lodo:
         parts += [f"**Leave-one-dataset-out** (LSTM trained {lodo['autoencoder_epochs']} "
                   f"autoencoder + {lodo['finetune_epochs']} fine-tuning epochs, not the shipped "
-                  f"model's; computed {lodo['computed']})", lodo_table(lodo)]
+                  f"model's; computed {lodo['computed']}).{lodo_note(lodo)}", lodo_table(lodo)]
     return "\n\n".join(parts)
 
 

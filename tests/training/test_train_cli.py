@@ -22,7 +22,7 @@ def test_run_train_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch, tmp_p
                             seed=3)  # fmt: skip
     assert train.run_train(ns) == 0
     assert calls[1] == {"out_dir": tmp_path, "data_dir": tmp_path, "epochs": 2, "device": "cpu",
-                        "seed": 3}  # fmt: skip
+                        "seed": 3, "finetune_epochs": 20}  # fmt: skip
 
 
 def test_run_train_missing_data_returns_1(tmp_path: Path) -> None:
