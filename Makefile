@@ -26,7 +26,7 @@ train: install
 	$(BIN)/python main.py --mode train
 
 evaluate: install
-	$(BIN)/python main.py --mode evaluate --report-dir reports/latest
+	$(BIN)/python main.py --mode evaluate --report-dir docs/evaluation
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -39,7 +39,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="supervised fine-tuning epochs (20)")
     train.add_argument("--data-dir", type=Path, default=None, help="default ../shared/data")
     train.add_argument("--seed", type=int, default=None)
-    train.add_argument("--report-dir", type=Path, default=Path("reports/latest"))
+    train.add_argument("--report-dir", type=Path, default=Path("docs/evaluation"),
+                       help="evaluation output; docs/evaluation also updates README's tables")
+    train.add_argument("--lodo", action="store_true",
+                       help="evaluate: also run leave-one-dataset-out (trains 3 models)")
+    train.add_argument("--lodo-epochs", type=int, default=None,
+                       help="LODO autoencoder epochs (5)")
+    train.add_argument("--lodo-finetune-epochs", type=int, default=None,
+                       help="LODO fine-tuning epochs (3)")
     return p.parse_args(argv)
 
 

@@ -1,6 +1,7 @@
 """Write the evaluation report: ``report.json`` (for scripts), ``report.md`` (for people) and
 PNG plots (matplotlib, Agg backend): ROC and precision-recall curves, score timelines with
-alert marks, confusion matrices at the policy's raise probability, the training loss curve."""
+alert marks, confusion matrices at the policy's raise probability, the training loss curve.
+Tables come from ``app.training.report_tables``."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from typing import Any
 
 import numpy as np
 
-COLS = ("window_precision", "window_recall", "window_f1", "roc_auc", "event_recall",
-        "event_recall_ge_3sd", "delay_median_s", "delay_p90_s", "false_alarms_per_1000h",
-        "background_time_in_alert")  # fmt: skip
-HEAD = ("window P", "window R", "window F1", "ROC-AUC", "event recall", "recall >=3 sd",
-        "delay median s", "delay p90 s", "false alarms /1000 h",
-        "background time in alert")  # fmt: skip
+from app.training.report_tables import (
+    bench_table,
+    clean_table,
+    comparison_text,
+    events_table,
+    fmt,
+    lodo_note,
+    lodo_table,
+)
 
 
 def _plt() -> Any:
@@ -30,8 +34,9 @@ def _plt() -> Any:
 def _labels_scores(bench: Any, raw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     ys, ps = [], []
     for c, r in zip(bench.cases, raw["cases"], strict=True):
-        keep = c.win_labels >= 0
-        ys.append(c.win_labels[keep])
+        lab = c.win_labels[r["ends"]]
+        keep = lab >= 0
+        ys.append(lab[keep])
         ps.append(r["scores"][keep])
     return np.concatenate(ys), np.concatenate(ps)
 
@@ -132,22 +137,6 @@ def plot_loss(manifest: dict[str, Any], out: Path) -> str | None:
     return "training_loss.png"
 
 
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "n/a"
-    if isinstance(v, float):
-        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
-    return str(v)
-
-
-def figures_table(figs: dict[str, dict[str, Any]]) -> str:
-    """Markdown table: one row per detector, COLS columns."""
-    lines = ["| detector | " + " | ".join(HEAD) + " |", "|---" * (len(HEAD) + 1) + "|"]
-    for d, f in figs.items():
-        lines.append(f"| {d} | " + " | ".join(_fmt(f.get(c)) for c in COLS) + " |")
-    return "\n".join(lines)
-
-
 def _markdown(report: dict[str, Any], plots: dict[str, list[str]], loss: str | None) -> str:
     m = report["meta"]
     pol = report["policy"]
@@ -159,10 +148,22 @@ def _markdown(report: dict[str, Any], plots: dict[str, list[str]], loss: str | N
         f"Alerts: the service's policy on every detector's window scores (raise at p >= "
         f"{pol['raise_p']} for {pol['raise_n']} windows, clear below {pol['clear_p']} for "
         f"{pol['clear_n']}). Window precision/recall/F1 at p >= {pol['raise_p']}. Delays from "
-        "leak onset to the alert. n/a: the figure does not apply.",
+        "leak onset to the alert. n/a: the figure does not apply. Every device is replayed "
+        "as the service runs it: fresh device, real timestamps, signal model from row 0 and "
+        "held while an alert is open, the evidence gate keeping an open alert from clearing.",
+        "## Summary", comparison_text(report),
+        "## False alarms on every clean stretch",
+        "Cells: alerts raised (95 % upper bound per 1,000 device-hours: rule of three when "
+        "0, exact Poisson otherwise). Notes: " + "; ".join(
+            f"{r['name']}: {r['note']}" for r in report["clean_stretches"] if r["note"]) + ".",
+        clean_table(report),
+        "## Real events", "Delay from the labelled onset to the first alert raised at or "
+        "after it; 'open at end': an alert still open at the last reading. Notes: " + "; ".join(
+            f"{r['name']}: {r['note']}" for r in report["events"] if r["note"]) + ".",
+        events_table(report),
     ]
     for name, e in report["datasets"].items():
-        parts += [f"## {name}", e["description"] + ".", figures_table(e["detectors"])]
+        parts += [f"## {name}", e["description"] + ".", bench_table(e["detectors"])]
         descr = e["detector_descriptions"].items()
         parts.append("Detectors: " + "; ".join(f"`{k}`: {v}" for k, v in descr) + ".")
         bands = {d: f.get("event_recall_by_band") for d, f in e["detectors"].items()}
@@ -171,21 +172,35 @@ def _markdown(report: dict[str, Any], plots: dict[str, list[str]], loss: str | N
             parts.append("Event recall by leak amplitude (background standard deviations; "
                          "events per band in brackets):\n\n| detector | " + " | ".join(keys)
                          + " |\n" + "|---" * (len(keys) + 1) + "|\n" + "\n".join(
-                             f"| {d} | " + " | ".join(f"{_fmt(b[k]['recall'])} "
+                             f"| {d} | " + " | ".join(f"{fmt(b[k]['recall'])} "
                                                       f"({b[k]['events']})" for k in keys) + " |"
                              for d, b in bands.items() if b))  # fmt: skip
         parts += [f"![{p}]({p})" for p in plots.get(name, [])]
     sc = report["scale_invariance"]
     rows = [f"| {lab} | {d} | {v['mean_abs_score_change']} | {v['windows_decision_flipped']} | "
-            f"{_fmt(v['event_recall'])} | {_fmt(v['false_alarms_per_1000h'])} |"
+            f"{fmt(v['event_recall'])} | {fmt(v['false_alarms_per_1000h'])} |"
             for lab, per in sc.items() if lab != "benchmark" for d, v in per.items()]  # fmt: skip
     parts += ["## Sensor-scale independence",
               f"On `{sc['benchmark']}`, the gas channel multiplied by 10 and shifted by its "
               "median, scores compared with the original (the model sees gas relative to the "
-              "device's own online clean-air baseline, `app/ml/baseline.py`).",
+              "device's own online clean-air level and noise scale, `app/ml/signal.py`).",
               "| change | detector | mean abs score change | windows decision flipped | "
               "event recall | false alarms /1000 h |\n|---|---|---|---|---|---|\n"
               + "\n".join(rows)]  # fmt: skip
+    lodo = report.get("lodo")
+    if lodo:
+        parts += ["## Leave-one-dataset-out",
+                  f"Each dataset left out of training in turn (LSTM {lodo['autoencoder_epochs']}"
+                  f" autoencoder + {lodo['finetune_epochs']} fine-tuning epochs; the shipped "
+                  f"model has more; pure SVM in full; training seed {lodo['train_seed']}, "
+                  f"leak seed {lodo['seed']}, computed {lodo['computed']}"
+                  + f"; from `lodo.json`, written by `{lodo.get('command', '--lodo')}`"
+                  + "): false alarms on its clean "
+                  "stretches, injected leaks on its background ("
+                  + ", ".join(f"{k}: `{v['benchmark']}`, {v['train_windows']:,} training "
+                              f"windows, {v['seconds_total']:.0f} s"
+                              for k, v in lodo["datasets"].items()) + ").",
+                  lodo_note(lodo).strip(), lodo_table(lodo)]
     if loss:
         parts += ["## Training loss", f"![{loss}]({loss})"]
     return "\n\n".join(parts) + "\n"
@@ -196,8 +211,10 @@ def card_section(report: dict[str, Any]) -> str:
     parts = ["## Evaluation (from the report of `python main.py --mode evaluate`)",
              f"Seed {report['meta']['seed']}; alerts through the service's policy (0.7 x 3 "
              "windows raise, 0.3 x 10 clear). Window figures at p >= 0.7."]  # fmt: skip
+    parts += ["### Clean stretches", clean_table(report), "### Real events",
+              events_table(report)]
     for name, e in report["datasets"].items():
-        parts += [f"### {name}", e["description"] + ".", figures_table(e["detectors"])]
+        parts += [f"### {name}", e["description"] + ".", bench_table(e["detectors"])]
     return "\n\n".join(parts)
 
 
@@ -213,3 +230,29 @@ def write_report(report: dict[str, Any], raws: dict[str, Any], manifest: dict[st
     report["plots"] = {**plots, "training_loss": loss}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(_markdown(report, plots, loss))
+
+
+def rerender(out: Path, readme: Path | None = None) -> dict[str, Any]:
+    """Rewrite ``out/report.md`` (and README's tables when ``readme`` is given) from
+    ``out/report.json``, with the LODO figures of ``out/lodo.json`` when present; no
+    detector is re-run and the PNGs are kept. Returns the updated report (also written back
+    to report.json). ``python -m app.training.eval_report DIR [README]``."""
+    from app.training.report_tables import update_readme
+
+    report = json.loads((out / "report.json").read_text())
+    lodo = out / "lodo.json"
+    if lodo.is_file():
+        report["lodo"] = json.loads(lodo.read_text())
+    plots = {k: v for k, v in report.get("plots", {}).items() if k != "training_loss"}
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "report.md").write_text(_markdown(report, plots,
+                                             report.get("plots", {}).get("training_loss")))
+    if readme is not None:
+        update_readme(readme, report)
+    return report
+
+
+if __name__ == "__main__":
+    import sys
+
+    rerender(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None)

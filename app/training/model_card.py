@@ -10,10 +10,9 @@ import numpy as np
 import sklearn
 import torch
 
-from app.ml.features import CHANNELS
-from app.ml.signal import SignalConfig
-from app.ml.features import FEATURES, PREPROCESSING, RECENT, WINDOW, WINDOW_FEATURE_NAMES
+from app.ml.features import CHANNELS, FEATURES, PREPROCESSING, RECENT, WINDOW, WINDOW_FEATURE_NAMES
 from app.ml.model import ModelConfig
+from app.ml.signal import SignalConfig
 from app.training import data as D
 from app.training.dataset import (
     HOLDOUT_FRACTION,
@@ -171,7 +170,7 @@ probability where the gas stands at least {m['signal']['z_hold']} noise scales a
 {m['signal']['min_log_ratio']} in log ratio above the level (the evidence gate), else 0.
 
 {REPORT_START}
-(run `python main.py --mode evaluate --report-dir reports/latest` to fill this section)
+(run `python main.py --mode evaluate --report-dir docs/evaluation` to fill this section)
 {REPORT_END}
 
 ## Intended use and limits

@@ -1,0 +1,154 @@
+"""Replay one device's recording through a detector exactly as the service runs it.
+
+The service, per device: the signal model learns each reading (``app.ml.signal``), the
+window ending at that reading is scored, the alert policy (``app.alerting.leak``) takes the
+score and the evidence gate (``elevated``), and the signal model is held while an alert is
+open (``app.services.detector.AlertSink``). The hold feeds back into later scores, so a
+replay cannot score the whole series in one batch. :func:`replay` scores a batch of readings
+at a time (``MIN_CHUNK`` after each alert change, doubling up to ``chunk``), runs the policy over them in order, and when an alert opens or
+closes it rewinds the signal model to the reading where that happened, switches the hold,
+and goes on from the next reading. The result equals a reading-by-reading replay, at the
+cost of one batch call per chunk and per alert change.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.ml.features import WINDOW
+from app.ml.signal import DeviceSignal, SignalConfig
+from app.alerting.leak import AlertPolicy, PolicyConfig
+from app.training.reference_detectors import Detector, RobustZ, RobustZConfig
+
+#: Most readings scored per batch call.
+CHUNK = 2048
+#: Readings in the first batch after an alert opens or closes; each later batch doubles, up
+#: to CHUNK (a leak's alert changes again soon, so a long batch would mostly be rescored).
+MIN_CHUNK = 32
+
+
+@dataclass(frozen=True)
+class StatDetector:
+    """The statistical baseline (:class:`RobustZ`) under a name, for the evaluation."""
+
+    name: str
+    cfg: RobustZConfig
+    description: str
+
+
+AnyDetector = Detector | StatDetector
+
+
+@dataclass
+class Run:
+    """One device's replay. ``ends`` (N,) int64 rows that were scored (a window ending there,
+    or the reading itself for the statistical baseline); ``scores`` (N,) float64;
+    ``elevated`` (N,) bool; ``active`` (N,) bool, an alert open after that row; ``raised``
+    (k,) int64 rows where an alert was raised."""
+
+    ends: np.ndarray
+    scores: np.ndarray
+    elevated: np.ndarray
+    active: np.ndarray
+    raised: np.ndarray
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a dict (the benchmark code's raw form)."""
+        return {"ends": self.ends, "scores": self.scores, "elevated": self.elevated,
+                "active": self.active, "raised": self.raised}  # fmt: skip
+
+
+class _Adapter:
+    """The per-device state and batch scoring of one detector kind."""
+
+    def __init__(self, det: AnyDetector, series: np.ndarray, sig_cfg: SignalConfig,
+                 window: int, raise_p: float) -> None:  # fmt: skip
+        self.det, self.window, self.raise_p = det, window, raise_p
+        self.series = np.asarray(series, dtype=np.float32)
+        self.k = 1 if isinstance(det, StatDetector) else 4  # level, scale, t_level, rh_level
+        self.sig_cfg = sig_cfg
+
+    def new_state(self) -> Any:
+        if isinstance(self.det, StatDetector):
+            return RobustZ(self.det.cfg)
+        return DeviceSignal(self.sig_cfg)
+
+    def learn(self, state: Any, row: list[float], ts: float) -> tuple[float, ...]:
+        if self.k == 1:
+            return tuple(state.learn_one(row[0], ts))
+        return tuple(state.learn_one(row[0], ts, row[1], row[2])[1:])
+
+    def ready(self, vals: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        ok = np.isfinite(vals[:, :2]).all(axis=1)
+        return ok if self.k == 1 else ok & (rows >= self.window - 1)
+
+    def score(self, state: Any, vals: np.ndarray, ends: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        if isinstance(self.det, StatDetector):
+            z = vals[ends, 0]
+            return state.probability(z, self.raise_p), z >= self.det.cfg.z_on
+        if len(ends) == 0:
+            return np.empty(0), np.empty(0, dtype=bool)
+        idx = ends[:, None] - np.arange(self.window - 1, -1, -1)[None, :]
+        p, gate = self.det.score(self.series[idx], vals[ends])
+        return np.asarray(p, dtype=np.float64), np.asarray(gate, dtype=bool)
+
+
+def replay(det: AnyDetector, series: np.ndarray, ts: np.ndarray, policy: PolicyConfig,
+           sig_cfg: SignalConfig | None = None, window: int = WINDOW,
+           chunk: int = CHUNK) -> Run:  # fmt: skip
+    """Replay one device from a fresh state (signal model from row 0) as the service would.
+
+    Args:
+        det: a window :class:`Detector` or a :class:`StatDetector`.
+        series: (T, 3) float, physical units (gas, °C, %RH), time order.
+        ts: (T,) float seconds of each reading (real timestamps; the signal model's gap
+            restart uses them).
+        policy: the alert policy's thresholds.
+        sig_cfg: the signal model's parameters (the model manifest's; default SignalConfig()).
+        window: readings per window. chunk: readings per batch call.
+
+    Returns:
+        :class:`Run`.
+    """
+    ad = _Adapter(det, series, sig_cfg or SignalConfig(), window, policy.raise_p)
+    gas = np.asarray(series, dtype=np.float64).tolist()  # rows (gas, °C, %RH)
+    tsl = np.asarray(ts, dtype=np.float64).tolist()
+    n = len(gas)
+    vals = np.full((n, ad.k), np.nan)
+    state, pol = ad.new_state(), AlertPolicy(policy, model_type="evaluation")
+    ends, scores, elev, active, raised = [], [], [], [], []
+    held, i, size = False, 0, chunk
+    while i < n:
+        snap, j = copy.deepcopy(state), min(i + size, n)
+        for r in range(i, j):
+            vals[r] = ad.learn(state, gas[r], tsl[r])
+        rows = np.arange(i, j)
+        e = rows[ad.ready(vals[i:j], rows)]
+        p, g = ad.score(state, vals, e)
+        stop = None
+        for row, pr, gr in zip(e.tolist(), p.tolist(), g.tolist(), strict=True):
+            ev = pol.update("d", pr, tsl[row], elevated=gr)
+            if ev is not None and ev.type == "alert.raised":
+                raised.append(row)
+            now = pol.states["d"].alert_id is not None
+            ends.append(row), scores.append(pr), elev.append(gr), active.append(now)
+            if now != held:
+                held, stop = now, row
+                break
+        size = min(MIN_CHUNK, chunk) if stop is not None else min(2 * size, chunk)
+        if stop is not None and stop < j - 1:
+            state = snap  # rewind: readings after ``stop`` are learned with the new hold
+            for r in range(i, stop + 1):
+                ad.learn(state, gas[r], tsl[r])
+            vals[stop + 1 : j] = np.nan
+            j = stop + 1
+        state.hold(held)
+        i = j
+    return Run(np.asarray(ends, dtype=np.int64), np.asarray(scores, dtype=np.float64),
+               np.asarray(elev, dtype=bool), np.asarray(active, dtype=bool),
+               np.asarray(raised, dtype=np.int64))  # fmt: skip
