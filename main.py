@@ -26,27 +26,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     demo.add_argument("--speed", type=float, default=10.0, help="readings/s per device")
     demo.add_argument("--duration", type=float, default=None, help="stop after seconds")
     demo.add_argument("--replay", type=Path, default=None, help="CSV recording to replay")
-    demo.add_argument("--rows", default=None,
-                      help="data rows a:b of the CSV, 0-based, b excluded (default: all)")
-    demo.add_argument("--loop", action="store_true",
-                      help="replay the rows again and again (no closing summary)")
+    demo.add_argument(
+        "--rows", default=None, help="data rows a:b of the CSV, 0-based, b excluded (default: all)"
+    )
+    demo.add_argument(
+        "--loop", action="store_true", help="replay the rows again and again (no closing summary)"
+    )
     demo.add_argument("--gas-col", default="eCO2[ppm]")
     demo.add_argument("--temp-col", default="Temperature[C]")
     demo.add_argument("--rh-col", default="Humidity[%]")
     train = p.add_argument_group("train / evaluate")
     train.add_argument("--epochs", type=int, default=None, help="autoencoder epochs (50)")
-    train.add_argument("--finetune-epochs", type=int, default=None,
-                       help="supervised fine-tuning epochs (20)")
+    train.add_argument(
+        "--finetune-epochs", type=int, default=None, help="supervised fine-tuning epochs (20)"
+    )
     train.add_argument("--data-dir", type=Path, default=None, help="default ../shared/data")
     train.add_argument("--seed", type=int, default=None)
-    train.add_argument("--report-dir", type=Path, default=Path("docs/evaluation"),
-                       help="evaluation output; docs/evaluation also updates README's tables")
-    train.add_argument("--lodo", action="store_true",
-                       help="evaluate: also run leave-one-dataset-out (trains 3 models)")
-    train.add_argument("--lodo-epochs", type=int, default=None,
-                       help="LODO autoencoder epochs (5)")
-    train.add_argument("--lodo-finetune-epochs", type=int, default=None,
-                       help="LODO fine-tuning epochs (3)")
+    train.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("docs/evaluation"),
+        help="evaluation output; docs/evaluation also updates README's tables",
+    )
+    train.add_argument(
+        "--lodo",
+        action="store_true",
+        help="evaluate: also run leave-one-dataset-out (trains 3 models)",
+    )
+    train.add_argument("--lodo-epochs", type=int, default=None, help="LODO autoencoder epochs (5)")
+    train.add_argument(
+        "--lodo-finetune-epochs", type=int, default=None, help="LODO fine-tuning epochs (3)"
+    )
     return p.parse_args(argv)
 
 
@@ -58,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per demo POST otherwise
     from app.config import Settings
 
-    overrides = {k: v for k, v in {"artifacts_dir": args.artifacts_dir,
-                                    "device": args.device}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {"artifacts_dir": args.artifacts_dir, "device": args.device}.items()
+        if v is not None
+    }
     settings = Settings(**overrides)
     if args.mode == "train":
         from app.training.train import run_train
@@ -88,8 +101,7 @@ def _demo(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
     try:  # check the replay before training a model or starting a server
         rows = parse_rows(args.rows) if args.rows else None
         if args.replay is not None:
-            replay_data = load_replay(args.replay, (args.gas_col, args.temp_col, args.rh_col),
-                                      rows)
+            replay_data = load_replay(args.replay, (args.gas_col, args.temp_col, args.rh_col), rows)
         elif args.rows:
             raise ReplayError("--rows needs --replay FILE")
     except ReplayError as exc:
@@ -102,10 +114,19 @@ def _demo(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
         args.artifacts_dir = settings.artifacts_dir
         if run_train(args) != 0:
             return 1
-    opts = DemoOptions(host=args.host, port=args.port, devices=args.devices, speed=args.speed,
-                       duration_s=args.duration, replay=args.replay, replay_rows=rows,
-                       gas_col=args.gas_col, temp_col=args.temp_col, rh_col=args.rh_col,
-                       loop=args.loop)
+    opts = DemoOptions(
+        host=args.host,
+        port=args.port,
+        devices=args.devices,
+        speed=args.speed,
+        duration_s=args.duration,
+        replay=args.replay,
+        replay_rows=rows,
+        gas_col=args.gas_col,
+        temp_col=args.temp_col,
+        rh_col=args.rh_col,
+        loop=args.loop,
+    )
     with contextlib.ExitStack() as stack:
         if not {"GASLEAK_DB_PATH", "GASLEAK_DATABASE_URL"} & set(os.environ):
             # A demo starts clean: alerts left open by an earlier demo run would otherwise be

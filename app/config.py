@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     )
 
     window: int | None = Field(
-        None, ge=3,
+        None,
+        ge=3,
         description="Readings per scored window. The model fixes it (its manifest's window, "
         "60 for the shipped model); set it only to assert that value: a different one is "
         "refused at start-up. Used as is when the model is disabled (default 60)",
@@ -92,22 +93,28 @@ class Settings(BaseSettings):
         0.2, ge=0, lt=1, description="Resolve below set point x (1 - hysteresis)"
     )
     alert_off_delay_s: float = Field(
-        60.0, ge=0,
+        60.0,
+        ge=0,
         description="Off-delay, reading-time s: an alert (leak, threshold, sensor_fault) "
         "resolves only after its clear condition has held this long. 60 s: the gas-fire "
         "slice (smoke_iot rows 50021-51141, 1 Hz) dips below the threshold clear level "
         "(4,000 ppm) for up to 58 s between flare-ups (tests/alerting/test_safety.py)",
     )
     latch_critical: bool = Field(
-        True, description="A critical threshold alarm stays (cleared_unacked) after the gas "
+        True,
+        description="A critical threshold alarm stays (cleared_unacked) after the gas "
         "clears until acknowledged (IEC 60079-29-1 / EN 50194 latching high alarm)",
     )
     rate_min_span_s: float = Field(
-        1.0, ge=1.0, description="Rates of change are measured over at least this span, s "
+        1.0,
+        ge=1.0,
+        description="Rates of change are measured over at least this span, s "
         "(jittered timestamps a few ms apart are not a 10 °C/s jump)",
     )
     reminder_interval_s: float | None = Field(
-        900.0, gt=0, description="Re-notify (alert.reminder) an unacknowledged critical alert "
+        900.0,
+        gt=0,
+        description="Re-notify (alert.reminder) an unacknowledged critical alert "
         "this often, wall-clock s; null = never",
     )
     stuck_readings: int = Field(
@@ -132,13 +139,15 @@ class Settings(BaseSettings):
     max_batch_readings: int = Field(10_000, ge=1, description="Most readings in one message")
 
     alert_critical_gas_ppm: float | None = Field(
-        12_500.0, gt=0,
+        12_500.0,
+        gt=0,
         description="Gas concentration (last reading of the window), ppm, at which an active "
         "leak alert escalates to critical (12,500 ppm = 25 % of methane's LEL, the safety "
         "rules' high set point); null = never",
     )
     alert_escalate_after_s: float | None = Field(
-        300.0, gt=0,
+        300.0,
+        gt=0,
         description="Reading-time seconds an alert may stay a warning before it escalates to "
         "critical; null = never by age",
     )

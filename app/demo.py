@@ -25,8 +25,12 @@ from app.demo_replay import ReplayLog, load_replay
 from app.main import create_app
 from app.sim import segment
 
-MARKS = {"alert.raised": "LEAK ALERT", "alert.updated": "escalated ",
-         "alert.acknowledged": "acked     ", "alert.resolved": "all clear "}
+MARKS = {
+    "alert.raised": "LEAK ALERT",
+    "alert.updated": "escalated ",
+    "alert.acknowledged": "acked     ",
+    "alert.resolved": "all clear ",
+}
 SEGMENT = 600  # readings per simulated segment; every third segment of a device has a leak
 
 
@@ -60,21 +64,30 @@ def sim_stream(index: int) -> Iterator[Reading3]:
         seg = segment(SEGMENT, seed=1000 * index + k, leak=(index + k) % 3 == 0)
         for i, row in enumerate(seg.series.tolist()):
             if seg.leak is not None and i == seg.leak.onset:
-                print(f"[simulator] leak starts on sim-{index:02d}: {seg.leak.shape} to "
-                      f"{math.exp(seg.leak.amplitude):.1f}x background for "
-                      f"{seg.leak.duration} s", flush=True)
+                print(
+                    f"[simulator] leak starts on sim-{index:02d}: {seg.leak.shape} to "
+                    f"{math.exp(seg.leak.amplitude):.1f}x background for "
+                    f"{seg.leak.duration} s",
+                    flush=True,
+                )
             yield (row[0], row[1], row[2])
         k += 1
 
 
 def reading(device_id: str, ts: float, v: tuple[float, float, float]) -> dict[str, object]:
     """A wire reading."""
-    return {"device_id": device_id, "ts": ts, "gas_ppm": round(v[0], 3),
-            "temperature_c": round(v[1], 3), "humidity_pct": round(v[2], 3)}
+    return {
+        "device_id": device_id,
+        "ts": ts,
+        "gas_ppm": round(v[0], 3),
+        "temperature_c": round(v[1], 3),
+        "humidity_pct": round(v[2], 3),
+    }
 
 
-async def http_gateway(base: str, streams: dict[str, Iterator[Reading3]], t0: float,
-                       speed: float) -> None:
+async def http_gateway(
+    base: str, streams: dict[str, Iterator[Reading3]], t0: float, speed: float
+) -> None:
     """Post one array per tick holding the next reading of each device."""
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         k = 0
@@ -95,8 +108,9 @@ async def http_gateway(base: str, streams: dict[str, Iterator[Reading3]], t0: fl
             await asyncio.sleep(1.0 / speed)
 
 
-async def ws_gateway(base: str, streams: dict[str, Iterator[Reading3]], t0: float,
-                       speed: float) -> None:
+async def ws_gateway(
+    base: str, streams: dict[str, Iterator[Reading3]], t0: float, speed: float
+) -> None:
     """Send one array per tick over a WebSocket and read each reply."""
     async with websockets.connect(base.replace("http", "ws", 1) + "/ws/readings") as ws:
         k = 0
@@ -110,18 +124,22 @@ async def ws_gateway(base: str, streams: dict[str, Iterator[Reading3]], t0: floa
             await asyncio.sleep(1.0 / speed)
 
 
-async def replay_gateway(base: str, data: list[Reading3], log: ReplayLog, speed: float,
-                         loop: bool) -> None:
+async def replay_gateway(
+    base: str, data: list[Reading3], log: ReplayLog, speed: float, loop: bool
+) -> None:
     """Post the recording one reading per tick as device ``replay-1``; once, or forever."""
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         while True:
             for values in data:
-                r = await client.post("/api/readings",
-                                      json=reading("replay-1", log.t0 + log.sent, values))
+                r = await client.post(
+                    "/api/readings", json=reading("replay-1", log.t0 + log.sent, values)
+                )
                 r.raise_for_status()
                 if r.json()["rejected"]:
-                    print(f"rejected row {log.first_row + log.sent % log.n_rows}:",
-                          r.json()["rejected"])
+                    print(
+                        f"rejected row {log.first_row + log.sent % log.n_rows}:",
+                        r.json()["rejected"],
+                    )
                 log.sent += 1
                 await asyncio.sleep(1.0 / speed)
             if not loop:
@@ -150,13 +168,18 @@ async def print_alerts(base: str, log: ReplayLog | None = None) -> None:
             mark = MARKS.get(e["type"], e["type"])
             if e.get("kind", "leak") != "leak":
                 mark = f"{e['kind']} {e['type'].removeprefix('alert.')}"
-            why = (f"p={e['probability']:.2f}" if e.get("probability") is not None
-                   else str(e.get("detail") or e.get("reason")))  # fmt: skip
+            why = (
+                f"p={e['probability']:.2f}"
+                if e.get("probability") is not None
+                else str(e.get("detail") or e.get("reason"))
+            )
             row = log.note_event(e) if log else None
             where = f" row {row}" if row is not None else ""
-            print(f"[{mark}] #{e['event_id']} {e['device_id']:<10} {e['severity']:<8} "
-                  f"{why} reading ts={e['ts']}{where} ({e.get('model_type') or 'operator'})",
-                  flush=True)
+            print(
+                f"[{mark}] #{e['event_id']} {e['device_id']:<10} {e['severity']:<8} "
+                f"{why} reading ts={e['ts']}{where} ({e.get('model_type') or 'operator'})",
+                flush=True,
+            )
 
 
 async def print_status(base: str, every_s: float = 10.0) -> None:
@@ -165,13 +188,16 @@ async def print_status(base: str, every_s: float = 10.0) -> None:
         while True:
             await asyncio.sleep(every_s)
             s = (await client.get("/api/status")).json()
-            print(f"status: {s['devices_tracked']} devices, {s['readings_accepted']} readings, "
-                  f"{s['windows_scored']} windows scored, {s['active_alerts']} active alerts",
-                  flush=True)
+            print(
+                f"status: {s['devices_tracked']} devices, {s['readings_accepted']} readings, "
+                f"{s['windows_scored']} windows scored, {s['active_alerts']} active alerts",
+                flush=True,
+            )
 
 
-async def run_demo(opts: DemoOptions, settings: Settings,
-                   replay_data: list[Reading3] | None = None) -> None:
+async def run_demo(
+    opts: DemoOptions, settings: Settings, replay_data: list[Reading3] | None = None
+) -> None:
     """Serve the API and feed it until ``duration_s`` passes, the process is interrupted, or a
     replay (without ``loop``) has sent its last row, when a summary is printed.
 
@@ -180,10 +206,12 @@ async def run_demo(opts: DemoOptions, settings: Settings,
         SystemExit: the server did not start.
     """
     if opts.replay and replay_data is None:
-        replay_data = load_replay(opts.replay, (opts.gas_col, opts.temp_col, opts.rh_col),
-                                  opts.replay_rows)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=opts.host, port=opts.port,
-                                           log_level="warning"))
+        replay_data = load_replay(
+            opts.replay, (opts.gas_col, opts.temp_col, opts.rh_col), opts.replay_rows
+        )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host=opts.host, port=opts.port, log_level="warning")
+    )
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():  # start-up failed; uvicorn logged why and exits non-zero
@@ -191,8 +219,10 @@ async def run_demo(opts: DemoOptions, settings: Settings,
             raise SystemExit("gasleak: the server did not start (see the error above)")
         await asyncio.sleep(0.05)
     base = f"http://{opts.host}:{opts.port}"
-    print(f"gasleak serving on {base}  (console: {base}/, API docs: {base}/docs, "
-          f"status: {base}/api/status)")
+    print(
+        f"gasleak serving on {base}  (console: {base}/, API docs: {base}/docs, "
+        f"status: {base}/api/status)"
+    )
     # Simulated time runs `speed` times faster than the clock; start it a day back so it stays
     # behind the server clock (future readings are refused) for 1 day / (speed - 1): 2.7 h at
     # 10x, and inside the readings-history retention (7 days). Whole seconds: a reading's
@@ -203,26 +233,33 @@ async def run_demo(opts: DemoOptions, settings: Settings,
         first = opts.replay_rows[0] if opts.replay_rows else 0
         log = ReplayLog(t0=t0, first_row=first, n_rows=len(replay_data))
         feeds = [replay_gateway(base, replay_data, log, opts.speed, opts.loop)]
-        print(f"replaying {opts.replay} rows {first}-{first + len(replay_data) - 1} as device "
-              f"replay-1 at {opts.speed} readings/s{' in a loop' if opts.loop else ''}")
+        print(
+            f"replaying {opts.replay} rows {first}-{first + len(replay_data) - 1} as device "
+            f"replay-1 at {opts.speed} readings/s{' in a loop' if opts.loop else ''}"
+        )
     else:
         names = [f"sim-{i:02d}" for i in range(opts.devices)]
         half = len(names) // 2
         feeds = [
-            http_gateway(base, {n: sim_stream(i) for i, n in enumerate(names[:half])}, t0,
-                         opts.speed),
-            ws_gateway(base, {n: sim_stream(half + i) for i, n in enumerate(names[half:])}, t0,
-                       opts.speed),
+            http_gateway(
+                base, {n: sim_stream(i) for i, n in enumerate(names[:half])}, t0, opts.speed
+            ),
+            ws_gateway(
+                base, {n: sim_stream(half + i) for i, n in enumerate(names[half:])}, t0, opts.speed
+            ),
         ]
-        print(f"{opts.devices} simulated devices ({half} over HTTP, {len(names) - half} over "
-              f"WebSocket), 1 reading per simulated second at {opts.speed}x speed; "
-              "every third 10-minute segment holds a leak")
+        print(
+            f"{opts.devices} simulated devices ({half} over HTTP, {len(names) - half} over "
+            f"WebSocket), 1 reading per simulated second at {opts.speed}x speed; "
+            "every third 10-minute segment holds a leak"
+        )
     feed_tasks = [asyncio.create_task(c) for c in feeds]
     tasks = [asyncio.create_task(c) for c in (print_alerts(base, log), print_status(base))]
     tasks += feed_tasks
     try:
-        done, _ = await asyncio.wait([serving, *tasks], timeout=opts.duration_s,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            [serving, *tasks], timeout=opts.duration_s, return_when=asyncio.FIRST_COMPLETED
+        )
         for t in done:  # a crashed task ends the demo with its error, never silently
             if not t.cancelled() and t.exception() is not None:
                 raise t.exception()  # type: ignore[misc]

@@ -30,17 +30,21 @@ def parse_rows(text: str) -> tuple[int, int]:
     try:
         a, b = (int(p) for p in parts)
     except ValueError:
-        raise ReplayError(f"--rows {text!r}: expected two row numbers a:b, e.g. 50021:51142"
-                          ) from None
+        raise ReplayError(
+            f"--rows {text!r}: expected two row numbers a:b, e.g. 50021:51142"
+        ) from None
     if not 0 <= a < b:
-        raise ReplayError(f"--rows {text!r}: the start must be >= 0 and below the end "
-                          f"({a} is not below {b})" if a >= b else
-                          f"--rows {text!r}: row numbers start at 0")
+        raise ReplayError(
+            f"--rows {text!r}: the start must be >= 0 and below the end ({a} is not below {b})"
+            if a >= b
+            else f"--rows {text!r}: row numbers start at 0"
+        )
     return a, b
 
 
-def load_replay(path: Path, columns: tuple[str, str, str],
-                rows: tuple[int, int] | None) -> list[tuple[float, float, float]]:
+def load_replay(
+    path: Path, columns: tuple[str, str, str], rows: tuple[int, int] | None
+) -> list[tuple[float, float, float]]:
     """Rows ``[a, b)`` of a CSV as ``(gas_ppm, temperature_c, humidity_pct)`` floats.
 
     Args:
@@ -59,9 +63,11 @@ def load_replay(path: Path, columns: tuple[str, str, str],
             header = reader.fieldnames or []
             missing = [c for c in columns if c not in header]
             if missing:
-                raise ReplayError(f"{path}: no column {', '.join(map(repr, missing))}; it has "
-                                  f"{', '.join(map(repr, header)) or 'no header'} (set "
-                                  "--gas-col/--temp-col/--rh-col)")
+                raise ReplayError(
+                    f"{path}: no column {', '.join(map(repr, missing))}; it has "
+                    f"{', '.join(map(repr, header)) or 'no header'} (set "
+                    "--gas-col/--temp-col/--rh-col)"
+                )
             data = list(reader)
     except FileNotFoundError:
         raise ReplayError(f"replay file not found: {path}") from None
@@ -69,15 +75,17 @@ def load_replay(path: Path, columns: tuple[str, str, str],
         raise ReplayError(f"cannot read replay file {path}: {exc}") from None
     a, b = rows or (0, len(data))
     if b > len(data):
-        raise ReplayError(f"--rows {a}:{b} is outside {path}: it has {len(data)} data rows "
-                          f"(0 to {len(data) - 1})")
+        raise ReplayError(
+            f"--rows {a}:{b} is outside {path}: it has {len(data)} data rows (0 to {len(data) - 1})"
+        )
     out = []
     for i in range(a, b):
         try:
             values = tuple(float(data[i][c]) for c in columns)
         except (TypeError, ValueError):
-            raise ReplayError(f"{path} row {i}: {dict((c, data[i][c]) for c in columns)} "
-                              "is not three numbers") from None
+            raise ReplayError(
+                f"{path} row {i}: {dict((c, data[i][c]) for c in columns)} is not three numbers"
+            ) from None
         if not all(math.isfinite(v) for v in values):
             raise ReplayError(f"{path} row {i}: {values} holds a non-finite value")
         out.append(values)
@@ -116,8 +124,7 @@ class ReplayLog:
     def summary(self, path: Path) -> str:
         """The closing lines: rows sent, alerts raised by kind, the row of the first alert."""
         last = self.first_row + min(self.sent, self.n_rows) - 1
-        lines = [f"replay finished: {self.sent} rows sent (rows {self.first_row}-{last} of "
-                 f"{path})"]
+        lines = [f"replay finished: {self.sent} rows sent (rows {self.first_row}-{last} of {path})"]
         if self.raised:
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.raised.items()))
             lines.append(f"alerts raised: {kinds}")

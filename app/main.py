@@ -13,7 +13,16 @@ from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.middleware import HeadAsGet, RequestTimer
 from app.routers import (
-    alerts, console, devices, docs, health, readings, signals, silences, status, webhooks,
+    alerts,
+    console,
+    devices,
+    docs,
+    health,
+    readings,
+    signals,
+    silences,
+    status,
+    webhooks,
 )
 from app.services.latency import ServiceMetrics, TimedPredictor
 from app.state import build_state
@@ -33,13 +42,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.gasleak = state
             yield
 
-    app = FastAPI(title="gasleak", version=__version__, description=DESCRIPTION,
-                  summary="Real-time gas-leak detection: readings in, leak alerts out.",
-                  docs_url=None, redoc_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="gasleak",
+        version=__version__,
+        description=DESCRIPTION,
+        summary="Real-time gas-leak detection: readings in, leak alerts out.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
     app.state.metrics = metrics
     install_error_handlers(app)
-    for module in (readings, alerts, devices, signals, silences, webhooks, status, health, docs,
-                   console):
+    for module in (
+        readings,
+        alerts,
+        devices,
+        signals,
+        silences,
+        webhooks,
+        status,
+        health,
+        docs,
+        console,
+    ):
         app.include_router(module.router)
     app.mount(docs.DOCS_STATIC, docs.docs_assets(), name="docs-assets")
     app.mount("/static", console.static_files(), name="static")

@@ -65,4 +65,5 @@ class RequestTimer:
             if path.startswith("/static"):
                 path = "/static"
             self.metrics.request_seconds.labels(method, path, str(status)).observe(
-                time.perf_counter() - t0)
+                time.perf_counter() - t0
+            )

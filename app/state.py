@@ -21,10 +21,9 @@ from app.alerting.view import DeviceAlertView
 from app.config import Settings
 from app.ml.accel import accelerate
 from app.ml.predictor import NoModel, Predictor, load_predictor
-from app.services.alerts import AlertService
 from app.ml.signal import SignalConfig
+from app.services.alerts import AlertService
 from app.services.buffers import DeviceBuffers
-from app.services.signals import SignalBank
 from app.services.detector import AlertSink
 from app.services.devices import DeviceService
 from app.services.eventlog import EventLog
@@ -34,6 +33,7 @@ from app.services.ingest import Ingestor
 from app.services.registry import Registry
 from app.services.safety import SafetyService
 from app.services.scorer import BatchScorer, InlineScorer
+from app.services.signals import SignalBank
 from app.services.silences import SilenceService
 from app.services.webhooks import RetryPolicy, WebhookDispatcher
 from app.store import Store
@@ -73,8 +73,7 @@ class AppState:
     def evict_idle(self) -> int:
         """Evict devices idle longer than the setting, keeping those with an open alert of
         any kind (a silent device's fault must still resolve when it comes back)."""
-        gone = self.buffers.evict_idle(idle_s=self.settings.device_idle_s,
-                                       keep=self.view.devices())
+        gone = self.buffers.evict_idle(idle_s=self.settings.device_idle_s, keep=self.view.devices())
         self.policy.forget(gone)
         self.sink.forget(gone)
         self.rules.forget(gone)
@@ -92,12 +91,15 @@ def _init_torch_threads(n: int) -> None:
 
 def _webhooks(settings: Settings, store: Store) -> WebhookDispatcher:
     return WebhookDispatcher(
-        store, settings.webhook_urls,
+        store,
+        settings.webhook_urls,
         secret=settings.webhook_secret.get_secret_value().encode(),
         timeout_s=settings.webhook_timeout_s,
-        retry=RetryPolicy(base_s=settings.webhook_backoff_base_s,
-                          max_s=settings.webhook_backoff_max_s,
-                          expire_s=settings.webhook_expire_s),
+        retry=RetryPolicy(
+            base_s=settings.webhook_backoff_base_s,
+            max_s=settings.webhook_backoff_max_s,
+            expire_s=settings.webhook_expire_s,
+        ),
     )
 
 
@@ -121,9 +123,12 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
 
 @contextlib.asynccontextmanager
 async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference",
-                                  initializer=_init_torch_threads,
-                                  initargs=(settings.torch_threads,))
+    executor = ThreadPoolExecutor(
+        max_workers=1,
+        thread_name_prefix="inference",
+        initializer=_init_torch_threads,
+        initargs=(settings.torch_threads,),
+    )
     loop = asyncio.get_running_loop()
     predictor: Predictor = NoModel()
     if settings.model_enabled:
@@ -140,10 +145,14 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
         )
     log.info("model loaded: %s on %s", predictor.model_type, predictor.device)
     window = model_window(settings, predictor)
-    signals = SignalBank(predictor.signal_cfg if settings.model_enabled
-                         else SignalConfig(warmup=max(window, SignalConfig().warmup)))
-    buffers = DeviceBuffers(window=window, max_devices=settings.max_devices,
-                            stride=settings.stride, signals=signals)
+    signals = SignalBank(
+        predictor.signal_cfg
+        if settings.model_enabled
+        else SignalConfig(warmup=max(window, SignalConfig().warmup))
+    )
+    buffers = DeviceBuffers(
+        window=window, max_devices=settings.max_devices, stride=settings.stride, signals=signals
+    )
     state = await _alerting(settings, store, predictor, buffers, executor)
     webhooks = state.webhooks
     recorder = state.recorder
@@ -151,11 +160,16 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
     webhooks.start()
     recorder.start()
     scorer.start()
-    tasks = [asyncio.create_task(_evict_forever(state), name="evictor"),
-             asyncio.create_task(_silent_forever(state), name="silent-sweep")]
+    tasks = [
+        asyncio.create_task(_evict_forever(state), name="evictor"),
+        asyncio.create_task(_silent_forever(state), name="silent-sweep"),
+    ]
     if settings.reminder_interval_s is not None:
-        tasks.append(asyncio.create_task(_remind_forever(state, settings.reminder_interval_s),
-                                         name="reminders"))
+        tasks.append(
+            asyncio.create_task(
+                _remind_forever(state, settings.reminder_interval_s), name="reminders"
+            )
+        )
     try:
         yield state
     finally:
@@ -186,12 +200,18 @@ def model_window(settings: Settings, predictor: Predictor) -> int:
             f"GASLEAK_WINDOW={settings.window} but the loaded model ({predictor.model_type}, "
             f"{settings.artifacts_dir}) was trained on windows of {predictor.window} readings; "
             f"unset GASLEAK_WINDOW or set it to {predictor.window}, or train a model with "
-            "that window")
+            "that window"
+        )
     return predictor.window
 
 
-async def _alerting(settings: Settings, store: Store, predictor: Predictor,
-                    buffers: DeviceBuffers, executor: ThreadPoolExecutor) -> AppState:
+async def _alerting(
+    settings: Settings,
+    store: Store,
+    predictor: Predictor,
+    buffers: DeviceBuffers,
+    executor: ThreadPoolExecutor,
+) -> AppState:
     """Build the alerting half and restore it from the store: registered devices, leak
     policy states, safety episodes, silences; every registered device or device with an open
     alert is watched for silence from now."""
@@ -206,48 +226,89 @@ async def _alerting(settings: Settings, store: Store, predictor: Predictor,
     open_rows = await store.open_alerts()
     for a in open_rows:
         if a["kind"] != "leak":
-            rules.restore_open(a["device_id"], a["kind"], a["severity"], a["state"],
-                               a["alert_id"], now=now)
+            rules.restore_open(
+                a["device_id"], a["kind"], a["severity"], a["state"], a["alert_id"], now=now
+            )
     rules.watch(known + [a["device_id"] for a in open_rows], now=now)
     silences = SilenceService(store=store, silences=Silences())
     await silences.load()
 
     async def replay(after: int, upto: int, f: EventFilter, limit: int) -> list[dict[str, Any]]:
         return await store.events_after(
-            after, upto=upto, device_ids=f.device_ids, kinds=f.kinds,
+            after,
+            upto=upto,
+            device_ids=f.device_ids,
+            kinds=f.kinds,
             min_severity=None if f.min_severity is None else f.min_severity.value,
-            include_silenced=f.include_silenced, limit=limit)
+            include_silenced=f.include_silenced,
+            limit=limit,
+        )
 
-    hub = Hub(queue_max=settings.subscriber_queue_max, replay=replay,
-              replay_page=settings.replay_page)
-    event_log = EventLog(store=store, hub=hub, silences=silences.silences,
-                         states={"leak": policy, "safety": rules},
-                         webhook_urls=settings.webhook_urls)
+    hub = Hub(
+        queue_max=settings.subscriber_queue_max, replay=replay, replay_page=settings.replay_page
+    )
+    event_log = EventLog(
+        store=store,
+        hub=hub,
+        silences=silences.silences,
+        states={"leak": policy, "safety": rules},
+        webhook_urls=settings.webhook_urls,
+    )
     await event_log.start()
     webhooks = _webhooks(settings, store)
     event_log.listeners.append(webhooks.notify)
-    recorder = ReadingsRecorder(store, queue_max=settings.readings_queue_max,
-                                retention_s=settings.readings_retention_s)
+    recorder = ReadingsRecorder(
+        store, queue_max=settings.readings_queue_max, retention_s=settings.readings_retention_s
+    )
     sink = AlertSink(buffers.signals, policy, event_log, profiles)
     scorer: BatchScorer | InlineScorer
     if settings.scoring_mode == "inline":  # the naive design, for the benchmark
         scorer = InlineScorer(predictor, executor=executor, sink=sink)
     else:
-        scorer = BatchScorer(predictor, executor=executor, sink=sink,
-                             max_batch=settings.batch_max_size,
-                             max_delay_s=settings.batch_max_delay_ms / 1000,
-                             queue_max=settings.score_queue_max)
+        scorer = BatchScorer(
+            predictor,
+            executor=executor,
+            sink=sink,
+            max_batch=settings.batch_max_size,
+            max_delay_s=settings.batch_max_delay_ms / 1000,
+            queue_max=settings.score_queue_max,
+        )
     safety = SafetyService(rules=rules, log=event_log, registry=registry)
-    ingestor = Ingestor(buffers=buffers, scorer=scorer, max_items=settings.max_batch_readings,
-                        safety=safety, score=settings.model_enabled,
-                        record=recorder.record if settings.readings_history else None)
+    ingestor = Ingestor(
+        buffers=buffers,
+        scorer=scorer,
+        max_items=settings.max_batch_readings,
+        safety=safety,
+        score=settings.model_enabled,
+        record=recorder.record if settings.readings_history else None,
+    )
     view = DeviceAlertView(policy, rules)
-    alerts = AlertService(store=store, log=event_log, policy=policy, rules=rules,
-                          silences=silences.silences)
-    devices = DeviceService(buffers=buffers, registry=registry, view=view,
-                            scores=sink.last_probability)
-    return AppState(settings, predictor, buffers, policy, rules, view, hub, event_log, scorer,
-                    ingestor, safety, store, alerts, devices, silences, recorder, webhooks, sink)
+    alerts = AlertService(
+        store=store, log=event_log, policy=policy, rules=rules, silences=silences.silences
+    )
+    devices = DeviceService(
+        buffers=buffers, registry=registry, view=view, scores=sink.last_probability
+    )
+    return AppState(
+        settings,
+        predictor,
+        buffers,
+        policy,
+        rules,
+        view,
+        hub,
+        event_log,
+        scorer,
+        ingestor,
+        safety,
+        store,
+        alerts,
+        devices,
+        silences,
+        recorder,
+        webhooks,
+        sink,
+    )
 
 
 async def _silent_forever(state: AppState) -> None:

@@ -31,41 +31,71 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=10.0, help="length of each measured phase")
     p.add_argument("--gateways", type=int, default=8, help="WebSocket connections sending")
     p.add_argument("--leaky-fraction", type=float, default=0.1, help="devices that leak")
-    p.add_argument("--track-devices", type=int, default=100_000,
-                   help="devices tracked in the memory phase")
-    p.add_argument("--torch-threads", type=int, default=None,
-                   help="server's GASLEAK_TORCH_THREADS (default: the service default)")
+    p.add_argument(
+        "--track-devices", type=int, default=100_000, help="devices tracked in the memory phase"
+    )
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="server's GASLEAK_TORCH_THREADS (default: the service default)",
+    )
     p.add_argument("--batch-max-size", type=int, default=None)
     p.add_argument("--batch-max-delay-ms", type=float, default=None)
     p.add_argument("--accel", default=None, help="none|int8|torchscript|onnx")
     p.add_argument("--svm-backend", default=None, help="array|sklearn")
     p.add_argument("--gpu", action="store_true", help="score on CUDA; bigger ceiling batches")
     p.add_argument("--skip-naive", action="store_true", help="do not run the naive mode")
-    p.add_argument("--accel-compare", action="store_true",
-                   help="only compare the encoder variants in-process (speed and detection)")
+    p.add_argument(
+        "--accel-compare",
+        action="store_true",
+        help="only compare the encoder variants in-process (speed and detection)",
+    )
     return p.parse_args(argv)
 
 
 def server_settings(args: argparse.Namespace) -> dict[str, str]:
     """GASLEAK_* overrides for the batched server."""
-    opts = {"torch_threads": args.torch_threads, "batch_max_size": args.batch_max_size,
-            "batch_max_delay_ms": args.batch_max_delay_ms, "accel": args.accel,
-            "svm_backend": args.svm_backend,
-            "device": "cuda" if args.gpu else "cpu"}
+    opts = {
+        "torch_threads": args.torch_threads,
+        "batch_max_size": args.batch_max_size,
+        "batch_max_delay_ms": args.batch_max_delay_ms,
+        "accel": args.accel,
+        "svm_backend": args.svm_backend,
+        "device": "cuda" if args.gpu else "cpu",
+    }
     return {k: str(v) for k, v in opts.items() if v is not None}
 
 
-def run_load(srv: server.Server, args: argparse.Namespace, phases: list[str],
-             prefill: int, raise_after: int | None) -> dict[str, Any]:
+def run_load(
+    srv: server.Server,
+    args: argparse.Namespace,
+    phases: list[str],
+    prefill: int,
+    raise_after: int | None,
+) -> dict[str, Any]:
     """Run ``bench.load`` in its own process against ``srv``; its JSON result."""
-    cfg = {"base": srv.base, "devices": args.devices, "rate": args.rate,
-           "seconds": args.seconds, "gateways": args.gateways,
-           "leaky_fraction": args.leaky_fraction, "track_devices": args.track_devices,
-           "server_pid": srv.proc.pid, "phases": phases, "prefill": prefill,
-           "raise_after": raise_after}
-    out = subprocess.run([sys.executable, "-m", "bench.load", json.dumps(cfg)], cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-                         text=True, check=False)
+    cfg = {
+        "base": srv.base,
+        "devices": args.devices,
+        "rate": args.rate,
+        "seconds": args.seconds,
+        "gateways": args.gateways,
+        "leaky_fraction": args.leaky_fraction,
+        "track_devices": args.track_devices,
+        "server_pid": srv.proc.pid,
+        "phases": phases,
+        "prefill": prefill,
+        "raise_after": raise_after,
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.load", json.dumps(cfg)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"load generator failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -95,19 +125,28 @@ def main(argv: list[str] | None = None) -> int:
         accel_cmp.print_table(cmp)
         print(json.dumps({**cmp, "machine": {**machine, "loadavg_end": os.getloadavg()}}))
         return 0
-    ceil = ceiling(settings.artifacts_dir, device=settings.device, accel=settings.accel,
-                   svm=settings.svm_backend,
-                   threads=sorted({threads, os.cpu_count() or 1}),
-                   batches=[1024, 8192, 32768] if args.gpu else [1, 64, 256, 1024])
+    ceil = ceiling(
+        settings.artifacts_dir,
+        device=settings.device,
+        accel=settings.accel,
+        svm=settings.svm_backend,
+        threads=sorted({threads, os.cpu_count() or 1}),
+        batches=[1024, 8192, 32768] if args.gpu else [1, 64, 256, 1024],
+    )
     raise_after = readings_to_raise(ceil.pop("predictor"), settings, rate=args.rate)
     prefill = settings.window + (raise_after or 0)  # clean history, then the leaks' lead-in
-    batched = with_server(server_settings(args), lambda s: run_load(
-        s, args, ["prefill", "paced", "saturate", "memory"], prefill, raise_after))
+    batched = with_server(
+        server_settings(args),
+        lambda s: run_load(
+            s, args, ["prefill", "paced", "saturate", "memory"], prefill, raise_after
+        ),
+    )
     naive = None
     if not args.skip_naive:
-        naive = with_server({**server_settings(args), "scoring_mode": "inline"},
-                            lambda s: run_load(s, args, ["prefill", "saturate"],
-                                               settings.window, None))  # no leak lead-in
+        naive = with_server(
+            {**server_settings(args), "scoring_mode": "inline"},
+            lambda s: run_load(s, args, ["prefill", "saturate"], settings.window, None),
+        )  # no leak lead-in
     ceil["raise_after_readings"] = raise_after
     result = report.summarise(args, settings, machine, ceil, batched, naive)
     report.print_table(result)

@@ -14,8 +14,9 @@ import numpy as np
 from bench.load import Fleet
 
 
-def readings_to_raise(predictor: object, settings: object, *, rate: float,
-                      max_readings: int = 600) -> int | None:
+def readings_to_raise(
+    predictor: object, settings: object, *, rate: float, max_readings: int = 600
+) -> int | None:
     """Leaky readings (after a clean window) until the policy raises; None if it never does.
 
     Uses the load generator's own encoding for a leaky device, the service's buffers,
@@ -30,21 +31,32 @@ def readings_to_raise(predictor: object, settings: object, *, rate: float,
     w = predictor.window  # type: ignore[attr-defined]
     cfg: SignalConfig = predictor.signal_cfg  # type: ignore[attr-defined]
     fleet = Fleet(1, rate, 1.7e9, {0: (cfg.warmup + 5) / rate})
-    rows = [json.loads(fleet.encode(0, fleet.ts_of(0, k)))
-            for k in range(cfg.warmup + 5 + max_readings)]
+    rows = [
+        json.loads(fleet.encode(0, fleet.ts_of(0, k))) for k in range(cfg.warmup + 5 + max_readings)
+    ]
     buf = DeviceBuffers(window=w, max_devices=1, signals=SignalBank(cfg))
-    stored = buf.store(["x"] * len(rows), np.array([r["ts"] for r in rows]),
-                       np.array([[r["gas_ppm"], r["temperature_c"], r["humidity_pct"]]
-                                 for r in rows]))
+    stored = buf.store(
+        ["x"] * len(rows),
+        np.array([r["ts"] for r in rows]),
+        np.array([[r["gas_ppm"], r["temperature_c"], r["humidity_pct"]] for r in rows]),
+    )
     assert stored.windows is not None
     scores = score_windows(predictor, stored.windows)  # type: ignore[arg-type]
     s = settings
-    policy = AlertPolicy(PolicyConfig(s.alert_raise_probability, s.alert_raise_windows,  # type: ignore[attr-defined]
-                                      s.alert_clear_probability, s.alert_clear_windows,  # type: ignore[attr-defined]
-                                      s.alert_critical_probability), model_type="x")  # type: ignore[attr-defined]
+    policy = AlertPolicy(
+        PolicyConfig(
+            s.alert_raise_probability,
+            s.alert_raise_windows,  # type: ignore[attr-defined]
+            s.alert_clear_probability,
+            s.alert_clear_windows,  # type: ignore[attr-defined]
+            s.alert_critical_probability,
+        ),
+        model_type="x",
+    )  # type: ignore[attr-defined]
     onset_ts = fleet.t0 + fleet.leak_onset[0]
-    for wdw, p, e in zip(stored.windows, scores.probability.tolist(),
-                         scores.evidence.tolist(), strict=True):
+    for wdw, p, e in zip(
+        stored.windows, scores.probability.tolist(), scores.evidence.tolist(), strict=True
+    ):
         ev = policy.update("x", p, wdw.ts, elevated=e)
         if ev is not None and ev.type == "alert.raised":
             if wdw.ts < onset_ts:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from app.ml.features import series_windows
 from app.sim import segment
 
@@ -22,8 +23,9 @@ def prepared_windows(
     k = 0
     while sum(len(x) for x in xs) < n:
         seg = segment(900, seed=seed + k, leak=k % 2 == 1)
-        w, sig, _ = series_windows(seg.series, np.arange(len(seg.series), dtype=float),
-                                   window=window)
+        w, sig, _ = series_windows(
+            seg.series, np.arange(len(seg.series), dtype=float), window=window
+        )
         xs.append(w)
         bs.append(sig)
         k += 1
@@ -51,8 +53,16 @@ class _Encoder:
         return self.predictor.features(x, b)
 
 
-def ceiling(artifacts: Path, *, device: str, threads: list[int], batches: list[int],
-            accel: str = "none", svm: str = "sklearn", min_s: float = 1.0) -> dict[str, Any]:
+def ceiling(
+    artifacts: Path,
+    *,
+    device: str,
+    threads: list[int],
+    batches: list[int],
+    accel: str = "none",
+    svm: str = "sklearn",
+    min_s: float = 1.0,
+) -> dict[str, Any]:
     """Windows/s for each (torch threads, batch size), and the best; also the encoder alone.
 
     Returns:
@@ -72,11 +82,15 @@ def ceiling(artifacts: Path, *, device: str, threads: list[int], batches: list[i
         for th in threads:
             torch.set_num_threads(th)
             for batch in batches:
-                row = {"threads": th, "batch": batch,
-                       "windows_per_s": round(rate(predictor, x, b, batch, min_s))}
+                row = {
+                    "threads": th,
+                    "batch": batch,
+                    "windows_per_s": round(rate(predictor, x, b, batch, min_s)),
+                }
                 if hasattr(predictor, "features"):  # the LSTM encoder alone, no SVM
-                    row["encoder_windows_per_s"] = round(rate(_Encoder(predictor), x, b, batch,
-                                                              min_s / 2))
+                    row["encoder_windows_per_s"] = round(
+                        rate(_Encoder(predictor), x, b, batch, min_s / 2)
+                    )
                 table.append(row)
     finally:
         torch.set_num_threads(before)

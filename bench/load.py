@@ -67,8 +67,10 @@ class Fleet:
         e = self.noise[(i * 31 + int(ts * self.rate)) % self.noise.size]
         leaking = onset is not None and ts >= self.t0 + onset
         gas = (LEAK_PPM if leaking else CLEAN_PPM) + 4 * e
-        return (f'{{"device_id":"{self.ids[i]}","ts":{ts:.3f},"gas_ppm":{gas:.2f},'
-                f'"temperature_c":{21 + 0.1 * e:.2f},"humidity_pct":{45 + 0.3 * e:.2f}}}')
+        return (
+            f'{{"device_id":"{self.ids[i]}","ts":{ts:.3f},"gas_ppm":{gas:.2f},'
+            f'"temperature_c":{21 + 0.1 * e:.2f},"humidity_pct":{45 + 0.3 * e:.2f}}}'
+        )
 
 
 @dataclass
@@ -139,7 +141,7 @@ class Subscriber:
             async for msg in self.ws:
                 t = time.perf_counter()
                 ev = json.loads(msg)
-                key = f'{ev.get("type")}:{ev.get("kind")}'
+                key = f"{ev.get('type')}:{ev.get('kind')}"
                 self.frames[key] = self.frames.get(key, 0) + 1
                 if ev.get("type") == "alert.raised" and ev.get("kind", "leak") == "leak":
                     ts = datetime.fromisoformat(ev["ts"]).timestamp()
@@ -177,19 +179,28 @@ async def prefill(fleet: Fleet, gws: list[Gateway], http: httpx.AsyncClient, win
     for gw in gws:
         devs = gw.devices.tolist()
         for a in range(0, len(devs), 50):
-            await gw.send([fleet.encode(i, fleet.ts_of(i, k)) for i in devs[a : a + 50]
-                           for k in range(-window, 0)])
+            await gw.send(
+                [
+                    fleet.encode(i, fleet.ts_of(i, k))
+                    for i in devs[a : a + 50]
+                    for k in range(-window, 0)
+                ]
+            )
     for gw in gws:
         await gw.settle(300)
     s = await wait_idle(http, 300)
     tallies = [gw.reset() for gw in gws]
-    return {"prefill_s": round(time.perf_counter() - t, 2),
-            "sent": sum(x.sent for x in tallies), "accepted": sum(x.accepted for x in tallies),
-            "windows_scored": s["windows_scored"]}
+    return {
+        "prefill_s": round(time.perf_counter() - t, 2),
+        "sent": sum(x.sent for x in tallies),
+        "accepted": sum(x.accepted for x in tallies),
+        "windows_scored": s["windows_scored"],
+    }
 
 
-async def paced(fleet: Fleet, gws: list[Gateway], http: httpx.AsyncClient, sub: Subscriber,
-                seconds: float) -> dict:
+async def paced(
+    fleet: Fleet, gws: list[Gateway], http: httpx.AsyncClient, sub: Subscriber, seconds: float
+) -> dict:
     """Every device at ``fleet.rate`` for ``seconds``; latency of leaky devices' alerts."""
     for gw in gws:
         gw.room = asyncio.Semaphore(100_000)  # paced: never hold a frame back
@@ -239,19 +250,29 @@ async def paced(fleet: Fleet, gws: list[Gateway], http: httpx.AsyncClient, sub: 
     return {
         "seconds": round(elapsed, 2),
         "offered_readings_per_s": fleet.n * fleet.rate,
-        "readings_sent": sent, "readings_accepted": accepted, "dropped": sent - accepted,
+        "readings_sent": sent,
+        "readings_accepted": accepted,
+        "dropped": sent - accepted,
         "readings_per_s": round((s1["readings_accepted"] - s0["readings_accepted"]) / elapsed, 1),
         "windows_per_s": round((s1["windows_scored"] - s0["windows_scored"]) / elapsed, 1),
-        "latency_ms": {"p50": q[0], "p95": q[1], "p99": q[2], "n": len(lat),
-                       "max": round(max(lat), 2) if lat else None},
-        "leaky_devices": len(fleet.leak_onset), "leaky_alerted": len(leaky_raised),
-        "false_alerts": false_raised, "alert_frames": dict(sub.frames),
+        "latency_ms": {
+            "p50": q[0],
+            "p95": q[1],
+            "p99": q[2],
+            "n": len(lat),
+            "max": round(max(lat), 2) if lat else None,
+        },
+        "leaky_devices": len(fleet.leak_onset),
+        "leaky_alerted": len(leaky_raised),
+        "false_alerts": false_raised,
+        "alert_frames": dict(sub.frames),
         "subscriber_closed": sub.closed,
     }
 
 
-async def saturate(fleet: Fleet, gws: list[Gateway], http: httpx.AsyncClient,
-                   seconds: float) -> dict:
+async def saturate(
+    fleet: Fleet, gws: list[Gateway], http: httpx.AsyncClient, seconds: float
+) -> dict:
     """Closed loop: each gateway keeps two frames (one reading per device) in flight.
 
     Readings go out far faster than ``rate``, so their time stamps step by 1 ms from each
@@ -267,8 +288,10 @@ async def saturate(fleet: Fleet, gws: list[Gateway], http: httpx.AsyncClient,
     async def drive(gw: Gateway) -> None:
         devs = gw.devices.tolist()
         while not stop.is_set():
-            frame = [fleet.encode(i, round(base[i] + 0.001 * int(fleet.sent[i] - start[i]), 3))
-                     for i in devs]
+            frame = [
+                fleet.encode(i, round(base[i] + 0.001 * int(fleet.sent[i] - start[i]), 3))
+                for i in devs
+            ]
             fleet.sent[gw.devices] += 1
             await gw.send(frame)
 
@@ -289,7 +312,9 @@ async def saturate(fleet: Fleet, gws: list[Gateway], http: httpx.AsyncClient,
     sent = sum(x.sent for x in tallies)
     accepted = sum(x.accepted for x in tallies)
     return {
-        "seconds": round(elapsed, 2), "readings_sent": sent, "readings_accepted": accepted,
+        "seconds": round(elapsed, 2),
+        "readings_sent": sent,
+        "readings_accepted": accepted,
         "dropped": sent - accepted,
         "readings_per_s": round((s1["readings_accepted"] - s0["readings_accepted"]) / elapsed, 1),
         "windows_per_s": round((s1["windows_scored"] - s0["windows_scored"]) / elapsed, 1),
@@ -306,21 +331,39 @@ async def memory(http: httpx.AsyncClient, pid: int, track: int) -> dict:
     now = round(time.time(), 3)
     new = [f"mem-{i:07d}" for i in range(target - s0["devices_tracked"])]
     for a in range(0, len(new), 5000):
-        body = ",".join(f'{{"device_id":"{d}","ts":{now},"gas_ppm":420.0,"temperature_c":21.0,'
-                        f'"humidity_pct":45.0}}' for d in new[a : a + 5000])
-        r = await http.post("/api/readings", content="[" + body + "]",
-                            headers={"content-type": "application/json"})
+        body = ",".join(
+            f'{{"device_id":"{d}","ts":{now},"gas_ppm":420.0,"temperature_c":21.0,'
+            f'"humidity_pct":45.0}}'
+            for d in new[a : a + 5000]
+        )
+        r = await http.post(
+            "/api/readings", content="[" + body + "]", headers={"content-type": "application/json"}
+        )
         r.raise_for_status()
     await wait_idle(http)
     after = rss(pid)
     s1 = await status(http)
-    out = {"devices_added": len(new), "devices_tracked": s1["devices_tracked"],
-           "max_devices": s1["max_devices"], "rss_before_mb": round(before / 2**20, 1),
-           "rss_mb": round(after / 2**20, 1),
-           "bytes_per_device": round((after - before) / max(1, len(new)))}
+    out = {
+        "devices_added": len(new),
+        "devices_tracked": s1["devices_tracked"],
+        "max_devices": s1["max_devices"],
+        "rss_before_mb": round(before / 2**20, 1),
+        "rss_mb": round(after / 2**20, 1),
+        "bytes_per_device": round((after - before) / max(1, len(new))),
+    }
     if s1["devices_tracked"] >= s1["max_devices"]:
-        r = await http.post("/api/readings", json=[{"device_id": "one-too-many", "ts": now,
-                            "gas_ppm": 1.0, "temperature_c": 20.0, "humidity_pct": 40.0}])
+        r = await http.post(
+            "/api/readings",
+            json=[
+                {
+                    "device_id": "one-too-many",
+                    "ts": now,
+                    "gas_ppm": 1.0,
+                    "temperature_c": 20.0,
+                    "humidity_pct": 40.0,
+                }
+            ],
+        )
         errs = r.json()["rejected"]
         out["cap_holds"] = bool(errs) and errs[0]["errors"][0]["type"] == "device_cap"
     return out
@@ -342,13 +385,17 @@ async def run(cfg: dict) -> dict:
     ws_url = cfg["base"].replace("http", "ws", 1)
     out: dict[str, Any] = {}
     async with contextlib.AsyncExitStack() as stack:
-        http = await stack.enter_async_context(httpx.AsyncClient(base_url=cfg["base"],
-                                                                 timeout=300))
-        conns = [await stack.enter_async_context(websockets.connect(
-            ws_url + "/ws/readings", max_size=None, ping_interval=None)) for _ in range(g)]
+        http = await stack.enter_async_context(httpx.AsyncClient(base_url=cfg["base"], timeout=300))
+        conns = [
+            await stack.enter_async_context(
+                websockets.connect(ws_url + "/ws/readings", max_size=None, ping_interval=None)
+            )
+            for _ in range(g)
+        ]
         gws = [Gateway(c, np.arange(k, n, g)) for k, c in enumerate(conns)]
-        alerts_ws = await stack.enter_async_context(websockets.connect(
-            ws_url + "/ws/alerts", ping_interval=None))
+        alerts_ws = await stack.enter_async_context(
+            websockets.connect(ws_url + "/ws/alerts", ping_interval=None)
+        )
         await alerts_ws.recv()  # the "subscribed" frame
         sub = Subscriber(alerts_ws)
         for phase in cfg["phases"]:

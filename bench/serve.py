@@ -12,5 +12,10 @@ if __name__ == "__main__":
 
     from app.main import create_app
 
-    uvicorn.run(create_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
-                ws_max_size=64 * 1024 * 1024)
+    uvicorn.run(
+        create_app(),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="warning",
+        ws_max_size=64 * 1024 * 1024,
+    )

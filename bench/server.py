@@ -78,8 +78,13 @@ def start(settings: dict[str, str]) -> Server:
     env.update({f"GASLEAK_{k.upper()}": str(v) for k, v in settings.items()})
     log = Path(tempfile.mkstemp(prefix="gasleak-bench-", suffix=".log")[1])
     with log.open("wb") as out:  # a file, not a pipe: a full pipe would stall the server
-        proc = subprocess.Popen([sys.executable, "-m", "bench.serve", str(port)], cwd=ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.serve", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

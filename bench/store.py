@@ -30,9 +30,18 @@ RUN = uuid.uuid4().hex[:8]  # alert ids stay unique when --url names a database 
 
 
 def _body(i: int) -> AlertEvent:
-    return AlertEvent(type=EventType.RAISED, alert_id=f"{RUN}-{i}", device_id=f"d{i % 1000}",
-                      kind=Kind.LEAK, severity=Severity.WARNING, state=AlertState.ACTIVE,
-                      ts=1.7e9 + i, probability=0.8, gas_ppm=900.0, model_type="m")
+    return AlertEvent(
+        type=EventType.RAISED,
+        alert_id=f"{RUN}-{i}",
+        device_id=f"d{i % 1000}",
+        kind=Kind.LEAK,
+        severity=Severity.WARNING,
+        state=AlertState.ACTIVE,
+        ts=1.7e9 + i,
+        probability=0.8,
+        gas_ppm=900.0,
+        model_type="m",
+    )
 
 
 class _Snapshot:
@@ -54,8 +63,7 @@ async def run(url: str, repeats: int) -> None:
     async def no_replay(*_: object) -> list[dict[str, Any]]:
         return []
 
-    log = EventLog(store=store, hub=Hub(queue_max=10, replay=no_replay),
-                   states={"leak": source})
+    log = EventLog(store=store, hub=Hub(queue_max=10, replay=no_replay), states={"leak": source})
     await log.start()
     n = 0
     for events, states in ((0, 1), (1, 1), (10, 50), (50, 256)):
@@ -67,9 +75,11 @@ async def run(url: str, repeats: int) -> None:
             await log.publish(bodies)
             times.append((time.perf_counter() - t0) * 1000)
             n += events
-        print(f"publish  events={events:3d} states={states:3d}: "
-              f"median {statistics.median(times):7.2f} ms  p90 "
-              f"{sorted(times)[int(0.9 * len(times))]:7.2f} ms  (n={repeats})")
+        print(
+            f"publish  events={events:3d} states={states:3d}: "
+            f"median {statistics.median(times):7.2f} ms  p90 "
+            f"{sorted(times)[int(0.9 * len(times))]:7.2f} ms  (n={repeats})"
+        )
     rows = [(f"d{k % 1000}", 1.7e9 + k, 400.0, 21.0, 45.0) for k in range(1000)]
     t0 = time.perf_counter()
     for _ in range(repeats):

@@ -32,8 +32,13 @@ needs_data = pytest.mark.skipif(
 
 def reading(device_id: str, ts: float, gas: float, temp: float = 21.0, rh: float = 45.0) -> dict:
     """A valid wire reading."""
-    return {"device_id": device_id, "ts": ts, "gas_ppm": gas, "temperature_c": temp,
-            "humidity_pct": rh}
+    return {
+        "device_id": device_id,
+        "ts": ts,
+        "gas_ppm": gas,
+        "temperature_c": temp,
+        "humidity_pct": rh,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -94,8 +99,14 @@ def start_server(env: dict[str, str] | None = None, *, block_torch: bool = False
     if "GASLEAK_DB_PATH" not in env and "GASLEAK_DATABASE_URL" not in env:
         tmpdir = Path(tempfile.mkdtemp(prefix="gasleak-test-"))
         env["GASLEAK_DB_PATH"] = str(tmpdir / "gasleak.db")
-    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT), **env}, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

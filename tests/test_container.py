@@ -83,7 +83,8 @@ def test_store_volume_and_readiness_healthcheck() -> None:
     ins = dict(instructions())
     assert ins["VOLUME"] == "/var/lib/gasleak"
     assert "GASLEAK_DB_PATH=/var/lib/gasleak/" in ins["ENV"] or any(
-        w == "ENV" and "GASLEAK_DB_PATH=/var/lib/gasleak/" in a for w, a in instructions())
+        w == "ENV" and "GASLEAK_DB_PATH=/var/lib/gasleak/" in a for w, a in instructions()
+    )
     hc = ins["HEALTHCHECK"]
     assert re.search(r"--start-period=\d+s", hc) and "/readyz" in hc
     assert ins["USER"] != "root"
@@ -122,8 +123,9 @@ with TestClient(create_app(Settings(db_path=db))) as c:
     r = c.get('/readyz')
     print(r.status_code, r.json()['failing'])
 """
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
     assert proc.stdout.strip().splitlines()[-1:] == ["200 []"], proc.stderr[-3000:]
 
 

@@ -46,9 +46,14 @@ def test_bad_columns_are_named_with_those_present(capsys, tmp_path: Path) -> Non
     assert "'eCO2[ppm]'" in err and "'Humidity[%]'" in err and "'gas'" in err
 
 
-@pytest.mark.parametrize(("rows", "needle"), [("60000:59000", "60000 is not below 59000"),
-                                              ("3:x", "expected two row numbers"),
-                                              ("2:50", "it has 5 data rows")])
+@pytest.mark.parametrize(
+    ("rows", "needle"),
+    [
+        ("60000:59000", "60000 is not below 59000"),
+        ("3:x", "expected two row numbers"),
+        ("2:50", "it has 5 data rows"),
+    ],
+)
 def test_bad_row_ranges_are_named(capsys, tmp_path: Path, rows: str, needle: str) -> None:  # noqa: ANN001
     f = write_csv(tmp_path / "r.csv", [400.0] * 5)
     code, err = run_main(capsys, "--replay", str(f), "--rows", rows)
@@ -81,10 +86,27 @@ def test_replay_prints_rows_and_a_summary_and_cleans_up(tmp_path: Path) -> None:
     tmp.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GASLEAK_")}
     env.update(TMPDIR=str(tmp), PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "main.py", "--mode", "demo", "--port",
-                           str(free_port()), "--speed", "100", "--replay", str(f), "--rows",
-                           f"2:{len(gas)}"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=180)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "main.py",
+            "--mode",
+            "demo",
+            "--port",
+            str(free_port()),
+            "--speed",
+            "100",
+            "--replay",
+            str(f),
+            "--rows",
+            f"2:{len(gas)}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert re.search(rf"\[threshold raised\].*set point 5000 ppm .* row {crossing} ", out), out

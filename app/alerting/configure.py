@@ -10,21 +10,29 @@ from app.config import Settings
 def policy_config(s: Settings) -> PolicyConfig:
     """The leak policy's parameters (``GASLEAK_ALERT_*``)."""
     return PolicyConfig(
-        raise_p=s.alert_raise_probability, raise_n=s.alert_raise_windows,
-        clear_p=s.alert_clear_probability, clear_n=s.alert_clear_windows,
-        critical_p=s.alert_critical_probability, critical_gas_ppm=s.alert_critical_gas_ppm,
-        escalate_after_s=s.alert_escalate_after_s, off_delay_s=s.alert_off_delay_s,
+        raise_p=s.alert_raise_probability,
+        raise_n=s.alert_raise_windows,
+        clear_p=s.alert_clear_probability,
+        clear_n=s.alert_clear_windows,
+        critical_p=s.alert_critical_probability,
+        critical_gas_ppm=s.alert_critical_gas_ppm,
+        escalate_after_s=s.alert_escalate_after_s,
+        off_delay_s=s.alert_off_delay_s,
     )
 
 
 def safety_config(s: Settings) -> SafetyConfig:
     """The safety rules' parameters (set points, fault limits, off-delay, latching)."""
     return SafetyConfig(
-        low_ppm=s.threshold_low_ppm, high_ppm=s.threshold_high_ppm,
-        hysteresis=s.threshold_hysteresis, off_delay_s=s.alert_off_delay_s,
-        latch_critical=s.latch_critical, stuck_readings=s.stuck_readings,
+        low_ppm=s.threshold_low_ppm,
+        high_ppm=s.threshold_high_ppm,
+        hysteresis=s.threshold_hysteresis,
+        off_delay_s=s.alert_off_delay_s,
+        latch_critical=s.latch_critical,
+        stuck_readings=s.stuck_readings,
         max_rate_per_s=(s.max_gas_rate_ppm_s, s.max_temp_rate_c_s, s.max_rh_rate_pct_s),
         rate_min_span_s=s.rate_min_span_s,
         range_min=(s.gas_range_ppm[0], s.temp_range_c[0], 0.0),
-        range_max=(s.gas_range_ppm[1], s.temp_range_c[1], 100.0), silent_s=s.silent_s,
+        range_max=(s.gas_range_ppm[1], s.temp_range_c[1], 100.0),
+        silent_s=s.silent_s,
     )

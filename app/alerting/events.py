@@ -75,9 +75,17 @@ class Ack:
     comment: str
 
 
-_EPISODE_FIELDS = ("opened_ts", "opened_gas_ppm", "opened_probability", "last_probability",
-                   "last_gas_ppm", "peak_probability", "peak_gas_ppm", "peak_ts",
-                   "by_probability")
+_EPISODE_FIELDS = (
+    "opened_ts",
+    "opened_gas_ppm",
+    "opened_probability",
+    "last_probability",
+    "last_gas_ppm",
+    "peak_probability",
+    "peak_gas_ppm",
+    "peak_ts",
+    "by_probability",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +110,17 @@ class Episode:
 
     def to_wire(self) -> dict[str, Any]:
         """The ``episode`` object of events and alerts."""
-        return {"opened_at": iso(self.opened_ts), "opened_gas_ppm": _r(self.opened_gas_ppm, 3),
-                "first_probability": _r(self.opened_probability, 6),
-                "last_probability": _r(self.last_probability, 6),
-                "peak_probability": _r(self.peak_probability, 6),
-                "first_gas_ppm": _r(self.opened_gas_ppm, 3),
-                "last_gas_ppm": _r(self.last_gas_ppm, 3),
-                "peak_gas_ppm": _r(self.peak_gas_ppm, 3), "peak_at": iso(self.peak_ts)}
+        return {
+            "opened_at": iso(self.opened_ts),
+            "opened_gas_ppm": _r(self.opened_gas_ppm, 3),
+            "first_probability": _r(self.opened_probability, 6),
+            "last_probability": _r(self.last_probability, 6),
+            "peak_probability": _r(self.peak_probability, 6),
+            "first_gas_ppm": _r(self.opened_gas_ppm, 3),
+            "last_gas_ppm": _r(self.last_gas_ppm, 3),
+            "peak_gas_ppm": _r(self.peak_gas_ppm, 3),
+            "peak_at": iso(self.peak_ts),
+        }
 
 
 @dataclass(slots=True)
@@ -127,8 +139,9 @@ class EpisodeStats:
     by_probability: bool = False
 
     @classmethod
-    def open(cls, ts: float, prob: float | None, gas: float | None, *,
-             by_probability: bool) -> EpisodeStats:
+    def open(
+        cls, ts: float, prob: float | None, gas: float | None, *, by_probability: bool
+    ) -> EpisodeStats:
         """The context at the reading (or window) that opens an alert."""
         return cls(ts, gas, prob, prob, gas, prob, gas, ts, by_probability)
 
@@ -136,8 +149,9 @@ class EpisodeStats:
         """One more reading (or window) of the episode; True when it is a new peak."""
         self.last_probability, self.last_gas_ppm = prob, gas
         if self.by_probability:
-            higher = prob is not None and (self.peak_probability is None
-                                           or prob > self.peak_probability)
+            higher = prob is not None and (
+                self.peak_probability is None or prob > self.peak_probability
+            )
         else:
             higher = gas is not None and (self.peak_gas_ppm is None or gas > self.peak_gas_ppm)
         if higher:
@@ -196,15 +210,27 @@ class AlertEvent:
     def to_wire(self, *, published_at: float, event_id: int | None = None) -> dict[str, Any]:
         """The JSON object of this event (``event_id`` first when given); times RFC 3339."""
         out: dict[str, Any] = {} if event_id is None else {"event_id": event_id}
-        out.update({
-            "type": self.type.value, "alert_id": self.alert_id, "device_id": self.device_id,
-            "kind": self.kind.value, "severity": self.severity.value, "state": self.state.value,
-            "probability": _r(self.probability, 6), "gas_ppm": _r(self.gas_ppm, 3),
-            "gas_pct_lel": _r(self.gas_pct_lel, 3), "reason": self.reason, "detail": self.detail,
-            "ack": None if self.ack is None else {"author": self.ack.author,
-                                                  "comment": self.ack.comment},
-            "ts": iso(self.ts), "model_type": self.model_type,
-            "episode": None if self.episode is None else self.episode.to_wire(),
-            "silenced": self.silenced, "published_at": iso(published_at),
-        })
+        out.update(
+            {
+                "type": self.type.value,
+                "alert_id": self.alert_id,
+                "device_id": self.device_id,
+                "kind": self.kind.value,
+                "severity": self.severity.value,
+                "state": self.state.value,
+                "probability": _r(self.probability, 6),
+                "gas_ppm": _r(self.gas_ppm, 3),
+                "gas_pct_lel": _r(self.gas_pct_lel, 3),
+                "reason": self.reason,
+                "detail": self.detail,
+                "ack": None
+                if self.ack is None
+                else {"author": self.ack.author, "comment": self.ack.comment},
+                "ts": iso(self.ts),
+                "model_type": self.model_type,
+                "episode": None if self.episode is None else self.episode.to_wire(),
+                "silenced": self.silenced,
+                "published_at": iso(published_at),
+            }
+        )
         return out

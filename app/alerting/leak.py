@@ -114,7 +114,12 @@ class AlertPolicy:
     dirty: set[str] = field(default_factory=set)
 
     def update(
-        self, device_id: str, prob: float, ts: float, gas_ppm: float | None = None, *,
+        self,
+        device_id: str,
+        prob: float,
+        ts: float,
+        gas_ppm: float | None = None,
+        *,
         elevated: bool = False,
     ) -> AlertEvent | None:
         """Feed one window's leak probability.
@@ -168,8 +173,11 @@ class AlertPolicy:
         self, device_id: str, st: DeviceAlertState, prob: float, ts: float, gas: float | None
     ) -> AlertEvent | None:
         c = self.config
-        if (st.low_run >= c.clear_n and st.clear_since is not None
-                and ts - st.clear_since >= c.off_delay_s):
+        if (
+            st.low_run >= c.clear_n
+            and st.clear_since is not None
+            and ts - st.clear_since >= c.off_delay_s
+        ):
             st.state = AlertState.RESOLVED.value
             event = self._event(EventType.RESOLVED, device_id, st, prob, ts, gas, "all clear")
             self.states[device_id] = DeviceAlertState()
@@ -189,13 +197,17 @@ class AlertPolicy:
             return "probability"
         if gas is not None and c.critical_gas_ppm is not None and gas >= c.critical_gas_ppm:
             return "concentration"
-        if (c.escalate_after_s is not None and st.raised_ts is not None
-                and ts - st.raised_ts >= c.escalate_after_s):
+        if (
+            c.escalate_after_s is not None
+            and st.raised_ts is not None
+            and ts - st.raised_ts >= c.escalate_after_s
+        ):
             return "duration"
         return None
 
-    def acknowledge(self, device_id: str, alert_id: str, *, ack: Ack,
-                    ts: float) -> AlertEvent | None:
+    def acknowledge(
+        self, device_id: str, alert_id: str, *, ack: Ack, ts: float
+    ) -> AlertEvent | None:
         """Acknowledge the device's open alert: the ``alert.acknowledged`` event, or None when
         ``alert_id`` is not the device's open leak alert."""
         st = self.states.get(device_id)
@@ -206,8 +218,17 @@ class AlertPolicy:
         ep = st.episode
         last_p = ep.last_probability if ep else None
         last_g = ep.last_gas_ppm if ep else None
-        return self._event(EventType.ACKNOWLEDGED, device_id, st, last_p, ts, last_g,
-                           "acknowledged", ack=ack, model=None)
+        return self._event(
+            EventType.ACKNOWLEDGED,
+            device_id,
+            st,
+            last_p,
+            ts,
+            last_g,
+            "acknowledged",
+            ack=ack,
+            model=None,
+        )
 
     def take_dirty(self) -> dict[str, dict[str, Any] | None]:
         """States changed since the last call: device -> state dict, or None to delete."""
@@ -239,15 +260,32 @@ class AlertPolicy:
                 self.dirty.add(d)
 
     def _event(
-        self, type_: EventType, device_id: str, st: DeviceAlertState, prob: float | None,
-        ts: float, gas: float | None, reason: str | None, *, ack: Ack | None = None,
+        self,
+        type_: EventType,
+        device_id: str,
+        st: DeviceAlertState,
+        prob: float | None,
+        ts: float,
+        gas: float | None,
+        reason: str | None,
+        *,
+        ack: Ack | None = None,
         model: str | None | bool = True,
     ) -> AlertEvent:
         assert st.alert_id is not None and st.severity is not None and st.state is not None
         return AlertEvent(
-            type=type_, alert_id=st.alert_id, device_id=device_id, kind=KIND,
-            severity=Severity(st.severity), state=AlertState(st.state), ts=ts,
-            probability=prob, gas_ppm=gas, gas_pct_lel=self.pct_lel(device_id, gas),
-            reason=reason, ack=ack, model_type=self.model_type if model is True else None,
+            type=type_,
+            alert_id=st.alert_id,
+            device_id=device_id,
+            kind=KIND,
+            severity=Severity(st.severity),
+            state=AlertState(st.state),
+            ts=ts,
+            probability=prob,
+            gas_ppm=gas,
+            gas_pct_lel=self.pct_lel(device_id, gas),
+            reason=reason,
+            ack=ack,
+            model_type=self.model_type if model is True else None,
             episode=None if st.episode is None else st.episode.freeze(),
         )

@@ -126,8 +126,9 @@ class SafetyRules:
             global set points for every device).
     """
 
-    def __init__(self, config: SafetyConfig | None = None, *,
-                 profiles: Profiles | None = None) -> None:
+    def __init__(
+        self, config: SafetyConfig | None = None, *, profiles: Profiles | None = None
+    ) -> None:
         self.config = config or SafetyConfig()
         if profiles is None:
             profiles = Profiles(low_ppm=self.config.low_ppm, high_ppm=self.config.high_ppm)
@@ -136,8 +137,9 @@ class SafetyRules:
         self.dirty: set[str] = set()
 
     # readings -------------------------------------------------------------------------------
-    def check(self, device_id: str, ts: float, gas: float, temp: float, rh: float, *,
-              now: float) -> list[AlertEvent]:
+    def check(
+        self, device_id: str, ts: float, gas: float, temp: float, rh: float, *, now: float
+    ) -> list[AlertEvent]:
         """Apply every rule to one accepted reading.
 
         Args:
@@ -190,47 +192,112 @@ class SafetyRules:
             if gas < low:
                 return []
             crit = gas >= high
-            ep = OpenEpisode(uuid.uuid4().hex, (Severity.CRITICAL if crit else Severity.WARNING),
-                             AlertState.ACTIVE, latched=crit and c.latch_critical,
-                             episode=EpisodeStats.open(ts, None, gas, by_probability=False))
+            ep = OpenEpisode(
+                uuid.uuid4().hex,
+                (Severity.CRITICAL if crit else Severity.WARNING),
+                AlertState.ACTIVE,
+                latched=crit and c.latch_critical,
+                episode=EpisodeStats.open(ts, None, gas, by_probability=False),
+            )
             st.open[Kind.THRESHOLD] = ep
             self.dirty.add(d)
             sp = high if crit else low
-            return [self._event(EventType.RAISED, d, Kind.THRESHOLD, ep, ts, gas,
-                                "high" if crit else "low",
-                                f"gas {gas:g} ppm >= set point {sp:g} ppm")]
+            return [
+                self._event(
+                    EventType.RAISED,
+                    d,
+                    Kind.THRESHOLD,
+                    ep,
+                    ts,
+                    gas,
+                    "high" if crit else "low",
+                    f"gas {gas:g} ppm >= set point {sp:g} ppm",
+                )
+            ]
         if ep.episode is not None and ep.episode.observe(ts, None, gas):
             self.dirty.add(d)  # a new peak is stored (survives a restart)
         out: list[AlertEvent] = []
         if ep.state == AlertState.CLEARED_UNACKED and gas >= low:
             ep.state = AlertState.ACTIVE
-            out.append(self._event(EventType.UPDATED, d, Kind.THRESHOLD, ep, ts, gas,
-                                   "gas_returned", f"gas {gas:g} ppm >= set point {low:g} ppm"))
+            out.append(
+                self._event(
+                    EventType.UPDATED,
+                    d,
+                    Kind.THRESHOLD,
+                    ep,
+                    ts,
+                    gas,
+                    "gas_returned",
+                    f"gas {gas:g} ppm >= set point {low:g} ppm",
+                )
+            )
         if ep.severity == Severity.WARNING and gas >= high:
-            ep.severity, ep.latched, ep.high_clear_since = (Severity.CRITICAL,
-                                                            c.latch_critical, None)
-            out.append(self._event(EventType.UPDATED, d, Kind.THRESHOLD, ep, ts, gas,
-                                   "escalated", f"gas {gas:g} ppm >= set point {high:g} ppm"))
-        if (ep.severity == Severity.CRITICAL and not ep.latched and
-                self._held(d, ep, "high_clear_since", gas < high * (1 - c.hysteresis), ts)):
+            ep.severity, ep.latched, ep.high_clear_since = (
+                Severity.CRITICAL,
+                c.latch_critical,
+                None,
+            )
+            out.append(
+                self._event(
+                    EventType.UPDATED,
+                    d,
+                    Kind.THRESHOLD,
+                    ep,
+                    ts,
+                    gas,
+                    "escalated",
+                    f"gas {gas:g} ppm >= set point {high:g} ppm",
+                )
+            )
+        if (
+            ep.severity == Severity.CRITICAL
+            and not ep.latched
+            and self._held(d, ep, "high_clear_since", gas < high * (1 - c.hysteresis), ts)
+        ):
             ep.severity, ep.high_clear_since = Severity.WARNING, None
-            out.append(self._event(EventType.UPDATED, d, Kind.THRESHOLD, ep, ts, gas,
-                                   "de-escalated", f"gas below {high * (1 - c.hysteresis):g}"
-                                   f" ppm for {c.off_delay_s:g} s"))
+            out.append(
+                self._event(
+                    EventType.UPDATED,
+                    d,
+                    Kind.THRESHOLD,
+                    ep,
+                    ts,
+                    gas,
+                    "de-escalated",
+                    f"gas below {high * (1 - c.hysteresis):g} ppm for {c.off_delay_s:g} s",
+                )
+            )
         if self._held(d, ep, "clear_since", gas < low * (1 - c.hysteresis), ts):
-            out += self._clear(d, st, ep, ts, gas, f"gas below {low * (1 - c.hysteresis):g} ppm "
-                               f"for {c.off_delay_s:g} s")
+            out += self._clear(
+                d,
+                st,
+                ep,
+                ts,
+                gas,
+                f"gas below {low * (1 - c.hysteresis):g} ppm for {c.off_delay_s:g} s",
+            )
         if out:
             self.dirty.add(d)
         return out
 
-    def _clear(self, d: str, st: _Device, ep: OpenEpisode, ts: float, gas: float | None,
-               detail: str) -> list[AlertEvent]:
+    def _clear(
+        self, d: str, st: _Device, ep: OpenEpisode, ts: float, gas: float | None, detail: str
+    ) -> list[AlertEvent]:
         """The clear condition held for the off-delay: latch or resolve."""
         if ep.latched and ep.state == AlertState.ACTIVE:
             ep.state = AlertState.CLEARED_UNACKED
-            return [self._event(EventType.UPDATED, d, Kind.THRESHOLD, ep, ts, gas,
-                                "cleared_unacked", detail + "; latched until acknowledged")]
+            return [
+                self._event(
+                    EventType.UPDATED,
+                    d,
+                    Kind.THRESHOLD,
+                    ep,
+                    ts,
+                    gas,
+                    "cleared_unacked",
+                    detail + "; latched until acknowledged",
+                )
+            ]
         if ep.state == AlertState.CLEARED_UNACKED:
             return []
         return [self._resolve(d, st, Kind.THRESHOLD, ts, gas, detail)]
@@ -239,8 +306,11 @@ class SafetyRules:
     def _faults(self, d: str, st: _Device, ts: float, vals: Vals) -> list[AlertEvent]:
         c = self.config
         found: dict[str, str] = {}
-        bad = [f"{n} {v:g} outside [{lo:g}, {hi:g}]" for n, v, lo, hi in
-               zip(_CHANNELS, vals, c.range_min, c.range_max, strict=True) if not lo <= v <= hi]
+        bad = [
+            f"{n} {v:g} outside [{lo:g}, {hi:g}]"
+            for n, v, lo, hi in zip(_CHANNELS, vals, c.range_min, c.range_max, strict=True)
+            if not lo <= v <= hi
+        ]
         if bad:
             found["out_of_range"] = "; ".join(bad)
         rate = self._rate(st, ts, vals)
@@ -248,8 +318,9 @@ class SafetyRules:
             found["rate_of_change"] = rate
         st.same_run = st.same_run + 1 if vals == st.last else 0
         if st.same_run >= c.stuck_readings:
-            found["stuck"] = (f"gas, temperature and humidity unchanged for "
-                              f"{st.same_run + 1} readings")
+            found["stuck"] = (
+                f"gas, temperature and humidity unchanged for {st.same_run + 1} readings"
+            )
         st.silent = False
         return self._fault_episode(d, st, ts, vals[0], found)
 
@@ -262,13 +333,16 @@ class SafetyRules:
             return None
         ref_ts, ref = st.ref
         dt = max(ts - ref_ts, span)
-        bad = [f"{n} changed {abs(v - p) / dt:g}/s over {dt:g} s (limit {m:g}/s)"
-               for n, v, p, m in zip(_CHANNELS, vals, ref, self.config.max_rate_per_s,
-                                     strict=True) if abs(v - p) / dt > m]
+        bad = [
+            f"{n} changed {abs(v - p) / dt:g}/s over {dt:g} s (limit {m:g}/s)"
+            for n, v, p, m in zip(_CHANNELS, vals, ref, self.config.max_rate_per_s, strict=True)
+            if abs(v - p) / dt > m
+        ]
         return "; ".join(bad) or None
 
-    def _fault_episode(self, d: str, st: _Device, ts: float, gas: float | None,
-                       found: dict[str, str]) -> list[AlertEvent]:
+    def _fault_episode(
+        self, d: str, st: _Device, ts: float, gas: float | None, found: dict[str, str]
+    ) -> list[AlertEvent]:
         """Open, extend or end the device's sensor_fault episode given the conditions now
         holding (reason -> detail); ``silent`` stays among them until a reading clears it."""
         ep = st.open.get(Kind.SENSOR_FAULT)
@@ -278,13 +352,27 @@ class SafetyRules:
         if ep is None:
             if not now_on:
                 return []
-            ep = OpenEpisode(uuid.uuid4().hex, Severity.WARNING, AlertState.ACTIVE,
-                             conditions=now_on,
-                             episode=EpisodeStats.open(ts, None, gas, by_probability=False))
+            ep = OpenEpisode(
+                uuid.uuid4().hex,
+                Severity.WARNING,
+                AlertState.ACTIVE,
+                conditions=now_on,
+                episode=EpisodeStats.open(ts, None, gas, by_probability=False),
+            )
             st.open[Kind.SENSOR_FAULT] = ep
             self.dirty.add(d)
-            return [self._event(EventType.RAISED, d, Kind.SENSOR_FAULT, ep, ts, gas, now_on[0],
-                                found.get(now_on[0]))]
+            return [
+                self._event(
+                    EventType.RAISED,
+                    d,
+                    Kind.SENSOR_FAULT,
+                    ep,
+                    ts,
+                    gas,
+                    now_on[0],
+                    found.get(now_on[0]),
+                )
+            ]
         if ep.episode is not None and ep.episode.observe(ts, None, gas):
             self.dirty.add(d)  # a new peak is stored (survives a restart)
         new = [r for r in now_on if r not in ep.conditions]
@@ -293,11 +381,17 @@ class SafetyRules:
             self.dirty.add(d)
         out = []
         if new:
-            out.append(self._event(EventType.UPDATED, d, Kind.SENSOR_FAULT, ep, ts, gas,
-                                   new[0], found.get(new[0])))
+            out.append(
+                self._event(
+                    EventType.UPDATED, d, Kind.SENSOR_FAULT, ep, ts, gas, new[0], found.get(new[0])
+                )
+            )
         if self._held(d, ep, "clear_since", not now_on, ts):
-            out.append(self._resolve(d, st, Kind.SENSOR_FAULT, ts, gas,
-                                     f"no fault for {self.config.off_delay_s:g} s"))
+            out.append(
+                self._resolve(
+                    d, st, Kind.SENSOR_FAULT, ts, gas, f"no fault for {self.config.off_delay_s:g} s"
+                )
+            )
         return out
 
     # lifecycle ------------------------------------------------------------------------------
@@ -316,19 +410,21 @@ class SafetyRules:
             since = ts
         return ts - since >= self.config.off_delay_s
 
-    def _resolve(self, d: str, st: _Device, kind: Kind, ts: float, gas: float | None,
-                 detail: str) -> AlertEvent:
+    def _resolve(
+        self, d: str, st: _Device, kind: Kind, ts: float, gas: float | None, detail: str
+    ) -> AlertEvent:
         ep = st.open.pop(kind)
         ep.state = AlertState.RESOLVED
         self.dirty.add(d)
         return self._event(EventType.RESOLVED, d, kind, ep, ts, gas, "all clear", detail)
 
-    def acknowledge(self, device_id: str, alert_id: str, *, ack: Ack,
-                    ts: float) -> list[AlertEvent] | None:
+    def acknowledge(
+        self, device_id: str, alert_id: str, *, ack: Ack, ts: float
+    ) -> list[AlertEvent] | None:
         """Acknowledge an open safety alert: ``alert.acknowledged``, then ``alert.resolved`` for
         a latched alarm that has cleared already. None when ``alert_id`` is not open here."""
         st = self.devices.get(device_id)
-        for kind, ep in (st.open.items() if st else ()):
+        for kind, ep in st.open.items() if st else ():
             if ep.alert_id != alert_id:
                 continue
             assert st is not None
@@ -336,23 +432,57 @@ class SafetyRules:
             cleared = ep.state == AlertState.CLEARED_UNACKED
             ep.state = AlertState.ACKNOWLEDGED
             ev = _last(ep)
-            out = [self._event(EventType.ACKNOWLEDGED, device_id, Kind(kind), ep, ts, ev,
-                               "acknowledged", None, ack=ack)]
+            out = [
+                self._event(
+                    EventType.ACKNOWLEDGED,
+                    device_id,
+                    Kind(kind),
+                    ep,
+                    ts,
+                    ev,
+                    "acknowledged",
+                    None,
+                    ack=ack,
+                )
+            ]
             if cleared:
-                out.append(self._resolve(device_id, st, Kind(kind), ts, ev,
-                                         "acknowledged after the gas cleared"))
+                out.append(
+                    self._resolve(
+                        device_id, st, Kind(kind), ts, ev, "acknowledged after the gas cleared"
+                    )
+                )
             return out
         return None
 
-    def _event(self, type_: EventType, d: str, kind: Kind, ep: OpenEpisode, ts: float,
-               gas: float | None, reason: str | None, detail: str | None, *,
-               ack: Ack | None = None) -> AlertEvent:
+    def _event(
+        self,
+        type_: EventType,
+        d: str,
+        kind: Kind,
+        ep: OpenEpisode,
+        ts: float,
+        gas: float | None,
+        reason: str | None,
+        detail: str | None,
+        *,
+        ack: Ack | None = None,
+    ) -> AlertEvent:
         return AlertEvent(
-            type=type_, alert_id=ep.alert_id, device_id=d, kind=kind,
-            severity=Severity(ep.severity), state=AlertState(ep.state), ts=ts, gas_ppm=gas,
-            gas_pct_lel=self.profiles.pct_lel(d, gas), reason=reason, detail=detail, ack=ack,
+            type=type_,
+            alert_id=ep.alert_id,
+            device_id=d,
+            kind=kind,
+            severity=Severity(ep.severity),
+            state=AlertState(ep.state),
+            ts=ts,
+            gas_ppm=gas,
+            gas_pct_lel=self.profiles.pct_lel(d, gas),
+            reason=reason,
+            detail=detail,
+            ack=ack,
             model_type=None if ack else MODEL_TYPE,
-            episode=None if ep.episode is None else ep.episode.freeze())
+            episode=None if ep.episode is None else ep.episode.freeze(),
+        )
 
     # state ----------------------------------------------------------------------------------
     def take_dirty(self) -> dict[str, dict[str, Any] | None]:
@@ -360,7 +490,7 @@ class SafetyRules:
         out: dict[str, dict[str, Any] | None] = {}
         for d in self.dirty:
             st = self.devices.get(d)
-            out[d] = ({k: asdict(ep) for k, ep in st.open.items()} if st and st.open else None)
+            out[d] = {k: asdict(ep) for k, ep in st.open.items()} if st and st.open else None
         self.dirty.clear()
         return out
 
@@ -373,15 +503,19 @@ class SafetyRules:
                 st.open[kind] = ep
                 st.silent = "silent" in ep.conditions
 
-    def restore_open(self, device_id: str, kind: str, severity: str, state: str,
-                     alert_id: str, *, now: float) -> None:
+    def restore_open(
+        self, device_id: str, kind: str, severity: str, state: str, alert_id: str, *, now: float
+    ) -> None:
         """Re-open a stored open alert that has no saved episode (a store written before
         episodes were saved), so it is carried on instead of raised again."""
         st = self.devices.setdefault(device_id, _Device(last_seen=now))
         if kind not in st.open:
-            st.open[kind] = OpenEpisode(alert_id, severity, state,
-                                        latched=severity == Severity.CRITICAL
-                                        and self.config.latch_critical)
+            st.open[kind] = OpenEpisode(
+                alert_id,
+                severity,
+                state,
+                latched=severity == Severity.CRITICAL and self.config.latch_critical,
+            )
 
     def open_alerts(self, device_id: str) -> dict[str, OpenEpisode]:
         """Kind -> open episode of one device (a copy of the mapping)."""

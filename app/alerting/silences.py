@@ -35,7 +35,7 @@ class Silence:
     min_severity: Severity | None = None
 
     def status(self, now: float) -> str:
-        """"pending" before its start, "active" during, "expired" from its end on."""
+        """ "pending" before its start, "active" during, "expired" from its end on."""
         if now >= self.ends_at:
             return "expired"
         return "active" if now >= self.starts_at else "pending"
@@ -58,9 +58,13 @@ class Silence:
     def from_dict(cls, d: dict[str, Any]) -> Silence:
         """Inverse of :meth:`to_dict`."""
         kind, sev = d.get("kind"), d.get("min_severity")
-        return cls(**{**{k: d[k] for k in cls.__dataclass_fields__ if k in d},
-                      "kind": None if kind is None else Kind(kind),
-                      "min_severity": None if sev is None else Severity(sev)})
+        return cls(
+            **{
+                **{k: d[k] for k in cls.__dataclass_fields__ if k in d},
+                "kind": None if kind is None else Kind(kind),
+                "min_severity": None if sev is None else Severity(sev),
+            }
+        )
 
 
 class Silences:

@@ -39,11 +39,13 @@ class DeviceAlertView:
         out = []
         leak = self.policy.open_alert(device_id)
         if leak is not None and leak.alert_id and leak.severity and leak.state:
-            out.append(OpenAlert(leak.alert_id, Kind.LEAK, Severity(leak.severity),
-                                 AlertState(leak.state)))
+            out.append(
+                OpenAlert(leak.alert_id, Kind.LEAK, Severity(leak.severity), AlertState(leak.state))
+            )
         for kind, ep in sorted(self.rules.open_alerts(device_id).items()):
-            out.append(OpenAlert(ep.alert_id, Kind(kind), Severity(ep.severity),
-                                 AlertState(ep.state)))
+            out.append(
+                OpenAlert(ep.alert_id, Kind(kind), Severity(ep.severity), AlertState(ep.state))
+            )
         return out
 
     def summary(self, device_id: str) -> tuple[str, OpenAlert | None]:

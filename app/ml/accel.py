@@ -42,8 +42,13 @@ class AcceleratedPredictor:
         accel: the variant's name, reported in ``summary``.
     """
 
-    def __init__(self, base: LSTMSVMPredictor, encode: Callable[[np.ndarray], np.ndarray],
-                 accel: str, svm: str = "sklearn") -> None:
+    def __init__(
+        self,
+        base: LSTMSVMPredictor,
+        encode: Callable[[np.ndarray], np.ndarray],
+        accel: str,
+        svm: str = "sklearn",
+    ) -> None:
         self.model_type = base.model_type
         self.device = base.device
         self.pipeline = base.pipeline
@@ -85,8 +90,9 @@ class AcceleratedPredictor:
         return _positive_proba(self.pipeline, feats)
 
 
-def accelerate(predictor: Predictor, accel: str = "none", *, svm: str = "sklearn",
-               threads: int = 1) -> Predictor:
+def accelerate(
+    predictor: Predictor, accel: str = "none", *, svm: str = "sklearn", threads: int = 1
+) -> Predictor:
     """``predictor`` with the ``accel`` encoder variant and the ``svm`` backend
     ("none" and "sklearn": the predictor itself, unchanged).
 
@@ -151,7 +157,8 @@ def _torchscript(encoder: Any, device: str, _: int) -> Callable[[np.ndarray], np
 
     with torch.inference_mode(False), torch.no_grad():
         traced = torch.jit.trace(  # type: ignore[no-untyped-call]
-            encoder.eval(), (_example(device),))
+            encoder.eval(), (_example(device),)
+        )
     return _torch_runner(torch.jit.optimize_for_inference(traced), device)
 
 
@@ -161,15 +168,22 @@ def _onnx(encoder: Any, device: str, threads: int) -> Callable[[np.ndarray], np.
 
     buf = io.BytesIO()
     with torch.no_grad():
-        torch.onnx.export(encoder.eval(), (_example(device),), buf,  # type: ignore[arg-type]
-                          input_names=["x"],
-                          output_names=["code"], dynamic_axes={"x": {0: "b"}, "code": {0: "b"}},
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            encoder.eval(),
+            (_example(device),),
+            buf,  # type: ignore[arg-type]
+            input_names=["x"],
+            output_names=["code"],
+            dynamic_axes={"x": {0: "b"}, "code": {0: "b"}},
+            opset_version=17,
+            dynamo=False,
+        )
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     providers = (["CUDAExecutionProvider"] if device.startswith("cuda") else []) + [
-        "CPUExecutionProvider"]
+        "CPUExecutionProvider"
+    ]
     session = ort.InferenceSession(buf.getvalue(), opts, providers=providers)
 
     def run(x: np.ndarray) -> np.ndarray:

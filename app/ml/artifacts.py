@@ -23,17 +23,19 @@ MANIFEST_FILE = "manifest.json"
 MODEL_CARD_FILE = "MODEL_CARD.md"
 
 #: Types a shipped skops file may contain (anything else -> ArtifactError, never loaded).
-ALLOWED_SKOPS_TYPES = frozenset({
-    "sklearn.pipeline.Pipeline",
-    "sklearn.preprocessing._data.StandardScaler",
-    "sklearn.svm._classes.SVC",
-    "numpy.dtype",
-    "numpy.ndarray",
-    "numpy.float64",
-    "numpy.int32",
-    "numpy.int64",
-    "builtins.slice",
-})  # fmt: skip
+ALLOWED_SKOPS_TYPES = frozenset(
+    {
+        "sklearn.pipeline.Pipeline",
+        "sklearn.preprocessing._data.StandardScaler",
+        "sklearn.svm._classes.SVC",
+        "numpy.dtype",
+        "numpy.ndarray",
+        "numpy.float64",
+        "numpy.int32",
+        "numpy.int64",
+        "builtins.slice",
+    }
+)
 
 
 class ArtifactError(Exception):
@@ -132,8 +134,11 @@ def load_manifest(artifacts_dir: Path) -> dict[str, Any]:
     if tuple(m.get("features", ())) != FEATURES:
         raise ArtifactError(path, f"features {m.get('features')!r} != {list(FEATURES)}")
     if tuple(m.get("channels", ())) != CHANNELS:
-        raise ArtifactError(path, f"channels {m.get('channels')!r} != {list(CHANNELS)} "
-                            "(a model from an older version: retrain with --mode train)")
+        raise ArtifactError(
+            path,
+            f"channels {m.get('channels')!r} != {list(CHANNELS)} "
+            "(a model from an older version: retrain with --mode train)",
+        )
     if not isinstance(m.get("signal"), dict):
         raise ArtifactError(path, "no 'signal' section (the signal model's parameters)")
     norm = m.get("normalisation", {})

@@ -1,8 +1,9 @@
 """Pure window functions shared by training and inference.
 
 A *window* is ``np.ndarray`` float32 of shape (B, WINDOW, 3) in physical units, columns
-``FEATURES`` = (gas, temperature °C, humidity %RH), oldest reading first. Its *baseline* is the
-device's signal (gas level, noise scale) at the window's last reading, shape (B, 2) (``app.ml.signal``).
+``FEATURES`` = (gas, temperature °C, humidity %RH), oldest reading first. Its *signal* is the
+device's gas level and noise scale (and the temperature and humidity levels) at the window's
+last reading, shape (B, 2) or (B, 4) (``app.ml.signal``).
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ def _check_windows(windows: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray,
     if w.ndim != 3 or w.shape[2] != len(FEATURES):
         raise ValueError(f"windows must have shape (B, window, {len(FEATURES)}), got {w.shape}")
     if b.ndim != 2 or b.shape[0] != w.shape[0] or b.shape[1] not in (2, 4):
-        raise ValueError(f"signal must have shape ({w.shape[0]}, 2) (level, scale) or "
-                         f"({w.shape[0]}, 4) (+ t_level, rh_level), got {b.shape}")
+        raise ValueError(
+            f"signal must have shape ({w.shape[0]}, 2) (level, scale) or "
+            f"({w.shape[0]}, 4) (+ t_level, rh_level), got {b.shape}"
+        )
     return w, b
 
 
@@ -69,8 +72,10 @@ def fit_norm(windows: np.ndarray) -> dict[str, float]:
     w = np.asarray(windows, dtype=np.float64)
     t = w[:, :, 1] - w[:, :, 1].mean(1, keepdims=True)
     h = w[:, :, 2] - w[:, :, 2].mean(1, keepdims=True)
-    return {"temperature_dev_std": float(max(t.std(), 0.05)),
-            "humidity_dev_std": float(max(h.std(), 0.1))}
+    return {
+        "temperature_dev_std": float(max(t.std(), 0.05)),
+        "humidity_dev_std": float(max(h.std(), 0.1)),
+    }
 
 
 def gas_rise(windows: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -89,8 +94,9 @@ def ambient_explained(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig
     w, b = _check_windows(windows, signal)
     if b.shape[1] < 4:
         return np.zeros(len(w))
-    out = (cfg.sens_t_per_c * np.abs(w[:, -1, 1] - b[:, 2])
-           + cfg.sens_rh_per_pct * np.abs(w[:, -1, 2] - b[:, 3]))
+    out = cfg.sens_t_per_c * np.abs(w[:, -1, 1] - b[:, 2]) + cfg.sens_rh_per_pct * np.abs(
+        w[:, -1, 2] - b[:, 3]
+    )
     return np.asarray(np.nan_to_num(out, nan=0.0), dtype=np.float64)
 
 
@@ -134,8 +140,9 @@ def preprocess(windows: np.ndarray, signal: np.ndarray, norm: Mapping[str, float
     out = np.empty((*w.shape[:2], len(CHANNELS)), dtype=np.float32)
     g = np.maximum(median3(w[:, :, 0]), 0.0)
     level, scale = b[:, :1], b[:, 1:2]
-    out[:, :, 0] = np.clip(np.log((g + 1.0) / (np.maximum(level, 0.0) + 1.0)),
-                           -LOG_RATIO_CLIP, LOG_RATIO_CLIP)
+    out[:, :, 0] = np.clip(
+        np.log((g + 1.0) / (np.maximum(level, 0.0) + 1.0)), -LOG_RATIO_CLIP, LOG_RATIO_CLIP
+    )
     out[:, :, 1] = np.arcsinh((g - level) / scale)
     out[:, :, 2] = (w[:, :, 1] - w[:, :, 1].mean(1, keepdims=True)) / norm["temperature_dev_std"]
     out[:, :, 3] = (w[:, :, 2] - w[:, :, 2].mean(1, keepdims=True)) / norm["humidity_dev_std"]
@@ -150,11 +157,25 @@ def _slope(y: np.ndarray) -> np.ndarray:
 
 
 WINDOW_FEATURE_NAMES = (
-    "lr_last", "lr_mean", "lr_max", "lr_min", "lr_std", "lr_slope",
-    "lr_recent_mean", "lr_recent_max", "lr_recent_std", "lr_recent_slope",
-    "lr_recent_minus_early", "z_last", "z_recent_mean", "z_recent_minus_early",
-    "temp_dev_range", "temp_slope", "hum_dev_range", "hum_slope",
-)  # fmt: skip
+    "lr_last",
+    "lr_mean",
+    "lr_max",
+    "lr_min",
+    "lr_std",
+    "lr_slope",
+    "lr_recent_mean",
+    "lr_recent_max",
+    "lr_recent_std",
+    "lr_recent_slope",
+    "lr_recent_minus_early",
+    "z_last",
+    "z_recent_mean",
+    "z_recent_minus_early",
+    "temp_dev_range",
+    "temp_slope",
+    "hum_dev_range",
+    "hum_slope",
+)
 
 
 def window_features(x: np.ndarray) -> np.ndarray:
@@ -172,12 +193,25 @@ def window_features(x: np.ndarray) -> np.ndarray:
     z, zr = x[:, :, 1], x[:, -RECENT:, 1]
     t, h = x[:, :, 2], x[:, :, 3]
     cols = [
-        g[:, -1], g.mean(1), g.max(1), g.min(1), g.std(1), _slope(g),
-        rec.mean(1), rec.max(1), rec.std(1), _slope(rec),
+        g[:, -1],
+        g.mean(1),
+        g.max(1),
+        g.min(1),
+        g.std(1),
+        _slope(g),
+        rec.mean(1),
+        rec.max(1),
+        rec.std(1),
+        _slope(rec),
         rec.mean(1) - g[:, :RECENT].mean(1),
-        z[:, -1], zr.mean(1), zr.mean(1) - z[:, :RECENT].mean(1),
-        t.max(1) - t.min(1), _slope(t), h.max(1) - h.min(1), _slope(h),
-    ]  # fmt: skip
+        z[:, -1],
+        zr.mean(1),
+        zr.mean(1) - z[:, :RECENT].mean(1),
+        t.max(1) - t.min(1),
+        _slope(t),
+        h.max(1) - h.min(1),
+        _slope(h),
+    ]
     return np.stack(cols, axis=1)
 
 
@@ -218,7 +252,10 @@ def make_windows(
 
 
 def series_windows(
-    series: np.ndarray, ts: np.ndarray, stride: int = 1, cfg: SignalConfig | None = None,
+    series: np.ndarray,
+    ts: np.ndarray,
+    stride: int = 1,
+    cfg: SignalConfig | None = None,
     window: int = WINDOW,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`make_windows` after running the series through a fresh device signal model.

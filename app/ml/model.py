@@ -113,7 +113,7 @@ class LSTMAutoencoder(nn.Module):
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """"auto" -> cuda:0 when available else cpu; "cpu" / "cuda" / "cuda:N" force.
+    """ "auto" -> cuda:0 when available else cpu; "cpu" / "cuda" / "cuda:N" force.
 
     Raises:
         ValueError: unknown name, or cuda asked for but not available.

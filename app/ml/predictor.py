@@ -6,8 +6,9 @@ only inside ``load_predictor``/``LSTMSVMPredictor``, so the pure path works with
 
 Both predictors: ``leak_probability(windows (B, 60, 3) float32 physical units, signal (B, 2)
 level and noise scale) -> (B,) float64`` the model's leak probability in [0, 1];
-:func:`leak_scores` adds the evidence gate the service applies. Inputs are never modified. Calls are safe from
-one worker thread at a time (the LSTM forward is additionally serialised by a lock).
+:func:`leak_scores` adds the evidence gate the service applies. Inputs are never modified.
+Calls are safe from one worker thread at a time (the LSTM forward is additionally serialised
+by a lock).
 """
 
 from __future__ import annotations
@@ -76,16 +77,22 @@ class PureSVMPredictor:
     model_type = PURE_SVM
     device = "cpu"
 
-    def __init__(self, pipeline: Pipeline, norm: Mapping[str, float],
-                 signal_cfg: SignalConfig | None = None, window: int = WINDOW) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        norm: Mapping[str, float],
+        signal_cfg: SignalConfig | None = None,
+        window: int = WINDOW,
+    ) -> None:
         self.pipeline = pipeline
         self.norm = dict(norm)
         self.signal_cfg = signal_cfg or SignalConfig()
         self.window = window
 
     def leak_probability(self, windows: np.ndarray, signal: np.ndarray) -> np.ndarray:
-        return _positive_proba(self.pipeline, window_features(preprocess(windows, signal,
-                                                                         self.norm)))  # fmt: skip
+        return _positive_proba(
+            self.pipeline, window_features(preprocess(windows, signal, self.norm))
+        )
 
 
 class LSTMSVMPredictor:
@@ -96,8 +103,14 @@ class LSTMSVMPredictor:
 
     model_type = LSTM_SVM
 
-    def __init__(self, encoder: Any, pipeline: Pipeline, norm: Mapping[str, float],
-                 signal_cfg: SignalConfig | None = None, window: int = WINDOW) -> None:
+    def __init__(
+        self,
+        encoder: Any,
+        pipeline: Pipeline,
+        norm: Mapping[str, float],
+        signal_cfg: SignalConfig | None = None,
+        window: int = WINDOW,
+    ) -> None:
         import torch
 
         self.signal_cfg = signal_cfg or SignalConfig()
@@ -184,6 +197,7 @@ def load_predictor(
     window = int(manifest["window"])
     if use_torch and torch_available():
         encoder = _load_encoder(artifacts_dir, device)
-        return LSTMSVMPredictor(encoder, A.load_svm(artifacts_dir / A.SVM_LSTM_FILE), norm,
-                                sig, window)
+        return LSTMSVMPredictor(
+            encoder, A.load_svm(artifacts_dir / A.SVM_LSTM_FILE), norm, sig, window
+        )
     return PureSVMPredictor(A.load_svm(artifacts_dir / A.SVM_PURE_FILE), norm, sig, window)

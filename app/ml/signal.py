@@ -16,6 +16,9 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   Gaussian noise), floored at ``rel_floor`` of the level (sensor resolution: smoke_iot's
   SGP30 has sd ~ 5 ppm at its 400 ppm floor, 1.25 %; methane_chamber_afc's Figaro sensor
   1.4826 * MAD = 2.2 mV at 165 mV, 1.3 %).
+- **Slow sampling**: every time constant is at least ``min_memory`` readings long, so an
+  hourly device (air_quality_uci) keeps 30 readings of memory instead of forgetting its
+  noise scale between two readings.
 - **Warm-up**: the first ``warmup`` readings after a (re)start are not scored; then the
   level starts at their median and the scale at 1.4826 * MAD (the consistency constant of
   the MAD for Gaussian data, Rousseeuw & Croux 1993).
@@ -89,6 +92,7 @@ class SignalConfig:
     sens_rh_per_pct: float = 0.0065
     gap_min_s: float = 300.0
     gap_factor: float = 10.0
+    min_memory: float = 30.0
 
     def to_dict(self) -> dict[str, float]:
         """JSON-ready copy, for the manifest."""
@@ -112,8 +116,20 @@ class DeviceSignal:
     episode holds the level).
     """
 
-    __slots__ = ("cfg", "level_", "scale_", "n_", "dt_", "last_ts_", "held_", "_recent",
-                 "_warm", "restarts_", "t_level_", "rh_level_")
+    __slots__ = (
+        "cfg",
+        "level_",
+        "scale_",
+        "n_",
+        "dt_",
+        "last_ts_",
+        "held_",
+        "_recent",
+        "_warm",
+        "restarts_",
+        "t_level_",
+        "rh_level_",
+    )
 
     def __init__(self, cfg: SignalConfig) -> None:
         self.cfg = cfg
@@ -203,16 +219,22 @@ class DeviceSignal:
             return  # a leak episode is open: nothing moves up
         lim = c.huber_c * self.scale_
         psi = min(max(r, -lim), lim)  # Huber: one reading moves the level <= lim * dt/tau
-        self.level_ += (1.0 - math.exp(-dt / (c.tau_up_s if psi > 0 else c.tau_down_s))) * psi
-        a = 1.0 - math.exp(-dt / c.tau_ambient_s)
+        self.level_ += self._rate(dt, c.tau_up_s if psi > 0 else c.tau_down_s) * psi
+        a = self._rate(dt, c.tau_ambient_s)
         if math.isfinite(temp) and math.isfinite(self.t_level_):
             self.t_level_ += a * (temp - self.t_level_)
         if math.isfinite(rh) and math.isfinite(self.rh_level_):
             self.rh_level_ += a * (rh - self.rh_level_)
         if r < c.z_hold * self.scale_:  # far above is not noise: the scale does not grow
             target = MEAN_ABS_TO_SD * min(abs(r), lim)
-            self.scale_ += (1.0 - math.exp(-dt / c.tau_scale_s)) * (target - self.scale_)
+            self.scale_ += self._rate(dt, c.tau_scale_s) * (target - self.scale_)
         self.scale_ = max(self.scale_, self._floor(self.level_))
+
+    def _rate(self, dt: float, tau: float) -> float:
+        """Weight of one reading in a mean with time constant ``tau``, at most
+        1 / ``min_memory``: a slowly sampled device (hourly) keeps a memory of that many
+        readings instead of forgetting everything between two readings."""
+        return min(1.0 - math.exp(-dt / tau), 1.0 / self.cfg.min_memory)
 
     def score_one(self, gas: float) -> float:
         """How far ``gas`` stands above the level, in noise scales (NaN while warming up)."""

@@ -41,9 +41,15 @@ class ArraySVM:
         import torch
 
         scaler, svc = pipeline.steps[0][1], pipeline.steps[-1][1]
-        if len(pipeline.steps) != 2 or svc.kernel != "rbf" or not svc.probability \
-                or list(svc.classes_) != [0, 1] or not hasattr(scaler, "scale_"):
+        if (
+            len(pipeline.steps) != 2
+            or svc.kernel != "rbf"
+            or not svc.probability
+            or list(svc.classes_) != [0, 1]
+            or not hasattr(scaler, "scale_")
+        ):
             raise ValueError("ArraySVM needs StandardScaler + binary RBF SVC(probability=True)")
+
         def t(a: Any) -> Any:
             return torch.as_tensor(np.asarray(a, dtype=np.float64), device=device)
 

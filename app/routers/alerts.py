@@ -30,8 +30,10 @@ router = APIRouter(tags=["alerts"])
 SEND_TIMEOUT_S = 10.0  # a subscriber that takes longer to accept one frame is dropped
 CLOSE_POLICY = 1008  # RFC 6455 "Policy Violation": used for invalid query parameters
 CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later"
-ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "No such alert"},
-                                           409: {"description": "Resolved or acked"}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such alert"},
+    409: {"description": "Resolved or acked"},
+}
 
 
 def _epoch(t: datetime | None) -> float | None:
@@ -52,19 +54,34 @@ async def list_alerts(
 ) -> AlertPage:
     """Filters combine with AND; a repeated filter matches any of its values."""
     return await alerts.list(
-        device_ids=device_id, states=alert_state, kinds=kind, severities=severity,
-        opened_from=_epoch(opened_from), opened_to=_epoch(opened_to), cursor=cursor, limit=limit)
+        device_ids=device_id,
+        states=alert_state,
+        kinds=kind,
+        severities=severity,
+        opened_from=_epoch(opened_from),
+        opened_to=_epoch(opened_to),
+        cursor=cursor,
+        limit=limit,
+    )
 
 
-@router.get("/api/alerts/{alert_id}", response_model=AlertDetail, responses=ERRORS,
-            summary="One alert with its events")
+@router.get(
+    "/api/alerts/{alert_id}",
+    response_model=AlertDetail,
+    responses=ERRORS,
+    summary="One alert with its events",
+)
 async def get_alert(alert_id: str, alerts: AlertsDep) -> AlertDetail:
     """404 when the alert does not exist."""
     return await alerts.get(alert_id)
 
 
-@router.post("/api/alerts/{alert_id}/ack", response_model=AlertDetail, responses=ERRORS,
-             summary="Acknowledge an open alert")
+@router.post(
+    "/api/alerts/{alert_id}/ack",
+    response_model=AlertDetail,
+    responses=ERRORS,
+    summary="Acknowledge an open alert",
+)
 async def ack_alert(alert_id: str, body: AckRequest, alerts: AlertsDep) -> AlertDetail:
     """Holds until the alert resolves; a latched alarm that has cleared resolves now."""
     return await alerts.acknowledge(alert_id, author=body.author, comment=body.comment)
@@ -79,8 +96,9 @@ async def list_events(
 ) -> EventList:
     """Oldest first: page on with ``since`` = the last ``event_id`` you got."""
     events = await log.read(since, device_ids=device_id, limit=limit)
-    return EventList(events=[EventOut.model_validate(e) for e in events],
-                     last_event_id=log.last_event_id)
+    return EventList(
+        events=[EventOut.model_validate(e) for e in events], last_event_id=log.last_event_id
+    )
 
 
 @router.websocket("/ws/alerts")
@@ -96,21 +114,32 @@ async def ws_alerts(ws: WebSocket, hub: HubDep) -> None:
     """
     await ws.accept()
     q = ws.query_params
-    raw = {"device_id": q.getlist("device_id") or None, "kind": q.getlist("kind") or None,
-           **{k: v for k, v in q.items() if k not in ("device_id", "kind")}}
+    raw = {
+        "device_id": q.getlist("device_id") or None,
+        "kind": q.getlist("kind") or None,
+        **{k: v for k, v in q.items() if k not in ("device_id", "kind")},
+    }
     try:
         f = AlertFilter.model_validate(raw)
     except ValidationError as exc:
-        await ws.send_json({"error": "invalid_request",
-                            "detail": pydantic_errors([dict(e) for e in exc.errors()])})
+        await ws.send_json(
+            {"error": "invalid_request", "detail": pydantic_errors([dict(e) for e in exc.errors()])}
+        )
         await ws.close(code=CLOSE_POLICY, reason="invalid query parameters")
         return
     flt = EventFilter.of(f.device_id, f.kind, f.min_severity, f.include_silenced)
     async with hub.subscribe(flt, since=f.since) as sub:
-        await ws.send_json({"type": "subscribed", "last_event_id": sub.replay_upto,
-                            "since": f.since, "device_ids": f.device_id, "kinds": f.kind,
-                            "min_severity": f.min_severity,
-                            "include_silenced": f.include_silenced})
+        await ws.send_json(
+            {
+                "type": "subscribed",
+                "last_event_id": sub.replay_upto,
+                "since": f.since,
+                "device_ids": f.device_id,
+                "kinds": f.kind,
+                "min_severity": f.min_severity,
+                "include_silenced": f.include_silenced,
+            }
+        )
         sender = asyncio.create_task(_send_events(ws, sub))
         receiver = asyncio.create_task(_wait_disconnect(ws))
         _, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
@@ -130,8 +159,9 @@ async def _send_events(ws: WebSocket, sub: Subscription) -> None:
                 await ws.close(code=CLOSE_TRY_AGAIN, reason=f"too slow; resume with since={sent}")
             return
         sent = event["event_id"]
-    await ws.close(code=CLOSE_TRY_AGAIN,
-                   reason=f"subscriber queue overflow; resume with since={sub.resume_id}")
+    await ws.close(
+        code=CLOSE_TRY_AGAIN, reason=f"subscriber queue overflow; resume with since={sub.resume_id}"
+    )
 
 
 async def _wait_disconnect(ws: WebSocket) -> None:

@@ -31,16 +31,20 @@ class BadRange(GasleakError):
 @router.get("/api/devices", response_model=DevicePage, summary="Registered devices")
 async def list_devices(
     devices: DevicesDep,
-    alert_state: Annotated[list[Literal["normal"] | AlertState] | None,
-                           Query(alias="state")] = None,
+    alert_state: Annotated[
+        list[Literal["normal"] | AlertState] | None, Query(alias="state")
+    ] = None,
     kind: Annotated[list[Kind] | None, Query(description="Has an open alert of this kind")] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DevicePage:
     """By device id; every device that sent a reading is registered (default profile)."""
-    return devices.list(states=None if alert_state is None else [str(s) for s in alert_state],
-                        kinds=None if kind is None else [str(k) for k in kind],
-                        cursor=cursor, limit=limit)
+    return devices.list(
+        states=None if alert_state is None else [str(s) for s in alert_state],
+        kinds=None if kind is None else [str(k) for k in kind],
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 @router.get(
@@ -54,18 +58,28 @@ async def get_device(device_id: str, devices: DevicesDep) -> DeviceInfo:
     return devices.get(device_id)
 
 
-@router.put("/api/devices/{device_id}", response_model=DeviceInfo,
-            summary="Set a device's whole profile (registers it when unknown)")
-async def put_device(device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)], body: Profile,
-                     devices: DevicesDep) -> DeviceInfo:
+@router.put(
+    "/api/devices/{device_id}",
+    response_model=DeviceInfo,
+    summary="Set a device's whole profile (registers it when unknown)",
+)
+async def put_device(
+    device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)], body: Profile, devices: DevicesDep
+) -> DeviceInfo:
     """Set points apply from the device's next reading."""
     return await devices.put(device_id, body)
 
 
-@router.patch("/api/devices/{device_id}", response_model=DeviceInfo,
-              summary="Change some fields of a device's profile")
-async def patch_device(device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
-                       body: ProfilePatch, devices: DevicesDep) -> DeviceInfo:
+@router.patch(
+    "/api/devices/{device_id}",
+    response_model=DeviceInfo,
+    summary="Change some fields of a device's profile",
+)
+async def patch_device(
+    device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
+    body: ProfilePatch,
+    devices: DevicesDep,
+) -> DeviceInfo:
     """Fields left out keep their value."""
     return await devices.patch(device_id, body)
 
@@ -87,13 +101,22 @@ async def get_readings(
     device_id: str,
     repo: ReadingsRepoDep,
     settings: SettingsDep,
-    start: Annotated[datetime | None, Query(alias="from", description="RFC 3339; "
-                                            "default: an hour before `to`")] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="RFC 3339; default: just "
-                                          "after the device's newest reading (its own last "
-                                          "hour, whatever its clock), else now")] = None,
-    bucket_s: Annotated[float | None, Query(gt=0, description="Bucket width, s; default: "
-                                            "the span / max_points, at least 1 s")] = None,
+    start: Annotated[
+        datetime | None, Query(alias="from", description="RFC 3339; default: an hour before `to`")
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        Query(
+            alias="to",
+            description="RFC 3339; default: just "
+            "after the device's newest reading (its own last "
+            "hour, whatever its clock), else now",
+        ),
+    ] = None,
+    bucket_s: Annotated[
+        float | None,
+        Query(gt=0, description="Bucket width, s; default: the span / max_points, at least 1 s"),
+    ] = None,
     max_points: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> ReadingsHistory:
     """Mean/min/max gas and mean temperature and humidity per bucket; empty buckets omitted."""
@@ -105,9 +128,23 @@ async def get_readings(
     if math.ceil((t1 - t0) / width) > 10 * max_points:
         width = (t1 - t0) / max_points
     rows = await repo.history(device_id, start=t0, end=t1, bucket_s=width)
-    points = [HistoryPoint(ts=iso(t0 + r["bucket"] * width), n=r["n"],
-                           gas_ppm_mean=r["gas_mean"], gas_ppm_min=r["gas_min"],
-                           gas_ppm_max=r["gas_max"], temperature_c_mean=r["temp_mean"],
-                           humidity_pct_mean=r["rh_mean"]) for r in rows]
-    return ReadingsHistory(device_id=device_id, start=iso(t0), end=iso(t1), bucket_s=width,
-                           retention_s=settings.readings_retention_s, points=points)
+    points = [
+        HistoryPoint(
+            ts=iso(t0 + r["bucket"] * width),
+            n=r["n"],
+            gas_ppm_mean=r["gas_mean"],
+            gas_ppm_min=r["gas_min"],
+            gas_ppm_max=r["gas_max"],
+            temperature_c_mean=r["temp_mean"],
+            humidity_pct_mean=r["rh_mean"],
+        )
+        for r in rows
+    ]
+    return ReadingsHistory(
+        device_id=device_id,
+        start=iso(t0),
+        end=iso(t1),
+        bucket_s=width,
+        retention_s=settings.readings_retention_s,
+        points=points,
+    )

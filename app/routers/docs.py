@@ -74,5 +74,8 @@ async def redoc(request: Request) -> HTMLResponse:
 @router.get(REDOC_JS)
 async def redoc_bundle() -> Response:
     """The package's ReDoc bundle without its one external URL (the vendor logo)."""
-    return Response(_redoc_bundle(), media_type="text/javascript",
-                    headers={"cache-control": "public, max-age=86400"})
+    return Response(
+        _redoc_bundle(),
+        media_type="text/javascript",
+        headers={"cache-control": "public, max-age=86400"},
+    )

@@ -28,8 +28,7 @@ async def healthz() -> Liveness:
     "/readyz",
     response_model=Readiness,
     summary="Readiness: model loaded, store writable, scorer running",
-    responses={503: {"model": Readiness, "description": "A part is not ready; `failing` "
-                     "names it"}},
+    responses={503: {"model": Readiness, "description": "A part is not ready; `failing` names it"}},
 )
 async def readyz(state: StateDep) -> JSONResponse:
     """200 when every part is ready; 503 with ``failing`` naming the parts that are not."""

@@ -49,8 +49,9 @@ async def _read_body(request: Request) -> bytes:
     """
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise TooLarge([{"field": "(body)", "reason": f"{declared} bytes; at most "
-                         f"{MAX_BODY_BYTES} a message"}])
+        raise TooLarge(
+            [{"field": "(body)", "reason": f"{declared} bytes; at most {MAX_BODY_BYTES} a message"}]
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)

@@ -27,8 +27,13 @@ async def reset_baseline(device_id: str, body: BaselineReset, state: StateDep) -
     air). Its open leak alert, if any, stays until it resolves or is acknowledged."""
     if not state.buffers.signals.reset(device_id):
         raise NotFound(f"device {device_id!r} is not tracked")
-    done = BaselineResetDone(device_id=device_id, by=body.by, reason=body.reason,
-                             at=iso(time.time()), readings_to_warm=state.buffers.signals.cfg.warmup)
+    done = BaselineResetDone(
+        device_id=device_id,
+        by=body.by,
+        reason=body.reason,
+        at=iso(time.time()),
+        readings_to_warm=state.buffers.signals.cfg.warmup,
+    )
     state.buffers.signals.last_reset[device_id] = done.model_dump()
     log.info("baseline reset: device=%s by=%s reason=%s", device_id, body.by, body.reason)
     return done

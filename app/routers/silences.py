@@ -10,8 +10,12 @@ from app.schemas.silences import SilenceIn, SilenceList, SilenceOut
 router = APIRouter(tags=["silences"])
 
 
-@router.post("/api/silences", response_model=SilenceOut, status_code=201,
-             summary="Silence matching alerts for a time")
+@router.post(
+    "/api/silences",
+    response_model=SilenceOut,
+    status_code=201,
+    summary="Silence matching alerts for a time",
+)
 async def create_silence(body: SilenceIn, silences: SilencesDep) -> SilenceOut:
     """Matching alerts are still raised and stored, flagged silenced, not sent to webhooks."""
     return await silences.create(body)
@@ -23,8 +27,12 @@ async def list_silences(silences: SilencesDep) -> SilenceList:
     return SilenceList(silences=silences.list())
 
 
-@router.delete("/api/silences/{silence_id}", response_model=SilenceOut,
-               responses={404: {"description": "No such silence"}}, summary="Expire a silence")
+@router.delete(
+    "/api/silences/{silence_id}",
+    response_model=SilenceOut,
+    responses={404: {"description": "No such silence"}},
+    summary="Expire a silence",
+)
 async def expire_silence(silence_id: str, silences: SilencesDep) -> SilenceOut:
     """Ends it now; it stays listed as expired."""
     return await silences.expire(silence_id)

@@ -19,13 +19,20 @@ def _iso(t: float | None) -> str | None:
 
 def _delivery(row: dict[str, Any]) -> Delivery:
     times = ("created_at", "last_attempt_at", "delivered_at")
-    return Delivery(**{**row, **{k: _iso(row[k]) for k in times},
-                       "next_attempt_at": _iso(row["next_attempt_at"])
-                       if row["status"] == "pending" else None})
+    return Delivery(
+        **{
+            **row,
+            **{k: _iso(row[k]) for k in times},
+            "next_attempt_at": _iso(row["next_attempt_at"]) if row["status"] == "pending" else None,
+        }
+    )
 
 
-@router.get("/api/webhooks/deliveries", response_model=DeliveryPage,
-            summary="Webhook deliveries and their state")
+@router.get(
+    "/api/webhooks/deliveries",
+    response_model=DeliveryPage,
+    summary="Webhook deliveries and their state",
+)
 async def list_deliveries(
     deliveries: DeliveriesDep,
     url: str | None = None,
@@ -35,10 +42,13 @@ async def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DeliveryPage:
     """Oldest first; ``receivers`` counts every delivery per URL and status."""
-    rows = await deliveries.list(url=url, status=status, event_id=event_id,
-                                             after_id=cursor, limit=limit + 1)
+    rows = await deliveries.list(
+        url=url, status=status, event_id=event_id, after_id=cursor, limit=limit + 1
+    )
     more = len(rows) > limit
     rows = rows[:limit]
-    return DeliveryPage(deliveries=[_delivery(r) for r in rows],
-                        next_cursor=str(rows[-1]["delivery_id"]) if more else None,
-                        receivers=await deliveries.counts())
+    return DeliveryPage(
+        deliveries=[_delivery(r) for r in rows],
+        next_cursor=str(rows[-1]["delivery_id"]) if more else None,
+        receivers=await deliveries.counts(),
+    )

@@ -46,29 +46,41 @@ class EventOut(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    event_id: int = Field(description="Strictly increasing, across restarts too; use it to "
-                          "drop repeats and to resume with ?since=")
+    event_id: int = Field(
+        description="Strictly increasing, across restarts too; use it to "
+        "drop repeats and to resume with ?since="
+    )
     type: EventType
     alert_id: str = Field(description="Stable id shared by all events of one alert")
     device_id: str
     kind: Kind
     severity: Severity
     state: AlertState = Field(description="The alert's state after this event")
-    probability: float | None = Field(None, ge=0, le=1,
-                                      description="Leak probability of the deciding window")
+    probability: float | None = Field(
+        None, ge=0, le=1, description="Leak probability of the deciding window"
+    )
     gas_ppm: float | None = Field(None, description="Gas of the deciding reading, ppm")
-    gas_pct_lel: float | None = Field(None, description="The same in % of the LEL of the "
-                                      "device's gas; null when its gas is not configured")
-    reason: str | None = Field(None, description='Why: leak escalation "probability", '
-                               '"concentration" or "duration"; threshold "low", "high", '
-                               '"escalated", "de-escalated", "cleared_unacked", "gas_returned"; '
-                               'sensor_fault "stuck", "rate_of_change", "out_of_range", '
-                               '"silent"; "all clear", "acknowledged", "reminder"')
+    gas_pct_lel: float | None = Field(
+        None,
+        description="The same in % of the LEL of the "
+        "device's gas; null when its gas is not configured",
+    )
+    reason: str | None = Field(
+        None,
+        description='Why: leak escalation "probability", '
+        '"concentration" or "duration"; threshold "low", "high", '
+        '"escalated", "de-escalated", "cleared_unacked", "gas_returned"; '
+        'sensor_fault "stuck", "rate_of_change", "out_of_range", '
+        '"silent"; "all clear", "acknowledged", "reminder"',
+    )
     detail: str | None = Field(None, description="Human-readable cause (safety rules)")
     ack: Ack | None = None
     ts: str = Field(description="RFC 3339 time of the reading (or ack) that caused the event")
-    model_type: str | None = Field(None, description='"PyTorch LSTM+SVM", "Pure SVM" or '
-                                   '"safety rules"; null for an acknowledgement or reminder')
+    model_type: str | None = Field(
+        None,
+        description='"PyTorch LSTM+SVM", "Pure SVM" or '
+        '"safety rules"; null for an acknowledgement or reminder',
+    )
     episode: EpisodeOut | None = Field(None, description="The alert's context so far")
     silenced: bool = Field(False, description="A silence matched: stored, not sent to webhooks")
     published_at: str = Field(description="RFC 3339 time the service stored the event")
@@ -154,7 +166,8 @@ class DeliveryPage(BaseModel):
     deliveries: list[Delivery]
     next_cursor: str | None
     receivers: dict[str, dict[str, int]] = Field(
-        description="URL -> status -> deliveries (all time)")
+        description="URL -> status -> deliveries (all time)"
+    )
 
 
 class AlertFilter(BaseModel):

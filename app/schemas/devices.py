@@ -9,8 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.schemas.alerts import AlertState, Kind, Severity
 
 #: The gases of ``app.alerting.profiles.LEL_PCT_VOL`` (tests/alerting/test_safety.py checks).
-Gas = Literal["methane", "ethane", "propane", "n-butane", "isobutane", "lpg", "hydrogen",
-              "ammonia", "ethylene", "acetylene"]
+Gas = Literal[
+    "methane",
+    "ethane",
+    "propane",
+    "n-butane",
+    "isobutane",
+    "lpg",
+    "hydrogen",
+    "ammonia",
+    "ethylene",
+    "acetylene",
+]
 
 
 class LastReading(BaseModel):
@@ -38,13 +48,18 @@ class Profile(BaseModel):
 
     name: str | None = Field(None, max_length=200, examples=["Boiler room sensor"])
     location: str | None = Field(None, max_length=200, examples=["Building A, basement"])
-    gas: Gas | None = Field(None, description="Measured gas; LEL from IEC 60079-20-1 "
-                            "(app/alerting/profiles.py)", examples=["propane"])
+    gas: Gas | None = Field(
+        None,
+        description="Measured gas; LEL from IEC 60079-20-1 (app/alerting/profiles.py)",
+        examples=["propane"],
+    )
     unit: Literal["ppm"] = Field("ppm", description="Unit of gas_ppm readings (only ppm)")
-    low_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False,
-                                      description="Warning set point, %LEL")
-    high_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False,
-                                       description="Critical set point, %LEL")
+    low_pct_lel: float | None = Field(
+        None, gt=0, le=100, allow_inf_nan=False, description="Warning set point, %LEL"
+    )
+    high_pct_lel: float | None = Field(
+        None, gt=0, le=100, allow_inf_nan=False, description="Critical set point, %LEL"
+    )
     enabled: bool = Field(True, description="False: no alerts, not watched for silence")
 
 
@@ -94,13 +109,18 @@ class DeviceInfo(BaseModel):
     last_reading: LastReading | None = None
     gas_pct_lel: float | None = Field(None, description="Last gas in %LEL (gas configured)")
     signal: SignalInfo | None = Field(None, description="The device's online signal model")
-    gas_baseline: float | None = Field(None, description="The signal model's clean-air level, "
-                                       "gas unit (null while warming up)")
+    gas_baseline: float | None = Field(
+        None, description="The signal model's clean-air level, gas unit (null while warming up)"
+    )
     last_probability: float | None = Field(
-        None, description="Leak score of the last window (the model's probability behind the "
-        "evidence gate; null before the first scored window)")
-    alert_state: str = Field(description='"normal", or the worst state of its open alerts: '
-                             '"active", "cleared_unacked", "acknowledged"')
+        None,
+        description="Leak score of the last window (the model's probability behind the "
+        "evidence gate; null before the first scored window)",
+    )
+    alert_state: str = Field(
+        description='"normal", or the worst state of its open alerts: '
+        '"active", "cleared_unacked", "acknowledged"'
+    )
     alert_id: str | None = Field(description="The most severe open alert")
     severity: str | None
     alerts: list[OpenAlertOut] = Field(description="Every open alert, leak first")

@@ -126,8 +126,8 @@ class IngestResult(BaseModel):
 
 def iso(ts: float) -> str:
     """Epoch seconds -> RFC 3339 UTC string with milliseconds."""
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
 
 

@@ -10,10 +10,15 @@ class BaselineReset(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    by: str = Field(min_length=1, max_length=128, description="Who resets (operator name or id)",
-                    examples=["operator@plant"])
-    reason: str | None = Field(None, max_length=1000, description="Why, free text",
-                               examples=["sensor replaced"])
+    by: str = Field(
+        min_length=1,
+        max_length=128,
+        description="Who resets (operator name or id)",
+        examples=["operator@plant"],
+    )
+    reason: str | None = Field(
+        None, max_length=1000, description="Why, free text", examples=["sensor replaced"]
+    )
 
 
 class BaselineResetDone(BaseModel):

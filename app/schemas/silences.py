@@ -15,9 +15,13 @@ class SilenceIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    device_id: str | None = Field(None, min_length=1, max_length=64,
-                                  description="Exact id or glob (fnmatch: *, ?, [...])",
-                                  examples=["kitchen-*"])
+    device_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Exact id or glob (fnmatch: *, ?, [...])",
+        examples=["kitchen-*"],
+    )
     kind: Kind | None = None
     min_severity: Severity | None = Field(None, description="Only alerts at least this severe")
     starts_at: datetime | None = Field(None, description="RFC 3339; default now")

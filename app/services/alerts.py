@@ -35,29 +35,54 @@ def to_alert(row: dict[str, Any]) -> Alert:
     """A store row -> the wire model (epoch seconds -> RFC 3339)."""
     ack = None
     if row["ack_at"] is not None:
-        ack = Acknowledgement(author=row["ack_author"], comment=row["ack_comment"] or "",
-                              at=iso(row["ack_at"]))
+        ack = Acknowledgement(
+            author=row["ack_author"], comment=row["ack_comment"] or "", at=iso(row["ack_at"])
+        )
     return Alert(
-        alert_id=row["alert_id"], device_id=row["device_id"], kind=row["kind"],
-        state=row["state"], severity=row["severity"], probability=row["probability"],
-        gas_ppm=row["gas_ppm"], gas_pct_lel=row["gas_pct_lel"],
-        opened_at=iso(row["opened_ts"]), updated_at=iso(row["updated_ts"]),
+        alert_id=row["alert_id"],
+        device_id=row["device_id"],
+        kind=row["kind"],
+        state=row["state"],
+        severity=row["severity"],
+        probability=row["probability"],
+        gas_ppm=row["gas_ppm"],
+        gas_pct_lel=row["gas_pct_lel"],
+        opened_at=iso(row["opened_ts"]),
+        updated_at=iso(row["updated_ts"]),
         resolved_at=None if row["resolved_ts"] is None else iso(row["resolved_ts"]),
-        acknowledged=ack, last_event_id=row["last_event_id"],
+        acknowledged=ack,
+        last_event_id=row["last_event_id"],
         episode=None if row["episode"] is None else EpisodeOut(**row["episode"]),
         silenced=bool(row["silenced"]),
     )
 
 
-def _from_row(row: dict[str, Any], type_: EventType, *, ts: float, reason: str,
-              detail: str | None = None, ack: Ack | None = None) -> AlertEvent:
+def _from_row(
+    row: dict[str, Any],
+    type_: EventType,
+    *,
+    ts: float,
+    reason: str,
+    detail: str | None = None,
+    ack: Ack | None = None,
+) -> AlertEvent:
     """An event about a stored alert that no state machine holds (reminders; acks of alerts
     whose device state is gone, such as a leak alert of an evicted device)."""
-    return AlertEvent(type=type_, alert_id=row["alert_id"], device_id=row["device_id"],
-                      kind=Kind(row["kind"]), severity=Severity(row["severity"]),
-                      state=AlertState.ACKNOWLEDGED if ack else AlertState(row["state"]),
-                      ts=ts, probability=row["probability"], gas_ppm=row["gas_ppm"],
-                      gas_pct_lel=row["gas_pct_lel"], reason=reason, detail=detail, ack=ack)
+    return AlertEvent(
+        type=type_,
+        alert_id=row["alert_id"],
+        device_id=row["device_id"],
+        kind=Kind(row["kind"]),
+        severity=Severity(row["severity"]),
+        state=AlertState.ACKNOWLEDGED if ack else AlertState(row["state"]),
+        ts=ts,
+        probability=row["probability"],
+        gas_ppm=row["gas_ppm"],
+        gas_pct_lel=row["gas_pct_lel"],
+        reason=reason,
+        detail=detail,
+        ack=ack,
+    )
 
 
 class AlertService:
@@ -69,8 +94,16 @@ class AlertService:
         clock: wall clock, epoch seconds.
     """
 
-    def __init__(self, *, store: Store, log: EventLog, policy: AlertPolicy, rules: SafetyRules,
-                 silences: Silences, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        log: EventLog,
+        policy: AlertPolicy,
+        rules: SafetyRules,
+        silences: Silences,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.log = log
         self.policy = policy
@@ -79,9 +112,16 @@ class AlertService:
         self.clock = clock
 
     async def list(
-        self, *, device_ids: Sequence[str] | None, states: Sequence[str] | None,
-        kinds: Sequence[str] | None, severities: Sequence[str] | None,
-        opened_from: float | None, opened_to: float | None, cursor: str | None, limit: int,
+        self,
+        *,
+        device_ids: Sequence[str] | None,
+        states: Sequence[str] | None,
+        kinds: Sequence[str] | None,
+        severities: Sequence[str] | None,
+        opened_from: float | None,
+        opened_to: float | None,
+        cursor: str | None,
+        limit: int,
     ) -> AlertPage:
         """Alerts newest first matching every given filter; ``cursor`` from the last page.
 
@@ -94,13 +134,22 @@ class AlertService:
                 raise BadCursor([{"field": "cursor", "reason": "not a cursor from this API"}])
             before = int(cursor)
         rows = await self.store.list_alerts(
-            device_ids=device_ids, states=states, kinds=kinds, severities=severities,
-            opened_from=opened_from, opened_to=opened_to, before_seq=before, limit=limit + 1)
+            device_ids=device_ids,
+            states=states,
+            kinds=kinds,
+            severities=severities,
+            opened_from=opened_from,
+            opened_to=opened_to,
+            before_seq=before,
+            limit=limit + 1,
+        )
         more = len(rows) > limit
         rows = rows[:limit]
-        return AlertPage(alerts=[to_alert(r) for r in rows],
-                         next_cursor=str(rows[-1]["seq"]) if more else None,
-                         last_event_id=self.log.last_event_id)
+        return AlertPage(
+            alerts=[to_alert(r) for r in rows],
+            next_cursor=str(rows[-1]["seq"]) if more else None,
+            last_event_id=self.log.last_event_id,
+        )
 
     async def get(self, alert_id: str) -> AlertDetail:
         """One alert with its events.
@@ -112,8 +161,9 @@ class AlertService:
         if row is None:
             raise NotFound(f"alert {alert_id!r} does not exist")
         events = await self.store.events_of_alert(alert_id)
-        return AlertDetail(**to_alert(row).model_dump(),
-                           events=[EventOut.model_validate(e) for e in events])
+        return AlertDetail(
+            **to_alert(row).model_dump(), events=[EventOut.model_validate(e) for e in events]
+        )
 
     async def acknowledge(self, alert_id: str, *, author: str, comment: str) -> AlertDetail:
         """Acknowledge an open alert: ``alert.acknowledged`` (stored, then pushed), and for a
@@ -130,8 +180,10 @@ class AlertService:
             if row["state"] == AlertState.RESOLVED:
                 raise Conflict(f"alert {alert_id!r} is resolved; nothing to acknowledge")
             if row["state"] == AlertState.ACKNOWLEDGED:
-                raise Conflict(f"alert {alert_id!r} was already acknowledged by "
-                               f"{row['ack_author']!r} at {iso(row['ack_at'])}")
+                raise Conflict(
+                    f"alert {alert_id!r} was already acknowledged by "
+                    f"{row['ack_author']!r} at {iso(row['ack_at'])}"
+                )
             ack, now, device = Ack(author, comment), self.clock(), row["device_id"]
             events: list[AlertEvent] | None
             if row["kind"] == Kind.LEAK:
@@ -140,8 +192,9 @@ class AlertService:
             else:
                 events = self.rules.acknowledge(device, alert_id, ack=ack, ts=now)
             if events is None:
-                events = [_from_row(row, EventType.ACKNOWLEDGED, ts=now, reason="acknowledged",
-                                    ack=ack)]
+                events = [
+                    _from_row(row, EventType.ACKNOWLEDGED, ts=now, reason="acknowledged", ack=ack)
+                ]
             await self.log.publish_locked(events)
         return await self.get(alert_id)
 
@@ -150,10 +203,19 @@ class AlertService:
         alert last notified ``interval_s`` or more ago (wall clock); returns how many."""
         now = self.clock()
         rows = await self.store.due_reminders(notified_before=now - interval_s)
-        events = [_from_row(r, EventType.REMINDER, ts=now, reason="reminder",
-                            detail=f"critical and not acknowledged since {iso(r['opened_ts'])}")
-                  for r in rows if not self.silences.matching(
-                      r["device_id"], Kind(r["kind"]), Severity(r["severity"]), now)]
+        events = [
+            _from_row(
+                r,
+                EventType.REMINDER,
+                ts=now,
+                reason="reminder",
+                detail=f"critical and not acknowledged since {iso(r['opened_ts'])}",
+            )
+            for r in rows
+            if not self.silences.matching(
+                r["device_id"], Kind(r["kind"]), Severity(r["severity"]), now
+            )
+        ]
         if events:
             await self.log.publish(events)
         return len(events)

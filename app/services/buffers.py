@@ -50,7 +50,12 @@ class DeviceBuffers:
     """
 
     def __init__(
-        self, *, window: int, max_devices: int, signals: SignalBank, stride: int = 1,
+        self,
+        *,
+        window: int,
+        max_devices: int,
+        signals: SignalBank,
+        stride: int = 1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if signals.cfg.warmup < window:
@@ -183,20 +188,29 @@ class DeviceBuffers:
         self.last_ts[slots] = ts
         self.last_seen[slots] = self.clock()
         owners = [self._owner[i] or "" for i in slots.tolist()]
-        sig = np.concatenate([self.signals.learn(d, (t,), (v,)) for d, t, v in
-                              zip(owners, ts.tolist(), vals.tolist(), strict=True)])
+        sig = np.concatenate(
+            [
+                self.signals.learn(d, (t,), (v,))
+                for d, t, v in zip(owners, ts.tolist(), vals.tolist(), strict=True)
+            ]
+        )
         due = self._due(sig)
         s = slots[due]
         idx = (self.head[s, None] + self._ring) % self.window
-        return WindowBatch([d for d, k in zip(owners, due.tolist(), strict=True) if k],
-                           ts[due], self.values[s[:, None], idx], sig[due, :4])
+        return WindowBatch(
+            [d for d, k in zip(owners, due.tolist(), strict=True) if k],
+            ts[due],
+            self.values[s[:, None], idx],
+            sig[due, :4],
+        )
 
     def _store_run(self, slot: int, ts: np.ndarray, vals: np.ndarray) -> WindowBatch:
         """Several readings of one slot, in time order."""
         w, m = self.window, len(ts)
         head = int(self.head[slot])
-        history = np.concatenate((self.values[slot, head:], self.values[slot, :head],
-                                  vals.astype(np.float32)))
+        history = np.concatenate(
+            (self.values[slot, head:], self.values[slot, :head], vals.astype(np.float32))
+        )
         k = min(m, w)  # only the last w readings of a long run stay in the ring
         self.values[slot, (head + m - k + np.arange(k)) % w] = vals[-k:]
         self.head[slot] = (head + m) % w
@@ -208,8 +222,9 @@ class DeviceBuffers:
         due = np.flatnonzero(self._due(sig))
         # window ending at reading j of the run = history rows [j + 1, j + 1 + w)
         views = np.lib.stride_tricks.sliding_window_view(history, w, axis=0)
-        return WindowBatch([device] * due.size, ts[due],
-                           views[due + 1].transpose(0, 2, 1).copy(), sig[due, :4])
+        return WindowBatch(
+            [device] * due.size, ts[due], views[due + 1].transpose(0, 2, 1).copy(), sig[due, :4]
+        )
 
     def snapshot(self, slot: int) -> np.ndarray:
         """Copy of a slot's readings, oldest first: shape (window, 3), float32."""
@@ -261,5 +276,7 @@ class DeviceBuffers:
 
     def nbytes(self) -> int:
         """Bytes held by the preallocated arrays."""
-        return sum(a.nbytes for a in (self.values, self.head, self.count, self.last_ts,
-                                      self.last_seen, self.active))
+        return sum(
+            a.nbytes
+            for a in (self.values, self.head, self.count, self.last_ts, self.last_seen, self.active)
+        )

@@ -33,13 +33,15 @@ class AlertSink:
         Devices switched off in their profile raise no leak alert.
         """
         events = []
-        for w, p, ev in zip(windows, scores.probability.tolist(), scores.evidence.tolist(),
-                            strict=True):
+        for w, p, ev in zip(
+            windows, scores.probability.tolist(), scores.evidence.tolist(), strict=True
+        ):
             self.last_probability[w.device_id] = p
             if self.profiles is not None and not self.profiles.enabled(w.device_id):
                 continue
-            event = self.policy.update(w.device_id, p, w.ts, gas_ppm=float(w.values[-1, 0]),
-                                       elevated=ev)
+            event = self.policy.update(
+                w.device_id, p, w.ts, gas_ppm=float(w.values[-1, 0]), elevated=ev
+            )
             if event is not None:
                 events.append(event)
             self.signals.hold(w.device_id, self.policy.open_alert(w.device_id) is not None)

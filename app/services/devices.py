@@ -24,8 +24,14 @@ class BadDeviceCursor(GasleakError):
 class DeviceService:
     """Args: buffers (readings in memory), registry (profiles), view (open alerts)."""
 
-    def __init__(self, *, buffers: DeviceBuffers, registry: Registry,
-                 view: DeviceAlertView, scores: Mapping[str, float]) -> None:
+    def __init__(
+        self,
+        *,
+        buffers: DeviceBuffers,
+        registry: Registry,
+        view: DeviceAlertView,
+        scores: Mapping[str, float],
+    ) -> None:
         self.buffers = buffers
         self.registry = registry
         self.view = view
@@ -48,23 +54,31 @@ class DeviceService:
         state, worst = self.view.summary(device_id)
         extra: dict[str, Any] = {}
         if info is not None:
-            extra = {**info, "last_ts": iso(info["last_ts"]),
-                     "gas_pct_lel": profiles.pct_lel(device_id, info["last_reading"]["gas_ppm"]),
-                     "gas_baseline": info["signal"]["level"],
-                     "last_probability": self.scores.get(device_id)}
+            extra = {
+                **info,
+                "last_ts": iso(info["last_ts"]),
+                "gas_pct_lel": profiles.pct_lel(device_id, info["last_reading"]["gas_ppm"]),
+                "gas_baseline": info["signal"]["level"],
+                "last_probability": self.scores.get(device_id),
+            }
         return DeviceInfo(
-            device_id=device_id, profile=Profile(**p.to_dict()),
+            device_id=device_id,
+            profile=Profile(**p.to_dict()),
             lel_ppm=None if p.gas is None else lel_ppm(p.gas),
-            set_points_ppm=profiles.set_points(device_id), alert_state=state,
+            set_points_ppm=profiles.set_points(device_id),
+            alert_state=state,
             alert_id=None if worst is None else worst.alert_id,
             severity=None if worst is None else worst.severity.value,
-            alerts=[OpenAlertOut(alert_id=a.alert_id, kind=a.kind, severity=a.severity,
-                                 state=a.state) for a in self.view.of(device_id)],
+            alerts=[
+                OpenAlertOut(alert_id=a.alert_id, kind=a.kind, severity=a.severity, state=a.state)
+                for a in self.view.of(device_id)
+            ],
             **extra,
         )
 
-    def list(self, *, states: list[str] | None, kinds: list[str] | None, cursor: str | None,
-             limit: int) -> DevicePage:
+    def list(
+        self, *, states: list[str] | None, kinds: list[str] | None, cursor: str | None, limit: int
+    ) -> DevicePage:
         """Registered devices by id, filtered by summary state and by kind of open alert."""
         ids = self.registry.profiles.ids()
         if states:
@@ -75,8 +89,11 @@ class DeviceService:
         if cursor is not None:
             ids = [d for d in ids if d > cursor]
         page = ids[:limit]
-        return DevicePage(devices=[self._info(d, self.buffers.info(d)) for d in page],
-                          next_cursor=page[-1] if len(ids) > limit else None, total=total)
+        return DevicePage(
+            devices=[self._info(d, self.buffers.info(d)) for d in page],
+            next_cursor=page[-1] if len(ids) > limit else None,
+            total=total,
+        )
 
     async def put(self, device_id: str, body: Profile) -> DeviceInfo:
         """Replace a device's profile (registering it when unknown)."""

@@ -55,10 +55,16 @@ class EventLog:
         clock: wall clock, epoch seconds (publication time, silences).
     """
 
-    def __init__(self, *, store: Store, hub: Hub, silences: Silences | None = None,
-                 states: dict[str, StateSource] | None = None,
-                 webhook_urls: Sequence[str] = (),
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        hub: Hub,
+        silences: Silences | None = None,
+        states: dict[str, StateSource] | None = None,
+        webhook_urls: Sequence[str] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.hub = hub
         self.silences = Silences() if silences is None else silences
@@ -78,8 +84,9 @@ class EventLog:
         """Continue numbering after the newest stored event."""
         self.hub.last_event_id = await self.store.last_event_id()
 
-    async def read(self, after: int, *, device_ids: Sequence[str] | None = None,
-                   limit: int = 100) -> list[dict[str, Any]]:
+    async def read(
+        self, after: int, *, device_ids: Sequence[str] | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
         """Stored wire events after id ``after``, oldest first (silenced ones included)."""
         return await self.store.events_after(after, device_ids=device_ids, limit=limit)
 
@@ -101,14 +108,17 @@ class EventLog:
         if not events and not states:
             return []
         now = self.clock()
-        marked = [e.with_(silenced=self.silences.matching(e.device_id, e.kind, e.severity, now))
-                  for e in events]
+        marked = [
+            e.with_(silenced=self.silences.matching(e.device_id, e.kind, e.severity, now))
+            for e in events
+        ]
         records = [(e, e.to_wire(published_at=now)) for e in marked]
         delay = 0.05
         while True:
             try:
-                ids = await self.store.append(records, states=states, now=now,
-                                              webhook_urls=self.webhook_urls)
+                ids = await self.store.append(
+                    records, states=states, now=now, webhook_urls=self.webhook_urls
+                )
                 break
             except TRANSIENT:
                 self.write_failures += 1
@@ -117,8 +127,11 @@ class EventLog:
                 delay = min(delay * 2, RETRY_MAX_S)
             except Exception:
                 self.write_failures += 1
-                log.exception("store refused %d events, not retried: %r", len(records),
-                              [w for _, w in records])
+                log.exception(
+                    "store refused %d events, not retried: %r",
+                    len(records),
+                    [w for _, w in records],
+                )
                 raise
         out = [{"event_id": eid, **wire} for eid, (_, wire) in zip(ids, records, strict=True)]
         self.published += len(out)

@@ -56,8 +56,10 @@ class ReadingsRecorder:
 
     def start(self) -> None:
         """Start the writer and the pruner."""
-        self._tasks = [asyncio.create_task(self._write_forever(), name="readings-writer"),
-                       asyncio.create_task(self._prune_forever(), name="readings-pruner")]
+        self._tasks = [
+            asyncio.create_task(self._write_forever(), name="readings-writer"),
+            asyncio.create_task(self._prune_forever(), name="readings-pruner"),
+        ]
 
     async def stop(self) -> None:
         """Flush what is buffered, then stop."""

@@ -35,12 +35,20 @@ class EventFilter:
     include_silenced: bool = False
 
     @classmethod
-    def of(cls, device_ids: Iterable[str] | None = None, kinds: Iterable[str] | None = None,
-           min_severity: str | None = None, include_silenced: bool = False) -> EventFilter:
+    def of(
+        cls,
+        device_ids: Iterable[str] | None = None,
+        kinds: Iterable[str] | None = None,
+        min_severity: str | None = None,
+        include_silenced: bool = False,
+    ) -> EventFilter:
         """Build from plain values (None = no filter)."""
-        return cls(None if device_ids is None else frozenset(device_ids),
-                   None if kinds is None else frozenset(kinds),
-                   None if min_severity is None else Severity(min_severity), include_silenced)
+        return cls(
+            None if device_ids is None else frozenset(device_ids),
+            None if kinds is None else frozenset(kinds),
+            None if min_severity is None else Severity(min_severity),
+            include_silenced,
+        )
 
     def wants(self, event: dict[str, Any]) -> bool:
         """Whether a wire event passes this filter."""
@@ -51,7 +59,8 @@ class EventFilter:
         if event.get("silenced") and not self.include_silenced:
             return False
         return self.min_severity is None or (
-            Severity(event["severity"]).rank >= self.min_severity.rank)
+            Severity(event["severity"]).rank >= self.min_severity.rank
+        )
 
 
 @dataclass(eq=False)
@@ -151,11 +160,18 @@ class Hub:
                     sub.overflowed.set()
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, flt: EventFilter | None = None, *,
-                        since: int | None = None) -> AsyncIterator[Subscription]:
+    async def subscribe(
+        self, flt: EventFilter | None = None, *, since: int | None = None
+    ) -> AsyncIterator[Subscription]:
         """Register a subscriber for the block's duration (removed in ``finally``)."""
-        sub = Subscription(flt or EventFilter(), asyncio.Queue(self.queue_max), self.replay,
-                           self.replay_page, since=since, replay_upto=self.last_event_id)
+        sub = Subscription(
+            flt or EventFilter(),
+            asyncio.Queue(self.queue_max),
+            self.replay,
+            self.replay_page,
+            since=since,
+            replay_upto=self.last_event_id,
+        )
         self._subs.add(sub)
         try:
             yield sub

@@ -96,11 +96,16 @@ class Ingestor:
     """
 
     def __init__(
-        self, *, buffers: DeviceBuffers, scorer: Scorer, max_items: int,
-        safety: SafetyService | None = None, score: bool = True,
+        self,
+        *,
+        buffers: DeviceBuffers,
+        scorer: Scorer,
+        max_items: int,
+        safety: SafetyService | None = None,
+        score: bool = True,
         record: Callable[[list[tuple[str, float, float, float, float]]], Awaitable[None]]
         | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.record = record
         self.safety = safety
         self.score = score
@@ -141,8 +146,9 @@ class Ingestor:
         if n:
             now = time.time()
             ts = np.fromiter((now if r.ts is None else r.ts for r in readings), np.float64, n)
-            vals = np.array([(r.gas_ppm, r.temperature_c, r.humidity_pct) for r in readings],
-                            dtype=np.float64).reshape(n, 3)
+            vals = np.array(
+                [(r.gas_ppm, r.temperature_c, r.humidity_pct) for r in readings], dtype=np.float64
+            ).reshape(n, 3)
             stored = self.buffers.store([r.device_id for r in readings], ts, vals)
             refused = np.flatnonzero(stored.codes).tolist()
             for j in refused:
@@ -161,13 +167,21 @@ class Ingestor:
         bad.sort(key=lambda b: b.index)
         return IngestResult(accepted=accepted, rejected=bad)
 
-    async def _per_reading(self, readings: Sequence[Reading], ts: np.ndarray,
-                           codes: np.ndarray) -> None:
+    async def _per_reading(
+        self, readings: Sequence[Reading], ts: np.ndarray, codes: np.ndarray
+    ) -> None:
         """Safety rules on each accepted reading, then the history record, in time order."""
         order = np.argsort(ts, kind="stable")
-        kept = [(readings[j].device_id, float(ts[j]), readings[j].gas_ppm,
-                 readings[j].temperature_c, readings[j].humidity_pct)
-                for j in order[codes[order] == 0].tolist()]
+        kept = [
+            (
+                readings[j].device_id,
+                float(ts[j]),
+                readings[j].gas_ppm,
+                readings[j].temperature_c,
+                readings[j].humidity_pct,
+            )
+            for j in order[codes[order] == 0].tolist()
+        ]
         if kept and self.safety is not None:
             await self.safety.on_readings(kept)
         if kept and self.record is not None:

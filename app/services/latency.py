@@ -27,14 +27,22 @@ class ServiceMetrics:
         self.request_seconds = Histogram(
             "gasleak_http_request_duration_seconds",
             "HTTP request duration from first byte in to last byte out, s",
-            ["method", "route", "status"], buckets=REQUEST_BUCKETS_S, registry=self.registry)
+            ["method", "route", "status"],
+            buckets=REQUEST_BUCKETS_S,
+            registry=self.registry,
+        )
         self.scoring_seconds = Histogram(
             "gasleak_scoring_duration_seconds",
             "Duration of one inference call (a batch of windows) in the inference thread, s",
-            buckets=SCORING_BUCKETS_S, registry=self.registry)
+            buckets=SCORING_BUCKETS_S,
+            registry=self.registry,
+        )
         self.scoring_batch_windows = Histogram(
-            "gasleak_scoring_batch_windows", "Windows scored in one inference call",
-            buckets=BATCH_BUCKETS, registry=self.registry)
+            "gasleak_scoring_batch_windows",
+            "Windows scored in one inference call",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
 
 
 class TimedPredictor:

@@ -40,10 +40,14 @@ class StateCollector(Collector):
             "gasleak_windows_pending": ("Windows waiting for scoring", s.scorer.pending),
             "gasleak_active_alerts": ("Active alerts of every kind", s.active_alerts()),
             "gasleak_subscribers": ("Connected alert subscribers", s.hub.subscribers),
-            "gasleak_last_batch_ms": ("Duration of the last inference call, ms",
-                                      s.scorer.last_batch_ms),
-            "gasleak_readings_write_pending": ("Readings waiting for the history writer",
-                                               s.recorder.pending),
+            "gasleak_last_batch_ms": (
+                "Duration of the last inference call, ms",
+                s.scorer.last_batch_ms,
+            ),
+            "gasleak_readings_write_pending": (
+                "Readings waiting for the history writer",
+                s.recorder.pending,
+            ),
             **_subscriber_queues(s),
         }
         for gauge, (text, level) in gauges.items():
@@ -53,10 +57,14 @@ class StateCollector(Collector):
 def _subscriber_queues(s: AppState) -> dict[str, tuple[str, float]]:
     depths = [sub.queue.qsize() for sub in list(getattr(s.hub, "_subs", ()))]
     return {
-        "gasleak_subscriber_queue_depth_max": ("Events queued for the slowest alert subscriber",
-                                               max(depths, default=0)),
-        "gasleak_subscriber_queue_depth_total": ("Events queued for all alert subscribers",
-                                                 sum(depths)),
+        "gasleak_subscriber_queue_depth_max": (
+            "Events queued for the slowest alert subscriber",
+            max(depths, default=0),
+        ),
+        "gasleak_subscriber_queue_depth_total": (
+            "Events queued for all alert subscribers",
+            sum(depths),
+        ),
     }
 
 

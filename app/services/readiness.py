@@ -38,9 +38,15 @@ async def check_store(store: Store, timeout_s: float = STORE_PROBE_TIMEOUT_S) ->
         async with store.engine.connect() as conn:
             tx = await conn.begin()
             try:
-                await conn.execute(insert(ReadingRow).values(
-                    device_id=PROBE_DEVICE, ts=0.0, gas_ppm=0.0, temperature_c=0.0,
-                    humidity_pct=0.0))
+                await conn.execute(
+                    insert(ReadingRow).values(
+                        device_id=PROBE_DEVICE,
+                        ts=0.0,
+                        gas_ppm=0.0,
+                        temperature_c=0.0,
+                        humidity_pct=0.0,
+                    )
+                )
             finally:
                 await tx.rollback()
 
@@ -68,7 +74,10 @@ def check_scorer(state: AppState) -> Check:
 
 async def check_readiness(state: AppState) -> Readiness:
     """Run every check; ``failing`` names the parts that are not ready."""
-    checks = {"model": check_model(state), "store": await check_store(state.store),
-              "scorer": check_scorer(state)}
+    checks = {
+        "model": check_model(state),
+        "store": await check_store(state.store),
+        "scorer": check_scorer(state),
+    }
     failing = [name for name, c in checks.items() if not c.ok]
     return Readiness(ready=not failing, failing=failing, checks=checks)

@@ -70,8 +70,11 @@ class Registry:
         try:
             await self.store.devices.add(new, time.time())
         except TRANSIENT:
-            log.warning("registering %d devices failed; retried on their next reading",
-                        len(new), exc_info=True)
+            log.warning(
+                "registering %d devices failed; retried on their next reading",
+                len(new),
+                exc_info=True,
+            )
             return
         for d in new:
             self.profiles.set(d, DeviceProfile())

@@ -22,8 +22,14 @@ class SafetyService:
         monotonic: receive clock for the silence rule (seconds).
     """
 
-    def __init__(self, *, rules: SafetyRules, log: EventLog, registry: Registry,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        rules: SafetyRules,
+        log: EventLog,
+        registry: Registry,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rules = rules
         self.log = log
         self.registry = registry

@@ -150,8 +150,9 @@ class BatchScorer(_Counters):
         batch = windows if isinstance(windows, WindowBatch) else WindowBatch.of(windows)
         n = len(batch)
         async with self._changed:
-            await self._changed.wait_for(lambda: self._queued == 0
-                                         or self._queued + n <= self.queue_max)
+            await self._changed.wait_for(
+                lambda: self._queued == 0 or self._queued + n <= self.queue_max
+            )
             self._chunks.append(batch)
             self._queued += n
             self._changed.notify_all()
@@ -239,8 +240,9 @@ class InlineScorer(_Counters):
             self.pending += 1
             t0 = time.perf_counter()
             try:
-                probs = await loop.run_in_executor(self._executor, score_windows,
-                                                   self.predictor, one)
+                probs = await loop.run_in_executor(
+                    self._executor, score_windows, self.predictor, one
+                )
             except Exception:
                 self.errors += 1
                 log.exception("scoring failed for %s", w.device_id)

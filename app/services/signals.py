@@ -34,8 +34,9 @@ class SignalBank:
             sig = self._dev[device_id] = DeviceSignal(self.cfg)
         return sig
 
-    def learn(self, device_id: str, ts: Iterable[float], values: Iterable[Sequence[float]]
-              ) -> np.ndarray:
+    def learn(
+        self, device_id: str, ts: Iterable[float], values: Iterable[Sequence[float]]
+    ) -> np.ndarray:
         """Learn a device's readings (gas, °C, %RH) in time order.
 
         Returns:

@@ -15,17 +15,26 @@ from app.store import Store
 
 def to_out(s: Silence, now: float) -> SilenceOut:
     """The wire form of a silence and its status at ``now``."""
-    return SilenceOut(silence_id=s.silence_id, device_id=s.device, kind=s.kind,
-                      min_severity=s.min_severity, starts_at=iso(s.starts_at),
-                      ends_at=iso(s.ends_at), comment=s.comment, author=s.author,
-                      created_at=iso(s.created_at), status=s.status(now))
+    return SilenceOut(
+        silence_id=s.silence_id,
+        device_id=s.device,
+        kind=s.kind,
+        min_severity=s.min_severity,
+        starts_at=iso(s.starts_at),
+        ends_at=iso(s.ends_at),
+        comment=s.comment,
+        author=s.author,
+        created_at=iso(s.created_at),
+        status=s.status(now),
+    )
 
 
 class SilenceService:
     """Args: store; silences (the in-memory set the event log reads); clock (epoch s)."""
 
-    def __init__(self, *, store: Store, silences: Silences,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, *, store: Store, silences: Silences, clock: Callable[[], float] = time.time
+    ) -> None:
         self.store = store
         self.silences = silences
         self.clock = clock
@@ -38,11 +47,17 @@ class SilenceService:
     async def create(self, body: SilenceIn) -> SilenceOut:
         """Store a new silence and apply it."""
         now = self.clock()
-        s = Silence(silence_id=uuid.uuid4().hex,
-                    starts_at=body.starts_at.timestamp() if body.starts_at else now,
-                    ends_at=body.ends_at.timestamp(), comment=body.comment, author=body.author,
-                    created_at=now, device=body.device_id, kind=body.kind,
-                    min_severity=body.min_severity)
+        s = Silence(
+            silence_id=uuid.uuid4().hex,
+            starts_at=body.starts_at.timestamp() if body.starts_at else now,
+            ends_at=body.ends_at.timestamp(),
+            comment=body.comment,
+            author=body.author,
+            created_at=now,
+            device=body.device_id,
+            kind=body.kind,
+            min_severity=body.min_severity,
+        )
         await self.store.silences.put(s.to_dict())
         self.silences.add(s)
         return to_out(s, now)

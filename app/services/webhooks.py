@@ -60,8 +60,9 @@ class RetryPolicy:
 class ReceiverWorker:
     """Delivers one URL's pending deliveries in order."""
 
-    def __init__(self, store: Store, url: str, *, secret: bytes, timeout_s: float,
-                 retry: RetryPolicy) -> None:
+    def __init__(
+        self, store: Store, url: str, *, secret: bytes, timeout_s: float, retry: RetryPolicy
+    ) -> None:
         self.store = store
         self.url = url
         self.secret = secret
@@ -89,10 +90,12 @@ class ReceiverWorker:
 
     async def _attempt(self, client: httpx.AsyncClient, row: dict[str, Any]) -> bool:
         body = encode(row["event"])
-        headers = {"content-type": "application/json",
-                   "x-gasleak-signature": sign(self.secret, body),
-                   "x-gasleak-event-id": str(row["event_id"]),
-                   "x-gasleak-delivery-id": str(row["delivery_id"])}
+        headers = {
+            "content-type": "application/json",
+            "x-gasleak-signature": sign(self.secret, body),
+            "x-gasleak-event-id": str(row["event_id"]),
+            "x-gasleak-delivery-id": str(row["delivery_id"]),
+        }
         status: int | None = None
         error: str | None = None
         try:
@@ -100,8 +103,12 @@ class ReceiverWorker:
             status = r.status_code
             if 200 <= status < 300:
                 await self.store.deliveries.record_attempt(
-                    row["delivery_id"], status="delivered", now=time.time(), http_status=status,
-                    error=None)
+                    row["delivery_id"],
+                    status="delivered",
+                    now=time.time(),
+                    http_status=status,
+                    error=None,
+                )
                 return True
             error = f"HTTP {status}"
         except httpx.HTTPError as exc:
@@ -113,24 +120,37 @@ class ReceiverWorker:
         now = time.time()
         expires = row["created_at"] + self.retry.expire_s
         if now >= expires:
-            log.warning("webhook %s: event %s expired after %d attempts (%s)", self.url,
-                        row["event_id"], row["attempts"] + 1, error)
+            log.warning(
+                "webhook %s: event %s expired after %d attempts (%s)",
+                self.url,
+                row["event_id"],
+                row["attempts"] + 1,
+                error,
+            )
             await self.store.deliveries.record_attempt(
-                row["delivery_id"], status="expired", now=now, http_status=status, error=error)
+                row["delivery_id"], status="expired", now=now, http_status=status, error=error
+            )
             return
         nxt = min(now + self.retry.delay(row["attempts"] + 1), expires)
         await self.store.deliveries.record_attempt(
-            row["delivery_id"], status="pending", now=now, http_status=status, error=error,
-            next_attempt_at=nxt)
+            row["delivery_id"],
+            status="pending",
+            now=now,
+            http_status=status,
+            error=error,
+            next_attempt_at=nxt,
+        )
 
 
 class WebhookDispatcher:
     """One :class:`ReceiverWorker` task per URL, woken by the hub after each publish."""
 
-    def __init__(self, store: Store, urls: list[str], *, secret: bytes, timeout_s: float,
-                 retry: RetryPolicy) -> None:
-        self.workers = [ReceiverWorker(store, u, secret=secret, timeout_s=timeout_s,
-                                       retry=retry) for u in urls]
+    def __init__(
+        self, store: Store, urls: list[str], *, secret: bytes, timeout_s: float, retry: RetryPolicy
+    ) -> None:
+        self.workers = [
+            ReceiverWorker(store, u, secret=secret, timeout_s=timeout_s, retry=retry) for u in urls
+        ]
         self._tasks: list[asyncio.Task[None]] = []
 
     def notify(self, _events: list[dict[str, Any]]) -> None:
@@ -140,8 +160,9 @@ class WebhookDispatcher:
 
     def start(self) -> None:
         """Start the worker tasks on the running loop."""
-        self._tasks = [asyncio.create_task(self._guard(w), name=f"webhook:{w.url}")
-                       for w in self.workers]
+        self._tasks = [
+            asyncio.create_task(self._guard(w), name=f"webhook:{w.url}") for w in self.workers
+        ]
 
     async def _guard(self, worker: ReceiverWorker) -> None:
         while True:  # a store hiccup must not end deliveries for good

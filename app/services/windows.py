@@ -47,8 +47,7 @@ class WindowBatch:
             yield Window(d, float(self.ts[i]), self.values[i], self.signal[i])
 
     def __getitem__(self, key: slice) -> WindowBatch:
-        return WindowBatch(self.device_ids[key], self.ts[key], self.values[key],
-                           self.signal[key])
+        return WindowBatch(self.device_ids[key], self.ts[key], self.values[key], self.signal[key])
 
     @classmethod
     def concat(cls, parts: Sequence[WindowBatch]) -> WindowBatch:

@@ -72,7 +72,8 @@ class Alert(Base):
     episode: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     silenced: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
     notified_at: Mapped[float | None] = mapped_column(
-        Float, nullable=True, doc="Wall time of the last raise/update/reminder (reminders)")
+        Float, nullable=True, doc="Wall time of the last raise/update/reminder (reminders)"
+    )
 
 
 class PolicyState(Base):

@@ -26,8 +26,10 @@ class ReadingsRepo:
         """Insert readings in one transaction."""
         if not rows:
             return
-        params = [{"device_id": d, "ts": ts, "gas_ppm": g, "temperature_c": t,
-                   "humidity_pct": h} for d, ts, g, t, h in rows]
+        params = [
+            {"device_id": d, "ts": ts, "gas_ppm": g, "temperature_c": t, "humidity_pct": h}
+            for d, ts, g, t, h in rows
+        ]
         async with self.write_lock, self.engine.begin() as conn:
             await conn.execute(insert(T), params)
 
@@ -45,12 +47,20 @@ class ReadingsRepo:
             bucket = cast(offset, BigInteger).label("bucket")
         else:
             bucket = cast(func.floor(offset), BigInteger).label("bucket")
-        q = (select(bucket, func.count().label("n"), func.avg(T.c.gas_ppm).label("gas_mean"),
-                    func.min(T.c.gas_ppm).label("gas_min"), func.max(T.c.gas_ppm).label("gas_max"),
-                    func.avg(T.c.temperature_c).label("temp_mean"),
-                    func.avg(T.c.humidity_pct).label("rh_mean"))
-             .where(T.c.device_id == device_id, T.c.ts >= start, T.c.ts < end)
-             .group_by(bucket).order_by(bucket))
+        q = (
+            select(
+                bucket,
+                func.count().label("n"),
+                func.avg(T.c.gas_ppm).label("gas_mean"),
+                func.min(T.c.gas_ppm).label("gas_min"),
+                func.max(T.c.gas_ppm).label("gas_max"),
+                func.avg(T.c.temperature_c).label("temp_mean"),
+                func.avg(T.c.humidity_pct).label("rh_mean"),
+            )
+            .where(T.c.device_id == device_id, T.c.ts >= start, T.c.ts < end)
+            .group_by(bucket)
+            .order_by(bucket)
+        )
         async with self.engine.connect() as conn:
             return [dict(r._mapping) for r in (await conn.execute(q)).all()]
 

@@ -24,20 +24,29 @@ class DevicesRepo:
     async def all(self) -> list[dict[str, Any]]:
         """Every registered device row, by id."""
         async with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in
-                    (await conn.execute(select(Device.__table__)
-                                        .order_by(Device.device_id))).all()]
+            return [
+                dict(r._mapping)
+                for r in (
+                    await conn.execute(select(Device.__table__).order_by(Device.device_id))
+                ).all()
+            ]
 
     async def add(self, device_ids: Sequence[str], now: float) -> None:
         """Register devices with the default profile (callers pass ids not registered yet)."""
         if not device_ids:
             return
-        rows = [{"device_id": d, "enabled": True, "created_at": now, "updated_at": now}
-                for d in device_ids]
+        rows = [
+            {"device_id": d, "enabled": True, "created_at": now, "updated_at": now}
+            for d in device_ids
+        ]
         async with self.write_lock, self.engine.begin() as conn:
-            have = set((await conn.execute(
-                select(Device.device_id).where(Device.device_id.in_(list(device_ids))))
-            ).scalars())
+            have = set(
+                (
+                    await conn.execute(
+                        select(Device.device_id).where(Device.device_id.in_(list(device_ids)))
+                    )
+                ).scalars()
+            )
             rows = [r for r in rows if r["device_id"] not in have]
             if rows:
                 await conn.execute(insert(Device), rows)
@@ -46,11 +55,19 @@ class DevicesRepo:
         """Create or replace a device's profile (``PROFILE_COLUMNS``)."""
         values = {k: profile[k] for k in PROFILE_COLUMNS}
         async with self.write_lock, self.engine.begin() as conn:
-            n = (await conn.execute(update(Device).where(Device.device_id == device_id)
-                                    .values(**values, updated_at=now))).rowcount
+            n = (
+                await conn.execute(
+                    update(Device)
+                    .where(Device.device_id == device_id)
+                    .values(**values, updated_at=now)
+                )
+            ).rowcount
             if not n:
-                await conn.execute(insert(Device).values(device_id=device_id, created_at=now,
-                                                         updated_at=now, **values))
+                await conn.execute(
+                    insert(Device).values(
+                        device_id=device_id, created_at=now, updated_at=now, **values
+                    )
+                )
 
 
 class SilencesRepo:
@@ -63,14 +80,19 @@ class SilencesRepo:
     async def all(self) -> list[dict[str, Any]]:
         """Every silence row."""
         async with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in
-                    (await conn.execute(select(SilenceRow.__table__))).all()]
+            return [
+                dict(r._mapping) for r in (await conn.execute(select(SilenceRow.__table__))).all()
+            ]
 
     async def put(self, row: dict[str, Any]) -> None:
         """Insert or replace one silence."""
         async with self.write_lock, self.engine.begin() as conn:
-            n = (await conn.execute(update(SilenceRow)
-                                    .where(SilenceRow.silence_id == row["silence_id"])
-                                    .values(**row))).rowcount
+            n = (
+                await conn.execute(
+                    update(SilenceRow)
+                    .where(SilenceRow.silence_id == row["silence_id"])
+                    .values(**row)
+                )
+            ).rowcount
             if not n:
                 await conn.execute(insert(SilenceRow).values(**row))

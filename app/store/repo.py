@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 SEVERITY_RANK = {s.value: s.rank for s in Severity}
 #: Tables of the per-device state kinds that :meth:`Store.append` persists.
 STATE_TABLES: dict[str, type[PolicyState] | type[SafetyState]] = {
-    "leak": PolicyState, "safety": SafetyState}
+    "leak": PolicyState,
+    "safety": SafetyState,
+}
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -109,10 +111,20 @@ class Store:
         Returns:
             The new event ids, in the order of ``events`` (strictly increasing).
         """
-        rows = [{"type": e.type.value, "alert_id": e.alert_id, "device_id": e.device_id,
-                 "kind": e.kind.value, "severity": e.severity.value, "ts": e.ts,
-                 "published_at": now, "data": data, "silenced": e.silenced}
-                for e, data in events]
+        rows = [
+            {
+                "type": e.type.value,
+                "alert_id": e.alert_id,
+                "device_id": e.device_id,
+                "kind": e.kind.value,
+                "severity": e.severity.value,
+                "ts": e.ts,
+                "published_at": now,
+                "data": data,
+                "silenced": e.silenced,
+            }
+            for e, data in events
+        ]
         ids: list[int] = []
         async with self.engine.begin() as conn:
             if rows:
@@ -131,30 +143,48 @@ class Store:
         conn: AsyncConnection, events: Sequence[AlertEvent], ids: Sequence[int], now: float
     ) -> None:
         """Apply events to their alerts: one insert for the raised, then the others in order."""
-        raised = [{"alert_id": e.alert_id, "device_id": e.device_id, "kind": e.kind.value,
-                   "state": e.state.value, "severity": e.severity.value,
-                   "probability": e.probability, "gas_ppm": e.gas_ppm,
-                   "gas_pct_lel": e.gas_pct_lel, "silenced": e.silenced,
-                   "episode": None if e.episode is None else e.episode.to_wire(),
-                   "opened_ts": e.ts, "updated_ts": e.ts, "last_event_id": eid,
-                   "notified_at": now}
-                  for e, eid in zip(events, ids, strict=True) if e.type == EventType.RAISED]
+        raised = [
+            {
+                "alert_id": e.alert_id,
+                "device_id": e.device_id,
+                "kind": e.kind.value,
+                "state": e.state.value,
+                "severity": e.severity.value,
+                "probability": e.probability,
+                "gas_ppm": e.gas_ppm,
+                "gas_pct_lel": e.gas_pct_lel,
+                "silenced": e.silenced,
+                "episode": None if e.episode is None else e.episode.to_wire(),
+                "opened_ts": e.ts,
+                "updated_ts": e.ts,
+                "last_event_id": eid,
+                "notified_at": now,
+            }
+            for e, eid in zip(events, ids, strict=True)
+            if e.type == EventType.RAISED
+        ]
         if raised:
             await conn.execute(insert(Alert), raised)
         for e, eid in zip(events, ids, strict=True):
             if e.type == EventType.RAISED:
                 continue
-            values: dict[str, Any] = {"state": e.state.value, "severity": e.severity.value,
-                                      "updated_ts": e.ts, "last_event_id": eid,
-                                      "silenced": e.silenced}
+            values: dict[str, Any] = {
+                "state": e.state.value,
+                "severity": e.severity.value,
+                "updated_ts": e.ts,
+                "last_event_id": eid,
+                "silenced": e.silenced,
+            }
             if e.episode is not None:
                 values["episode"] = e.episode.to_wire()
             if e.type == EventType.ACKNOWLEDGED and e.ack is not None:
-                values |= {"ack_author": e.ack.author, "ack_comment": e.ack.comment,
-                           "ack_at": e.ts}
+                values |= {"ack_author": e.ack.author, "ack_comment": e.ack.comment, "ack_at": e.ts}
             elif e.type != EventType.REMINDER:
-                values |= {"probability": e.probability, "gas_ppm": e.gas_ppm,
-                           "gas_pct_lel": e.gas_pct_lel}
+                values |= {
+                    "probability": e.probability,
+                    "gas_ppm": e.gas_ppm,
+                    "gas_pct_lel": e.gas_pct_lel,
+                }
             if e.type in (EventType.REMINDER, EventType.UPDATED):
                 values["notified_at"] = now
             if e.type == EventType.RESOLVED:
@@ -164,8 +194,10 @@ class Store:
 
     @staticmethod
     async def _save_states(
-        conn: AsyncConnection, table: type[PolicyState] | type[SafetyState],
-        states: dict[str, dict[str, Any] | None], now: float,
+        conn: AsyncConnection,
+        table: type[PolicyState] | type[SafetyState],
+        states: dict[str, dict[str, Any] | None],
+        now: float,
     ) -> None:
         if not states:
             return
@@ -225,17 +257,26 @@ class Store:
         async with self.engine.connect() as conn:
             return [dict(r._mapping) for r in (await conn.execute(q)).all()]
 
-    async def due_reminders(self, *, notified_before: float, limit: int = 500,
-                            ) -> list[dict[str, Any]]:
+    async def due_reminders(
+        self,
+        *,
+        notified_before: float,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
         """Open critical alerts not acknowledged whose last notification is older than
         ``notified_before`` (wall-clock epoch s), oldest first; alerts stored before
         notification times were kept (NULL) count as due."""
         t = Alert.__table__
-        q = (select(t).where(t.c.severity == Severity.CRITICAL.value,
-                             t.c.state.in_(["active", "cleared_unacked"]),
-                             or_(t.c.notified_at <= notified_before,
-                                 t.c.notified_at.is_(None)))
-             .order_by(t.c.notified_at).limit(limit))
+        q = (
+            select(t)
+            .where(
+                t.c.severity == Severity.CRITICAL.value,
+                t.c.state.in_(["active", "cleared_unacked"]),
+                or_(t.c.notified_at <= notified_before, t.c.notified_at.is_(None)),
+            )
+            .order_by(t.c.notified_at)
+            .limit(limit)
+        )
         async with self.engine.connect() as conn:
             return [dict(r._mapping) for r in (await conn.execute(q)).all()]
 
@@ -268,8 +309,12 @@ class Store:
         """Alerts newest first (by ``seq``), at most ``limit``, after the cursor ``before_seq``."""
         t = Alert.__table__
         q = select(t).order_by(t.c.seq.desc()).limit(limit)
-        for col, values in ((t.c.device_id, device_ids), (t.c.state, states),
-                            (t.c.kind, kinds), (t.c.severity, severities)):
+        for col, values in (
+            (t.c.device_id, device_ids),
+            (t.c.state, states),
+            (t.c.kind, kinds),
+            (t.c.severity, severities),
+        ):
             if values:
                 q = q.where(col.in_(list(values)))
         if opened_from is not None:

@@ -30,15 +30,29 @@ class DeliveriesRepo:
         conn: AsyncConnection, event_ids: Sequence[int], urls: Sequence[str], now: float
     ) -> None:
         """Create pending deliveries inside the caller's (event-writing) transaction."""
-        rows = [{"url": u, "event_id": e, "status": "pending", "attempts": 0,
-                 "created_at": now, "next_attempt_at": now} for e in event_ids for u in urls]
+        rows = [
+            {
+                "url": u,
+                "event_id": e,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now,
+            }
+            for e in event_ids
+            for u in urls
+        ]
         await conn.execute(insert(Delivery), rows)
 
     async def pending(self, url: str, limit: int = 100) -> list[dict[str, Any]]:
         """The oldest pending deliveries of one receiver with their event, by event id."""
-        q = (select(T, Event.data).join(Event, Event.event_id == T.c.event_id)
-             .where(T.c.url == url, T.c.status == "pending")
-             .order_by(T.c.event_id).limit(limit))
+        q = (
+            select(T, Event.data)
+            .join(Event, Event.event_id == T.c.event_id)
+            .where(T.c.url == url, T.c.status == "pending")
+            .order_by(T.c.event_id)
+            .limit(limit)
+        )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
         out = []
@@ -49,13 +63,23 @@ class DeliveriesRepo:
         return out
 
     async def record_attempt(
-        self, delivery_id: int, *, status: str, now: float, http_status: int | None,
-        error: str | None, next_attempt_at: float | None = None,
+        self,
+        delivery_id: int,
+        *,
+        status: str,
+        now: float,
+        http_status: int | None,
+        error: str | None,
+        next_attempt_at: float | None = None,
     ) -> None:
         """Store one attempt's outcome: ``status`` pending (retry), delivered or expired."""
-        values: dict[str, Any] = {"status": status, "attempts": T.c.attempts + 1,
-                                  "last_attempt_at": now, "last_status": http_status,
-                                  "last_error": None if error is None else error[:500]}
+        values: dict[str, Any] = {
+            "status": status,
+            "attempts": T.c.attempts + 1,
+            "last_attempt_at": now,
+            "last_status": http_status,
+            "last_error": None if error is None else error[:500],
+        }
         if status == "delivered":
             values["delivered_at"] = now
         if next_attempt_at is not None:
@@ -64,8 +88,13 @@ class DeliveriesRepo:
             await conn.execute(update(T).where(T.c.delivery_id == delivery_id).values(**values))
 
     async def list(
-        self, *, url: str | None = None, status: str | None = None, event_id: int | None = None,
-        after_id: int | None = None, limit: int = 100,
+        self,
+        *,
+        url: str | None = None,
+        status: str | None = None,
+        event_id: int | None = None,
+        after_id: int | None = None,
+        limit: int = 100,
     ) -> list[dict[str, Any]]:
         """Delivery rows oldest first, filtered; ``after_id`` is the page cursor."""
         q = select(T).order_by(T.c.delivery_id).limit(limit)

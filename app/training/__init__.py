@@ -1,1 +1,4 @@
-"""Offline only: datasets, training, evaluation, reports and the model card. The service never imports this package."""
+"""Offline only: datasets, training, evaluation, reports and the model card.
+
+The service never imports this package.
+"""

@@ -114,7 +114,7 @@ class MethaneChamber:
         """Row indices (into the whole file) where ``above`` goes 0 -> 1 within ``session``."""
         idx = np.flatnonzero(self.session == session)
         a = self.above[idx]
-        return idx[1:][np.diff(a) == 1]
+        return np.asarray(idx[1:][np.diff(a) == 1], dtype=np.int64)
 
 
 def load_afc(data_dir: Path | None = None) -> MethaneChamber:
@@ -123,20 +123,26 @@ def load_afc(data_dir: Path | None = None) -> MethaneChamber:
     with p.open(newline="") as f:
         rows = list(csv.reader(f))
     head, body = rows[0], rows[1:]
-    c = {k: head.index(k) for k in ("time", "CH4_1", "Temp", "Humidity", "session",
-                                     "ch4_above_ambient")}
-    series = np.array([[float(r[c["CH4_1"]]), float(r[c["Temp"]]), float(r[c["Humidity"]])]
-                       for r in body])
+    c = {
+        k: head.index(k)
+        for k in ("time", "CH4_1", "Temp", "Humidity", "session", "ch4_above_ambient")
+    }
+    series = np.array(
+        [[float(r[c["CH4_1"]]), float(r[c["Temp"]]), float(r[c["Humidity"]])] for r in body]
+    )
     ts = np.array([r[c["time"]].replace(" ", "T") for r in body], dtype="datetime64[s]")
     return MethaneChamber(
-        series=series, ts=ts.astype(np.int64).astype(np.float64),
+        series=series,
+        ts=ts.astype(np.int64).astype(np.float64),
         session=np.array([int(r[c["session"]]) for r in body]),
-        above=np.array([int(r[c["ch4_above_ambient"]] or 0) for r in body]), path=p,
+        above=np.array([int(r[c["ch4_above_ambient"]] or 0) for r in body]),
+        path=p,
     )
 
 
 def split_at_gaps(ts: np.ndarray, max_gap_s: float, min_len: int) -> list[slice]:
     """Row slices of ``ts`` (T,) without a step over ``max_gap_s``, at least ``min_len`` long."""
     cuts = np.r_[0, np.flatnonzero(np.diff(ts) > max_gap_s) + 1, len(ts)]
-    return [slice(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True)
-            if b - a >= min_len]
+    return [
+        slice(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b - a >= min_len
+    ]

@@ -64,12 +64,19 @@ class WindowSet:
 
     @staticmethod
     def concat(parts: list[WindowSet]) -> WindowSet:
-        return WindowSet(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                           ("windows", "signal", "labels", "source")))  # fmt: skip
+        return WindowSet(
+            *(
+                np.concatenate([getattr(p, f) for p in parts])
+                for f in ("windows", "signal", "labels", "source")
+            )
+        )
 
 
 def label_windows(
-    res: InjectionResult, ts: np.ndarray, stride: int, ambiguous: bool,
+    res: InjectionResult,
+    ts: np.ndarray,
+    stride: int,
+    ambiguous: bool,
     cfg: SignalConfig | None = None,
 ) -> WindowSet:
     """Cut an injected series (readings at ``ts`` (T,) seconds) into the windows the service
@@ -106,17 +113,31 @@ def backgrounds(data_dir: Path | None) -> list[Background]:
     a, b = D.SMOKE_CLEAN
     out = [
         Background("smoke_iot rows 0-3177 (clean)", smoke.series[a:b], 1.0, 2, fast, copies=3),
-        Background("smoke_iot rows 3178-24993", smoke.series[b : D.SMOKE_TRAIN[1]], 1.0, 6,
-                   fast, ambiguous=True),
-    ]  # fmt: skip
+        Background(
+            "smoke_iot rows 3178-24993",
+            smoke.series[b : D.SMOKE_TRAIN[1]],
+            1.0,
+            6,
+            fast,
+            ambiguous=True,
+        ),
+    ]
     train_rows = airq.dates < D.AIRQ_TRAIN_BEFORE
     for i, sess in enumerate(D.split_sessions(airq.series[train_rows], min_len=150)):
         out.append(Background(f"air_quality_uci session {i}", sess, 3600.0, 1, hourly))
     s0 = np.flatnonzero(afc.session == 0)
     for i, sl in enumerate(D.split_at_gaps(afc.ts[s0], 300.0, 400)):
         rows = s0[sl]
-        out.append(Background(f"methane_chamber_afc session 0 part {i}", afc.series[rows], 2.5,
-                              6, slow, ts=afc.ts[rows] - afc.ts[rows][0]))
+        out.append(
+            Background(
+                f"methane_chamber_afc session 0 part {i}",
+                afc.series[rows],
+                2.5,
+                6,
+                slow,
+                ts=afc.ts[rows] - afc.ts[rows][0],
+            )
+        )
     return out
 
 
@@ -129,7 +150,8 @@ def build_sets(
     leave-one-dataset-out evaluation).
     """
     rng = np.random.default_rng(seed)
-    train, hold = [], []
+    train: list[WindowSet] = []
+    hold: list[WindowSet] = []
     for k, bg in enumerate(backgrounds(data_dir)):
         if exclude and bg.name.startswith(exclude):
             continue
@@ -141,6 +163,5 @@ def build_sets(
                 series = part if c == 0 else _augment(part, rng)
                 res = bg.injector.inject(series, seed=rng)
                 ws = label_windows(res, ts[sl], bg.stride, bg.ambiguous)
-                sink.append(WindowSet(ws.windows, ws.signal, ws.labels,
-                                      np.full(len(ws.labels), k)))  # fmt: skip
+                sink.append(WindowSet(ws.windows, ws.signal, ws.labels, np.full(len(ws.labels), k)))
     return WindowSet.concat(train), WindowSet.concat(hold)

@@ -106,8 +106,13 @@ def plot_confusion(name: str, figures: dict[str, Any], out: Path) -> str:
         a.imshow(m, cmap="Blues")
         for (r, c), v in np.ndenumerate(m):
             a.text(c, r, str(v), ha="center", va="center", fontsize=8)
-        a.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["no leak", "leak"],
-              yticklabels=["no leak", "leak"], title=d)  # fmt: skip
+        a.set(
+            xticks=[0, 1],
+            yticks=[0, 1],
+            xticklabels=["no leak", "leak"],
+            yticklabels=["no leak", "leak"],
+            title=d,
+        )
         a.tick_params(labelsize=7)
     fig.suptitle(f"{name}: windows, true (rows) vs predicted at p >= 0.7", fontsize=9)
     fig.tight_layout()
@@ -151,15 +156,19 @@ def _markdown(report: dict[str, Any], plots: dict[str, list[str]], loss: str | N
         "leak onset to the alert. n/a: the figure does not apply. Every device is replayed "
         "as the service runs it: fresh device, real timestamps, signal model from row 0 and "
         "held while an alert is open, the evidence gate keeping an open alert from clearing.",
-        "## Summary", comparison_text(report),
+        "## Summary",
+        comparison_text(report),
         "## False alarms on every clean stretch",
         "Cells: alerts raised (95 % upper bound per 1,000 device-hours: rule of three when "
-        "0, exact Poisson otherwise). Notes: " + "; ".join(
-            f"{r['name']}: {r['note']}" for r in report["clean_stretches"] if r["note"]) + ".",
+        "0, exact Poisson otherwise). Notes: "
+        + "; ".join(f"{r['name']}: {r['note']}" for r in report["clean_stretches"] if r["note"])
+        + ".",
         clean_table(report),
-        "## Real events", "Delay from the labelled onset to the first alert raised at or "
-        "after it; 'open at end': an alert still open at the last reading. Notes: " + "; ".join(
-            f"{r['name']}: {r['note']}" for r in report["events"] if r["note"]) + ".",
+        "## Real events",
+        "Delay from the labelled onset to the first alert raised at or "
+        "after it; 'open at end': an alert still open at the last reading. Notes: "
+        + "; ".join(f"{r['name']}: {r['note']}" for r in report["events"] if r["note"])
+        + ".",
         events_table(report),
     ]
     for name, e in report["datasets"].items():
@@ -169,38 +178,58 @@ def _markdown(report: dict[str, Any], plots: dict[str, list[str]], loss: str | N
         bands = {d: f.get("event_recall_by_band") for d, f in e["detectors"].items()}
         if any(bands.values()):
             keys = list(next(b for b in bands.values() if b))
-            parts.append("Event recall by leak amplitude (background standard deviations; "
-                         "events per band in brackets):\n\n| detector | " + " | ".join(keys)
-                         + " |\n" + "|---" * (len(keys) + 1) + "|\n" + "\n".join(
-                             f"| {d} | " + " | ".join(f"{fmt(b[k]['recall'])} "
-                                                      f"({b[k]['events']})" for k in keys) + " |"
-                             for d, b in bands.items() if b))  # fmt: skip
+            parts.append(
+                "Event recall by leak amplitude (background standard deviations; "
+                "events per band in brackets):\n\n| detector | "
+                + " | ".join(keys)
+                + " |\n"
+                + "|---" * (len(keys) + 1)
+                + "|\n"
+                + "\n".join(
+                    f"| {d} | "
+                    + " | ".join(f"{fmt(b[k]['recall'])} ({b[k]['events']})" for k in keys)
+                    + " |"
+                    for d, b in bands.items()
+                    if b
+                )
+            )
         parts += [f"![{p}]({p})" for p in plots.get(name, [])]
     sc = report["scale_invariance"]
-    rows = [f"| {lab} | {d} | {v['mean_abs_score_change']} | {v['windows_decision_flipped']} | "
-            f"{fmt(v['event_recall'])} | {fmt(v['false_alarms_per_1000h'])} |"
-            for lab, per in sc.items() if lab != "benchmark" for d, v in per.items()]  # fmt: skip
-    parts += ["## Sensor-scale independence",
-              f"On `{sc['benchmark']}`, the gas channel multiplied by 10 and shifted by its "
-              "median, scores compared with the original (the model sees gas relative to the "
-              "device's own online clean-air level and noise scale, `app/ml/signal.py`).",
-              "| change | detector | mean abs score change | windows decision flipped | "
-              "event recall | false alarms /1000 h |\n|---|---|---|---|---|---|\n"
-              + "\n".join(rows)]  # fmt: skip
+    rows = [
+        f"| {lab} | {d} | {v['mean_abs_score_change']} | {v['windows_decision_flipped']} | "
+        f"{fmt(v['event_recall'])} | {fmt(v['false_alarms_per_1000h'])} |"
+        for lab, per in sc.items()
+        if lab != "benchmark"
+        for d, v in per.items()
+    ]
+    parts += [
+        "## Sensor-scale independence",
+        f"On `{sc['benchmark']}`, the gas channel multiplied by 10 and shifted by its "
+        "median, scores compared with the original (the model sees gas relative to the "
+        "device's own online clean-air level and noise scale, `app/ml/signal.py`).",
+        "| change | detector | mean abs score change | windows decision flipped | "
+        "event recall | false alarms /1000 h |\n|---|---|---|---|---|---|\n" + "\n".join(rows),
+    ]
     lodo = report.get("lodo")
     if lodo:
-        parts += ["## Leave-one-dataset-out",
-                  f"Each dataset left out of training in turn (LSTM {lodo['autoencoder_epochs']}"
-                  f" autoencoder + {lodo['finetune_epochs']} fine-tuning epochs; the shipped "
-                  f"model has more; pure SVM in full; training seed {lodo['train_seed']}, "
-                  f"leak seed {lodo['seed']}, computed {lodo['computed']}"
-                  + f"; from `lodo.json`, written by `{lodo.get('command', '--lodo')}`"
-                  + "): false alarms on its clean "
-                  "stretches, injected leaks on its background ("
-                  + ", ".join(f"{k}: `{v['benchmark']}`, {v['train_windows']:,} training "
-                              f"windows, {v['seconds_total']:.0f} s"
-                              for k, v in lodo["datasets"].items()) + ").",
-                  lodo_note(lodo).strip(), lodo_table(lodo)]
+        parts += [
+            "## Leave-one-dataset-out",
+            f"Each dataset left out of training in turn (LSTM {lodo['autoencoder_epochs']}"
+            f" autoencoder + {lodo['finetune_epochs']} fine-tuning epochs; the shipped "
+            f"model has more; pure SVM in full; training seed {lodo['train_seed']}, "
+            f"leak seed {lodo['seed']}, computed {lodo['computed']}"
+            + f"; from `lodo.json`, written by `{lodo.get('command', '--lodo')}`"
+            + "): false alarms on its clean "
+            "stretches, injected leaks on its background ("
+            + ", ".join(
+                f"{k}: `{v['benchmark']}`, {v['train_windows']:,} training "
+                f"windows, {v['seconds_total']:.0f} s"
+                for k, v in lodo["datasets"].items()
+            )
+            + ").",
+            lodo_note(lodo).strip(),
+            lodo_table(lodo),
+        ]
     if loss:
         parts += ["## Training loss", f"![{loss}]({loss})"]
     return "\n\n".join(parts) + "\n"
@@ -208,24 +237,29 @@ def _markdown(report: dict[str, Any], plots: dict[str, list[str]], loss: str | N
 
 def card_section(report: dict[str, Any]) -> str:
     """The model card's evaluation section: the figures tables, without timings."""
-    parts = ["## Evaluation (from the report of `python main.py --mode evaluate`)",
-             f"Seed {report['meta']['seed']}; alerts through the service's policy (0.7 x 3 "
-             "windows raise, 0.3 x 10 clear). Window figures at p >= 0.7."]  # fmt: skip
-    parts += ["### Clean stretches", clean_table(report), "### Real events",
-              events_table(report)]
+    parts = [
+        "## Evaluation (from the report of `python main.py --mode evaluate`)",
+        f"Seed {report['meta']['seed']}; alerts through the service's policy (0.7 x 3 "
+        "windows raise, 0.3 x 10 clear). Window figures at p >= 0.7.",
+    ]
+    parts += ["### Clean stretches", clean_table(report), "### Real events", events_table(report)]
     for name, e in report["datasets"].items():
         parts += [f"### {name}", e["description"] + ".", bench_table(e["detectors"])]
     return "\n\n".join(parts)
 
 
-def write_report(report: dict[str, Any], raws: dict[str, Any], manifest: dict[str, Any],
-                 out: Path) -> None:  # fmt: skip
+def write_report(
+    report: dict[str, Any], raws: dict[str, Any], manifest: dict[str, Any], out: Path
+) -> None:
     """Write report.json, the PNGs and report.md into ``out`` (created)."""
     out.mkdir(parents=True, exist_ok=True)
     plots: dict[str, list[str]] = {}
     for name, entry in raws.items():
-        plots[name] = [plot_roc_pr(name, entry, out), plot_timeline(name, entry, out),
-                       plot_confusion(name, report["datasets"][name]["detectors"], out)]
+        plots[name] = [
+            plot_roc_pr(name, entry, out),
+            plot_timeline(name, entry, out),
+            plot_confusion(name, report["datasets"][name]["detectors"], out),
+        ]
     loss = plot_loss(manifest, out)
     report["plots"] = {**plots, "training_loss": loss}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -239,14 +273,15 @@ def rerender(out: Path, readme: Path | None = None) -> dict[str, Any]:
     to report.json). ``python -m app.training.eval_report DIR [README]``."""
     from app.training.report_tables import update_readme
 
-    report = json.loads((out / "report.json").read_text())
+    report: dict[str, Any] = json.loads((out / "report.json").read_text())
     lodo = out / "lodo.json"
     if lodo.is_file():
         report["lodo"] = json.loads(lodo.read_text())
     plots = {k: v for k, v in report.get("plots", {}).items() if k != "training_loss"}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "report.md").write_text(_markdown(report, plots,
-                                             report.get("plots", {}).get("training_loss")))
+    (out / "report.md").write_text(
+        _markdown(report, plots, report.get("plots", {}).get("training_loss"))
+    )
     if readme is not None:
         update_readme(readme, report)
     return report

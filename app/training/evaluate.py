@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from app.alerting.leak import PolicyConfig
 from app.ml.artifacts import ArtifactError, load_manifest
 from app.ml.features import series_windows
 from app.ml.predictor import load_predictor
 from app.ml.signal import SignalConfig
-from app.alerting.leak import PolicyConfig
 from app.training import data as D
 from app.training import leak_benchmark as B
 from app.training import real_cases as R
@@ -66,10 +66,12 @@ def _training_windows(data_dir: Path | None, seed: int) -> tuple[np.ndarray, np.
     return w[idx], b[idx]
 
 
-STAT_DESCRIPTION = ("robust z-score of each reading against the median and 1.4826 x MAD of "
-                    "the last {history} readings (floored at {rel_floor:.0%} of the median), "
-                    "{warmup}-reading warm-up, raised at z >= {z_on:g} for 3 readings, baseline "
-                    "frozen while an alert is open")
+STAT_DESCRIPTION = (
+    "robust z-score of each reading against the median and 1.4826 x MAD of "
+    "the last {history} readings (floored at {rel_floor:.0%} of the median), "
+    "{warmup}-reading warm-up, raised at z >= {z_on:g} for 3 readings, baseline "
+    "frozen while an alert is open"
+)
 
 
 def _sensor_sets(art: Path, data_dir: Path | None) -> dict[str, tuple[np.ndarray, str]]:
@@ -77,12 +79,16 @@ def _sensor_sets(art: Path, data_dir: Path | None) -> dict[str, tuple[np.ndarray
     smoke = D.load_smoke_iot(data_dir).series[D.SMOKE_TRAIN[0] : D.SMOKE_TRAIN[1], 0]
     aq = D.load_air_quality(data_dir)
     afc = D.load_afc(data_dir)
-    return {"smoke": (smoke, "ppm"), "airq": (aq.series[aq.dates < D.AIRQ_TRAIN_BEFORE, 0],
-            "raw units"), "afc": (afc.series[afc.session == 0, 0], "mV")}  # fmt: skip
+    return {
+        "smoke": (smoke, "ppm"),
+        "airq": (aq.series[aq.dates < D.AIRQ_TRAIN_BEFORE, 0], "raw units"),
+        "afc": (afc.series[afc.session == 0, 0], "mV"),
+    }
 
 
-def build_detectors(art: Path, data_dir: Path | None, device: str, seed: int
-                    ) -> tuple[dict[str, dict[str, AnyDetector]], SignalConfig]:  # fmt: skip
+def build_detectors(
+    art: Path, data_dir: Path | None, device: str, seed: int
+) -> tuple[dict[str, dict[str, AnyDetector]], SignalConfig]:
     """Detectors per sensor ("smoke": SGP30 eCO2 ppm, "airq": PT08.S1 raw units, "afc":
     Figaro CH4_1 mV) and the shipped model's signal-model parameters."""
     lstm = load_predictor(art, device=device)
@@ -91,55 +97,84 @@ def build_detectors(art: Path, data_dir: Path | None, device: str, seed: int
     iso = IsoForestScorer(norm, seed).fit(*_training_windows(data_dir, seed))
     stat = RobustZConfig()
     common: dict[str, AnyDetector] = {
-        "lstm_svm": Detector("lstm_svm", gated_model(lstm),
-                             lstm.model_type + ", behind the evidence gate"),
-        "svm": Detector("svm", gated_model(svm),
-                        svm.model_type + " (fallback), behind the evidence gate"),
-        "stat_baseline": StatDetector("stat_baseline", stat,
-                                      STAT_DESCRIPTION.format(**vars(stat))),
-        "isolation_forest": Detector("isolation_forest", ungated(iso),
-                                     "IsolationForest, window features"),
-    }  # fmt: skip
+        "lstm_svm": Detector(
+            "lstm_svm", gated_model(lstm), lstm.model_type + ", behind the evidence gate"
+        ),
+        "svm": Detector(
+            "svm", gated_model(svm), svm.model_type + " (fallback), behind the evidence gate"
+        ),
+        "stat_baseline": StatDetector("stat_baseline", stat, STAT_DESCRIPTION.format(**vars(stat))),
+        "isolation_forest": Detector(
+            "isolation_forest", ungated(iso), "IsolationForest, window features"
+        ),
+    }
     out: dict[str, dict[str, AnyDetector]] = {}
     for sensor, (train_gas, unit) in _sensor_sets(art, data_dir).items():
         fitted = round(1.1 * float(np.nanmax(train_gas)), 1)
         lel = threshold_detector("threshold", LEL10_PPM, unit)
         out[sensor] = {
             **common,
-            "threshold": Detector("threshold", lel.score,
-                                  f"gas >= {LEL10_PPM:g} {unit} (10 % LEL methane set point)"),
+            "threshold": Detector(
+                "threshold", lel.score, f"gas >= {LEL10_PPM:g} {unit} (10 % LEL methane set point)"
+            ),
             "threshold_fitted": threshold_detector("threshold_fitted", fitted, unit),
-        }  # fmt: skip
+        }
     return out, lstm.signal_cfg
 
 
 #: Sensor of each named case's dataset (synthetic probes are in ppm, like smoke_iot).
-CASE_SENSOR = {"smoke_iot": "smoke", "synthetic": "smoke", "air_quality_uci": "airq",
-               "methane_chamber_afc": "afc"}  # fmt: skip
+CASE_SENSOR = {
+    "smoke_iot": "smoke",
+    "synthetic": "smoke",
+    "air_quality_uci": "airq",
+    "methane_chamber_afc": "afc",
+}
 
 
-def named_cases(dets: dict[str, dict[str, AnyDetector]], sig: SignalConfig,
-                data_dir: Path | None, policy: PolicyConfig) -> dict[str, Any]:  # fmt: skip
+def named_cases(
+    dets: dict[str, dict[str, AnyDetector]],
+    sig: SignalConfig,
+    data_dir: Path | None,
+    policy: PolicyConfig,
+) -> dict[str, Any]:
     """Every clean stretch and real event, each with its sensor's detectors."""
     out: dict[str, Any] = {"clean_stretches": [], "events": []}
-    for key, cases in (("clean_stretches", R.clean_stretches(data_dir)),
-                       ("events", R.real_events(data_dir))):  # fmt: skip
+    for key, cases in (
+        ("clean_stretches", R.clean_stretches(data_dir)),
+        ("events", R.real_events(data_dir)),
+    ):
         for c in cases:
             out[key] += run_cases([c], dets[CASE_SENSOR[c.dataset]], policy, sig)
-    out["clean_totals"] = {g: clean_totals(out["clean_stretches"], g)
-                           for g in ("real", "synthetic")}  # fmt: skip
+    out["clean_totals"] = {
+        g: clean_totals(out["clean_stretches"], g) for g in ("real", "synthetic")
+    }
     return out
 
 
 def _scaled(bench: B.Benchmark, gain: float, offset: float) -> B.Benchmark:
-    cases = [B.Case(c.name, np.column_stack([c.series[:, 0] * gain + offset, c.series[:, 1:]]),
-                    c.dt_s, c.win_labels, c.events, c.fa_rows, c.fa_hours, c.ts)
-             for c in bench.cases]  # fmt: skip
+    cases = [
+        B.Case(
+            c.name,
+            np.column_stack([c.series[:, 0] * gain + offset, c.series[:, 1:]]),
+            c.dt_s,
+            c.win_labels,
+            c.events,
+            c.fa_rows,
+            c.fa_hours,
+            c.ts,
+        )
+        for c in bench.cases
+    ]
     return B.Benchmark(bench.name, bench.description, bench.dt_s, cases)
 
 
-def scale_check(bench: B.Benchmark, dets: dict[str, AnyDetector], raw: dict[str, Any],
-                policy: PolicyConfig, sig: SignalConfig) -> dict[str, Any]:  # fmt: skip
+def scale_check(
+    bench: B.Benchmark,
+    dets: dict[str, AnyDetector],
+    raw: dict[str, Any],
+    policy: PolicyConfig,
+    sig: SignalConfig,
+) -> dict[str, Any]:
     """Scores with the gas channel x10 and with +median offset, against the original."""
     med = float(np.median(np.concatenate([c.series[:, 0] for c in bench.cases])))
     out: dict[str, Any] = {"benchmark": bench.name}
@@ -152,16 +187,23 @@ def scale_check(bench: B.Benchmark, dets: dict[str, AnyDetector], raw: dict[str,
             s = B.summarise(sb, r, policy.raise_p)
             out.setdefault(label, {})[name] = {
                 "mean_abs_score_change": round(float(np.abs(p1 - p0).mean()), 4),
-                "windows_decision_flipped": round(float(((p1 >= policy.raise_p)
-                                                         != (p0 >= policy.raise_p)).mean()), 4),
+                "windows_decision_flipped": round(
+                    float(((p1 >= policy.raise_p) != (p0 >= policy.raise_p)).mean()), 4
+                ),
                 "event_recall": s["event_recall"],
                 "false_alarms_per_1000h": s["false_alarms_per_1000h"],
-            }  # fmt: skip
+            }
     return out
 
 
-def evaluate_all(art: Path, data_dir: Path | None, device: str, seed: int,
-                 progress: bool = True, quick: bool = False) -> tuple[dict[str, Any], dict]:
+def evaluate_all(
+    art: Path,
+    data_dir: Path | None,
+    device: str,
+    seed: int,
+    progress: bool = True,
+    quick: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run every benchmark and named case with every detector. Returns (report dict, raw
     scores for plots). ``quick`` shrinks the replicates (for tests)."""
     policy = PolicyConfig()
@@ -173,11 +215,16 @@ def evaluate_all(art: Path, data_dir: Path | None, device: str, seed: int,
     ]
     report: dict[str, Any] = {"datasets": {}}
     raws: dict[str, Any] = {}
-    bar = tqdm(total=sum(len(dets[s]) for _, s in benches) + 2, desc="evaluate",
-               disable=not progress)  # fmt: skip
+    bar = tqdm(
+        total=sum(len(dets[s]) for _, s in benches) + 2, desc="evaluate", disable=not progress
+    )
     for bench, sensor in benches:
-        entry = {"description": bench.description, "dt_s": bench.dt_s, "detectors": {},
-                 "detector_descriptions": {}}  # fmt: skip
+        entry: dict[str, Any] = {
+            "description": bench.description,
+            "dt_s": bench.dt_s,
+            "detectors": {},
+            "detector_descriptions": {},
+        }
         raws[bench.name] = {"bench": bench, "raw": {}}
         for name, det in dets[sensor].items():
             bar.set_postfix_str(f"{bench.name} {name}")
@@ -195,14 +242,19 @@ def evaluate_all(art: Path, data_dir: Path | None, device: str, seed: int,
     report["scale_invariance"] = scale_check(air["bench"], dets["airq"], air["raw"], policy, sig)
     bar.update()
     bar.close()
-    report["policy"] = {"raise_p": policy.raise_p, "raise_n": policy.raise_n,
-                        "clear_p": policy.clear_p, "clear_n": policy.clear_n}  # fmt: skip
+    report["policy"] = {
+        "raise_p": policy.raise_p,
+        "raise_n": policy.raise_n,
+        "clear_p": policy.clear_p,
+        "clear_n": policy.clear_n,
+    }
     report["signal"] = sig.to_dict()
     return report, raws
 
 
-def _lodo(args: argparse.Namespace, data_dir: Path | None, seed: int, out: Path
-          ) -> dict[str, Any] | None:  # fmt: skip
+def _lodo(
+    args: argparse.Namespace, data_dir: Path | None, seed: int, out: Path
+) -> dict[str, Any] | None:
     """With ``args.lodo``: run LODO and write ``out/lodo.json``. Then return the contents of
     ``out/lodo.json`` if it exists (LODO trains its own models and does not depend on the
     shipped one, so a report without ``--lodo`` keeps the last LODO figures), else None."""
@@ -212,8 +264,10 @@ def _lodo(args: argparse.Namespace, data_dir: Path | None, seed: int, out: Path
 
     path = out / "lodo.json"
     if getattr(args, "lodo", False):
-        ep = (getattr(args, "lodo_epochs", None) or LODO_EPOCHS[0],
-              getattr(args, "lodo_finetune_epochs", None) or LODO_EPOCHS[1])
+        ep = (
+            getattr(args, "lodo_epochs", None) or LODO_EPOCHS[0],
+            getattr(args, "lodo_finetune_epochs", None) or LODO_EPOCHS[1],
+        )
         res = run_lodo(data_dir, seed, ep)
         out.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(res, indent=2) + "\n")
@@ -238,18 +292,26 @@ def run_evaluate(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         lodo = _lodo(args, data_dir, seed, out)
-        report, raws = evaluate_all(art, data_dir, getattr(args, "device", None) or "auto", seed,
-                                    quick=bool(getattr(args, "quick", False)))  # fmt: skip
+        report, raws = evaluate_all(
+            art,
+            data_dir,
+            getattr(args, "device", None) or "auto",
+            seed,
+            quick=bool(getattr(args, "quick", False)),
+        )
         if lodo:
             report["lodo"] = lodo
         report["meta"] = {
             "command": f"python main.py --mode evaluate --report-dir {out}"
             + (" --lodo" if getattr(args, "lodo", False) else ""),
-            "seed": seed, "artifacts_dir": str(art), "manifest_created":
-            load_manifest(art).get("created"), "seconds": round(time.perf_counter() - t0, 1),
-            "load_average_at_end": list(os.getloadavg()), "cpu_count": os.cpu_count(),
+            "seed": seed,
+            "artifacts_dir": str(art),
+            "manifest_created": load_manifest(art).get("created"),
+            "seconds": round(time.perf_counter() - t0, 1),
+            "load_average_at_end": list(os.getloadavg()),
+            "cpu_count": os.cpu_count(),
             "python": platform.python_version(),
-        }  # fmt: skip
+        }
         write_report(report, raws, load_manifest(art), out)
         update_model_card_report(art / "MODEL_CARD.md", card_section(report))
         if out.resolve() == (root / REPORT_DIR).resolve():
@@ -258,7 +320,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     except (ArtifactError, FileNotFoundError, ValueError) as exc:
         print(f"evaluation failed: {exc}")
         return 1
-    print(f"report written to {out / 'report.json'} and {out / 'report.md'} "
-          f"in {report['meta']['seconds']:.0f} s")  # fmt: skip
+    print(
+        f"report written to {out / 'report.json'} and {out / 'report.md'} "
+        f"in {report['meta']['seconds']:.0f} s"
+    )
     return 0
-

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from app.alerting.leak import PolicyConfig
 from app.ml.features import RECENT, WINDOW
 from app.ml.signal import SignalConfig
-from app.alerting.leak import PolicyConfig
 from app.training import data as D
 from app.training.dataset import HOLDOUT_FRACTION, NEG_MAX_RESPONSE, POS_MIN_RESPONSE
 from app.training.leaks import InjectionResult, LeakInjector
@@ -87,9 +87,16 @@ def injected_labels(res: InjectionResult) -> np.ndarray:
     return out
 
 
-def leak_benchmark(name: str, description: str, sessions: list[np.ndarray], dt_s: float,
-                   inj: LeakInjector, replicates: int, seed: int,
-                   times: list[np.ndarray] | None = None) -> Benchmark:  # fmt: skip
+def leak_benchmark(
+    name: str,
+    description: str,
+    sessions: list[np.ndarray],
+    dt_s: float,
+    inj: LeakInjector,
+    replicates: int,
+    seed: int,
+    times: list[np.ndarray] | None = None,
+) -> Benchmark:
     """Each session: ``replicates`` seeded injected copies (events + window labels) and the
     untouched session once (false alarms). ``times``: each session's (T,) seconds (None:
     every ``dt_s``)."""
@@ -97,19 +104,36 @@ def leak_benchmark(name: str, description: str, sessions: list[np.ndarray], dt_s
     cases: list[Case] = []
     for i, s in enumerate(sessions):
         ts = None if times is None else times[i]
-        hours = (len(s) * dt_s if ts is None else float(ts[-1] - ts[0] + np.median(
-            np.diff(ts)))) / 3600  # fmt: skip
+        hours = (
+            len(s) * dt_s if ts is None else float(ts[-1] - ts[0] + np.median(np.diff(ts)))
+        ) / 3600
         g = s[:, 0]
         sd, med = float(g.std()), float(np.median(g))
         for r in range(replicates):
             res = inj.inject(s, seed=rng)
-            evs = [(e.onset, e.onset + e.duration,
-                    float(np.expm1(e.amplitude) * (med + 1) / max(sd, 1e-9)))
-                   for e in res.events]  # fmt: skip
-            cases.append(Case(f"session {i} leaks {r}", res.series, dt_s,
-                              injected_labels(res), evs, ts=ts))  # fmt: skip
-        cases.append(Case(f"session {i} background", s.copy(), dt_s,
-                          np.full(len(s), -1), [], np.ones(len(s), bool), hours, ts))  # fmt: skip
+            evs = [
+                (
+                    e.onset,
+                    e.onset + e.duration,
+                    float(np.expm1(e.amplitude) * (med + 1) / max(sd, 1e-9)),
+                )
+                for e in res.events
+            ]
+            cases.append(
+                Case(f"session {i} leaks {r}", res.series, dt_s, injected_labels(res), evs, ts=ts)
+            )
+        cases.append(
+            Case(
+                f"session {i} background",
+                s.copy(),
+                dt_s,
+                np.full(len(s), -1),
+                [],
+                np.ones(len(s), bool),
+                hours,
+                ts,
+            )
+        )
     return Benchmark(name, description, dt_s, cases)
 
 
@@ -118,15 +142,21 @@ def airq_benchmark(data_dir: Path | None, seed: int, replicates: int = 3) -> Ben
     aq = D.load_air_quality(data_dir)
     rows = aq.dates >= D.AIRQ_TRAIN_BEFORE
     sessions = D.split_sessions(aq.series[rows], min_len=150)
-    inj = LeakInjector(dt_s=aq.dt_s, amplitude_range=(0.02, 5.0), duration_range=(6, 48),
-                       gap_range=(72, 240))  # fmt: skip
+    inj = LeakInjector(
+        dt_s=aq.dt_s, amplitude_range=(0.02, 5.0), duration_range=(6, 48), gap_range=(72, 240)
+    )
     return leak_benchmark(
         "leak_benchmark_air_quality",
         f"air_quality_uci from {D.AIRQ_TRAIN_BEFORE} (hourly, PT08.S1 raw units; test months "
         f"never trained on), {len(sessions)} sessions split at missing values, {replicates} "
         "seeded leak replicates each (ramp/puffs/seep, 6-48 h, 72-240 h apart, log-ratio "
         "amplitude 0.02-5 log-uniform); false alarms on the untouched sessions",
-        sessions, aq.dt_s, inj, replicates, seed)  # fmt: skip
+        sessions,
+        aq.dt_s,
+        inj,
+        replicates,
+        seed,
+    )
 
 
 def smoke_clean_benchmark(data_dir: Path | None, seed: int, replicates: int = 40) -> Benchmark:
@@ -138,8 +168,9 @@ def smoke_clean_benchmark(data_dir: Path | None, seed: int, replicates: int = 40
     """
     smoke = D.load_smoke_iot(data_dir)
     a, b = D.SMOKE_CLEAN
-    inj = LeakInjector(dt_s=1.0, amplitude_range=(0.02, 5.0), duration_range=(60, 300),
-                       gap_range=(60, 240))  # fmt: skip
+    inj = LeakInjector(
+        dt_s=1.0, amplitude_range=(0.02, 5.0), duration_range=(60, 300), gap_range=(60, 240)
+    )
     return leak_benchmark(
         "leak_benchmark_smoke_clean",
         f"smoke_iot clean indoor air rows {a}-{b - 1} (1 Hz, SGP30 eCO2 ppm, standard deviation "
@@ -149,7 +180,12 @@ def smoke_clean_benchmark(data_dir: Path | None, seed: int, replicates: int = 40
         "leak replicates (60-300 s, 60-240 s apart, log-ratio amplitude 0.02-5 log-uniform); "
         f"false alarms on the untouched rows ({(b - a) / 3600:.2f} device-hours: too short "
         "for a false-alarm rate)",
-        [smoke.series[a:b]], 1.0, inj, replicates, seed)  # fmt: skip
+        [smoke.series[a:b]],
+        1.0,
+        inj,
+        replicates,
+        seed,
+    )
 
 
 def afc_benchmark(data_dir: Path | None, seed: int, replicates: int = 3) -> Benchmark:
@@ -159,16 +195,22 @@ def afc_benchmark(data_dir: Path | None, seed: int, replicates: int = 3) -> Benc
     afc = D.load_afc(data_dir)
     s0 = np.flatnonzero(afc.session == 0)
     parts = [s0[sl] for sl in D.split_at_gaps(afc.ts[s0], 300.0, 400)]
-    inj = LeakInjector(dt_s=2.5, amplitude_range=(0.02, 5.0), duration_range=(40, 300),
-                       gap_range=(60, 400))  # fmt: skip
+    inj = LeakInjector(
+        dt_s=2.5, amplitude_range=(0.02, 5.0), duration_range=(40, 300), gap_range=(60, 400)
+    )
     return leak_benchmark(
         "leak_benchmark_methane_chamber",
         f"methane_chamber_afc session 0 (~0.5 Hz at its own timestamps, CH4_1 mV, "
         f"{len(parts)} parts split at the gap), {replicates} seeded leak replicates each "
         "(40-300 readings, 60-400 apart, log-ratio amplitude 0.02-5 log-uniform); false "
         "alarms on the untouched parts",
-        [afc.series[r] for r in parts], 2.5, inj, replicates, seed,
-        [afc.ts[r] - afc.ts[r][0] for r in parts])  # fmt: skip
+        [afc.series[r] for r in parts],
+        2.5,
+        inj,
+        replicates,
+        seed,
+        [afc.ts[r] - afc.ts[r][0] for r in parts],
+    )
 
 
 def smoke_real_benchmark(data_dir: Path | None) -> Benchmark:
@@ -190,14 +232,18 @@ def smoke_real_benchmark(data_dir: Path | None) -> Benchmark:
         f"Events: label-1 runs "
         f">= {WINDOW} rows. False alarms: alerts in label-0 rows (rows 55976-56888 are label 0 "
         "but hold a real gas event, eCO2 to 39,185 ppm: alerts there count as false here)",
-        1.0, [Case("smoke_iot test", s, 1.0, y, events, fa, fa.sum() / 3600)])
+        1.0,
+        [Case("smoke_iot test", s, 1.0, y, events, fa, fa.sum() / 3600)],
+    )
 
 
-def run_detector(bench: Benchmark, det: AnyDetector, policy: PolicyConfig,
-                 sig_cfg: SignalConfig | None = None) -> dict[str, Any]:  # fmt: skip
+def run_detector(
+    bench: Benchmark, det: AnyDetector, policy: PolicyConfig, sig_cfg: SignalConfig | None = None
+) -> dict[str, Any]:
     """Replay every case with one detector as the service would; raw results per case."""
-    return {"cases": [replay(det, c.series, c.times(), policy, sig_cfg).as_dict()
-                      for c in bench.cases]}  # fmt: skip
+    return {
+        "cases": [replay(det, c.series, c.times(), policy, sig_cfg).as_dict() for c in bench.cases]
+    }
 
 
 def summarise(bench: Benchmark, raw: dict[str, Any], thr: float) -> dict[str, Any]:
@@ -210,8 +256,9 @@ def summarise(bench: Benchmark, raw: dict[str, Any], thr: float) -> dict[str, An
         ys.append(lab[keep])
         ps.append(r["scores"][keep])
         if c.events:
-            d = match_events([e[0] for e in c.events], [e[1] for e in c.events], r["raised"],
-                             grace=WINDOW)  # fmt: skip
+            d = match_events(
+                [e[0] for e in c.events], [e[1] for e in c.events], r["raised"], grace=WINDOW
+            )
             delays.append(d)
             t, onset = c.times(), np.array([e[0] for e in c.events])
             hit = t[np.minimum(onset + d, len(t) - 1)] - t[onset]
@@ -224,8 +271,11 @@ def summarise(bench: Benchmark, raw: dict[str, Any], thr: float) -> dict[str, An
             on += int(r["active"][rows].sum())
             n_bg += int(rows.sum())
     y, p = np.concatenate(ys), np.concatenate(ps)
-    res: dict[str, Any] = window_scores(y, p, thr) if len(y) else {
-        "window_precision": None, "window_recall": None, "window_f1": None, "roc_auc": None}
+    res: dict[str, Any] = (
+        window_scores(y, p, thr)
+        if len(y)
+        else {"window_precision": None, "window_recall": None, "window_f1": None, "roc_auc": None}
+    )
     dl = np.concatenate(delays) if delays else np.empty(0, dtype=np.int64)
     kk = np.concatenate(ks) if ks else np.empty(0)
     res["events"] = int(len(dl))

@@ -99,7 +99,8 @@ class LeakInjector:
     def sample_events(self, n_readings: int, rng: np.random.Generator) -> list[LeakEvent]:
         """Non-overlapping events over a series of ``n_readings``, separated by random gaps."""
         lo, hi = np.log(self.amplitude_range[0]), np.log(self.amplitude_range[1])
-        events, t = [], int(rng.integers(*self.gap_range))
+        events: list[LeakEvent] = []
+        t = int(rng.integers(*self.gap_range))
         while True:
             d = int(rng.integers(self.duration_range[0], self.duration_range[1] + 1))
             if t + d > n_readings:

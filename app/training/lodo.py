@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.ml.signal import SignalConfig
 from app.alerting.leak import PolicyConfig
+from app.ml.signal import SignalConfig
 from app.training import leak_benchmark as B
 from app.training import real_cases as R
 from app.training.case_figures import clean_totals, run_cases
@@ -35,13 +35,22 @@ FIGS = ("event_recall", "event_recall_ge_3sd", "delay_median_s", "false_alarms_p
 
 
 def _detectors(res: dict[str, Any]) -> dict[str, AnyDetector]:
-    return {"lstm_svm": Detector("lstm_svm", gated_model(res["lstm"]), "LODO LSTM+SVM"),
-            "svm": Detector("svm", gated_model(res["pure"]), "LODO pure SVM"),
-            "stat_baseline": StatDetector("stat_baseline", RobustZConfig(), "robust z")}
+    return {
+        "lstm_svm": Detector("lstm_svm", gated_model(res["lstm"]), "LODO LSTM+SVM"),
+        "svm": Detector("svm", gated_model(res["pure"]), "LODO pure SVM"),
+        "stat_baseline": StatDetector("stat_baseline", RobustZConfig(), "robust z"),
+    }
 
 
-def lodo_one(name: str, data_dir: Path | None, seed: int, epochs: tuple[int, int],
-             policy: PolicyConfig, progress: bool, train_seed: int = 0) -> dict[str, Any]:
+def lodo_one(
+    name: str,
+    data_dir: Path | None,
+    seed: int,
+    epochs: tuple[int, int],
+    policy: PolicyConfig,
+    progress: bool,
+    train_seed: int = 0,
+) -> dict[str, Any]:
     """Train without ``name`` (data and model seeded with ``train_seed``, training's default)
     and evaluate on it (leaks seeded with ``seed``). Returns the figures per detector."""
     import torch
@@ -53,34 +62,47 @@ def lodo_one(name: str, data_dir: Path | None, seed: int, epochs: tuple[int, int
     t0 = time.perf_counter()
     tr, ho = build_sets(data_dir, train_seed, exclude=name)
     cfg = ModelConfig(epochs=epochs[0], finetune_epochs=epochs[1])
-    res = train_on_sets(tr, ho, cfg=cfg, dev=torch.device("cpu"), seed=train_seed,
-                        progress=progress)
+    res = train_on_sets(
+        tr, ho, cfg=cfg, dev=torch.device("cpu"), seed=train_seed, progress=progress
+    )
     t_train = time.perf_counter() - t0
     dets, sig = _detectors(res), SignalConfig()
     cases_fn, bench_fn = LODO_DATASETS[name]
     totals = clean_totals(run_cases(cases_fn(data_dir), dets, policy, sig))
     bench = bench_fn(data_dir, seed, replicates=LODO_REPLICATES[name])
-    out: dict[str, Any] = {"train_windows": int(len(tr.labels)), "holdout": res["holdout"],
-                           "benchmark": bench.name, "detectors": {}}  # fmt: skip
+    out: dict[str, Any] = {
+        "train_windows": int(len(tr.labels)),
+        "holdout": res["holdout"],
+        "benchmark": bench.name,
+        "detectors": {},
+    }
     for d, det in dets.items():
         s = B.summarise(bench, B.run_detector(bench, det, policy, sig), policy.raise_p)
-        out["detectors"][d] = {"clean_false_alarms": totals[d]["false_alarms"],
-                               "clean_device_hours": totals[d]["device_hours"],
-                               "clean_upper_95_per_1000h": totals[d]["upper_95_per_1000h"],
-                               "events": s["events"], **{k: s.get(k) for k in FIGS}}  # fmt: skip
+        out["detectors"][d] = {
+            "clean_false_alarms": totals[d]["false_alarms"],
+            "clean_device_hours": totals[d]["device_hours"],
+            "clean_upper_95_per_1000h": totals[d]["upper_95_per_1000h"],
+            "events": s["events"],
+            **{k: s.get(k) for k in FIGS},
+        }
     out["seconds_train"] = round(t_train, 1)
     out["seconds_total"] = round(time.perf_counter() - t0, 1)
     return out
 
 
-def run_lodo(data_dir: Path | None, seed: int, epochs: tuple[int, int] = LODO_EPOCHS,
-             progress: bool = True) -> dict[str, Any]:  # fmt: skip
+def run_lodo(
+    data_dir: Path | None, seed: int, epochs: tuple[int, int] = LODO_EPOCHS, progress: bool = True
+) -> dict[str, Any]:
     """Every dataset in LODO_DATASETS; returns {"epochs", "datasets": {name: figures}}."""
     policy = PolicyConfig()
-    out = {name: lodo_one(name, data_dir, seed, epochs, policy, progress)
-           for name in LODO_DATASETS}
-    return {"autoencoder_epochs": epochs[0], "finetune_epochs": epochs[1], "seed": seed,
-            "train_seed": 0,
-            "computed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "command": "python main.py --mode evaluate --lodo --lodo-epochs "
-                       f"{epochs[0]} --lodo-finetune-epochs {epochs[1]}", "datasets": out}
+    out = {name: lodo_one(name, data_dir, seed, epochs, policy, progress) for name in LODO_DATASETS}
+    return {
+        "autoencoder_epochs": epochs[0],
+        "finetune_epochs": epochs[1],
+        "seed": seed,
+        "train_seed": 0,
+        "computed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": "python main.py --mode evaluate --lodo --lodo-epochs "
+        f"{epochs[0]} --lodo-finetune-epochs {epochs[1]}",
+        "datasets": out,
+    }

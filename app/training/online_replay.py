@@ -5,10 +5,11 @@ window ending at that reading is scored, the alert policy (``app.alerting.leak``
 score and the evidence gate (``elevated``), and the signal model is held while an alert is
 open (``app.services.detector.AlertSink``). The hold feeds back into later scores, so a
 replay cannot score the whole series in one batch. :func:`replay` scores a batch of readings
-at a time (``MIN_CHUNK`` after each alert change, doubling up to ``chunk``), runs the policy over them in order, and when an alert opens or
-closes it rewinds the signal model to the reading where that happened, switches the hold,
-and goes on from the next reading. The result equals a reading-by-reading replay, at the
-cost of one batch call per chunk and per alert change.
+at a time (``MIN_CHUNK`` after each alert change, doubling up to ``chunk``), runs the policy
+over them in order, and when an alert opens or closes it rewinds the signal model to the
+reading where that happened, switches the hold, and goes on from the next reading. The
+result equals a reading-by-reading replay, at the cost of one batch call per chunk and per
+alert change.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from app.alerting.leak import AlertPolicy, PolicyConfig
 from app.ml.features import WINDOW
 from app.ml.signal import DeviceSignal, SignalConfig
-from app.alerting.leak import AlertPolicy, PolicyConfig
 from app.training.reference_detectors import Detector, RobustZ, RobustZConfig
 
 #: Most readings scored per batch call.
@@ -58,15 +59,26 @@ class Run:
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a dict (the benchmark code's raw form)."""
-        return {"ends": self.ends, "scores": self.scores, "elevated": self.elevated,
-                "active": self.active, "raised": self.raised}  # fmt: skip
+        return {
+            "ends": self.ends,
+            "scores": self.scores,
+            "elevated": self.elevated,
+            "active": self.active,
+            "raised": self.raised,
+        }
 
 
 class _Adapter:
     """The per-device state and batch scoring of one detector kind."""
 
-    def __init__(self, det: AnyDetector, series: np.ndarray, sig_cfg: SignalConfig,
-                 window: int, raise_p: float) -> None:  # fmt: skip
+    def __init__(
+        self,
+        det: AnyDetector,
+        series: np.ndarray,
+        sig_cfg: SignalConfig,
+        window: int,
+        raise_p: float,
+    ) -> None:
         self.det, self.window, self.raise_p = det, window, raise_p
         self.series = np.asarray(series, dtype=np.float32)
         self.k = 1 if isinstance(det, StatDetector) else 4  # level, scale, t_level, rh_level
@@ -84,10 +96,11 @@ class _Adapter:
 
     def ready(self, vals: np.ndarray, rows: np.ndarray) -> np.ndarray:
         ok = np.isfinite(vals[:, :2]).all(axis=1)
-        return ok if self.k == 1 else ok & (rows >= self.window - 1)
+        return np.asarray(ok if self.k == 1 else ok & (rows >= self.window - 1), dtype=bool)
 
-    def score(self, state: Any, vals: np.ndarray, ends: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    def score(
+        self, state: Any, vals: np.ndarray, ends: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(self.det, StatDetector):
             z = vals[ends, 0]
             return state.probability(z, self.raise_p), z >= self.det.cfg.z_on
@@ -98,9 +111,15 @@ class _Adapter:
         return np.asarray(p, dtype=np.float64), np.asarray(gate, dtype=bool)
 
 
-def replay(det: AnyDetector, series: np.ndarray, ts: np.ndarray, policy: PolicyConfig,
-           sig_cfg: SignalConfig | None = None, window: int = WINDOW,
-           chunk: int = CHUNK) -> Run:  # fmt: skip
+def replay(
+    det: AnyDetector,
+    series: np.ndarray,
+    ts: np.ndarray,
+    policy: PolicyConfig,
+    sig_cfg: SignalConfig | None = None,
+    window: int = WINDOW,
+    chunk: int = CHUNK,
+) -> Run:
     """Replay one device from a fresh state (signal model from row 0) as the service would.
 
     Args:
@@ -136,7 +155,10 @@ def replay(det: AnyDetector, series: np.ndarray, ts: np.ndarray, policy: PolicyC
             if ev is not None and ev.type == "alert.raised":
                 raised.append(row)
             now = pol.states["d"].alert_id is not None
-            ends.append(row), scores.append(pr), elev.append(gr), active.append(now)
+            ends.append(row)
+            scores.append(pr)
+            elev.append(gr)
+            active.append(now)
             if now != held:
                 held, stop = now, row
                 break
@@ -149,6 +171,10 @@ def replay(det: AnyDetector, series: np.ndarray, ts: np.ndarray, policy: PolicyC
             j = stop + 1
         state.hold(held)
         i = j
-    return Run(np.asarray(ends, dtype=np.int64), np.asarray(scores, dtype=np.float64),
-               np.asarray(elev, dtype=bool), np.asarray(active, dtype=bool),
-               np.asarray(raised, dtype=np.int64))  # fmt: skip
+    return Run(
+        np.asarray(ends, dtype=np.int64),
+        np.asarray(scores, dtype=np.float64),
+        np.asarray(elev, dtype=bool),
+        np.asarray(active, dtype=bool),
+        np.asarray(raised, dtype=np.int64),
+    )

@@ -48,10 +48,18 @@ def window_scores(y: np.ndarray, p: np.ndarray, thr: float) -> dict[str, float |
     rec = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
     auc = float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None
-    return {"window_precision": round(prec, 4), "window_recall": round(rec, 4),
-            "window_f1": round(f1, 4), "roc_auc": None if auc is None else round(auc, 4),
-            "n_windows": int(len(y)), "n_positive": int(y.sum()),
-            "tp": tp, "fp": fp, "fn": fn, "tn": tn}  # fmt: skip
+    return {
+        "window_precision": round(prec, 4),
+        "window_recall": round(rec, 4),
+        "window_f1": round(f1, 4),
+        "roc_auc": None if auc is None else round(auc, 4),
+        "n_windows": int(len(y)),
+        "n_positive": int(y.sum()),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
+    }
 
 
 def policy_alerts(
@@ -77,8 +85,9 @@ def policy_alerts(
     return np.asarray(raised, dtype=np.int64), active
 
 
-def alert_rows(probs: np.ndarray, ends: np.ndarray, config: PolicyConfig | None = None
-               ) -> np.ndarray:  # fmt: skip
+def alert_rows(
+    probs: np.ndarray, ends: np.ndarray, config: PolicyConfig | None = None
+) -> np.ndarray:
     """Rows at which the policy raises an alert (see :func:`policy_alerts`)."""
     return policy_alerts(probs, ends, config)[0]
 
@@ -110,11 +119,19 @@ def delay_stats(delays: np.ndarray, dt_s: float) -> dict[str, float | None]:
     d = np.asarray(delays, dtype=np.float64)
     d = d[d >= 0]
     if len(d) == 0:
-        return {"delay_median_readings": None, "delay_p90_readings": None,
-                "delay_median_s": None, "delay_p90_s": None}  # fmt: skip
+        return {
+            "delay_median_readings": None,
+            "delay_p90_readings": None,
+            "delay_median_s": None,
+            "delay_p90_s": None,
+        }
     med, p90 = float(np.median(d)), float(np.percentile(d, 90))
-    return {"delay_median_readings": med, "delay_p90_readings": p90,
-            "delay_median_s": med * dt_s, "delay_p90_s": p90 * dt_s}  # fmt: skip
+    return {
+        "delay_median_readings": med,
+        "delay_p90_readings": p90,
+        "delay_median_s": med * dt_s,
+        "delay_p90_s": p90 * dt_s,
+    }
 
 
 def false_alarms_per_1000h(n_alarms: int, device_hours: float) -> float | None:
@@ -124,8 +141,9 @@ def false_alarms_per_1000h(n_alarms: int, device_hours: float) -> float | None:
     return round(1000.0 * n_alarms / device_hours, 3)
 
 
-def recall_by_band(detected: np.ndarray, k_sigma: np.ndarray, edges: Sequence[float]
-                   ) -> dict[str, dict[str, float | int | None]]:  # fmt: skip
+def recall_by_band(
+    detected: np.ndarray, k_sigma: np.ndarray, edges: Sequence[float]
+) -> dict[str, dict[str, float | int | None]]:
     """Event recall per amplitude band (amplitude in background standard deviations).
 
     Args:
@@ -141,6 +159,8 @@ def recall_by_band(detected: np.ndarray, k_sigma: np.ndarray, edges: Sequence[fl
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         m = (k >= lo) & (k < hi)
         name = f">={lo:g} sd" if hi == np.inf else f"{lo:g}-{hi:g} sd"
-        out[name] = {"events": int(m.sum()),
-                     "recall": round(float(det[m].mean()), 4) if m.any() else None}  # fmt: skip
+        out[name] = {
+            "events": int(m.sum()),
+            "recall": round(float(det[m].mean()), 4) if m.any() else None,
+        }
     return out

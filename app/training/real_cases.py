@@ -90,22 +90,41 @@ def synthetic_clean() -> list[NamedCase]:
     glitch = np.full(PROBE_ROWS, 420.0)
     glitch[GLITCH_ROW] = 0.0
     return [
-        NamedCase("wave 400+25 sin(i/15) ppm, 1 Hz", "synthetic", _flat(400 + 25 * np.sin(i / 15)),
-                  _sec(PROBE_ROWS, 1.0), group="synthetic"),
-        NamedCase(f"steady 420 ppm, one 0 ppm reading at {GLITCH_ROW}, 1 Hz", "synthetic",
-                  _flat(glitch), _sec(PROBE_ROWS, 1.0), group="synthetic"),
-    ]  # fmt: skip
+        NamedCase(
+            "wave 400+25 sin(i/15) ppm, 1 Hz",
+            "synthetic",
+            _flat(400 + 25 * np.sin(i / 15)),
+            _sec(PROBE_ROWS, 1.0),
+            group="synthetic",
+        ),
+        NamedCase(
+            f"steady 420 ppm, one 0 ppm reading at {GLITCH_ROW}, 1 Hz",
+            "synthetic",
+            _flat(glitch),
+            _sec(PROBE_ROWS, 1.0),
+            group="synthetic",
+        ),
+    ]
 
 
 def smoke_clean(data_dir: Path | None) -> list[NamedCase]:
     """smoke_iot's clean stretches (1 Hz)."""
     s = D.load_smoke_iot(data_dir)
     out = []
-    for (a, b), note in ((D.SMOKE_CLEAN, "training data: its first 80 % was a training "
-                          "background"), (SMOKE_TEST_CLEAN, "test rows, never trained on"),
-                         (SMOKE_ISSUE9, "test rows, never trained on")):  # fmt: skip
-        out.append(NamedCase(f"smoke_iot rows {a}-{b - 1}", "smoke_iot", s.series[a:b],
-                             _sec(b - a, s.dt_s), note=note))  # fmt: skip
+    for (a, b), note in (
+        (D.SMOKE_CLEAN, "training data: its first 80 % was a training background"),
+        (SMOKE_TEST_CLEAN, "test rows, never trained on"),
+        (SMOKE_ISSUE9, "test rows, never trained on"),
+    ):
+        out.append(
+            NamedCase(
+                f"smoke_iot rows {a}-{b - 1}",
+                "smoke_iot",
+                s.series[a:b],
+                _sec(b - a, s.dt_s),
+                note=note,
+            )
+        )
     return out
 
 
@@ -113,31 +132,50 @@ def airq_clean(data_dir: Path | None) -> list[NamedCase]:
     """air_quality_uci test months (hourly, PT08.S1 raw units), split at missing values."""
     aq = D.load_air_quality(data_dir)
     rows = aq.dates >= D.AIRQ_TRAIN_BEFORE
-    return [NamedCase(f"air_quality_uci test session {k}", "air_quality_uci", s,
-                      _sec(len(s), aq.dt_s), note="test months, never trained on")
-            for k, s in enumerate(D.split_sessions(aq.series[rows], min_len=150))]  # fmt: skip
+    return [
+        NamedCase(
+            f"air_quality_uci test session {k}",
+            "air_quality_uci",
+            s,
+            _sec(len(s), aq.dt_s),
+            note="test months, never trained on",
+        )
+        for k, s in enumerate(D.split_sessions(aq.series[rows], min_len=150))
+    ]
 
 
 def afc_clean(data_dir: Path | None) -> list[NamedCase]:
     """methane_chamber_afc session 0 split at gaps, sessions 1 and 2 before their onset."""
     afc = D.load_afc(data_dir)
     s0 = np.flatnonzero(afc.session == 0)
-    out = [NamedCase(f"methane_chamber_afc session 0 part {k}", "methane_chamber_afc",
-                     afc.series[s0[sl]], afc.ts[s0[sl]], note="training background")
-           for k, sl in enumerate(D.split_at_gaps(afc.ts[s0], 300.0, 100))]  # fmt: skip
+    out = [
+        NamedCase(
+            f"methane_chamber_afc session 0 part {k}",
+            "methane_chamber_afc",
+            afc.series[s0[sl]],
+            afc.ts[s0[sl]],
+            note="training background",
+        )
+        for k, sl in enumerate(D.split_at_gaps(afc.ts[s0], 300.0, 100))
+    ]
     for k in (1, 2):
         idx = np.flatnonzero(afc.session == k)
         rows = idx[idx < afc.onsets(k)[0]]
-        out.append(NamedCase(f"methane_chamber_afc session {k} before its first injection",
-                             "methane_chamber_afc", afc.series[rows], afc.ts[rows],
-                             note="never trained on"))  # fmt: skip
+        out.append(
+            NamedCase(
+                f"methane_chamber_afc session {k} before its first injection",
+                "methane_chamber_afc",
+                afc.series[rows],
+                afc.ts[rows],
+                note="never trained on",
+            )
+        )
     return out
 
 
 def clean_stretches(data_dir: Path | None) -> list[NamedCase]:
     """Every clean stretch of the report, real then synthetic."""
-    return [*smoke_clean(data_dir), *airq_clean(data_dir), *afc_clean(data_dir),
-            *synthetic_clean()]  # fmt: skip
+    return [*smoke_clean(data_dir), *airq_clean(data_dir), *afc_clean(data_dir), *synthetic_clean()]
 
 
 def real_events(data_dir: Path | None) -> list[NamedCase]:
@@ -147,16 +185,31 @@ def real_events(data_dir: Path | None) -> list[NamedCase]:
     for (a, b), name, note in (
         (D.SMOKE_GAS_FIRE, "smoke_iot gas-fire session", "Fire Alarm 1 from the first row"),
         (SMOKE_UNLABELLED_GAS, "smoke_iot label-0 gas event", "label 0, eCO2 to 39,185 ppm"),
-    ):  # fmt: skip
-        out.append(NamedCase(f"{name} (rows {a}-{b - 1})", "smoke_iot", s.series[a:b],
-                             _sec(b - a, s.dt_s), onset=0, note=note))  # fmt: skip
+    ):
+        out.append(
+            NamedCase(
+                f"{name} (rows {a}-{b - 1})",
+                "smoke_iot",
+                s.series[a:b],
+                _sec(b - a, s.dt_s),
+                onset=0,
+                note=note,
+            )
+        )
     afc = D.load_afc(data_dir)
     for k in (1, 2):
         idx = np.flatnonzero(afc.session == k)
         on = int(np.searchsorted(idx, afc.onsets(k)[0]))
-        out.append(NamedCase(f"methane_chamber_afc session {k} first injection",
-                             "methane_chamber_afc", afc.series[idx], afc.ts[idx], onset=on,
-                             note="labelled onset leads the sensor by ~1-2 min"))  # fmt: skip
+        out.append(
+            NamedCase(
+                f"methane_chamber_afc session {k} first injection",
+                "methane_chamber_afc",
+                afc.series[idx],
+                afc.ts[idx],
+                onset=on,
+                note="labelled onset leads the sensor by ~1-2 min",
+            )
+        )
     return [*out, persistent_leak()]
 
 
@@ -164,6 +217,12 @@ def persistent_leak() -> NamedCase:
     """1 h of 420 ppm (sd 2) at one reading a minute, then 3,000 ppm (sd 15) for 24 h."""
     rng = np.random.default_rng(0)
     gas = np.r_[420 + rng.normal(0, 2, 60), 3000 + rng.normal(0, 15, 24 * 60)]
-    return NamedCase("persistent leak: 1 h at 420 ppm, then 3,000 ppm for 24 h, 1/min",
-                     "synthetic", _flat(gas), _sec(len(gas), 60.0), onset=60,
-                     group="synthetic", note="the alert must stay open")  # fmt: skip
+    return NamedCase(
+        "persistent leak: 1 h at 420 ppm, then 3,000 ppm for 24 h, 1/min",
+        "synthetic",
+        _flat(gas),
+        _sec(len(gas), 60.0),
+        onset=60,
+        group="synthetic",
+        note="the alert must stay open",
+    )

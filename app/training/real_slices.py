@@ -26,8 +26,9 @@ def replay(predictor: Any, series: np.ndarray, dt_s: float = 1.0) -> tuple[np.nd
     gate, :func:`app.ml.predictor.leak_scores`) and end_index (N,) int64 (row of each
     window's last reading, relative to ``series``); the signal model starts at row 0.
     """
-    w, sig, ends = series_windows(series, np.arange(len(series)) * dt_s, 1,
-                                  predictor.signal_cfg, predictor.window)
+    w, sig, ends = series_windows(
+        series, np.arange(len(series)) * dt_s, 1, predictor.signal_cfg, predictor.window
+    )
     return leak_scores(predictor, w, sig)[0], ends
 
 
@@ -45,8 +46,10 @@ def slice_report(predictor: Any, data_dir: Path | None) -> dict[str, Any]:
     """Replay the smoke_iot clean slice (rows 0-3177) and the gas-fire slice (50021-51141)."""
     smoke = D.load_smoke_iot(data_dir)
     out: dict[str, Any] = {}
-    for name, (a, b) in (("clean_rows_0_3177", D.SMOKE_CLEAN),
-                         ("gas_fire_rows_50021_51141", D.SMOKE_GAS_FIRE)):  # fmt: skip
+    for name, (a, b) in (
+        ("clean_rows_0_3177", D.SMOKE_CLEAN),
+        ("gas_fire_rows_50021_51141", D.SMOKE_GAS_FIRE),
+    ):
         p, ends = replay(predictor, smoke.series[a:b], smoke.dt_s)
         k = first_run(p, ALERT_RAISE, ALERT_RAISE_WINDOWS)
         out[name] = {

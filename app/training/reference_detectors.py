@@ -105,9 +105,8 @@ class IsoForestScorer:
         """(N,) float64 in [0, 1]."""
         if len(windows) == 0:
             return np.empty(0)
-        s = -self.forest_.score_samples(window_features(preprocess(windows, signal,
-                                                                   self.norm)))  # fmt: skip
-        return 1.0 / (1.0 + np.exp(-(s - self.q_) / self.scale_))
+        s = -self.forest_.score_samples(window_features(preprocess(windows, signal, self.norm)))
+        return np.asarray(1.0 / (1.0 + np.exp(-(s - self.q_) / self.scale_)), dtype=np.float64)
 
 
 @dataclass(frozen=True)

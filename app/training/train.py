@@ -56,8 +56,11 @@ def fit_autoencoder(
         val = _recon_loss(ae, xv, wts, cfg.batch_size * 16)
         history.append({"epoch": epoch + 1, "train_mse": total / len(xt), "val_mse": val})
         bar.set_postfix(train=f"{total / len(xt):.4f}", val=f"{val:.4f}")
-        print(f"epoch {epoch + 1:3d}/{cfg.epochs}  train mse {total / len(xt):.5f}  "
-              f"hold-out mse {val:.5f}", flush=True)  # fmt: skip
+        print(
+            f"epoch {epoch + 1:3d}/{cfg.epochs}  train mse {total / len(xt):.5f}  "
+            f"hold-out mse {val:.5f}",
+            flush=True,
+        )
     return ae.encoder.eval(), history
 
 
@@ -65,15 +68,21 @@ def fit_autoencoder(
 def _recon_loss(ae: LSTMAutoencoder, x: torch.Tensor, wts: torch.Tensor, bs: int) -> float:
     """Channel-weighted reconstruction MSE of x (N, T, C), no gradient."""
     ae.eval()
-    tot = sum((((ae(x[i : i + bs]) - x[i : i + bs]) ** 2) * wts).sum().item()
-              for i in range(0, len(x), bs))  # fmt: skip
-    return tot / x.numel()
+    tot = sum(
+        (((ae(x[i : i + bs]) - x[i : i + bs]) ** 2) * wts).sum().item()
+        for i in range(0, len(x), bs)
+    )
+    return float(tot / x.numel())
 
 
 def finetune_encoder(
-    encoder: GasLeakLSTM, x_tr: np.ndarray, y_tr: np.ndarray, cfg: ModelConfig,
-    dev: torch.device, progress: bool,
-) -> tuple[GasLeakLSTM, list[dict[str, float]]]:  # fmt: skip
+    encoder: GasLeakLSTM,
+    x_tr: np.ndarray,
+    y_tr: np.ndarray,
+    cfg: ModelConfig,
+    dev: torch.device,
+    progress: bool,
+) -> tuple[GasLeakLSTM, list[dict[str, float]]]:
     """Stage 2: train encoder + a linear head (code -> logit) with class-balanced BCE on the
     labelled training windows x_tr (N, 60, 3), y_tr (N,) 0/1, for ``cfg.finetune_epochs``.
 
@@ -82,8 +91,11 @@ def finetune_encoder(
     learning rate as stage 1 (a tenth of it left the code underfit: hold-out F1 0.836).
     Returns the encoder (eval mode) and per-epoch {"epoch", "finetune_bce"}.
     """
-    head = encoder.leak_head if encoder.leak_head is not None else torch.nn.Linear(
-        cfg.code_size, 1).to(dev)
+    head = (
+        encoder.leak_head
+        if encoder.leak_head is not None
+        else torch.nn.Linear(cfg.code_size, 1).to(dev)
+    )
     params = list(encoder.parameters())  # includes leak_head when the encoder has one
     if encoder.leak_head is None:
         params += list(head.parameters())
@@ -105,8 +117,10 @@ def finetune_encoder(
             opt.step()
             total += loss.item() * len(idx)
         history.append({"epoch": epoch + 1, "finetune_bce": total / len(xt)})
-        print(f"fine-tune epoch {epoch + 1:3d}/{cfg.finetune_epochs}  bce {total / len(xt):.5f}",
-              flush=True)  # fmt: skip
+        print(
+            f"fine-tune epoch {epoch + 1:3d}/{cfg.finetune_epochs}  bce {total / len(xt):.5f}",
+            flush=True,
+        )
     return encoder.eval(), history
 
 
@@ -123,9 +137,14 @@ def fit_svm(feats: np.ndarray, labels: np.ndarray, seed: int) -> Pipeline:
 
 
 def train_on_sets(
-    tr: WindowSet, ho: WindowSet, *, cfg: ModelConfig, dev: torch.device, seed: int,
+    tr: WindowSet,
+    ho: WindowSet,
+    *,
+    cfg: ModelConfig,
+    dev: torch.device,
+    seed: int,
     progress: bool,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Fit norm, autoencoder, both SVMs on ``tr``; score ``ho``. Returns models and figures."""
     seed_everything(seed)
     norm = fit_norm(tr.windows)
@@ -134,15 +153,21 @@ def train_on_sets(
     finetune: list[dict[str, float]] = []
     if cfg.finetune_epochs > 0:
         encoder, finetune = finetune_encoder(encoder, x_tr, tr.labels, cfg, dev, progress)
-    lstm = LSTMSVMPredictor(encoder, None, norm)  # type: ignore[arg-type]
+    lstm = LSTMSVMPredictor(encoder, None, norm)
     lstm.pipeline = fit_svm(lstm.features(tr.windows, tr.signal), tr.labels, seed)
     pure = PureSVMPredictor(fit_svm(window_features(x_tr), tr.labels, seed), norm)
     figures = {
         name: metrics(ho.labels, pred.leak_probability(ho.windows, ho.signal))
         for name, pred in (("lstm_svm", lstm), ("pure_svm", pure))
     }
-    return {"norm": norm, "lstm": lstm, "pure": pure, "history": history,
-            "finetune_history": finetune, "holdout": figures}  # fmt: skip
+    return {
+        "norm": norm,
+        "lstm": lstm,
+        "pure": pure,
+        "history": history,
+        "finetune_history": finetune,
+        "holdout": figures,
+    }
 
 
 def save_artifacts(
@@ -159,9 +184,15 @@ def save_artifacts(
 
 
 def train_and_save(
-    *, out_dir: Path, data_dir: Path | None, epochs: int = ModelConfig.epochs, device: str = "auto",
-    seed: int = 0, progress: bool = True, finetune_epochs: int = ModelConfig.finetune_epochs,
-) -> dict[str, Any]:  # fmt: skip
+    *,
+    out_dir: Path,
+    data_dir: Path | None,
+    epochs: int = ModelConfig.epochs,
+    device: str = "auto",
+    seed: int = 0,
+    progress: bool = True,
+    finetune_epochs: int = ModelConfig.finetune_epochs,
+) -> dict[str, Any]:
     """Build the data, train, print figures and write the artifacts to ``out_dir``.
 
     Returns the manifest dict (figures under "holdout" and "real_slices").
@@ -172,8 +203,10 @@ def train_and_save(
     dev = resolve_device(device)
     cfg = ModelConfig(epochs=epochs, finetune_epochs=finetune_epochs)
     tr, ho = build_sets(data_dir, seed)
-    print(f"windows: train {len(tr.labels)} ({tr.labels.mean():.0%} leak), "
-          f"hold-out {len(ho.labels)} ({ho.labels.mean():.0%} leak); device {dev}")  # fmt: skip
+    print(
+        f"windows: train {len(tr.labels)} ({tr.labels.mean():.0%} leak), "
+        f"hold-out {len(ho.labels)} ({ho.labels.mean():.0%} leak); device {dev}"
+    )
     res = train_on_sets(tr, ho, cfg=cfg, dev=dev, seed=seed, progress=progress)
     slices = {k: slice_report(res[k], data_dir) for k in ("lstm", "pure")}
     manifest = build_manifest(res, tr, ho, cfg, slices, str(dev), time.perf_counter() - t0)
@@ -190,7 +223,10 @@ def run_train(args: argparse.Namespace) -> int:
     """CLI entry: ``args.epochs``, ``device``, ``artifacts_dir``, ``data_dir``, ``seed``
     (each may be None or absent -> default). Returns a process exit code."""
     root = Path(__file__).resolve().parents[2]
-    get = lambda k, d: d if getattr(args, k, None) is None else getattr(args, k)  # noqa: E731
+
+    def get(k: str, d: Any) -> Any:
+        return d if getattr(args, k, None) is None else getattr(args, k)
+
     try:
         train_and_save(
             out_dir=Path(get("artifacts_dir", root / "artifacts")),

@@ -21,7 +21,12 @@ def test_needs_three_consecutive_windows() -> None:
     assert run(make(), [0.8, 0.8, 0.1, 0.8, 0.8, 0.1]) == []
     [e] = run(make(), [0.1, 0.8, 0.75, 0.71])
     assert (e.type, e.severity, e.ts, e.kind, e.probability) == (
-        "alert.raised", "warning", 3.0, "leak", 0.71)
+        "alert.raised",
+        "warning",
+        3.0,
+        "leak",
+        0.71,
+    )
 
 
 def test_one_active_alert_then_hysteresis_then_new_alert() -> None:
@@ -62,8 +67,10 @@ def lifecycle(**kw: object) -> AlertPolicy:
 
 
 def test_escalates_once_on_probability_concentration_or_age() -> None:
-    for updates, reason in (([(0.8, 1000.0)] * 3 + [(0.95, 1000.0)], "probability"),
-                            ([(0.8, 1000.0)] * 3 + [(0.8, 6000.0)], "concentration")):
+    for updates, reason in (
+        ([(0.8, 1000.0)] * 3 + [(0.95, 1000.0)], "probability"),
+        ([(0.8, 1000.0)] * 3 + [(0.8, 6000.0)], "concentration"),
+    ):
         p = lifecycle()
         events = [p.update("d", prob, float(i), gas) for i, (prob, gas) in enumerate(updates)]
         events += [p.update("d", 0.99, 10.0, 9000.0)]  # already critical: no second update
@@ -77,14 +84,28 @@ def test_escalates_once_on_probability_concentration_or_age() -> None:
 
 def test_episode_keeps_first_peak_and_last_values() -> None:
     p = lifecycle()
-    probs = [(0.75, 900.0), (0.8, 1000.0), (0.85, 1500.0), (0.97, 7000.0), (0.2, 800.0),
-             (0.1, 500.0)]
+    probs = [
+        (0.75, 900.0),
+        (0.8, 1000.0),
+        (0.85, 1500.0),
+        (0.97, 7000.0),
+        (0.2, 800.0),
+        (0.1, 500.0),
+    ]
     events = [e for i, (pr, g) in enumerate(probs) if (e := p.update("d", pr, float(i), g))]
     assert [e.type for e in events] == ["alert.raised", "alert.updated", "alert.resolved"]
     ep = events[-1].episode
-    assert ep == Episode(opened_ts=2.0, opened_gas_ppm=1500.0, opened_probability=0.85,
-                         last_probability=0.1, last_gas_ppm=500.0, peak_probability=0.97,
-                         peak_gas_ppm=7000.0, peak_ts=3.0, by_probability=True)
+    assert ep == Episode(
+        opened_ts=2.0,
+        opened_gas_ppm=1500.0,
+        opened_probability=0.85,
+        last_probability=0.1,
+        last_gas_ppm=500.0,
+        peak_probability=0.97,
+        peak_gas_ppm=7000.0,
+        peak_ts=3.0,
+        by_probability=True,
+    )
     wire = events[-1].to_wire(published_at=0.0)["episode"]
     assert wire["peak_probability"] == 0.97 and wire["peak_at"] == "1970-01-01T00:00:03.000Z"
 
@@ -95,7 +116,10 @@ def test_ack_holds_until_resolve_and_never_silences_a_new_alert() -> None:
     assert p.acknowledge("d", "not-this-alert", ack=Ack("a", ""), ts=5.0) is None
     ack = p.acknowledge("d", first.alert_id, ack=Ack("ann", "on site"), ts=5.0)
     assert ack is not None and (ack.type, ack.state, ack.ack) == (
-        "alert.acknowledged", "acknowledged", Ack("ann", "on site"))
+        "alert.acknowledged",
+        "acknowledged",
+        Ack("ann", "on site"),
+    )
     upd = p.update("d", 0.95, 3.0)
     assert upd is not None and (upd.type, upd.state) == ("alert.updated", "acknowledged")
     events = [p.update("d", prob, 4.0 + i) for i, prob in enumerate([0.1, 0.1, 0.8, 0.8, 0.8])]
@@ -110,9 +134,18 @@ def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
         p.update("quiet", 0.1, float(i))
     assert p.take_dirty() == {}  # a quiet device costs no writes
     p.update("d", 0.8, 0.0)
-    assert p.take_dirty() == {"d": {"high_run": 1, "low_run": 0, "alert_id": None,
-                                    "severity": None, "state": None, "raised_ts": None,
-                                    "clear_since": None, "episode": None}}
+    assert p.take_dirty() == {
+        "d": {
+            "high_run": 1,
+            "low_run": 0,
+            "alert_id": None,
+            "severity": None,
+            "state": None,
+            "raised_ts": None,
+            "clear_since": None,
+            "episode": None,
+        }
+    }
     p.update("d", 0.8, 1.0)
     p.update("d", 0.8, 2.0)
     saved = p.take_dirty()

@@ -19,8 +19,9 @@ T0 = 1_767_225_600.0
 FIRE = (50021, 51141)  # smoke_iot rows of the gas-fire slice named in issue 10
 
 
-def feed(rules: SafetyRules, rows: Iterable, device: str = "d", t0: float = T0,
-         dt: float = 1.0) -> list[AlertEvent]:
+def feed(
+    rules: SafetyRules, rows: Iterable, device: str = "d", t0: float = T0, dt: float = 1.0
+) -> list[AlertEvent]:
     out = []
     for i, (g, t, h) in enumerate(rows):
         out += rules.check(device, t0 + i * dt, float(g), float(t), float(h), now=float(i))
@@ -39,7 +40,9 @@ def test_stuck_sensor_is_one_fault_episode_resolved_after_the_off_delay() -> Non
     rules = SafetyRules(SafetyConfig(stuck_readings=10, off_delay_s=5))
     events = feed(rules, [(400.0, 21.0, 45.0)] * 12 + gas_only([400.0] * 10))
     assert [(e.type, e.kind, e.reason) for e in events] == [
-        ("alert.raised", "sensor_fault", "stuck"), ("alert.resolved", "sensor_fault", "all clear")]
+        ("alert.raised", "sensor_fault", "stuck"),
+        ("alert.resolved", "sensor_fault", "all clear"),
+    ]
     assert events[0].ts == T0 + 10  # the 11th equal reading (10 unchanged steps)
     assert events[1].ts == T0 + 13 + 5  # first changed reading at 13, then 5 s clear
     assert events[0].alert_id == events[1].alert_id and events[0].probability is None
@@ -56,7 +59,8 @@ def test_latched_critical_alarm_stays_until_acknowledged() -> None:
     assert summary(events) == [
         ("alert.raised", "warning", "active", "low"),
         ("alert.updated", "critical", "active", "escalated"),
-        ("alert.updated", "critical", "cleared_unacked", "cleared_unacked")]  # at 4 + 3 s
+        ("alert.updated", "critical", "cleared_unacked", "cleared_unacked"),
+    ]  # at 4 + 3 s
     assert events[2].ts == T0 + 7 and len({e.alert_id for e in events}) == 1
     assert feed(rules, gas_only([420.0] * 100), t0=T0 + 9) == []  # stays until acknowledged
     [(_, e)] = rules.open_alerts("d").items()
@@ -64,7 +68,8 @@ def test_latched_critical_alarm_stays_until_acknowledged() -> None:
     acked = rules.acknowledge("d", events[0].alert_id, ack=Ack("ann", "vented"), ts=T0 + 200)
     assert acked is not None and summary(acked) == [
         ("alert.acknowledged", "critical", "acknowledged", "acknowledged"),
-        ("alert.resolved", "critical", "resolved", "all clear")]
+        ("alert.resolved", "critical", "resolved", "all clear"),
+    ]
     assert rules.open_alerts("d") == {}
 
 
@@ -72,9 +77,11 @@ def test_gas_back_while_cleared_unacked_reactivates_the_same_alarm() -> None:
     rules = SafetyRules(SafetyConfig(off_delay_s=2))
     events = feed(rules, gas_only([13000, 420, 420, 420, 6000, 420, 420, 420]))
     assert [(e.type, e.state, e.reason) for e in events] == [
-        ("alert.raised", "active", "high"), ("alert.updated", "cleared_unacked", "cleared_unacked"),
+        ("alert.raised", "active", "high"),
+        ("alert.updated", "cleared_unacked", "cleared_unacked"),
         ("alert.updated", "active", "gas_returned"),
-        ("alert.updated", "cleared_unacked", "cleared_unacked")]
+        ("alert.updated", "cleared_unacked", "cleared_unacked"),
+    ]
     assert len({e.alert_id for e in events}) == 1
 
 
@@ -92,7 +99,8 @@ def test_unlatched_critical_de_escalates_then_resolves_after_off_delays() -> Non
     assert summary(events) == [
         ("alert.raised", "critical", "active", "high"),
         ("alert.updated", "warning", "active", "de-escalated"),
-        ("alert.resolved", "warning", "resolved", "all clear")]
+        ("alert.resolved", "warning", "resolved", "all clear"),
+    ]
     assert [e.ts - T0 for e in events] == [0, 4, 8]
 
 
@@ -105,19 +113,20 @@ def test_alternating_set_point_input_is_one_alert() -> None:
 @needs_data
 def test_gas_fire_slice_is_one_threshold_alert() -> None:
     raw = np.genfromtxt(SMOKE_CSV, delimiter=",", skip_header=1)
-    rows = raw[FIRE[0]:FIRE[1] + 1][:, [3, 1, 2]]
+    rows = raw[FIRE[0] : FIRE[1] + 1][:, [3, 1, 2]]
     gas = rows[:, 0]
     hot = np.flatnonzero(gas >= 5000)
-    below = gas[hot[0]:hot[-1] + 1] < 4000  # the clear level, 5000 x (1 - 0.2)
+    below = gas[hot[0] : hot[-1] + 1] < 4000  # the clear level, 5000 x (1 - 0.2)
     edges = np.flatnonzero(np.diff(np.r_[0, below.astype(int), 0]))
     longest_dip = int((edges[1::2] - edges[::2]).max())
     assert longest_dip == 58  # why the default off-delay is 60 s
     events = [e for e in feed(SafetyRules(), rows) if e.kind == "threshold"]
     assert len({e.alert_id for e in events}) == 1  # issue 10: was 16 alerts, 34 events
-    assert summary(events) == [("alert.raised", "warning", "active", "low"),
-                               ("alert.updated", "critical", "active", "escalated"),
-                               ("alert.updated", "critical", "cleared_unacked",
-                                "cleared_unacked")]
+    assert summary(events) == [
+        ("alert.raised", "warning", "active", "low"),
+        ("alert.updated", "critical", "active", "escalated"),
+        ("alert.updated", "critical", "cleared_unacked", "cleared_unacked"),
+    ]
     assert events[-1].episode is not None and events[-1].episode.peak_gas_ppm == gas.max()
 
 
@@ -128,14 +137,16 @@ def test_jittered_pair_is_no_fault_but_a_step_alarms_at_once() -> None:
     rules.check("s", T0, 0.0, 21.0, 45.0, now=0.0)
     step = rules.check("s", T0 + 0.01, 20_000.0, 21.0, 45.0, now=0.0)
     assert [(e.kind, e.type, e.severity) for e in step] == [
-        ("threshold", "alert.raised", "critical")]
+        ("threshold", "alert.raised", "critical")
+    ]
 
 
 def test_implausible_rates_are_faults_over_the_minimum_span_too() -> None:
     for dt in (1.0, 0.01):
         rules = SafetyRules(SafetyConfig(off_delay_s=3))
-        rows = [(420, 21.0, 45.0), (420, 35.0, 45.0)] + [(420, 35.0 + 0.01 * i, 45.0)
-                                                         for i in range(1, 6)]
+        rows = [(420, 21.0, 45.0), (420, 35.0, 45.0)] + [
+            (420, 35.0 + 0.01 * i, 45.0) for i in range(1, 6)
+        ]
         events = feed(rules, rows, dt=dt)
         assert events[0].reason == "rate_of_change" and "temperature_c" in (events[0].detail or "")
         assert [e.type for e in events][:1] == ["alert.raised"], dt
@@ -143,11 +154,22 @@ def test_implausible_rates_are_faults_over_the_minimum_span_too() -> None:
 
 def test_fault_conditions_share_one_episode() -> None:
     rules = SafetyRules(SafetyConfig(off_delay_s=2))
-    events = feed(rules, [(420, 21.0, 99.0), (420, 21.0, 101.0), (420, 30.0, 100.0),
-                          (420, 30.01, 100.0), (420, 30.0, 100.0), (420, 30.01, 100.0)])
+    events = feed(
+        rules,
+        [
+            (420, 21.0, 99.0),
+            (420, 21.0, 101.0),
+            (420, 30.0, 100.0),
+            (420, 30.01, 100.0),
+            (420, 30.0, 100.0),
+            (420, 30.01, 100.0),
+        ],
+    )
     assert [(e.type, e.reason, e.ts - T0) for e in events] == [
-        ("alert.raised", "out_of_range", 1), ("alert.updated", "rate_of_change", 2),
-        ("alert.resolved", "all clear", 5)]
+        ("alert.raised", "out_of_range", 1),
+        ("alert.updated", "rate_of_change", 2),
+        ("alert.resolved", "all clear", 5),
+    ]
     assert len({e.alert_id for e in events}) == 1
 
 
@@ -158,7 +180,11 @@ def test_silence_sweep_raises_once_and_readings_end_it_after_the_off_delay() -> 
     assert rules.silent(59.0, wall_ts=T0) == []
     [first] = rules.silent(61.0, wall_ts=T0)
     assert (first.device_id, first.kind, first.reason, first.gas_ppm) == (
-        "a", "sensor_fault", "silent", 420)
+        "a",
+        "sensor_fault",
+        "silent",
+        420,
+    )
     assert rules.silent(62.0, wall_ts=T0) == []  # not raised twice
     back = feed(rules, gas_only([420.0] * 3), device="a", t0=T0 + 70)
     assert [(e.type, e.alert_id) for e in back] == [("alert.resolved", first.alert_id)]
@@ -178,8 +204,10 @@ def test_a_propane_device_alarms_at_its_own_pct_lel() -> None:
     profiles.set("propane-2", DeviceProfile(gas="propane", low_pct_lel=5, high_pct_lel=15))
     rules = SafetyRules(profiles=profiles)
     assert profiles.set_points("propane-1") == (1700.0, 4250.0)
-    got = {d: feed(rules, gas_only([1000.0, 2000.0]), device=d)
-           for d in ("plain", "propane-1", "propane-2")}
+    got = {
+        d: feed(rules, gas_only([1000.0, 2000.0]), device=d)
+        for d in ("plain", "propane-1", "propane-2")
+    }
     assert got["plain"] == []  # 2,000 ppm is below the global 5,000 ppm set point
     [p1] = got["propane-1"]
     assert (p1.ts, p1.severity, round(p1.gas_pct_lel or 0, 2)) == (T0 + 1, "warning", 11.76)
@@ -209,7 +237,8 @@ def test_open_episodes_and_timers_survive_a_restore() -> None:
     again.restore(saved, now=0.0)
     events = feed(again, gas_only([420.0] * 4), t0=T0 + 3)
     assert [(e.type, e.state, e.ts) for e in events] == [
-        ("alert.updated", "cleared_unacked", T0 + 6)]  # timer kept: 5 s after T0 + 1
+        ("alert.updated", "cleared_unacked", T0 + 6)
+    ]  # timer kept: 5 s after T0 + 1
     assert events[0].episode is not None and events[0].episode.peak_gas_ppm == 13000.0
     assert rules.take_dirty() == {}
 

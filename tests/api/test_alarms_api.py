@@ -34,19 +34,23 @@ def make_client(tmp_path: Path) -> Callable[..., Any]:
                 async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
                     c.gasleak = app.state.gasleak  # type: ignore[attr-defined]
                     yield c
+
         return gen()
+
     return make
 
 
 async def post(c: Client, device: str, gases: list[float], t0: float = T0) -> None:
-    r = await c.post("/api/readings", json=[reading(device, t0 + i, g) for i, g in
-                                            enumerate(gases)])
+    r = await c.post(
+        "/api/readings", json=[reading(device, t0 + i, g) for i, g in enumerate(gases)]
+    )
     assert r.json()["rejected"] == [], r.text
 
 
 async def events(c: Client, device: str) -> list[dict[str, Any]]:
     return (await c.get("/api/events", params={"device_id": device, "limit": 1000})).json()[
-        "events"]
+        "events"
+    ]
 
 
 async def test_critical_alarm_latches_until_acknowledged_with_the_model_off(
@@ -59,7 +63,8 @@ async def test_critical_alarm_latches_until_acknowledged_with_the_model_off(
         evs = await events(c, "tank-1")
         assert [(e["type"], e["severity"], e["state"], e["reason"]) for e in evs] == [
             ("alert.raised", "critical", "active", "high"),
-            ("alert.updated", "critical", "cleared_unacked", "cleared_unacked")]
+            ("alert.updated", "critical", "cleared_unacked", "cleared_unacked"),
+        ]
         assert evs[1]["ts"] == "2026-01-01T00:02:11.000Z"  # 60 s off-delay after the clear
         assert evs[0]["model_type"] == "safety rules" and "12500" in evs[0]["detail"]
         aid = evs[0]["alert_id"]
@@ -73,8 +78,10 @@ async def test_critical_alarm_latches_until_acknowledged_with_the_model_off(
         assert alert["episode"]["last_gas_ppm"] == 420.0
         r = await c.post(f"/api/alerts/{aid}/ack", json={"author": "ann", "comment": "vented"})
         assert r.status_code == 200 and r.json()["state"] == "resolved"
-        assert [e["type"] for e in r.json()["events"]][-2:] == ["alert.acknowledged",
-                                                                "alert.resolved"]
+        assert [e["type"] for e in r.json()["events"]][-2:] == [
+            "alert.acknowledged",
+            "alert.resolved",
+        ]
         assert (await c.get("/api/devices/tank-1")).json()["alert_state"] == "normal"
 
 
@@ -82,12 +89,19 @@ async def test_silence_on_a_glob_keeps_webhooks_quiet_but_stores_the_alert(
     make_client: Callable[..., Any],
 ) -> None:
     async for c in make_client(webhook_urls=[HOOK]):
-        bad = await c.post("/api/silences", json={"ends_at": "2099-01-01T00:00:00Z",
-                                                  "comment": "x", "author": "y"})
+        bad = await c.post(
+            "/api/silences", json={"ends_at": "2099-01-01T00:00:00Z", "comment": "x", "author": "y"}
+        )
         assert bad.status_code == 422  # no matcher: a silence of everything is refused
-        r = await c.post("/api/silences", json={
-            "device_id": "kitchen-*", "ends_at": "2099-01-01T00:00:00Z",
-            "comment": "oven service", "author": "ann"})
+        r = await c.post(
+            "/api/silences",
+            json={
+                "device_id": "kitchen-*",
+                "ends_at": "2099-01-01T00:00:00Z",
+                "comment": "oven service",
+                "author": "ann",
+            },
+        )
         assert r.status_code == 201 and r.json()["status"] == "active"
         sid = r.json()["silence_id"]
         await post(c, "kitchen-01", [6000.0])
@@ -97,13 +111,13 @@ async def test_silence_on_a_glob_keeps_webhooks_quiet_but_stores_the_alert(
         assert (k["silenced"], h["silenced"]) == (True, False)
         deliveries = (await c.get("/api/webhooks/deliveries")).json()["deliveries"]
         assert [d["event_id"] for d in deliveries] == [h["event_id"]]
-        [stored] = (await c.get("/api/alerts", params={"device_id": "kitchen-01"})).json()[
-            "alerts"]
+        [stored] = (await c.get("/api/alerts", params={"device_id": "kitchen-01"})).json()["alerts"]
         assert stored["silenced"] is True and stored["state"] == "active"
         gone = await c.delete(f"/api/silences/{sid}")
         assert gone.status_code == 200 and gone.json()["status"] == "expired"
         assert [s["status"] for s in (await c.get("/api/silences")).json()["silences"]] == [
-            "expired"]  # expired silences stay listed
+            "expired"
+        ]  # expired silences stay listed
         await post(c, "kitchen-01", [14_000.0], t0=T0 + 5)  # escalation, no longer silenced
         deliveries = (await c.get("/api/webhooks/deliveries")).json()["deliveries"]
         assert len(deliveries) == 2
@@ -112,9 +126,16 @@ async def test_silence_on_a_glob_keeps_webhooks_quiet_but_stores_the_alert(
 
 async def test_device_profiles_set_points_and_registry(make_client: Callable[..., Any]) -> None:
     async for c in make_client():
-        r = await c.put("/api/devices/propane-1", json={
-            "name": "Boiler", "location": "Basement", "gas": "propane",
-            "low_pct_lel": 5, "high_pct_lel": 15})
+        r = await c.put(
+            "/api/devices/propane-1",
+            json={
+                "name": "Boiler",
+                "location": "Basement",
+                "gas": "propane",
+                "low_pct_lel": 5,
+                "high_pct_lel": 15,
+            },
+        )
         assert r.status_code == 200, r.text
         assert r.json()["lel_ppm"] == 17_000.0 and r.json()["set_points_ppm"] == [850.0, 2550.0]
         bad = await c.patch("/api/devices/x-1", json={"low_pct_lel": 5})
@@ -127,17 +148,16 @@ async def test_device_profiles_set_points_and_registry(make_client: Callable[...
         assert await events(c, "methane-default") == []
         page = (await c.get("/api/devices", params={"limit": 1})).json()
         assert page["total"] == 2 and [d["device_id"] for d in page["devices"]] == [
-            "methane-default"]  # registered by its first reading, default profile
+            "methane-default"
+        ]  # registered by its first reading, default profile
         assert page["devices"][0]["profile"]["gas"] is None
         nxt = (await c.get("/api/devices", params={"cursor": page["next_cursor"]})).json()
         assert [d["device_id"] for d in nxt["devices"]] == ["propane-1"]
-        hot = (await c.get("/api/devices", params={"state": "active", "kind": "threshold"})
-               ).json()
+        hot = (await c.get("/api/devices", params={"state": "active", "kind": "threshold"})).json()
         assert [d["device_id"] for d in hot["devices"]] == ["propane-1"]
         assert hot["devices"][0]["gas_pct_lel"] == pytest.approx(100 * 1000 / 17_000)
         r = await c.patch("/api/devices/propane-1", json={"name": "Boiler 2", "enabled": False})
-        assert (r.json()["profile"]["name"], r.json()["profile"]["gas"]) == ("Boiler 2",
-                                                                            "propane")
+        assert (r.json()["profile"]["name"], r.json()["profile"]["gas"]) == ("Boiler 2", "propane")
         await post(c, "propane-1", [3000.0], t0=T0 + 10)  # switched off: no escalation
         assert len(await events(c, "propane-1")) == 1
 
@@ -146,15 +166,26 @@ async def test_reminders_repeat_until_acknowledged(make_client: Callable[..., An
     async for c in make_client(reminder_interval_s=0.4, webhook_urls=[HOOK]):
         await post(c, "r-1", [20_000.0])
         await post(c, "r-2", [20_000.0])
-        await c.post("/api/silences", json={"device_id": "r-2", "ends_at": "2099-01-01T00:00:00Z",
-                                            "comment": "x", "author": "y"})
+        await c.post(
+            "/api/silences",
+            json={
+                "device_id": "r-2",
+                "ends_at": "2099-01-01T00:00:00Z",
+                "comment": "x",
+                "author": "y",
+            },
+        )
         async with asyncio.timeout(20):
             while len([e for e in await events(c, "r-1") if e["type"] == "alert.reminder"]) < 2:
                 await asyncio.sleep(0.1)
         reminders = [e for e in await events(c, "r-1") if e["type"] == "alert.reminder"]
         assert reminders[0]["reason"] == "reminder" and reminders[0]["severity"] == "critical"
-        sent = {d["event_id"] for d in (await c.get("/api/webhooks/deliveries", params={
-            "limit": 1000})).json()["deliveries"]}
+        sent = {
+            d["event_id"]
+            for d in (await c.get("/api/webhooks/deliveries", params={"limit": 1000})).json()[
+                "deliveries"
+            ]
+        }
         assert {e["event_id"] for e in reminders} <= sent  # reminders go to webhooks too
         aid = (await events(c, "r-1"))[0]["alert_id"]
         await c.post(f"/api/alerts/{aid}/ack", json={"author": "ann"})
@@ -173,11 +204,13 @@ async def test_silent_device_raises_its_fault_through_the_app(
             while not (evs := await events(c, "quiet-1")):
                 await asyncio.sleep(0.05)
         assert [(e["type"], e["kind"], e["reason"]) for e in evs] == [
-            ("alert.raised", "sensor_fault", "silent")]
+            ("alert.raised", "sensor_fault", "silent")
+        ]
 
 
 async def test_a_store_outage_while_registering_does_not_cost_readings_or_alerts(
-    make_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
+    make_client: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
@@ -198,4 +231,5 @@ async def test_a_store_outage_while_registering_does_not_cost_readings_or_alerts
         await post(c, "new-1", [6_000.0], t0=T0 + 1)  # the next reading registers it
         assert calls == [["new-1"], ["new-1"]]
         assert [d["device_id"] for d in (await c.get("/api/devices")).json()["devices"]] == [
-            "new-1"]
+            "new-1"
+        ]

@@ -35,8 +35,9 @@ async def app_client(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClien
             yield c, app.state.gasleak
 
 
-async def feed(state: AppState, device: str, probs: list[float], t0: float = T0,
-               gas: float = 1000.0) -> list[dict]:
+async def feed(
+    state: AppState, device: str, probs: list[float], t0: float = T0, gas: float = 1000.0
+) -> list[dict]:
     """Run probabilities through the policy and publish like the scorer's sink does."""
     out = []
     for i, p in enumerate(probs):
@@ -62,8 +63,10 @@ async def test_ack_lifecycle_and_conflicts(app_client: tuple[httpx.AsyncClient, 
     # escalation keeps the ack; resolve ends it; a new leak is a new, active alert
     events = await feed(state, "k1", [0.95] + [0.1] * 61 + [0.8] * 3, t0=T0 + 10)  # 60 s off-delay
     assert [(e["type"], e["state"]) for e in events] == [
-        ("alert.updated", "acknowledged"), ("alert.resolved", "resolved"),
-        ("alert.raised", "active")]
+        ("alert.updated", "acknowledged"),
+        ("alert.resolved", "resolved"),
+        ("alert.raised", "active"),
+    ]
     assert (await c.post(f"/api/alerts/{aid}/ack", json={"author": "x"})).status_code == 409
     new = (await c.get(f"/api/alerts/{events[-1]['alert_id']}")).json()
     assert new["state"] == "active" and new["acknowledged"] is None
@@ -83,8 +86,9 @@ async def test_list_filters_and_cursor_pages(app_client: ClientAndState) -> None
     await feed(state, "d0", [0.1] * 61, t0=T0 + 1000)  # resolves d0 (60 s off-delay)
     seen, cursor = [], None
     while True:
-        page = (await c.get("/api/alerts", params={"limit": 2} | (
-            {"cursor": cursor} if cursor else {}))).json()
+        page = (
+            await c.get("/api/alerts", params={"limit": 2} | ({"cursor": cursor} if cursor else {}))
+        ).json()
         seen += [a["opened_at"] for a in page["alerts"]]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -93,7 +97,8 @@ async def test_list_filters_and_cursor_pages(app_client: ClientAndState) -> None
     by_dev = (await c.get("/api/alerts", params={"device_id": "d1"})).json()["alerts"]
     assert [a["device_id"] for a in by_dev] == ["d1"]
     assert (await c.get("/api/alerts", params={"state": "resolved"})).json()["alerts"][0][
-        "device_id"] == "d0"
+        "device_id"
+    ] == "d0"
     window = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:00:50Z"}  # first raise
     assert len((await c.get("/api/alerts", params=window)).json()["alerts"]) == 1
     assert (await c.get("/api/alerts", params={"cursor": "abc"})).status_code == 422
@@ -102,8 +107,9 @@ async def test_list_filters_and_cursor_pages(app_client: ClientAndState) -> None
     assert [e["event_id"] for e in events["events"]] == [2, 3]
 
 
-async def test_readings_history_is_downsampled(app_client: tuple[httpx.AsyncClient, AppState],
-                                               ) -> None:
+async def test_readings_history_is_downsampled(
+    app_client: tuple[httpx.AsyncClient, AppState],
+) -> None:
     c, state = app_client
     now = time.time()
     batch = [reading("h1", now - 120 + i, 400.0 + i) for i in range(120)]
@@ -114,8 +120,10 @@ async def test_readings_history_is_downsampled(app_client: tuple[httpx.AsyncClie
     assert r["points"][0]["gas_ppm_min"] == 400.0 and r["points"][-1]["gas_ppm_max"] == 519.0
     auto = (await c.get("/api/devices/h1/readings", params={"max_points": 4})).json()
     assert auto["bucket_s"] == 900 and len(auto["points"]) <= 4
-    bad = await c.get("/api/devices/h1/readings", params={"from": "2026-02-01T00:00:00Z",
-                                                          "to": "2026-01-01T00:00:00Z"})
+    bad = await c.get(
+        "/api/devices/h1/readings",
+        params={"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
+    )
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "from"
 
 
@@ -123,8 +131,9 @@ async def test_readings_history_is_downsampled(app_client: tuple[httpx.AsyncClie
 async def uvicorn_app(settings: Settings) -> AsyncIterator[tuple[str, AppState]]:
     """The app under a real uvicorn on loopback, in this test's event loop."""
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+    )
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(30):
         while not server.started:
@@ -149,8 +158,12 @@ async def test_ws_resume_filters_and_seam(uvicorn_app: tuple[str, AppState]) -> 
         assert json.loads(await ws.recv())["event_id"] == 3
         with pytest.raises(TimeoutError):  # nothing else: b's events are filtered out
             await asyncio.wait_for(ws.recv(), 0.3)
-    for query, field in (("min_severity=bogus", "min_severity"), ("since=-5", "since"),
-                         ("kind=bogus", "kind.0"), ("devices=a", "devices")):
+    for query, field in (
+        ("min_severity=bogus", "min_severity"),
+        ("since=-5", "since"),
+        ("kind=bogus", "kind.0"),
+        ("devices=a", "devices"),
+    ):
         async with websockets.connect(base + "/ws/alerts?" + query) as ws:
             error = json.loads(await ws.recv())  # a bad filter is refused, not ignored
             assert error["error"] == "invalid_request", query

@@ -45,8 +45,9 @@ PAGES = ["/", "/docs", "/docs/oauth2-redirect", "/redoc", "/favicon.ico", "/open
 
 async def test_head_answers_like_get_on_every_get_route(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
-    paths = PAGES + [re.sub(r"\{[^}]+\}", "x", p) for p, ops in schema["paths"].items()
-                     if "get" in ops]
+    paths = PAGES + [
+        re.sub(r"\{[^}]+\}", "x", p) for p, ops in schema["paths"].items() if "get" in ops
+    ]
     assert {"/livez", "/readyz", "/api/status", "/metrics", "/api/alerts"} <= set(paths)
     for path in paths:
         g, h = await client.get(path), await client.head(path)
@@ -64,8 +65,11 @@ async def test_readyz_ok_names_every_check(client: httpx.AsyncClient) -> None:
     assert set(body["checks"]) == {"model", "store", "scorer"}
     assert "LSTM+SVM" in body["checks"]["model"]["detail"]
     # the store probe rolls back: no probe reading is left behind
-    hist = (await client.get("/api/devices/__readyz_probe__/readings",
-                             params={"from": "1970-01-01T00:00:00Z"})).json()
+    hist = (
+        await client.get(
+            "/api/devices/__readyz_probe__/readings", params={"from": "1970-01-01T00:00:00Z"}
+        )
+    ).json()
     assert hist["points"] == []
 
 
@@ -129,8 +133,15 @@ async def test_pages_reference_no_external_host(client: httpx.AsyncClient, page:
 
 async def test_openapi_describes_the_websocket_protocols(client: httpx.AsyncClient) -> None:
     info = (await client.get("/openapi.json")).json()["info"]["description"]
-    for needle in ("/ws/readings", "/ws/alerts", '"type": "subscribed"', "since", "1008",
-                   "1013", "alert.acknowledged"):
+    for needle in (
+        "/ws/readings",
+        "/ws/alerts",
+        '"type": "subscribed"',
+        "since",
+        "1008",
+        "1013",
+        "alert.acknowledged",
+    ):
         assert needle in info, needle
 
 
@@ -144,13 +155,20 @@ async def test_metrics_have_latency_histograms_and_queue_depths(
             break
         await asyncio.sleep(0.02)
     text = (await client.get("/metrics")).text
-    req = re.search(r'gasleak_http_request_duration_seconds_count\{method="POST",'
-                    r'route="/api/readings",status="200"\} (\S+)', text)
+    req = re.search(
+        r'gasleak_http_request_duration_seconds_count\{method="POST",'
+        r'route="/api/readings",status="200"\} (\S+)',
+        text,
+    )
     assert req and float(req.group(1)) == 1.0, text
     scored = re.search(r"gasleak_scoring_batch_windows_sum (\S+)", text)
     assert scored and float(scored.group(1)) == 11.0  # windows at readings 60..70
     calls = re.search(r"gasleak_scoring_duration_seconds_count (\S+)", text)
     assert calls and float(calls.group(1)) >= 1
-    for gauge in ("gasleak_windows_pending", "gasleak_readings_write_pending",
-                  "gasleak_subscriber_queue_depth_max", "gasleak_subscriber_queue_depth_total"):
+    for gauge in (
+        "gasleak_windows_pending",
+        "gasleak_readings_write_pending",
+        "gasleak_subscriber_queue_depth_max",
+        "gasleak_subscriber_queue_depth_total",
+    ):
         assert f"\n{gauge} " in text, gauge

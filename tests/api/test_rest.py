@@ -14,16 +14,20 @@ async def test_batch_with_bad_readings_keeps_and_scores_the_good(client: httpx.A
     batch[10] = {**batch[10], "gas_ppm": float("nan")}
     del batch[20]["humidity_pct"]
     batch[30] = {**batch[30], "humidity_pct": 140}
-    r = await client.post("/api/readings", content=httpx_json(batch),
-                          headers={"content-type": "application/json"})
+    r = await client.post(
+        "/api/readings", content=httpx_json(batch), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["accepted"] == 67
     by_index = {b["index"]: b["errors"] for b in body["rejected"]}
     assert set(by_index) == {10, 20, 30}
     assert by_index[10][0]["field"] == "gas_ppm" and "finite" in by_index[10][0]["reason"]
-    assert by_index[20][0] == {"field": "humidity_pct", "reason": "Field required",
-                               "type": "missing"}
+    assert by_index[20][0] == {
+        "field": "humidity_pct",
+        "reason": "Field required",
+        "type": "missing",
+    }
     assert by_index[30][0]["field"] == "humidity_pct"
     dev = await wait_scored(client, "dev-1")
     assert dev["readings_seen"] == 67 and dev["buffer_fill"] == 60
@@ -50,8 +54,10 @@ async def wait_scored(client: httpx.AsyncClient, device: str) -> dict:
 
 
 async def test_single_invalid_reading_is_422_naming_the_field(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/readings", json={"device_id": "a", "gas_ppm": -1,
-                                                 "temperature_c": 20, "humidity_pct": 50})
+    r = await client.post(
+        "/api/readings",
+        json={"device_id": "a", "gas_ppm": -1, "temperature_c": 20, "humidity_pct": 50},
+    )
     assert r.status_code == 422
     assert r.json()["error"] == "invalid_body"
     assert r.json()["detail"][0]["field"] == "gas_ppm"
@@ -130,11 +136,19 @@ async def test_one_high_reading_shows_the_same_alert_in_status_device_and_events
     assert s["active_alerts"] == 1  # one threshold episode, raised critical at once
     [e] = (await client.get("/api/events")).json()["events"]
     assert (e["kind"], e["severity"], e["state"], e["gas_ppm"]) == (
-        "threshold", "critical", "active", 20_000.0)
+        "threshold",
+        "critical",
+        "active",
+        20_000.0,
+    )
     assert e["episode"]["peak_gas_ppm"] == 20_000.0 and e["silenced"] is False
     device = (await client.get("/api/devices/hot")).json()  # issue 8: said "normal"
     assert (device["alert_state"], device["alert_id"], device["severity"]) == (
-        "active", e["alert_id"], "critical")
-    assert device["alerts"] == [{"alert_id": e["alert_id"], "kind": "threshold",
-                                 "severity": "critical", "state": "active"}]
+        "active",
+        e["alert_id"],
+        "critical",
+    )
+    assert device["alerts"] == [
+        {"alert_id": e["alert_id"], "kind": "threshold", "severity": "critical", "state": "active"}
+    ]
     assert device["last_reading"]["gas_ppm"] == 20_000.0 and device["buffer_fill"] == 1

@@ -13,8 +13,7 @@ def test_fleet_readings_are_valid_and_leak() -> None:
     from app.services.ingest import validate
 
     fleet = load.Fleet(4, 2.0, 1.7e9, {1: 3.0})
-    rows = [json.loads(fleet.encode(i, fleet.ts_of(i, k)))
-            for i in range(4) for k in range(-3, 12)]
+    rows = [json.loads(fleet.encode(i, fleet.ts_of(i, k))) for i in range(4) for k in range(-3, 12)]
     good, bad = validate(rows)
     assert not bad and len(good) == len(rows)
     gas = {(r["device_id"], r["ts"]): r["gas_ppm"] for r in rows}
@@ -24,10 +23,19 @@ def test_fleet_readings_are_valid_and_leak() -> None:
 
 
 def test_phases_against_a_live_server(live_server: LiveServer) -> None:
-    cfg = {"base": live_server.base, "devices": 12, "rate": 5.0, "seconds": 1.5, "gateways": 3,
-           "leaky_fraction": 0.25, "track_devices": 50, "server_pid": live_server.proc.pid,
-           "phases": ["prefill", "paced", "saturate", "memory"], "prefill": 60,
-           "raise_after": None}
+    cfg = {
+        "base": live_server.base,
+        "devices": 12,
+        "rate": 5.0,
+        "seconds": 1.5,
+        "gateways": 3,
+        "leaky_fraction": 0.25,
+        "track_devices": 50,
+        "server_pid": live_server.proc.pid,
+        "phases": ["prefill", "paced", "saturate", "memory"],
+        "prefill": 60,
+        "raise_after": None,
+    }
     out = asyncio.run(load.run(cfg))
     assert out["prefill"]["accepted"] == out["prefill"]["sent"] == 12 * 60
     paced, sat, mem = out["paced"], out["saturate"], out["memory"]

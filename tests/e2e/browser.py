@@ -66,7 +66,8 @@ def browser_page(viewport: tuple[int, int] = (1400, 900)) -> Iterator[tuple[obje
             def note(req) -> None:  # noqa: ANN001
                 parts = urlsplit(req.url)
                 if parts.scheme in ("http", "https", "ws", "wss") and (
-                        parts.hostname not in LOOPBACK):
+                    parts.hostname not in LOOPBACK
+                ):
                     log.external.append(req.url)
 
             page.on("request", note)

@@ -91,33 +91,41 @@ def test_console_shows_a_posted_leak_and_acknowledges_it(server: LiveServer) -> 
 
             t0 = time.monotonic()
             post_leak(server.base, "console-1")
-            row = page.wait_for_selector('tr[data-testid=alert-row][data-state=active] '
-                                         ':text("console-1")', timeout=ALERT_WITHIN_S * 1000)
+            row = page.wait_for_selector(
+                'tr[data-testid=alert-row][data-state=active] :text("console-1")',
+                timeout=ALERT_WITHIN_S * 1000,
+            )
             seen_after = time.monotonic() - t0
             assert row is not None and seen_after < ALERT_WITHIN_S
-            page.wait_for_selector('tr[data-testid=device-row][data-device-id="console-1"]',
-                                   timeout=10_000)
+            page.wait_for_selector(
+                'tr[data-testid=device-row][data-device-id="console-1"]', timeout=10_000
+            )
             page.wait_for_timeout(500)  # let the sparkline request land
             screenshot(page, "console-fleet")
 
-            alert_row = page.locator('tr[data-testid=alert-row]', has_text="console-1").first
+            alert_row = page.locator("tr[data-testid=alert-row]", has_text="console-1").first
             alert_id = alert_row.get_attribute("data-alert-id")
             alert_row.locator("[data-testid=ack-button]").click()
             page.fill("#ack-author", "e2e operator")
             page.fill("#ack-comment", "valve closed (browser test)")
             screenshot(page, "console-ack-dialog")
             page.click("#ack-submit")
-            page.wait_for_selector(f'tr[data-alert-id="{alert_id}"][data-state=acknowledged]',
-                                   timeout=5_000)
+            page.wait_for_selector(
+                f'tr[data-alert-id="{alert_id}"][data-state=acknowledged]', timeout=5_000
+            )
 
-            acked = sub.wait_for(lambda e: e["type"] == "alert.acknowledged"
-                                 and e["alert_id"] == alert_id, timeout_s=5)
-            assert acked["ack"] == {"author": "e2e operator",
-                                    "comment": "valve closed (browser test)"}
+            acked = sub.wait_for(
+                lambda e: e["type"] == "alert.acknowledged" and e["alert_id"] == alert_id,
+                timeout_s=5,
+            )
+            assert acked["ack"] == {
+                "author": "e2e operator",
+                "comment": "valve closed (browser test)",
+            }
 
             page.goto(server.base + "/#/device/console-1")
             page.wait_for_selector("#chart-gas canvas", timeout=10_000)
-            page.wait_for_selector('#dev-alerts tr[data-alert-id]', timeout=5_000)
+            page.wait_for_selector("#dev-alerts tr[data-alert-id]", timeout=5_000)
             assert "valve closed" in page.inner_text("#dev-alerts")
             screenshot(page, "console-device")
             assert log.errors == [], log.errors
@@ -126,8 +134,9 @@ def test_console_shows_a_posted_leak_and_acknowledges_it(server: LiveServer) -> 
         sub.close()
 
 
-@pytest.mark.parametrize(("path", "ready"), [("/docs", ".swagger-ui .info"),
-                                             ("/redoc", "redoc-wrap, .redoc-wrap")])
+@pytest.mark.parametrize(
+    ("path", "ready"), [("/docs", ".swagger-ui .info"), ("/redoc", "redoc-wrap, .redoc-wrap")]
+)
 def test_api_docs_render_offline(server: LiveServer, path: str, ready: str) -> None:
     with browser_page() as (page, log):
         page.goto(server.base + path)
@@ -159,8 +168,9 @@ def test_silence_a_device_from_its_page(server: LiveServer) -> None:
         page.wait_for_selector("#silence-current li", timeout=5_000)
         screenshot(page, "console-silence")
         page.goto(server.base + "/#/")
-        page.wait_for_selector('tr[data-device-id="console-2"] [data-testid=silenced]',
-                               timeout=10_000)
+        page.wait_for_selector(
+            'tr[data-device-id="console-2"] [data-testid=silenced]', timeout=10_000
+        )
         assert log.errors == [] and log.external == [], (log.errors, log.external)
     silences = httpx.get(server.base + "/api/silences").json()["silences"]
     mine = [s for s in silences if s["device_id"] == "console-2"]

@@ -33,9 +33,22 @@ def demo(tmp_path: Path) -> Iterator[str]:
     env.update(PYTHONPATH=str(ROOT), TMPDIR=str(tmp_path))
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen([sys.executable, "main.py", "--mode", "demo", "--port",
-                                 str(port), "--speed", str(SPEED)], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "main.py",
+                "--mode",
+                "demo",
+                "--port",
+                str(port),
+                "--speed",
+                str(SPEED),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline and proc.poll() is None:
@@ -61,22 +74,27 @@ def test_demo_leak_is_shown_and_acknowledged_in_the_console(demo: str) -> None:
         with browser_page() as (page, log):
             page.goto(demo + "/")
             page.wait_for_selector("body[data-ready=true]", timeout=15_000)
-            row = page.wait_for_selector("tr[data-testid=alert-row][data-kind=leak]"
-                                         "[data-state=active]", timeout=90_000)
+            row = page.wait_for_selector(
+                "tr[data-testid=alert-row][data-kind=leak][data-state=active]", timeout=90_000
+            )
             device = row.get_attribute("data-device-id")
             alert_id = row.get_attribute("data-alert-id")
-            page.wait_for_selector(f'tr[data-testid=device-row][data-device-id="{device}"]',
-                                   timeout=10_000)
+            page.wait_for_selector(
+                f'tr[data-testid=device-row][data-device-id="{device}"]', timeout=10_000
+            )
             page.wait_for_timeout(1000)
             screenshot(page, "console-demo")
             row.query_selector("[data-testid=ack-button]").click()
             page.fill("#ack-author", "demo operator")
             page.fill("#ack-comment", "checked on site")
             page.click("#ack-submit")
-            page.wait_for_selector(f'tr[data-alert-id="{alert_id}"][data-state=acknowledged]',
-                                   timeout=5_000)
-            acked = sub.wait_for(lambda e: e["type"] == "alert.acknowledged"
-                                 and e["alert_id"] == alert_id, timeout_s=5)
+            page.wait_for_selector(
+                f'tr[data-alert-id="{alert_id}"][data-state=acknowledged]', timeout=5_000
+            )
+            acked = sub.wait_for(
+                lambda e: e["type"] == "alert.acknowledged" and e["alert_id"] == alert_id,
+                timeout_s=5,
+            )
             assert acked["device_id"] == device and acked["ack"]["author"] == "demo operator"
             assert log.errors == [] and log.external == [], (log.errors, log.external)
     finally:

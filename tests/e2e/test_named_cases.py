@@ -27,8 +27,9 @@ def test_named_cases_hold(block_torch: bool) -> None:
         pytest.fail(f"{CHECK} is missing (shared/ should sit beside the repository)")
     server = start_server(block_torch=block_torch)
     try:
-        out = subprocess.run([sys.executable, str(CHECK), server.base], capture_output=True,
-                             text=True, timeout=600)
+        out = subprocess.run(
+            [sys.executable, str(CHECK), server.base], capture_output=True, text=True, timeout=600
+        )
     finally:
         stop_server(server)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -27,13 +27,16 @@ def load_rows(a: int, b: int) -> list[tuple[float, float, float]]:
     """Rows [a, b) of the smoke_iot CSV as (eCO2 ppm, °C, %RH)."""
     with SMOKE_CSV.open(newline="") as f:
         rows = list(csv.DictReader(f))[a:b]
-    return [(float(r["eCO2[ppm]"]), float(r["Temperature[C]"]), float(r["Humidity[%]"]))
-            for r in rows]
+    return [
+        (float(r["eCO2[ppm]"]), float(r["Temperature[C]"]), float(r["Humidity[%]"])) for r in rows
+    ]
 
 
 def as_readings(device: str, rows: list[tuple[float, float, float]]) -> list[dict]:
-    return [{"device_id": device, "ts": T0 + i, "gas_ppm": g, "temperature_c": t,
-             "humidity_pct": h} for i, (g, t, h) in enumerate(rows)]
+    return [
+        {"device_id": device, "ts": T0 + i, "gas_ppm": g, "temperature_c": t, "humidity_pct": h}
+        for i, (g, t, h) in enumerate(rows)
+    ]
 
 
 async def replay(server: LiveServer) -> tuple[list[dict], dict]:

@@ -79,9 +79,16 @@ async def after_restart(server: LiveServer, before: list[dict], rest: list[dict]
         detail = (await http.get(f"/api/alerts/{last['alert_id']}")).json()
         assert detail["state"] == "active" and detail["device_id"] == "fire"
         assert detail["events"] == [e for e in stored if e["alert_id"] == last["alert_id"]]
-        assert (await http.get("/api/devices/fire/readings", params={
-            "from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z", "bucket_s": 3600,
-        })).json()["points"][0]["n"] >= 60  # the history survived too
+        assert (
+            await http.get(
+                "/api/devices/fire/readings",
+                params={
+                    "from": "2026-01-01T00:00:00Z",
+                    "to": "2026-01-02T00:00:00Z",
+                    "bucket_s": 3600,
+                },
+            )
+        ).json()["points"][0]["n"] >= 60  # the history survived too
 
         frames: list[dict] = []
         hello: list[dict] = []
@@ -106,7 +113,7 @@ async def after_restart(server: LiveServer, before: list[dict], rest: list[dict]
     # The restored state carries the open alerts on: the first leak event after the restart
     # belongs to the open leak alert, and per rule alerts alternate raise -> ... -> resolve,
     # never two open at once (a lost state would raise a duplicate).
-    leak_after = [f for f in frames[len(stored):] if f["kind"] == "leak"]
+    leak_after = [f for f in frames[len(stored) :] if f["kind"] == "leak"]
     if not leak_after:  # the leak went on without a change: still the same alert
         assert (device["alert_state"], device["alert_id"]) == ("active", last["alert_id"])
     else:

@@ -20,8 +20,9 @@ T0 = time.time() - 3600  # readings an hour old: any reading time works, the rul
 
 
 async def post(http: httpx.AsyncClient, device: str, gases: list[float], t0: float) -> None:
-    r = await http.post("/api/readings", json=[reading(device, t0 + i, g)
-                                               for i, g in enumerate(gases)])
+    r = await http.post(
+        "/api/readings", json=[reading(device, t0 + i, g) for i, g in enumerate(gases)]
+    )
     assert r.status_code == 200 and r.json()["rejected"] == [], r.text
 
 
@@ -36,19 +37,30 @@ async def events(http: httpx.AsyncClient, device: str) -> list[dict[str, Any]]:
 
 async def before_kill(server: LiveServer) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
-        put = await http.put("/api/devices/propane-1", json={
-            "name": "Boiler", "gas": "propane", "low_pct_lel": 5, "high_pct_lel": 15})
+        put = await http.put(
+            "/api/devices/propane-1",
+            json={"name": "Boiler", "gas": "propane", "low_pct_lel": 5, "high_pct_lel": 15},
+        )
         assert put.status_code == 200
-        silence = await http.post("/api/silences", json={
-            "device_id": "kitchen-*", "ends_at": "2099-01-01T00:00:00Z", "comment": "service",
-            "author": "ann"})
+        silence = await http.post(
+            "/api/silences",
+            json={
+                "device_id": "kitchen-*",
+                "ends_at": "2099-01-01T00:00:00Z",
+                "comment": "service",
+                "author": "ann",
+            },
+        )
         assert silence.status_code == 201
         await post(http, "tank-1", [13_000.0] + [420.0] * 30, T0)  # clear timer at T0 + 1
         await post(http, "kitchen-01", [6_000.0], T0)
         await post(http, "lost-1", [6_000.0], T0)
         await post(http, "latched-1", [13_000.0] + [420.0] * 61, T0)  # cleared_unacked
-        return {"silence": silence.json(), "tank": await events(http, "tank-1"),
-                "latched": await events(http, "latched-1")}
+        return {
+            "silence": silence.json(),
+            "tank": await events(http, "tank-1"),
+            "latched": await events(http, "latched-1"),
+        }
 
 
 async def after_restart(server: LiveServer, before: dict[str, Any], silent_s: float) -> None:
@@ -67,14 +79,17 @@ async def after_restart(server: LiveServer, before: dict[str, Any], silent_s: fl
         await post(http, "tank-1", [420.0] * 40, T0 + 31)
         tank = await events(http, "tank-1")
         assert tank[: len(before["tank"])] == before["tank"]
-        new = tank[len(before["tank"]):]
+        new = tank[len(before["tank"]) :]
         assert [(e["type"], e["state"], e["alert_id"]) for e in new] == [
-            ("alert.updated", "cleared_unacked", before["tank"][0]["alert_id"])]
+            ("alert.updated", "cleared_unacked", before["tank"][0]["alert_id"])
+        ]
         assert epoch(new[0]["ts"]) == pytest.approx(T0 + 61, abs=1e-3)  # 60 s after T0 + 1
         # the silence still applies to kitchen-01's open alert
         await post(http, "kitchen-01", [14_000.0], T0 + 1)
         assert [(e["type"], e["silenced"]) for e in await events(http, "kitchen-01")] == [
-            ("alert.raised", True), ("alert.updated", True)]
+            ("alert.raised", True),
+            ("alert.updated", True),
+        ]
         # the propane profile's set points apply
         await post(http, "propane-1", [1_000.0], T0)
         assert [e["severity"] for e in await events(http, "propane-1")] == ["warning"]
@@ -85,15 +100,20 @@ async def after_restart(server: LiveServer, before: dict[str, Any], silent_s: fl
         took = time.monotonic() - started
         lost = await events(http, "lost-1")
         assert [(e["type"], e["reason"]) for e in lost] == [
-            ("alert.raised", "low"), ("alert.raised", "silent")]
+            ("alert.raised", "low"),
+            ("alert.raised", "silent"),
+        ]
         assert took <= silent_s + silent_s / 4 + 1.5, took
 
 
 @pytest.mark.slow
 def test_alarm_rules_survive_kill_9(tmp_path: Path) -> None:
     silent_s = 3.0
-    env = {"GASLEAK_DB_PATH": str(tmp_path / "gasleak.db"), "GASLEAK_MODEL_ENABLED": "false",
-           "GASLEAK_SILENT_S": "3600"}
+    env = {
+        "GASLEAK_DB_PATH": str(tmp_path / "gasleak.db"),
+        "GASLEAK_MODEL_ENABLED": "false",
+        "GASLEAK_SILENT_S": "3600",
+    }
     server = start_server(env)
     try:
         before = asyncio.run(before_kill(server))

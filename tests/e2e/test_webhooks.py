@@ -70,23 +70,28 @@ def wait_until(pred, timeout: float = 60.0) -> None:  # noqa: ANN001
 def test_receiver_down_then_back_gets_every_event_signed_and_others_are_not_delayed() -> None:
     healthy, flaky = Receiver(), Receiver()
     flaky.status = 503
-    env = {"GASLEAK_WEBHOOK_URLS": json.dumps([flaky.url, healthy.url]),
-           "GASLEAK_WEBHOOK_SECRET": SECRET, "GASLEAK_WEBHOOK_BACKOFF_BASE_S": "0.1",
-           "GASLEAK_WEBHOOK_BACKOFF_MAX_S": "0.8"}
+    env = {
+        "GASLEAK_WEBHOOK_URLS": json.dumps([flaky.url, healthy.url]),
+        "GASLEAK_WEBHOOK_SECRET": SECRET,
+        "GASLEAK_WEBHOOK_BACKOFF_BASE_S": "0.1",
+        "GASLEAK_WEBHOOK_BACKOFF_MAX_S": "0.8",
+    }
     server = start_server(env)
     try:
         readings = as_readings("fire", load_rows(*FIRE))
         with httpx.Client(base_url=server.base, timeout=30) as http:
             for k in range(0, len(readings), 100):
                 assert http.post("/api/readings", json=readings[k : k + 100]).status_code == 200
-            wait_until(lambda: http.get("/api/status").json()["windows_scored"]
-                       >= len(readings) - 59)
+            wait_until(
+                lambda: http.get("/api/status").json()["windows_scored"] >= len(readings) - 59
+            )
             events = http.get("/api/events", params={"limit": 1000}).json()["events"]
             assert len(events) >= 2, "the fire slice should raise and resolve at least once"
             wait_until(lambda: len(healthy.ok) == len(events), 20)
             assert flaky.ok == [] and flaky.attempts >= 2  # still down, retried, not blocking
-            pending = http.get("/api/webhooks/deliveries",
-                               params={"url": flaky.url, "status": "pending"}).json()
+            pending = http.get(
+                "/api/webhooks/deliveries", params={"url": flaky.url, "status": "pending"}
+            ).json()
             assert len(pending["deliveries"]) == len(events)
             first = pending["deliveries"][0]
             assert first["attempts"] >= 1 and first["last_status"] == 503
@@ -111,19 +116,36 @@ def test_receiver_down_then_back_gets_every_event_signed_and_others_are_not_dela
 @pytest.mark.slow
 def test_a_silence_on_a_glob_keeps_the_receiver_quiet_while_the_alert_is_stored() -> None:
     hook = Receiver()
-    env = {"GASLEAK_WEBHOOK_URLS": json.dumps([hook.url]), "GASLEAK_WEBHOOK_SECRET": SECRET,
-           "GASLEAK_MODEL_ENABLED": "false"}
+    env = {
+        "GASLEAK_WEBHOOK_URLS": json.dumps([hook.url]),
+        "GASLEAK_WEBHOOK_SECRET": SECRET,
+        "GASLEAK_MODEL_ENABLED": "false",
+    }
     server = start_server(env)
     try:
         with httpx.Client(base_url=server.base, timeout=30) as http:
-            r = http.post("/api/silences", json={
-                "device_id": "kitchen-*", "comment": "oven", "author": "ann",
-                "ends_at": "2099-01-01T00:00:00Z"})
+            r = http.post(
+                "/api/silences",
+                json={
+                    "device_id": "kitchen-*",
+                    "comment": "oven",
+                    "author": "ann",
+                    "ends_at": "2099-01-01T00:00:00Z",
+                },
+            )
             assert r.status_code == 201
             t0 = time.time() - 60
             for device in ("kitchen-01", "hall-01"):
-                body = [{"device_id": device, "ts": t0 + i, "gas_ppm": g, "temperature_c": 21.0,
-                         "humidity_pct": 45.0} for i, g in enumerate([420.0, 6_000.0, 14_000.0])]
+                body = [
+                    {
+                        "device_id": device,
+                        "ts": t0 + i,
+                        "gas_ppm": g,
+                        "temperature_c": 21.0,
+                        "humidity_pct": 45.0,
+                    }
+                    for i, g in enumerate([420.0, 6_000.0, 14_000.0])
+                ]
                 assert http.post("/api/readings", json=body).json()["accepted"] == 3
             events = http.get("/api/events").json()["events"]
             wait_until(lambda: len(hook.ok) == 2, 20)
@@ -133,7 +155,10 @@ def test_a_silence_on_a_glob_keeps_the_receiver_quiet_while_the_alert_is_stored(
         stop_server(server)
         hook.close()
     assert [(e["device_id"], e["type"], e["silenced"]) for e in events] == [
-        ("kitchen-01", "alert.raised", True), ("kitchen-01", "alert.updated", True),
-        ("hall-01", "alert.raised", False), ("hall-01", "alert.updated", False)]
+        ("kitchen-01", "alert.raised", True),
+        ("kitchen-01", "alert.updated", True),
+        ("hall-01", "alert.raised", False),
+        ("hall-01", "alert.updated", False),
+    ]
     assert hook.ok == events[2:] and hook.attempts == 2  # kitchen-01's never left the service
     assert [(a["state"], a["silenced"]) for a in listed] == [("active", True)]

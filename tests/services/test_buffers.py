@@ -15,8 +15,13 @@ from app.services.windows import Window
 def make(window: int, max_devices: int, stride: int = 1, clock=None) -> DeviceBuffers:
     """Buffers whose signal warm-up equals the window (the shortest allowed)."""
     extra = {} if clock is None else {"clock": clock}
-    return DeviceBuffers(window=window, max_devices=max_devices, stride=stride,
-                         signals=SignalBank(SignalConfig(warmup=window)), **extra)
+    return DeviceBuffers(
+        window=window,
+        max_devices=max_devices,
+        stride=stride,
+        signals=SignalBank(SignalConfig(warmup=window)),
+        **extra,
+    )
 
 
 class Reference:
@@ -44,7 +49,7 @@ class Reference:
         _, level, scale, t_level, rh_level = s.learn_one(v[0], ts, v[1], v[2])
         if not s.warm or (s.n_ - self.window) % self.stride:
             return None
-        vals = np.asarray(self.rows[d][-self.window:], dtype=np.float32)
+        vals = np.asarray(self.rows[d][-self.window :], dtype=np.float32)
         return Window(d, ts, vals, np.array([level, scale, t_level, rh_level]))
 
 
@@ -263,8 +268,15 @@ async def test_service_enforces_cap_reports_it_and_evicts_idle_devices() -> None
     async with LifespanManager(app, startup_timeout=60) as m:
         transport = httpx.ASGITransport(app=m.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            body = [{"device_id": f"d{i}", "gas_ppm": 420.0, "temperature_c": 21.0,
-                     "humidity_pct": 45.0} for i in range(4)]
+            body = [
+                {
+                    "device_id": f"d{i}",
+                    "gas_ppm": 420.0,
+                    "temperature_c": 21.0,
+                    "humidity_pct": 45.0,
+                }
+                for i in range(4)
+            ]
             r = (await c.post("/api/readings", json=body)).json()
             assert r["accepted"] == 3
             assert [x["index"] for x in r["rejected"]] == [3]

@@ -20,11 +20,18 @@ from app.store import Store
 T = 1_767_225_600.0
 
 
-def raised(device: str, ts: float = T, severity: str = "warning",
-           kind: str = "leak") -> AlertEvent:
-    return AlertEvent(type=EventType.RAISED, alert_id=f"{device}-{ts}", device_id=device,
-                      kind=Kind(kind), severity=Severity(severity), state=AlertState.ACTIVE,
-                      ts=ts, probability=0.8, model_type="m")
+def raised(device: str, ts: float = T, severity: str = "warning", kind: str = "leak") -> AlertEvent:
+    return AlertEvent(
+        type=EventType.RAISED,
+        alert_id=f"{device}-{ts}",
+        device_id=device,
+        kind=Kind(kind),
+        severity=Severity(severity),
+        state=AlertState.ACTIVE,
+        ts=ts,
+        probability=0.8,
+        model_type="m",
+    )
 
 
 @pytest.fixture
@@ -35,16 +42,31 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     await s.close()
 
 
-async def log_on(store: Store, queue_max: int = 10, page: int = 500,
-                 silences: Silences | None = None, urls: tuple[str, ...] = ()) -> EventLog:
+async def log_on(
+    store: Store,
+    queue_max: int = 10,
+    page: int = 500,
+    silences: Silences | None = None,
+    urls: tuple[str, ...] = (),
+) -> EventLog:
     async def replay(after: int, upto: int, f: EventFilter, limit: int) -> list[dict[str, Any]]:
-        return await store.events_after(after, upto=upto, device_ids=f.device_ids,
-                                        kinds=f.kinds, include_silenced=f.include_silenced,
-                                        min_severity=f.min_severity and f.min_severity.value,
-                                        limit=limit)
+        return await store.events_after(
+            after,
+            upto=upto,
+            device_ids=f.device_ids,
+            kinds=f.kinds,
+            include_silenced=f.include_silenced,
+            min_severity=f.min_severity and f.min_severity.value,
+            limit=limit,
+        )
 
-    log = EventLog(store=store, hub=Hub(queue_max=queue_max, replay=replay, replay_page=page),
-                   silences=silences, webhook_urls=urls, clock=lambda: T + 5)
+    log = EventLog(
+        store=store,
+        hub=Hub(queue_max=queue_max, replay=replay, replay_page=page),
+        silences=silences,
+        webhook_urls=urls,
+        clock=lambda: T + 5,
+    )
     await log.start()
     return log
 
@@ -108,10 +130,13 @@ async def test_resume_replays_from_the_store_then_live_without_gap_or_duplicate(
 async def test_filters_by_kind_and_minimum_severity(store: Store) -> None:
     log = await log_on(store)
     hub = log.hub
-    async with hub.subscribe(EventFilter.of(kinds=["threshold"])) as by_kind, \
-            hub.subscribe(EventFilter.of(min_severity="critical")) as by_sev:
-        await log.publish([raised("a"), raised("b", kind="threshold"),
-                           raised("c", severity="critical")])
+    async with (
+        hub.subscribe(EventFilter.of(kinds=["threshold"])) as by_kind,
+        hub.subscribe(EventFilter.of(min_severity="critical")) as by_sev,
+    ):
+        await log.publish(
+            [raised("a"), raised("b", kind="threshold"), raised("c", severity="critical")]
+        )
         assert [e["device_id"] for e in await drain(by_kind, 1)] == ["b"]
         assert by_kind.queue.empty()
         assert [e["device_id"] for e in await drain(by_sev, 1)] == ["c"] and by_sev.queue.empty()
@@ -122,21 +147,26 @@ async def test_filters_by_kind_and_minimum_severity(store: Store) -> None:
 async def test_silenced_events_are_stored_flagged_without_deliveries(store: Store) -> None:
     silences = Silences([Silence("s1", T, T + 3600, "service", "ann", T, device="kitchen-*")])
     log = await log_on(store, silences=silences, urls=("http://hook",))
-    async with log.hub.subscribe() as plain, \
-            log.hub.subscribe(EventFilter.of(include_silenced=True)) as everything:
+    async with (
+        log.hub.subscribe() as plain,
+        log.hub.subscribe(EventFilter.of(include_silenced=True)) as everything,
+    ):
         await log.publish([raised("kitchen-01"), raised("hall-01")])
         assert [e["device_id"] for e in await drain(everything, 2)] == ["kitchen-01", "hall-01"]
         assert [e["device_id"] for e in await drain(plain, 1)] == ["hall-01"]
     stored = await store.events_after(0)
-    assert [(e["device_id"], e["silenced"]) for e in stored] == [("kitchen-01", True),
-                                                                  ("hall-01", False)]
+    assert [(e["device_id"], e["silenced"]) for e in stored] == [
+        ("kitchen-01", True),
+        ("hall-01", False),
+    ]
     deliveries = await store.deliveries.list(limit=10)
     assert [d["event_id"] for d in deliveries] == [2]  # none for the silenced event
     assert (await store.get_alert(f"kitchen-01-{T}") or {})["silenced"] is True
 
 
 async def test_a_failed_write_is_retried_and_nothing_is_pushed_before_it_lands(
-    store: Store, monkeypatch: pytest.MonkeyPatch,
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     log = await log_on(store)
     real, calls = store.append, []

@@ -11,11 +11,11 @@ import pytest
 
 from app.errors import InvalidBody
 from app.schemas.readings import IngestResult, Rejected, iso
-from app.services.buffers import DeviceBuffers, DeviceCapReached
-from tests.services.test_buffers import Reference
-from tests.services.test_buffers import make as make_buffers
+from app.services.buffers import DeviceCapReached
 from app.services.ingest import Ingestor, _cap_error, parse_body, validate
 from tests.conftest import reading
+from tests.services.test_buffers import Reference
+from tests.services.test_buffers import make as make_buffers
 
 T0 = 1_767_225_600.0
 
@@ -40,10 +40,19 @@ def reference(buf: Reference, raw: bytes, out: list, max_items: int = 50) -> Ing
     for ts, i, r in sorted(((r.ts, i, r) for i, r in good), key=lambda t: t[0]):
         if buf.is_late(r.device_id, ts):
             last = buf.last[r.device_id]
-            bad.append(Rejected(index=i, errors=[{
-                "field": "ts", "type": "out_of_order",
-                "reason": f"older than this device's latest reading ({iso(last)}); "
-                "readings must arrive in time order per device"}]))
+            bad.append(
+                Rejected(
+                    index=i,
+                    errors=[
+                        {
+                            "field": "ts",
+                            "type": "out_of_order",
+                            "reason": f"older than this device's latest reading ({iso(last)}); "
+                            "readings must arrive in time order per device",
+                        }
+                    ],
+                )
+            )
             continue
         try:
             w = buf.append(r.device_id, ts, (r.gas_ppm, r.temperature_c, r.humidity_pct))
@@ -61,8 +70,14 @@ def messages() -> list[bytes]:
     rng = np.random.default_rng(3)
     msgs = []
     for k in range(30):
-        batch = [reading(f"d{rng.integers(0, 7)}", T0 + k * 10 + float(rng.integers(-15, 10)),
-                         float(rng.uniform(400, 900))) for _ in range(int(rng.integers(1, 20)))]
+        batch = [
+            reading(
+                f"d{rng.integers(0, 7)}",
+                T0 + k * 10 + float(rng.integers(-15, 10)),
+                float(rng.uniform(400, 900)),
+            )
+            for _ in range(int(rng.integers(1, 20)))
+        ]
         if k % 5 == 1:
             batch[0]["gas_ppm"] = -1.0  # invalid: forces the per-item path
         if k % 7 == 2:
@@ -87,18 +102,26 @@ def test_fast_path_replies_match_per_item_path() -> None:
         outcomes |= {e["type"] for r in got.rejected for e in r.errors}
     assert {"out_of_order", "device_cap", "greater_than_equal", "missing"} <= outcomes
     assert sorted(scorer.windows) == sorted(ref_windows) and scorer.windows
-    assert {d: fast_buf.last_ts[fast_buf.slot_for(d)] for d in fast_buf.device_ids()} == ref_buf.last
+    assert {
+        d: fast_buf.last_ts[fast_buf.slot_for(d)] for d in fast_buf.device_ids()
+    } == ref_buf.last
 
 
-@pytest.mark.parametrize("raw", [
-    json.dumps({"device_id": "a", "gas_ppm": math.inf, "temperature_c": 1, "humidity_pct": 1}),
-    json.dumps([reading("a", T0, 1.0)] * 51),
-    "[1, 2]",
-    b"\xff\xfe",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        json.dumps({"device_id": "a", "gas_ppm": math.inf, "temperature_c": 1, "humidity_pct": 1}),
+        json.dumps([reading("a", T0, 1.0)] * 51),
+        "[1, 2]",
+        b"\xff\xfe",
+    ],
+)
 def test_fast_path_errors_match(raw) -> None:
-    ingestor = Ingestor(buffers=make_buffers(4, 5), scorer=Collect(),  # type: ignore[arg-type]
-                        max_items=50)
+    ingestor = Ingestor(
+        buffers=make_buffers(4, 5),
+        scorer=Collect(),  # type: ignore[arg-type]
+        max_items=50,
+    )
     try:
         want = reference(Reference(4, 5), raw, [])
     except InvalidBody as exc:

@@ -37,13 +37,15 @@ def test_batch_keeps_good_and_names_each_bad_field() -> None:
 
 
 def test_ts_forms() -> None:
-    good, bad = validate([
-        reading("a", "2026-11-29T12:00:00Z", 1.0),  # type: ignore[arg-type]
-        reading("a", "2026-11-29T13:00:00+01:00", 1.0),  # type: ignore[arg-type]
-        {k: v for k, v in reading("a", 0, 1.0).items() if k != "ts"},
-        reading("a", 1.7e12, 1.0),  # milliseconds by mistake
-        reading("a", True, 1.0),  # type: ignore[arg-type]
-    ])
+    good, bad = validate(
+        [
+            reading("a", "2026-11-29T12:00:00Z", 1.0),  # type: ignore[arg-type]
+            reading("a", "2026-11-29T13:00:00+01:00", 1.0),  # type: ignore[arg-type]
+            {k: v for k, v in reading("a", 0, 1.0).items() if k != "ts"},
+            reading("a", 1.7e12, 1.0),  # milliseconds by mistake
+            reading("a", True, 1.0),  # type: ignore[arg-type]
+        ]
+    )
     assert good[0][1].ts == good[1][1].ts == 1_795_953_600.0  # date -u -d 2026-11-29T12:00:00Z +%s
     assert good[2][1].ts is None
     assert [b.index for b in bad] == [3, 4]
@@ -72,10 +74,12 @@ def test_unknown_field_is_named() -> None:
 def test_future_ts_and_impossible_gas_are_refused() -> None:
     import time
 
-    _, bad = validate([
-        reading("a", time.time() + 3600, 1.0),  # an hour ahead of the server clock
-        reading("a", 1.7e9, 1e39),  # more than 100 % by volume
-    ])
+    _, bad = validate(
+        [
+            reading("a", time.time() + 3600, 1.0),  # an hour ahead of the server clock
+            reading("a", 1.7e9, 1e39),  # more than 100 % by volume
+        ]
+    )
     assert "ahead of the server clock" in fields(bad[0])["ts"]
     assert "less than or equal to 1000000" in fields(bad[1])["gas_ppm"]
     good, _ = validate([reading("a", time.time() + 60, 1.0)])  # ordinary clock skew

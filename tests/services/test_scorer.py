@@ -14,9 +14,9 @@ import pytest
 from app.config import Settings
 from app.ml.signal import SignalConfig
 from app.services.buffers import DeviceBuffers
+from app.services.scorer import BatchScorer, InlineScorer, score_windows
 from app.services.signals import SignalBank
 from app.services.windows import WindowBatch
-from app.services.scorer import BatchScorer, InlineScorer, score_windows
 from tests.conftest import SMOKE_CSV
 
 
@@ -29,8 +29,9 @@ def predictor(shipped_predictor):
 def real_windows(n_devices: int = 6, per_device: int = 40) -> WindowBatch:
     """Windows of several devices cut from the smoke_iot recording (or simulated air)."""
     if SMOKE_CSV.exists():
-        raw = np.genfromtxt(SMOKE_CSV, delimiter=",", skip_header=1, usecols=(3, 1, 2),
-                            max_rows=60_000)
+        raw = np.genfromtxt(
+            SMOKE_CSV, delimiter=",", skip_header=1, usecols=(3, 1, 2), max_rows=60_000
+        )
     else:
         from app.sim import clean_air
 
@@ -51,8 +52,7 @@ def real_windows(n_devices: int = 6, per_device: int = 40) -> WindowBatch:
 def test_batched_and_single_window_calls_give_the_same_probabilities(predictor) -> None:
     wb = real_windows()
     batched = predictor.leak_probability(wb.values, wb.signal)
-    single = np.array([predictor.leak_probability(w.values[None], w.signal[None])[0]
-                       for w in wb])
+    single = np.array([predictor.leak_probability(w.values[None], w.signal[None])[0] for w in wb])
     assert batched.shape == (len(wb),)
     np.testing.assert_allclose(batched, single, rtol=0, atol=1e-6)
     assert batched.std() > 0.01  # real, varied windows: not a constant output
@@ -66,14 +66,16 @@ def run_scorer(scorer_cls, predictor, windows: WindowBatch, **kw):
 
     async def sink(batch, scores):
         sizes.append(len(batch))
-        got.extend((w.device_id, w.ts, float(p))
-                   for w, p in zip(batch, scores.probability, strict=True))
+        got.extend(
+            (w.device_id, w.ts, float(p)) for w, p in zip(batch, scores.probability, strict=True)
+        )
 
     async def main():
         import torch  # the service sets threads in its executor thread (OpenMP is per thread)
 
-        with ThreadPoolExecutor(1, initializer=torch.set_num_threads,
-                                initargs=(Settings().torch_threads or 1,)) as ex:
+        with ThreadPoolExecutor(
+            1, initializer=torch.set_num_threads, initargs=(Settings().torch_threads or 1,)
+        ) as ex:
             scorer = scorer_cls(predictor, executor=ex, sink=sink, **kw)
             scorer.start()
             for k in range(0, len(windows), 13):  # chunks as ingestion would submit them
@@ -88,8 +90,9 @@ def run_scorer(scorer_cls, predictor, windows: WindowBatch, **kw):
 
 def test_batch_scorer_matches_inline_scorer(predictor) -> None:
     wb = real_windows()
-    batched, sizes, s1 = run_scorer(BatchScorer, predictor, wb, max_batch=64,
-                                    max_delay_s=0.002, queue_max=40)
+    batched, sizes, s1 = run_scorer(
+        BatchScorer, predictor, wb, max_batch=64, max_delay_s=0.002, queue_max=40
+    )
     inline, inline_sizes, s2 = run_scorer(InlineScorer, predictor, wb)
     assert set(inline_sizes) == {1} and len(inline) == len(wb)
     assert max(sizes) <= 64 and max(sizes) > 1
@@ -101,8 +104,9 @@ def test_batch_scorer_matches_inline_scorer(predictor) -> None:
 
 def test_backpressure_waits_and_loses_nothing(predictor) -> None:
     wb = real_windows(n_devices=3, per_device=50)
-    got, sizes, scorer = run_scorer(BatchScorer, predictor, wb, max_batch=8,
-                                    max_delay_s=0.0, queue_max=10)
+    got, sizes, scorer = run_scorer(
+        BatchScorer, predictor, wb, max_batch=8, max_delay_s=0.0, queue_max=10
+    )
     assert len(got) == len(wb) == scorer.windows_scored and scorer.pending == 0
     assert max(sizes) <= 8
     for d in ("d0", "d1", "d2"):  # each device's windows in time order

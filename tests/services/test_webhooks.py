@@ -34,14 +34,30 @@ async def test_unreachable_receiver_is_retried_then_expired(tmp_path: Path) -> N
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
     await store.migrate()
     url = f"http://127.0.0.1:{free_port()}/nobody-listens"
-    raised = AlertEvent(type=EventType.RAISED, alert_id="a", device_id="d", kind=Kind.LEAK,
-                        severity=Severity.WARNING, state=AlertState.ACTIVE, ts=1.7e9)
+    raised = AlertEvent(
+        type=EventType.RAISED,
+        alert_id="a",
+        device_id="d",
+        kind=Kind.LEAK,
+        severity=Severity.WARNING,
+        state=AlertState.ACTIVE,
+        ts=1.7e9,
+    )
     resolved = raised.with_(type=EventType.RESOLVED, state=AlertState.RESOLVED)
     now = time.time()
-    await store.append([(e, e.to_wire(published_at=now)) for e in (raised, resolved)],
-                       states={}, now=now, webhook_urls=[url])  # pending, as after a restart
-    worker = ReceiverWorker(store, url, secret=b"k", timeout_s=1.0,
-                            retry=RetryPolicy(base_s=0.05, max_s=0.1, expire_s=0.5))
+    await store.append(
+        [(e, e.to_wire(published_at=now)) for e in (raised, resolved)],
+        states={},
+        now=now,
+        webhook_urls=[url],
+    )  # pending, as after a restart
+    worker = ReceiverWorker(
+        store,
+        url,
+        secret=b"k",
+        timeout_s=1.0,
+        retry=RetryPolicy(base_s=0.05, max_s=0.1, expire_s=0.5),
+    )
     task = asyncio.create_task(worker.run())
     try:
         async with asyncio.timeout(10):
@@ -52,7 +68,8 @@ async def test_unreachable_receiver_is_retried_then_expired(tmp_path: Path) -> N
     rows = await store.deliveries.list(url=url)
     assert rows[0]["attempts"] >= 2  # retried with backoff until its expiry
     assert rows[1]["attempts"] >= 1  # waited its turn (in order), then was past its expiry too
-    assert all(r["last_status"] is None and r["last_error"].startswith("ConnectError")
-               for r in rows)
+    assert all(
+        r["last_status"] is None and r["last_error"].startswith("ConnectError") for r in rows
+    )
     assert rows[0]["last_attempt_at"] <= rows[0]["created_at"] + 0.5 + 1.0
     await store.close()

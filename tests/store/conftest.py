@@ -15,16 +15,22 @@ from app.store import Store
 
 PG_URL = os.environ.get("GASLEAK_TEST_DATABASE_URL")
 needs_pg = pytest.mark.skipif(
-    not PG_URL, reason="GASLEAK_TEST_DATABASE_URL is not set; .ci/run starts a real PostgreSQL "
-    "and sets it")
+    not PG_URL,
+    reason="GASLEAK_TEST_DATABASE_URL is not set; .ci/run starts a real PostgreSQL and sets it",
+)
 
 
 async def _admin(sql: str) -> None:
     import asyncpg
 
     url = make_url(PG_URL)
-    conn = await asyncpg.connect(host=url.host, port=url.port, user=url.username,
-                                 password=url.password, database=url.database)
+    conn = await asyncpg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+    )
     try:
         await conn.execute(sql)
     finally:

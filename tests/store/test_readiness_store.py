@@ -21,6 +21,7 @@ async def test_store_check_writes_nothing_and_names_a_read_only_database(store: 
     assert await _count(store) == 0  # the probe insert was rolled back
     engine = store.engine
     if engine.dialect.name == "sqlite":
+
         def read_only(dbapi_conn, _):  # noqa: ANN001, ANN202
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA query_only = ON")
@@ -29,8 +30,11 @@ async def test_store_check_writes_nothing_and_names_a_read_only_database(store: 
         event.listen(engine.sync_engine, "connect", read_only)
     else:
         async with engine.begin() as conn:
-            await conn.execute(text(f'ALTER DATABASE "{engine.url.database}" '
-                                    "SET default_transaction_read_only = on"))
+            await conn.execute(
+                text(
+                    f'ALTER DATABASE "{engine.url.database}" SET default_transaction_read_only = on'
+                )
+            )
     await engine.dispose()  # new connections see the read-only setting
     bad = await check_store(store)
     assert not bad.ok

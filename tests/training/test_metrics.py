@@ -62,7 +62,12 @@ def test_alert_after_event_and_grace_is_not_a_detection() -> None:
 def test_false_alarm_rate_and_bands() -> None:
     assert false_alarms_per_1000h(3, 1500.0) == 2.0
     assert false_alarms_per_1000h(0, 0.0) is None
-    b = recall_by_band(np.array([1, 0, 1, 1, 0], bool), np.array([0.5, 2, 2.5, 5, 50]),
-                       (0.0, 1.0, 3.0, 10.0))
-    assert b == {"0-1 sd": {"events": 1, "recall": 1.0}, "1-3 sd": {"events": 2, "recall": 0.5},
-                 "3-10 sd": {"events": 1, "recall": 1.0}, ">=10 sd": {"events": 1, "recall": 0.0}}
+    b = recall_by_band(
+        np.array([1, 0, 1, 1, 0], bool), np.array([0.5, 2, 2.5, 5, 50]), (0.0, 1.0, 3.0, 10.0)
+    )
+    assert b == {
+        "0-1 sd": {"events": 1, "recall": 1.0},
+        "1-3 sd": {"events": 2, "recall": 0.5},
+        "3-10 sd": {"events": 1, "recall": 1.0},
+        ">=10 sd": {"events": 1, "recall": 0.0},
+    }

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from app.alerting.leak import AlertPolicy, PolicyConfig
 from app.ml.features import evidence
 from app.ml.signal import DeviceSignal, SignalConfig
-from app.alerting.leak import AlertPolicy, PolicyConfig
 from app.training.online_replay import StatDetector, replay
 from app.training.reference_detectors import Detector, RobustZ, RobustZConfig
 
@@ -43,8 +43,7 @@ def naive(series: np.ndarray, ts: np.ndarray, policy: PolicyConfig) -> tuple[lis
         _, level, scale = sig.learn_one(float(series[i, 0]), float(ts[i]))
         if i < 59 or not math.isfinite(level):
             continue
-        p, g = z_score(series[None, i - 59 : i + 1].astype(np.float32),
-                       np.array([[level, scale]]))
+        p, g = z_score(series[None, i - 59 : i + 1].astype(np.float32), np.array([[level, scale]]))
         ev = pol.update("d", float(p[0]), float(ts[i]), elevated=bool(g[0]))
         if ev and ev.type == "alert.raised":
             raised.append(i)

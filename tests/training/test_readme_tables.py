@@ -27,6 +27,7 @@ def test_readme_tables_match_the_committed_report() -> None:
 def test_replace_between_needs_both_markers() -> None:
     text = f"a\n{README_START}\nold\n{README_END}\nb\n"
     assert replace_between(text, README_START, README_END, "new") == (
-        f"a\n{README_START}\nnew\n{README_END}\nb\n")
+        f"a\n{README_START}\nnew\n{README_END}\nb\n"
+    )
     with pytest.raises(ValueError, match="markers not found"):
         replace_between("no markers", README_START, README_END, "new")

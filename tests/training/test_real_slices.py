@@ -14,9 +14,11 @@ from .conftest import ARTIFACTS, DATA_PRESENT
 
 pytestmark = [
     pytest.mark.needs_data,
-    pytest.mark.skipif(not DATA_PRESENT, reason=f"shared data not found under "
-                       f"{D.default_data_dir()} (set GASLEAK_DATA_DIR)"),
-]  # fmt: skip
+    pytest.mark.skipif(
+        not DATA_PRESENT,
+        reason=f"shared data not found under {D.default_data_dir()} (set GASLEAK_DATA_DIR)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
