@@ -6,11 +6,23 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
 import tempfile
 from pathlib import Path
+
+
+def _positive(text: str) -> float:
+    """argparse type: a finite number > 0 (``--speed``); otherwise exit 2 naming the value."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -23,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     demo = p.add_argument_group("demo")
     demo.add_argument("--devices", type=int, default=6, help="simulated devices")
-    demo.add_argument("--speed", type=float, default=10.0, help="readings/s per device")
+    demo.add_argument("--speed", type=_positive, default=10.0, help="readings/s per device")
     demo.add_argument("--duration", type=float, default=None, help="stop after seconds")
     demo.add_argument("--replay", type=Path, default=None, help="CSV recording to replay")
     demo.add_argument(

@@ -25,6 +25,9 @@ def terminate(proc: subprocess.Popen, grace_s: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    for pipe in (proc.stdout, proc.stderr, proc.stdin):
+        if pipe is not None:
+            pipe.close()
 
 
 def free_port() -> int:

@@ -73,7 +73,7 @@ class LiveServer:
 
     base: str
     proc: subprocess.Popen
-    tmpdir: Path | None = None  # removed by stop_server when start_server made it
+    tmpdir: Path | None = None  # removed by stop_server: the store (unless env named one), the log
 
     @property
     def ws(self) -> str:
@@ -95,30 +95,31 @@ def start_server(env: dict[str, str] | None = None, *, block_torch: bool = False
     if block_torch:
         cmd.append("--block-torch")
     env = dict(env or {})
-    tmpdir = None
+    tmpdir = Path(tempfile.mkdtemp(prefix="gasleak-test-"))
     if "GASLEAK_DB_PATH" not in env and "GASLEAK_DATABASE_URL" not in env:
-        tmpdir = Path(tempfile.mkdtemp(prefix="gasleak-test-"))
         env["GASLEAK_DB_PATH"] = str(tmpdir / "gasleak.db")
-    proc = subprocess.Popen(
-        cmd,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmpdir / "server.log"
+    with log.open("w") as out:  # the child keeps its own descriptor; none is left open here
+        proc = subprocess.Popen(
+            cmd,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited {proc.returncode}:\n{proc.stdout.read()}")
+            raise RuntimeError(f"server exited {proc.returncode}:\n{log.read_text()}")
         try:
             if httpx.get(base + "/healthz", timeout=1).status_code == 200:
                 return LiveServer(base, proc, tmpdir)
         except httpx.TransportError:
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError(f"server did not start:\n{proc.stdout.read()}")
+    proc.wait()
+    raise RuntimeError(f"server did not start:\n{log.read_text()}")
 
 
 def stop_server(server: LiveServer) -> None:

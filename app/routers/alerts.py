@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from app.deps import AlertsDep, EventLogDep, HubDep
 from app.errors import pydantic_errors
 from app.schemas.alerts import (
+    MAX_ID,
     AckRequest,
     AlertDetail,
     AlertFilter,
@@ -90,7 +91,7 @@ async def ack_alert(alert_id: str, body: AckRequest, alerts: AlertsDep) -> Alert
 @router.get("/api/events", response_model=EventList, summary="Stored events after an id")
 async def list_events(
     log: EventLogDep,
-    since: Annotated[int, Query(ge=0, description="Only events after this id")] = 0,
+    since: Annotated[int, Query(ge=0, le=MAX_ID, description="Only events after this id")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     device_id: Annotated[list[str] | None, Query()] = None,
 ) -> EventList:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from app.deps import DeliveriesDep
-from app.schemas.alerts import Delivery, DeliveryPage
+from app.schemas.alerts import MAX_ID, Delivery, DeliveryPage
 from app.schemas.readings import iso
 
 router = APIRouter(tags=["webhooks"])
@@ -37,8 +37,10 @@ async def list_deliveries(
     deliveries: DeliveriesDep,
     url: str | None = None,
     status: Literal["pending", "delivered", "expired"] | None = None,
-    event_id: Annotated[int | None, Query(ge=1)] = None,
-    cursor: Annotated[int | None, Query(ge=0, description="next_cursor of the last page")] = None,
+    event_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    cursor: Annotated[
+        int | None, Query(ge=0, le=MAX_ID, description="next_cursor of the last page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DeliveryPage:
     """Oldest first; ``receivers`` counts every delivery per URL and status."""

@@ -8,6 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.alerting.events import AlertState, EventType, Kind, Severity
 
+#: Largest event id, cursor or ``since`` accepted: the store's 64-bit signed integer
+#: (SQLite INTEGER, PostgreSQL BIGINT); a larger number is refused naming the field.
+MAX_ID = 2**63 - 1
+
 __all__ = ["AlertState", "EventType", "Kind", "Severity"]
 
 
@@ -179,5 +183,7 @@ class AlertFilter(BaseModel):
     device_id: list[str] | None = None
     kind: list[Kind] | None = None
     min_severity: Severity | None = None
-    since: int | None = Field(None, ge=0, description="Replay stored events after this id")
+    since: int | None = Field(
+        None, ge=0, le=MAX_ID, description="Replay stored events after this id"
+    )
     include_silenced: bool = Field(False, description="Also events that a silence matched")

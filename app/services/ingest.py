@@ -41,6 +41,10 @@ def parse_body(raw: bytes | str, *, max_items: int) -> tuple[list[Any], bool]:
     """
     try:
         data = json.loads(raw)
+    except RecursionError:
+        raise InvalidBody(
+            [{"field": "(body)", "reason": "JSON nested too deeply (a reading is one flat object)"}]
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidBody([{"field": "(body)", "reason": f"not valid JSON: {exc}"}]) from None
     if isinstance(data, dict):

@@ -152,3 +152,24 @@ async def test_one_high_reading_shows_the_same_alert_in_status_device_and_events
         {"alert_id": e["alert_id"], "kind": "threshold", "severity": "critical", "state": "active"}
     ]
     assert device["last_reading"]["gas_ppm"] == 20_000.0 and device["buffer_fill"] == 1
+
+
+async def test_deeply_nested_json_is_a_422_not_a_500(client) -> None:
+    r = await client.post(
+        "/api/readings",
+        content=b"[" * 100_000 + b"]" * 100_000,
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["field"] == "(body)"
+
+
+async def test_ids_beyond_64_bits_are_refused_naming_the_field(client) -> None:
+    big = "99999999999999999999999"
+    for url, field in (
+        (f"/api/events?since={big}", "since"),
+        (f"/api/webhooks/deliveries?event_id={big}", "event_id"),
+    ):
+        r = await client.get(url)
+        assert r.status_code == 422, url
+        assert field in str(r.json()["detail"]), r.json()

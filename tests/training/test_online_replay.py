@@ -40,10 +40,14 @@ def naive(series: np.ndarray, ts: np.ndarray, policy: PolicyConfig) -> tuple[lis
     sig, pol = DeviceSignal(CFG), AlertPolicy(policy, "t")
     raised, scores = [], []
     for i in range(len(series)):
-        _, level, scale = sig.learn_one(float(series[i, 0]), float(ts[i]))
+        row = [float(v) for v in series[i]]
+        _, level, scale, t_level, rh_level = sig.learn_one(row[0], float(ts[i]), row[1], row[2])
         if i < 59 or not math.isfinite(level):
             continue
-        p, g = z_score(series[None, i - 59 : i + 1].astype(np.float32), np.array([[level, scale]]))
+        p, g = z_score(
+            series[None, i - 59 : i + 1].astype(np.float32),
+            np.array([[level, scale, t_level, rh_level]]),
+        )
         ev = pol.update("d", float(p[0]), float(ts[i]), elevated=bool(g[0]))
         if ev and ev.type == "alert.raised":
             raised.append(i)
