@@ -188,12 +188,7 @@ class DeviceBuffers:
         self.last_ts[slots] = ts
         self.last_seen[slots] = self.clock()
         owners = [self._owner[i] or "" for i in slots.tolist()]
-        sig = np.concatenate(
-            [
-                self.signals.learn(d, (t,), (v,))
-                for d, t, v in zip(owners, ts.tolist(), vals.tolist(), strict=True)
-            ]
-        )
+        sig = self.signals.learn(owners, ts.tolist(), vals.tolist())  # one pass, one array
         due = self._due(sig)
         s = slots[due]
         idx = (self.head[s, None] + self._ring) % self.window
@@ -218,7 +213,7 @@ class DeviceBuffers:
         self.last_ts[slot] = ts[-1]
         self.last_seen[slot] = self.clock()
         device = self._owner[slot] or ""
-        sig = self.signals.learn(device, ts.tolist(), vals.tolist())
+        sig = self.signals.learn([device] * m, ts.tolist(), vals.tolist())
         due = np.flatnonzero(self._due(sig))
         # window ending at reading j of the run = history rows [j + 1, j + 1 + w)
         views = np.lib.stride_tricks.sliding_window_view(history, w, axis=0)

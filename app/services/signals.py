@@ -35,17 +35,22 @@ class SignalBank:
         return sig
 
     def learn(
-        self, device_id: str, ts: Iterable[float], values: Iterable[Sequence[float]]
+        self, device_ids: Sequence[str], ts: Sequence[float], values: Sequence[Sequence[float]]
     ) -> np.ndarray:
-        """Learn a device's readings (gas, °C, %RH) in time order.
+        """Learn readings (gas, °C, %RH) in time order per device; one output array.
+
+        Args:
+            device_ids: m device ids (a device may repeat; its readings in time order).
+            ts: m epoch seconds. values: m rows (gas, temperature_c, humidity_pct).
 
         Returns:
             (m, 5) float64: level, scale, t_level, rh_level (NaN while warming up) and
             readings since the device's last (re)start, after each reading.
         """
-        sig = self.get(device_id)
         out = []
-        for t, (g, temp, rh) in zip(ts, values, strict=True):
+        get = self.get
+        for d, t, (g, temp, rh) in zip(device_ids, ts, values, strict=True):
+            sig = get(d)
             _, level, scale, t_level, rh_level = sig.learn_one(g, t, temp, rh)
             out.append((level, scale, t_level, rh_level, sig.n_))
         return np.asarray(out, dtype=np.float64).reshape(-1, 5)
