@@ -201,21 +201,22 @@ class AlertService:
     async def remind(self, interval_s: float) -> int:
         """Publish ``alert.reminder`` for each open, unacknowledged, unsilenced critical
         alert last notified ``interval_s`` or more ago (wall clock); returns how many."""
-        now = self.clock()
-        rows = await self.store.due_reminders(notified_before=now - interval_s)
-        events = [
-            _from_row(
-                r,
-                EventType.REMINDER,
-                ts=now,
-                reason="reminder",
-                detail=f"critical and not acknowledged since {iso(r['opened_ts'])}",
-            )
-            for r in rows
-            if not self.silences.matching(
-                r["device_id"], Kind(r["kind"]), Severity(r["severity"]), now
-            )
-        ]
-        if events:
-            await self.log.publish(events)
+        async with self.store.write_lock:  # an acknowledgement in between is seen, not raced
+            now = self.clock()
+            rows = await self.store.due_reminders(notified_before=now - interval_s)
+            events = [
+                _from_row(
+                    r,
+                    EventType.REMINDER,
+                    ts=now,
+                    reason="reminder",
+                    detail=f"critical and not acknowledged since {iso(r['opened_ts'])}",
+                )
+                for r in rows
+                if not self.silences.matching(
+                    r["device_id"], Kind(r["kind"]), Severity(r["severity"]), now
+                )
+            ]
+            if events:
+                await self.log.publish_locked(events)
         return len(events)
