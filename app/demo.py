@@ -85,6 +85,14 @@ def reading(device_id: str, ts: float, v: tuple[float, float, float]) -> dict[st
     }
 
 
+async def pace(next_ts: float, speed: float) -> None:
+    """Wait one tick (1 / ``speed`` s), or longer once simulated time has caught up with the
+    clock: the next reading, stamped ``next_ts`` (epoch s), is never sent before that time,
+    so a demo left running for hours keeps going at 1 reading per second instead of being
+    refused as "in the future"."""
+    await asyncio.sleep(max(1.0 / speed, next_ts - time.time()))
+
+
 async def http_gateway(
     base: str, streams: dict[str, Iterator[Reading3]], t0: float, speed: float
 ) -> None:
@@ -105,7 +113,7 @@ async def http_gateway(
                 if r.json()["rejected"]:
                     print("rejected:", r.json()["rejected"][:3])
             k += 1
-            await asyncio.sleep(1.0 / speed)
+            await pace(t0 + k, speed)
 
 
 async def ws_gateway(
@@ -121,7 +129,7 @@ async def ws_gateway(
             if reply.get("rejected") or reply.get("error"):
                 print("ws reply:", reply)
             k += 1
-            await asyncio.sleep(1.0 / speed)
+            await pace(t0 + k, speed)
 
 
 async def replay_gateway(
@@ -141,7 +149,7 @@ async def replay_gateway(
                         r.json()["rejected"],
                     )
                 log.sent += 1
-                await asyncio.sleep(1.0 / speed)
+                await pace(log.t0 + log.sent, speed)
             if not loop:
                 return
 
@@ -223,10 +231,10 @@ async def run_demo(
         f"gasleak serving on {base}  (console: {base}/, API docs: {base}/docs, "
         f"status: {base}/api/status)"
     )
-    # Simulated time runs `speed` times faster than the clock; start it a day back so it stays
-    # behind the server clock (future readings are refused) for 1 day / (speed - 1): 2.7 h at
-    # 10x, and inside the readings-history retention (7 days). Whole seconds: a reading's
-    # time maps back to its replay row exactly.
+    # Simulated time runs `speed` times faster than the clock, starting a day back (inside
+    # the readings-history retention, 7 days); after 1 day / (speed - 1), 2.7 h at 10x, it
+    # has caught up and `pace` holds it to the clock (future readings are refused). Whole
+    # seconds: a reading's time maps back to its replay row exactly.
     t0 = float(int(time.time()) - 86_400)
     log: ReplayLog | None = None
     if opts.replay and replay_data:

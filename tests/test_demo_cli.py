@@ -8,10 +8,12 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from app.demo import pace
 from app.demo_replay import ReplayError, ReplayLog, parse_rows
 from bench.server import free_port
 from main import main
@@ -115,3 +117,11 @@ def test_replay_prints_rows_and_a_summary_and_cleans_up(tmp_path: Path) -> None:
     assert first and int(first.group(2)) <= crossing, out
     assert re.search(r"alerts raised: .*threshold [12]", out), out
     assert list(tmp.iterdir()) == []  # the demo's store folder is gone
+
+
+async def test_demo_pace_never_sends_a_reading_before_its_time() -> None:
+    """Once simulated time catches up with the clock, the demo waits for it: a reading is
+    never sent before its timestamp (the server would refuse it as in the future)."""
+    due = time.time() + 0.3
+    await pace(due, speed=1000.0)
+    assert time.time() >= due
