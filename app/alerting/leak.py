@@ -1,11 +1,12 @@
 """Leak policy: turns each device's stream of leak probabilities into alert events.
 
 Debounce on raise (probability >= ``raise_p`` for ``raise_n`` consecutive windows, the seed
-design's 0.7 x 3) and hysteresis on resolve: a window is *clear* when its probability is
-below ``clear_p`` and the caller does not flag the gas as still ``elevated`` above the
-device's pre-episode baseline; the alert resolves once ``clear_n`` consecutive windows were
-clear and the first of them is at least ``off_delay_s`` of reading time old. One alert per
-device episode; a leak that returns after resolving is a new alert with a new ``alert_id``.
+design's 0.7 x 3, spanning at least ``raise_min_s`` of reading time: the alarm delay) and
+hysteresis on resolve: a window is *clear* when its probability is below ``clear_p`` and the
+caller does not flag the gas as still ``elevated`` above the device's pre-episode baseline; the
+alert resolves once ``clear_n`` consecutive windows were clear and the first of them is at
+least ``off_delay_s`` of reading time old. One alert per device episode; a leak that returns
+after resolving is a new alert with a new ``alert_id``.
 
 Lifecycle: ``active`` -> ``acknowledged`` (an operator's ack, held until the alert resolves)
 -> ``resolved``. A warning escalates to critical once (never back: a model alarm is not
@@ -46,6 +47,7 @@ class DeviceAlertState:
     """Debounce counters and the open alert of one device (``alert_id`` None = no alert)."""
 
     high_run: int = 0
+    high_since: float | None = None  # reading time of the first window of the high run
     low_run: int = 0
     alert_id: str | None = None
     severity: str | None = None
@@ -78,10 +80,14 @@ class PolicyConfig:
 
     ``off_delay_s``: reading-time seconds the clear condition must hold before a resolve
     (0 = only ``clear_n`` windows, the pre-issue-10 behaviour used by the offline evaluation).
+    ``raise_min_s``: the alarm delay, reading-time seconds the high run must span (its first
+    to its latest window) besides ``raise_n`` windows before an alert is raised (0 = windows
+    only).
     """
 
     raise_p: float = 0.7
     raise_n: int = 3
+    raise_min_s: float = 5.0
     clear_p: float = 0.3
     clear_n: int = 10
     critical_p: float = 0.9
@@ -139,7 +145,12 @@ class AlertPolicy:
         st = self.states.get(device_id) or self.states.setdefault(device_id, DeviceAlertState())
         before = (st.high_run, st.low_run)
         if st.alert_id is None:
-            st.high_run = min(st.high_run + 1, c.raise_n) if prob >= c.raise_p else 0
+            if prob >= c.raise_p:
+                if st.high_run == 0:
+                    st.high_since = ts
+                st.high_run = min(st.high_run + 1, c.raise_n)
+            else:
+                st.high_run, st.high_since = 0, None
             event = self._maybe_raise(device_id, st, prob, ts, gas_ppm)
         else:
             if prob < c.clear_p and not elevated:
@@ -158,9 +169,11 @@ class AlertPolicy:
     def _maybe_raise(
         self, device_id: str, st: DeviceAlertState, prob: float, ts: float, gas: float | None
     ) -> AlertEvent | None:
-        if st.high_run < self.config.raise_n:
+        c = self.config
+        since = ts if st.high_since is None else st.high_since
+        if st.high_run < c.raise_n or ts - since < c.raise_min_s:
             return None
-        st.high_run = 0
+        st.high_run, st.high_since = 0, None
         st.alert_id = uuid.uuid4().hex
         st.state = AlertState.ACTIVE.value
         st.raised_ts = ts

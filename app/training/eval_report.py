@@ -151,7 +151,8 @@ def _markdown(report: dict[str, Any], plots: dict[str, list[str]], loss: str | N
         f"{m['manifest_created']}); took {m['seconds']} s on {m['cpu_count']} CPUs, load "
         f"average at the end {', '.join(f'{x:.2f}' for x in m['load_average_at_end'])}.",
         f"Alerts: the service's policy on every detector's window scores (raise at p >= "
-        f"{pol['raise_p']} for {pol['raise_n']} windows, clear below {pol['clear_p']} for "
+        f"{pol['raise_p']} for {pol['raise_n']} windows spanning >= "
+        f"{pol.get('raise_min_s', 0.0):g} s, clear below {pol['clear_p']} for "
         f"{pol['clear_n']}). Window precision/recall/F1 at p >= {pol['raise_p']}. Delays from "
         "leak onset to the alert. n/a: the figure does not apply. Every device is replayed "
         "as the service runs it: fresh device, real timestamps, signal model from row 0 and "
@@ -240,7 +241,8 @@ def card_section(report: dict[str, Any]) -> str:
     parts = [
         "## Evaluation (from the report of `python main.py --mode evaluate`)",
         f"Seed {report['meta']['seed']}; alerts through the service's policy (0.7 x 3 "
-        "windows raise, 0.3 x 10 clear). Window figures at p >= 0.7.",
+        f"windows over >= {report['policy'].get('raise_min_s', 0.0):g} s raise, 0.3 x 10 "
+        "clear). Window figures at p >= 0.7.",
     ]
     parts += ["### Clean stretches", clean_table(report), "### Real events", events_table(report)]
     for name, e in report["datasets"].items():

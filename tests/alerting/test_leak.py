@@ -13,7 +13,7 @@ def run(policy: AlertPolicy, probs: list[float], device: str = "d") -> list[Aler
 
 
 def make(**kw: object) -> AlertPolicy:
-    cfg = dict(raise_p=0.7, raise_n=3, clear_p=0.3, clear_n=2, critical_p=0.9)
+    cfg = dict(raise_p=0.7, raise_n=3, clear_p=0.3, clear_n=2, critical_p=0.9, raise_min_s=0.0)
     return AlertPolicy(PolicyConfig(**{**cfg, **kw}), model_type="m")  # type: ignore[arg-type]
 
 
@@ -27,6 +27,18 @@ def test_needs_three_consecutive_windows() -> None:
         "leak",
         0.71,
     )
+
+
+def test_alarm_delay_needs_the_high_run_to_span_raise_min_s_of_reading_time() -> None:
+    """At 1 Hz a 5 s alarm delay needs 6 high windows; a shorter burst raises nothing, and
+    an hourly device still raises after its 3 windows."""
+    assert run(make(raise_min_s=5.0), [0.1] + [0.9] * 5 + [0.1] * 3) == []
+    [e] = run(make(raise_min_s=5.0), [0.1] + [0.9] * 6)
+    assert (e.type, e.ts) == ("alert.raised", 6.0)
+    hourly = make(raise_min_s=5.0)
+    events = [hourly.update("d", 0.9, 3600.0 * i) for i in range(3)]
+    assert [e.type for e in events if e is not None] == ["alert.raised"]
+    assert events[2] is not None
 
 
 def test_one_active_alert_then_hysteresis_then_new_alert() -> None:
@@ -137,6 +149,7 @@ def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
     assert p.take_dirty() == {
         "d": {
             "high_run": 1,
+            "high_since": 0.0,
             "low_run": 0,
             "alert_id": None,
             "severity": None,

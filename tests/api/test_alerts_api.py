@@ -35,13 +35,18 @@ async def app_client(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClien
             yield c, app.state.gasleak
 
 
+#: Seconds between fed windows.
+DT = 3.0
+
+
 async def feed(
     state: AppState, device: str, probs: list[float], t0: float = T0, gas: float = 1000.0
 ) -> list[dict]:
-    """Run probabilities through the policy and publish like the scorer's sink does."""
+    """Run probabilities through the policy and publish like the scorer's sink does, windows
+    DT s apart (3 high windows then span the policy's 5 s alarm delay)."""
     out = []
     for i, p in enumerate(probs):
-        e = state.policy.update(device, p, t0 + i, gas_ppm=gas)
+        e = state.policy.update(device, p, t0 + DT * i, gas_ppm=gas)
         out += await state.log.publish([e] if e else [])
     return out
 
@@ -199,6 +204,6 @@ async def test_overflowing_subscriber_is_closed_with_the_since_to_resume(
 async def feed_body(state: AppState, device: str) -> AlertEvent:
     """One raise event body from the policy, not yet published."""
     for i in range(3):
-        e = state.policy.update(device, 0.8, T0 + i)
+        e = state.policy.update(device, 0.8, T0 + DT * i)
     assert e is not None
     return e
