@@ -270,6 +270,9 @@ def comparison_text(report: dict[str, Any]) -> str:
         + (
             "and it raises fewer false alarms on all real clean stretches together; "
             if fa_m < fa_s
+            else "and it raises as many false alarms as the baseline on all real clean "
+            "stretches together; "
+            if fa_m == fa_s
             else "although it raises more false alarms than the baseline on "
             "the real clean stretches together; "
         )
