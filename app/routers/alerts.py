@@ -24,7 +24,9 @@ from app.schemas.alerts import (
     Kind,
     Severity,
 )
+from app.security import VIEWER, AuditDep, OperatorDep, authorize_ws
 from app.services.hub import EventFilter, Subscription
+from app.services.principal import READ
 
 router = APIRouter(tags=["alerts"])
 
@@ -41,7 +43,12 @@ def _epoch(t: datetime | None) -> float | None:
     return None if t is None else t.timestamp()
 
 
-@router.get("/api/alerts", response_model=AlertPage, summary="Alerts, newest first")
+@router.get(
+    "/api/alerts",
+    response_model=AlertPage,
+    summary="Alerts, newest first",
+    dependencies=[VIEWER],
+)
 async def list_alerts(
     alerts: AlertsDep,
     device_id: Annotated[list[str] | None, Query()] = None,
@@ -71,6 +78,7 @@ async def list_alerts(
     response_model=AlertDetail,
     responses=ERRORS,
     summary="One alert with its events",
+    dependencies=[VIEWER],
 )
 async def get_alert(alert_id: str, alerts: AlertsDep) -> AlertDetail:
     """404 when the alert does not exist."""
@@ -83,12 +91,24 @@ async def get_alert(alert_id: str, alerts: AlertsDep) -> AlertDetail:
     responses=ERRORS,
     summary="Acknowledge an open alert",
 )
-async def ack_alert(alert_id: str, body: AckRequest, alerts: AlertsDep) -> AlertDetail:
-    """Holds until the alert resolves; a latched alarm that has cleared resolves now."""
-    return await alerts.acknowledge(alert_id, author=body.author, comment=body.comment)
+async def ack_alert(
+    alert_id: str, body: AckRequest, alerts: AlertsDep, who: OperatorDep, audit: AuditDep
+) -> AlertDetail:
+    """Holds until the alert resolves; a latched alarm that has cleared resolves now.
+    Operators and admins only; recorded in the audit log."""
+    detail = await alerts.acknowledge(alert_id, author=body.author, comment=body.comment)
+    await audit.record(
+        who, "alert.ack", target=alert_id, detail={"author": body.author, "comment": body.comment}
+    )
+    return detail
 
 
-@router.get("/api/events", response_model=EventList, summary="Stored events after an id")
+@router.get(
+    "/api/events",
+    response_model=EventList,
+    summary="Stored events after an id",
+    dependencies=[VIEWER],
+)
 async def list_events(
     log: EventLogDep,
     since: Annotated[int, Query(ge=0, le=MAX_ID, description="Only events after this id")] = 0,
@@ -112,13 +132,19 @@ async def ws_alerts(ws: WebSocket, hub: HubDep) -> None:
     ``event_id`` you have seen. Silenced events are left out unless ``include_silenced=true``.
     A subscriber that falls ``subscriber_queue_max`` events behind is closed with code 1013
     and a reason naming the ``since`` to resume with.
+
+    Authenticated at the handshake (viewer, operator or admin): ``Authorization: Bearer``,
+    or ``?ticket=`` from ``POST /api/ws-ticket``; a cross-site ``Origin`` not on
+    ``allowed_origins`` is refused.
     """
+    if await authorize_ws(ws, READ) is None:
+        return
     await ws.accept()
     q = ws.query_params
     raw = {
         "device_id": q.getlist("device_id") or None,
         "kind": q.getlist("kind") or None,
-        **{k: v for k, v in q.items() if k not in ("device_id", "kind")},
+        **{k: v for k, v in q.items() if k not in ("device_id", "kind", "ticket")},
     }
     try:
         f = AlertFilter.model_validate(raw)
