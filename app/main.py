@@ -27,6 +27,7 @@ from app.routers import (
     status,
     webhooks,
 )
+from app.security import install_denied_handshake_filter
 from app.services.latency import ServiceMetrics, TimedPredictor
 from app.state import build_state
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bootstrap = settings.bootstrap_admin_key
         logredact.install(() if bootstrap is None else (bootstrap.get_secret_value(),))
+        install_denied_handshake_filter()
         async with build_state(settings) as state:
             state.scorer.predictor = TimedPredictor(state.scorer.predictor, metrics)
             app.state.gasleak = state

@@ -16,7 +16,9 @@ without it closes with 1008).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Collection
+from contextvars import ContextVar
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -189,9 +191,39 @@ async def authorize_ws(ws: WebSocket, roles: Collection[Role]) -> Principal | No
     return who
 
 
+#: Set in the connection's task when :func:`_deny` refused its handshake.
+_DENIED: ContextVar[bool] = ContextVar("gasleak_ws_denied", default=False)
+
+
+class DeniedHandshakeFilter(logging.Filter):
+    """Drop uvicorn's "ASGI callable returned without completing handshake." ERROR for a
+    handshake this app refused with a denial response.
+
+    uvicorn's default WebSocket implementation (websockets-sansio, 0.54) sends the denial
+    correctly but does not mark the handshake done, then logs that error for every refused
+    client (Kludex/uvicorn PR #3138, open). The record is emitted in the connection's own
+    task right after the app returns, so the context variable set by :func:`_deny` tells
+    this connection's refusal from a real bug, whose line is kept.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False only for that message in a connection this app refused."""
+        return not (
+            _DENIED.get() and record.getMessage().startswith("ASGI callable returned without")
+        )
+
+
+def install_denied_handshake_filter() -> None:
+    """Add one :class:`DeniedHandshakeFilter` to the ``uvicorn.error`` logger (idempotent)."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, DeniedHandshakeFilter) for f in logger.filters):
+        logger.addFilter(DeniedHandshakeFilter())
+
+
 async def _deny(ws: WebSocket, status: int, detail: list[dict[str, str]]) -> None:
     error = "unauthorized" if status == 401 else "forbidden"
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    _DENIED.set(True)
     await ws.send_denial_response(
         JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
     )

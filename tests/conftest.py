@@ -9,6 +9,8 @@ A key of another role: ``make_key(client_or_base, "viewer")``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import secrets
 import shutil
@@ -23,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
@@ -106,6 +109,30 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
             transport=transport, base_url="http://test", headers=auth_headers()
         ) as c:
             yield c
+
+
+@contextlib.asynccontextmanager
+async def serve_in_loop(settings: Settings) -> AsyncIterator[tuple[str, FastAPI]]:
+    """The app under a real uvicorn on loopback in this test's event loop: (http base URL,
+    app). Real handshakes (WebSocket denial answers included) without a subprocess."""
+    import uvicorn
+
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(60):
+            while not server.started:
+                if task.done():
+                    await task
+                    raise RuntimeError("uvicorn did not start")
+                await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{server.config.port}", app
+    finally:
+        server.should_exit = True
+        await task
 
 
 @dataclass
