@@ -72,6 +72,7 @@ async def run_keys(
         keys = KeyService(store.keys, AuditLog(store.audit))
         who = cli_principal()
         if action == "create":
+            assert role is not None  # checked above
             row, key = await keys.create(
                 role=Role(role),
                 name=name or f"{role} key",

@@ -91,7 +91,7 @@ def run_load(
     out = subprocess.run(
         [sys.executable, "-m", "bench.load", json.dumps(cfg)],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "GASLEAK_BOOTSTRAP_ADMIN_KEY": srv.key},
         capture_output=True,
         text=True,
         check=False,

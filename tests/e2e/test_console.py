@@ -223,6 +223,7 @@ def test_console_sign_in_refuses_bad_keys_and_a_viewer_cannot_acknowledge(
         page.fill("#ack-author", "a viewer")
         page.click("#ack-submit")
         page.wait_for_selector("#ack-error:has-text('operator or admin')", timeout=5_000)
+        page.click("#ack-cancel")
         page.click("#signout")
         page.wait_for_selector("#signin-form", state="visible", timeout=5_000)
         assert page.evaluate("sessionStorage.getItem('gasleak.key')") is None
