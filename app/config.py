@@ -224,6 +224,11 @@ class Settings(BaseSettings):
         "revoked by another process (the CLI, another replica) is refused after at most this",
     )
 
+    @field_validator("bootstrap_admin_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: object) -> object:
+        return None if v == "" else v  # an empty variable (compose's default) sets no key
+
     @field_validator("bootstrap_admin_key")
     @classmethod
     def _long_enough(cls, v: SecretStr | None) -> SecretStr | None:
