@@ -94,7 +94,8 @@ def test_demo_leak_is_shown_and_acknowledged_in_the_console(demo: tuple[str, str
             )
             page.wait_for_timeout(1000)
             screenshot(page, "console-demo")
-            row.query_selector("[data-testid=ack-button]").click()
+            # by selector, not the handle: a new event (an escalation) re-renders the table
+            page.click(f'tr[data-alert-id="{alert_id}"] [data-testid=ack-button]')
             page.fill("#ack-author", "demo operator")
             page.fill("#ack-comment", "checked on site")
             page.click("#ack-submit")
