@@ -19,7 +19,11 @@ router = APIRouter(tags=["auth"])
 def key_out(row: dict[str, Any]) -> dict[str, Any]:
     """A key row (no hash) with RFC 3339 times."""
     revoked = row["revoked_at"]
-    return {**row, "created_at": iso(row["created_at"]), "revoked_at": revoked and iso(revoked)}
+    return {
+        **row,
+        "created_at": iso(row["created_at"]),
+        "revoked_at": None if revoked is None else iso(revoked),
+    }
 
 
 @router.get("/api/keys", response_model=KeyList, summary="Every API key (admin)")
