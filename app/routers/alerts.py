@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -24,7 +25,7 @@ from app.schemas.alerts import (
     Kind,
     Severity,
 )
-from app.security import VIEWER, AuditDep, OperatorDep, authorize_ws
+from app.security import VIEWER, AuditDep, KeysDep, OperatorDep, authorize_ws
 from app.services.hub import EventFilter, Subscription
 from app.services.principal import READ
 
@@ -123,7 +124,7 @@ async def list_events(
 
 
 @router.websocket("/ws/alerts")
-async def ws_alerts(ws: WebSocket, hub: HubDep) -> None:
+async def ws_alerts(ws: WebSocket, hub: HubDep, keys: KeysDep) -> None:
     """Push alert events as JSON text frames, filtered by device, kind and minimum severity.
 
     The first frame is ``{"type": "subscribed", "last_event_id": n, ...}``. With ``since``,
@@ -135,9 +136,11 @@ async def ws_alerts(ws: WebSocket, hub: HubDep) -> None:
 
     Authenticated at the handshake (viewer, operator or admin): ``Authorization: Bearer``,
     or ``?ticket=`` from ``POST /api/ws-ticket``; a cross-site ``Origin`` not on
-    ``allowed_origins`` is refused.
+    ``allowed_origins`` is refused. Once the key is revoked, the next event closes the
+    socket instead (1008, ``API key revoked``).
     """
-    if await authorize_ws(ws, READ) is None:
+    who = await authorize_ws(ws, READ)
+    if who is None:
         return
     await ws.accept()
     q = ws.query_params
@@ -167,7 +170,7 @@ async def ws_alerts(ws: WebSocket, hub: HubDep) -> None:
                 "include_silenced": f.include_silenced,
             }
         )
-        sender = asyncio.create_task(_send_events(ws, sub))
+        sender = asyncio.create_task(_send_events(ws, sub, lambda: keys.still_valid(who)))
         receiver = asyncio.create_task(_wait_disconnect(ws))
         _, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -175,10 +178,17 @@ async def ws_alerts(ws: WebSocket, hub: HubDep) -> None:
         await asyncio.gather(sender, receiver, return_exceptions=True)
 
 
-async def _send_events(ws: WebSocket, sub: Subscription) -> None:
-    """Send the subscription's events; it ends on overflow, then close with its resume id."""
+async def _send_events(
+    ws: WebSocket, sub: Subscription, key_valid: Callable[[], Awaitable[bool]]
+) -> None:
+    """Send the subscription's events; it ends on overflow, then close with its resume id.
+    Before each event, ``key_valid()``: False closes the socket (its key was revoked)."""
     sent = sub.resume_id
     async for event in sub:
+        if not await key_valid():
+            with contextlib.suppress(Exception):
+                await ws.close(code=CLOSE_POLICY, reason="API key revoked")
+            return
         try:
             await asyncio.wait_for(ws.send_json(event), SEND_TIMEOUT_S)
         except TimeoutError:

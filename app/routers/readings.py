@@ -11,6 +11,7 @@ from app.security import GatewayDep, authorize_ws
 from app.services.principal import INGEST
 
 router = APIRouter(tags=["readings"])
+CLOSE_REVOKED = 1008  # RFC 6455 "Policy Violation": the socket's key was revoked
 
 _ONE = Reading.model_json_schema()
 _BODY_SCHEMA = {
@@ -76,6 +77,7 @@ async def ws_readings(ws: WebSocket, state: StateDep) -> None:
 
     Gateway and admin keys, at the handshake (header, or ``?ticket=``). A frame with a
     device outside the key's prefix gets a ``forbidden`` error frame; the socket stays open.
+    Once the key is revoked, the next frame closes the socket (1008, ``API key revoked``).
     """
     who = await authorize_ws(ws, INGEST)
     if who is None:
@@ -87,6 +89,9 @@ async def ws_readings(ws: WebSocket, state: StateDep) -> None:
             if msg["type"] == "websocket.disconnect":
                 return
             raw: str | bytes = msg.get("text") or msg.get("bytes") or b""
+            if not await state.keys.still_valid(who):
+                await ws.close(code=CLOSE_REVOKED, reason="API key revoked")
+                return
             try:
                 result = await state.ingestor.ingest_raw(raw, device_prefix=who.device_prefix)
             except (InvalidBody, Forbidden) as exc:

@@ -151,27 +151,28 @@ class KeyService:
         parts = split_key(key)
         if parts is None:
             return None
-        key_id, secret = parts
-        now = self.clock()
-        hit = self._cache.get(key_id)
-        if hit is None or now - hit[2] > self.cache_s:
-            row = await self.repo.get(key_id)
-            if row is None or row["revoked_at"] is not None:
-                self._cache.pop(key_id, None)
-                return None
-            who = Principal(key_id, row["name"], Role(row["role"]), row["device_prefix"])
-            hit = (who, row["secret_hash"], now)
-            self._cache[key_id] = hit
-        if not hmac.compare_digest(digest(secret), hit[1]):
+        found = await self._active(parts[0])
+        if found is None or not hmac.compare_digest(digest(parts[1]), found[1]):
             return None
-        return hit[0]
+        return found[0]
 
     async def still_valid(self, who: Principal) -> bool:
-        """False once ``who``'s key is revoked (read through the same cache rules)."""
+        """False once ``who``'s key is revoked (through the same cache: this process knows
+        at once, others within ``cache_s``). Open WebSockets ask before each frame."""
         if who.key_id is None or who.key_id == BOOTSTRAP_ID:
             return True
-        hit = self._cache.get(who.key_id)
-        if hit is not None and self.clock() - hit[2] <= self.cache_s:
-            return True
-        row = await self.repo.get(who.key_id)
-        return row is not None and row["revoked_at"] is None
+        return await self._active(who.key_id) is not None
+
+    async def _active(self, key_id: str) -> tuple[Principal, str] | None:
+        """(principal, secret hash) of an unrevoked key, from the cache while it is fresh."""
+        now = self.clock()
+        hit = self._cache.get(key_id)
+        if hit is not None and now - hit[2] <= self.cache_s:
+            return hit[0], hit[1]
+        row = await self.repo.get(key_id)
+        if row is None or row["revoked_at"] is not None:
+            self._cache.pop(key_id, None)
+            return None
+        who = Principal(key_id, row["name"], Role(row["role"]), row["device_prefix"])
+        self._cache[key_id] = (who, row["secret_hash"], now)
+        return who, row["secret_hash"]

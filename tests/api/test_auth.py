@@ -306,6 +306,41 @@ async def test_revoked_key_is_401_through_rest_and_cli(tmp_path: Path) -> None:
         assert [k["revoked_at"] is not None for k in listed["keys"]] == [True, True]
 
 
+async def test_open_sockets_of_a_revoked_key_are_closed(live_app: Live) -> None:
+    """A revoked gateway cannot go on posting over a socket it opened before, nor a revoked
+    viewer go on receiving events: the next frame (event) closes it with 1008."""
+    gw_id, gw = await live_app.key("gateway")
+    v_id, viewer = await live_app.key("viewer")
+    t0 = now_minus(600)
+    async with (
+        websockets.connect(live_app.ws + "/ws/readings", additional_headers=auth_headers(gw)) as g,
+        websockets.connect(
+            live_app.ws + "/ws/alerts", additional_headers=auth_headers(viewer)
+        ) as a,
+    ):
+        assert json.loads(await a.recv())["type"] == "subscribed"
+        await g.send(json.dumps(reading("rv-1", t0, 420.0)))
+        assert json.loads(await g.recv())["accepted"] == 1
+        for key_id in (gw_id, v_id):
+            r = await live_app.http.delete(f"/api/keys/{key_id}", headers=auth_headers())
+            assert r.status_code == 200
+        await g.send(json.dumps(reading("rv-1", t0 + 1, 420.0)))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await g.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert closed.value.rcvd.reason == "API key revoked"
+        # an event (a threshold alarm: 20,000 ppm) would reach the viewer: it is closed instead
+        r = await live_app.http.post(
+            "/api/readings", json=reading("rv-2", t0, 20_000.0), headers=auth_headers()
+        )
+        assert r.json()["accepted"] == 1
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(a.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    status = (await live_app.http.get("/api/status", headers=auth_headers())).json()
+    assert status["readings_accepted"] == 2  # rv-1 once, rv-2: the revoked frame was not kept
+
+
 async def test_audit_log_records_who_and_pages(live_app: Live) -> None:
     http = live_app.http
     op = auth_headers((await live_app.key("operator"))[1])
