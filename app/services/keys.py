@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 
-from app.errors import Conflict, NotFound
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.errors import Conflict, NotFound, Unavailable
 from app.services.audit import AuditLog
 from app.services.principal import Principal, Role
 from app.store.auth import KeysRepo
 
+log = logging.getLogger(__name__)
 KEY_PREFIX = "gl_"
 _KEY = re.compile(r"gl_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 BOOTSTRAP_ID = "bootstrap"
@@ -164,12 +168,23 @@ class KeyService:
         return await self._active(who.key_id) is not None
 
     async def _active(self, key_id: str) -> tuple[Principal, str] | None:
-        """(principal, secret hash) of an unrevoked key, from the cache while it is fresh."""
+        """(principal, secret hash) of an unrevoked key, from the cache while it is fresh.
+
+        Raises:
+            Unavailable: the store cannot be read and this key was never verified (503);
+                a key verified before stays trusted through a store outage.
+        """
         now = self.clock()
         hit = self._cache.get(key_id)
         if hit is not None and now - hit[2] <= self.cache_s:
             return hit[0], hit[1]
-        row = await self.repo.get(key_id)
+        try:
+            row = await self.repo.get(key_id)
+        except SQLAlchemyError as exc:  # store outage: keep trusting what was verified
+            if hit is not None:
+                log.warning("key %s: store unreadable (%s); using the cached check", key_id, exc)
+                return hit[0], hit[1]
+            raise Unavailable("the key store cannot be read; try again") from exc
         if row is None or row["revoked_at"] is not None:
             self._cache.pop(key_id, None)
             return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.services.audit import AuditLog
 from app.services.keys import KeyService, split_key
 from app.services.principal import Principal, Role
@@ -35,3 +37,26 @@ async def test_audit_pages_newest_first(store: Store) -> None:
     rest = await audit.page(before=page[-1]["audit_id"], limit=10, actions=["t.0", "t.2"])
     assert [r["target"] for r in rest] == ["2", "0"]
     assert rest[0]["actor_key_id"] is None and rest[0]["actor_role"] == "admin"
+
+
+async def test_a_verified_key_survives_a_store_outage_an_unknown_one_gets_503(
+    store: Store,
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from app.errors import Unavailable
+
+    now = [0.0]
+    keys = KeyService(store.keys, AuditLog(store.audit), cache_s=5, clock=lambda: now[0])
+    row, key = await keys.create(role=Role.VIEWER, name="v", device_prefix=None, by=ADMIN)
+    _, other = await keys.create(role=Role.VIEWER, name="w", device_prefix=None, by=ADMIN)
+    assert await keys.authenticate(key) is not None
+
+    async def down(key_id: str) -> None:
+        raise OperationalError("SELECT", {}, Exception("database is down"))
+
+    store.keys.get = down  # type: ignore[method-assign]
+    now[0] = 60.0  # the cached check is stale: the store would be read
+    assert (await keys.authenticate(key)) == Principal(row["key_id"], "v", Role.VIEWER)
+    with pytest.raises(Unavailable):
+        await keys.authenticate(other)
