@@ -161,6 +161,9 @@ def test_api_docs_render_offline(server: LiveServer, path: str, ready: str) -> N
         page.wait_for_timeout(300)
         text = page.inner_text("body")
         assert "/ws/alerts" in text and "1013" in text  # the WebSocket protocols are there
+        if path == "/docs":  # the Bearer scheme from HTTPBearer: Swagger UI's Authorize button
+            page.click("button.authorize")
+            page.wait_for_selector("text=ApiKey  (http, Bearer)", timeout=5_000)
         screenshot(page, f"docs{path.replace('/', '-')}")
         assert log.external == [], log.external
         assert log.errors == [], log.errors
