@@ -1,4 +1,4 @@
-"""gasleak entry point: ``python main.py --mode demo|serve|train|evaluate``."""
+"""gasleak entry point: ``python main.py --mode demo|serve|train|evaluate|keys``."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _positive(text: str) -> float:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; see ``python main.py --help``."""
     p = argparse.ArgumentParser(description="gasleak: real-time gas-leak detection service")
-    p.add_argument("--mode", choices=["demo", "serve", "train", "evaluate"], default="demo")
+    p.add_argument("--mode", choices=["demo", "serve", "train", "evaluate", "keys"], default="demo")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--artifacts-dir", type=Path, default=None, help="model folder")
@@ -47,6 +47,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     demo.add_argument("--gas-col", default="eCO2[ppm]")
     demo.add_argument("--temp-col", default="Temperature[C]")
     demo.add_argument("--rh-col", default="Humidity[%]")
+    keys = p.add_argument_group("keys (create | list | revoke KEY_ID)")
+    keys.add_argument("keys_command", nargs="*", metavar="create|list|revoke KEY_ID")
+    keys.add_argument("--role", default=None, help="admin, operator, viewer or gateway")
+    keys.add_argument("--name", default=None, help="what the key is for")
+    keys.add_argument(
+        "--device-prefix", default=None, help="gateway keys: only device ids starting with this"
+    )
     train = p.add_argument_group("train / evaluate")
     train.add_argument("--epochs", type=int, default=None, help="autoencoder epochs (50)")
     train.add_argument(
@@ -75,9 +82,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen mode; returns the process exit code."""
     args = parse_args(argv)
+    if args.keys_command and args.mode != "keys":
+        print(f"gasleak: unexpected {' '.join(args.keys_command)!r}", file=sys.stderr)
+        return 2
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=logging.INFO, format=fmt)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per demo POST otherwise
+    from pydantic import ValidationError
+
     from app.config import Settings
 
     overrides = {
@@ -85,7 +97,25 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in {"artifacts_dir": args.artifacts_dir, "device": args.device}.items()
         if v is not None
     }
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:  # e.g. a bootstrap admin key under 32 characters
+        for e in exc.errors():
+            field = "GASLEAK_" + ".".join(str(p) for p in e["loc"]).upper()
+            print(f"gasleak: bad setting {field}: {e['msg']}", file=sys.stderr)
+        return 2
+    if args.mode == "keys":
+        from app.keys_cli import run_keys
+
+        return asyncio.run(
+            run_keys(
+                args.keys_command,
+                role=args.role,
+                name=args.name,
+                device_prefix=args.device_prefix,
+                settings=settings,
+            )
+        )
     if args.mode == "train":
         from app.training.train import run_train
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Shortest bootstrap admin key accepted: 32 characters (>= 192 bits for a random
+#: token_urlsafe key; OWASP ASVS 6.2 asks for >= 128 bits of entropy for secrets).
+MIN_KEY_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -21,7 +25,11 @@ class Settings(BaseSettings):
             below ``alert_raise_probability``.
     """
 
-    model_config = SettingsConfigDict(env_prefix="GASLEAK_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused value may be a secret (a key, a database password);
+    # errors still name the setting and the reason.
+    model_config = SettingsConfigDict(
+        env_prefix="GASLEAK_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     artifacts_dir: Path = Field(ROOT / "artifacts", description="Folder with the shipped model")
     device: Literal["auto", "cpu", "cuda"] = Field(
@@ -191,6 +199,56 @@ class Settings(BaseSettings):
     webhook_expire_s: float = Field(
         86_400.0, gt=0, description="A delivery not done this long after the event expires, s"
     )
+
+    bootstrap_admin_key: SecretStr | None = Field(
+        None,
+        description="An admin API key taken from the environment (at least 32 characters), "
+        "for automation and first start; it cannot be revoked through the API (unset it and "
+        "restart). Keys are otherwise made with `python main.py --mode keys create`",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins (scheme://host[:port]) allowed cross-site: CORS and "
+        "WebSocket handshakes. Empty: same-origin pages only (the console)",
+    )
+    ws_ticket_ttl_s: float = Field(
+        30.0, gt=0, le=300, description="Life of a single-use WebSocket ticket, s"
+    )
+    ws_tickets_max: int = Field(
+        10_000, ge=1, description="Most unused WebSocket tickets held at once (oldest dropped)"
+    )
+    key_cache_s: float = Field(
+        5.0,
+        ge=0,
+        description="How long a verified API key is trusted without a store read, s: a key "
+        "revoked by another process (the CLI, another replica) is refused after at most this",
+    )
+
+    @field_validator("bootstrap_admin_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: object) -> object:
+        return None if v == "" else v  # an empty variable (compose's default) sets no key
+
+    @field_validator("bootstrap_admin_key")
+    @classmethod
+    def _long_enough(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < MIN_KEY_CHARS:
+            raise ValueError(
+                f"GASLEAK_BOOTSTRAP_ADMIN_KEY is {len(v.get_secret_value())} characters; it must "
+                f"be at least {MIN_KEY_CHARS} (make one with: python -c "
+                "'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return v
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        for o in v:
+            if o == "*" or not re.fullmatch(r"https?://[^/\s]+", o):
+                raise ValueError(
+                    f"allowed origin {o!r} must be scheme://host[:port] (no path, no '*')"
+                )
+        return [o.lower() for o in v]
 
     @property
     def db_url(self) -> str:

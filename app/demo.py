@@ -4,6 +4,11 @@ Half the simulated devices post over HTTP (``POST /api/readings``, one array per
 other half send over one WebSocket (``/ws/readings``), and a subscriber on ``/ws/alerts``
 prints each event. Readings carry simulated timestamps 1 s apart, sent ``speed`` times faster
 than real time, so alerts show up within seconds.
+
+Authentication is on, as in production: the demo uses ``GASLEAK_BOOTSTRAP_ADMIN_KEY`` or
+makes a random admin key, then creates a gateway key (limited to its devices' prefix) for
+its gateways and an operator key for its alert printer and the console's sign-in, and
+prints the keys a user needs.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +25,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 import websockets
+from pydantic import SecretStr
 
 from app.config import Settings
 from app.demo_replay import ReplayLog, load_replay
@@ -52,6 +59,39 @@ class DemoOptions:
 
 
 Reading3 = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class DemoKeys:
+    """The demo's API keys: admin (bootstrap), gateway (its devices' prefix), operator."""
+
+    admin: str
+    gateway: str
+    operator: str
+
+    @staticmethod
+    def bearer(key: str) -> dict[str, str]:
+        """``Authorization: Bearer <key>``."""
+        return {"Authorization": f"Bearer {key}"}
+
+
+async def make_keys(base: str, admin: str, prefix: str) -> DemoKeys:
+    """Create the demo's gateway key (devices ``prefix*`` only) and operator key, through
+    ``POST /api/keys`` with the admin key (both land in the audit log).
+
+    Raises:
+        httpx.HTTPStatusError: the service refused (it should not).
+    """
+    made = {}
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=DemoKeys.bearer(admin)) as c:
+        for role, name, dp in (
+            ("gateway", "demo gateways", prefix),
+            ("operator", "demo console", None),
+        ):
+            r = await c.post("/api/keys", json={"role": role, "name": name, "device_prefix": dp})
+            r.raise_for_status()
+            made[role] = r.json()["key"]
+    return DemoKeys(admin=admin, gateway=made["gateway"], operator=made["operator"])
 
 
 def sim_stream(index: int) -> Iterator[Reading3]:
@@ -94,10 +134,10 @@ async def pace(next_ts: float, speed: float) -> None:
 
 
 async def http_gateway(
-    base: str, streams: dict[str, Iterator[Reading3]], t0: float, speed: float
+    base: str, streams: dict[str, Iterator[Reading3]], t0: float, speed: float, key: str
 ) -> None:
     """Post one array per tick holding the next reading of each device."""
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=DemoKeys.bearer(key)) as client:
         k = 0
         while streams:
             batch = []
@@ -117,10 +157,12 @@ async def http_gateway(
 
 
 async def ws_gateway(
-    base: str, streams: dict[str, Iterator[Reading3]], t0: float, speed: float
+    base: str, streams: dict[str, Iterator[Reading3]], t0: float, speed: float, key: str
 ) -> None:
     """Send one array per tick over a WebSocket and read each reply."""
-    async with websockets.connect(base.replace("http", "ws", 1) + "/ws/readings") as ws:
+    async with websockets.connect(
+        base.replace("http", "ws", 1) + "/ws/readings", additional_headers=DemoKeys.bearer(key)
+    ) as ws:
         k = 0
         while True:
             batch = [reading(d, t0 + k, v) for d, it in streams.items() for v in [next(it)]]
@@ -133,10 +175,10 @@ async def ws_gateway(
 
 
 async def replay_gateway(
-    base: str, data: list[Reading3], log: ReplayLog, speed: float, loop: bool
+    base: str, data: list[Reading3], log: ReplayLog, speed: float, loop: bool, key: str
 ) -> None:
     """Post the recording one reading per tick as device ``replay-1``; once, or forever."""
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=DemoKeys.bearer(key)) as client:
         while True:
             for values in data:
                 r = await client.post(
@@ -154,9 +196,9 @@ async def replay_gateway(
                 return
 
 
-async def settle(base: str, timeout_s: float = 30.0) -> None:
+async def settle(base: str, key: str, timeout_s: float = 30.0) -> None:
     """Wait until every queued window is scored, then a moment for the last events."""
-    async with httpx.AsyncClient(base_url=base) as client:
+    async with httpx.AsyncClient(base_url=base, headers=DemoKeys.bearer(key)) as client:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if (await client.get("/api/status")).json()["windows_pending"] == 0:
@@ -165,9 +207,11 @@ async def settle(base: str, timeout_s: float = 30.0) -> None:
     await asyncio.sleep(1.0)
 
 
-async def print_alerts(base: str, log: ReplayLog | None = None) -> None:
+async def print_alerts(base: str, key: str, log: ReplayLog | None = None) -> None:
     """Subscribe to /ws/alerts and print every event (with its CSV row when replaying)."""
-    async with websockets.connect(base.replace("http", "ws", 1) + "/ws/alerts") as ws:
+    async with websockets.connect(
+        base.replace("http", "ws", 1) + "/ws/alerts", additional_headers=DemoKeys.bearer(key)
+    ) as ws:
         async for frame in ws:
             e = json.loads(frame)
             if e["type"] == "subscribed":
@@ -190,9 +234,9 @@ async def print_alerts(base: str, log: ReplayLog | None = None) -> None:
             )
 
 
-async def print_status(base: str, every_s: float = 10.0) -> None:
+async def print_status(base: str, key: str, every_s: float = 10.0) -> None:
     """Print a one-line summary of /api/status every ``every_s`` seconds."""
-    async with httpx.AsyncClient(base_url=base) as client:
+    async with httpx.AsyncClient(base_url=base, headers=DemoKeys.bearer(key)) as client:
         while True:
             await asyncio.sleep(every_s)
             s = (await client.get("/api/status")).json()
@@ -217,6 +261,12 @@ async def run_demo(
         replay_data = load_replay(
             opts.replay, (opts.gas_col, opts.temp_col, opts.rh_col), opts.replay_rows
         )
+    if settings.bootstrap_admin_key is None:  # a fresh random admin key for this demo
+        settings = settings.model_copy(
+            update={"bootstrap_admin_key": SecretStr(secrets.token_urlsafe(32))}
+        )
+    assert settings.bootstrap_admin_key is not None
+    admin = settings.bootstrap_admin_key.get_secret_value()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host=opts.host, port=opts.port, log_level="warning")
     )
@@ -231,6 +281,13 @@ async def run_demo(
         f"gasleak serving on {base}  (console: {base}/, API docs: {base}/docs, "
         f"status: {base}/api/status)"
     )
+    keys = await make_keys(base, admin, "replay-" if opts.replay else "sim-")
+    print(
+        "API keys of this demo (keep them; only their hashes are stored):\n"
+        f"  console sign-in (operator): {keys.operator}\n"
+        f"  admin (keys, devices, audit; /docs Authorize): {keys.admin}",
+        flush=True,
+    )
     # Simulated time runs `speed` times faster than the clock, starting a day back (inside
     # the readings-history retention, 7 days); after 1 day / (speed - 1), 2.7 h at 10x, it
     # has caught up and `pace` holds it to the clock (future readings are refused). Whole
@@ -240,7 +297,7 @@ async def run_demo(
     if opts.replay and replay_data:
         first = opts.replay_rows[0] if opts.replay_rows else 0
         log = ReplayLog(t0=t0, first_row=first, n_rows=len(replay_data))
-        feeds = [replay_gateway(base, replay_data, log, opts.speed, opts.loop)]
+        feeds = [replay_gateway(base, replay_data, log, opts.speed, opts.loop, keys.gateway)]
         print(
             f"replaying {opts.replay} rows {first}-{first + len(replay_data) - 1} as device "
             f"replay-1 at {opts.speed} readings/s{' in a loop' if opts.loop else ''}"
@@ -250,10 +307,18 @@ async def run_demo(
         half = len(names) // 2
         feeds = [
             http_gateway(
-                base, {n: sim_stream(i) for i, n in enumerate(names[:half])}, t0, opts.speed
+                base,
+                {n: sim_stream(i) for i, n in enumerate(names[:half])},
+                t0,
+                opts.speed,
+                keys.gateway,
             ),
             ws_gateway(
-                base, {n: sim_stream(half + i) for i, n in enumerate(names[half:])}, t0, opts.speed
+                base,
+                {n: sim_stream(half + i) for i, n in enumerate(names[half:])},
+                t0,
+                opts.speed,
+                keys.gateway,
             ),
         ]
         print(
@@ -262,7 +327,10 @@ async def run_demo(
             "every third 10-minute segment holds a leak"
         )
     feed_tasks = [asyncio.create_task(c) for c in feeds]
-    tasks = [asyncio.create_task(c) for c in (print_alerts(base, log), print_status(base))]
+    tasks = [
+        asyncio.create_task(c)
+        for c in (print_alerts(base, keys.operator, log), print_status(base, keys.operator))
+    ]
     tasks += feed_tasks
     try:
         done, _ = await asyncio.wait(
@@ -272,7 +340,7 @@ async def run_demo(
             if not t.cancelled() and t.exception() is not None:
                 raise t.exception()  # type: ignore[misc]
         if log is not None and all(t in done for t in feed_tasks):
-            await settle(base)
+            await settle(base, keys.operator)
     finally:
         for t in tasks:
             t.cancel()

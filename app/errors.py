@@ -15,6 +15,8 @@ class GasleakError(Exception):
 
     status = 400
     error = "bad_request"
+    #: Extra response headers (e.g. ``WWW-Authenticate`` on a 401).
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: Any) -> None:
         super().__init__(str(detail))
@@ -26,6 +28,21 @@ class NotFound(GasleakError):
 
     status = 404
     error = "not_found"
+
+
+class Unauthorized(GasleakError):
+    """No API key, or one that is unknown or revoked (RFC 9110 §15.5.2: 401 names the scheme)."""
+
+    status = 401
+    error = "unauthorized"
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(GasleakError):
+    """A valid key whose role (or device prefix) does not allow the request."""
+
+    status = 403
+    error = "forbidden"
 
 
 class InvalidBody(GasleakError):
@@ -67,7 +84,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(GasleakError)
     async def _domain(_: Request, exc: GasleakError) -> JSONResponse:
-        return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status)
+        return JSONResponse(
+            {"error": exc.error, "detail": exc.detail}, status_code=exc.status, headers=exc.headers
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -7,23 +7,27 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
-from app import __version__
+from app import __version__, logredact
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.middleware import HeadAsGet, RequestTimer
 from app.routers import (
     alerts,
+    audit,
     console,
     devices,
     docs,
     health,
+    keys,
     readings,
     signals,
     silences,
     status,
     webhooks,
 )
+from app.security import install_denied_handshake_filter
 from app.services.latency import ServiceMetrics, TimedPredictor
 from app.state import build_state
 
@@ -37,6 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bootstrap = settings.bootstrap_admin_key
+        logredact.install(() if bootstrap is None else (bootstrap.get_secret_value(),))
+        install_denied_handshake_filter()
         async with build_state(settings) as state:
             state.scorer.predictor = TimedPredictor(state.scorer.predictor, metrics)
             app.state.gasleak = state
@@ -60,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         signals,
         silences,
         webhooks,
+        keys,
+        audit,
         status,
         health,
         docs,
@@ -69,5 +78,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount(docs.DOCS_STATIC, docs.docs_assets(), name="docs-assets")
     app.mount("/static", console.static_files(), name="static")
     app.add_middleware(HeadAsGet)
+    if settings.allowed_origins:  # none: no CORS headers, so browsers keep pages same-origin
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            allow_credentials=False,  # keys travel in Authorization, never in cookies
+            max_age=600,
+        )
     app.add_middleware(RequestTimer, metrics=metrics)  # added last = outermost: times it all
     return app

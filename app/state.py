@@ -23,6 +23,7 @@ from app.ml.accel import accelerate
 from app.ml.predictor import NoModel, Predictor, load_predictor
 from app.ml.signal import SignalConfig
 from app.services.alerts import AlertService
+from app.services.audit import AuditLog
 from app.services.buffers import DeviceBuffers
 from app.services.detector import AlertSink
 from app.services.devices import DeviceService
@@ -30,11 +31,13 @@ from app.services.eventlog import EventLog
 from app.services.history import ReadingsRecorder
 from app.services.hub import EventFilter, Hub
 from app.services.ingest import Ingestor
+from app.services.keys import KeyService
 from app.services.registry import Registry
 from app.services.safety import SafetyService
 from app.services.scorer import BatchScorer, InlineScorer
 from app.services.signals import SignalBank
 from app.services.silences import SilenceService
+from app.services.tickets import TicketBook
 from app.services.webhooks import RetryPolicy, WebhookDispatcher
 from app.store import Store
 
@@ -63,6 +66,9 @@ class AppState:
     recorder: ReadingsRecorder
     webhooks: WebhookDispatcher
     sink: AlertSink
+    keys: KeyService
+    audit: AuditLog
+    tickets: TicketBook
     started_at: float = field(default_factory=time.time)
     evicted_total: int = 0
 
@@ -289,6 +295,15 @@ async def _alerting(
     devices = DeviceService(
         buffers=buffers, registry=registry, view=view, scores=sink.last_probability
     )
+    audit = AuditLog(store.audit)
+    bootstrap = settings.bootstrap_admin_key
+    keys = KeyService(
+        store.keys,
+        audit,
+        bootstrap=None if bootstrap is None else bootstrap.get_secret_value(),
+        cache_s=settings.key_cache_s,
+    )
+    tickets = TicketBook(ttl_s=settings.ws_ticket_ttl_s, max_outstanding=settings.ws_tickets_max)
     return AppState(
         settings,
         predictor,
@@ -308,6 +323,9 @@ async def _alerting(
         recorder,
         webhooks,
         sink,
+        keys,
+        audit,
+        tickets,
     )
 
 

@@ -91,7 +91,7 @@ def run_load(
     out = subprocess.run(
         [sys.executable, "-m", "bench.load", json.dumps(cfg)],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "GASLEAK_BOOTSTRAP_ADMIN_KEY": srv.key},
         capture_output=True,
         text=True,
         check=False,
@@ -133,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         threads=sorted({threads, os.cpu_count() or 1}),
         batches=[1024, 8192, 32768] if args.gpu else [1, 64, 256, 1024],
     )
-    raise_after = readings_to_raise(ceil.pop("predictor"), settings, rate=args.rate)
-    prefill = settings.window + (raise_after or 0)  # clean history, then the leaks' lead-in
+    predictor = ceil.pop("predictor")
+    window = int(predictor.window)  # the model's (GASLEAK_WINDOW may only repeat it)
+    raise_after = readings_to_raise(predictor, settings, rate=args.rate)
+    prefill = window + (raise_after or 0)  # clean history, then the leaks' lead-in
     batched = with_server(
         server_settings(args),
         lambda s: run_load(
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_naive:
         naive = with_server(
             {**server_settings(args), "scoring_mode": "inline"},
-            lambda s: run_load(s, args, ["prefill", "saturate"], settings.window, None),
+            lambda s: run_load(s, args, ["prefill", "saturate"], window, None),
         )  # no leak lead-in
     ceil["raise_after_readings"] = raise_after
     result = report.summarise(args, settings, machine, ceil, batched, naive)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -384,17 +385,26 @@ async def run(cfg: dict) -> dict:
     g = max(1, min(cfg["gateways"], n))
     ws_url = cfg["base"].replace("http", "ws", 1)
     out: dict[str, Any] = {}
+    # the server's admin key comes in the environment (bench.server), never on the command line
+    auth = {"Authorization": f"Bearer {os.environ['GASLEAK_BOOTSTRAP_ADMIN_KEY']}"}
     async with contextlib.AsyncExitStack() as stack:
-        http = await stack.enter_async_context(httpx.AsyncClient(base_url=cfg["base"], timeout=300))
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=cfg["base"], timeout=300, headers=auth)
+        )
         conns = [
             await stack.enter_async_context(
-                websockets.connect(ws_url + "/ws/readings", max_size=None, ping_interval=None)
+                websockets.connect(
+                    ws_url + "/ws/readings",
+                    max_size=None,
+                    ping_interval=None,
+                    additional_headers=auth,
+                )
             )
             for _ in range(g)
         ]
         gws = [Gateway(c, np.arange(k, n, g)) for k, c in enumerate(conns)]
         alerts_ws = await stack.enter_async_context(
-            websockets.connect(ws_url + "/ws/alerts", ping_interval=None)
+            websockets.connect(ws_url + "/ws/alerts", ping_interval=None, additional_headers=auth)
         )
         await alerts_ws.recv()  # the "subscribed" frame
         sub = Subscriber(alerts_ws)

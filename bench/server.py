@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -45,6 +46,7 @@ class Server:
     proc: subprocess.Popen[bytes]
     log: Path
     store_dir: Path | None = None
+    key: str = ""  # its admin key (GASLEAK_BOOTSTRAP_ADMIN_KEY)
 
     @property
     def ws(self) -> str:
@@ -68,6 +70,9 @@ class Server:
 def start(settings: dict[str, str]) -> Server:
     """Start ``python -m bench.serve`` with ``GASLEAK_<KEY>=value`` settings; wait for /healthz.
 
+    Its admin key is ``GASLEAK_BOOTSTRAP_ADMIN_KEY`` from the environment, else a new random
+    one (``Server.key``; the load generator gets it through its environment, never argv).
+
     Raises:
         RuntimeError: the server exited or did not answer within 120 s.
     """
@@ -79,6 +84,7 @@ def start(settings: dict[str, str]) -> Server:
     env["GASLEAK_DB_PATH"] = str(store_dir / "bench.db")
     env.pop("GASLEAK_DATABASE_URL", None)
     env.update({f"GASLEAK_{k.upper()}": str(v) for k, v in settings.items()})
+    key = env.setdefault("GASLEAK_BOOTSTRAP_ADMIN_KEY", secrets.token_urlsafe(32))
     log = Path(tempfile.mkstemp(prefix="gasleak-bench-", suffix=".log")[1])
     with log.open("wb") as out:  # a file, not a pipe: a full pipe would stall the server
         proc = subprocess.Popen(
@@ -96,7 +102,7 @@ def start(settings: dict[str, str]) -> Server:
             raise RuntimeError(f"server exited {proc.returncode}:\n{err[-3000:]}")
         try:
             if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return Server(base, proc, log, store_dir)
+                return Server(base, proc, log, store_dir, key)
         except httpx.TransportError:
             time.sleep(0.2)
     proc.kill()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -24,7 +25,9 @@ from app.schemas.alerts import (
     Kind,
     Severity,
 )
+from app.security import VIEWER, AuditDep, KeysDep, OperatorDep, authorize_ws
 from app.services.hub import EventFilter, Subscription
+from app.services.principal import READ
 
 router = APIRouter(tags=["alerts"])
 
@@ -41,7 +44,12 @@ def _epoch(t: datetime | None) -> float | None:
     return None if t is None else t.timestamp()
 
 
-@router.get("/api/alerts", response_model=AlertPage, summary="Alerts, newest first")
+@router.get(
+    "/api/alerts",
+    response_model=AlertPage,
+    summary="Alerts, newest first",
+    dependencies=[VIEWER],
+)
 async def list_alerts(
     alerts: AlertsDep,
     device_id: Annotated[list[str] | None, Query()] = None,
@@ -71,6 +79,7 @@ async def list_alerts(
     response_model=AlertDetail,
     responses=ERRORS,
     summary="One alert with its events",
+    dependencies=[VIEWER],
 )
 async def get_alert(alert_id: str, alerts: AlertsDep) -> AlertDetail:
     """404 when the alert does not exist."""
@@ -83,12 +92,24 @@ async def get_alert(alert_id: str, alerts: AlertsDep) -> AlertDetail:
     responses=ERRORS,
     summary="Acknowledge an open alert",
 )
-async def ack_alert(alert_id: str, body: AckRequest, alerts: AlertsDep) -> AlertDetail:
-    """Holds until the alert resolves; a latched alarm that has cleared resolves now."""
-    return await alerts.acknowledge(alert_id, author=body.author, comment=body.comment)
+async def ack_alert(
+    alert_id: str, body: AckRequest, alerts: AlertsDep, who: OperatorDep, audit: AuditDep
+) -> AlertDetail:
+    """Holds until the alert resolves; a latched alarm that has cleared resolves now.
+    Operators and admins only; recorded in the audit log."""
+    detail = await alerts.acknowledge(alert_id, author=body.author, comment=body.comment)
+    await audit.record(
+        who, "alert.ack", target=alert_id, detail={"author": body.author, "comment": body.comment}
+    )
+    return detail
 
 
-@router.get("/api/events", response_model=EventList, summary="Stored events after an id")
+@router.get(
+    "/api/events",
+    response_model=EventList,
+    summary="Stored events after an id",
+    dependencies=[VIEWER],
+)
 async def list_events(
     log: EventLogDep,
     since: Annotated[int, Query(ge=0, le=MAX_ID, description="Only events after this id")] = 0,
@@ -103,7 +124,7 @@ async def list_events(
 
 
 @router.websocket("/ws/alerts")
-async def ws_alerts(ws: WebSocket, hub: HubDep) -> None:
+async def ws_alerts(ws: WebSocket, hub: HubDep, keys: KeysDep) -> None:
     """Push alert events as JSON text frames, filtered by device, kind and minimum severity.
 
     The first frame is ``{"type": "subscribed", "last_event_id": n, ...}``. With ``since``,
@@ -112,13 +133,21 @@ async def ws_alerts(ws: WebSocket, hub: HubDep) -> None:
     ``event_id`` you have seen. Silenced events are left out unless ``include_silenced=true``.
     A subscriber that falls ``subscriber_queue_max`` events behind is closed with code 1013
     and a reason naming the ``since`` to resume with.
+
+    Authenticated at the handshake (viewer, operator or admin): ``Authorization: Bearer``,
+    or ``?ticket=`` from ``POST /api/ws-ticket``; a cross-site ``Origin`` not on
+    ``allowed_origins`` is refused. Once the key is revoked, the next event closes the
+    socket instead (1008, ``API key revoked``).
     """
+    who = await authorize_ws(ws, READ)
+    if who is None:
+        return
     await ws.accept()
     q = ws.query_params
     raw = {
         "device_id": q.getlist("device_id") or None,
         "kind": q.getlist("kind") or None,
-        **{k: v for k, v in q.items() if k not in ("device_id", "kind")},
+        **{k: v for k, v in q.items() if k not in ("device_id", "kind", "ticket")},
     }
     try:
         f = AlertFilter.model_validate(raw)
@@ -141,7 +170,7 @@ async def ws_alerts(ws: WebSocket, hub: HubDep) -> None:
                 "include_silenced": f.include_silenced,
             }
         )
-        sender = asyncio.create_task(_send_events(ws, sub))
+        sender = asyncio.create_task(_send_events(ws, sub, lambda: keys.still_valid(who)))
         receiver = asyncio.create_task(_wait_disconnect(ws))
         _, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -149,10 +178,17 @@ async def ws_alerts(ws: WebSocket, hub: HubDep) -> None:
         await asyncio.gather(sender, receiver, return_exceptions=True)
 
 
-async def _send_events(ws: WebSocket, sub: Subscription) -> None:
-    """Send the subscription's events; it ends on overflow, then close with its resume id."""
+async def _send_events(
+    ws: WebSocket, sub: Subscription, key_valid: Callable[[], Awaitable[bool]]
+) -> None:
+    """Send the subscription's events; it ends on overflow, then close with its resume id.
+    Before each event, ``key_valid()``: False closes the socket (its key was revoked)."""
     sent = sub.resume_id
     async for event in sub:
+        if not await key_valid():
+            with contextlib.suppress(Exception):
+                await ws.close(code=CLOSE_POLICY, reason="API key revoked")
+            return
         try:
             await asyncio.wait_for(ws.send_json(event), SEND_TIMEOUT_S)
         except TimeoutError:

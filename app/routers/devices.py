@@ -15,6 +15,7 @@ from app.schemas.alerts import AlertState, Kind
 from app.schemas.devices import DeviceInfo, DevicePage, Profile, ProfilePatch
 from app.schemas.history import HistoryPoint, ReadingsHistory
 from app.schemas.readings import DEVICE_ID_PATTERN, iso
+from app.security import VIEWER, AdminDep, AuditDep
 from app.store.readings import ReadingsRepo
 
 router = APIRouter(tags=["devices"])
@@ -28,7 +29,12 @@ class BadRange(GasleakError):
     error = "invalid_request"
 
 
-@router.get("/api/devices", response_model=DevicePage, summary="Registered devices")
+@router.get(
+    "/api/devices",
+    response_model=DevicePage,
+    summary="Registered devices",
+    dependencies=[VIEWER],
+)
 async def list_devices(
     devices: DevicesDep,
     alert_state: Annotated[
@@ -52,6 +58,7 @@ async def list_devices(
     response_model=DeviceInfo,
     responses={404: {"description": "Unknown device"}},
     summary="Profile, open alerts of every kind, buffer fill, last reading and probability",
+    dependencies=[VIEWER],
 )
 async def get_device(device_id: str, devices: DevicesDep) -> DeviceInfo:
     """404 when the device is neither registered nor in memory."""
@@ -64,10 +71,16 @@ async def get_device(device_id: str, devices: DevicesDep) -> DeviceInfo:
     summary="Set a device's whole profile (registers it when unknown)",
 )
 async def put_device(
-    device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)], body: Profile, devices: DevicesDep
+    device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
+    body: Profile,
+    devices: DevicesDep,
+    who: AdminDep,
+    audit: AuditDep,
 ) -> DeviceInfo:
-    """Set points apply from the device's next reading."""
-    return await devices.put(device_id, body)
+    """Set points apply from the device's next reading. Admins only; audited."""
+    info = await devices.put(device_id, body)
+    await audit.record(who, "device.put", target=device_id, detail=body.model_dump(mode="json"))
+    return info
 
 
 @router.patch(
@@ -79,9 +92,18 @@ async def patch_device(
     device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
     body: ProfilePatch,
     devices: DevicesDep,
+    who: AdminDep,
+    audit: AuditDep,
 ) -> DeviceInfo:
-    """Fields left out keep their value."""
-    return await devices.patch(device_id, body)
+    """Fields left out keep their value. Admins only; audited."""
+    info = await devices.patch(device_id, body)
+    await audit.record(
+        who,
+        "device.patch",
+        target=device_id,
+        detail=body.model_dump(mode="json", exclude_unset=True),
+    )
+    return info
 
 
 async def _device_now(repo: ReadingsRepo, device_id: str) -> float:
@@ -96,6 +118,7 @@ async def _device_now(repo: ReadingsRepo, device_id: str) -> float:
     response_model=ReadingsHistory,
     response_model_by_alias=True,
     summary="A device's readings over a time range, downsampled",
+    dependencies=[VIEWER],
 )
 async def get_readings(
     device_id: str,

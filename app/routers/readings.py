@@ -5,10 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
 from app.deps import StateDep
-from app.errors import InvalidBody, TooLarge
+from app.errors import Forbidden, InvalidBody, TooLarge
 from app.schemas.readings import IngestResult, Reading
+from app.security import GatewayDep, authorize_ws
+from app.services.principal import INGEST
 
 router = APIRouter(tags=["readings"])
+CLOSE_REVOKED = 1008  # RFC 6455 "Policy Violation": the socket's key was revoked
 
 _ONE = Reading.model_json_schema()
 _BODY_SCHEMA = {
@@ -27,13 +30,20 @@ _BODY_SCHEMA = {
         }
     },
     responses={
+        403: {"description": "A gateway key posting a device outside its device-id prefix"},
         413: {"description": "Body over 16 MiB"},
         422: {"description": "Not readings at all, or a single reading that fails validation"},
     },
 )
-async def post_readings(request: Request, state: StateDep) -> IngestResult:
-    """Store readings; good readings of a batch are kept when others are rejected."""
-    return await state.ingestor.ingest_raw(await _read_body(request))
+async def post_readings(request: Request, state: StateDep, who: GatewayDep) -> IngestResult:
+    """Store readings; good readings of a batch are kept when others are rejected.
+
+    Gateway and admin keys. A gateway key limited to a device-id prefix gets a 403 naming
+    every reading outside it, and none of the message is stored (a misconfigured gateway
+    should fail loudly, not lose part of every batch)."""
+    return await state.ingestor.ingest_raw(
+        await _read_body(request), device_prefix=who.device_prefix
+    )
 
 
 #: Largest body taken, bytes: uvicorn's default WebSocket frame limit, so both ways agree.
@@ -63,7 +73,15 @@ async def _read_body(request: Request) -> bytes:
 
 @router.websocket("/ws/readings")
 async def ws_readings(ws: WebSocket, state: StateDep) -> None:
-    """One reading or an array per text frame; each frame gets an IngestResult reply."""
+    """One reading or an array per text frame; each frame gets an IngestResult reply.
+
+    Gateway and admin keys, at the handshake (header, or ``?ticket=``). A frame with a
+    device outside the key's prefix gets a ``forbidden`` error frame; the socket stays open.
+    Once the key is revoked, the next frame closes the socket (1008, ``API key revoked``).
+    """
+    who = await authorize_ws(ws, INGEST)
+    if who is None:
+        return
     await ws.accept()
     try:
         while True:
@@ -71,9 +89,12 @@ async def ws_readings(ws: WebSocket, state: StateDep) -> None:
             if msg["type"] == "websocket.disconnect":
                 return
             raw: str | bytes = msg.get("text") or msg.get("bytes") or b""
+            if not await state.keys.still_valid(who):
+                await ws.close(code=CLOSE_REVOKED, reason="API key revoked")
+                return
             try:
-                result = await state.ingestor.ingest_raw(raw)
-            except InvalidBody as exc:
+                result = await state.ingestor.ingest_raw(raw, device_prefix=who.device_prefix)
+            except (InvalidBody, Forbidden) as exc:
                 await ws.send_json({"error": exc.error, "detail": exc.detail})
                 continue
             await ws.send_text(result.model_dump_json())

@@ -11,6 +11,7 @@ from app.deps import StateDep
 from app.errors import NotFound
 from app.schemas.readings import iso
 from app.schemas.signals import BaselineReset, BaselineResetDone
+from app.security import AuditDep, OperatorDep
 
 router = APIRouter(tags=["devices"])
 log = logging.getLogger(__name__)
@@ -22,9 +23,12 @@ log = logging.getLogger(__name__)
     responses={404: {"description": "Unknown device"}},
     summary="Forget a device's clean-air level and warm up again",
 )
-async def reset_baseline(device_id: str, body: BaselineReset, state: StateDep) -> BaselineResetDone:
+async def reset_baseline(
+    device_id: str, body: BaselineReset, state: StateDep, who: OperatorDep, audit: AuditDep
+) -> BaselineResetDone:
     """Restart the device's signal model (after a sensor swap, or a level that is now clean
-    air). Its open leak alert, if any, stays until it resolves or is acknowledged."""
+    air). Its open leak alert, if any, stays until it resolves or is acknowledged.
+    Operators and admins only; audited."""
     if not state.buffers.signals.reset(device_id):
         raise NotFound(f"device {device_id!r} is not tracked")
     done = BaselineResetDone(
@@ -36,4 +40,7 @@ async def reset_baseline(device_id: str, body: BaselineReset, state: StateDep) -
     )
     state.buffers.signals.last_reset[device_id] = done.model_dump()
     log.info("baseline reset: device=%s by=%s reason=%s", device_id, body.by, body.reason)
+    await audit.record(
+        who, "baseline.reset", target=device_id, detail={"by": body.by, "reason": body.reason}
+    )
     return done

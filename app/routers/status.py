@@ -8,12 +8,18 @@ from fastapi import APIRouter, Request, Response
 
 from app.deps import StateDep
 from app.schemas.status import ModelStatus, Status
+from app.security import VIEWER
 from app.services.metrics import render_metrics
 
 router = APIRouter(tags=["status"])
 
 
-@router.get("/api/status", response_model=Status, summary="Service status and counters")
+@router.get(
+    "/api/status",
+    response_model=Status,
+    summary="Service status and counters",
+    dependencies=[VIEWER],
+)
 async def get_status(state: StateDep) -> Status:
     """Model, devices, throughput counters and subscribers."""
     p = state.predictor
@@ -44,7 +50,12 @@ async def get_status(state: StateDep) -> Status:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (viewer key: Prometheus `authorization` scrape setting)",
+    response_class=Response,
+    dependencies=[VIEWER],
+)
 async def metrics(state: StateDep, request: Request) -> Response:
     """Counters, gauges, queue depths and latency histograms in the Prometheus text format."""
     body, content_type = render_metrics(state, getattr(request.app.state, "metrics", None))

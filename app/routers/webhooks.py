@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from app.deps import DeliveriesDep
 from app.schemas.alerts import MAX_ID, Delivery, DeliveryPage
 from app.schemas.readings import iso
+from app.security import ADMIN_ONLY
 
 router = APIRouter(tags=["webhooks"])
 
@@ -31,7 +32,8 @@ def _delivery(row: dict[str, Any]) -> Delivery:
 @router.get(
     "/api/webhooks/deliveries",
     response_model=DeliveryPage,
-    summary="Webhook deliveries and their state",
+    summary="Webhook deliveries and their state (admin: receiver URLs may hold tokens)",
+    dependencies=[ADMIN_ONLY],
 )
 async def list_deliveries(
     deliveries: DeliveriesDep,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
-from app.errors import InvalidBody, pydantic_errors
+from app.errors import Forbidden, InvalidBody, pydantic_errors
 from app.schemas.readings import IngestResult, Reading, Rejected, iso
 from app.services.buffers import BAD_TS, CAPPED, LATE, DeviceBuffers
 from app.services.safety import SafetyService
@@ -119,21 +119,32 @@ class Ingestor:
         self.accepted_total = 0
         self.rejected_total = 0
 
-    async def ingest_raw(self, raw: bytes | str) -> IngestResult:
+    async def ingest_raw(
+        self, raw: bytes | str, *, device_prefix: str | None = None
+    ) -> IngestResult:
         """Parse, validate and store one message (HTTP body or WebSocket frame).
+
+        Args:
+            device_prefix: the sender's key may only post device ids starting with this.
 
         Raises:
             InvalidBody: the message is not readings at all, or a single reading is invalid.
+            Forbidden: a valid reading's device id lies outside ``device_prefix`` (nothing
+                of the message is stored).
         """
         fast = validate_fast(raw, max_items=self.max_items)
         if fast is not None:
             readings = fast[0]
+            if device_prefix is not None:
+                check_prefix(range(len(readings)), readings, device_prefix)
             return await self.ingest(list(range(len(readings))), readings, [])
         items, was_array = parse_body(raw, max_items=self.max_items)
         good, bad = validate(items)
         if not was_array and bad:
             self.rejected_total += 1
             raise InvalidBody(bad[0].errors)
+        if device_prefix is not None:
+            check_prefix([i for i, _ in good], [r for _, r in good], device_prefix)
         return await self.ingest([i for i, _ in good], [r for _, r in good], bad)
 
     async def ingest(
@@ -203,6 +214,26 @@ class Ingestor:
             return _cap_error(self.buffers.max_devices)
         assert code == BAD_TS, code
         return {"field": "ts", "reason": "not a finite time", "type": "finite_number"}
+
+
+def check_prefix(index: Sequence[int], readings: Sequence[Reading], prefix: str) -> None:
+    """Refuse a message holding a device id that does not start with ``prefix``.
+
+    Raises:
+        Forbidden: naming the index and device id of every such reading.
+    """
+    outside = [
+        {
+            "index": i,
+            "field": "device_id",
+            "reason": f"device {r.device_id!r} is outside this key's device prefix {prefix!r}",
+            "type": "device_prefix",
+        }
+        for i, r in zip(index, readings, strict=True)
+        if not r.device_id.startswith(prefix)
+    ]
+    if outside:
+        raise Forbidden(outside)
 
 
 def _cap_error(cap: int) -> dict[str, str]:

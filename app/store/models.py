@@ -159,3 +159,41 @@ class ReadingRow(Base):
     gas_ppm: Mapped[float] = mapped_column(Float)
     temperature_c: Mapped[float] = mapped_column(Float)
     humidity_pct: Mapped[float] = mapped_column(Float)
+
+
+class ApiKey(Base):
+    """An API key: only the SHA-256 of its secret part is stored (the key is shown once).
+
+    A key reads ``gl_<key_id>_<secret>``; ``secret_hash`` is ``sha256(secret)`` in hex.
+    """
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    device_prefix: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(250))
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(250), nullable=True)
+
+
+class AuditRow(Base):
+    """One change made by someone: who (key id, name, role), what, on what, when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_action", "action", "audit_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    audit_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float)
+    actor_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    actor_name: Mapped[str] = mapped_column(String(200))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

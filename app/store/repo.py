@@ -17,6 +17,7 @@ from sqlalchemy import Connection, delete, event, func, insert, or_, select, upd
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.alerting.events import OPEN_STATES, AlertEvent, EventType, Severity
+from app.store.auth import AuditRepo, KeysRepo
 from app.store.models import Alert, Event, PolicyState, SafetyState
 from app.store.readings import ReadingsRepo
 from app.store.registry import DevicesRepo, SilencesRepo
@@ -79,6 +80,8 @@ class Store:
         self.deliveries = DeliveriesRepo(self.engine, self.write_lock)
         self.devices = DevicesRepo(self.engine, self.write_lock)
         self.silences = SilencesRepo(self.engine, self.write_lock)
+        self.keys = KeysRepo(self.engine, self.write_lock)
+        self.audit = AuditRepo(self.engine, self.write_lock)
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent)."""

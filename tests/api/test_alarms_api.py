@@ -15,7 +15,7 @@ from asgi_lifespan import LifespanManager
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import reading
+from tests.conftest import auth_headers, reading
 
 T0 = 1_767_225_600.0
 Client = httpx.AsyncClient
@@ -31,7 +31,9 @@ def make_client(tmp_path: Path) -> Callable[..., Any]:
             app = create_app(settings)
             async with LifespanManager(app, startup_timeout=60) as m:
                 transport = httpx.ASGITransport(app=m.app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://t", headers=auth_headers()
+                ) as c:
                     c.gasleak = app.state.gasleak  # type: ignore[attr-defined]
                     yield c
 

@@ -21,7 +21,7 @@ from app.alerting.events import AlertEvent
 from app.config import Settings
 from app.main import create_app
 from app.state import AppState
-from tests.conftest import free_port, reading
+from tests.conftest import auth_headers, free_port, reading
 
 T0 = 1_767_225_600.0
 
@@ -31,7 +31,9 @@ async def app_client(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClien
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=60) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=auth_headers()
+        ) as c:
             yield c, app.state.gasleak
 
 
@@ -152,13 +154,17 @@ async def test_ws_resume_filters_and_seam(uvicorn_app: tuple[str, AppState]) -> 
     base, state = uvicorn_app
     await feed(state, "a", [0.8] * 3)  # event 1 (warning)
     await feed(state, "b", [0.95] * 3)  # event 2 (critical)
-    async with websockets.connect(base + "/ws/alerts?since=0&min_severity=critical") as ws:
+    async with websockets.connect(
+        base + "/ws/alerts?since=0&min_severity=critical", additional_headers=auth_headers()
+    ) as ws:
         hello = json.loads(await ws.recv())
         assert hello["last_event_id"] == 2 and hello["min_severity"] == "critical"
         assert json.loads(await ws.recv())["event_id"] == 2  # replayed
         await feed(state, "a", [0.95])  # event 3: a escalates to critical -> live
         assert json.loads(await ws.recv())["event_id"] == 3
-    async with websockets.connect(base + "/ws/alerts?since=1&device_id=a") as ws:
+    async with websockets.connect(
+        base + "/ws/alerts?since=1&device_id=a", additional_headers=auth_headers()
+    ) as ws:
         await ws.recv()
         assert json.loads(await ws.recv())["event_id"] == 3
         with pytest.raises(TimeoutError):  # nothing else: b's events are filtered out
@@ -169,7 +175,9 @@ async def test_ws_resume_filters_and_seam(uvicorn_app: tuple[str, AppState]) -> 
         ("kind=bogus", "kind.0"),
         ("devices=a", "devices"),
     ):
-        async with websockets.connect(base + "/ws/alerts?" + query) as ws:
+        async with websockets.connect(
+            base + "/ws/alerts?" + query, additional_headers=auth_headers()
+        ) as ws:
             error = json.loads(await ws.recv())  # a bad filter is refused, not ignored
             assert error["error"] == "invalid_request", query
             assert error["detail"][0]["field"] == field, error
@@ -183,7 +191,7 @@ async def test_overflowing_subscriber_is_closed_with_the_since_to_resume(
 ) -> None:
     base, state = uvicorn_app
     state.hub.queue_max = 2
-    async with websockets.connect(base + "/ws/alerts") as ws:
+    async with websockets.connect(base + "/ws/alerts", additional_headers=auth_headers()) as ws:
         await ws.recv()
         sub = next(iter(state.hub._subs))
         # one batch of 5 events is fanned out at once, faster than any socket: the queue fills
@@ -195,7 +203,9 @@ async def test_overflowing_subscriber_is_closed_with_the_since_to_resume(
                 got.append(json.loads(await ws.recv())["event_id"])
     assert closed.value.rcvd.code == 1013
     assert closed.value.rcvd.reason == f"subscriber queue overflow; resume with since={got[-1]}"
-    async with websockets.connect(base + f"/ws/alerts?since={got[-1]}") as ws:
+    async with websockets.connect(
+        base + f"/ws/alerts?since={got[-1]}", additional_headers=auth_headers()
+    ) as ws:
         await ws.recv()
         rest = [json.loads(await ws.recv())["event_id"] for _ in range(5 - len(got))]
     assert got + rest == [1, 2, 3, 4, 5]

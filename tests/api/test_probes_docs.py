@@ -16,7 +16,7 @@ from sqlalchemy import event
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import reading
+from tests.conftest import auth_headers, reading
 
 T0 = 1_767_225_600.0
 
@@ -27,7 +27,9 @@ async def app_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.A
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=120) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=auth_headers()
+        ) as c:
             yield app, c
 
 

@@ -76,6 +76,14 @@ def browser_page(viewport: tuple[int, int] = (1400, 900)) -> Iterator[tuple[obje
             browser.close()
 
 
+def sign_in(page, url: str, key: str) -> None:  # noqa: ANN001
+    """Open the console at ``url`` and sign in with ``key`` through its sign-in box."""
+    page.goto(url)
+    page.wait_for_selector("#signin-form", state="visible", timeout=15_000)
+    page.fill("#signin-key", key)
+    page.click("#signin-submit")
+
+
 def screenshot(page, name: str) -> Path:  # noqa: ANN001
     """Save a full-page PNG in the test output (and in docs/ when asked to)."""
     OUTPUT.mkdir(parents=True, exist_ok=True)

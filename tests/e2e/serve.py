@@ -1,5 +1,8 @@
 """Start the service under uvicorn on 127.0.0.1:PORT, for end-to-end tests.
 
+``GASLEAK_TEST_LOG_LEVEL`` sets uvicorn's log level (default warning; the log-leak test
+runs at debug, access log on).
+
 ``--block-torch`` makes every ``import torch`` raise ModuleNotFoundError, as on a machine
 where torch is not installed (a meta-path finder, so ``"torch" in sys.modules`` stays False
 for libraries such as scipy that probe it).
@@ -8,6 +11,7 @@ for libraries such as scipy that probe it).
 from __future__ import annotations
 
 import importlib.abc
+import os
 import sys
 
 
@@ -26,4 +30,5 @@ if __name__ == "__main__":
 
     from app.main import create_app
 
-    uvicorn.run(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    level = os.environ.get("GASLEAK_TEST_LOG_LEVEL", "warning")
+    uvicorn.run(create_app(), host="127.0.0.1", port=port, log_level=level)

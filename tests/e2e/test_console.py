@@ -8,6 +8,7 @@ as ``alert.acknowledged`` with the comment typed in the page. Every page is scre
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -17,8 +18,15 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import LiveServer, reading, start_server, stop_server
-from tests.e2e.browser import browser_page, require_browser, screenshot
+from tests.conftest import (
+    LiveServer,
+    auth_headers,
+    make_key,
+    reading,
+    start_server,
+    stop_server,
+)
+from tests.e2e.browser import browser_page, require_browser, screenshot, sign_in
 
 ALERT_WITHIN_S = 5.0  # "a leak appears as an alert row within a few seconds"
 
@@ -32,10 +40,17 @@ def server() -> Iterator[LiveServer]:
     stop_server(s)
 
 
+@pytest.fixture(scope="module")
+def operator_key(server: LiveServer) -> str:
+    """An operator key: what a person at the console signs in with (ack, silence)."""
+    return asyncio.run(make_key(server.base, "operator"))
+
+
 class Subscriber:
     """A /ws/alerts client in a thread, collecting every event it receives."""
 
-    def __init__(self, ws_base: str) -> None:
+    def __init__(self, ws_base: str, key: str) -> None:
+        self._headers = auth_headers(key)
         self.events: list[dict] = []
         self._url = ws_base + "/ws/alerts"
         self._ws = None
@@ -45,7 +60,7 @@ class Subscriber:
         assert self._ready.wait(10), "no 'subscribed' frame from /ws/alerts"
 
     def _run(self) -> None:
-        with connect(self._url) as ws:
+        with connect(self._url, additional_headers=self._headers) as ws:
             self._ws = ws
             if json.loads(ws.recv(10))["type"] == "subscribed":
                 self._ready.set()
@@ -76,15 +91,17 @@ def post_leak(base: str, device: str) -> None:
     t0 = time.time() - 300
     clean = [reading(device, t0 + i, 420.0 + i % 3) for i in range(60)]
     leak = [reading(device, t0 + 60 + i, min(420.0 * 1.3**i, 30_000.0)) for i in range(30)]
-    r = httpx.post(base + "/api/readings", json=clean + leak, timeout=30)
+    r = httpx.post(base + "/api/readings", json=clean + leak, timeout=30, headers=auth_headers())
     assert r.status_code == 200 and r.json()["rejected"] == [], r.text
 
 
-def test_console_shows_a_posted_leak_and_acknowledges_it(server: LiveServer) -> None:
-    sub = Subscriber(server.ws)
+def test_console_shows_a_posted_leak_and_acknowledges_it(
+    server: LiveServer, operator_key: str
+) -> None:
+    sub = Subscriber(server.ws, server.key)
     try:
         with browser_page() as (page, log):
-            page.goto(server.base + "/")
+            sign_in(page, server.base + "/", operator_key)
             page.wait_for_selector("body[data-ready=true]", timeout=15_000)
             page.wait_for_selector("#status dd[data-key=Model]", timeout=5_000)
             assert "LSTM+SVM" in page.inner_text("#status-panel")
@@ -144,19 +161,23 @@ def test_api_docs_render_offline(server: LiveServer, path: str, ready: str) -> N
         page.wait_for_timeout(300)
         text = page.inner_text("body")
         assert "/ws/alerts" in text and "1013" in text  # the WebSocket protocols are there
+        if path == "/docs":  # the Bearer scheme from HTTPBearer: Swagger UI's Authorize button
+            page.click("button.authorize")
+            page.wait_for_selector("text=ApiKey  (http, Bearer)", timeout=5_000)
         screenshot(page, f"docs{path.replace('/', '-')}")
         assert log.external == [], log.external
         assert log.errors == [], log.errors
 
 
-def test_silence_a_device_from_its_page(server: LiveServer) -> None:
+def test_silence_a_device_from_its_page(server: LiveServer, operator_key: str) -> None:
     schema = httpx.get(server.base + "/openapi.json").json()
     assert "post" in schema["paths"]["/api/silences"], "the console's silence form needs it"
     t0 = time.time() - 120
     batch = [reading("console-2", t0 + i, 420.0) for i in range(10)]
-    assert httpx.post(server.base + "/api/readings", json=batch).json()["accepted"] == 10
+    r = httpx.post(server.base + "/api/readings", json=batch, headers=server.headers)
+    assert r.json()["accepted"] == 10
     with browser_page() as (page, log):
-        page.goto(server.base + "/#/device/console-2")
+        sign_in(page, server.base + "/#/device/console-2", operator_key)
         page.wait_for_selector("body[data-ready=true]", timeout=15_000)
         page.wait_for_selector("[data-testid=silence-form]:not([hidden])", timeout=5_000)
         page.select_option("#silence-duration", "3600")
@@ -171,7 +192,7 @@ def test_silence_a_device_from_its_page(server: LiveServer) -> None:
             'tr[data-device-id="console-2"] [data-testid=silenced]', timeout=10_000
         )
         assert log.errors == [] and log.external == [], (log.errors, log.external)
-    silences = httpx.get(server.base + "/api/silences").json()["silences"]
+    silences = httpx.get(server.base + "/api/silences", headers=server.headers).json()["silences"]
     mine = [s for s in silences if s["device_id"] == "console-2"]
     assert len(mine) == 1 and mine[0]["author"] == "e2e operator"
     assert mine[0]["status"] == "active"
@@ -179,3 +200,33 @@ def test_silence_a_device_from_its_page(server: LiveServer) -> None:
 
     ends = datetime.fromisoformat(mine[0]["ends_at"]).timestamp()
     assert 3500 < ends - before < 3700  # the duration picked in the page
+
+
+def test_console_sign_in_refuses_bad_keys_and_a_viewer_cannot_acknowledge(
+    server: LiveServer,
+) -> None:
+    """Without a key the console shows only its sign-in box; an unknown key and a gateway
+    key are refused there; a viewer sees alerts but its acknowledgement is refused (403)."""
+    viewer, gateway = (asyncio.run(make_key(server.base, r)) for r in ("viewer", "gateway"))
+    post_leak(server.base, "console-3")
+    with browser_page() as (page, _log):
+        sign_in(page, server.base + "/", "gl_0000000000000000_" + "x" * 43)
+        page.wait_for_selector("[data-testid=signin-error]:has-text('Unknown or revoked')")
+        assert page.is_hidden("#main")
+        page.fill("#signin-key", gateway)
+        page.click("#signin-submit")
+        page.wait_for_selector("[data-testid=signin-error]:has-text('gateway key')")
+        page.fill("#signin-key", viewer)
+        page.click("#signin-submit")
+        page.wait_for_selector("body[data-ready=true]", timeout=15_000)
+        row = page.locator("tr[data-testid=alert-row]", has_text="console-3").first
+        row.wait_for(timeout=10_000)
+        page.wait_for_selector("[data-testid=conn]:has-text('live')")  # the ticket worked
+        row.locator("[data-testid=ack-button]").click()
+        page.fill("#ack-author", "a viewer")
+        page.click("#ack-submit")
+        page.wait_for_selector("#ack-error:has-text('operator or admin')", timeout=5_000)
+        page.click("#ack-cancel")
+        page.click("#signout")
+        page.wait_for_selector("#signin-form", state="visible", timeout=5_000)
+        assert page.evaluate("sessionStorage.getItem('gasleak.key')") is None

@@ -1,10 +1,13 @@
 """``make demo``'s own process (``python main.py --mode demo``) watched in headless chromium:
 the fleet shows up, the simulator's first leak appears as a leak alert row, and acknowledging
-it in the page reaches a /ws/alerts subscriber as ``alert.acknowledged``."""
+it in the page reaches a /ws/alerts subscriber as ``alert.acknowledged``. The demo makes its
+own keys (no GASLEAK_* variable is passed): the page signs in with the operator key the demo
+printed."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -16,7 +19,7 @@ import httpx
 import pytest
 
 from bench.server import free_port, terminate
-from tests.e2e.browser import browser_page, require_browser, screenshot
+from tests.e2e.browser import browser_page, require_browser, screenshot, sign_in
 from tests.e2e.test_console import Subscriber
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,9 +27,9 @@ SPEED = 40.0  # readings/s per device: sim-00's first segment (600 s simulated) 
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[str]:
-    """The demo on a free port (its own temp store under ``tmp_path``), stopped with SIGTERM
-    after the test; its temp folder must be gone then."""
+def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """The demo on a free port (its own temp store under ``tmp_path``) and the console key
+    it printed; stopped with SIGTERM after the test; its temp folder must be gone then."""
     require_browser()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GASLEAK_")}
@@ -61,18 +64,25 @@ def demo(tmp_path: Path) -> Iterator[str]:
                 log.seek(0)
                 raise RuntimeError(f"demo did not start:\n{log.read().decode()[-3000:]}")
             assert [p.name[:13] for p in tmp_path.iterdir()] == ["gasleak-demo-"]
-            yield base
+            key = None
+            while key is None and time.monotonic() < deadline + 30:
+                log.seek(0)
+                m = re.search(rb"console sign-in \(operator\): (gl_\S+)", log.read())
+                key = m.group(1).decode() if m else time.sleep(0.1)
+            assert key is not None, "the demo printed no console sign-in key"
+            yield base, key
         finally:
             terminate(proc, 15)
     assert proc.returncode == 0
     assert list(tmp_path.iterdir()) == []  # the demo removed its store folder on SIGTERM
 
 
-def test_demo_leak_is_shown_and_acknowledged_in_the_console(demo: str) -> None:
-    sub = Subscriber(demo.replace("http", "ws", 1))
+def test_demo_leak_is_shown_and_acknowledged_in_the_console(demo: tuple[str, str]) -> None:
+    base, key = demo
+    sub = Subscriber(base.replace("http", "ws", 1), key)
     try:
         with browser_page() as (page, log):
-            page.goto(demo + "/")
+            sign_in(page, base + "/", key)
             page.wait_for_selector("body[data-ready=true]", timeout=15_000)
             row = page.wait_for_selector(
                 "tr[data-testid=alert-row][data-kind=leak][data-state=active]", timeout=90_000
@@ -84,7 +94,8 @@ def test_demo_leak_is_shown_and_acknowledged_in_the_console(demo: str) -> None:
             )
             page.wait_for_timeout(1000)
             screenshot(page, "console-demo")
-            row.query_selector("[data-testid=ack-button]").click()
+            # by selector, not the handle: a new event (an escalation) re-renders the table
+            page.click(f'tr[data-alert-id="{alert_id}"] [data-testid=ack-button]')
             page.fill("#ack-author", "demo operator")
             page.fill("#ack-comment", "checked on site")
             page.click("#ack-submit")

@@ -28,7 +28,10 @@ def test_named_cases_hold(block_torch: bool) -> None:
     server = start_server(block_torch=block_torch)
     try:
         out = subprocess.run(
-            [sys.executable, str(CHECK), server.base], capture_output=True, text=True, timeout=600
+            [sys.executable, str(CHECK), server.base, server.key],
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
     finally:
         stop_server(server)

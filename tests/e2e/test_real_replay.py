@@ -44,7 +44,9 @@ async def replay(server: LiveServer) -> tuple[list[dict], dict]:
     fire = as_readings("fire", load_rows(*FIRE))
     clean = as_readings("clean", load_rows(*CLEAN))
     frames: list[dict] = []
-    async with websockets.connect(server.ws + "/ws/alerts") as sub:
+    async with websockets.connect(
+        server.ws + "/ws/alerts", additional_headers=server.headers
+    ) as sub:
         hello = json.loads(await sub.recv())
         assert hello["type"] == "subscribed"
 
@@ -53,8 +55,12 @@ async def replay(server: LiveServer) -> tuple[list[dict], dict]:
                 frames.append(json.loads(frame))
 
         collector = asyncio.create_task(collect())
-        async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
-            async with websockets.connect(server.ws + "/ws/readings") as gw:
+        async with httpx.AsyncClient(
+            base_url=server.base, timeout=30, headers=server.headers
+        ) as http:
+            async with websockets.connect(
+                server.ws + "/ws/readings", additional_headers=server.headers
+            ) as gw:
                 for k in range(0, max(len(fire), len(clean)), 50):
                     if fire[k : k + 50]:
                         r = await http.post("/api/readings", json=fire[k : k + 50])

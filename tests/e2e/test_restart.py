@@ -12,14 +12,14 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import LiveServer, needs_data, start_server, stop_server
+from tests.conftest import LiveServer, auth_headers, needs_data, start_server, stop_server
 from tests.e2e.test_real_replay import FIRE, as_readings, load_rows
 
 CHUNK = 20
 
 
 async def collect(url: str, frames: list[dict], hello: list[dict]) -> None:
-    async with websockets.connect(url) as ws:
+    async with websockets.connect(url, additional_headers=auth_headers()) as ws:
         hello.append(json.loads(await ws.recv()))
         async for frame in ws:
             frames.append(json.loads(frame))
@@ -55,7 +55,7 @@ async def until_raised(server: LiveServer, readings: list[dict]) -> tuple[int, l
     sub = asyncio.create_task(collect(server.ws + "/ws/alerts", frames, hello))
     await wait_for(lambda: bool(hello))
     sent = 0
-    async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=server.base, timeout=30, headers=server.headers) as http:
         while not {"leak", "threshold"} <= set(open_rules(frames)):
             assert sent < len(readings), f"the fire slice raised no alert: {frames}"
             r = await http.post("/api/readings", json=readings[sent : sent + CHUNK])
@@ -67,7 +67,7 @@ async def until_raised(server: LiveServer, readings: list[dict]) -> tuple[int, l
 
 
 async def after_restart(server: LiveServer, before: list[dict], rest: list[dict]) -> None:
-    async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=server.base, timeout=30, headers=server.headers) as http:
         stored = (await http.get("/api/events", params={"limit": 1000})).json()["events"]
         assert stored[: len(before)] == before  # whatever a subscriber saw was durable
         opened = open_rules(stored)  # killed while a leak and a threshold alert were open

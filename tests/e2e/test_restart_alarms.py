@@ -36,7 +36,7 @@ async def events(http: httpx.AsyncClient, device: str) -> list[dict[str, Any]]:
 
 
 async def before_kill(server: LiveServer) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=server.base, timeout=30, headers=server.headers) as http:
         put = await http.put(
             "/api/devices/propane-1",
             json={"name": "Boiler", "gas": "propane", "low_pct_lel": 5, "high_pct_lel": 15},
@@ -65,7 +65,7 @@ async def before_kill(server: LiveServer) -> dict[str, Any]:
 
 async def after_restart(server: LiveServer, before: dict[str, Any], silent_s: float) -> None:
     started = time.monotonic()
-    async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=server.base, timeout=30, headers=server.headers) as http:
         # silences and the registry came back
         [s] = (await http.get("/api/silences")).json()["silences"]
         assert s == before["silence"]

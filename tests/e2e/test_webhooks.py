@@ -79,7 +79,7 @@ def test_receiver_down_then_back_gets_every_event_signed_and_others_are_not_dela
     server = start_server(env)
     try:
         readings = as_readings("fire", load_rows(*FIRE))
-        with httpx.Client(base_url=server.base, timeout=30) as http:
+        with httpx.Client(base_url=server.base, timeout=30, headers=server.headers) as http:
             for k in range(0, len(readings), 100):
                 assert http.post("/api/readings", json=readings[k : k + 100]).status_code == 200
             wait_until(
@@ -123,7 +123,7 @@ def test_a_silence_on_a_glob_keeps_the_receiver_quiet_while_the_alert_is_stored(
     }
     server = start_server(env)
     try:
-        with httpx.Client(base_url=server.base, timeout=30) as http:
+        with httpx.Client(base_url=server.base, timeout=30, headers=server.headers) as http:
             r = http.post(
                 "/api/silences",
                 json={

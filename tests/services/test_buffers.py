@@ -263,11 +263,14 @@ async def test_service_enforces_cap_reports_it_and_evicts_idle_devices() -> None
 
     from app.config import Settings
     from app.main import create_app
+    from tests.conftest import auth_headers
 
     app = create_app(Settings(max_devices=3, device_idle_s=0.4))
     async with LifespanManager(app, startup_timeout=60) as m:
         transport = httpx.ASGITransport(app=m.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=auth_headers()
+        ) as c:
             body = [
                 {
                     "device_id": f"d{i}",

@@ -4,6 +4,9 @@
 // events from /ws/alerts?since=<last_event_id> (no gap, no duplicate). Acknowledge: POST
 // /api/alerts/{id}/ack. Device page: GET /api/devices/{id}/readings and its alerts. Silences:
 // GET/POST /api/silences, only where the service has them (checked in /openapi.json).
+// Sign-in: an API key kept in sessionStorage (this tab only), sent as Authorization: Bearer
+// on every fetch; /ws/alerts opens with a single-use ticket from POST /api/ws-ticket, since a
+// browser cannot set headers on a WebSocket and a long-lived key must never be in a URL.
 "use strict";
 
 const REFRESH_MS = 5000;
@@ -15,6 +18,7 @@ const OPEN_STATES = new Set(["active", "acknowledged", "cleared_unacked"]);
 const NEEDS_ACK = new Set(["active", "cleared_unacked"]);
 const SILENCE_CHOICES = [["15 min", 900], ["1 h", 3600], ["4 h", 14400], ["8 h", 28800]];
 const SEVERITY_RANK = { info: 0, warning: 1, critical: 2 };
+const KEY_ITEM = "gasleak.key";
 
 const $ = (sel) => document.querySelector(sel);
 const state = {
@@ -44,10 +48,57 @@ class ApiError extends Error {
 }
 
 async function api(path, options = {}) {
-  const r = await fetch(path, { headers: { "content-type": "application/json" }, ...options });
+  const headers = { "content-type": "application/json" };
+  const key = sessionStorage.getItem(KEY_ITEM);
+  if (key) headers.authorization = `Bearer ${key}`;
+  const r = await fetch(path, { headers, ...options });
   const text = await r.text();
+  if (r.status === 401 && key) signOut("The key was refused (unknown or revoked): sign in again.");
   if (!r.ok) throw new ApiError(r.status, text);
   return text ? JSON.parse(text) : null;
+}
+
+// ---- sign-in ------------------------------------------------------------------------------
+
+function signOut(message = "") {
+  sessionStorage.removeItem(KEY_ITEM);
+  sessionStorage.setItem("gasleak.signin-message", message);
+  location.reload(); // the page starts over at the sign-in box, on the same route
+}
+
+function showSignIn(message = "") {
+  $("#signin").hidden = false;
+  $("#main").hidden = true;
+  $("#signin-error").textContent = message;
+}
+
+function signedIn() {
+  return new Promise((resolve) => {
+    if (sessionStorage.getItem(KEY_ITEM)) {
+      resolve();
+      return;
+    }
+    showSignIn(sessionStorage.getItem("gasleak.signin-message") || "");
+    $("#signin-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const key = $("#signin-key").value.trim();
+      // check the key before keeping it: a viewer-level read must pass
+      const r = await fetch("/api/status", { headers: { authorization: `Bearer ${key}` } });
+      if (r.status === 401) {
+        $("#signin-error").textContent = "Unknown or revoked key.";
+        return;
+      }
+      if (r.status === 403) {
+        $("#signin-error").textContent = "This key may not read alerts (a gateway key?): "
+          + "use a viewer, operator or admin key.";
+        return;
+      }
+      sessionStorage.setItem(KEY_ITEM, key);
+      sessionStorage.removeItem("gasleak.signin-message");
+      $("#signin-key").value = "";
+      resolve();
+    });
+  });
 }
 
 function banner(message) {
@@ -183,8 +234,9 @@ async function submitAck(event) {
     renderAlerts();
     $("#ack-dialog").close();
   } catch (err) {
-    $("#ack-error").textContent = err.status === 409
-      ? "Already acknowledged or resolved." : `Not acknowledged: ${err.message}`;
+    $("#ack-error").textContent = err.status === 409 ? "Already acknowledged or resolved."
+      : err.status === 403 ? "Not acknowledged: this key's role may not acknowledge "
+        + "(operator or admin needed)." : `Not acknowledged: ${err.message}`;
   }
 }
 
@@ -477,9 +529,18 @@ async function renderDevice() {
 
 // ---- live events --------------------------------------------------------------------------
 
-function connect(delay = 1000) {
+async function connect(delay = 1000) {
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${proto}://${location.host}/ws/alerts?since=${state.lastEventId}`);
+  let ticket;
+  try {
+    ticket = (await api("/api/ws-ticket", { method: "POST" })).ticket;
+  } catch (err) {
+    $("#conn").textContent = "reconnecting";
+    setTimeout(() => connect(Math.min(delay * 2, 15000)), delay);
+    return;
+  }
+  const ws = new WebSocket(`${proto}://${location.host}/ws/alerts?since=${state.lastEventId}`
+    + `&ticket=${encodeURIComponent(ticket)}`);
   ws.onopen = () => {
     $("#conn").textContent = "live";
     $("#conn").className = "conn up";
@@ -528,6 +589,11 @@ async function tick() {
 }
 
 async function start() {
+  await signedIn();
+  $("#signin").hidden = true;
+  $("#main").hidden = false;
+  $("#signout").hidden = false;
+  $("#signout").addEventListener("click", () => signOut("Signed out."));
   $("#ack-form").addEventListener("submit", submitAck);
   $("#ack-cancel").addEventListener("click", () => $("#ack-dialog").close());
   $("#dev-silence").addEventListener("submit", submitSilence);

@@ -1,0 +1,56 @@
+"""The audit log (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.errors import GasleakError
+from app.schemas.auth import Actor, AuditEntry, AuditPage
+from app.schemas.readings import iso
+from app.security import AdminDep, AuditDep
+
+router = APIRouter(tags=["auth"])
+
+
+class BadCursor(GasleakError):
+    """A cursor that is not one this endpoint handed out."""
+
+    status = 422
+    error = "invalid_request"
+
+
+def _entry(row: dict[str, Any]) -> AuditEntry:
+    return AuditEntry(
+        audit_id=row["audit_id"],
+        at=iso(row["at"]),
+        actor=Actor(key_id=row["actor_key_id"], name=row["actor_name"], role=row["actor_role"]),
+        action=row["action"],
+        target=row["target"],
+        detail=row["detail"],
+    )
+
+
+@router.get("/api/audit", response_model=AuditPage, summary="Who changed what, when (admin)")
+async def list_audit(
+    _: AdminDep,
+    audit: AuditDep,
+    action: Annotated[list[str] | None, Query(description="e.g. alert.ack, key.create")] = None,
+    key_id: Annotated[str | None, Query(max_length=32, description="Actor's key id")] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AuditPage:
+    """Acknowledgements, silences, keys, devices, webhooks and baseline resets; newest first."""
+    before = None
+    if cursor is not None:
+        if not cursor.isdigit() or len(cursor) > 18:
+            raise BadCursor([{"field": "cursor", "reason": "not a cursor from this endpoint"}])
+        before = int(cursor)
+    rows = await audit.page(before=before, limit=limit + 1, actions=action, actor_key_id=key_id)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return AuditPage(
+        entries=[_entry(r) for r in rows],
+        next_cursor=str(rows[-1]["audit_id"]) if more else None,
+    )

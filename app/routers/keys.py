@@ -1,0 +1,80 @@
+"""API keys (admin) and WebSocket tickets (any key)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+
+from app.deps import SettingsDep
+from app.errors import InvalidBody
+from app.schemas.auth import KeyCreated, KeyIn, KeyList, KeyOut, WsTicket
+from app.schemas.readings import iso
+from app.security import AdminDep, KeysDep, TicketsDep, get_principal
+from app.services.principal import Principal
+
+router = APIRouter(tags=["auth"])
+
+
+def key_out(row: dict[str, Any]) -> dict[str, Any]:
+    """A key row (no hash) with RFC 3339 times."""
+    revoked = row["revoked_at"]
+    return {
+        **row,
+        "created_at": iso(row["created_at"]),
+        "revoked_at": None if revoked is None else iso(revoked),
+    }
+
+
+@router.get("/api/keys", response_model=KeyList, summary="Every API key (admin)")
+async def list_keys(_: AdminDep, keys: KeysDep, settings: SettingsDep) -> KeyList:
+    """Oldest first, revoked ones too; never a key's secret."""
+    rows = await keys.list()
+    return KeyList(
+        keys=[KeyOut(**key_out(r)) for r in rows],
+        bootstrap_key=settings.bootstrap_admin_key is not None,
+    )
+
+
+@router.post(
+    "/api/keys",
+    response_model=KeyCreated,
+    status_code=201,
+    summary="Make an API key (admin); the key is in this answer only",
+)
+async def create_key(body: KeyIn, who: AdminDep, keys: KeysDep) -> KeyCreated:
+    """Only its SHA-256 hash is stored: keep the ``key`` now, it cannot be shown again."""
+    try:
+        row, key = await keys.create(
+            role=body.role, name=body.name, device_prefix=body.device_prefix, by=who
+        )
+    except ValueError as exc:
+        raise InvalidBody([{"field": "device_prefix", "reason": str(exc)}]) from None
+    return KeyCreated(**key_out(row), key=key)
+
+
+@router.delete(
+    "/api/keys/{key_id}",
+    response_model=KeyOut,
+    responses={404: {"description": "No such key"}, 409: {"description": "Already revoked"}},
+    summary="Revoke an API key (admin)",
+)
+async def revoke_key(
+    key_id: Annotated[str, Path(max_length=32)], who: AdminDep, keys: KeysDep
+) -> KeyOut:
+    """Refused from the next request on (other processes: within ``key_cache_s``)."""
+    return KeyOut(**key_out(await keys.revoke(key_id, by=who)))
+
+
+@router.post(
+    "/api/ws-ticket",
+    response_model=WsTicket,
+    summary="A single-use ticket for a browser's WebSocket handshake",
+)
+async def ws_ticket(
+    who: Annotated[Principal, Depends(get_principal)], tickets: TicketsDep
+) -> WsTicket:
+    """Open ``/ws/alerts?ticket=<ticket>`` (or ``/ws/readings``) within ``expires_in_s``;
+    the socket acts with this key's role. Browsers cannot send ``Authorization`` on a
+    WebSocket, and a long-lived key must not travel in a URL: tickets are the way."""
+    return WsTicket(ticket=tickets.issue(who), expires_in_s=tickets.ttl_s)

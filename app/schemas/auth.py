@@ -1,0 +1,89 @@
+"""Wire models for API keys, WebSocket tickets and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.services.principal import Role
+
+#: A gateway key's device-id prefix: the characters a device id may hold, 1-64 of them.
+PREFIX_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+
+
+class KeyIn(BaseModel):
+    """Body of ``POST /api/keys``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    role: Role
+    name: str = Field(min_length=1, max_length=200, examples=["north-wing gateway"])
+    device_prefix: str | None = Field(
+        None,
+        pattern=PREFIX_PATTERN,
+        description="Gateway keys only: post readings only for device ids starting with this",
+        examples=["a-"],
+    )
+
+
+class KeyOut(BaseModel):
+    """A key as listed: never its secret nor its hash."""
+
+    key_id: str
+    name: str
+    role: Role
+    device_prefix: str | None
+    created_at: str = Field(description="RFC 3339")
+    created_by: str = Field(description="Who made it: name (key id, role), or the command line")
+    revoked_at: str | None
+    revoked_by: str | None
+
+
+class KeyCreated(KeyOut):
+    """A new key. ``key`` is shown this once: only its hash is stored."""
+
+    key: str = Field(description="Send as `Authorization: Bearer <key>`; not shown again")
+
+
+class KeyList(BaseModel):
+    """Every stored key, oldest first (revoked ones too)."""
+
+    keys: list[KeyOut]
+    bootstrap_key: bool = Field(
+        description="True when GASLEAK_BOOTSTRAP_ADMIN_KEY sets an admin key (id `bootstrap`, "
+        "not stored, not revocable through the API)"
+    )
+
+
+class WsTicket(BaseModel):
+    """A single-use ticket for one WebSocket handshake: ``/ws/alerts?ticket=...``."""
+
+    ticket: str
+    expires_in_s: float = Field(description="Use it within this many seconds")
+
+
+class Actor(BaseModel):
+    """Who made a change."""
+
+    key_id: str | None = Field(description="Null: the command line (python main.py --mode keys)")
+    name: str
+    role: Role
+
+
+class AuditEntry(BaseModel):
+    """One change: who, what, on what, when."""
+
+    audit_id: int
+    at: str = Field(description="RFC 3339")
+    actor: Actor
+    action: str = Field(examples=["alert.ack"])
+    target: str | None
+    detail: dict[str, Any] | None
+
+
+class AuditPage(BaseModel):
+    """Audit entries, newest first."""
+
+    entries: list[AuditEntry]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next (older) page")
