@@ -250,6 +250,42 @@ class Settings(BaseSettings):
                 )
         return [o.lower() for o in v]
 
+    # Cluster mode (docs/CLUSTER.md): off unless cluster_nats_url is set.
+    cluster_nats_url: str | None = Field(
+        None,
+        description="NATS server with JetStream, e.g. nats://127.0.0.1:4222: run as one replica "
+        "of a device-partitioned cluster (needs database_url on PostgreSQL); unset = one node",
+    )
+    cluster_partitions: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="Partitions P (subjects gasleak.readings.<p>, p = crc32(device_id) % P); "
+        "every replica of a cluster must use the same P",
+    )
+    cluster_replica_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="This replica's name in the lease bucket; unset = <hostname>-<pid>",
+    )
+    cluster_lease_ttl_s: float = Field(
+        4.0,
+        ge=1.0,
+        le=60.0,
+        description="A partition lease not renewed for this long expires (renewed every "
+        "ttl/4); a dead replica's partitions are taken over within about ttl + ttl/4",
+    )
+    cluster_replay_s: float = Field(
+        90.0,
+        ge=0,
+        description="On taking over a partition, readings of the last this-many seconds (wall "
+        "time) are replayed from the stream into the ring buffers (60-reading window at 1 Hz "
+        "plus a margin); they raise nothing",
+    )
+    cluster_stream_max_age_s: float = Field(
+        3_600.0, gt=0, description="Readings kept in the JetStream stream, s"
+    )
+
     @property
     def db_url(self) -> str:
         """The store's SQLAlchemy URL: ``database_url``, else the SQLite file ``db_path``."""
@@ -263,6 +299,11 @@ class Settings(BaseSettings):
             raise ValueError("alert_critical_probability must be >= alert_raise_probability")
         if not self.threshold_low_ppm < self.threshold_high_ppm:
             raise ValueError("threshold_low_ppm must be below threshold_high_ppm")
+        if self.cluster_nats_url and not (self.database_url or "").startswith("postgresql"):
+            raise ValueError(
+                "cluster_nats_url needs database_url on PostgreSQL (the replicas share one "
+                "event log); SQLite is one process's store"
+            )
         return self
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.alerting.configure import policy_config, safety_config
 from app.alerting.leak import AlertPolicy
@@ -40,6 +40,9 @@ from app.services.silences import SilenceService
 from app.services.tickets import TicketBook
 from app.services.webhooks import RetryPolicy, WebhookDispatcher
 from app.store import Store
+
+if TYPE_CHECKING:
+    from app.cluster.node import ClusterNode
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ class AppState:
     tickets: TicketBook
     started_at: float = field(default_factory=time.time)
     evicted_total: int = 0
+    cluster: ClusterNode | None = None  # cluster mode only (app/cluster)
 
     def active_alerts(self) -> int:
         """Open alerts of every kind (the per-device view's count)."""
@@ -166,6 +170,18 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
     webhooks.start()
     recorder.start()
     scorer.start()
+    try:
+        async with _clustered(settings, state), _workers(settings, state):
+            yield state
+    finally:
+        await scorer.stop()
+        await recorder.stop()
+        await webhooks.stop()
+        executor.shutdown(wait=True)
+
+
+@contextlib.asynccontextmanager
+async def _workers(settings: Settings, state: AppState) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(_evict_forever(state), name="evictor"),
         asyncio.create_task(_silent_forever(state), name="silent-sweep"),
@@ -177,15 +193,60 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
             )
         )
     try:
-        yield state
+        yield
     finally:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)  # none left mid-query
-        await scorer.stop()
-        await recorder.stop()
-        await webhooks.stop()
-        executor.shutdown(wait=True)
+
+
+@contextlib.asynccontextmanager
+async def _clustered(settings: Settings, state: AppState) -> AsyncIterator[None]:
+    """Cluster mode (``cluster_nats_url`` set): ingress publishes to the stream, this
+    replica owns partitions by lease, its hub follows the shared event log. Otherwise
+    nothing. On exit the partitions are handed back (flushed), then the workers stop."""
+    if not settings.cluster_nats_url:
+        yield
+        return
+    from app.cluster.bus import Bus
+    from app.cluster.follower import EventFollower
+    from app.cluster.node import ClusterNode, default_replica_id
+
+    bus = Bus(
+        settings.cluster_nats_url,
+        partitions=settings.cluster_partitions,
+        lease_ttl_s=settings.cluster_lease_ttl_s,
+        stream_max_age_s=settings.cluster_stream_max_age_s,
+    )
+    await bus.connect()
+    follower = EventFollower(state.store, state.hub)
+
+    def committed(events: list[dict[str, Any]]) -> None:
+        follower.wake()
+        bus.notify_events(events)
+
+    state.log.on_commit = committed
+    await bus.on_events(follower.wake)
+    follower.start()
+    node = ClusterNode(
+        state,
+        bus,
+        replica_id=settings.cluster_replica_id or default_replica_id(),
+        lease_ttl_s=settings.cluster_lease_ttl_s,
+        replay_s=settings.cluster_replay_s,
+    )
+    state.cluster = node
+    state.sink.owns = node.owns
+    state.alerts.owns = node.owns
+    state.ingestor.forward = bus.forward
+    await node.start()
+    log.info("cluster replica %s joined %s", node.replica_id, settings.cluster_nats_url)
+    try:
+        yield
+    finally:
+        await node.stop()
+        await follower.stop()
+        await bus.close()
 
 
 class ModelMismatch(ValueError):
@@ -226,16 +287,18 @@ async def _alerting(
     registry = Registry(store=store, profiles=profiles)
     known = await registry.load()
     policy = AlertPolicy(policy_config(settings), predictor.model_type, pct_lel=profiles.pct_lel)
-    policy.restore(await store.states("leak"))
     rules = SafetyRules(safety_config(settings), profiles=profiles)
-    rules.restore(await store.states("safety"), now=now)
-    open_rows = await store.open_alerts()
+    # cluster mode: each partition's states are restored by its owner when it takes it
+    clustered = settings.cluster_nats_url is not None
+    policy.restore({} if clustered else await store.states("leak"))
+    rules.restore({} if clustered else await store.states("safety"), now=now)
+    open_rows = [] if clustered else await store.open_alerts()
     for a in open_rows:
         if a["kind"] != "leak":
             rules.restore_open(
                 a["device_id"], a["kind"], a["severity"], a["state"], a["alert_id"], now=now
             )
-    rules.watch(known + [a["device_id"] for a in open_rows], now=now)
+    rules.watch([] if clustered else known + [a["device_id"] for a in open_rows], now=now)
     silences = SilenceService(store=store, silences=Silences())
     await silences.load()
 

@@ -266,6 +266,13 @@ class AlertPolicy:
         st = self.states.get(device_id)
         return st if st is not None and st.alert_id is not None else None
 
+    def release(self, device_ids: list[str]) -> None:
+        """Drop devices from memory without persisting anything (cluster mode: another
+        replica owns them now and restores their state from the store)."""
+        for d in device_ids:
+            self.states.pop(d, None)
+            self.dirty.discard(d)
+
     def forget(self, device_ids: list[str]) -> None:
         """Drop the state of evicted devices (persisted as deletions)."""
         for d in device_ids:

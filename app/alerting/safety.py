@@ -530,6 +530,13 @@ class SafetyRules:
         """Devices with at least one open safety alert."""
         return {d for d, st in self.devices.items() if st.open}
 
+    def release(self, device_ids: list[str]) -> None:
+        """Drop devices from memory without persisting anything (cluster mode: another
+        replica owns them now and restores their state from the store)."""
+        for d in device_ids:
+            self.devices.pop(d, None)
+            self.dirty.discard(d)
+
     def forget(self, device_ids: list[str]) -> None:
         """Drop the memory of evicted devices (call only for devices without open alerts)."""
         for d in device_ids:

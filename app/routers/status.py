@@ -47,6 +47,7 @@ async def get_status(state: StateDep) -> Status:
         subscriber_overflows=state.hub.overflows,
         devices_evicted=state.evicted_total,
         uptime_s=round(time.time() - state.started_at, 3),
+        cluster=None if state.cluster is None else state.cluster.info(),
     )
 
 

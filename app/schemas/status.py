@@ -37,3 +37,9 @@ class Status(BaseModel):
     subscriber_overflows: int
     devices_evicted: int
     uptime_s: float
+    cluster: dict[str, Any] | None = Field(
+        None,
+        description="Cluster mode only (docs/CLUSTER.md): replica_id, partitions, members, "
+        "owned and ready partitions, readings_processed by this replica as partition owner, "
+        "duplicates_dropped (redelivered readings), takeovers, releases, leases_lost",
+    )

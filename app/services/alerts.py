@@ -110,6 +110,8 @@ class AlertService:
         self.rules = rules
         self.silences = silences
         self.clock = clock
+        #: Cluster mode: reminders only for the devices this replica owns (one sender each).
+        self.owns: Callable[[str], bool] | None = None
 
     async def list(
         self,
@@ -213,7 +215,8 @@ class AlertService:
                     detail=f"critical and not acknowledged since {iso(r['opened_ts'])}",
                 )
                 for r in rows
-                if not self.silences.matching(
+                if (self.owns is None or self.owns(r["device_id"]))
+                and not self.silences.matching(
                     r["device_id"], Kind(r["kind"]), Severity(r["severity"]), now
                 )
             ]

@@ -117,10 +117,18 @@ class DeviceBuffers:
         self.active[slot] = True
         return slot
 
-    def store(self, device_ids: Sequence[str], ts: np.ndarray, values: np.ndarray) -> Stored:
+    def store(
+        self,
+        device_ids: Sequence[str],
+        ts: np.ndarray,
+        values: np.ndarray,
+        *,
+        strict: bool = False,
+    ) -> Stored:
         """Store a batch of readings in time order per device; collect the windows due.
 
-        A reading older than its device's newest stored one is ``LATE``, a new device beyond
+        A reading older than its device's newest stored one (``strict``: not newer, so a
+        redelivered reading is refused, as cluster mode needs) is ``LATE``, a new device beyond
         ``max_devices`` is ``CAPPED``, a non-finite ``ts`` is ``BAD_TS``; the rest are
         ``STORED`` (readings of one device in stable ``ts`` order).
 
@@ -154,7 +162,8 @@ class DeviceBuffers:
         known = np.flatnonzero(slots >= 0)
         prior = np.full(n, np.nan)
         prior[known] = self.last_ts[slots[known]]
-        codes[known[ts[known] < prior[known]]] = LATE
+        late = ts[known] <= prior[known] if strict else ts[known] < prior[known]
+        codes[known[late]] = LATE
         codes[(codes == STORED) & ~finite] = BAD_TS
         ok = order[codes[order] == STORED]  # time order
         if ok.size == 0:
@@ -260,6 +269,13 @@ class DeviceBuffers:
             self._reset(self._slot.pop(d))
         self.signals.forget(gone)
         return gone
+
+    def drop(self, device_ids: Sequence[str]) -> None:
+        """Forget devices now (cluster mode: their partition moved to another replica)."""
+        gone = [d for d in device_ids if d in self._slot]
+        for d in gone:
+            self._reset(self._slot.pop(d))
+        self.signals.forget(gone)
 
     def _reset(self, slot: int) -> None:
         self.head[slot] = 0

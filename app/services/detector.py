@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from app.alerting.leak import AlertPolicy
@@ -22,6 +22,8 @@ class AlertSink:
     log: EventLog
     profiles: Profiles | None = None
     last_probability: dict[str, float] = field(default_factory=dict)
+    #: Cluster mode: windows of devices this replica no longer owns are dropped.
+    owns: Callable[[str], bool] | None = None
 
     async def __call__(self, windows: WindowBatch | Sequence[Window], scores: Scores) -> None:
         """Record each score, run the policy (a window with evidence keeps an open leak
@@ -36,6 +38,8 @@ class AlertSink:
         for w, p, ev in zip(
             windows, scores.probability.tolist(), scores.evidence.tolist(), strict=True
         ):
+            if self.owns is not None and not self.owns(w.device_id):
+                continue
             self.last_probability[w.device_id] = p
             if self.profiles is not None and not self.profiles.enabled(w.device_id):
                 continue

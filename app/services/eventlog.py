@@ -72,6 +72,10 @@ class EventLog:
         self.webhook_urls = list(webhook_urls)
         self.clock = clock
         self.listeners: list[Callable[[list[dict[str, Any]]], None]] = []
+        #: Cluster mode (:mod:`app.cluster`): called with the committed events instead of
+        #: ``hub.fan_out``; the hub then learns every replica's events from the store, in
+        #: ``event_id`` order (:class:`app.cluster.follower.EventFollower`).
+        self.on_commit: Callable[[list[dict[str, Any]]], None] | None = None
         self.published = 0
         self.write_failures = 0
 
@@ -135,7 +139,10 @@ class EventLog:
                 raise
         out = [{"event_id": eid, **wire} for eid, (_, wire) in zip(ids, records, strict=True)]
         self.published += len(out)
-        self.hub.fan_out(out)
+        if self.on_commit is None:
+            self.hub.fan_out(out)
+        elif out:
+            self.on_commit(out)
         if out:
             for listener in self.listeners:
                 listener(out)

@@ -27,6 +27,8 @@ from app.services.safety import SafetyService
 from app.services.scorer import Scorer
 
 _READING = TypeAdapter(Reading)
+#: Cluster mode's hand-off of valid readings: (device_ids, ts (N,), values (N, 3)).
+Forward = Callable[[Sequence[str], np.ndarray, np.ndarray], Awaitable[None]]
 _READINGS = TypeAdapter(list[Reading])
 
 
@@ -97,6 +99,10 @@ class Ingestor:
         score: False when no model is loaded: windows are not submitted for scoring.
         record: optional; awaited with each message's accepted readings as
             ``(device_id, ts, gas_ppm, temperature_c, humidity_pct)`` (readings history).
+        forward: cluster mode: valid readings are handed to it (``device_ids``, ``ts`` (N,)
+            float64 epoch s, values (N, 3) float64) instead of being stored here; it returns
+            once they are durable in the stream (then they count as accepted) or raises.
+            The partition owner stores them with :meth:`ingest_rows`.
     """
 
     def __init__(
@@ -109,7 +115,9 @@ class Ingestor:
         score: bool = True,
         record: Callable[[list[tuple[str, float, float, float, float]]], Awaitable[None]]
         | None = None,
+        forward: Forward | None = None,
     ) -> None:
+        self.forward = forward
         self.record = record
         self.safety = safety
         self.score = score
@@ -158,43 +166,66 @@ class Ingestor:
             bad: readings already refused by validation (extended here).
         """
         n = len(readings)
+        accepted = 0
         if n:
             now = time.time()
             ts = np.fromiter((now if r.ts is None else r.ts for r in readings), np.float64, n)
             vals = np.array(
                 [(r.gas_ppm, r.temperature_c, r.humidity_pct) for r in readings], dtype=np.float64
             ).reshape(n, 3)
-            stored = self.buffers.store([r.device_id for r in readings], ts, vals)
-            refused = np.flatnonzero(stored.codes).tolist()
-            for j in refused:
-                code = int(stored.codes[j])
-                reason = self._reason(code, float(stored.prior_ts[j]))
-                bad.append(Rejected(index=index[j], errors=[reason]))
-            if self.safety is not None or self.record is not None:
-                await self._per_reading(readings, ts, stored.codes)
-            if stored.windows is not None and self.score:
-                await self.scorer.submit(stored.windows)
-            accepted = n - len(refused)
-        else:
-            accepted = 0
+            ids = [r.device_id for r in readings]
+            if self.forward is not None:
+                await self.forward(ids, ts, vals)
+                accepted = n
+            else:
+                codes, prior = await self.ingest_rows(ids, ts, vals)
+                refused = np.flatnonzero(codes).tolist()
+                for j in refused:
+                    reason = self._reason(int(codes[j]), float(prior[j]))
+                    bad.append(Rejected(index=index[j], errors=[reason]))
+                accepted = n - len(refused)
         self.accepted_total += accepted
         self.rejected_total += len(bad)
         bad.sort(key=lambda b: b.index)
         return IngestResult(accepted=accepted, rejected=bad)
 
+    async def ingest_rows(
+        self,
+        device_ids: Sequence[str],
+        ts: np.ndarray,
+        vals: np.ndarray,
+        *,
+        strict: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Store validated readings (ring buffers, safety rules, history) and queue the
+        windows due for scoring.
+
+        Args:
+            device_ids: N device ids.
+            ts: (N,) float64 epoch seconds.
+            vals: (N, 3) float64 gas ppm, °C, %RH.
+            strict: refuse a reading not newer than its device's newest as ``LATE`` (cluster
+                mode: a redelivered reading is dropped, not stored twice).
+
+        Returns:
+            (codes (N,) uint8, 0 = stored; prior_ts (N,) float64), as
+            :meth:`DeviceBuffers.store` gives them.
+        """
+        stored = self.buffers.store(device_ids, ts, vals, strict=strict)
+        if self.safety is not None or self.record is not None:
+            await self._per_reading(device_ids, ts, vals, stored.codes)
+        if stored.windows is not None and self.score:
+            await self.scorer.submit(stored.windows)
+        return stored.codes, stored.prior_ts
+
     async def _per_reading(
-        self, readings: Sequence[Reading], ts: np.ndarray, codes: np.ndarray
+        self, device_ids: Sequence[str], ts: np.ndarray, vals: np.ndarray, codes: np.ndarray
     ) -> None:
         """Safety rules on each accepted reading, then the history record, in time order."""
         order = np.argsort(ts, kind="stable")
+        v = vals.tolist()
         kept = [
-            (
-                readings[j].device_id,
-                float(ts[j]),
-                readings[j].gas_ppm,
-                readings[j].temperature_c,
-                readings[j].humidity_pct,
-            )
+            (device_ids[j], float(ts[j]), v[j][0], v[j][1], v[j][2])
             for j in order[codes[order] == 0].tolist()
         ]
         if kept and self.safety is not None:

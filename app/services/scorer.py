@@ -60,6 +60,11 @@ class Scorer(Protocol):
 
     async def submit(self, windows: WindowBatch | Sequence[Window]) -> None: ...
 
+    @property
+    def submitted_total(self) -> int: ...
+
+    async def wait_sunk(self, ticket: int) -> None: ...
+
 
 def score_windows(predictor: Predictor, windows: WindowBatch | Sequence[Window]) -> Scores:
     """Score windows in one model call (runs in the inference thread).
@@ -86,6 +91,13 @@ class _Counters:
         self.batches = 0
         self.errors = 0
         self.last_batch_ms = 0.0
+        self._submitted = 0  # windows ever submitted
+        self._sunk = 0  # windows ever handed to the sink (or failed), in submission order
+
+    @property
+    def submitted_total(self) -> int:
+        """Windows submitted so far: a ticket for :meth:`wait_sunk`."""
+        return self._submitted
 
 
 class BatchScorer(_Counters):
@@ -155,12 +167,21 @@ class BatchScorer(_Counters):
             )
             self._chunks.append(batch)
             self._queued += n
+            self._submitted += n
             self._changed.notify_all()
 
     async def drain(self) -> None:
         """Wait until every queued window has been scored and handed on."""
         async with self._changed:
             await self._changed.wait_for(lambda: self.pending == 0)
+
+    async def wait_sunk(self, ticket: int) -> None:
+        """Wait until the first ``ticket`` windows ever submitted have been handed to the
+        sink (their events stored) or failed. Windows are handed on in submission order, so
+        ``ticket = submitted_total`` right after a :meth:`submit` covers that submit's
+        windows, whatever is submitted later (cluster mode acks its readings after this)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._sunk >= ticket)
 
     def _take(self, room: int) -> list[WindowBatch]:
         parts: list[WindowBatch] = []
@@ -208,6 +229,7 @@ class BatchScorer(_Counters):
         finally:
             async with self._changed:
                 self._in_flight -= len(batch)
+                self._sunk += len(batch)
                 self._changed.notify_all()
 
 
@@ -232,10 +254,14 @@ class InlineScorer(_Counters):
     async def drain(self) -> None:
         """Nothing is queued."""
 
+    async def wait_sunk(self, ticket: int) -> None:
+        """Nothing to wait for: :meth:`submit` returns after the sink."""
+
     async def submit(self, windows: WindowBatch | Sequence[Window]) -> None:
         """Score each window now, one model call each, and hand it on."""
         loop = asyncio.get_running_loop()
         for w in windows:
+            self._submitted += 1
             one = [w]
             self.pending += 1
             t0 = time.perf_counter()

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, event, func, insert, or_, select, update
+from sqlalchemy import Connection, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.alerting.events import OPEN_STATES, AlertEvent, EventType, Severity
@@ -27,6 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
 SEVERITY_RANK = {s.value: s.rank for s in Severity}
 #: Tables of the per-device state kinds that :meth:`Store.append` persists.
+#: PostgreSQL advisory-lock key held by every event insert until its commit, so event ids
+#: become visible in id order across processes (cluster replicas share one event log): a
+#: reader of ``event_id > n`` never sees id n+2 committed before n+1 and skips n+1.
+EVENT_ID_LOCK = 0x6A5_1EA4
 STATE_TABLES: dict[str, type[PolicyState] | type[SafetyState]] = {
     "leak": PolicyState,
     "safety": SafetyState,
@@ -130,6 +134,8 @@ class Store:
         ]
         ids: list[int] = []
         async with self.engine.begin() as conn:
+            if rows and self.engine.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EVENT_ID_LOCK})
             if rows:
                 stmt = insert(Event).returning(Event.event_id, sort_by_parameter_order=True)
                 ids = [int(i) for i in (await conn.execute(stmt, rows)).scalars()]

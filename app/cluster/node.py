@@ -1,0 +1,445 @@
+"""Partition ownership and the owner's work: leases in a JetStream KV bucket, one durable
+pull consumer per owned partition, hand-over with state restore and buffer replay.
+
+**Leases.** Bucket ``gasleak_leases`` (entries expire ``lease_ttl_s`` after their last
+write). ``part.<p>`` = the owner's id: ``create`` (only if absent) acquires, ``update`` with
+the revision last written renews (every ``ttl / 4``; a wrong revision means someone else
+holds it now: the partition is dropped at once), expiry is a dead owner. ``member.<id>`` is
+each replica's heartbeat; every replica aims at ``ceil(P / members)`` partitions, takes free
+ones up to that and hands back extras (gracefully: its consumer stops after the batch in
+hand, its changed states are flushed, then the lease is deleted). A replica that fails to
+renew for ``0.75 × ttl`` stops processing the partition before its lease can expire
+(self-fencing), and the new owner deletes the old durable consumer, so a stale owner's
+fetches fail.
+
+**Owner.** Per owned partition one durable consumer ``part-<p>`` on
+``gasleak.readings.<p>`` (explicit acks): fetch a batch, store its readings
+(:meth:`app.services.ingest.Ingestor.ingest_rows`, strict: a reading not newer than its
+device's newest is dropped as a redelivery), wait until the scorer has handed every window
+of the batch to the alert sink (events and policy states committed), then ack. So a
+reading is acked only once its effects are stored.
+
+**Hand-over.** On taking partition ``p``: read the old consumer's ack floor ``F`` (every
+message up to ``F`` was processed and its events stored) and delete it; restore the leak
+policy and safety states of ``p``'s devices from the store (written in the same
+transactions as their events, so an open alert is carried on, not raised again); replay the
+last ``replay_s`` seconds of ``p``'s messages up to ``F`` into the ring buffers and signal
+models only (they raise nothing); then create the consumer from ``F + 1``. Messages after
+``F`` are processed again in order: their readings are new to the rebuilt buffers, and the
+restored states keep them from raising an alert the old owner already raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import random
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import KeyValueError, NoKeysError, NotFoundError
+from nats.js.kv import KeyValue
+
+from app.cluster.bus import STREAM, Bus, Row, decode, partition_of, subject
+from app.services.windows import LATE
+
+if TYPE_CHECKING:
+    from nats.js.client import JetStreamContext
+
+    from app.state import AppState
+
+log = logging.getLogger(__name__)
+
+#: Most messages per fetch (each holds one ingress message's readings of one partition).
+FETCH_BATCH = 256
+#: Seconds a fetch waits for messages before the loop checks its lease again.
+FETCH_WAIT_S = 0.5
+#: A delivered message not acked within this many seconds is delivered again (only a stuck
+#: owner sees this: a dead one's consumer is deleted by the next owner).
+ACK_WAIT_S = 30.0
+
+
+def default_replica_id() -> str:
+    """``<hostname>-<pid>``, with characters a KV key allows."""
+    host = "".join(c if c.isalnum() or c in "-_" else "-" for c in socket.gethostname())
+    return f"{host[:40]}-{os.getpid()}"
+
+
+@dataclass(eq=False)
+class Partition:
+    """One owned partition: its lease revision, its worker task and counters."""
+
+    p: int
+    rev: int
+    renewed: float  # monotonic time of the last successful renewal
+    acquired_at: float = field(default_factory=time.time)  # wall clock
+    ready_at: float | None = None  # wall clock: replay done, consuming
+    stopping: bool = False
+    task: asyncio.Task[None] | None = None
+    readings: int = 0
+    duplicates: int = 0
+    replayed: int = 0
+
+
+class ClusterNode:
+    """This replica's part of the cluster.
+
+    Args:
+        state: the service's long-lived objects (buffers, policy, rules, ingestor, store).
+        bus: the NATS connection.
+        replica_id: this replica's name (unique in the cluster).
+        lease_ttl_s: lease lifetime, s (renewed every ttl/4).
+        replay_s: seconds of readings replayed into the buffers on a takeover.
+    """
+
+    def __init__(
+        self,
+        state: AppState,
+        bus: Bus,
+        *,
+        replica_id: str,
+        lease_ttl_s: float,
+        replay_s: float,
+    ) -> None:
+        self.state = state
+        self.bus = bus
+        self.partitions = bus.partitions
+        self.replica_id = replica_id
+        self.ttl_s = lease_ttl_s
+        self.renew_s = lease_ttl_s / 4
+        self.replay_s = replay_s
+        self.owned: dict[int, Partition] = {}
+        self.kv: KeyValue | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.takeovers = 0
+        self.releases = 0
+        self.losses = 0
+        self.members = 1
+        self.readings_total = 0
+        self.duplicates_total = 0
+        self.processing_errors = 0
+
+    # -- public -------------------------------------------------------------------------
+    def owns(self, device_id: str) -> bool:
+        """Whether this replica owns the device's partition now."""
+        return partition_of(device_id, self.partitions) in self.owned
+
+    async def start(self) -> None:
+        """Join: heartbeat, then the lease loop (first round after one renew period, so
+        replicas started together see each other before they divide the partitions)."""
+        self.kv = await self.bus.leases()
+        await self.kv.put(self._member_key, b"1")
+        self._task = asyncio.create_task(self._run(), name="cluster-leases")
+
+    async def stop(self) -> None:
+        """Leave gracefully: hand back every partition (flushed) and the heartbeat."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for p in list(self.owned):
+            with contextlib.suppress(Exception):
+                await self._release(p)
+        if self.kv is not None:
+            with contextlib.suppress(Exception):
+                await self.kv.delete(self._member_key)
+
+    def info(self) -> dict[str, Any]:
+        """What ``/api/status`` shows under ``cluster``."""
+        return {
+            "replica_id": self.replica_id,
+            "partitions": self.partitions,
+            "members": self.members,
+            "owned": sorted(self.owned),
+            "ready": sorted(p for p, x in self.owned.items() if x.ready_at is not None),
+            "readings_processed": self.readings_total,
+            "duplicates_dropped": self.duplicates_total,
+            "takeovers": self.takeovers,
+            "releases": self.releases,
+            "leases_lost": self.losses,
+            "processing_errors": self.processing_errors,
+            "stream_published": self.bus.published,
+            "stream_publish_failures": self.bus.publish_failures,
+        }
+
+    # -- lease loop ---------------------------------------------------------------------
+    @property
+    def _member_key(self) -> str:
+        return f"member.{self.replica_id}"
+
+    @staticmethod
+    def _lease_key(p: int) -> str:
+        return f"part.{p}"
+
+    async def _run(self) -> None:
+        await asyncio.sleep(self.renew_s * 1.5)
+        while True:
+            t0 = time.monotonic()
+            try:
+                await self._round()
+            except Exception:
+                log.exception("lease round failed")
+            await asyncio.sleep(max(0.0, self.renew_s - (time.monotonic() - t0)))
+
+    async def _round(self) -> None:
+        kv = self.kv
+        assert kv is not None
+        await kv.put(self._member_key, b"1")
+        for p, part in list(self.owned.items()):
+            if part.stopping:
+                continue
+            try:
+                part.rev = await kv.update(self._lease_key(p), self._id, last=part.rev)
+                part.renewed = time.monotonic()
+            except KeyValueError:  # wrong revision or gone: another replica holds it
+                log.warning("lease of partition %d lost", p)
+                self._lose(p)
+            except Exception:
+                if time.monotonic() - part.renewed > 0.75 * self.ttl_s:
+                    log.warning("lease of partition %d not renewed in time; dropped", p)
+                    self._lose(p)
+        try:
+            keys = await kv.keys()
+        except NoKeysError:
+            keys = []
+        self.members = max(1, sum(k.startswith("member.") for k in keys))
+        held = {int(k.split(".", 1)[1]) for k in keys if k.startswith("part.")}
+        target = math.ceil(self.partitions / self.members)
+        extra = len(self.owned) - target
+        if extra > 0:
+            ready = sorted(p for p, x in self.owned.items() if x.ready_at and not x.stopping)
+            for p in ready[-extra:]:
+                asyncio.create_task(self._release(p), name=f"release-{p}")
+        elif extra < 0:
+            free = [p for p in range(self.partitions) if p not in held and p not in self.owned]
+            random.shuffle(free)
+            for p in free[:-extra]:
+                await self._acquire(p)
+
+    @property
+    def _id(self) -> bytes:
+        return self.replica_id.encode()
+
+    async def _acquire(self, p: int) -> None:
+        assert self.kv is not None
+        try:
+            rev = await self.kv.create(self._lease_key(p), self._id)
+        except KeyValueError:
+            return  # someone was faster
+        part = Partition(p, rev, time.monotonic())
+        self.owned[p] = part
+        self.takeovers += 1
+        part.task = asyncio.create_task(self._work(part), name=f"partition-{p}")
+
+    def _lose(self, p: int) -> None:
+        """The lease is gone: stop at once, forget the devices, do not flush (the new owner
+        restores from what was committed)."""
+        part = self.owned.pop(p, None)
+        if part is None:
+            return
+        self.losses += 1
+        if part.task is not None:
+            part.task.cancel()
+        self._forget(p)
+
+    async def _release(self, p: int) -> None:
+        """Hand a partition back: finish the batch in hand, flush the states, forget, then
+        delete the lease so another replica may take it."""
+        part = self.owned.get(p)
+        if part is None or part.stopping:
+            return
+        part.stopping = True
+        if part.task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await part.task
+        await self.state.log.publish([])  # persist changed policy / safety states
+        self.owned.pop(p, None)
+        self._forget(p)
+        self.releases += 1
+        if self.kv is not None:
+            with contextlib.suppress(Exception):
+                await self.kv.delete(self._lease_key(p), last=part.rev)
+        log.info("partition %d handed back", p)
+
+    def _forget(self, p: int) -> None:
+        st = self.state
+
+        def mine(d: str) -> bool:
+            return partition_of(d, self.partitions) == p
+
+        devices = {d for d in st.buffers.device_ids() if mine(d)}
+        devices |= {d for d in st.policy.states if mine(d)}
+        devices |= {d for d in st.rules.devices if mine(d)}
+        gone = sorted(devices)
+        st.buffers.drop(gone)
+        st.policy.release(gone)
+        st.rules.release(gone)
+        st.sink.forget(gone)
+
+    # -- owner --------------------------------------------------------------------------
+    async def _work(self, part: Partition) -> None:
+        p = part.p
+        try:
+            sub = await self._takeover(part)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("takeover of partition %d failed; handing it back", p)
+            self.owned.pop(p, None)
+            self._forget(p)
+            if self.kv is not None:
+                with contextlib.suppress(Exception):
+                    await self.kv.delete(self._lease_key(p), last=part.rev)
+            return
+        part.ready_at = time.time()
+        log.info(
+            "partition %d taken over in %.2f s (%d readings replayed)",
+            p,
+            part.ready_at - part.acquired_at,
+            part.replayed,
+        )
+        try:
+            while not part.stopping:
+                try:
+                    msgs = await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
+                except TimeoutError:
+                    continue
+                if time.monotonic() - part.renewed > 0.75 * self.ttl_s:
+                    return  # fenced: the lease loop drops or renews it; nothing acked
+                rows: list[Row] = []
+                for m in msgs:
+                    try:
+                        rows += decode(m.data)
+                    except ValueError:
+                        log.error("partition %d: message %r is not readings; dropped", p, m)
+                try:
+                    await self._process(part, rows)
+                except Exception:
+                    self.processing_errors += 1
+                    log.exception("partition %d: processing failed; not acked", p)
+                    await asyncio.sleep(1.0)
+                    continue
+                await asyncio.gather(*(m.ack() for m in msgs))
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _process(self, part: Partition, rows: list[Row]) -> None:
+        if not rows:
+            return
+        ids, ts, vals = _arrays(rows)
+        ingestor = self.state.ingestor
+        codes, _ = await ingestor.ingest_rows(ids, ts, vals, strict=True)
+        await self.state.scorer.wait_sunk(self.state.scorer.submitted_total)
+        stored = int(np.count_nonzero(codes == 0))
+        dup = int(np.count_nonzero(codes == LATE))
+        part.readings += stored
+        part.duplicates += dup
+        self.readings_total += stored
+        self.duplicates_total += dup
+        ingestor.accepted_total += stored
+
+    async def _takeover(self, part: Partition) -> JetStreamContext.PullSubscription:
+        p, js = part.p, self.bus.js
+        name = f"part-{p}"
+        floor, existed = 0, False
+        try:
+            info = await js.consumer_info(STREAM, name)
+            existed = True
+            if info.ack_floor is not None and info.ack_floor.stream_seq:
+                floor = int(info.ack_floor.stream_seq)
+            start = info.config.opt_start_seq
+            if start:
+                floor = max(floor, int(start) - 1)
+            await js.delete_consumer(STREAM, name)
+        except NotFoundError:
+            pass
+        await self._restore(p)
+        if existed and floor > 0 and self.replay_s > 0:
+            await self._replay(part, floor)
+        cfg = ConsumerConfig(
+            durable_name=name,
+            filter_subject=subject(p),
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT_S,
+            max_ack_pending=FETCH_BATCH * 4,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if floor > 0 else DeliverPolicy.ALL,
+            opt_start_seq=floor + 1 if floor > 0 else None,
+        )
+        await js.add_consumer(STREAM, cfg)
+        return await js.pull_subscribe_bind(durable=name, stream=STREAM)
+
+    async def _restore(self, p: int) -> None:
+        """Leak-policy and safety states, open alerts and the registry, for ``p``'s devices."""
+        st = self.state
+
+        def mine(d: str) -> bool:
+            return partition_of(d, self.partitions) == p
+
+        known = await st.safety.registry.load()
+        now = time.monotonic()
+        st.policy.restore({d: s for d, s in (await st.store.states("leak")).items() if mine(d)})
+        st.rules.restore(
+            {d: s for d, s in (await st.store.states("safety")).items() if mine(d)}, now=now
+        )
+        open_rows = [a for a in await st.store.open_alerts() if mine(a["device_id"])]
+        for a in open_rows:
+            if a["kind"] != "leak":
+                st.rules.restore_open(
+                    a["device_id"], a["kind"], a["severity"], a["state"], a["alert_id"], now=now
+                )
+        st.rules.watch([d for d in known if mine(d)] + [a["device_id"] for a in open_rows], now=now)
+
+    async def _replay(self, part: Partition, upto: int) -> None:
+        """Feed ``part``'s messages of the last ``replay_s`` seconds, up to stream sequence
+        ``upto``, to the ring buffers and signal models (no scoring, no rules)."""
+        start = datetime.now(UTC) - timedelta(seconds=self.replay_s)
+        cfg = ConsumerConfig(
+            filter_subject=subject(part.p),
+            deliver_policy=DeliverPolicy.BY_START_TIME,
+            opt_start_time=start,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=30.0,
+            mem_storage=True,
+        )
+        sub = await self.bus.js.pull_subscribe(
+            subject(part.p), durable=None, stream=STREAM, config=cfg
+        )
+        buffers = self.state.buffers
+        try:
+            done = False
+            while not done:
+                try:
+                    msgs = await sub.fetch(1000, timeout=1.0)
+                except TimeoutError:
+                    break
+                rows: list[Row] = []
+                for m in msgs:
+                    seq = m.metadata.sequence.stream
+                    if seq > upto:
+                        done = True
+                        break
+                    with contextlib.suppress(ValueError):
+                        rows += decode(m.data)
+                    done = seq == upto or m.metadata.num_pending == 0
+                if rows:
+                    ids, ts, vals = _arrays(rows)
+                    buffers.store(ids, ts, vals, strict=True)
+                    part.replayed += len(rows)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+
+def _arrays(rows: list[Row]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    ids = [r[0] for r in rows]
+    ts = np.fromiter((r[1] for r in rows), np.float64, len(rows))
+    vals = np.array([r[2:] for r in rows], dtype=np.float64).reshape(len(rows), 3)
+    return ids, ts, vals
