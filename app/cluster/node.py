@@ -125,6 +125,7 @@ class ClusterNode:
         self.members = 1
         self.readings_total = 0
         self.duplicates_total = 0
+        self.replayed_total = 0
         self.processing_errors = 0
 
     # -- public -------------------------------------------------------------------------
@@ -161,6 +162,7 @@ class ClusterNode:
             "ready": sorted(p for p, x in self.owned.items() if x.ready_at is not None),
             "readings_processed": self.readings_total,
             "duplicates_dropped": self.duplicates_total,
+            "readings_replayed": self.replayed_total,
             "takeovers": self.takeovers,
             "releases": self.releases,
             "leases_lost": self.losses,
@@ -344,7 +346,6 @@ class ClusterNode:
         part.duplicates += dup
         self.readings_total += stored
         self.duplicates_total += dup
-        ingestor.accepted_total += stored
 
     async def _takeover(self, part: Partition) -> JetStreamContext.PullSubscription:
         p, js = part.p, self.bus.js
@@ -433,6 +434,7 @@ class ClusterNode:
                     ids, ts, vals = _arrays(rows)
                     buffers.store(ids, ts, vals, strict=True)
                     part.replayed += len(rows)
+                    self.replayed_total += len(rows)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

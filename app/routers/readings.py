@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
 from app.deps import StateDep
-from app.errors import Forbidden, InvalidBody, TooLarge
+from app.errors import Forbidden, InvalidBody, TooLarge, Unavailable
 from app.schemas.readings import IngestResult, Reading
 from app.security import GatewayDep, authorize_ws
 from app.services.principal import INGEST
@@ -73,7 +73,9 @@ async def _read_body(request: Request) -> bytes:
 
 @router.websocket("/ws/readings")
 async def ws_readings(ws: WebSocket, state: StateDep) -> None:
-    """One reading or an array per text frame; each frame gets an IngestResult reply.
+    """One reading or an array per text frame; each frame gets an IngestResult reply, or
+    ``{"error", "detail"}`` (``invalid_body``, ``forbidden``; ``unavailable`` in cluster mode
+    when the stream did not take the readings: send the frame again).
 
     Gateway and admin keys, at the handshake (header, or ``?ticket=``). A frame with a
     device outside the key's prefix gets a ``forbidden`` error frame; the socket stays open.
@@ -94,7 +96,7 @@ async def ws_readings(ws: WebSocket, state: StateDep) -> None:
                 return
             try:
                 result = await state.ingestor.ingest_raw(raw, device_prefix=who.device_prefix)
-            except (InvalidBody, Forbidden) as exc:
+            except (InvalidBody, Forbidden, Unavailable) as exc:  # unavailable: cluster stream
                 await ws.send_json({"error": exc.error, "detail": exc.detail})
                 continue
             await ws.send_text(result.model_dump_json())

@@ -1,0 +1,45 @@
+"""Cluster mode's pure parts: the partition function, the message format, the settings."""
+
+from __future__ import annotations
+
+import binascii
+
+import numpy as np
+import pydantic
+import pytest
+
+from app.cluster.bus import decode, encode, partition_of, subject
+from app.config import Settings
+
+
+def test_partition_is_crc32_of_the_id_and_stable() -> None:
+    # Subjects and leases depend on this mapping: it must not change between versions or
+    # processes (Python's hash() of a str changes per process). Values from binascii, an
+    # independent CRC-32 implementation.
+    for d in ("dev-000000", "kitchen-01", "sim-00", "ü-sensor"):
+        assert partition_of(d, 16) == binascii.crc32(d.encode("utf-8")) % 16
+    assert partition_of("kitchen-01", 16) == 12
+    assert subject(12) == "gasleak.readings.12"
+
+
+def test_partitions_spread_devices_evenly() -> None:
+    counts = np.bincount([partition_of(f"dev-{i:06d}", 16) for i in range(16_000)], minlength=16)
+    assert counts.min() > 850 and counts.max() < 1150  # 1,000 each, binomial sd ~31
+
+
+def test_messages_round_trip_and_refuse_other_shapes() -> None:
+    rows = [("a", 1_700_000_000.123, 420.5, 21.0, 45.0), ("b", 1_700_000_001.0, 0.0, -40.0, 100.0)]
+    assert decode(encode(rows)) == rows
+    for bad in (b"{}", b"[[1, 2]]", b"not json", b'[["a", 1, 2, 3]]'):
+        with pytest.raises(ValueError):
+            decode(bad)
+
+
+def test_cluster_mode_needs_postgresql() -> None:
+    with pytest.raises(pydantic.ValidationError, match="PostgreSQL"):
+        Settings(cluster_nats_url="nats://127.0.0.1:4222")
+    s = Settings(
+        cluster_nats_url="nats://127.0.0.1:4222", database_url="postgresql+asyncpg://u@h/db"
+    )
+    assert s.cluster_partitions == 16
+    assert Settings().cluster_nats_url is None  # one node is the default
