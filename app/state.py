@@ -238,6 +238,12 @@ async def _clustered(settings: Settings, state: AppState) -> AsyncIterator[None]
     state.cluster = node
     state.sink.owns = node.owns
     state.alerts.owns = node.owns
+    state.alerts.forward_ack = node.forward_ack
+    # silences and profiles: stored by whichever replica got the request, reloaded by all
+    state.silences.on_change = lambda: bus.broadcast("silences")
+    state.safety.registry.on_change = lambda: bus.broadcast("profiles")
+    await bus.on_changed("silences", state.silences.load)
+    await bus.on_changed("profiles", state.safety.registry.load)
     state.ingestor.forward = bus.forward
     await node.start()
     log.info("cluster replica %s joined %s", node.replica_id, settings.cluster_nats_url)

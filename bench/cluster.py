@@ -98,12 +98,12 @@ class Nats:
             raise RuntimeError("nats-server is not installed (apt-get install nats-server)")
         port = free_port()
         d = Path(tempfile.mkdtemp(prefix="gasleak-nats-"))
-        log = (d / "nats.log").open("wb")
-        proc = subprocess.Popen(
-            [binary, "-js", "-sd", str(d / "js"), "-a", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with (d / "nats.log").open("wb") as log:  # the child keeps its own descriptor
+            proc = subprocess.Popen(
+                [binary, "-js", "-sd", str(d / "js"), "-a", "127.0.0.1", "-p", str(port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):

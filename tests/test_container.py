@@ -144,3 +144,26 @@ async def test_grafana_dashboard_queries_only_exposed_metrics(
     exposed = set(re.findall(r"^([a-z_]+)(?:\{| )", (await client.get("/metrics")).text, re.M))
     used = {m for e in exprs for m in re.findall(r"\b(gasleak_[a-z_]+)", e)}
     assert used and used <= exposed, used - exposed
+
+
+def test_compose_cluster_profile_runs_three_replicas_on_nats_and_postgresql() -> None:
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert "-js" in services["nats"]["command"] and services["nats"]["profiles"] == ["cluster"]
+    replicas = [s for name, s in services.items() if name.startswith("replica-")]
+    assert len(replicas) == 3
+    ids, ports = set(), set()
+    for r in replicas:
+        env = r["environment"]
+        assert r["profiles"] == ["cluster"]
+        assert env["GASLEAK_CLUSTER_NATS_URL"] == "nats://nats:4222"
+        assert (
+            env["GASLEAK_DATABASE_URL"]
+            == services["gasleak"]["environment"]["GASLEAK_DATABASE_URL"]
+        )
+        assert env["GASLEAK_CLUSTER_PARTITIONS"] == "16"
+        assert set(r["depends_on"]) == {"db", "nats"}
+        ids.add(env["GASLEAK_CLUSTER_REPLICA_ID"])
+        ports |= set(r["ports"])
+    assert len(ids) == 3 and len(ports) == 3
+    assert "profiles" not in services["gasleak"]  # one node stays the default

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import nats
@@ -34,6 +34,10 @@ SUBJECT_PREFIX = "gasleak.readings."
 #: Core NATS subject: "events up to id n are committed" (a hint; the store is the truth).
 EVENTS_SUBJECT = "gasleak.events"
 LEASE_BUCKET = "gasleak_leases"
+#: Core NATS request/reply to the owner of partition p: ``gasleak.control.<p>``.
+CONTROL_PREFIX = "gasleak.control."
+#: Core NATS: "silences / profiles changed in the store", ``gasleak.changed.<topic>``.
+CHANGED_PREFIX = "gasleak.changed."
 #: Longest wait for JetStream's acknowledgement of a publish, s.
 PUBLISH_TIMEOUT_S = 5.0
 
@@ -189,6 +193,26 @@ class Bus:
             callback()
 
         await self.nc.subscribe(EVENTS_SUBJECT, cb=handler)
+
+    def broadcast(self, topic: str) -> None:
+        """Tell every replica that ``topic`` ("silences", "profiles") changed in the store
+        (fire and forget)."""
+        if self.nc is None:
+            return
+        task = asyncio.ensure_future(self.nc.publish(CHANGED_PREFIX + topic, b""))
+        task.add_done_callback(_log_failure)
+
+    async def on_changed(self, topic: str, reload: Callable[[], Awaitable[Any]]) -> None:
+        """Await ``reload`` whenever any replica broadcasts ``topic`` (its own included)."""
+        assert self.nc is not None
+
+        async def handler(_msg: Any) -> None:
+            try:
+                await reload()
+            except Exception:
+                log.exception("reloading %s failed", topic)
+
+        await self.nc.subscribe(CHANGED_PREFIX + topic, cb=handler)
 
     async def close(self) -> None:
         """Flush and close the connection."""

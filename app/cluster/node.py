@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import os
@@ -48,7 +49,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import KeyValueError, NoKeysError, NotFoundError
 from nats.js.kv import KeyValue
 
-from app.cluster.bus import STREAM, Bus, Row, decode, partition_of, subject
+from app.cluster.bus import CONTROL_PREFIX, STREAM, Bus, Row, decode, partition_of, subject
+from app.errors import Conflict, GasleakError, NotFound, Unavailable
 from app.services.windows import LATE
 
 if TYPE_CHECKING:
@@ -60,6 +62,8 @@ log = logging.getLogger(__name__)
 
 #: Most messages per fetch (each holds one ingress message's readings of one partition).
 FETCH_BATCH = 256
+#: Seconds a replica waits for the owner's answer to a forwarded acknowledgement.
+CONTROL_TIMEOUT_S = 5.0
 #: Seconds a fetch waits for messages before the loop checks its lease again.
 FETCH_WAIT_S = 0.5
 #: A delivered message not acked within this many seconds is delivered again (only a stuck
@@ -84,6 +88,7 @@ class Partition:
     ready_at: float | None = None  # wall clock: replay done, consuming
     stopping: bool = False
     task: asyncio.Task[None] | None = None
+    control: Any = None  # the subscription to gasleak.control.<p> while ready
     readings: int = 0
     duplicates: int = 0
     replayed: int = 0
@@ -300,6 +305,8 @@ class ClusterNode:
                 with contextlib.suppress(Exception):
                     await self.kv.delete(self._lease_key(p), last=part.rev)
             return
+        assert self.bus.nc is not None
+        part.control = await self.bus.nc.subscribe(CONTROL_PREFIX + str(p), cb=self._control)
         part.ready_at = time.time()
         log.info(
             "partition %d taken over in %.2f s (%d readings replayed)",
@@ -332,6 +339,56 @@ class ClusterNode:
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+            if part.control is not None:
+                with contextlib.suppress(Exception):
+                    await part.control.unsubscribe()
+
+    # -- acknowledgements made on another replica ------------------------------------------
+    async def forward_ack(self, device_id: str, alert_id: str, author: str, comment: str) -> None:
+        """Have the owner of ``device_id``'s partition acknowledge (its policy and rules
+        hold the alert's state); returns once it has stored the events.
+
+        Raises:
+            NotFound, Conflict: as the owner's :meth:`AlertService.acknowledge` raised them.
+            Unavailable: no owner answered within :data:`CONTROL_TIMEOUT_S` (hand-over).
+        """
+        assert self.bus.nc is not None
+        p = partition_of(device_id, self.partitions)
+        body = {"op": "ack", "alert_id": alert_id, "author": author, "comment": comment}
+        try:
+            msg = await self.bus.nc.request(
+                CONTROL_PREFIX + str(p), json.dumps(body).encode(), timeout=CONTROL_TIMEOUT_S
+            )
+        except Exception as exc:  # NoRespondersError, TimeoutError
+            raise Unavailable(
+                [
+                    {
+                        "field": "alert_id",
+                        "reason": f"the replica owning partition {p} of device {device_id!r} "
+                        f"did not answer ({type(exc).__name__}; a hand-over?); try again",
+                        "type": "owner_unavailable",
+                    }
+                ]
+            ) from None
+        reply = json.loads(msg.data)
+        if "error" in reply:
+            cls = {"not_found": NotFound, "conflict": Conflict}.get(reply["error"], Unavailable)
+            raise cls(reply["detail"])
+
+    async def _control(self, msg: Any) -> None:
+        """Answer a forwarded acknowledgement (as owner)."""
+        try:
+            req = json.loads(msg.data)
+            await self.state.alerts.acknowledge(
+                req["alert_id"], author=req["author"], comment=req["comment"]
+            )
+            reply: dict[str, Any] = {"ok": True}
+        except GasleakError as exc:
+            reply = {"error": exc.error, "detail": exc.detail}
+        except Exception as exc:
+            log.exception("forwarded acknowledgement failed")
+            reply = {"error": "unavailable", "detail": repr(exc)}
+        await msg.respond(json.dumps(reply).encode())
 
     async def _process(self, part: Partition, rows: list[Row]) -> None:
         if not rows:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from app.alerting.events import Ack, AlertEvent, AlertState, EventType, Kind, Severity
@@ -112,6 +112,9 @@ class AlertService:
         self.clock = clock
         #: Cluster mode: reminders only for the devices this replica owns (one sender each).
         self.owns: Callable[[str], bool] | None = None
+        #: Cluster mode: ``(device_id, alert_id, author, comment)`` -> the owner of the
+        #: device's partition acknowledges (its policy and rules hold the alert's state).
+        self.forward_ack: Callable[[str, str, str, str], Awaitable[None]] | None = None
 
     async def list(
         self,
@@ -174,7 +177,13 @@ class AlertService:
         Raises:
             NotFound: no such alert.
             Conflict: the alert is resolved or already acknowledged.
+            Unavailable: cluster mode, the owner of the device did not answer.
         """
+        if self.owns is not None and self.forward_ack is not None:
+            row = await self.store.get_alert(alert_id)
+            if row is not None and not self.owns(row["device_id"]):
+                await self.forward_ack(row["device_id"], alert_id, author, comment)
+                return await self.get(alert_id)
         async with self.store.write_lock:
             row = await self.store.get_alert(alert_id)
             if row is None:

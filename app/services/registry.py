@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from app.alerting.profiles import LEL_PCT_VOL, DeviceProfile, Profiles
@@ -49,6 +49,8 @@ class Registry:
     def __init__(self, *, store: Store, profiles: Profiles) -> None:
         self.store = store
         self.profiles = profiles
+        #: Cluster mode: called after a profile change is stored, so the others reload.
+        self.on_change: Callable[[], None] | None = None
 
     async def load(self) -> list[str]:
         """Read every registered device into memory (start-up); returns their ids."""
@@ -88,6 +90,8 @@ class Registry:
         check_profile(profile)
         await self.store.devices.put(device_id, profile.to_dict(), time.time())
         self.profiles.set(device_id, profile)
+        if self.on_change is not None:
+            self.on_change()
         return profile
 
     async def patch(self, device_id: str, changes: dict[str, Any]) -> DeviceProfile:

@@ -38,9 +38,12 @@ class SilenceService:
         self.store = store
         self.silences = silences
         self.clock = clock
+        #: Cluster mode: called after a change is stored, so the other replicas reload.
+        self.on_change: Callable[[], None] | None = None
 
     async def load(self) -> None:
-        """Read every stored silence (start-up)."""
+        """Read every stored silence (start-up; in cluster mode also when another replica
+        changed one)."""
         for row in await self.store.silences.all():
             self.silences.add(Silence.from_dict({**row, "device": row["device"]}))
 
@@ -60,6 +63,8 @@ class SilenceService:
         )
         await self.store.silences.put(s.to_dict())
         self.silences.add(s)
+        if self.on_change is not None:
+            self.on_change()
         return to_out(s, now)
 
     def list(self) -> list[SilenceOut]:
@@ -80,4 +85,6 @@ class SilenceService:
         s = self.silences.expire(silence_id, now)
         assert s is not None
         await self.store.silences.put(s.to_dict())
+        if self.on_change is not None:
+            self.on_change()
         return to_out(s, now)

@@ -31,6 +31,8 @@ SEVERITY_RANK = {s.value: s.rank for s in Severity}
 #: become visible in id order across processes (cluster replicas share one event log): a
 #: reader of ``event_id > n`` never sees id n+2 committed before n+1 and skips n+1.
 EVENT_ID_LOCK = 0x6A5_1EA4
+#: PostgreSQL advisory-lock key held while migrating.
+MIGRATE_LOCK = 0x6A5_1EA5
 STATE_TABLES: dict[str, type[PolicyState] | type[SafetyState]] = {
     "leak": PolicyState,
     "safety": SafetyState,
@@ -88,8 +90,12 @@ class Store:
         self.audit = AuditRepo(self.engine, self.write_lock)
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (idempotent)."""
+        """Bring the schema to the newest Alembic revision (idempotent). On PostgreSQL the
+        upgrade holds an advisory lock, so replicas starting together migrate one at a time
+        (the later ones find the schema at head)."""
         async with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATE_LOCK})
             await conn.run_sync(_upgrade)
         log.info("store %s: schema at the newest revision", self.engine.url.render_as_string())
 
