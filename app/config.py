@@ -269,11 +269,11 @@ class Settings(BaseSettings):
         description="This replica's name in the lease bucket; unset = <hostname>-<pid>",
     )
     cluster_lease_ttl_s: float = Field(
-        4.0,
+        5.0,
         ge=1.0,
         le=60.0,
         description="A partition lease not renewed for this long expires (renewed every "
-        "ttl/4); a dead replica's partitions are taken over within about ttl + ttl/4",
+        "min(1 s, ttl/4)); a dead replica's partitions are taken over about ttl + 1 s later",
     )
     cluster_replay_s: float = Field(
         90.0,

@@ -456,7 +456,7 @@ async def drive(args: argparse.Namespace, replicas: list[Replica]) -> dict[str, 
                 if members == {len(alive)}:
                     failover_s = time.time() - kill_wall
         await send_round(fleet, gws, owner)
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(args.tick)
     paced_s = time.perf_counter() - start
     for gw in gws:
         await gw.settle(300)
@@ -646,9 +646,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--kill", type=int, default=1, help="replicas SIGKILLed half-way")
     p.add_argument("--partitions", type=int, default=16)
     p.add_argument("--gateways", type=int, default=6)
+    p.add_argument("--tick", type=float, default=0.2, help="s between a gateway's frames")
     p.add_argument("--leaky-fraction", type=float, default=0.05)
     p.add_argument("--saturate", type=float, default=0.0, help="saturated phase, s (0 = none)")
-    p.add_argument("--lease-ttl", type=float, default=4.0, help="GASLEAK_CLUSTER_LEASE_TTL_S")
+    p.add_argument("--lease-ttl", type=float, default=5.0, help="GASLEAK_CLUSTER_LEASE_TTL_S")
     p.add_argument("--keep-logs", action="store_true", help="print the replicas' log paths")
     args = p.parse_args(argv)
     if not 0 <= args.kill < args.replicas:

@@ -5,7 +5,8 @@ pull consumer per owned partition, hand-over with state restore and buffer repla
 write). ``part.<p>`` = the owner's id: ``create`` (only if absent) acquires, ``update`` with
 the revision last written renews (every ``ttl / 4``; a wrong revision means someone else
 holds it now: the partition is dropped at once), expiry is a dead owner. ``member.<id>`` is
-each replica's heartbeat; every replica aims at ``ceil(P / members)`` partitions, takes free
+each replica's heartbeat; all are renewed together every ``min(1 s, ttl / 4)``, apart from
+the balancing round. Every replica aims at ``ceil(P / members)`` partitions, takes free
 ones up to that and hands back extras (gracefully: its consumer stops after the batch in
 hand, its changed states are flushed, then the lease is deleted). A replica that fails to
 renew for ``0.75 × ttl`` stops processing the partition before its lease can expire
@@ -40,6 +41,7 @@ import os
 import random
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -119,11 +121,11 @@ class ClusterNode:
         self.partitions = bus.partitions
         self.replica_id = replica_id
         self.ttl_s = lease_ttl_s
-        self.renew_s = lease_ttl_s / 4
+        self.renew_s = min(1.0, lease_ttl_s / 4)
         self.replay_s = replay_s
         self.owned: dict[int, Partition] = {}
         self.kv: KeyValue | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.takeovers = 0
         self.releases = 0
         self.losses = 0
@@ -139,17 +141,24 @@ class ClusterNode:
         return partition_of(device_id, self.partitions) in self.owned
 
     async def start(self) -> None:
-        """Join: heartbeat, then the lease loop (first round after one renew period, so
-        replicas started together see each other before they divide the partitions)."""
+        """Join: heartbeat, then two loops: renewals (every ``renew_s``, all leases at once,
+        never held up by anything else) and balancing (take free partitions, hand back
+        extras; its first round after 1.5 renew periods, so replicas started together see
+        each other before they divide the partitions)."""
         self.kv = await self.bus.leases()
         await self.kv.put(self._member_key, b"1")
-        self._task = asyncio.create_task(self._run(), name="cluster-leases")
+        self._tasks = [
+            asyncio.create_task(self._every(self._renew, first=0.0), name="cluster-renew"),
+            asyncio.create_task(
+                self._every(self._balance, first=1.5 * self.renew_s), name="cluster-balance"
+            ),
+        ]
 
     async def stop(self) -> None:
         """Leave gracefully: hand back every partition (flushed) and the heartbeat."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         for p in list(self.owned):
             with contextlib.suppress(Exception):
                 await self._release(p)
@@ -185,33 +194,42 @@ class ClusterNode:
     def _lease_key(p: int) -> str:
         return f"part.{p}"
 
-    async def _run(self) -> None:
-        await asyncio.sleep(self.renew_s * 1.5)
+    async def _every(self, step: Callable[[], Awaitable[None]], *, first: float) -> None:
+        await asyncio.sleep(first)
         while True:
             t0 = time.monotonic()
             try:
-                await self._round()
+                await step()
             except Exception:
-                log.exception("lease round failed")
-            await asyncio.sleep(max(0.0, self.renew_s - (time.monotonic() - t0)))
+                log.exception("cluster %s failed", getattr(step, "__name__", step))
+            await asyncio.sleep(max(0.05, self.renew_s - (time.monotonic() - t0)))
 
-    async def _round(self) -> None:
+    async def _renew(self) -> None:
+        """Renew every lease and the heartbeat concurrently (one round trip's time)."""
         kv = self.kv
         assert kv is not None
-        await kv.put(self._member_key, b"1")
-        for p, part in list(self.owned.items()):
-            if part.stopping:
-                continue
-            try:
-                part.rev = await kv.update(self._lease_key(p), self._id, last=part.rev)
-                part.renewed = time.monotonic()
-            except KeyValueError:  # wrong revision or gone: another replica holds it
-                log.warning("lease of partition %d lost", p)
-                self._lose(p)
-            except Exception:
-                if time.monotonic() - part.renewed > 0.75 * self.ttl_s:
-                    log.warning("lease of partition %d not renewed in time; dropped", p)
-                    self._lose(p)
+        parts = [x for x in self.owned.values() if not x.stopping]
+        t0 = time.monotonic()
+        results = await asyncio.gather(
+            *(kv.update(self._lease_key(x.p), self._id, last=x.rev) for x in parts),
+            kv.put(self._member_key, b"1"),
+            return_exceptions=True,
+        )
+        for part, r in zip(parts, results, strict=False):
+            if isinstance(r, int):
+                part.rev = r
+                part.renewed = t0  # sent at t0: the lease runs from no later than that
+            elif isinstance(r, KeyValueError):  # wrong revision or gone: someone else's now
+                log.warning("lease of partition %d lost", part.p)
+                self._lose(part.p)
+            elif time.monotonic() - part.renewed > 0.75 * self.ttl_s:
+                log.warning("lease of partition %d not renewed in time (%r); dropped", part.p, r)
+                self._lose(part.p)
+
+    async def _balance(self) -> None:
+        """Count members; take free partitions up to ``ceil(P / members)``; hand back extras."""
+        kv = self.kv
+        assert kv is not None
         try:
             keys = await kv.keys()
         except NoKeysError:
@@ -321,7 +339,11 @@ class ClusterNode:
                 except TimeoutError:
                     continue
                 if time.monotonic() - part.renewed > 0.75 * self.ttl_s:
-                    return  # fenced: the lease loop drops or renews it; nothing acked
+                    # fenced: the lease may be gone; hand the batch back unprocessed until a
+                    # renewal lands (or the lease is lost and this task cancelled)
+                    await asyncio.gather(*(m.nak() for m in msgs), return_exceptions=True)
+                    await asyncio.sleep(0.2)
+                    continue
                 rows: list[Row] = []
                 for m in msgs:
                     try:
