@@ -465,6 +465,8 @@ async def drive(args: argparse.Namespace, replicas: list[Replica]) -> dict[str, 
     p1 = processed(replicas)
     cpu1 = {r.name: r.cpu_s() for r in replicas}
     per1 = {r.name: r.last_status["cluster"]["readings_processed"] for r in replicas}
+    paced_sent = sum(g.sent for g in gws)
+    paced_accepted = sum(g.accepted for g in gws)
     sat: dict[str, Any] = {}
     if args.saturate > 0:
         sat = await saturate(fleet, gws, replicas, args.saturate)
@@ -492,6 +494,8 @@ async def drive(args: argparse.Namespace, replicas: list[Replica]) -> dict[str, 
             "per": {k: per1[k] - per0[k] for k in per0},
             "failover_s": None if failover_s is None else round(failover_s, 2),
             "saturated": sat,
+            "paced_sent": paced_sent,
+            "paced_accepted": paced_accepted,
         },
     )
 
@@ -585,10 +589,11 @@ def tally(
             "duplicates_dropped": r.last_status.get("cluster", {}).get("duplicates_dropped"),
             "takeovers": r.last_status.get("cluster", {}).get("takeovers"),
             "readings_replayed": r.last_status.get("cluster", {}).get("readings_replayed"),
+            "leases_lost": r.last_status.get("cluster", {}).get("leases_lost"),
+            "renew_gap_max_s": r.last_status.get("cluster", {}).get("renew_gap_max_s"),
         }
         for r in replicas
     }
-    sent = sum(g.sent for g in gws)
     return {
         "readings_per_s": round(m["processed"] / paced, 1),
         "offered_readings_per_s": args.devices * args.rate,
@@ -611,8 +616,8 @@ def tally(
             "events_stored": len(events),
             "events_missing_from_survivor_hubs": hub_gaps,
             "hub_event_order_ok": hub_order_ok,
-            "readings_sent_paced": sent,
-            "readings_accepted_paced": sum(g.accepted for g in gws),
+            "readings_sent_paced": m["paced_sent"],
+            "readings_accepted_paced": m["paced_accepted"],
             "frames_resent": sum(g.resent_frames for g in gws),
             "gateway_reconnects": sum(g.reconnects for g in gws),
             "error_replies": sum(g.error_replies for g in gws),

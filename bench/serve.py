@@ -8,7 +8,12 @@ from __future__ import annotations
 import sys
 
 if __name__ == "__main__":
+    import logging
+
     import uvicorn
+
+    # the service's own warnings (lease losses, store retries) with a time, in the log file
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
 
     from app.main import create_app
 

@@ -133,6 +133,8 @@ class ClusterNode:
         self.readings_total = 0
         self.duplicates_total = 0
         self.replayed_total = 0
+        self.renew_round_max_s = 0.0  # longest renewal round trip
+        self.renew_gap_max_s = 0.0  # longest time between two renewals of one lease
         self.processing_errors = 0
 
     # -- public -------------------------------------------------------------------------
@@ -181,6 +183,8 @@ class ClusterNode:
             "releases": self.releases,
             "leases_lost": self.losses,
             "processing_errors": self.processing_errors,
+            "renew_round_max_s": round(self.renew_round_max_s, 3),
+            "renew_gap_max_s": round(self.renew_gap_max_s, 3),
             "stream_published": self.bus.published,
             "stream_publish_failures": self.bus.publish_failures,
         }
@@ -215,12 +219,19 @@ class ClusterNode:
             kv.put(self._member_key, b"1"),
             return_exceptions=True,
         )
+        self.renew_round_max_s = max(self.renew_round_max_s, time.monotonic() - t0)
         for part, r in zip(parts, results, strict=False):
             if isinstance(r, int):
+                self.renew_gap_max_s = max(self.renew_gap_max_s, t0 - part.renewed)
                 part.rev = r
                 part.renewed = t0  # sent at t0: the lease runs from no later than that
             elif isinstance(r, KeyValueError):  # wrong revision or gone: someone else's now
-                log.warning("lease of partition %d lost", part.p)
+                log.warning(
+                    "lease of partition %d lost (%r, %.1f s after its last renewal)",
+                    part.p,
+                    r,
+                    t0 - part.renewed,
+                )
                 self._lose(part.p)
             elif time.monotonic() - part.renewed > 0.75 * self.ttl_s:
                 log.warning("lease of partition %d not renewed in time (%r); dropped", part.p, r)
