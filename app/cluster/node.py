@@ -489,9 +489,15 @@ class ClusterNode:
         st.rules.watch([d for d in known if mine(d)] + [a["device_id"] for a in open_rows], now=now)
 
     async def _replay(self, part: Partition, upto: int) -> None:
-        """Feed ``part``'s messages of the last ``replay_s`` seconds, up to stream sequence
-        ``upto``, to the ring buffers and signal models (no scoring, no rules)."""
-        start = datetime.now(UTC) - timedelta(seconds=self.replay_s)
+        """Feed ``part``'s messages of the ``replay_s`` seconds before stream sequence
+        ``upto`` (by the stream's receive times: a consumer that lagged is replayed from its
+        own recent past, not from now), up to ``upto``, to the ring buffers and signal
+        models (no scoring, no rules)."""
+        try:
+            last = (await self.bus.js.get_msg(STREAM, seq=upto)).time or datetime.now(UTC)
+        except NotFoundError:  # aged out of the stream
+            last = datetime.now(UTC)
+        start = last - timedelta(seconds=self.replay_s)
         cfg = ConsumerConfig(
             filter_subject=subject(part.p),
             deliver_policy=DeliverPolicy.BY_START_TIME,
