@@ -238,6 +238,7 @@ async def _clustered(settings: Settings, state: AppState) -> AsyncIterator[None]
     state.cluster = node
     state.sink.owns = node.owns
     state.alerts.owns = node.owns
+    state.log.fence = node.may_write
     state.alerts.forward_ack = node.forward_ack
     # silences and profiles: stored by whichever replica got the request, reloaded by all
     state.silences.on_change = lambda: bus.broadcast("silences")

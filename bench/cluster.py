@@ -654,7 +654,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tick", type=float, default=0.2, help="s between a gateway's frames")
     p.add_argument("--leaky-fraction", type=float, default=0.05)
     p.add_argument("--saturate", type=float, default=0.0, help="saturated phase, s (0 = none)")
-    p.add_argument("--lease-ttl", type=float, default=5.0, help="GASLEAK_CLUSTER_LEASE_TTL_S")
+    p.add_argument("--lease-ttl", type=float, default=8.0, help="GASLEAK_CLUSTER_LEASE_TTL_S")
     p.add_argument("--keep-logs", action="store_true", help="print the replicas' log paths")
     args = p.parse_args(argv)
     if not 0 <= args.kill < args.replicas:

@@ -189,6 +189,23 @@ class ClusterNode:
             "stream_publish_failures": self.bus.publish_failures,
         }
 
+    def may_write(self, device_id: str) -> bool:
+        """Whether this replica may write the device's events and states now: it owns the
+        partition and renewed the lease less than 0.75 × ttl ago. When the lease has gone
+        stale the partition is dropped at once (its worker stops without acking; the lease
+        expires and a takeover, maybe this replica's, restores from the store). The event
+        log asks before each write (:attr:`app.services.eventlog.EventLog.fence`); what is
+        left is the time of one store write, not a fencing token."""
+        p = partition_of(device_id, self.partitions)
+        part = self.owned.get(p)
+        if part is None:
+            return False
+        if time.monotonic() - part.renewed > 0.75 * self.ttl_s:
+            log.warning("partition %d fenced: lease not renewed for %.1f s", p, self.ttl_s * 0.75)
+            self._lose(p)
+            return False
+        return True
+
     # -- lease loop ---------------------------------------------------------------------
     @property
     def _member_key(self) -> str:

@@ -76,6 +76,11 @@ class EventLog:
         #: ``hub.fan_out``; the hub then learns every replica's events from the store, in
         #: ``event_id`` order (:class:`app.cluster.follower.EventFollower`).
         self.on_commit: Callable[[list[dict[str, Any]]], None] | None = None
+        #: Cluster mode: whether this replica may still write a device's events and states
+        #: (it holds a fresh lease on its partition); others are dropped before each write
+        #: attempt (:meth:`app.cluster.node.ClusterNode.may_write`).
+        self.fence: Callable[[str], bool] | None = None
+        self.fenced = 0  # events dropped by the fence
         self.published = 0
         self.write_failures = 0
 
@@ -119,6 +124,10 @@ class EventLog:
         records = [(e, e.to_wire(published_at=now)) for e in marked]
         delay = 0.05
         while True:
+            if self.fence is not None:
+                records, states = self._fenced(records, states)
+                if not records and not states:
+                    return []
             try:
                 ids = await self.store.append(
                     records, states=states, now=now, webhook_urls=self.webhook_urls
@@ -147,3 +156,22 @@ class EventLog:
             for listener in self.listeners:
                 listener(out)
         return out
+
+    def _fenced(
+        self,
+        records: list[tuple[AlertEvent, dict[str, Any]]],
+        states: dict[str, dict[str, dict[str, Any] | None]],
+    ) -> tuple[
+        list[tuple[AlertEvent, dict[str, Any]]], dict[str, dict[str, dict[str, Any] | None]]
+    ]:
+        """Keep only the events and states of devices :attr:`fence` allows."""
+        fence = self.fence
+        assert fence is not None
+        kept = [r for r in records if fence(r[0].device_id)]
+        self.fenced += len(records) - len(kept)
+        if len(kept) < len(records):
+            log.warning("%d events of devices no longer owned dropped", len(records) - len(kept))
+        kept_states = {
+            k: {d: v for d, v in changed.items() if fence(d)} for k, changed in states.items()
+        }
+        return kept, {k: v for k, v in kept_states.items() if v}
