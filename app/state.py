@@ -167,7 +167,8 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
     webhooks = state.webhooks
     recorder = state.recorder
     scorer = state.scorer
-    webhooks.start()
+    if not settings.cluster_nats_url:  # cluster mode: the owner of partition 0 sends them
+        webhooks.start()
     recorder.start()
     scorer.start()
     try:
@@ -220,6 +221,7 @@ async def _clustered(settings: Settings, state: AppState) -> AsyncIterator[None]
     )
     await bus.connect()
     follower = EventFollower(state.store, state.hub)
+    follower.listeners.append(state.webhooks.notify)
 
     def committed(events: list[dict[str, Any]]) -> None:
         follower.wake()

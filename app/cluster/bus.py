@@ -73,6 +73,27 @@ def decode(payload: bytes) -> list[Row]:
     return [(str(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in data]
 
 
+async def connect(url: str, name: str) -> Client:
+    """A NATS connection that reconnects for ever (0.5 s apart).
+
+    Raises:
+        nats.errors.NoServersError: the server is unreachable at first.
+    """
+    return await nats.connect(
+        url, name=name, connect_timeout=5, max_reconnect_attempts=-1, reconnect_time_wait=0.5
+    )
+
+
+async def lease_bucket(nc: Client, ttl_s: float) -> KeyValue:
+    """The lease bucket, created when missing: entries expire ``ttl_s`` after their last
+    write, which is how a dead replica's leases end."""
+    js = nc.jetstream(timeout=PUBLISH_TIMEOUT_S)
+    try:
+        return await js.key_value(LEASE_BUCKET)
+    except Exception:  # BucketNotFoundError; a race with another replica is fine
+        return await js.create_key_value(KeyValueConfig(bucket=LEASE_BUCKET, history=1, ttl=ttl_s))
+
+
 class Bus:
     """One NATS connection with JetStream.
 
@@ -91,9 +112,6 @@ class Bus:
         self.lease_ttl_s = lease_ttl_s
         self.stream_max_age_s = stream_max_age_s
         self.nc: Client | None = None
-        #: A second connection for the leases only: renewals must not queue behind the
-        #: readings traffic on one socket (measured: 5-6 s late under load, leases lost).
-        self.lease_nc: Client | None = None
         self.published = 0  # messages acknowledged by JetStream
         self.publish_failures = 0
 
@@ -109,16 +127,7 @@ class Bus:
         Raises:
             nats.errors.NoServersError: the server is unreachable.
         """
-        self.nc, self.lease_nc = [
-            await nats.connect(
-                self.url,
-                name=name,
-                connect_timeout=5,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-            )
-            for name in ("gasleak", "gasleak-leases")
-        ]
+        self.nc = await connect(self.url, "gasleak")
         cfg = StreamConfig(
             name=STREAM,
             subjects=[f"{SUBJECT_PREFIX}*"],
@@ -131,18 +140,6 @@ class Bus:
             await self.js.stream_info(STREAM)
         except NotFoundError:
             await self.js.add_stream(cfg)
-
-    async def leases(self) -> KeyValue:
-        """The lease bucket (created when missing): entries expire ``lease_ttl_s`` after
-        their last write, which is how a dead replica's leases end."""
-        assert self.lease_nc is not None, "Bus.connect first"
-        js = self.lease_nc.jetstream(timeout=PUBLISH_TIMEOUT_S)
-        try:
-            return await js.key_value(LEASE_BUCKET)
-        except Exception:  # BucketNotFoundError; a race with another replica is fine
-            return await js.create_key_value(
-                KeyValueConfig(bucket=LEASE_BUCKET, history=1, ttl=self.lease_ttl_s)
-            )
 
     async def forward(self, device_ids: Sequence[str], ts: np.ndarray, vals: np.ndarray) -> None:
         """Publish validated readings to their partitions and wait for JetStream's acks
@@ -224,10 +221,9 @@ class Bus:
 
     async def close(self) -> None:
         """Flush and close the connection."""
-        for nc in (self.nc, self.lease_nc):
-            if nc is not None:
-                await nc.drain()
-        self.nc = self.lease_nc = None
+        if self.nc is not None:
+            await self.nc.drain()
+            self.nc = None
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from app.services.hub import Hub
 from app.store import Store
@@ -37,6 +39,8 @@ class EventFollower:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.reads = 0
+        #: Called with each page of events fanned out (the webhook workers' wake-up).
+        self.listeners: list[Callable[[list[dict[str, Any]]], None]] = []
 
     def wake(self) -> None:
         """New events may be committed: read now."""
@@ -61,6 +65,8 @@ class EventFollower:
             if not rows:
                 return n
             self.hub.fan_out(rows)
+            for listener in self.listeners:
+                listener(rows)
             n += len(rows)
             if len(rows) < self.page:
                 return n

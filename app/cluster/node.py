@@ -40,18 +40,29 @@ import math
 import os
 import random
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import KeyValueError, NoKeysError, NotFoundError
 from nats.js.kv import KeyValue
 
-from app.cluster.bus import CONTROL_PREFIX, STREAM, Bus, Row, decode, partition_of, subject
+from app.cluster.bus import (
+    CONTROL_PREFIX,
+    STREAM,
+    Bus,
+    Row,
+    connect,
+    decode,
+    lease_bucket,
+    partition_of,
+    subject,
+)
 from app.errors import Conflict, GasleakError, NotFound, Unavailable
 from app.services.windows import LATE
 
@@ -64,6 +75,8 @@ log = logging.getLogger(__name__)
 
 #: Most messages per fetch (each holds one ingress message's readings of one partition).
 FETCH_BATCH = 256
+#: The owner of this partition runs the webhook workers (one sender per receiver).
+WEBHOOK_PARTITION = 0
 #: Seconds a replica waits for the owner's answer to a forwarded acknowledgement.
 CONTROL_TIMEOUT_S = 5.0
 #: Seconds a fetch waits for messages before the loop checks its lease again.
@@ -124,7 +137,10 @@ class ClusterNode:
         self.renew_s = min(1.0, lease_ttl_s / 4)
         self.replay_s = replay_s
         self.owned: dict[int, Partition] = {}
-        self.kv: KeyValue | None = None
+        self.kv: KeyValue | None = None  # lives in the lease thread's loop
+        self._leases = _LeaseThread()
+        self._main: asyncio.AbstractEventLoop | None = None
+        self._renewing: Any = None  # concurrent.futures.Future of the renewal loop
         self._tasks: list[asyncio.Task[None]] = []
         self.takeovers = 0
         self.releases = 0
@@ -144,29 +160,41 @@ class ClusterNode:
 
     async def start(self) -> None:
         """Join: heartbeat, then two loops: renewals (every ``renew_s``, all leases at once,
-        never held up by anything else) and balancing (take free partitions, hand back
-        extras; its first round after 1.5 renew periods, so replicas started together see
-        each other before they divide the partitions)."""
-        self.kv = await self.bus.leases()
-        await self.kv.put(self._member_key, b"1")
+        in a thread of their own with its own event loop and NATS connection, so a busy
+        service loop cannot delay them: measured 5-8 s late on the shared loop at load 9)
+        and balancing (take free partitions, hand back extras; its first round after 1.5
+        renew periods, so replicas started together see each other first)."""
+        self._main = asyncio.get_running_loop()
+        self.kv = await self._leases.open(self.bus.url, self.ttl_s)
+        await self._kv(lambda kv: kv.put(self._member_key, b"1"))
+        self._renewing = asyncio.run_coroutine_threadsafe(
+            self._every(self._renew, first=0.0), self._leases.loop
+        )
         self._tasks = [
-            asyncio.create_task(self._every(self._renew, first=0.0), name="cluster-renew"),
             asyncio.create_task(
                 self._every(self._balance, first=1.5 * self.renew_s), name="cluster-balance"
             ),
         ]
+
+    async def _kv(self, op: Callable[[KeyValue], Awaitable[Any]]) -> Any:
+        """Run a lease-bucket operation on the lease thread's loop; await its result here."""
+        assert self.kv is not None
+        return await self._leases.run(op(self.kv))
 
     async def stop(self) -> None:
         """Leave gracefully: hand back every partition (flushed) and the heartbeat."""
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._renewing is not None:
+            self._renewing.cancel()
         for p in list(self.owned):
             with contextlib.suppress(Exception):
                 await self._release(p)
         if self.kv is not None:
             with contextlib.suppress(Exception):
-                await self.kv.delete(self._member_key)
+                await self._kv(lambda kv: kv.delete(self._member_key))
+        await self._leases.close()
 
     def info(self) -> dict[str, Any]:
         """What ``/api/status`` shows under ``cluster``."""
@@ -225,11 +253,17 @@ class ClusterNode:
                 log.exception("cluster %s failed", getattr(step, "__name__", step))
             await asyncio.sleep(max(0.05, self.renew_s - (time.monotonic() - t0)))
 
+    def _lose_soon(self, p: int) -> None:
+        """From the lease thread: drop partition ``p`` on the service's loop."""
+        assert self._main is not None
+        self._main.call_soon_threadsafe(self._lose, p)
+
     async def _renew(self) -> None:
-        """Renew every lease and the heartbeat concurrently (one round trip's time)."""
+        """Renew every lease and the heartbeat concurrently (one round trip's time). Runs
+        on the lease thread's loop."""
         kv = self.kv
         assert kv is not None
-        parts = [x for x in self.owned.values() if not x.stopping]
+        parts = [x for x in list(self.owned.values()) if not x.stopping]  # list(): atomic
         t0 = time.monotonic()
         results = await asyncio.gather(
             *(kv.update(self._lease_key(x.p), self._id, last=x.rev) for x in parts),
@@ -249,17 +283,15 @@ class ClusterNode:
                     r,
                     t0 - part.renewed,
                 )
-                self._lose(part.p)
+                self._lose_soon(part.p)
             elif time.monotonic() - part.renewed > 0.75 * self.ttl_s:
                 log.warning("lease of partition %d not renewed in time (%r); dropped", part.p, r)
-                self._lose(part.p)
+                self._lose_soon(part.p)
 
     async def _balance(self) -> None:
         """Count members; take free partitions up to ``ceil(P / members)``; hand back extras."""
-        kv = self.kv
-        assert kv is not None
         try:
-            keys = await kv.keys()
+            keys = await self._kv(lambda kv: kv.keys())
         except NoKeysError:
             keys = []
         self.members = max(1, sum(k.startswith("member.") for k in keys))
@@ -281,9 +313,8 @@ class ClusterNode:
         return self.replica_id.encode()
 
     async def _acquire(self, p: int) -> None:
-        assert self.kv is not None
         try:
-            rev = await self.kv.create(self._lease_key(p), self._id)
+            rev = await self._kv(lambda kv: kv.create(self._lease_key(p), self._id))
         except KeyValueError:
             return  # someone was faster
         part = Partition(p, rev, time.monotonic())
@@ -316,9 +347,8 @@ class ClusterNode:
         self.owned.pop(p, None)
         self._forget(p)
         self.releases += 1
-        if self.kv is not None:
-            with contextlib.suppress(Exception):
-                await self.kv.delete(self._lease_key(p), last=part.rev)
+        with contextlib.suppress(Exception):
+            await self._kv(lambda kv: kv.delete(self._lease_key(p), last=part.rev))
         log.info("partition %d handed back", p)
 
     def _forget(self, p: int) -> None:
@@ -347,12 +377,13 @@ class ClusterNode:
             log.exception("takeover of partition %d failed; handing it back", p)
             self.owned.pop(p, None)
             self._forget(p)
-            if self.kv is not None:
-                with contextlib.suppress(Exception):
-                    await self.kv.delete(self._lease_key(p), last=part.rev)
+            with contextlib.suppress(Exception):
+                await self._kv(lambda kv: kv.delete(self._lease_key(p), last=part.rev))
             return
         assert self.bus.nc is not None
         part.control = await self.bus.nc.subscribe(CONTROL_PREFIX + str(p), cb=self._control)
+        if p == WEBHOOK_PARTITION:
+            self.state.webhooks.start()
         part.ready_at = time.time()
         log.info(
             "partition %d taken over in %.2f s (%d readings replayed)",
@@ -392,6 +423,8 @@ class ClusterNode:
             if part.control is not None:
                 with contextlib.suppress(Exception):
                     await part.control.unsubscribe()
+                if p == WEBHOOK_PARTITION:
+                    await self.state.webhooks.stop()
 
     # -- acknowledgements made on another replica ------------------------------------------
     async def forward_ack(self, device_id: str, alert_id: str, author: str, comment: str) -> None:
@@ -551,6 +584,41 @@ class ClusterNode:
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+
+T = TypeVar("T")
+
+
+class _LeaseThread:
+    """A daemon thread running its own event loop with its own NATS connection, for the
+    lease bucket only."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="leases", daemon=True)
+        self.nc: Any = None
+
+    async def run(self, coro: Awaitable[T]) -> T:
+        """Run ``coro`` on the lease loop; await its result on the calling loop."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))  # type: ignore[arg-type]
+
+    async def open(self, url: str, ttl_s: float) -> KeyValue:
+        """Start the thread, connect, open (or create) the lease bucket."""
+        self.thread.start()
+
+        async def opening() -> KeyValue:
+            self.nc = await connect(url, "gasleak-leases")
+            return await lease_bucket(self.nc, ttl_s)
+
+        return await self.run(opening())
+
+    async def close(self) -> None:
+        """Close the connection and stop the thread."""
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.run(self.nc.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        await asyncio.to_thread(self.thread.join, 5)
 
 
 def _arrays(rows: list[Row]) -> tuple[list[str], np.ndarray, np.ndarray]:

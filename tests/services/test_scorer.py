@@ -112,3 +112,37 @@ def test_backpressure_waits_and_loses_nothing(predictor) -> None:
     for d in ("d0", "d1", "d2"):  # each device's windows in time order
         ts = [t for dev, t, _ in got if dev == d]
         assert ts == sorted(ts) and len(ts) == 50
+
+
+def test_wait_sunk_returns_once_a_submits_windows_reached_the_sink(predictor) -> None:
+    """Cluster mode acks a batch of readings after ``wait_sunk(submitted_total)``: by then
+    every window of that submit has been handed to the sink, later submits or not."""
+    wb = real_windows(n_devices=2, per_device=30)
+    first, second = wb[:20], wb[20:]
+
+    async def main() -> tuple[int, int, int]:
+        sunk: list[int] = []
+
+        async def sink(windows, _scores) -> None:
+            await asyncio.sleep(0.01)  # a store write
+            sunk.append(len(windows))
+
+        with ThreadPoolExecutor(1) as ex:
+            s = BatchScorer(
+                predictor, executor=ex, sink=sink, max_batch=8, max_delay_s=0.0, queue_max=100
+            )
+            s.start()
+            await s.submit(first)
+            ticket = s.submitted_total
+            await s.submit(second)
+            await s.wait_sunk(ticket)
+            at_ticket = sum(sunk)
+            await s.wait_sunk(s.submitted_total)
+            done = sum(sunk)
+            await s.stop()
+        return ticket, at_ticket, done
+
+    ticket, at_ticket, done = asyncio.run(main())
+    assert ticket == 20
+    assert 20 <= at_ticket < len(wb)  # the first submit's windows, not (yet) all of them
+    assert done == len(wb)
