@@ -591,6 +591,7 @@ def tally(
             "readings_replayed": r.last_status.get("cluster", {}).get("readings_replayed"),
             "leases_lost": r.last_status.get("cluster", {}).get("leases_lost"),
             "renew_gap_max_s": r.last_status.get("cluster", {}).get("renew_gap_max_s"),
+            "takeover_max_s": r.last_status.get("cluster", {}).get("takeover_max_s"),
         }
         for r in replicas
     }

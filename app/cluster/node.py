@@ -149,14 +149,18 @@ class ClusterNode:
         self.readings_total = 0
         self.duplicates_total = 0
         self.replayed_total = 0
+        self.takeover_max_s = 0.0  # longest lease-acquired -> consuming
         self.renew_round_max_s = 0.0  # longest renewal round trip
         self.renew_gap_max_s = 0.0  # longest time between two renewals of one lease
         self.processing_errors = 0
 
     # -- public -------------------------------------------------------------------------
     def owns(self, device_id: str) -> bool:
-        """Whether this replica owns the device's partition now."""
-        return partition_of(device_id, self.partitions) in self.owned
+        """Whether this replica owns the device's partition now and has taken it over
+        (state restored, consuming): windows of an earlier ownership still queued in the
+        scorer are dropped by the sink, not applied to a state about to be restored."""
+        part = self.owned.get(partition_of(device_id, self.partitions))
+        return part is not None and part.ready_at is not None
 
     async def start(self) -> None:
         """Join: heartbeat, then two loops: renewals (every ``renew_s``, all leases at once,
@@ -212,6 +216,7 @@ class ClusterNode:
             "leases_lost": self.losses,
             "processing_errors": self.processing_errors,
             "renew_round_max_s": round(self.renew_round_max_s, 3),
+            "takeover_max_s": round(self.takeover_max_s, 3),
             "renew_gap_max_s": round(self.renew_gap_max_s, 3),
             "stream_published": self.bus.published,
             "stream_publish_failures": self.bus.publish_failures,
@@ -385,6 +390,7 @@ class ClusterNode:
         if p == WEBHOOK_PARTITION:
             self.state.webhooks.start()
         part.ready_at = time.time()
+        self.takeover_max_s = max(self.takeover_max_s, part.ready_at - part.acquired_at)
         log.info(
             "partition %d taken over in %.2f s (%d readings replayed)",
             p,
@@ -490,6 +496,9 @@ class ClusterNode:
     async def _takeover(self, part: Partition) -> JetStreamContext.PullSubscription:
         p, js = part.p, self.bus.js
         name = f"part-{p}"
+        # windows of p queued before this takeover (an earlier ownership) reach the sink and
+        # are dropped there (not ready) before the states are restored
+        await self.state.scorer.wait_sunk(self.state.scorer.submitted_total)
         floor, existed = 0, False
         try:
             info = await js.consumer_info(STREAM, name)
