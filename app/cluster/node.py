@@ -3,15 +3,17 @@ pull consumer per owned partition, hand-over with state restore and buffer repla
 
 **Leases.** Bucket ``gasleak_leases`` (entries expire ``lease_ttl_s`` after their last
 write). ``part.<p>`` = the owner's id: ``create`` (only if absent) acquires, ``update`` with
-the revision last written renews (every ``ttl / 4``; a wrong revision means someone else
-holds it now: the partition is dropped at once), expiry is a dead owner. ``member.<id>`` is
-each replica's heartbeat; all are renewed together every ``min(1 s, ttl / 4)``, apart from
-the balancing round. Every replica aims at ``ceil(P / members)`` partitions, takes free
-ones up to that and hands back extras (gracefully: its consumer stops after the batch in
-hand, its changed states are flushed, then the lease is deleted). A replica that fails to
-renew for ``0.75 × ttl`` stops processing the partition before its lease can expire
-(self-fencing), and the new owner deletes the old durable consumer, so a stale owner's
-fetches fail.
+the revision last written renews (a wrong revision means someone else holds it now: the
+partition is dropped at once), expiry is a dead owner. ``member.<id>`` is each replica's
+heartbeat. All are renewed together every ``min(1 s, ttl / 4)`` from a thread with its own
+event loop and NATS connection (on the service's loop renewals came 5-8 s late under
+load), apart from the balancing round. Every replica aims at ``ceil(P / members)``
+partitions, takes free ones up to that and hands back extras (gracefully: its consumer
+stops after the batch in hand, its changed states are flushed, then the lease is deleted).
+A replica whose last renewal is older than ``0.75 × ttl`` writes nothing more for the
+partition and drops it (:meth:`ClusterNode.may_write`, asked by the event log before each
+write), and the new owner deletes the old durable consumer, so a stale owner's fetches
+fail.
 
 **Owner.** Per owned partition one durable consumer ``part-<p>`` on
 ``gasleak.readings.<p>`` (explicit acks): fetch a batch, store its readings
