@@ -238,7 +238,9 @@ async def _clustered(settings: Settings, state: AppState) -> AsyncIterator[None]
         replay_s=settings.cluster_replay_s,
     )
     state.cluster = node
-    state.sink.owns = node.owns
+    state.sink.accepts = node.accepts
+    scorer = state.scorer
+    state.sink.position = lambda: scorer.sunk_total
     state.alerts.owns = node.owns
     state.log.fence = node.may_write
     state.alerts.forward_ack = node.forward_ack

@@ -379,6 +379,23 @@ async def quiesce(replicas: list[Replica], timeout: float) -> None:
             return
 
 
+async def failover(alive: list[Replica], partitions: int, kill_wall: float) -> float:
+    """Seconds from the kill until the survivors count each other alone as members and
+    every partition is ready (taken over, consuming) on one of them."""
+    while True:
+        await asyncio.sleep(0.1)
+        if time.time() - kill_wall < 0.3:  # statuses read before the kill
+            continue
+        ready: set[int] = set()
+        members = set()
+        for r in alive:
+            c = r.last_status.get("cluster", {})
+            ready |= set(c.get("ready", []))
+            members.add(c.get("members"))
+        if len(ready) == partitions and members == {len(alive)}:
+            return time.time() - kill_wall
+
+
 async def send_round(fleet: Fleet, gws: list[Gateway], owner: np.ndarray) -> None:
     """Send every reading due by now (each gateway one frame)."""
     due = np.floor((time.time() - fleet.t0 - fleet.phase) * fleet.rate).astype(np.int64) + 1
@@ -439,28 +456,23 @@ async def drive(args: argparse.Namespace, replicas: list[Replica]) -> dict[str, 
     victims = replicas[len(replicas) - args.kill :] if args.kill else []
     failover_s: float | None = None
     kill_wall: float | None = None
+    watch: asyncio.Task[float] | None = None
     while (elapsed := time.perf_counter() - start) < args.seconds:
         if kill_at is not None and elapsed >= kill_at and kill_wall is None:
             for v in victims:
                 v.kill()
                 alive.remove(v)
             kill_wall = time.time()
-        if kill_wall is not None and failover_s is None:
-            ready: set[int] = set()
-            for r in alive:
-                ready |= set(r.last_status.get("cluster", {}).get("ready", []))
-                # a status read before the kill may still show the old ownership
-            fresh = all(r.last_status.get("uptime_s") for r in alive)
-            if fresh and len(ready) == args.partitions and time.time() - kill_wall > 0.3:
-                members = {r.last_status["cluster"]["members"] for r in alive}
-                if members == {len(alive)}:
-                    failover_s = time.time() - kill_wall
+            watch = asyncio.create_task(failover(alive, args.partitions, kill_wall))
         await send_round(fleet, gws, owner)
         await asyncio.sleep(args.tick)
     paced_s = time.perf_counter() - start
     for gw in gws:
         await gw.settle(300)
     await quiesce(replicas, 300)
+    if watch is not None:
+        with contextlib.suppress(TimeoutError):
+            failover_s = await asyncio.wait_for(watch, 60)
     drain_s = time.perf_counter() - start - paced_s
     p1 = processed(replicas)
     cpu1 = {r.name: r.cpu_s() for r in replicas}

@@ -106,6 +106,7 @@ class Partition:
     stopping: bool = False
     task: asyncio.Task[None] | None = None
     control: Any = None  # the subscription to gasleak.control.<p> while ready
+    ticket: int = 0  # scorer.submitted_total when it became ready (see ClusterNode.accepts)
     readings: int = 0
     duplicates: int = 0
     replayed: int = 0
@@ -159,10 +160,17 @@ class ClusterNode:
     # -- public -------------------------------------------------------------------------
     def owns(self, device_id: str) -> bool:
         """Whether this replica owns the device's partition now and has taken it over
-        (state restored, consuming): windows of an earlier ownership still queued in the
-        scorer are dropped by the sink, not applied to a state about to be restored."""
+        (state restored, consuming)."""
         part = self.owned.get(partition_of(device_id, self.partitions))
         return part is not None and part.ready_at is not None
+
+    def accepts(self, device_id: str, window_index: int) -> bool:
+        """Whether the sink may apply a scored window: the device is :meth:`owns`'d and
+        the window was submitted after the takeover (``window_index``, its position in
+        the scorer's submission order, at or after the partition's ticket), not left in
+        the scorer's queue by an earlier ownership of the same partition."""
+        part = self.owned.get(partition_of(device_id, self.partitions))
+        return part is not None and part.ready_at is not None and window_index >= part.ticket
 
     async def start(self) -> None:
         """Join: heartbeat, then two loops: renewals (every ``renew_s``, all leases at once,
@@ -391,6 +399,7 @@ class ClusterNode:
         part.control = await self.bus.nc.subscribe(CONTROL_PREFIX + str(p), cb=self._control)
         if p == WEBHOOK_PARTITION:
             self.state.webhooks.start()
+        part.ticket = self.state.scorer.submitted_total
         part.ready_at = time.time()
         self.takeover_max_s = max(self.takeover_max_s, part.ready_at - part.acquired_at)
         log.info(
@@ -498,9 +507,6 @@ class ClusterNode:
     async def _takeover(self, part: Partition) -> JetStreamContext.PullSubscription:
         p, js = part.p, self.bus.js
         name = f"part-{p}"
-        # windows of p queued before this takeover (an earlier ownership) reach the sink and
-        # are dropped there (not ready) before the states are restored
-        await self.state.scorer.wait_sunk(self.state.scorer.submitted_total)
         floor, existed = 0, False
         try:
             info = await js.consumer_info(STREAM, name)

@@ -22,8 +22,12 @@ class AlertSink:
     log: EventLog
     profiles: Profiles | None = None
     last_probability: dict[str, float] = field(default_factory=dict)
-    #: Cluster mode: windows of devices this replica no longer owns are dropped.
-    owns: Callable[[str], bool] | None = None
+    #: Cluster mode: ``(device_id, window index)`` -> apply it? Windows of devices this
+    #: replica does not own (any more, or not yet) are dropped.
+    accepts: Callable[[str, int], bool] | None = None
+    #: Cluster mode: the scorer's count of windows handed on before this batch (so window
+    #: ``i`` of a batch has index ``position() + i`` in submission order).
+    position: Callable[[], int] | None = None
 
     async def __call__(self, windows: WindowBatch | Sequence[Window], scores: Scores) -> None:
         """Record each score, run the policy (a window with evidence keeps an open leak
@@ -35,10 +39,11 @@ class AlertSink:
         Devices switched off in their profile raise no leak alert.
         """
         events = []
-        for w, p, ev in zip(
-            windows, scores.probability.tolist(), scores.evidence.tolist(), strict=True
+        base = 0 if self.position is None else self.position()
+        for i, (w, p, ev) in enumerate(
+            zip(windows, scores.probability.tolist(), scores.evidence.tolist(), strict=True)
         ):
-            if self.owns is not None and not self.owns(w.device_id):
+            if self.accepts is not None and not self.accepts(w.device_id, base + i):
                 continue
             self.last_probability[w.device_id] = p
             if self.profiles is not None and not self.profiles.enabled(w.device_id):

@@ -99,6 +99,12 @@ class _Counters:
         """Windows submitted so far: a ticket for :meth:`wait_sunk`."""
         return self._submitted
 
+    @property
+    def sunk_total(self) -> int:
+        """Windows handed to the sink (or failed) so far, in submission order: during a
+        sink call, the index of the batch's first window."""
+        return self._sunk
+
 
 class BatchScorer(_Counters):
     """Collects windows into batches and scores them off the event loop.
@@ -271,6 +277,7 @@ class InlineScorer(_Counters):
                 )
             except Exception:
                 self.errors += 1
+                self._sunk += 1
                 log.exception("scoring failed for %s", w.device_id)
                 continue
             finally:
@@ -280,5 +287,6 @@ class InlineScorer(_Counters):
                 await self._sink(one, probs)
             except Exception:
                 log.exception("alert sink failed")
+            self._sunk += 1
             self.windows_scored += 1
             self.batches += 1
