@@ -36,6 +36,7 @@ import collections
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -63,6 +64,17 @@ WINDOW = 60
 #: paced phase is not counted in ``alerts_expected``.
 RAISE_MARGIN_READINGS = 15
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def admin_key() -> str:
+    """The replicas' admin key: ``GASLEAK_BOOTSTRAP_ADMIN_KEY`` from the environment, else a
+    random one made once per process (kept in the environment, never on a command line)."""
+    return os.environ.setdefault("GASLEAK_BOOTSTRAP_ADMIN_KEY", secrets.token_urlsafe(32))
+
+
+def auth() -> dict[str, str]:
+    """``Authorization: Bearer <admin key>`` for HTTP and WebSocket requests."""
+    return {"Authorization": f"Bearer {admin_key()}"}
 
 
 def nats_binary() -> str | None:
@@ -194,6 +206,7 @@ def start_replica(name: str, settings: dict[str, str]) -> Replica:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     env.update({f"GASLEAK_{k.upper()}": v for k, v in settings.items()})
     env["GASLEAK_CLUSTER_REPLICA_ID"] = name
+    env["GASLEAK_BOOTSTRAP_ADMIN_KEY"] = admin_key()
     log = Path(tempfile.mkstemp(prefix=f"gasleak-{name}-", suffix=".log")[1])
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -221,7 +234,7 @@ def wait_ready(replicas: list[Replica], partitions: int, timeout: float = 180) -
             ready: list[int] = []
             fair = True
             for r in replicas:
-                c = httpx.get(r.base + "/api/status", timeout=2).json()["cluster"]
+                c = httpx.get(r.base + "/api/status", timeout=2, headers=auth()).json()["cluster"]
                 ready += c["ready"]
                 share = len(c["owned"])
                 fair &= c["members"] == len(replicas) and 0 < share <= -(
@@ -266,7 +279,11 @@ class Gateway:
             r = self.alive[k % len(self.alive)]
             try:
                 self.ws = await websockets.connect(
-                    r.ws + "/ws/readings", max_size=None, open_timeout=5, ping_interval=None
+                    r.ws + "/ws/readings",
+                    max_size=None,
+                    open_timeout=5,
+                    ping_interval=None,
+                    additional_headers=auth(),
                 )
                 break
             except (OSError, websockets.InvalidHandshake, TimeoutError):
@@ -339,7 +356,7 @@ class Subscriber:
     async def _read(self) -> None:
         with contextlib.suppress(websockets.ConnectionClosed, OSError):
             async with websockets.connect(
-                self.replica.ws + "/ws/alerts?since=0", max_size=None
+                self.replica.ws + "/ws/alerts?since=0", max_size=None, additional_headers=auth()
             ) as ws:
                 async for msg in ws:
                     ev = json.loads(msg)
@@ -349,7 +366,7 @@ class Subscriber:
 
 async def poll_status(replicas: list[Replica], period: float, stop: asyncio.Event) -> None:
     """Keep each live replica's latest ``/api/status`` in ``last_status``."""
-    async with httpx.AsyncClient(timeout=2) as http:
+    async with httpx.AsyncClient(timeout=2, headers=auth()) as http:
         while not stop.is_set():
             for r in replicas:
                 if r.killed_at is None:
@@ -553,7 +570,7 @@ async def saturate(
 async def read_events(r: Replica) -> list[dict[str, Any]]:
     """Every stored event, oldest first (``GET /api/events`` pages)."""
     out: list[dict[str, Any]] = []
-    async with httpx.AsyncClient(base_url=r.base, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=r.base, timeout=30, headers=auth()) as http:
         while True:
             since = out[-1]["event_id"] if out else 0
             page = (await http.get("/api/events", params={"since": since, "limit": 1000})).json()

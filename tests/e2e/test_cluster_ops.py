@@ -17,7 +17,7 @@ import pytest
 import websockets
 
 from app.cluster.bus import partition_of
-from bench.cluster import Nats, Postgres, Replica, migrate, start_replica, wait_ready
+from bench.cluster import Nats, Postgres, Replica, auth, migrate, start_replica, wait_ready
 from bench.server import terminate
 from tests.conftest import reading
 from tests.e2e.test_cluster import _require_binaries
@@ -55,7 +55,8 @@ def cluster() -> Iterator[tuple[Replica, Replica]]:
 
 
 def owned(r: Replica) -> set[int]:
-    return set(httpx.get(r.base + "/api/status", timeout=5).json()["cluster"]["owned"])
+    status = httpx.get(r.base + "/api/status", timeout=5, headers=auth()).json()
+    return set(status["cluster"]["owned"])
 
 
 def device_of(r: Replica, prefix: str) -> str:
@@ -66,7 +67,7 @@ def device_of(r: Replica, prefix: str) -> str:
 
 def post(r: Replica, device: str, gases: list[float], t0: float = T0) -> None:
     body = [reading(device, t0 + i, g) for i, g in enumerate(gases)]
-    resp = httpx.post(r.base + "/api/readings", json=body, timeout=30)
+    resp = httpx.post(r.base + "/api/readings", json=body, timeout=30, headers=auth())
     assert resp.status_code == 200 and resp.json()["accepted"] == len(gases), resp.text
 
 
@@ -75,7 +76,10 @@ def events(r: Replica, device: str, want: int, timeout: float = 30) -> list[dict
     deadline = time.monotonic() + timeout
     while True:
         evs = httpx.get(
-            r.base + "/api/events", params={"device_id": device, "limit": 1000}, timeout=5
+            r.base + "/api/events",
+            params={"device_id": device, "limit": 1000},
+            timeout=5,
+            headers=auth(),
         ).json()["events"]
         if len(evs) >= want or time.monotonic() > deadline:
             return evs
@@ -85,7 +89,8 @@ def events(r: Replica, device: str, want: int, timeout: float = 30) -> list[dict
 async def subscribe(r: Replica, n: int) -> list[dict[str, Any]]:
     """The first ``n`` events ``r``'s /ws/alerts delivers from since=0."""
     out: list[dict[str, Any]] = []
-    async with websockets.connect(r.ws + "/ws/alerts?since=0&include_silenced=true") as ws:
+    url = r.ws + "/ws/alerts?since=0&include_silenced=true"
+    async with websockets.connect(url, additional_headers=auth()) as ws:
         while len(out) < n:
             ev = json.loads(await asyncio.wait_for(ws.recv(), 30))
             if "event_id" in ev:
@@ -119,6 +124,7 @@ def test_acknowledging_on_the_other_replica_reaches_the_owner(
         b.base + f"/api/alerts/{alert['alert_id']}/ack",
         json={"author": "ann", "comment": "on site"},
         timeout=30,
+        headers=auth(),
     )
     assert ack.status_code == 200, ack.text
     assert ack.json()["state"] == "acknowledged"
@@ -131,6 +137,7 @@ def test_acknowledging_on_the_other_replica_reaches_the_owner(
         a.base + f"/api/alerts/{alert['alert_id']}/ack",
         json={"author": "bob", "comment": "late"},
         timeout=30,
+        headers=auth(),
     )
     assert again.status_code == 409, again.text
 
@@ -149,6 +156,7 @@ def test_a_silence_made_on_one_replica_applies_on_the_other(
             "author": "c",
         },
         timeout=30,
+        headers=auth(),
     )
     assert made.status_code == 201, made.text
     time.sleep(1.0)  # the change notice reaches b
