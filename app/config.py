@@ -6,7 +6,9 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -61,6 +63,24 @@ class Settings(BaseSettings):
         20_000,
         ge=1,
         description="Windows waiting for scoring before ingestion waits (backpressure)",
+    )
+    overload_loop_lag_s: float = Field(
+        0.5,
+        gt=0,
+        description="Event-loop lag, s, above which ingestion sheds messages (429 / an "
+        "overloaded frame) instead of falling behind its sockets (app/services/admission.py)",
+    )
+    overload_wait_s: float = Field(
+        5.0,
+        ge=0,
+        description="How long an ingestion message may wait for an overload (full scoring "
+        "queue, late event loop) to clear before it is shed, s; 0 = shed at once",
+    )
+    ingest_rate_limit: str = Field(
+        "",
+        description="Messages per API key on /api/readings and /ws/readings, in `limits` "
+        'notation ("200/second;5000/minute"); empty = no limit. The client is its address '
+        "(app/services/ratelimit.py rate_key: the API key, else the client address)",
     )
     torch_threads: int = Field(
         1,
@@ -193,7 +213,17 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr = Field(
         SecretStr(""), description="HMAC-SHA256 key for X-Gasleak-Signature"
     )
-    webhook_timeout_s: float = Field(5.0, gt=0, description="Per-attempt HTTP timeout, s")
+    webhook_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="Total deadline of one delivery attempt (connect, send, answer and its "
+        "first 4 KiB), s",
+    )
+    webhook_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names webhooks may be sent to (JSON list); empty = any. A "
+        "webhook_urls entry outside it refuses start-up",
+    )
     webhook_backoff_base_s: float = Field(1.0, gt=0, description="First retry delay, s")
     webhook_backoff_max_s: float = Field(300.0, gt=0, description="Longest retry delay, s")
     webhook_expire_s: float = Field(
@@ -287,6 +317,16 @@ class Settings(BaseSettings):
         3_600.0, gt=0, description="Readings kept in the JetStream stream, s"
     )
 
+    @field_validator("ingest_rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, spec: str) -> str:
+        if spec.strip():
+            try:
+                parse_many(spec)
+            except ValueError as exc:
+                raise ValueError(f"not in limits notation (e.g. 200/second): {exc}") from None
+        return spec.strip()
+
     @property
     def db_url(self) -> str:
         """The store's SQLAlchemy URL: ``database_url``, else the SQLite file ``db_path``."""
@@ -305,6 +345,16 @@ class Settings(BaseSettings):
                 "cluster_nats_url needs database_url on PostgreSQL (the replicas share one "
                 "event log); SQLite is one process's store"
             )
+        allowed = {h.lower() for h in self.webhook_allowed_hosts}
+        for url in self.webhook_urls:
+            parsed = urlsplit(url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise ValueError(f"webhook_urls: {url!r} is not an http(s) URL with a host")
+            if allowed and parsed.hostname.lower() not in allowed:
+                raise ValueError(
+                    f"webhook_urls: {url!r}: host {parsed.hostname!r} is not in "
+                    f"webhook_allowed_hosts {sorted(allowed)}"
+                )
         return self
 
 

@@ -148,12 +148,26 @@ async def http_gateway(
                     continue
                 batch.append(reading(dev, t0 + k, v))
             if batch:
-                r = await client.post("/api/readings", json=batch)
-                r.raise_for_status()
+                r = await post_readings(client, batch)
                 if r.json()["rejected"]:
                     print("rejected:", r.json()["rejected"][:3])
             k += 1
             await pace(t0 + k, speed)
+
+
+async def post_readings(client: httpx.AsyncClient, body: object) -> httpx.Response:
+    """POST /api/readings as a well-behaved gateway: on 429 (overloaded or rate-limited:
+    nothing was taken) wait ``Retry-After`` seconds and send the same body again.
+
+    Raises:
+        httpx.HTTPStatusError: any other non-2xx answer.
+    """
+    while True:
+        r = await client.post("/api/readings", json=body)
+        if r.status_code != 429:
+            r.raise_for_status()
+            return r
+        await asyncio.sleep(float(r.headers.get("retry-after", "1")))
 
 
 async def ws_gateway(
@@ -168,6 +182,10 @@ async def ws_gateway(
             batch = [reading(d, t0 + k, v) for d, it in streams.items() for v in [next(it)]]
             await ws.send(json.dumps(batch))
             reply = json.loads(await ws.recv())
+            while reply.get("error") == "overloaded":  # nothing taken: wait, send it again
+                await asyncio.sleep(reply["retry_after_s"])
+                await ws.send(json.dumps(batch))
+                reply = json.loads(await ws.recv())
             if reply.get("rejected") or reply.get("error"):
                 print("ws reply:", reply)
             k += 1
@@ -181,10 +199,7 @@ async def replay_gateway(
     async with httpx.AsyncClient(base_url=base, timeout=30, headers=DemoKeys.bearer(key)) as client:
         while True:
             for values in data:
-                r = await client.post(
-                    "/api/readings", json=reading("replay-1", log.t0 + log.sent, values)
-                )
-                r.raise_for_status()
+                r = await post_readings(client, reading("replay-1", log.t0 + log.sent, values))
                 if r.json()["rejected"]:
                     print(
                         f"rejected row {log.first_row + log.sent % log.n_rows}:",

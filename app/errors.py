@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+log = logging.getLogger(__name__)
 
 
 class GasleakError(Exception):
@@ -59,11 +65,99 @@ class TooLarge(GasleakError):
     error = "too_large"
 
 
+class InvalidRequest(GasleakError):
+    """A query parameter or header is wrong (unknown name, bad cursor)."""
+
+    status = 422
+    error = "invalid_request"
+
+
+class UnsupportedMediaType(GasleakError):
+    """A request body that is not ``application/json``."""
+
+    status = 415
+    error = "unsupported_media_type"
+
+
+class Overloaded(GasleakError):
+    """The service sheds this message (scoring queue full, event loop behind) or the
+    client went over its rate limit. Nothing of the message was accepted; send it again
+    after ``retry_after_s`` seconds (HTTP: 429 with ``Retry-After``)."""
+
+    status = 429
+    error = "overloaded"
+
+    def __init__(self, detail: Any, *, retry_after_s: float) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(GasleakError):
     """The service cannot take the request now (shutting down, model failed)."""
 
     status = 503
     error = "unavailable"
+
+
+class FieldError(BaseModel):
+    """One reason a request was refused."""
+
+    model_config = ConfigDict(extra="allow")
+
+    field: str = Field(description='Dotted path of the field, query parameter or header; "(body)"')
+    reason: str
+    type: str | None = Field(None, description="Machine-readable kind (pydantic's error type)")
+
+
+class ErrorOut(BaseModel):
+    """Every error answer of the API (4xx and 5xx alike)."""
+
+    error: str = Field(
+        description='"invalid_request", "invalid_body", "unsupported_media_type", "not_found", '
+        '"conflict", "too_large", "overloaded", "unavailable", ...'
+    )
+    detail: list[FieldError] | str | None = Field(description="What was wrong, by field")
+    retry_after_s: float | None = Field(
+        None, description='"overloaded" only: send the message again after this many seconds'
+    )
+
+
+def document_errors(app: FastAPI) -> None:
+    """Make the OpenAPI document describe the errors the service really sends: every 4xx
+    response (FastAPI's default 422 included) is an :class:`ErrorOut`."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = generate()
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        one = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(one.pop("$defs", {}))
+        schemas["ErrorOut"] = one
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+        for ops in doc.get("paths", {}).values():
+            for op in ops.values():
+                for code, response in op.get("responses", {}).items():
+                    if code.startswith("4") or code.startswith("5"):
+                        response["content"] = ref
+                        if code == "422":
+                            response["description"] = "Invalid request, naming each field"
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def error_body(exc: GasleakError) -> dict[str, Any]:
+    """The JSON of an error, HTTP or WebSocket: ``{"error", "detail"}``, plus
+    ``retry_after_s`` for :class:`Overloaded`."""
+    body = {"error": exc.error, "detail": exc.detail}
+    if isinstance(exc, Overloaded):
+        body["retry_after_s"] = exc.retry_after_s
+    return body
 
 
 def pydantic_errors(errors: list[dict[str, Any]], *, drop_prefix: int = 0) -> list[dict[str, Any]]:
@@ -75,18 +169,31 @@ def pydantic_errors(errors: list[dict[str, Any]], *, drop_prefix: int = 0) -> li
     out = []
     for e in errors:
         loc = [str(p) for p in e.get("loc", ())][drop_prefix:]
-        out.append({"field": ".".join(loc) or "(body)", "reason": e["msg"], "type": e["type"]})
+        reason = e["msg"].removeprefix("Value error, ")  # our validators' own sentences
+        out.append({"field": ".".join(loc) or "(body)", "reason": reason, "type": e["type"]})
     return out
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map :class:`GasleakError` and request validation errors to ``{"error", "detail"}``."""
+    """Map :class:`GasleakError` and request validation errors to ``{"error", "detail"}``,
+    and document that shape in the OpenAPI (:func:`document_errors`)."""
+    document_errors(app)
 
     @app.exception_handler(GasleakError)
     async def _domain(_: Request, exc: GasleakError) -> JSONResponse:
-        return JSONResponse(
-            {"error": exc.error, "detail": exc.detail}, status_code=exc.status, headers=exc.headers
-        )
+        headers = exc.headers
+        if isinstance(exc, Overloaded):  # RFC 9110 10.2.3: delay-seconds, an integer
+            headers = {**(headers or {}), "Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+        return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> Response:
+        # The client closed the connection before sending its whole body: nothing was
+        # accepted, and nobody is left to answer. One line, no traceback.
+        client = request.client.host if request.client else "?"
+        path = request.url.path
+        log.info("client %s disconnected mid-request: %s %s", client, request.method, path)
+        return Response(status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

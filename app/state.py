@@ -22,6 +22,7 @@ from app.config import Settings
 from app.ml.accel import accelerate
 from app.ml.predictor import NoModel, Predictor, load_predictor
 from app.ml.signal import SignalConfig
+from app.services.admission import Admission
 from app.services.alerts import AlertService
 from app.services.audit import AuditLog
 from app.services.buffers import DeviceBuffers
@@ -32,6 +33,7 @@ from app.services.history import ReadingsRecorder
 from app.services.hub import EventFilter, Hub
 from app.services.ingest import Ingestor
 from app.services.keys import KeyService
+from app.services.ratelimit import RateLimiter
 from app.services.registry import Registry
 from app.services.safety import SafetyService
 from app.services.scorer import BatchScorer, InlineScorer
@@ -72,6 +74,7 @@ class AppState:
     keys: KeyService
     audit: AuditLog
     tickets: TicketBook
+    admission: Admission
     started_at: float = field(default_factory=time.time)
     evicted_total: int = 0
     cluster: ClusterNode | None = None  # cluster mode only (app/cluster)
@@ -105,6 +108,7 @@ def _webhooks(settings: Settings, store: Store) -> WebhookDispatcher:
         settings.webhook_urls,
         secret=settings.webhook_secret.get_secret_value().encode(),
         timeout_s=settings.webhook_timeout_s,
+        allowed_hosts=settings.webhook_allowed_hosts,
         retry=RetryPolicy(
             base_s=settings.webhook_backoff_base_s,
             max_s=settings.webhook_backoff_max_s,
@@ -171,10 +175,12 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
         webhooks.start()
     recorder.start()
     scorer.start()
+    state.admission.start()
     try:
         async with _clustered(settings, state), _workers(settings, state):
             yield state
     finally:
+        await state.admission.stop()
         await scorer.stop()
         await recorder.stop()
         await webhooks.stop()
@@ -362,6 +368,15 @@ async def _alerting(
         score=settings.model_enabled,
         record=recorder.record if settings.readings_history else None,
     )
+    admission = Admission(
+        scorer=scorer,
+        recorder=recorder if settings.readings_history else None,
+        score_queue_max=settings.score_queue_max,
+        readings_queue_max=settings.readings_queue_max,
+        lag_max_s=settings.overload_loop_lag_s,
+        wait_max_s=settings.overload_wait_s,
+        limiter=RateLimiter(settings.ingest_rate_limit) if settings.ingest_rate_limit else None,
+    )
     view = DeviceAlertView(policy, rules)
     alerts = AlertService(
         store=store, log=event_log, policy=policy, rules=rules, silences=silences.silences
@@ -400,6 +415,7 @@ async def _alerting(
         keys,
         audit,
         tickets,
+        admission,
     )
 
 

@@ -64,6 +64,13 @@ def summarise(
         "dropped": paced["dropped"]
         + sat["dropped"]
         + (naive["saturate"]["dropped"] if naive else 0),
+        "overload": {
+            **batched["overload"],
+            "readings_shed": paced["readings_shed"] + sat["readings_shed"],
+            "backlog": paced["backlog"],
+            "http_429": mem["http_429"],
+            "naive": naive["overload"] if naive else None,
+        },
         "vs_ceiling": round(sat["windows_per_s"] / ceiling_wps, 3),
         "vs_naive": round(sat["windows_per_s"] / naive_wps, 2) if naive_wps else None,
         "paced": paced,
@@ -90,7 +97,7 @@ def summarise(
 
 def print_table(r: dict[str, Any]) -> None:
     """Human-readable summary."""
-    p, s, m, lat = r["paced"], r["saturate"], r["memory"], r["latency_ms"]
+    p, s, m, lat, o = r["paced"], r["saturate"], r["memory"], r["latency_ms"], r["overload"]
     c = r["config"]
     rows = [
         (
@@ -133,6 +140,13 @@ def print_table(r: dict[str, Any]) -> None:
             f"{m['bytes_per_device']} B/device",
         ),
         ("dropped readings", f"{r['dropped']} (windows unscored: {s['windows_unscored']})"),
+        (
+            "overload",
+            f"shed {o['shed_messages']} messages {o['shed_by_reason']} "
+            f"({o['readings_shed']:,} readings; {o['backlog']:,} held at the gateways), "
+            f"HTTP 429: {o['http_429']}; gateways open {o['gateways_alive']}/{o['gateways']}; "
+            f"accepted then lost: {o['accepted_then_lost']}",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from app.deps import AlertsDep, EventLogDep, HubDep
 from app.errors import pydantic_errors
+from app.routing import StrictRoute
 from app.schemas.alerts import (
     MAX_ID,
     AckRequest,
@@ -25,11 +26,12 @@ from app.schemas.alerts import (
     Kind,
     Severity,
 )
+from app.schemas.times import UtcDateTime
 from app.security import VIEWER, AuditDep, KeysDep, OperatorDep, authorize_ws
 from app.services.hub import EventFilter, Subscription
 from app.services.principal import READ
 
-router = APIRouter(tags=["alerts"])
+router = APIRouter(tags=["alerts"], route_class=StrictRoute)
 
 SEND_TIMEOUT_S = 10.0  # a subscriber that takes longer to accept one frame is dropped
 CLOSE_POLICY = 1008  # RFC 6455 "Policy Violation": used for invalid query parameters
@@ -56,9 +58,15 @@ async def list_alerts(
     alert_state: Annotated[list[AlertState] | None, Query(alias="state")] = None,
     kind: Annotated[list[Kind] | None, Query()] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
-    opened_from: Annotated[datetime | None, Query(alias="from", description="RFC 3339")] = None,
-    opened_to: Annotated[datetime | None, Query(alias="to", description="RFC 3339")] = None,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    opened_from: Annotated[
+        UtcDateTime | None, Query(alias="from", description="RFC 3339 with a UTC offset")
+    ] = None,
+    opened_to: Annotated[
+        UtcDateTime | None, Query(alias="to", description="RFC 3339 with a UTC offset")
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=19, description="next_cursor of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AlertPage:
     """Filters combine with AND; a repeated filter matches any of its values."""
@@ -159,6 +167,25 @@ async def ws_alerts(ws: WebSocket, hub: HubDep, keys: KeysDep) -> None:
         return
     flt = EventFilter.of(f.device_id, f.kind, f.min_severity, f.include_silenced)
     async with hub.subscribe(flt, since=f.since) as sub:
+        if f.since is not None and f.since > sub.replay_upto:
+            # an id this service never handed out: a client of another store, or a typo.
+            # Waiting silently would skip every event up to that id.
+            await ws.send_json(
+                {
+                    "error": "invalid_request",
+                    "detail": [
+                        {
+                            "field": "since",
+                            "reason": f"{f.since} is beyond the newest event id "
+                            f"({sub.replay_upto}); resume with an event_id you received",
+                            "type": "less_than_equal",
+                        }
+                    ],
+                    "last_event_id": sub.replay_upto,
+                }
+            )
+            await ws.close(code=CLOSE_POLICY, reason="invalid query parameters")
+            return
         await ws.send_json(
             {
                 "type": "subscribed",

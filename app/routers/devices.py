@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
 from app.deps import DevicesDep, ReadingsRepoDep, SettingsDep
 from app.errors import GasleakError
+from app.routing import StrictRoute
 from app.schemas.alerts import AlertState, Kind
 from app.schemas.devices import DeviceInfo, DevicePage, Profile, ProfilePatch
 from app.schemas.history import HistoryPoint, ReadingsHistory
 from app.schemas.readings import DEVICE_ID_PATTERN, iso
+from app.schemas.times import UtcDateTime
 from app.security import VIEWER, AdminDep, AuditDep
 from app.store.readings import ReadingsRepo
 
-router = APIRouter(tags=["devices"])
+router = APIRouter(tags=["devices"], route_class=StrictRoute)
 DEFAULT_SPAN_S = 3600.0
+MIN_BUCKET_S, MAX_BUCKET_S = 1e-3, 100 * 365.25 * 86_400.0
 
 
 class BadRange(GasleakError):
@@ -41,7 +43,10 @@ async def list_devices(
         list[Literal["normal"] | AlertState] | None, Query(alias="state")
     ] = None,
     kind: Annotated[list[Kind] | None, Query(description="Has an open alert of this kind")] = None,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=DEVICE_ID_PATTERN, description="next_cursor of the previous page"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DevicePage:
     """By device id; every device that sent a reading is registered (default profile)."""
@@ -125,20 +130,27 @@ async def get_readings(
     repo: ReadingsRepoDep,
     settings: SettingsDep,
     start: Annotated[
-        datetime | None, Query(alias="from", description="RFC 3339; default: an hour before `to`")
+        UtcDateTime | None,
+        Query(alias="from", description="RFC 3339 with a UTC offset; default: an hour before `to`"),
     ] = None,
     end: Annotated[
-        datetime | None,
+        UtcDateTime | None,
         Query(
             alias="to",
-            description="RFC 3339; default: just "
+            description="RFC 3339 with a UTC offset; default: just "
             "after the device's newest reading (its own last "
             "hour, whatever its clock), else now",
         ),
     ] = None,
     bucket_s: Annotated[
         float | None,
-        Query(gt=0, description="Bucket width, s; default: the span / max_points, at least 1 s"),
+        Query(
+            ge=MIN_BUCKET_S,
+            le=MAX_BUCKET_S,
+            allow_inf_nan=False,
+            description="Bucket width, s, from 1 ms (the resolution of reading times) to 100 "
+            "years; default: the span / max_points, at least 1 s",
+        ),
     ] = None,
     max_points: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> ReadingsHistory:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
 from app.deps import StateDep
-from app.errors import Forbidden, InvalidBody, TooLarge, Unavailable
+from app.errors import GasleakError, TooLarge, error_body
+from app.routing import StrictRoute, require_json
 from app.schemas.readings import IngestResult, Reading
 from app.security import GatewayDep, authorize_ws
+from app.services.frames import FramePipeline
 from app.services.principal import INGEST
+from app.services.ratelimit import rate_key
 
-router = APIRouter(tags=["readings"])
+router = APIRouter(tags=["readings"], route_class=StrictRoute)
 CLOSE_REVOKED = 1008  # RFC 6455 "Policy Violation": the socket's key was revoked
 
 _ONE = Reading.model_json_schema()
@@ -32,6 +37,12 @@ _BODY_SCHEMA = {
     responses={
         403: {"description": "A gateway key posting a device outside its device-id prefix"},
         413: {"description": "Body over 16 MiB"},
+        415: {"description": "Content-Type is not application/json"},
+        429: {
+            "description": "Overloaded or over the rate limit: nothing accepted; "
+            "send again after Retry-After seconds",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
         422: {"description": "Not readings at all, or a single reading that fails validation"},
     },
 )
@@ -40,10 +51,13 @@ async def post_readings(request: Request, state: StateDep, who: GatewayDep) -> I
 
     Gateway and admin keys. A gateway key limited to a device-id prefix gets a 403 naming
     every reading outside it, and none of the message is stored (a misconfigured gateway
-    should fail loudly, not lose part of every batch)."""
-    return await state.ingestor.ingest_raw(
-        await _read_body(request), device_prefix=who.device_prefix
-    )
+    should fail loudly, not lose part of every batch). Beyond capacity (or over the key's
+    rate limit) the whole message is refused with 429 and ``Retry-After``, before it is
+    decoded; nothing of it was accepted."""
+    require_json(request)
+    raw = await _read_body(request)
+    await state.admission.admit(rate_key(request, who), "http")
+    return await state.ingestor.ingest_raw(raw, device_prefix=who.device_prefix)
 
 
 #: Largest body taken, bytes: uvicorn's default WebSocket frame limit, so both ways agree.
@@ -73,9 +87,12 @@ async def _read_body(request: Request) -> bytes:
 
 @router.websocket("/ws/readings")
 async def ws_readings(ws: WebSocket, state: StateDep) -> None:
-    """One reading or an array per text frame; each frame gets an IngestResult reply, or
-    ``{"error", "detail"}`` (``invalid_body``, ``forbidden``; ``unavailable`` in cluster mode
-    when the stream did not take the readings: send the frame again).
+    """One reading or an array per text frame; each frame gets an IngestResult reply, sent
+    once its readings are queued (so a producer that waits for replies is slowed to the
+    service's pace), or an error frame: ``{"error", "detail"}`` (``invalid_body``,
+    ``forbidden``; ``overloaded`` with ``retry_after_s``: nothing of that frame was accepted;
+    ``unavailable`` in cluster mode when the stream did not take the readings: send the frame
+    again). The connection stays open.
 
     Gateway and admin keys, at the handshake (header, or ``?ticket=``). A frame with a
     device outside the key's prefix gets a ``forbidden`` error frame; the socket stays open.
@@ -84,21 +101,37 @@ async def ws_readings(ws: WebSocket, state: StateDep) -> None:
     who = await authorize_ws(ws, INGEST)
     if who is None:
         return
+    key = rate_key(ws, who)
     await ws.accept()
-    try:
-        while True:
+
+    async def receive() -> str | bytes | None:
+        try:
             msg = await ws.receive()
-            if msg["type"] == "websocket.disconnect":
-                return
-            raw: str | bytes = msg.get("text") or msg.get("bytes") or b""
-            if not await state.keys.still_valid(who):
-                await ws.close(code=CLOSE_REVOKED, reason="API key revoked")
-                return
-            try:
-                result = await state.ingestor.ingest_raw(raw, device_prefix=who.device_prefix)
-            except (InvalidBody, Forbidden, Unavailable) as exc:  # unavailable: cluster stream
-                await ws.send_json({"error": exc.error, "detail": exc.detail})
-                continue
-            await ws.send_text(result.model_dump_json())
-    except WebSocketDisconnect:
-        return
+        except WebSocketDisconnect:
+            return None
+        if msg["type"] == "websocket.disconnect":
+            return None
+        raw: str | bytes = msg.get("text") or msg.get("bytes") or b""
+        return raw
+
+    async def handle(raw: str | bytes) -> str:
+        if not await state.keys.still_valid(who):
+            raise _Revoked  # this frame is not stored
+        try:
+            await state.admission.admit(key, "ws")
+            result = await state.ingestor.ingest_raw(raw, device_prefix=who.device_prefix)
+            return result.model_dump_json()
+        except GasleakError as exc:  # an error frame; the connection stays open
+            return json.dumps(error_body(exc))
+
+    def shed() -> str:
+        return json.dumps(error_body(state.admission.refuse("ws", "connection_backlog")))
+
+    try:
+        await FramePipeline(receive=receive, send=ws.send_text, handle=handle, shed=shed).run()
+    except _Revoked:
+        await ws.close(code=CLOSE_REVOKED, reason="API key revoked")
+
+
+class _Revoked(Exception):
+    """The socket's key was revoked since the handshake."""

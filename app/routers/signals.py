@@ -9,11 +9,12 @@ from fastapi import APIRouter
 
 from app.deps import StateDep
 from app.errors import NotFound
+from app.routing import StrictRoute
 from app.schemas.readings import iso
 from app.schemas.signals import BaselineReset, BaselineResetDone
 from app.security import AuditDep, OperatorDep
 
-router = APIRouter(tags=["devices"])
+router = APIRouter(tags=["devices"], route_class=StrictRoute)
 log = logging.getLogger(__name__)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.deps import SilencesDep
+from app.routing import StrictRoute
 from app.schemas.silences import SilenceIn, SilenceList, SilenceOut
 from app.security import VIEWER, AuditDep, OperatorDep
 
-router = APIRouter(tags=["silences"])
+router = APIRouter(tags=["silences"], route_class=StrictRoute)
 
 
 @router.post(

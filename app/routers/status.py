@@ -7,11 +7,13 @@ import time
 from fastapi import APIRouter, Request, Response
 
 from app.deps import StateDep
-from app.schemas.status import ModelStatus, Status
+from app.routing import StrictRoute
+from app.schemas.status import ModelStatus, OverloadStatus, Status
 from app.security import VIEWER
+from app.services.admission import Admission
 from app.services.metrics import render_metrics
 
-router = APIRouter(tags=["status"])
+router = APIRouter(tags=["status"], route_class=StrictRoute)
 
 
 @router.get(
@@ -37,6 +39,7 @@ async def get_status(state: StateDep) -> Status:
         max_devices=state.settings.max_devices,
         readings_accepted=state.ingestor.accepted_total,
         readings_rejected=state.ingestor.rejected_total,
+        windows_submitted=state.scorer.windows_submitted,
         windows_scored=state.scorer.windows_scored,
         windows_pending=state.scorer.pending,
         scoring_errors=state.scorer.errors,
@@ -46,8 +49,19 @@ async def get_status(state: StateDep) -> Status:
         subscribers=state.hub.subscribers,
         subscriber_overflows=state.hub.overflows,
         devices_evicted=state.evicted_total,
+        overload=_overload(state.admission),
         uptime_s=round(time.time() - state.started_at, 3),
         cluster=None if state.cluster is None else state.cluster.info(),
+    )
+
+
+def _overload(a: Admission) -> OverloadStatus:
+    return OverloadStatus(
+        shedding=a.shedding(),
+        reason_now=a.reason_now(),
+        loop_lag_ms=round(a.lag_s * 1000, 1),
+        shed_messages=a.shed_total,
+        shed_by_reason={f"{t}:{r}": n for (t, r), n in sorted(a.shed.items())},
     )
 
 

@@ -7,11 +7,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from app.deps import DeliveriesDep
+from app.routing import StrictRoute
 from app.schemas.alerts import MAX_ID, Delivery, DeliveryPage
 from app.schemas.readings import iso
 from app.security import ADMIN_ONLY
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], route_class=StrictRoute)
 
 
 def _iso(t: float | None) -> str | None:

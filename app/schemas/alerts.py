@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.alerting.events import AlertState, EventType, Kind, Severity
+from app.schemas.times import LINE, TEXT
 
 #: Largest event id, cursor or ``since`` accepted: the store's 64-bit signed integer
 #: (SQLite INTEGER, PostgreSQL BIGINT); a larger number is refused naming the field.
@@ -144,8 +145,8 @@ class AckRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    author: str = Field(min_length=1, max_length=128, examples=["j.doe (shift lead)"])
-    comment: str = Field("", max_length=2000, examples=["Crew on site, valve closed"])
+    author: str = Field(min_length=1, max_length=128, pattern=LINE, examples=["j.doe (shift lead)"])
+    comment: str = Field("", max_length=2000, pattern=TEXT, examples=["Crew on site, valve closed"])
 
 
 class Delivery(BaseModel):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.schemas.alerts import AlertState, Kind, Severity
+from app.schemas.times import LINE
 
 #: The gases of ``app.alerting.profiles.LEL_PCT_VOL`` (tests/alerting/test_safety.py checks).
 Gas = Literal[
@@ -46,8 +47,10 @@ class Profile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str | None = Field(None, max_length=200, examples=["Boiler room sensor"])
-    location: str | None = Field(None, max_length=200, examples=["Building A, basement"])
+    name: str | None = Field(None, max_length=200, pattern=LINE, examples=["Boiler room sensor"])
+    location: str | None = Field(
+        None, max_length=200, pattern=LINE, examples=["Building A, basement"]
+    )
     gas: Gas | None = Field(
         None,
         description="Measured gas; LEL from IEC 60079-20-1 (app/alerting/profiles.py)",
@@ -68,13 +71,20 @@ class ProfilePatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str | None = Field(None, max_length=200)
-    location: str | None = Field(None, max_length=200)
+    name: str | None = Field(None, max_length=200, pattern=LINE)
+    location: str | None = Field(None, max_length=200, pattern=LINE)
     gas: Gas | None = None
     unit: Literal["ppm"] = "ppm"
     low_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False)
     high_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False)
-    enabled: bool | None = None
+    enabled: bool | None = Field(None, description="true or false; leave it out to keep it")
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _enabled_not_null(cls, v: object) -> object:
+        if v is None:
+            raise ValueError("must be true or false (leave it out to keep the current value)")
+        return v
 
 
 class SignalInfo(BaseModel):

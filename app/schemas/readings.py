@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from app.schemas.times import RFC3339_PATTERN, parse_rfc3339
+
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 
@@ -26,29 +28,33 @@ TS_MIN, TS_MAX = 946_684_800.0, 4_102_444_800.0
 
 
 def _parse_ts(value: Any) -> float | None:
-    """RFC 3339 string or Unix epoch seconds -> epoch seconds (float).
+    """RFC 3339 string (the profile of :mod:`app.schemas.times`) or Unix epoch seconds ->
+    epoch seconds (float).
 
     Raises:
-        ValueError: a naive or malformed string, a boolean, a non-finite or out-of-range number.
+        ValueError: a string outside the profile (no UTC offset, week date...), a boolean,
+            a non-finite or out-of-range number (checked before any float conversion, so a
+            400-digit integer is refused, not an OverflowError), a time too far ahead.
     """
     if value is None:
         return None
     if isinstance(value, bool):
         raise ValueError("must be an RFC 3339 string or Unix epoch seconds, not a boolean")
     if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number of seconds (NaN and Infinity are not JSON)")
+        if not TS_MIN <= value <= TS_MAX:
+            raise ValueError(
+                f"must lie between 2000-01-01 and 2100-01-01 (Unix epoch seconds "
+                f"{TS_MIN:.0f}..{TS_MAX:.0f}; milliseconds are not accepted)"
+            )
         seconds = float(value)
     elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError("must be an RFC 3339 time such as 2026-01-01T12:00:00Z") from None
-        if parsed.tzinfo is None:
-            raise ValueError("RFC 3339 time needs a UTC offset (Z or +hh:mm)")
-        seconds = parsed.timestamp()
+        seconds = parse_rfc3339(value).timestamp()
+        if not TS_MIN <= seconds <= TS_MAX:
+            raise ValueError("must lie between 2000-01-01 and 2100-01-01")
     else:
         raise ValueError("must be an RFC 3339 string or Unix epoch seconds")
-    if not math.isfinite(seconds) or not TS_MIN <= seconds <= TS_MAX:
-        raise ValueError("must lie between 2000-01-01 and 2100-01-01")
     ahead = seconds - time.time()
     if ahead > MAX_FUTURE_S:
         raise ValueError(
@@ -83,10 +89,16 @@ class Reading(BaseModel):
     )
     ts: Annotated[float | None, BeforeValidator(_parse_ts)] = Field(
         None,
-        description="Reading time: RFC 3339 string or Unix epoch seconds; "
-        "absent = server receive time. Stored as epoch seconds.",
+        description="Reading time: RFC 3339 string with a UTC offset "
+        "(YYYY-MM-DDThh:mm:ss[.frac](Z|+hh:mm)) or Unix epoch seconds, 2000-01-01 to "
+        "2100-01-01, at most 5 min ahead of the server clock; absent or null = server "
+        "receive time. Stored as epoch seconds.",
         json_schema_extra={
-            "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]
+            "anyOf": [
+                {"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN},
+                {"type": "number", "minimum": TS_MIN, "maximum": TS_MAX},
+                {"type": "null"},
+            ]
         },
     )
     gas_ppm: float = Field(

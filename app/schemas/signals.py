@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.schemas.times import LINE, TEXT
+
 
 class BaselineReset(BaseModel):
     """An operator's request to forget a device's clean-air level and warm up again."""
@@ -13,11 +15,16 @@ class BaselineReset(BaseModel):
     by: str = Field(
         min_length=1,
         max_length=128,
+        pattern=LINE,
         description="Who resets (operator name or id)",
         examples=["operator@plant"],
     )
     reason: str | None = Field(
-        None, max_length=1000, description="Why, free text", examples=["sensor replaced"]
+        None,
+        max_length=1000,
+        pattern=TEXT,
+        description="Why, free text",
+        examples=["sensor replaced"],
     )
 
 

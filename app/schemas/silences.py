@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from app.schemas.alerts import Kind, Severity
+from app.schemas.times import LINE, TEXT, UtcDateTime
 
 
 class SilenceIn(BaseModel):
@@ -24,17 +25,25 @@ class SilenceIn(BaseModel):
     )
     kind: Kind | None = None
     min_severity: Severity | None = Field(None, description="Only alerts at least this severe")
-    starts_at: datetime | None = Field(None, description="RFC 3339; default now")
-    ends_at: datetime = Field(description="RFC 3339, after starts_at")
-    comment: str = Field(min_length=1, max_length=2000, examples=["Boiler service"])
-    author: str = Field(min_length=1, max_length=128, examples=["j.doe"])
+    starts_at: UtcDateTime | None = Field(
+        None, description="RFC 3339 with a UTC offset; default now"
+    )
+    ends_at: UtcDateTime = Field(description="RFC 3339 with a UTC offset, after starts_at")
+    comment: str = Field(min_length=1, max_length=2000, pattern=TEXT, examples=["Boiler service"])
+    author: str = Field(min_length=1, max_length=128, pattern=LINE, examples=["j.doe"])
+
+    @field_validator("ends_at")
+    @classmethod
+    def _after_start(cls, ends_at: datetime, info: ValidationInfo) -> datetime:
+        starts_at = info.data.get("starts_at")
+        if starts_at is not None and not starts_at < ends_at:
+            raise ValueError(f"must be after starts_at ({starts_at.isoformat()})")
+        return ends_at
 
     @model_validator(mode="after")
     def _matchers(self) -> SilenceIn:
         if self.device_id is None and self.kind is None:
             raise ValueError("give device_id or kind: a silence of everything is refused")
-        if self.starts_at is not None and not self.starts_at < self.ends_at:
-            raise ValueError("ends_at must be after starts_at")
         return self
 
 

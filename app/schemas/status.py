@@ -18,6 +18,22 @@ class ModelStatus(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict, description="From the model manifest")
 
 
+class OverloadStatus(BaseModel):
+    """Admission control (app/services/admission.py): what ingestion sheds and why."""
+
+    shedding: bool = Field(description="A message was shed in the last 5 s")
+    reason_now: str | None = Field(
+        description='Why a message would be shed now: "scoring_queue_full", '
+        '"history_queue_full", "event_loop_behind"; null = taken'
+    )
+    loop_lag_ms: float = Field(description="Event-loop lag at the last probe (every 0.1 s), ms")
+    shed_messages: int = Field(description="Messages refused (429 / overloaded frame), all time")
+    shed_by_reason: dict[str, int] = Field(
+        description='"transport:reason" -> messages, e.g. "ws:scoring_queue_full", '
+        '"http:rate_limited"'
+    )
+
+
 class Status(BaseModel):
     """Service health and counters."""
 
@@ -27,6 +43,7 @@ class Status(BaseModel):
     max_devices: int
     readings_accepted: int
     readings_rejected: int
+    windows_submitted: int = Field(description="Windows queued for scoring, all time")
     windows_scored: int
     windows_pending: int
     scoring_errors: int
@@ -36,6 +53,7 @@ class Status(BaseModel):
     subscribers: int
     subscriber_overflows: int
     devices_evicted: int
+    overload: OverloadStatus
     uptime_s: float
     cluster: dict[str, Any] | None = Field(
         None,

@@ -135,7 +135,7 @@ class AlertService:
         """
         before = None
         if cursor is not None:
-            if not cursor.isdigit():
+            if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > 2**63 - 1:
                 raise BadCursor([{"field": "cursor", "reason": "not a cursor from this API"}])
             before = int(cursor)
         rows = await self.store.list_alerts(

@@ -79,13 +79,20 @@ class DeviceService:
     def list(
         self, *, states: list[str] | None, kinds: list[str] | None, cursor: str | None, limit: int
     ) -> DevicePage:
-        """Registered devices by id, filtered by summary state and by kind of open alert."""
+        """Registered devices by id, filtered by summary state and by kind of open alert.
+
+        Raises:
+            BadDeviceCursor: ``cursor`` is not a registered device id (devices are never
+                removed from the registry, so a cursor handed out stays valid).
+        """
         ids = self.registry.profiles.ids()
         if states:
             ids = [d for d in ids if self.view.summary(d)[0] in states]
         if kinds:
             ids = [d for d in ids if any(a.kind in kinds for a in self.view.of(d))]
         total = len(ids)
+        if cursor is not None and cursor not in self.registry.profiles:
+            raise BadDeviceCursor([{"field": "cursor", "reason": "not a cursor from this API"}])
         if cursor is not None:
             ids = [d for d in ids if d > cursor]
         page = ids[:limit]

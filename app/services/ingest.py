@@ -8,11 +8,15 @@ Fast path: the whole message is validated in one ``TypeAdapter.validate_json`` c
 ``json.loads``, no per-item call) and stored with one :meth:`DeviceBuffers.store`. Only when
 that fails does the message go through the per-item path, so the replies (accepted count,
 rejected indices, field and reason) are the same either way.
+
+Repeated keys (``{"gas_ppm": 400, "gas_ppm": 20000}``) are refused: pydantic's JSON parser
+keeps the last one silently, so the fast path counts each field name's occurrences in the
+raw text (:func:`keys_once`) and leaves anything ambiguous to the per-item path, which
+decodes with :func:`app.jsonio.loads_marked` and rejects just the readings that repeat a key.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -21,6 +25,7 @@ import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
 from app.errors import Forbidden, InvalidBody, pydantic_errors
+from app.jsonio import Ambiguous, duplicate_error, loads_marked
 from app.schemas.readings import IngestResult, Reading, Rejected, iso
 from app.services.buffers import BAD_TS, CAPPED, LATE, DeviceBuffers
 from app.services.safety import SafetyService
@@ -36,19 +41,14 @@ def parse_body(raw: bytes | str, *, max_items: int) -> tuple[list[Any], bool]:
     """Decode a message into a list of candidate readings.
 
     Returns:
-        (items, was_array). A single object becomes a one-item list.
+        (items, was_array). A single object becomes a one-item list. An object that repeats
+        a key is an :class:`app.jsonio.Ambiguous` (rejected by :func:`validate`).
 
     Raises:
-        InvalidBody: not JSON, not an object or array of objects, or more than ``max_items``.
+        InvalidBody: not JSON (NaN/Infinity included), nested too deeply, not an object or
+            array of objects, or more than ``max_items``.
     """
-    try:
-        data = json.loads(raw)
-    except RecursionError:
-        raise InvalidBody(
-            [{"field": "(body)", "reason": "JSON nested too deeply (a reading is one flat object)"}]
-        ) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidBody([{"field": "(body)", "reason": f"not valid JSON: {exc}"}]) from None
+    data = loads_marked(raw)
     if isinstance(data, dict):
         return [data], False
     if not isinstance(data, list):
@@ -67,6 +67,9 @@ def validate(items: list[Any]) -> tuple[list[tuple[int, Reading]], list[Rejected
     good: list[tuple[int, Reading]] = []
     bad: list[Rejected] = []
     for i, item in enumerate(items):
+        if isinstance(item, Ambiguous):
+            bad.append(Rejected(index=i, errors=[duplicate_error(k) for k in item.duplicates]))
+            continue
         try:
             good.append((i, _READING.validate_python(item)))
         except ValidationError as exc:
@@ -74,15 +77,51 @@ def validate(items: list[Any]) -> tuple[list[tuple[int, Reading]], list[Rejected
     return good, bad
 
 
+_KEYS = ("device_id", "gas_ppm", "temperature_c", "humidity_pct")
+_KEYS_B = tuple(f'"{k}"'.encode() for k in _KEYS)
+_KEYS_S = tuple(f'"{k}"' for k in _KEYS)
+
+
+def keys_once(raw: bytes | str, readings: Sequence[Reading]) -> bool:
+    """Whether no reading of a validated message repeats a key, from the raw text alone.
+
+    Every reading has each required field once at least, and the only strings a valid
+    reading holds (``device_id``: ``[A-Za-z0-9._:-]``; ``ts``: digits, ``-:.TZtz+``) cannot
+    contain a quoted field name, so ``"gas_ppm"`` occurring exactly N times in N readings
+    means once each; likewise ``"ts"`` against the readings that set ``ts``. A backslash
+    (a name spelled with escapes) gives False, as does any other count: the caller then
+    decodes the message item by item. Cost: five ``count`` passes over the text.
+    """
+    if isinstance(raw, bytes):
+        if b"\\" in raw:
+            return False
+        keys, ts = _KEYS_B, b'"ts"'
+        counts = [raw.count(k) for k in keys]
+        n_ts = raw.count(ts)
+    else:
+        if "\\" in raw:
+            return False
+        counts = [raw.count(k) for k in _KEYS_S]
+        n_ts = raw.count('"ts"')
+    n = len(readings)
+    if any(c != n for c in counts):
+        return False
+    return n_ts == 0 or n_ts == sum(1 for r in readings if "ts" in r.model_fields_set)
+
+
 def validate_fast(raw: bytes | str, *, max_items: int) -> tuple[list[Reading], bool] | None:
     """Validate a whole message in one call: (readings, was_array), or None when any part
-    of it is invalid (then :func:`parse_body` and :func:`validate` give the reasons)."""
+    of it is invalid or may repeat a key (then :func:`parse_body` and :func:`validate` give
+    the reasons)."""
     try:
         text = raw.lstrip()
         if text[:1] in (b"[", "["):
             readings = _READINGS.validate_json(raw)
-            return (readings, True) if len(readings) <= max_items else None
-        return [_READING.validate_json(raw)], False
+            if len(readings) > max_items or not keys_once(raw, readings):
+                return None
+            return readings, True
+        one = [_READING.validate_json(raw)]
+        return (one, False) if keys_once(raw, one) else None
     except ValidationError:
         return None
 

@@ -35,6 +35,19 @@ class StateCollector(Collector):
         }
         for name, (doc, value) in counters.items():
             yield CounterMetricFamily(name, doc, value=value)
+        yield CounterMetricFamily(
+            "gasleak_windows_submitted",
+            "Windows queued for scoring",
+            value=s.scorer.windows_submitted,
+        )
+        shed = CounterMetricFamily(
+            "gasleak_shed_messages",
+            "Ingestion messages refused (429 / overloaded frame), by transport and reason",
+            labels=["transport", "reason"],
+        )
+        for (transport, reason), n in sorted(s.admission.shed.items()):
+            shed.add_metric([transport, reason], n)
+        yield shed
         gauges: dict[str, tuple[str, float]] = {
             "gasleak_devices_tracked": ("Devices in the ring buffers", len(s.buffers)),
             "gasleak_windows_pending": ("Windows waiting for scoring", s.scorer.pending),
@@ -47,6 +60,14 @@ class StateCollector(Collector):
             "gasleak_readings_write_pending": (
                 "Readings waiting for the history writer",
                 s.recorder.pending,
+            ),
+            "gasleak_shedding": (
+                "1 while ingestion sheds (a message in the last 5 s)",
+                float(s.admission.shedding()),
+            ),
+            "gasleak_event_loop_lag_seconds": (
+                "Event-loop lag at the last probe, s",
+                s.admission.lag_s,
             ),
             **_subscriber_queues(s),
         }

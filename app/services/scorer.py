@@ -52,6 +52,9 @@ class Scorer(Protocol):
     @property
     def pending(self) -> int: ...
 
+    @property
+    def windows_submitted(self) -> int: ...
+
     def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -93,6 +96,11 @@ class _Counters:
         self.last_batch_ms = 0.0
         self._submitted = 0  # windows ever submitted
         self._sunk = 0  # windows ever handed to the sink (or failed), in submission order
+
+    @property
+    def windows_submitted(self) -> int:
+        """Windows accepted for scoring so far: each ends scored or counted in ``errors``."""
+        return self._submitted
 
     @property
     def submitted_total(self) -> int:

@@ -10,6 +10,13 @@ until it succeeds or ``expire_s`` after the event, when it is marked ``expired``
 Each request carries ``X-Gasleak-Signature: sha256=<hex>``, HMAC-SHA256 of the raw body with
 the shared secret, and ``X-Gasleak-Event-Id`` / ``X-Gasleak-Delivery-Id``. Delivery is at
 least once: a receiver drops repeats by ``event_id``.
+
+A receiver cannot hold a worker or its memory: one attempt (connect, send, status, body) has
+one total deadline, ``timeout_s``, so a body trickled byte by byte still ends it; at most
+:data:`MAX_RESPONSE_BYTES` of the answer are read (streamed, then the connection is dropped);
+redirects are not followed (a 3xx is a failed attempt: the event would go to a URL nobody
+configured); and with ``allowed_hosts`` set, a URL whose host is not listed is never
+contacted (refused at start-up by :class:`app.config.Settings`, and again here per attempt).
 """
 
 from __future__ import annotations
@@ -31,6 +38,17 @@ from app.store import Store
 
 log = logging.getLogger(__name__)
 IDLE_POLL_S = 30.0  # a worker with nothing pending looks again at least this often
+#: Most bytes of a receiver's answer read (kept as the delivery's last_error on failure).
+MAX_RESPONSE_BYTES = 4096
+
+
+def host_allowed(url: str, allowed_hosts: list[str]) -> bool:
+    """Whether ``url``'s host is in ``allowed_hosts`` (case-insensitive); an empty list
+    allows any host."""
+    if not allowed_hosts:
+        return True
+    host = (httpx.URL(url).host or "").lower()
+    return host in {h.lower() for h in allowed_hosts}
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -61,18 +79,26 @@ class ReceiverWorker:
     """Delivers one URL's pending deliveries in order."""
 
     def __init__(
-        self, store: Store, url: str, *, secret: bytes, timeout_s: float, retry: RetryPolicy
+        self,
+        store: Store,
+        url: str,
+        *,
+        secret: bytes,
+        timeout_s: float,
+        retry: RetryPolicy,
+        allowed_hosts: list[str] | None = None,
     ) -> None:
         self.store = store
         self.url = url
         self.secret = secret
         self.timeout_s = timeout_s
         self.retry = retry
+        self.allowed_hosts = allowed_hosts or []
         self.wake = asyncio.Event()
 
     async def run(self) -> None:
         """Loop forever: deliver what is due, sleep until the next retry or a new event."""
-        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+        async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False) as client:
             while True:
                 self.wake.clear()
                 rows = await self.store.deliveries.pending(self.url)
@@ -99,8 +125,10 @@ class ReceiverWorker:
         status: int | None = None
         error: str | None = None
         try:
-            r = await client.post(self.url, content=body, headers=headers)
-            status = r.status_code
+            if not host_allowed(self.url, self.allowed_hosts):
+                raise PermissionError("host not in webhook_allowed_hosts")
+            async with asyncio.timeout(self.timeout_s):  # the whole attempt, body included
+                status, head = await self._post(client, body, headers)
             if 200 <= status < 300:
                 await self.store.deliveries.record_attempt(
                     row["delivery_id"],
@@ -111,10 +139,28 @@ class ReceiverWorker:
                 )
                 return True
             error = f"HTTP {status}"
-        except httpx.HTTPError as exc:
+            if 300 <= status < 400:
+                error += " (redirects are not followed)"
+            if head:
+                error += f": {head[:200]!r}"
+        except TimeoutError:
+            error = f"TimeoutError: no complete answer within {self.timeout_s} s"
+        except (httpx.HTTPError, PermissionError) as exc:
             error = f"{type(exc).__name__}: {exc}"
         await self._failed(row, status, error)
         return False
+
+    async def _post(
+        self, client: httpx.AsyncClient, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        """POST and read at most :data:`MAX_RESPONSE_BYTES` of the answer: (status, bytes)."""
+        async with client.stream("POST", self.url, content=body, headers=headers) as r:
+            head = b""
+            async for chunk in r.aiter_raw():
+                head += chunk
+                if len(head) >= MAX_RESPONSE_BYTES:
+                    break
+            return r.status_code, head[:MAX_RESPONSE_BYTES]
 
     async def _failed(self, row: dict[str, Any], status: int | None, error: str) -> None:
         now = time.time()
@@ -146,10 +192,25 @@ class WebhookDispatcher:
     """One :class:`ReceiverWorker` task per URL, woken by the hub after each publish."""
 
     def __init__(
-        self, store: Store, urls: list[str], *, secret: bytes, timeout_s: float, retry: RetryPolicy
+        self,
+        store: Store,
+        urls: list[str],
+        *,
+        secret: bytes,
+        timeout_s: float,
+        retry: RetryPolicy,
+        allowed_hosts: list[str] | None = None,
     ) -> None:
         self.workers = [
-            ReceiverWorker(store, u, secret=secret, timeout_s=timeout_s, retry=retry) for u in urls
+            ReceiverWorker(
+                store,
+                u,
+                secret=secret,
+                timeout_s=timeout_s,
+                retry=retry,
+                allowed_hosts=allowed_hosts,
+            )
+            for u in urls
         ]
         self._tasks: list[asyncio.Task[None]] = []
 

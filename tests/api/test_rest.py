@@ -8,6 +8,8 @@ from tests.conftest import reading
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
+JSON = {"content-type": "application/json"}
+
 
 async def test_batch_with_bad_readings_keeps_and_scores_the_good(client: httpx.AsyncClient) -> None:
     batch = [reading("dev-1", T0 + i, 420.0 + i % 3) for i in range(70)]
@@ -65,7 +67,7 @@ async def test_single_invalid_reading_is_422_naming_the_field(client: httpx.Asyn
 
 async def test_body_that_is_not_readings_is_422(client: httpx.AsyncClient) -> None:
     for body in (b"hello", b"[1, 2]", b'"x"'):
-        r = await client.post("/api/readings", content=body)
+        r = await client.post("/api/readings", content=body, headers=JSON)
         assert r.status_code in (200, 422)
         if body == b"[1, 2]":  # an array of non-objects: every item rejected, named by index
             assert r.status_code == 200 and r.json()["accepted"] == 0
@@ -121,7 +123,7 @@ async def test_oversized_body_is_413_and_unknown_route_keeps_the_error_shape(
     client: httpx.AsyncClient,
 ) -> None:
     big = b"[" + b" " * (16 * 1024 * 1024) + b"]"
-    r = await client.post("/api/readings", content=big)
+    r = await client.post("/api/readings", content=big, headers=JSON)
     assert r.status_code == 413 and r.json()["error"] == "too_large"
     r = await client.get("/api/nothing-here")
     assert r.status_code == 404 and r.json()["error"] == "not_found"

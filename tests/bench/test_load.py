@@ -43,3 +43,5 @@ def test_phases_against_a_live_server(live_server: LiveServer) -> None:
     assert sat["dropped"] == 0 and sat["windows_unscored"] == 0 and sat["windows_per_s"] > 0
     assert mem["devices_tracked"] == 50 and mem["max_devices"] == 100_000
     assert mem["rss_mb"] > 0
+    o = out["overload"]
+    assert o["gateways_alive"] == 3 and o["subscriber_alive"] and o["accepted_then_lost"] == 0

@@ -1,7 +1,7 @@
 """Start the service under uvicorn on 127.0.0.1:PORT, for end-to-end tests.
 
-``GASLEAK_TEST_LOG_LEVEL`` sets uvicorn's log level (default warning; the log-leak test
-runs at debug, access log on).
+``GASLEAK_TEST_LOG_LEVEL`` sets uvicorn's log level and the service's own loggers' (default
+warning; the log-leak test runs at debug, access log on).
 
 ``--block-torch`` makes every ``import torch`` raise ModuleNotFoundError, as on a machine
 where torch is not installed (a meta-path finder, so ``"torch" in sys.modules`` stays False
@@ -26,7 +26,11 @@ if __name__ == "__main__":
     port = int(sys.argv[1])
     if "--block-torch" in sys.argv:
         sys.meta_path.insert(0, _NoTorch())
+    import logging
+
     import uvicorn
+
+    logging.basicConfig(level=os.environ.get("GASLEAK_TEST_LOG_LEVEL", "warning").upper())
 
     from app.main import create_app
 

@@ -6,9 +6,14 @@ import asyncio
 import hashlib
 import hmac
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from app.alerting.events import AlertEvent, AlertState, EventType, Kind, Severity
+from app.config import Settings
 from app.services.webhooks import ReceiverWorker, RetryPolicy, encode, sign
 from app.store import Store
 from tests.conftest import free_port
@@ -73,3 +78,154 @@ async def test_unreachable_receiver_is_retried_then_expired(tmp_path: Path) -> N
     )
     assert rows[0]["last_attempt_at"] <= rows[0]["created_at"] + 0.5 + 1.0
     await store.close()
+
+
+class RawReceiver:
+    """A loopback TCP server that reads one HTTP request per connection and answers with
+    ``head`` then ``body()`` chunks, counting the body bytes it got out before the client
+    hung up."""
+
+    def __init__(self, head: bytes, body: Callable[[], AsyncIterator[bytes]]) -> None:
+        self.head = head
+        self.body = body
+        self.requests = 0
+        self.body_bytes_sent = 0
+        self.hung_up = asyncio.Event()
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/hook"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(h.split(b":")[1])
+            for h in head.split(b"\r\n")
+            if h.lower().startswith(b"content-length")
+        )
+        await reader.readexactly(length)
+        self.requests += 1
+        try:
+            writer.write(self.head)
+            async for chunk in self.body():
+                writer.write(chunk)
+                await writer.drain()
+                self.body_bytes_sent += len(chunk)
+        except (ConnectionError, OSError):
+            self.hung_up.set()
+        finally:
+            writer.close()
+
+    async def close(self) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def _one_delivery(tmp_path: Path, url: str) -> Store:
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    await store.migrate()
+    event = AlertEvent(
+        type=EventType.RAISED,
+        alert_id="a",
+        device_id="d",
+        kind=Kind.LEAK,
+        severity=Severity.WARNING,
+        state=AlertState.ACTIVE,
+        ts=1.7e9,
+    )
+    now = time.time()
+    await store.append(
+        [(event, event.to_wire(published_at=now))], states={}, now=now, webhook_urls=[url]
+    )
+    return store
+
+
+async def _attempt(store: Store, url: str, **kw: object) -> dict:
+    """Run a worker until the delivery has had one attempt; its row."""
+    worker = ReceiverWorker(
+        store,
+        url,
+        secret=b"k",
+        retry=RetryPolicy(base_s=60, max_s=60),
+        **kw,  # type: ignore[arg-type]
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(20):
+            while not (rows := await store.deliveries.list(url=url))[0]["attempts"]:
+                await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return rows[0]
+
+
+async def test_a_huge_answer_is_not_read_past_a_few_kib(tmp_path: Path) -> None:
+    async def zeros() -> AsyncIterator[bytes]:
+        for _ in range(300 * 16):  # 300 MiB in 64 KiB chunks
+            yield b"\0" * 65536
+
+    rx = RawReceiver(b"HTTP/1.1 200 OK\r\nContent-Length: 314572800\r\n\r\n", zeros)
+    url = await rx.start()
+    store = await _one_delivery(tmp_path, url)
+    row = await _attempt(store, url, timeout_s=10.0)
+    assert row["status"] == "delivered" and row["last_status"] == 200
+    await asyncio.wait_for(rx.hung_up.wait(), 10)  # the worker dropped the connection
+    assert rx.body_bytes_sent < 64 * 2**20  # socket buffers at most, not 300 MiB
+    await rx.close()
+    await store.close()
+
+
+async def test_a_trickled_answer_ends_at_the_attempt_deadline(tmp_path: Path) -> None:
+    async def trickle() -> AsyncIterator[bytes]:
+        for _ in range(1000):  # one byte every 0.2 s: each read is quick, the whole is not
+            await asyncio.sleep(0.2)
+            yield b"x"
+
+    rx = RawReceiver(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", trickle)
+    url = await rx.start()
+    store = await _one_delivery(tmp_path, url)
+    t0 = time.monotonic()
+    row = await _attempt(store, url, timeout_s=1.0)
+    assert time.monotonic() - t0 < 5
+    assert row["status"] == "pending" and row["last_error"].startswith("TimeoutError"), row
+    await rx.close()
+    await store.close()
+
+
+async def test_redirects_are_not_followed_and_unlisted_hosts_not_contacted(
+    tmp_path: Path,
+) -> None:
+    async def nothing() -> AsyncIterator[bytes]:
+        return
+        yield b""
+
+    target = RawReceiver(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", nothing)
+    target_url = await target.start()
+    rx = RawReceiver(
+        f"HTTP/1.1 302 Found\r\nLocation: {target_url}\r\nContent-Length: 0\r\n\r\n".encode(),
+        nothing,
+    )
+    url = await rx.start()
+    store = await _one_delivery(tmp_path, url)
+    row = await _attempt(store, url, timeout_s=5.0)
+    assert row["last_status"] == 302 and "redirects are not followed" in row["last_error"]
+    assert rx.requests == 1 and target.requests == 0
+    await store.close()
+
+    (tmp_path / "second").mkdir()
+    store = await _one_delivery(tmp_path / "second", target_url)
+    row = await _attempt(store, target_url, timeout_s=5.0, allowed_hosts=["hooks.example.com"])
+    assert row["last_error"].startswith("PermissionError") and target.requests == 0
+    await store.close()
+    for r in (rx, target):
+        await r.close()
+
+
+def test_settings_refuse_a_webhook_url_outside_the_allow_list() -> None:
+    with pytest.raises(ValidationError, match="webhook_allowed_hosts"):
+        Settings(webhook_urls=["http://10.0.0.1/hook"], webhook_allowed_hosts=["hooks.example.com"])
+    ok = Settings(
+        webhook_urls=["https://Hooks.Example.com/x"], webhook_allowed_hosts=["hooks.example.com"]
+    )  # noqa: E501
+    assert ok.webhook_urls

@@ -549,6 +549,13 @@ async function connect(delay = 1000) {
     const e = JSON.parse(m.data);
     if (e.type === "subscribed") return;
     if (e.error) {
+      if (typeof e.last_event_id === "number") {
+        // our since is beyond the service's newest event (its store was replaced): go on
+        // from its newest, and reload the alerts it holds
+        state.lastEventId = e.last_event_id;
+        loadAlerts().then(() => renderAlerts(), reportError);
+        return;
+      }
       banner(`/ws/alerts refused the subscription: ${JSON.stringify(e.detail)}`);
       return;
     }

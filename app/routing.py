@@ -1,0 +1,106 @@
+"""The route class of every REST router: unknown query parameters and non-JSON bodies are
+refused before the handler runs, naming the parameter or header.
+
+- A query parameter the route does not declare is a 422 naming it (``?devce_id=x`` would
+  otherwise return every alert, as if there were no filter).
+- A route that takes a JSON body refuses a body whose ``Content-Type`` is not
+  ``application/json`` (or ``application/*+json``) with 415, and decodes it with
+  :func:`app.jsonio.loads_strict` (a repeated key, NaN or deep nesting: 422 naming it;
+  FastAPI's own decoding keeps the last of repeated keys and answers deep nesting with a
+  bare 400).
+"""
+
+from __future__ import annotations
+
+import email.message
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.errors import InvalidRequest, UnsupportedMediaType
+from app.jsonio import loads_strict
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` value is ``application/json`` or ``application/*+json``
+    (parameters such as ``charset`` ignored)."""
+    if not content_type:
+        return False
+    msg = email.message.Message()
+    msg["content-type"] = content_type
+    sub = msg.get_content_subtype()
+    return msg.get_content_maintype() == "application" and (sub == "json" or sub.endswith("+json"))
+
+
+def require_json(request: Request) -> None:
+    """Refuse a request whose body is not declared as JSON.
+
+    Raises:
+        UnsupportedMediaType: ``Content-Type`` missing or not JSON (field "content-type").
+    """
+    value = request.headers.get("content-type")
+    if not is_json(value):
+        got = f"got {value!r}" if value else "the header is missing"
+        raise UnsupportedMediaType(
+            [
+                {
+                    "field": "content-type",
+                    "reason": f"the body must be sent as application/json; {got}",
+                    "type": "unsupported_media_type",
+                }
+            ]
+        )
+
+
+def unknown_query(request: Request, allowed: frozenset[str]) -> None:
+    """Refuse query parameters outside ``allowed``.
+
+    Raises:
+        InvalidRequest: one entry per unknown name (field = the name).
+    """
+    unknown = [k for k in dict.fromkeys(request.query_params.keys()) if k not in allowed]
+    if unknown:
+        takes = ", ".join(sorted(allowed)) or "none"
+        raise InvalidRequest(
+            [
+                {
+                    "field": k,
+                    "reason": f"unknown query parameter (this route takes: {takes})",
+                    "type": "extra_forbidden",
+                }
+                for k in unknown
+            ]
+        )
+
+
+def query_names(dependant: Dependant) -> frozenset[str]:
+    """The query parameter names (aliases) a route and its dependencies declare."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= query_names(sub)
+    return frozenset(names)
+
+
+class StrictRoute(APIRoute):
+    """:class:`fastapi.routing.APIRoute` that checks query names and JSON bodies first."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """FastAPI's handler, behind the checks of this module's docstring."""
+        handler = super().get_route_handler()
+        allowed = query_names(self.dependant)
+        takes_body = self.body_field is not None
+
+        async def checked(request: Request) -> Response:
+            unknown_query(request, allowed)
+            if takes_body:
+                raw = await request.body()
+                if raw:
+                    require_json(request)
+                    request._json = loads_strict(raw)  # FastAPI's request.json() reads this
+            return await handler(request)
+
+        return checked

@@ -1,0 +1,178 @@
+"""Every bad input is a 4xx naming the field (issue 11 item 3), in-process over ASGI.
+
+The WebSocket and disconnect cases run against a real server: tests/e2e/test_bad_input_live.py.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import reading
+
+JSON = {"content-type": "application/json"}
+BIG = "99999999999999999999999"  # beyond int64
+HUGE_TS = "1" + "0" * 400  # an integer no float can hold (was OverflowError -> 500)
+
+
+def _fields(r: httpx.Response) -> list[str]:
+    return [d["field"] for d in r.json()["detail"]]
+
+
+async def test_huge_integer_ts_is_rejected_and_the_batch_keeps_its_good_readings(
+    client: httpx.AsyncClient,
+) -> None:
+    now = time.time()
+    bad = f'{{"device_id":"a","ts":{HUGE_TS},"gas_ppm":1,"temperature_c":1,"humidity_pct":1}}'
+    good = f'{{"device_id":"b","ts":{now},"gas_ppm":1,"temperature_c":1,"humidity_pct":1}}'
+    r = await client.post("/api/readings", content=f"[{bad},{good}]", headers=JSON)
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 1
+    [rej] = r.json()["rejected"]
+    assert rej["index"] == 0 and rej["errors"][0]["field"] == "ts"
+    assert "2000-01-01" in rej["errors"][0]["reason"]
+    r = await client.post("/api/readings", content=bad, headers=JSON)
+    assert r.status_code == 422 and _fields(r) == ["ts"]
+
+
+@pytest.mark.parametrize(
+    "ts,accepted",
+    [
+        ("2025-11-30T12:00:00Z", True),
+        ("2025-11-30t12:00:00.123456789z", True),  # RFC 3339 5.6 NOTE: t and z allowed
+        ("2025-11-30T13:30:00+01:30", True),
+        ("2025-W48-1T12:00:00Z", False),  # ISO 8601 week date, not RFC 3339
+        ("2025-11-30T12:00:00", False),  # no offset: would be server-local time
+        ("2025-11-30 12:00:00Z", False),
+        ("20251130T120000Z", False),
+        ("2025-02-30T12:00:00Z", False),
+        ("2025-11-30T12:00:00+0100", False),
+    ],
+)
+async def test_reading_ts_follows_one_rfc3339_profile(
+    client: httpx.AsyncClient, ts: str, accepted: bool
+) -> None:
+    body = {"device_id": "t", "ts": ts, "gas_ppm": 1, "temperature_c": 1, "humidity_pct": 1}
+    r = await client.post("/api/readings", json=body)
+    if accepted:
+        assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    else:
+        assert r.status_code == 422 and _fields(r) == ["ts"], r.text
+        assert "RFC 3339" in r.json()["detail"][0]["reason"]
+
+
+async def test_nan_ts_says_not_finite(client: httpx.AsyncClient) -> None:
+    now = time.time()
+    body = (
+        f'[{{"device_id":"n","ts":NaN,"gas_ppm":1,"temperature_c":1,"humidity_pct":1}},'
+        f'{{"device_id":"n2","ts":{now},"gas_ppm":1,"temperature_c":1,"humidity_pct":1}}]'
+    )
+    r = await client.post("/api/readings", content=body, headers=JSON)
+    assert r.status_code == 200 and r.json()["accepted"] == 1
+    [err] = r.json()["rejected"][0]["errors"]
+    assert err["field"] == "ts" and "finite" in err["reason"]
+
+
+async def test_duplicate_keys_are_refused_and_the_rest_of_the_batch_kept(
+    client: httpx.AsyncClient,
+) -> None:
+    now = time.time()
+    dup = f'{{"device_id":"d1","ts":{now},"gas_ppm":400,"gas_ppm":20000,"temperature_c":1,"humidity_pct":1}}'  # noqa: E501
+    esc = f'{{"device_id":"d2","ts":{now},"gas_ppm":400,"gas\\u005fppm":20000,"temperature_c":1,"humidity_pct":1}}'  # noqa: E501
+    two_ts = (
+        f'{{"device_id":"d3","ts":{now},"ts":{now},"gas_ppm":1,"temperature_c":1,"humidity_pct":1}}'  # noqa: E501
+    )
+    no_ts = '{"device_id":"d4","gas_ppm":1,"temperature_c":1,"humidity_pct":1}'
+    r = await client.post("/api/readings", content=f"[{dup},{esc},{two_ts},{no_ts}]", headers=JSON)
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 1
+    rej = {x["index"]: x["errors"] for x in r.json()["rejected"]}
+    assert rej[0][0]["field"] == "gas_ppm" and rej[0][0]["type"] == "duplicate_key"
+    assert rej[1][0]["field"] == "gas_ppm" and rej[2][0]["field"] == "ts"
+    r = await client.post("/api/readings", content=dup, headers=JSON)
+    assert r.status_code == 422 and _fields(r) == ["gas_ppm"]
+    silence = '{"device_id":"a","device_id":"b","ends_at":"2099-01-01T00:00:00Z","comment":"c","author":"a"}'  # noqa: E501
+    r = await client.post("/api/silences", content=silence, headers=JSON)
+    assert r.status_code == 422 and _fields(r) == ["device_id"]
+
+
+async def test_bodies_that_are_not_json_are_415_naming_the_header(
+    client: httpx.AsyncClient,
+) -> None:
+    one = reading("ct", time.time(), 400.0)
+    for url, method, body in (
+        ("/api/readings", "POST", one),
+        ("/api/devices/ct", "PATCH", {"name": "x"}),
+        ("/api/silences", "POST", {"device_id": "x", "ends_at": "2099-01-01T00:00:00Z"}),
+    ):
+        for headers in ({"content-type": "text/plain"}, {}):
+            r = await client.request(method, url, content=httpx_dumps(body), headers=headers)
+            assert r.status_code == 415, (url, headers, r.text)
+            assert _fields(r) == ["content-type"]
+    r = await client.patch("/api/devices/ct", content=b"garbage", headers=JSON)
+    assert r.status_code == 422 and _fields(r) == ["(body)"] and "JSON" in r.text
+    r = await client.post("/api/silences", content=b"[" * 50_000 + b"]" * 50_000, headers=JSON)
+    assert r.status_code == 422 and _fields(r) == ["(body)"]  # was a bare 400 http_error
+
+
+def httpx_dumps(body: object) -> bytes:
+    import json
+
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    "url,field",
+    [
+        (f"/api/events?since={BIG}", "since"),
+        (f"/api/alerts?cursor={BIG}", "cursor"),
+        (f"/api/devices?cursor={BIG}", "cursor"),
+        ("/api/devices?cursor=garbage", "cursor"),
+        (f"/api/webhooks/deliveries?event_id={BIG}", "event_id"),
+        (f"/api/webhooks/deliveries?cursor={BIG}", "cursor"),
+        (f"/api/events?limit={BIG}", "limit"),
+        (f"/api/alerts?limit={BIG}", "limit"),
+        (f"/api/devices/a/readings?max_points={BIG}", "max_points"),
+        ("/api/devices/a/readings?bucket_s=1e400", "bucket_s"),
+        ("/api/devices/a/readings?bucket_s=5e-324", "bucket_s"),  # found by the fuzz test: 500
+        ("/api/alerts?from=2026-01-01T00:00:00", "from"),
+        ("/api/alerts?to=2026-01-01T00:00:00", "to"),
+        ("/api/devices/a/readings?from=2026-01-01T00:00:00", "from"),
+        ("/api/devices/a/readings?to=2026-W01-1T00:00:00Z", "to"),
+        ("/api/alerts?devce_id=a", "devce_id"),
+        ("/api/devices?stat=active", "stat"),
+        ("/api/events?sinse=3", "sinse"),
+        ("/api/silences?x=1", "x"),
+    ],
+)
+async def test_bad_query_parameters_are_422_naming_them(
+    client: httpx.AsyncClient, url: str, field: str
+) -> None:
+    r = await client.get(url)
+    assert r.status_code == 422, (url, r.text)
+    assert _fields(r) == [field], r.json()
+
+
+async def test_silence_ending_before_it_starts_names_ends_at(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/silences",
+        json={
+            "device_id": "a",
+            "starts_at": "2026-01-02T00:00:00Z",
+            "ends_at": "2026-01-01T00:00:00Z",
+            "comment": "c",
+            "author": "a",
+        },
+    )
+    assert r.status_code == 422 and _fields(r) == ["ends_at"]
+
+
+async def test_a_device_cursor_from_the_last_page_still_works(client: httpx.AsyncClient) -> None:
+    now = time.time()
+    await client.post("/api/readings", json=[reading(d, now, 400.0) for d in ("a", "b", "c")])
+    r = await client.get("/api/devices?limit=2")
+    assert r.status_code == 200 and r.json()["next_cursor"] == "b"
+    r = await client.get("/api/devices?cursor=b")
+    assert [d["device_id"] for d in r.json()["devices"]] == ["c"]

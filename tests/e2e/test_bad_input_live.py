@@ -1,0 +1,82 @@
+"""Bad input against a real server: /ws/readings answers an error frame naming the field and
+stays open; a client that disconnects mid-upload costs one INFO line, no traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+import websockets
+
+from tests.conftest import LiveServer, start_server, stop_server
+
+
+@pytest.fixture
+def info_server() -> Iterator[LiveServer]:
+    """A live server whose own loggers print INFO (for the disconnect line)."""
+    server = start_server({"GASLEAK_TEST_LOG_LEVEL": "INFO", "GASLEAK_MODEL_ENABLED": "false"})
+    yield server
+    stop_server(server)
+
+
+def _log(server: LiveServer) -> str:
+    assert server.tmpdir is not None
+    return (server.tmpdir / "server.log").read_text()
+
+
+async def test_ws_readings_bad_frames_get_error_frames_and_the_socket_stays_open(
+    info_server: LiveServer,
+) -> None:
+    now = time.time()
+    huge = "1" + "0" * 400
+    frames = [
+        (f'{{"device_id":"a","ts":{huge},"gas_ppm":1,"temperature_c":1,"humidity_pct":1}}', "ts"),
+        (
+            f'{{"device_id":"a","ts":{now},"gas_ppm":400,"gas_ppm":20000,'
+            '"temperature_c":1,"humidity_pct":1}',
+            "gas_ppm",
+        ),
+        (
+            '{"device_id":"a","ts":"2025-W48-1T00:00:00Z","gas_ppm":1,"temperature_c":1,'
+            '"humidity_pct":1}',
+            "ts",
+        ),
+        ("[" * 100_000 + "]" * 100_000, "(body)"),
+    ]
+    async with websockets.connect(info_server.ws + "/ws/readings", max_size=None) as ws:
+        for frame, field in frames:
+            await ws.send(frame)
+            reply = json.loads(await ws.recv())
+            assert reply["error"] == "invalid_body", reply
+            assert reply["detail"][0]["field"] == field, reply
+        mixed = (
+            f'[{{"device_id":"a","ts":{huge},"gas_ppm":1,"temperature_c":1,"humidity_pct":1}},'
+            f'{{"device_id":"b","ts":{now},"gas_ppm":1,"temperature_c":1,"humidity_pct":1}}]'
+        )
+        await ws.send(mixed)
+        reply = json.loads(await ws.recv())
+        assert reply["accepted"] == 1 and reply["rejected"][0]["index"] == 0
+    assert "Traceback" not in _log(info_server)
+
+
+def _half_upload(server: LiveServer) -> None:
+    host, port = server.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(
+            b"POST /api/readings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n[" + b'{"device_id":"a",' * 100
+        )
+        time.sleep(0.3)  # the handler is now reading the body
+
+
+async def test_client_disconnect_mid_upload_is_one_info_line(info_server: LiveServer) -> None:
+    for _ in range(3):
+        await asyncio.to_thread(_half_upload, info_server)
+    await asyncio.sleep(0.5)
+    log = _log(info_server)
+    assert "Exception in ASGI application" not in log and "Traceback" not in log, log
+    assert log.count("disconnected mid-request: POST /api/readings") == 3, log
