@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     ingest_rate_limit: str = Field(
         "",
         description="Messages per API key on /api/readings and /ws/readings, in `limits` "
-        'notation ("200/second;5000/minute"); empty = no limit. The client is its address '
+        'notation ("200/second;5000/minute"); empty = no limit. Counted per key '
         "(app/services/ratelimit.py rate_key: the API key, else the client address)",
     )
     torch_threads: int = Field(

@@ -36,10 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("GASLEAK_DATA_DIR", ROOT.parent / "shared" / "data"))
 SMOKE_CSV = DATA_DIR / "smoke_iot" / "smoke_detection_iot_T_RH_eCO2.csv"
 
-#: Headers every test request to a live server carries (the fuzz test reads them from here):
-#: once the API needs a key, add ``"authorization": "Bearer <key>"`` here, one line.
-API_HEADERS: dict[str, str] = {}
-
 needs_data = pytest.mark.skipif(
     not SMOKE_CSV.exists(), reason=f"real recordings not found at {SMOKE_CSV}"
 )
@@ -53,6 +49,10 @@ TEST_ADMIN_KEY = os.environ.setdefault(
 def auth_headers(key: str = TEST_ADMIN_KEY) -> dict[str, str]:
     """``{"Authorization": "Bearer <key>"}``: the test admin key unless another is given."""
     return {"Authorization": f"Bearer {key}"}
+
+
+#: Headers every request of the fuzz test (tests/e2e/test_fuzz.py) carries: the admin key.
+API_HEADERS: dict[str, str] = auth_headers()
 
 
 async def make_key(

@@ -47,7 +47,9 @@ async def test_ws_readings_bad_frames_get_error_frames_and_the_socket_stays_open
         ),
         ("[" * 100_000 + "]" * 100_000, "(body)"),
     ]
-    async with websockets.connect(info_server.ws + "/ws/readings", max_size=None) as ws:
+    async with websockets.connect(
+        info_server.ws + "/ws/readings", max_size=None, additional_headers=info_server.headers
+    ) as ws:
         for frame, field in frames:
             await ws.send(frame)
             reply = json.loads(await ws.recv())
@@ -68,7 +70,9 @@ def _half_upload(server: LiveServer) -> None:
     with socket.create_connection((host, int(port))) as s:
         s.sendall(
             b"POST /api/readings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100000\r\n\r\n[" + b'{"device_id":"a",' * 100
+            + f"Authorization: Bearer {server.key}\r\n".encode()
+            + b"Content-Length: 100000\r\n\r\n["
+            + b'{"device_id":"a",' * 100
         )
         time.sleep(0.3)  # the handler is now reading the body
 

@@ -20,7 +20,7 @@ async def test_rate_limited_messages_are_refused_counted_and_the_socket_stays_op
     )
     try:
         now = time.time()
-        async with httpx.AsyncClient(base_url=server.base) as http:
+        async with httpx.AsyncClient(base_url=server.base, headers=server.headers) as http:
             codes = await asyncio.gather(
                 *(http.post("/api/readings", json=reading(f"h{i}", now, 400.0)) for i in range(5))
             )  # at once: well within one second whatever the machine's load
@@ -29,7 +29,9 @@ async def test_rate_limited_messages_are_refused_counted_and_the_socket_stays_op
             assert refused and refused[0].json()["error"] == "overloaded"
             assert int(refused[0].headers["retry-after"]) >= 1
             await asyncio.sleep(1.1)
-            async with websockets.connect(server.ws + "/ws/readings") as ws:
+            async with websockets.connect(
+                server.ws + "/ws/readings", additional_headers=server.headers
+            ) as ws:
                 for i in range(5):
                     await ws.send(json.dumps(reading("w", now + i * 1e-3, 400.0)))
                 replies = [json.loads(await ws.recv()) for _ in range(5)]
