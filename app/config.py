@@ -328,9 +328,11 @@ class Settings(BaseSettings):
         """The store's SQLAlchemy URL: ``database_url``, else the SQLite file ``db_path``."""
         return self.database_url or f"sqlite+aiosqlite:///{self.db_path}"
 
-    @field_validator("mqtt_url")
+    @field_validator("mqtt_url", mode="before")
     @classmethod
     def _mqtt_url(cls, url: str | None) -> str | None:
+        if url == "":
+            return None  # an empty variable (docker compose without the mqtt profile)
         if url is not None:
             u = urlsplit(url)
             if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
