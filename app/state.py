@@ -178,6 +178,7 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
             yield state
     finally:
         await scorer.stop()
+        await state.log.flush_states()
         await recorder.stop()
         await webhooks.stop()
         executor.shutdown(wait=True)
@@ -189,6 +190,7 @@ async def _workers(settings: Settings, state: AppState) -> AsyncIterator[None]:
     if state.mqtt is not None:
         state.mqtt.start()
     tasks = [
+        asyncio.create_task(_checkpoint_forever(state.store), name="wal-checkpoint"),
         asyncio.create_task(_evict_forever(state), name="evictor"),
         asyncio.create_task(_silent_forever(state), name="silent-sweep"),
     ]
@@ -455,6 +457,16 @@ async def _remind_forever(state: AppState, interval_s: float) -> None:
             await state.alerts.remind(interval_s)
         except Exception:
             log.exception("reminder sweep failed")
+
+
+async def _checkpoint_forever(store: Store, period_s: float = 1.0) -> None:
+    """Checkpoint the SQLite WAL every second beside the writers (``Store.checkpoint``)."""
+    while True:
+        await asyncio.sleep(period_s)
+        try:
+            await store.checkpoint()
+        except Exception:  # busy or a disk error: the next round tries again
+            log.warning("WAL checkpoint failed", exc_info=True)
 
 
 async def _evict_forever(state: AppState) -> None:
