@@ -183,6 +183,13 @@ class Settings(BaseSettings):
     readings_retention_s: float = Field(
         7 * 86_400.0, gt=0, description="Readings older than this (reading time), s, are pruned"
     )
+    readings_write_interval_s: float = Field(
+        0.1,
+        ge=0,
+        description="Shortest time between two writes of the readings history, s: one "
+        "commit per interval instead of one per message keeps the store's write lock free "
+        "for alert events (python -m bench.store --contended)",
+    )
     readings_queue_max: int = Field(
         100_000, ge=1, description="Readings waiting for the history writer before ingestion waits"
     )

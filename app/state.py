@@ -373,7 +373,10 @@ async def _alerting(
     webhooks = _webhooks(settings, store)
     event_log.listeners.append(webhooks.notify)
     recorder = ReadingsRecorder(
-        store, queue_max=settings.readings_queue_max, retention_s=settings.readings_retention_s
+        store,
+        queue_max=settings.readings_queue_max,
+        retention_s=settings.readings_retention_s,
+        interval_s=settings.readings_write_interval_s,
     )
     sink = AlertSink(buffers.signals, policy, event_log, profiles)
     scorer: BatchScorer | InlineScorer
