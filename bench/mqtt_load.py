@@ -1,14 +1,15 @@
 """MQTT load: K devices x R readings/s published at QoS 1 to a broker a running service reads.
 
-    python -m bench.mqtt_load --broker mqtt://127.0.0.1:1883 --username gw --password pw \\
-        --base http://127.0.0.1:8080 --devices 1000 --rate 1 --seconds 10
+    GASLEAK_API_KEY=... python -m bench.mqtt_load --broker mqtt://127.0.0.1:1883 \\
+        --username gw --password pw --base http://127.0.0.1:8080 --devices 1000 --seconds 10
 
 The gateway user needs write access to ``gasleak/readings/+`` (deploy/mosquitto/acl has a
 pattern per device; give a load-test user ``topic write gasleak/readings/+``). Each reading
 is one message (``device_id`` left out: the topic names it); publishes are pipelined up to
 ``--inflight`` unacknowledged. Prints one JSON line: offered and published readings/s, the
 service's accepted readings/s over the run (``/api/status`` deltas, after the service has
-drained), and its MQTT counters (duplicates, bad messages).
+drained), and its MQTT counters (duplicates, bad messages). ``GASLEAK_API_KEY`` in the
+environment: an API key of the service that may read ``/api/status``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,11 +35,13 @@ async def status(http: httpx.AsyncClient) -> dict[str, Any]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Publish for ``args.seconds`` at the paced rate, then wait for the service to drain."""
     u = urlsplit(args.broker)
+    # a key that may read /api/status, from the environment (never on the command line)
+    auth = {"Authorization": f"Bearer {os.environ['GASLEAK_API_KEY']}"}
     ids = [f"mq-{i:06d}" for i in range(args.devices)]
     sent = 0
     room = asyncio.Semaphore(args.inflight)
     async with (
-        httpx.AsyncClient(base_url=args.base, timeout=30) as http,
+        httpx.AsyncClient(base_url=args.base, timeout=30, headers=auth) as http,
         aiomqtt.Client(
             u.hostname or "127.0.0.1",
             u.port or 1883,

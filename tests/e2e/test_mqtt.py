@@ -113,7 +113,7 @@ def test_mqtt_ingest_dedupe_errors_alerts_acl(mosquitto: Mosquitto, server: Live
 async def _ingest_scenario(broker: Mosquitto, server: LiveServer) -> None:
     one = {"ts": T0, "gas_ppm": 420.0, "temperature_c": 21.0, "humidity_pct": 45.0}
     async with (
-        httpx.AsyncClient(base_url=server.base, timeout=10) as http,
+        httpx.AsyncClient(base_url=server.base, timeout=10, headers=server.headers) as http,
         client(broker, "ops", topics=("gasleak/alerts/+", "gasleak/errors/+")) as (_, ops),
         client(broker, "dev-1") as (gw, _),
     ):
@@ -199,7 +199,7 @@ def test_mqtt_reconnects_and_publishes_the_alert_raised_while_the_broker_was_awa
 
 async def _reconnect_scenario(broker: Mosquitto, server: LiveServer) -> None:
     topics = ("gasleak/alerts/+",)
-    async with httpx.AsyncClient(base_url=server.base, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=server.base, timeout=10, headers=server.headers) as http:
         await until(lambda: ready(http), "/readyz with the MQTT link up")
         async with client(broker, "ops", topics=topics, session="ops-panel"):
             pass  # the broker now keeps the panel's subscription and its QoS 1 messages
@@ -264,8 +264,8 @@ async def _same_alerts(broker: Mosquitto, rest: LiveServer, mqtt: LiveServer) ->
     fire = as_readings("fire", load_rows(*FIRE))
     expected = len(fire) - 59  # windows: one per reading once the first 60 are in
     async with (
-        httpx.AsyncClient(base_url=rest.base, timeout=30) as a,
-        httpx.AsyncClient(base_url=mqtt.base, timeout=30) as b,
+        httpx.AsyncClient(base_url=rest.base, timeout=30, headers=rest.headers) as a,
+        httpx.AsyncClient(base_url=mqtt.base, timeout=30, headers=mqtt.headers) as b,
         client(broker, "ops", topics=("gasleak/alerts/+",)) as (_, published),
         client(broker, "fire") as (gw, _),
     ):
