@@ -202,6 +202,13 @@ class Settings(BaseSettings):
     readings_retention_s: float = Field(
         7 * 86_400.0, gt=0, description="Readings older than this (reading time), s, are pruned"
     )
+    readings_write_interval_s: float = Field(
+        0.1,
+        ge=0,
+        description="Shortest time between two writes of the readings history, s: one "
+        "commit per interval instead of one per message keeps the store's write lock free "
+        "for alert events (python -m bench.store --contended)",
+    )
     readings_queue_max: int = Field(
         100_000, ge=1, description="Readings waiting for the history writer before ingestion waits"
     )
@@ -327,10 +334,57 @@ class Settings(BaseSettings):
                 raise ValueError(f"not in limits notation (e.g. 200/second): {exc}") from None
         return spec.strip()
 
+    # MQTT ingress (app/services/mqtt.py): off unless a broker is named.
+    mqtt_url: str | None = Field(
+        None,
+        description="Broker to subscribe to gasleak/readings/+ on, mqtt://host[:port] "
+        "(1883) or mqtts://host[:port] (8883, TLS with the system CAs); null = no MQTT",
+    )
+    mqtt_username: str | None = Field(None, description="The service's broker user name")
+    mqtt_password: SecretStr = Field(SecretStr(""), description="The service's broker password")
+    mqtt_client_id: str = Field(
+        "gasleak",
+        min_length=1,
+        description="MQTT client id; the broker keeps this persistent session's QoS 1 "
+        "messages while the service is away, so it must be unique per running service",
+    )
+    mqtt_topic_prefix: str = Field(
+        "gasleak",
+        pattern=r"^[^#+]+$",
+        description="Topics are <prefix>/readings|errors|alerts/<device_id>",
+    )
+    mqtt_dedupe_readings: int = Field(
+        65_536,
+        ge=0,
+        description="Recent MQTT readings remembered to drop QoS 1 redeliveries (same device, "
+        "ts and values); 65,536 = over a minute of 1,000 devices at 1 Hz; 0 = no dedupe",
+    )
+    mqtt_outbox_max: int = Field(
+        10_000,
+        ge=1,
+        description="Alert events queued for the broker before the publisher falls back to "
+        "reading them from the store (no event is lost to a slow or absent broker)",
+    )
+    mqtt_reconnect_max_s: float = Field(
+        30.0, gt=0, description="Longest wait between reconnection attempts, s (from 0.5 s, x2)"
+    )
+
     @property
     def db_url(self) -> str:
         """The store's SQLAlchemy URL: ``database_url``, else the SQLite file ``db_path``."""
         return self.database_url or f"sqlite+aiosqlite:///{self.db_path}"
+
+    @field_validator("mqtt_url", mode="before")
+    @classmethod
+    def _mqtt_url(cls, url: str | None) -> str | None:
+        if url == "":
+            return None  # an empty variable (docker compose without the mqtt profile)
+        if url is not None:
+            u = urlsplit(url)
+            if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
+                raise ValueError("expected mqtt://host[:port] or mqtts://host[:port]")
+            u.port  # noqa: B018 - raises ValueError on a port that is not a number
+        return url
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Settings:

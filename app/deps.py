@@ -68,7 +68,9 @@ async def get_deliveries(state: StateDep) -> DeliveriesRepo:
 
 
 async def get_readings_repo(state: StateDep) -> ReadingsRepo:
-    """Readings history rows."""
+    """Readings history rows, after the readings buffered for the writer are written (a
+    reader sees every reading accepted before its request)."""
+    await state.recorder.flush()
     return state.store.readings
 
 

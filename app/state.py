@@ -33,6 +33,7 @@ from app.services.history import ReadingsRecorder
 from app.services.hub import EventFilter, Hub
 from app.services.ingest import Ingestor
 from app.services.keys import KeyService
+from app.services.mqtt import AlertOutbox, Broker, MqttIngress
 from app.services.ratelimit import RateLimiter
 from app.services.registry import Registry
 from app.services.safety import SafetyService
@@ -75,6 +76,7 @@ class AppState:
     audit: AuditLog
     tickets: TicketBook
     admission: Admission
+    mqtt: MqttIngress | None = None
     started_at: float = field(default_factory=time.time)
     evicted_total: int = 0
     cluster: ClusterNode | None = None  # cluster mode only (app/cluster)
@@ -182,6 +184,7 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
     finally:
         await state.admission.stop()
         await scorer.stop()
+        await state.log.flush_states()
         await recorder.stop()
         await webhooks.stop()
         executor.shutdown(wait=True)
@@ -189,7 +192,11 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
 
 @contextlib.asynccontextmanager
 async def _workers(settings: Settings, state: AppState) -> AsyncIterator[None]:
+    state.mqtt = _mqtt(settings, state)  # after _clustered: readings forward in cluster mode
+    if state.mqtt is not None:
+        state.mqtt.start()
     tasks = [
+        asyncio.create_task(_checkpoint_forever(state.store), name="wal-checkpoint"),
         asyncio.create_task(_evict_forever(state), name="evictor"),
         asyncio.create_task(_silent_forever(state), name="silent-sweep"),
     ]
@@ -202,6 +209,8 @@ async def _workers(settings: Settings, state: AppState) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if state.mqtt is not None:
+            await state.mqtt.stop()
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)  # none left mid-query
@@ -264,6 +273,32 @@ async def _clustered(settings: Settings, state: AppState) -> AsyncIterator[None]
         await node.stop()
         await follower.stop()
         await bus.close()
+
+
+def _mqtt(settings: Settings, state: AppState) -> MqttIngress | None:
+    """The MQTT ingress when ``GASLEAK_MQTT_URL`` names a broker; its outbox listens to the
+    event log from now on (events stored before start-up are not re-published)."""
+    if settings.mqtt_url is None:
+        return None
+    broker = Broker.parse(
+        settings.mqtt_url, settings.mqtt_username, settings.mqtt_password.get_secret_value()
+    )
+    store = state.store
+
+    async def read(after: int) -> list[dict[str, Any]]:
+        return await store.events_after(after, include_silenced=False, limit=500)
+
+    outbox = AlertOutbox(read, cursor=state.log.last_event_id, max_events=settings.mqtt_outbox_max)
+    state.log.listeners.append(outbox.notify)
+    return MqttIngress(
+        broker=broker,
+        ingestor=state.ingestor,
+        outbox=outbox,
+        client_id=settings.mqtt_client_id,
+        prefix=settings.mqtt_topic_prefix,
+        dedupe=settings.mqtt_dedupe_readings,
+        reconnect_max_s=settings.mqtt_reconnect_max_s,
+    )
 
 
 class ModelMismatch(ValueError):
@@ -344,7 +379,10 @@ async def _alerting(
     webhooks = _webhooks(settings, store)
     event_log.listeners.append(webhooks.notify)
     recorder = ReadingsRecorder(
-        store, queue_max=settings.readings_queue_max, retention_s=settings.readings_retention_s
+        store,
+        queue_max=settings.readings_queue_max,
+        retention_s=settings.readings_retention_s,
+        interval_s=settings.readings_write_interval_s,
     )
     sink = AlertSink(buffers.signals, policy, event_log, profiles)
     scorer: BatchScorer | InlineScorer
@@ -438,6 +476,16 @@ async def _remind_forever(state: AppState, interval_s: float) -> None:
             await state.alerts.remind(interval_s)
         except Exception:
             log.exception("reminder sweep failed")
+
+
+async def _checkpoint_forever(store: Store, period_s: float = 1.0) -> None:
+    """Checkpoint the SQLite WAL every second beside the writers (``Store.checkpoint``)."""
+    while True:
+        await asyncio.sleep(period_s)
+        try:
+            await store.checkpoint()
+        except Exception:  # busy or a disk error: the next round tries again
+            log.warning("WAL checkpoint failed", exc_info=True)
 
 
 async def _evict_forever(state: AppState) -> None:

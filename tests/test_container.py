@@ -100,9 +100,26 @@ def test_compose_file_runs_the_service_with_postgresql() -> None:
     assert url.startswith("postgresql+asyncpg://") and "@db:5432/" in url
     assert db["image"].startswith("postgres:")
     assert svc["depends_on"]["db"]["condition"] == "service_healthy" and "healthcheck" in db
-    named = {v.split(":")[0] for s in compose["services"].values() for v in s.get("volumes", [])}
+    sources = {v.split(":")[0] for s in compose["services"].values() for v in s.get("volumes", [])}
+    named = {v for v in sources if not v.startswith("./")}  # bind mounts: checked below
     assert named <= set(compose["volumes"])
     assert "8080:8080" in svc["ports"]
+
+
+def test_compose_mqtt_profile_mounts_the_documented_broker_config() -> None:
+    compose_path = ROOT / "deploy" / "docker-compose.yml"
+    compose = yaml.safe_load(compose_path.read_text())
+    broker = compose["services"]["mosquitto"]
+    assert broker["profiles"] == ["mqtt"] and broker["image"].startswith("eclipse-mosquitto:")
+    mounts = [v.split(":") for v in broker["volumes"]]
+    local = [compose_path.parent / src for src, *_ in mounts if src.startswith("./")]
+    # passwd holds secrets: made by the operator (mosquitto_passwd), never committed
+    assert {p.name for p in local} == {"mosquitto.conf", "acl", "passwd"}
+    assert all(p.exists() for p in local if p.name != "passwd")
+    conf = (compose_path.parent / "mosquitto" / "mosquitto.conf").read_text()
+    assert "allow_anonymous false" in conf and "acl_file /mosquitto/config/acl" in conf
+    env = compose["services"]["gasleak"]["environment"]
+    assert env["GASLEAK_MQTT_URL"] == "${GASLEAK_MQTT_URL:-}"
 
 
 def test_the_service_runs_without_training_extras_or_bench() -> None:

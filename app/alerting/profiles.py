@@ -86,7 +86,7 @@ class Profiles:
 
     def get(self, device_id: str) -> DeviceProfile:
         """The device's profile (the default one when it is not registered)."""
-        return self._by_id.get(device_id) or _DEFAULT
+        return self._by_id.get(device_id) or DEFAULT_PROFILE
 
     def set(self, device_id: str, profile: DeviceProfile) -> None:
         """Register or replace a device's profile."""
@@ -114,4 +114,6 @@ class Profiles:
         return 100.0 * gas_ppm / lel_ppm(gas)
 
 
-_DEFAULT = DeviceProfile()
+#: The profile of every device nobody configured; one shared (frozen) object, so a device
+#: registered with it costs a dict entry, not an object of its own.
+DEFAULT_PROFILE = DeviceProfile()

@@ -358,7 +358,7 @@ class ClusterNode:
         if part.task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await part.task
-        await self.state.log.publish([])  # persist changed policy / safety states
+        await self.state.log.flush_states()  # persist changed policy / safety states, now
         self.owned.pop(p, None)
         self._forget(p)
         self.releases += 1

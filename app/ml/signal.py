@@ -55,6 +55,7 @@ reading later.
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,7 +125,9 @@ class DeviceSignal:
         "dt_",
         "last_ts_",
         "held_",
-        "_recent",
+        "_r1",
+        "_r2",
+        "_nrec",
         "_warm",
         "restarts_",
         "t_level_",
@@ -145,8 +148,12 @@ class DeviceSignal:
         self.rh_level_ = math.nan
         self.n_ = 0
         self.last_ts_ = ts
-        self._recent: list[float] = []  # last 2 raw readings, for the running median of 3
-        self._warm: list[tuple[float, float, float]] = []  # (filtered gas, T, RH) of warm-up
+        # the last 2 raw readings (older, newer) and how many there are, for the running
+        # median of 3 (slots, not a list: ~100 B less per device)
+        self._r1 = self._r2 = math.nan
+        self._nrec = 0
+        # (filtered gas, T, RH) of each warm-up reading, flat float64, None once warm
+        self._warm: array[float] | None = None
 
     @property
     def warm(self) -> bool:
@@ -189,22 +196,26 @@ class DeviceSignal:
             elif dt > 0:
                 self.dt_ = dt if not math.isfinite(self.dt_) else 0.95 * self.dt_ + 0.05 * dt
         self.last_ts_ = ts
-        rec = self._recent
-        rec.append(gas)
-        if len(rec) > 3:
-            del rec[0]
-        x = sorted(rec)[len(rec) // 2] if len(rec) == 3 else gas
+        if self._nrec == 2:
+            x = sorted((self._r1, self._r2, gas))[1]
+        else:
+            x = gas
+            self._nrec += 1
+        self._r1, self._r2 = self._r2, gas
         self.n_ += 1
         if self.n_ <= c.warmup:
-            self._warm.append((x, temp, rh))
+            if self._warm is None:
+                self._warm = array("d")
+            self._warm.extend((x, temp, rh))
             if self.n_ == c.warmup:
-                w = np.asarray(self._warm)
+                w = np.frombuffer(self._warm, dtype=np.float64).reshape(-1, 3)
                 self.level_ = float(np.median(w[:, 0]))
                 mad = float(np.median(np.abs(w[:, 0] - self.level_)))
                 self.scale_ = max(MAD_TO_SD * mad, self._floor(self.level_))
                 self.t_level_ = float(np.median(w[:, 1]))
                 self.rh_level_ = float(np.median(w[:, 2]))
-                self._warm = []
+                del w
+                self._warm = None
         else:
             self._update(x, dt if math.isfinite(dt) else 0.0, temp, rh)
         return x, self.level_, self.scale_, self.t_level_, self.rh_level_

@@ -52,6 +52,7 @@ async def get_status(state: StateDep) -> Status:
         overload=_overload(state.admission),
         uptime_s=round(time.time() - state.started_at, 3),
         cluster=None if state.cluster is None else state.cluster.info(),
+        mqtt=None if state.mqtt is None else state.mqtt.status(),
     )
 
 

@@ -61,3 +61,10 @@ class Status(BaseModel):
         "owned and ready partitions, readings_processed by this replica as partition owner, "
         "duplicates_dropped (redelivered readings), takeovers, releases, leases_lost",
     )
+    mqtt: dict[str, Any] | None = Field(
+        None,
+        description="MQTT link (null without GASLEAK_MQTT_URL): broker, client_id, connected, "
+        "last_error, messages, bad_messages (a reading refused or not readings at all), "
+        "duplicates (QoS 1 redeliveries dropped), alerts_published, errors_published, "
+        "errors_dropped, connects, outbox_overflows",
+    )

@@ -6,7 +6,9 @@ per-device states that changed (leak policy, safety rules) and the webhook deliv
 need (the outbox; none for silenced events), holding the store's write lock. Only then are
 they handed to the fan-out hub and the listeners (webhook workers), still under the lock,
 so ids reach everyone in order. An event a subscriber or webhook sees is in the store and
-survives ``kill -9``.
+survives ``kill -9`` and power loss (the event's commit is fsync'd on SQLite). States that
+changed without an event are written by a background task without fsync (they survive
+``kill -9``), so no caller waits for them.
 
 A write that fails for a transient reason (:data:`TRANSIENT`) is retried with backoff (up to
 5 s) until it lands: events are never dropped, and while the store is down scoring waits,
@@ -17,6 +19,7 @@ fail on every retry and blind every device, so it is logged with the events and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -83,6 +86,8 @@ class EventLog:
         self.fenced = 0  # events dropped by the fence
         self.published = 0
         self.write_failures = 0
+        self._states_wanted = False
+        self._states_task: asyncio.Task[None] | None = None
 
     @property
     def last_event_id(self) -> int:
@@ -102,14 +107,40 @@ class EventLog:
     async def publish(self, events: Sequence[AlertEvent]) -> list[dict[str, Any]]:
         """Store events and the changed states durably, then fan them out.
 
+        Without events there is nothing for anyone to see: the changed states are written
+        by a background task (:meth:`flush_states`, on the store's no-fsync connections)
+        and this returns at once, so the scorer and ingestion never wait for that commit.
+        States changed meanwhile join it (or the next event's transaction).
+
         Returns:
             The published wire events (``event_id`` set, times RFC 3339).
 
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the store refused the events for good.
         """
+        if not events:
+            self._states_wanted = True
+            if self._states_task is None or self._states_task.done():
+                self._states_task = asyncio.create_task(self._write_states(), name="states")
+            return []
         async with self.store.write_lock:
             return await self.publish_locked(events)
+
+    async def _write_states(self) -> None:
+        while self._states_wanted:
+            self._states_wanted = False
+            # a permanent error is logged and counted by publish_locked (transient ones are
+            # retried there); the next change tries again
+            with contextlib.suppress(Exception):
+                async with self.store.write_lock:
+                    await self.publish_locked([])
+
+    async def flush_states(self) -> None:
+        """Write every changed state now, after any write in flight (shutdown)."""
+        if self._states_task is not None:
+            await asyncio.gather(self._states_task, return_exceptions=True)
+        async with self.store.write_lock:
+            await self.publish_locked([])
 
     async def publish_locked(self, events: Sequence[AlertEvent]) -> list[dict[str, Any]]:
         """:meth:`publish` for a caller that holds ``store.write_lock`` already."""

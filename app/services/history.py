@@ -2,10 +2,13 @@
 
 ``record`` appends to an in-memory buffer and returns at once unless ``queue_max`` readings
 are already waiting, when it waits (backpressure on ingestion rather than dropping). The
-writer flushes whatever is buffered in one transaction, so a burst of 10,000 readings costs
-one insert. Readings older than the retention time are pruned periodically. A ``kill -9``
-loses at most the readings buffered but not yet written (normally a few milliseconds' worth);
-alert events and policy state do not go through this path.
+writer flushes whatever is buffered in one transaction, at most every ``interval_s``
+(100 ms), so a burst of 10,000 readings costs one insert and a steady stream one commit per
+interval: the store's write lock stays free for alert events most of the time. Readers of
+the history call :meth:`ReadingsRecorder.flush` first, so they see every accepted reading.
+Readings older than the retention time are pruned periodically. A ``kill -9`` loses at most
+the readings buffered but not yet written (up to ``interval_s`` worth); alert events and
+policy state do not go through this path.
 """
 
 from __future__ import annotations
@@ -27,10 +30,14 @@ class ReadingsRecorder:
         store: the store.
         queue_max: readings buffered before :meth:`record` waits.
         retention_s: readings older than this (reading time), seconds, are deleted.
+        interval_s: shortest time between two writes, s (readings gather meanwhile).
     """
 
-    def __init__(self, store: Store, *, queue_max: int, retention_s: float) -> None:
+    def __init__(
+        self, store: Store, *, queue_max: int, retention_s: float, interval_s: float = 0.1
+    ) -> None:
         self.store = store
+        self.interval_s = interval_s
         self.queue_max = queue_max
         self.retention_s = retention_s
         self._buf: list[ReadingTuple] = []
@@ -99,6 +106,7 @@ class ReadingsRecorder:
             await self._ready.wait()
             self._ready.clear()
             await self.flush()
+            await asyncio.sleep(self.interval_s)
 
     async def _prune_forever(self) -> None:
         period = min(3600.0, self.retention_s / 10)

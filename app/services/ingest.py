@@ -179,20 +179,41 @@ class Ingestor:
             Forbidden: a valid reading's device id lies outside ``device_prefix`` (nothing
                 of the message is stored).
         """
+        index, readings, bad = self.decode(raw)
+        if device_prefix is not None:
+            check_prefix(index, readings, device_prefix)
+        return await self.ingest(index, readings, bad)
+
+    def decode(
+        self, raw: bytes | str, *, device_id: str | None = None
+    ) -> tuple[list[int], list[Reading], list[Rejected]]:
+        """Parse and validate one message: (index, readings, rejected), for :meth:`ingest`.
+
+        Args:
+            raw: one reading or a JSON array of them.
+            device_id: the device the message's channel names (an MQTT topic), or None. A
+                reading without ``device_id`` gets it; one naming another device is
+                rejected (field ``device_id``, type ``topic_mismatch``).
+
+        Raises:
+            InvalidBody: the message is not readings at all, or a single reading is invalid
+                (counted in ``rejected_total``).
+        """
         fast = validate_fast(raw, max_items=self.max_items)
-        if fast is not None:
-            readings = fast[0]
-            if device_prefix is not None:
-                check_prefix(range(len(readings)), readings, device_prefix)
-            return await self.ingest(list(range(len(readings))), readings, [])
+        if fast is not None and (
+            device_id is None or all(r.device_id == device_id for r in fast[0])
+        ):
+            return list(range(len(fast[0]))), fast[0], []
         items, was_array = parse_body(raw, max_items=self.max_items)
-        good, bad = validate(items)
+        good, bad = validate(
+            items if device_id is None else [_on_topic(x, device_id) for x in items]
+        )
+        if device_id is not None:
+            good, bad = _same_device(good, bad, device_id)
         if not was_array and bad:
             self.rejected_total += 1
             raise InvalidBody(bad[0].errors)
-        if device_prefix is not None:
-            check_prefix([i for i, _ in good], [r for _, r in good], device_prefix)
-        return await self.ingest([i for i, _ in good], [r for _, r in good], bad)
+        return [i for i, _ in good], [r for _, r in good], bad
 
     async def ingest(
         self, index: Sequence[int], readings: Sequence[Reading], bad: list[Rejected]
@@ -304,6 +325,35 @@ def check_prefix(index: Sequence[int], readings: Sequence[Reading], prefix: str)
     ]
     if outside:
         raise Forbidden(outside)
+
+
+def _on_topic(item: Any, device_id: str) -> Any:
+    """A candidate reading with the channel's device id filled in where it has none."""
+    if isinstance(item, dict) and "device_id" not in item:
+        return {**item, "device_id": device_id}
+    return item
+
+
+def _same_device(
+    good: list[tuple[int, Reading]], bad: list[Rejected], device_id: str
+) -> tuple[list[tuple[int, Reading]], list[Rejected]]:
+    """Move valid readings that name another device than the channel's to ``bad``."""
+    kept = []
+    for i, r in good:
+        if r.device_id == device_id:
+            kept.append((i, r))
+            continue
+        reason = (
+            f"{r.device_id!r} differs from the topic's device {device_id!r}; publish to "
+            f"the topic of the reading's device, or leave device_id out"
+        )
+        bad.append(
+            Rejected(
+                index=i, errors=[{"field": "device_id", "reason": reason, "type": "topic_mismatch"}]
+            )
+        )
+    bad.sort(key=lambda b: b.index)
+    return kept, bad
 
 
 def _cap_error(cap: int) -> dict[str, str]:

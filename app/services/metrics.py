@@ -33,6 +33,8 @@ class StateCollector(Collector):
             "gasleak_subscriber_overflows": ("Subscribers dropped as too slow", s.hub.overflows),
             "gasleak_devices_evicted": ("Idle devices evicted", s.evicted_total),
         }
+        if s.mqtt is not None:
+            counters.update(_mqtt_counters(s.mqtt.counts))
         for name, (doc, value) in counters.items():
             yield CounterMetricFamily(name, doc, value=value)
         yield CounterMetricFamily(
@@ -71,8 +73,28 @@ class StateCollector(Collector):
             ),
             **_subscriber_queues(s),
         }
+        if s.mqtt is not None:
+            gauges["gasleak_mqtt_connected"] = (
+                "1 while the MQTT link is up",
+                int(s.mqtt.connected),
+            )
         for gauge, (text, level) in gauges.items():
             yield GaugeMetricFamily(gauge, text, value=level)
+
+
+_MQTT_DOCS = {
+    "messages": "MQTT messages received on the readings topics",
+    "bad_messages": "MQTT messages with a refused reading or not readings at all",
+    "duplicates": "MQTT readings dropped as QoS 1 redeliveries",
+    "alerts_published": "Alert events published to the alerts topics",
+    "errors_published": "Error replies published to the errors topics",
+    "errors_dropped": "Error replies dropped while the broker was slow or away",
+    "connects": "Successful MQTT connections",
+}
+
+
+def _mqtt_counters(counts: dict[str, int]) -> dict[str, tuple[str, int]]:
+    return {f"gasleak_mqtt_{k}": (doc, counts[k]) for k, doc in _MQTT_DOCS.items()}
 
 
 def _subscriber_queues(s: AppState) -> dict[str, tuple[str, float]]:

@@ -1,4 +1,5 @@
-"""The checks behind ``/readyz``: model loaded, store writable, scorer running."""
+"""The checks behind ``/readyz``: model loaded, store writable, scorer running, and the MQTT
+link up when a broker is configured."""
 
 from __future__ import annotations
 
@@ -72,6 +73,16 @@ def check_scorer(state: AppState) -> Check:
     return Check(ok=True, detail=f"running; {state.scorer.pending} windows pending")
 
 
+def check_mqtt(state: AppState) -> Check | None:
+    """The MQTT link is up (None when no broker is configured)."""
+    m = state.mqtt
+    if m is None:
+        return None
+    if m.connected:
+        return Check(ok=True, detail=f"connected to {m.broker} as {m.client_id}")
+    return Check(ok=False, detail=f"not connected to {m.broker}: {m.last_error or 'connecting'}")
+
+
 async def check_readiness(state: AppState) -> Readiness:
     """Run every check; ``failing`` names the parts that are not ready."""
     checks = {
@@ -79,5 +90,7 @@ async def check_readiness(state: AppState) -> Readiness:
         "store": await check_store(state.store),
         "scorer": check_scorer(state),
     }
+    if (mqtt := check_mqtt(state)) is not None:
+        checks["mqtt"] = mqtt
     failing = [name for name, c in checks.items() if not c.ok]
     return Readiness(ready=not failing, failing=failing, checks=checks)

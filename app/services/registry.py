@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from app.alerting.profiles import LEL_PCT_VOL, DeviceProfile, Profiles
+from app.alerting.profiles import DEFAULT_PROFILE, LEL_PCT_VOL, DeviceProfile, Profiles
 from app.errors import GasleakError
 from app.services.eventlog import TRANSIENT
 from app.store import Store
@@ -56,7 +56,8 @@ class Registry:
         """Read every registered device into memory (start-up); returns their ids."""
         rows = await self.store.devices.all()
         for r in rows:
-            self.profiles.set(r["device_id"], DeviceProfile(**{k: r[k] for k in PROFILE_COLUMNS}))
+            p = DeviceProfile(**{k: r[k] for k in PROFILE_COLUMNS})
+            self.profiles.set(r["device_id"], DEFAULT_PROFILE if p == DEFAULT_PROFILE else p)
         return [r["device_id"] for r in rows]
 
     async def ensure(self, device_ids: Iterable[str]) -> None:
@@ -79,7 +80,7 @@ class Registry:
             )
             return
         for d in new:
-            self.profiles.set(d, DeviceProfile())
+            self.profiles.set(d, DEFAULT_PROFILE)
 
     async def put(self, device_id: str, profile: DeviceProfile) -> DeviceProfile:
         """Store and apply a device's whole profile.

@@ -229,3 +229,40 @@ async def test_open_alerts_and_due_reminders(store: Store) -> None:
         now=T0 + 60,
     )
     assert await store.due_reminders(notified_before=T0 + 59) == []  # notified again at +60
+
+
+class _States:
+    """A state source with a prepared set of changed states (as AlertPolicy.take_dirty)."""
+
+    def __init__(self) -> None:
+        self.changed: dict[str, dict[str, Any] | None] = {}
+
+    def take_dirty(self) -> dict[str, dict[str, Any] | None]:
+        out, self.changed = self.changed, {}
+        return out
+
+
+async def test_states_without_events_are_written_in_the_background(store: Store) -> None:
+    """publish([]) returns before the commit (no caller waits for an fsync nobody needs);
+    the states land soon after, and states changed meanwhile join that write."""
+    from app.services.eventlog import EventLog
+    from app.services.hub import Hub
+
+    async def no_replay(*_: object) -> list[dict[str, Any]]:
+        return []
+
+    src = _States()
+    log = EventLog(store=store, hub=Hub(queue_max=10, replay=no_replay), states={"leak": src})
+    await log.start()
+    async with store.write_lock:  # a writer in flight: the publish must not wait for it
+        src.changed = {"d1": {"high_run": 1}}
+        assert await log.publish([]) == []
+        src.changed["d2"] = {"high_run": 2}
+        assert await log.publish([]) == []
+        assert await store.states("leak") == {}
+    await log.flush_states()
+    assert await store.states("leak") == {"d1": {"high_run": 1}, "d2": {"high_run": 2}}
+    # an event still commits before publish returns, with the states changed before it
+    src.changed = {"d1": None}
+    [out] = await log.publish([ev("alert.raised", alert="x")[0]])
+    assert out["event_id"] == 1 and await store.states("leak") == {"d2": {"high_run": 2}}
