@@ -54,7 +54,7 @@ def compare(settings: Any, *, batches: list[int], threads: int) -> dict[str, Any
 
     torch.set_num_threads(threads)
     base = load_predictor(settings.artifacts_dir, device=settings.device)
-    x, b, y, source = detection_windows(settings.window)
+    x, b, y, source = detection_windows(base.window)  # the model's (settings.window: None)
     raise_p = settings.alert_raise_probability
     ref: np.ndarray | None = None
     rows = []

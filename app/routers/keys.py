@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path
 
 from app.deps import SettingsDep
 from app.errors import InvalidBody
-from app.schemas.auth import KeyCreated, KeyIn, KeyList, KeyOut, WsTicket
+from app.schemas.auth import KeyCreated, KeyIn, KeyList, KeyOut, Me, WsTicket
 from app.schemas.readings import iso
 from app.security import AdminDep, KeysDep, TicketsDep, get_principal
 from app.services.principal import Principal
@@ -64,6 +64,12 @@ async def revoke_key(
 ) -> KeyOut:
     """Refused from the next request on (other processes: within ``key_cache_s``)."""
     return KeyOut(**key_out(await keys.revoke(key_id, by=who)))
+
+
+@router.get("/api/me", response_model=Me, summary="The key this request was made with")
+async def me(who: Annotated[Principal, Depends(get_principal)]) -> Me:
+    """Any valid key: its id, name, role and device prefix (never the key itself)."""
+    return Me(key_id=who.key_id, name=who.name, role=who.role, device_prefix=who.device_prefix)
 
 
 @router.post(

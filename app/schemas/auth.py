@@ -56,6 +56,15 @@ class KeyList(BaseModel):
     )
 
 
+class Me(BaseModel):
+    """The key a request was made with: who it is and what it may do."""
+
+    key_id: str | None
+    name: str
+    role: Role
+    device_prefix: str | None
+
+
 class WsTicket(BaseModel):
     """A single-use ticket for one WebSocket handshake: ``/ws/alerts?ticket=...``."""
 

@@ -169,6 +169,9 @@ async def test_roles(live_app: Live) -> None:
     assert r.status_code == 403
     for path in ("/api/keys", "/api/audit", "/api/webhooks/deliveries"):
         assert (await http.get(path, headers=keys["operator"])).status_code == 403, path
+    me = (await http.get("/api/me", headers=keys["gateway"])).json()
+    assert me["role"] == "gateway" and me["name"] == "t-gateway" and "key" not in me
+    assert (await http.get("/api/me", headers=auth_headers())).json()["key_id"] == "bootstrap"
 
 
 async def test_gateway_prefix_refuses_other_devices_rest_and_ws(live_app: Live) -> None:

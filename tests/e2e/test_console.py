@@ -219,6 +219,7 @@ def test_console_sign_in_refuses_bad_keys_and_a_viewer_cannot_acknowledge(
         page.fill("#signin-key", viewer)
         page.click("#signin-submit")
         page.wait_for_selector("body[data-ready=true]", timeout=15_000)
+        page.wait_for_selector("[data-testid=who]:has-text('(viewer)')", timeout=5_000)
         row = page.locator("tr[data-testid=alert-row]", has_text="console-3").first
         row.wait_for(timeout=10_000)
         page.wait_for_selector("[data-testid=conn]:has-text('live')")  # the ticket worked

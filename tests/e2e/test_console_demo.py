@@ -68,7 +68,10 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
             while key is None and time.monotonic() < deadline + 30:
                 log.seek(0)
                 m = re.search(rb"console sign-in \(operator\): (gl_\S+)", log.read())
-                key = m.group(1).decode() if m else time.sleep(0.1)
+                if m:
+                    key = m.group(1).decode()
+                else:
+                    time.sleep(0.1)
             assert key is not None, "the demo printed no console sign-in key"
             yield base, key
         finally:

@@ -600,6 +600,9 @@ async function start() {
   $("#signin").hidden = true;
   $("#main").hidden = false;
   $("#signout").hidden = false;
+  api("/api/me").then((me) => {
+    $("#who").textContent = `${me.name} (${me.role})`;
+  }).catch(() => {});
   $("#signout").addEventListener("click", () => signOut("Signed out."));
   $("#ack-form").addEventListener("submit", submitAck);
   $("#ack-cancel").addEventListener("click", () => $("#ack-dialog").close());
