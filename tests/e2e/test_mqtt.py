@@ -231,11 +231,11 @@ def _alert_sequence(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """Each alert as (kind, opening reading time, its events' (type, severity, state,
     reason)), ordered by opening time then kind.
 
-    The time of a later event of an alert is left out: windows scored in batches of
-    different sizes (50 readings a POST here, one a message over MQTT) can differ in the
-    last bits of their probability, and a leak's all clear (below 0.3 for 10 windows) once
-    came one window (1 s) apart. Raising is compared to the reading (the opening time).
-    Model and rule events interleave by timing (scored later vs at once), not by data.
+    The time of a later event of an alert is left out: the service's alerts depend on
+    timing as well as data (the signal level is held once the alert opens, after scoring),
+    and an unpaced run once put a leak's all clear one window later on one path. Raising is
+    compared to the reading (the opening time). Model and rule events interleave by timing
+    (scored later vs at once), not by data.
     """
     alerts: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
     for e in events:
