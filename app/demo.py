@@ -223,7 +223,17 @@ async def settle(base: str, key: str, timeout_s: float = 30.0) -> None:
 
 
 async def print_alerts(base: str, key: str, log: ReplayLog | None = None) -> None:
-    """Subscribe to /ws/alerts and print every event (with its CSV row when replaying)."""
+    """Subscribe to /ws/alerts and print every event (with its CSV row when replaying).
+    Returns quietly when the server closes the socket because it is shutting down (1012,
+    Ctrl-C); any other close is an error."""
+    try:
+        await _print_alerts(base, key, log)
+    except websockets.exceptions.ConnectionClosed as exc:
+        if exc.rcvd is None or exc.rcvd.code not in (1001, 1012):
+            raise
+
+
+async def _print_alerts(base: str, key: str, log: ReplayLog | None) -> None:
     async with websockets.connect(
         base.replace("http", "ws", 1) + "/ws/alerts", additional_headers=DemoKeys.bearer(key)
     ) as ws:

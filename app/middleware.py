@@ -31,8 +31,17 @@ class HeadAsGet:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        scope["method"] = "GET"  # in place, so outer middleware sees the route that matched
-        await self.app(scope, receive, send_headers_only)
+        # A copy: the server's own scope must stay HEAD, or uvicorn expects Content-Length
+        # bytes of body and fails the response ("Response content shorter than
+        # Content-Length", connection reset). Outer middleware (RequestTimer) reads the
+        # matched route from the scope, so it is copied back.
+        child = dict(scope, method="GET")
+        try:
+            await self.app(child, receive, send_headers_only)
+        finally:
+            for key in ("route", "endpoint", "path_params"):
+                if key in child:
+                    scope.setdefault(key, child[key])
 
 
 class RequestTimer:

@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import websockets
 
@@ -84,3 +85,18 @@ async def test_client_disconnect_mid_upload_is_one_info_line(info_server: LiveSe
     log = _log(info_server)
     assert "Exception in ASGI application" not in log and "Traceback" not in log, log
     assert log.count("disconnected mid-request: POST /api/readings") == 3, log
+
+
+def test_head_on_a_real_server_keeps_the_connection_and_logs_no_error(
+    info_server: LiveServer,
+) -> None:
+    """HEAD through uvicorn (not only in-process): the GET's headers, no body, the
+    keep-alive connection reused, and no "Exception in ASGI application" in the log."""
+    with httpx.Client(base_url=info_server.base, headers=info_server.headers) as c:
+        for path in ("/livez", "/api/status", "/livez", "/openapi.json"):
+            h, g = c.head(path), c.get(path)
+            assert h.status_code == g.status_code == 200, path
+            assert h.content == b"" and h.headers["content-length"] == str(len(g.content))
+    time.sleep(0.5)
+    log = _log(info_server)
+    assert "Exception in ASGI application" not in log and "Content-Length" not in log, log
