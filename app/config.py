@@ -198,6 +198,18 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL, e.g. postgresql+asyncpg://user:pw@host/db; "
         "overrides db_path",
     )
+    body_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        description="A request body must start arriving within this many seconds (408 "
+        "after); Apache httpd mod_reqtimeout's default body=20",
+    )
+    body_min_rate_bps: float = Field(
+        500.0,
+        gt=0,
+        description="After that, each byte/s of this rate buys one more second: a client "
+        "must keep sending at least this many bytes/s (mod_reqtimeout's default MinRate=500)",
+    )
     readings_history: bool = Field(True, description="Record accepted readings for history")
     readings_retention_s: float = Field(
         7 * 86_400.0, gt=0, description="Readings older than this (reading time), s, are pruned"

@@ -1,7 +1,11 @@
-"""ASGI middleware: ``HEAD`` on every ``GET`` route, and request-latency metrics."""
+"""ASGI middleware: ``HEAD`` on every ``GET`` route, request-latency metrics, and a deadline
+for receiving a request body."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -9,6 +13,111 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from app.services.latency import ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+
+class _BodyTimedOut(Exception):
+    """Raised from ``receive`` when the body did not arrive in time."""
+
+
+class BodyDeadline:
+    """Answer 408 and close the connection when a request body arrives too slowly.
+
+    The rule is Apache httpd's ``mod_reqtimeout`` body rule (its default
+    ``body=20,MinRate=500``): the body must start within ``initial_s`` and the deadline then
+    moves out by one second per ``min_rate_bps`` bytes received, so a client must keep sending
+    at least that rate. uvicorn has no such timeout (its keep-alive timeout covers only idle
+    time between requests), so without this a client that declares a ``Content-Length`` and
+    sends nothing holds its connection, and a handler, forever (slowloris, CVE-2007-6750).
+    Header-phase stalls happen inside uvicorn before any application code runs; a reverse
+    proxy in front handles those (SECURITY.md).
+
+    The 408 is JSON like every other error (``{"error": "request_timeout", "detail": [{"field":
+    "body", ...}]}``) with ``Connection: close``; whatever the handler tries to send after the
+    timeout is dropped. Requests whose body has arrived are never affected (a handler may
+    wait on ``receive`` for a disconnect afterwards).
+
+    Args:
+        app: the wrapped ASGI app.
+        initial_s: seconds allowed before the first body byte (and the base of the deadline).
+        min_rate_bps: bytes per second a client must sustain after that.
+    """
+
+    def __init__(self, app: ASGIApp, *, initial_s: float, min_rate_bps: float) -> None:
+        self.app = app
+        self.initial_s = initial_s
+        self.min_rate_bps = min_rate_bps
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.initial_s
+        complete = False
+        timed_out = False
+        started = False
+
+        async def timed_receive() -> Message:
+            nonlocal complete, deadline, timed_out
+            if complete or timed_out:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                timed_out = True
+                raise _BodyTimedOut from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                complete = True
+            else:
+                deadline += len(message.get("body", b"")) / self.min_rate_bps
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if timed_out:
+                return  # the handler's own reaction to the timeout; the 408 goes instead
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, guarded_send)
+        except _BodyTimedOut:
+            pass
+        except Exception:
+            if not timed_out:
+                raise
+        if timed_out and not started:
+            client = scope.get("client") or ("?", 0)
+            log.info("request body too slow from %s:%s; 408", client[0], client[1])
+            body = json.dumps(
+                {
+                    "error": "request_timeout",
+                    "detail": [
+                        {
+                            "field": "body",
+                            "reason": f"not received in time: the body must start within "
+                            f"{self.initial_s:g} s and arrive at {self.min_rate_bps:g} "
+                            "bytes/s or more",
+                            "type": "timeout",
+                        }
+                    ],
+                }
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 408,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"connection", b"close"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
 
 
 class HeadAsGet:

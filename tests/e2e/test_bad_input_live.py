@@ -93,10 +93,83 @@ def test_head_on_a_real_server_keeps_the_connection_and_logs_no_error(
     """HEAD through uvicorn (not only in-process): the GET's headers, no body, the
     keep-alive connection reused, and no "Exception in ASGI application" in the log."""
     with httpx.Client(base_url=info_server.base, headers=info_server.headers) as c:
-        for path in ("/livez", "/api/status", "/livez", "/openapi.json"):
+        # bodies that do not change between the two calls (/api/status carries an uptime)
+        for path in ("/livez", "/api/alerts", "/livez", "/openapi.json"):
             h, g = c.head(path), c.get(path)
             assert h.status_code == g.status_code == 200, path
             assert h.content == b"" and h.headers["content-length"] == str(len(g.content))
     time.sleep(0.5)
     log = _log(info_server)
     assert "Exception in ASGI application" not in log and "Content-Length" not in log, log
+
+
+@pytest.fixture
+def deadline_server() -> Iterator[LiveServer]:
+    """A live server whose body deadline is 1 s + 1 s per 500 bytes received."""
+    server = start_server(
+        {
+            "GASLEAK_MODEL_ENABLED": "false",
+            "GASLEAK_BODY_TIMEOUT_S": "1",
+            "GASLEAK_BODY_MIN_RATE_BPS": "500",
+        }
+    )
+    yield server
+    stop_server(server)
+
+
+def _post_head(server: LiveServer, length: int) -> socket.socket:
+    host, port = server.base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=15)
+    auth = server.headers["Authorization"]
+    sock.sendall(
+        f"POST /api/readings HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n".encode()
+    )
+    return sock
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    out = b""
+    while chunk := sock.recv(65536):  # until the server closes the connection
+        out += chunk
+    return out
+
+
+def test_a_stalled_body_gets_408_naming_the_body_and_the_connection_closes(
+    deadline_server: LiveServer,
+) -> None:
+    stalled = [_post_head(deadline_server, 100_000) for _ in range(5)]
+    stalled[0].sendall(b'{"readings": [')  # some bytes, then nothing
+    # others are served meanwhile
+    r = httpx.get(deadline_server.base + "/api/status", headers=deadline_server.headers)
+    assert r.status_code == 200
+    for sock in stalled:
+        raw = _read_all(sock)  # returns only once the server has closed it
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408"), raw[:200]
+        assert b"connection: close" in head.lower()
+        err = json.loads(body)
+        assert err["error"] == "request_timeout"
+        assert err["detail"][0]["field"] == "body"
+        sock.close()
+
+
+def test_a_slow_body_that_keeps_the_minimum_rate_is_accepted(
+    deadline_server: LiveServer,
+) -> None:
+    reading = {
+        "device_id": "slow-1",
+        "ts": time.time(),
+        "gas_ppm": 420.0,
+        "temperature_c": 21.0,
+        "humidity_pct": 45.0,
+    }
+    body = json.dumps([reading]).encode().ljust(3000)  # JSON allows trailing spaces
+    sock = _post_head(deadline_server, len(body))
+    for i in range(0, len(body), 250):  # 1,000 bytes/s for 3 s: past the 1 s start
+        sock.sendall(body[i : i + 250])
+        time.sleep(0.25)
+    sock.sendall(b"")
+    raw = sock.recv(65536)
+    sock.close()
+    assert raw.startswith(b"HTTP/1.1 200"), raw[:300]
