@@ -154,7 +154,12 @@ def document_errors(app: FastAPI) -> None:
 def error_body(exc: GasleakError) -> dict[str, Any]:
     """The JSON of an error, HTTP or WebSocket: ``{"error", "detail"}``, plus
     ``retry_after_s`` for :class:`Overloaded`."""
-    body = {"error": exc.error, "detail": exc.detail}
+    detail = exc.detail
+    if isinstance(detail, list):  # every item names its kind, as pydantic's do
+        detail = [
+            {**d, "type": d.get("type") or exc.error} if isinstance(d, dict) else d for d in detail
+        ]
+    body = {"error": exc.error, "detail": detail}
     if isinstance(exc, Overloaded):
         body["retry_after_s"] = exc.retry_after_s
     return body

@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Security, WebSocket
+from fastapi import Depends, Request, Security, WebSocket
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
@@ -74,17 +74,31 @@ _INVALID = [
 ]
 
 
+def _wrong_scheme(header: str) -> list[dict[str, str]]:
+    scheme = header.strip().partition(" ")[0][:20] or "(empty)"
+    return [
+        {
+            "field": "Authorization",
+            "reason": f"scheme {scheme!r} is not accepted: send `Authorization: Bearer <API key>`",
+            "type": "unsupported_scheme",
+        }
+    ]
+
+
 async def get_principal(
+    request: Request,
     keys: KeysDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> Principal:
     """Who sent this request.
 
     Raises:
-        Unauthorized: no Bearer credentials, or a key that is unknown or revoked.
+        Unauthorized: no Bearer credentials (the header missing, or another scheme such as
+            Basic), or a key that is unknown or revoked.
     """
     if creds is None:
-        raise Unauthorized(_MISSING)
+        header = request.headers.get("authorization")
+        raise Unauthorized(_MISSING if header is None else _wrong_scheme(header))
     who = await keys.authenticate(creds.credentials)
     if who is None:
         raise Unauthorized(_INVALID)
@@ -175,6 +189,8 @@ async def authorize_ws(ws: WebSocket, roles: Collection[Role]) -> Principal | No
             who = None
     if who is None:
         detail = _MISSING if auth is None and ticket is None else _INVALID
+        if auth is not None and auth.partition(" ")[0].lower() != "bearer":
+            detail = _wrong_scheme(auth)
         if ticket is not None and auth is None:
             detail = [
                 {

@@ -91,6 +91,9 @@ async def live_app(settings: Settings) -> AsyncIterator[Live]:
         yield Live(base, app, http)
 
 
+CT = {"Content-Type": "application/json"}
+
+
 def now_minus(s: float) -> float:
     import time
 
@@ -142,6 +145,41 @@ async def test_every_route_but_the_public_ones_answers_401_without_a_key(
     assert (await live_app.http.get("/static/console/console.js")).status_code == 200
     # refused handshakes log no ERROR (uvicorn's sansio one would: app/security.py)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_401_says_which_part_of_the_credentials_is_wrong(live_app: Live) -> None:
+    """Missing header, another scheme (Basic) and an unknown key get three different
+    reasons, each naming the Authorization header and with a type, over REST and WS."""
+    cases = (
+        ({}, "missing_credentials", "missing"),
+        ({"Authorization": "Basic YTpi"}, "unsupported_scheme", "'Basic' is not accepted"),
+        (auth_headers("not-a-key"), "invalid_key", "unknown or revoked"),
+    )
+    for hdr, kind, words in cases:
+        for r in (
+            await live_app.http.get("/api/alerts", headers=hdr),
+            await live_app.refused("/ws/alerts", hdr),
+        ):
+            assert r.status_code == 401
+            item = r.json()["detail"][0]
+            assert item["field"] == "Authorization" and item["type"] == kind, item
+            assert words in item["reason"], item
+
+
+async def test_every_error_item_has_a_type(live_app: Live) -> None:
+    """Errors raised by the service's own checks (not pydantic's) carry a ``type`` too."""
+    h = auth_headers(TEST_ADMIN_KEY)
+    for r in (
+        await live_app.http.get("/api/alerts", params={"cursor": "zz"}, headers=h),
+        await live_app.http.post(
+            "/api/readings", content=b"[" + b",".join([b"{}"] * 10_001) + b"]", headers=h | CT
+        ),
+        await live_app.http.post("/api/readings", content=b"7", headers=h | CT),
+    ):
+        assert 400 <= r.status_code < 500, r.text
+        detail = r.json()["detail"]
+        assert isinstance(detail, list) and detail, r.text
+        assert all(isinstance(d.get("type"), str) and d["type"] for d in detail), r.text
 
 
 async def test_openapi_declares_the_bearer_scheme(live_app: Live) -> None:
