@@ -11,6 +11,7 @@ batch keeps its good readings: every float field refuses non-finite values by na
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from app.errors import InvalidBody
@@ -60,9 +61,13 @@ def loads_marked(raw: bytes | str) -> Any:
             [{"field": "(body)", "reason": "JSON nested too deeply", "type": "json_invalid"}]
         ) from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
-        raise InvalidBody(
-            [{"field": "(body)", "reason": f"not valid JSON: {exc}", "type": "json_invalid"}]
-        ) from None
+        reason = f"not valid JSON: {exc}"
+        if "integer string conversion" in str(exc):  # Python's int_max_str_digits guard
+            reason = (
+                f"a number in the body has more than {sys.get_int_max_str_digits()} digits; "
+                "no field takes one that long"
+            )
+        raise InvalidBody([{"field": "(body)", "reason": reason, "type": "json_invalid"}]) from None
 
 
 def _first_ambiguous(value: Any, path: str) -> str | None:

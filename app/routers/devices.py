@@ -65,7 +65,9 @@ async def list_devices(
     summary="Profile, open alerts of every kind, buffer fill, last reading and probability",
     dependencies=[VIEWER],
 )
-async def get_device(device_id: str, devices: DevicesDep) -> DeviceInfo:
+async def get_device(
+    device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)], devices: DevicesDep
+) -> DeviceInfo:
     """404 when the device is neither registered nor in memory."""
     return devices.get(device_id)
 
@@ -126,7 +128,7 @@ async def _device_now(repo: ReadingsRepo, device_id: str) -> float:
     dependencies=[VIEWER],
 )
 async def get_readings(
-    device_id: str,
+    device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
     repo: ReadingsRepoDep,
     settings: SettingsDep,
     start: Annotated[

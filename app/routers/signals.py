@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from app.deps import StateDep
 from app.errors import NotFound
 from app.routing import StrictRoute
-from app.schemas.readings import iso
+from app.schemas.readings import DEVICE_ID_PATTERN, iso
 from app.schemas.signals import BaselineReset, BaselineResetDone
 from app.security import AuditDep, OperatorDep
 
@@ -25,7 +26,11 @@ log = logging.getLogger(__name__)
     summary="Forget a device's clean-air level and warm up again",
 )
 async def reset_baseline(
-    device_id: str, body: BaselineReset, state: StateDep, who: OperatorDep, audit: AuditDep
+    device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
+    body: BaselineReset,
+    state: StateDep,
+    who: OperatorDep,
+    audit: AuditDep,
 ) -> BaselineResetDone:
     """Restart the device's signal model (after a sensor swap, or a level that is now clean
     air). Its open leak alert, if any, stays until it resolves or is acknowledged.

@@ -145,6 +145,10 @@ def httpx_dumps(body: object) -> bytes:
         ("/api/devices?stat=active", "stat"),
         ("/api/events?sinse=3", "sinse"),
         ("/api/silences?x=1", "x"),
+        # a device id that no reading could have: 422 naming it, not 404
+        ("/api/devices/" + "a" * 300, "device_id"),
+        ("/api/devices/" + "a" * 65 + "/readings", "device_id"),
+        ("/api/devices/a%20b", "device_id"),
     ],
 )
 async def test_bad_query_parameters_are_422_naming_them(
@@ -153,6 +157,16 @@ async def test_bad_query_parameters_are_422_naming_them(
     r = await client.get(url)
     assert r.status_code == 422, (url, r.text)
     assert _fields(r) == [field], r.json()
+
+
+async def test_a_number_too_long_for_python_is_refused_in_plain_words(
+    client: httpx.AsyncClient,
+) -> None:
+    body = b'{"device_id":"a","ts":' + b"1" * 5000 + b',"gas_ppm":1}'
+    r = await client.post("/api/readings", content=body, headers=JSON)
+    assert r.status_code == 422
+    reason = r.json()["detail"][0]["reason"]
+    assert "more than 4300 digits" in reason and "sys." not in reason, reason
 
 
 async def test_silence_ending_before_it_starts_names_ends_at(client: httpx.AsyncClient) -> None:
