@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
 import pytest
@@ -137,6 +138,15 @@ async def serve_in_loop(settings: Settings) -> AsyncIterator[tuple[str, FastAPI]
     finally:
         server.should_exit = True
         await task
+
+
+def missing_tool(msg: str) -> NoReturn:
+    """A test needs a system tool that is not installed: skip it on a developer's machine,
+    fail it under CI (``CI`` set), where .ci/run installs everything and a skip would hide a
+    broken setup."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(msg, pytrace=False)
+    pytest.skip(msg)
 
 
 @dataclass

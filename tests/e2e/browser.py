@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
+from tests.conftest import missing_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("GASLEAK_CHROMIUM", "/usr/bin/chromium")
@@ -36,10 +36,7 @@ def require_browser() -> None:
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         missing.append(f"chromium at {CHROMIUM} (apt-get install -y chromium)")
     if missing:
-        msg = "browser tests need " + " and ".join(missing)
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(msg, pytrace=False)
-        pytest.skip(msg)
+        missing_tool("browser tests need " + " and ".join(missing))
 
 
 @dataclass

@@ -8,7 +8,6 @@ missing the tests are skipped on a developer's machine and fail under CI (``CI=t
 from __future__ import annotations
 
 import getpass
-import os
 import shutil
 import socket
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from bench.server import free_port
+from tests.conftest import missing_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 ACL = ROOT / "deploy" / "mosquitto" / "acl"
@@ -45,10 +45,7 @@ def require_mosquitto() -> tuple[str, str]:
     broker = _binary("mosquitto", "/usr/sbin")
     passwd = _binary("mosquitto_passwd", "/usr/bin")
     if broker is None or passwd is None:
-        msg = "MQTT tests need Debian's mosquitto package (apt-get install -y mosquitto)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(msg, pytrace=False)
-        pytest.skip(msg)
+        missing_tool("MQTT tests need Debian's mosquitto package (apt-get install -y mosquitto)")
     return broker, passwd
 
 

@@ -13,10 +13,8 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from bench.cluster import nats_binary, postgres_available
-from tests.conftest import ROOT
+from tests.conftest import ROOT, missing_tool
 
 
 def _require_binaries() -> None:
@@ -26,10 +24,7 @@ def _require_binaries() -> None:
     if not postgres_available():
         missing.append("PostgreSQL's initdb/pg_ctl (apt-get install -y postgresql)")
     if missing:
-        msg = "the cluster test needs " + " and ".join(missing)
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(msg, pytrace=False)
-        pytest.skip(msg)
+        missing_tool("the cluster test needs " + " and ".join(missing))
 
 
 def test_replica_killed_mid_run_loses_and_doubles_no_alert() -> None:
