@@ -16,6 +16,16 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   Gaussian noise), floored at ``rel_floor`` of the level (sensor resolution: smoke_iot's
   SGP30 has sd ~ 5 ppm at its 400 ppm floor, 1.25 %; methane_chamber_afc's Figaro sensor
   1.4826 * MAD = 2.2 mV at 165 mV, 1.3 %).
+- **Upper-tail scale**: the scale is also never below the tracked 97.5 % quantile of the
+  baseline-relative signal over 1.96 (the standard normal quantile, so for Gaussian noise it
+  is the standard deviation again). The quantile starts at that of the warm-up readings and
+  follows with a Robbins-Monro step (Robbins & Monro 1951; ``TAIL_GAIN`` scales per time
+  constant, readings far above excluded like the scale's). A mean or median deviation
+  collapses on sensors whose clean air sits on a floor: a methane or %LEL sensor reading
+  0-5 ppm (half its readings 0), an integer-ppm sensor toggling 0/1; there the MAD was 0, the
+  scale the 0.001 floor, and a reading of 2 ppm stood 2,000 scales up (39 false leak alarms
+  in one clean hour; ``bench.detection_probe``). The upper tail is what a false alarm comes
+  from, so it is the part the scale must cover.
 - **Slow sampling**: every time constant is at least ``min_memory`` readings long, so an
   hourly device (air_quality_uci) keeps 30 readings of memory instead of forgetting its
   noise scale between two readings.
@@ -73,6 +83,13 @@ TAU_SCALE_S = 600.0
 MAD_TO_SD = 1.4826
 #: Mean absolute deviation -> sd for Gaussian data.
 MEAN_ABS_TO_SD = math.sqrt(math.pi / 2.0)
+#: Quantile of the baseline-relative signal tracked for the upper-tail scale, and the standard
+#: normal quantile it corresponds to (Phi^-1(0.975) = 1.96): for Gaussian noise the tail scale
+#: is the standard deviation.
+TAIL_Q = 0.975
+TAIL_Z = 1.959964
+#: Step of the Robbins-Monro quantile update, in noise scales per time constant.
+TAIL_GAIN = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +149,8 @@ class DeviceSignal:
         "restarts_",
         "t_level_",
         "rh_level_",
+        "_dev",
+        "tail_",
     )
 
     def __init__(self, cfg: SignalConfig) -> None:
@@ -144,6 +163,8 @@ class DeviceSignal:
     def _restart(self, ts: float) -> None:
         self.level_ = math.nan
         self.scale_ = math.nan
+        self._dev = math.nan
+        self.tail_ = math.nan
         self.t_level_ = math.nan
         self.rh_level_ = math.nan
         self.n_ = 0
@@ -211,7 +232,9 @@ class DeviceSignal:
                 w = np.frombuffer(self._warm, dtype=np.float64).reshape(-1, 3)
                 self.level_ = float(np.median(w[:, 0]))
                 mad = float(np.median(np.abs(w[:, 0] - self.level_)))
-                self.scale_ = max(MAD_TO_SD * mad, self._floor(self.level_))
+                self._dev = MAD_TO_SD * mad
+                self.tail_ = max(float(np.quantile(w[:, 0] - self.level_, TAIL_Q)), 0.0)
+                self.scale_ = max(self._dev, self.tail_ / TAIL_Z, self._floor(self.level_))
                 self.t_level_ = float(np.median(w[:, 1]))
                 self.rh_level_ = float(np.median(w[:, 2]))
                 del w
@@ -237,9 +260,12 @@ class DeviceSignal:
         if math.isfinite(rh) and math.isfinite(self.rh_level_):
             self.rh_level_ += a * (rh - self.rh_level_)
         if r < c.z_hold * self.scale_:  # far above is not noise: the scale does not grow
+            a = self._rate(dt, c.tau_scale_s)
             target = MEAN_ABS_TO_SD * min(abs(r), lim)
-            self.scale_ += self._rate(dt, c.tau_scale_s) * (target - self.scale_)
-        self.scale_ = max(self.scale_, self._floor(self.level_))
+            self._dev += a * (target - self._dev)
+            step = TAIL_GAIN * a * self.scale_
+            self.tail_ = max(0.0, self.tail_ + step * ((r > self.tail_) - (1.0 - TAIL_Q)))
+        self.scale_ = max(self._dev, self.tail_ / TAIL_Z, self._floor(self.level_))
 
     def _rate(self, dt: float, tau: float) -> float:
         """Weight of one reading in a mean with time constant ``tau``, at most

@@ -98,3 +98,37 @@ def test_ambient_levels_are_learned_with_the_level() -> None:
     series = np.c_[np.full(n, 400.0), np.full(n, 20.0), np.full(n, 50.0)]
     out = signal_series(series, np.arange(n, dtype=float))
     assert out[-1, 3] == pytest.approx(20.0) and out[-1, 4] == pytest.approx(50.0)
+
+
+def _scale_after(gas: np.ndarray) -> float:
+    out = signal_series(gas, np.arange(len(gas), dtype=float))
+    return float(out[-1, 2])
+
+
+def test_scale_covers_the_upper_tail_of_floored_and_quantised_sensors() -> None:
+    """Clean air on a floor (a 0 ppm methane sensor: half its readings 0) or in integer steps
+    (0/1 ppm): the MAD is ~0, but the noise reaches several ppm; the scale must cover the
+    upper tail, or every ordinary reading is thousands of scales up."""
+    rng = np.random.default_rng(3)
+    clipped = np.maximum(0.0, rng.normal(0, 2, 3600))  # noise sd 2 ppm, clipped at 0
+    steps = np.round(np.abs(rng.normal(0, 0.6, 3600)))  # 0, 1 and now and then 2
+    assert _scale_after(clipped) > 1.0
+    assert _scale_after(steps) > 0.3
+    for gas in (clipped, steps):
+        z = (gas - signal_series(gas, np.arange(len(gas), dtype=float))[:, 1]) / _scale_after(gas)
+        assert np.nanmax(z[60:]) < 8, np.nanmax(z[60:])
+
+
+def test_upper_tail_scale_is_the_sd_for_gaussian_noise() -> None:
+    """For Gaussian noise the tail term (q97.5 / 1.96) estimates the sd, so adding it barely
+    changes the scale of an ordinary sensor."""
+    rng = np.random.default_rng(4)
+    gas = 400 + rng.normal(0, 10, 7200)
+    assert 8.5 < _scale_after(gas) < 12.5
+
+
+def test_a_leak_far_above_does_not_teach_the_tail() -> None:
+    """Readings far above (>= z_hold scales) are excluded from the tail as from the scale."""
+    rng = np.random.default_rng(5)
+    gas = np.r_[400 + rng.normal(0, 4, 600), 900 + rng.normal(0, 4, 1200)]
+    assert _scale_after(gas) < 8
