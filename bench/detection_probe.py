@@ -54,6 +54,34 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             t,
             h,
         ),
+        "clean: methane sensor at 0 ppm, noise sd 2, floored": (
+            np.maximum(0.0, rng.normal(0, 2, n)),
+            t,
+            h,
+        ),
+        "clean: integer-ppm sensor toggling 0/1": (np.round(np.abs(rng.normal(0, 0.6, n))), t, h),
+        "clean: HVAC cycle, gas +-10 % with T +-1.5 C": (
+            400 * (1 + 0.1 * np.sign(np.sin(2 * np.pi * i / 1200))) + rng.normal(0, 3, n),
+            22 + 1.5 * np.sign(np.sin(2 * np.pi * i / 1200)),
+            h,
+        ),
+        "clean: heavy-tailed noise (Student t, df 2)": (400 + 3 * rng.standard_t(2, n), t, h),
+        "clean: MOX power-on, 3x decaying (tau 5 min)": (
+            300 * (1 + 2 * np.exp(-i / 300)) + rng.normal(0, 3, n),
+            t,
+            h,
+        ),
+        "limit: MOX power cycle at 1800 (3x, no gap)": (
+            np.where(i < 1800, 300.0, 300 * (1 + 2 * np.exp(-(i - 1800) / 300)))
+            + rng.normal(0, 3, n),
+            t,
+            h,
+        ),
+        "limit: room filling, CO2 450 -> 1,500 in 1 h": (
+            450 + 1050 * (1 - np.exp(-i / 1800)) / (1 - np.exp(-2)) + rng.normal(0, 10, n),
+            t + 1.5 * i / n,
+            h + 10 * i / n,
+        ),
         "limit: +30 % for 10 min with a +15 %RH jump": (
             np.where(room, 520.0, 400.0) + rng.normal(0, 3, n),
             t,
@@ -67,6 +95,12 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
         "leak: ramp +60 % over 2 min (mV)": (
             250 * np.where(i < 1800, 1, np.minimum(1.6, 1 + 0.6 * (i - 1800) / 120))
             + rng.normal(0, 2, n),
+            t,
+            h,
+        ),
+        "leak: 0 -> 500 ppm in 1 min on a 0 ppm sensor": (
+            np.maximum(0.0, rng.normal(0, 2, n))
+            + np.where(i > 1800, np.minimum(500.0, (i - 1800) * 500 / 60), 0.0),
             t,
             h,
         ),

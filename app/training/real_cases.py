@@ -85,11 +85,20 @@ def _flat(gas: np.ndarray) -> np.ndarray:
 
 
 def synthetic_clean() -> list[NamedCase]:
-    """The ±25 ppm wave and the 0 ppm glitch stream (T 22 °C, RH 50 % constant)."""
+    """The ±25 ppm wave, the 0 ppm glitch stream and a methane sensor reading 0 ppm in clean
+    air (noise sd 2 ppm, floored at 0: half its readings are 0) (T 22 °C, RH 50 % constant)."""
     i = np.arange(PROBE_ROWS, dtype=np.float64)
     glitch = np.full(PROBE_ROWS, 420.0)
     glitch[GLITCH_ROW] = 0.0
+    zero = np.maximum(0.0, np.random.default_rng(0).normal(0.0, 2.0, PROBE_ROWS))
     return [
+        NamedCase(
+            "methane sensor at 0 ppm, noise sd 2 ppm floored at 0, 1 Hz",
+            "synthetic",
+            _flat(zero),
+            _sec(PROBE_ROWS, 1.0),
+            group="synthetic",
+        ),
         NamedCase(
             "wave 400+25 sin(i/15) ppm, 1 Hz",
             "synthetic",

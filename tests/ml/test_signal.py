@@ -98,3 +98,39 @@ def test_ambient_levels_are_learned_with_the_level() -> None:
     series = np.c_[np.full(n, 400.0), np.full(n, 20.0), np.full(n, 50.0)]
     out = signal_series(series, np.arange(n, dtype=float))
     assert out[-1, 3] == pytest.approx(20.0) and out[-1, 4] == pytest.approx(50.0)
+
+
+def _scale_after(gas: np.ndarray) -> float:
+    out = signal_series(gas, np.arange(len(gas), dtype=float))
+    return float(out[-1, 2])
+
+
+def test_scale_floors_cover_floored_and_quantised_sensors() -> None:
+    """Clean air on a floor (a 0 ppm methane sensor: half its readings 0) or in integer steps
+    (0/1 ppm): the MAD is ~0, but the noise reaches several ppm; the tail and resolution
+    floors keep ordinary readings below the evidence bound (4 scales)."""
+    rng = np.random.default_rng(3)
+    clipped = np.maximum(0.0, rng.normal(0, 2, 3600))  # noise sd 2 ppm, clipped at 0
+    steps = np.round(np.abs(rng.normal(0, 0.6, 3600)))  # 0, 1 and now and then 2
+    assert _scale_after(clipped) > 0.4  # was 0.06: 2 ppm readings 35 scales up
+    assert _scale_after(steps) >= 1.0  # the 1 ppm resolution (was the 0.001 floor)
+    for gas in (clipped, steps):
+        out = signal_series(gas, np.arange(len(gas), dtype=float))
+        z = (median3(gas) - out[:, 1]) / out[:, 2]
+        # by construction about 2.5 % of clean readings reach the bound (was 30-60 %)
+        assert np.nanmean(z[60:] >= 4) < 0.05, np.nanmean(z[60:] >= 4)
+
+
+def test_floors_do_not_bind_for_gaussian_noise() -> None:
+    """For Gaussian noise the tail floor is half a standard deviation and the resolution ~0:
+    the scale is the usual estimate of the sd."""
+    rng = np.random.default_rng(4)
+    gas = 400 + rng.normal(0, 10, 7200)
+    assert 8.5 < _scale_after(gas) < 12.5
+
+
+def test_a_leak_far_above_does_not_teach_the_tail() -> None:
+    """Readings far above (>= z_hold scales) are excluded from the tail as from the scale."""
+    rng = np.random.default_rng(5)
+    gas = np.r_[400 + rng.normal(0, 4, 600), 900 + rng.normal(0, 4, 1200)]
+    assert _scale_after(gas) < 8
