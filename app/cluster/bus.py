@@ -36,6 +36,10 @@ EVENTS_SUBJECT = "gasleak.events"
 LEASE_BUCKET = "gasleak_leases"
 #: Core NATS request/reply to the owner of partition p: ``gasleak.control.<p>``.
 CONTROL_PREFIX = "gasleak.control."
+#: Core NATS request/reply each replica answers on its lease connection:
+#: ``gasleak.alive.<replica id>``. "No responders" means that connection is gone (a dead
+#: process); it only starts a pre-warm, never a lease decision (see app.cluster.node).
+ALIVE_PREFIX = "gasleak.alive."
 #: Core NATS: "silences / profiles changed in the store", ``gasleak.changed.<topic>``.
 CHANGED_PREFIX = "gasleak.changed."
 #: Longest wait for JetStream's acknowledgement of a publish, s.
@@ -71,6 +75,34 @@ def decode(payload: bytes) -> list[Row]:
     if not isinstance(data, list) or any(not isinstance(r, list) or len(r) != 5 for r in data):
         raise ValueError("a readings message is a JSON array of 5-item arrays")
     return [(str(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in data]
+
+
+def decode_many(payloads: Sequence[bytes]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Many message payloads -> the arrays the buffers take, in one JSON parse (the
+    payloads joined into one array) instead of one per message and a tuple per row.
+
+    Returns:
+        ``(device_ids, ts, values)``: N ids; ts (N,) float64 epoch s; values (N, 3) float64
+        gas ppm, temperature °C, humidity %RH, in message order, then row order.
+
+    Raises:
+        ValueError: a payload is not a JSON array of ``[str, number x 4]`` rows (the
+            caller may fall back to :func:`decode` per message to find it).
+    """
+    if not payloads:
+        return [], np.zeros(0), np.zeros((0, 3))
+    data = json.loads(b"[" + b",".join(payloads) + b"]")
+    if any(not isinstance(m, list) for m in data):
+        raise ValueError("a readings message is a JSON array of 5-item arrays")
+    rows = [r for m in data for r in m]
+    try:
+        ids = [r[0] for r in rows]
+        num = np.array([r[1:] for r in rows], dtype=np.float64).reshape(len(rows), 4)
+    except (TypeError, IndexError, ValueError) as exc:  # ragged, short, not numbers
+        raise ValueError(f"a readings row is not [device_id, ts, gas, T, RH]: {exc}") from None
+    if any(type(d) is not str for d in ids):
+        raise ValueError("a readings row's device_id is not a string")
+    return ids, num[:, 0].copy(), num[:, 1:]
 
 
 async def connect(url: str, name: str) -> Client:

@@ -8,7 +8,7 @@ import numpy as np
 import pydantic
 import pytest
 
-from app.cluster.bus import decode, encode, partition_of, subject
+from app.cluster.bus import decode, decode_many, encode, partition_of, subject
 from app.config import Settings
 
 
@@ -43,3 +43,22 @@ def test_cluster_mode_needs_postgresql() -> None:
     )
     assert s.cluster_partitions == 16
     assert Settings().cluster_nats_url is None  # one node is the default
+
+
+def test_many_messages_decode_to_the_same_arrays_as_one_by_one() -> None:
+    a = [("a", 1_700_000_000.5, 420.5, 21.0, 45.0), ("b", 1_700_000_001.0, 0.0, -40.0, 100.0)]
+    b = [("a", 1_700_000_002.0, 425.0, 21.5, 44.0)]
+    ids, ts, vals = decode_many([encode(a), encode([]), encode(b)])
+    rows = decode(encode(a)) + decode(encode(b))
+    assert ids == [r[0] for r in rows]
+    assert ts.dtype == np.float64 and ts.tolist() == [r[1] for r in rows]
+    assert vals.shape == (3, 3) and vals.tolist() == [list(r[2:]) for r in rows]
+    ids, ts, vals = decode_many([])
+    assert ids == [] and ts.shape == (0,) and vals.shape == (0, 3)
+
+
+def test_many_messages_refuse_a_bad_one() -> None:
+    good = encode([("a", 1.0, 2.0, 3.0, 4.0)])
+    for bad in (b"{}", b"[[1, 2]]", b"not json", b'[["a", 1, 2, 3]]', b"[[1, 1, 2, 3, 4]]"):
+        with pytest.raises(ValueError):
+            decode_many([good, bad])
