@@ -124,6 +124,7 @@ class DeviceBuffers:
         values: np.ndarray,
         *,
         strict: bool = False,
+        windows: bool = True,
     ) -> Stored:
         """Store a batch of readings in time order per device; collect the windows due.
 
@@ -136,6 +137,8 @@ class DeviceBuffers:
             device_ids: N device ids.
             ts: shape (N,), float64 epoch seconds.
             values: shape (N, 3), gas, temperature_c, humidity_pct.
+            windows: False to only store and learn (a cluster takeover's replay, which
+                scores nothing): no windows are assembled and ``Stored.windows`` is None.
 
         Returns:
             A :class:`Stored`: codes per reading, the windows due, the prior times.
@@ -172,15 +175,17 @@ class DeviceBuffers:
         s_ok = slots[ok]
         starts = np.flatnonzero(np.r_[True, s_ok[1:] != s_ok[:-1]])
         sizes = np.diff(np.r_[starts, ok.size])
-        parts = []
+        parts: list[WindowBatch | None] = []
         single = ok[starts[sizes == 1]]
         if single.size:
-            parts.append(self._store_singles(slots[single], ts[single], values[single]))
+            parts.append(
+                self._store_singles(slots[single], ts[single], values[single], windows=windows)
+            )
         for a, m in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
             idx = ok[a : a + m]
-            parts.append(self._store_run(int(s_ok[a]), ts[idx], values[idx]))
-        parts = [p for p in parts if len(p)]
-        return Stored(codes, WindowBatch.concat(parts) if parts else None, prior)
+            parts.append(self._store_run(int(s_ok[a]), ts[idx], values[idx], windows=windows))
+        due = [p for p in parts if p is not None and len(p)]
+        return Stored(codes, WindowBatch.concat(due) if due else None, prior)
 
     def _due(self, sig: np.ndarray) -> np.ndarray:
         """(m,) bool: warm signal and on the stride, from SignalBank.learn's (m, 5) output."""
@@ -188,8 +193,11 @@ class DeviceBuffers:
         w = self.signals.cfg.warmup
         return np.asarray((n >= w) & ((n - w) % self.stride == 0), dtype=bool)
 
-    def _store_singles(self, slots: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> WindowBatch:
-        """One reading for each of several distinct slots: ring writes in numpy."""
+    def _store_singles(
+        self, slots: np.ndarray, ts: np.ndarray, vals: np.ndarray, *, windows: bool = True
+    ) -> WindowBatch | None:
+        """One reading for each of several distinct slots: ring writes in numpy; the
+        windows due (None when ``windows`` is False)."""
         head = self.head[slots]
         self.values[slots, head] = vals
         self.head[slots] = (head + 1) % self.window
@@ -198,6 +206,8 @@ class DeviceBuffers:
         self.last_seen[slots] = self.clock()
         owners = [self._owner[i] or "" for i in slots.tolist()]
         sig = self.signals.learn(owners, ts.tolist(), vals.tolist())  # one pass, one array
+        if not windows:
+            return None
         due = self._due(sig)
         s = slots[due]
         idx = (self.head[s, None] + self._ring) % self.window
@@ -208,12 +218,19 @@ class DeviceBuffers:
             sig[due, :4],
         )
 
-    def _store_run(self, slot: int, ts: np.ndarray, vals: np.ndarray) -> WindowBatch:
-        """Several readings of one slot, in time order."""
+    def _store_run(
+        self, slot: int, ts: np.ndarray, vals: np.ndarray, *, windows: bool = True
+    ) -> WindowBatch | None:
+        """Several readings of one slot, in time order; the windows due (None when
+        ``windows`` is False)."""
         w, m = self.window, len(ts)
         head = int(self.head[slot])
-        history = np.concatenate(
-            (self.values[slot, head:], self.values[slot, :head], vals.astype(np.float32))
+        history = (  # the ring before this run, then the run: the windows' source
+            np.concatenate(
+                (self.values[slot, head:], self.values[slot, :head], vals.astype(np.float32))
+            )
+            if windows
+            else None
         )
         k = min(m, w)  # only the last w readings of a long run stay in the ring
         self.values[slot, (head + m - k + np.arange(k)) % w] = vals[-k:]
@@ -223,6 +240,8 @@ class DeviceBuffers:
         self.last_seen[slot] = self.clock()
         device = self._owner[slot] or ""
         sig = self.signals.learn([device] * m, ts.tolist(), vals.tolist())
+        if history is None:
+            return None
         due = np.flatnonzero(self._due(sig))
         # window ending at reading j of the run = history rows [j + 1, j + 1 + w)
         views = np.lib.stride_tricks.sliding_window_view(history, w, axis=0)
