@@ -367,11 +367,13 @@ class Subscriber:
 async def poll_status(replicas: list[Replica], period: float, stop: asyncio.Event) -> None:
     """Keep each live replica's latest ``/api/status`` in ``last_status``."""
     async with httpx.AsyncClient(timeout=2, headers=auth()) as http:
-        while not stop.is_set():
-            for r in replicas:
-                if r.killed_at is None:
-                    with contextlib.suppress(httpx.HTTPError, ValueError):
-                        r.last_status = (await http.get(r.base + "/api/status")).json()
+
+        async def poll(r: Replica) -> None:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                r.last_status = (await http.get(r.base + "/api/status")).json()
+
+        while not stop.is_set():  # all at once: one slow replica does not delay the others
+            await asyncio.gather(*(poll(r) for r in replicas if r.killed_at is None))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), period)
 
@@ -412,6 +414,35 @@ async def failover(alive: list[Replica], partitions: int, kill_wall: float) -> f
             members.add(c.get("members"))
         if len(ready) == partitions and members == {len(alive)}:
             return time.time() - kill_wall
+
+
+def failover_steps(alive: list[Replica], kill_wall: float | None) -> dict[str, Any] | None:
+    """Where the failover time went, from the survivors' ``recent_takeovers``: seconds
+    from the kill to the first and last lease taken, to the last partition ready, and the
+    longest of each takeover step (s)."""
+    if kill_wall is None:
+        return None
+    taken = [
+        t
+        for r in alive
+        for t in r.last_status.get("cluster", {}).get("recent_takeovers", [])
+        if t["acquired_at"] >= kill_wall
+    ]
+    if not taken:
+        return None
+    steps: dict[str, float] = {}
+    for t in taken:
+        for k, v in t["steps"].items():
+            steps[k] = max(steps.get(k, 0.0), v)
+    return {
+        "partitions": len(taken),
+        "first_acquired_s": round(min(t["acquired_at"] for t in taken) - kill_wall, 2),
+        "last_acquired_s": round(max(t["acquired_at"] for t in taken) - kill_wall, 2),
+        "last_ready_s": round(max(t["ready_at"] for t in taken) - kill_wall, 2),
+        "takeover_max_s": round(max(t["ready_at"] - t["acquired_at"] for t in taken), 2),
+        "step_max_s": steps,
+        "replayed": sum(t["replayed"] for t in taken),
+    }
 
 
 async def send_round(fleet: Fleet, gws: list[Gateway], owner: np.ndarray) -> None:
@@ -523,6 +554,7 @@ async def drive(args: argparse.Namespace, replicas: list[Replica]) -> dict[str, 
             "cpu": {k: round(cpu1[k] - cpu0[k], 2) for k in cpu0},
             "per": {k: per1[k] - per0[k] for k in per0},
             "failover_s": None if failover_s is None else round(failover_s, 2),
+            "failover_steps": failover_steps(alive, kill_wall),
             "saturated": sat,
             "paced_sent": paced_sent,
             "paced_accepted": paced_accepted,
@@ -621,7 +653,11 @@ def tally(
             "readings_replayed": r.last_status.get("cluster", {}).get("readings_replayed"),
             "leases_lost": r.last_status.get("cluster", {}).get("leases_lost"),
             "renew_gap_max_s": r.last_status.get("cluster", {}).get("renew_gap_max_s"),
+            "renew_gaps_s": r.last_status.get("cluster", {}).get("renew_gaps"),
             "takeover_max_s": r.last_status.get("cluster", {}).get("takeover_max_s"),
+            "prewarms": r.last_status.get("cluster", {}).get("prewarms"),
+            "prewarms_used": r.last_status.get("cluster", {}).get("prewarms_used"),
+            "prewarms_dropped": r.last_status.get("cluster", {}).get("prewarms_dropped"),
         }
         for r in replicas
     }
@@ -634,6 +670,7 @@ def tally(
         "duplicated": sum(c - 1 for c in by_dev.values() if c > 1),
         "false_alerts": sum(c for i, c in by_dev.items() if i not in fleet.leak_onset),
         "failover_s": m["failover_s"],
+        "failover_steps": m["failover_steps"],
         "replicas": per_replica,
         "saturated": m["saturated"] or None,
         "details": {
