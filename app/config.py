@@ -322,8 +322,10 @@ class Settings(BaseSettings):
         ge=1.0,
         le=60.0,
         description="A partition lease not renewed for this long expires (renewed every "
-        "min(1 s, ttl/4)); a dead replica's partitions are taken over about ttl + 1 s later. "
-        "8 s: on a 2-core box at load 10, renewals measured up to 6 s apart",
+        "min(1 s, ttl/4); the owner stops writing after 0.75 x ttl without one); a dead "
+        "replica's partitions are consumed again about ttl + 1 s later. 8 s: on a shared "
+        "2-core box renewals were measured up to 6 s apart at load 10 and up to 4.3 s "
+        "apart at load 5-7 (docs/CLUSTER.md), too close to a 6 s ttl's 4.5 s",
     )
     cluster_replay_s: float = Field(
         90.0,
