@@ -325,7 +325,7 @@ class Settings(BaseSettings):
         "min(1 s, ttl/4); the owner stops writing after 0.75 x ttl without one); a dead "
         "replica's partitions are consumed again about ttl + 1 s later. 8 s: on a shared "
         "2-core box renewals were measured up to 6 s apart at load 10 and up to 4.3 s "
-        "apart at load 5-7 (docs/CLUSTER.md), too close to a 6 s ttl's 4.5 s",
+        "apart at load 5-9 (docs/CLUSTER.md), too close to a 6 s ttl's 4.5 s",
     )
     cluster_replay_s: float = Field(
         90.0,

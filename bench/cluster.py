@@ -21,8 +21,11 @@ owners per second, paced phase), ``alerts_expected`` (leaky devices whose leak s
 enough to be raised), ``alerts_received`` (distinct leak alerts raised that a surviving
 replica's ``/ws/alerts`` delivered), ``lost`` (expected but never raised), ``duplicated``
 (leak alerts raised beyond one per device: the same episode raised twice), ``false_alerts``,
-``failover_s`` (SIGKILL → every partition owned and consuming again on the survivors),
-``replicas`` (per replica: readings/s as owner, CPU seconds, partitions), and details.
+``failover_s`` (SIGKILL → every partition owned and consuming again on the survivors, as
+their polled statuses show), ``failover_steps`` (the same by the replicas' clocks: kill →
+first and last lease taken, → last partition ready, the longest of each takeover step,
+takeovers that used a pre-warm), ``replicas`` (per replica: readings/s as owner, CPU
+seconds, partitions, renewal gaps, pre-warms), and details.
 
 Needs ``nats-server`` and PostgreSQL's ``initdb``/``pg_ctl`` (Debian packages ``nats-server``,
 ``postgresql``; ``.ci/run`` installs both).
@@ -442,6 +445,7 @@ def failover_steps(alive: list[Replica], kill_wall: float | None) -> dict[str, A
         "takeover_max_s": round(max(t["ready_at"] - t["acquired_at"] for t in taken), 2),
         "step_max_s": steps,
         "replayed": sum(t["replayed"] for t in taken),
+        "prewarmed": sum(bool(t.get("prewarmed")) for t in taken),
     }
 
 

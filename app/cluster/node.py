@@ -133,6 +133,7 @@ class Partition:
     duplicates: int = 0
     replayed: int = 0
     steps: dict[str, float] = field(default_factory=dict)  # takeover step -> seconds
+    prewarmed: bool = False  # the takeover used a pre-warm's buffers (no replay)
 
 
 @dataclass(eq=False)
@@ -594,6 +595,7 @@ class ClusterNode:
                 "acquired_at": round(part.acquired_at, 3),
                 "ready_at": round(part.ready_at, 3),
                 "replayed": part.replayed,
+                "prewarmed": part.prewarmed,
                 "steps": {k: round(v, 3) for k, v in part.steps.items()},
             }
         )
@@ -713,7 +715,7 @@ class ClusterNode:
         warm = await self._warmed(p, floor)
         if warm is not None:
             part.replayed += warm
-            part.steps["prewarmed"] = 1.0
+            part.prewarmed = True
         elif existed and floor > 0 and self.replay_s > 0:
             part.replayed += await self._replay(p, floor)
         t = _step(part, "replay", t)
