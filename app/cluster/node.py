@@ -907,12 +907,18 @@ class _LeaseThread:
         return await self.run(opening())
 
     async def close(self) -> None:
-        """Close the connection and stop the thread."""
-        if self.nc is not None:
-            with contextlib.suppress(Exception):
-                await self.run(self.nc.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        await asyncio.to_thread(self.thread.join, 5)
+        """Close the connection, stop the thread and close its loop (once; a thread never
+        started only has its loop closed)."""
+        if self.loop.is_closed():
+            return
+        if self.thread.is_alive():
+            if self.nc is not None:
+                with contextlib.suppress(Exception):
+                    await self.run(self.nc.close())
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            await asyncio.to_thread(self.thread.join, 5)
+        if not self.thread.is_alive():
+            self.loop.close()
 
 
 def _share(
