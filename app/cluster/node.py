@@ -38,7 +38,7 @@ its leases run out (:meth:`ClusterNode._watch_peers`); the takeover then skips i
 the ack floor is the one the pre-warm replayed to. The leases alone still decide ownership.
 Measured (``python -m bench.cluster --replicas 3 --devices 3000 --rate 1 --seconds 60
 --kill 1``, 2 shared cores): the takeover went from up to 7.4 s to about 1 s, the failover
-from 15.7 s to about 9 s (docs/CLUSTER.md).
+from 15.7 s to 7.8-9.2 s (docs/CLUSTER.md, Failover).
 """
 
 from __future__ import annotations
