@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -224,39 +225,65 @@ async def settle(base: str, key: str, timeout_s: float = 30.0) -> None:
 
 async def print_alerts(base: str, key: str, log: ReplayLog | None = None) -> None:
     """Subscribe to /ws/alerts and print every event (with its CSV row when replaying).
-    Returns quietly when the server closes the socket because it is shutting down (1012,
-    Ctrl-C); any other close is an error."""
-    try:
-        await _print_alerts(base, key, log)
-    except websockets.exceptions.ConnectionClosed as exc:
-        if exc.rcvd is None or exc.rcvd.code not in (1001, 1012):
-            raise
 
-
-async def _print_alerts(base: str, key: str, log: ReplayLog | None) -> None:
-    async with websockets.connect(
-        base.replace("http", "ws", 1) + "/ws/alerts", additional_headers=DemoKeys.bearer(key)
-    ) as ws:
-        async for frame in ws:
-            e = json.loads(frame)
-            if e["type"] == "subscribed":
-                print(f"subscribed to /ws/alerts (last event id {e['last_event_id']})")
+    A subscriber that falls behind is closed by the server with 1013 and the id to resume
+    from (a burst of thousands of events at once): the printer reconnects with ``since=`` the
+    last event it printed, so nothing is skipped. Returns quietly when the server closes the
+    socket because it is shutting down (1001, 1012, Ctrl-C); any other close is an error."""
+    last = None
+    while True:
+        try:
+            last = await _print_alerts(base, key, log, last)
+            return
+        except websockets.exceptions.ConnectionClosed as exc:
+            code = None if exc.rcvd is None else exc.rcvd.code
+            if code == 1013:
+                last = getattr(exc, "last_event_id", last)
+                print(f"alert printer fell behind; resuming after event {last}", flush=True)
                 continue
-            mark = MARKS.get(e["type"], e["type"])
-            if e.get("kind", "leak") != "leak":
-                mark = f"{e['kind']} {e['type'].removeprefix('alert.')}"
-            why = (
-                f"p={e['probability']:.2f}"
-                if e.get("probability") is not None
-                else str(e.get("detail") or e.get("reason"))
-            )
-            row = log.note_event(e) if log else None
-            where = f" row {row}" if row is not None else ""
-            print(
-                f"[{mark}] #{e['event_id']} {e['device_id']:<10} {e['severity']:<8} "
-                f"{why} reading ts={e['ts']}{where} ({e.get('model_type') or 'operator'})",
-                flush=True,
-            )
+            if code not in (1001, 1012):
+                raise
+
+
+async def _print_alerts(
+    base: str, key: str, log: ReplayLog | None, since: int | None
+) -> int | None:
+    url = base.replace("http", "ws", 1) + "/ws/alerts"
+    if since is not None:
+        url += f"?since={since}"
+    last = since
+    async with websockets.connect(url, additional_headers=DemoKeys.bearer(key)) as ws:
+        try:
+            async for frame in ws:
+                e = json.loads(frame)
+                if e["type"] == "subscribed":
+                    if since is None:
+                        print(f"subscribed to /ws/alerts (last event id {e['last_event_id']})")
+                    continue
+                last = e["event_id"]
+                _print_event(e, log)
+        except websockets.exceptions.ConnectionClosed as exc:
+            exc.last_event_id = last  # type: ignore[attr-defined]
+            raise
+    return last
+
+
+def _print_event(e: dict[str, Any], log: ReplayLog | None) -> None:
+    mark = MARKS.get(e["type"], e["type"])
+    if e.get("kind", "leak") != "leak":
+        mark = f"{e['kind']} {e['type'].removeprefix('alert.')}"
+    why = (
+        f"p={e['probability']:.2f}"
+        if e.get("probability") is not None
+        else str(e.get("detail") or e.get("reason"))
+    )
+    row = log.note_event(e) if log else None
+    where = f" row {row}" if row is not None else ""
+    print(
+        f"[{mark}] #{e['event_id']} {e['device_id']:<10} {e['severity']:<8} "
+        f"{why} reading ts={e['ts']}{where} ({e.get('model_type') or 'operator'})",
+        flush=True,
+    )
 
 
 async def print_status(base: str, key: str, every_s: float = 10.0) -> None:

@@ -125,3 +125,44 @@ async def test_demo_pace_never_sends_a_reading_before_its_time() -> None:
     due = time.time() + 0.3
     await pace(due, speed=1000.0)
     assert time.time() >= due
+
+
+async def test_alert_printer_resumes_after_falling_behind(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A burst of events larger than a subscriber's queue closes the printer's socket with
+    1013; the demo's printer reconnects with since= and prints every event once (it ended
+    the demo with the close error before)."""
+    import asyncio
+
+    import httpx
+
+    from app.demo import print_alerts
+    from tests.conftest import start_server, stop_server
+
+    server = start_server({"GASLEAK_SUBSCRIBER_QUEUE_MAX": "20", "GASLEAK_MODEL_ENABLED": "false"})
+    try:
+        task = asyncio.create_task(print_alerts(server.base, server.key))
+        await asyncio.sleep(1.0)  # subscribed
+        now = time.time()
+        burst = [
+            {"device_id": f"storm-{i}", "ts": now, "gas_ppm": 20000.0}
+            | {"temperature_c": 21.0, "humidity_pct": 45.0}
+            for i in range(200)
+        ]
+        async with httpx.AsyncClient(base_url=server.base, headers=server.headers) as http:
+            r = await http.post("/api/readings", json=burst)
+            assert r.status_code == 200 and r.json()["accepted"] == 200, r.text
+            deadline, out = time.monotonic() + 60, ""
+            while time.monotonic() < deadline:
+                out += capsys.readouterr().out
+                printed = set(re.findall(r"#(\d+) storm-", out))
+                if len(printed) >= 200 or task.done():
+                    break
+                await asyncio.sleep(0.5)
+        assert not task.done(), task.exception()
+        assert len(printed) >= 200, out[-2000:]
+        assert "resuming after event" in out
+        task.cancel()
+    finally:
+        stop_server(server)
