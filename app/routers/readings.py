@@ -12,6 +12,7 @@ from app.routing import StrictRoute, require_json
 from app.schemas.readings import IngestResult, Reading
 from app.security import GatewayDep, authorize_ws
 from app.services.frames import FramePipeline
+from app.services.ingest import MAX_MESSAGE_BYTES
 from app.services.principal import INGEST
 from app.services.ratelimit import rate_key
 
@@ -62,7 +63,7 @@ async def post_readings(request: Request, state: StateDep, who: GatewayDep) -> I
 
 #: Largest body taken, bytes: uvicorn's default WebSocket frame limit, so both ways agree.
 #: 10,000 readings of ~150 bytes need 1.5 MB.
-MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_BODY_BYTES = MAX_MESSAGE_BYTES
 
 
 async def _read_body(request: Request) -> bytes:

@@ -38,9 +38,9 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
-from app.errors import InvalidBody
+from app.errors import InvalidBody, TooLarge
 from app.schemas.readings import IngestResult, Reading
-from app.services.ingest import Ingestor
+from app.services.ingest import MAX_MESSAGE_BYTES, Ingestor
 
 log = logging.getLogger(__name__)
 #: ``after`` -> the next stored unsilenced events, oldest first (``Store.events_after``).
@@ -298,8 +298,18 @@ class MqttIngress:
         refused. Returns the ingest result (None when the message was not readings)."""
         self.counts["messages"] += 1
         try:
+            if len(raw) > MAX_MESSAGE_BYTES:  # refused unparsed, as REST answers 413
+                raise TooLarge(
+                    [
+                        {
+                            "field": "(body)",
+                            "reason": f"{len(raw)} bytes; at most {MAX_MESSAGE_BYTES} a message",
+                            "type": "too_large",
+                        }
+                    ]
+                )
             index, readings, bad = self.ingestor.decode(raw, device_id=device_id)
-        except InvalidBody as exc:
+        except (InvalidBody, TooLarge) as exc:
             self._reply(device_id, {"error": exc.error, "detail": exc.detail})
             return None
         fresh = [k for k, r in enumerate(readings) if not self.recent.seen(r)]

@@ -141,9 +141,15 @@ async def _ingest_scenario(broker: Mosquitto, server: LiveServer) -> None:
         for b in bad:
             await gw.publish("gasleak/readings/dev-1", pub(b), qos=1)  # type: ignore[arg-type]
         await gw.publish("gasleak/readings/dev-1", b"{not json", qos=1)
+        # a repeated key is refused by name, as over REST (it was stored with the last value)
+        dup = (
+            b'{"ts": %d, "gas_ppm": 400, "gas_ppm": 20000, "temperature_c": 21, '
+            b'"humidity_pct": 45}' % (T0 + 1)
+        )
+        await gw.publish("gasleak/readings/dev-1", dup, qos=1)
         errors = await until(
-            lambda: [m for t, m in ops if t == "gasleak/errors/dev-1"] if len(ops) >= 4 else None,
-            "four error replies",
+            lambda: [m for t, m in ops if t == "gasleak/errors/dev-1"] if len(ops) >= 5 else None,
+            "five error replies",
         )
         assert errors[0]["error"] == "invalid_body"
         assert errors[0]["detail"][0]["field"] == "gas_ppm"
@@ -154,10 +160,12 @@ async def _ingest_scenario(broker: Mosquitto, server: LiveServer) -> None:
         assert errors[2]["rejected"][0]["errors"][0]["field"] == "humidity_pct"
         assert errors[3]["detail"][0]["field"] == "(body)"
         assert "not valid JSON" in errors[3]["detail"][0]["reason"]
+        assert errors[4]["detail"][0]["field"] == "gas_ppm"
+        assert errors[4]["detail"][0]["type"] == "duplicate_key"
         status = (await http.get("/api/status")).json()
-        assert status["mqtt"]["bad_messages"] == 4, status["mqtt"]
+        assert status["mqtt"]["bad_messages"] == 5, status["mqtt"]
         metrics = (await http.get("/metrics")).text
-        assert "gasleak_mqtt_bad_messages_total 4.0" in metrics
+        assert "gasleak_mqtt_bad_messages_total 5.0" in metrics
         assert "gasleak_mqtt_duplicates_total 1.0" in metrics
         assert "gasleak_mqtt_connected 1.0" in metrics
 
