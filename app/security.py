@@ -76,6 +76,8 @@ _INVALID = [
 
 def _wrong_scheme(header: str) -> list[dict[str, str]]:
     scheme = header.strip().partition(" ")[0][:20] or "(empty)"
+    if scheme.lower() == "bearer":  # "Bearer" with no key after it
+        return _MISSING
     return [
         {
             "field": "Authorization",
@@ -189,7 +191,8 @@ async def authorize_ws(ws: WebSocket, roles: Collection[Role]) -> Principal | No
             who = None
     if who is None:
         detail = _MISSING if auth is None and ticket is None else _INVALID
-        if auth is not None and auth.partition(" ")[0].lower() != "bearer":
+        scheme, _, key = (auth or "").strip().partition(" ")
+        if auth is not None and (scheme.lower() != "bearer" or not key.strip()):
             detail = _wrong_scheme(auth)
         if ticket is not None and auth is None:
             detail = [

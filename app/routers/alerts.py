@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from app.deps import AlertsDep, EventLogDep, HubDep
-from app.errors import pydantic_errors
+from app.errors import InvalidRequest, pydantic_errors
 from app.routing import StrictRoute
 from app.schemas.alerts import (
     MAX_ID,
@@ -26,6 +26,7 @@ from app.schemas.alerts import (
     Kind,
     Severity,
 )
+from app.schemas.readings import device_id_ok
 from app.schemas.times import UtcDateTime
 from app.security import VIEWER, AuditDep, KeysDep, OperatorDep, authorize_ws
 from app.services.hub import EventFilter, Subscription
@@ -70,6 +71,19 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AlertPage:
     """Filters combine with AND; a repeated filter matches any of its values."""
+    bad = [d for d in device_id or () if not device_id_ok(d)]
+    if bad:
+        raise InvalidRequest(
+            [
+                {
+                    "field": "device_id",
+                    "reason": f"{bad[0][:70]!r} is not a device id (1-64 of A-Z a-z 0-9 . _ : -)",
+                    "type": "string_pattern_mismatch",
+                }
+            ]
+        )
+    if opened_from is not None and opened_to is not None and not opened_from < opened_to:
+        raise InvalidRequest([{"field": "from", "reason": "must be before `to`", "type": "range"}])
     return await alerts.list(
         device_ids=device_id,
         states=alert_state,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Literal
 
@@ -38,6 +39,8 @@ class SilenceIn(BaseModel):
         starts_at = info.data.get("starts_at")
         if starts_at is not None and not starts_at < ends_at:
             raise ValueError(f"must be after starts_at ({starts_at.isoformat()})")
+        if ends_at.timestamp() <= time.time():
+            raise ValueError("is in the past: a silence that has ended silences nothing")
         return ends_at
 
     @model_validator(mode="after")

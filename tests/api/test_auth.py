@@ -152,6 +152,7 @@ async def test_a_401_says_which_part_of_the_credentials_is_wrong(live_app: Live)
     reasons, each naming the Authorization header and with a type, over REST and WS."""
     cases = (
         ({}, "missing_credentials", "missing"),
+        ({"Authorization": "Bearer"}, "missing_credentials", "missing"),
         ({"Authorization": "Basic YTpi"}, "unsupported_scheme", "'Basic' is not accepted"),
         (auth_headers("not-a-key"), "invalid_key", "unknown or revoked"),
     )

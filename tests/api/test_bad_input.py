@@ -149,6 +149,8 @@ def httpx_dumps(body: object) -> bytes:
         ("/api/devices/" + "a" * 300, "device_id"),
         ("/api/devices/" + "a" * 65 + "/readings", "device_id"),
         ("/api/devices/a%20b", "device_id"),
+        ("/api/alerts?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "from"),
+        ("/api/alerts?device_id=" + "a" * 65, "device_id"),
     ],
 )
 async def test_bad_query_parameters_are_422_naming_them(
@@ -167,6 +169,20 @@ async def test_a_number_too_long_for_python_is_refused_in_plain_words(
     assert r.status_code == 422
     reason = r.json()["detail"][0]["reason"]
     assert "more than 4300 digits" in reason and "sys." not in reason, reason
+
+
+async def test_silence_that_has_already_ended_is_refused(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/silences",
+        json={
+            "device_id": "*",
+            "ends_at": "2020-01-01T00:00:00Z",
+            "comment": "x",
+            "author": "y",
+        },
+    )
+    assert r.status_code == 422, r.text
+    assert _fields(r) == ["ends_at"] and "past" in r.json()["detail"][0]["reason"]
 
 
 async def test_silence_ending_before_it_starts_names_ends_at(client: httpx.AsyncClient) -> None:
