@@ -90,7 +90,6 @@ class AppState:
         any kind (a silent device's fault must still resolve when it comes back)."""
         gone = self.buffers.evict_idle(idle_s=self.settings.device_idle_s, keep=self.view.devices())
         self.policy.forget(gone)
-        self.sink.forget(gone)
         self.rules.forget(gone)
         self.evicted_total += len(gone)
         return len(gone)
@@ -420,7 +419,7 @@ async def _alerting(
         store=store, log=event_log, policy=policy, rules=rules, silences=silences.silences
     )
     devices = DeviceService(
-        buffers=buffers, registry=registry, view=view, scores=sink.last_probability
+        buffers=buffers, registry=registry, view=view, scores=buffers.signals.probability
     )
     audit = AuditLog(store.audit)
     bootstrap = settings.bootstrap_admin_key

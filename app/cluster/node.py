@@ -460,7 +460,6 @@ class ClusterNode:
         st.buffers.drop(gone)
         st.policy.release(gone)
         st.rules.release(gone)
-        st.sink.forget(gone)
 
     # -- pre-warm: replay a dead replica's partitions while its leases run out -------------
     async def _watch_peers(self) -> None:

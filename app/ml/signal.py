@@ -73,6 +73,8 @@ from typing import Any
 
 import numpy as np
 
+from app.slab import Columns
+
 #: Rise time constant of the level, s (6 h: a leak lasting 20 min would move an unheld level
 #: about 5 % of the way; it is held anyway while far above).
 TAU_UP_S = 6 * 3600.0
@@ -129,77 +131,92 @@ class SignalConfig:
         return cls(**kw)
 
 
-class DeviceSignal:
-    """The online signal model of one device.
+#: The per-slot fields of :class:`SignalStates`: typecode, default (see its docstring).
+_FIELDS: dict[str, tuple[str, float]] = {
+    "level": ("d", math.nan),
+    "scale": ("d", math.nan),
+    "dt": ("d", math.nan),
+    "last_ts": ("d", math.nan),
+    "r1": ("d", math.nan),
+    "r2": ("d", math.nan),
+    "t_level": ("d", math.nan),
+    "rh_level": ("d", math.nan),
+    "dev": ("d", math.nan),
+    "tail": ("d", math.nan),
+    "res": ("d", math.inf),
+    "n": ("i", 0),
+    "restarts": ("i", 0),
+    "nrec": ("b", 0),
+    "held": ("b", 0),
+}
 
-    Learned state ends in ``_``: ``level_``, ``scale_`` (gas units), ``n_`` (readings since
-    the last (re)start), ``dt_`` (typical reading interval, s), ``held_`` (an open leak
-    episode holds the level).
+
+class SignalStates(Columns):
+    """The online signal models of many devices, one slot each, in columns (98 B a slot).
+
+    Columns (``array.array``, one value per slot): ``level``, ``scale`` (gas units), ``dt``
+    (typical reading interval, s), ``last_ts`` (epoch s), ``r1``/``r2`` (the last two raw gas
+    readings, for the running median of three), ``t_level``/``rh_level`` (°C, %RH), ``dev``
+    (the deviation estimate of the scale), ``tail`` (the tracked 97.5 % quantile), ``res``
+    (the smallest non-zero step seen; inf = none, kept across restarts), all float64 (NaN =
+    not known yet); ``n`` (readings since the last (re)start), ``restarts``,
+    ``nrec`` (raw readings kept for the median, 0-2) and ``held`` (an open leak episode holds
+    the level).
+
+    No reading is kept for the warm-up: when the ``warmup``-th reading since a (re)start has
+    been learned (:meth:`learn` returns it as due), the caller hands the raw readings since the
+    (re)start to :meth:`warm_up`, as float32 rows (gas, °C, %RH): the service's ring buffer
+    holds them already (its length is at least ``warmup``). The starting level is therefore the
+    median of the float32-rounded readings (relative rounding <= 6e-8: 0.00003 ppm at
+    400 ppm); every later update uses the readings as received (float64).
+
+    Args:
+        cfg: the parameters (see the module docstring).
     """
 
-    __slots__ = (
-        "cfg",
-        "level_",
-        "scale_",
-        "n_",
-        "dt_",
-        "last_ts_",
-        "held_",
-        "_r1",
-        "_r2",
-        "_nrec",
-        "_warm",
-        "restarts_",
-        "t_level_",
-        "rh_level_",
-        "_dev",
-        "tail_",
-        "res_",
-    )
+    level: array[float]
+    scale: array[float]
+    dt: array[float]
+    last_ts: array[float]
+    r1: array[float]
+    r2: array[float]
+    t_level: array[float]
+    rh_level: array[float]
+    dev: array[float]
+    tail: array[float]
+    res: array[float]
+    n: array[int]
+    restarts: array[int]
+    nrec: array[int]
+    held: array[int]
 
     def __init__(self, cfg: SignalConfig) -> None:
+        super().__init__(_FIELDS)
         self.cfg = cfg
-        self.restarts_ = 0
-        self.held_ = False
-        self.res_ = math.inf
-        self._restart(math.nan)
-        self.dt_ = math.nan
 
-    def _restart(self, ts: float) -> None:
-        self.level_ = math.nan
-        self.scale_ = math.nan
-        self._dev = math.nan
-        self.tail_ = math.nan
-        self.t_level_ = math.nan
-        self.rh_level_ = math.nan
-        self.n_ = 0
-        self.last_ts_ = ts
-        # the last 2 raw readings (older, newer) and how many there are, for the running
-        # median of 3 (slots, not a list: ~100 B less per device)
-        self._r1 = self._r2 = math.nan
-        self._nrec = 0
-        # (filtered gas, T, RH) of each warm-up reading, flat float64, None once warm
-        self._warm: array[float] | None = None
+    def restart(self, s: int, ts: float) -> None:
+        """Forget slot ``s``'s level, scale and median memory; warm up again from ``ts``."""
+        self.level[s] = self.scale[s] = self.t_level[s] = self.rh_level[s] = math.nan
+        self.dev[s] = self.tail[s] = math.nan
+        self.r1[s] = self.r2[s] = math.nan
+        self.n[s] = 0
+        self.nrec[s] = 0
+        self.last_ts[s] = ts
 
-    @property
-    def warm(self) -> bool:
-        """True once the level and scale are established (``warmup`` readings since start)."""
-        return self.n_ >= self.cfg.warmup
+    def reset(self, s: int) -> None:
+        """Operator's baseline reset: warm up again, release the hold, count a restart."""
+        self.restart(s, self.last_ts[s])
+        self.held[s] = 0
+        self.restarts[s] += 1
 
-    def hold(self, on: bool) -> None:
-        """Hold (True) or release the level while a leak episode is open."""
-        self.held_ = on
+    def warm(self, s: int) -> bool:
+        """True once slot ``s`` has its level and scale (``warmup`` readings since start)."""
+        return bool(self.n[s] >= self.cfg.warmup)
 
-    def reset(self) -> None:
-        """Forget the level and scale and warm up again (an operator's baseline reset)."""
-        self._restart(self.last_ts_)
-        self.held_ = False
-        self.restarts_ += 1
-
-    def learn_one(
-        self, gas: float, ts: float, temp: float = math.nan, rh: float = math.nan
+    def learn(
+        self, s: int, gas: float, ts: float, temp: float = math.nan, rh: float = math.nan
     ) -> tuple[float, float, float, float, float]:
-        """Learn one reading.
+        """Learn one reading of slot ``s``.
 
         Args:
             gas: the reading, gas units (ppm, mV, counts: anything linear in concentration).
@@ -209,76 +226,94 @@ class DeviceSignal:
 
         Returns:
             (filtered gas, level, scale, t_level, rh_level) after the reading; all but the
-            first are NaN while warming up.
+            first are NaN while warming up. When ``n[s] == cfg.warmup`` afterwards the
+            warm-up is due: call :meth:`warm_up` before anything else reads the slot.
         """
         c = self.cfg
-        dt = ts - self.last_ts_ if math.isfinite(self.last_ts_) else math.nan
+        last = self.last_ts[s]
+        dt = ts - last if math.isfinite(last) else math.nan
         if math.isfinite(dt):
-            gap = max(c.gap_min_s, c.gap_factor * self.dt_) if math.isfinite(self.dt_) else None
+            typical = self.dt[s]
+            gap = max(c.gap_min_s, c.gap_factor * typical) if math.isfinite(typical) else None
             if gap is not None and dt > gap:
-                self._restart(ts)
-                self.restarts_ += 1
+                self.restart(s, ts)
+                self.restarts[s] += 1
                 dt = math.nan
             elif dt > 0:
-                self.dt_ = dt if not math.isfinite(self.dt_) else 0.95 * self.dt_ + 0.05 * dt
-        self.last_ts_ = ts
-        if self._nrec >= 1:
-            step = abs(gas - self._r2)
-            if 0.0 < step < self.res_:
-                self.res_ = step
-        if self._nrec == 2:
-            x = sorted((self._r1, self._r2, gas))[1]
+                self.dt[s] = dt if not math.isfinite(typical) else 0.95 * typical + 0.05 * dt
+        self.last_ts[s] = ts
+        if self.nrec[s] >= 1:
+            step = abs(gas - self.r2[s])
+            if 0.0 < step < self.res[s]:
+                self.res[s] = step
+        if self.nrec[s] == 2:
+            x = sorted((self.r1[s], self.r2[s], gas))[1]
         else:
             x = gas
-            self._nrec += 1
-        self._r1, self._r2 = self._r2, gas
-        self.n_ += 1
-        if self.n_ <= c.warmup:
-            if self._warm is None:
-                self._warm = array("d")
-            self._warm.extend((x, temp, rh))
-            if self.n_ == c.warmup:
-                w = np.frombuffer(self._warm, dtype=np.float64).reshape(-1, 3)
-                self.level_ = float(np.median(w[:, 0]))
-                mad = float(np.median(np.abs(w[:, 0] - self.level_)))
-                self._dev = MAD_TO_SD * mad
-                self.tail_ = max(float(np.quantile(w[:, 0] - self.level_, TAIL_Q)), 0.0)
-                self.scale_ = max(self._dev, self.tail_ / c.z_hold, self._floor(self.level_))
-                self.t_level_ = float(np.median(w[:, 1]))
-                self.rh_level_ = float(np.median(w[:, 2]))
-                del w
-                self._warm = None
-        else:
-            self._update(x, dt if math.isfinite(dt) else 0.0, temp, rh)
-        return x, self.level_, self.scale_, self.t_level_, self.rh_level_
+            self.nrec[s] += 1
+        self.r1[s], self.r2[s] = self.r2[s], gas
+        n = self.n[s] + 1
+        self.n[s] = n
+        if n > c.warmup:
+            self._update(s, x, dt if math.isfinite(dt) else 0.0, temp, rh)
+        return x, self.level[s], self.scale[s], self.t_level[s], self.rh_level[s]
 
-    def _floor(self, level: float) -> float:
-        res = self.res_ if math.isfinite(self.res_) else 0.0
+    def warm_up(self, s: int, raw: np.ndarray) -> tuple[float, float, float, float]:
+        """Start slot ``s``'s level at the median of its warm-up, its scale at 1.4826 * MAD.
+
+        Args:
+            raw: shape (warmup, 3), the raw readings (gas, °C, %RH) since the (re)start,
+                oldest first (float32 as the ring buffer holds them; any float dtype).
+
+        Returns:
+            (level, scale, t_level, rh_level).
+        """
+        w = np.asarray(raw, dtype=np.float64)
+        gas = w[:, 0].copy()
+        if len(gas) > 2:  # the running median of three, as :meth:`learn` applied it
+            gas[2:] = np.median(np.lib.stride_tricks.sliding_window_view(w[:, 0], 3), axis=1)
+        level = float(np.median(gas))
+        mad = float(np.median(np.abs(gas - level)))
+        self.level[s] = level
+        self.dev[s] = dev = MAD_TO_SD * mad
+        self.tail[s] = tail = max(float(np.quantile(gas - level, TAIL_Q)), 0.0)
+        self.scale[s] = max(dev, tail / self.cfg.z_hold, self._floor(s, level))
+        self.t_level[s] = float(np.median(w[:, 1]))
+        self.rh_level[s] = float(np.median(w[:, 2]))
+        return self.level[s], self.scale[s], self.t_level[s], self.rh_level[s]
+
+    def _floor(self, s: int, level: float) -> float:
+        res = self.res[s]
+        res = res if math.isfinite(res) else 0.0
         return max(self.cfg.rel_floor * abs(level), self.cfg.abs_floor, res)
 
-    def _update(self, x: float, dt: float, temp: float, rh: float) -> None:
+    def _update(self, s: int, x: float, dt: float, temp: float, rh: float) -> None:
         c = self.cfg
-        r = x - self.level_
-        if r > 0 and self.held_:
+        level, scale = self.level[s], self.scale[s]
+        r = x - level
+        if r > 0 and self.held[s]:
             return  # a leak episode is open: nothing moves up
-        lim = c.huber_c * self.scale_
+        lim = c.huber_c * scale
         psi = min(max(r, -lim), lim)  # Huber: one reading moves the level <= lim * dt/tau
-        self.level_ += self._rate(dt, c.tau_up_s if psi > 0 else c.tau_down_s) * psi
+        level += self._rate(dt, c.tau_up_s if psi > 0 else c.tau_down_s) * psi
         a = self._rate(dt, c.tau_ambient_s)
-        if math.isfinite(temp) and math.isfinite(self.t_level_):
-            self.t_level_ += a * (temp - self.t_level_)
-        if math.isfinite(rh) and math.isfinite(self.rh_level_):
-            self.rh_level_ += a * (rh - self.rh_level_)
+        t_level, rh_level = self.t_level[s], self.rh_level[s]
+        if math.isfinite(temp) and math.isfinite(t_level):
+            self.t_level[s] = t_level + a * (temp - t_level)
+        if math.isfinite(rh) and math.isfinite(rh_level):
+            self.rh_level[s] = rh_level + a * (rh - rh_level)
         a = self._rate(dt, c.tau_scale_s)
-        if r < c.z_hold * self.scale_:  # far above is not noise: the scale does not grow
+        dev, tail = self.dev[s], self.tail[s]
+        if r < c.z_hold * scale:  # far above is not noise: the scale does not grow
             target = MEAN_ABS_TO_SD * min(abs(r), lim)
-            self._dev += a * (target - self._dev)
+            dev += a * (target - dev)
         # The tail learns from readings up to twice itself as well: where it sets the scale,
         # z_hold scales is the tail itself, and a bound there would stop it ever rising.
-        if r < max(c.z_hold * self.scale_, TAIL_REACH * self.tail_):
-            step = TAIL_GAIN * a * self.scale_
-            self.tail_ = max(0.0, self.tail_ + step * ((r > self.tail_) - (1.0 - TAIL_Q)))
-        self.scale_ = max(self._dev, self.tail_ / c.z_hold, self._floor(self.level_))
+        if r < max(c.z_hold * scale, TAIL_REACH * tail):
+            step = TAIL_GAIN * a * scale
+            tail = max(0.0, tail + step * ((r > tail) - (1.0 - TAIL_Q)))
+        self.level[s], self.dev[s], self.tail[s] = level, dev, tail
+        self.scale[s] = max(dev, tail / c.z_hold, self._floor(s, level))
 
     def _rate(self, dt: float, tau: float) -> float:
         """Weight of one reading in a mean with time constant ``tau``, at most
@@ -286,11 +321,77 @@ class DeviceSignal:
         readings instead of forgetting everything between two readings."""
         return min(1.0 - math.exp(-dt / tau), 1.0 / self.cfg.min_memory)
 
+    def score(self, s: int, gas: float) -> float:
+        """How far ``gas`` stands above slot ``s``'s level, in noise scales (NaN while warming
+        up)."""
+        if not self.warm(s):
+            return math.nan
+        return (gas - self.level[s]) / self.scale[s]
+
+
+class DeviceSignal:
+    """The online signal model of one device (offline evaluation, tests): a one-slot
+    :class:`SignalStates` that keeps its own raw warm-up readings (float32, freed once warm).
+
+    Learned state ends in ``_``: ``level_``, ``scale_`` (gas units), ``n_`` (readings since
+    the last (re)start), ``dt_`` (typical reading interval, s), ``held_`` (an open leak
+    episode holds the level), ``restarts_``, ``t_level_``, ``rh_level_``, ``tail_`` (tracked
+    97.5 % quantile), ``res_`` (resolution).
+    """
+
+    def __init__(self, cfg: SignalConfig) -> None:
+        self.cfg = cfg
+        self._st = SignalStates(cfg)
+        self._st.grow(1)
+        self._raw: array[float] = array("f")  # (gas, T, RH) rows while warming up
+
+    level_ = property(lambda self: self._st.level[0])
+    scale_ = property(lambda self: self._st.scale[0])
+    n_ = property(lambda self: self._st.n[0])
+    dt_ = property(lambda self: self._st.dt[0])
+    last_ts_ = property(lambda self: self._st.last_ts[0])
+    held_ = property(lambda self: bool(self._st.held[0]))
+    restarts_ = property(lambda self: self._st.restarts[0])
+    t_level_ = property(lambda self: self._st.t_level[0])
+    rh_level_ = property(lambda self: self._st.rh_level[0])
+    tail_ = property(lambda self: self._st.tail[0])
+    res_ = property(lambda self: self._st.res[0])
+
+    @property
+    def warm(self) -> bool:
+        """True once the level and scale are established (``warmup`` readings since start)."""
+        return self._st.warm(0)
+
+    def hold(self, on: bool) -> None:
+        """Hold (True) or release the level while a leak episode is open."""
+        self._st.held[0] = int(on)
+
+    def reset(self) -> None:
+        """Forget the level and scale and warm up again (an operator's baseline reset)."""
+        self._st.reset(0)
+
+    def learn_one(
+        self, gas: float, ts: float, temp: float = math.nan, rh: float = math.nan
+    ) -> tuple[float, float, float, float, float]:
+        """Learn one reading: see :meth:`SignalStates.learn` (the warm-up is done here)."""
+        st, w = self._st, self.cfg.warmup
+        out = st.learn(0, gas, ts, temp, rh)
+        n = st.n[0]
+        if n <= w:
+            if n == 1:
+                del self._raw[:]
+            self._raw.extend((gas, temp, rh))
+            if n == w:
+                rows = np.frombuffer(self._raw, dtype=np.float32).reshape(-1, 3)
+                level, scale, t_level, rh_level = st.warm_up(0, rows)
+                del rows
+                self._raw = array("f")
+                out = (out[0], level, scale, t_level, rh_level)
+        return out
+
     def score_one(self, gas: float) -> float:
         """How far ``gas`` stands above the level, in noise scales (NaN while warming up)."""
-        if not self.warm:
-            return math.nan
-        return (gas - self.level_) / self.scale_
+        return self._st.score(0, gas)
 
     def elevated(self, gas: float) -> bool:
         """True while ``gas`` stands at least ``z_hold`` noise scales above the level."""

@@ -19,8 +19,7 @@ import numpy as np
 
 from app.services.signals import SignalBank
 from app.services.windows import BAD_TS, CAPPED, LATE, STORED, Stored, WindowBatch
-
-_GROW = 1024  # slots added at a time, so 10 devices do not pay for 100,000
+from app.slab import SlotIndex
 
 __all__ = ["BAD_TS", "CAPPED", "LATE", "STORED", "DeviceBuffers", "DeviceCapReached"]
 
@@ -38,10 +37,17 @@ def _grown(old: np.ndarray, capacity: int, fill: float) -> np.ndarray:
 class DeviceBuffers:
     """Ring buffers for up to ``max_devices`` devices.
 
+    Every device has one slot in :attr:`index` (a :class:`app.slab.SlotIndex`, shared with the
+    signal models, the safety rules and the registry), and every per-device array or column is
+    indexed by it. A ring holds ``max(window, warmup)`` readings: the signal model's warm-up
+    is computed from them (:meth:`app.ml.signal.SignalStates.warm_up`), so nothing else keeps
+    a copy; with the shipped model both are 60.
+
     Args:
         window: readings per window (the model's, from its manifest).
         max_devices: cap on tracked devices; :class:`DeviceCapReached` beyond it.
-        signals: the devices' signal models; its warm-up must be >= ``window``.
+        signals: the devices' signal models; its warm-up must be >= ``window``. It is bound to
+            this object's slot index.
         stride: a window is emitted every ``stride`` readings once the signal is warm.
         clock: monotonic seconds, for idle eviction (injected for tests).
 
@@ -61,42 +67,46 @@ class DeviceBuffers:
         if signals.cfg.warmup < window:
             raise ValueError(f"signal warm-up {signals.cfg.warmup} < window {window}")
         self.window = window
+        self.ring = max(window, signals.cfg.warmup)  # readings kept per device
         self.max_devices = max_devices
         self.stride = stride
         self.signals = signals
         self.clock = clock
-        self._slot: dict[str, int] = {}
-        self._owner: list[str | None] = []
-        self._free: list[int] = []
-        self._ring = np.arange(window)
-        self.capacity = 0
-        self.values = np.zeros((0, window, 3), np.float32)  # readings, ring order
-        self.head = np.zeros(0, np.int32)  # next write position
+        self.index = SlotIndex(max_slots=max_devices)
+        self.values = np.zeros((0, self.ring, 3), np.float32)  # readings, ring order
+        self.head = np.zeros(0, np.int16)  # next write position
         self.count = np.zeros(0, np.int64)  # readings since the device appeared
-        self.last_ts = np.zeros(0, np.float64)  # newest stored reading time, epoch s
-        self.last_seen = np.zeros(0, np.float64)  # clock() at its last reading, for eviction
-        self.active = np.zeros(0, np.bool_)
+        self.last_seen = np.zeros(0, np.float64)  # clock() at its last reading; inf = free
+        self.index.attach(self)
+        signals.bind(self.index)
 
-    def _alloc(self, capacity: int) -> None:
+    @property
+    def capacity(self) -> int:
+        """Slots allocated (used or free)."""
+        return self.index.capacity
+
+    def grow(self, capacity: int) -> None:
+        """Make room for ``capacity`` slots (called by the index)."""
         self.values = _grown(self.values, capacity, 0.0)
         self.head = _grown(self.head, capacity, 0)
         self.count = _grown(self.count, capacity, 0)
-        self.last_ts = _grown(self.last_ts, capacity, -math.inf)
-        self.last_seen = _grown(self.last_seen, capacity, 0.0)
-        self.active = _grown(self.active, capacity, False)
-        self._free.extend(range(capacity - 1, self.capacity - 1, -1))
-        self._owner.extend([None] * (capacity - self.capacity))
-        self.capacity = capacity
+        self.last_seen = _grown(self.last_seen, capacity, math.inf)
+
+    def clear(self, slot: int) -> None:
+        """Empty a freed slot's ring (called by the index)."""
+        self.head[slot] = 0
+        self.count[slot] = 0
+        self.last_seen[slot] = math.inf
 
     def __len__(self) -> int:
-        return len(self._slot)
+        return len(self.index)
 
     def __contains__(self, device_id: str) -> bool:
-        return device_id in self._slot
+        return device_id in self.index
 
     def device_ids(self) -> list[str]:
         """All tracked device ids (a copy)."""
-        return list(self._slot)
+        return list(self.index)
 
     def slot_for(self, device_id: str) -> int:
         """The slot of ``device_id``, allocating one for a new device.
@@ -104,18 +114,18 @@ class DeviceBuffers:
         Raises:
             DeviceCapReached: the device is new and ``max_devices`` are tracked.
         """
-        slot = self._slot.get(device_id)
+        slot = self.index.get(device_id)
         if slot is not None:
             return slot
-        if len(self._slot) >= self.max_devices:
+        if len(self.index) >= self.max_devices:
             raise DeviceCapReached(device_id)
-        if not self._free:
-            self._alloc(min(self.max_devices, self.capacity + max(_GROW, self.capacity // 2)))
-        slot = self._free.pop()
-        self._slot[device_id] = slot
-        self._owner[slot] = device_id
-        self.active[slot] = True
-        return slot
+        return self.index.add(device_id)
+
+    @property
+    def last_ts(self) -> np.ndarray:
+        """(capacity,) float64: newest stored reading time of each slot, epoch s (NaN: none
+        yet). A copy of the signal models' column, which is where it is kept."""
+        return np.array(self.signals.states.last_ts, dtype=np.float64)
 
     def store(
         self,
@@ -150,7 +160,7 @@ class DeviceBuffers:
         codes = np.zeros(n, dtype=np.uint8)
         slots = np.full(n, -1, dtype=np.int64)
         finite = np.isfinite(ts)
-        get = self._slot.get
+        get = self.index.get
         for i in order.tolist():
             d = device_ids[i]
             s = get(d)
@@ -164,8 +174,9 @@ class DeviceBuffers:
                 slots[i] = s
         known = np.flatnonzero(slots >= 0)
         prior = np.full(n, np.nan)
-        prior[known] = self.last_ts[slots[known]]
-        late = ts[known] <= prior[known] if strict else ts[known] < prior[known]
+        prior[known] = self.signals.states.view("last_ts")[slots[known]]
+        with np.errstate(invalid="ignore"):  # NaN prior: the device's first reading
+            late = ts[known] <= prior[known] if strict else ts[known] < prior[known]
         codes[known[late]] = LATE
         codes[(codes == STORED) & ~finite] = BAD_TS
         ok = order[codes[order] == STORED]  # time order
@@ -193,6 +204,10 @@ class DeviceBuffers:
         w = self.signals.cfg.warmup
         return np.asarray((n >= w) & ((n - w) % self.stride == 0), dtype=bool)
 
+    def _order(self, head: np.ndarray, k: int) -> np.ndarray:
+        """Ring positions of the last ``k`` readings, oldest first: (len(head), k)."""
+        return (head[:, None] + (self.ring - k) + np.arange(k)) % self.ring
+
     def _store_singles(
         self, slots: np.ndarray, ts: np.ndarray, vals: np.ndarray, *, windows: bool = True
     ) -> WindowBatch | None:
@@ -200,21 +215,26 @@ class DeviceBuffers:
         windows due (None when ``windows`` is False)."""
         head = self.head[slots]
         self.values[slots, head] = vals
-        self.head[slots] = (head + 1) % self.window
+        head = (head + 1) % self.ring
+        self.head[slots] = head
         self.count[slots] += 1
-        self.last_ts[slots] = ts
         self.last_seen[slots] = self.clock()
-        owners = [self._owner[i] or "" for i in slots.tolist()]
-        sig = self.signals.learn(owners, ts.tolist(), vals.tolist())  # one pass, one array
+        warmup = self.signals.cfg.warmup
+
+        def recent(i: int) -> np.ndarray:
+            rows: np.ndarray = self.values[slots[i], self._order(head[i : i + 1], warmup)[0]]
+            return rows
+
+        sig = self.signals.learn(slots.tolist(), ts.tolist(), vals.tolist(), recent)
         if not windows:
             return None
         due = self._due(sig)
         s = slots[due]
-        idx = (self.head[s, None] + self._ring) % self.window
+        owner = self.index.owner
         return WindowBatch(
-            [d for d, k in zip(owners, due.tolist(), strict=True) if k],
+            [owner(i) or "" for i in s.tolist()],
             ts[due],
-            self.values[s[:, None], idx],
+            self.values[s[:, None], self._order(self.head[s], self.window)],
             sig[due, :4],
         )
 
@@ -223,49 +243,53 @@ class DeviceBuffers:
     ) -> WindowBatch | None:
         """Several readings of one slot, in time order; the windows due (None when
         ``windows`` is False)."""
-        w, m = self.window, len(ts)
+        r, w, m = self.ring, self.window, len(ts)
         head = int(self.head[slot])
-        history = (  # the ring before this run, then the run: the windows' source
-            np.concatenate(
-                (self.values[slot, head:], self.values[slot, :head], vals.astype(np.float32))
-            )
-            if windows
-            else None
+        history = np.concatenate(
+            (self.values[slot, head:], self.values[slot, :head], vals.astype(np.float32))
         )
-        k = min(m, w)  # only the last w readings of a long run stay in the ring
-        self.values[slot, (head + m - k + np.arange(k)) % w] = vals[-k:]
-        self.head[slot] = (head + m) % w
+        k = min(m, r)  # only the last r readings of a long run stay in the ring
+        self.values[slot, (head + m - k + np.arange(k)) % r] = vals[-k:]
+        self.head[slot] = (head + m) % r
         self.count[slot] += m
-        self.last_ts[slot] = ts[-1]
         self.last_seen[slot] = self.clock()
-        device = self._owner[slot] or ""
-        sig = self.signals.learn([device] * m, ts.tolist(), vals.tolist())
-        if history is None:
+        warmup = self.signals.cfg.warmup
+
+        def recent(j: int) -> np.ndarray:  # history row r + j is reading j of the run
+            return history[r + j + 1 - warmup : r + j + 1]
+
+        sig = self.signals.learn([slot] * m, ts.tolist(), vals.tolist(), recent)
+        if not windows:
             return None
         due = np.flatnonzero(self._due(sig))
-        # window ending at reading j of the run = history rows [j + 1, j + 1 + w)
+        # window ending at reading j of the run = history rows [r + j + 1 - w, r + j + 1)
         views = np.lib.stride_tricks.sliding_window_view(history, w, axis=0)
+        device = self.index.owner(slot) or ""
         return WindowBatch(
-            [device] * due.size, ts[due], views[due + 1].transpose(0, 2, 1).copy(), sig[due, :4]
+            [device] * due.size,
+            ts[due],
+            views[due + 1 + r - w].transpose(0, 2, 1).copy(),
+            sig[due, :4],
         )
 
     def snapshot(self, slot: int) -> np.ndarray:
-        """Copy of a slot's readings, oldest first: shape (window, 3), float32."""
-        head = int(self.head[slot])
-        return np.concatenate((self.values[slot, head:], self.values[slot, :head]))
+        """Copy of a slot's last ``window`` readings, oldest first: shape (window, 3), float32."""
+        order = self._order(self.head[slot : slot + 1], self.window)[0]
+        rows: np.ndarray = self.values[slot, order]
+        return rows
 
     def info(self, device_id: str) -> dict[str, object] | None:
         """Fill, last reading and signal model of a device, or None when unknown."""
-        slot = self._slot.get(device_id)
+        slot = self.index.get(device_id)
         if slot is None:
             return None
         n = int(self.count[slot])
-        last = self.values[slot, (int(self.head[slot]) - 1) % self.window]
+        last = self.values[slot, (int(self.head[slot]) - 1) % self.ring]
         return {
             "readings_seen": n,
             "buffer_fill": min(n, self.window),
             "window": self.window,
-            "last_ts": float(self.last_ts[slot]),
+            "last_ts": float(self.signals.states.last_ts[slot]),
             "last_reading": {
                 "gas_ppm": float(last[0]),
                 "temperature_c": float(last[1]),
@@ -278,35 +302,24 @@ class DeviceBuffers:
         """Forget devices with no reading for ``idle_s`` seconds, except those in ``keep``.
 
         Returns:
-            The evicted device ids (their signal models are dropped too).
+            The evicted device ids (their slots, and so their signal models, are freed).
         """
         cutoff = self.clock() - idle_s
-        stale = np.flatnonzero(self.active & (self.last_seen < cutoff)).tolist()
+        stale = np.flatnonzero(self.last_seen < cutoff).tolist()
         keep = keep or set()
-        gone = [d for s in stale if (d := self._owner[s]) is not None and d not in keep]
-        for d in gone:
-            self._reset(self._slot.pop(d))
-        self.signals.forget(gone)
+        owner = self.index.owner
+        gone = [d for s in stale if (d := owner(s)) is not None and d not in keep]
+        self.drop(gone)
         return gone
 
     def drop(self, device_ids: Sequence[str]) -> None:
-        """Forget devices now (cluster mode: their partition moved to another replica)."""
-        gone = [d for d in device_ids if d in self._slot]
+        """Forget devices now (eviction; cluster mode: their partition moved elsewhere). Their
+        slot is freed: every holder of per-slot state clears it."""
+        gone = [d for d in device_ids if d in self.index]
         for d in gone:
-            self._reset(self._slot.pop(d))
+            self.index.remove(d)
         self.signals.forget(gone)
 
-    def _reset(self, slot: int) -> None:
-        self.head[slot] = 0
-        self.count[slot] = 0
-        self.last_ts[slot] = -math.inf
-        self.active[slot] = False
-        self._owner[slot] = None
-        self._free.append(slot)
-
     def nbytes(self) -> int:
-        """Bytes held by the preallocated arrays."""
-        return sum(
-            a.nbytes
-            for a in (self.values, self.head, self.count, self.last_ts, self.last_seen, self.active)
-        )
+        """Bytes held by the ring arrays."""
+        return sum(a.nbytes for a in (self.values, self.head, self.count, self.last_seen))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from app.alerting.leak import AlertPolicy
 from app.alerting.profiles import Profiles
@@ -21,7 +21,6 @@ class AlertSink:
     policy: AlertPolicy
     log: EventLog
     profiles: Profiles | None = None
-    last_probability: dict[str, float] = field(default_factory=dict)
     #: Cluster mode: ``(device_id, window index)`` -> apply it? Windows of devices this
     #: replica does not own (any more, or not yet) are dropped.
     accepts: Callable[[str, int], bool] | None = None
@@ -45,7 +44,7 @@ class AlertSink:
         ):
             if self.accepts is not None and not self.accepts(w.device_id, base + i):
                 continue
-            self.last_probability[w.device_id] = p
+            self.signals.set_probability(w.device_id, p)  # a slot column, not a dict
             if self.profiles is not None and not self.profiles.enabled(w.device_id):
                 continue
             event = self.policy.update(
@@ -56,8 +55,3 @@ class AlertSink:
             self.signals.hold(w.device_id, self.policy.open_alert(w.device_id) is not None)
         if events or self.policy.dirty:
             await self.log.publish(events)
-
-    def forget(self, device_ids: Sequence[str]) -> None:
-        """Drop evicted devices' last scores."""
-        for d in device_ids:
-            self.last_probability.pop(d, None)

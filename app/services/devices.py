@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
 from app.alerting.profiles import DeviceProfile, lel_ppm
@@ -30,7 +30,7 @@ class DeviceService:
         buffers: DeviceBuffers,
         registry: Registry,
         view: DeviceAlertView,
-        scores: Mapping[str, float],
+        scores: Callable[[str], float | None],
     ) -> None:
         self.buffers = buffers
         self.registry = registry
@@ -59,7 +59,7 @@ class DeviceService:
                 "last_ts": iso(info["last_ts"]),
                 "gas_pct_lel": profiles.pct_lel(device_id, info["last_reading"]["gas_ppm"]),
                 "gas_baseline": info["signal"]["level"],
-                "last_probability": self.scores.get(device_id),
+                "last_probability": self.scores(device_id),
             }
         return DeviceInfo(
             device_id=device_id,

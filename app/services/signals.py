@@ -1,18 +1,29 @@
-"""The signal models of all tracked devices (one :class:`app.ml.signal.DeviceSignal` each)."""
+"""The signal models of all tracked devices: one slot each in a
+:class:`app.ml.signal.SignalStates` slab, indexed by the ring buffers' :class:`SlotIndex`."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from app.ml.signal import DeviceSignal, SignalConfig
+from app.ml.signal import SignalConfig, SignalStates
+from app.slab import Columns, SlotIndex
+
+#: (i) -> the raw readings (gas, °C, %RH) of the device of reading ``i`` of a
+#: :meth:`SignalBank.learn` call, the last ``warmup`` of them up to and including reading
+#: ``i``, oldest first: shape (warmup, 3), float32 (the ring buffer's rows).
+Recent = Callable[[int], np.ndarray]
 
 
 class SignalBank:
-    """Device id -> :class:`DeviceSignal`, created on a device's first reading.
+    """The signal model of each device with a slot in ``index``, created in its default state
+    with the slot and cleared when the slot is freed (eviction, cluster hand-over).
+
+    Also keeps each device's last leak probability (``probability``, NaN = not scored yet):
+    8 bytes a slot rather than a dict entry and a float object per device.
 
     Args:
         cfg: the signal model's parameters (from the model manifest).
@@ -20,75 +31,102 @@ class SignalBank:
 
     def __init__(self, cfg: SignalConfig) -> None:
         self.cfg = cfg
-        self._dev: dict[str, DeviceSignal] = {}
+        self.states = SignalStates(cfg)
+        self.scores = Columns({"probability": ("d", math.nan)})
+        self.index = SlotIndex()
+        self.index.attach(self.states)
+        self.index.attach(self.scores)
         #: device -> the last operator reset {device_id, by, reason, at, readings_to_warm}
         self.last_reset: dict[str, dict[str, Any]] = {}
 
-    def __len__(self) -> int:
-        return len(self._dev)
+    def bind(self, index: SlotIndex) -> None:
+        """Use ``index`` (the ring buffers') for the slots; call before any reading."""
+        if len(self.index):
+            raise RuntimeError("bind the signal bank before it learns anything")
+        self.index = index
+        index.attach(self.states)
+        index.attach(self.scores)
 
-    def get(self, device_id: str) -> DeviceSignal:
-        """The device's model, created when new."""
-        sig = self._dev.get(device_id)
-        if sig is None:
-            sig = self._dev[device_id] = DeviceSignal(self.cfg)
-        return sig
+    def __len__(self) -> int:
+        return len(self.index)
 
     def learn(
-        self, device_ids: Sequence[str], ts: Sequence[float], values: Sequence[Sequence[float]]
+        self,
+        slots: Sequence[int],
+        ts: Sequence[float],
+        values: Sequence[Sequence[float]],
+        recent: Recent,
     ) -> np.ndarray:
-        """Learn readings (gas, °C, %RH) in time order per device; one output array.
+        """Learn readings (gas, °C, %RH) in time order per slot; one output array.
 
         Args:
-            device_ids: m device ids (a device may repeat; its readings in time order).
+            slots: m slots (a slot may repeat; its readings in time order).
             ts: m epoch seconds. values: m rows (gas, temperature_c, humidity_pct).
+            recent: the raw readings a warm-up that completes at reading ``i`` starts from.
 
         Returns:
             (m, 5) float64: level, scale, t_level, rh_level (NaN while warming up) and
             readings since the device's last (re)start, after each reading.
         """
         out = []
-        get = self.get
-        for d, t, (g, temp, rh) in zip(device_ids, ts, values, strict=True):
-            sig = get(d)
-            _, level, scale, t_level, rh_level = sig.learn_one(g, t, temp, rh)
-            out.append((level, scale, t_level, rh_level, sig.n_))
+        st, w = self.states, self.cfg.warmup
+        learn, n = st.learn, st.n
+        for i, (s, t, (g, temp, rh)) in enumerate(zip(slots, ts, values, strict=True)):
+            _, level, scale, t_level, rh_level = learn(s, g, t, temp, rh)
+            k = n[s]
+            if k == w:
+                level, scale, t_level, rh_level = st.warm_up(s, recent(i))
+            out.append((level, scale, t_level, rh_level, k))
         return np.asarray(out, dtype=np.float64).reshape(-1, 5)
 
     def hold(self, device_id: str, on: bool) -> None:
         """Hold a device's level while its leak episode is open (ignored if unknown)."""
-        sig = self._dev.get(device_id)
-        if sig is not None:
-            sig.hold(on)
+        s = self.index.get(device_id)
+        if s is not None:
+            self.states.held[s] = int(on)
 
     def reset(self, device_id: str) -> bool:
         """Restart a device's warm-up (operator's baseline reset); False if unknown."""
-        sig = self._dev.get(device_id)
-        if sig is None:
+        s = self.index.get(device_id)
+        if s is None:
             return False
-        sig.reset()
+        self.states.reset(s)
         return True
 
     def forget(self, device_ids: Iterable[str]) -> None:
-        """Drop evicted devices."""
+        """Drop what is kept by id for evicted devices (their slots are cleared on release)."""
         for d in device_ids:
-            self._dev.pop(d, None)
             self.last_reset.pop(d, None)
+
+    def set_probability(self, device_id: str, p: float) -> None:
+        """Remember a device's latest leak probability (ignored if it has no slot)."""
+        s = self.index.get(device_id)
+        if s is not None:
+            self.scores.col("probability")[s] = p
+
+    def probability(self, device_id: str) -> float | None:
+        """The device's latest leak probability, or None (unknown or not scored yet)."""
+        s = self.index.get(device_id)
+        if s is None:
+            return None
+        p = self.scores.col("probability")[s]
+        return None if math.isnan(p) else p
 
     def info(self, device_id: str, gas: float | None = None) -> dict[str, Any] | None:
         """The device view's ``signal`` section, or None for an unknown device."""
-        sig = self._dev.get(device_id)
-        if sig is None:
+        s = self.index.get(device_id)
+        if s is None:
             return None
-        warm = sig.warm
-        z = sig.score_one(gas) if (warm and gas is not None) else math.nan
+        st = self.states
+        warm = st.warm(s)
+        z = st.score(s, gas) if (warm and gas is not None) else math.nan
         return {
             "state": "ready" if warm else "warming_up",
-            "readings_to_warm": max(self.cfg.warmup - sig.n_, 0),
-            "level": None if not warm else round(sig.level_, 6),
-            "noise_scale": None if not warm else round(sig.scale_, 6),
+            "readings_to_warm": max(self.cfg.warmup - st.n[s], 0),
+            "level": None if not warm else round(st.level[s], 6),
+            "noise_scale": None if not warm else round(st.scale[s], 6),
             "z": None if math.isnan(z) else round(z, 3),
-            "held": sig.held_,
-            "restarts": sig.restarts_,
+            "held": bool(st.held[s]),
+            "restarts": st.restarts[s],
             "last_reset": self.last_reset.get(device_id),
         }

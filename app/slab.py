@@ -1,0 +1,170 @@
+"""Per-device state in struct-of-arrays slabs, indexed by one slot per device.
+
+Keeping a Python object per device costs far more than its numbers: an object header, a
+slot or ``__dict__`` per field, a boxed ``float`` (24 B) per value and a dict entry keyed by
+the id. 100,000 devices with one such object each for the signal model and one for the safety
+rules held ~600 B each on top of their ring buffers (issue 13, item 5). Here:
+
+- :class:`SlotIndex` maps a device id to a slot (one ``dict`` for the whole service) and a slot
+  back to its id; freed slots are reused. Whoever holds state per device registers a
+  :class:`SlotListener` and is told when the slots grow and when one is freed, so a freed
+  slot never carries the state of the device that had it before.
+- :class:`Columns` holds one ``array.array`` per field, one value per slot: 8 bytes a
+  ``float64`` instead of a 24-byte ``float`` object plus a pointer. ``array`` (not numpy) because
+  the rules read and write one device at a time, and indexing an ``array`` gives a plain Python
+  ``float`` without the cost of a numpy scalar; :meth:`Columns.view` gives a numpy view for the
+  sweeps over all devices.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import numpy as np
+
+#: Slots added at a time (or half the capacity, whichever is more), so 10 devices do not pay
+#: for 100,000 and 100,000 do not pay for a resize per device.
+GROW = 1024
+
+
+class SlotListener(Protocol):
+    """Holder of per-slot state: sized with the index, cleared when a slot is freed."""
+
+    def grow(self, capacity: int) -> None:
+        """Make room for slots ``0 .. capacity - 1`` (new ones in their default state)."""
+
+    def clear(self, slot: int) -> None:
+        """Return ``slot`` to its default state (its device was removed)."""
+
+
+class SlotIndex:
+    """Device id -> slot, slot -> device id; slots are reused after :meth:`remove`.
+
+    Args:
+        max_slots: capacity never grows past this (None: no limit). The caller enforces any
+            cap on the number of devices (:class:`app.services.buffers.DeviceBuffers` does).
+    """
+
+    def __init__(self, max_slots: int | None = None) -> None:
+        self.max_slots = max_slots
+        self._slot: dict[str, int] = {}
+        self._owner: list[str | None] = []
+        self._free: list[int] = []
+        self._listeners: list[SlotListener] = []
+
+    @property
+    def capacity(self) -> int:
+        """Slots allocated in every listener (used or free)."""
+        return len(self._owner)
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def __contains__(self, device_id: object) -> bool:
+        return device_id in self._slot
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._slot)
+
+    def get(self, device_id: str) -> int | None:
+        """The device's slot, or None when it has none."""
+        return self._slot.get(device_id)
+
+    def owner(self, slot: int) -> str | None:
+        """The device id in ``slot``, or None when the slot is free."""
+        return self._owner[slot]
+
+    def attach(self, listener: SlotListener) -> None:
+        """Register ``listener`` and size it to the current capacity."""
+        self._listeners.append(listener)
+        listener.grow(self.capacity)
+
+    def add(self, device_id: str) -> int:
+        """The slot of ``device_id``, taking a free one (growing every listener) when new.
+
+        Raises:
+            OverflowError: no free slot and ``max_slots`` reached.
+        """
+        slot = self._slot.get(device_id)
+        if slot is not None:
+            return slot
+        if not self._free:
+            self._grow()
+        slot = self._free.pop()
+        self._slot[device_id] = slot
+        self._owner[slot] = device_id
+        return slot
+
+    def remove(self, device_id: str) -> int | None:
+        """Free the device's slot (every listener clears it); the slot, or None if unknown."""
+        slot = self._slot.pop(device_id, None)
+        if slot is None:
+            return None
+        self._owner[slot] = None
+        for listener in self._listeners:
+            listener.clear(slot)
+        self._free.append(slot)
+        return slot
+
+    def _grow(self) -> None:
+        old = self.capacity
+        new = old + max(GROW, old // 2)
+        if self.max_slots is not None:
+            new = min(new, self.max_slots)
+        if new <= old:
+            raise OverflowError(f"all {old} slots are in use")
+        for listener in self._listeners:
+            listener.grow(new)
+        self._owner.extend([None] * (new - old))
+        self._free.extend(range(new - 1, old - 1, -1))  # lowest slot first
+
+    def used(self) -> np.ndarray:
+        """(capacity,) bool: which slots hold a device."""
+        out = np.zeros(self.capacity, dtype=bool)
+        out[np.fromiter(self._slot.values(), np.int64, len(self._slot))] = True
+        return out
+
+
+class Columns:
+    """One ``array.array`` per field, one value per slot (a :class:`SlotListener`).
+
+    Args:
+        fields: name -> (``array`` typecode, default value). ``'d'`` float64, ``'i'`` int32,
+            ``'b'`` int8 (flags). Each column is an attribute of that name.
+    """
+
+    def __init__(self, fields: dict[str, tuple[str, float]]) -> None:
+        self._fields = fields
+        for name, (code, _) in fields.items():
+            setattr(self, name, array(code))
+
+    def col(self, name: str) -> array[Any]:
+        """The column ``name``."""
+        out: array[Any] = getattr(self, name)
+        return out
+
+    def grow(self, capacity: int) -> None:
+        """Extend every column to ``capacity`` slots with the defaults."""
+        for name, (code, default) in self._fields.items():
+            col = self.col(name)
+            if capacity > len(col):
+                col.extend(array(code, [default]) * (capacity - len(col)))
+
+    def clear(self, slot: int) -> None:
+        """Set ``slot`` back to the defaults."""
+        for name, (_, default) in self._fields.items():
+            self.col(name)[slot] = default
+
+    def view(self, name: str) -> np.ndarray:
+        """A numpy view of column ``name`` (read it at once: growing the column may move it)."""
+        return np.frombuffer(self.col(name), dtype=self.col(name).typecode)
+
+    def row_bytes(self) -> int:
+        """Bytes per slot over all columns."""
+        return sum(array(code).itemsize for code, _ in self._fields.values())
+
+    def nbytes(self) -> int:
+        """Bytes held by the columns (allocated length, not counting over-allocation)."""
+        return sum(len(self.col(n)) * self.col(n).itemsize for n in self._fields)
