@@ -40,8 +40,11 @@ from __future__ import annotations
 
 import math
 import uuid
+from array import array
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+import numpy as np
 
 from app.alerting.events import (
     Ack,
@@ -53,6 +56,7 @@ from app.alerting.events import (
     Severity,
 )
 from app.alerting.profiles import Profiles
+from app.slab import Columns, SlotIndex
 
 MODEL_TYPE = "safety rules"
 _CHANNELS = ("gas_ppm", "temperature_c", "humidity_pct")
@@ -102,17 +106,51 @@ class OpenEpisode:
         return cls(**kept)
 
 
-@dataclass(slots=True)
-class _Device:
-    """Per-device memory: last and reference readings, counters, open episodes by kind."""
+#: The per-slot fields of the rules (typecode, default): the last reading (gas ppm, °C, %RH,
+#: its epoch s; NaN = none yet), the receive time of the last reading (monotonic s; inf = not
+#: watched), the rate rule's reference reading (NaN = none), the run of unchanged readings
+#: and whether the device is silent now. 77 bytes a device.
+_FIELDS: dict[str, tuple[str, float]] = {
+    "gas": ("d", math.nan),
+    "temp": ("d", math.nan),
+    "rh": ("d", math.nan),
+    "last_ts": ("d", math.nan),
+    "last_seen": ("d", math.inf),
+    "ref_ts": ("d", math.nan),
+    "ref_gas": ("d", math.nan),
+    "ref_temp": ("d", math.nan),
+    "ref_rh": ("d", math.nan),
+    "same_run": ("i", 0),
+    "silent": ("b", 0),
+}
 
-    last: Vals | None = None
-    last_ts: float = math.nan
-    last_seen: float = 0.0
-    same_run: int = 0
+
+class _Rows(Columns):
+    """The rules' per-device memory, one slot per device (see :data:`_FIELDS`)."""
+
+    gas: array[float]
+    temp: array[float]
+    rh: array[float]
+    last_ts: array[float]
+    last_seen: array[float]
+    ref_ts: array[float]
+    ref_gas: array[float]
+    ref_temp: array[float]
+    ref_rh: array[float]
+    same_run: array[int]
+    silent: array[int]
+
+    def __init__(self) -> None:
+        super().__init__(_FIELDS)
+
+
+@dataclass(slots=True)
+class _Watched:
+    """A device watched for silence that has no slot (known from the store, no reading
+    since start-up, while the slots are the ring buffers')."""
+
+    last_seen: float
     silent: bool = False
-    ref: tuple[float, Vals] | None = None  # the rate rule's reference reading
-    open: dict[str, OpenEpisode] = field(default_factory=dict)  # kind -> episode
 
 
 class SafetyRules:
@@ -121,19 +159,37 @@ class SafetyRules:
     Not thread-safe: call it from the event loop. Devices whose open episodes or timers
     changed are collected in :attr:`dirty` (persist with :meth:`take_dirty`).
 
+    Memory: the per-device values are columns of a slab (:class:`app.slab.Columns`) indexed
+    by the device's slot, 77 bytes a device; only a device with an open episode has objects of
+    its own (:class:`OpenEpisode`, in a dict by device id). In the service the slots are the
+    ring buffers' (``index``): a device gets its row with its ring and loses it on eviction or
+    hand-over. A device watched for silence without a slot (known from the store, no reading
+    yet) is kept in a small dict until its first reading.
+
     Args:
         config: parameters. profiles: per-device set points and gas (default: the config's
             global set points for every device).
+        index: the slots to share (the ring buffers'); default: an index of its own, in
+            which every device checked, watched or restored gets a slot.
     """
 
     def __init__(
-        self, config: SafetyConfig | None = None, *, profiles: Profiles | None = None
+        self,
+        config: SafetyConfig | None = None,
+        *,
+        profiles: Profiles | None = None,
+        index: SlotIndex | None = None,
     ) -> None:
         self.config = config or SafetyConfig()
         if profiles is None:
             profiles = Profiles(low_ppm=self.config.low_ppm, high_ppm=self.config.high_ppm)
         self.profiles = profiles
-        self.devices: dict[str, _Device] = {}
+        self._own_index = index is None
+        self.index = SlotIndex() if index is None else index
+        self.rows = _Rows()
+        self.index.attach(self.rows)
+        self._open: dict[str, dict[str, OpenEpisode]] = {}  # device -> kind -> episode
+        self._watched: dict[str, _Watched] = {}  # watched devices without a slot
         self.dirty: set[str] = set()
 
     # readings -------------------------------------------------------------------------------
@@ -150,13 +206,20 @@ class SafetyRules:
         Returns:
             Events in the order they happened, possibly empty.
         """
-        st = self.devices.get(device_id) or self.devices.setdefault(device_id, _Device())
-        vals = (gas, temp, rh)
+        s = self.index.get(device_id)
+        if s is None:
+            s = self.index.add(device_id)
+        r = self.rows
+        if self._watched:
+            w = self._watched.pop(device_id, None)
+            if w is not None:
+                r.silent[s] = int(w.silent)
         out: list[AlertEvent] = []
         if self.profiles.enabled(device_id):
-            out += self._threshold(device_id, st, ts, gas)
-            out += self._faults(device_id, st, ts, vals)
-        st.last, st.last_ts, st.last_seen = vals, ts, now
+            out += self._threshold(device_id, ts, gas)
+            out += self._faults(device_id, s, ts, (gas, temp, rh))
+        r.gas[s], r.temp[s], r.rh[s] = gas, temp, rh
+        r.last_ts[s], r.last_seen[s] = ts, now
         return out
 
     def silent(self, now: float, *, wall_ts: float) -> list[AlertEvent]:
@@ -166,28 +229,59 @@ class SafetyRules:
             now: the clock of ``check``'s ``now`` (monotonic s).
             wall_ts: epoch seconds, the event time of a device with no reading since start-up.
         """
+        limit = self.config.silent_s
+        r = self.rows
+        quiet = now - r.view("last_seen")
+        due = np.flatnonzero((quiet > limit) & (r.view("silent") == 0)).tolist()
+        del quiet
         out = []
-        for d, st in self.devices.items():
-            quiet = now - st.last_seen
-            if st.silent or quiet <= self.config.silent_s or not self.profiles.enabled(d):
+        for s in due:
+            d = self.index.owner(s)
+            if d is None or not self.profiles.enabled(d):
                 continue
-            st.silent = True
-            ts = wall_ts if math.isnan(st.last_ts) else st.last_ts
-            why = f"no reading for {quiet:.0f} s (limit {self.config.silent_s:.0f} s)"
-            gas = None if st.last is None else st.last[0]
-            out += self._fault_episode(d, st, ts, gas, {"silent": why})
+            r.silent[s] = 1
+            last_ts = r.last_ts[s]
+            has_last = not math.isnan(last_ts)
+            why = f"no reading for {now - r.last_seen[s]:.0f} s (limit {limit:.0f} s)"
+            gas = r.gas[s] if has_last else None
+            out += self._fault_episode(
+                d, last_ts if has_last else wall_ts, gas, {"silent": why}, True
+            )
+        for d, w in self._watched.items():
+            if w.silent or now - w.last_seen <= limit or not self.profiles.enabled(d):
+                continue
+            w.silent = True
+            why = f"no reading for {now - w.last_seen:.0f} s (limit {limit:.0f} s)"
+            out += self._fault_episode(d, wall_ts, None, {"silent": why}, True)
         return out
 
     def watch(self, device_ids: list[str], *, now: float) -> None:
         """Watch devices with no reading yet (known from the store) for silence from ``now``."""
         for d in device_ids:
-            self.devices.setdefault(d, _Device(last_seen=now))
+            self._watch(d, now)
+
+    def _watch(self, d: str, now: float) -> None:
+        """Watch ``d`` from ``now`` unless it is watched already."""
+        s = self.index.add(d) if self._own_index else self.index.get(d)
+        if s is not None:
+            if math.isinf(self.rows.last_seen[s]):
+                self.rows.last_seen[s] = now
+        elif d not in self._watched:
+            self._watched[d] = _Watched(now)
+
+    def _set_silent(self, d: str, on: bool) -> None:
+        s = self.index.get(d)
+        if s is not None:
+            self.rows.silent[s] = int(on)
+        elif d in self._watched:
+            self._watched[d].silent = on
 
     # threshold ------------------------------------------------------------------------------
-    def _threshold(self, d: str, st: _Device, ts: float, gas: float) -> list[AlertEvent]:
+    def _threshold(self, d: str, ts: float, gas: float) -> list[AlertEvent]:
         c = self.config
         low, high = self.profiles.set_points(d)
-        ep = st.open.get(Kind.THRESHOLD)
+        opened = self._open.get(d)
+        ep = None if opened is None else opened.get(Kind.THRESHOLD)
         if ep is None:
             if gas < low:
                 return []
@@ -199,7 +293,7 @@ class SafetyRules:
                 latched=crit and c.latch_critical,
                 episode=EpisodeStats.open(ts, None, gas, by_probability=False),
             )
-            st.open[Kind.THRESHOLD] = ep
+            self._open.setdefault(d, {})[Kind.THRESHOLD] = ep
             self.dirty.add(d)
             sp = high if crit else low
             return [
@@ -270,7 +364,6 @@ class SafetyRules:
         if self._held(d, ep, "clear_since", gas < low * (1 - c.hysteresis), ts):
             out += self._clear(
                 d,
-                st,
                 ep,
                 ts,
                 gas,
@@ -281,7 +374,7 @@ class SafetyRules:
         return out
 
     def _clear(
-        self, d: str, st: _Device, ep: OpenEpisode, ts: float, gas: float | None, detail: str
+        self, d: str, ep: OpenEpisode, ts: float, gas: float | None, detail: str
     ) -> list[AlertEvent]:
         """The clear condition held for the off-delay: latch or resolve."""
         if ep.latched and ep.state == AlertState.ACTIVE:
@@ -300,11 +393,12 @@ class SafetyRules:
             ]
         if ep.state == AlertState.CLEARED_UNACKED:
             return []
-        return [self._resolve(d, st, Kind.THRESHOLD, ts, gas, detail)]
+        return [self._resolve(d, Kind.THRESHOLD, ts, gas, detail)]
 
     # sensor faults --------------------------------------------------------------------------
-    def _faults(self, d: str, st: _Device, ts: float, vals: Vals) -> list[AlertEvent]:
+    def _faults(self, d: str, s: int, ts: float, vals: Vals) -> list[AlertEvent]:
         c = self.config
+        r = self.rows
         found: dict[str, str] = {}
         bad = [
             f"{n} {v:g} outside [{lo:g}, {hi:g}]"
@@ -313,25 +407,33 @@ class SafetyRules:
         ]
         if bad:
             found["out_of_range"] = "; ".join(bad)
-        rate = self._rate(st, ts, vals)
+        rate = self._rate(s, ts, vals)
         if rate:
             found["rate_of_change"] = rate
-        st.same_run = st.same_run + 1 if vals == st.last else 0
-        if st.same_run >= c.stuck_readings:
-            found["stuck"] = (
-                f"gas, temperature and humidity unchanged for {st.same_run + 1} readings"
-            )
-        st.silent = False
-        return self._fault_episode(d, st, ts, vals[0], found)
+        same = not math.isnan(r.last_ts[s]) and vals == (r.gas[s], r.temp[s], r.rh[s])
+        run = r.same_run[s] + 1 if same else 0
+        r.same_run[s] = run
+        if run >= c.stuck_readings:
+            found["stuck"] = f"gas, temperature and humidity unchanged for {run + 1} readings"
+        r.silent[s] = 0
+        return self._fault_episode(d, ts, vals[0], found, False)
 
-    def _rate(self, st: _Device, ts: float, vals: Vals) -> str | None:
+    def _rate(self, s: int, ts: float, vals: Vals) -> str | None:
         """Implausible changes against the reference reading (see the module docstring)."""
         span = self.config.rate_min_span_s
-        if st.last is not None and (st.ref is None or st.last_ts <= ts - span):
-            st.ref = (st.last_ts, st.last)
-        if st.ref is None:
+        r = self.rows
+        last_ts = r.last_ts[s]
+        if not math.isnan(last_ts) and (math.isnan(r.ref_ts[s]) or last_ts <= ts - span):
+            r.ref_ts[s], r.ref_gas[s], r.ref_temp[s], r.ref_rh[s] = (
+                last_ts,
+                r.gas[s],
+                r.temp[s],
+                r.rh[s],
+            )
+        ref_ts = r.ref_ts[s]
+        if math.isnan(ref_ts):
             return None
-        ref_ts, ref = st.ref
+        ref = (r.ref_gas[s], r.ref_temp[s], r.ref_rh[s])
         dt = max(ts - ref_ts, span)
         bad = [
             f"{n} changed {abs(v - p) / dt:g}/s over {dt:g} s (limit {m:g}/s)"
@@ -341,14 +443,16 @@ class SafetyRules:
         return "; ".join(bad) or None
 
     def _fault_episode(
-        self, d: str, st: _Device, ts: float, gas: float | None, found: dict[str, str]
+        self, d: str, ts: float, gas: float | None, found: dict[str, str], silent: bool
     ) -> list[AlertEvent]:
         """Open, extend or end the device's sensor_fault episode given the conditions now
-        holding (reason -> detail); ``silent`` stays among them until a reading clears it."""
-        ep = st.open.get(Kind.SENSOR_FAULT)
-        if ep is None and not found and not st.silent:
+        holding (reason -> detail) and whether it is ``silent`` (which holds until a reading
+        clears it)."""
+        opened = self._open.get(d)
+        ep = None if opened is None else opened.get(Kind.SENSOR_FAULT)
+        if ep is None and not found and not silent:
             return []  # the common case: a healthy sensor
-        now_on = sorted(set(found) | ({"silent"} if st.silent else set()), key=FAULTS.index)
+        now_on = sorted(set(found) | ({"silent"} if silent else set()), key=FAULTS.index)
         if ep is None:
             if not now_on:
                 return []
@@ -359,7 +463,7 @@ class SafetyRules:
                 conditions=now_on,
                 episode=EpisodeStats.open(ts, None, gas, by_probability=False),
             )
-            st.open[Kind.SENSOR_FAULT] = ep
+            self._open.setdefault(d, {})[Kind.SENSOR_FAULT] = ep
             self.dirty.add(d)
             return [
                 self._event(
@@ -389,7 +493,7 @@ class SafetyRules:
         if self._held(d, ep, "clear_since", not now_on, ts):
             out.append(
                 self._resolve(
-                    d, st, Kind.SENSOR_FAULT, ts, gas, f"no fault for {self.config.off_delay_s:g} s"
+                    d, Kind.SENSOR_FAULT, ts, gas, f"no fault for {self.config.off_delay_s:g} s"
                 )
             )
         return out
@@ -410,10 +514,11 @@ class SafetyRules:
             since = ts
         return ts - since >= self.config.off_delay_s
 
-    def _resolve(
-        self, d: str, st: _Device, kind: Kind, ts: float, gas: float | None, detail: str
-    ) -> AlertEvent:
-        ep = st.open.pop(kind)
+    def _resolve(self, d: str, kind: Kind, ts: float, gas: float | None, detail: str) -> AlertEvent:
+        opened = self._open[d]
+        ep = opened.pop(kind)
+        if not opened:
+            del self._open[d]
         ep.state = AlertState.RESOLVED
         self.dirty.add(d)
         return self._event(EventType.RESOLVED, d, kind, ep, ts, gas, "all clear", detail)
@@ -423,11 +528,9 @@ class SafetyRules:
     ) -> list[AlertEvent] | None:
         """Acknowledge an open safety alert: ``alert.acknowledged``, then ``alert.resolved`` for
         a latched alarm that has cleared already. None when ``alert_id`` is not open here."""
-        st = self.devices.get(device_id)
-        for kind, ep in st.open.items() if st else ():
+        for kind, ep in list(self._open.get(device_id, {}).items()):
             if ep.alert_id != alert_id:
                 continue
-            assert st is not None
             self.dirty.add(device_id)
             cleared = ep.state == AlertState.CLEARED_UNACKED
             ep.state = AlertState.ACKNOWLEDGED
@@ -448,7 +551,7 @@ class SafetyRules:
             if cleared:
                 out.append(
                     self._resolve(
-                        device_id, st, Kind(kind), ts, ev, "acknowledged after the gas cleared"
+                        device_id, Kind(kind), ts, ev, "acknowledged after the gas cleared"
                     )
                 )
             return out
@@ -489,28 +592,29 @@ class SafetyRules:
         """Open episodes changed since the last call: device -> {kind: episode}, or None."""
         out: dict[str, dict[str, Any] | None] = {}
         for d in self.dirty:
-            st = self.devices.get(d)
-            out[d] = {k: asdict(ep) for k, ep in st.open.items()} if st and st.open else None
+            opened = self._open.get(d)
+            out[d] = {k: asdict(ep) for k, ep in opened.items()} if opened else None
         self.dirty.clear()
         return out
 
     def restore(self, saved: dict[str, dict[str, Any]], *, now: float) -> None:
         """Load persisted open episodes (at start-up); those devices are watched from ``now``."""
         for d, kinds in saved.items():
-            st = self.devices.setdefault(d, _Device(last_seen=now))
+            self._watch(d, now)
             for kind, data in kinds.items():
                 ep = OpenEpisode.from_dict(data)
-                st.open[kind] = ep
-                st.silent = "silent" in ep.conditions
+                self._open.setdefault(d, {})[kind] = ep
+                self._set_silent(d, "silent" in ep.conditions)
 
     def restore_open(
         self, device_id: str, kind: str, severity: str, state: str, alert_id: str, *, now: float
     ) -> None:
         """Re-open a stored open alert that has no saved episode (a store written before
         episodes were saved), so it is carried on instead of raised again."""
-        st = self.devices.setdefault(device_id, _Device(last_seen=now))
-        if kind not in st.open:
-            st.open[kind] = OpenEpisode(
+        self._watch(device_id, now)
+        opened = self._open.setdefault(device_id, {})
+        if kind not in opened:
+            opened[kind] = OpenEpisode(
                 alert_id,
                 severity,
                 state,
@@ -519,28 +623,43 @@ class SafetyRules:
 
     def open_alerts(self, device_id: str) -> dict[str, OpenEpisode]:
         """Kind -> open episode of one device (a copy of the mapping)."""
-        st = self.devices.get(device_id)
-        return dict(st.open) if st else {}
+        return dict(self._open.get(device_id, {}))
 
     def count_open(self) -> int:
         """Open safety alerts over all devices."""
-        return sum(len(st.open) for st in self.devices.values())
+        return sum(len(kinds) for kinds in self._open.values())
 
     def with_open(self) -> set[str]:
         """Devices with at least one open safety alert."""
-        return {d for d, st in self.devices.items() if st.open}
+        return {d for d, kinds in self._open.items() if kinds}
+
+    def device_ids(self) -> set[str]:
+        """Every device the rules hold anything for (watched, checked or with an open alert)."""
+        watched = np.flatnonzero(np.isfinite(self.rows.view("last_seen"))).tolist()
+        owner = self.index.owner
+        out = {d for s in watched if (d := owner(s)) is not None}
+        return out | set(self._watched) | set(self._open)
 
     def release(self, device_ids: list[str]) -> None:
         """Drop devices from memory without persisting anything (cluster mode: another
         replica owns them now and restores their state from the store)."""
+        self.forget(device_ids)
         for d in device_ids:
-            self.devices.pop(d, None)
             self.dirty.discard(d)
 
     def forget(self, device_ids: list[str]) -> None:
-        """Drop the memory of evicted devices (call only for devices without open alerts)."""
+        """Drop the memory of devices (evicted ones: call only for devices without open
+        alerts). Their rows are cleared; with an index of its own, their slots are freed."""
         for d in device_ids:
-            self.devices.pop(d, None)
+            self._open.pop(d, None)
+            self._watched.pop(d, None)
+            s = self.index.get(d)
+            if s is None:
+                continue
+            if self._own_index:
+                self.index.remove(d)  # clears the row
+            else:
+                self.rows.clear(s)
 
 
 def _last(ep: OpenEpisode) -> float | None:

@@ -455,7 +455,7 @@ class ClusterNode:
 
         devices = {d for d in st.buffers.device_ids() if mine(d)}
         devices |= {d for d in st.policy.states if mine(d)}
-        devices |= {d for d in st.rules.devices if mine(d)}
+        devices |= {d for d in st.rules.device_ids() if mine(d)}
         gone = sorted(devices)
         st.buffers.drop(gone)
         st.policy.release(gone)
