@@ -14,9 +14,11 @@ latched, but neither does it flap) when the probability reaches ``critical_p``, 
 reaches ``critical_gas_ppm``, or the alert has been open ``escalate_after_s`` of reading time;
 each escalation is an ``alert.updated`` event on the same ``alert_id``.
 
-Every device whose state changed is remembered in :attr:`AlertPolicy.dirty`, so the caller
-persists exactly those states in the same transaction as the events (restart safety).
-Counters only move when they matter (``high_run`` while no alert is open, ``low_run`` while
+Only a device in a non-default state (a high run, an open alert) has a
+:class:`DeviceAlertState` in :attr:`AlertPolicy.states`; a device scored low all along keeps
+nothing here. Every device whose state changed is remembered in :attr:`AlertPolicy.dirty`,
+so the caller persists exactly those states in the same transaction as the events (restart
+safety). Counters only move when they matter (``high_run`` while no alert is open, ``low_run`` while
 one is), so a quiet device costs no writes. The episode context (first/last/peak) is saved
 with the state on a new peak, an event or a counter change (the last values may be a few
 windows old after a restart; the peak never is).
@@ -142,7 +144,11 @@ class AlertPolicy:
             The event when the alert is raised, escalated (``alert.updated``) or resolved.
         """
         c = self.config
-        st = self.states.get(device_id) or self.states.setdefault(device_id, DeviceAlertState())
+        st = self.states.get(device_id)
+        if st is None:
+            if prob < c.raise_p:
+                return None  # the default state stays default: nothing is kept per device
+            st = self.states[device_id] = DeviceAlertState()
         before = (st.high_run, st.low_run)
         if st.alert_id is None:
             if prob >= c.raise_p:
@@ -164,6 +170,8 @@ class AlertPolicy:
             event = self._maybe_resolve_or_escalate(device_id, st, prob, ts, gas_ppm)
         if event is not None or (st.high_run, st.low_run) != before:
             self.dirty.add(device_id)
+        if st.is_default():
+            self.states.pop(device_id, None)  # back to the default state: nothing to keep
         return event
 
     def _maybe_raise(
@@ -193,7 +201,7 @@ class AlertPolicy:
         ):
             st.state = AlertState.RESOLVED.value
             event = self._event(EventType.RESOLVED, device_id, st, prob, ts, gas, "all clear")
-            self.states[device_id] = DeviceAlertState()
+            del self.states[device_id]  # the default state again
             return event
         if st.severity == Severity.WARNING:
             reason = self._critical_reason(st, prob, ts, gas)

@@ -154,7 +154,7 @@ def replay(
             ev = pol.update("d", pr, tsl[row], elevated=gr)
             if ev is not None and ev.type == "alert.raised":
                 raised.append(row)
-            now = pol.states["d"].alert_id is not None
+            now = pol.open_alert("d") is not None
             ends.append(row)
             scores.append(pr)
             elev.append(gr)

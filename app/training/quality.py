@@ -81,7 +81,7 @@ def policy_alerts(
         ev = pol.update("d", p, float(e))
         if ev is not None and ev.type == "alert.raised":
             raised.append(int(e))
-        active[i] = pol.states["d"].alert_id is not None
+        active[i] = pol.open_alert("d") is not None
     return np.asarray(raised, dtype=np.int64), active
 
 

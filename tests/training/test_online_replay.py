@@ -52,7 +52,7 @@ def naive(series: np.ndarray, ts: np.ndarray, policy: PolicyConfig) -> tuple[lis
         if ev and ev.type == "alert.raised":
             raised.append(i)
         scores.append(float(p[0]))
-        sig.hold(pol.states["d"].alert_id is not None)
+        sig.hold(pol.open_alert("d") is not None)
     return raised, scores
 
 
