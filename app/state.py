@@ -334,7 +334,11 @@ async def _alerting(
     policy states, safety episodes, silences; every registered device or device with an open
     alert is watched for silence from now."""
     now = time.monotonic()
-    profiles = Profiles(low_ppm=settings.threshold_low_ppm, high_ppm=settings.threshold_high_ppm)
+    profiles = Profiles(
+        low_ppm=settings.threshold_low_ppm,
+        high_ppm=settings.threshold_high_ppm,
+        index=buffers.index,
+    )
     registry = Registry(store=store, profiles=profiles)
     known = await registry.load()
     policy = AlertPolicy(policy_config(settings), predictor.model_type, pct_lel=profiles.pct_lel)

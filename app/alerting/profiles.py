@@ -18,6 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
+from app.slab import Columns, SlotIndex
+
 #: Gas -> LEL in % by volume (IEC 60079-20-1:2010 Table B.1; LPG: see the module docstring).
 LEL_PCT_VOL: dict[str, float] = {
     "methane": 4.4,
@@ -65,24 +69,63 @@ class DeviceProfile:
 class Profiles:
     """Registered devices and their profiles, in memory (the store holds the same rows).
 
+    Memory: most devices have the default profile. Those with a slot in ``index`` (tracked by
+    the ring buffers) are marked registered by one byte in a slot column; the others (known
+    from the store, or evicted) are in a set; only non-default profiles are kept by id.
+
     Args:
         low_ppm, high_ppm: global set points, ppm, for devices without a configured gas.
+        index: the ring buffers' slots (default: none; every registration is kept by id).
     """
 
-    def __init__(self, *, low_ppm: float, high_ppm: float) -> None:
+    def __init__(self, *, low_ppm: float, high_ppm: float, index: SlotIndex | None = None) -> None:
         self.low_ppm = low_ppm
         self.high_ppm = high_ppm
-        self._by_id: dict[str, DeviceProfile] = {}
+        self._by_id: dict[str, DeviceProfile] = {}  # non-default profiles
+        self._default: set[str] = set()  # default profile, no slot (or not marked yet)
+        self._marks = Columns({"registered": ("b", 0)})
+        self._registered = self._marks.col("registered")
+        self.index = index
+        if index is not None:
+            index.attach(self)
+
+    def grow(self, capacity: int) -> None:
+        """Slot index listener: room for ``capacity`` slots."""
+        self._marks.grow(capacity)
+
+    def clear(self, slot: int) -> None:
+        """Slot index listener: the slot's device leaves; it stays registered, by id."""
+        if self._registered[slot] and self.index is not None:
+            d = self.index.owner(slot)
+            if d is not None:
+                self._default.add(d)
+        self._registered[slot] = 0
+
+    def _slot(self, device_id: object) -> int | None:
+        if self.index is None or not isinstance(device_id, str):
+            return None
+        return self.index.get(device_id)
 
     def __contains__(self, device_id: object) -> bool:
+        s = self._slot(device_id)
+        if s is not None and self._registered[s]:
+            return True
+        if device_id in self._default:
+            if s is not None:  # it has a slot now: one byte instead of a set entry
+                self._default.discard(device_id)
+                self._registered[s] = 1
+            return True
         return device_id in self._by_id
 
     def __len__(self) -> int:
-        return len(self._by_id)
+        return len(self._by_id) + len(self._default) + int(self._marks.view("registered").sum())
 
     def ids(self) -> list[str]:
         """Registered device ids, sorted."""
-        return sorted(self._by_id)
+        marked = np.flatnonzero(self._marks.view("registered")).tolist()
+        owner = self.index.owner if self.index is not None else (lambda _s: None)
+        out = {d for s in marked if (d := owner(s)) is not None}
+        return sorted(out | self._default | set(self._by_id))
 
     def get(self, device_id: str) -> DeviceProfile:
         """The device's profile (the default one when it is not registered)."""
@@ -90,7 +133,19 @@ class Profiles:
 
     def set(self, device_id: str, profile: DeviceProfile) -> None:
         """Register or replace a device's profile."""
-        self._by_id[device_id] = profile
+        s = self._slot(device_id)
+        if profile == DEFAULT_PROFILE:
+            self._by_id.pop(device_id, None)
+            if s is None:
+                self._default.add(device_id)
+            else:
+                self._registered[s] = 1
+                self._default.discard(device_id)
+        else:
+            self._by_id[device_id] = profile
+            self._default.discard(device_id)
+            if s is not None:
+                self._registered[s] = 0
 
     def enabled(self, device_id: str) -> bool:
         """False for a device switched off by an operator (no alerts, not watched)."""
@@ -115,5 +170,5 @@ class Profiles:
 
 
 #: The profile of every device nobody configured; one shared (frozen) object, so a device
-#: registered with it costs a dict entry, not an object of its own.
+#: registered with it costs a mark (see :class:`Profiles`), not an object of its own.
 DEFAULT_PROFILE = DeviceProfile()
