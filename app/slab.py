@@ -193,7 +193,8 @@ class Columns:
 
     Args:
         fields: name -> (``array`` typecode, default value). ``'d'`` float64, ``'i'`` int32,
-            ``'b'`` int8 (flags). Each column is an attribute of that name.
+            ``'b'`` int8 (flags). Each column is an attribute of that name; growing replaces
+            it with a new array, so look it up again after the index may have grown.
     """
 
     def __init__(self, fields: dict[str, tuple[str, float]]) -> None:
@@ -210,8 +211,8 @@ class Columns:
         """Extend every column to ``capacity`` slots with the defaults."""
         for name, (code, default) in self._fields.items():
             col = self.col(name)
-            if capacity > len(col):
-                col.extend(array(code, [default]) * (capacity - len(col)))
+            if capacity > len(col):  # a new array of the exact size: extend() over-allocates
+                setattr(self, name, col + array(code, [default]) * (capacity - len(col)))
 
     def clear(self, slot: int) -> None:
         """Set ``slot`` back to the defaults."""

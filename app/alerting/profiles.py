@@ -92,6 +92,7 @@ class Profiles:
     def grow(self, capacity: int) -> None:
         """Slot index listener: room for ``capacity`` slots."""
         self._marks.grow(capacity)
+        self._registered = self._marks.col("registered")  # growing makes a new array
 
     def clear(self, slot: int) -> None:
         """Slot index listener: the slot's device leaves; it stays registered, by id."""

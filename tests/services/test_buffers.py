@@ -12,14 +12,16 @@ from app.services.signals import SignalBank
 from app.services.windows import Window
 
 
-def make(window: int, max_devices: int, stride: int = 1, clock=None) -> DeviceBuffers:
-    """Buffers whose signal warm-up equals the window (the shortest allowed)."""
+def make(
+    window: int, max_devices: int, stride: int = 1, clock=None, warmup: int | None = None
+) -> DeviceBuffers:
+    """Buffers whose signal warm-up equals the window (the shortest allowed) by default."""
     extra = {} if clock is None else {"clock": clock}
     return DeviceBuffers(
         window=window,
         max_devices=max_devices,
         stride=stride,
-        signals=SignalBank(SignalConfig(warmup=window)),
+        signals=SignalBank(SignalConfig(warmup=warmup or window)),
         **extra,
     )
 
@@ -28,8 +30,11 @@ class Reference:
     """The per-reading path the batched store must match: a list per device, one
     DeviceSignal each, a window when the signal is warm and on the stride."""
 
-    def __init__(self, window: int, max_devices: int, stride: int = 1) -> None:
+    def __init__(
+        self, window: int, max_devices: int, stride: int = 1, warmup: int | None = None
+    ) -> None:
         self.window, self.max_devices, self.stride = window, max_devices, stride
+        self.warmup = warmup or window
         self.rows: dict[str, list] = {}
         self.sig: dict[str, DeviceSignal] = {}
         self.last: dict[str, float] = {}
@@ -42,12 +47,12 @@ class Reference:
             if len(self.rows) >= self.max_devices:
                 raise DeviceCapReached(d)
             self.rows[d] = []
-            self.sig[d] = DeviceSignal(SignalConfig(warmup=self.window))
+            self.sig[d] = DeviceSignal(SignalConfig(warmup=self.warmup))
         self.rows[d].append(v)
         self.last[d] = ts
         s = self.sig[d]
         _, level, scale, t_level, rh_level = s.learn_one(v[0], ts, v[1], v[2])
-        if not s.warm or (s.n_ - self.window) % self.stride:
+        if not s.warm or (s.n_ - self.warmup) % self.stride:
             return None
         vals = np.asarray(self.rows[d][-self.window :], dtype=np.float32)
         return Window(d, ts, vals, np.array([level, scale, t_level, rh_level]))
@@ -174,11 +179,13 @@ def by_device(windows) -> dict:
     return out
 
 
-@pytest.mark.parametrize("stride", [1, 3])
-def test_store_matches_per_reading_append(stride: int) -> None:
+@pytest.mark.parametrize(("stride", "warmup"), [(1, 5), (3, 5), (1, 8)])
+def test_store_matches_per_reading_append(stride: int, warmup: int) -> None:
+    """warmup 8 > window 5: the ring keeps 8 readings, for the warm-up, and windows are its
+    last 5."""
     rng = np.random.default_rng(0)
-    a = make(5, 6, stride=stride)
-    b = Reference(5, 6, stride=stride)
+    a = make(5, 6, stride=stride, warmup=warmup)
+    b = Reference(5, 6, stride=stride, warmup=warmup)
     clock = {f"d{k}": 0.0 for k in range(8)}  # 8 ids for a cap of 6: some are refused
     for _ in range(40):
         n = int(rng.integers(1, 30))
