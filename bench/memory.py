@@ -48,8 +48,12 @@ async def run(devices: int, readings: int, top: int) -> dict[str, Any]:
                     f'"temperature_c":21.0,"humidity_pct":45.0}}'
                     for i, d in enumerate(ids)
                 )
-                r = await http.post("/api/readings", content="[" + body + "]", headers=headers)
-                r.raise_for_status()
+                while True:  # admission control may shed under load: wait and resend
+                    r = await http.post("/api/readings", content="[" + body + "]", headers=headers)
+                    if r.status_code != 429:
+                        r.raise_for_status()
+                        return
+                    await asyncio.sleep(float(r.headers.get("retry-after", "1")))
 
             async def settle() -> None:
                 while state.scorer.pending:
