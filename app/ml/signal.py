@@ -32,8 +32,9 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   hourly device (air_quality_uci) keeps 30 readings of memory instead of forgetting its
   noise scale between two readings.
 - **Warm-up**: the first ``warmup`` readings after a (re)start are not scored; then the
-  level starts at their median and the scale at 1.4826 * MAD (the consistency constant of
-  the MAD for Gaussian data, Rousseeuw & Croux 1993).
+  level starts at their median (of the readings rounded to float32, as the service's ring
+  buffer holds them: see :class:`SignalStates`) and the scale at 1.4826 * MAD (the
+  consistency constant of the MAD for Gaussian data, Rousseeuw & Croux 1993).
 - **Gap**: a reading more than ``max(gap_min_s, gap_factor * typical interval)`` after the
   previous one restarts the warm-up: a level learned hours ago says little about the sensor
   now (methane_chamber_afc's logger pauses for 3 h and comes back 30 % higher).

@@ -1,7 +1,9 @@
 """Per-device ring buffers of the last ``window`` readings, in preallocated numpy arrays.
 
-Memory is fixed per device: ``window * 3`` float32 values plus a few scalars, and a slot is
-reused after its device is evicted. No Python object is kept per reading. Batches go through
+Memory is fixed per device: ``max(window, warmup) * 3`` float32 values plus three scalars
+(738 B with the shipped model), in the device's slot of the shared
+:class:`app.slab.SlotIndex`; a slot is reused after its device is evicted. No Python object
+is kept per reading or per device. Batches go through
 :meth:`DeviceBuffers.store` in a few numpy operations (one per batch for devices with one
 reading in it, one per device for devices with several); each reading's gas also goes to
 the device's signal model (:class:`app.services.signals.SignalBank`), and a window is due
