@@ -1,9 +1,9 @@
 """Per-device ring buffers of the last ``window`` readings, in preallocated numpy arrays.
 
-Memory is fixed per device: ``max(window, warmup) * 3`` float32 values plus three scalars
-(738 B with the shipped model), in the device's slot of the shared
-:class:`app.slab.SlotIndex`; a slot is reused after its device is evicted. No Python object
-is kept per reading or per device. Batches go through
+Memory is fixed per device: ``max(window, warmup) * 3`` float32 values plus two scalars
+(736 B with the shipped model; the write position is the reading count modulo the ring), in
+the device's slot of the shared :class:`app.slab.SlotIndex`; a slot is reused after its
+device is evicted. No Python object is kept per reading or per device. Batches go through
 :meth:`DeviceBuffers.store` in a few numpy operations (one per batch for devices with one
 reading in it, one per device for devices with several); each reading's gas also goes to
 the device's signal model (:class:`app.services.signals.SignalBank`), and a window is due
@@ -76,7 +76,6 @@ class DeviceBuffers:
         self.clock = clock
         self.index = SlotIndex(max_slots=max_devices)
         self.values = np.zeros((0, self.ring, 3), np.float32)  # readings, ring order
-        self.head = np.zeros(0, np.int16)  # next write position
         self.count = np.zeros(0, np.int64)  # readings since the device appeared
         self.last_seen = np.zeros(0, np.float64)  # clock() at its last reading; inf = free
         self.index.attach(self)
@@ -90,13 +89,11 @@ class DeviceBuffers:
     def grow(self, capacity: int) -> None:
         """Make room for ``capacity`` slots (called by the index)."""
         self.values = _grown(self.values, capacity, 0.0)
-        self.head = _grown(self.head, capacity, 0)
         self.count = _grown(self.count, capacity, 0)
         self.last_seen = _grown(self.last_seen, capacity, math.inf)
 
     def clear(self, slot: int) -> None:
         """Empty a freed slot's ring (called by the index)."""
-        self.head[slot] = 0
         self.count[slot] = 0
         self.last_seen[slot] = math.inf
 
@@ -206,6 +203,11 @@ class DeviceBuffers:
         w = self.signals.cfg.warmup
         return np.asarray((n >= w) & ((n - w) % self.stride == 0), dtype=bool)
 
+    def _head(self, slots: np.ndarray | slice) -> np.ndarray:
+        """Next write position of each slot: ``count % ring`` (no array of its own)."""
+        head: np.ndarray = self.count[slots] % self.ring
+        return head
+
     def _order(self, head: np.ndarray, k: int) -> np.ndarray:
         """Ring positions of the last ``k`` readings, oldest first: (len(head), k)."""
         return (head[:, None] + (self.ring - k) + np.arange(k)) % self.ring
@@ -215,10 +217,9 @@ class DeviceBuffers:
     ) -> WindowBatch | None:
         """One reading for each of several distinct slots: ring writes in numpy; the
         windows due (None when ``windows`` is False)."""
-        head = self.head[slots]
+        head = self._head(slots)
         self.values[slots, head] = vals
         head = (head + 1) % self.ring
-        self.head[slots] = head
         self.count[slots] += 1
         self.last_seen[slots] = self.clock()
         warmup = self.signals.cfg.warmup
@@ -236,7 +237,7 @@ class DeviceBuffers:
         return WindowBatch(
             [owner(i) or "" for i in s.tolist()],
             ts[due],
-            self.values[s[:, None], self._order(self.head[s], self.window)],
+            self.values[s[:, None], self._order(self._head(s), self.window)],
             sig[due, :4],
         )
 
@@ -246,13 +247,12 @@ class DeviceBuffers:
         """Several readings of one slot, in time order; the windows due (None when
         ``windows`` is False)."""
         r, w, m = self.ring, self.window, len(ts)
-        head = int(self.head[slot])
+        head = int(self.count[slot] % r)
         history = np.concatenate(
             (self.values[slot, head:], self.values[slot, :head], vals.astype(np.float32))
         )
         k = min(m, r)  # only the last r readings of a long run stay in the ring
         self.values[slot, (head + m - k + np.arange(k)) % r] = vals[-k:]
-        self.head[slot] = (head + m) % r
         self.count[slot] += m
         self.last_seen[slot] = self.clock()
         warmup = self.signals.cfg.warmup
@@ -276,7 +276,7 @@ class DeviceBuffers:
 
     def snapshot(self, slot: int) -> np.ndarray:
         """Copy of a slot's last ``window`` readings, oldest first: shape (window, 3), float32."""
-        order = self._order(self.head[slot : slot + 1], self.window)[0]
+        order = self._order(self._head(slice(slot, slot + 1)), self.window)[0]
         rows: np.ndarray = self.values[slot, order]
         return rows
 
@@ -286,7 +286,7 @@ class DeviceBuffers:
         if slot is None:
             return None
         n = int(self.count[slot])
-        last = self.values[slot, (int(self.head[slot]) - 1) % self.ring]
+        last = self.values[slot, (int(self.count[slot]) - 1) % self.ring]
         return {
             "readings_seen": n,
             "buffer_fill": min(n, self.window),
@@ -324,4 +324,4 @@ class DeviceBuffers:
 
     def nbytes(self) -> int:
         """Bytes held by the ring arrays."""
-        return sum(a.nbytes for a in (self.values, self.head, self.count, self.last_seen))
+        return sum(a.nbytes for a in (self.values, self.count, self.last_seen))
