@@ -13,7 +13,7 @@ import pytest
 
 from app.alerting.leak import AlertPolicy, PolicyConfig
 from app.alerting.profiles import DEFAULT_PROFILE, DeviceProfile, Profiles
-from app.alerting.safety import SafetyRules
+from app.alerting.safety import SafetyConfig, SafetyRules
 from app.ml.signal import SignalConfig
 from app.services.buffers import DeviceBuffers
 from app.services.signals import SignalBank
@@ -141,3 +141,33 @@ def test_eviction_clears_every_holder_and_keeps_the_registration() -> None:
     buf.store(["b"], np.array([5.0]), np.array([[400.0, 20.0, 40.0]]))
     assert buf.index.get("b") in (slot, other)  # a freed slot, with none of its old state
     assert buf.info("b")["readings_seen"] == 1 and buf.info("b")["signal"]["restarts"] == 0
+
+
+def test_store_known_devices_move_from_the_set_to_a_mark_when_they_get_a_slot() -> None:
+    buf = DeviceBuffers(window=3, max_devices=4, signals=SignalBank(SignalConfig(warmup=3)))
+    profiles = Profiles(low_ppm=5000, high_ppm=12500, index=buf.index)
+    profiles.set("old", DEFAULT_PROFILE)  # loaded from the store at start-up: no slot yet
+    assert profiles._default == {"old"} and "old" in profiles
+    buf.store(["old"], np.array([1.0]), np.array([[420.0, 21.0, 45.0]]))
+    assert "old" in profiles and profiles._default == set()  # now one byte in its slot
+    assert profiles.ids() == ["old"] and len(profiles) == 1
+
+
+def test_a_device_watched_without_a_slot_stays_silent_until_its_first_reading() -> None:
+    """Start-up in the service: the slots are the ring buffers', the store's devices have
+    none yet. The silent fault is raised from the side dict, and the first reading (after
+    the buffers gave the device a slot) carries it into the slot and ends it."""
+    buf = DeviceBuffers(window=3, max_devices=4, signals=SignalBank(SignalConfig(warmup=3)))
+    rules = SafetyRules(SafetyConfig(silent_s=60, off_delay_s=0), index=buf.index)
+    rules.watch(["quiet"], now=0.0)
+    assert buf.index.get("quiet") is None and rules.device_ids() == {"quiet"}
+    [raised] = rules.silent(61.0, wall_ts=1000.0)
+    assert (raised.device_id, raised.reason, raised.ts) == ("quiet", "silent", 1000.0)
+    assert rules.silent(62.0, wall_ts=1000.0) == []
+    buf.store(["quiet"], np.array([1100.0]), np.array([[420.0, 21.0, 45.0]]))
+    [resolved] = rules.check("quiet", 1100.0, 420.0, 21.0, 45.0, now=70.0)
+    assert (resolved.type, resolved.alert_id) == ("alert.resolved", raised.alert_id)
+    assert rules._watched == {} and rules.count_open() == 0
+    assert rules.silent(129.0, wall_ts=1000.0) == []  # watched from its slot now
+    [again] = rules.silent(131.0, wall_ts=1000.0)
+    assert again.ts == 1100.0 and again.gas_ppm == 420.0
