@@ -22,8 +22,9 @@ class SignalBank:
     """The signal model of each device with a slot in ``index``, created in its default state
     with the slot and cleared when the slot is freed (eviction, cluster hand-over).
 
-    Also keeps each device's last leak probability (``probability``, NaN = not scored yet):
-    8 bytes a slot rather than a dict entry and a float object per device.
+    Also keeps each device's last leak probability (:attr:`scores` column ``probability``,
+    NaN = not scored yet; :meth:`probability`): 8 bytes a slot rather than a dict entry and a
+    float object per device.
 
     Args:
         cfg: the signal model's parameters (from the model manifest).
@@ -40,7 +41,11 @@ class SignalBank:
         self.last_reset: dict[str, dict[str, Any]] = {}
 
     def bind(self, index: SlotIndex) -> None:
-        """Use ``index`` (the ring buffers') for the slots; call before any reading."""
+        """Use ``index`` (the ring buffers') for the slots; call before any reading.
+
+        Raises:
+            RuntimeError: the bank already holds devices in its own index.
+        """
         if len(self.index):
             raise RuntimeError("bind the signal bank before it learns anything")
         self.index = index
