@@ -26,6 +26,7 @@ windows old after a restart; the peak never is).
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -42,6 +43,10 @@ from app.alerting.events import (
 )
 
 KIND = Kind.LEAK
+#: A high run whose readings all carry the same time (a gateway with a stuck clock) raises
+#: after this many times ``raise_n`` windows instead of waiting for ``raise_min_s`` of reading
+#: time that never passes (at 1 Hz, 12 windows span 11 s, past the 5 s alarm delay anyway).
+STALLED_CLOCK_FACTOR = 4
 
 
 @dataclass(slots=True)
@@ -57,6 +62,11 @@ class DeviceAlertState:
     raised_ts: float | None = None
     clear_since: float | None = None  # reading time of the first clear window of the run
     episode: EpisodeStats | None = None
+    # the device's clean-air level and noise scale when the alert was raised (gas units):
+    # the alert clears only once the gas is back near them, even after the device's signal
+    # model restarted (a restart of the service, a data gap) and relearned its level mid-leak
+    base_level: float | None = None
+    base_scale: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy, for the store."""
@@ -70,6 +80,17 @@ class DeviceAlertState:
         if kept.get("episode") is not None:
             kept["episode"] = EpisodeStats.from_dict(kept["episode"])
         return cls(**kept)
+
+    def still_above(self, gas: float, z_hold: float, min_log_ratio: float) -> bool:
+        """Whether ``gas`` still stands far above the level kept at the raise: at least
+        ``z_hold`` of the kept noise scales and ``min_log_ratio`` in log ratio (the evidence
+        gate's two bounds, :func:`app.ml.features.evidence`). False without an open alert
+        or a kept level (alerts raised before these fields existed)."""
+        if self.alert_id is None or self.base_level is None or not self.base_scale:
+            return False
+        base = max(self.base_level, 0.0)
+        rise = math.log((max(gas, 0.0) + 1.0) / (base + 1.0))
+        return gas - self.base_level >= z_hold * self.base_scale and rise >= min_log_ratio
 
     def is_default(self) -> bool:
         """True when there is nothing worth persisting."""
@@ -129,6 +150,8 @@ class AlertPolicy:
         gas_ppm: float | None = None,
         *,
         elevated: bool = False,
+        level: float | None = None,
+        scale: float | None = None,
     ) -> AlertEvent | None:
         """Feed one window's leak probability.
 
@@ -139,6 +162,8 @@ class AlertPolicy:
             gas_ppm: gas concentration of that reading, ppm (None = unknown).
             elevated: the device's gas is still far above its pre-episode baseline; while an
                 alert is open such a window never counts as clear.
+            level, scale: the device's clean-air level and noise scale (gas units), kept
+                with an alert raised by this window (:attr:`DeviceAlertState.base_level`).
 
         Returns:
             The event when the alert is raised, escalated (``alert.updated``) or resolved.
@@ -154,10 +179,12 @@ class AlertPolicy:
             if prob >= c.raise_p:
                 if st.high_run == 0:
                     st.high_since = ts
-                st.high_run = min(st.high_run + 1, c.raise_n)
+                st.high_run = min(st.high_run + 1, c.raise_n * STALLED_CLOCK_FACTOR)
             else:
                 st.high_run, st.high_since = 0, None
             event = self._maybe_raise(device_id, st, prob, ts, gas_ppm)
+            if event is not None:
+                st.base_level, st.base_scale = level, scale
         else:
             if prob < c.clear_p and not elevated:
                 st.low_run += 1
@@ -179,7 +206,10 @@ class AlertPolicy:
     ) -> AlertEvent | None:
         c = self.config
         since = ts if st.high_since is None else st.high_since
-        if st.high_run < c.raise_n or ts - since < c.raise_min_s:
+        if st.high_run < c.raise_n:
+            return None
+        stalled = ts == since and st.high_run >= c.raise_n * STALLED_CLOCK_FACTOR
+        if ts - since < c.raise_min_s and not stalled:
             return None
         st.high_run, st.high_since = 0, None
         st.alert_id = uuid.uuid4().hex

@@ -47,11 +47,27 @@ class AlertSink:
             self.signals.set_probability(w.device_id, p)  # a slot column, not a dict
             if self.profiles is not None and not self.profiles.enabled(w.device_id):
                 continue
+            gas = float(w.values[-1, 0])
             event = self.policy.update(
-                w.device_id, p, w.ts, gas_ppm=float(w.values[-1, 0]), elevated=ev
+                w.device_id,
+                p,
+                w.ts,
+                gas_ppm=gas,
+                elevated=ev or self._above_base(w.device_id, gas),
+                level=float(w.signal[0]),
+                scale=float(w.signal[1]),
             )
             if event is not None:
                 events.append(event)
             self.signals.hold(w.device_id, self.policy.open_alert(w.device_id) is not None)
         if events or self.policy.dirty:
             await self.log.publish(events)
+
+    def _above_base(self, device_id: str, gas: float) -> bool:
+        """The device's open leak alert was raised at a level the gas still stands far above
+        (:meth:`DeviceAlertState.still_above`). The gate itself compares with the signal
+        model's current level, which a restart mid-leak (service restart, data gap)
+        relearns from the leak."""
+        st = self.policy.open_alert(device_id)
+        cfg = self.signals.cfg
+        return st is not None and st.still_above(gas, cfg.z_hold, cfg.min_log_ratio)

@@ -151,7 +151,16 @@ def replay(
         p, g = ad.score(state, vals, e)
         stop = None
         for row, pr, gr in zip(e.tolist(), p.tolist(), g.tolist(), strict=True):
-            ev = pol.update("d", pr, tsl[row], elevated=gr)
+            # as app.services.detector.AlertSink: an open alert stays open while the gas
+            # stands far above the level kept at its raise, and a raise keeps the level
+            lv, sc = (float(vals[row, 0]), float(vals[row, 1])) if ad.k == 4 else (None, None)
+            st = pol.open_alert("d")
+            above = (
+                st is not None
+                and ad.k == 4
+                and st.still_above(gas[row][0], ad.sig_cfg.z_hold, ad.sig_cfg.min_log_ratio)
+            )
+            ev = pol.update("d", pr, tsl[row], elevated=gr or above, level=lv, scale=sc)
             if ev is not None and ev.type == "alert.raised":
                 raised.append(row)
             now = pol.open_alert("d") is not None

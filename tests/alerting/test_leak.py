@@ -157,6 +157,8 @@ def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
             "raised_ts": None,
             "clear_since": None,
             "episode": None,
+            "base_level": None,
+            "base_scale": None,
         }
     }
     p.update("d", 0.8, 1.0)
@@ -184,3 +186,44 @@ def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
     p.take_dirty()
     p.forget(["e"])
     assert p.take_dirty() == {"e": None}
+
+
+def test_a_stuck_gateway_clock_still_raises_after_more_windows() -> None:
+    """Every reading at the same time: the 5 s alarm delay never passes in reading time, so
+    the run raises after STALLED_CLOCK_FACTOR x raise_n windows instead of never."""
+    from app.alerting.leak import STALLED_CLOCK_FACTOR
+
+    pol = AlertPolicy(PolicyConfig(raise_min_s=5.0), "test")
+    n = 3 * STALLED_CLOCK_FACTOR
+    events = [pol.update("d", 0.99, 1000.0) for _ in range(n)]
+    assert events[:-1] == [None] * (n - 1)
+    assert events[-1] is not None and events[-1].type == "alert.raised"
+    # time that moves: 3 windows within 2 s still wait for the delay (bursts stay quiet)
+    pol2 = AlertPolicy(PolicyConfig(raise_min_s=5.0), "test")
+    assert [pol2.update("d", 0.99, 1000.0 + k) for k in range(3)] == [None] * 3
+
+
+def test_an_open_alert_stays_open_while_gas_stands_above_the_level_kept_at_raise() -> None:
+    """The level and scale of the raise are kept with the alert (and persisted): a restart of
+    the signal model mid-leak, which relearns its level from the leak, cannot clear it."""
+    pol = AlertPolicy(PolicyConfig(raise_min_s=0.0), "test")
+    for k in range(3):
+        ev = pol.update("d", 0.99, float(k), 4000.0, level=400.0, scale=4.0)
+    assert ev is not None and ev.type == "alert.raised"
+    st = pol.open_alert("d")
+    assert st is not None and st.base_level == 400.0 and st.base_scale == 4.0
+    restored = AlertPolicy(PolicyConfig(raise_min_s=0.0), "test")
+    restored.restore(pol.take_dirty())  # a service restart
+    st = restored.open_alert("d")
+    assert st is not None
+    assert st.still_above(4000.0, 4.0, 0.2) and not st.still_above(420.0, 4.0, 0.2)
+    for k in range(3, 200):  # low probability, but still far above the kept level
+        assert (
+            restored.update("d", 0.0, float(k), 4000.0, elevated=st.still_above(4000.0, 4.0, 0.2))
+            is None
+        )
+    k, ev = 200, None
+    while ev is None and k < 400:  # back near the kept level: clears
+        ev = restored.update("d", 0.0, float(k), 410.0, elevated=st.still_above(410.0, 4.0, 0.2))
+        k += 1
+    assert ev is not None and ev.type == "alert.resolved"

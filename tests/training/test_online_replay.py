@@ -115,3 +115,28 @@ def test_gated_model_equals_leak_scores() -> None:
     want_p, want_g = leak_scores(Pred(), w, b)
     np.testing.assert_allclose(p, want_p)
     assert (g == want_g).all() and g.sum() == 67
+
+
+def test_a_data_gap_mid_leak_does_not_clear_the_open_alert() -> None:
+    """A gap restarts the signal model, which then learns its level from the leak (the
+    newcomer's 'all clear' at 4,000 ppm); the level kept with the alert keeps it open until
+    the gas is back near 400 ppm. Shipped model, as the service runs it."""
+    from pathlib import Path
+
+    from app.ml.predictor import load_predictor
+    from app.training.reference_detectors import gated_model
+
+    pred = load_predictor(Path(__file__).resolve().parents[2] / "artifacts", device="cpu")
+    rng = np.random.default_rng(1)
+    parts = [(400.0, 900), (4000.0, 600), (4000.0, 900), (400.0, 900)]
+    gas = np.concatenate([v + rng.normal(0, 3, n) for v, n in parts])
+    ts = np.arange(len(gas), dtype=float)
+    ts[1500:] += 400.0  # a 400 s gap in the readings after 10 min of leak
+    series = np.c_[gas, np.full(len(gas), 21.0), np.full(len(gas), 45.0)]
+    run = replay(
+        Detector("lstm_svm", gated_model(pred), ""), series, ts, PolicyConfig(), pred.signal_cfg
+    )
+    assert len(run.raised) == 1 and 900 <= run.raised[0] < 960, run.raised
+    leak_rows = (run.ends >= run.raised[0]) & (run.ends < 2400)
+    assert run.active[leak_rows].all()  # open through the gap and the restart's warm-up
+    assert not run.active[run.ends >= 3000].any()  # cleared once back near 400 ppm
