@@ -5,7 +5,8 @@ Memory is fixed per device: ``max(window, warmup) * 3`` float32 values plus two 
 the device's slot of the shared :class:`app.slab.SlotIndex`; a slot is reused after its
 device is evicted. No Python object is kept per reading or per device. Batches go through
 :meth:`DeviceBuffers.store` in a few numpy operations (one per batch for devices with one
-reading in it, one per device for devices with several); each reading's gas also goes to
+reading in it, one per device for devices with several; a message of one reading takes a
+scalar path, :meth:`DeviceBuffers._store_one`); each reading's gas also goes to
 the device's signal model (:class:`app.services.signals.SignalBank`), and a window is due
 once that model is warm (its warm-up is at least one window long, so a window never reaches
 back across a restart) and every ``stride`` readings after.
@@ -155,6 +156,8 @@ class DeviceBuffers:
         n = len(device_ids)
         ts = np.asarray(ts, dtype=np.float64)
         values = np.asarray(values, dtype=np.float64).reshape(n, 3)  # float32 once stored
+        if n == 1:
+            return self._store_one(device_ids[0], float(ts[0]), values, strict, windows)
         order = np.argsort(ts, kind="stable")
         codes = np.zeros(n, dtype=np.uint8)
         slots = np.full(n, -1, dtype=np.int64)
@@ -196,6 +199,53 @@ class DeviceBuffers:
             parts.append(self._store_run(int(s_ok[a]), ts[idx], values[idx], windows=windows))
         due = [p for p in parts if p is not None and len(p)]
         return Stored(codes, WindowBatch.concat(due) if due else None, prior)
+
+    def _store_one(
+        self, device_id: str, ts: float, values: np.ndarray, strict: bool, windows: bool
+    ) -> Stored:
+        """:meth:`store` of one reading (``values`` (1, 3) float64) in scalar Python: the
+        same codes, ring write, signal update and window as the batch path, without its
+        few dozen numpy calls (a gateway posting each reading as it comes, or a WebSocket
+        frame of one reading, is the common small message)."""
+        codes = np.zeros(1, dtype=np.uint8)
+        prior = np.full(1, math.nan)
+        finite = math.isfinite(ts)
+        s = self.index.get(device_id)
+        if s is None and finite:
+            try:
+                s = self.slot_for(device_id)
+            except DeviceCapReached:
+                codes[0] = CAPPED
+                return Stored(codes, None, prior)
+        if s is not None:
+            last = self.signals.states.last_ts[s]
+            prior[0] = last
+            if ts <= last if strict else ts < last:
+                codes[0] = LATE
+                return Stored(codes, None, prior)
+        if not finite:
+            codes[0] = BAD_TS
+            return Stored(codes, None, prior)
+        assert s is not None
+        r, w = self.ring, self.signals.cfg.warmup
+        count = int(self.count[s])
+        self.values[s, count % r] = values[0]
+        self.count[s] = count + 1
+        self.last_seen[s] = self.clock()
+        after = (count + 1) % r  # the next write position: the oldest reading
+
+        def recent(_: int) -> np.ndarray:
+            rows: np.ndarray = self.values[s, (after + (r - w) + np.arange(w)) % r]
+            return rows
+
+        sig = self.signals.learn([s], [ts], values.tolist(), recent)
+        if not windows:
+            return Stored(codes, None, prior)
+        k = sig[0, 4]
+        if not (k >= w and (k - w) % self.stride == 0):
+            return Stored(codes, None, prior)
+        win = self.values[s, (after + (r - self.window) + np.arange(self.window)) % r]
+        return Stored(codes, WindowBatch([device_id], np.array([ts]), win[None], sig[:, :4]), prior)
 
     def _due(self, sig: np.ndarray) -> np.ndarray:
         """(m,) bool: warm signal and on the stride, from SignalBank.learn's (m, 5) output."""

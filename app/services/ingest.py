@@ -282,12 +282,15 @@ class Ingestor:
         self, device_ids: Sequence[str], ts: np.ndarray, vals: np.ndarray, codes: np.ndarray
     ) -> None:
         """Safety rules on each accepted reading, then the history record, in time order."""
-        order = np.argsort(ts, kind="stable")
         v = vals.tolist()
-        kept = [
-            (device_ids[j], float(ts[j]), v[j][0], v[j][1], v[j][2])
-            for j in order[codes[order] == 0].tolist()
-        ]
+        if len(device_ids) == 1:  # one reading: no sort
+            kept = [(device_ids[0], float(ts[0]), *v[0])] if codes[0] == 0 else []
+        else:
+            order = np.argsort(ts, kind="stable")
+            kept = [
+                (device_ids[j], float(ts[j]), v[j][0], v[j][1], v[j][2])
+                for j in order[codes[order] == 0].tolist()
+            ]
         if kept and self.safety is not None:
             await self.safety.on_readings(kept)
         if kept and self.record is not None:

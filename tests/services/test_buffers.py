@@ -335,3 +335,39 @@ def test_store_without_windows_leaves_the_same_buffers_and_signals() -> None:
     assert wa is not None and wb is not None
     np.testing.assert_array_equal(wa.values, wb.values)
     np.testing.assert_array_equal(wa.signal, wb.signal)
+
+
+@pytest.mark.parametrize(("stride", "warmup"), [(1, 5), (3, 5), (1, 8)])
+def test_one_reading_messages_match_per_reading_append(stride: int, warmup: int) -> None:
+    """A message of one reading takes :meth:`DeviceBuffers.store`'s scalar path: the same
+    codes (late, capped, bad ts), prior times, windows and signal as the reference."""
+    rng = np.random.default_rng(5)
+    a = make(5, 6, stride=stride, warmup=warmup)
+    b = Reference(5, 6, stride=stride, warmup=warmup)
+    clock = {f"d{k}": 0.0 for k in range(8)}  # 8 ids for a cap of 6
+    windows = 0
+    for _ in range(600):
+        d = f"d{rng.integers(0, 8)}"
+        clock[d] += float(rng.choice([1.0, 1.0, 1.0, 0.0, -2.5]))
+        t = clock[d] if rng.random() > 0.02 else np.nan
+        v = rng.uniform(300, 900, (1, 3))
+        prior_want = b.last.get(d, np.nan)
+        codes, batch, prior = a.store([d], np.array([t]), v)
+        if np.isnan(t):
+            assert codes.tolist() == [BAD_TS] and batch is None
+            continue
+        ref_codes, ref = per_reading(b, [d], [t], v)
+        assert codes.tolist() == ref_codes
+        np.testing.assert_array_equal(prior, [prior_want])
+        assert (batch is None) == (not ref)
+        if ref:
+            windows += 1
+            (got,) = list(batch)
+            assert got.device_id == d and got.ts == ref[0].ts
+            np.testing.assert_array_equal(got.values, ref[0].values)
+            np.testing.assert_allclose(got.signal, ref[0].signal, rtol=1e-12)
+    assert windows > 30 and len(a) == 6 and set(a.device_ids()) == set(b.rows)
+    # strict: a reading at its device's newest time is refused as LATE
+    d = a.device_ids()[0]
+    t = float(a.signals.states.last_ts[a.slot_for(d)])
+    assert a.store([d], np.array([t]), np.ones((1, 3)), strict=True)[0].tolist() == [LATE]
