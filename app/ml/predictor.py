@@ -156,10 +156,20 @@ def leak_scores(
 
     Returns:
         (probability (B,) float64 in [0, 1], evidence (B,) bool).
+
+    Only the windows whose gate is open go through the model (their probability does not
+    depend on the other windows of the batch): in clean air the gate is closed almost
+    everywhere, so the model's cost follows the windows that could be a leak, not the
+    fleet. With every gate open (a gas event at every device) the cost is the full batch.
     """
     gate = evidence(windows, signal, predictor.signal_cfg)
-    p = np.asarray(predictor.leak_probability(windows, signal), dtype=np.float64)
-    return np.where(gate, p, 0.0), gate
+    p = np.zeros(len(gate), dtype=np.float64)
+    open_ = np.flatnonzero(gate)
+    if open_.size == len(gate):
+        p[:] = predictor.leak_probability(windows, signal)
+    elif open_.size:
+        p[open_] = predictor.leak_probability(windows[open_], signal[open_])
+    return p, gate
 
 
 def _load_encoder(artifacts_dir: Path, device: str) -> Any:

@@ -33,13 +33,14 @@ class ServiceMetrics:
         )
         self.scoring_seconds = Histogram(
             "gasleak_scoring_duration_seconds",
-            "Duration of one inference call (a batch of windows) in the inference thread, s",
+            "Duration of one model call in the inference thread (the windows of a scored "
+            "batch whose evidence gate is open; clean windows need none), s",
             buckets=SCORING_BUCKETS_S,
             registry=self.registry,
         )
         self.scoring_batch_windows = Histogram(
             "gasleak_scoring_batch_windows",
-            "Windows scored in one inference call",
+            "Windows in one model call (those of a batch whose evidence gate is open)",
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
@@ -47,7 +48,8 @@ class ServiceMetrics:
 
 class TimedPredictor:
     """A predictor whose model calls are timed into ``metrics``; every other attribute is the
-    wrapped predictor's.
+    wrapped predictor's. The scorer calls the model only for windows whose evidence gate is
+    open (:func:`app.ml.predictor.leak_scores`), so in clean air there are none.
 
     Timed: ``leak_probability(windows, signal)`` (what the scorer calls, through
     :func:`app.ml.predictor.leak_scores`), with ``windows`` of shape ``(n_windows, window,

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
-from app.ml.features import evidence, preprocess, window_features
+from app.ml.features import preprocess, window_features
+from app.ml.predictor import leak_scores
 
 Score = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 #: MAD -> standard deviation for Gaussian data (Rousseeuw & Croux 1993).
@@ -60,17 +61,12 @@ def ungated(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Score:
 
 
 def gated_model(predictor: Any) -> Score:
-    """The service's leak score (``app.ml.predictor.leak_scores``: the model's probability
-    where the evidence gate is open, else 0), computing the model only on gated windows
-    (each window's probability does not depend on the rest of its batch, so the result is
-    the same; clean air rarely opens the gate, so this saves most of the LSTM time)."""
+    """The service's leak score, :func:`app.ml.predictor.leak_scores` (the model's
+    probability where the evidence gate is open, else 0; the model runs on gated windows
+    only)."""
 
     def score(w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        gate = evidence(w, b, predictor.signal_cfg)
-        p = np.zeros(len(gate))
-        if gate.any():
-            p[gate] = predictor.leak_probability(w[gate], b[gate])
-        return p, gate
+        return leak_scores(predictor, w, b)
 
     return score
 

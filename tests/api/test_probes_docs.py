@@ -150,23 +150,34 @@ async def test_openapi_describes_the_websocket_protocols(client: httpx.AsyncClie
 async def test_metrics_have_latency_histograms_and_queue_depths(
     client: httpx.AsyncClient,
 ) -> None:
+    async def scored(n: int) -> str:
+        for _ in range(250):
+            if (await client.get("/api/status")).json()["windows_scored"] >= n:
+                break
+            await asyncio.sleep(0.02)
+        return (await client.get("/metrics")).text
+
+    def value(text: str, name: str) -> float:
+        m = re.search(rf"{name} (\S+)", text)
+        assert m, name
+        return float(m.group(1))
+
     batch = [reading("m-1", T0 + i, 420.0 + i % 3) for i in range(70)]
     assert (await client.post("/api/readings", json=batch)).json()["accepted"] == 70
-    for _ in range(250):
-        if (await client.get("/api/status")).json()["windows_scored"] >= 11:
-            break
-        await asyncio.sleep(0.02)
-    text = (await client.get("/metrics")).text
+    text = await scored(11)  # windows at readings 60..70, clean air: the gate stays closed
     req = re.search(
         r'gasleak_http_request_duration_seconds_count\{method="POST",'
         r'route="/api/readings",status="200"\} (\S+)',
         text,
     )
     assert req and float(req.group(1)) == 1.0, text
-    scored = re.search(r"gasleak_scoring_batch_windows_sum (\S+)", text)
-    assert scored and float(scored.group(1)) == 11.0  # windows at readings 60..70
-    calls = re.search(r"gasleak_scoring_duration_seconds_count (\S+)", text)
-    assert calls and float(calls.group(1)) >= 1
+    assert value(text, "gasleak_scoring_duration_seconds_count") == 0  # no model call
+    leak = [reading("m-1", T0 + 70 + i, 3000.0) for i in range(5)]
+    assert (await client.post("/api/readings", json=leak)).json()["accepted"] == 5
+    text = await scored(16)
+    # the windows whose gate opened went through the model: at most the 5 new ones
+    assert value(text, "gasleak_scoring_duration_seconds_count") >= 1
+    assert 1 <= value(text, "gasleak_scoring_batch_windows_sum") <= 5
     for gauge in (
         "gasleak_windows_pending",
         "gasleak_readings_write_pending",

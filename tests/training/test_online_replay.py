@@ -97,24 +97,38 @@ def test_robust_z_warmup_floor_and_hold() -> None:
     assert p[0] == pytest.approx(0.7) and p[1] == 0.0 and p[2] < 0.3
 
 
-def test_gated_model_equals_leak_scores() -> None:
+def test_leak_scores_runs_the_model_on_gated_windows_only() -> None:
+    """The model's probability where the gate is open, 0 elsewhere, as if the whole batch
+    had been scored; the model sees only the gated windows. The evaluation's detector
+    (``gated_model``) is the same function."""
+    from app.ml.features import evidence
     from app.ml.predictor import leak_scores
     from app.training.reference_detectors import gated_model
+
+    seen: list[int] = []
 
     class Pred:  # a per-window model: probability from the window's mean gas
         signal_cfg = CFG
 
         def leak_probability(self, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+            seen.append(len(w))
             return 1 / (1 + np.exp(-(w[:, :, 0].mean(1) - b[:, 0]) / 50))
 
     rng = np.random.default_rng(0)
     w = (400 + rng.normal(0, 3, (200, 60, 3))).astype(np.float32)
     w[::3, -5:, 0] += 300
     b = np.tile([400.0, 4.0], (200, 1))
-    p, g = gated_model(Pred())(w, b)
-    want_p, want_g = leak_scores(Pred(), w, b)
-    np.testing.assert_allclose(p, want_p)
-    assert (g == want_g).all() and g.sum() == 67
+    gate = evidence(w, b, CFG)
+    full = Pred().leak_probability(w, b)
+    seen.clear()
+    p, g = leak_scores(Pred(), w, b)
+    assert seen == [67] and (g == gate).all() and g.sum() == 67
+    np.testing.assert_allclose(p, np.where(gate, full, 0.0))
+    p2, g2 = gated_model(Pred())(w, b)
+    np.testing.assert_array_equal(p2, p)
+    seen.clear()
+    p3, _ = leak_scores(Pred(), w[1::3], b[1::3])  # clean only: no model call
+    assert seen == [] and not p3.any()
 
 
 def test_a_data_gap_mid_leak_does_not_clear_the_open_alert() -> None:
