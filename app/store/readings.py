@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Table, cast, delete, func, insert, select
+from sqlalchemy import BigInteger, Connection, Table, cast, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.store.models import ReadingRow
@@ -18,20 +18,26 @@ ReadingTuple = tuple[str, float, float, float, float]  # device, ts, gas, temp, 
 class ReadingsRepo:
     """Readings rows; writes take the store's write lock."""
 
-    def __init__(self, engine: AsyncEngine, write_lock: asyncio.Lock) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        write_lock: asyncio.Lock,
+        transaction: Callable[[Callable[[Connection], Any]], Awaitable[Any]],
+    ) -> None:
         self.engine = engine
         self.write_lock = write_lock
+        self._transaction = transaction  # Store.transaction on its no-fsync engine
 
     async def add(self, rows: Sequence[ReadingTuple]) -> None:
-        """Insert readings in one transaction."""
+        """Insert readings in one transaction (:meth:`app.store.repo.Store.transaction`)."""
         if not rows:
             return
         params = [
             {"device_id": d, "ts": ts, "gas_ppm": g, "temperature_c": t, "humidity_pct": h}
             for d, ts, g, t, h in rows
         ]
-        async with self.write_lock, self.engine.begin() as conn:
-            await conn.execute(insert(T), params)
+        async with self.write_lock:
+            await self._transaction(lambda conn: conn.execute(insert(T), params))
 
     async def history(
         self, device_id: str, *, start: float, end: float, bucket_s: float

@@ -9,12 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, event, func, insert, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    make_url,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.alerting.events import OPEN_STATES, AlertEvent, EventType, Severity
 from app.store.auth import AuditRepo, KeysRepo
@@ -25,6 +39,7 @@ from app.store.webhooks import DeliveriesRepo
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 SEVERITY_RANK = {s.value: s.rank for s in Severity}
 #: Tables of the per-device state kinds that :meth:`Store.append` persists.
 #: PostgreSQL advisory-lock key held by every event insert until its commit, so event ids
@@ -39,6 +54,25 @@ STATE_TABLES: dict[str, type[PolicyState] | type[SafetyState]] = {
 }
 
 
+def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
+    """Set WAL, ``synchronous`` and a 30 s busy timeout on each new connection of ``engine``
+    (a sync engine, or an async engine's ``sync_engine``)."""
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _: Any) -> None:
+        cur = dbapi_conn.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            f"synchronous={synchronous}",
+            "busy_timeout=30000",
+            # no commit checkpoints the WAL (a 4 MB copy and two fsyncs while holding the
+            # write lock); Store.checkpoint does it beside the writers
+            "wal_autocheckpoint=0",
+        ):
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+
 def make_engine(url: str, *, synchronous: str = "FULL") -> AsyncEngine:
     """An async engine; SQLite gets WAL, ``synchronous`` (FULL) and a 30 s busy timeout.
 
@@ -49,23 +83,25 @@ def make_engine(url: str, *, synchronous: str = "FULL") -> AsyncEngine:
     """
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn: Any, _: Any) -> None:
-            cur = dbapi_conn.cursor()
-            for pragma in (
-                "journal_mode=WAL",
-                f"synchronous={synchronous}",
-                "busy_timeout=30000",
-                # no commit checkpoints the WAL (a 4 MB copy and two fsyncs while holding the
-                # write lock); Store.checkpoint does it beside the writers
-                "wal_autocheckpoint=0",
-            ):
-                cur.execute(f"PRAGMA {pragma}")
-            cur.close()
-
+        _sqlite_pragmas(engine.sync_engine, synchronous)
         return engine
     return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+
+
+def make_sync_engine(url: str, *, synchronous: str) -> Engine:
+    """The sync (``sqlite3``) engine of an ``sqlite+aiosqlite`` URL, with the pragmas of
+    :func:`make_engine`, for :meth:`Store.transaction`'s writer thread.
+
+    Raises:
+        ValueError: ``url`` is not an SQLite URL.
+    """
+    if not url.startswith("sqlite"):
+        raise ValueError(f"not an SQLite URL: {url!r}")
+    sync_url = make_url(url).set(drivername="sqlite")
+    # one thread (the writer's) uses these connections; dispose may run on another
+    engine = create_engine(sync_url, connect_args={"timeout": 30, "check_same_thread": False})
+    _sqlite_pragmas(engine, synchronous)
+    return engine
 
 
 def _upgrade(connection: Connection) -> None:
@@ -101,7 +137,20 @@ class Store:
         self.fast_engine = (
             make_engine(url, synchronous="NORMAL") if url.startswith("sqlite") else self.engine
         )
-        self.readings = ReadingsRepo(self.fast_engine, self.write_lock)
+        # SQLite writes on the hot path (events, states, readings history) run whole on one
+        # writer thread with sync engines: one thread hop per transaction instead of one per
+        # statement through aiosqlite (:meth:`transaction`)
+        self._sync: dict[bool, Engine] = {}
+        self._writer: ThreadPoolExecutor | None = None
+        if url.startswith("sqlite"):
+            self._sync = {
+                False: make_sync_engine(url, synchronous="FULL"),
+                True: make_sync_engine(url, synchronous="NORMAL"),
+            }
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+        self.readings = ReadingsRepo(
+            self.fast_engine, self.write_lock, lambda fn: self.transaction(fn, fast=True)
+        )
         self.deliveries = DeliveriesRepo(self.engine, self.write_lock)
         self.devices = DevicesRepo(self.engine, self.write_lock)
         self.silences = SilencesRepo(self.engine, self.write_lock)
@@ -126,8 +175,39 @@ class Store:
             async with self.fast_engine.connect() as conn:
                 await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
+    async def transaction(self, fn: Callable[[Connection], R], *, fast: bool = False) -> R:
+        """Run ``fn(conn)`` in one transaction and commit; its result. Call with
+        :attr:`write_lock` held.
+
+        SQLite: on the writer thread with a sync engine, so the whole transaction is one
+        hop off the event loop (through aiosqlite every statement and the commit is one:
+        each waits for the event loop's thread to hand over the GIL, which is what held an
+        alert's commit at 17-28 ms under load). Other databases: ``AsyncConnection.run_sync``
+        on the async engine (SQLAlchemy's way to run sync code on an async connection).
+
+        Args:
+            fn: the statements, on a sync :class:`sqlalchemy.Connection`.
+            fast: use the no-fsync engine (``synchronous=NORMAL`` on SQLite): for writes no
+                one waits to see (readings history, states changed without an event).
+        """
+        if self._writer is not None:
+            engine = self._sync[fast]
+
+            def run() -> R:
+                with engine.begin() as conn:
+                    return fn(conn)
+
+            return await asyncio.get_running_loop().run_in_executor(self._writer, run)
+        async with (self.fast_engine if fast else self.engine).begin() as conn:
+            return await conn.run_sync(fn)
+
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and the writer thread)."""
+        if self._writer is not None:
+            loop = asyncio.get_running_loop()
+            for engine in self._sync.values():
+                await loop.run_in_executor(self._writer, engine.dispose)
+            self._writer.shutdown(wait=True)
         if self.fast_engine is not self.engine:
             await self.fast_engine.dispose()
         await self.engine.dispose()
@@ -168,24 +248,28 @@ class Store:
             }
             for e, data in events
         ]
-        ids: list[int] = []
-        async with (self.engine if rows else self.fast_engine).begin() as conn:
-            if rows and self.engine.dialect.name == "postgresql":
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EVENT_ID_LOCK})
+        postgres = self.engine.dialect.name == "postgresql"
+
+        def write(conn: Connection) -> list[int]:
+            ids: list[int] = []
+            if rows and postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EVENT_ID_LOCK})
             if rows:
                 stmt = insert(Event).returning(Event.event_id, sort_by_parameter_order=True)
-                ids = [int(i) for i in (await conn.execute(stmt, rows)).scalars()]
-                await self._project(conn, [e for e, _ in events], ids, now)
+                ids = [int(i) for i in conn.execute(stmt, rows).scalars()]
+                self._project(conn, [e for e, _ in events], ids, now)
             for kind, changed in (states or {}).items():
-                await self._save_states(conn, STATE_TABLES[kind], changed, now)
+                self._save_states(conn, STATE_TABLES[kind], changed, now)
             loud = [i for i, (e, _) in zip(ids, events, strict=True) if not e.silenced]
             if webhook_urls and loud:
-                await self.deliveries.add(conn, loud, webhook_urls, now)
-        return ids
+                DeliveriesRepo.add(conn, loud, webhook_urls, now)
+            return ids
+
+        return await self.transaction(write, fast=not rows)
 
     @staticmethod
-    async def _project(
-        conn: AsyncConnection, events: Sequence[AlertEvent], ids: Sequence[int], now: float
+    def _project(
+        conn: Connection, events: Sequence[AlertEvent], ids: Sequence[int], now: float
     ) -> None:
         """Apply events to their alerts: one insert for the raised, then the others in order."""
         raised = [
@@ -209,7 +293,7 @@ class Store:
             if e.type == EventType.RAISED
         ]
         if raised:
-            await conn.execute(insert(Alert), raised)
+            conn.execute(insert(Alert), raised)
         for e, eid in zip(events, ids, strict=True):
             if e.type == EventType.RAISED:
                 continue
@@ -235,11 +319,11 @@ class Store:
             if e.type == EventType.RESOLVED:
                 values["resolved_ts"] = e.ts
             where = Alert.alert_id == e.alert_id
-            await conn.execute(update(Alert).where(where).values(**values))
+            conn.execute(update(Alert).where(where).values(**values))
 
     @staticmethod
-    async def _save_states(
-        conn: AsyncConnection,
+    def _save_states(
+        conn: Connection,
         table: type[PolicyState] | type[SafetyState],
         states: dict[str, dict[str, Any] | None],
         now: float,
@@ -249,10 +333,10 @@ class Store:
         keys = list(states)
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
-            await conn.execute(delete(table).where(table.device_id.in_(chunk)))
+            conn.execute(delete(table).where(table.device_id.in_(chunk)))
         rows = [{"device_id": d, "data": s, "updated_at": now} for d, s in states.items() if s]
         if rows:
-            await conn.execute(insert(table), rows)
+            conn.execute(insert(table), rows)
 
     async def last_event_id(self) -> int:
         """Newest event id written so far (0 = none)."""

@@ -10,8 +10,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, Table, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.store.models import Delivery, Event
 
@@ -26,10 +26,9 @@ class DeliveriesRepo:
         self.write_lock = write_lock
 
     @staticmethod
-    async def add(
-        conn: AsyncConnection, event_ids: Sequence[int], urls: Sequence[str], now: float
-    ) -> None:
-        """Create pending deliveries inside the caller's (event-writing) transaction."""
+    def add(conn: Connection, event_ids: Sequence[int], urls: Sequence[str], now: float) -> None:
+        """Create pending deliveries inside the caller's (event-writing) transaction (a sync
+        connection: :meth:`app.store.repo.Store.transaction`)."""
         rows = [
             {
                 "url": u,
@@ -42,7 +41,7 @@ class DeliveriesRepo:
             for e in event_ids
             for u in urls
         ]
-        await conn.execute(insert(Delivery), rows)
+        conn.execute(insert(Delivery), rows)
 
     async def pending(self, url: str, limit: int = 100) -> list[dict[str, Any]]:
         """The oldest pending deliveries of one receiver with their event, by event id."""
