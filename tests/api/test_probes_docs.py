@@ -185,3 +185,15 @@ async def test_metrics_have_latency_histograms_and_queue_depths(
         "gasleak_subscriber_queue_depth_total",
     ):
         assert f"\n{gauge} " in text, gauge
+
+
+async def test_startup_freezes_what_it_loaded_and_shutdown_unfreezes(settings: Settings) -> None:
+    """The objects loaded at start-up (model, libraries) are left out of later collections
+    (``gc.freeze``), so a full collection does not stall the event loop for their scan."""
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    app = create_app(settings)
+    async with LifespanManager(app, startup_timeout=120):
+        assert gc.get_freeze_count() > 100_000
+    assert gc.get_freeze_count() == 0
