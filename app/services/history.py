@@ -5,8 +5,8 @@ are already waiting, when it waits (backpressure on ingestion rather than droppi
 writer flushes whatever is buffered, at most every ``interval_s`` (100 ms), in transactions
 of at most :data:`WRITE_CHUNK` readings, so a steady stream costs one commit per interval and
 a burst of 10,000 readings ten short ones, between which alert events take the store's write
-lock. Readers of
-the history call :meth:`ReadingsRecorder.flush` first, so they see every accepted reading.
+lock. Readers of the history call :meth:`ReadingsRecorder.flush` first, so they see every
+accepted reading.
 Readings older than the retention time are pruned periodically. A ``kill -9`` loses at most
 the readings buffered but not yet written (up to ``interval_s`` worth); alert events and
 policy state do not go through this path.

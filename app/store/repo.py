@@ -93,11 +93,17 @@ def make_sync_engine(url: str, *, synchronous: str) -> Engine:
     :func:`make_engine`, for :meth:`Store.transaction`'s writer thread.
 
     Raises:
-        ValueError: ``url`` is not an SQLite URL.
+        ValueError: ``url`` is not an SQLite URL, or names an in-memory database (each
+            connection would get its own empty one: the writer's and the readers' differ).
     """
     if not url.startswith("sqlite"):
         raise ValueError(f"not an SQLite URL: {url!r}")
     sync_url = make_url(url).set(drivername="sqlite")
+    if sync_url.database in (None, "", ":memory:") or "mode=memory" in url:
+        raise ValueError(
+            f"the store needs an SQLite file, not an in-memory database: {url!r} "
+            "(set GASLEAK_DB_PATH or a sqlite+aiosqlite:///path URL)"
+        )
     # one thread (the writer's) uses these connections; dispose may run on another
     engine = create_engine(sync_url, connect_args={"timeout": 30, "check_same_thread": False})
     _sqlite_pragmas(engine, synchronous)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from app.alerting.events import Ack, AlertEvent, AlertState, EventType, Kind, Severity
 from app.store import Store
 
@@ -266,3 +268,11 @@ async def test_states_without_events_are_written_in_the_background(store: Store)
     src.changed = {"d1": None}
     [out] = await log.publish([ev("alert.raised", alert="x")[0]])
     assert out["event_id"] == 1 and await store.states("leak") == {"d2": {"high_run": 2}}
+
+
+def test_an_in_memory_sqlite_store_is_refused_naming_the_fix() -> None:
+    """The writer thread's connection and the readers' would each get their own empty
+    in-memory database, so events written would never be read back."""
+    for url in ("sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"):
+        with pytest.raises(ValueError, match="SQLite file"):
+            Store(url)
