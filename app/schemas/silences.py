@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from datetime import datetime
 from typing import Literal
@@ -45,9 +46,24 @@ class SilenceIn(BaseModel):
 
     @model_validator(mode="after")
     def _matchers(self) -> SilenceIn:
-        if self.device_id is None and self.kind is None:
-            raise ValueError("give device_id or kind: a silence of everything is refused")
+        if self.kind is None and (self.device_id is None or matches_every_device(self.device_id)):
+            raise ValueError(
+                "give device_id or kind: a silence of everything is refused"
+                + ("" if self.device_id is None else f" ({self.device_id!r} matches every id)")
+            )
         return self
+
+
+#: Device ids of every character class and length a device id may have (DEVICE_ID_PATTERN):
+#: a glob that matches all of them matches every device.
+_PROBE_IDS = ("a", "Z", "0", ".", "_", ":", "-", "z" * 64, "A1.b_2:c-3", "-" * 64)
+
+
+def matches_every_device(glob: str) -> bool:
+    """Whether an ``fnmatch`` glob matches every possible device id (``*``, ``?*``,
+    ``[!~]*``...), judged on ids of each allowed character and of the shortest and longest
+    length; a glob that leaves out any of them is narrower than "everything"."""
+    return all(fnmatch.fnmatchcase(d, glob) for d in _PROBE_IDS)
 
 
 class SilenceOut(BaseModel):

@@ -95,6 +95,10 @@ async def test_silence_on_a_glob_keeps_webhooks_quiet_but_stores_the_alert(
             "/api/silences", json={"ends_at": "2099-01-01T00:00:00Z", "comment": "x", "author": "y"}
         )
         assert bad.status_code == 422  # no matcher: a silence of everything is refused
+        for glob in ("*", "**", "?*", "[!~]*"):  # globs that match every device id: the same
+            everything = {"device_id": glob, "ends_at": "2099-01-01T00:00:00Z"}
+            r = await c.post("/api/silences", json={**everything, "comment": "x", "author": "y"})
+            assert r.status_code == 422 and "matches every id" in r.text, glob
         r = await c.post(
             "/api/silences",
             json={
@@ -235,3 +239,16 @@ async def test_a_store_outage_while_registering_does_not_cost_readings_or_alerts
         assert [d["device_id"] for d in (await c.get("/api/devices")).json()["devices"]] == [
             "new-1"
         ]
+
+
+async def test_a_glob_of_every_device_is_allowed_with_a_kind(
+    make_client: Callable[..., Any],
+) -> None:
+    """Every device but one kind is what a kind alone already allows."""
+    async for c in make_client():
+        r = await c.post(
+            "/api/silences",
+            json={"device_id": "*", "kind": "leak", "ends_at": "2099-01-01T00:00:00Z"}
+            | {"comment": "x", "author": "y"},
+        )
+        assert r.status_code == 201 and r.json()["status"] == "active"
