@@ -3,7 +3,10 @@
 Deliveries live in the store (created pending in the event's own transaction), so a crash or
 restart loses none. Each receiver has its own worker task and HTTP client: it sends its
 pending deliveries in event-id order, one at a time, and a receiver that fails or hangs only
-delays itself. A failed attempt (transport error or non-2xx answer) is retried after
+delays itself. While a receiver is unreachable (transport error, timeout, 3xx, 5xx, 408, 425,
+429) its deliveries wait in event order; an event it refuses with another 4xx waits on its own
+schedule and the events after it go on, so one refused event never holds back later alerts.
+A failed attempt is retried after
 ``min(max, base * 2**(attempts-1))`` seconds with equal jitter (half fixed, half random),
 until it succeeds or ``expire_s`` after the event, when it is marked ``expired``.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import hashlib
 import hmac
 import json
@@ -106,15 +110,24 @@ class ReceiverWorker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), IDLE_POLL_S)
                     continue
+                acted = False
                 for row in rows:
                     wait = row["next_attempt_at"] - time.time()
                     if wait > 0:
-                        await asyncio.sleep(wait)
+                        if refused(row["last_status"]):
+                            continue  # waits on its own schedule; the events after it go on
+                        await asyncio.sleep(wait)  # the receiver's backoff: in event order
+                        acted = True
                         break
-                    if not await self._attempt(client, row):
-                        break
+                    acted = True
+                    if await self._attempt(client, row) is Outcome.UNREACHABLE:
+                        break  # the receiver is down: retry it later, in event order
+                if not acted:  # only refused events, none due: until the first is, or news
+                    first = min(r["next_attempt_at"] for r in rows) - time.time()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), min(max(first, 0), IDLE_POLL_S))
 
-    async def _attempt(self, client: httpx.AsyncClient, row: dict[str, Any]) -> bool:
+    async def _attempt(self, client: httpx.AsyncClient, row: dict[str, Any]) -> Outcome:
         body = encode(row["event"])
         headers = {
             "content-type": "application/json",
@@ -137,7 +150,7 @@ class ReceiverWorker:
                     http_status=status,
                     error=None,
                 )
-                return True
+                return Outcome.DELIVERED
             error = f"HTTP {status}"
             if 300 <= status < 400:
                 error += " (redirects are not followed)"
@@ -148,7 +161,7 @@ class ReceiverWorker:
         except (httpx.HTTPError, PermissionError) as exc:
             error = f"{type(exc).__name__}: {exc}"
         await self._failed(row, status, error)
-        return False
+        return Outcome.REFUSED if refused(status) else Outcome.UNREACHABLE
 
     async def _post(
         self, client: httpx.AsyncClient, body: bytes, headers: dict[str, str]
@@ -186,6 +199,23 @@ class ReceiverWorker:
             error=error,
             next_attempt_at=nxt,
         )
+
+
+def refused(status: int | None) -> bool:
+    """Whether an HTTP status refuses one event while the receiver is up: a 4xx other than
+    408 (timeout), 425 (too early) and 429 (rate limited), which say "not now" to any event
+    (RFC 9110 section 15.5, RFC 6585 section 4, RFC 8470 section 5.2)."""
+    return status is not None and 400 <= status < 500 and status not in (408, 425, 429)
+
+
+class Outcome(enum.Enum):
+    """One delivery attempt: delivered (2xx), refused (the receiver answered 4xx for this
+    event; other events may still go through), unreachable (transport error, timeout, 3xx,
+    5xx, 408, 425, 429: the receiver as a whole is not taking events now)."""
+
+    DELIVERED = "delivered"
+    REFUSED = "refused"
+    UNREACHABLE = "unreachable"
 
 
 class WebhookDispatcher:
