@@ -96,6 +96,26 @@ TAIL_GAIN = 20.0
 #: Readings up to this many times the tracked quantile (or z_hold scales, if more) update it;
 #: higher ones are "far above", like a leak, and teach it nothing.
 TAIL_REACH = 2.0
+#: Tukey's "far out" fence (Tukey 1977, *Exploratory Data Analysis*): warm-up readings more
+#: than this many interquartile ranges above the upper quartile are spikes, not noise, and
+#: are left out of the starting quantile. Two readings of a 2,000 ppm spike in a 60-reading
+#: warm-up at 420 ppm otherwise started the quantile at ~800 ppm (scale ~200 ppm where the
+#: noise is 2 ppm), and it took hours to come down: leaks went unseen (newcomer's probe).
+#: For Gaussian noise the fence lies 4.7 sd out and removes nothing; on a sensor floored at
+#: 0 ppm (quartiles 0 and ~1.3 ppm for sd 2) it lies at ~5 ppm and keeps the noise.
+TAIL_FENCE_IQR = 3.0
+
+
+def _warm_tail(resid: np.ndarray) -> float:
+    """Starting 97.5 % quantile of the warm-up's baseline-relative readings, spikes above
+    Tukey's far-out fence (:data:`TAIL_FENCE_IQR`) left out; >= 0.
+
+    Args:
+        resid: (n,) float64, filtered gas minus the starting level (gas units).
+    """
+    q25, q75 = np.quantile(resid, [0.25, 0.75])
+    kept = resid[resid <= q75 + TAIL_FENCE_IQR * (q75 - q25)]
+    return max(float(np.quantile(kept if kept.size else resid, TAIL_Q)), 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +297,7 @@ class SignalStates(Columns):
         mad = float(np.median(np.abs(gas - level)))
         self.level[s] = level
         self.dev[s] = dev = MAD_TO_SD * mad
-        self.tail[s] = tail = max(float(np.quantile(gas - level, TAIL_Q)), 0.0)
+        self.tail[s] = tail = _warm_tail(gas - level)
         self.scale[s] = max(dev, tail / self.cfg.z_hold, self._floor(s, level))
         self.t_level[s] = float(np.median(w[:, 1]))
         self.rh_level[s] = float(np.median(w[:, 2]))
