@@ -35,6 +35,16 @@ def test_signature_is_hmac_sha256_of_the_exact_body() -> None:
     assert sign(b"other", body) != sign(b"k", body)
 
 
+#: A leak alert raised: the first event of the deliveries below.
+RAISED = AlertEvent(
+    type=EventType.RAISED,
+    alert_id="a",
+    device_id="d",
+    kind=Kind.LEAK,
+    severity=Severity.WARNING,
+    state=AlertState.ACTIVE,
+    ts=1.7e9,
+)
 #: Long enough that the first attempt comes well before it on a loaded box (0.5 s was not:
 #: the first attempt sometimes came after it, leaving no retry to see).
 EXPIRE_S = 2.0
@@ -44,15 +54,7 @@ async def test_unreachable_receiver_is_retried_then_expired(tmp_path: Path) -> N
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
     await store.migrate()
     url = f"http://127.0.0.1:{free_port()}/nobody-listens"
-    raised = AlertEvent(
-        type=EventType.RAISED,
-        alert_id="a",
-        device_id="d",
-        kind=Kind.LEAK,
-        severity=Severity.WARNING,
-        state=AlertState.ACTIVE,
-        ts=1.7e9,
-    )
+    raised = RAISED
     resolved = raised.with_(type=EventType.RESOLVED, state=AlertState.RESOLVED)
     now = time.time()
     await store.append(
@@ -258,15 +260,7 @@ async def test_an_event_the_receiver_refuses_does_not_hold_back_later_ones(
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
-    raised = AlertEvent(
-        type=EventType.RAISED,
-        alert_id="a",
-        device_id="d",
-        kind=Kind.LEAK,
-        severity=Severity.WARNING,
-        state=AlertState.ACTIVE,
-        ts=1.7e9,
-    )
+    raised = RAISED
     events = [raised, raised.with_(type=EventType.UPDATED), raised.with_(type=EventType.UPDATED)]
     now = time.time()
     await store.append(
