@@ -131,15 +131,7 @@ class RawReceiver:
 async def _one_delivery(tmp_path: Path, url: str) -> Store:
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
     await store.migrate()
-    event = AlertEvent(
-        type=EventType.RAISED,
-        alert_id="a",
-        device_id="d",
-        kind=Kind.LEAK,
-        severity=Severity.WARNING,
-        state=AlertState.ACTIVE,
-        ts=1.7e9,
-    )
+    event = RAISED
     now = time.time()
     await store.append(
         [(event, event.to_wire(published_at=now))], states={}, now=now, webhook_urls=[url]
