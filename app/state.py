@@ -181,8 +181,8 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
     # What is loaded by now (torch, the model, scikit-learn, pydantic's schemas: ~390,000
     # objects tracked by the collector) lives as long as the service. Frozen (Python docs,
     # gc.freeze), it is left out of every later collection: a full (generation 2) collection
-    # then scans what the service allocated since, not the libraries. Before, each took
-    # 110-400 ms on the event loop, the paced bench's p95/p99 (README Performance).
+    # then scans what the service allocated since, not the libraries. Before, one took
+    # ~340 ms on the event loop; after, 16-45 ms in the paced bench (README Performance).
     gc.collect()
     gc.freeze()
     try:
