@@ -222,6 +222,21 @@ class SafetyRules:
         r.last_ts[s], r.last_seen[s] = ts, now
         return out
 
+    def check_late(self, device_id: str, ts: float, gas: float) -> list[AlertEvent]:
+        """The threshold rule alone, for a reading refused as out of order: gas (ppm) at or
+        above the low set point raises the alarm, or extends or escalates the open one (a
+        reading must never be dangerous and unseen because its time stamp is behind its
+        device's newest, e.g. after one stamped minutes ahead). Below the set point it does
+        nothing: it neither clears an alarm nor touches the fault rules or the device's last
+        reading, which stay in time order.
+
+        Returns:
+            Events in the order they happened, possibly empty.
+        """
+        if not self.profiles.enabled(device_id) or gas < self.profiles.set_points(device_id)[0]:
+            return []
+        return self._threshold(device_id, ts, gas)
+
     def silent(self, now: float, *, wall_ts: float) -> list[AlertEvent]:
         """Raise (or add to) the ``sensor_fault`` of watched devices silent for ``silent_s``.
 

@@ -274,6 +274,14 @@ class Ingestor:
         stored = self.buffers.store(device_ids, ts, vals, strict=strict)
         if self.safety is not None or self.record is not None:
             await self._per_reading(device_ids, ts, vals, stored.codes)
+        late = np.flatnonzero(stored.codes == LATE)
+        if late.size and self.safety is not None and not strict:
+            # refused for its order (its device's clock stepped back, or an earlier reading
+            # was stamped ahead), but dangerous gas still raises the threshold alarm; not in
+            # cluster mode (strict), where LATE is a redelivery already checked
+            await self.safety.on_late(
+                [(device_ids[j], float(ts[j]), float(vals[j, 0])) for j in late.tolist()]
+            )
         if stored.windows is not None and self.score:
             await self.scorer.submit(stored.windows)
         return stored.codes, stored.prior_ts
@@ -301,7 +309,8 @@ class Ingestor:
             return {
                 "field": "ts",
                 "reason": f"older than this device's latest reading ({iso(last)}); "
-                "readings must arrive in time order per device",
+                "readings must arrive in time order per device (its gas was still checked "
+                "against the safety set points)",
                 "type": "out_of_order",
             }
         if code == CAPPED:

@@ -48,6 +48,16 @@ class SafetyService:
         if events or self.rules.dirty:
             await self.log.publish(events)
 
+    async def on_late(self, rows: Sequence[tuple[str, float, float]]) -> None:
+        """Readings refused as out of order, (device_id, ts, gas ppm) each: a gas at or above
+        a set point still raises (or extends) the threshold alarm
+        (:meth:`SafetyRules.check_late`), and the events are published."""
+        events: list[AlertEvent] = []
+        for d, ts, gas in rows:
+            events += self.rules.check_late(d, ts, gas)
+        if events or self.rules.dirty:
+            await self.log.publish(events)
+
     async def sweep_silent(self, wall_ts: float) -> int:
         """Raise the ``silent`` fault of devices quiet for ``silent_s``; returns how many."""
         events = self.rules.silent(self.monotonic(), wall_ts=wall_ts)

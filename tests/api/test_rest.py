@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from tests.conftest import reading
@@ -175,3 +177,23 @@ async def test_ids_beyond_64_bits_are_refused_naming_the_field(client) -> None:
         r = await client.get(url)
         assert r.status_code == 422, url
         assert field in str(r.json()["detail"]), r.json()
+
+
+async def test_a_dangerous_reading_behind_a_future_stamped_one_still_raises_the_alarm(
+    client: httpx.AsyncClient,
+) -> None:
+    """One reading stamped 290 s ahead made every later reading of its device out of order
+    for five minutes, and out-of-order readings skipped the safety rules: a 20,000 ppm
+    reading raised nothing (newcomer). It is still refused for the buffer, but its gas is
+    checked against the set points; a clean late reading raises nothing."""
+    now = time.time()
+    ahead = await client.post("/api/readings", json=reading("fut", now + 290, 420.0))
+    assert ahead.json()["accepted"] == 1
+    clean = await client.post("/api/readings", json=reading("fut", now, 430.0))
+    assert clean.json()["rejected"][0]["errors"][0]["type"] == "out_of_order"
+    assert (await client.get("/api/alerts", params={"device_id": "fut"})).json()["alerts"] == []
+    r = await client.post("/api/readings", json=reading("fut", now + 1, 20_000.0))
+    err = r.json()["rejected"][0]["errors"][0]
+    assert err["type"] == "out_of_order" and "safety set points" in err["reason"]
+    [alert] = (await client.get("/api/alerts", params={"device_id": "fut"})).json()["alerts"]
+    assert alert["kind"] == "threshold" and alert["severity"] == "critical"
