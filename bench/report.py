@@ -128,7 +128,8 @@ def print_table(r: dict[str, Any]) -> None:
             f"{s['readings_per_s']:,} readings/s, "
             f"{s['windows_per_s']:,} windows/s "
             f"({r['vs_ceiling']:.0%} of the model ceiling; the model runs only on windows "
-            "whose evidence gate is open, 10 % of devices here)",
+            f"whose evidence gate is open: {p['leaky_devices']:,} of {c['devices']:,} devices "
+            "leak here)",
         ),
         (
             "saturated: naive (inline)",

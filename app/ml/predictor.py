@@ -165,9 +165,7 @@ def leak_scores(
     gate = evidence(windows, signal, predictor.signal_cfg)
     p = np.zeros(len(gate), dtype=np.float64)
     open_ = np.flatnonzero(gate)
-    if open_.size == len(gate):
-        p[:] = predictor.leak_probability(windows, signal)
-    elif open_.size:
+    if open_.size:
         p[open_] = predictor.leak_probability(windows[open_], signal[open_])
     return p, gate
 

@@ -232,10 +232,10 @@ class DeviceBuffers:
         self.values[s, count % r] = values[0]
         self.count[s] = count + 1
         self.last_seen[s] = self.clock()
-        after = (count + 1) % r  # the next write position: the oldest reading
+        head = np.array([count + 1])  # the next write position (modulo the ring)
 
         def recent(_: int) -> np.ndarray:
-            rows: np.ndarray = self.values[s, (after + (r - w) + np.arange(w)) % r]
+            rows: np.ndarray = self.values[s, self._order(head, w)[0]]
             return rows
 
         sig = self.signals.learn([s], [ts], values.tolist(), recent)
@@ -244,8 +244,8 @@ class DeviceBuffers:
         k = sig[0, 4]
         if not (k >= w and (k - w) % self.stride == 0):
             return Stored(codes, None, prior)
-        win = self.values[s, (after + (r - self.window) + np.arange(self.window)) % r]
-        return Stored(codes, WindowBatch([device_id], np.array([ts]), win[None], sig[:, :4]), prior)
+        win = self.values[s, self._order(head, self.window)]
+        return Stored(codes, WindowBatch([device_id], np.array([ts]), win, sig[:, :4]), prior)
 
     def _due(self, sig: np.ndarray) -> np.ndarray:
         """(m,) bool: warm signal and on the stride, from SignalBank.learn's (m, 5) output."""
