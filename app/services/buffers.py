@@ -14,9 +14,11 @@ back across a restart) and every ``stride`` readings after.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +26,29 @@ from app.services.signals import SignalBank
 from app.services.windows import BAD_TS, CAPPED, LATE, STORED, Stored, WindowBatch
 from app.slab import SlotIndex
 
-__all__ = ["BAD_TS", "CAPPED", "LATE", "STORED", "DeviceBuffers", "DeviceCapReached"]
+__all__ = [
+    "BAD_TS",
+    "CAPPED",
+    "CLOCK_STEP_S",
+    "LATE",
+    "STORED",
+    "DeviceBuffers",
+    "DeviceCapReached",
+]
+
+log = logging.getLogger(__name__)
+
+#: A device's newest reading standing more than this far ahead of the server clock (s) was
+#: stamped by a wrong clock: a later reading that is not ahead by as much, though older than
+#: it, is the device's clock put right, and is stored, not refused as out of order. Without
+#: this, one reading stamped minutes ahead (a gateway booting before NTP, a clock set by
+#: hand) made every true reading of its device ``out_of_order`` until the server clock
+#: passed it, and the model and the fault rules saw none of them (newcomer's probe). 30 s
+#: is above the skew of an NTP-synchronised gateway (well under 1 s; RFC 5905) and of a
+#: free-running RTC over a day (a 20 ppm crystal drifts ~2 s a day), and below the
+#: schema's 300 s limit (:data:`app.schemas.readings.MAX_FUTURE_S`), so ordinary
+#: redeliveries of a gateway that is a little fast are still refused.
+CLOCK_STEP_S = 30.0
 
 
 class DeviceCapReached(Exception):
@@ -53,6 +77,8 @@ class DeviceBuffers:
             this object's slot index.
         stride: a window is emitted every ``stride`` readings once the signal is warm.
         clock: monotonic seconds, for idle eviction (injected for tests).
+        wall: epoch seconds, the server clock a reading's ``ts`` is compared with for a
+            clock step (:data:`CLOCK_STEP_S`; injected for tests).
 
     Raises:
         ValueError: the signal warm-up is shorter than the window.
@@ -66,6 +92,7 @@ class DeviceBuffers:
         signals: SignalBank,
         stride: int = 1,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         if signals.cfg.warmup < window:
             raise ValueError(f"signal warm-up {signals.cfg.warmup} < window {window}")
@@ -75,6 +102,9 @@ class DeviceBuffers:
         self.stride = stride
         self.signals = signals
         self.clock = clock
+        self.wall = wall
+        #: Readings stored as a device's clock put right (:data:`CLOCK_STEP_S`), in total.
+        self.clock_steps = 0
         self.index = SlotIndex(max_slots=max_devices)
         self.values = np.zeros((0, self.ring, 3), np.float32)  # readings, ring order
         self.count = np.zeros(0, np.int64)  # readings since the device appeared
@@ -179,6 +209,8 @@ class DeviceBuffers:
         prior[known] = self.signals.states.view("last_ts")[slots[known]]
         with np.errstate(invalid="ignore"):  # NaN prior: the device's first reading
             late = ts[known] <= prior[known] if strict else ts[known] < prior[known]
+            if not strict and late.any():
+                late &= ~self._stepped(prior[known], ts[known])
         codes[known[late]] = LATE
         codes[(codes == STORED) & ~finite] = BAD_TS
         ok = order[codes[order] == STORED]  # time order
@@ -220,7 +252,7 @@ class DeviceBuffers:
         if s is not None:
             last = self.signals.states.last_ts[s]
             prior[0] = last
-            if ts <= last if strict else ts < last:
+            if ts <= last if strict else ts < last and not self._stepped(last, ts):
                 codes[0] = LATE
                 return Stored(codes, None, prior)
         if not finite:
@@ -246,6 +278,29 @@ class DeviceBuffers:
             return Stored(codes, None, prior)
         win = self.values[s, self._order(head, self.window)]
         return Stored(codes, WindowBatch([device_id], np.array([ts]), win, sig[:, :4]), prior)
+
+    def _stepped(self, prior: Any, ts: Any) -> Any:
+        """Which readings older than their device's newest (``prior``, epoch s) are its clock
+        put right (:data:`CLOCK_STEP_S`): the newest stands more than that far ahead of the
+        server clock and the reading does not. Scalars -> bool, arrays -> bool array; each
+        such reading is counted in :attr:`clock_steps` and logged.
+
+        The buffers just go on from the reading: the window keeps the wrongly stamped reading
+        in its place (the signal model's median of three removes one), and the device's time
+        line restarts from the reading's ``ts``.
+        """
+        limit = self.wall() + CLOCK_STEP_S
+        out = (prior > limit) & (ts <= limit)
+        k = int(np.count_nonzero(out))
+        if k:
+            self.clock_steps += k
+            log.warning(
+                "%d reading(s) older than their device's newest, which stands more than %g s "
+                "ahead of the server clock: stored as the device's clock put right",
+                k,
+                CLOCK_STEP_S,
+            )
+        return out
 
     def _due(self, sig: np.ndarray) -> np.ndarray:
         """(m,) bool: warm signal and on the stride, from SignalBank.learn's (m, 5) output."""

@@ -32,6 +32,11 @@ class StateCollector(Collector):
             "gasleak_events_published": ("Alert events published", s.log.published),
             "gasleak_subscriber_overflows": ("Subscribers dropped as too slow", s.hub.overflows),
             "gasleak_devices_evicted": ("Idle devices evicted", s.evicted_total),
+            "gasleak_readings_clock_step": (
+                "Readings stored behind a newest reading stamped > 30 s ahead of the server "
+                "clock (the device's clock put right)",
+                s.buffers.clock_steps,
+            ),
         }
         if s.mqtt is not None:
             counters.update(_mqtt_counters(s.mqtt.counts))

@@ -179,15 +179,15 @@ async def test_ids_beyond_64_bits_are_refused_naming_the_field(client) -> None:
         assert field in str(r.json()["detail"]), r.json()
 
 
-async def test_a_dangerous_reading_behind_a_future_stamped_one_still_raises_the_alarm(
+async def test_a_dangerous_reading_behind_a_newer_one_still_raises_the_alarm(
     client: httpx.AsyncClient,
 ) -> None:
-    """One reading stamped 290 s ahead made every later reading of its device out of order
-    for five minutes, and out-of-order readings skipped the safety rules: a 20,000 ppm
-    reading raised nothing (newcomer). It is still refused for the buffer, but its gas is
-    checked against the set points; a clean late reading raises nothing."""
+    """A reading older than its device's newest is refused for the buffer (out of order), and
+    out-of-order readings skipped the safety rules: a 20,000 ppm reading raised nothing
+    (newcomer). Its gas is now checked against the set points; a clean late reading raises
+    nothing. (The newest is 20 s ahead: within ordinary skew, so no clock step.)"""
     now = time.time()
-    ahead = await client.post("/api/readings", json=reading("fut", now + 290, 420.0))
+    ahead = await client.post("/api/readings", json=reading("fut", now + 20, 420.0))
     assert ahead.json()["accepted"] == 1
     clean = await client.post("/api/readings", json=reading("fut", now, 430.0))
     assert clean.json()["rejected"][0]["errors"][0]["type"] == "out_of_order"
@@ -197,3 +197,26 @@ async def test_a_dangerous_reading_behind_a_future_stamped_one_still_raises_the_
     assert err["type"] == "out_of_order" and "safety set points" in err["reason"]
     [alert] = (await client.get("/api/alerts", params={"device_id": "fut"})).json()["alerts"]
     assert alert["kind"] == "threshold" and alert["severity"] == "critical"
+
+
+async def test_a_reading_stamped_minutes_ahead_does_not_blind_its_device(
+    client: httpx.AsyncClient,
+) -> None:
+    """One reading stamped 290 s ahead (a gateway's clock set wrong, then put right) made
+    every true reading of its device out of order until the server clock passed it: the
+    model and the fault rules saw none of them (newcomer). A reading behind a newest one
+    that stands more than CLOCK_STEP_S ahead of the server clock is the clock put right:
+    stored, and the readings after it too."""
+    now = time.time()
+    ahead = await client.post("/api/readings", json=reading("skew", now + 290, 420.0))
+    assert ahead.json()["accepted"] == 1
+    for k in range(3):
+        r = await client.post("/api/readings", json=reading("skew", now + k, 421.0 + k))
+        assert r.json()["accepted"] == 1, r.json()
+    view = (await client.get("/api/devices/skew")).json()
+    assert view["readings_seen"] == 4, view
+    # a redelivery behind an honest newest reading is still out of order
+    late = await client.post("/api/readings", json=reading("skew", now, 421.0))
+    assert late.json()["rejected"][0]["errors"][0]["type"] == "out_of_order"
+    metrics = (await client.get("/metrics")).text
+    assert "gasleak_readings_clock_step_total 1.0" in metrics

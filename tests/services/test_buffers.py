@@ -371,3 +371,35 @@ def test_one_reading_messages_match_per_reading_append(stride: int, warmup: int)
     d = a.device_ids()[0]
     t = float(a.signals.states.last_ts[a.slot_for(d)])
     assert a.store([d], np.array([t]), np.ones((1, 3)), strict=True)[0].tolist() == [LATE]
+
+
+def test_a_clock_put_right_is_stored_not_refused_as_out_of_order() -> None:
+    """A reading older than its device's newest is LATE, unless that newest stands more than
+    CLOCK_STEP_S ahead of the server clock and the reading does not: then the device's clock
+    was put right, and the reading and those after it are stored (both paths: one reading,
+    and a batch)."""
+    from app.services.buffers import CLOCK_STEP_S, LATE, STORED
+
+    now = 1_800_000_000.0
+    buf = DeviceBuffers(
+        window=3, max_devices=4, signals=SignalBank(SignalConfig(warmup=3)), wall=lambda: now
+    )
+    row = np.array([[420.0, 21.0, 45.0]])
+    for dev in ("a", "b"):
+        assert buf.store([dev], np.array([now + 290.0]), row).codes[0] == STORED
+    assert buf.store(["a"], np.array([now]), row).codes[0] == STORED  # one-reading path
+    codes = buf.store(["b", "b"], np.array([now, now + 1]), np.r_[row, row]).codes
+    assert codes.tolist() == [STORED, STORED]  # batch path
+    assert buf.clock_steps == 3  # readings, not devices
+    assert buf.info("a")["readings_seen"] == 2 and buf.info("b")["readings_seen"] == 3
+    # behind a newest reading within ordinary skew: still out of order, on both paths
+    assert buf.store(["c"], np.array([now + CLOCK_STEP_S - 1]), row).codes[0] == STORED
+    assert buf.store(["c"], np.array([now]), row).codes[0] == LATE
+    assert buf.store(["c", "c"], np.array([now, now + 1]), np.r_[row, row]).codes.tolist() == [
+        LATE,
+        LATE,
+    ]
+    # a reading itself still far ahead is no correction of the clock
+    assert buf.store(["a"], np.array([now + 200.0]), row).codes[0] == STORED
+    assert buf.store(["a"], np.array([now + 100.0]), row).codes[0] == LATE
+    assert buf.clock_steps == 3  # readings, not devices
