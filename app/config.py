@@ -211,6 +211,13 @@ class Settings(BaseSettings):
         "must keep sending at least this many bytes/s (mod_reqtimeout's default MinRate=500)",
     )
     readings_history: bool = Field(True, description="Record accepted readings for history")
+    snapshot_interval_s: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds between saves of every changed device's ring buffer and signal "
+        "model, so a restart goes on from them (also saved at shutdown; 0 = never: every "
+        "device warms up again after a restart); single node only",
+    )
     readings_retention_s: float = Field(
         7 * 86_400.0, gt=0, description="Readings older than this (reading time), s, are pruned"
     )

@@ -41,6 +41,7 @@ from app.services.safety import SafetyService
 from app.services.scorer import BatchScorer, InlineScorer
 from app.services.signals import SignalBank
 from app.services.silences import SilenceService
+from app.services.snapshots import Snapshots
 from app.services.tickets import TicketBook
 from app.services.webhooks import RetryPolicy, WebhookDispatcher
 from app.store import Store
@@ -78,6 +79,8 @@ class AppState:
     tickets: TicketBook
     admission: Admission
     mqtt: MqttIngress | None = None
+    #: Device snapshots (single node with ``snapshot_interval_s`` > 0), else None.
+    snapshots: Snapshots | None = None
     started_at: float = field(default_factory=time.time)
     evicted_total: int = 0
     cluster: ClusterNode | None = None  # cluster mode only (app/cluster)
@@ -170,6 +173,8 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
         window=window, max_devices=settings.max_devices, stride=settings.stride, signals=signals
     )
     state = await _alerting(settings, store, predictor, buffers, executor)
+    if state.snapshots is not None:
+        await state.snapshots.restore()
     webhooks = state.webhooks
     recorder = state.recorder
     scorer = state.scorer
@@ -194,6 +199,8 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
         await scorer.stop()
         await state.log.flush_states()
         await recorder.stop()
+        if state.snapshots is not None:
+            await state.snapshots.save()
         await webhooks.stop()
         executor.shutdown(wait=True)
 
@@ -208,6 +215,10 @@ async def _workers(settings: Settings, state: AppState) -> AsyncIterator[None]:
         asyncio.create_task(_evict_forever(state), name="evictor"),
         asyncio.create_task(_silent_forever(state), name="silent-sweep"),
     ]
+    if state.snapshots is not None:
+        tasks.append(
+            asyncio.create_task(state.snapshots.run(settings.snapshot_interval_s), name="snapshots")
+        )
     if settings.reminder_interval_s is not None:
         tasks.append(
             asyncio.create_task(
@@ -466,6 +477,11 @@ async def _alerting(
         audit,
         tickets,
         admission,
+        snapshots=(
+            Snapshots(store.snapshots, buffers, keep_s=settings.device_idle_s)
+            if settings.snapshot_interval_s > 0 and not clustered
+            else None
+        ),
     )
 
 

@@ -172,6 +172,10 @@ _FIELDS: dict[str, tuple[str, float]] = {
 }
 
 
+#: The fields of a saved slot (:meth:`SignalStates.export`), in order.
+LAYOUT = ",".join(_FIELDS)
+
+
 class SignalStates(Columns):
     """The online signal models of many devices, one slot each, in columns (98 B a slot).
 
@@ -214,6 +218,22 @@ class SignalStates(Columns):
     def __init__(self, cfg: SignalConfig) -> None:
         super().__init__(_FIELDS)
         self.cfg = cfg
+
+    def export(self, s: int) -> list[float]:
+        """Slot ``s``'s state, one float per field of :data:`LAYOUT` (ints are exact in
+        float64), for a snapshot that survives a restart."""
+        return [float(self.col(name)[s]) for name in _FIELDS]
+
+    def load(self, s: int, values: list[float]) -> None:
+        """Set slot ``s`` from :meth:`export`'s list (same :data:`LAYOUT`).
+
+        Raises:
+            ValueError: ``values`` does not have one value per field.
+        """
+        if len(values) != len(_FIELDS):
+            raise ValueError(f"{len(values)} values for {len(_FIELDS)} signal fields")
+        for (name, (code, _)), v in zip(_FIELDS.items(), values, strict=True):
+            self.col(name)[s] = v if code == "d" else int(v)
 
     def restart(self, s: int, ts: float) -> None:
         """Forget slot ``s``'s level, scale and median memory; warm up again from ``ts``."""

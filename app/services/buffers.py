@@ -379,6 +379,33 @@ class DeviceBuffers:
             sig[due, :4],
         )
 
+    def export(self, slot: int) -> tuple[np.ndarray, int]:
+        """A slot's ring for a snapshot: (its last ``min(count, ring)`` readings, oldest
+        first, shape (k, 3) float32 (a copy); the readings it has had, ``count``)."""
+        count = int(self.count[slot])
+        k = min(count, self.ring)
+        rows: np.ndarray = self.values[slot, self._order(self._head(slice(slot, slot + 1)), k)[0]]
+        return rows.copy(), count
+
+    def restore(self, device_id: str, rows: np.ndarray, count: int) -> int:
+        """Put back a device's ring from :meth:`export` (its signal model is set apart, in
+        :attr:`signals`); the device's slot.
+
+        Args:
+            rows: shape (k, 3), oldest first; only the last ``ring`` are kept.
+            count: readings the device had had (``count % ring`` is the write position).
+
+        Raises:
+            DeviceCapReached: ``max_devices`` are tracked already.
+        """
+        slot = self.slot_for(device_id)
+        rows = np.asarray(rows, dtype=np.float32).reshape(-1, 3)[-self.ring :]
+        k = min(len(rows), count)
+        self.values[slot, (count - k + np.arange(k)) % self.ring] = rows[len(rows) - k :]
+        self.count[slot] = count
+        self.last_seen[slot] = self.clock()
+        return slot
+
     def snapshot(self, slot: int) -> np.ndarray:
         """Copy of a slot's last ``window`` readings, oldest first: shape (window, 3), float32."""
         order = self._order(self._head(slice(slot, slot + 1)), self.window)[0]

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; BigInteger elsewhere.
@@ -159,6 +169,26 @@ class ReadingRow(Base):
     gas_ppm: Mapped[float] = mapped_column(Float)
     temperature_c: Mapped[float] = mapped_column(Float)
     humidity_pct: Mapped[float] = mapped_column(Float)
+
+
+class DeviceSnapshot(Base):
+    """A device's ring buffer and signal model as of ``saved_at``, so a restart goes on
+    from them instead of warming every device up again (``app/services/snapshots.py``)."""
+
+    __tablename__ = "device_snapshots"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: Comma-separated signal fields in ``signal`` (a row of another layout is not restored).
+    layout: Mapped[str] = mapped_column(String(400))
+    #: The signal model's slot: one float64 per field of ``layout``, little-endian.
+    signal: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The ring's readings, oldest first: float32 (gas, °C, %RH) rows, little-endian.
+    ring: Mapped[bytes] = mapped_column(LargeBinary)
+    #: Readings the device had when saved (the ring's write position is count % ring).
+    count: Mapped[int] = mapped_column(BigInteger)
+    #: Time of its newest reading, epoch s (readings history after it is replayed).
+    last_ts: Mapped[float] = mapped_column(Float)
+    saved_at: Mapped[float] = mapped_column(Float)
 
 
 class ApiKey(Base):

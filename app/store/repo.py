@@ -35,6 +35,7 @@ from app.store.auth import AuditRepo, KeysRepo
 from app.store.models import Alert, Event, PolicyState, SafetyState
 from app.store.readings import ReadingsRepo
 from app.store.registry import DevicesRepo, SilencesRepo
+from app.store.snapshots import SnapshotsRepo
 from app.store.webhooks import DeliveriesRepo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,6 +156,9 @@ class Store:
             }
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self.readings = ReadingsRepo(
+            self.fast_engine, self.write_lock, lambda fn: self.transaction(fn, fast=True)
+        )
+        self.snapshots = SnapshotsRepo(
             self.fast_engine, self.write_lock, lambda fn: self.transaction(fn, fast=True)
         )
         self.deliveries = DeliveriesRepo(self.engine, self.write_lock)

@@ -1,0 +1,92 @@
+"""Device snapshots through a real store (SQLite, and PostgreSQL in CI): a restored device
+continues exactly as the original would have; other layouts, old rows and the readings
+history after the save are handled."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.ml.signal import SignalConfig
+from app.services.buffers import DeviceBuffers
+from app.services.signals import SignalBank
+from app.services.snapshots import Snapshots
+from app.store.repo import Store
+from app.store.snapshots import S
+
+CFG = SignalConfig(warmup=10)
+T0 = 1_800_000_000.0
+
+
+def buffers() -> DeviceBuffers:
+    return DeviceBuffers(window=10, max_devices=8, signals=SignalBank(CFG))
+
+
+def readings(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    gas = 420 + rng.normal(0, 2, n)
+    return np.arange(n, dtype=float), np.c_[gas, 21 + rng.normal(0, 0.1, n), np.full(n, 45.0)]
+
+
+def feed(buf: DeviceBuffers, device: str, ts: np.ndarray, vals: np.ndarray) -> list:
+    """One reading at a time; the (level, scale) and the window of each reading."""
+    out = []
+    for t, v in zip(ts, vals, strict=True):
+        st = buf.store([device], np.array([T0 + t]), v[None, :])
+        s = buf.index.get(device)
+        w = None if st.windows is None else st.windows.values[0].tolist()
+        out.append((buf.signals.states.level[s], buf.signals.states.scale[s], w))
+    return out
+
+
+async def test_a_restored_device_continues_as_the_original(store: Store) -> None:
+    ts, vals = readings(80, 1)
+    a = buffers()
+    feed(a, "d1", ts[:37], vals[:37])  # ring wrapped, signal warm
+    feed(a, "d2", ts[:4], vals[:4])  # still warming up
+    snaps = Snapshots(store.snapshots, a, keep_s=3600, wall=lambda: T0 + 40)
+    assert await snaps.save() == 2
+    assert await snaps.save() == 0  # nothing changed since
+    b = buffers()
+    done = await Snapshots(store.snapshots, b, keep_s=3600, wall=lambda: T0 + 41).restore()
+    assert done == {"devices": 2, "replayed": 0, "skipped": 0}
+    for dev, k in (("d1", 37), ("d2", 4)):
+        np.testing.assert_equal(feed(b, dev, ts[k:], vals[k:]), feed(a, dev, ts[k:], vals[k:]))
+    sa, sb = a.index.get("d1"), b.index.get("d1")
+    np.testing.assert_equal(a.signals.states.export(sa), b.signals.states.export(sb))
+
+
+async def test_restore_replays_the_history_after_the_save_and_skips_other_layouts(
+    store: Store,
+) -> None:
+    ts, vals = readings(40, 2)
+    a = buffers()
+    feed(a, "d1", ts[:20], vals[:20])
+    await Snapshots(store.snapshots, a, keep_s=3600, wall=lambda: T0 + 20).save()
+    later = feed(a, "d1", ts[20:], vals[20:])  # accepted, in the history, not saved
+    await store.readings.add(
+        [("d1", T0 + t, *map(float, v)) for t, v in zip(ts[10:], vals[10:], strict=True)]
+    )
+    b = buffers()
+    done = await Snapshots(store.snapshots, b, keep_s=3600, wall=lambda: T0 + 41).restore()
+    assert done == {"devices": 1, "replayed": 20, "skipped": 0}  # only those after the save
+    assert b.info("d1")["readings_seen"] == 40
+    assert b.signals.states.level[b.index.get("d1")] == later[-1][0]
+    # a model with another window: its rows are not restored (the device warms up again)
+    c = DeviceBuffers(window=12, max_devices=8, signals=SignalBank(SignalConfig(warmup=12)))
+    done = await Snapshots(store.snapshots, c, keep_s=3600, wall=lambda: T0 + 41).restore()
+    assert done == {"devices": 0, "replayed": 0, "skipped": 1} and len(c) == 0
+
+
+async def test_rows_older_than_keep_s_are_neither_restored_nor_kept(store: Store) -> None:
+    ts, vals = readings(15, 3)
+    a = buffers()
+    feed(a, "old", ts, vals)
+    await Snapshots(store.snapshots, a, keep_s=100, wall=lambda: T0).save()
+    b = buffers()
+    late = Snapshots(store.snapshots, b, keep_s=100, wall=lambda: T0 + 500)
+    assert (await late.restore())["devices"] == 0
+    feed(b, "new", ts, vals)
+    await late.save()  # prunes the old row
+    async with store.engine.connect() as conn:
+        ids = (await conn.execute(S.select().with_only_columns(S.c.device_id))).scalars().all()
+    assert ids == ["new"]
