@@ -131,3 +131,42 @@ def test_fast_path_errors_match(raw) -> None:
         assert got.value.detail == exc.detail
         return
     assert asyncio.run(ingestor.ingest_raw(raw)).model_dump() == want.model_dump()
+
+
+def test_large_messages_take_turns_so_the_loop_polls_between_them() -> None:
+    """Sixty concurrent 2,000-reading POSTs ran back to back on the event loop and /livez
+    waited 2.3-4.0 s (newcomer). A large message now waits its turn behind the others and
+    lets the loop run other work first: here a probe scheduled after three large messages
+    runs before the second of them is decoded (it ran after all three before); small
+    messages never wait."""
+    from app.services.ingest import LARGE_MESSAGE_BYTES
+
+    buf = make_buffers(4, 200)
+    ingestor = Ingestor(buffers=buf, scorer=Collect(), max_items=5000)  # type: ignore[arg-type]
+    order: list[str] = []
+    decode = ingestor.decode
+
+    def traced(raw, **kw):  # noqa: ANN001, ANN003
+        order.append(f"decode {len(raw) > LARGE_MESSAGE_BYTES}")
+        return decode(raw, **kw)
+
+    ingestor.decode = traced  # type: ignore[method-assign]
+    big = [
+        json.dumps([reading(f"b{k}-{i % 50}", T0 + i // 50, 400.0) for i in range(1000)]).encode()
+        for k in range(3)
+    ]
+    assert all(len(b) > LARGE_MESSAGE_BYTES for b in big)
+    small = json.dumps(reading("s", T0, 400.0)).encode()
+
+    async def probe() -> None:
+        order.append("probe")
+
+    async def main() -> list[IngestResult]:
+        tasks = [asyncio.create_task(ingestor.ingest_raw(b)) for b in big]
+        tasks.append(asyncio.create_task(ingestor.ingest_raw(small)))
+        await asyncio.gather(probe(), *tasks)
+        return [t.result() for t in tasks]
+
+    results = asyncio.run(main())
+    assert [r.accepted for r in results] == [1000, 1000, 1000, 1]  # nothing lost
+    assert order[:3] == ["decode False", "probe", "decode True"], order
