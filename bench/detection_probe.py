@@ -111,6 +111,17 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             t,
             h,
         ),
+        # last, so the probes above keep their noise draws
+        "limit: ventilation on/off, 420 <-> 520 ppm every 5 min, T and RH flat": (
+            np.where((i // 300) % 2 == 1, 520.0, 420.0) + rng.normal(0, 2, n),
+            t,
+            h,
+        ),
+        "limit: slow rise 420 -> 1,000 ppm over the hour (a seep, or a room filling)": (
+            420 + 580 * i / n + rng.normal(0, 2, n),
+            t,
+            h,
+        ),
     }
 
 

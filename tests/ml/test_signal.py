@@ -151,3 +151,24 @@ def test_spikes_in_the_warm_up_do_not_start_the_scale_high() -> None:
     level, scale = run(gas)[-1, 1:3]
     assert scale < 6 and abs(level - 420) < 3
     assert (1000 - level) / scale > 50
+
+
+def test_the_warm_up_fence_keeps_the_noise_of_floored_and_integer_sensors() -> None:
+    """Tukey's Q3 + 3 IQR fence cut ordinary noise of a sensor floored at 0 ppm (its quartiles
+    collapse to 0 and ~1.3 ppm) in a third of warm-ups, and the floored-methane probe then
+    raised two false leak alarms. The fence on the upper spread keeps every reading of
+    Gaussian, floored and 0/1 integer noise and still removes the spikes."""
+    from app.ml.signal import TAIL_Q, _warm_tail
+
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        for noise, res in (
+            (rng.normal(0, 2, 60), 0.0),
+            (np.maximum(0.0, rng.normal(0, 2, 60)), 0.0),
+            (np.round(np.abs(rng.normal(0, 0.6, 60))), 1.0),
+        ):
+            resid = noise - np.median(noise)
+            assert _warm_tail(resid, res) == max(float(np.quantile(resid, TAIL_Q)), 0.0)
+        spiky = rng.normal(0, 2, 60)
+        spiky[[30, 31]] = 1580.0
+        assert _warm_tail(spiky - np.median(spiky)) < 10
