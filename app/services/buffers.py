@@ -23,13 +23,22 @@ from typing import Any
 import numpy as np
 
 from app.services.signals import SignalBank
-from app.services.windows import BAD_TS, CAPPED, LATE, STORED, Stored, WindowBatch
+from app.services.windows import (
+    BAD_TS,
+    CAPPED,
+    DUPLICATE,
+    LATE,
+    STORED,
+    Stored,
+    WindowBatch,
+)
 from app.slab import SlotIndex
 
 __all__ = [
     "BAD_TS",
     "CAPPED",
     "CLOCK_STEP_S",
+    "DUPLICATE",
     "LATE",
     "STORED",
     "DeviceBuffers",
@@ -169,7 +178,9 @@ class DeviceBuffers:
         """Store a batch of readings in time order per device; collect the windows due.
 
         A reading older than its device's newest stored one (``strict``: not newer, so a
-        redelivered reading is refused, as cluster mode needs) is ``LATE``, a new device beyond
+        redelivered reading is refused, as cluster mode needs) is ``LATE``; one that repeats
+        its device's newest (same ``ts`` and values: a resend) is ``DUPLICATE``, not stored
+        twice (not strict); a new device beyond
         ``max_devices`` is ``CAPPED``, a non-finite ``ts`` is ``BAD_TS``; the rest are
         ``STORED`` (readings of one device in stable ``ts`` order).
 
@@ -212,6 +223,8 @@ class DeviceBuffers:
             if not strict and late.any():
                 late &= ~self._stepped(prior[known], ts[known])
         codes[known[late]] = LATE
+        if not strict:
+            codes[self._resent(slots, known, ts, prior, values)] = DUPLICATE
         codes[(codes == STORED) & ~finite] = BAD_TS
         ok = order[codes[order] == STORED]  # time order
         if ok.size == 0:
@@ -255,6 +268,9 @@ class DeviceBuffers:
             if ts <= last if strict else ts < last and not self._stepped(last, ts):
                 codes[0] = LATE
                 return Stored(codes, None, prior)
+            if not strict and ts == last and self._same_as_last(s, values[0]):
+                codes[0] = DUPLICATE
+                return Stored(codes, None, prior)
         if not finite:
             codes[0] = BAD_TS
             return Stored(codes, None, prior)
@@ -278,6 +294,30 @@ class DeviceBuffers:
             return Stored(codes, None, prior)
         win = self.values[s, self._order(head, self.window)]
         return Stored(codes, WindowBatch([device_id], np.array([ts]), win, sig[:, :4]), prior)
+
+    def _same_as_last(self, slot: int, row: np.ndarray) -> bool:
+        """The slot's newest stored reading holds ``row``'s values (as float32, as kept)."""
+        last = self.values[slot, (int(self.count[slot]) - 1) % self.ring]
+        return bool(np.array_equal(last, row.astype(np.float32)))
+
+    def _resent(
+        self,
+        slots: np.ndarray,
+        known: np.ndarray,
+        ts: np.ndarray,
+        prior: np.ndarray,
+        values: np.ndarray,
+    ) -> np.ndarray:
+        """Indices of readings that repeat their device's newest stored reading: the same
+        ``ts`` and the same values (a gateway resending after a lost reply). Stored twice,
+        the window would hold the reading twice and the rules would count it twice."""
+        same: np.ndarray = known[ts[known] == prior[known]]
+        if same.size == 0:
+            return same
+        s = slots[same]
+        last = self.values[s, (self.count[s] - 1) % self.ring]
+        out: np.ndarray = same[np.all(last == values[same].astype(np.float32), axis=1)]
+        return out
 
     def _stepped(self, prior: Any, ts: Any) -> Any:
         """Which readings older than their device's newest (``prior``, epoch s) are its clock

@@ -28,7 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from app.errors import Forbidden, InvalidBody, pydantic_errors
 from app.jsonio import Ambiguous, duplicate_error, loads_marked
 from app.schemas.readings import IngestResult, Reading, Rejected, iso
-from app.services.buffers import BAD_TS, CAPPED, LATE, DeviceBuffers
+from app.services.buffers import BAD_TS, CAPPED, DUPLICATE, LATE, DeviceBuffers
 from app.services.safety import SafetyService
 from app.services.scorer import Scorer
 
@@ -337,6 +337,13 @@ class Ingestor:
             }
         if code == CAPPED:
             return _cap_error(self.buffers.max_devices)
+        if code == DUPLICATE:
+            return {
+                "field": "ts",
+                "reason": "this device's reading at this time, with these values, is stored "
+                "already (a resend); it is not stored twice",
+                "type": "duplicate",
+            }
         assert code == BAD_TS, code
         return {"field": "ts", "reason": "not a finite time", "type": "finite_number"}
 

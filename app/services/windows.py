@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 #: Per-reading outcome codes of :meth:`app.services.buffers.DeviceBuffers.store`.
-STORED, LATE, CAPPED, BAD_TS = 0, 1, 2, 3
+STORED, LATE, CAPPED, BAD_TS, DUPLICATE = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +73,10 @@ class WindowBatch:
 
 
 class Stored(NamedTuple):
-    """Outcome of a store: ``codes`` (N,) uint8 (STORED, LATE, CAPPED or BAD_TS per reading
-    in input order); ``windows`` the windows due or None; ``prior_ts`` (N,) float64, each
-    reading's device's newest stored time before the batch (NaN for a new device)."""
+    """Outcome of a store: ``codes`` (N,) uint8 (STORED, LATE, CAPPED, BAD_TS or DUPLICATE
+    per reading in input order); ``windows`` the windows due or None; ``prior_ts`` (N,)
+    float64, each reading's device's newest stored time before the batch (NaN for a new
+    device)."""
 
     codes: np.ndarray
     windows: WindowBatch | None

@@ -220,3 +220,19 @@ async def test_a_reading_stamped_minutes_ahead_does_not_blind_its_device(
     assert late.json()["rejected"][0]["errors"][0]["type"] == "out_of_order"
     metrics = (await client.get("/metrics")).text
     assert "gasleak_readings_clock_step_total 1.0" in metrics
+
+
+async def test_a_resent_message_is_reported_as_duplicates_and_not_stored_twice(
+    client: httpx.AsyncClient,
+) -> None:
+    """A gateway that lost the reply resends the message: its readings are refused as
+    ``duplicate`` (the same device, ts and values are stored already), so the window, the
+    rules and the history hold each reading once."""
+    now = time.time()
+    body = [reading("resend", now - 2, 420.0), reading("resend", now - 1, 421.0)]
+    assert (await client.post("/api/readings", json=body)).json()["accepted"] == 2
+    again = (await client.post("/api/readings", json=body)).json()
+    # the older one is behind the newest (out of order), the newest is the duplicate
+    assert [e["errors"][0]["type"] for e in again["rejected"]] == ["out_of_order", "duplicate"]
+    assert again["accepted"] == 0
+    assert (await client.get("/api/devices/resend")).json()["readings_seen"] == 2

@@ -403,3 +403,24 @@ def test_a_clock_put_right_is_stored_not_refused_as_out_of_order() -> None:
     assert buf.store(["a"], np.array([now + 200.0]), row).codes[0] == STORED
     assert buf.store(["a"], np.array([now + 100.0]), row).codes[0] == LATE
     assert buf.clock_steps == 3  # readings, not devices
+
+
+T0 = 1_800_000_000.0
+
+
+def test_a_resent_reading_is_a_duplicate_not_stored_twice() -> None:
+    """A gateway that resends after a lost reply repeats its newest reading: same ts, same
+    values. It is DUPLICATE (not in the window twice, not learned twice), on both paths; the
+    same ts with other values is a new reading (a sensor with coarse time stamps)."""
+    from app.services.buffers import DUPLICATE, STORED
+
+    buf = make(window=3, max_devices=4)
+    row = np.array([[420.0, 21.0, 45.0]])
+    assert buf.store(["a"], np.array([T0]), row).codes.tolist() == [STORED]
+    assert buf.store(["a"], np.array([T0]), row).codes.tolist() == [DUPLICATE]
+    codes = buf.store(["a", "a"], np.array([T0, T0 + 1]), np.r_[row, row]).codes
+    assert codes.tolist() == [DUPLICATE, STORED]
+    assert buf.store(["a"], np.array([T0 + 1]), row + 1).codes.tolist() == [STORED]
+    assert buf.info("a")["readings_seen"] == 3
+    # cluster mode (strict) refuses any reading not newer as LATE, as before
+    assert buf.store(["a"], np.array([T0 + 1]), row + 1, strict=True).codes.tolist() == [1]
