@@ -32,7 +32,7 @@ import numpy as np
 from app.ml.signal import LAYOUT
 from app.services.buffers import DeviceBuffers, DeviceCapReached
 from app.slab import Columns
-from app.store.snapshots import SnapshotsRepo
+from app.store.snapshots import CHUNK, SnapshotsRepo
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +68,20 @@ class Snapshots:
         #: What the last :meth:`restore` did: devices, readings replayed, rows skipped.
         self.restored: dict[str, int] = {"devices": 0, "replayed": 0, "skipped": 0}
 
-    def rows(self) -> list[dict[str, Any]]:
-        """One row per device whose readings changed since its last save."""
+    def changed(self) -> np.ndarray:
+        """Slots whose device has had readings since its last save, (k,) int64."""
+        buf = self.buffers
+        saved = self.saved.view("count")
+        out: np.ndarray = np.flatnonzero(buf.index.used() & (buf.count > 0) & (buf.count != saved))
+        return out
+
+    def rows(self, slots: np.ndarray) -> list[dict[str, Any]]:
+        """One row per slot (its device's ring and signal model as of now)."""
         buf, states = self.buffers, self.buffers.signals.states
         now = self.wall()
         out = []
         owner = buf.index.owner
-        saved = self.saved.view("count")
-        changed = buf.index.used() & (buf.count > 0) & (buf.count != saved)
-        for slot in np.flatnonzero(changed).tolist():
+        for slot in slots.tolist():
             device = owner(slot)
             if device is None:
                 continue
@@ -90,52 +95,53 @@ class Snapshots:
                     "count": count,
                     "last_ts": float(states.last_ts[slot]),
                     "saved_at": now,
-                    "slot": slot,
                 }
             )
         return out
 
     async def save(self) -> int:
-        """Save every device changed since the last save; delete snapshots older than
+        """Save every device changed since the last save, :data:`CHUNK` devices per
+        transaction (each chunk built just before it is written: memory and the event loop's
+        share stay those of one chunk, whatever the fleet); delete snapshots older than
         ``keep_s``. Returns the devices saved."""
-        rows = self.rows()
-        slots = [r.pop("slot") for r in rows]
-        await self.repo.save(rows, prune_before=self.wall() - self.keep_s)
         col, owner = self.saved.col("count"), self.buffers.index.owner
-        for s, r in zip(slots, rows, strict=True):
-            if owner(s) == r["device_id"]:  # not evicted meanwhile
-                col[s] = r["count"]
-        return len(rows)
+        slots = self.changed()
+        n = 0
+        for i in range(0, len(slots), CHUNK):
+            rows = self.rows(slots[i : i + CHUNK])
+            await self.repo.write(rows)
+            for r in rows:  # the slot may have been evicted and reused meanwhile
+                s = self.buffers.index.get(r["device_id"])
+                if s is not None and owner(s) == r["device_id"]:
+                    col[s] = r["count"]
+            n += len(rows)
+        await self.repo.prune(self.wall() - self.keep_s)
+        return n
 
     async def restore(self) -> dict[str, int]:
         """Put back every device saved within ``keep_s``, then learn its readings history
         newer than its snapshot (no windows are scored). Call before any reading is taken.
         Rows of another layout (another model's ring length or signal fields) are skipped:
         those devices warm up again."""
-        buf, states = self.buffers, self.buffers.signals.states
+        buf = self.buffers
         done = {"devices": 0, "replayed": 0, "skipped": 0}
-        rows = await self.repo.load(saved_after=self.wall() - self.keep_s)
-        for r in rows:
-            if r["layout"] != self.layout:
-                done["skipped"] += 1
-                continue
-            ring = np.frombuffer(r["ring"], dtype="<f4").reshape(-1, 3)
-            try:
-                slot = buf.restore(r["device_id"], ring, int(r["count"]))
-            except DeviceCapReached:
-                done["skipped"] += 1
-                continue
-            states.load(slot, np.frombuffer(r["signal"], dtype="<f8").tolist())
-            self.saved.col("count")[slot] = int(r["count"])
-            done["devices"] += 1
-            later = await self.repo.readings_after(r["device_id"], float(r["last_ts"]))
-            if later:
-                a = np.asarray(later, dtype=np.float64)
-                buf.store([r["device_id"]] * len(a), a[:, 0], a[:, 1:], strict=True, windows=False)
-                done["replayed"] += len(a)
+        since, after = self.wall() - self.keep_s, ""
+        while rows := await self.repo.load(saved_after=since, after_id=after):
+            after = rows[-1]["device_id"]
+            for r in rows:
+                what = self._restore_one(r)
+                done[what] += 1
+                if what != "devices":
+                    continue
+                later = await self.repo.readings_after(r["device_id"], float(r["last_ts"]))
+                if later:
+                    a = np.asarray(later, dtype=np.float64)
+                    ids = [r["device_id"]] * len(a)
+                    buf.store(ids, a[:, 0], a[:, 1:], strict=True, windows=False)
+                    done["replayed"] += len(a)
             await asyncio.sleep(0)  # a long restore does not hold the loop in one piece
         self.restored = done
-        if rows:
+        if done["devices"] or done["skipped"]:
             log.info(
                 "restored %d device(s) from snapshots (%d readings of history replayed, "
                 "%d snapshot(s) skipped)",
@@ -144,6 +150,19 @@ class Snapshots:
                 done["skipped"],
             )
         return done
+
+    def _restore_one(self, r: dict[str, Any]) -> str:
+        """Put back one row: "devices", or "skipped" (another layout, or the device cap)."""
+        if r["layout"] != self.layout:
+            return "skipped"
+        ring = np.frombuffer(r["ring"], dtype="<f4").reshape(-1, 3)
+        try:
+            slot = self.buffers.restore(r["device_id"], ring, int(r["count"]))
+        except DeviceCapReached:
+            return "skipped"
+        self.buffers.signals.states.load(slot, np.frombuffer(r["signal"], dtype="<f8").tolist())
+        self.saved.col("count")[slot] = int(r["count"])
+        return "devices"
 
     async def run(self, interval_s: float) -> None:
         """Save every ``interval_s`` seconds until cancelled; a failed save is logged and

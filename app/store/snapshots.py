@@ -32,28 +32,39 @@ class SnapshotsRepo:
         self.write_lock = write_lock
         self._transaction = transaction  # Store.transaction on its no-fsync engine
 
-    async def save(self, rows: Sequence[dict[str, Any]], *, prune_before: float) -> None:
-        """Replace the rows of these devices (dicts with every column), :data:`CHUNK` per
-        transaction; then delete rows saved before ``prune_before`` (epoch s: devices gone
-        idle, which the service has evicted)."""
-        for i in range(0, len(rows), CHUNK):
-            chunk = list(rows[i : i + CHUNK])
+    async def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Replace the rows of these devices (dicts with every column) in one transaction;
+        callers keep it to :data:`CHUNK` rows."""
+        if not rows:
+            return
+        chunk = list(rows)
 
-            def write(conn: Connection, chunk: list[dict[str, Any]] = chunk) -> None:
-                ids = [r["device_id"] for r in chunk]
-                conn.execute(delete(S).where(S.c.device_id.in_(ids)))
-                conn.execute(insert(S), chunk)
+        def write(conn: Connection) -> None:
+            conn.execute(delete(S).where(S.c.device_id.in_([r["device_id"] for r in chunk])))
+            conn.execute(insert(S), chunk)
 
-            async with self.write_lock:
-                await self._transaction(write)
+        async with self.write_lock:
+            await self._transaction(write)
+
+    async def prune(self, before: float) -> None:
+        """Delete rows saved before ``before`` (epoch s: devices gone idle, which the service
+        has evicted)."""
         async with self.write_lock:
             await self._transaction(
-                lambda conn: conn.execute(delete(S).where(S.c.saved_at < prune_before))
+                lambda conn: conn.execute(delete(S).where(S.c.saved_at < before))
             )
 
-    async def load(self, *, saved_after: float) -> list[dict[str, Any]]:
-        """Every row saved after ``saved_after`` (epoch s), as dicts, oldest save first."""
-        q = select(S).where(S.c.saved_at >= saved_after).order_by(S.c.saved_at)
+    async def load(
+        self, *, saved_after: float, after_id: str = "", limit: int = CHUNK
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` rows saved after ``saved_after`` (epoch s) whose device id sorts
+        after ``after_id``, as dicts in device-id order (pages: pass the last id back)."""
+        q = (
+            select(S)
+            .where(S.c.saved_at >= saved_after, S.c.device_id > after_id)
+            .order_by(S.c.device_id)
+            .limit(limit)
+        )
         async with self.engine.connect() as conn:
             return [dict(r._mapping) for r in (await conn.execute(q)).all()]
 

@@ -90,3 +90,32 @@ async def test_rows_older_than_keep_s_are_neither_restored_nor_kept(store: Store
     async with store.engine.connect() as conn:
         ids = (await conn.execute(S.select().with_only_columns(S.c.device_id))).scalars().all()
     assert ids == ["new"]
+
+
+async def test_a_fleet_larger_than_a_chunk_is_saved_and_restored_in_pages(store: Store) -> None:
+    """Saves go 500 devices a transaction and restores read 500 rows a page, so neither
+    holds the whole fleet in memory; every device comes back."""
+    from app.store.snapshots import CHUNK
+
+    n = 2 * CHUNK + 100
+    a = DeviceBuffers(window=10, max_devices=n, signals=SignalBank(CFG))
+    ids = [f"dev-{i:05d}" for i in range(n)]
+    for k in range(12):
+        a.store(ids, np.full(n, T0 + k), np.c_[np.full(n, 420.0 + k % 3), np.ones(n), np.ones(n)])
+    calls: list[int] = []
+    write = store.snapshots.write
+
+    async def counted(rows):  # noqa: ANN001
+        calls.append(len(rows))
+        await write(rows)
+
+    store.snapshots.write = counted  # type: ignore[method-assign]
+    assert await Snapshots(store.snapshots, a, keep_s=3600, wall=lambda: T0 + 20).save() == n
+    assert calls == [CHUNK, CHUNK, 100]
+    b = DeviceBuffers(window=10, max_devices=n, signals=SignalBank(CFG))
+    done = await Snapshots(store.snapshots, b, keep_s=3600, wall=lambda: T0 + 21).restore()
+    assert done["devices"] == n and sorted(b.device_ids()) == ids
+    s = b.index.get(ids[-1])
+    np.testing.assert_equal(
+        b.signals.states.export(s), a.signals.states.export(a.index.get(ids[-1]))
+    )
