@@ -15,8 +15,10 @@ T: Table = ReadingRow.__table__  # type: ignore[assignment]  # a Table at run ti
 ReadingTuple = tuple[str, float, float, float, float]  # device, ts, gas, temp, rh
 
 
-class ReadingsRepo:
-    """Readings rows; writes take the store's write lock."""
+class FastRepo:
+    """A repository whose writes no one waits to see: they take the store's write lock and
+    run through ``transaction`` (:meth:`app.store.repo.Store.transaction` on its no-fsync
+    engine); reads use ``engine``."""
 
     def __init__(
         self,
@@ -27,6 +29,10 @@ class ReadingsRepo:
         self.engine = engine
         self.write_lock = write_lock
         self._transaction = transaction  # Store.transaction on its no-fsync engine
+
+
+class ReadingsRepo(FastRepo):
+    """Readings rows; writes take the store's write lock."""
 
     async def add(self, rows: Sequence[ReadingTuple]) -> None:
         """Insert readings in one transaction (:meth:`app.store.repo.Store.transaction`)."""

@@ -3,14 +3,13 @@ periodically and at shutdown, read back at start-up (``app/services/snapshots.py
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.store.models import DeviceSnapshot, ReadingRow
+from app.store.readings import FastRepo
 
 S: Table = DeviceSnapshot.__table__  # type: ignore[assignment]  # a Table at run time
 R: Table = ReadingRow.__table__  # type: ignore[assignment]
@@ -19,18 +18,8 @@ R: Table = ReadingRow.__table__  # type: ignore[assignment]
 CHUNK = 500
 
 
-class SnapshotsRepo:
+class SnapshotsRepo(FastRepo):
     """``device_snapshots`` rows; writes take the store's write lock, one chunk at a time."""
-
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        write_lock: asyncio.Lock,
-        transaction: Callable[[Callable[[Connection], Any]], Awaitable[Any]],
-    ) -> None:
-        self.engine = engine
-        self.write_lock = write_lock
-        self._transaction = transaction  # Store.transaction on its no-fsync engine
 
     async def write(self, rows: Sequence[dict[str, Any]]) -> None:
         """Replace the rows of these devices (dicts with every column) in one transaction;
