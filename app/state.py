@@ -200,7 +200,10 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
         await state.log.flush_states()
         await recorder.stop()
         if state.snapshots is not None:
-            await state.snapshots.save()
+            try:
+                await state.snapshots.save()
+            except Exception:  # the rest of the shutdown still runs; the next start warms up
+                log.exception("device snapshot at shutdown failed")
         await webhooks.stop()
         executor.shutdown(wait=True)
 
