@@ -97,6 +97,17 @@ class DeviceAlertState:
         return self.alert_id is None and self.high_run == 0 and self.low_run == 0
 
 
+#: An open leak alert's "still above" test (:meth:`DeviceAlertState.still_above`) takes the
+#: median of the device's last this-many readings, not its last reading: a clear needs
+#: ``clear_n`` (10) windows in a row, and on a sensor whose clean air sits at a floor (a
+#: methane sensor at 0 ppm, noise sd 2) about 11 % of single clean readings stood above the
+#: bound kept at the raise (4 scales of 0.46 ppm), so the clear count kept starting again and
+#: the alert never resolved; with 5 % lone spikes it resolved 33 min after the gas returned
+#: (newcomer's probes). The median of 10 is above the bound only while most recent readings
+#: are: a persisting leak keeps its alert, noise runs and lone spikes do not.
+STILL_ABOVE_READINGS = 10
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyConfig:
     """Thresholds of :class:`AlertPolicy` (see :class:`app.config.Settings` for sources).
@@ -298,6 +309,19 @@ class AlertPolicy:
     def active(self) -> dict[str, str]:
         """Device id -> open (active or acknowledged) alert id."""
         return {d: s.alert_id for d, s in self.states.items() if s.alert_id}
+
+    def forget_base(self, device_id: str) -> bool:
+        """An operator reset the device's baseline: its open leak alert no longer holds on
+        to the level kept at its raise (:meth:`DeviceAlertState.still_above`), so it resolves
+        once the relearned level shows clean air. Without this, an alert raised by a sensor
+        swap's step stayed active however long the new level was clean (newcomer). True when
+        an open alert's kept level was dropped (the state is marked for persisting)."""
+        st = self.open_alert(device_id)
+        if st is None or st.base_level is None:
+            return False
+        st.base_level = st.base_scale = None
+        self.dirty.add(device_id)
+        return True
 
     def open_alert(self, device_id: str) -> DeviceAlertState | None:
         """The device's state while it has an open leak alert, else None."""

@@ -33,10 +33,13 @@ async def reset_baseline(
     audit: AuditDep,
 ) -> BaselineResetDone:
     """Restart the device's signal model (after a sensor swap, or a level that is now clean
-    air). Its open leak alert, if any, stays until it resolves or is acknowledged.
-    Operators and admins only; audited."""
+    air). Its open leak alert, if any, forgets the level kept at its raise and resolves once
+    the relearned level shows clean air (after the warm-up), or when acknowledged and
+    resolved. Operators and admins only; audited."""
     if not state.buffers.signals.reset(device_id):
         raise NotFound(f"device {device_id!r} is not tracked")
+    if state.policy.forget_base(device_id):
+        await state.log.publish([])  # the changed state is stored
     done = BaselineResetDone(
         device_id=device_id,
         by=body.by,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from app.alerting.leak import AlertPolicy
+import numpy as np
+
+from app.alerting.leak import STILL_ABOVE_READINGS, AlertPolicy
 from app.alerting.profiles import Profiles
 from app.services.eventlog import EventLog
 from app.services.scorer import Scores
@@ -34,7 +36,9 @@ class AlertSink:
         and publish the batch's events with the changed policy states in one store
         transaction (durable before anyone sees them).
 
-        The gas concentration given to the policy is the window's last reading (column 0).
+        The gas concentration given to the policy is the window's last reading (column 0);
+        whether an open alert's gas still stands far above its raise level is judged on the
+        median of the window's last :data:`~app.alerting.leak.STILL_ABOVE_READINGS` readings.
         Devices switched off in their profile raise no leak alert.
         """
         events = []
@@ -48,12 +52,13 @@ class AlertSink:
             if self.profiles is not None and not self.profiles.enabled(w.device_id):
                 continue
             gas = float(w.values[-1, 0])
+            recent = float(np.median(w.values[-STILL_ABOVE_READINGS:, 0]))
             event = self.policy.update(
                 w.device_id,
                 p,
                 w.ts,
                 gas_ppm=gas,
-                elevated=ev or self._above_base(w.device_id, gas),
+                elevated=ev or self._above_base(w.device_id, recent),
                 level=float(w.signal[0]),
                 scale=float(w.signal[1]),
             )

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from app.alerting.leak import STILL_ABOVE_READINGS as STILL
 from app.alerting.leak import AlertPolicy, PolicyConfig
 from app.ml.features import WINDOW
 from app.ml.signal import DeviceSignal, SignalConfig
@@ -158,7 +159,11 @@ def replay(
             above = (
                 st is not None
                 and ad.k == 4
-                and st.still_above(gas[row][0], ad.sig_cfg.z_hold, ad.sig_cfg.min_log_ratio)
+                and st.still_above(
+                    float(np.median([g[0] for g in gas[max(0, row + 1 - STILL) : row + 1]])),
+                    ad.sig_cfg.z_hold,
+                    ad.sig_cfg.min_log_ratio,
+                )
             )
             ev = pol.update("d", pr, tsl[row], elevated=gr or above, level=lv, scale=sc)
             if ev is not None and ev.type == "alert.raised":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -236,3 +237,37 @@ async def test_a_resent_message_is_reported_as_duplicates_and_not_stored_twice(
     assert [e["errors"][0]["type"] for e in again["rejected"]] == ["out_of_order", "duplicate"]
     assert again["accepted"] == 0
     assert (await client.get("/api/devices/resend")).json()["readings_seen"] == 2
+
+
+async def test_a_baseline_reset_lets_a_step_alert_resolve_on_the_new_level(
+    client: httpx.AsyncClient,
+) -> None:
+    """A sensor swap steps the level 400 -> 520 ppm and raises a leak alert. The operator
+    resets the baseline: the alert used to stay active however long 520 was clean, held by
+    the level kept at its raise (newcomer). It now resolves once the relearned level shows
+    clean air; the reset is audited as before."""
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    t0 = time.time() - 3000
+    gas = np.r_[400 + rng.normal(0, 4, 300), 520 + rng.normal(0, 4, 1200)]
+    rows = [reading("swap", t0 + i, float(g)) for i, g in enumerate(gas)]
+
+    async def send(part: list[dict]) -> None:
+        for k in range(0, len(part), 100):
+            r = await client.post("/api/readings", json=part[k : k + 100])
+            assert r.json()["accepted"] == len(part[k : k + 100])
+        want = (await client.get("/api/status")).json()["windows_submitted"]
+        while (await client.get("/api/status")).json()["windows_scored"] < want:
+            await asyncio.sleep(0.05)
+
+    await send(rows[:400])
+    [alert] = (await client.get("/api/alerts", params={"device_id": "swap"})).json()["alerts"]
+    assert alert["kind"] == "leak" and alert["state"] == "active"
+    r = await client.post(
+        "/api/devices/swap/baseline-reset", json={"by": "ann", "reason": "sensor swap"}
+    )
+    assert r.status_code == 200, r.text
+    await send(rows[400:])
+    [after] = (await client.get("/api/alerts", params={"device_id": "swap"})).json()["alerts"]
+    assert after["alert_id"] == alert["alert_id"] and after["state"] == "resolved", after

@@ -39,3 +39,31 @@ def test_clean_probes_raise_nothing_and_leaks_raise_an_alert(
     assert len(got) >= 14
     assert not false, f"false leak alarms: {false}"
     assert not missed, f"leaks not raised once: {missed}: {got}"
+
+
+@pytest.mark.slow
+def test_a_leak_alert_on_a_floored_sensor_resolves_when_the_gas_returns(
+    shipped_predictor,
+) -> None:
+    """A methane sensor at 0 ppm (noise sd 2, floored): 0 -> 500 ppm for 10 min raised its
+    alert, which never resolved: ~11 % of clean single readings stood above the bound kept at
+    the raise, restarting the clear count (newcomer). The still-above test now takes the
+    median of the last readings: the alert resolves within two minutes of the gas returning,
+    and stays open while the gas stays up."""
+    from app.alerting.configure import policy_config
+    from app.training.online_replay import replay
+    from app.training.reference_detectors import Detector, gated_model
+
+    det = Detector("g", gated_model(shipped_predictor), "")
+    pol = policy_config(Settings())
+    rng = np.random.default_rng(2)
+    gas = np.r_[
+        np.maximum(0, rng.normal(0, 2, 1200)),
+        500 + rng.normal(0, 5, 600),
+        np.maximum(0, rng.normal(0, 2, 1800)),
+    ]
+    series = np.c_[gas, np.full(len(gas), 21.0), np.full(len(gas), 45.0)]
+    run = replay(det, series, np.arange(len(gas), dtype=float), pol, shipped_predictor.signal_cfg)
+    active = np.asarray(run.ends)[np.asarray(run.active)]
+    assert len(run.raised) == 1 and 1200 <= run.raised[0] < 1230
+    assert active.min() < 1800 <= active.max() < 1800 + 120, (active.min(), active.max())

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from app.alerting.leak import AlertPolicy, PolicyConfig
+from app.alerting.leak import STILL_ABOVE_READINGS, AlertPolicy, PolicyConfig
 from app.ml.features import evidence
 from app.ml.signal import DeviceSignal, SignalConfig
 from app.training.online_replay import StatDetector, replay
@@ -36,7 +36,8 @@ def series_with_leaks(n: int = 3000, seed: int = 0) -> np.ndarray:
 
 
 def naive(series: np.ndarray, ts: np.ndarray, policy: PolicyConfig) -> tuple[list, list]:
-    """The service's loop, one reading at a time."""
+    """The service's loop, one reading at a time (as ``AlertSink``: an open alert stays
+    while the median of the last readings stands far above the level kept at its raise)."""
     sig, pol = DeviceSignal(CFG), AlertPolicy(policy, "t")
     raised, scores = [], []
     for i in range(len(series)):
@@ -48,7 +49,12 @@ def naive(series: np.ndarray, ts: np.ndarray, policy: PolicyConfig) -> tuple[lis
             series[None, i - 59 : i + 1].astype(np.float32),
             np.array([[level, scale, t_level, rh_level]]),
         )
-        ev = pol.update("d", float(p[0]), float(ts[i]), elevated=bool(g[0]))
+        st = pol.open_alert("d")
+        recent = float(np.median(series[max(0, i + 1 - STILL_ABOVE_READINGS) : i + 1, 0]))
+        above = st is not None and st.still_above(recent, CFG.z_hold, CFG.min_log_ratio)
+        ev = pol.update(
+            "d", float(p[0]), float(ts[i]), elevated=bool(g[0]) or above, level=level, scale=scale
+        )
         if ev and ev.type == "alert.raised":
             raised.append(i)
         scores.append(float(p[0]))
