@@ -230,6 +230,15 @@ class DeviceBuffers:
         if ok.size == 0:
             return Stored(codes, None, prior)
         ok = ok[np.argsort(slots[ok], kind="stable")]  # grouped by slot, time order within
+        if not strict and ok.size > 1:  # a reading twice in one message: stored once
+            again = np.flatnonzero(
+                (slots[ok[1:]] == slots[ok[:-1]])
+                & (ts[ok[1:]] == ts[ok[:-1]])
+                & np.all(values[ok[1:]] == values[ok[:-1]], axis=1)
+            )
+            if again.size:
+                codes[ok[again + 1]] = DUPLICATE
+                ok = np.delete(ok, again + 1)
         s_ok = slots[ok]
         starts = np.flatnonzero(np.r_[True, s_ok[1:] != s_ok[:-1]])
         sizes = np.diff(np.r_[starts, ok.size])

@@ -422,5 +422,9 @@ def test_a_resent_reading_is_a_duplicate_not_stored_twice() -> None:
     assert codes.tolist() == [DUPLICATE, STORED]
     assert buf.store(["a"], np.array([T0 + 1]), row + 1).codes.tolist() == [STORED]
     assert buf.info("a")["readings_seen"] == 3
+    # the same reading twice in one message (newcomer): the second is the duplicate
+    codes = buf.store(["b", "b", "b"], np.array([T0, T0, T0]), np.r_[row, row, row + 1]).codes
+    assert codes.tolist() == [STORED, DUPLICATE, STORED]
+    assert buf.info("b")["readings_seen"] == 2
     # cluster mode (strict) refuses any reading not newer as LATE, as before
     assert buf.store(["a"], np.array([T0 + 1]), row + 1, strict=True).codes.tolist() == [1]
