@@ -65,8 +65,6 @@ class Snapshots:
         #: with the slot when its device is evicted).
         self.saved = Columns({"count": ("q", -1)})
         buffers.index.attach(self.saved)
-        #: What the last :meth:`restore` did: devices, readings replayed, rows skipped.
-        self.restored: dict[str, int] = {"devices": 0, "replayed": 0, "skipped": 0}
 
     def changed(self) -> np.ndarray:
         """Slots whose device has had readings since its last save, (k,) int64."""
@@ -140,7 +138,6 @@ class Snapshots:
                     buf.store(ids, a[:, 0], a[:, 1:], strict=True, windows=False)
                     done["replayed"] += len(a)
             await asyncio.sleep(0)  # a long restore does not hold the loop in one piece
-        self.restored = done
         if done["devices"] or done["skipped"]:
             log.info(
                 "restored %d device(s) from snapshots (%d readings of history replayed, "
