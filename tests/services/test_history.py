@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.services.history import WRITE_CHUNK, ReadingsRecorder
+import pytest
+
+from app.services.history import WRITE_CHUNK, ReadingsRecorder, _Pending
 from app.store import Store
 
 
@@ -27,3 +29,25 @@ async def test_a_backlog_is_written_in_chunks_and_every_reading_lands(tmp_path: 
     rows = await store.readings.history("d1", start=1.7e9, end=1.7e9 + n, bucket_s=n)
     assert rows[0]["n"] == n
     await store.close()
+
+
+def test_waiting_readings_come_out_in_order_with_their_values() -> None:
+    """The columnar buffer: messages of any size, taken across their bounds, and a failed
+    write's batch put back first, give every reading back once, in order, unchanged."""
+    pending = _Pending()
+    msgs = [
+        [(f"dev-{m}.{i}", 1.7e9 + 10 * m + i, 400.0 + i / 3, -5.25 + m, 45.5) for i in range(n)]
+        for m, n in enumerate([1, 7, 3, 1, 12])
+    ]
+    for rows in msgs:
+        pending.push(rows)
+    want = [r for rows in msgs for r in rows]
+    assert pending.n == len(want)
+    got = pending.pop(5)
+    pending.push(got[2:], first=True)  # a failed write of the last three
+    got = got[:2]
+    while pending.n:
+        got += pending.pop(4)
+    assert got == want
+    with pytest.raises(ValueError, match="device_id"):
+        pending.push([("a b", 1.0, 1.0, 1.0, 1.0)])
