@@ -172,6 +172,16 @@ def per_reading(buf: Reference, ids, ts, vals):
     return codes, windows
 
 
+def readings(rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n, 3) float64: gas 300-900 ppm at full precision, °C and %RH over the schema's whole
+    ranges to two decimals (what the ring keeps exactly: app.services.buffers.Ring)."""
+    return np.c_[
+        rng.uniform(300, 900, n),
+        np.round(rng.uniform(-40, 125, n), 2),
+        np.round(rng.uniform(0, 100, n), 2),
+    ]
+
+
 def by_device(windows) -> dict:
     out: dict = {}
     for w in windows:
@@ -194,7 +204,7 @@ def test_store_matches_per_reading_append(stride: int, warmup: int) -> None:
         for d in ids:  # mostly increasing per device, sometimes late
             clock[d] += float(rng.choice([1.0, 1.0, 1.0, 0.0, -2.5]))
             ts.append(clock[d])
-        vals = rng.uniform(300, 900, (n, 3))
+        vals = readings(rng, n)
         codes, batch, _ = a.store(ids, np.array(ts), vals)
         ref_codes, ref = per_reading(b, ids, ts, vals)
         assert codes.tolist() == ref_codes
@@ -319,7 +329,7 @@ def test_store_without_windows_leaves_the_same_buffers_and_signals() -> None:
         for d in ids:
             clock[d] += 1.0
             ts.append(clock[d])
-        vals = rng.uniform(300, 900, (n, 3))
+        vals = readings(rng, n)
         codes_a, batch_a, _ = a.store(ids, np.array(ts), vals, strict=True)
         codes_b, batch_b, _ = b.store(ids, np.array(ts), vals, strict=True, windows=False)
         assert codes_a.tolist() == codes_b.tolist()
@@ -330,7 +340,7 @@ def test_store_without_windows_leaves_the_same_buffers_and_signals() -> None:
         assert a.info(d) == b.info(d)
     ids = list(a.device_ids())
     ts = np.array([clock[d] + 1.0 for d in ids])
-    vals = rng.uniform(300, 900, (len(ids), 3))
+    vals = readings(rng, len(ids))
     wa, wb = a.store(ids, ts, vals)[1], b.store(ids, ts, vals)[1]
     assert wa is not None and wb is not None
     np.testing.assert_array_equal(wa.values, wb.values)
@@ -350,7 +360,7 @@ def test_one_reading_messages_match_per_reading_append(stride: int, warmup: int)
         d = f"d{rng.integers(0, 8)}"
         clock[d] += float(rng.choice([1.0, 1.0, 1.0, 0.0, -2.5]))
         t = clock[d] if rng.random() > 0.02 else np.nan
-        v = rng.uniform(300, 900, (1, 3))
+        v = readings(rng, 1)
         prior_want = b.last.get(d, np.nan)
         codes, batch, prior = a.store([d], np.array([t]), v)
         if np.isnan(t):
@@ -428,3 +438,27 @@ def test_a_resent_reading_is_a_duplicate_not_stored_twice() -> None:
     assert buf.info("b")["readings_seen"] == 2
     # cluster mode (strict) refuses any reading not newer as LATE, as before
     assert buf.store(["a"], np.array([T0 + 1]), row + 1, strict=True).codes.tolist() == [1]
+
+
+def test_ring_keeps_two_decimal_temperature_and_humidity_exactly() -> None:
+    """The ring stores °C and %RH as int16 hundredths: every value of the schema's ranges
+    given to two decimals reads back as the float32 a float32 array would have held, finer
+    digits within half a hundredth, and gas at float32 precision."""
+    from app.services.buffers import Ring
+
+    ring = Ring(4)
+    ring.grow(3)
+    t = np.arange(-4000, 12501) / 100  # every two-decimal °C in -40 .. 125
+    rh = np.arange(0, 10001) / 100
+    for vals in (t, rh):
+        for a in range(0, len(vals), 4):
+            v = vals[a : a + 4]
+            rows = np.c_[np.full(len(v), 123.456789), v, v]
+            ring[1, : len(rows)] = rows
+            got = ring[1, : len(rows)]
+            assert got.dtype == np.float32
+            np.testing.assert_array_equal(got, rows.astype(np.float32))
+    fine = np.array([[5e5 + 0.3, 21.123456, 45.678901]])
+    ring[2, 3] = fine[0]
+    np.testing.assert_allclose(ring[2, 3][1:], fine[0, 1:], atol=0.005)
+    assert ring[2, 3][0] == np.float32(5e5 + 0.3) and ring[0, 0].tolist() == [0.0, 0.0, 0.0]
