@@ -54,6 +54,24 @@ def test_index_matches_a_dict_through_adds_removes_and_rehashes() -> None:
     assert np.flatnonzero(index.used()).tolist() == sorted(model.values())
 
 
+def test_ids_that_prefix_each_other_and_heavy_churn_keep_their_slots() -> None:
+    """Ids live back to back in one buffer: "d1" must not match the start of "d12", a
+    reused slot must name its new device, and removed ids' bytes must not pile up."""
+    rng = random.Random(1)
+    index, model = SlotIndex(), {}
+    for _ in range(30_000):
+        d = "d" + "1" * rng.randrange(1, 40)  # d1, d11, d111, ...: each a prefix of the next
+        if rng.random() < 0.5 and d in model:
+            assert index.remove(d) == model.pop(d)
+        else:
+            assert model.setdefault(d, index.add(d)) == index.get(d)
+        assert len(index._ids) <= 2 * sum(map(len, model)) + 4096 + 40
+    assert all(index.owner(s) == d and index.get(d) == s for d, s in model.items())
+    assert set(index) == set(model) and "d" not in index
+    with pytest.raises(ValueError, match="device_id"):
+        index.add("x" * 40_000)
+
+
 def test_freed_slots_are_reused_and_listeners_see_the_leaving_device() -> None:
     index = SlotIndex()
     log = Log(index)
