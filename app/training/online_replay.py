@@ -154,6 +154,9 @@ def replay(
         for row, pr, gr in zip(e.tolist(), p.tolist(), g.tolist(), strict=True):
             # as app.services.detector.AlertSink: an open alert stays open while the gas
             # stands far above the level kept at its raise, and a raise keeps the level
+            # (its gas_level, for re-alarms on worsening, is left out: a re-alarm changes
+            # neither a raise nor how long an alert stays open; the k-of-n raise is the
+            # policy's own)
             lv, sc = (float(vals[row, 0]), float(vals[row, 1])) if ad.k == 4 else (None, None)
             st = pol.open_alert("d")
             above = (
