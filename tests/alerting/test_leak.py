@@ -329,3 +329,16 @@ def test_noise_on_a_floored_sensor_does_not_re_alarm() -> None:
         p.update("d", 0.98, float(t), 3.0, level=0.0, scale=1.0, gas_level=3.0)
     assert p.update("d", 0.98, 3.0, 6.5, level=0.0, scale=1.0, gas_level=6.5) is None
     assert p.update("d", 0.98, 4.0, 7.5, level=0.0, scale=1.0, gas_level=7.5) is not None
+
+
+def test_the_level_announced_at_a_raise_is_not_the_lagging_median() -> None:
+    """A 1/min device stepping 420 -> 3,000 ppm is raised while the median of its last 10
+    readings still reads ~420: the raise announced 3,000 ppm (its reading), so the median
+    catching up is no re-alarm (it was two, a minute apart, when the median alone counted)."""
+    p = make(raise_min_s=0.0)
+    for t in range(3):
+        p.update("d", 0.98, 60.0 * t, 3000.0, level=420.0, scale=5.0, gas_level=421.0)
+    assert p.open_alert("d") is not None
+    assert [p.update("d", 0.98, 60.0 * t, 3000.0, gas_level=3000.0) for t in (3, 4, 5)] == [
+        None
+    ] * 3
