@@ -342,3 +342,17 @@ def test_the_level_announced_at_a_raise_is_not_the_lagging_median() -> None:
     assert [p.update("d", 0.98, 60.0 * t, 3000.0, gas_level=3000.0) for t in (3, 4, 5)] == [
         None
     ] * 3
+
+
+def test_settings_carry_the_k_of_n_and_worsen_factor_and_name_a_bad_pair() -> None:
+    from pydantic import ValidationError
+
+    from app.alerting.configure import policy_config
+    from app.config import Settings
+
+    cfg = policy_config(
+        Settings(alert_dense_high=8, alert_dense_windows=20, alert_worsen_factor=3.0)
+    )
+    assert (cfg.dense_k, cfg.dense_n, cfg.worsen_factor) == (8, 20, 3.0)
+    with pytest.raises(ValidationError, match="alert_dense_high must be <= alert_dense_windows"):
+        Settings(alert_dense_high=31)
