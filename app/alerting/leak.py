@@ -303,7 +303,9 @@ class AlertPolicy:
                 st.low_run, st.clear_since = 0, None
             if st.episode is not None and st.episode.observe(ts, prob, gas_ppm):
                 self.dirty.add(device_id)  # a new peak is stored (survives a restart)
-            event = self._maybe_worsened(device_id, st, prob, ts, gas_ppm)
+            event = None
+            if gas_level is not None:
+                event = self._maybe_worsened(device_id, st, prob, ts, gas_ppm)
             if event is None:
                 event = self._maybe_resolve_or_escalate(device_id, st, prob, ts, gas_ppm)
         if event is not None or (st.high_run, st.low_run, len(st.recent_ts)) != before:
@@ -359,7 +361,7 @@ class AlertPolicy:
         above it. The alert becomes ``active`` again (an acknowledgement no longer holds: the
         operator acknowledged a smaller leak), may escalate to critical in the same event,
         and the announced level becomes the new one. Without a kept level (after a baseline
-        reset) the rise is measured from 0."""
+        reset) the rise is measured from 0. Called only for a window that brought a level."""
         f, g = self.config.worsen_factor, st.recent_gas
         if f is None or g is None:
             return None
