@@ -182,6 +182,26 @@ class Settings(BaseSettings):
         "leak alert escalates to critical (12,500 ppm = 25 % of methane's LEL, the safety "
         "rules' high set point); null = never",
     )
+    alert_dense_windows: int = Field(
+        30,
+        ge=1,
+        le=62,
+        description="k-of-n raise: the last this-many windows are looked at (see "
+        "alert_dense_high; app/alerting/leak.py PolicyConfig has the measurements)",
+    )
+    alert_dense_high: int = Field(
+        10,
+        ge=0,
+        description="k-of-n raise: this many high windows among the last alert_dense_windows "
+        "(spanning alert_raise_min_s) raise a leak that comes and goes; 0 = off",
+    )
+    alert_worsen_factor: float | None = Field(
+        2.0,
+        gt=1,
+        description="An open leak alert is re-alarmed (alert.updated 'worsened', active "
+        "again) when its gas rise over the clean level reaches this many times the rise "
+        "last announced; null = never",
+    )
     alert_escalate_after_s: float | None = Field(
         300.0,
         gt=0,
@@ -413,6 +433,8 @@ class Settings(BaseSettings):
             raise ValueError("alert_clear_probability must be below alert_raise_probability")
         if self.alert_critical_probability < self.alert_raise_probability:
             raise ValueError("alert_critical_probability must be >= alert_raise_probability")
+        if self.alert_dense_high > self.alert_dense_windows:
+            raise ValueError("alert_dense_high must be <= alert_dense_windows")
         if not self.threshold_low_ppm < self.threshold_high_ppm:
             raise ValueError("threshold_low_ppm must be below threshold_high_ppm")
         if self.cluster_nats_url and not (self.database_url or "").startswith("postgresql"):

@@ -122,6 +122,17 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             t,
             h,
         ),
+        # leaks that come and go (newcomer): each high run is shorter than the alarm delay
+        "leak: flicker 4,000 ppm, 5 s on / 5 s off for 10 min": (
+            np.where(room & ((i - 1801) % 10 < 5), 4000.0, 400.0) + rng.normal(0, 3, n),
+            t,
+            h,
+        ),
+        "leak: flicker 1,200 ppm, 2 s on / 2 s off for 10 min": (
+            np.where(room & ((i - 1801) % 4 < 2), 1200.0, 400.0) + rng.normal(0, 3, n),
+            t,
+            h,
+        ),
     }
 
 

@@ -19,6 +19,9 @@ def policy_config(s: Settings) -> PolicyConfig:
         critical_gas_ppm=s.alert_critical_gas_ppm,
         escalate_after_s=s.alert_escalate_after_s,
         off_delay_s=s.alert_off_delay_s,
+        dense_k=s.alert_dense_high,
+        dense_n=s.alert_dense_windows,
+        worsen_factor=s.alert_worsen_factor,
     )
 
 

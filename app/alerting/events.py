@@ -93,8 +93,11 @@ class Episode:
     """Context of one alert episode as an event carries it: first, last and peak values,
     and the opening reading (a snapshot of :class:`EpisodeStats`).
 
-    ``peak_*`` is taken at the highest leak probability for ``kind="leak"`` and at the highest
-    gas concentration for the safety rules (``peak_ts`` is that reading's time, epoch s).
+    ``peak_gas_ppm`` is the highest gas concentration of the episode and ``peak_ts`` that
+    reading's time, epoch s; ``peak_probability`` the highest leak probability for
+    ``kind="leak"`` (a leak episode without gas values takes ``peak_ts`` at it). A leak's peak
+    was once taken at its highest probability only, which saturates near 1: an alert raised
+    at 600 ppm kept that peak through 4,800 ppm (newcomer).
     Probabilities are in [0, 1] (None without a model), gas in ppm.
     """
 
@@ -148,15 +151,21 @@ class EpisodeStats:
     def observe(self, ts: float, prob: float | None, gas: float | None) -> bool:
         """One more reading (or window) of the episode; True when it is a new peak."""
         self.last_probability, self.last_gas_ppm = prob, gas
-        if self.by_probability:
-            higher = prob is not None and (
-                self.peak_probability is None or prob > self.peak_probability
-            )
-        else:
-            higher = gas is not None and (self.peak_gas_ppm is None or gas > self.peak_gas_ppm)
+        higher = gas is not None and (self.peak_gas_ppm is None or gas > self.peak_gas_ppm)
+        if not self.by_probability:
+            if higher:
+                self.peak_probability, self.peak_gas_ppm, self.peak_ts = prob, gas, ts
+            return higher
+        more_p = prob is not None and (
+            self.peak_probability is None or prob > self.peak_probability
+        )
+        if more_p:
+            self.peak_probability = prob
+            if self.peak_gas_ppm is None and gas is None:
+                self.peak_ts = ts
         if higher:
-            self.peak_probability, self.peak_gas_ppm, self.peak_ts = prob, gas, ts
-        return higher
+            self.peak_gas_ppm, self.peak_ts = gas, ts
+        return higher or more_p
 
     def freeze(self) -> Episode:
         """An immutable copy for an event."""

@@ -38,7 +38,8 @@ class AlertSink:
 
         The gas concentration given to the policy is the window's last reading (column 0);
         whether an open alert's gas still stands far above its raise level is judged on the
-        median of the window's last :data:`~app.alerting.leak.STILL_ABOVE_READINGS` readings.
+        median of the window's last :data:`~app.alerting.leak.STILL_ABOVE_READINGS` readings,
+        which is also the level an open alert's re-alarm on worsening compares.
         Devices switched off in their profile raise no leak alert.
         """
         events = []
@@ -61,6 +62,7 @@ class AlertSink:
                 elevated=ev or self._above_base(w.device_id, recent),
                 level=float(w.signal[0]),
                 scale=float(w.signal[1]),
+                gas_level=recent,
             )
             if event is not None:
                 events.append(event)

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.alerting.events import OPEN_STATES, AlertEvent, EventType, Severity
+from app.alerting.events import OPEN_STATES, AlertEvent, AlertState, EventType, Severity
 from app.store.auth import AuditRepo, KeysRepo
 from app.store.models import Alert, Event, PolicyState, SafetyState
 from app.store.readings import ReadingsRepo
@@ -326,6 +326,10 @@ class Store:
                 }
             if e.type in (EventType.REMINDER, EventType.UPDATED):
                 values["notified_at"] = now
+            if e.type == EventType.UPDATED and e.state == AlertState.ACTIVE:
+                # a re-alarm (a leak that worsened) returns an acknowledged alert to
+                # unacknowledged: the acknowledgement stays in the event log only
+                values |= {"ack_author": None, "ack_comment": None, "ack_at": None}
             if e.type == EventType.RESOLVED:
                 values["resolved_ts"] = e.ts
             where = Alert.alert_id == e.alert_id

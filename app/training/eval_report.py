@@ -152,7 +152,13 @@ def _markdown(report: dict[str, Any], plots: dict[str, list[str]], loss: str | N
         f"average at the end {', '.join(f'{x:.2f}' for x in m['load_average_at_end'])}.",
         f"Alerts: the service's policy on every detector's window scores (raise at p >= "
         f"{pol['raise_p']} for {pol['raise_n']} windows spanning >= "
-        f"{pol.get('raise_min_s', 0.0):g} s, clear below {pol['clear_p']} for "
+        f"{pol.get('raise_min_s', 0.0):g} s"
+        + (
+            f" or for {pol['dense_k']} of the last {pol['dense_n']} windows"
+            if pol.get("dense_k")
+            else ""
+        )
+        + f", clear below {pol['clear_p']} for "
         f"{pol['clear_n']}). Window precision/recall/F1 at p >= {pol['raise_p']}. Delays from "
         "leak onset to the alert. n/a: the figure does not apply. Every device is replayed "
         "as the service runs it: fresh device, real timestamps, signal model from row 0 and "

@@ -6,9 +6,9 @@ plots (``app.training.eval_report``) and the README's detection tables. Entry po
 
 Every detector replays each device as the service runs it (``app.training.online_replay``:
 fresh device, its signal model from row 0 and held while an alert is open, the service's
-alert policy with the evidence gate, default raise at 0.7 for 3 windows spanning >= 5 s,
-clear below 0.3 for 10), so event recall, detection delay and false alarms describe the
-service as deployed.
+alert policy with the evidence gate, default raise at 0.7 for 3 windows spanning >= 5 s
+or for 10 of the last 30 windows, clear below 0.3 for 10), so event recall, detection delay
+and false alarms describe the service as deployed.
 Window precision/recall/F1 use the policy's raise probability (0.7) as the threshold.
 """
 
@@ -249,6 +249,8 @@ def evaluate_all(
         "raise_min_s": policy.raise_min_s,
         "clear_p": policy.clear_p,
         "clear_n": policy.clear_n,
+        "dense_k": policy.dense_k,
+        "dense_n": policy.dense_n,
     }
     report["signal"] = sig.to_dict()
     return report, raws

@@ -15,7 +15,7 @@ alert change.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -50,13 +50,15 @@ class Run:
     """One device's replay. ``ends`` (N,) int64 rows that were scored (a window ending there,
     or the reading itself for the statistical baseline); ``scores`` (N,) float64;
     ``elevated`` (N,) bool; ``active`` (N,) bool, an alert open after that row; ``raised``
-    (k,) int64 rows where an alert was raised."""
+    (k,) int64 rows where an alert was raised; ``worsened`` (m,) int64 rows where an open
+    alert was re-alarmed because its leak worsened (:meth:`AlertPolicy._maybe_worsened`)."""
 
     ends: np.ndarray
     scores: np.ndarray
     elevated: np.ndarray
     active: np.ndarray
     raised: np.ndarray
+    worsened: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a dict (the benchmark code's raw form)."""
@@ -141,7 +143,7 @@ def replay(
     n = len(gas)
     vals = np.full((n, ad.k), np.nan)
     state, pol = ad.new_state(), AlertPolicy(policy, model_type="evaluation")
-    ends, scores, elev, active, raised = [], [], [], [], []
+    ends, scores, elev, active, raised, worsened = [], [], [], [], [], []
     held, i, size = False, 0, chunk
     while i < n:
         snap, j = copy.deepcopy(state), min(i + size, n)
@@ -153,21 +155,34 @@ def replay(
         stop = None
         for row, pr, gr in zip(e.tolist(), p.tolist(), g.tolist(), strict=True):
             # as app.services.detector.AlertSink: an open alert stays open while the gas
-            # stands far above the level kept at its raise, and a raise keeps the level
+            # stands far above the level kept at its raise, and a raise keeps the level;
+            # the median of the last readings is the level a re-alarm compares (it is only
+            # read by an open alert or a raise, so only computed for those windows)
             lv, sc = (float(vals[row, 0]), float(vals[row, 1])) if ad.k == 4 else (None, None)
             st = pol.open_alert("d")
+            med = None
+            if st is not None or pr >= policy.raise_p:
+                med = float(np.median([g[0] for g in gas[max(0, row + 1 - STILL) : row + 1]]))
             above = (
                 st is not None
                 and ad.k == 4
-                and st.still_above(
-                    float(np.median([g[0] for g in gas[max(0, row + 1 - STILL) : row + 1]])),
-                    ad.sig_cfg.z_hold,
-                    ad.sig_cfg.min_log_ratio,
-                )
+                and med is not None
+                and st.still_above(med, ad.sig_cfg.z_hold, ad.sig_cfg.min_log_ratio)
             )
-            ev = pol.update("d", pr, tsl[row], elevated=gr or above, level=lv, scale=sc)
+            ev = pol.update(
+                "d",
+                pr,
+                tsl[row],
+                gas[row][0],
+                elevated=gr or above,
+                level=lv,
+                scale=sc,
+                gas_level=med,
+            )
             if ev is not None and ev.type == "alert.raised":
                 raised.append(row)
+            if ev is not None and ev.reason == "worsened":
+                worsened.append(row)
             now = pol.open_alert("d") is not None
             ends.append(row)
             scores.append(pr)
@@ -191,4 +206,5 @@ def replay(
         np.asarray(elev, dtype=bool),
         np.asarray(active, dtype=bool),
         np.asarray(raised, dtype=np.int64),
+        np.asarray(worsened, dtype=np.int64),
     )

@@ -3,6 +3,8 @@ the caller's ``elevated`` flag, episode context, restart round trip."""
 
 from __future__ import annotations
 
+import pytest
+
 from app.alerting.events import Ack, AlertEvent, Episode
 from app.alerting.leak import AlertPolicy, PolicyConfig
 
@@ -159,6 +161,10 @@ def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
             "episode": None,
             "base_level": None,
             "base_scale": None,
+            "recent": 1,
+            "recent_ts": [0.0],
+            "told_gas": None,
+            "recent_gas": None,
         }
     }
     p.update("d", 0.8, 1.0)
@@ -227,3 +233,126 @@ def test_an_open_alert_stays_open_while_gas_stands_above_the_level_kept_at_raise
         ev = restored.update("d", 0.0, float(k), 410.0, elevated=st.still_above(410.0, 4.0, 0.2))
         k += 1
     assert ev is not None and ev.type == "alert.resolved"
+
+
+def flicker(on: int, off: int, cycles: int) -> list[float]:
+    """1 Hz window probabilities of a leak that comes and goes: ``on`` high windows, then
+    ``off`` with the evidence gate closed (probability 0), ``cycles`` times."""
+    return ([0.98] * on + [0.0] * off) * cycles
+
+
+def test_a_leak_that_comes_and_goes_is_raised_by_the_k_of_n_rule() -> None:
+    """5 s on / 5 s off: each high run spans 4 s, under the 5 s alarm delay, and the
+    consecutive rule alone never raised (newcomer: 4,000 ppm at 5/5 s, 10 min, no alert).
+    10 of the last 30 windows high raise it once, on the 10th high window; 2 s on / 2 s off
+    too."""
+    p = make(raise_min_s=5.0, clear_n=10)
+    events = run(p, flicker(5, 5, 60))
+    assert [(e.type, e.ts) for e in events] == [("alert.raised", 14.0)]
+    assert [(e.type, e.ts) for e in run(make(raise_min_s=5.0, clear_n=10), flicker(2, 2, 150))] == [
+        ("alert.raised", 17.0)
+    ]
+    assert run(make(raise_min_s=5.0, dense_k=0), flicker(5, 5, 60)) == []  # the path off
+
+
+def test_k_of_n_leaves_isolated_puffs_and_sparse_bursts_alone() -> None:
+    """An 8-window puff (smoke_iot rows 55045-55052 gave 8 high windows) is under 10; 3 high
+    windows in every 10 are 9 of any 30; puffs further apart than 30 windows never add up.
+    One more high window in every 10 is dense enough."""
+    assert run(make(raise_min_s=10.0), [0.98] * 8 + [0.0] * 40) == []
+    assert run(make(raise_min_s=5.0), flicker(3, 7, 100)) == []
+    assert run(make(raise_min_s=5.0), flicker(5, 26, 20)) == []
+    [e] = run(make(raise_min_s=5.0, clear_n=10), flicker(4, 6, 100))
+    assert e.type == "alert.raised"
+
+
+def test_k_of_n_needs_the_alarm_delay_and_survives_a_restart() -> None:
+    """The counted high windows must span ``raise_min_s`` of reading time (a 10 Hz device's
+    10 of 30 windows span 1.4 s: not yet); the history is persisted, so a restart mid-flicker
+    raises at the same window."""
+    fast = make(raise_min_s=5.0)
+    ev = [fast.update("d", pr, 0.1 * i) for i, pr in enumerate(flicker(2, 2, 8))]
+    assert all(e is None for e in ev)
+    p = make(raise_min_s=5.0, clear_n=10)
+    probs = flicker(5, 5, 3)
+    assert run(p, probs[:12]) == []
+    q = make(raise_min_s=5.0, clear_n=10)
+    saved = p.take_dirty()["d"]
+    assert saved is not None
+    q.restore({"d": saved})
+    [e] = [x for i, pr in enumerate(probs[12:], 12) if (x := q.update("d", pr, float(i)))]
+    assert (e.type, e.ts) == ("alert.raised", 14.0)
+
+
+def test_policy_config_names_a_bad_k_of_n_or_worsen_factor() -> None:
+    with pytest.raises(ValueError, match="dense_k, dense_n"):
+        PolicyConfig(dense_k=31, dense_n=30)
+    with pytest.raises(ValueError, match="worsen_factor"):
+        PolicyConfig(worsen_factor=1.0)
+
+
+def test_a_worse_leak_re_alarms_an_acknowledged_alert_and_updates_its_peak() -> None:
+    """Raised at 600 ppm over a 400 ppm level and acknowledged, then 4,800 ppm: the old
+    policy said nothing and kept the 600 ppm peak (newcomer). Now: one ``alert.updated``
+    (reason ``worsened``), the alert active again with the new peak; the level is the
+    announced one from then on, so the same 4,800 ppm says nothing more; an ack works again."""
+    p = make(raise_min_s=0.0, critical_p=0.99)
+
+    def feed(t: float, gas: float, prob: float = 0.98) -> AlertEvent | None:
+        return p.update("d", prob, t, gas, level=400.0, scale=4.0, gas_level=gas)
+
+    [raised] = [e for t in range(3) if (e := feed(float(t), 600.0))]
+    ack = p.acknowledge("d", raised.alert_id, ack=Ack("ann", ""), ts=5.0)
+    assert ack is not None and ack.state == "acknowledged"
+    assert [feed(6.0 + i, 790.0) for i in range(3)] == [None] * 3  # rise 390 < 2 x 200
+    worse = feed(10.0, 4800.0)
+    assert worse is not None and (worse.type, worse.state, worse.reason, worse.alert_id) == (
+        "alert.updated",
+        "active",
+        "worsened",
+        raised.alert_id,
+    )
+    assert worse.episode is not None and worse.episode.peak_gas_ppm == 4800.0
+    assert worse.severity == "warning" and "22x" in (worse.detail or "")
+    assert [feed(11.0 + i, 4800.0) for i in range(5)] == [None] * 5
+    again = p.acknowledge("d", raised.alert_id, ack=Ack("bob", "evacuating"), ts=20.0)
+    assert again is not None and again.state == "acknowledged"
+    assert feed(21.0, 9000.0) is None  # rise 8,600 < 2 x 4,400
+    assert feed(22.0, 9300.0) is not None
+
+
+def test_noise_on_a_floored_sensor_does_not_re_alarm() -> None:
+    """A leak raised at a 3 ppm level on a 0 ppm sensor (kept scale 1 ppm): a rise to 6.5
+    ppm doubles the rise but stands 3.5 ppm (< 4 scales) above the announced level."""
+    p = make(raise_min_s=0.0)
+    for t in range(3):
+        p.update("d", 0.98, float(t), 3.0, level=0.0, scale=1.0, gas_level=3.0)
+    assert p.update("d", 0.98, 3.0, 6.5, level=0.0, scale=1.0, gas_level=6.5) is None
+    assert p.update("d", 0.98, 4.0, 7.5, level=0.0, scale=1.0, gas_level=7.5) is not None
+
+
+def test_the_level_announced_at_a_raise_is_not_the_lagging_median() -> None:
+    """A 1/min device stepping 420 -> 3,000 ppm is raised while the median of its last 10
+    readings still reads ~420: the raise announced 3,000 ppm (its reading), so the median
+    catching up is no re-alarm (it was two, a minute apart, when the median alone counted)."""
+    p = make(raise_min_s=0.0)
+    for t in range(3):
+        p.update("d", 0.98, 60.0 * t, 3000.0, level=420.0, scale=5.0, gas_level=421.0)
+    assert p.open_alert("d") is not None
+    assert [p.update("d", 0.98, 60.0 * t, 3000.0, gas_level=3000.0) for t in (3, 4, 5)] == [
+        None
+    ] * 3
+
+
+def test_settings_carry_the_k_of_n_and_worsen_factor_and_name_a_bad_pair() -> None:
+    from pydantic import ValidationError
+
+    from app.alerting.configure import policy_config
+    from app.config import Settings
+
+    cfg = policy_config(
+        Settings(alert_dense_high=8, alert_dense_windows=20, alert_worsen_factor=3.0)
+    )
+    assert (cfg.dense_k, cfg.dense_n, cfg.worsen_factor) == (8, 20, 3.0)
+    with pytest.raises(ValidationError, match="alert_dense_high must be <= alert_dense_windows"):
+        Settings(alert_dense_high=31)

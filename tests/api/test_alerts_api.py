@@ -217,3 +217,37 @@ async def feed_body(state: AppState, device: str) -> AlertEvent:
         e = state.policy.update(device, 0.8, T0 + DT * i)
     assert e is not None
     return e
+
+
+async def test_a_worse_leak_re_alarms_an_acknowledged_alert_in_store_rest_and_socket(
+    app_client: ClientAndState,
+) -> None:
+    """A leak alert raised at 600 ppm over a 400 ppm level and acknowledged, then 4,800 ppm:
+    one ``alert.updated`` (``worsened``) is stored, pushed to subscribers, and the REST view
+    shows the alert active, unacknowledged, with the 4,800 ppm peak; it can be acknowledged
+    again (newcomer: no event, the 600 ppm peak kept)."""
+    c, state = app_client
+
+    async def window(t: float, gas: float) -> list[dict]:
+        e = state.policy.update("w1", 0.98, t, gas_ppm=gas, level=400.0, scale=4.0, gas_level=gas)
+        return await state.log.publish([e] if e else [])
+
+    raised = [e for i in range(3) for e in await window(T0 + DT * i, 600.0)]
+    aid = raised[0]["alert_id"]
+    r = await c.post(f"/api/alerts/{aid}/ack", json={"author": "ann", "comment": "small"})
+    assert r.status_code == 200 and r.json()["state"] == "acknowledged"
+    async with state.hub.subscribe() as sub:
+        [worse] = await window(T0 + 20, 4800.0)
+        pushed = sub.queue.get_nowait()
+    assert pushed["event_id"] == worse["event_id"]
+    assert (worse["type"], worse["reason"], worse["state"]) == (
+        "alert.updated",
+        "worsened",
+        "active",
+    )
+    body = (await c.get(f"/api/alerts/{aid}")).json()
+    assert body["state"] == "active" and body["acknowledged"] is None
+    assert body["episode"]["peak_gas_ppm"] == 4800.0 and body["gas_ppm"] == 4800.0
+    assert [e["type"] for e in body["events"]][-2:] == ["alert.acknowledged", "alert.updated"]
+    r = await c.post(f"/api/alerts/{aid}/ack", json={"author": "bob", "comment": "evacuate"})
+    assert r.status_code == 200 and r.json()["acknowledged"]["author"] == "bob"

@@ -271,3 +271,48 @@ async def test_a_baseline_reset_lets_a_step_alert_resolve_on_the_new_level(
     await send(rows[400:])
     [after] = (await client.get("/api/alerts", params={"device_id": "swap"})).json()["alerts"]
     assert after["alert_id"] == alert["alert_id"] and after["state"] == "resolved", after
+
+
+async def test_a_flickering_leak_is_raised_and_a_worse_leak_re_alarms_its_acked_alert(
+    client: httpx.AsyncClient,
+) -> None:
+    """Through the readings path with the shipped model (newcomer's two leaks): 4,000 ppm
+    at 5 s on / 5 s off over a 400 ppm level raised no leak alert; a leak alert raised at
+    600 ppm and acknowledged took in 4,800 ppm without an event, its peak kept at 600. Now
+    the flicker raises one leak alert, and the worse leak re-alarms the acknowledged one:
+    ``alert.updated`` ``worsened``, active again, the new peak in the REST view."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    t0 = time.time() - 3000
+    clean = 400 + rng.normal(0, 4, 300)
+    k = np.arange(120)
+    flick = np.where(k % 10 < 5, 4000.0, 400.0) + rng.normal(0, 4, 120)
+
+    async def send(device: str, gas: np.ndarray, start: float) -> None:
+        rows = [reading(device, start + i, float(g)) for i, g in enumerate(gas)]
+        for j in range(0, len(rows), 100):
+            r = await client.post("/api/readings", json=rows[j : j + 100])
+            assert r.json()["accepted"] == len(rows[j : j + 100]), r.text
+        want = (await client.get("/api/status")).json()["windows_submitted"]
+        while (await client.get("/api/status")).json()["windows_scored"] < want:
+            await asyncio.sleep(0.05)
+
+    async def alerts(device: str) -> list[dict]:
+        got = await client.get("/api/alerts", params={"device_id": device})
+        return list(got.json()["alerts"])
+
+    await send("flicker", np.r_[clean, flick], t0)
+    [fl] = await alerts("flicker")
+    assert fl["kind"] == "leak" and fl["state"] == "active"
+
+    await send("worse", np.r_[clean, 600 + rng.normal(0, 4, 60)], t0)
+    [alert] = await alerts("worse")
+    r = await client.post(f"/api/alerts/{alert['alert_id']}/ack", json={"author": "ann"})
+    assert r.status_code == 200 and r.json()["state"] == "acknowledged", r.text
+    await send("worse", 4800 + rng.normal(0, 20, 30), t0 + 360)
+    body = (await client.get(f"/api/alerts/{alert['alert_id']}")).json()
+    updates = [e for e in body["events"] if e["type"] == "alert.updated"]
+    assert [e["reason"] for e in updates] == ["worsened"], body["events"]
+    assert body["state"] == "active" and body["acknowledged"] is None
+    assert body["episode"]["peak_gas_ppm"] > 4700

@@ -35,11 +35,11 @@ def series_with_leaks(n: int = 3000, seed: int = 0) -> np.ndarray:
     return np.column_stack([g, np.full(n, 21.0), np.full(n, 45.0)])
 
 
-def naive(series: np.ndarray, ts: np.ndarray, policy: PolicyConfig) -> tuple[list, list]:
+def naive(series: np.ndarray, ts: np.ndarray, policy: PolicyConfig) -> tuple[list, list, list]:
     """The service's loop, one reading at a time (as ``AlertSink``: an open alert stays
     while the median of the last readings stands far above the level kept at its raise)."""
     sig, pol = DeviceSignal(CFG), AlertPolicy(policy, "t")
-    raised, scores = [], []
+    raised, scores, worsened = [], [], []
     for i in range(len(series)):
         row = [float(v) for v in series[i]]
         _, level, scale, t_level, rh_level = sig.learn_one(row[0], float(ts[i]), row[1], row[2])
@@ -53,23 +53,33 @@ def naive(series: np.ndarray, ts: np.ndarray, policy: PolicyConfig) -> tuple[lis
         recent = float(np.median(series[max(0, i + 1 - STILL_ABOVE_READINGS) : i + 1, 0]))
         above = st is not None and st.still_above(recent, CFG.z_hold, CFG.min_log_ratio)
         ev = pol.update(
-            "d", float(p[0]), float(ts[i]), elevated=bool(g[0]) or above, level=level, scale=scale
+            "d",
+            float(p[0]),
+            float(ts[i]),
+            row[0],
+            elevated=bool(g[0]) or above,
+            level=level,
+            scale=scale,
+            gas_level=recent,
         )
         if ev and ev.type == "alert.raised":
             raised.append(i)
+        if ev and ev.reason == "worsened":
+            worsened.append(i)
         scores.append(float(p[0]))
         sig.hold(pol.open_alert("d") is not None)
-    return raised, scores
+    return raised, scores, worsened
 
 
 @pytest.mark.parametrize("chunk", [7, 256, 5000])
 def test_chunked_replay_equals_reading_by_reading(chunk: int) -> None:
     s = series_with_leaks()
     ts = np.arange(len(s), dtype=float)
-    want_raised, want_scores = naive(s, ts, PolicyConfig())
+    want_raised, want_scores, want_worse = naive(s, ts, PolicyConfig())
     run = replay(DET, s, ts, PolicyConfig(), CFG, chunk=chunk)
     assert run.raised.tolist() == want_raised
     assert len(want_raised) >= 2
+    assert run.worsened.tolist() == want_worse and len(want_worse) >= 1  # the ramp
     np.testing.assert_allclose(run.scores, want_scores, rtol=1e-6, atol=1e-9)
     # the long leak keeps its alert open to its end (level held), then clears
     assert run.active[run.ends == 1399].all() and not run.active[-1]

@@ -150,6 +150,9 @@ function applyEvent(e) {
   if (e.reason) a.reason = e.reason;
   if (e.detail) a.detail = e.detail;
   if (e.ack) a.acknowledged = { author: e.ack.author, comment: e.ack.comment, at: e.ts };
+  // a re-alarm (a leak that worsened) makes an acknowledged alert active again
+  if (e.type === "alert.updated" && e.state === "active") a.acknowledged = null;
+  if (e.episode) a.episode = e.episode;
   if (e.type === "alert.resolved") a.resolved_at = e.ts;
   state.alerts.set(a.alert_id, a);
   renderAlerts(a.alert_id);
@@ -171,7 +174,9 @@ function openAlerts() {
 
 function alertValue(a) {
   if (a.kind === "leak" && a.probability !== null && a.probability !== undefined) {
-    return `p=${fmt.p(a.probability)}`;
+    const peak = a.episode && a.episode.peak_gas_ppm;
+    return `p=${fmt.p(a.probability)}`
+      + (peak !== null && peak !== undefined ? `, peak ${fmt.num(peak)} ppm` : "");
   }
   return a.gas_ppm !== null && a.gas_ppm !== undefined ? `${fmt.num(a.gas_ppm)} ppm` : "–";
 }
