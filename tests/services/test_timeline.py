@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.alerting.safety import SafetyConfig, SafetyRules
 from app.ml.signal import SignalConfig, signal_series
 from app.services.buffers import CLOCK_FAULT_S, DeviceBuffers
 from app.services.signals import SignalBank
@@ -139,16 +140,25 @@ def test_a_stuck_clock_is_placed_at_receipt_time_and_resends_stay_duplicates() -
     at their receipt time; the same reading sent again is still a duplicate."""
     wall = [NOW]
     buf = make(wall)
-    at = []
+    rules = SafetyRules(SafetyConfig(off_delay_s=10.0, latch_critical=False))
+    at, events = [], []
     for k in range(90):
         wall[0] = NOW + k
-        st = buf.store(["d"], np.array([NOW]), ROW + k)
+        g = 6_000.0 if k < 3 else 420.0 + k % 3  # a threshold alarm, then clean air
+        st = buf.store(["d"], np.array([NOW]), np.array([[g, 21.0, 45.0 + k * 0.01]]))
         assert st.codes.tolist() == [STORED]
         placed = getattr(st, "ts", None)
         at.append(NOW if placed is None else float(placed[0]))
+        events += rules.check("d", at[-1], g, 21.0, 45.0 + k * 0.01, now=float(k))
     assert at[: int(CLOCK_FAULT_S)] == [NOW] * int(CLOCK_FAULT_S)
     assert at[-1] == NOW + 89 and np.all(np.diff(at[int(CLOCK_FAULT_S) + 1 :]) == 1.0)
-    assert buf.store(["d"], np.array([NOW]), ROW + 89).codes.tolist() == [DUPLICATE]
+    # the alarm resolves once the readings are placed at receipt time (never, before)
+    assert [e.type.value for e in events if e.kind == "threshold"] == [
+        "alert.raised",
+        "alert.resolved",
+    ]
+    resend = np.array([[420.0 + 89 % 3, 21.0, 45.0 + 89 * 0.01]])
+    assert buf.store(["d"], np.array([NOW]), resend).codes.tolist() == [DUPLICATE]
 
 
 def check_cluster_mode_keeps_refusing_older_readings() -> None:
