@@ -1,7 +1,8 @@
 """Per-device ring buffers of the last ``window`` readings, in preallocated numpy arrays.
 
 Memory is fixed per device: ``max(window, warmup) * 3`` float32 values plus two scalars
-(736 B with the shipped model; the write position is the reading count modulo the ring), in
+and the time line's four (757 B with the shipped model; the write position is the reading
+count modulo the ring), in
 the device's slot of the shared :class:`app.slab.SlotIndex`; a slot is reused after its
 device is evicted. No Python object is kept per reading or per device. Batches go through
 :meth:`DeviceBuffers.store` in a few numpy operations (one per batch for devices with one
@@ -663,5 +664,6 @@ class DeviceBuffers:
         self.signals.forget(gone)
 
     def nbytes(self) -> int:
-        """Bytes held by the ring arrays."""
-        return sum(a.nbytes for a in (self.values, self.count, self.last_seen))
+        """Bytes held by the ring arrays and the time line's columns (21 B a slot)."""
+        cols = (self.stamp_ts, self.stall_since, self.stall_n, self.on_receipt)
+        return sum(a.nbytes for a in (self.values, self.count, self.last_seen, *cols))
