@@ -376,7 +376,7 @@ class DeviceBuffers:
         prior[0] = self.signals.states.last_ts[s]
         code, at, win = self._one(s, device_id, ts, values, strict, windows)
         codes[0] = code
-        return Stored(codes, win, prior, None if at == ts else np.array([at]))
+        return Stored(codes, win, prior, None if code or at == ts else np.array([at]))
 
     def _one(
         self, s: int, device_id: str, ts: float, values: np.ndarray, strict: bool, windows: bool
