@@ -34,6 +34,18 @@ updated it; the episode ends when no condition has held for ``off_delay_s``:
 - "out_of_range": a value outside the sensor's stated range.
 - "silent": no reading for ``silent_s`` (receive time, found by :meth:`SafetyRules.silent`);
   cleared by the next reading.
+- "clock": the device's clock is stuck or was reset, so its readings are placed at the
+  server's receipt time (:data:`app.services.buffers.CLOCK_FAULT_S`; the caller says so per
+  reading, ``check(clock=...)``); it ends once the readings advance their time line again
+  for ``off_delay_s``.
+
+Time: every rule runs on the device's time line, which is its readings' ``ts`` except where
+the ring buffers placed a reading at the server's receipt time (a broken clock); a reading
+refused as out of order (:meth:`SafetyRules.check_late`) raises at its receipt time, since
+its stamp is not on the time line: an alert's ``opened_at`` is never a stamp the service
+refused (a gateway clock reset to 2000-01-01 opened threshold alarms "in 2000": newcomer).
+An off-delay timer whose reading time goes back (one outlier stamp ahead started it)
+starts again at the earlier reading rather than waiting for the time line to catch up.
 """
 
 from __future__ import annotations
@@ -56,11 +68,12 @@ from app.alerting.events import (
     Severity,
 )
 from app.alerting.profiles import Profiles
+from app.schemas.readings import iso
 from app.slab import Columns, SlotIndex
 
 MODEL_TYPE = "safety rules"
 _CHANNELS = ("gas_ppm", "temperature_c", "humidity_pct")
-FAULTS = ("stuck", "rate_of_change", "out_of_range", "silent")
+FAULTS = ("stuck", "rate_of_change", "out_of_range", "silent", "clock")
 Vals = tuple[float, float, float]
 
 
@@ -194,7 +207,15 @@ class SafetyRules:
 
     # readings -------------------------------------------------------------------------------
     def check(
-        self, device_id: str, ts: float, gas: float, temp: float, rh: float, *, now: float
+        self,
+        device_id: str,
+        ts: float,
+        gas: float,
+        temp: float,
+        rh: float,
+        *,
+        now: float,
+        clock: str | None = None,
     ) -> list[AlertEvent]:
         """Apply every rule to one accepted reading.
 
@@ -202,6 +223,8 @@ class SafetyRules:
             device_id: the device. ts: reading time, epoch s (time order per device).
             gas: ppm; temp: °C; rh: %RH.
             now: receive time, monotonic seconds (for the silence rule).
+            clock: why the reading was placed at its receipt time (its device's clock is
+                broken: the ``clock`` fault), or None.
 
         Returns:
             Events in the order they happened, possibly empty.
@@ -217,12 +240,14 @@ class SafetyRules:
         out: list[AlertEvent] = []
         if self.profiles.enabled(device_id):
             out += self._threshold(device_id, ts, gas)
-            out += self._faults(device_id, s, ts, (gas, temp, rh))
+            out += self._faults(device_id, s, ts, (gas, temp, rh), clock)
         r.gas[s], r.temp[s], r.rh[s] = gas, temp, rh
         r.last_ts[s], r.last_seen[s] = ts, now
         return out
 
-    def check_late(self, device_id: str, ts: float, gas: float) -> list[AlertEvent]:
+    def check_late(
+        self, device_id: str, ts: float, gas: float, *, at: float | None = None
+    ) -> list[AlertEvent]:
         """The threshold rule alone, for a reading refused as out of order: gas (ppm) at or
         above the low set point raises the alarm, or extends or escalates the open one (a
         reading must never be dangerous and unseen because its time stamp is behind its
@@ -230,12 +255,23 @@ class SafetyRules:
         nothing: it neither clears an alarm nor touches the fault rules or the device's last
         reading, which stay in time order.
 
+        Args:
+            ts: the reading's own stamp, epoch s (named in the events' detail).
+            at: its receipt time, epoch s: the events' time (the stamp is not on the
+                device's time line; a clock reset to 2000 must not open an alarm in 2000).
+                None: ``ts`` (callers without a receipt clock).
+
         Returns:
             Events in the order they happened, possibly empty.
         """
         if not self.profiles.enabled(device_id) or gas < self.profiles.set_points(device_id)[0]:
             return []
-        return self._threshold(device_id, ts, gas)
+        if at is None:
+            return self._threshold(device_id, ts, gas)
+        note = f"; reading stamped {iso(ts)}, out of order: placed at its receipt time"
+        return [
+            e.with_(detail=(e.detail or "") + note) for e in self._threshold(device_id, at, gas)
+        ]
 
     def silent(self, now: float, *, wall_ts: float) -> list[AlertEvent]:
         """Raise (or add to) the ``sensor_fault`` of watched devices silent for ``silent_s``.
@@ -411,10 +447,12 @@ class SafetyRules:
         return [self._resolve(d, Kind.THRESHOLD, ts, gas, detail)]
 
     # sensor faults --------------------------------------------------------------------------
-    def _faults(self, d: str, s: int, ts: float, vals: Vals) -> list[AlertEvent]:
+    def _faults(
+        self, d: str, s: int, ts: float, vals: Vals, clock: str | None = None
+    ) -> list[AlertEvent]:
         c = self.config
         r = self.rows
-        found: dict[str, str] = {}
+        found: dict[str, str] = {} if clock is None else {"clock": clock}
         bad = [
             f"{n} {v:g} outside [{lo:g}, {hi:g}]"
             for n, v, lo, hi in zip(_CHANNELS, vals, c.range_min, c.range_max, strict=True)
@@ -523,7 +561,7 @@ class SafetyRules:
                 setattr(ep, attr, None)
                 self.dirty.add(d)
             return False
-        if since is None:
+        if since is None or ts < since:  # ts < since: time went back (an outlier stamp ahead)
             setattr(ep, attr, ts)
             self.dirty.add(d)
             since = ts

@@ -259,6 +259,28 @@ class SignalStates(Columns):
         self.held[s] = 0
         self.restarts[s] += 1
 
+    def gap_s(self, s: int) -> float:
+        """The gap of slot ``s`` (s): ``max(gap_min_s, gap_factor * typical interval)``; a
+        reading further than this after the previous one restarts the warm-up (inf while the
+        typical interval is unknown)."""
+        typical = self.dt[s]
+        if not math.isfinite(typical):
+            return math.inf
+        return max(self.cfg.gap_min_s, self.cfg.gap_factor * typical)
+
+    def restart_at(self, s: int, ts: float) -> None:
+        """The gap rule applied one reading late: slot ``s`` warms up again from its newest
+        reading (stamped ``ts``, epoch s), which it has learned already at its previous
+        reading's time, moving nothing (:data:`app.services.buffers.JUMP_FACTOR`, the jump
+        rule): the state is the one :meth:`learn` leaves after restarting at that reading
+        (its raw gas, ``r2``, kept for the running median)."""
+        gas = self.r2[s]
+        self.restart(s, ts)
+        self.restarts[s] += 1
+        self.n[s] = 1
+        self.nrec[s] = 1
+        self.r2[s] = gas
+
     def warm(self, s: int) -> bool:
         """True once slot ``s`` has its level and scale (``warmup`` readings since start)."""
         return bool(self.n[s] >= self.cfg.warmup)
@@ -284,8 +306,7 @@ class SignalStates(Columns):
         dt = ts - last if math.isfinite(last) else math.nan
         if math.isfinite(dt):
             typical = self.dt[s]
-            gap = max(c.gap_min_s, c.gap_factor * typical) if math.isfinite(typical) else None
-            if gap is not None and dt > gap:
+            if dt > self.gap_s(s):
                 self.restart(s, ts)
                 self.restarts[s] += 1
                 dt = math.nan

@@ -30,7 +30,12 @@ class EpisodeOut(BaseModel):
     safety rules; ``peak_at`` is its reading time.
     """
 
-    opened_at: str = Field(description="RFC 3339 time of the reading that opened the alert")
+    opened_at: str = Field(
+        description="RFC 3339 time of the reading that opened the alert, on its device's "
+        "time line: the reading's ts, or the server's receipt time when that stamp was "
+        "refused as out of order or the device's clock is stuck or reset (sensor_fault "
+        '"clock")'
+    )
     opened_gas_ppm: float | None
     first_probability: float | None
     last_probability: float | None
@@ -76,11 +81,15 @@ class EventOut(BaseModel):
         '"concentration" or "duration"; threshold "low", "high", '
         '"escalated", "de-escalated", "cleared_unacked", "gas_returned"; '
         'sensor_fault "stuck", "rate_of_change", "out_of_range", '
-        '"silent"; "all clear", "acknowledged", "reminder"',
+        '"silent", "clock"; "all clear", "acknowledged", "reminder"',
     )
     detail: str | None = Field(None, description="Human-readable cause (safety rules)")
     ack: Ack | None = None
-    ts: str = Field(description="RFC 3339 time of the reading (or ack) that caused the event")
+    ts: str = Field(
+        description="RFC 3339 time of the reading (or ack) that caused the event: the "
+        "reading's ts, or its receipt time when the stamp was refused as out of order or "
+        'the device\'s clock is stuck or reset (sensor_fault "clock")'
+    )
     model_type: str | None = Field(
         None,
         description='"PyTorch LSTM+SVM", "Pure SVM" or '
@@ -117,7 +126,10 @@ class Alert(BaseModel):
     probability: float | None = Field(description="Probability at the latest event")
     gas_ppm: float | None = Field(description="Gas at the latest event, ppm")
     gas_pct_lel: float | None = Field(None, description="The same in %LEL (gas configured)")
-    opened_at: str = Field(description="RFC 3339 time of the raising reading")
+    opened_at: str = Field(
+        description="RFC 3339 time of the raising reading (its ts, or its receipt time when "
+        "the stamp was refused or the clock is broken: see EpisodeOut.opened_at)"
+    )
     updated_at: str
     resolved_at: str | None
     acknowledged: Acknowledgement | None

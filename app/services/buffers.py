@@ -1,8 +1,9 @@
 """Per-device ring buffers of the last ``window`` readings, in preallocated numpy arrays.
 
 Memory is fixed per device: ``max(window, warmup)`` readings of a float32 gas value and
-temperature and humidity as int16 hundredths (:class:`Ring`), plus two scalars (496 B with
-the shipped model; the write position is the reading count modulo the ring), in
+temperature and humidity as int16 hundredths (:class:`Ring`), plus two scalars and the time
+line's four (517 B with the shipped model; the write position is the reading count modulo
+the ring), in
 the device's slot of the shared :class:`app.slab.SlotIndex`; a slot is reused after its
 device is evicted. No Python object is kept per reading or per device. Batches go through
 :meth:`DeviceBuffers.store` in a few numpy operations (one per batch for devices with one
@@ -38,7 +39,12 @@ from app.slab import SlotIndex
 __all__ = [
     "BAD_TS",
     "CAPPED",
+    "CLOCK_BEHIND_S",
+    "CLOCK_FAULT_READINGS",
+    "CLOCK_FAULT_S",
     "CLOCK_STEP_S",
+    "JUMP_FACTOR",
+    "JUMP_MIN_S",
     "DUPLICATE",
     "LATE",
     "STORED",
@@ -59,6 +65,48 @@ log = logging.getLogger(__name__)
 #: schema's 300 s limit (:data:`app.schemas.readings.MAX_FUTURE_S`), so ordinary
 #: redeliveries of a gateway that is a little fast are still refused.
 CLOCK_STEP_S = 30.0
+
+#: The jump rule (not in cluster mode, ``strict``). A reading stamped more than
+#: ``max(JUMP_MIN_S, JUMP_FACTOR * typical interval)`` after its device's newest is stored,
+#: but it does not become the device's newest for ordering until the next reading places it:
+#: one stamped at or after it confirms it (a real pause: the signal model's gap rule then
+#: applies, from the jumped reading, :meth:`app.ml.signal.SignalStates.restart_at`); one
+#: between the old newest and it shows an outlier stamp, and the time line goes on from the
+#: old newest. Outlier stamps seen by a newcomer: one reading without ``ts`` (stamped on
+#: receipt) in a stream backfilled 15 min behind, or one stamped 20 s ahead of the server
+#: clock in it, made the next 15 min of readings ``out_of_order``; one stamped 250 s ahead
+#: restarted the warm-up (gap rule) and a leak starting 10 s later became the level. Until
+#: it is placed, the signal model learns the jumped reading at the old newest's time (moving
+#: nothing) and no window is scored for it (the next reading's window holds it). 5 typical
+#: intervals: a regular device (smoke_iot at 1 Hz) never skips that many unless readings
+#: were lost; 5 s: an outlier stamp within it delays at most a few readings (refused
+#: ``out_of_order`` with their reason), and a pause of a fast device (10 Hz) shorter than
+#: it is not worth a held-back window.
+JUMP_MIN_S = 5.0
+JUMP_FACTOR = 5.0
+
+#: A broken device clock (not in cluster mode). Readings that do not advance their device's
+#: time line, either stamped exactly at its newest time with other values (a stuck clock)
+#: or more than :data:`CLOCK_BEHIND_S` behind it (a clock reset to 2000-01-01, a time zone
+#: stamped as UTC), counted in a row (a reading that advances the line ends the run; a
+#: reading a little behind, likely a redelivery, neither counts nor ends it): once the run
+#: holds :data:`CLOCK_FAULT_READINGS` readings over at least ``CLOCK_FAULT_S`` of server
+#: time, the device's clock is broken, and this reading and every later one that does not
+#: advance its time line are stored at the server's receipt time (not before the device's
+#: newest), with the safety rules' ``clock`` fault open. A reading that advances the line
+#: again ends it. Before: a reset clock's readings were all refused as ``out_of_order`` (the
+#: model and the fault rules saw none; ``silent`` after 5 min), and a stuck clock's alerts
+#: never resolved (the off-delays are reading time). 60 s of server time and 3 readings:
+#: a resent message arrives at one moment, and a gateway's retries of one message (even a
+#: few hours old, which the 1 h bound also keeps out) stop once answered; a device reporting
+#: every 5 min is caught at its third reading. Known limit: in that mode a resend of a
+#: reading other than the newest cannot be told from a new one and is stored again.
+CLOCK_FAULT_S = 60.0
+CLOCK_FAULT_READINGS = 3
+#: How far behind its device's newest a reading must be to count towards a broken clock, s:
+#: 1 h, the smallest time-zone step that a clock stamping local time as UTC makes, and
+#: beyond ordinary redeliveries (a gateway's retries within minutes).
+CLOCK_BEHIND_S = 3600.0
 
 
 class DeviceCapReached(Exception):
@@ -172,10 +220,21 @@ class DeviceBuffers:
         self.wall = wall
         #: Readings stored as a device's clock put right (:data:`CLOCK_STEP_S`), in total.
         self.clock_steps = 0
+        #: Readings stored at the server's receipt time, their device's clock broken
+        #: (:data:`CLOCK_FAULT_S`), in total.
+        self.receipt_stamped = 0
         self.index = SlotIndex(max_slots=max_devices)
         self.values = Ring(self.ring)  # readings, ring order
         self.count = np.zeros(0, np.int64)  # readings since the device appeared
         self.last_seen = np.zeros(0, np.float64)  # clock() at its last reading; inf = free
+        # the time line's state (non-strict): the stamp of the newest stored reading where it
+        # differs from the device's newest time (a jump not placed yet, :data:`JUMP_FACTOR`;
+        # a reading stored at receipt time, :data:`CLOCK_FAULT_S`), NaN = none; the broken
+        # clock's run: wall() at its first reading, its length, whether the clock is broken
+        self.stamp_ts = np.zeros(0, np.float64)
+        self.stall_since = np.zeros(0, np.float64)
+        self.stall_n = np.zeros(0, np.int32)
+        self.on_receipt = np.zeros(0, np.bool_)
         self.index.attach(self)
         signals.bind(self.index)
 
@@ -189,11 +248,18 @@ class DeviceBuffers:
         self.values.grow(capacity)
         self.count = _grown(self.count, capacity, 0)
         self.last_seen = _grown(self.last_seen, capacity, math.inf)
+        self.stamp_ts = _grown(self.stamp_ts, capacity, math.nan)
+        self.stall_since = _grown(self.stall_since, capacity, math.nan)
+        self.stall_n = _grown(self.stall_n, capacity, 0)
+        self.on_receipt = _grown(self.on_receipt, capacity, False)
 
     def clear(self, slot: int) -> None:
         """Empty a freed slot's ring (called by the index)."""
         self.count[slot] = 0
         self.last_seen[slot] = math.inf
+        self.stamp_ts[slot] = self.stall_since[slot] = math.nan
+        self.stall_n[slot] = 0
+        self.on_receipt[slot] = False
 
     def __len__(self) -> int:
         return len(self.index)
@@ -240,7 +306,11 @@ class DeviceBuffers:
         its device's newest (same ``ts`` and values: a resend) is ``DUPLICATE``, not stored
         twice (not strict); a new device beyond
         ``max_devices`` is ``CAPPED``, a non-finite ``ts`` is ``BAD_TS``; the rest are
-        ``STORED`` (readings of one device in stable ``ts`` order).
+        ``STORED`` (readings of one device in stable ``ts`` order). Not strict, a device's
+        time line also survives a bad stamp: a clock put right (:data:`CLOCK_STEP_S`), one
+        reading that jumps ahead (:data:`JUMP_FACTOR`) and a broken clock
+        (:data:`CLOCK_FAULT_S`); the readings of such devices go one at a time
+        (:meth:`_one`), the others through a few numpy operations.
 
         Args:
             device_ids: N device ids.
@@ -250,7 +320,8 @@ class DeviceBuffers:
                 scores nothing): no windows are assembled and ``Stored.windows`` is None.
 
         Returns:
-            A :class:`Stored`: codes per reading, the windows due, the prior times.
+            A :class:`Stored`: codes per reading, the windows due, the prior times, and
+            where the readings went on the time line when any went elsewhere than its ``ts``.
         """
         n = len(device_ids)
         ts = np.asarray(ts, dtype=np.float64)
@@ -276,41 +347,70 @@ class DeviceBuffers:
         known = np.flatnonzero(slots >= 0)
         prior = np.full(n, np.nan)
         prior[known] = self.signals.states.view("last_ts")[slots[known]]
+        parts: list[WindowBatch | None] = []
+        placed: np.ndarray | None = None
+        done = np.zeros(n, dtype=bool)
+        if not strict:  # devices whose time line needs more than "newer": one at a time
+            one = self._special(slots, known, ts, prior)
+            if one.size:
+                placed = ts.copy()
+                for i in one[np.argsort(ts[one], kind="stable")].tolist():
+                    code, at, win = self._one(
+                        int(slots[i]),
+                        device_ids[i],
+                        float(ts[i]),
+                        values[i : i + 1],
+                        False,
+                        windows,
+                    )
+                    codes[i], placed[i] = code, at
+                    parts.append(win)
+                done[one] = True
+                known = known[~done[known]]
         with np.errstate(invalid="ignore"):  # NaN prior: the device's first reading
             late = ts[known] <= prior[known] if strict else ts[known] < prior[known]
-            if not strict and late.any():
-                late &= ~self._stepped(prior[known], ts[known])
         codes[known[late]] = LATE
         if not strict:
             codes[self._resent(slots, known, ts, prior, values)] = DUPLICATE
-        codes[(codes == STORED) & ~finite] = BAD_TS
-        ok = order[codes[order] == STORED]  # time order
-        if ok.size == 0:
-            return Stored(codes, None, prior)
-        ok = ok[np.argsort(slots[ok], kind="stable")]  # grouped by slot, time order within
-        if not strict and ok.size > 1:  # a reading twice in one message: stored once
-            again = np.flatnonzero(
-                (slots[ok[1:]] == slots[ok[:-1]])
-                & (ts[ok[1:]] == ts[ok[:-1]])
-                & np.all(values[ok[1:]] == values[ok[:-1]], axis=1)
-            )
-            if again.size:
-                codes[ok[again + 1]] = DUPLICATE
-                ok = np.delete(ok, again + 1)
-        s_ok = slots[ok]
-        starts = np.flatnonzero(np.r_[True, s_ok[1:] != s_ok[:-1]])
-        sizes = np.diff(np.r_[starts, ok.size])
-        parts: list[WindowBatch | None] = []
-        single = ok[starts[sizes == 1]]
-        if single.size:
-            parts.append(
-                self._store_singles(slots[single], ts[single], values[single], windows=windows)
-            )
-        for a, m in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
-            idx = ok[a : a + m]
-            parts.append(self._store_run(int(s_ok[a]), ts[idx], values[idx], windows=windows))
+        codes[(codes == STORED) & ~finite & ~done] = BAD_TS
+        ok = order[(codes[order] == STORED) & ~done[order]]  # time order
+        if ok.size:
+            ok = ok[np.argsort(slots[ok], kind="stable")]  # grouped by slot, time order within
+            s_ok = slots[ok]
+            starts = np.flatnonzero(np.r_[True, s_ok[1:] != s_ok[:-1]])
+            sizes = np.diff(np.r_[starts, ok.size])
+            single = ok[starts[sizes == 1]]
+            if single.size:
+                parts.append(
+                    self._store_singles(slots[single], ts[single], values[single], windows=windows)
+                )
+            for a, m in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
+                idx = ok[a : a + m]
+                parts.append(self._store_run(int(s_ok[a]), ts[idx], values[idx], windows=windows))
         due = [p for p in parts if p is not None and len(p)]
-        return Stored(codes, WindowBatch.concat(due) if due else None, prior)
+        return Stored(codes, WindowBatch.concat(due) if due else None, prior, placed)
+
+    def _special(
+        self, slots: np.ndarray, known: np.ndarray, ts: np.ndarray, prior: np.ndarray
+    ) -> np.ndarray:
+        """Indices of the readings (of ``known``, those with a slot) whose device's time
+        line needs the per-reading rules of :meth:`_place`: a device with a reading not
+        newer than the one before it (its newest, or the batch's previous), one that jumps
+        ahead (:data:`JUMP_FACTOR`), or a time line state (a jump not placed yet, a broken
+        clock's run). Readings in one message twice, late ones and resends are among them."""
+        if known.size == 0:
+            return known
+        k = known[np.lexsort((ts[known], slots[known]))]
+        sk, tk = slots[k], ts[k]
+        first = np.r_[True, sk[1:] != sk[:-1]]
+        prev = np.where(first, prior[k], np.r_[np.nan, tk[:-1]])
+        limit = np.fmax(JUMP_FACTOR * self.signals.states.view("dt")[sk], JUMP_MIN_S)
+        with np.errstate(invalid="ignore"):
+            odd = (tk <= prev) | (tk - prev > limit)
+        odd |= np.isfinite(self.stamp_ts[sk]) | (self.stall_n[sk] > 0) | self.on_receipt[sk]
+        if not odd.any():
+            return known[:0]
+        return k[np.isin(sk, sk[odd])]
 
     def _store_one(
         self, device_id: str, ts: float, values: np.ndarray, strict: bool, windows: bool
@@ -321,27 +421,37 @@ class DeviceBuffers:
         frame of one reading, is the common small message)."""
         codes = np.zeros(1, dtype=np.uint8)
         prior = np.full(1, math.nan)
-        finite = math.isfinite(ts)
         s = self.index.get(device_id)
-        if s is None and finite:
+        if s is None and math.isfinite(ts):
             try:
                 s = self.slot_for(device_id)
             except DeviceCapReached:
                 codes[0] = CAPPED
                 return Stored(codes, None, prior)
-        if s is not None:
-            last = self.signals.states.last_ts[s]
-            prior[0] = last
-            if ts <= last if strict else ts < last and not self._stepped(last, ts):
-                codes[0] = LATE
-                return Stored(codes, None, prior)
-            if not strict and ts == last and self._same_as_last(s, values[0]):
-                codes[0] = DUPLICATE
-                return Stored(codes, None, prior)
-        if not finite:
+        if s is None:
             codes[0] = BAD_TS
             return Stored(codes, None, prior)
-        assert s is not None
+        prior[0] = self.signals.states.last_ts[s]
+        code, at, win = self._one(s, device_id, ts, values, strict, windows)
+        codes[0] = code
+        return Stored(codes, win, prior, None if code or at == ts else np.array([at]))
+
+    def _one(
+        self, s: int, device_id: str, ts: float, values: np.ndarray, strict: bool, windows: bool
+    ) -> tuple[int, float, WindowBatch | None]:
+        """One reading (``values`` (1, 3)) of slot ``s``: (its code, where it went on the
+        time line (epoch s), its window or None)."""
+        if not math.isfinite(ts):
+            return BAD_TS, ts, None
+        last = self.signals.states.last_ts[s]
+        at, learn_at, placed = ts, ts, True
+        if strict:
+            if ts <= last:
+                return LATE, ts, None
+        else:
+            code, at, learn_at, placed = self._place(s, ts, values[0], last)
+            if code != STORED:
+                return code, ts, None
         r, w = self.ring, self.signals.cfg.warmup
         count = int(self.count[s])
         row = values[0].tolist()
@@ -354,14 +464,64 @@ class DeviceBuffers:
             rows: np.ndarray = self.values[s, self._order(head, w)[0]]
             return rows
 
-        sig = self.signals.learn([s], [ts], values.tolist(), recent)
-        if not windows:
-            return Stored(codes, None, prior)
+        sig = self.signals.learn([s], [learn_at], values.tolist(), recent)
         k = sig[0, 4]
-        if not (k >= w and (k - w) % self.stride == 0):
-            return Stored(codes, None, prior)
+        if not (windows and placed and k >= w and (k - w) % self.stride == 0):
+            return STORED, at, None
         win = self.values[s, self._order(head, self.window)]
-        return Stored(codes, WindowBatch([device_id], np.array([ts]), win, sig[:, :4]), prior)
+        return STORED, at, WindowBatch([device_id], np.array([at]), win, sig[:, :4])
+
+    def _place(
+        self, s: int, ts: float, row: np.ndarray, last: float
+    ) -> tuple[int, float, float, bool]:
+        """The time line rules for one reading of slot ``s`` (not strict): its code, where
+        it goes on the time line and where the signal model learns it (epoch s), and whether
+        it is placed (False: a jump not confirmed yet, :data:`JUMP_FACTOR`). ``last``: the
+        device's newest time (NaN: none). Updates the slot's time line state."""
+        stamp = self.stamp_ts[s]
+        jumped = not math.isnan(stamp)
+        if ts == (stamp if jumped else last) and self._same_as_last(s, row):
+            return DUPLICATE, ts, ts, True
+        if not ts <= last:  # newer than the newest, or the device's first reading
+            receipt, self.stall_n[s], self.on_receipt[s] = self.on_receipt[s], 0, False
+            if jumped:
+                self.stamp_ts[s] = math.nan
+                states = self.signals.states
+                if not receipt and ts >= stamp and stamp - last > states.gap_s(s):
+                    states.restart_at(s, stamp)  # a real pause: the gap rule, from the jump
+                    last = stamp
+            if ts - last > max(JUMP_FACTOR * self.signals.states.dt[s], JUMP_MIN_S):
+                self.stamp_ts[s] = ts  # not the newest until the next reading places it
+                return STORED, ts, last, False
+            return STORED, ts, ts, True
+        if ts < last and self._stepped(last, ts):
+            self.stall_n[s], self.on_receipt[s], self.stamp_ts[s] = 0, False, math.nan
+            return STORED, ts, ts, True
+        wall = self.wall()
+        if self.on_receipt[s] or ts == last or last - ts > CLOCK_BEHIND_S:
+            if self.stall_n[s] == 0:
+                self.stall_since[s] = wall
+            self.stall_n[s] += 1
+            if self.on_receipt[s] or (
+                self.stall_n[s] >= CLOCK_FAULT_READINGS
+                and wall - self.stall_since[s] >= CLOCK_FAULT_S
+            ):
+                if not self.on_receipt[s]:
+                    log.warning(
+                        "device %s: %d readings in %.0f s did not advance its time line "
+                        "(stuck or reset clock): stored at receipt time until they do",
+                        self.index.owner(s),
+                        int(self.stall_n[s]),
+                        wall - self.stall_since[s],
+                    )
+                self.on_receipt[s], self.stamp_ts[s] = True, ts
+                self.receipt_stamped += 1
+                at = max(wall, last)
+                return STORED, at, at, True
+        if ts == last:  # the same time with other values: a new reading, as before
+            self.stamp_ts[s] = math.nan
+            return STORED, ts, ts, True
+        return LATE, ts, ts, True
 
     def _same_as_last(self, slot: int, row: np.ndarray) -> bool:
         """The slot's newest stored reading holds ``row``'s values (as float32, as kept)."""
@@ -563,5 +723,6 @@ class DeviceBuffers:
         self.signals.forget(gone)
 
     def nbytes(self) -> int:
-        """Bytes held by the ring arrays."""
-        return sum(a.nbytes for a in (self.values, self.count, self.last_seen))
+        """Bytes held by the ring arrays and the time line's columns (21 B a slot)."""
+        cols = (self.stamp_ts, self.stall_since, self.stall_n, self.on_receipt)
+        return sum(a.nbytes for a in (self.values, self.count, self.last_seen, *cols))

@@ -295,7 +295,7 @@ class Ingestor:
         """
         stored = self.buffers.store(device_ids, ts, vals, strict=strict)
         if self.safety is not None or self.record is not None:
-            await self._per_reading(device_ids, ts, vals, stored.codes)
+            await self._per_reading(device_ids, ts, vals, stored.codes, stored.ts)
         late = np.flatnonzero(stored.codes == LATE)
         if late.size and self.safety is not None and not strict:
             # refused for its order (its device's clock stepped back, or an earlier reading
@@ -309,20 +309,32 @@ class Ingestor:
         return stored.codes, stored.prior_ts
 
     async def _per_reading(
-        self, device_ids: Sequence[str], ts: np.ndarray, vals: np.ndarray, codes: np.ndarray
+        self,
+        device_ids: Sequence[str],
+        ts: np.ndarray,
+        vals: np.ndarray,
+        codes: np.ndarray,
+        placed: np.ndarray | None = None,
     ) -> None:
-        """Safety rules on each accepted reading, then the history record, in time order."""
+        """Safety rules on each accepted reading, then the history record, in time order.
+
+        ``placed``: where the buffers put each reading on its device's time line (epoch s;
+        None = at its ``ts``); a reading placed elsewhere (its device's clock broken) goes
+        to the rules and the history at that time, and the rules' ``clock`` fault names its
+        own stamp."""
         v = vals.tolist()
+        at = ts if placed is None else placed
         if len(device_ids) == 1:  # one reading: no sort
-            kept = [(device_ids[0], float(ts[0]), *v[0])] if codes[0] == 0 else []
+            kept_j = [0] if codes[0] == 0 else []
         else:
-            order = np.argsort(ts, kind="stable")
-            kept = [
-                (device_ids[j], float(ts[j]), v[j][0], v[j][1], v[j][2])
-                for j in order[codes[order] == 0].tolist()
-            ]
+            order = np.argsort(at, kind="stable")
+            kept_j = order[codes[order] == 0].tolist()
+        kept = [(device_ids[j], float(at[j]), v[j][0], v[j][1], v[j][2]) for j in kept_j]
+        clock = None
+        if placed is not None and kept:
+            clock = [_clock_fault(float(ts[j]), float(at[j])) for j in kept_j]
         if kept and self.safety is not None:
-            await self.safety.on_readings(kept)
+            await self.safety.on_readings(kept, clock)
         if kept and self.record is not None:
             await self.record(kept)
 
@@ -346,6 +358,17 @@ class Ingestor:
             }
         assert code == BAD_TS, code
         return {"field": "ts", "reason": "not a finite time", "type": "finite_number"}
+
+
+def _clock_fault(ts: float, at: float) -> str | None:
+    """The ``clock`` fault's detail for a reading stamped ``ts`` that the buffers placed at
+    ``at`` (epoch s), or None when it is at its own stamp."""
+    if at == ts:
+        return None
+    return (
+        f"reading stamped {iso(ts)} does not advance this device's time line (its clock is "
+        f"stuck or was reset): placed at the server's receipt time {iso(at)}"
+    )
 
 
 def check_prefix(index: Sequence[int], readings: Sequence[Reading], prefix: str) -> None:

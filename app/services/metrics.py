@@ -37,6 +37,11 @@ class StateCollector(Collector):
                 "clock (the device's clock put right)",
                 s.buffers.clock_steps,
             ),
+            "gasleak_readings_receipt_time": (
+                "Readings placed at their receipt time, their device's clock stuck or reset "
+                "(the clock sensor_fault)",
+                s.buffers.receipt_stamped,
+            ),
         }
         if s.mqtt is not None:
             counters.update(_mqtt_counters(s.mqtt.counts))

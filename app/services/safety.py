@@ -20,6 +20,8 @@ class SafetyService:
     Args:
         rules: the pure rule engine. log: where events go. registry: device profiles.
         monotonic: receive clock for the silence rule (seconds).
+        wall: the server clock, epoch seconds: the receipt time of a reading refused as out
+            of order, at which its threshold alarm is placed.
     """
 
     def __init__(
@@ -29,32 +31,41 @@ class SafetyService:
         log: EventLog,
         registry: Registry,
         monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.rules = rules
         self.log = log
         self.registry = registry
         self.monotonic = monotonic
+        self.wall = wall
 
-    async def on_readings(self, rows: Sequence[Row]) -> None:
+    async def on_readings(
+        self, rows: Sequence[Row], clock: Sequence[str | None] | None = None
+    ) -> None:
         """Apply the rules to accepted readings (time order per device) and publish.
 
         A device seen for the first time is registered with the default profile first.
+        ``clock``: per row, why it was placed at its receipt time (the ``clock`` fault), or
+        None; None for all rows.
         """
         await self.registry.ensure({r[0] for r in rows})
         now = self.monotonic()
         events: list[AlertEvent] = []
-        for d, ts, gas, temp, rh in rows:
-            events += self.rules.check(d, ts, gas, temp, rh, now=now)
+        for i, (d, ts, gas, temp, rh) in enumerate(rows):
+            why = None if clock is None else clock[i]
+            events += self.rules.check(d, ts, gas, temp, rh, now=now, clock=why)
         if events or self.rules.dirty:
             await self.log.publish(events)
 
     async def on_late(self, rows: Sequence[tuple[str, float, float]]) -> None:
         """Readings refused as out of order, (device_id, ts, gas ppm) each: a gas at or above
         a set point still raises (or extends) the threshold alarm
-        (:meth:`SafetyRules.check_late`), and the events are published."""
+        (:meth:`SafetyRules.check_late`), at their receipt time, and the events are
+        published."""
         events: list[AlertEvent] = []
+        at = self.wall()
         for d, ts, gas in rows:
-            events += self.rules.check_late(d, ts, gas)
+            events += self.rules.check_late(d, ts, gas, at=at)
         if events or self.rules.dirty:
             await self.log.publish(events)
 

@@ -76,8 +76,12 @@ class Stored(NamedTuple):
     """Outcome of a store: ``codes`` (N,) uint8 (STORED, LATE, CAPPED, BAD_TS or DUPLICATE
     per reading in input order); ``windows`` the windows due or None; ``prior_ts`` (N,)
     float64, each reading's device's newest stored time before the batch (NaN for a new
-    device)."""
+    device); ``ts`` (N,) float64, where each stored reading was put on its device's time
+    line, epoch s: its own ``ts``, or the server's receipt time for a device whose clock is
+    broken (:data:`app.services.buffers.CLOCK_FAULT_S`); None = every reading at its own
+    ``ts``."""
 
     codes: np.ndarray
     windows: WindowBatch | None
     prior_ts: np.ndarray
+    ts: np.ndarray | None = None

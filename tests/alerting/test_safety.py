@@ -254,3 +254,45 @@ def test_real_clean_slice_raises_nothing() -> None:
     rows = raw[:, [3, 1, 2]]
     assert (rows[:, 0] == 400).sum() > 2000  # long stretches at the SGP30 floor
     assert feed(SafetyRules(), rows) == []
+
+
+def test_a_late_reading_raises_at_its_receipt_time_not_its_stamp() -> None:
+    """A gateway clock reset to 2000-01-01: its 20,000 ppm reading, refused as out of order,
+    raised the threshold alarm with ``opened_at`` in 2000 (newcomer). The event is placed at
+    the reading's receipt time and names the refused stamp."""
+    rules = SafetyRules()
+    feed(rules, gas_only([420.0] * 3))
+    y2000 = 946_684_800.0
+    [ev] = rules.check_late("d", y2000, 20_000.0, at=T0 + 600.0)
+    assert ev.type == "alert.raised" and ev.kind == "threshold" and ev.severity == "critical"
+    assert ev.ts == T0 + 600.0 and ev.episode is not None and ev.episode.opened_ts == T0 + 600.0
+    assert "2000-01-01T00:00:00.000Z" in (ev.detail or "")
+
+
+def test_a_broken_clock_is_a_sensor_fault_that_ends_when_the_clock_advances() -> None:
+    rules = SafetyRules(SafetyConfig(off_delay_s=5))
+    why = "reading stamped 2000-01-01T00:00:00.000Z does not advance this device's time line"
+    out = feed(rules, gas_only([420.0] * 3))
+    for i in range(3, 6):
+        out += rules.check("d", T0 + i, 420.0, 21.0, 45.0, now=float(i), clock=why)
+    out += feed(rules, gas_only([420.0] * 10), t0=T0 + 6)
+    assert [(e.type.value, e.kind.value, e.reason) for e in out] == [
+        ("alert.raised", "sensor_fault", "clock"),
+        ("alert.resolved", "sensor_fault", "all clear"),
+    ]
+    assert out[0].detail == why and out[1].ts == T0 + 6 + 5
+
+
+def test_an_off_delay_started_by_a_stamp_ahead_restarts_when_time_goes_back() -> None:
+    """One reading stamped 15 min ahead in a backfilled stream started the clear timer: the
+    readings after it are behind it, and the alarm stayed open until the stream passed that
+    stamp. The timer starts again at the earlier reading."""
+    rules = SafetyRules(SafetyConfig(off_delay_s=5, latch_critical=False))
+    out = feed(rules, gas_only([6_000.0] * 3))
+    out += rules.check("d", T0 + 900.0, 420.0, 21.0, 45.0, now=3.0)  # stamped on receipt
+    out += feed(rules, gas_only([420.0] * 10), t0=T0 + 3)
+    assert [(e.type.value, e.reason) for e in out] == [
+        ("alert.raised", "low"),
+        ("alert.resolved", "all clear"),
+    ]
+    assert out[1].ts == T0 + 3 + 5

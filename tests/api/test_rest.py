@@ -223,6 +223,40 @@ async def test_a_reading_stamped_minutes_ahead_does_not_blind_its_device(
     assert "gasleak_readings_clock_step_total 1.0" in metrics
 
 
+async def test_a_gateway_clock_reset_to_2000_is_placed_at_receipt_time(
+    client: httpx.AsyncClient, monkeypatch
+) -> None:
+    """A gateway whose clock resets to 2000-01-01 (newcomer): every reading was
+    ``out_of_order``, and a 20,000 ppm one opened a threshold alarm "in 2000". The alarm
+    opens at the reading's receipt time; once the clock has failed to advance the device's
+    time line over CLOCK_FAULT_S (shortened here) and 3 readings, its readings are stored at
+    their receipt time with a ``clock`` sensor_fault open."""
+    import app.services.buffers as buffers
+
+    monkeypatch.setattr(buffers, "CLOCK_FAULT_S", 0.0, raising=False)
+    now, y2000 = time.time(), 946_684_800.0
+    assert (await client.post("/api/readings", json=reading("rtc", now, 420.0))).json()[
+        "accepted"
+    ] == 1
+    r = await client.post("/api/readings", json=reading("rtc", y2000, 20_000.0))
+    assert r.json()["rejected"][0]["errors"][0]["type"] == "out_of_order"
+    [alarm] = (await client.get("/api/alerts", params={"device_id": "rtc"})).json()["alerts"]
+    assert alarm["kind"] == "threshold" and alarm["opened_at"][:4] != "2000", alarm
+    assert alarm["episode"]["opened_at"] == alarm["opened_at"]
+    r = await client.post("/api/readings", json=reading("rtc", y2000 + 1, 420.0))
+    assert r.json()["rejected"][0]["errors"][0]["type"] == "out_of_order"
+    r = await client.post("/api/readings", json=reading("rtc", y2000 + 2, 421.0))
+    assert r.json() == {"accepted": 1, "rejected": []}
+    alerts = (await client.get("/api/alerts", params={"device_id": "rtc"})).json()["alerts"]
+    [fault] = [a for a in alerts if a["kind"] == "sensor_fault"]
+    assert fault["opened_at"][:4] != "2000", fault
+    detail = (await client.get(f"/api/alerts/{fault['alert_id']}")).json()
+    assert detail["events"][0]["reason"] == "clock", detail
+    assert "2000-01-01T00:00:02.000Z" in detail["events"][0]["detail"]
+    view = (await client.get("/api/devices/rtc")).json()
+    assert view["readings_seen"] == 2 and view["last_ts"][:4] != "2000", view
+
+
 async def test_a_resent_message_is_reported_as_duplicates_and_not_stored_twice(
     client: httpx.AsyncClient,
 ) -> None:

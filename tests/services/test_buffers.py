@@ -205,7 +205,7 @@ def test_store_matches_per_reading_append(stride: int, warmup: int) -> None:
             clock[d] += float(rng.choice([1.0, 1.0, 1.0, 0.0, -2.5]))
             ts.append(clock[d])
         vals = readings(rng, n)
-        codes, batch, _ = a.store(ids, np.array(ts), vals)
+        codes, batch, *_ = a.store(ids, np.array(ts), vals)
         ref_codes, ref = per_reading(b, ids, ts, vals)
         assert codes.tolist() == ref_codes
         got = by_device(batch or [])
@@ -223,7 +223,7 @@ def test_store_matches_per_reading_append(stride: int, warmup: int) -> None:
 def test_store_long_run_keeps_last_window() -> None:
     buf = make(4, 2)
     vals = np.c_[np.arange(11.0), np.ones((11, 2))]
-    codes, batch, _ = buf.store(["a"] * 11, np.arange(11.0), vals)
+    codes, batch, *_ = buf.store(["a"] * 11, np.arange(11.0), vals)
     assert codes.tolist() == [STORED] * 11
     assert batch.ts.tolist() == [3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
     np.testing.assert_array_equal(batch.values[-1][:, 0], [7, 8, 9, 10])
@@ -232,13 +232,13 @@ def test_store_long_run_keeps_last_window() -> None:
 
 def test_store_rejects_non_finite_ts_without_tracking_the_device() -> None:
     buf = make(2, 2)
-    codes, batch, _ = buf.store(["x"], np.array([np.nan]), np.ones((1, 3)))
+    codes, batch, *_ = buf.store(["x"], np.array([np.nan]), np.ones((1, 3)))
     assert codes.tolist() == [BAD_TS] and batch is None and "x" not in buf
 
 
 def test_window_batch_is_a_copy_and_iterates_windows() -> None:
     buf = make(2, 4)
-    _, batch, _ = buf.store(["a", "b", "a", "b"], np.array([0.0, 0, 1, 1]), np.ones((4, 3)))
+    _, batch, *_ = buf.store(["a", "b", "a", "b"], np.array([0.0, 0, 1, 1]), np.ones((4, 3)))
     buf.store(["a", "b"], np.array([2.0, 2]), np.full((2, 3), 7.0))
     assert isinstance(batch, WindowBatch) and len(batch) == 2
     assert sorted(w.device_id for w in batch) == ["a", "b"]
@@ -249,13 +249,13 @@ def test_window_batch_is_a_copy_and_iterates_windows() -> None:
 def test_cap_holds_under_batches_and_eviction_frees_slots() -> None:
     buf = make(3, 100)
     ids = [f"d{i}" for i in range(150)]
-    codes, _, _ = buf.store(ids, np.zeros(150), np.ones((150, 3)))
+    codes, *_ = buf.store(ids, np.zeros(150), np.ones((150, 3)))
     assert (codes == STORED).sum() == 100 and (codes == CAPPED).sum() == 50
     assert len(buf) == 100 and buf.capacity == 100
     keep = {"d0", "d1"}
     gone = buf.evict_idle(idle_s=0.0, keep=keep)
     assert len(gone) == 98 and set(buf.device_ids()) == keep
-    codes, _, _ = buf.store(ids[100:], np.ones(50), np.ones((50, 3)))
+    codes, *_ = buf.store(ids[100:], np.ones(50), np.ones((50, 3)))
     assert (codes == STORED).all() and len(buf) == 52 and buf.capacity == 100
 
 
@@ -330,8 +330,8 @@ def test_store_without_windows_leaves_the_same_buffers_and_signals() -> None:
             clock[d] += 1.0
             ts.append(clock[d])
         vals = readings(rng, n)
-        codes_a, batch_a, _ = a.store(ids, np.array(ts), vals, strict=True)
-        codes_b, batch_b, _ = b.store(ids, np.array(ts), vals, strict=True, windows=False)
+        codes_a, batch_a, *_ = a.store(ids, np.array(ts), vals, strict=True)
+        codes_b, batch_b, *_ = b.store(ids, np.array(ts), vals, strict=True, windows=False)
         assert codes_a.tolist() == codes_b.tolist()
         assert batch_b is None
     assert batch_a is not None  # windows were due on the other side
@@ -362,7 +362,7 @@ def test_one_reading_messages_match_per_reading_append(stride: int, warmup: int)
         t = clock[d] if rng.random() > 0.02 else np.nan
         v = readings(rng, 1)
         prior_want = b.last.get(d, np.nan)
-        codes, batch, prior = a.store([d], np.array([t]), v)
+        codes, batch, prior, _ = a.store([d], np.array([t]), v)
         if np.isnan(t):
             assert codes.tolist() == [BAD_TS] and batch is None
             continue
@@ -400,7 +400,7 @@ def test_a_clock_put_right_is_stored_not_refused_as_out_of_order() -> None:
     assert buf.store(["a"], np.array([now]), row).codes[0] == STORED  # one-reading path
     codes = buf.store(["b", "b"], np.array([now, now + 1]), np.r_[row, row]).codes
     assert codes.tolist() == [STORED, STORED]  # batch path
-    assert buf.clock_steps == 3  # readings, not devices
+    assert buf.clock_steps == 2  # readings behind the newest (b's second is newer than its first)
     assert buf.info("a")["readings_seen"] == 2 and buf.info("b")["readings_seen"] == 3
     # behind a newest reading within ordinary skew: still out of order, on both paths
     assert buf.store(["c"], np.array([now + CLOCK_STEP_S - 1]), row).codes[0] == STORED
@@ -410,9 +410,10 @@ def test_a_clock_put_right_is_stored_not_refused_as_out_of_order() -> None:
         LATE,
     ]
     # a reading itself still far ahead is no correction of the clock
-    assert buf.store(["a"], np.array([now + 200.0]), row).codes[0] == STORED
-    assert buf.store(["a"], np.array([now + 100.0]), row).codes[0] == LATE
-    assert buf.clock_steps == 3  # readings, not devices
+    assert buf.store(["d"], np.array([now + 200.0]), row).codes[0] == STORED
+    assert buf.store(["d"], np.array([now + 201.0]), row).codes[0] == STORED
+    assert buf.store(["d"], np.array([now + 100.0]), row).codes[0] == LATE
+    assert buf.clock_steps == 2
 
 
 T0 = 1_800_000_000.0

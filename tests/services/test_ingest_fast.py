@@ -74,7 +74,8 @@ def messages() -> list[bytes]:
         batch = [
             reading(
                 f"d{rng.integers(0, 7)}",
-                T0 + k * 10 + float(rng.integers(-15, 10)),
+                # within JUMP_MIN_S of each other: the plain order rule of the reference
+                T0 + k * 0.1 + float(rng.integers(-15, 10)) * 0.01,
                 float(rng.uniform(400, 900)),
             )
             for _ in range(int(rng.integers(1, 20)))
@@ -84,8 +85,8 @@ def messages() -> list[bytes]:
         if k % 7 == 2:
             batch.append({"device_id": "x", "gas_ppm": 1})
         msgs.append(json.dumps(batch).encode())
-    msgs.append(json.dumps(reading("d1", T0 + 1000, 500.0)).encode())
-    msgs.append(json.dumps(reading("d1", T0 + 1, 500.0)).encode())  # single, late
+    msgs.append(json.dumps(reading("d1", T0 + 4, 500.0)).encode())
+    msgs.append(json.dumps(reading("d1", T0 - 1, 500.0)).encode())  # single, late
     msgs.append(b"[]")
     return msgs
 
