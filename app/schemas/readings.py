@@ -69,6 +69,7 @@ class Reading(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        cache_strings="keys",  # device ids are not kept (app.services.ingest._READINGS)
         json_schema_extra={
             "examples": [
                 {
