@@ -37,8 +37,9 @@ def alerts(
         # as the service's AlertSink: an open alert stays open while the gas stands far
         # above the level kept at its raise (the signal model's hold is not replayed here)
         st = policy.open_alert("d")
-        recent = float(np.median(gas[max(0, e + 1 - STILL) : e + 1]))
-        above = st is not None and st.still_above(recent, cfg.z_hold, cfg.min_log_ratio)
+        above = st is not None and st.still_above(
+            float(np.median(gas[max(0, e + 1 - STILL) : e + 1])), cfg.z_hold, cfg.min_log_ratio
+        )
         r = policy.update("d", pp, float(ts[e]), elevated=g or above, level=level, scale=scale)
         if r is not None and r.type == "alert.raised":
             out.append(e)
