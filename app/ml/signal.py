@@ -207,19 +207,25 @@ class SignalConfig:
 
 
 #: The per-slot fields of :class:`SignalStates`: typecode, default (see its docstring).
+#: The level, scale, times and the interval stay float64; the rest are float32 ('f', 4 B a
+#: device each, 32 B a device in all): the median memory holds gas readings the ring keeps as
+#: float32 anyway, and the ambient means, the deviation, tail and recent means move by steps
+#: far above float32's relative precision (6e-8; e.g. ``dt / tau_scale_s`` ~3e-4 a reading).
+#: The level is not among them: rising at ``dt / tau_up_s`` of up to 3 scales a reading, its
+#: steps can be 1e-6 of it.
 _FIELDS: dict[str, tuple[str, float]] = {
     "level": ("d", math.nan),
     "scale": ("d", math.nan),
     "dt": ("d", math.nan),
     "last_ts": ("d", math.nan),
-    "r1": ("d", math.nan),
-    "r2": ("d", math.nan),
-    "t_level": ("d", math.nan),
-    "rh_level": ("d", math.nan),
-    "dev": ("d", math.nan),
-    "tail": ("d", math.nan),
-    "res": ("d", math.inf),
-    "recent": ("d", math.nan),
+    "r1": ("f", math.nan),
+    "r2": ("f", math.nan),
+    "t_level": ("f", math.nan),
+    "rh_level": ("f", math.nan),
+    "dev": ("f", math.nan),
+    "tail": ("f", math.nan),
+    "res": ("f", math.inf),
+    "recent": ("f", math.nan),
     "below_since": ("d", math.nan),
     "rising": ("b", 0),
     "n": ("i", 0),
@@ -295,7 +301,7 @@ class SignalStates(Columns):
         if len(values) != len(_FIELDS):
             raise ValueError(f"{len(values)} values for {len(_FIELDS)} signal fields")
         for (name, (code, _)), v in zip(_FIELDS.items(), values, strict=True):
-            self.col(name)[s] = v if code == "d" else int(v)
+            self.col(name)[s] = v if code in "df" else int(v)
 
     def restart(self, s: int, ts: float) -> None:
         """Forget slot ``s``'s level, scale and median memory; warm up again from ``ts``."""
