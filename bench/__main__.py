@@ -47,6 +47,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gpu", action="store_true", help="score on CUDA; bigger ceiling batches")
     p.add_argument("--skip-naive", action="store_true", help="do not run the naive mode")
     p.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="only the memory phase, on a fresh server (--repeat times); one JSON line each",
+    )
+    p.add_argument("--repeat", type=int, default=1, help="runs of --memory-only")
+    p.add_argument(
         "--accel-compare",
         action="store_true",
         help="only compare the encoder variants in-process (speed and detection)",
@@ -118,6 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(**{k: v for k, v in server_settings(args).items()})
     machine = report.machine()
     threads = settings.torch_threads or os.cpu_count() or 1
+    if args.memory_only:
+        for _ in range(args.repeat):
+            mem = with_server(
+                server_settings(args), lambda s: run_load(s, args, ["memory"], 0, None)
+            )["memory"]
+            print(
+                json.dumps({"memory": mem, "machine": {**machine, "loadavg_end": os.getloadavg()}})
+            )
+        return 0
     if args.accel_compare:
         from bench import accel_cmp
 
