@@ -5,7 +5,9 @@ one open alert per kind (issue 10): one ``threshold`` episode and one ``sensor_f
 episode; everything that happens inside an episode is an ``alert.updated`` on its
 ``alert_id``. All times are reading times (epoch s) except the silence sweep's receive clock.
 
-``kind="threshold"`` (set points from the device profile: ``profiles.py``):
+``kind="threshold"`` (set points from the device profile, in the device's unit: ppm, %LEL,
+or a raw unit such as counts; a raw-unit device without set points of its own has no
+threshold rule: ``profiles.py``):
 
 - Raised at the first reading at or above the low set point; severity ``critical`` at once
   when it is at or above the high set point (a 0 -> 20,000 ppm step alarms on that reading).
@@ -233,7 +235,8 @@ class SafetyRules:
         Returns:
             Events in the order they happened, possibly empty.
         """
-        if not self.profiles.enabled(device_id) or gas < self.profiles.set_points(device_id)[0]:
+        points = self.profiles.set_points(device_id)
+        if not self.profiles.enabled(device_id) or points is None or gas < points[0]:
             return []
         return self._threshold(device_id, ts, gas)
 
@@ -294,9 +297,16 @@ class SafetyRules:
     # threshold ------------------------------------------------------------------------------
     def _threshold(self, d: str, ts: float, gas: float) -> list[AlertEvent]:
         c = self.config
-        low, high = self.profiles.set_points(d)
+        points = self.profiles.set_points(d)
+        u = self.profiles.unit(d)
         opened = self._open.get(d)
         ep = None if opened is None else opened.get(Kind.THRESHOLD)
+        if points is None:  # a raw-unit device without set points: no threshold rule
+            if ep is None:
+                return []
+            self.dirty.add(d)  # one left open from before the profile changed ends now
+            return self._clear(d, ep, ts, gas, f"no set point in the device's unit ({u})")
+        low, high = points
         if ep is None:
             if gas < low:
                 return []
@@ -320,7 +330,7 @@ class SafetyRules:
                     ts,
                     gas,
                     "high" if crit else "low",
-                    f"gas {gas:g} ppm >= set point {sp:g} ppm",
+                    f"gas {gas:g} {u} >= set point {sp:g} {u}",
                 )
             ]
         if ep.episode is not None and ep.episode.observe(ts, None, gas):
@@ -337,7 +347,7 @@ class SafetyRules:
                     ts,
                     gas,
                     "gas_returned",
-                    f"gas {gas:g} ppm >= set point {low:g} ppm",
+                    f"gas {gas:g} {u} >= set point {low:g} {u}",
                 )
             )
         if ep.severity == Severity.WARNING and gas >= high:
@@ -355,7 +365,7 @@ class SafetyRules:
                     ts,
                     gas,
                     "escalated",
-                    f"gas {gas:g} ppm >= set point {high:g} ppm",
+                    f"gas {gas:g} {u} >= set point {high:g} {u}",
                 )
             )
         if (
@@ -373,7 +383,7 @@ class SafetyRules:
                     ts,
                     gas,
                     "de-escalated",
-                    f"gas below {high * (1 - c.hysteresis):g} ppm for {c.off_delay_s:g} s",
+                    f"gas below {high * (1 - c.hysteresis):g} {u} for {c.off_delay_s:g} s",
                 )
             )
         if self._held(d, ep, "clear_since", gas < low * (1 - c.hysteresis), ts):
@@ -382,7 +392,7 @@ class SafetyRules:
                 ep,
                 ts,
                 gas,
-                f"gas below {low * (1 - c.hysteresis):g} ppm for {c.off_delay_s:g} s",
+                f"gas below {low * (1 - c.hysteresis):g} {u} for {c.off_delay_s:g} s",
             )
         if out:
             self.dirty.add(d)

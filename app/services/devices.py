@@ -52,6 +52,7 @@ class DeviceService:
         profiles = self.registry.profiles
         p = profiles.get(device_id)
         state, worst = self.view.summary(device_id)
+        points = profiles.set_points(device_id)
         extra: dict[str, Any] = {}
         if info is not None:
             extra = {
@@ -65,7 +66,9 @@ class DeviceService:
             device_id=device_id,
             profile=Profile(**p.to_dict()),
             lel_ppm=None if p.gas is None else lel_ppm(p.gas),
-            set_points_ppm=profiles.set_points(device_id),
+            unit=p.unit,
+            set_points=points,
+            set_points_ppm=points if p.unit == "ppm" else None,
             alert_state=state,
             alert_id=None if worst is None else worst.alert_id,
             severity=None if worst is None else worst.severity.value,
@@ -110,11 +113,9 @@ class DeviceService:
     async def patch(self, device_id: str, body: ProfilePatch) -> DeviceInfo:
         """Change the given fields of a device's profile."""
         changes = body.model_dump(exclude_unset=True)
-        changes.pop("unit", None)
         await self.registry.patch(device_id, changes)
         return self.get(device_id)
 
 
 def _profile(d: dict[str, Any]) -> DeviceProfile:
-    d.pop("unit", None)
     return DeviceProfile(**d)

@@ -168,6 +168,35 @@ async def test_device_profiles_set_points_and_registry(make_client: Callable[...
         assert len(await events(c, "propane-1")) == 1
 
 
+async def test_a_counts_device_has_no_ppm_set_point_and_errors_name_the_field(
+    make_client: Callable[..., Any],
+) -> None:
+    async for c in make_client():
+        r = await c.put("/api/devices/adc-1", json={"unit": "counts"})
+        assert r.status_code == 200, r.text
+        view = r.json()
+        assert (view["unit"], view["set_points"], view["set_points_ppm"]) == ("counts", None, None)
+        await post(c, "adc-1", [6000.0, 20_000.0])  # clean air in counts: no alarm
+        assert await events(c, "adc-1") == []
+        for body, field in (
+            ({"unit": "counts", "low_pct_lel": 5}, "low_pct_lel"),
+            ({"unit": "counts", "low_set_point": 100}, "high_set_point"),
+            ({"unit": "ppm", "high_set_point": 100, "low_set_point": 50}, "low_set_point"),
+            ({"unit": "mV", "low_set_point": 9, "high_set_point": 5}, "low_set_point"),
+        ):
+            bad = await c.put("/api/devices/adc-2", json=body)
+            assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == field, body
+        bad = await c.put("/api/devices/adc-2", json={"unit": "ppb"})
+        assert bad.status_code == 422 and "unit" in bad.text
+        r = await c.patch("/api/devices/adc-1", json={"low_set_point": 3e4, "high_set_point": 4e4})
+        assert r.json()["set_points"] == [30_000.0, 40_000.0], r.text
+        await post(c, "adc-1", [35_000.0], t0=T0 + 5)
+        [e] = await events(c, "adc-1")
+        assert e["detail"] == "gas 35000 counts >= set point 30000 counts"
+        r = await c.put("/api/devices/lel-1", json={"unit": "%LEL"})
+        assert r.json()["set_points"] == [10.0, 25.0] and r.json()["set_points_ppm"] is None
+
+
 async def test_reminders_repeat_until_acknowledged(make_client: Callable[..., Any]) -> None:
     async for c in make_client(reminder_interval_s=0.4, webhook_urls=[HOOK]):
         await post(c, "r-1", [20_000.0])
