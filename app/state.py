@@ -217,6 +217,7 @@ async def _workers(settings: Settings, state: AppState) -> AsyncIterator[None]:
         asyncio.create_task(_checkpoint_forever(state.store), name="wal-checkpoint"),
         asyncio.create_task(_evict_forever(state), name="evictor"),
         asyncio.create_task(_silent_forever(state), name="silent-sweep"),
+        asyncio.create_task(_unsilence_forever(state), name="silence-end-sweep"),
     ]
     if state.snapshots is not None:
         tasks.append(
@@ -445,6 +446,7 @@ async def _alerting(
     alerts = AlertService(
         store=store, log=event_log, policy=policy, rules=rules, silences=silences.silences
     )
+    silences.on_end = alerts.announce_unsilenced  # a DELETEd silence: announce at once
     devices = DeviceService(
         buffers=buffers, registry=registry, view=view, scores=buffers.signals.probability
     )
@@ -497,6 +499,17 @@ async def _silent_forever(state: AppState) -> None:
             await state.safety.sweep_silent(time.time())
         except Exception:  # a store outage is retried inside; anything else: log, go on
             log.exception("silent-device sweep failed")
+
+
+async def _unsilence_forever(state: AppState, period_s: float = 1.0) -> None:
+    """Every second: when a silence has ended, announce the alerts it kept quiet
+    (``AlertService.sweep_silences``; a memory check unless one has ended)."""
+    while True:
+        try:
+            await state.alerts.sweep_silences()
+        except Exception:
+            log.exception("silence-end sweep failed")
+        await asyncio.sleep(period_s)
 
 
 async def _remind_forever(state: AppState, interval_s: float) -> None:

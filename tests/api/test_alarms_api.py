@@ -5,7 +5,9 @@ reminders, the silent-device sweep."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -124,10 +126,46 @@ async def test_silence_on_a_glob_keeps_webhooks_quiet_but_stores_the_alert(
         assert [s["status"] for s in (await c.get("/api/silences")).json()["silences"]] == [
             "expired"
         ]  # expired silences stay listed
-        await post(c, "kitchen-01", [14_000.0], t0=T0 + 5)  # escalation, no longer silenced
+        # the still-open alert raised during the silence is announced at once, and stored
+        [_, told] = await events(c, "kitchen-01")
+        assert (told["type"], told["reason"], told["silenced"]) == (
+            "alert.updated",
+            "silence_ended",
+            False,
+        )
+        assert (told["alert_id"], told["state"]) == (k["alert_id"], "active")
         deliveries = (await c.get("/api/webhooks/deliveries")).json()["deliveries"]
         assert len(deliveries) == 2
+        await post(c, "kitchen-01", [14_000.0], t0=T0 + 5)  # escalation, no longer silenced
+        deliveries = (await c.get("/api/webhooks/deliveries")).json()["deliveries"]
+        assert len(deliveries) == 3
+        assert len(await events(c, "hall-01")) == 1  # never silenced: nothing to announce
         assert (await c.delete("/api/silences/nope")).status_code == 404
+
+
+async def test_an_alert_raised_in_a_silence_is_announced_when_it_expires(
+    make_client: Callable[..., Any],
+) -> None:
+    async for c in make_client():
+        ends = time.time() + 1.5
+        r = await c.post(
+            "/api/silences",
+            json={
+                "device_id": "attic-1",
+                "ends_at": datetime.fromtimestamp(ends, UTC).isoformat(),
+                "comment": "x",
+                "author": "y",
+            },
+        )
+        assert r.status_code == 201, r.text
+        await post(c, "attic-1", [6000.0])
+        async with asyncio.timeout(15):  # the sweep runs every second
+            while len(evs := await events(c, "attic-1")) < 2:
+                await asyncio.sleep(0.1)
+        assert [(e["type"], e["reason"], e["silenced"]) for e in evs] == [
+            ("alert.raised", "low", True),
+            ("alert.updated", "silence_ended", False),
+        ]
 
 
 async def test_device_profiles_set_points_and_registry(make_client: Callable[..., Any]) -> None:
