@@ -548,6 +548,25 @@ class SafetyRules:
         self.dirty.add(d)
         return self._event(EventType.RESOLVED, d, kind, ep, ts, gas, "all clear", detail)
 
+    def close(self, device_id: str, *, ts: float, reason: str, detail: str) -> list[AlertEvent]:
+        """Resolve every open safety alert of the device now, latched ones included (an
+        operator disabled the device: its rules no longer run, so the alerts could never
+        change). ``ts``: epoch s (wall clock of the change). Returns the ``alert.resolved``
+        events, carrying ``reason`` and ``detail``."""
+        opened = self._open.pop(device_id, None)
+        if not opened:
+            return []
+        self.dirty.add(device_id)
+        self._set_silent(device_id, False)
+        out = []
+        for kind, ep in opened.items():
+            ep.state = AlertState.RESOLVED
+            last = None if ep.episode is None else ep.episode.last_gas_ppm
+            out.append(
+                self._event(EventType.RESOLVED, device_id, Kind(kind), ep, ts, last, reason, detail)
+            )
+        return out
+
     def acknowledge(
         self, device_id: str, alert_id: str, *, ack: Ack, ts: float
     ) -> list[AlertEvent] | None:

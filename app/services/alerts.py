@@ -211,6 +211,20 @@ class AlertService:
             await self.log.publish_locked(events)
         return await self.get(alert_id)
 
+    async def close_device(self, device_id: str, *, detail: str) -> int:
+        """Resolve every open alert of a device that was just disabled (leak and safety
+        kinds), with ``reason`` ``"device_disabled"`` and ``detail`` (who and why): its
+        readings are no longer evaluated, so an alert left open could never change again.
+        Stored and published like every event; returns how many alerts were closed."""
+        async with self.store.write_lock:
+            now = self.clock()
+            leak = self.policy.close(device_id, ts=now, reason="device_disabled", detail=detail)
+            events = [] if leak is None else [leak]
+            events += self.rules.close(device_id, ts=now, reason="device_disabled", detail=detail)
+            if events:
+                await self.log.publish_locked(events)
+        return len(events)
+
     async def announce_unsilenced(self) -> int:
         """Publish ``alert.updated`` (``reason`` ``"silence_ended"``) for each open alert
         whose last event a silence matched and that no silence matches now: an alert raised

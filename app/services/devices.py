@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.alerting.profiles import DeviceProfile, lel_ppm
@@ -36,6 +36,9 @@ class DeviceService:
         self.registry = registry
         self.view = view
         self.scores = scores
+        #: (device id, detail) -> resolve the device's open alerts (``AlertService.close_device``;
+        #: wired in ``app/state.py``).
+        self.close_alerts: Callable[[str, str], Awaitable[object]] | None = None
 
     def get(self, device_id: str) -> DeviceInfo:
         """One device: profile, open alerts of every kind, buffer info while in memory.
@@ -105,16 +108,33 @@ class DeviceService:
             total=total,
         )
 
-    async def put(self, device_id: str, body: Profile) -> DeviceInfo:
-        """Replace a device's profile (registering it when unknown)."""
+    async def put(
+        self, device_id: str, body: Profile, *, by: str = "?", reason: str | None = None
+    ) -> DeviceInfo:
+        """Replace a device's profile (registering it when unknown); see :meth:`_disabled`."""
+        was = self.registry.profiles.enabled(device_id)
         await self.registry.put(device_id, _profile(body.model_dump()))
+        await self._disabled(device_id, was, by, reason)
         return self.get(device_id)
 
-    async def patch(self, device_id: str, body: ProfilePatch) -> DeviceInfo:
-        """Change the given fields of a device's profile."""
-        changes = body.model_dump(exclude_unset=True)
-        await self.registry.patch(device_id, changes)
+    async def patch(
+        self, device_id: str, body: ProfilePatch, *, by: str = "?", reason: str | None = None
+    ) -> DeviceInfo:
+        """Change the given fields of a device's profile; see :meth:`_disabled`."""
+        was = self.registry.profiles.enabled(device_id)
+        await self.registry.patch(device_id, body.model_dump(exclude_unset=True))
+        await self._disabled(device_id, was, by, reason)
         return self.get(device_id)
+
+    async def _disabled(self, device_id: str, was: bool, by: str, reason: str | None) -> None:
+        """A device switched from enabled to disabled: its open alerts of every kind are
+        resolved (``reason`` ``device_disabled``, ``detail`` naming ``by`` and ``reason``),
+        since nothing evaluates its readings any more and an "active" alert that can no
+        longer change would mislead the operator."""
+        if not was or self.registry.profiles.enabled(device_id) or self.close_alerts is None:
+            return
+        detail = f"device disabled by {by}" + (f": {reason}" if reason else "")
+        await self.close_alerts(device_id, detail + "; its readings are not evaluated while off")
 
 
 def _profile(d: dict[str, Any]) -> DeviceProfile:

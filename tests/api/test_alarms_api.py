@@ -200,10 +200,27 @@ async def test_device_profiles_set_points_and_registry(make_client: Callable[...
         hot = (await c.get("/api/devices", params={"state": "active", "kind": "threshold"})).json()
         assert [d["device_id"] for d in hot["devices"]] == ["propane-1"]
         assert hot["devices"][0]["gas_pct_lel"] == pytest.approx(100 * 1000 / 17_000)
-        r = await c.patch("/api/devices/propane-1", json={"name": "Boiler 2", "enabled": False})
+        r = await c.patch(
+            "/api/devices/propane-1",
+            params={"reason": "sensor swap"},
+            json={"name": "Boiler 2", "enabled": False},
+        )
         assert (r.json()["profile"]["name"], r.json()["profile"]["gas"]) == ("Boiler 2", "propane")
-        await post(c, "propane-1", [3000.0], t0=T0 + 10)  # switched off: no escalation
-        assert len(await events(c, "propane-1")) == 1
+        # switched off: its open alert is closed at once, naming who and why (not frozen)
+        assert (r.json()["alert_state"], r.json()["alerts"]) == ("normal", [])
+        [_, closed] = await events(c, "propane-1")
+        assert (closed["type"], closed["reason"], closed["alert_id"]) == (
+            "alert.resolved",
+            "device_disabled",
+            e["alert_id"],
+        )
+        assert (
+            closed["detail"].startswith("device disabled by ") and "sensor swap" in closed["detail"]
+        )
+        await post(c, "propane-1", [3000.0], t0=T0 + 10)  # switched off: nothing new
+        assert len(await events(c, "propane-1")) == 2
+        [row] = (await c.get("/api/alerts", params={"device_id": "propane-1"})).json()["alerts"]
+        assert row["state"] == "resolved"
 
 
 async def test_a_counts_device_has_no_ppm_set_point_and_errors_name_the_field(
