@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     )
     stride: int = Field(1, ge=1, description="Score a full window every `stride` readings")
     max_devices: int = Field(100_000, ge=1, description="Tracked-device cap")
+    max_devices_per_key: int | None = Field(
+        10_000,
+        ge=1,
+        description="Tracked devices one key with a device prefix may bring in (a tenth of "
+        "the default max_devices, so one such gateway cannot fill the cap on its own); its "
+        "new devices beyond it are rejected as key_device_quota; null = no quota. Keys "
+        "without a prefix (trusted with every device) and cluster mode are not limited",
+    )
     device_idle_s: float = Field(
         86_400.0, gt=0, description="Seconds without a reading before a device is evicted"
     )

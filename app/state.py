@@ -35,6 +35,7 @@ from app.services.hub import EventFilter, Hub
 from app.services.ingest import Ingestor
 from app.services.keys import KeyService
 from app.services.mqtt import AlertOutbox, Broker, MqttIngress
+from app.services.quota import DeviceQuota
 from app.services.ratelimit import RateLimiter
 from app.services.registry import Registry
 from app.services.safety import SafetyService
@@ -433,6 +434,10 @@ async def _alerting(
         score=settings.model_enabled,
         record=recorder.record if settings.readings_history else None,
     )
+    if settings.max_devices_per_key is not None:
+        ingestor.quota = DeviceQuota(
+            settings.max_devices_per_key, lambda d: buffers.index.get(d) is not None
+        )
     admission = Admission(
         scorer=scorer,
         recorder=recorder if settings.readings_history else None,

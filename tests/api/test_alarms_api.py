@@ -252,6 +252,27 @@ async def test_a_counts_device_has_no_ppm_set_point_and_errors_name_the_field(
         assert r.json()["set_points"] == [10.0, 25.0] and r.json()["set_points_ppm"] is None
 
 
+async def test_a_prefixed_gateway_key_cannot_fill_the_device_cap(
+    make_client: Callable[..., Any],
+) -> None:
+    async for c in make_client(max_devices=10, max_devices_per_key=3):
+        made = await c.post(
+            "/api/keys", json={"role": "gateway", "name": "gw-a", "device_prefix": "a-"}
+        )
+        assert made.status_code == 201, made.text
+        gw = auth_headers(made.json()["key"])
+        r = await c.post(
+            "/api/readings", json=[reading(f"a-{i}", T0, 400.0) for i in range(5)], headers=gw
+        )
+        body = r.json()
+        assert body["accepted"] == 3, body
+        assert [(x["index"], x["errors"][0]["type"]) for x in body["rejected"]] == [
+            (3, "key_device_quota"),
+            (4, "key_device_quota"),
+        ]
+        await post(c, "b-1", [400.0])  # another key's new device still gets a buffer
+
+
 async def test_reminders_repeat_until_acknowledged(make_client: Callable[..., Any]) -> None:
     async for c in make_client(reminder_interval_s=0.4, webhook_urls=[HOOK]):
         await post(c, "r-1", [20_000.0])
