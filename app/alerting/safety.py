@@ -33,7 +33,9 @@ updated it; the episode ends when no condition has held for ``off_delay_s``:
   (exactly the previous one at regular sampling), else the last such reference, else the
   device's first reading; the time between them counts as at least ``rate_min_span_s``. Two
   readings 10 ms apart with +0.1 °C are 0.1 °C/s, not 10 °C/s. Memory: one reading.
-- "out_of_range": a value outside the sensor's stated range.
+- "out_of_range": a value outside the sensor's stated range. The gas range and the gas
+  rate limit are in ppm and apply to ppm devices only (a 16-bit ADC's 65,535 counts is no
+  fault).
 - "silent": no reading for ``silent_s`` (receive time, found by :meth:`SafetyRules.silent`);
   cleared by the next reading.
 """
@@ -425,14 +427,18 @@ class SafetyRules:
         c = self.config
         r = self.rows
         found: dict[str, str] = {}
+        # the gas range and rate limits are in ppm: they do not apply to a %LEL or raw unit
+        first = 0 if self.profiles.unit(d) == "ppm" else 1
         bad = [
             f"{n} {v:g} outside [{lo:g}, {hi:g}]"
-            for n, v, lo, hi in zip(_CHANNELS, vals, c.range_min, c.range_max, strict=True)
+            for n, v, lo, hi in list(zip(_CHANNELS, vals, c.range_min, c.range_max, strict=True))[
+                first:
+            ]
             if not lo <= v <= hi
         ]
         if bad:
             found["out_of_range"] = "; ".join(bad)
-        rate = self._rate(s, ts, vals)
+        rate = self._rate(s, ts, vals, first)
         if rate:
             found["rate_of_change"] = rate
         same = not math.isnan(r.last_ts[s]) and vals == (r.gas[s], r.temp[s], r.rh[s])
@@ -443,8 +449,9 @@ class SafetyRules:
         r.silent[s] = 0
         return self._fault_episode(d, ts, vals[0], found, False)
 
-    def _rate(self, s: int, ts: float, vals: Vals) -> str | None:
-        """Implausible changes against the reference reading (see the module docstring)."""
+    def _rate(self, s: int, ts: float, vals: Vals, first: int = 0) -> str | None:
+        """Implausible changes against the reference reading (see the module docstring), of
+        the channels from ``first`` on (1: not the gas, whose limit is in ppm)."""
         span = self.config.rate_min_span_s
         r = self.rows
         last_ts = r.last_ts[s]
@@ -460,9 +467,10 @@ class SafetyRules:
             return None
         ref = (r.ref_gas[s], r.ref_temp[s], r.ref_rh[s])
         dt = max(ts - ref_ts, span)
+        limits = zip(_CHANNELS, vals, ref, self.config.max_rate_per_s, strict=True)
         bad = [
             f"{n} changed {abs(v - p) / dt:g}/s over {dt:g} s (limit {m:g}/s)"
-            for n, v, p, m in zip(_CHANNELS, vals, ref, self.config.max_rate_per_s, strict=True)
+            for n, v, p, m in list(limits)[first:]
             if abs(v - p) / dt > m
         ]
         return "; ".join(bad) or None

@@ -229,6 +229,8 @@ def test_the_unit_decides_the_set_points_counts_mv_and_pct_lel() -> None:
     rules = SafetyRules(profiles=profiles)
     clean = gas_only([6000.0, 15_000.0, 20_000.0])
     assert feed(rules, clean, device="adc") == [] and feed(rules, clean, device="mv") == []
+    # nor the ppm range (0-60,000) and rate limits: full scale of a 16-bit ADC is no fault
+    assert feed(rules, gas_only([65_535.0, 0.0]), device="adc", t0=T0 + 5) == []
     assert profiles.set_points("adc") is None and profiles.pct_lel("adc", 6000.0) is None
     assert feed(rules, clean, device="adc-sp") == []
     [e] = feed(rules, gas_only([35_000.0]), device="adc-sp", t0=T0 + 10)
