@@ -176,6 +176,7 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
     state = await _alerting(settings, store, predictor, buffers, executor)
     if state.snapshots is not None:
         await state.snapshots.restore()
+    await state.alerts.close_disabled()  # disabled before disabling closed its alerts
     webhooks = state.webhooks
     recorder = state.recorder
     scorer = state.scorer
@@ -287,7 +288,12 @@ async def _clustered(settings: Settings, state: AppState) -> AsyncIterator[None]
     state.silences.on_change = lambda: bus.broadcast("silences")
     state.safety.registry.on_change = lambda: bus.broadcast("profiles")
     await bus.on_changed("silences", state.silences.load)
-    await bus.on_changed("profiles", state.safety.registry.load)
+
+    async def profiles_changed() -> None:
+        await state.safety.registry.load()
+        await state.alerts.close_disabled()  # a device of ours disabled on another replica
+
+    await bus.on_changed("profiles", profiles_changed)
     state.ingestor.forward = bus.forward
     await node.start()
     log.info("cluster replica %s joined %s", node.replica_id, settings.cluster_nats_url)

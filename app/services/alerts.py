@@ -225,6 +225,21 @@ class AlertService:
                 await self.log.publish_locked(events)
         return len(events)
 
+    async def close_disabled(self) -> int:
+        """:meth:`close_device` for every disabled device that still has an open alert held
+        here: at start-up (a device disabled before disabling closed alerts) and, in cluster
+        mode, after a profile change made on another replica (this one owns the device).
+        Returns how many alerts were closed."""
+        profiles = self.rules.profiles
+        held = set(self.policy.active()) | self.rules.with_open()
+        n = 0
+        for d in sorted(held):
+            if not profiles.enabled(d):
+                n += await self.close_device(
+                    d, detail="device disabled; its readings are not evaluated while off"
+                )
+        return n
+
     async def announce_unsilenced(self) -> int:
         """Publish ``alert.updated`` (``reason`` ``"silence_ended"``) for each open alert
         whose last event a silence matched and that no silence matches now: an alert raised

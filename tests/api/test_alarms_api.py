@@ -15,6 +15,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from app.alerting.profiles import DEFAULT_PROFILE
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import auth_headers, reading
@@ -271,6 +272,20 @@ async def test_a_prefixed_gateway_key_cannot_fill_the_device_cap(
             (4, "key_device_quota"),
         ]
         await post(c, "b-1", [400.0])  # another key's new device still gets a buffer
+
+
+async def test_a_device_disabled_with_an_open_alert_before_is_closed_at_start_up(
+    make_client: Callable[..., Any],
+) -> None:
+    async for c in make_client():
+        await post(c, "old-1", [6000.0])
+        # as the old code left it: disabled in the store, its alert still open
+        await c.gasleak.store.devices.put(
+            "old-1", {**DEFAULT_PROFILE.to_dict(), "enabled": False}, T0
+        )
+    async for c in make_client():
+        [_, closed] = await events(c, "old-1")
+        assert (closed["type"], closed["reason"]) == ("alert.resolved", "device_disabled")
 
 
 async def test_reminders_repeat_until_acknowledged(make_client: Callable[..., Any]) -> None:
