@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per demo POST otherwise
     from pydantic import ValidationError
 
-    from app.config import Settings
+    from app.config import Settings, setting_errors
 
     overrides = {
         k: v
@@ -100,9 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:  # e.g. a bootstrap admin key under 32 characters
-        for e in exc.errors():
-            field = "GASLEAK_" + ".".join(str(p) for p in e["loc"]).upper()
-            print(f"gasleak: bad setting {field}: {e['msg']}", file=sys.stderr)
+        for line in setting_errors(exc):
+            print(f"gasleak: {line}", file=sys.stderr)
         return 2
     if args.mode == "keys":
         from app.keys_cli import run_keys
@@ -128,11 +127,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "serve":
         import uvicorn
 
+        if (why := window_mismatch(settings)) is not None:
+            print(f"gasleak: {why}", file=sys.stderr)
+            return 2
+
         from app.main import create_app
 
         uvicorn.run(create_app(settings), host=args.host, port=args.port)
         return 0
     return _demo(args, settings)
+
+
+def window_mismatch(settings) -> str | None:  # noqa: ANN001
+    """The one-line start-up error of a ``GASLEAK_WINDOW`` that differs from the shipped
+    model's window (``manifest.json``), or None. Checked before the server starts: found in
+    the lifespan, the same refusal (``app.state.ModelMismatch``) is printed by uvicorn as a
+    traceback. A missing or bad manifest is left to the start-up, which names the file."""
+    if settings.window is None or not settings.model_enabled:
+        return None
+    from app.ml.artifacts import ArtifactError, load_manifest
+
+    try:
+        window = load_manifest(settings.artifacts_dir)["window"]
+    except ArtifactError:
+        return None
+    if window == settings.window:
+        return None
+    return (
+        f"bad setting GASLEAK_WINDOW={settings.window}: the model in {settings.artifacts_dir} "
+        f"was trained on windows of {window} readings; unset GASLEAK_WINDOW or set it to "
+        f"{window}, or train a model with that window"
+    )
 
 
 def _demo(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
@@ -156,6 +181,9 @@ def _demo(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
         args.artifacts_dir = settings.artifacts_dir
         if run_train(args) != 0:
             return 1
+    if (why := window_mismatch(settings)) is not None:
+        print(f"gasleak demo: {why}", file=sys.stderr)
+        return 2
     opts = DemoOptions(
         host=args.host,
         port=args.port,

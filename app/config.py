@@ -9,7 +9,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from limits import parse_many
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     )
     stride: int = Field(1, ge=1, description="Score a full window every `stride` readings")
     max_devices: int = Field(100_000, ge=1, description="Tracked-device cap")
+    max_devices_per_key: int | None = Field(
+        10_000,
+        ge=1,
+        description="Tracked devices one key with a device prefix may bring in (a tenth of "
+        "the default max_devices, so one such gateway cannot fill the cap on its own); its "
+        "new devices beyond it are rejected as key_device_quota; null = no quota. Keys "
+        "without a prefix (trusted with every device) and cluster mode are not limited",
+    )
     device_idle_s: float = Field(
         86_400.0, gt=0, description="Seconds without a reading before a device is evicted"
     )
@@ -436,7 +444,10 @@ class Settings(BaseSettings):
         if self.alert_dense_high > self.alert_dense_windows:
             raise ValueError("alert_dense_high must be <= alert_dense_windows")
         if not self.threshold_low_ppm < self.threshold_high_ppm:
-            raise ValueError("threshold_low_ppm must be below threshold_high_ppm")
+            raise ValueError(
+                f"threshold_low_ppm ({self.threshold_low_ppm:g}) must be below "
+                f"threshold_high_ppm ({self.threshold_high_ppm:g})"
+            )
         if self.cluster_nats_url and not (self.database_url or "").startswith("postgresql"):
             raise ValueError(
                 "cluster_nats_url needs database_url on PostgreSQL (the replicas share one "
@@ -453,6 +464,31 @@ class Settings(BaseSettings):
                     f"webhook_allowed_hosts {sorted(allowed)}"
                 )
         return self
+
+
+ENV_PREFIX = "GASLEAK_"
+
+
+def setting_errors(exc: ValidationError) -> list[str]:
+    """One line per error of ``Settings(...)``, naming the environment variable(s) at fault.
+
+    A field's error names its ``GASLEAK_<FIELD>``; a cross-field rule (a model validator,
+    whose error has no field) names every setting its message mentions, e.g.
+    ``bad setting GASLEAK_THRESHOLD_LOW_PPM, GASLEAK_THRESHOLD_HIGH_PPM: ...``.
+    """
+    out = []
+    for e in exc.errors():
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        if e["loc"]:
+            names = [ENV_PREFIX + ".".join(str(p) for p in e["loc"]).upper()]
+        else:
+            names = [
+                ENV_PREFIX + f.upper()
+                for f in Settings.model_fields
+                if re.search(rf"\b{re.escape(f)}\b", msg)
+            ]
+        out.append(f"bad setting {', '.join(names) or '(GASLEAK_* settings)'}: {msg}")
+    return out
 
 
 @lru_cache

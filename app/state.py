@@ -35,6 +35,7 @@ from app.services.hub import EventFilter, Hub
 from app.services.ingest import Ingestor
 from app.services.keys import KeyService
 from app.services.mqtt import AlertOutbox, Broker, MqttIngress
+from app.services.quota import DeviceQuota
 from app.services.ratelimit import RateLimiter
 from app.services.registry import Registry
 from app.services.safety import SafetyService
@@ -175,6 +176,7 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
     state = await _alerting(settings, store, predictor, buffers, executor)
     if state.snapshots is not None:
         await state.snapshots.restore()
+    await state.alerts.close_disabled()  # disabled before disabling closed its alerts
     webhooks = state.webhooks
     recorder = state.recorder
     scorer = state.scorer
@@ -217,6 +219,7 @@ async def _workers(settings: Settings, state: AppState) -> AsyncIterator[None]:
         asyncio.create_task(_checkpoint_forever(state.store), name="wal-checkpoint"),
         asyncio.create_task(_evict_forever(state), name="evictor"),
         asyncio.create_task(_silent_forever(state), name="silent-sweep"),
+        asyncio.create_task(_unsilence_forever(state), name="silence-end-sweep"),
     ]
     if state.snapshots is not None:
         tasks.append(
@@ -285,7 +288,12 @@ async def _clustered(settings: Settings, state: AppState) -> AsyncIterator[None]
     state.silences.on_change = lambda: bus.broadcast("silences")
     state.safety.registry.on_change = lambda: bus.broadcast("profiles")
     await bus.on_changed("silences", state.silences.load)
-    await bus.on_changed("profiles", state.safety.registry.load)
+
+    async def profiles_changed() -> None:
+        await state.safety.registry.load()
+        await state.alerts.close_disabled()  # a device of ours disabled on another replica
+
+    await bus.on_changed("profiles", profiles_changed)
     state.ingestor.forward = bus.forward
     await node.start()
     log.info("cluster replica %s joined %s", node.replica_id, settings.cluster_nats_url)
@@ -432,6 +440,10 @@ async def _alerting(
         score=settings.model_enabled,
         record=recorder.record if settings.readings_history else None,
     )
+    if settings.max_devices_per_key is not None:
+        ingestor.quota = DeviceQuota(
+            settings.max_devices_per_key, lambda d: buffers.index.get(d) is not None
+        )
     admission = Admission(
         scorer=scorer,
         recorder=recorder if settings.readings_history else None,
@@ -445,9 +457,11 @@ async def _alerting(
     alerts = AlertService(
         store=store, log=event_log, policy=policy, rules=rules, silences=silences.silences
     )
+    silences.on_end = alerts.announce_unsilenced  # a DELETEd silence: announce at once
     devices = DeviceService(
         buffers=buffers, registry=registry, view=view, scores=buffers.signals.probability
     )
+    devices.close_alerts = lambda d, detail: alerts.close_device(d, detail=detail)
     audit = AuditLog(store.audit)
     bootstrap = settings.bootstrap_admin_key
     keys = KeyService(
@@ -497,6 +511,17 @@ async def _silent_forever(state: AppState) -> None:
             await state.safety.sweep_silent(time.time())
         except Exception:  # a store outage is retried inside; anything else: log, go on
             log.exception("silent-device sweep failed")
+
+
+async def _unsilence_forever(state: AppState, period_s: float = 1.0) -> None:
+    """Every second: when a silence has ended, announce the alerts it kept quiet
+    (``AlertService.sweep_silences``; a memory check unless one has ended)."""
+    while True:
+        try:
+            await state.alerts.sweep_silences()
+        except Exception:
+            log.exception("silence-end sweep failed")
+        await asyncio.sleep(period_s)
 
 
 async def _remind_forever(state: AppState, interval_s: float) -> None:

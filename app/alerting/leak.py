@@ -482,6 +482,23 @@ class AlertPolicy:
         self.dirty.add(device_id)
         return True
 
+    def close(self, device_id: str, *, ts: float, reason: str, detail: str) -> AlertEvent | None:
+        """Resolve the device's open leak alert now, whatever its readings (an operator
+        disabled the device: it is no longer scored, so the alert could never change);
+        its debounce counters go too. The ``alert.resolved`` event carries ``reason`` and
+        ``detail`` and the episode's last probability and gas; None without an open alert.
+        ``ts``: epoch s (wall clock of the operator's change)."""
+        st = self.open_alert(device_id)
+        if st is None:
+            return None
+        st.state = AlertState.RESOLVED.value
+        ep = st.episode
+        last_p, last_g = (ep.last_probability, ep.last_gas_ppm) if ep else (None, None)
+        event = self._event(EventType.RESOLVED, device_id, st, last_p, ts, last_g, reason)
+        del self.states[device_id]
+        self.dirty.add(device_id)
+        return event.with_(detail=detail, model_type=None)
+
     def open_alert(self, device_id: str) -> DeviceAlertState | None:
         """The device's state while it has an open leak alert, else None."""
         st = self.states.get(device_id)

@@ -11,6 +11,17 @@ EN 60079-29-1 / IEC 60079-29-2 practice.
 
 A device whose gas is not configured uses the global set points in ppm (``Settings``
 ``threshold_low_ppm`` / ``threshold_high_ppm``) and has no %LEL.
+
+The profile's ``unit`` says what the device's ``gas_ppm`` field really carries:
+
+- ``ppm`` (the default): the rules above.
+- ``%LEL`` (a catalytic or infrared LEL head that reports % of the LEL itself): the set
+  points are ``low_pct_lel`` / ``high_pct_lel`` compared with the reading as it is, default
+  10 / 25 %LEL (as above); the gas is optional (it only names the LEL).
+- ``counts`` or ``mV`` (a raw ADC value or a voltage, not a concentration): no set point at
+  all, since a ppm or %LEL value means nothing in that unit, unless the operator gives
+  ``low_set_point`` / ``high_set_point`` in the device's unit. The global ppm set points
+  never apply (a 12-bit ADC reading 5,000+ counts on clean air must not alarm).
 """
 
 from __future__ import annotations
@@ -38,6 +49,9 @@ LEL_PCT_VOL: dict[str, float] = {
 DEFAULT_LOW_PCT_LEL = 10.0
 DEFAULT_HIGH_PCT_LEL = 25.0
 PPM_PER_PCT_VOL = 10_000.0
+#: The units a profile may declare for its device's gas reading (see the module docstring).
+UNITS = ("ppm", "%LEL", "counts", "mV")
+RAW_UNITS = ("counts", "mV")
 
 
 def lel_ppm(gas: str) -> float:
@@ -47,8 +61,14 @@ def lel_ppm(gas: str) -> float:
 
 @dataclass(frozen=True, slots=True)
 class DeviceProfile:
-    """What the operator says about one device. Set points are % of the gas's LEL and need a
-    ``gas``; None means the default (10 / 25 % LEL, or the global ppm set points)."""
+    """What the operator says about one device.
+
+    ``unit`` is the unit of its gas reading (one of :data:`UNITS`). ``low_pct_lel`` /
+    ``high_pct_lel`` are % of the gas's LEL (a ppm device needs a ``gas`` for them); None
+    means the default (10 / 25 %LEL, or the global ppm set points for a ppm device without a
+    gas). ``low_set_point`` / ``high_set_point`` are in the device's own raw unit (counts,
+    mV) and only for such a device; without them it has no set point.
+    """
 
     name: str | None = None
     location: str | None = None
@@ -56,6 +76,9 @@ class DeviceProfile:
     low_pct_lel: float | None = None
     high_pct_lel: float | None = None
     enabled: bool = True
+    unit: str = "ppm"
+    low_set_point: float | None = None
+    high_set_point: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy (the store's columns)."""
@@ -152,22 +175,38 @@ class Profiles:
         """False for a device switched off by an operator (no alerts, not watched)."""
         return self.get(device_id).enabled
 
-    def set_points(self, device_id: str) -> tuple[float, float]:
-        """(low, high) set points of the device, ppm."""
+    def unit(self, device_id: str) -> str:
+        """The unit of the device's gas readings (one of :data:`UNITS`)."""
+        return self.get(device_id).unit
+
+    def set_points(self, device_id: str) -> tuple[float, float] | None:
+        """(low, high) set points of the device, in its unit (:meth:`unit`); None for a
+        raw-unit device (counts, mV) without set points of its own."""
         p = self.get(device_id)
+        low_pct = DEFAULT_LOW_PCT_LEL if p.low_pct_lel is None else p.low_pct_lel
+        high_pct = DEFAULT_HIGH_PCT_LEL if p.high_pct_lel is None else p.high_pct_lel
+        if p.unit == "%LEL":
+            return low_pct, high_pct
+        if p.unit in RAW_UNITS:
+            if p.low_set_point is None or p.high_set_point is None:
+                return None
+            return p.low_set_point, p.high_set_point
         if p.gas is None:
             return self.low_ppm, self.high_ppm
         lel = lel_ppm(p.gas)
-        low = DEFAULT_LOW_PCT_LEL if p.low_pct_lel is None else p.low_pct_lel
-        high = DEFAULT_HIGH_PCT_LEL if p.high_pct_lel is None else p.high_pct_lel
-        return lel * low / 100, lel * high / 100
+        return lel * low_pct / 100, lel * high_pct / 100
 
     def pct_lel(self, device_id: str, gas_ppm: float | None) -> float | None:
-        """``gas_ppm`` as % of the device's gas LEL; None when the gas is unknown."""
-        gas = self.get(device_id).gas
-        if gas is None or gas_ppm is None:
+        """The device's gas reading as %LEL: the reading itself for a ``%LEL`` device, a ppm
+        reading over its gas's LEL; None when the gas is unknown or the unit is raw."""
+        p = self.get(device_id)
+        if gas_ppm is None or p.unit in RAW_UNITS:
             return None
-        return 100.0 * gas_ppm / lel_ppm(gas)
+        if p.unit == "%LEL":
+            return gas_ppm
+        if p.gas is None:
+            return None
+        return 100.0 * gas_ppm / lel_ppm(p.gas)
 
 
 #: The profile of every device nobody configured; one shared (frozen) object, so a device

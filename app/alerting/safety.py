@@ -5,7 +5,9 @@ one open alert per kind (issue 10): one ``threshold`` episode and one ``sensor_f
 episode; everything that happens inside an episode is an ``alert.updated`` on its
 ``alert_id``. All times are reading times (epoch s) except the silence sweep's receive clock.
 
-``kind="threshold"`` (set points from the device profile: ``profiles.py``):
+``kind="threshold"`` (set points from the device profile, in the device's unit: ppm, %LEL,
+or a raw unit such as counts; a raw-unit device without set points of its own has no
+threshold rule: ``profiles.py``):
 
 - Raised at the first reading at or above the low set point; severity ``critical`` at once
   when it is at or above the high set point (a 0 -> 20,000 ppm step alarms on that reading).
@@ -31,7 +33,9 @@ updated it; the episode ends when no condition has held for ``off_delay_s``:
   (exactly the previous one at regular sampling), else the last such reference, else the
   device's first reading; the time between them counts as at least ``rate_min_span_s``. Two
   readings 10 ms apart with +0.1 °C are 0.1 °C/s, not 10 °C/s. Memory: one reading.
-- "out_of_range": a value outside the sensor's stated range.
+- "out_of_range": a value outside the sensor's stated range. The gas range and the gas
+  rate limit are in ppm and apply to ppm devices only (a 16-bit ADC's 65,535 counts is no
+  fault).
 - "silent": no reading for ``silent_s`` (receive time, found by :meth:`SafetyRules.silent`);
   cleared by the next reading.
 - "clock": the device's clock is stuck or was reset, so its readings are placed at the
@@ -264,7 +268,8 @@ class SafetyRules:
         Returns:
             Events in the order they happened, possibly empty.
         """
-        if not self.profiles.enabled(device_id) or gas < self.profiles.set_points(device_id)[0]:
+        points = self.profiles.set_points(device_id)
+        if not self.profiles.enabled(device_id) or points is None or gas < points[0]:
             return []
         if at is None:
             return self._threshold(device_id, ts, gas)
@@ -330,9 +335,16 @@ class SafetyRules:
     # threshold ------------------------------------------------------------------------------
     def _threshold(self, d: str, ts: float, gas: float) -> list[AlertEvent]:
         c = self.config
-        low, high = self.profiles.set_points(d)
+        points = self.profiles.set_points(d)
+        u = self.profiles.unit(d)
         opened = self._open.get(d)
         ep = None if opened is None else opened.get(Kind.THRESHOLD)
+        if points is None:  # a raw-unit device without set points: no threshold rule
+            if ep is None:
+                return []
+            self.dirty.add(d)  # one left open from before the profile changed ends now
+            return self._clear(d, ep, ts, gas, f"no set point in the device's unit ({u})")
+        low, high = points
         if ep is None:
             if gas < low:
                 return []
@@ -356,7 +368,7 @@ class SafetyRules:
                     ts,
                     gas,
                     "high" if crit else "low",
-                    f"gas {gas:g} ppm >= set point {sp:g} ppm",
+                    f"gas {gas:g} {u} >= set point {sp:g} {u}",
                 )
             ]
         if ep.episode is not None and ep.episode.observe(ts, None, gas):
@@ -373,7 +385,7 @@ class SafetyRules:
                     ts,
                     gas,
                     "gas_returned",
-                    f"gas {gas:g} ppm >= set point {low:g} ppm",
+                    f"gas {gas:g} {u} >= set point {low:g} {u}",
                 )
             )
         if ep.severity == Severity.WARNING and gas >= high:
@@ -391,7 +403,7 @@ class SafetyRules:
                     ts,
                     gas,
                     "escalated",
-                    f"gas {gas:g} ppm >= set point {high:g} ppm",
+                    f"gas {gas:g} {u} >= set point {high:g} {u}",
                 )
             )
         if (
@@ -409,7 +421,7 @@ class SafetyRules:
                     ts,
                     gas,
                     "de-escalated",
-                    f"gas below {high * (1 - c.hysteresis):g} ppm for {c.off_delay_s:g} s",
+                    f"gas below {high * (1 - c.hysteresis):g} {u} for {c.off_delay_s:g} s",
                 )
             )
         if self._held(d, ep, "clear_since", gas < low * (1 - c.hysteresis), ts):
@@ -418,7 +430,7 @@ class SafetyRules:
                 ep,
                 ts,
                 gas,
-                f"gas below {low * (1 - c.hysteresis):g} ppm for {c.off_delay_s:g} s",
+                f"gas below {low * (1 - c.hysteresis):g} {u} for {c.off_delay_s:g} s",
             )
         if out:
             self.dirty.add(d)
@@ -453,14 +465,18 @@ class SafetyRules:
         c = self.config
         r = self.rows
         found: dict[str, str] = {} if clock is None else {"clock": clock}
+        # the gas range and rate limits are in ppm: they do not apply to a %LEL or raw unit
+        first = 0 if self.profiles.unit(d) == "ppm" else 1
         bad = [
             f"{n} {v:g} outside [{lo:g}, {hi:g}]"
-            for n, v, lo, hi in zip(_CHANNELS, vals, c.range_min, c.range_max, strict=True)
+            for n, v, lo, hi in list(zip(_CHANNELS, vals, c.range_min, c.range_max, strict=True))[
+                first:
+            ]
             if not lo <= v <= hi
         ]
         if bad:
             found["out_of_range"] = "; ".join(bad)
-        rate = self._rate(s, ts, vals)
+        rate = self._rate(s, ts, vals, first)
         if rate:
             found["rate_of_change"] = rate
         same = not math.isnan(r.last_ts[s]) and vals == (r.gas[s], r.temp[s], r.rh[s])
@@ -471,8 +487,9 @@ class SafetyRules:
         r.silent[s] = 0
         return self._fault_episode(d, ts, vals[0], found, False)
 
-    def _rate(self, s: int, ts: float, vals: Vals) -> str | None:
-        """Implausible changes against the reference reading (see the module docstring)."""
+    def _rate(self, s: int, ts: float, vals: Vals, first: int = 0) -> str | None:
+        """Implausible changes against the reference reading (see the module docstring), of
+        the channels from ``first`` on (1: not the gas, whose limit is in ppm)."""
         span = self.config.rate_min_span_s
         r = self.rows
         last_ts = r.last_ts[s]
@@ -488,9 +505,10 @@ class SafetyRules:
             return None
         ref = (r.ref_gas[s], r.ref_temp[s], r.ref_rh[s])
         dt = max(ts - ref_ts, span)
+        limits = zip(_CHANNELS, vals, ref, self.config.max_rate_per_s, strict=True)
         bad = [
             f"{n} changed {abs(v - p) / dt:g}/s over {dt:g} s (limit {m:g}/s)"
-            for n, v, p, m in zip(_CHANNELS, vals, ref, self.config.max_rate_per_s, strict=True)
+            for n, v, p, m in list(limits)[first:]
             if abs(v - p) / dt > m
         ]
         return "; ".join(bad) or None
@@ -575,6 +593,25 @@ class SafetyRules:
         ep.state = AlertState.RESOLVED
         self.dirty.add(d)
         return self._event(EventType.RESOLVED, d, kind, ep, ts, gas, "all clear", detail)
+
+    def close(self, device_id: str, *, ts: float, reason: str, detail: str) -> list[AlertEvent]:
+        """Resolve every open safety alert of the device now, latched ones included (an
+        operator disabled the device: its rules no longer run, so the alerts could never
+        change). ``ts``: epoch s (wall clock of the change). Returns the ``alert.resolved``
+        events, carrying ``reason`` and ``detail``."""
+        opened = self._open.pop(device_id, None)
+        if not opened:
+            return []
+        self.dirty.add(device_id)
+        self._set_silent(device_id, False)
+        out = []
+        for kind, ep in opened.items():
+            ep.state = AlertState.RESOLVED
+            last = None if ep.episode is None else ep.episode.last_gas_ppm
+            out.append(
+                self._event(EventType.RESOLVED, device_id, Kind(kind), ep, ts, last, reason, detail)
+            )
+        return out
 
     def acknowledge(
         self, device_id: str, alert_id: str, *, ack: Ack, ts: float

@@ -15,13 +15,23 @@ from app.schemas.alerts import AlertState, Kind
 from app.schemas.devices import DeviceInfo, DevicePage, Profile, ProfilePatch
 from app.schemas.history import HistoryPoint, ReadingsHistory
 from app.schemas.readings import DEVICE_ID_PATTERN, iso
-from app.schemas.times import UtcDateTime
+from app.schemas.times import LINE, UtcDateTime
 from app.security import VIEWER, AdminDep, AuditDep
 from app.store.readings import ReadingsRepo
 
 router = APIRouter(tags=["devices"], route_class=StrictRoute)
 DEFAULT_SPAN_S = 3600.0
 MIN_BUCKET_S, MAX_BUCKET_S = 1e-3, 100 * 365.25 * 86_400.0
+
+
+ReasonQuery = Annotated[
+    str | None,
+    Query(
+        max_length=500,
+        pattern=LINE,
+        description="Why (kept in the detail of the events that close a disabled device's alerts)",
+    ),
+]
 
 
 class BadRange(GasleakError):
@@ -83,9 +93,11 @@ async def put_device(
     devices: DevicesDep,
     who: AdminDep,
     audit: AuditDep,
+    reason: ReasonQuery = None,
 ) -> DeviceInfo:
-    """Set points apply from the device's next reading. Admins only; audited."""
-    info = await devices.put(device_id, body)
+    """Set points apply from the device's next reading. Disabling a device resolves its open
+    alerts (`reason` `device_disabled`, naming who and why). Admins only; audited."""
+    info = await devices.put(device_id, body, by=who.label, reason=reason)
     await audit.record(who, "device.put", target=device_id, detail=body.model_dump(mode="json"))
     return info
 
@@ -101,9 +113,11 @@ async def patch_device(
     devices: DevicesDep,
     who: AdminDep,
     audit: AuditDep,
+    reason: ReasonQuery = None,
 ) -> DeviceInfo:
-    """Fields left out keep their value. Admins only; audited."""
-    info = await devices.patch(device_id, body)
+    """Fields left out keep their value. Disabling a device resolves its open alerts
+    (`reason` `device_disabled`, naming who and why). Admins only; audited."""
+    info = await devices.patch(device_id, body, by=who.label, reason=reason)
     await audit.record(
         who,
         "device.patch",

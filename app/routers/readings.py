@@ -58,7 +58,7 @@ async def post_readings(request: Request, state: StateDep, who: GatewayDep) -> I
     require_json(request)
     raw = await _read_body(request)
     await state.admission.admit(rate_key(request, who), "http")
-    return await state.ingestor.ingest_raw(raw, device_prefix=who.device_prefix)
+    return await state.ingestor.ingest_raw(raw, device_prefix=who.device_prefix, key_id=who.key_id)
 
 
 #: Largest body taken, bytes: uvicorn's default WebSocket frame limit, so both ways agree.
@@ -120,7 +120,9 @@ async def ws_readings(ws: WebSocket, state: StateDep) -> None:
             raise _Revoked  # this frame is not stored
         try:
             await state.admission.admit(key, "ws")
-            result = await state.ingestor.ingest_raw(raw, device_prefix=who.device_prefix)
+            result = await state.ingestor.ingest_raw(
+                raw, device_prefix=who.device_prefix, key_id=who.key_id
+            )
             return result.model_dump_json()
         except GasleakError as exc:  # an error frame; the connection stays open
             return json.dumps(error_body(exc))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.alerting.events import AlertState, EventType, Kind, Severity
+from app.schemas.readings import DEVICE_ID_PATTERN
 from app.schemas.times import LINE, TEXT
 
 #: Largest event id, cursor or ``since`` accepted: the store's 64-bit signed integer
@@ -193,7 +194,9 @@ class AlertFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    device_id: list[str] | None = None
+    #: Each a device id, as the REST filters check it: an empty ``?device_id=`` is refused
+    #: (it was a filter that matched nothing, so the subscriber heard no event at all).
+    device_id: list[Annotated[str, Field(pattern=DEVICE_ID_PATTERN)]] | None = None
     kind: list[Kind] | None = None
     min_severity: Severity | None = None
     since: int | None = Field(

@@ -24,6 +24,10 @@ Gas = Literal[
 ]
 
 
+#: The units of ``app.alerting.profiles.UNITS``.
+Unit = Literal["ppm", "%LEL", "counts", "mV"]
+
+
 class LastReading(BaseModel):
     """The newest stored reading of a device."""
 
@@ -56,12 +60,23 @@ class Profile(BaseModel):
         description="Measured gas; LEL from IEC 60079-20-1 (app/alerting/profiles.py)",
         examples=["propane"],
     )
-    unit: Literal["ppm"] = Field("ppm", description="Unit of gas_ppm readings (only ppm)")
+    unit: Unit = Field(
+        "ppm",
+        description="Unit of the device's gas_ppm readings: ppm; %LEL (set points "
+        "low_pct_lel / high_pct_lel, default 10 / 25 %LEL); a raw unit, counts or mV (no "
+        "set point unless low_set_point / high_set_point are given in that unit)",
+    )
     low_pct_lel: float | None = Field(
         None, gt=0, le=100, allow_inf_nan=False, description="Warning set point, %LEL"
     )
     high_pct_lel: float | None = Field(
         None, gt=0, le=100, allow_inf_nan=False, description="Critical set point, %LEL"
+    )
+    low_set_point: float | None = Field(
+        None, allow_inf_nan=False, description="Warning set point in a raw unit (counts, mV)"
+    )
+    high_set_point: float | None = Field(
+        None, allow_inf_nan=False, description="Critical set point in a raw unit (counts, mV)"
     )
     enabled: bool = Field(True, description="False: no alerts, not watched for silence")
 
@@ -74,14 +89,16 @@ class ProfilePatch(BaseModel):
     name: str | None = Field(None, max_length=200, pattern=LINE)
     location: str | None = Field(None, max_length=200, pattern=LINE)
     gas: Gas | None = None
-    unit: Literal["ppm"] = "ppm"
+    unit: Unit = "ppm"
     low_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False)
     high_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False)
+    low_set_point: float | None = Field(None, allow_inf_nan=False)
+    high_set_point: float | None = Field(None, allow_inf_nan=False)
     enabled: bool | None = Field(None, description="true or false; leave it out to keep it")
 
-    @field_validator("enabled", mode="before")
+    @field_validator("enabled", "unit", mode="before")
     @classmethod
-    def _enabled_not_null(cls, v: object) -> object:
+    def _not_null(cls, v: object) -> object:
         if v is None:
             raise ValueError("must be true or false (leave it out to keep the current value)")
         return v
@@ -111,13 +128,22 @@ class DeviceInfo(BaseModel):
     device_id: str
     profile: Profile
     lel_ppm: float | None = Field(description="LEL of its gas, ppm (null: gas not set)")
-    set_points_ppm: tuple[float, float] = Field(description="(low, high) in effect, ppm")
+    unit: Unit = Field(description="Unit of its gas readings (its profile's unit)")
+    set_points: tuple[float, float] | None = Field(
+        description="(low, high) in effect, in `unit`; null: no threshold rule (a raw-unit "
+        "device without set points of its own)"
+    )
+    set_points_ppm: tuple[float, float] | None = Field(
+        description="(low, high) in effect, ppm; null unless `unit` is ppm"
+    )
     readings_seen: int | None = None
     buffer_fill: int | None = Field(None, description="Readings in the window buffer")
     window: int | None = None
     last_ts: str | None = Field(None, description="RFC 3339 time of the newest reading")
     last_reading: LastReading | None = None
-    gas_pct_lel: float | None = Field(None, description="Last gas in %LEL (gas configured)")
+    gas_pct_lel: float | None = Field(
+        None, description="Last gas in %LEL (gas configured, or a %LEL device)"
+    )
     signal: SignalInfo | None = Field(None, description="The device's online signal model")
     gas_baseline: float | None = Field(
         None, description="The signal model's clean-air level, gas unit (null while warming up)"

@@ -112,6 +112,8 @@ class AlertService:
         self.clock = clock
         #: Cluster mode: reminders only for the devices this replica owns (one sender each).
         self.owns: Callable[[str], bool] | None = None
+        #: Ids of the silences ended as of the last :meth:`sweep_silences` (None: not run).
+        self._ended_seen: set[str] | None = None
         #: Cluster mode: ``(device_id, alert_id, author, comment)`` -> the owner of the
         #: device's partition acknowledges (its policy and rules hold the alert's state).
         self.forward_ack: Callable[[str, str, str, str], Awaitable[None]] | None = None
@@ -208,6 +210,76 @@ class AlertService:
                 ]
             await self.log.publish_locked(events)
         return await self.get(alert_id)
+
+    async def close_device(self, device_id: str, *, detail: str) -> int:
+        """Resolve every open alert of a device that was just disabled (leak and safety
+        kinds), with ``reason`` ``"device_disabled"`` and ``detail`` (who and why): its
+        readings are no longer evaluated, so an alert left open could never change again.
+        Stored and published like every event; returns how many alerts were closed."""
+        async with self.store.write_lock:
+            now = self.clock()
+            leak = self.policy.close(device_id, ts=now, reason="device_disabled", detail=detail)
+            events = [] if leak is None else [leak]
+            events += self.rules.close(device_id, ts=now, reason="device_disabled", detail=detail)
+            if events:
+                await self.log.publish_locked(events)
+        return len(events)
+
+    async def close_disabled(self) -> int:
+        """:meth:`close_device` for every disabled device that still has an open alert held
+        here: at start-up (a device disabled before disabling closed alerts) and, in cluster
+        mode, after a profile change made on another replica (this one owns the device).
+        Returns how many alerts were closed."""
+        profiles = self.rules.profiles
+        held = set(self.policy.active()) | self.rules.with_open()
+        n = 0
+        for d in sorted(held):
+            if not profiles.enabled(d):
+                n += await self.close_device(
+                    d, detail="device disabled; its readings are not evaluated while off"
+                )
+        return n
+
+    async def announce_unsilenced(self) -> int:
+        """Publish ``alert.updated`` (``reason`` ``"silence_ended"``) for each open alert
+        whose last event a silence matched and that no silence matches now: an alert raised
+        or changed during a silence is announced to subscribers and webhooks as soon as the
+        silence ends (expired or deleted), not at the next reminder or change. The event
+        carries the alert's stored state, severity and values, and is stored like every
+        event. Returns how many were published.
+        """
+        async with self.store.write_lock:
+            now = self.clock()
+            rows = await self.store.silenced_open_alerts()
+            events = [
+                _from_row(
+                    r,
+                    EventType.UPDATED,
+                    ts=now,
+                    reason="silence_ended",
+                    detail=f"raised or changed while silenced (last change "
+                    f"{iso(r['updated_ts'])}); the silence has ended",
+                )
+                for r in rows
+                if (self.owns is None or self.owns(r["device_id"]))
+                and not self.silences.matching(
+                    r["device_id"], Kind(r["kind"]), Severity(r["severity"]), now
+                )
+            ]
+            if events:
+                await self.log.publish_locked(events)
+        return len(events)
+
+    async def sweep_silences(self) -> int:
+        """:meth:`announce_unsilenced` when a silence has ended since the last call (by id:
+        a silence another replica ended counts once its reload arrives), and at the first
+        call (a silence that ended while the service was down). Returns events published."""
+        now = self.clock()
+        ended = {s.silence_id for s in self.silences.all() if s.ends_at <= now}
+        if self._ended_seen is not None and ended <= self._ended_seen:
+            return 0
+        self._ended_seen = ended
+        return await self.announce_unsilenced()
 
     async def remind(self, interval_s: float) -> int:
         """Publish ``alert.reminder`` for each open, unacknowledged, unsilenced critical

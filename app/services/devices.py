@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.alerting.profiles import DeviceProfile, lel_ppm
@@ -36,6 +36,9 @@ class DeviceService:
         self.registry = registry
         self.view = view
         self.scores = scores
+        #: (device id, detail) -> resolve the device's open alerts (``AlertService.close_device``;
+        #: wired in ``app/state.py``).
+        self.close_alerts: Callable[[str, str], Awaitable[object]] | None = None
 
     def get(self, device_id: str) -> DeviceInfo:
         """One device: profile, open alerts of every kind, buffer info while in memory.
@@ -52,6 +55,7 @@ class DeviceService:
         profiles = self.registry.profiles
         p = profiles.get(device_id)
         state, worst = self.view.summary(device_id)
+        points = profiles.set_points(device_id)
         extra: dict[str, Any] = {}
         if info is not None:
             extra = {
@@ -65,7 +69,9 @@ class DeviceService:
             device_id=device_id,
             profile=Profile(**p.to_dict()),
             lel_ppm=None if p.gas is None else lel_ppm(p.gas),
-            set_points_ppm=profiles.set_points(device_id),
+            unit=p.unit,
+            set_points=points,
+            set_points_ppm=points if p.unit == "ppm" else None,
             alert_state=state,
             alert_id=None if worst is None else worst.alert_id,
             severity=None if worst is None else worst.severity.value,
@@ -102,19 +108,34 @@ class DeviceService:
             total=total,
         )
 
-    async def put(self, device_id: str, body: Profile) -> DeviceInfo:
-        """Replace a device's profile (registering it when unknown)."""
+    async def put(
+        self, device_id: str, body: Profile, *, by: str = "?", reason: str | None = None
+    ) -> DeviceInfo:
+        """Replace a device's profile (registering it when unknown); see :meth:`_disabled`."""
+        was = self.registry.profiles.enabled(device_id)
         await self.registry.put(device_id, _profile(body.model_dump()))
+        await self._disabled(device_id, was, by, reason)
         return self.get(device_id)
 
-    async def patch(self, device_id: str, body: ProfilePatch) -> DeviceInfo:
-        """Change the given fields of a device's profile."""
-        changes = body.model_dump(exclude_unset=True)
-        changes.pop("unit", None)
-        await self.registry.patch(device_id, changes)
+    async def patch(
+        self, device_id: str, body: ProfilePatch, *, by: str = "?", reason: str | None = None
+    ) -> DeviceInfo:
+        """Change the given fields of a device's profile; see :meth:`_disabled`."""
+        was = self.registry.profiles.enabled(device_id)
+        await self.registry.patch(device_id, body.model_dump(exclude_unset=True))
+        await self._disabled(device_id, was, by, reason)
         return self.get(device_id)
+
+    async def _disabled(self, device_id: str, was: bool, by: str, reason: str | None) -> None:
+        """A device switched from enabled to disabled: its open alerts of every kind are
+        resolved (``reason`` ``device_disabled``, ``detail`` naming ``by`` and ``reason``),
+        since nothing evaluates its readings any more and an "active" alert that can no
+        longer change would mislead the operator."""
+        if not was or self.registry.profiles.enabled(device_id) or self.close_alerts is None:
+            return
+        detail = f"device disabled by {by}" + (f": {reason}" if reason else "")
+        await self.close_alerts(device_id, detail + "; its readings are not evaluated while off")
 
 
 def _profile(d: dict[str, Any]) -> DeviceProfile:
-    d.pop("unit", None)
     return DeviceProfile(**d)

@@ -29,6 +29,7 @@ from app.errors import Forbidden, InvalidBody, pydantic_errors
 from app.jsonio import Ambiguous, duplicate_error, loads_marked
 from app.schemas.readings import IngestResult, Reading, Rejected, iso
 from app.services.buffers import BAD_TS, CAPPED, DUPLICATE, LATE, DeviceBuffers
+from app.services.quota import DeviceQuota
 from app.services.safety import SafetyService
 from app.services.scorer import Scorer
 
@@ -175,16 +176,22 @@ class Ingestor:
         self.max_items = max_items
         self.accepted_total = 0
         self.rejected_total = 0
+        #: Per-key device quota of keys with a device prefix (None: none; wired in
+        #: ``app/state.py``; not in cluster mode, where this replica tracks only its share).
+        self.quota: DeviceQuota | None = None
         #: One large message's CPU work at a time (:meth:`ingest_raw`).
         self._large = asyncio.Semaphore(1)
 
     async def ingest_raw(
-        self, raw: bytes | str, *, device_prefix: str | None = None
+        self, raw: bytes | str, *, device_prefix: str | None = None, key_id: str | None = None
     ) -> IngestResult:
         """Parse, validate and store one message (HTTP body or WebSocket frame).
 
         Args:
             device_prefix: the sender's key may only post device ids starting with this.
+            key_id: the sender's key; with a ``device_prefix`` and ``quota`` set, the
+                readings of new devices beyond the key's quota are rejected
+                (``key_device_quota``, :class:`app.services.quota.DeviceQuota`).
 
         Raises:
             InvalidBody: the message is not readings at all, or a single reading is invalid.
@@ -200,15 +207,19 @@ class Ingestor:
         (one reading per WebSocket frame) do not wait for the turn.
         """
         if len(raw) <= LARGE_MESSAGE_BYTES:
-            return await self._ingest_raw(raw, device_prefix)
+            return await self._ingest_raw(raw, device_prefix, key_id)
         async with self._large:
             await asyncio.sleep(0)  # the others queue on the semaphore; sockets are polled
-            return await self._ingest_raw(raw, device_prefix)
+            return await self._ingest_raw(raw, device_prefix, key_id)
 
-    async def _ingest_raw(self, raw: bytes | str, device_prefix: str | None) -> IngestResult:
+    async def _ingest_raw(
+        self, raw: bytes | str, device_prefix: str | None, key_id: str | None
+    ) -> IngestResult:
         index, readings, bad = self.decode(raw)
         if device_prefix is not None:
             check_prefix(index, readings, device_prefix)
+            if self.quota is not None and key_id is not None and self.forward is None:
+                index, readings = self.quota.admit(key_id, index, readings, bad)
         return await self.ingest(index, readings, bad)
 
     def decode(

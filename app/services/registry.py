@@ -8,7 +8,16 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from app.alerting.profiles import DEFAULT_PROFILE, LEL_PCT_VOL, DeviceProfile, Profiles
+from app.alerting.profiles import (
+    DEFAULT_HIGH_PCT_LEL,
+    DEFAULT_LOW_PCT_LEL,
+    DEFAULT_PROFILE,
+    LEL_PCT_VOL,
+    RAW_UNITS,
+    UNITS,
+    DeviceProfile,
+    Profiles,
+)
 from app.errors import GasleakError
 from app.services.eventlog import TRANSIENT
 from app.store import Store
@@ -18,21 +27,56 @@ log = logging.getLogger(__name__)
 
 
 class InvalidProfile(GasleakError):
-    """A profile whose set points cannot apply (no gas, or low not below high)."""
+    """A profile whose set points cannot apply (see :func:`check_profile`)."""
 
     status = 422
     error = "invalid_request"
 
 
 def check_profile(p: DeviceProfile) -> None:
-    """Raises InvalidProfile: set points without a gas, an unknown gas, or low >= high."""
+    """Raises InvalidProfile, naming the field and the reason: an unknown unit or gas; %LEL
+    set points on a ppm device without a gas; set points in a raw unit on a ppm or %LEL
+    device, or only one of them; %LEL set points on a raw-unit device; low not below high."""
     errors = []
+    if p.unit not in UNITS:
+        errors.append({"field": "unit", "reason": f"unknown unit; one of {list(UNITS)}"})
     if p.gas is not None and p.gas not in LEL_PCT_VOL:
         errors.append({"field": "gas", "reason": f"unknown gas; one of {sorted(LEL_PCT_VOL)}"})
-    if p.gas is None and (p.low_pct_lel is not None or p.high_pct_lel is not None):
+    pct_given = p.low_pct_lel is not None or p.high_pct_lel is not None
+    raw_given = p.low_set_point is not None or p.high_set_point is not None
+    if p.unit == "ppm" and p.gas is None and pct_given:
         errors.append({"field": "gas", "reason": "set points in %LEL need the gas (its LEL)"})
-    low = 10.0 if p.low_pct_lel is None else p.low_pct_lel
-    high = 25.0 if p.high_pct_lel is None else p.high_pct_lel
+    if p.unit in RAW_UNITS:
+        if pct_given:
+            field = "low_pct_lel" if p.low_pct_lel is not None else "high_pct_lel"
+            errors.append(
+                {
+                    "field": field,
+                    "reason": f"a {p.unit} device has no %LEL; give low_set_point and "
+                    f"high_set_point in {p.unit}",
+                }
+            )
+        if raw_given and (p.low_set_point is None or p.high_set_point is None):
+            field = "low_set_point" if p.low_set_point is None else "high_set_point"
+            errors.append({"field": field, "reason": "give both set points, or neither"})
+        elif raw_given and not p.low_set_point < p.high_set_point:  # type: ignore[operator]
+            errors.append(
+                {
+                    "field": "low_set_point",
+                    "reason": f"must be below high_set_point ({p.high_set_point:g})",
+                }
+            )
+    elif raw_given:
+        field = "low_set_point" if p.low_set_point is not None else "high_set_point"
+        errors.append(
+            {
+                "field": field,
+                "reason": f"only for a raw unit (counts, mV); a {p.unit} device's set points "
+                "are low_pct_lel / high_pct_lel",
+            }
+        )
+    low = DEFAULT_LOW_PCT_LEL if p.low_pct_lel is None else p.low_pct_lel
+    high = DEFAULT_HIGH_PCT_LEL if p.high_pct_lel is None else p.high_pct_lel
     if not low < high:
         errors.append({"field": "low_pct_lel", "reason": f"must be below high_pct_lel ({high:g})"})
     if errors:

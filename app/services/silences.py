@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from app.alerting.silences import Silence, Silences
 from app.errors import NotFound
@@ -40,6 +40,9 @@ class SilenceService:
         self.clock = clock
         #: Cluster mode: called after a change is stored, so the other replicas reload.
         self.on_change: Callable[[], None] | None = None
+        #: Called after a silence is ended (DELETE): announces the alerts it kept quiet
+        #: (``AlertService.announce_unsilenced``; wired in ``app/state.py``).
+        self.on_end: Callable[[], Awaitable[object]] | None = None
 
     async def load(self) -> None:
         """Read every stored silence (start-up; in cluster mode also when another replica
@@ -87,4 +90,6 @@ class SilenceService:
         await self.store.silences.put(s.to_dict())
         if self.on_change is not None:
             self.on_change()
+        if self.on_end is not None:
+            await self.on_end()
         return to_out(s, now)

@@ -11,7 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.store.models import Device, SilenceRow
 
-PROFILE_COLUMNS = ("name", "location", "gas", "low_pct_lel", "high_pct_lel", "enabled")
+PROFILE_COLUMNS = (
+    "name",
+    "location",
+    "gas",
+    "low_pct_lel",
+    "high_pct_lel",
+    "enabled",
+    "unit",
+    "low_set_point",
+    "high_set_point",
+)
 
 
 class DevicesRepo:

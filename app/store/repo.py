@@ -423,6 +423,19 @@ class Store:
         async with self.engine.connect() as conn:
             return [dict(r._mapping) for r in (await conn.execute(q)).all()]
 
+    async def silenced_open_alerts(self, *, limit: int = 500) -> list[dict[str, Any]]:
+        """Open alerts whose last event a silence matched (so subscribers and webhooks have
+        not heard their current state), oldest first."""
+        t = Alert.__table__
+        q = (
+            select(t)
+            .where(t.c.state.in_(["active", "acknowledged", "cleared_unacked"]), t.c.silenced)
+            .order_by(t.c.seq)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in (await conn.execute(q)).all()]
+
     async def events_of_alert(self, alert_id: str) -> list[dict[str, Any]]:
         """Every event of one alert, oldest first."""
         q = select(Event.event_id, Event.data).where(Event.alert_id == alert_id)

@@ -215,6 +215,46 @@ def test_a_propane_device_alarms_at_its_own_pct_lel() -> None:
     assert (p2.ts, round(p2.gas_pct_lel or 0, 2)) == (T0, 5.88)  # 1,000 ppm >= 5 %LEL (850)
 
 
+def test_the_unit_decides_the_set_points_counts_mv_and_pct_lel() -> None:
+    """A counts or mV device has no ppm set point (clean air at 5,000+ counts raised a
+    critical alarm); given set points in its unit, it alarms at those; a %LEL device alarms
+    at 10 / 25 %LEL on the reading itself; the details name the unit."""
+    profiles = Profiles(low_ppm=5000, high_ppm=12500)
+    profiles.set("adc", DeviceProfile(unit="counts"))
+    profiles.set("mv", DeviceProfile(unit="mV"))
+    profiles.set(
+        "adc-sp", DeviceProfile(unit="counts", low_set_point=30_000, high_set_point=40_000)
+    )
+    profiles.set("lel", DeviceProfile(unit="%LEL", gas="methane"))
+    rules = SafetyRules(profiles=profiles)
+    clean = gas_only([6000.0, 15_000.0, 20_000.0])
+    assert feed(rules, clean, device="adc") == [] and feed(rules, clean, device="mv") == []
+    # nor the ppm range (0-60,000) and rate limits: full scale of a 16-bit ADC is no fault
+    assert feed(rules, gas_only([65_535.0, 0.0]), device="adc", t0=T0 + 5) == []
+    assert profiles.set_points("adc") is None and profiles.pct_lel("adc", 6000.0) is None
+    assert feed(rules, clean, device="adc-sp") == []
+    [e] = feed(rules, gas_only([35_000.0]), device="adc-sp", t0=T0 + 10)
+    assert (e.severity, e.detail) == ("warning", "gas 35000 counts >= set point 30000 counts")
+    assert feed(rules, gas_only([5.0, 9.0]), device="lel") == []
+    [w, c] = feed(rules, gas_only([12.0, 30.0]), device="lel", t0=T0 + 10)
+    assert (w.severity, w.gas_pct_lel, w.detail) == (
+        "warning",
+        12.0,
+        "gas 12 %LEL >= set point 10 %LEL",
+    )
+    assert (c.reason, c.severity) == ("escalated", "critical")
+
+
+def test_a_threshold_alarm_ends_when_the_unit_leaves_no_set_point() -> None:
+    profiles = Profiles(low_ppm=5000, high_ppm=12500)
+    rules = SafetyRules(SafetyConfig(latch_critical=False), profiles=profiles)
+    [raised] = feed(rules, gas_only([6000.0]), device="x")
+    profiles.set("x", DeviceProfile(unit="counts"))  # the operator says: these are counts
+    [end] = feed(rules, gas_only([6000.0]), device="x", t0=T0 + 1)
+    assert (end.type, end.alert_id) == ("alert.resolved", raised.alert_id)
+    assert end.detail == "no set point in the device's unit (counts)"
+
+
 def test_the_wire_gas_names_are_the_lel_table() -> None:
     assert set(get_args(Gas)) == set(LEL_PCT_VOL)
 

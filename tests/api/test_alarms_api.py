@@ -5,7 +5,9 @@ reminders, the silent-device sweep."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from app.alerting.profiles import DEFAULT_PROFILE
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import auth_headers, reading
@@ -124,10 +127,46 @@ async def test_silence_on_a_glob_keeps_webhooks_quiet_but_stores_the_alert(
         assert [s["status"] for s in (await c.get("/api/silences")).json()["silences"]] == [
             "expired"
         ]  # expired silences stay listed
-        await post(c, "kitchen-01", [14_000.0], t0=T0 + 5)  # escalation, no longer silenced
+        # the still-open alert raised during the silence is announced at once, and stored
+        [_, told] = await events(c, "kitchen-01")
+        assert (told["type"], told["reason"], told["silenced"]) == (
+            "alert.updated",
+            "silence_ended",
+            False,
+        )
+        assert (told["alert_id"], told["state"]) == (k["alert_id"], "active")
         deliveries = (await c.get("/api/webhooks/deliveries")).json()["deliveries"]
         assert len(deliveries) == 2
+        await post(c, "kitchen-01", [14_000.0], t0=T0 + 5)  # escalation, no longer silenced
+        deliveries = (await c.get("/api/webhooks/deliveries")).json()["deliveries"]
+        assert len(deliveries) == 3
+        assert len(await events(c, "hall-01")) == 1  # never silenced: nothing to announce
         assert (await c.delete("/api/silences/nope")).status_code == 404
+
+
+async def test_an_alert_raised_in_a_silence_is_announced_when_it_expires(
+    make_client: Callable[..., Any],
+) -> None:
+    async for c in make_client():
+        ends = time.time() + 1.5
+        r = await c.post(
+            "/api/silences",
+            json={
+                "device_id": "attic-1",
+                "ends_at": datetime.fromtimestamp(ends, UTC).isoformat(),
+                "comment": "x",
+                "author": "y",
+            },
+        )
+        assert r.status_code == 201, r.text
+        await post(c, "attic-1", [6000.0])
+        async with asyncio.timeout(15):  # the sweep runs every second
+            while len(evs := await events(c, "attic-1")) < 2:
+                await asyncio.sleep(0.1)
+        assert [(e["type"], e["reason"], e["silenced"]) for e in evs] == [
+            ("alert.raised", "low", True),
+            ("alert.updated", "silence_ended", False),
+        ]
 
 
 async def test_device_profiles_set_points_and_registry(make_client: Callable[..., Any]) -> None:
@@ -162,10 +201,91 @@ async def test_device_profiles_set_points_and_registry(make_client: Callable[...
         hot = (await c.get("/api/devices", params={"state": "active", "kind": "threshold"})).json()
         assert [d["device_id"] for d in hot["devices"]] == ["propane-1"]
         assert hot["devices"][0]["gas_pct_lel"] == pytest.approx(100 * 1000 / 17_000)
-        r = await c.patch("/api/devices/propane-1", json={"name": "Boiler 2", "enabled": False})
+        r = await c.patch(
+            "/api/devices/propane-1",
+            params={"reason": "sensor swap"},
+            json={"name": "Boiler 2", "enabled": False},
+        )
         assert (r.json()["profile"]["name"], r.json()["profile"]["gas"]) == ("Boiler 2", "propane")
-        await post(c, "propane-1", [3000.0], t0=T0 + 10)  # switched off: no escalation
-        assert len(await events(c, "propane-1")) == 1
+        # switched off: its open alert is closed at once, naming who and why (not frozen)
+        assert (r.json()["alert_state"], r.json()["alerts"]) == ("normal", [])
+        [_, closed] = await events(c, "propane-1")
+        assert (closed["type"], closed["reason"], closed["alert_id"]) == (
+            "alert.resolved",
+            "device_disabled",
+            e["alert_id"],
+        )
+        assert (
+            closed["detail"].startswith("device disabled by ") and "sensor swap" in closed["detail"]
+        )
+        await post(c, "propane-1", [3000.0], t0=T0 + 10)  # switched off: nothing new
+        assert len(await events(c, "propane-1")) == 2
+        [row] = (await c.get("/api/alerts", params={"device_id": "propane-1"})).json()["alerts"]
+        assert row["state"] == "resolved"
+
+
+async def test_a_counts_device_has_no_ppm_set_point_and_errors_name_the_field(
+    make_client: Callable[..., Any],
+) -> None:
+    async for c in make_client():
+        r = await c.put("/api/devices/adc-1", json={"unit": "counts"})
+        assert r.status_code == 200, r.text
+        view = r.json()
+        assert (view["unit"], view["set_points"], view["set_points_ppm"]) == ("counts", None, None)
+        await post(c, "adc-1", [6000.0, 20_000.0])  # clean air in counts: no alarm
+        assert await events(c, "adc-1") == []
+        for body, field in (
+            ({"unit": "counts", "low_pct_lel": 5}, "low_pct_lel"),
+            ({"unit": "counts", "low_set_point": 100}, "high_set_point"),
+            ({"unit": "ppm", "high_set_point": 100, "low_set_point": 50}, "low_set_point"),
+            ({"unit": "mV", "low_set_point": 9, "high_set_point": 5}, "low_set_point"),
+        ):
+            bad = await c.put("/api/devices/adc-2", json=body)
+            assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == field, body
+        bad = await c.put("/api/devices/adc-2", json={"unit": "ppb"})
+        assert bad.status_code == 422 and "unit" in bad.text
+        r = await c.patch("/api/devices/adc-1", json={"low_set_point": 3e4, "high_set_point": 4e4})
+        assert r.json()["set_points"] == [30_000.0, 40_000.0], r.text
+        await post(c, "adc-1", [35_000.0], t0=T0 + 5)
+        [e] = await events(c, "adc-1")
+        assert e["detail"] == "gas 35000 counts >= set point 30000 counts"
+        r = await c.put("/api/devices/lel-1", json={"unit": "%LEL"})
+        assert r.json()["set_points"] == [10.0, 25.0] and r.json()["set_points_ppm"] is None
+
+
+async def test_a_prefixed_gateway_key_cannot_fill_the_device_cap(
+    make_client: Callable[..., Any],
+) -> None:
+    async for c in make_client(max_devices=10, max_devices_per_key=3):
+        made = await c.post(
+            "/api/keys", json={"role": "gateway", "name": "gw-a", "device_prefix": "a-"}
+        )
+        assert made.status_code == 201, made.text
+        gw = auth_headers(made.json()["key"])
+        r = await c.post(
+            "/api/readings", json=[reading(f"a-{i}", T0, 400.0) for i in range(5)], headers=gw
+        )
+        body = r.json()
+        assert body["accepted"] == 3, body
+        assert [(x["index"], x["errors"][0]["type"]) for x in body["rejected"]] == [
+            (3, "key_device_quota"),
+            (4, "key_device_quota"),
+        ]
+        await post(c, "b-1", [400.0])  # another key's new device still gets a buffer
+
+
+async def test_a_device_disabled_with_an_open_alert_before_is_closed_at_start_up(
+    make_client: Callable[..., Any],
+) -> None:
+    async for c in make_client():
+        await post(c, "old-1", [6000.0])
+        # as the old code left it: disabled in the store, its alert still open
+        await c.gasleak.store.devices.put(
+            "old-1", {**DEFAULT_PROFILE.to_dict(), "enabled": False}, T0
+        )
+    async for c in make_client():
+        [_, closed] = await events(c, "old-1")
+        assert (closed["type"], closed["reason"]) == ("alert.resolved", "device_disabled")
 
 
 async def test_reminders_repeat_until_acknowledged(make_client: Callable[..., Any]) -> None:

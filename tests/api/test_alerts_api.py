@@ -174,6 +174,8 @@ async def test_ws_resume_filters_and_seam(uvicorn_app: tuple[str, AppState]) -> 
         ("since=-5", "since"),
         ("kind=bogus", "kind.0"),
         ("devices=a", "devices"),
+        ("device_id=", "device_id.0"),  # empty: refused as REST does, not a filter of nothing
+        ("device_id=a&device_id=b%20c", "device_id.1"),
     ):
         async with websockets.connect(
             base + "/ws/alerts?" + query, additional_headers=auth_headers()

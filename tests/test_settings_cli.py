@@ -1,0 +1,29 @@
+"""Start-up refusals of bad settings: one line on stderr naming the setting, exit code 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from main import main
+
+
+def test_a_cross_field_setting_error_names_the_settings(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GASLEAK_THRESHOLD_LOW_PPM", "20000")
+    assert main(["--mode", "serve", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "gasleak: bad setting GASLEAK_THRESHOLD_LOW_PPM, GASLEAK_THRESHOLD_HIGH_PPM: "
+        "threshold_low_ppm (20000) must be below threshold_high_ppm (12500)\n"
+    )
+
+
+def test_a_window_other_than_the_models_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GASLEAK_WINDOW", "30")
+    assert main(["--mode", "serve", "--port", "1"]) == 2  # before the server starts
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("gasleak: bad setting GASLEAK_WINDOW=30: the model in ")
+    assert "trained on windows of 60 readings" in line
