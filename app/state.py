@@ -441,9 +441,7 @@ async def _alerting(
         record=recorder.record if settings.readings_history else None,
     )
     if settings.max_devices_per_key is not None:
-        ingestor.quota = DeviceQuota(
-            settings.max_devices_per_key, lambda d: buffers.index.get(d) is not None
-        )
+        ingestor.quota = DeviceQuota(settings.max_devices_per_key, buffers.index)
     admission = Admission(
         scorer=scorer,
         recorder=recorder if settings.readings_history else None,
