@@ -251,24 +251,16 @@ class AlertService:
         async with self.store.write_lock:
             now = self.clock()
             rows = await self.store.silenced_open_alerts()
-            events = [
-                _from_row(
-                    r,
-                    EventType.UPDATED,
-                    ts=now,
-                    reason="silence_ended",
-                    detail=f"raised or changed while silenced (last change "
-                    f"{iso(r['updated_ts'])}); the silence has ended",
-                )
-                for r in rows
-                if (self.owns is None or self.owns(r["device_id"]))
-                and not self.silences.matching(
-                    r["device_id"], Kind(r["kind"]), Severity(r["severity"]), now
-                )
-            ]
-            if events:
-                await self.log.publish_locked(events)
-        return len(events)
+            return await self._publish_unsilenced(
+                rows,
+                now,
+                EventType.UPDATED,
+                "silence_ended",
+                lambda r: (
+                    f"raised or changed while silenced (last change "
+                    f"{iso(r['updated_ts'])}); the silence has ended"
+                ),
+            )
 
     async def sweep_silences(self) -> int:
         """:meth:`announce_unsilenced` when a silence has ended since the last call (by id:
@@ -287,20 +279,32 @@ class AlertService:
         async with self.store.write_lock:  # an acknowledgement in between is seen, not raced
             now = self.clock()
             rows = await self.store.due_reminders(notified_before=now - interval_s)
-            events = [
-                _from_row(
-                    r,
-                    EventType.REMINDER,
-                    ts=now,
-                    reason="reminder",
-                    detail=f"critical and not acknowledged since {iso(r['opened_ts'])}",
-                )
-                for r in rows
-                if (self.owns is None or self.owns(r["device_id"]))
-                and not self.silences.matching(
-                    r["device_id"], Kind(r["kind"]), Severity(r["severity"]), now
-                )
-            ]
-            if events:
-                await self.log.publish_locked(events)
+            return await self._publish_unsilenced(
+                rows,
+                now,
+                EventType.REMINDER,
+                "reminder",
+                lambda r: f"critical and not acknowledged since {iso(r['opened_ts'])}",
+            )
+
+    async def _publish_unsilenced(
+        self,
+        rows: Sequence[dict[str, Any]],
+        now: float,
+        kind: EventType,
+        reason: str,
+        detail: Callable[[dict[str, Any]], str],
+    ) -> int:
+        """Publish one ``kind`` event for each alert row of a device this node owns that no
+        silence matches now (the caller holds the write lock); returns how many."""
+        events = [
+            _from_row(r, kind, ts=now, reason=reason, detail=detail(r))
+            for r in rows
+            if (self.owns is None or self.owns(r["device_id"]))
+            and not self.silences.matching(
+                r["device_id"], Kind(r["kind"]), Severity(r["severity"]), now
+            )
+        ]
+        if events:
+            await self.log.publish_locked(events)
         return len(events)
