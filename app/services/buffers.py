@@ -84,6 +84,13 @@ CLOCK_STEP_S = 30.0
 #: it is not worth a held-back window.
 JUMP_MIN_S = 5.0
 JUMP_FACTOR = 5.0
+#: The jump rule applies only where an outlier stamp is possible: the device's newest reading
+#: stands more than this behind the server clock (a backfill), or the new reading stands more
+#: than :data:`CLOCK_STEP_S` ahead of it. A live device that slows its reporting (1 Hz, then
+#: every 6 s) jumps 6 typical intervals with every reading; held back, its readings were
+#: never scored again and a 3,000 ppm leak raised nothing for an hour (newcomer). 60 s: a
+#: live device's newest reading is a few seconds behind the server clock at most.
+JUMP_BACKFILL_S = 60.0
 
 #: A broken device clock (not in cluster mode). Readings that do not advance their device's
 #: time line, either stamped exactly at its newest time with other values (a stuck clock)
@@ -405,8 +412,10 @@ class DeviceBuffers:
         first = np.r_[True, sk[1:] != sk[:-1]]
         prev = np.where(first, prior[k], np.r_[np.nan, tk[:-1]])
         limit = np.fmax(JUMP_FACTOR * self.signals.states.view("dt")[sk], JUMP_MIN_S)
+        wall = self.wall()
         with np.errstate(invalid="ignore"):
-            odd = (tk <= prev) | (tk - prev > limit)
+            far = (wall - prev > JUMP_BACKFILL_S) | (tk - wall > CLOCK_STEP_S)
+            odd = (tk <= prev) | ((tk - prev > limit) & far)
         odd |= np.isfinite(self.stamp_ts[sk]) | (self.stall_n[sk] > 0) | self.on_receipt[sk]
         if not odd.any():
             return known[:0]
@@ -484,13 +493,20 @@ class DeviceBuffers:
             return DUPLICATE, ts, ts, True
         if not ts <= last:  # newer than the newest, or the device's first reading
             receipt, self.stall_n[s], self.on_receipt[s] = self.on_receipt[s], 0, False
+            typical = self.signals.states.dt[s]
             if jumped:
                 self.stamp_ts[s] = math.nan
                 states = self.signals.states
-                if not receipt and ts >= stamp and stamp - last > states.gap_s(s):
-                    states.restart_at(s, stamp)  # a real pause: the gap rule, from the jump
+                if not receipt and ts >= stamp:  # confirmed: the jump is the newest now
+                    if stamp - last > states.gap_s(s):
+                        states.restart_at(s, stamp)  # a real pause: the gap rule
+                    else:  # the device reports less often: its new interval counts
+                        gap = stamp - last
+                        typical = gap if math.isnan(typical) else max(typical, gap)
                     last = stamp
-            if ts - last > max(JUMP_FACTOR * self.signals.states.dt[s], JUMP_MIN_S):
+            wall = self.wall()
+            far = wall - last > JUMP_BACKFILL_S or ts - wall > CLOCK_STEP_S
+            if far and ts - last > max(JUMP_FACTOR * typical, JUMP_MIN_S):
                 self.stamp_ts[s] = ts  # not the newest until the next reading places it
                 return STORED, ts, last, False
             return STORED, ts, ts, True

@@ -171,3 +171,37 @@ def check_cluster_mode_keeps_refusing_older_readings() -> None:
         wall[0] = NOW + 30.0 * k
         st = buf.store(["d"], np.array([Y2000 + k]), ROW, strict=True)
         assert st.codes.tolist() == [LATE]
+
+
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("behind", [2.0, 1800.0])
+def test_a_device_that_reports_less_often_keeps_being_scored(batch: bool, behind: float) -> None:
+    """1 Hz, then one reading every 6 s: live (2 s behind the server clock) or backfilled
+    (30 min behind). Every slow reading jumped 6 typical intervals, was held back as an
+    unconfirmed jump, confirmed one against the old newest, and was held back again, so the
+    device's windows stopped for good and the gap rule restarted its warm-up every 300 s (a
+    3,000 ppm leak raised nothing for an hour: newcomer). Now each slow reading is placed and
+    gets its window, and the warm-up is never restarted."""
+    wall = [NOW]
+    buf = make(wall)
+    t0 = NOW - behind - 120
+    ts = [t0 + i for i in range(60)] + [t0 + 60 + 6 * i for i in range(1, 11)]
+    windows = 0
+    for a, b in ((0, 60), (60, 70)):  # the fast part, then the slow part
+        if batch:  # each part in one message, sent as its last reading is taken
+            wall[0] = ts[b - 1] + behind
+            vals = np.c_[gas(b - a, a), np.full(b - a, 21.0), np.full(b - a, 45.0)]
+            st = buf.store(["d"] * (b - a), np.array(ts[a:b]), vals)
+            assert st.codes.tolist() == [STORED] * (b - a)
+            windows = 0 if st.windows is None else len(st.windows)
+            continue
+        windows = 0
+        for k in range(a, b):
+            wall[0] = ts[k] + behind
+            st = buf.store(["d"], np.array([ts[k]]), np.array([[gas(1, k)[0], 21.0, 45.0]]))
+            assert st.codes.tolist() == [STORED]
+            windows += 0 if st.windows is None else len(st.windows)
+    # one window for each slow reading (the first may wait for the second to place it)
+    assert windows >= 9
+    s = buf.slot_for("d")
+    assert buf.signals.states.restarts[s] == 0 and buf.signals.states.last_ts[s] == ts[-1]
