@@ -35,7 +35,7 @@ from app.sim import segment
 
 MARKS = {
     "alert.raised": "LEAK ALERT",
-    "alert.updated": "escalated ",
+    "alert.updated": "updated   ",  # the event's reason when it has one
     "alert.acknowledged": "acked     ",
     "alert.resolved": "all clear ",
 }
@@ -270,6 +270,8 @@ async def _print_alerts(
 
 def _print_event(e: dict[str, Any], log: ReplayLog | None) -> None:
     mark = MARKS.get(e["type"], e["type"])
+    if e["type"] == "alert.updated" and e.get("reason"):  # worsened, escalated, silence_ended
+        mark = f"{e['reason']:<10}"
     if e.get("kind", "leak") != "leak":
         mark = f"{e['kind']} {e['type'].removeprefix('alert.')}"
     why = (

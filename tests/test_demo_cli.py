@@ -166,3 +166,28 @@ async def test_alert_printer_resumes_after_falling_behind(
         task.cancel()
     finally:
         stop_server(server)
+
+
+def test_the_demo_printer_names_an_update_by_its_reason(capsys) -> None:
+    """Every alert.updated printed as "escalated" (newcomer: a worsened re-alarm, an
+    end-of-silence announcement and a real escalation looked alike)."""
+    from app.demo import _print_event
+
+    base = {
+        "type": "alert.updated",
+        "kind": "leak",
+        "event_id": 7,
+        "device_id": "sim-00",
+        "severity": "critical",
+        "probability": 0.99,
+        "ts": "t",
+        "model_type": "m",
+    }
+    for reason in ("worsened", "silence_ended", "escalated"):
+        _print_event({**base, "reason": reason}, None)
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split("]")[0].strip("[ ").strip() for line in out] == [
+        "worsened",
+        "silence_ended",
+        "escalated",
+    ]
