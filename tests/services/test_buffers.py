@@ -462,4 +462,22 @@ def test_ring_keeps_two_decimal_temperature_and_humidity_exactly() -> None:
     fine = np.array([[5e5 + 0.3, 21.123456, 45.678901]])
     ring[2, 3] = fine[0]
     np.testing.assert_allclose(ring[2, 3][1:], fine[0, 1:], atol=0.005)
+    assert ring[2, 3].tolist() == Ring.as_stored(fine[0]).tolist()
     assert ring[2, 3][0] == np.float32(5e5 + 0.3) and ring[0, 0].tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_a_resend_with_finer_than_hundredths_is_still_a_duplicate(batch: bool) -> None:
+    """°C and %RH are kept in hundredths (Ring): a resend of a reading given to three
+    decimals (the demo's rounding) compared its float32 values with the rounded stored ones
+    and was stored twice."""
+    from app.services.windows import DUPLICATE
+
+    buf = make(5, 4)
+    row = np.array([[421.123, 21.123, 45.678]])
+    assert buf.store(["d"], np.array([100.0]), row).codes.tolist() == [STORED]
+    if batch:
+        codes = buf.store(["d", "e"], np.array([100.0, 100.0]), np.r_[row, row]).codes
+        assert codes.tolist() == [DUPLICATE, STORED]
+    else:
+        assert buf.store(["d"], np.array([100.0]), row).codes.tolist() == [DUPLICATE]
