@@ -250,7 +250,13 @@ class SafetyRules:
         return out
 
     def check_late(
-        self, device_id: str, ts: float, gas: float, *, at: float | None = None
+        self,
+        device_id: str,
+        ts: float,
+        gas: float,
+        *,
+        at: float | None = None,
+        why: str = "out of order",
     ) -> list[AlertEvent]:
         """The threshold rule alone, for a reading refused as out of order: gas (ppm) at or
         above the low set point raises the alarm, or extends or escalates the open one (a
@@ -264,6 +270,8 @@ class SafetyRules:
             at: its receipt time, epoch s: the events' time (the stamp is not on the
                 device's time line; a clock reset to 2000 must not open an alarm in 2000).
                 None: ``ts`` (callers without a receipt clock).
+            why: why the reading was refused, for the detail ("out of order", or "more than
+                5 min ahead of the server clock" for one the schema refused).
 
         Returns:
             Events in the order they happened, possibly empty.
@@ -273,7 +281,7 @@ class SafetyRules:
             return []
         if at is None:
             return self._threshold(device_id, ts, gas)
-        note = f"; reading stamped {iso(ts)}, out of order: placed at its receipt time"
+        note = f"; reading stamped {iso(ts)}, {why}: placed at its receipt time"
         return [
             e.with_(detail=(e.detail or "") + note) for e in self._threshold(device_id, at, gas)
         ]

@@ -38,6 +38,23 @@ def _parse_ts(value: Any) -> float | None:
     """
     if value is None:
         return None
+    seconds = stamp_seconds(value)
+    ahead = seconds - time.time()
+    if ahead > MAX_FUTURE_S:
+        raise ValueError(
+            f"is {ahead:.0f} s ahead of the server clock (at most {MAX_FUTURE_S:.0f} s); "
+            "check the gateway's clock"
+        )
+    return seconds
+
+
+def stamp_seconds(value: Any) -> float:
+    """A reading's ``ts`` (RFC 3339 string or Unix epoch seconds) as epoch seconds, without
+    the limit on how far ahead of the server clock it may be.
+
+    Raises:
+        ValueError: as :func:`_parse_ts`, but never for a time ahead.
+    """
     if isinstance(value, bool):
         raise ValueError("must be an RFC 3339 string or Unix epoch seconds, not a boolean")
     if isinstance(value, int | float):
@@ -55,12 +72,6 @@ def _parse_ts(value: Any) -> float | None:
             raise ValueError("must lie between 2000-01-01 and 2100-01-01")
     else:
         raise ValueError("must be an RFC 3339 string or Unix epoch seconds")
-    ahead = seconds - time.time()
-    if ahead > MAX_FUTURE_S:
-        raise ValueError(
-            f"is {ahead:.0f} s ahead of the server clock (at most {MAX_FUTURE_S:.0f} s); "
-            "check the gateway's clock"
-        )
     return seconds
 
 

@@ -27,7 +27,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from app.errors import Forbidden, InvalidBody, pydantic_errors
 from app.jsonio import Ambiguous, duplicate_error, loads_marked
-from app.schemas.readings import IngestResult, Reading, Rejected, iso
+from app.schemas.readings import MAX_FUTURE_S, IngestResult, Reading, Rejected, iso, stamp_seconds
 from app.services.buffers import BAD_TS, CAPPED, DUPLICATE, LATE, DeviceBuffers
 from app.services.quota import DeviceQuota
 from app.services.safety import SafetyService
@@ -86,6 +86,32 @@ def validate(items: list[Any]) -> tuple[list[tuple[int, Reading]], list[Rejected
         except ValidationError as exc:
             bad.append(Rejected(index=i, errors=pydantic_errors([dict(e) for e in exc.errors()])))
     return good, bad
+
+
+def ahead_of_clock(items: list[Any], bad: list[Rejected]) -> list[tuple[str, float, float]]:
+    """Readings refused only because their ``ts`` stands more than 5 min
+    (:data:`app.schemas.readings.MAX_FUTURE_S`) ahead of
+    the server clock, valid otherwise: (device_id, stamp epoch s, gas ppm) each. Their gas
+    still goes to the safety set points (a gateway 400 s fast posting 30,000 ppm raised
+    nothing: newcomer)."""
+    out: list[tuple[str, float, float]] = []
+    for b in bad:
+        errs = b.errors
+        if not errs or not all(
+            e.get("field") == "ts" and "ahead of the server clock" in str(e.get("reason"))
+            for e in errs
+        ):
+            continue
+        item = items[b.index]
+        if not isinstance(item, dict):
+            continue
+        try:
+            r = _READING.validate_python({**item, "ts": None})
+            stamp = stamp_seconds(item["ts"])
+        except (ValidationError, ValueError, TypeError):
+            continue
+        out.append((r.device_id, stamp, r.gas_ppm))
+    return out
 
 
 _KEYS = ("device_id", "gas_ppm", "temperature_c", "humidity_pct")
@@ -215,7 +241,15 @@ class Ingestor:
     async def _ingest_raw(
         self, raw: bytes | str, device_prefix: str | None, key_id: str | None
     ) -> IngestResult:
-        index, readings, bad = self.decode(raw)
+        ahead: list[tuple[str, float, float]] = []
+        try:
+            index, readings, bad = self.decode(raw, ahead=ahead)
+        finally:
+            if ahead and self.safety is not None and self.forward is None:
+                await self.safety.on_late(  # dangerous gas is seen whatever the stamp
+                    [a for a in ahead if device_prefix is None or a[0].startswith(device_prefix)],
+                    why=f"more than {MAX_FUTURE_S:.0f} s ahead of the server clock",
+                )
         if device_prefix is not None:
             check_prefix(index, readings, device_prefix)
             if self.quota is not None and key_id is not None and self.forward is None:
@@ -223,7 +257,11 @@ class Ingestor:
         return await self.ingest(index, readings, bad)
 
     def decode(
-        self, raw: bytes | str, *, device_id: str | None = None
+        self,
+        raw: bytes | str,
+        *,
+        device_id: str | None = None,
+        ahead: list[tuple[str, float, float]] | None = None,
     ) -> tuple[list[int], list[Reading], list[Rejected]]:
         """Parse and validate one message: (index, readings, rejected), for :meth:`ingest`.
 
@@ -232,6 +270,8 @@ class Ingestor:
             device_id: the device the message's channel names (an MQTT topic), or None. A
                 reading without ``device_id`` gets it; one naming another device is
                 rejected (field ``device_id``, type ``topic_mismatch``).
+            ahead: if given, extended with the readings refused only for a ``ts`` too far
+                ahead (:func:`ahead_of_clock`), also when the refusal raises.
 
         Raises:
             InvalidBody: the message is not readings at all, or a single reading is invalid
@@ -248,6 +288,8 @@ class Ingestor:
         )
         if device_id is not None:
             good, bad = _same_device(good, bad, device_id)
+        if ahead is not None:
+            ahead += ahead_of_clock(items, bad)
         if not was_array and bad:
             self.rejected_total += 1
             raise InvalidBody(bad[0].errors)

@@ -57,15 +57,17 @@ class SafetyService:
         if events or self.rules.dirty:
             await self.log.publish(events)
 
-    async def on_late(self, rows: Sequence[tuple[str, float, float]]) -> None:
-        """Readings refused as out of order, (device_id, ts, gas ppm) each: a gas at or above
-        a set point still raises (or extends) the threshold alarm
+    async def on_late(
+        self, rows: Sequence[tuple[str, float, float]], *, why: str = "out of order"
+    ) -> None:
+        """Readings refused for their time stamp, (device_id, ts, gas ppm) each: a gas at or
+        above a set point still raises (or extends) the threshold alarm
         (:meth:`SafetyRules.check_late`), at their receipt time, and the events are
-        published."""
+        published. ``why``: the refusal, named in the events' detail."""
         events: list[AlertEvent] = []
         at = self.wall()
         for d, ts, gas in rows:
-            events += self.rules.check_late(d, ts, gas, at=at)
+            events += self.rules.check_late(d, ts, gas, at=at, why=why)
         if events or self.rules.dirty:
             await self.log.publish(events)
 

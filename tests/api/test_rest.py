@@ -350,3 +350,25 @@ async def test_a_flickering_leak_is_raised_and_a_worse_leak_re_alarms_its_acked_
     assert [e["reason"] for e in updates] == ["worsened"], body["events"]
     assert body["state"] == "active" and body["acknowledged"] is None
     assert body["episode"]["peak_gas_ppm"] > 4700
+
+
+async def test_dangerous_gas_stamped_too_far_ahead_still_raises_the_threshold_alarm(
+    client: httpx.AsyncClient,
+) -> None:
+    """A gateway 400 s fast (newcomer): its readings are refused (``ts`` more than 5 min
+    ahead), and 30,000 ppm raised nothing, alone or in a batch. The gas still goes to the set
+    points, at its receipt time, naming the refused stamp; clean air raises nothing."""
+    ahead = time.time() + 400
+    r = await client.post("/api/readings", json=reading("fast-1", ahead, 30_000.0))
+    assert r.status_code == 422 and "ahead of the server clock" in r.text
+    r = await client.post(
+        "/api/readings",
+        json=[reading("fast-2", ahead, 30_000.0), reading("fast-3", ahead, 420.0)],
+    )
+    assert [b["errors"][0]["field"] for b in r.json()["rejected"]] == ["ts", "ts"]
+    for d in ("fast-1", "fast-2"):
+        [alarm] = (await client.get("/api/alerts", params={"device_id": d})).json()["alerts"]
+        assert alarm["kind"] == "threshold" and alarm["severity"] == "critical", alarm
+        detail = (await client.get(f"/api/alerts/{alarm['alert_id']}")).json()
+        assert "ahead of the server clock" in detail["events"][0]["detail"], detail
+    assert (await client.get("/api/alerts", params={"device_id": "fast-3"})).json()["alerts"] == []
