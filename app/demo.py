@@ -268,6 +268,17 @@ async def _print_alerts(
     return last
 
 
+def _gas_text(e: dict[str, Any]) -> str:
+    """`` gas=<value> <unit>`` of an event, in the device's own unit (``gas``, ``gas_unit``;
+    an event stored before units were kept has only ``gas_ppm``); empty without a gas value."""
+    value, unit = e.get("gas"), e.get("gas_unit")
+    if value is None and e.get("gas_ppm") is not None:
+        value, unit = e["gas_ppm"], "ppm"
+    if value is None:
+        return ""
+    return f" gas={value:g} {unit or '(unit unknown)'}"
+
+
 def _print_event(e: dict[str, Any], log: ReplayLog | None) -> None:
     mark = MARKS.get(e["type"], e["type"])
     if e["type"] == "alert.updated" and e.get("reason"):  # worsened, escalated, silence_ended
@@ -279,11 +290,12 @@ def _print_event(e: dict[str, Any], log: ReplayLog | None) -> None:
         if e.get("probability") is not None
         else str(e.get("detail") or e.get("reason"))
     )
+    gas = _gas_text(e)
     row = log.note_event(e) if log else None
     where = f" row {row}" if row is not None else ""
     print(
         f"[{mark}] #{e['event_id']} {e['device_id']:<10} {e['severity']:<8} "
-        f"{why} reading ts={e['ts']}{where} ({e.get('model_type') or 'operator'})",
+        f"{why}{gas} reading ts={e['ts']}{where} ({e.get('model_type') or 'operator'})",
         flush=True,
     )
 

@@ -372,7 +372,7 @@ async def _alerting(
     )
     registry = Registry(store=store, profiles=profiles)
     known = await registry.load()
-    policy = AlertPolicy(policy_config(settings), predictor.model_type, pct_lel=profiles.pct_lel)
+    policy = AlertPolicy(policy_config(settings), predictor.model_type, units=profiles)
     rules = SafetyRules(safety_config(settings), profiles=profiles, index=buffers.index)
     # cluster mode: each partition's states are restored by its owner when it takes it
     clustered = settings.cluster_nats_url is not None

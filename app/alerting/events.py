@@ -3,7 +3,14 @@
 Every event the service stores, pushes on ``/ws/alerts`` and sends to webhooks is an
 :class:`AlertEvent` turned into JSON by :meth:`AlertEvent.to_wire`; nothing downstream fills
 in keys. The wire keys are those documented in README ("Alert events"): the original ones,
-plus ``gas_pct_lel``, ``silenced`` and ``episode`` (issue 10).
+plus ``gas_pct_lel``, ``silenced`` and ``episode`` (issue 10), and ``gas`` / ``gas_unit``.
+
+Gas values are in the deciding device's own unit (its profile's ``unit``: ppm, %LEL, counts
+or mV), named by ``gas_unit``: ``gas`` and the episode's ``*_gas`` keys carry them. The older
+keys ``gas_ppm`` and the episode's ``*_gas_ppm`` are kept for ppm devices only and are null
+for any other unit (a value in mV labelled ppm was a lie; newcomer); they are deprecated in
+favour of ``gas`` + ``gas_unit``. ``gas_unit`` null: an alert stored before units were kept
+(its value in ``gas_ppm`` as it was stored).
 """
 
 from __future__ import annotations
@@ -67,6 +74,12 @@ def _r(x: float | None, nd: int) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), nd)
 
 
+def ppm_or_none(x: float | None, unit: str | None) -> float | None:
+    """``x`` for the deprecated ``*_gas_ppm`` keys: itself when ``unit`` is ppm (or unknown:
+    stored before units were kept), None for any other unit (%LEL, counts, mV)."""
+    return x if unit in (None, "ppm") else None
+
+
 @dataclass(frozen=True, slots=True)
 class Ack:
     """Who acknowledged an alert, and why."""
@@ -98,7 +111,8 @@ class Episode:
     ``kind="leak"`` (a leak episode without gas values takes ``peak_ts`` at it). A leak's peak
     was once taken at its highest probability only, which saturates near 1: an alert raised
     at 600 ppm kept that peak through 4,800 ppm (newcomer).
-    Probabilities are in [0, 1] (None without a model), gas in ppm.
+    Probabilities are in [0, 1] (None without a model); gas in the device's unit (the
+    event's ``gas_unit``; the attribute names keep ``_ppm`` for the stored form).
     """
 
     opened_ts: float
@@ -111,17 +125,25 @@ class Episode:
     peak_ts: float
     by_probability: bool = False
 
-    def to_wire(self) -> dict[str, Any]:
-        """The ``episode`` object of events and alerts."""
+    def to_wire(self, unit: str | None = "ppm") -> dict[str, Any]:
+        """The ``episode`` object of events and alerts; gas values in ``unit`` under the
+        ``*_gas`` keys, and under the deprecated ``*_gas_ppm`` keys only for ppm
+        (:func:`ppm_or_none`)."""
+        first, last, peak = (
+            _r(x, 3) for x in (self.opened_gas_ppm, self.last_gas_ppm, self.peak_gas_ppm)
+        )
         return {
             "opened_at": iso(self.opened_ts),
-            "opened_gas_ppm": _r(self.opened_gas_ppm, 3),
+            "opened_gas_ppm": ppm_or_none(first, unit),
             "first_probability": _r(self.opened_probability, 6),
             "last_probability": _r(self.last_probability, 6),
             "peak_probability": _r(self.peak_probability, 6),
-            "first_gas_ppm": _r(self.opened_gas_ppm, 3),
-            "last_gas_ppm": _r(self.last_gas_ppm, 3),
-            "peak_gas_ppm": _r(self.peak_gas_ppm, 3),
+            "first_gas_ppm": ppm_or_none(first, unit),
+            "last_gas_ppm": ppm_or_none(last, unit),
+            "peak_gas_ppm": ppm_or_none(peak, unit),
+            "first_gas": first,
+            "last_gas": last,
+            "peak_gas": peak,
             "peak_at": iso(self.peak_ts),
         }
 
@@ -186,8 +208,11 @@ class AlertEvent:
         state: the alert's state after this event.
         ts: epoch seconds of the reading (or the ack / reminder wall time) behind the event.
         probability: leak probability of the deciding window, [0, 1]; None for safety rules.
-        gas_ppm: gas of the deciding reading, ppm. gas_pct_lel: the same in % of the
-            device's gas LEL (None when the gas is not configured; see ``profiles.py``).
+        gas_ppm: gas of the deciding reading, in ``gas_unit`` (the attribute keeps its old
+            name, the store's column; on the wire it is ``gas``, and ``gas_ppm`` only for a
+            ppm device). gas_unit: the device's unit (``app.alerting.profiles.UNITS``; None:
+            stored before units were kept). gas_pct_lel: the gas in % of the device's gas
+            LEL (None when the gas is not configured; see ``profiles.py``).
         reason: short machine-readable cause; detail: human-readable cause.
         ack: for ``alert.acknowledged``. model_type: "PyTorch LSTM+SVM", "Pure SVM",
             "safety rules", or None (acknowledgements, reminders).
@@ -208,6 +233,7 @@ class AlertEvent:
     reason: str | None = None
     detail: str | None = None
     ack: Ack | None = None
+    gas_unit: str | None = "ppm"
     model_type: str | None = None
     episode: Episode | None = None
     silenced: bool = False
@@ -228,7 +254,9 @@ class AlertEvent:
                 "severity": self.severity.value,
                 "state": self.state.value,
                 "probability": _r(self.probability, 6),
-                "gas_ppm": _r(self.gas_ppm, 3),
+                "gas": _r(self.gas_ppm, 3),
+                "gas_unit": self.gas_unit,
+                "gas_ppm": ppm_or_none(_r(self.gas_ppm, 3), self.gas_unit),
                 "gas_pct_lel": _r(self.gas_pct_lel, 3),
                 "reason": self.reason,
                 "detail": self.detail,
@@ -237,7 +265,7 @@ class AlertEvent:
                 else {"author": self.ack.author, "comment": self.ack.comment},
                 "ts": iso(self.ts),
                 "model_type": self.model_type,
-                "episode": None if self.episode is None else self.episode.to_wire(),
+                "episode": None if self.episode is None else self.episode.to_wire(self.gas_unit),
                 "silenced": self.silenced,
                 "published_at": iso(published_at),
             }

@@ -14,7 +14,9 @@ after resolving is a new alert with a new ``alert_id``.
 Lifecycle: ``active`` -> ``acknowledged`` (an operator's ack, held until the alert resolves)
 -> ``resolved``. A warning escalates to critical once (never back: a model alarm is not
 latched, but neither does it flap) when the probability reaches ``critical_p``, the gas
-reaches ``critical_gas_ppm``, or the alert has been open ``escalate_after_s`` of reading time;
+reaches ``critical_gas_ppm`` (converted to the device's unit by its profile,
+:meth:`app.alerting.profiles.Profiles.critical_gas`), or the alert has been open
+``escalate_after_s`` of reading time;
 each escalation is an ``alert.updated`` event on the same ``alert_id``. An open alert whose
 leak worsens materially (:meth:`AlertPolicy._maybe_worsened`: its gas rise over the clean
 level kept at the raise reaches ``worsen_factor`` times the rise last announced) is
@@ -35,9 +37,8 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Protocol
 
 from app.alerting.events import (
     Ack,
@@ -216,11 +217,31 @@ def _announced(level: float | None, gas: float | None) -> float | None:
 WORSEN_MIN_SCALES = 4.0
 
 
-PctLel = Callable[[str, float | None], float | None]
+class _AllPpm:
+    """The units of a policy without profiles: every device reads ppm, with no %LEL."""
+
+    @staticmethod
+    def unit(_device: str) -> str:
+        return "ppm"
+
+    @staticmethod
+    def pct_lel(_device: str, _gas: float | None) -> float | None:
+        return None
+
+    @staticmethod
+    def critical_gas(_device: str, critical_ppm: float | None) -> float | None:
+        return critical_ppm
 
 
-def _no_pct(_device: str, _gas: float | None) -> float | None:
-    return None
+class GasUnits(Protocol):
+    """What the policy asks of the device profiles (:class:`app.alerting.profiles.Profiles`):
+    the unit of a device's gas, its %LEL, and ``critical_gas_ppm`` in its unit."""
+
+    def unit(self, device_id: str) -> str: ...  # noqa: D102
+
+    def pct_lel(self, device_id: str, gas_ppm: float | None) -> float | None: ...  # noqa: D102
+
+    def critical_gas(self, device_id: str, critical_ppm: float | None) -> float | None: ...  # noqa: D102
 
 
 @dataclass
@@ -230,12 +251,13 @@ class AlertPolicy:
     Args:
         config: thresholds.
         model_type: written on every event ("PyTorch LSTM+SVM", "Pure SVM").
-        pct_lel: device, gas ppm -> % LEL or None (``Profiles.pct_lel``; default: none).
+        units: the device profiles (``Profiles``): each device's gas unit, %LEL and
+            concentration escalation in its unit (default: every device reads ppm).
     """
 
     config: PolicyConfig
     model_type: str
-    pct_lel: PctLel = _no_pct
+    units: GasUnits = field(default_factory=_AllPpm)
     states: dict[str, DeviceAlertState] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
 
@@ -257,7 +279,7 @@ class AlertPolicy:
             device_id: the device.
             prob: leak probability of its latest window, in [0, 1].
             ts: epoch seconds of the window's last reading.
-            gas_ppm: gas concentration of that reading, ppm (None = unknown).
+            gas_ppm: gas of that reading, in the device's unit (``units.unit``; None = unknown).
             elevated: the device's gas is still far above its pre-episode baseline; while an
                 alert is open such a window never counts as clear.
             level, scale: the device's clean-air level and noise scale (gas units), kept
@@ -325,7 +347,7 @@ class AlertPolicy:
         st.state = AlertState.ACTIVE.value
         st.raised_ts = ts
         st.episode = EpisodeStats.open(ts, prob, gas, by_probability=True)
-        reason = self._critical_reason(st, prob, ts, gas)
+        reason = self._critical_reason(device_id, st, prob, ts, gas)
         st.severity = (Severity.CRITICAL if reason else Severity.WARNING).value
         return self._event(EventType.RAISED, device_id, st, prob, ts, gas, reason)
 
@@ -381,7 +403,7 @@ class AlertPolicy:
         )
         st.told_gas = _announced(g, gas)
         st.state = AlertState.ACTIVE.value
-        if st.severity == Severity.WARNING and self._critical_reason(st, prob, ts, gas):
+        if st.severity == Severity.WARNING and self._critical_reason(device_id, st, prob, ts, gas):
             st.severity = Severity.CRITICAL.value
         return self._event(
             EventType.UPDATED, device_id, st, prob, ts, gas, "worsened", detail=detail
@@ -401,20 +423,22 @@ class AlertPolicy:
             del self.states[device_id]  # the default state again
             return event
         if st.severity == Severity.WARNING:
-            reason = self._critical_reason(st, prob, ts, gas)
+            reason = self._critical_reason(device_id, st, prob, ts, gas)
             if reason:
                 st.severity = Severity.CRITICAL.value
                 return self._event(EventType.UPDATED, device_id, st, prob, ts, gas, reason)
         return None
 
     def _critical_reason(
-        self, st: DeviceAlertState, prob: float, ts: float, gas: float | None
+        self, device_id: str, st: DeviceAlertState, prob: float, ts: float, gas: float | None
     ) -> str | None:
         c = self.config
         if prob >= c.critical_p:
             return "probability"
-        if gas is not None and c.critical_gas_ppm is not None and gas >= c.critical_gas_ppm:
-            return "concentration"
+        if gas is not None and c.critical_gas_ppm is not None:
+            limit = self.units.critical_gas(device_id, c.critical_gas_ppm)
+            if limit is not None and gas >= limit:
+                return "concentration"
         if (
             c.escalate_after_s is not None
             and st.raised_ts is not None
@@ -542,7 +566,8 @@ class AlertPolicy:
             ts=ts,
             probability=prob,
             gas_ppm=gas,
-            gas_pct_lel=self.pct_lel(device_id, gas),
+            gas_unit=self.units.unit(device_id),
+            gas_pct_lel=self.units.pct_lel(device_id, gas),
             reason=reason,
             detail=detail,
             ack=ack,

@@ -196,6 +196,33 @@ class Profiles:
         lel = lel_ppm(p.gas)
         return lel * low_pct / 100, lel * high_pct / 100
 
+    def critical_gas(self, device_id: str, critical_ppm: float | None) -> float | None:
+        """The leak policy's concentration escalation (``critical_ppm``, the setting
+        ``GASLEAK_ALERT_CRITICAL_GAS_PPM``) in the device's own unit, or None (no
+        concentration escalation for this device):
+
+        - ``ppm``: ``critical_ppm`` itself.
+        - ``%LEL`` with a configured gas: the same concentration in %LEL,
+          ``100 * critical_ppm / LEL`` with the LEL of :data:`LEL_PCT_VOL` (IEC 60079-20-1:2010
+          Table B.1; methane 4.4 % vol = 44,000 ppm, so 5,000 ppm is 11.4 %LEL). Without a
+          gas the LEL is unknown: the device's high set point (``high_pct_lel``, default
+          25 %LEL, the level its threshold alarm calls critical).
+        - ``counts`` / ``mV``: the profile's ``high_set_point`` in that unit, when given;
+          otherwise None (a ppm value means nothing in a raw unit).
+
+        None whenever ``critical_ppm`` is None (the escalation is off for every unit).
+        """
+        if critical_ppm is None:
+            return None
+        p = self.get(device_id)
+        if p.unit == "ppm":
+            return critical_ppm
+        if p.unit == "%LEL":
+            if p.gas is not None:
+                return 100.0 * critical_ppm / lel_ppm(p.gas)
+            return DEFAULT_HIGH_PCT_LEL if p.high_pct_lel is None else p.high_pct_lel
+        return p.high_set_point  # a raw unit: only a set point in that unit
+
     def pct_lel(self, device_id: str, gas_ppm: float | None) -> float | None:
         """The device's gas reading as %LEL: the reading itself for a ``%LEL`` device, a ppm
         reading over its gas's LEL; None when the gas is unknown or the unit is raw."""

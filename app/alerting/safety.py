@@ -677,6 +677,7 @@ class SafetyRules:
             state=AlertState(ep.state),
             ts=ts,
             gas_ppm=gas,
+            gas_unit=self.profiles.unit(d),
             gas_pct_lel=self.profiles.pct_lel(d, gas),
             reason=reason,
             detail=detail,

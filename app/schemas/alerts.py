@@ -14,6 +14,9 @@ from app.schemas.times import LINE, TEXT
 #: (SQLite INTEGER, PostgreSQL BIGINT); a larger number is refused naming the field.
 MAX_ID = 2**63 - 1
 
+#: The unit of an event's or alert's gas values (``app.alerting.profiles.UNITS``).
+GasUnit = Literal["ppm", "%LEL", "counts", "mV"]
+
 __all__ = ["AlertState", "EventType", "Kind", "Severity"]
 
 
@@ -37,13 +40,26 @@ class EpisodeOut(BaseModel):
         "refused as out of order or the device's clock is stuck or reset (sensor_fault "
         '"clock")'
     )
-    opened_gas_ppm: float | None
+    opened_gas_ppm: float | None = Field(
+        description="Deprecated: first_gas when the device's unit is ppm, else null"
+    )
     first_probability: float | None
     last_probability: float | None
     peak_probability: float | None
-    first_gas_ppm: float | None
-    last_gas_ppm: float | None
-    peak_gas_ppm: float | None
+    first_gas_ppm: float | None = Field(
+        description="Deprecated: first_gas when the device's unit is ppm, else null"
+    )
+    last_gas_ppm: float | None = Field(
+        description="Deprecated: last_gas when the device's unit is ppm, else null"
+    )
+    peak_gas_ppm: float | None = Field(
+        description="Deprecated: peak_gas when the device's unit is ppm, else null"
+    )
+    first_gas: float | None = Field(
+        None, description="Gas of the opening reading, in the event's or alert's gas_unit"
+    )
+    last_gas: float | None = Field(None, description="Gas of the latest reading, in gas_unit")
+    peak_gas: float | None = Field(None, description="Highest gas of the episode, in gas_unit")
     peak_at: str
 
 
@@ -70,11 +86,23 @@ class EventOut(BaseModel):
     probability: float | None = Field(
         None, ge=0, le=1, description="Leak probability of the deciding window"
     )
-    gas_ppm: float | None = Field(None, description="Gas of the deciding reading, ppm")
+    gas: float | None = Field(
+        None, description="Gas of the deciding reading, in gas_unit (the device's own unit)"
+    )
+    gas_unit: GasUnit | None = Field(
+        None,
+        description="Unit of gas and of the episode's *_gas values: the device profile's "
+        "unit (ppm, %LEL, counts or mV); null for an event stored before units were kept",
+    )
+    gas_ppm: float | None = Field(
+        None,
+        description="Deprecated (use gas + gas_unit): gas when gas_unit is ppm, null for "
+        "any other unit",
+    )
     gas_pct_lel: float | None = Field(
         None,
-        description="The same in % of the LEL of the "
-        "device's gas; null when its gas is not configured",
+        description="The gas in % of the LEL of the "
+        "device's gas; null when its gas is not configured or its unit is raw",
     )
     reason: str | None = Field(
         None,
@@ -125,7 +153,14 @@ class Alert(BaseModel):
     state: AlertState
     severity: Severity
     probability: float | None = Field(description="Probability at the latest event")
-    gas_ppm: float | None = Field(description="Gas at the latest event, ppm")
+    gas: float | None = Field(None, description="Gas at the latest event, in gas_unit")
+    gas_unit: GasUnit | None = Field(
+        None, description="The device's unit at the event (null: stored before units were kept)"
+    )
+    gas_ppm: float | None = Field(
+        description="Deprecated (use gas + gas_unit): gas when gas_unit is ppm (or null), "
+        "null for any other unit"
+    )
     gas_pct_lel: float | None = Field(None, description="The same in %LEL (gas configured)")
     opened_at: str = Field(
         description="RFC 3339 time of the raising reading (its ts, or its receipt time when "

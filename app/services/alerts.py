@@ -6,7 +6,15 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from app.alerting.events import Ack, AlertEvent, AlertState, EventType, Kind, Severity
+from app.alerting.events import (
+    Ack,
+    AlertEvent,
+    AlertState,
+    EventType,
+    Kind,
+    Severity,
+    ppm_or_none,
+)
 from app.alerting.leak import AlertPolicy
 from app.alerting.safety import SafetyRules
 from app.alerting.silences import Silences
@@ -45,7 +53,9 @@ def to_alert(row: dict[str, Any]) -> Alert:
         state=row["state"],
         severity=row["severity"],
         probability=row["probability"],
-        gas_ppm=row["gas_ppm"],
+        gas=row["gas_ppm"],
+        gas_unit=row["gas_unit"],
+        gas_ppm=ppm_or_none(row["gas_ppm"], row["gas_unit"]),
         gas_pct_lel=row["gas_pct_lel"],
         opened_at=iso(row["opened_ts"]),
         updated_at=iso(row["updated_ts"]),
@@ -78,6 +88,7 @@ def _from_row(
         ts=ts,
         probability=row["probability"],
         gas_ppm=row["gas_ppm"],
+        gas_unit=row["gas_unit"],
         gas_pct_lel=row["gas_pct_lel"],
         reason=reason,
         detail=detail,

@@ -70,7 +70,12 @@ class Alert(Base):
     state: Mapped[str] = mapped_column(String(16))
     severity: Mapped[str] = mapped_column(String(16))
     probability: Mapped[float | None] = mapped_column(Float, nullable=True)
-    gas_ppm: Mapped[float | None] = mapped_column(Float, nullable=True)
+    gas_ppm: Mapped[float | None] = mapped_column(
+        Float, nullable=True, doc="Gas at the latest event, in gas_unit (the name is historic)"
+    )
+    gas_unit: Mapped[str | None] = mapped_column(
+        String(16), nullable=True, doc="The device's unit at the event; null: stored before 0006"
+    )
     opened_ts: Mapped[float] = mapped_column(Float)
     updated_ts: Mapped[float] = mapped_column(Float)
     resolved_ts: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -291,9 +291,10 @@ class Store:
                 "severity": e.severity.value,
                 "probability": e.probability,
                 "gas_ppm": e.gas_ppm,
+                "gas_unit": e.gas_unit,
                 "gas_pct_lel": e.gas_pct_lel,
                 "silenced": e.silenced,
-                "episode": None if e.episode is None else e.episode.to_wire(),
+                "episode": None if e.episode is None else e.episode.to_wire(e.gas_unit),
                 "opened_ts": e.ts,
                 "updated_ts": e.ts,
                 "last_event_id": eid,
@@ -315,13 +316,14 @@ class Store:
                 "silenced": e.silenced,
             }
             if e.episode is not None:
-                values["episode"] = e.episode.to_wire()
+                values["episode"] = e.episode.to_wire(e.gas_unit)
             if e.type == EventType.ACKNOWLEDGED and e.ack is not None:
                 values |= {"ack_author": e.ack.author, "ack_comment": e.ack.comment, "ack_at": e.ts}
             elif e.type != EventType.REMINDER:
                 values |= {
                     "probability": e.probability,
                     "gas_ppm": e.gas_ppm,
+                    "gas_unit": e.gas_unit,
                     "gas_pct_lel": e.gas_pct_lel,
                 }
             if e.type in (EventType.REMINDER, EventType.UPDATED):

@@ -7,6 +7,7 @@ import pytest
 
 from app.alerting.events import Ack, AlertEvent, Episode
 from app.alerting.leak import AlertPolicy, PolicyConfig
+from app.alerting.profiles import DeviceProfile, Profiles
 
 
 def run(policy: AlertPolicy, probs: list[float], device: str = "d") -> list[AlertEvent]:
@@ -94,6 +95,67 @@ def test_escalates_once_on_probability_concentration_or_age() -> None:
     p = lifecycle()
     events = [p.update("d", 0.8, float(t), 1000.0) for t in (0, 1, 2, 50, 101, 102)]
     assert [e.reason for e in events if e] == [None, "duration"]
+
+
+def test_the_concentration_escalation_applies_in_each_devices_own_unit() -> None:
+    """``critical_gas_ppm`` (5,000 ppm) compared every device's reading with a ppm value
+    (newcomer): a mV device on clean air at 6,000 mV was escalated. Now it is converted to
+    the device's unit: %LEL through its gas's LEL (methane 44,000 ppm: 11.36 %LEL) or its
+    high set point without a gas; a raw unit only at its own high set point."""
+    profiles = Profiles(low_ppm=5000.0, high_ppm=12_500.0)
+    for dev, prof in {
+        "mv": DeviceProfile(unit="mV"),
+        "mv-sp": DeviceProfile(unit="mV", low_set_point=1000.0, high_set_point=3000.0),
+        "lel-ch4": DeviceProfile(unit="%LEL", gas="methane"),
+        "lel": DeviceProfile(unit="%LEL"),
+    }.items():
+        profiles.set(dev, prof)
+    cases = {  # device: (gas of the first windows, gas after, escalation reason expected)
+        "ppm": (1000.0, 6000.0, "concentration"),
+        "mv": (1000.0, 6000.0, None),
+        "mv-sp": (1000.0, 2999.0, None),
+        "mv-sp ": (1000.0, 3000.0, "concentration"),
+        "lel-ch4": (5.0, 11.0, None),
+        "lel-ch4 ": (5.0, 11.4, "concentration"),
+        "lel": (5.0, 24.0, None),
+        "lel ": (5.0, 25.0, "concentration"),
+    }
+    for key, (low, high, reason) in cases.items():
+        p = AlertPolicy(lifecycle().config, "m", units=profiles)
+        dev = key.strip()
+        events = [p.update(dev, 0.8, float(i), low) for i in range(3)]
+        events.append(p.update(dev, 0.8, 3.0, high))
+        got = [(e.severity, e.reason) for e in events if e is not None]
+        expected = [("warning", None)] + ([("critical", reason)] if reason else [])
+        assert got == expected, key
+        unit = profiles.unit(dev)
+        raised = next(e for e in events if e is not None)
+        wire = raised.to_wire(published_at=0.0)
+        assert (wire["gas"], wire["gas_unit"]) == (low, unit), key
+        assert wire["gas_ppm"] == (low if unit == "ppm" else None), key
+
+
+def test_events_name_the_gas_unit_and_keep_gas_ppm_for_ppm_only() -> None:
+    """Alert events carried ``gas_ppm`` whatever the unit (an mV value labelled ppm)."""
+    profiles = Profiles(low_ppm=5000.0, high_ppm=12_500.0)
+    profiles.set("adc", DeviceProfile(unit="counts"))
+    p = AlertPolicy(lifecycle().config, "m", units=profiles)
+    [raised] = [e for i in range(3) if (e := p.update("adc", 0.8, float(i), 70_000.0))]
+    wire = raised.to_wire(published_at=0.0)
+    assert (wire["gas"], wire["gas_unit"], wire["gas_ppm"], wire["gas_pct_lel"]) == (
+        70_000.0,
+        "counts",
+        None,
+        None,
+    )
+    ep = wire["episode"]
+    assert (ep["first_gas"], ep["peak_gas"], ep["last_gas"]) == (70_000.0,) * 3
+    assert (ep["first_gas_ppm"], ep["peak_gas_ppm"], ep["opened_gas_ppm"]) == (None,) * 3
+    ppm = lifecycle()
+    [raised] = [e for i in range(3) if (e := ppm.update("d", 0.8, float(i), 900.0))]
+    wire = raised.to_wire(published_at=0.0)
+    assert (wire["gas"], wire["gas_unit"], wire["gas_ppm"]) == (900.0, "ppm", 900.0)
+    assert wire["episode"]["peak_gas_ppm"] == wire["episode"]["peak_gas"] == 900.0
 
 
 def test_episode_keeps_first_peak_and_last_values() -> None:

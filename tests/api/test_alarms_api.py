@@ -249,6 +249,11 @@ async def test_a_counts_device_has_no_ppm_set_point_and_errors_name_the_field(
         await post(c, "adc-1", [35_000.0], t0=T0 + 5)
         [e] = await events(c, "adc-1")
         assert e["detail"] == "gas 35000 counts >= set point 30000 counts"
+        # the event and the stored alert name the unit; gas_ppm is for ppm devices only
+        assert (e["gas"], e["gas_unit"], e["gas_ppm"]) == (35_000.0, "counts", None)
+        assert (e["episode"]["peak_gas"], e["episode"]["peak_gas_ppm"]) == (35_000.0, None)
+        alert = (await c.get(f"/api/alerts/{e['alert_id']}")).json()
+        assert (alert["gas"], alert["gas_unit"], alert["gas_ppm"]) == (35_000.0, "counts", None)
         r = await c.put("/api/devices/lel-1", json={"unit": "%LEL"})
         assert r.json()["set_points"] == [10.0, 25.0] and r.json()["set_points_ppm"] is None
 

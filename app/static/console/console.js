@@ -146,7 +146,14 @@ function applyEvent(e) {
   Object.assign(a, { state: e.state, severity: e.severity, updated_at: e.ts,
     last_event_id: e.event_id });
   if (e.probability !== null && e.probability !== undefined) a.probability = e.probability;
-  if (e.gas_ppm !== null && e.gas_ppm !== undefined) a.gas_ppm = e.gas_ppm;
+  // gas in the device's own unit (ppm, %LEL, counts, mV); older events only had gas_ppm
+  if (e.gas !== null && e.gas !== undefined) {
+    a.gas = e.gas;
+    a.gas_unit = e.gas_unit;
+  } else if (e.gas_ppm !== null && e.gas_ppm !== undefined) {
+    a.gas = e.gas_ppm;
+    a.gas_unit = "ppm";
+  }
   if (e.reason) a.reason = e.reason;
   if (e.detail) a.detail = e.detail;
   if (e.ack) a.acknowledged = { author: e.ack.author, comment: e.ack.comment, at: e.ts };
@@ -174,11 +181,19 @@ function openAlerts() {
 
 function alertValue(a) {
   if (a.kind === "leak" && a.probability !== null && a.probability !== undefined) {
-    const peak = a.episode && a.episode.peak_gas_ppm;
+    const ep = a.episode || {};
+    const peak = ep.peak_gas ?? ep.peak_gas_ppm;
     return `p=${fmt.p(a.probability)}`
-      + (peak !== null && peak !== undefined ? `, peak ${fmt.num(peak)} ppm` : "");
+      + (peak !== null && peak !== undefined ? `, peak ${fmt.num(peak)} ${gasUnit(a)}` : "");
   }
-  return a.gas_ppm !== null && a.gas_ppm !== undefined ? `${fmt.num(a.gas_ppm)} ppm` : "–";
+  const gas = a.gas ?? a.gas_ppm;
+  return gas !== null && gas !== undefined ? `${fmt.num(gas)} ${gasUnit(a)}` : "–";
+}
+
+// The unit of an alert's gas values: the device's own (ppm, %LEL, counts, mV); an alert
+// stored before units were kept has none and its value was stored as ppm.
+function gasUnit(a) {
+  return a.gas_unit || "ppm";
 }
 
 function ackCell(a) {
@@ -503,8 +518,8 @@ async function renderDevice() {
   if (state.view !== "device" || state.deviceId !== id) return;
   const facts = info ? [
     ["State", deviceState(info)], ["Last reading", fmt.time(info.last_ts)],
-    ["Gas", `${fmt.num(info.last_reading?.gas_ppm)} ppm`],
-    ["Baseline", `${fmt.num(info.gas_baseline)} ppm`],
+    ["Gas", `${fmt.num(info.last_reading?.gas_ppm)} ${info.unit}`],
+    ["Baseline", `${fmt.num(info.gas_baseline)} ${info.unit}`],
     ["Leak p", fmt.p(info.last_probability)],
     ["Window", `${info.buffer_fill} / ${info.window}`],
   ] : [["State", "not tracked now (no reading for a long time, or never)"]];
