@@ -440,6 +440,7 @@ async def _alerting(
         score=settings.model_enabled,
         record=recorder.record if settings.readings_history else None,
     )
+    ingestor.units = profiles.other_units()  # a reading's gas range is its unit's
     if settings.max_devices_per_key is not None:
         ingestor.quota = DeviceQuota(settings.max_devices_per_key, buffers.index)
     admission = Admission(

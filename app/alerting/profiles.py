@@ -105,6 +105,7 @@ class Profiles:
         self.low_ppm = low_ppm
         self.high_ppm = high_ppm
         self._by_id: dict[str, DeviceProfile] = {}  # non-default profiles
+        self._units: dict[str, str] = {}  # the devices whose unit is not ppm: id -> unit
         self._default: set[str] = set()  # default profile, no slot (or not marked yet)
         self._marks = Columns({"registered": ("b", 0)})
         self._registered = self._marks.col("registered")
@@ -158,6 +159,10 @@ class Profiles:
     def set(self, device_id: str, profile: DeviceProfile) -> None:
         """Register or replace a device's profile."""
         s = self._slot(device_id)
+        if profile.unit == "ppm":
+            self._units.pop(device_id, None)
+        else:
+            self._units[device_id] = profile.unit
         if profile == DEFAULT_PROFILE:
             self._by_id.pop(device_id, None)
             if s is None:
@@ -178,6 +183,12 @@ class Profiles:
     def unit(self, device_id: str) -> str:
         """The unit of the device's gas readings (one of :data:`UNITS`)."""
         return self.get(device_id).unit
+
+    def other_units(self) -> dict[str, str]:
+        """The devices whose unit is not ppm: device id -> unit (the live mapping, for a
+        reading's range check per unit, :func:`app.schemas.readings.gas_out_of_range`; do
+        not change it)."""
+        return self._units
 
     def set_points(self, device_id: str) -> tuple[float, float] | None:
         """(low, high) set points of the device, in its unit (:meth:`unit`); None for a

@@ -18,6 +18,61 @@ _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 #: 100 % by volume: no gas concentration can exceed it (keeps values finite in float32).
 GAS_PPM_MAX = 1_000_000.0
 
+#: The range of a reading's gas per unit of its device (the device profile's ``unit``;
+#: ppm for a device without a profile), inclusive, with why: (low, high, why).
+GAS_RANGE: dict[str, tuple[float, float, str]] = {
+    "ppm": (
+        0.0,
+        GAS_PPM_MAX,
+        "a concentration is never negative; 1,000,000 ppm is 100 % by volume",
+    ),
+    # 100 % by volume of a gas whose LEL is 0.5 % vol: below every gas of the LEL table
+    # (app/alerting/profiles.py; isobutane 1.3 % vol gives 7,692 %LEL), room for heavy vapours
+    "%LEL": (
+        0.0,
+        20_000.0,
+        "%LEL is never negative; 20,000 %LEL is 100 % by volume of a gas "
+        "whose LEL were 0.5 % vol (every gas of the LEL table has a higher one)",
+    ),
+    # a bridge or amplifier output may be negative; no gas sensor's output reaches 100 V
+    "mV": (
+        -100_000.0,
+        100_000.0,
+        "a sensor's output in mV may be negative but lies within "
+        "±100 V (a larger value is not a sensor's voltage; µV sent as mV?)",
+    ),
+    # any signed or unsigned ADC of up to 32 bits (a signed 24-bit one: -8,388,608 to
+    # 8,388,607; an unsigned 24-bit one up to 16,777,215)
+    "counts": (
+        -(2.0**31),
+        2.0**32 - 1,
+        "an ADC of up to 32 bits, signed or unsigned, gives -2,147,483,648 to 4,294,967,295 counts",
+    ),
+}
+#: The widest gas range of any unit (the OpenAPI schema's bounds of ``gas_ppm``).
+GAS_MIN = min(lo for lo, _, _ in GAS_RANGE.values())
+GAS_MAX = max(hi for _, hi, _ in GAS_RANGE.values())
+
+
+def gas_out_of_range(gas: float, unit: str) -> dict[str, str] | None:
+    """The error of a reading whose gas lies outside its device's unit's range
+    (:data:`GAS_RANGE`), naming the field, the unit and the reason; None when it is inside.
+
+    Raises:
+        KeyError: ``unit`` is not one of :data:`GAS_RANGE` (not a profile's unit).
+    """
+    lo, hi, why = GAS_RANGE[unit]
+    if lo <= gas <= hi:
+        return None
+    side = f"below {lo:,.0f}" if gas < lo else f"above {hi:,.0f}"
+    return {
+        "field": "gas_ppm",
+        "reason": f"{gas:g} is {side}, out of range for this device's unit {unit} "
+        f"(its profile's unit; [{lo:,.0f}, {hi:,.0f}] {unit}): {why}",
+        "type": "unit_range",
+    }
+
+
 #: How far ahead of the server clock a reading's ``ts`` may be, seconds. A reading from the
 #: future would hold back every later, true reading of its device (they would look out of
 #: order), so it is refused; 5 minutes covers ordinary gateway clock skew.
@@ -114,11 +169,14 @@ class Reading(BaseModel):
         },
     )
     gas_ppm: float = Field(
-        ge=0,
-        le=GAS_PPM_MAX,
         strict=True,
         allow_inf_nan=False,
-        description="Gas concentration, ppm, in [0, 1,000,000] (1,000,000 ppm = 100 % by volume)",
+        description="Gas reading in the unit of the device's profile (ppm unless the profile "
+        "says otherwise; the field keeps its name): ppm in [0, 1,000,000] (1,000,000 ppm = "
+        "100 % by volume), %LEL in [0, 20,000], mV in [-100,000, 100,000], counts in "
+        "[-2,147,483,648, 4,294,967,295] (any ADC of up to 32 bits); out of its unit's range "
+        'it is refused naming gas_ppm, the unit and why (type "unit_range")',
+        json_schema_extra={"minimum": GAS_MIN, "maximum": GAS_MAX},
     )
     temperature_c: float = Field(
         ge=-40, le=125, strict=True, allow_inf_nan=False, description="Temperature, °C [-40, 125]"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,16 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from app.errors import Forbidden, InvalidBody, pydantic_errors
 from app.jsonio import Ambiguous, duplicate_error, loads_marked
-from app.schemas.readings import MAX_FUTURE_S, IngestResult, Reading, Rejected, iso, stamp_seconds
+from app.schemas.readings import (
+    GAS_RANGE,
+    MAX_FUTURE_S,
+    IngestResult,
+    Reading,
+    Rejected,
+    gas_out_of_range,
+    iso,
+    stamp_seconds,
+)
 from app.services.buffers import BAD_TS, CAPPED, DUPLICATE, LATE, DeviceBuffers
 from app.services.quota import DeviceQuota
 from app.services.safety import SafetyService
@@ -111,6 +120,33 @@ def ahead_of_clock(items: list[Any], bad: list[Rejected]) -> list[tuple[str, flo
         except (ValidationError, ValueError, TypeError):
             continue
         out.append((r.device_id, stamp, r.gas_ppm))
+    return out
+
+
+def out_of_range(
+    readings: Sequence[Reading], units: Mapping[str, str]
+) -> list[tuple[int, dict[str, str]]]:
+    """The readings whose gas lies outside the range of their device's unit
+    (:data:`app.schemas.readings.GAS_RANGE`): (position, error) each, in order.
+
+    Args:
+        readings: validated readings.
+        units: device id -> unit for the devices whose unit is not ppm (the others read
+            ppm; ``Profiles.other_units``).
+
+    Cost: one comparison per reading (and one dict lookup while any device has another
+    unit than ppm)."""
+    lo, hi, _ = GAS_RANGE["ppm"]
+    out = []
+    for i, r in enumerate(readings):
+        g = r.gas_ppm
+        unit = units.get(r.device_id) if units else None
+        if unit is not None:
+            err = gas_out_of_range(g, unit)
+            if err is not None:
+                out.append((i, err))
+        elif not lo <= g <= hi:
+            out.append((i, gas_out_of_range(g, "ppm") or {}))
     return out
 
 
@@ -205,6 +241,10 @@ class Ingestor:
         #: Per-key device quota of keys with a device prefix (None: none; wired in
         #: ``app/state.py``; not in cluster mode, where this replica tracks only its share).
         self.quota: DeviceQuota | None = None
+        #: Device id -> gas unit of the devices whose unit is not ppm
+        #: (``Profiles.other_units``, wired in ``app/state.py``): a reading's gas range
+        #: depends on its device's unit (:func:`out_of_range`). Empty: every device reads ppm.
+        self.units: Mapping[str, str] = {}
         #: One large message's CPU work at a time (:meth:`ingest_raw`).
         self._large = asyncio.Semaphore(1)
 
@@ -281,19 +321,33 @@ class Ingestor:
         if fast is not None and (
             device_id is None or all(r.device_id == device_id for r in fast[0])
         ):
-            return list(range(len(fast[0]))), fast[0], []
-        items, was_array = parse_body(raw, max_items=self.max_items)
-        good, bad = validate(
-            items if device_id is None else [_on_topic(x, device_id) for x in items]
-        )
-        if device_id is not None:
-            good, bad = _same_device(good, bad, device_id)
-        if ahead is not None:
-            ahead += ahead_of_clock(items, bad)
+            index, readings, was_array = list(range(len(fast[0]))), fast[0], fast[1]
+            bad: list[Rejected] = []
+        else:
+            items, was_array = parse_body(raw, max_items=self.max_items)
+            good, bad = validate(
+                items if device_id is None else [_on_topic(x, device_id) for x in items]
+            )
+            if device_id is not None:
+                good, bad = _same_device(good, bad, device_id)
+            if ahead is not None:
+                ahead += [
+                    a
+                    for a in ahead_of_clock(items, bad)
+                    if gas_out_of_range(a[2], self.units.get(a[0], "ppm")) is None
+                ]
+            index, readings = [i for i, _ in good], [r for _, r in good]
+        outside = out_of_range(readings, self.units)
+        if outside:  # the gas range depends on the device's unit: checked after the schema
+            drop = {j for j, _ in outside}
+            bad += [Rejected(index=index[j], errors=[e]) for j, e in outside]
+            bad.sort(key=lambda b: b.index)
+            index = [i for j, i in enumerate(index) if j not in drop]
+            readings = [r for j, r in enumerate(readings) if j not in drop]
         if not was_array and bad:
             self.rejected_total += 1
             raise InvalidBody(bad[0].errors)
-        return [i for i, _ in good], [r for _, r in good], bad
+        return index, readings, bad
 
     async def ingest(
         self, index: Sequence[int], readings: Sequence[Reading], bad: list[Rejected]

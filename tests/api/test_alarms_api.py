@@ -232,8 +232,15 @@ async def test_a_counts_device_has_no_ppm_set_point_and_errors_name_the_field(
         assert r.status_code == 200, r.text
         view = r.json()
         assert (view["unit"], view["set_points"], view["set_points_ppm"]) == ("counts", None, None)
-        await post(c, "adc-1", [6000.0, 20_000.0])  # clean air in counts: no alarm
+        # clean air in counts: no alarm; a 24-bit ADC's full scale is in range for counts
+        await post(c, "adc-1", [6000.0, 20_000.0, 8_388_607.0])
         assert await events(c, "adc-1") == []
+        assert (await c.put("/api/devices/mv-1", json={"unit": "mV"})).status_code == 200
+        await post(c, "mv-1", [-250.0])  # a negative voltage is a mV reading
+        r = await c.post("/api/readings", json=reading("mv-1", T0 + 1, -2e5))
+        err = r.json()["detail"][0]
+        assert r.status_code == 422 and (err["field"], err["type"]) == ("gas_ppm", "unit_range")
+        assert "unit mV" in err["reason"] and "below -100,000" in err["reason"], err
         for body, field in (
             ({"unit": "counts", "low_pct_lel": 5}, "low_pct_lel"),
             ({"unit": "counts", "low_set_point": 100}, "high_set_point"),

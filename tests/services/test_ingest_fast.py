@@ -12,7 +12,7 @@ import pytest
 from app.errors import InvalidBody
 from app.schemas.readings import IngestResult, Rejected, iso
 from app.services.buffers import DeviceCapReached
-from app.services.ingest import Ingestor, _cap_error, parse_body, validate
+from app.services.ingest import Ingestor, _cap_error, out_of_range, parse_body, validate
 from tests.conftest import reading
 from tests.services.test_buffers import Reference
 from tests.services.test_buffers import make as make_buffers
@@ -34,6 +34,9 @@ def reference(buf: Reference, raw: bytes, out: list, max_items: int = 50) -> Ing
     """The per-item design: json.loads, validate each, is_late + append in ts order."""
     items, was_array = parse_body(raw, max_items=max_items)
     good, bad = validate(items)
+    outside = dict(out_of_range([r for _, r in good], {}))  # the unit's range: ppm here
+    bad += [Rejected(index=good[j][0], errors=[e]) for j, e in outside.items()]
+    good = [g for j, g in enumerate(good) if j not in outside]
     if not was_array and bad:
         raise InvalidBody(bad[0].errors)
     accepted = 0
@@ -81,7 +84,7 @@ def messages() -> list[bytes]:
             for _ in range(int(rng.integers(1, 20)))
         ]
         if k % 5 == 1:
-            batch[0]["gas_ppm"] = -1.0  # invalid: forces the per-item path
+            batch[0]["gas_ppm"] = -1.0  # out of the ppm range
         if k % 7 == 2:
             batch.append({"device_id": "x", "gas_ppm": 1})
         msgs.append(json.dumps(batch).encode())
@@ -102,7 +105,7 @@ def test_fast_path_replies_match_per_item_path() -> None:
         want = reference(ref_buf, raw, ref_windows)
         assert got.model_dump() == want.model_dump(), raw
         outcomes |= {e["type"] for r in got.rejected for e in r.errors}
-    assert {"out_of_order", "device_cap", "greater_than_equal", "missing"} <= outcomes
+    assert {"out_of_order", "device_cap", "unit_range", "missing"} <= outcomes
     assert sorted(scorer.windows) == sorted(ref_windows) and scorer.windows
     assert {
         d: fast_buf.last_ts[fast_buf.slot_for(d)] for d in fast_buf.device_ids()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from app.errors import InvalidBody
-from app.services.ingest import parse_body, validate
+from app.services.ingest import Ingestor, out_of_range, parse_body, validate
 from tests.conftest import reading
 
 
@@ -81,6 +83,49 @@ def test_future_ts_and_impossible_gas_are_refused() -> None:
         ]
     )
     assert "ahead of the server clock" in fields(bad[0])["ts"]
-    assert "less than or equal to 1000000" in fields(bad[1])["gas_ppm"]
+    good, _ = validate([reading("a", 1.7e9, 1e39)])  # valid JSON; its unit's range is next
+    [(pos, err)] = out_of_range([r for _, r in good], {})
+    assert pos == 0 and err["field"] == "gas_ppm" and "above 1,000,000" in err["reason"]
     good, _ = validate([reading("a", time.time() + 60, 1.0)])  # ordinary clock skew
     assert len(good) == 1
+
+
+def test_the_gas_range_is_the_devices_units() -> None:
+    """Every reading's gas had ppm's range, [0, 1,000,000], whatever its device's unit: an
+    mV device could not report a negative value, a counts device nothing above 1,000,000 (a
+    24-bit ADC reaches 8,388,607), and the error did not name the unit (newcomer)."""
+    ing = Ingestor(buffers=None, scorer=None, max_items=100)  # type: ignore[arg-type]
+    ing.units = {"adc": "counts", "mv": "mV", "lel": "%LEL"}
+    t = 1.7e9
+    batch = [
+        reading("adc", t, 8_388_607.0),
+        reading("adc", t, -8_388_608.0),
+        reading("adc", t, 5e9),
+        reading("mv", t, -250.0),
+        reading("mv", t, 2e5),
+        reading("p", t, -1.0),
+        reading("p", t, 2e6),
+        reading("lel", t, 150.0),
+        reading("lel", t, -1.0),
+    ]
+    for extra in ([], [{"device_id": "p"}]):  # the fast path, then the per-item path
+        index, readings, bad = ing.decode(json.dumps(batch + extra))
+        assert index == [0, 1, 3, 7] and [r.gas_ppm for r in readings][:3] == [
+            8_388_607.0,
+            -8_388_608.0,
+            -250.0,
+        ]
+        errs = {b.index: b.errors[0] for b in bad if b.index < len(batch)}
+        assert sorted(errs) == [2, 4, 5, 6, 8]
+        assert all(e["field"] == "gas_ppm" and e["type"] == "unit_range" for e in errs.values())
+        for i, words in {
+            2: ("above 4,294,967,295", "unit counts"),
+            4: ("above 100,000", "unit mV"),
+            5: ("below 0", "unit ppm"),
+            6: ("above 1,000,000", "unit ppm"),
+            8: ("below 0", "unit %LEL"),
+        }.items():
+            assert all(w in errs[i]["reason"] for w in words), errs[i]
+    with pytest.raises(InvalidBody) as exc:  # a single reading: a 422 naming the unit
+        ing.decode(json.dumps(reading("mv", t, -2e5)))
+    assert exc.value.detail[0]["field"] == "gas_ppm" and "unit mV" in exc.value.detail[0]["reason"]
