@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from app.schemas.readings import DEVICE_ID_PATTERN, device_id_reason
+
 log = logging.getLogger(__name__)
 
 
@@ -169,12 +171,17 @@ def pydantic_errors(errors: list[dict[str, Any]], *, drop_prefix: int = 0) -> li
     """Pydantic ``ValidationError.errors()`` -> ``[{"field", "reason", "type"}]``.
 
     ``drop_prefix`` leading loc parts (e.g. the batch index or "body") are removed from the
-    dotted field path.
+    dotted field path. A device id that does not match its pattern is explained in words
+    (:func:`app.schemas.readings.device_id_reason`) instead of pydantic's "String should
+    match pattern '...'", so every route words it alike.
     """
     out = []
     for e in errors:
         loc = [str(p) for p in e.get("loc", ())][drop_prefix:]
         reason = e["msg"].removeprefix("Value error, ")  # our validators' own sentences
+        ctx = e.get("ctx") or {}
+        if e["type"] == "string_pattern_mismatch" and ctx.get("pattern") == DEVICE_ID_PATTERN:
+            reason = device_id_reason(e.get("input"))
         out.append({"field": ".".join(loc) or "(body)", "reason": reason, "type": e["type"]})
     return out
 

@@ -26,7 +26,7 @@ from app.schemas.alerts import (
     Kind,
     Severity,
 )
-from app.schemas.readings import device_id_ok
+from app.schemas.readings import device_id_ok, device_id_reason
 from app.schemas.times import UtcDateTime
 from app.security import VIEWER, AuditDep, KeysDep, OperatorDep, authorize_ws
 from app.services.hub import EventFilter, Subscription
@@ -77,7 +77,7 @@ async def list_alerts(
             [
                 {
                     "field": "device_id",
-                    "reason": f"{bad[0][:70]!r} is not a device id (1-64 of A-Z a-z 0-9 . _ : -)",
+                    "reason": device_id_reason(bad[0]),
                     "type": "string_pattern_mismatch",
                 }
             ]

@@ -14,6 +14,8 @@ from app.schemas.times import RFC3339_PATTERN, parse_rfc3339
 
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
+#: What a device id may hold, in words (:data:`DEVICE_ID_PATTERN`).
+DEVICE_ID_RULE = "1-64 characters of A-Z a-z 0-9 . _ : -"
 
 #: 100 % by volume: no gas concentration can exceed it (keeps values finite in float32).
 GAS_PPM_MAX = 1_000_000.0
@@ -151,7 +153,7 @@ class Reading(BaseModel):
 
     device_id: str = Field(
         pattern=DEVICE_ID_PATTERN,
-        description="1-64 characters of A-Z a-z 0-9 . _ : -",
+        description=DEVICE_ID_RULE,
         examples=["kitchen-01"],
     )
     ts: Annotated[float | None, BeforeValidator(_parse_ts)] = Field(
@@ -211,6 +213,23 @@ def iso(ts: float) -> str:
     return (
         datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
+
+
+def device_id_reason(value: object) -> str:
+    """Why ``value`` is not a device id, in words (the one wording of every route: REST
+    bodies, paths and queries, WebSocket and MQTT), naming the offending part; the
+    pattern itself stays in the OpenAPI schema (:data:`DEVICE_ID_PATTERN`)."""
+    if not isinstance(value, str):
+        return f"must be a string of {DEVICE_ID_RULE}"
+    shown = repr(value[:70]) + ("..." if len(value) > 70 else "")
+    if not value:
+        why = "it is empty"
+    elif len(value) > 64:
+        why = f"it has {len(value)} characters, more than 64"
+    else:
+        bad = next((ch for ch in value if not _DEVICE_ID.fullmatch(ch)), None)
+        why = f"it holds {bad!r}, a character a device id may not have" if bad else "?"
+    return f"{shown} is not a device id: {why} (a device id is {DEVICE_ID_RULE})"
 
 
 def device_id_ok(device_id: str) -> bool:

@@ -10,6 +10,7 @@ import time
 import httpx
 import pytest
 
+from app.schemas.readings import DEVICE_ID_PATTERN
 from tests.conftest import reading
 
 JSON = {"content-type": "application/json"}
@@ -206,3 +207,32 @@ async def test_a_device_cursor_from_the_last_page_still_works(client: httpx.Asyn
     assert r.status_code == 200 and r.json()["next_cursor"] == "b"
     r = await client.get("/api/devices?cursor=b")
     assert [d["device_id"] for d in r.json()["devices"]] == ["c"]
+
+
+async def test_a_bad_device_id_is_worded_alike_on_every_route(client: httpx.AsyncClient) -> None:
+    """POST quoted the regular expression, GET /api/alerts said it in words (newcomer): one
+    wording everywhere, naming the field and the offending character or length; the
+    pattern stays in the OpenAPI schema."""
+    now = time.time()
+    for bad, why in (("bad id", "holds ' '"), ("x" * 65, "65 characters, more than 64")):
+        body = await client.post("/api/readings", json=reading(bad, now, 400.0))
+        batch = await client.post(
+            "/api/readings", json=[reading(bad, now, 400.0), reading("ok", now, 400.0)]
+        )
+        path = await client.get(f"/api/devices/{bad}")
+        query = await client.get("/api/alerts", params={"device_id": bad})
+        replies = [
+            body.json()["detail"][0],
+            batch.json()["rejected"][0]["errors"][0],
+            path.json()["detail"][0],
+            query.json()["detail"][0],
+        ]
+        assert [body.status_code, path.status_code, query.status_code] == [422] * 3
+        assert {r["field"] for r in replies} == {"device_id"}
+        reasons = {r["reason"] for r in replies}
+        assert len(reasons) == 1, reasons
+        [reason] = reasons
+        assert why in reason and "A-Z a-z 0-9 . _ : -" in reason and "pattern" not in reason
+    spec = (await client.get("/openapi.json")).json()
+    [param] = spec["paths"]["/api/devices/{device_id}"]["get"]["parameters"]
+    assert param["schema"]["pattern"] == DEVICE_ID_PATTERN
