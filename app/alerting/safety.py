@@ -286,6 +286,27 @@ class SafetyRules:
             e.with_(detail=(e.detail or "") + note) for e in self._threshold(device_id, at, gas)
         ]
 
+    def clock_refused(self, device_id: str, *, at: float, detail: str) -> list[AlertEvent]:
+        """Raise the ``clock`` sensor_fault of a device whose reading was refused for its
+        stamp (more than 5 min ahead of the server clock): none of its readings is stored,
+        so without it operators never learned of the device (newcomer). Once: nothing
+        while its open sensor_fault names ``clock`` already; an open fault with other
+        conditions gets ``clock`` added (``alert.updated``). The fault ends as the others
+        do, once accepted readings show none for ``off_delay_s``.
+
+        Args:
+            at: the reading's receipt time, epoch s (the event time: its stamp is refused).
+            detail: the refusal, for the event.
+        """
+        if not self.profiles.enabled(device_id):
+            return []
+        ep = self._open.get(device_id, {}).get(Kind.SENSOR_FAULT)
+        if ep is not None and "clock" in ep.conditions:
+            return []
+        held = [] if ep is None else ep.conditions
+        found = {c: "" for c in held if c != "silent"} | {"clock": detail}
+        return self._fault_episode(device_id, at, None, found, "silent" in held)
+
     def silent(self, now: float, *, wall_ts: float) -> list[AlertEvent]:
         """Raise (or add to) the ``sensor_fault`` of watched devices silent for ``silent_s``.
 

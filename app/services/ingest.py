@@ -29,7 +29,6 @@ from app.errors import Forbidden, InvalidBody, pydantic_errors
 from app.jsonio import Ambiguous, duplicate_error, loads_marked
 from app.schemas.readings import (
     GAS_RANGE,
-    MAX_FUTURE_S,
     IngestResult,
     Reading,
     Rejected,
@@ -285,16 +284,24 @@ class Ingestor:
         try:
             index, readings, bad = self.decode(raw, ahead=ahead)
         finally:
-            if ahead and self.safety is not None and self.forward is None:
-                await self.safety.on_late(  # dangerous gas is seen whatever the stamp
-                    [a for a in ahead if device_prefix is None or a[0].startswith(device_prefix)],
-                    why=f"more than {MAX_FUTURE_S:.0f} s ahead of the server clock",
-                )
+            await self.refused_ahead(ahead, device_prefix)
         if device_prefix is not None:
             check_prefix(index, readings, device_prefix)
             if self.quota is not None and key_id is not None and self.forward is None:
                 index, readings = self.quota.admit(key_id, index, readings, bad)
         return await self.ingest(index, readings, bad)
+
+    async def refused_ahead(
+        self, ahead: Sequence[tuple[str, float, float]], device_prefix: str | None = None
+    ) -> None:
+        """Readings :meth:`decode` refused only for a ``ts`` too far ahead of the server
+        clock (its ``ahead``): their devices are registered, their gas checked against the
+        set points and their ``clock`` fault raised (:meth:`SafetyService.on_ahead`), those
+        of ``device_prefix`` only (the sender's key). Single node only (not with
+        ``forward``)."""
+        rows = [a for a in ahead if device_prefix is None or a[0].startswith(device_prefix)]
+        if rows and self.safety is not None and self.forward is None:
+            await self.safety.on_ahead(rows)
 
     def decode(
         self,

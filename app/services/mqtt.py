@@ -308,7 +308,11 @@ class MqttIngress:
                         }
                     ]
                 )
-            index, readings, bad = self.ingestor.decode(raw, device_id=device_id)
+            ahead: list[tuple[str, float, float]] = []
+            try:
+                index, readings, bad = self.ingestor.decode(raw, device_id=device_id, ahead=ahead)
+            finally:  # stamped too far ahead: registered, set points, clock fault
+                await self.ingestor.refused_ahead(ahead)
         except (InvalidBody, TooLarge) as exc:
             self._reply(device_id, {"error": exc.error, "detail": exc.detail})
             return None

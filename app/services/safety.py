@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from app.alerting.events import AlertEvent
 from app.alerting.safety import SafetyRules
+from app.schemas.readings import MAX_FUTURE_S, iso
 from app.services.eventlog import EventLog
 from app.services.registry import Registry
 
@@ -68,6 +69,30 @@ class SafetyService:
         at = self.wall()
         for d, ts, gas in rows:
             events += self.rules.check_late(d, ts, gas, at=at, why=why)
+        if events or self.rules.dirty:
+            await self.log.publish(events)
+
+    async def on_ahead(self, rows: Sequence[tuple[str, float, float]]) -> None:
+        """Readings refused only for a stamp more than
+        :data:`~app.schemas.readings.MAX_FUTURE_S` ahead of the server clock,
+        (device_id, stamp epoch s, gas) each. None is stored, but the device is registered
+        and watched for silence (a device whose every reading is refused was never heard
+        of: no ``silent`` fault followed; newcomer), its gas is checked against the set
+        points at the receipt time (:meth:`on_late`), and its ``clock`` sensor fault is
+        raised once (:meth:`SafetyRules.clock_refused`)."""
+        devices = list(dict.fromkeys(d for d, _, _ in rows))
+        await self.registry.ensure(devices)
+        self.rules.watch(devices, now=self.monotonic())
+        at = self.wall()
+        why = f"more than {MAX_FUTURE_S:.0f} s ahead of the server clock"
+        events: list[AlertEvent] = []
+        for d, ts, gas in rows:
+            events += self.rules.check_late(d, ts, gas, at=at, why=why)
+            detail = (
+                f"reading stamped {iso(ts)} is {ts - at:.0f} s ahead of the server clock "
+                f"(at most {MAX_FUTURE_S:.0f} s): refused, not stored; check the gateway's clock"
+            )
+            events += self.rules.clock_refused(d, at=at, detail=detail)
         if events or self.rules.dirty:
             await self.log.publish(events)
 

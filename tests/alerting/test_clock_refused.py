@@ -1,0 +1,28 @@
+"""A device whose readings are all refused for a stamp too far ahead is made known: one
+``clock`` sensor fault, then ``silent`` on the same episode, and accepted readings end it."""
+
+from __future__ import annotations
+
+from app.alerting.safety import SafetyConfig, SafetyRules
+
+T0 = 1_767_225_600.0
+
+
+def test_the_clock_fault_of_refused_stamps_is_raised_once_and_silence_follows() -> None:
+    rules = SafetyRules(SafetyConfig(silent_s=60, off_delay_s=2))
+    rules.watch(["gw"], now=0.0)  # as SafetyService.on_ahead does
+    [first] = rules.clock_refused("gw", at=T0, detail="stamped 400 s ahead")
+    assert (first.type, first.kind, first.reason, first.detail, first.ts) == (
+        "alert.raised",
+        "sensor_fault",
+        "clock",
+        "stamped 400 s ahead",
+        T0,
+    )
+    assert rules.clock_refused("gw", at=T0 + 1, detail="again") == []  # raised once
+    [quiet] = rules.silent(61.0, wall_ts=T0 + 61)  # no reading was ever accepted
+    assert (quiet.type, quiet.reason, quiet.alert_id) == ("alert.updated", "silent", first.alert_id)
+    out = []
+    for i in range(4):  # its clock put right: accepted readings end the fault
+        out += rules.check("gw", T0 + 100 + i, 420.0, 21.0, 45.0, now=100.0 + i)
+    assert [(e.type, e.alert_id) for e in out] == [("alert.resolved", first.alert_id)]
