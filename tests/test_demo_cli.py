@@ -191,3 +191,17 @@ def test_the_demo_printer_names_an_update_by_its_reason(capsys) -> None:
         "silence_ended",
         "escalated",
     ]
+
+
+def test_the_demo_printer_names_the_gas_unit(capsys) -> None:
+    """Events keep ``gas_ppm`` for ppm devices only; the printer shows ``gas`` in the
+    device's own unit (``gas_unit``), and an event stored before units were kept by its
+    ``gas_ppm``."""
+    from app.demo import _print_event
+
+    base = {"type": "alert.raised", "kind": "threshold", "event_id": 3, "device_id": "adc"}
+    base |= {"severity": "warning", "probability": None, "ts": "t", "detail": "x"}
+    _print_event({**base, "gas": 35_000.0, "gas_unit": "counts", "gas_ppm": None}, None)
+    _print_event({**base, "gas_ppm": 900.0}, None)
+    first, second = capsys.readouterr().out.splitlines()
+    assert "gas=35000 counts" in first and "gas=900 ppm" in second
