@@ -237,11 +237,17 @@ class GasUnits(Protocol):
     """What the policy asks of the device profiles (:class:`app.alerting.profiles.Profiles`):
     the unit of a device's gas, its %LEL, and ``critical_gas_ppm`` in its unit."""
 
-    def unit(self, device_id: str) -> str: ...  # noqa: D102
+    def unit(self, device_id: str) -> str:
+        """The unit of the device's gas readings (ppm, %LEL, counts, mV)."""
+        ...
 
-    def pct_lel(self, device_id: str, gas_ppm: float | None) -> float | None: ...  # noqa: D102
+    def pct_lel(self, device_id: str, gas_ppm: float | None) -> float | None:
+        """The device's gas reading in %LEL, or None."""
+        ...
 
-    def critical_gas(self, device_id: str, critical_ppm: float | None) -> float | None: ...  # noqa: D102
+    def critical_gas(self, device_id: str, critical_ppm: float | None) -> float | None:
+        """``critical_ppm`` in the device's unit, or None (no concentration escalation)."""
+        ...
 
 
 @dataclass
