@@ -427,7 +427,8 @@ function renderFleet() {
     el("td", {}, el("span", { class: `dot st-${st}` }), st),
     el("td", {}, el("a", { href: `#/device/${encodeURIComponent(d.device_id)}`,
       text: d.device_id })),
-    el("td", { class: "num", text: fmt.num(r.gas_ppm) }),
+    el("td", { class: "num", text: r.gas_ppm === undefined || r.gas_ppm === null ? "–"
+      : `${fmt.num(r.gas_ppm)} ${d.unit || "ppm"}` }), // the device's own unit
     el("td", { class: "num", text: fmt.num(r.temperature_c, 1) }),
     el("td", { class: "num", text: fmt.num(r.humidity_pct, 1) }),
     el("td", {}, sparkline(state.sparks.get(d.device_id))),
@@ -530,7 +531,8 @@ async function renderDevice() {
   const endX = Date.parse(hist.to) / 1000;
   const bands = alertBands(alerts.alerts, endX);
   while (charts.length) charts.pop().destroy();
-  drawChart("#chart-gas", "Gas (mean per bucket), ppm", "gas ppm", "#d9480f", xs,
+  const unit = (info && info.unit) || "ppm";
+  drawChart("#chart-gas", `Gas (mean per bucket), ${unit}`, `gas ${unit}`, "#d9480f", xs,
     hist.points.map((p) => p.gas_ppm_mean), bands);
   drawChart("#chart-temp", "Temperature, °C", "°C", "#1c7ed6", xs,
     hist.points.map((p) => p.temperature_c_mean), bands);
