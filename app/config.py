@@ -256,6 +256,13 @@ class Settings(BaseSettings):
         "commit per interval instead of one per message keeps the store's write lock free "
         "for alert events (python -m bench.store --contended)",
     )
+    read_scored_wait_s: float = Field(
+        10.0,
+        ge=0,
+        description="Longest a read of alerts or events waits, s, for the windows of the "
+        "readings accepted before it to be scored, so a client that posts readings and then "
+        "asks for their alerts sees them (0: answer at once with what is stored)",
+    )
     readings_queue_max: int = Field(
         100_000, ge=1, description="Readings waiting for the history writer before ingestion waits"
     )
