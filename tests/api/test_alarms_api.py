@@ -113,8 +113,8 @@ async def test_silence_on_a_glob_keeps_webhooks_quiet_but_stores_the_alert(
         )
         assert r.status_code == 201 and r.json()["status"] == "active"
         sid = r.json()["silence_id"]
-        await post(c, "kitchen-01", [6000.0])
-        await post(c, "hall-01", [6000.0])
+        await post(c, "kitchen-01", [6000.0, 6000.0])
+        await post(c, "hall-01", [6000.0, 6000.0])
         [k] = await events(c, "kitchen-01")
         [h] = await events(c, "hall-01")
         assert (k["silenced"], h["silenced"]) == (True, False)
@@ -159,7 +159,7 @@ async def test_an_alert_raised_in_a_silence_is_announced_when_it_expires(
             },
         )
         assert r.status_code == 201, r.text
-        await post(c, "attic-1", [6000.0])
+        await post(c, "attic-1", [6000.0, 6000.0])
         async with asyncio.timeout(15):  # the sweep runs every second
             while len(evs := await events(c, "attic-1")) < 2:
                 await asyncio.sleep(0.1)
@@ -186,7 +186,7 @@ async def test_device_profiles_set_points_and_registry(make_client: Callable[...
         bad = await c.patch("/api/devices/x-1", json={"low_pct_lel": 5})
         assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "gas"
         assert (await c.put("/api/devices/x-1", json={"gas": "unobtainium"})).status_code == 422
-        await post(c, "propane-1", [1000.0])
+        await post(c, "propane-1", [1000.0, 1000.0])
         await post(c, "methane-default", [1000.0])  # global 5,000 ppm set point: nothing
         [e] = await events(c, "propane-1")
         assert (e["kind"], e["severity"], e["gas_pct_lel"]) == ("threshold", "warning", 5.882)
@@ -278,7 +278,7 @@ async def test_a_device_disabled_with_an_open_alert_before_is_closed_at_start_up
     make_client: Callable[..., Any],
 ) -> None:
     async for c in make_client():
-        await post(c, "old-1", [6000.0])
+        await post(c, "old-1", [6000.0, 6000.0])
         # as the old code left it: disabled in the store, its alert still open
         await c.gasleak.store.devices.put(
             "old-1", {**DEFAULT_PROFILE.to_dict(), "enabled": False}, T0
@@ -351,10 +351,10 @@ async def test_a_store_outage_while_registering_does_not_cost_readings_or_alerts
             await real(ids, now)
 
         monkeypatch.setattr(state.store.devices, "add", down_once)
-        await post(c, "new-1", [6_000.0])  # registration fails: reading and alert still land
+        await post(c, "new-1", [6_000.0] * 2)  # registration fails: reading and alert still land
         assert [e["type"] for e in await events(c, "new-1")] == ["alert.raised"]
         assert (await c.get("/api/devices")).json()["total"] == 0
-        await post(c, "new-1", [6_000.0], t0=T0 + 1)  # the next reading registers it
+        await post(c, "new-1", [6_000.0], t0=T0 + 2)  # the next reading registers it
         assert calls == [["new-1"], ["new-1"]]
         assert [d["device_id"] for d in (await c.get("/api/devices")).json()["devices"]] == [
             "new-1"
