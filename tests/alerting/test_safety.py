@@ -132,6 +132,12 @@ def test_a_glitch_every_97_s_on_clean_air_is_one_spike_fault_not_38_warnings() -
         assert events[0].ts == T0 + 51  # decided by the reading after the glitch
         detail = events[0].detail or ""
         assert f"gas {glitch:g} ppm" in detail and "no threshold alarm" in detail
+    rules = SafetyRules(SafetyConfig(spike_memory_s=10, off_delay_s=5))
+    ends = feed(rules, gas_only([420.0, 5_420.0] + [420.0] * 20))
+    assert [(e.type, e.reason, e.ts - T0) for e in ends] == [
+        ("alert.raised", "spike", 2.0),
+        ("alert.resolved", "all clear", 17.0),  # 10 s of spike memory, then the off-delay
+    ]
 
 
 def test_the_high_set_point_is_immediate_and_the_low_one_waits_one_reading() -> None:
