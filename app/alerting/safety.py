@@ -51,7 +51,8 @@ updated it; the episode ends when no condition has held for ``off_delay_s``:
   device's first reading; the time between them counts as at least ``rate_min_span_s``. Two
   readings 10 ms apart with +0.1 °C are 0.1 °C/s, not 10 °C/s. Memory: one reading.
 - "spike": a reading over the low set point that its next reading did not confirm (see
-  above; issue 9: a single implausible reading may raise a sensor_fault). The condition
+  above; issue 9: a single implausible reading may raise a sensor_fault); also one over
+  the high set point, whose critical alarm was raised at once and stands. The condition
   holds for ``spike_memory_s`` after the last spike (:attr:`OpenEpisode.spike_ts`), so
   glitches that recur keep one fault open instead of raising one each.
 - "out_of_range": a value outside the sensor's stated range. The gas range and the gas
@@ -163,13 +164,14 @@ class OpenEpisode:
 
 @dataclass(slots=True)
 class Pending:
-    """A reading at or above the low set point (below the high one) that jumped there from
-    far below it and waits for the next reading (stored for restart safety).
+    """A reading at or above the low set point that jumped there from far below it and waits
+    for the next reading (stored for restart safety).
 
     ``ts``: its reading time, epoch s; ``gas``: its gas, device unit; ``prev``: the reading
     before it (NaN: none); ``wait_s``: reading-time on-delay (s); ``due``: receive time
     (monotonic s) at which the sweep raises it if no reading came (not stored: a restored
-    one is due at once).
+    one is due at once); ``raised``: at or above the high set point, so its alarm was raised
+    at once and the next reading only tells whether it was also a ``spike``.
     """
 
     ts: float
@@ -177,6 +179,7 @@ class Pending:
     prev: float
     wait_s: float
     due: float = 0.0
+    raised: bool = False
 
 
 #: The per-slot fields of the rules (typecode, default): the last reading (gas ppm, °C, %RH,
@@ -362,7 +365,7 @@ class SafetyRules:
         for d in [d for d, p in self._pending.items() if p.due <= now]:
             p = self._pending.pop(d)
             self.dirty.add(d)
-            if not self.profiles.enabled(d):
+            if p.raised or not self.profiles.enabled(d):
                 continue
             why = f"; not confirmed: no reading for {self.config.confirm_max_s:g} s after it"
             out += [
@@ -444,6 +447,8 @@ class SafetyRules:
         near = low * self.config.near_fraction
         u = self.profiles.unit(d)
         late = ts - p.ts > p.wait_s
+        if p.raised and (gas >= near or late):
+            return [], None
         if gas >= near or late:
             why = (
                 f"; not confirmed: next reading {ts - p.ts:g} s later (wait {p.wait_s:g} s)"
@@ -453,10 +458,15 @@ class SafetyRules:
             events = self._threshold(d, p.ts, p.gas, confirmed=True)
             return [e.with_(detail=(e.detail or "") + why) for e in events], None
         before = "none" if math.isnan(p.prev) else f"{p.prev:g} {u}"
+        sp = points[1] if p.raised else low
         return [], (
-            f"gas {p.gas:g} {u} at {iso(p.ts)} >= set point {low:g} {u} for one reading: "
+            f"gas {p.gas:g} {u} at {iso(p.ts)} >= set point {sp:g} {u} for one reading: "
             f"before it {before}, after it {gas:g} {u}, both below {near:g} {u}; "
-            "no threshold alarm"
+            + (
+                "its critical threshold alarm stands (the high set point never waits)"
+                if p.raised
+                else "no threshold alarm"
+            )
         )
 
     def _wait(self, interval: float) -> float:
@@ -499,16 +509,18 @@ class SafetyRules:
             crit = gas >= high
             if (
                 not confirmed
-                and not crit
                 and c.confirm_max_s > 0
                 and not prev >= low * c.near_fraction  # NaN (no previous reading) too
+                and not (crit and math.isnan(prev))  # a spike needs a reading before it
             ):
                 s = self.index.get(d)
                 last = math.nan if s is None else self.rows.last_ts[s]
                 wait = self._wait(ts - last)
-                self._pending[d] = Pending(ts, gas, prev, wait, now + c.confirm_max_s)
+                due = now + c.confirm_max_s
+                self._pending[d] = Pending(ts, gas, prev, wait, due, raised=crit)
                 self.dirty.add(d)
-                return []
+                if not crit:
+                    return []  # the high set point never waits: raised below
             ep = OpenEpisode(
                 uuid.uuid4().hex,
                 (Severity.CRITICAL if crit else Severity.WARNING),
@@ -866,7 +878,13 @@ class SafetyRules:
             kept: dict[str, Any] = {k: asdict(ep) for k, ep in self._open.get(d, {}).items()}
             p = self._pending.get(d)
             if p is not None:
-                kept[PENDING] = {"ts": p.ts, "gas": p.gas, "prev": p.prev, "wait_s": p.wait_s}
+                kept[PENDING] = {
+                    "ts": p.ts,
+                    "gas": p.gas,
+                    "prev": p.prev,
+                    "wait_s": p.wait_s,
+                    "raised": p.raised,
+                }
             out[d] = kept or None
         self.dirty.clear()
         return out
