@@ -62,7 +62,8 @@ async def test_critical_alarm_latches_until_acknowledged_with_the_model_off(
     make_client: Callable[..., Any],
 ) -> None:
     async for c in make_client():
-        await post(c, "tank-1", [420.0 + i for i in range(70)] + [13_000.0] + [420.0] * 80)
+        # two readings: one alone between clean ones is also a spike sensor_fault
+        await post(c, "tank-1", [420.0 + i for i in range(70)] + [13_000.0] * 2 + [420.0] * 80)
         status = (await c.get("/api/status")).json()
         assert status["model_status"]["is_trained"] is False and status["windows_scored"] == 0
         evs = await events(c, "tank-1")
@@ -70,7 +71,7 @@ async def test_critical_alarm_latches_until_acknowledged_with_the_model_off(
             ("alert.raised", "critical", "active", "high"),
             ("alert.updated", "critical", "cleared_unacked", "cleared_unacked"),
         ]
-        assert evs[1]["ts"] == "2026-01-01T00:02:11.000Z"  # 60 s off-delay after the clear
+        assert evs[1]["ts"] == "2026-01-01T00:02:12.000Z"  # 60 s off-delay after the clear
         assert evs[0]["model_type"] == "safety rules" and "12500" in evs[0]["detail"]
         aid = evs[0]["alert_id"]
         device = (await c.get("/api/devices/tank-1")).json()
