@@ -325,14 +325,23 @@ async def test_reminders_repeat_until_acknowledged(make_client: Callable[..., An
 async def test_silent_device_raises_its_fault_through_the_app(
     make_client: Callable[..., Any],
 ) -> None:
-    async for c in make_client(silent_s=0.4):
+    """The silence sweep; and the set-point sweep: a device silent after one reading over
+    the low set point (held for its next reading) has its warning raised, not dropped."""
+    async for c in make_client(silent_s=0.4, threshold_confirm_max_s=0.2):
         await post(c, "quiet-1", [420.0])
+        await post(c, "hot-1", [420.0, 6_000.0])
         async with asyncio.timeout(10):
             while not (evs := await events(c, "quiet-1")):
+                await asyncio.sleep(0.05)
+            while not (hot := [e for e in await events(c, "hot-1") if e["kind"] == "threshold"]):
                 await asyncio.sleep(0.05)
         assert [(e["type"], e["kind"], e["reason"]) for e in evs] == [
             ("alert.raised", "sensor_fault", "silent")
         ]
+        assert [(e["type"], e["reason"], e["ts"]) for e in hot] == [
+            ("alert.raised", "low", "2026-01-01T00:00:01.000Z")
+        ]
+        assert "not confirmed: no reading for 0.2 s" in hot[0]["detail"]
 
 
 async def test_a_store_outage_while_registering_does_not_cost_readings_or_alerts(
