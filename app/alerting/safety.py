@@ -432,10 +432,11 @@ class SafetyRules:
     def _decide(self, d: str, ts: float, gas: float) -> tuple[list[AlertEvent], str | None]:
         """Decide the device's pending low-set-point reading at its next reading (``ts``,
         ``gas``): confirmed when this one is near (at or above ``near_fraction`` of the low
-        set point), or when it came
-        later than the pending one's wait (a timeout: raised all the same); else the pending
-        reading was a lone spike. Returns the threshold events of a confirmed one (at its
-        own time) and the ``spike`` fault's detail of a denied one (else None)."""
+        set point), or when it came later than the pending one's wait (a timeout: raised all
+        the same); else the pending reading was a lone spike. Returns the threshold events of
+        a confirmed one (at its own time) and the ``spike`` fault's detail of a denied one
+        (else None). A pending reading over the high set point was raised already: it only
+        gives the ``spike`` detail when denied."""
         p = self._pending.pop(d, None) if self._pending else None
         if p is None:
             return [], None
@@ -881,7 +882,7 @@ class SafetyRules:
                 kept[PENDING] = {
                     "ts": p.ts,
                     "gas": p.gas,
-                    "prev": p.prev,
+                    "prev": None if math.isnan(p.prev) else p.prev,  # JSON has no NaN
                     "wait_s": p.wait_s,
                     "raised": p.raised,
                 }
@@ -896,7 +897,8 @@ class SafetyRules:
             self._watch(d, now)
             for kind, data in kinds.items():
                 if kind == PENDING:  # due at the first sweep unless a reading comes first
-                    self._pending[d] = Pending(**data, due=now)
+                    prev = math.nan if data.get("prev") is None else data["prev"]
+                    self._pending[d] = Pending(**{**data, "prev": prev}, due=now)
                     continue
                 ep = OpenEpisode.from_dict(data)
                 self._open.setdefault(d, {})[kind] = ep

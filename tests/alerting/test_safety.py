@@ -3,6 +3,7 @@ minimum span, silence, per-device profiles, restart round trip."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import get_args
 
@@ -168,14 +169,19 @@ def test_an_unconfirmed_low_reading_raises_on_timeout_never_dropped() -> None:
     rules = SafetyRules(SafetyConfig(confirm_max_s=30.0))
     rules.check("d", T0, 420.0, 21.0, 45.0, now=0.0)
     assert rules.check("d", T0 + 1, 6_000.0, 21.0, 45.0, now=1.0) == []
+    assert rules.check("first", T0, 6_000.0, 21.0, 45.0, now=1.0) == []  # no reading before
     assert rules.due(30.0) == []
-    saved = {d: v for d, v in rules.take_dirty().items() if v}
-    [ev] = rules.due(31.0)
-    assert summary([ev]) == [("alert.raised", "warning", "active", "low")]
-    assert ev.ts == T0 + 1 and "no reading for 30 s" in (ev.detail or "")
+    # stored as strict JSON (PostgreSQL's has no NaN), restored after a restart
+    saved = json.loads(json.dumps(rules.take_dirty(), allow_nan=False))
+    evs = rules.due(31.0)
+    assert summary(evs) == [("alert.raised", "warning", "active", "low")] * 2
+    assert evs[0].ts == T0 + 1 and "no reading for 30 s" in (evs[0].detail or "")
     restored = SafetyRules()
-    restored.restore(saved, now=100.0)
-    assert summary(restored.due(100.0)) == [("alert.raised", "warning", "active", "low")]
+    restored.restore({d: v for d, v in saved.items() if v}, now=100.0)
+    assert [(e.device_id, e.reason) for e in restored.due(100.0)] == [
+        ("d", "low"),
+        ("first", "low"),
+    ]
     late = SafetyRules()
     feed(late, gas_only([420.0, 6_000.0]))  # 1 s apart: waits 2 s of reading time
     [ev] = late.check("d", T0 + 5, 420.0, 21.0, 45.0, now=5.0)
