@@ -145,6 +145,24 @@ class Settings(BaseSettings):
         "slice (smoke_iot rows 50021-51141, 1 Hz) dips below the threshold clear level "
         "(4,000 ppm) for up to 58 s between flare-ups (tests/alerting/test_safety.py)",
     )
+    threshold_confirm_max_s: float = Field(
+        30.0,
+        ge=0,
+        description="On-delay cap of the low set point, s: a reading that jumps from under "
+        "half the low set point to between the low and high set points raises its warning "
+        "once the next reading confirms it (at or above half the low set point), within 2 "
+        "device intervals "
+        "of reading time and at most this long (then it raises all the same, also when the "
+        "device goes silent); a lone reading not confirmed is a `spike` sensor_fault. The "
+        "high set point has no on-delay. 0 = every reading judged alone (ISA-18.2 / IEC 62682 "
+        "on-delay against chattering; README 'Safety rules')",
+    )
+    spike_memory_s: float = Field(
+        3600.0,
+        gt=0,
+        description="A `spike` sensor_fault condition holds this long after the last spike, s, "
+        "so recurring glitches keep one fault open instead of raising one each",
+    )
     latch_critical: bool = Field(
         True,
         description="A critical threshold alarm stays (cleared_unacked) after the gas "
