@@ -145,6 +145,24 @@ class Settings(BaseSettings):
         "slice (smoke_iot rows 50021-51141, 1 Hz) dips below the threshold clear level "
         "(4,000 ppm) for up to 58 s between flare-ups (tests/alerting/test_safety.py)",
     )
+    threshold_confirm_max_s: float = Field(
+        30.0,
+        ge=0,
+        description="On-delay cap of the low set point, s: a reading that jumps from under "
+        "half the low set point to between the low and high set points raises its warning "
+        "once the next reading confirms it (at or above half the low set point), within 2 "
+        "device intervals "
+        "of reading time and at most this long (then it raises all the same, also when the "
+        "device goes silent); a lone reading not confirmed is a `spike` sensor_fault. The "
+        "high set point has no on-delay. 0 = every reading judged alone (ISA-18.2 / IEC 62682 "
+        "on-delay against chattering; README 'Safety rules')",
+    )
+    spike_memory_s: float = Field(
+        3600.0,
+        gt=0,
+        description="A `spike` sensor_fault condition holds this long after the last spike, s, "
+        "so recurring glitches keep one fault open instead of raising one each",
+    )
     latch_critical: bool = Field(
         True,
         description="A critical threshold alarm stays (cleared_unacked) after the gas "
@@ -258,6 +276,13 @@ class Settings(BaseSettings):
         description="Shortest time between two writes of the readings history, s: one "
         "commit per interval instead of one per message keeps the store's write lock free "
         "for alert events (python -m bench.store --contended)",
+    )
+    read_scored_wait_s: float = Field(
+        10.0,
+        ge=0,
+        description="Longest a read of alerts or events waits, s, for the windows of the "
+        "readings accepted before it to be scored, so a client that posts readings and then "
+        "asks for their alerts sees them (0: answer at once with what is stored)",
     )
     readings_queue_max: int = Field(
         100_000, ge=1, description="Readings waiting for the history writer before ingestion waits"

@@ -7,6 +7,8 @@ which report on (or feed) the whole service.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Annotated
 
 from fastapi import Depends
@@ -37,13 +39,28 @@ async def get_settings_dep(state: StateDep) -> Settings:
     return state.settings
 
 
+async def scored_so_far(state: AppState) -> None:
+    """Wait until every window submitted before this call has been scored and its events
+    stored, for at most ``settings.read_scored_wait_s``; then return either way (a read during
+    a scoring backlog answers with what is stored by then)."""
+    wait_s = state.settings.read_scored_wait_s
+    if wait_s <= 0 or state.scorer.pending == 0:
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(state.scorer.wait_sunk(state.scorer.submitted_total), wait_s)
+
+
 async def get_alerts(state: StateDep) -> AlertService:
-    """Alert queries, acknowledgement, reminders."""
+    """Alert queries, acknowledgement, reminders; a read sees the alerts of every reading
+    accepted before it (:func:`scored_so_far`)."""
+    await scored_so_far(state)
     return state.alerts
 
 
 async def get_event_log(state: StateDep) -> EventLog:
-    """The durable event log (stored events, newest id)."""
+    """The durable event log (stored events, newest id), with the events of every reading
+    accepted before the request (:func:`scored_so_far`)."""
+    await scored_so_far(state)
     return state.log
 
 

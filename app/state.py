@@ -219,6 +219,7 @@ async def _workers(settings: Settings, state: AppState) -> AsyncIterator[None]:
         asyncio.create_task(_checkpoint_forever(state.store), name="wal-checkpoint"),
         asyncio.create_task(_evict_forever(state), name="evictor"),
         asyncio.create_task(_silent_forever(state), name="silent-sweep"),
+        asyncio.create_task(_pending_forever(state), name="pending-sweep"),
         asyncio.create_task(_unsilence_forever(state), name="silence-end-sweep"),
     ]
     if state.snapshots is not None:
@@ -510,6 +511,18 @@ async def _silent_forever(state: AppState) -> None:
             await state.safety.sweep_silent(time.time())
         except Exception:  # a store outage is retried inside; anything else: log, go on
             log.exception("silent-device sweep failed")
+
+
+async def _pending_forever(state: AppState, period_s: float = 1.0) -> None:
+    """Every second: raise the threshold alarm of a low-set-point reading its device left
+    unconfirmed for ``confirm_max_s`` (``SafetyService.sweep_pending``; a dict check when
+    nothing is pending)."""
+    while True:
+        await asyncio.sleep(period_s)
+        try:
+            await state.safety.sweep_pending()
+        except Exception:  # a store outage is retried inside; anything else: log, go on
+            log.exception("pending set-point sweep failed")
 
 
 async def _unsilence_forever(state: AppState, period_s: float = 1.0) -> None:

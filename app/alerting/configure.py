@@ -39,4 +39,6 @@ def safety_config(s: Settings) -> SafetyConfig:
         range_min=(s.gas_range_ppm[0], s.temp_range_c[0], 0.0),
         range_max=(s.gas_range_ppm[1], s.temp_range_c[1], 100.0),
         silent_s=s.silent_s,
+        confirm_max_s=s.threshold_confirm_max_s,
+        spike_memory_s=s.spike_memory_s,
     )

@@ -388,8 +388,8 @@ class AlertPolicy:
         (:attr:`DeviceAlertState.told_gas`) and :data:`WORSEN_MIN_SCALES` kept noise scales
         above it. The alert becomes ``active`` again (an acknowledgement no longer holds: the
         operator acknowledged a smaller leak), may escalate to critical in the same event,
-        and the announced level becomes the new one. Without a kept level (after a baseline
-        reset) the rise is measured from 0. Called only for a window that brought a level."""
+        and the announced level becomes the new one. Without a kept level (none was given at
+        the raise) the rise is measured from 0. Called only for a window that brought a level."""
         f, g = self.config.worsen_factor, st.recent_gas
         if f is None or g is None:
             return None
@@ -498,19 +498,6 @@ class AlertPolicy:
     def active(self) -> dict[str, str]:
         """Device id -> open (active or acknowledged) alert id."""
         return {d: s.alert_id for d, s in self.states.items() if s.alert_id}
-
-    def forget_base(self, device_id: str) -> bool:
-        """An operator reset the device's baseline: its open leak alert no longer holds on
-        to the level kept at its raise (:meth:`DeviceAlertState.still_above`), so it resolves
-        once the relearned level shows clean air. Without this, an alert raised by a sensor
-        swap's step stayed active however long the new level was clean (newcomer). True when
-        an open alert's kept level was dropped (the state is marked for persisting)."""
-        st = self.open_alert(device_id)
-        if st is None or st.base_level is None:
-            return False
-        st.base_level = st.base_scale = None
-        self.dirty.add(device_id)
-        return True
 
     def close(self, device_id: str, *, ts: float, reason: str, detail: str) -> AlertEvent | None:
         """Resolve the device's open leak alert now, whatever its readings (an operator

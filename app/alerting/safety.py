@@ -9,8 +9,25 @@ episode; everything that happens inside an episode is an ``alert.updated`` on it
 or a raw unit such as counts; a raw-unit device without set points of its own has no
 threshold rule: ``profiles.py``):
 
-- Raised at the first reading at or above the low set point; severity ``critical`` at once
-  when it is at or above the high set point (a 0 -> 20,000 ppm step alarms on that reading).
+- The high set point has no delay: a reading at or above it raises (or escalates to)
+  ``critical`` at once, a lone one too (a 0 -> 20,000 ppm step alarms on that reading).
+- The low set point has an on-delay of one reading where a single reading could be a glitch
+  (ISA-18.2 / IEC 62682 on-delay, the alarm-management remedy for chattering alarms; here
+  the shortest one, so the warning is late by one reading interval at most): a reading
+  between the set points whose previous reading is near (at least ``near_fraction``, half,
+  of the low set point) raises at once; one that jumped there from further below is
+  :class:`Pending` until the device's next reading. The next reading confirms it when it is
+  near too (the ``warning`` is raised, at the pending reading's own time, the detail saying
+  so), or when it comes more than ``CONFIRM_INTERVALS`` device intervals (at most
+  ``confirm_max_s``) of reading time later; a device that sends nothing for
+  ``confirm_max_s`` of receive time has it raised by :meth:`SafetyRules.due` (no reading is
+  dropped for want of a neighbour; a pending reading is persisted with the episodes and a
+  restored one is raised at the first sweep). A next reading far below denies it: the
+  reading was one implausible reading between two far lower ones, a ``spike`` (below), not
+  gas. Readings refused for their stamp (:meth:`SafetyRules.check_late`) have no neighbour
+  on the time line and raise at once. Newcomer: a 5,420 ppm glitch every 97 s on clean air
+  gave 38 warnings an hour; gas that stays near the set point (issue 10's
+  ``([5100] + [3900] * 5) * 10``) is still one alert raised on its first reading over it.
 - Escalates warning -> critical on the first reading at or above the high set point.
 - Clear condition: gas below ``low * (1 - hysteresis)``. The episode ends once the clear
   condition has held for ``off_delay_s`` of reading time (off-delay, never on one reading).
@@ -33,6 +50,11 @@ updated it; the episode ends when no condition has held for ``off_delay_s``:
   (exactly the previous one at regular sampling), else the last such reference, else the
   device's first reading; the time between them counts as at least ``rate_min_span_s``. Two
   readings 10 ms apart with +0.1 °C are 0.1 °C/s, not 10 °C/s. Memory: one reading.
+- "spike": a reading over the low set point that its next reading did not confirm (see
+  above; issue 9: a single implausible reading may raise a sensor_fault); also one over
+  the high set point, whose critical alarm was raised at once and stands. The condition
+  holds for ``spike_memory_s`` after the last spike (:attr:`OpenEpisode.spike_ts`), so
+  glitches that recur keep one fault open instead of raising one each.
 - "out_of_range": a value outside the sensor's stated range. The gas range and the gas
   rate limit are in ppm and apply to ppm devices only (a 16-bit ADC's 65,535 counts is no
   fault).
@@ -76,8 +98,16 @@ from app.schemas.readings import iso
 from app.slab import Columns, SlotIndex
 
 MODEL_TYPE = "safety rules"
+#: The key of a pending low-set-point reading in a device's persisted state (beside kinds).
+PENDING = "pending"
 _CHANNELS = ("gas_ppm", "temperature_c", "humidity_pct")
-FAULTS = ("stuck", "rate_of_change", "out_of_range", "silent", "clock")
+FAULTS = ("stuck", "rate_of_change", "out_of_range", "spike", "silent", "clock")
+#: A low-set-point reading waits for the next one at most this many device intervals of
+#: reading time (``2``: one reading lost in transit is not yet a timeout), and at least
+#: :data:`CONFIRM_MIN_S` seconds (a burst of readings 10 ms apart); never more than
+#: :attr:`SafetyConfig.confirm_max_s`.
+CONFIRM_INTERVALS = 2.0
+CONFIRM_MIN_S = 2.0
 Vals = tuple[float, float, float]
 
 
@@ -86,6 +116,11 @@ class SafetyConfig:
     """Parameters of :class:`SafetyRules` (see :class:`app.config.Settings` for sources).
 
     ``low_ppm`` / ``high_ppm`` are the set points of devices without a configured gas.
+    ``confirm_max_s``: the longest a low-set-point reading waits for the next reading to
+    confirm it (the on-delay's cap, s; 0 = every reading raises at once, as before);
+    ``spike_memory_s``: how long after a spike the ``spike`` fault condition holds, s;
+    ``near_fraction``: a neighbouring reading at or above this fraction of the low set point
+    confirms a reading over it (see the module docstring).
     """
 
     low_ppm: float = 5_000.0
@@ -99,6 +134,9 @@ class SafetyConfig:
     range_min: Vals = (0.0, -40.0, 0.0)
     range_max: Vals = (60_000.0, 85.0, 100.0)
     silent_s: float = 300.0
+    confirm_max_s: float = 30.0
+    spike_memory_s: float = 3600.0
+    near_fraction: float = 0.5
 
 
 @dataclass(slots=True)
@@ -113,6 +151,7 @@ class OpenEpisode:
     latched: bool = False
     conditions: list[str] = field(default_factory=list)
     episode: EpisodeStats | None = None
+    spike_ts: float | None = None  # sensor_fault: reading time of the last spike
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OpenEpisode:
@@ -121,6 +160,26 @@ class OpenEpisode:
         if kept.get("episode") is not None:
             kept["episode"] = EpisodeStats.from_dict(kept["episode"])
         return cls(**kept)
+
+
+@dataclass(slots=True)
+class Pending:
+    """A reading at or above the low set point that jumped there from far below it and waits
+    for the next reading (stored for restart safety).
+
+    ``ts``: its reading time, epoch s; ``gas``: its gas, device unit; ``prev``: the reading
+    before it (NaN: none); ``wait_s``: reading-time on-delay (s); ``due``: receive time
+    (monotonic s) at which the sweep raises it if no reading came (not stored: a restored
+    one is due at once); ``raised``: at or above the high set point, so its alarm was raised
+    at once and the next reading only tells whether it was also a ``spike``.
+    """
+
+    ts: float
+    gas: float
+    prev: float
+    wait_s: float
+    due: float = 0.0
+    raised: bool = False
 
 
 #: The per-slot fields of the rules (typecode, default): the last reading (gas ppm, °C, %RH,
@@ -207,6 +266,7 @@ class SafetyRules:
         self.index.attach(self.rows)
         self._open: dict[str, dict[str, OpenEpisode]] = {}  # device -> kind -> episode
         self._watched: dict[str, _Watched] = {}  # watched devices without a slot
+        self._pending: dict[str, Pending] = {}  # device -> its unconfirmed low reading
         self.dirty: set[str] = set()
 
     # readings -------------------------------------------------------------------------------
@@ -243,8 +303,10 @@ class SafetyRules:
                 r.silent[s] = int(w.silent)
         out: list[AlertEvent] = []
         if self.profiles.enabled(device_id):
-            out += self._threshold(device_id, ts, gas)
-            out += self._faults(device_id, s, ts, (gas, temp, rh), clock)
+            decided, spike = self._decide(device_id, ts, gas)
+            out += decided
+            out += self._threshold(device_id, ts, gas, confirmed=False, prev=r.gas[s], now=now)
+            out += self._faults(device_id, s, ts, (gas, temp, rh), clock, spike)
         r.gas[s], r.temp[s], r.rh[s] = gas, temp, rh
         r.last_ts[s], r.last_seen[s] = ts, now
         return out
@@ -307,6 +369,32 @@ class SafetyRules:
         found = {c: "" for c in held if c != "silent"} | {"clock": detail}
         return self._fault_episode(device_id, at, None, found, "silent" in held)
 
+    def due(self, now: float) -> list[AlertEvent]:
+        """Raise the threshold alarm of every pending low-set-point reading whose device sent
+        nothing for ``confirm_max_s`` since (receive time): a device that falls silent after
+        one high reading is alarmed, not forgotten (the next reading may never come).
+
+        Args:
+            now: the clock of ``check``'s ``now`` (monotonic s).
+
+        Returns:
+            The ``alert.raised`` events, at the pending readings' own times.
+        """
+        if not self._pending:
+            return []
+        out: list[AlertEvent] = []
+        for d in [d for d, p in self._pending.items() if p.due <= now]:
+            p = self._pending.pop(d)
+            self.dirty.add(d)
+            if p.raised or not self.profiles.enabled(d):
+                continue
+            why = f"; not confirmed: no reading for {self.config.confirm_max_s:g} s after it"
+            out += [
+                e.with_(detail=(e.detail or "") + why)
+                for e in self._threshold(d, p.ts, p.gas, confirmed=True)
+            ]
+        return out
+
     def silent(self, now: float, *, wall_ts: float) -> list[AlertEvent]:
         """Raise (or add to) the ``sensor_fault`` of watched devices silent for ``silent_s``.
 
@@ -362,7 +450,70 @@ class SafetyRules:
             self._watched[d].silent = on
 
     # threshold ------------------------------------------------------------------------------
-    def _threshold(self, d: str, ts: float, gas: float) -> list[AlertEvent]:
+    def _decide(self, d: str, ts: float, gas: float) -> tuple[list[AlertEvent], str | None]:
+        """Decide the device's pending low-set-point reading at its next reading (``ts``,
+        ``gas``): confirmed when this one is near (at or above ``near_fraction`` of the low
+        set point), or when it came later than the pending one's wait (a timeout: raised all
+        the same); else the pending reading was a lone spike. Returns the threshold events of
+        a confirmed one (at its own time) and the ``spike`` fault's detail of a denied one
+        (else None). A pending reading over the high set point was raised already: it only
+        gives the ``spike`` detail when denied."""
+        p = self._pending.pop(d, None) if self._pending else None
+        if p is None:
+            return [], None
+        self.dirty.add(d)
+        points = self.profiles.set_points(d)
+        if points is None:
+            return [], None
+        low = points[0]
+        near = low * self.config.near_fraction
+        u = self.profiles.unit(d)
+        late = ts - p.ts > p.wait_s
+        if p.raised and (gas >= near or late):
+            return [], None
+        if gas >= near or late:
+            why = (
+                f"; not confirmed: next reading {ts - p.ts:g} s later (wait {p.wait_s:g} s)"
+                if late and gas < near
+                else f"; confirmed by the next reading, {gas:g} {u}"
+            )
+            events = self._threshold(d, p.ts, p.gas, confirmed=True)
+            return [e.with_(detail=(e.detail or "") + why) for e in events], None
+        before = "none" if math.isnan(p.prev) else f"{p.prev:g} {u}"
+        sp = points[1] if p.raised else low
+        return [], (
+            f"gas {p.gas:g} {u} at {iso(p.ts)} >= set point {sp:g} {u} for one reading: "
+            f"before it {before}, after it {gas:g} {u}, both below {near:g} {u}; "
+            + (
+                "its critical threshold alarm stands (the high set point never waits)"
+                if p.raised
+                else "no threshold alarm"
+            )
+        )
+
+    def _wait(self, interval: float) -> float:
+        """Reading-time on-delay of a pending reading, s, given the device's last interval
+        (s; NaN = unknown): ``CONFIRM_INTERVALS`` intervals, within
+        [``CONFIRM_MIN_S``, ``confirm_max_s``]."""
+        cap = self.config.confirm_max_s
+        if not math.isfinite(interval):
+            return cap
+        return min(cap, max(CONFIRM_MIN_S, CONFIRM_INTERVALS * interval))
+
+    def _threshold(
+        self,
+        d: str,
+        ts: float,
+        gas: float,
+        *,
+        confirmed: bool = True,
+        prev: float = math.nan,
+        now: float = 0.0,
+    ) -> list[AlertEvent]:
+        """The set-point rule on one reading. Unless ``confirmed``, a reading that would
+        raise a warning after a previous reading (``prev``, NaN = none) far below it (under
+        ``near_fraction`` of the low set point) is held as :class:`Pending` (receive time
+        ``now``) instead."""
         c = self.config
         points = self.profiles.set_points(d)
         u = self.profiles.unit(d)
@@ -378,6 +529,20 @@ class SafetyRules:
             if gas < low:
                 return []
             crit = gas >= high
+            if (
+                not confirmed
+                and c.confirm_max_s > 0
+                and not prev >= low * c.near_fraction  # NaN (no previous reading) too
+                and not (crit and math.isnan(prev))  # a spike needs a reading before it
+            ):
+                s = self.index.get(d)
+                last = math.nan if s is None else self.rows.last_ts[s]
+                wait = self._wait(ts - last)
+                due = now + c.confirm_max_s
+                self._pending[d] = Pending(ts, gas, prev, wait, due, raised=crit)
+                self.dirty.add(d)
+                if not crit:
+                    return []  # the high set point never waits: raised below
             ep = OpenEpisode(
                 uuid.uuid4().hex,
                 (Severity.CRITICAL if crit else Severity.WARNING),
@@ -489,11 +654,19 @@ class SafetyRules:
 
     # sensor faults --------------------------------------------------------------------------
     def _faults(
-        self, d: str, s: int, ts: float, vals: Vals, clock: str | None = None
+        self,
+        d: str,
+        s: int,
+        ts: float,
+        vals: Vals,
+        clock: str | None = None,
+        spike: str | None = None,
     ) -> list[AlertEvent]:
         c = self.config
         r = self.rows
         found: dict[str, str] = {} if clock is None else {"clock": clock}
+        if spike is not None:
+            found["spike"] = spike
         # the gas range and rate limits are in ppm: they do not apply to a %LEL or raw unit
         first = 0 if self.profiles.unit(d) == "ppm" else 1
         bad = [
@@ -552,7 +725,14 @@ class SafetyRules:
         ep = None if opened is None else opened.get(Kind.SENSOR_FAULT)
         if ep is None and not found and not silent:
             return []  # the common case: a healthy sensor
-        now_on = sorted(set(found) | ({"silent"} if silent else set()), key=FAULTS.index)
+        on = set(found) | ({"silent"} if silent else set())
+        if ep is not None and ep.spike_ts is not None:
+            if ts - ep.spike_ts < self.config.spike_memory_s:
+                on.add("spike")  # one open fault while spikes recur, not one per spike
+            elif "spike" not in found:
+                ep.spike_ts = None
+                self.dirty.add(d)
+        now_on = sorted(on, key=FAULTS.index)
         if ep is None:
             if not now_on:
                 return []
@@ -562,6 +742,7 @@ class SafetyRules:
                 AlertState.ACTIVE,
                 conditions=now_on,
                 episode=EpisodeStats.open(ts, None, gas, by_probability=False),
+                spike_ts=ts if "spike" in found else None,
             )
             self._open.setdefault(d, {})[Kind.SENSOR_FAULT] = ep
             self.dirty.add(d)
@@ -579,6 +760,9 @@ class SafetyRules:
             ]
         if ep.episode is not None and ep.episode.observe(ts, None, gas):
             self.dirty.add(d)  # a new peak is stored (survives a restart)
+        if "spike" in found:
+            ep.spike_ts = ts
+            self.dirty.add(d)
         new = [r for r in now_on if r not in ep.conditions]
         if now_on != ep.conditions:
             ep.conditions = now_on
@@ -628,6 +812,8 @@ class SafetyRules:
         operator disabled the device: its rules no longer run, so the alerts could never
         change). ``ts``: epoch s (wall clock of the change). Returns the ``alert.resolved``
         events, carrying ``reason`` and ``detail``."""
+        if self._pending.pop(device_id, None) is not None:
+            self.dirty.add(device_id)
         opened = self._open.pop(device_id, None)
         if not opened:
             return []
@@ -712,16 +898,30 @@ class SafetyRules:
         """Open episodes changed since the last call: device -> {kind: episode}, or None."""
         out: dict[str, dict[str, Any] | None] = {}
         for d in self.dirty:
-            opened = self._open.get(d)
-            out[d] = {k: asdict(ep) for k, ep in opened.items()} if opened else None
+            kept: dict[str, Any] = {k: asdict(ep) for k, ep in self._open.get(d, {}).items()}
+            p = self._pending.get(d)
+            if p is not None:
+                kept[PENDING] = {
+                    "ts": p.ts,
+                    "gas": p.gas,
+                    "prev": None if math.isnan(p.prev) else p.prev,  # JSON has no NaN
+                    "wait_s": p.wait_s,
+                    "raised": p.raised,
+                }
+            out[d] = kept or None
         self.dirty.clear()
         return out
 
     def restore(self, saved: dict[str, dict[str, Any]], *, now: float) -> None:
-        """Load persisted open episodes (at start-up); those devices are watched from ``now``."""
+        """Load persisted open episodes and pending readings (at start-up); those devices are
+        watched from ``now``."""
         for d, kinds in saved.items():
             self._watch(d, now)
             for kind, data in kinds.items():
+                if kind == PENDING:  # due at the first sweep unless a reading comes first
+                    prev = math.nan if data.get("prev") is None else data["prev"]
+                    self._pending[d] = Pending(**{**data, "prev": prev}, due=now)
+                    continue
                 ep = OpenEpisode.from_dict(data)
                 self._open.setdefault(d, {})[kind] = ep
                 self._set_silent(d, "silent" in ep.conditions)
@@ -754,11 +954,12 @@ class SafetyRules:
         return {d for d, kinds in self._open.items() if kinds}
 
     def device_ids(self) -> set[str]:
-        """Every device the rules hold anything for (watched, checked or with an open alert)."""
+        """Every device the rules hold anything for (watched, checked, with an open alert or
+        a pending reading)."""
         watched = np.flatnonzero(np.isfinite(self.rows.view("last_seen"))).tolist()
         owner = self.index.owner
         out = {d for s in watched if (d := owner(s)) is not None}
-        return out | set(self._watched) | set(self._open)
+        return out | set(self._watched) | set(self._open) | set(self._pending)
 
     def release(self, device_ids: list[str]) -> None:
         """Drop devices from memory without persisting anything (cluster mode: another
@@ -772,6 +973,7 @@ class SafetyRules:
         alerts). Their rows are cleared; with an index of its own, their slots are freed."""
         for d in device_ids:
             self._open.pop(d, None)
+            self._pending.pop(d, None)
             self._watched.pop(d, None)
             s = self.index.get(d)
             if s is None:

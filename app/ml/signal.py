@@ -56,7 +56,12 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   second bound is the clean-air wander of real sensors: smoke_iot's label-0 rows reach +17 %
   for a minute and more (rows 53300-54500: 400 -> 472 ppm eCO2), while the real methane
   releases of methane_chamber_afc stand +30 % above their level within 3 min of the
-  labelled onset.
+  labelled onset. A second route for a smaller rise that persists (every one of the last
+  ``sustain_readings`` readings ``sustain_z`` scales and ``sustain_log_ratio`` up:
+  :func:`app.ml.features.sustained_rise`) is off (``sustain_readings`` 0): measured, it
+  catches no leak of 3-10 sd on the 1 Hz benchmark at any setting that keeps the clean
+  probes quiet, and its gain on larger leaks comes with an alarm on the room-filling probe
+  (README, gate sweep).
 - **Ambient**: recent temperature and humidity (``t_level_``, ``rh_level_``: means with time
   constant ``tau_ambient_s``, held with the level). A rise of the gas that a sudden change of
   temperature or humidity can explain is not evidence of gas: up to ``sens_t_per_c`` per °C plus
@@ -167,8 +172,10 @@ class SignalConfig:
     """Parameters of :class:`DeviceSignal` (stored in the model manifest; see module doc).
 
     Times in seconds, ``*_z`` in noise scales. ``recent_readings``, ``recent_z``,
-    ``recent_off_z``, ``dropout_max_s`` and ``level_sym_z`` were added after the shipped
-    model was trained: a manifest without them takes these defaults.
+    ``recent_off_z``, ``dropout_max_s``, ``level_sym_z`` and the ``sustain_*`` fields (the
+    evidence gate's second route, off while ``sustain_readings`` is 0:
+    :func:`app.ml.features.sustained_rise`) were added after the shipped model was trained: a
+    manifest without them takes these defaults.
     """
 
     warmup: int = 60
@@ -191,6 +198,9 @@ class SignalConfig:
     recent_off_z: float = 1.0
     dropout_max_s: float = 300.0
     level_sym_z: float = 1.0
+    sustain_readings: float = 0.0  # off: the second evidence route (features.sustained_rise)
+    sustain_z: float = 2.0
+    sustain_log_ratio: float = 0.15
 
     def to_dict(self) -> dict[str, float]:
         """JSON-ready copy, for the manifest."""

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from app.deps import StateDep
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.routing import StrictRoute
 from app.schemas.readings import DEVICE_ID_PATTERN, iso
 from app.schemas.signals import BaselineReset, BaselineResetDone
@@ -22,7 +22,10 @@ log = logging.getLogger(__name__)
 @router.post(
     "/api/devices/{device_id}/baseline-reset",
     response_model=BaselineResetDone,
-    responses={404: {"description": "Unknown device"}},
+    responses={
+        404: {"description": "Unknown device"},
+        409: {"description": "The device has an open leak alert and `force` is not set"},
+    },
     summary="Forget a device's clean-air level and warm up again",
 )
 async def reset_baseline(
@@ -33,23 +36,59 @@ async def reset_baseline(
     audit: AuditDep,
 ) -> BaselineResetDone:
     """Restart the device's signal model (after a sensor swap, or a level that is now clean
-    air). Its open leak alert, if any, forgets the level kept at its raise and resolves once
-    the relearned level shows clean air (after the warm-up), or when acknowledged and
-    resolved. Operators and admins only; audited."""
-    if not state.buffers.signals.reset(device_id):
+    air). Refused (409) while the device has an open leak alert unless ``force`` is set: a
+    level relearned during a leak is the leak's own gas, and the alert would later resolve
+    "all clear" on it (newcomer: a reset at 3,419 ppm ended the alarm silently). Forced, the
+    alert is resolved now with reason ``baseline_reset`` and a detail naming who, when and
+    why. Operators and admins only; audited."""
+    if state.buffers.signals.index.get(device_id) is None:
         raise NotFound(f"device {device_id!r} is not tracked")
-    if state.policy.forget_base(device_id):
-        await state.log.publish([])  # the changed state is stored
+    open_leak = state.policy.open_alert(device_id)
+    if open_leak is not None and not body.force:
+        raise Conflict(
+            [
+                {
+                    "field": "force",
+                    "reason": f"device {device_id!r} has an open leak alert "
+                    f"{open_leak.alert_id} ({open_leak.severity}, {open_leak.state}): a level "
+                    "learned now would be the leak's own gas and the alert would resolve "
+                    "'all clear' on it; send force=true to reset anyway and resolve that "
+                    "alert as baseline_reset",
+                }
+            ]
+        )
+    state.buffers.signals.reset(device_id)
+    now = time.time()
     done = BaselineResetDone(
         device_id=device_id,
         by=body.by,
         reason=body.reason,
-        at=iso(time.time()),
+        at=iso(now),
         readings_to_warm=state.buffers.signals.cfg.warmup,
     )
+    if open_leak is not None:
+        why = f": {body.reason}" if body.reason else ""
+        event = state.policy.close(
+            device_id,
+            ts=now,
+            reason="baseline_reset",
+            detail=f"baseline reset by {body.by} at {done.at}{why}; ended by the operator, "
+            "not by clean air",
+        )
+        if event is not None:
+            done.resolved_alert_id = event.alert_id
+            await state.log.publish([event])
     state.buffers.signals.last_reset[device_id] = done.model_dump()
-    log.info("baseline reset: device=%s by=%s reason=%s", device_id, body.by, body.reason)
-    await audit.record(
-        who, "baseline.reset", target=device_id, detail={"by": body.by, "reason": body.reason}
+    log.info(
+        "baseline reset: device=%s by=%s reason=%s force=%s resolved=%s",
+        device_id,
+        body.by,
+        body.reason,
+        body.force,
+        done.resolved_alert_id,
     )
+    detail = {"by": body.by, "reason": body.reason}
+    if done.resolved_alert_id:
+        detail["resolved_alert_id"] = done.resolved_alert_id
+    await audit.record(who, "baseline.reset", target=device_id, detail=detail)
     return done

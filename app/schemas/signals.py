@@ -26,6 +26,14 @@ class BaselineReset(BaseModel):
         description="Why, free text",
         examples=["sensor replaced"],
     )
+    force: bool = Field(
+        False,
+        description="Reset although the device has an open leak alert. Without it such a "
+        "reset is refused (409 naming the alert): the level relearned during a leak is the "
+        "leak's own gas, on which the alert would later resolve as 'all clear'. With it the "
+        "alert is resolved at once with reason `baseline_reset`, its detail naming who, when "
+        "and why",
+    )
 
 
 class BaselineResetDone(BaseModel):
@@ -36,3 +44,6 @@ class BaselineResetDone(BaseModel):
     reason: str | None
     at: str = Field(description="RFC 3339 server time of the reset")
     readings_to_warm: int = Field(description="Readings before the device is scored again")
+    resolved_alert_id: str | None = Field(
+        None, description="The open leak alert a forced reset resolved (`baseline_reset`)"
+    )

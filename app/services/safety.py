@@ -96,6 +96,14 @@ class SafetyService:
         if events or self.rules.dirty:
             await self.log.publish(events)
 
+    async def sweep_pending(self) -> int:
+        """Raise the threshold alarm of low-set-point readings left unconfirmed for
+        ``confirm_max_s`` (:meth:`SafetyRules.due`); returns how many events."""
+        events = self.rules.due(self.monotonic())
+        if events or self.rules.dirty:
+            await self.log.publish(events)
+        return len(events)
+
     async def sweep_silent(self, wall_ts: float) -> int:
         """Raise the ``silent`` fault of devices quiet for ``silent_s``; returns how many."""
         events = self.rules.silent(self.monotonic(), wall_ts=wall_ts)

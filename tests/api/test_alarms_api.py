@@ -62,7 +62,8 @@ async def test_critical_alarm_latches_until_acknowledged_with_the_model_off(
     make_client: Callable[..., Any],
 ) -> None:
     async for c in make_client():
-        await post(c, "tank-1", [420.0 + i for i in range(70)] + [13_000.0] + [420.0] * 80)
+        # two readings: one alone between clean ones is also a spike sensor_fault
+        await post(c, "tank-1", [420.0 + i for i in range(70)] + [13_000.0] * 2 + [420.0] * 80)
         status = (await c.get("/api/status")).json()
         assert status["model_status"]["is_trained"] is False and status["windows_scored"] == 0
         evs = await events(c, "tank-1")
@@ -70,7 +71,7 @@ async def test_critical_alarm_latches_until_acknowledged_with_the_model_off(
             ("alert.raised", "critical", "active", "high"),
             ("alert.updated", "critical", "cleared_unacked", "cleared_unacked"),
         ]
-        assert evs[1]["ts"] == "2026-01-01T00:02:11.000Z"  # 60 s off-delay after the clear
+        assert evs[1]["ts"] == "2026-01-01T00:02:12.000Z"  # 60 s off-delay after the clear
         assert evs[0]["model_type"] == "safety rules" and "12500" in evs[0]["detail"]
         aid = evs[0]["alert_id"]
         device = (await c.get("/api/devices/tank-1")).json()
@@ -113,8 +114,8 @@ async def test_silence_on_a_glob_keeps_webhooks_quiet_but_stores_the_alert(
         )
         assert r.status_code == 201 and r.json()["status"] == "active"
         sid = r.json()["silence_id"]
-        await post(c, "kitchen-01", [6000.0])
-        await post(c, "hall-01", [6000.0])
+        await post(c, "kitchen-01", [6000.0, 6000.0])
+        await post(c, "hall-01", [6000.0, 6000.0])
         [k] = await events(c, "kitchen-01")
         [h] = await events(c, "hall-01")
         assert (k["silenced"], h["silenced"]) == (True, False)
@@ -159,7 +160,7 @@ async def test_an_alert_raised_in_a_silence_is_announced_when_it_expires(
             },
         )
         assert r.status_code == 201, r.text
-        await post(c, "attic-1", [6000.0])
+        await post(c, "attic-1", [6000.0, 6000.0])
         async with asyncio.timeout(15):  # the sweep runs every second
             while len(evs := await events(c, "attic-1")) < 2:
                 await asyncio.sleep(0.1)
@@ -186,7 +187,7 @@ async def test_device_profiles_set_points_and_registry(make_client: Callable[...
         bad = await c.patch("/api/devices/x-1", json={"low_pct_lel": 5})
         assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "gas"
         assert (await c.put("/api/devices/x-1", json={"gas": "unobtainium"})).status_code == 422
-        await post(c, "propane-1", [1000.0])
+        await post(c, "propane-1", [1000.0, 1000.0])
         await post(c, "methane-default", [1000.0])  # global 5,000 ppm set point: nothing
         [e] = await events(c, "propane-1")
         assert (e["kind"], e["severity"], e["gas_pct_lel"]) == ("threshold", "warning", 5.882)
@@ -290,7 +291,7 @@ async def test_a_device_disabled_with_an_open_alert_before_is_closed_at_start_up
     make_client: Callable[..., Any],
 ) -> None:
     async for c in make_client():
-        await post(c, "old-1", [6000.0])
+        await post(c, "old-1", [6000.0, 6000.0])
         # as the old code left it: disabled in the store, its alert still open
         await c.gasleak.store.devices.put(
             "old-1", {**DEFAULT_PROFILE.to_dict(), "enabled": False}, T0
@@ -336,14 +337,23 @@ async def test_reminders_repeat_until_acknowledged(make_client: Callable[..., An
 async def test_silent_device_raises_its_fault_through_the_app(
     make_client: Callable[..., Any],
 ) -> None:
-    async for c in make_client(silent_s=0.4):
+    """The silence sweep; and the set-point sweep: a device silent after one reading over
+    the low set point (held for its next reading) has its warning raised, not dropped."""
+    async for c in make_client(silent_s=0.4, threshold_confirm_max_s=0.2):
         await post(c, "quiet-1", [420.0])
+        await post(c, "hot-1", [420.0, 6_000.0])
         async with asyncio.timeout(10):
             while not (evs := await events(c, "quiet-1")):
+                await asyncio.sleep(0.05)
+            while not (hot := [e for e in await events(c, "hot-1") if e["kind"] == "threshold"]):
                 await asyncio.sleep(0.05)
         assert [(e["type"], e["kind"], e["reason"]) for e in evs] == [
             ("alert.raised", "sensor_fault", "silent")
         ]
+        assert [(e["type"], e["reason"], e["ts"]) for e in hot] == [
+            ("alert.raised", "low", "2026-01-01T00:00:01.000Z")
+        ]
+        assert "not confirmed: no reading for 0.2 s" in hot[0]["detail"]
 
 
 async def test_a_store_outage_while_registering_does_not_cost_readings_or_alerts(
@@ -363,10 +373,10 @@ async def test_a_store_outage_while_registering_does_not_cost_readings_or_alerts
             await real(ids, now)
 
         monkeypatch.setattr(state.store.devices, "add", down_once)
-        await post(c, "new-1", [6_000.0])  # registration fails: reading and alert still land
+        await post(c, "new-1", [6_000.0] * 2)  # registration fails: reading and alert still land
         assert [e["type"] for e in await events(c, "new-1")] == ["alert.raised"]
         assert (await c.get("/api/devices")).json()["total"] == 0
-        await post(c, "new-1", [6_000.0], t0=T0 + 1)  # the next reading registers it
+        await post(c, "new-1", [6_000.0], t0=T0 + 2)  # the next reading registers it
         assert calls == [["new-1"], ["new-1"]]
         assert [d["device_id"] for d in (await c.get("/api/devices")).json()["devices"]] == [
             "new-1"

@@ -253,3 +253,32 @@ async def test_a_worse_leak_re_alarms_an_acknowledged_alert_in_store_rest_and_so
     assert [e["type"] for e in body["events"]][-2:] == ["alert.acknowledged", "alert.updated"]
     r = await c.post(f"/api/alerts/{aid}/ack", json={"author": "bob", "comment": "evacuate"})
     assert r.status_code == 200 and r.json()["acknowledged"]["author"] == "bob"
+
+
+async def test_a_read_after_posting_sees_the_alerts_of_those_readings(tmp_path) -> None:  # noqa: ANN001
+    """Posting readings, then asking for events and alerts, shows the alert those readings
+    raised, even while the scorer is still behind: here every batch waits 0.5 s for more
+    windows, so the scoring of the posted windows ends well after the POST's answer."""
+    import numpy as np
+
+    settings = Settings(db_path=tmp_path / "g.db", batch_max_delay_ms=500)
+    rng = np.random.default_rng(3)
+    gas = np.r_[420 + rng.normal(0, 2, 120), np.linspace(420, 672, 20), np.full(100, 672.0)]
+    t0 = time.time() - 300
+    rows = [reading("raw-1", t0 + i, float(g)) for i, g in enumerate(gas)]
+    app = create_app(settings)
+    async with LifespanManager(app, startup_timeout=60) as manager:
+        state: AppState = app.state.gasleak
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=auth_headers()
+        ) as c:
+            r = await c.post("/api/readings", json=rows)
+            assert r.status_code == 200 and not r.json()["rejected"], r.text
+            assert state.scorer.pending > 0  # the scorer is behind the answer
+            events = (await c.get("/api/events", params={"device_id": "raw-1"})).json()
+            assert state.scorer.pending == 0
+            raised = [e for e in events["events"] if e["type"] == "alert.raised"]
+            assert [e["kind"] for e in raised] == ["leak"], events
+            alerts = (await c.get("/api/alerts", params={"device_id": "raw-1"})).json()
+            assert [a["kind"] for a in alerts["alerts"]] == ["leak"]

@@ -273,38 +273,43 @@ async def test_a_resent_message_is_reported_as_duplicates_and_not_stored_twice(
     assert (await client.get("/api/devices/resend")).json()["readings_seen"] == 2
 
 
-async def test_a_baseline_reset_lets_a_step_alert_resolve_on_the_new_level(
+async def test_a_baseline_reset_during_a_leak_alert_is_refused_unless_forced(
     client: httpx.AsyncClient,
 ) -> None:
-    """A sensor swap steps the level 400 -> 520 ppm and raises a leak alert. The operator
-    resets the baseline: the alert used to stay active however long 520 was clean, held by
-    the level kept at its raise (newcomer). It now resolves once the relearned level shows
-    clean air; the reset is audited as before."""
+    """A step 400 -> 520 ppm (a sensor swap, or a leak: the service cannot tell) raises a
+    leak alert. A baseline reset while it is open used to answer 200 with no warning, and the
+    alert then resolved "all clear" on the level relearned from the gas itself (newcomer: a
+    leak at 3,419 ppm). Now it is refused with 409 naming the alert and ``force``, nothing is
+    reset; forced, the alert resolves at once as ``baseline_reset`` naming who and why, and
+    the reset is still recorded (device view)."""
     import numpy as np
 
     rng = np.random.default_rng(4)
     t0 = time.time() - 3000
-    gas = np.r_[400 + rng.normal(0, 4, 300), 520 + rng.normal(0, 4, 1200)]
+    gas = np.r_[400 + rng.normal(0, 4, 300), 520 + rng.normal(0, 4, 100)]
     rows = [reading("swap", t0 + i, float(g)) for i, g in enumerate(gas)]
-
-    async def send(part: list[dict]) -> None:
-        for k in range(0, len(part), 100):
-            r = await client.post("/api/readings", json=part[k : k + 100])
-            assert r.json()["accepted"] == len(part[k : k + 100])
-        want = (await client.get("/api/status")).json()["windows_submitted"]
-        while (await client.get("/api/status")).json()["windows_scored"] < want:
-            await asyncio.sleep(0.05)
-
-    await send(rows[:400])
+    for k in range(0, len(rows), 100):
+        r = await client.post("/api/readings", json=rows[k : k + 100])
+        assert r.json()["accepted"] == len(rows[k : k + 100])
+    want = (await client.get("/api/status")).json()["windows_submitted"]
+    while (await client.get("/api/status")).json()["windows_scored"] < want:
+        await asyncio.sleep(0.05)
     [alert] = (await client.get("/api/alerts", params={"device_id": "swap"})).json()["alerts"]
     assert alert["kind"] == "leak" and alert["state"] == "active"
-    r = await client.post(
-        "/api/devices/swap/baseline-reset", json={"by": "ann", "reason": "sensor swap"}
-    )
+    url = "/api/devices/swap/baseline-reset"
+    r = await client.post(url, json={"by": "ann", "reason": "sensor swap"})
+    assert r.status_code == 409, r.text
+    [err] = r.json()["detail"]
+    assert err["field"] == "force" and alert["alert_id"] in err["reason"]
+    assert (await client.get("/api/devices/swap")).json()["signal"]["last_reset"] is None
+    r = await client.post(url, json={"by": "ann", "reason": "sensor swap", "force": True})
     assert r.status_code == 200, r.text
-    await send(rows[400:])
+    assert r.json()["resolved_alert_id"] == alert["alert_id"]
     [after] = (await client.get("/api/alerts", params={"device_id": "swap"})).json()["alerts"]
     assert after["alert_id"] == alert["alert_id"] and after["state"] == "resolved", after
+    events = (await client.get(f"/api/alerts/{alert['alert_id']}")).json()["events"]
+    assert events[-1]["reason"] == "baseline_reset" and "by ann" in events[-1]["detail"]
+    assert (await client.get("/api/devices/swap")).json()["signal"]["last_reset"]["by"] == "ann"
 
 
 async def test_a_flickering_leak_is_raised_and_a_worse_leak_re_alarms_its_acked_alert(

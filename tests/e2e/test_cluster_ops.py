@@ -103,8 +103,8 @@ def test_either_replica_takes_readings_and_each_serves_every_event(
 ) -> None:
     a, b = cluster
     on_a, on_b = device_of(a, "x"), device_of(b, "y")
-    post(b, on_a, [6_000.0])  # sent to the replica that does not own the device
-    post(a, on_b, [6_000.0])
+    post(b, on_a, [6_000.0] * 2)  # sent to the replica that does not own the device
+    post(a, on_b, [6_000.0] * 2)
     raised = {d: events(a, d, 1)[0] for d in (on_a, on_b)}
     assert all(e["type"] == "alert.raised" and e["kind"] == "threshold" for e in raised.values())
     last = max(e["event_id"] for e in raised.values())
@@ -160,6 +160,6 @@ def test_a_silence_made_on_one_replica_applies_on_the_other(
     )
     assert made.status_code == 201, made.text
     time.sleep(1.0)  # the change notice reaches b
-    post(a, dev, [6_000.0])
+    post(a, dev, [6_000.0] * 2)
     (ev,) = events(b, dev, 1)
     assert ev["type"] == "alert.raised" and ev["silenced"] is True

@@ -53,8 +53,8 @@ async def before_kill(server: LiveServer) -> dict[str, Any]:
         )
         assert silence.status_code == 201
         await post(http, "tank-1", [13_000.0] + [420.0] * 30, T0)  # clear timer at T0 + 1
-        await post(http, "kitchen-01", [6_000.0], T0)
-        await post(http, "lost-1", [6_000.0], T0)
+        await post(http, "kitchen-01", [6_000.0] * 2, T0)
+        await post(http, "lost-1", [6_000.0] * 2, T0)
         await post(http, "latched-1", [13_000.0] + [420.0] * 61, T0)  # cleared_unacked
         return {
             "silence": silence.json(),
@@ -85,13 +85,13 @@ async def after_restart(server: LiveServer, before: dict[str, Any], silent_s: fl
         ]
         assert epoch(new[0]["ts"]) == pytest.approx(T0 + 61, abs=1e-3)  # 60 s after T0 + 1
         # the silence still applies to kitchen-01's open alert
-        await post(http, "kitchen-01", [14_000.0], T0 + 1)
+        await post(http, "kitchen-01", [14_000.0], T0 + 2)
         assert [(e["type"], e["silenced"]) for e in await events(http, "kitchen-01")] == [
             ("alert.raised", True),
             ("alert.updated", True),
         ]
         # the propane profile's set points apply
-        await post(http, "propane-1", [1_000.0], T0)
+        await post(http, "propane-1", [1_000.0] * 2, T0)
         assert [e["severity"] for e in await events(http, "propane-1")] == ["warning"]
         # lost-1 never reports again: silent within silent_s plus one sweep period
         async with asyncio.timeout(silent_s + silent_s / 4 + 5):

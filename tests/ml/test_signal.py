@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from app.ml.features import evidence, median3
+from app.ml.features import evidence, median3, sustained_rise
 from app.ml.signal import DeviceSignal, SignalConfig, signal_series
 
 
@@ -85,6 +85,23 @@ def test_evidence_needs_noise_scales_and_ratio() -> None:
     sig = np.array([[400.0, 4.0], [400.0, 4.0], [400.0, 100.0]])  # the last one is noisy
     assert evidence(w, sig, cfg).tolist() == [True, False, False]
     assert not evidence(w[:1], np.array([[np.nan, np.nan]]), cfg).any()  # warming up
+
+
+def test_the_sustained_route_is_off_by_default_and_needs_every_reading_up() -> None:
+    on = SignalConfig(sustain_readings=30, sustain_z=2.0, sustain_log_ratio=0.15)
+    w = np.full((5, 60, 3), [400.0, 21.0, 45.0], dtype=np.float32)
+    # +16 % for 31 raw readings (30 after the running median of three): under the first
+    # route's +22 %
+    w[:, -31:, 0] = 470.0
+    w[1, -12:-10, 0] = 400.0  # two readings back at the level
+    w[3, -31, 0] = 400.0  # a run one reading short
+    w[4, -12, 0] = 400.0  # one reading back: the median of three removes it
+    sig = np.array([[400.0, 4.0], [400.0, 4.0], [400.0, 40.0], [400.0, 4.0], [400.0, 4.0]])
+    assert not evidence(w, sig, SignalConfig()).any()  # shipped: the route is off
+    want = [True, False, False, False, True]  # 2: a noisy device, under 2 noise scales
+    assert sustained_rise(w, sig, on).tolist() == want
+    assert evidence(w, sig, on).tolist() == want
+    assert not sustained_rise(w[:1], np.array([[np.nan, np.nan]]), on).any()  # warming up
 
 
 def test_a_rise_the_humidity_change_explains_is_no_evidence() -> None:
