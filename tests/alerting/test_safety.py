@@ -141,6 +141,40 @@ def test_a_glitch_every_97_s_on_clean_air_is_one_spike_fault_not_38_warnings() -
     ]
 
 
+def test_readings_over_the_set_point_that_recur_raise_the_threshold_alarm() -> None:
+    """Newcomer: gas over the low set point at every third reading (8,000-11,000 ppm between
+    readings of 420, 1 Hz, for 90 s; also 7,000 every third reading of a 10 s device) gave
+    one spike fault and no threshold alarm. A reading over the set point within RECUR_S of a
+    spike raises at once: the second such reading raises the warning, the next one over the
+    high set point escalates it."""
+    gas = [420.0] * 20 + [8_000.0, 420.0, 420.0] * 10 + [13_000.0, 420.0, 420.0] * 10
+    events = feed(SafetyRules(), gas_only(gas))
+    kinds = [(e.type, e.kind, e.reason) for e in events]
+    assert kinds[:2] == [
+        ("alert.raised", "sensor_fault", "spike"),
+        ("alert.raised", "threshold", "low"),
+    ]
+    assert events[1].ts == T0 + 23 and events[1].gas_ppm == 8_000.0  # the second 8,000
+    assert ("alert.updated", "threshold", "escalated") in kinds
+    slow = feed(SafetyRules(), gas_only([420.0] * 5 + [7_000.0, 420.0, 420.0] * 4), dt=10.0)
+    assert [(e.kind, e.reason) for e in slow][:2] == [
+        ("sensor_fault", "spike"),
+        ("threshold", "low"),
+    ]
+
+
+def test_a_negative_set_point_is_confirmed_like_a_positive_one() -> None:
+    """Newcomer: an mV device with set points -800 / -200 mV reading -1,000 then -700 mV
+    for 20 readings got a spike fault and no warning ("half the set point" was -400, above
+    every reading). Near the set point is measured in its own size: -1,000 is near -800."""
+    profiles = Profiles(low_ppm=5000, high_ppm=12500)
+    profiles.set("mv", DeviceProfile(unit="mV", low_set_point=-800, high_set_point=-200))
+    rules = SafetyRules(profiles=profiles)
+    events = feed(rules, gas_only([-1_000.0] * 10 + [-700.0] * 20), device="mv")
+    assert [(e.type, e.kind, e.reason) for e in events] == [("alert.raised", "threshold", "low")]
+    assert events[0].ts == T0 + 10  # the first reading over the set point, at once
+
+
 def test_the_high_set_point_is_immediate_and_the_low_one_waits_one_reading() -> None:
     """A step to the high set point alarms on its reading (also a lone one: safety first);
     a step from clean air to between the set points raises once the next reading confirms
