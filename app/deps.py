@@ -70,7 +70,9 @@ async def get_hub(state: StateDep) -> Hub:
 
 
 async def get_devices(state: StateDep) -> DeviceService:
-    """The per-device view and profiles."""
+    """The per-device view and profiles, with the alerts of every reading accepted before
+    the request (:func:`scored_so_far`)."""
+    await scored_so_far(state)
     return state.devices
 
 

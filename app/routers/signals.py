@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from app.deps import StateDep
+from app.deps import StateDep, scored_so_far
 from app.errors import Conflict, NotFound
 from app.routing import StrictRoute
 from app.schemas.readings import DEVICE_ID_PATTERN, iso
@@ -41,6 +41,7 @@ async def reset_baseline(
     "all clear" on it (newcomer: a reset at 3,419 ppm ended the alarm silently). Forced, the
     alert is resolved now with reason ``baseline_reset`` and a detail naming who, when and
     why. Operators and admins only; audited."""
+    await scored_so_far(state)  # a leak in readings already posted counts as open
     if state.buffers.signals.index.get(device_id) is None:
         raise NotFound(f"device {device_id!r} is not tracked")
     open_leak = state.policy.open_alert(device_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from app.schemas.alerts import AlertState, Kind, Severity
 from app.schemas.times import LINE
@@ -78,7 +78,7 @@ class Profile(BaseModel):
     high_set_point: float | None = Field(
         None, allow_inf_nan=False, description="Critical set point in a raw unit (counts, mV)"
     )
-    enabled: bool = Field(True, description="False: no alerts, not watched for silence")
+    enabled: StrictBool = Field(True, description="False: no alerts, not watched for silence")
 
 
 class ProfilePatch(BaseModel):
@@ -94,7 +94,7 @@ class ProfilePatch(BaseModel):
     high_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False)
     low_set_point: float | None = Field(None, allow_inf_nan=False)
     high_set_point: float | None = Field(None, allow_inf_nan=False)
-    enabled: bool | None = Field(None, description="true or false; leave it out to keep it")
+    enabled: StrictBool | None = Field(None, description="true or false; leave it out to keep it")
 
     @field_validator("enabled", "unit", mode="before")
     @classmethod

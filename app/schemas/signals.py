@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from app.schemas.times import LINE, TEXT
 
@@ -26,7 +26,7 @@ class BaselineReset(BaseModel):
         description="Why, free text",
         examples=["sensor replaced"],
     )
-    force: bool = Field(
+    force: StrictBool = Field(
         False,
         description="Reset although the device has an open leak alert. Without it such a "
         "reset is refused (409 naming the alert): the level relearned during a leak is the "

@@ -256,8 +256,9 @@ async def test_a_worse_leak_re_alarms_an_acknowledged_alert_in_store_rest_and_so
 
 
 async def test_a_read_after_posting_sees_the_alerts_of_those_readings(tmp_path) -> None:  # noqa: ANN001
-    """Posting readings, then asking for events and alerts, shows the alert those readings
-    raised, even while the scorer is still behind: here every batch waits 0.5 s for more
+    """Posting readings, then asking for events and alerts (or resetting the baseline, or
+    viewing the device), sees the alert those readings raised, even while the scorer is
+    still behind: here every batch waits 0.5 s for more
     windows, so the scoring of the posted windows ends well after the POST's answer."""
     import numpy as np
 
@@ -276,6 +277,18 @@ async def test_a_read_after_posting_sees_the_alerts_of_those_readings(tmp_path) 
             r = await c.post("/api/readings", json=rows)
             assert r.status_code == 200 and not r.json()["rejected"], r.text
             assert state.scorer.pending > 0  # the scorer is behind the answer
+            view = (await c.get("/api/devices/raw-1")).json()
+            assert [a["kind"] for a in view["alerts"]] == ["leak"], view  # the view waited
+            # a baseline reset right away sees the leak alert of readings just posted
+            # (newcomer: 200 and a level relearned on the leak; the guard lost the race)
+            rows2 = [reading("raw-2", t0 + i, float(g)) for i, g in enumerate(gas)]
+            assert (await c.post("/api/readings", json=rows2)).status_code == 200
+            assert state.scorer.pending > 0
+            loose = {"by": "ann", "force": "yes"}
+            bad = await c.post("/api/devices/raw-2/baseline-reset", json=loose)
+            assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "force"
+            reset = await c.post("/api/devices/raw-2/baseline-reset", json={"by": "ann"})
+            assert reset.status_code == 409, reset.text
             events = (await c.get("/api/events", params={"device_id": "raw-1"})).json()
             assert state.scorer.pending == 0
             raised = [e for e in events["events"] if e["type"] == "alert.raised"]
