@@ -10,7 +10,7 @@ signal model and alert policy otherwise as the service runs them
 (:func:`app.training.online_replay.replay`); also the synthetic sensors of
 ``bench.detection_probe``. Needs ``../shared/data``.
 
-    python -m bench.gate_sweep [--replicates 10] [--svm] [--sustained]
+    python -m bench.gate_sweep [--replicates 10] [--svm] [--sustained | --ambient]
 
 ``--sustained`` sweeps the gate's second route instead (:func:`app.ml.features.sustained_rise`,
 off in the shipped model): the lowest of the last ``sustain_readings`` filtered readings at
@@ -70,6 +70,10 @@ SUSTAINED = (
     (45, 2.0, 0.15),
 )
 
+#: ``tau_ambient_s`` tried with ``--ambient`` (the time constant of the recent temperature and
+#: humidity means that the gate's T/RH allowance is measured from); the first is shipped.
+AMBIENT = (600.0, 1800.0, 3600.0)
+
 
 def main() -> None:
     """Run the sweep and print one JSON line per gate setting."""
@@ -77,6 +81,9 @@ def main() -> None:
     ap.add_argument("--replicates", type=int, default=10, help="seeded leak copies (default 10)")
     ap.add_argument("--svm", action="store_true", help="the pure-SVM fallback instead")
     ap.add_argument("--sustained", action="store_true", help="sweep the second route instead")
+    ap.add_argument(
+        "--ambient", action="store_true", help="sweep the ambient means' time constant instead"
+    )
     ap.add_argument("--data-dir", type=Path, default=DATA)
     args = ap.parse_args()
     pred = load_predictor(ROOT / "artifacts", device="cpu", use_torch=not args.svm)
@@ -88,6 +95,8 @@ def main() -> None:
     settings: list[dict[str, float]] = (
         [{"sustain_readings": n, "sustain_z": k, "sustain_log_ratio": r} for n, k, r in SUSTAINED]
         if args.sustained
+        else [{"tau_ambient_s": t} for t in AMBIENT]
+        if args.ambient
         else [{"min_log_ratio": r, "z_hold": z, "raise_min_s": d} for r, z, d in SETTINGS]
     )
     for setting in settings:

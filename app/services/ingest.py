@@ -288,8 +288,30 @@ class Ingestor:
         if device_prefix is not None:
             check_prefix(index, readings, device_prefix)
             if self.quota is not None and key_id is not None and self.forward is None:
+                before = readings
                 index, readings = self.quota.admit(key_id, index, readings, bad)
+                if len(readings) < len(before):
+                    kept = {id(r) for r in readings}
+                    result = await self.ingest(index, readings, bad)  # before any other await
+                    # refused for the key's quota, but dangerous gas still raises the alarm
+                    await self.refused_gas(
+                        [r for r in before if id(r) not in kept],
+                        "refused: this key's device quota is reached",
+                    )
+                    return result
         return await self.ingest(index, readings, bad)
+
+    async def refused_gas(self, readings: Sequence[Reading], why: str) -> None:
+        """Readings refused for their device (the device cap, a key's device quota): none is
+        stored, but gas at or above a set point still raises the threshold alarm at the
+        receipt time (:meth:`SafetyService.on_late`; newcomer: 30,000 ppm from a device over
+        the cap raised nothing). Single node only (not with ``forward``)."""
+        if readings and self.safety is not None and self.forward is None:
+            now = time.time()
+            await self.safety.on_late(
+                [(r.device_id, now if r.ts is None else r.ts, r.gas_ppm) for r in readings],
+                why=why,
+            )
 
     async def refused_ahead(
         self, ahead: Sequence[tuple[str, float, float]], device_prefix: str | None = None
@@ -422,6 +444,12 @@ class Ingestor:
             # cluster mode (strict), where LATE is a redelivery already checked
             await self.safety.on_late(
                 [(device_ids[j], float(ts[j]), float(vals[j, 0])) for j in late.tolist()]
+            )
+        capped = np.flatnonzero(stored.codes == CAPPED)
+        if capped.size and self.safety is not None and not strict:
+            await self.safety.on_late(
+                [(device_ids[j], float(ts[j]), float(vals[j, 0])) for j in capped.tolist()],
+                why="refused: the device cap is reached",
             )
         if stored.windows is not None and self.score:
             await self.scorer.submit(stored.windows)

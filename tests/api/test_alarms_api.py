@@ -285,6 +285,22 @@ async def test_a_prefixed_gateway_key_cannot_fill_the_device_cap(
             (4, "key_device_quota"),
         ]
         await post(c, "b-1", [400.0])  # another key's new device still gets a buffer
+        # dangerous gas from a device refused for the quota or the cap still raises the
+        # threshold alarm at once (newcomer: 30,000 ppm refused as device_cap raised nothing)
+        r = await c.post("/api/readings", json=[reading("a-9", T0 + 1, 30_000.0)], headers=gw)
+        assert r.json()["rejected"][0]["errors"][0]["type"] == "key_device_quota"
+        fill = [reading(f"b-{i}", T0 + 1, 400.0) for i in range(2, 8)]
+        assert (await c.post("/api/readings", json=fill)).json()["accepted"] == 6  # cap: 10
+        r = await c.post("/api/readings", json=[reading("c-9", T0 + 2, 30_000.0)])
+        assert r.json()["rejected"][0]["errors"][0]["type"] == "device_cap"
+        for dev, why in (("a-9", "device quota"), ("c-9", "device cap")):
+            [e] = await events(c, dev)
+            assert (e["type"], e["kind"], e["severity"]) == (
+                "alert.raised",
+                "threshold",
+                "critical",
+            )
+            assert why in (e["detail"] or ""), e
 
 
 async def test_a_device_disabled_with_an_open_alert_before_is_closed_at_start_up(
