@@ -16,19 +16,63 @@ ReadingTuple = tuple[str, float, float, float, float]  # device, ts, gas, temp, 
 
 
 class FastRepo:
-    """A repository whose writes no one waits to see: they take the store's write lock and
-    run through ``transaction`` (:meth:`app.store.repo.Store.transaction` on its no-fsync
-    engine); reads use ``engine``."""
+    """A repository whose writes no one waits to see: they run through ``transaction``
+    (:meth:`app.store.repo.Store.transaction` on its no-fsync engine); reads use ``engine``.
+
+    Args:
+        engine: the no-fsync engine, for reads.
+        write_lock: the store's write lock.
+        transaction: ``Store.transaction`` on the no-fsync engine.
+        serial: every ``transaction`` runs in turn on the store's one writer thread (SQLite),
+            so a write that depends on no other needs no write lock (:meth:`writing`).
+    """
 
     def __init__(
         self,
         engine: AsyncEngine,
         write_lock: asyncio.Lock,
         transaction: Callable[[Callable[[Connection], Any]], Awaitable[Any]],
+        *,
+        serial: bool = False,
     ) -> None:
         self.engine = engine
         self.write_lock = write_lock
         self._transaction = transaction  # Store.transaction on its no-fsync engine
+        self.serial = serial
+
+    async def writing(self, fn: Callable[[Connection], Any]) -> Any:
+        """Run ``fn`` in one transaction, in turn with the store's other writes.
+
+        On SQLite the writer thread runs transactions one at a time, in the order they were
+        handed to it, and other connections' writes wait on SQLite's busy timeout, so the
+        write lock is not taken: an asyncio lock is released only when the event loop next
+        runs the holder, and under load that turn (10-50 ms) was most of the time each
+        history write held the lock while alert events waited for it (``python -m bench``
+        stage trace, README Performance). Elsewhere the write lock is held.
+        """
+        if self.serial:
+            return await self._transaction(fn)
+        async with self.write_lock:
+            return await self._transaction(fn)
+
+
+#: Rows per INSERT statement on SQLite: 5 parameters a row stays under SQLite's default
+#: limit of 32,766 bound parameters (``SQLITE_MAX_VARIABLE_NUMBER`` since 3.32).
+SQLITE_ROWS_PER_INSERT = 1000
+_COLUMNS = ("device_id", "ts", "gas_ppm", "temperature_c", "humidity_pct")
+
+
+def _insert_sqlite(conn: Connection, rows: Sequence[ReadingTuple]) -> None:
+    """Insert ``rows`` with multi-row ``INSERT ... VALUES`` statements of up to
+    :data:`SQLITE_ROWS_PER_INSERT` rows (the driver's own parameter binding): a few
+    statements instead of one compiled parameter set a row (``executemany``), so the
+    writer thread spends far less time holding, or waiting for, the GIL that the event
+    loop needs."""
+    head = f"INSERT INTO {T.name} ({', '.join(_COLUMNS)}) VALUES "
+    for i in range(0, len(rows), SQLITE_ROWS_PER_INSERT):
+        chunk = rows[i : i + SQLITE_ROWS_PER_INSERT]
+        flat = tuple(v for row in chunk for v in row)
+        conn.exec_driver_sql(head + ",".join(["(?,?,?,?,?)"] * len(chunk)), flat)
 
 
 class ReadingsRepo(FastRepo):
@@ -38,12 +82,14 @@ class ReadingsRepo(FastRepo):
         """Insert readings in one transaction (:meth:`app.store.repo.Store.transaction`)."""
         if not rows:
             return
+        if self.engine.dialect.name == "sqlite":
+            await self.writing(lambda conn: _insert_sqlite(conn, rows))
+            return
         params = [
             {"device_id": d, "ts": ts, "gas_ppm": g, "temperature_c": t, "humidity_pct": h}
             for d, ts, g, t, h in rows
         ]
-        async with self.write_lock:
-            await self._transaction(lambda conn: conn.execute(insert(T), params))
+        await self.writing(lambda conn: conn.execute(insert(T), params))
 
     async def history(
         self, device_id: str, *, start: float, end: float, bucket_s: float

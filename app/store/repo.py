@@ -156,7 +156,10 @@ class Store:
             }
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self.readings = ReadingsRepo(
-            self.fast_engine, self.write_lock, lambda fn: self.transaction(fn, fast=True)
+            self.fast_engine,
+            self.write_lock,
+            lambda fn: self.transaction(fn, fast=True),
+            serial=self._writer is not None,
         )
         self.snapshots = SnapshotsRepo(
             self.fast_engine, self.write_lock, lambda fn: self.transaction(fn, fast=True)
