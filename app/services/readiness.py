@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import insert
 
 from app.schemas.health import Check, Readiness
+from app.services.scorer import BatchScorer
 from app.store import Store
 from app.store.models import ReadingRow
 
@@ -61,15 +62,12 @@ async def check_store(store: Store, timeout_s: float = STORE_PROBE_TIMEOUT_S) ->
 
 
 def check_scorer(state: AppState) -> Check:
-    """The batching scorer's worker task is alive (the inline scorer has none to check)."""
-    task = getattr(state.scorer, "_task", None)
-    if task is None:
-        if state.settings.scoring_mode == "inline":
-            return Check(ok=True, detail="inline scoring (no worker task)")
-        return Check(ok=False, detail="scorer not started")
-    if task.done():
-        why = "cancelled" if task.cancelled() else repr(task.exception())
-        return Check(ok=False, detail=f"scorer task ended: {why}")
+    """The batching scorer's worker and sink tasks are alive (the inline scorer has none)."""
+    if not isinstance(state.scorer, BatchScorer):
+        return Check(ok=True, detail="inline scoring (no worker task)")
+    problem = state.scorer.stopped()
+    if problem is not None:
+        return Check(ok=False, detail=problem)
     return Check(ok=True, detail=f"running; {state.scorer.pending} windows pending")
 
 

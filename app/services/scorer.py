@@ -4,8 +4,11 @@
 by a window count. One worker task takes what is there (up to ``max_batch`` windows,
 waiting at most ``max_delay_s`` for more when the batch is not full), runs the model once
 in a one-thread executor, so inference never blocks the event loop, and hands results on in
-arrival order. While one batch is scored the next one gathers, so batches grow with load.
-A full queue makes ingestion wait (backpressure) instead of dropping windows.
+arrival order to a second task that awaits the sink (policy, then the store's commit). While
+one batch is scored the next one gathers, and while a batch's events are committed the next
+batch is scored, so batches grow with load and an alert waits for one model call ahead of
+its own rather than for the previous batch's commit too. A full queue makes ingestion wait
+(backpressure) instead of dropping windows.
 
 :class:`InlineScorer` is the naive design kept for comparison (``scoring_mode="inline"``):
 each window is scored by its own inference call while its request waits.
@@ -120,8 +123,9 @@ class BatchScorer(_Counters):
     Args:
         predictor: the model; only ever called from ``executor``.
         executor: a bounded executor (one worker thread) owned by the lifespan.
-        sink: awaited on the event loop with each batch and its probabilities, before the
-            next batch is handed on (so events keep their order).
+        sink: awaited on the event loop with each batch and its probabilities, by one task,
+            before the next batch is handed on (so events keep their order); the next
+            batch is scored meanwhile.
         max_batch: most windows per inference call.
         max_delay_s: longest the first window of a batch waits for more.
         queue_max: windows queued before :meth:`submit` waits.
@@ -148,7 +152,11 @@ class BatchScorer(_Counters):
         self._queued = 0  # windows in _chunks
         self._in_flight = 0  # windows taken but not yet handed to the sink
         self._changed = asyncio.Condition()
-        self._task: asyncio.Task[None] | None = None
+        # scored batches for the sink task, in order; one waits while the sink works, so
+        # scoring runs at most one batch ahead of the commits (a slow store still backs up
+        # scoring, then ingestion)
+        self._scored: asyncio.Queue[tuple[WindowBatch, Scores | None]] = asyncio.Queue(1)
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def pending(self) -> int:
@@ -156,15 +164,29 @@ class BatchScorer(_Counters):
         return self._queued + self._in_flight
 
     def start(self) -> None:
-        """Start the worker task on the running loop."""
-        self._task = asyncio.create_task(self._run(), name="batch-scorer")
+        """Start the worker and sink tasks on the running loop."""
+        self._tasks = [
+            asyncio.create_task(self._run(), name="batch-scorer"),
+            asyncio.create_task(self._sink_all(), name="batch-sink"),
+        ]
+
+    def stopped(self) -> str | None:
+        """Why scoring has stopped ("scorer not started", or which task ended and how);
+        None while both tasks run (``/readyz``)."""
+        if not self._tasks:
+            return "scorer not started"
+        for task in self._tasks:
+            if task.done():
+                why = "cancelled" if task.cancelled() else repr(task.exception())
+                return f"scorer task {task.get_name()} ended: {why}"
+        return None
 
     async def stop(self) -> None:
-        """Score what is queued, then stop the worker."""
+        """Score what is queued and hand it on, then stop the tasks."""
         await self.drain()
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def submit(self, windows: WindowBatch | Sequence[Window]) -> None:
         """Queue windows for scoring, waiting while ``queue_max`` windows are queued.
@@ -216,14 +238,17 @@ class BatchScorer(_Counters):
                 await self._changed.wait_for(lambda: self._queued > 0)
                 parts = self._take(self.max_batch)
                 self._changed.notify_all()
-            if self._in_flight < self.max_batch and self.max_delay_s > 0:
+            taken = sum(len(p) for p in parts)
+            if taken < self.max_batch and self.max_delay_s > 0:
                 await asyncio.sleep(self.max_delay_s)
                 async with self._changed:
-                    parts += self._take(self.max_batch - self._in_flight)
+                    parts += self._take(self.max_batch - taken)
                     self._changed.notify_all()
-            await self._score(WindowBatch.concat(parts))
+            batch = WindowBatch.concat(parts)
+            await self._scored.put((batch, await self._score(batch)))
 
-    async def _score(self, batch: WindowBatch) -> None:
+    async def _score(self, batch: WindowBatch) -> Scores | None:
+        """The batch's scores from the inference thread; None if the model call failed."""
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
         try:
@@ -233,6 +258,15 @@ class BatchScorer(_Counters):
             log.exception("scoring failed for %d windows", len(batch))
             probs = None
         self.last_batch_ms = (time.perf_counter() - t0) * 1000
+        return probs
+
+    async def _sink_all(self) -> None:
+        while True:
+            batch, probs = await self._scored.get()
+            await self._hand_on(batch, probs)
+
+    async def _hand_on(self, batch: WindowBatch, probs: Scores | None) -> None:
+        """Await the sink with a scored batch (batches in the order they were taken)."""
         try:
             if probs is not None:
                 await self._sink(batch, probs)  # events durable and pushed first

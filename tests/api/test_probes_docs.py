@@ -97,13 +97,13 @@ async def test_readyz_503_names_an_unwritable_store(app_client) -> None:  # noqa
 
 async def test_readyz_503_names_a_stopped_scorer(app_client) -> None:  # noqa: ANN001
     app, client = app_client
-    task = app.state.gasleak.scorer._task
-    task.cancel()
+    [task] = [t for t in app.state.gasleak.scorer._tasks if t.get_name() == "batch-sink"]
+    task.cancel()  # the task that hands scored batches to the policy and the store
     await asyncio.gather(task, return_exceptions=True)
     r = await client.get("/readyz")
     assert r.status_code == 503
     assert r.json()["failing"] == ["scorer"]
-    assert "cancelled" in r.json()["checks"]["scorer"]["detail"]
+    assert "batch-sink ended: cancelled" in r.json()["checks"]["scorer"]["detail"]
 
 
 class _Refs(HTMLParser):

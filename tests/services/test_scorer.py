@@ -146,3 +146,54 @@ def test_wait_sunk_returns_once_a_submits_windows_reached_the_sink(predictor) ->
     assert ticket == 20
     assert 20 <= at_ticket < len(wb)  # the first submit's windows, not (yet) all of them
     assert done == len(wb)
+
+
+def test_the_next_batch_is_scored_while_the_sink_commits_the_last(predictor) -> None:
+    """The sink (the policy and the store's commit) of one batch and the model call of the
+    next overlap: an alert waits for one model call ahead of its own, not also for the
+    previous batch's commit. Batches still reach the sink one at a time, in order."""
+    wb = real_windows(n_devices=2, per_device=24)
+
+    class CountingExecutor(ThreadPoolExecutor):
+        """One worker thread, counting the scoring calls handed to it."""
+
+        submitted = 0
+
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            self.submitted += 1
+            return super().submit(fn, *args, **kwargs)
+
+    async def main() -> tuple[int, list[float], int]:
+        release = asyncio.Event()
+        firsts: list[float] = []
+        in_sink, most = 0, 0
+
+        async def sink(windows, _scores) -> None:
+            nonlocal in_sink, most
+            in_sink += 1
+            most = max(most, in_sink)
+            firsts.extend(windows.ts[:1].tolist())
+            if len(firsts) == 1:
+                await release.wait()  # the first batch's commit is slow
+            in_sink -= 1
+
+        with CountingExecutor(1) as ex:
+            s = BatchScorer(
+                predictor, executor=ex, sink=sink, max_batch=8, max_delay_s=0.0, queue_max=100
+            )
+            s.start()
+            await s.submit(wb)
+            for _ in range(300):  # until a second batch is handed to the model, or 3 s
+                if ex.submitted >= 2:
+                    break
+                await asyncio.sleep(0.01)
+            scored_while_blocked = ex.submitted
+            release.set()
+            await s.wait_sunk(s.submitted_total)
+            await s.stop()
+        return scored_while_blocked, firsts, most
+
+    scored, firsts, most = asyncio.run(main())
+    assert scored >= 2  # the next batch went to the model while the first one's sink waited
+    assert len(firsts) == -(-len(wb) // 8) and most == 1  # every batch, one sink at a time
+    assert firsts == [float(wb.ts[i]) for i in range(0, len(wb), 8)]  # in submission order
