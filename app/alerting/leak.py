@@ -267,6 +267,13 @@ class AlertPolicy:
     states: dict[str, DeviceAlertState] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
 
+    def quiet(self, device_id: str, prob: float) -> bool:
+        """Whether :meth:`update` with this probability would change nothing and return
+        None whatever the other arguments: the device is in the default state (no debounce
+        run, no open alert) and ``prob`` is under ``raise_p``. Callers skip the rest of
+        their per-window work for such windows (most of them, in clean air)."""
+        return prob < self.config.raise_p and device_id not in self.states
+
     def update(
         self,
         device_id: str,

@@ -44,29 +44,33 @@ class AlertSink:
         """
         events = []
         base = 0 if self.position is None else self.position()
-        for i, (w, p, ev) in enumerate(
-            zip(windows, scores.probability.tolist(), scores.evidence.tolist(), strict=True)
-        ):
-            if self.accepts is not None and not self.accepts(w.device_id, base + i):
+        batch = windows if isinstance(windows, WindowBatch) else WindowBatch.of(windows)
+        probs, evidence = scores.probability.tolist(), scores.evidence.tolist()
+        for i, d in enumerate(batch.device_ids):
+            if self.accepts is not None and not self.accepts(d, base + i):
                 continue
-            self.signals.set_probability(w.device_id, p)  # a slot column, not a dict
-            if self.profiles is not None and not self.profiles.enabled(w.device_id):
+            p = probs[i]
+            self.signals.set_probability(d, p)  # a slot column, not a dict
+            if self.profiles is not None and not self.profiles.enabled(d):
                 continue
-            gas = float(w.values[-1, 0])
-            recent = float(np.median(w.values[-STILL_ABOVE_READINGS:, 0]))
+            if self.policy.quiet(d, p):  # most windows: nothing to update, no alert open
+                self.signals.hold(d, False)
+                continue
+            values = batch.values[i]
+            recent = float(np.median(values[-STILL_ABOVE_READINGS:, 0]))
             event = self.policy.update(
-                w.device_id,
+                d,
                 p,
-                w.ts,
-                gas_ppm=gas,
-                elevated=ev or self._above_base(w.device_id, recent),
-                level=float(w.signal[0]),
-                scale=float(w.signal[1]),
+                float(batch.ts[i]),
+                gas_ppm=float(values[-1, 0]),
+                elevated=evidence[i] or self._above_base(d, recent),
+                level=float(batch.signal[i, 0]),
+                scale=float(batch.signal[i, 1]),
                 gas_level=recent,
             )
             if event is not None:
                 events.append(event)
-            self.signals.hold(w.device_id, self.policy.open_alert(w.device_id) is not None)
+            self.signals.hold(d, self.policy.open_alert(d) is not None)
         if events or self.policy.dirty:
             await self.log.publish(events)
 

@@ -418,3 +418,15 @@ def test_settings_carry_the_k_of_n_and_worsen_factor_and_name_a_bad_pair() -> No
     assert (cfg.dense_k, cfg.dense_n, cfg.worsen_factor) == (8, 20, 3.0)
     with pytest.raises(ValidationError, match="alert_dense_high must be <= alert_dense_windows"):
         Settings(alert_dense_high=31)
+
+
+def test_quiet_windows_are_exactly_those_update_ignores() -> None:
+    """The scorer's sink skips its per-window work where ``quiet`` says so: that must be
+    every window ``update`` would leave without an event or a change, and no other."""
+    p = make()
+    assert p.quiet("d", 0.69) and not p.quiet("d", 0.7)  # default state: raise_p decides
+    p.update("d", 0.8, 0.0)  # a debounce run has begun: nothing is quiet for "d" now
+    assert not p.quiet("d", 0.0) and p.quiet("other", 0.0)
+    for ts, prob in enumerate([0.8, 0.8, 0.1, 0.1, 0.1, 0.1], start=1):
+        p.update("d", prob, float(ts))  # raised, then cleared back to the default state
+    assert p.open_alert("d") is None and p.quiet("d", 0.1) and not p.dirty - {"d"}
