@@ -361,8 +361,9 @@ class SafetyRules:
         stamp (more than 5 min ahead of the server clock): none of its readings is stored,
         so without it operators never learned of the device (newcomer). Once: nothing
         while its open sensor_fault names ``clock`` already; an open fault with other
-        conditions gets ``clock`` added (``alert.updated``). The fault ends as the others
-        do, once accepted readings show none for ``off_delay_s``.
+        conditions gets ``clock`` added (``alert.updated``). The device was heard from, so
+        a ``silent`` condition ends (without an event, as an accepted reading ends it). The
+        fault ends as the others do, once accepted readings show none for ``off_delay_s``.
 
         Args:
             at: the reading's receipt time, epoch s (the event time: its stamp is refused).
@@ -370,12 +371,13 @@ class SafetyRules:
         """
         if not self.profiles.enabled(device_id):
             return []
+        self._set_silent(device_id, False)
         ep = self._open.get(device_id, {}).get(Kind.SENSOR_FAULT)
-        if ep is not None and "clock" in ep.conditions:
+        if ep is not None and "clock" in ep.conditions and "silent" not in ep.conditions:
             return []
         held = [] if ep is None else ep.conditions
-        found = {c: "" for c in held if c != "silent"} | {"clock": detail}
-        return self._fault_episode(device_id, at, None, found, "silent" in held)
+        found = {c: "" for c in held if c not in ("silent", "spike")} | {"clock": detail}
+        return self._fault_episode(device_id, at, None, found, False)
 
     def due(self, now: float) -> list[AlertEvent]:
         """Raise the threshold alarm of every pending low-set-point reading whose device sent
@@ -440,6 +442,21 @@ class SafetyRules:
         """Watch devices with no reading yet (known from the store) for silence from ``now``."""
         for d in device_ids:
             self._watch(d, now)
+
+    def heard(self, device_ids: list[str], *, now: float) -> None:
+        """Devices heard from at receive time ``now`` although none of their readings was
+        accepted (all refused for a stamp too far ahead): watched for silence from ``now``,
+        so a device that keeps sending is never ``silent`` (newcomer: stamps 400 s ahead
+        gave "no reading for 315 s" beside the ``clock`` fault). A ``silent`` condition it
+        holds ends with its next :meth:`clock_refused`."""
+        for d in device_ids:
+            s = self.index.add(d) if self._own_index else self.index.get(d)
+            if s is not None:
+                self.rows.last_seen[s] = now
+            elif d in self._watched:
+                self._watched[d].last_seen = now
+            else:
+                self._watched[d] = _Watched(now)
 
     def _watch(self, d: str, now: float) -> None:
         """Watch ``d`` from ``now`` unless it is watched already."""

@@ -301,6 +301,32 @@ async def test_a_prefixed_gateway_key_cannot_fill_the_device_cap(
                 "critical",
             )
             assert why in (e["detail"] or ""), e
+        # readings stamped over 5 min ahead obey the same cap and quota (newcomer: 3,000 of
+        # them registered 3,000 devices past both): a tracked device is let through, a new
+        # one is refused with the cap's or the quota's error beside its ts error, is not
+        # registered and gets no clock fault, but its dangerous gas still raises the alarm
+        ahead = time.time() + 400
+        r = await c.post(
+            "/api/readings",
+            json=[reading("a-0", ahead, 400.0), reading("a-5", ahead, 30_000.0)],
+            headers=gw,
+        )
+        assert [[x["type"] for x in b["errors"]] for b in r.json()["rejected"]] == [
+            ["value_error"],
+            ["value_error", "key_device_quota"],
+        ], r.text
+        r = await c.post("/api/readings", json=[reading("c-5", ahead, 30_000.0)])
+        assert [x["type"] for x in r.json()["rejected"][0]["errors"]] == [
+            "value_error",
+            "device_cap",
+        ], r.text
+        for dev, why in (("a-5", "device quota"), ("c-5", "device cap")):
+            assert (await c.get(f"/api/devices/{dev}")).status_code == 404
+            [e] = await events(c, dev)
+            assert (e["kind"], e["severity"]) == ("threshold", "critical"), e
+            assert why in e["detail"] and "ahead" in e["detail"], e
+        [e] = await events(c, "a-0")  # tracked: its clock fault is raised
+        assert (e["kind"], e["reason"]) == ("sensor_fault", "clock"), e
 
 
 async def test_a_device_disabled_with_an_open_alert_before_is_closed_at_start_up(
