@@ -405,6 +405,38 @@ class SafetyRules:
             ]
         return out
 
+    def pending(self, device_id: str) -> Pending | None:
+        """The device's low-set-point reading awaiting its next reading, or None."""
+        return self._pending.get(device_id) if self._pending else None
+
+    def settle(self, device_id: str, *, why: str) -> list[AlertEvent]:
+        """Raise the threshold alarm of the device's pending low-set-point reading now, at
+        its own time and in the unit it was read in, instead of waiting for a next reading
+        that can no longer confirm it (the device's unit is changing: newcomer, a held
+        reading was dropped). ``why`` ends the events' detail. Empty without one."""
+        p = self._pending.pop(device_id, None) if self._pending else None
+        if p is None:
+            return []
+        self.dirty.add(device_id)
+        if p.raised or not self.profiles.enabled(device_id):
+            return []
+        return [
+            e.with_(detail=(e.detail or "") + f"; not confirmed: {why}")
+            for e in self._threshold(device_id, p.ts, p.gas, confirmed=True)
+        ]
+
+    def restart(self, device_id: str) -> None:
+        """Forget the device's last reading as the rules' neighbour and reference (its unit
+        changed: a value in the old unit must not confirm, deny or rate a new one). Its
+        silence watch and open episodes are left alone."""
+        s = self.index.get(device_id)
+        if s is None:
+            return
+        r = self.rows
+        r.gas[s] = r.temp[s] = r.rh[s] = math.nan
+        r.ref_ts[s] = r.ref_gas[s] = r.ref_temp[s] = r.ref_rh[s] = math.nan
+        r.same_run[s] = 0
+
     def silent(self, now: float, *, wall_ts: float) -> list[AlertEvent]:
         """Raise (or add to) the ``sensor_fault`` of watched devices silent for ``silent_s``.
 

@@ -24,6 +24,13 @@ DEFAULT_SPAN_S = 3600.0
 MIN_BUCKET_S, MAX_BUCKET_S = 1e-3, 100 * 365.25 * 86_400.0
 
 
+ForceQuery = Annotated[
+    bool,
+    Query(
+        description="Change the unit although the device has open alerts: they are resolved "
+        "now as `unit_changed` (without it: 409 naming them)"
+    ),
+]
 ReasonQuery = Annotated[
     str | None,
     Query(
@@ -86,6 +93,7 @@ async def get_device(
     "/api/devices/{device_id}",
     response_model=DeviceInfo,
     summary="Set a device's whole profile (registers it when unknown)",
+    responses={409: {"description": "A unit change while the device has open alerts"}},
 )
 async def put_device(
     device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
@@ -94,10 +102,13 @@ async def put_device(
     who: AdminDep,
     audit: AuditDep,
     reason: ReasonQuery = None,
+    force: ForceQuery = False,
 ) -> DeviceInfo:
     """Set points apply from the device's next reading. Disabling a device resolves its open
-    alerts (`reason` `device_disabled`, naming who and why). Admins only; audited."""
-    info = await devices.put(device_id, body, by=who.label, reason=reason)
+    alerts (`reason` `device_disabled`, naming who and why). A unit change is refused (409)
+    while the device has open alerts unless `force` (then resolved as `unit_changed`), and
+    restarts its warm-up. Admins only; audited."""
+    info = await devices.put(device_id, body, by=who.label, reason=reason, force=force)
     await audit.record(who, "device.put", target=device_id, detail=body.model_dump(mode="json"))
     return info
 
@@ -106,6 +117,7 @@ async def put_device(
     "/api/devices/{device_id}",
     response_model=DeviceInfo,
     summary="Change some fields of a device's profile",
+    responses={409: {"description": "A unit change while the device has open alerts"}},
 )
 async def patch_device(
     device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
@@ -114,10 +126,14 @@ async def patch_device(
     who: AdminDep,
     audit: AuditDep,
     reason: ReasonQuery = None,
+    force: ForceQuery = False,
 ) -> DeviceInfo:
-    """Fields left out keep their value. Disabling a device resolves its open alerts
-    (`reason` `device_disabled`, naming who and why). Admins only; audited."""
-    info = await devices.patch(device_id, body, by=who.label, reason=reason)
+    """Fields left out keep their value, except that a unit change clears the set points
+    given in the old unit (unless given too). Disabling a device resolves its open alerts
+    (`reason` `device_disabled`, naming who and why). A unit change is refused (409) while
+    the device has open alerts unless `force` (then resolved as `unit_changed`), and
+    restarts its warm-up. Admins only; audited."""
+    info = await devices.patch(device_id, body, by=who.label, reason=reason, force=force)
     await audit.record(
         who,
         "device.patch",

@@ -7,11 +7,11 @@ from typing import Any
 
 from app.alerting.profiles import DeviceProfile, lel_ppm
 from app.alerting.view import DeviceAlertView
-from app.errors import GasleakError, NotFound
+from app.errors import Conflict, GasleakError, NotFound
 from app.schemas.devices import DeviceInfo, DevicePage, OpenAlertOut, Profile, ProfilePatch
 from app.schemas.readings import iso
 from app.services.buffers import DeviceBuffers
-from app.services.registry import Registry
+from app.services.registry import Registry, check_profile
 
 
 class BadDeviceCursor(GasleakError):
@@ -36,9 +36,9 @@ class DeviceService:
         self.registry = registry
         self.view = view
         self.scores = scores
-        #: (device id, detail) -> resolve the device's open alerts (``AlertService.close_device``;
-        #: wired in ``app/state.py``).
-        self.close_alerts: Callable[[str, str], Awaitable[object]] | None = None
+        #: (device id, detail, reason) -> resolve the device's open alerts
+        #: (``AlertService.close_device``; wired in ``app/state.py``).
+        self.close_alerts: Callable[[str, str, str], Awaitable[object]] | None = None
 
     def get(self, device_id: str) -> DeviceInfo:
         """One device: profile, open alerts of every kind, buffer info while in memory.
@@ -109,22 +109,89 @@ class DeviceService:
         )
 
     async def put(
-        self, device_id: str, body: Profile, *, by: str = "?", reason: str | None = None
+        self,
+        device_id: str,
+        body: Profile,
+        *,
+        by: str = "?",
+        reason: str | None = None,
+        force: bool = False,
     ) -> DeviceInfo:
-        """Replace a device's profile (registering it when unknown); see :meth:`_disabled`."""
-        was = self.registry.profiles.enabled(device_id)
-        await self.registry.put(device_id, _profile(body.model_dump()))
-        await self._disabled(device_id, was, by, reason)
+        """Replace a device's profile (registering it when unknown); see :meth:`_apply`."""
+        await self._apply(device_id, _profile(body.model_dump()), by, reason, force)
         return self.get(device_id)
 
     async def patch(
-        self, device_id: str, body: ProfilePatch, *, by: str = "?", reason: str | None = None
+        self,
+        device_id: str,
+        body: ProfilePatch,
+        *,
+        by: str = "?",
+        reason: str | None = None,
+        force: bool = False,
     ) -> DeviceInfo:
-        """Change the given fields of a device's profile; see :meth:`_disabled`."""
-        was = self.registry.profiles.enabled(device_id)
-        await self.registry.patch(device_id, body.model_dump(exclude_unset=True))
-        await self._disabled(device_id, was, by, reason)
+        """Change the given fields of a device's profile (a unit change clears the set
+        points in the old unit: :meth:`Registry.merged`); see :meth:`_apply`."""
+        new = self.registry.merged(device_id, body.model_dump(exclude_unset=True))
+        await self._apply(device_id, new, by, reason, force)
         return self.get(device_id)
+
+    async def _apply(
+        self, device_id: str, new: DeviceProfile, by: str, reason: str | None, force: bool
+    ) -> None:
+        """Store and apply ``new``; a unit change first goes through :meth:`_unit_changed`,
+        a device switched off then through :meth:`_disabled`.
+
+        Raises:
+            InvalidProfile: see :func:`app.services.registry.check_profile` (before any
+                change is made).
+            Conflict: a unit change while the device has open alerts, without ``force``.
+        """
+        check_profile(new)
+        old = self.registry.profiles.get(device_id)
+        if new.unit != old.unit:
+            await self._unit_changed(device_id, old.unit, new.unit, by, reason, force)
+        await self.registry.put(device_id, new)
+        await self._disabled(device_id, old.enabled, by, reason)
+
+    async def _unit_changed(
+        self, device_id: str, old: str, new: str, by: str, reason: str | None, force: bool
+    ) -> None:
+        """A device's readings are about to be read in another unit. Its open alerts (any
+        kind) and a low-set-point reading awaiting confirmation hold values and set points
+        in the old unit: refused (409, naming them) unless ``force``; forced, they are
+        resolved now, in the old unit (reason ``unit_changed``, the detail naming who and
+        why; the pending reading raised first, so it is not dropped). Its clean-air level
+        is in the old unit too: its warm-up restarts (as a baseline reset), with or without
+        alerts. Newcomer: a unit change resolved a threshold warning as "all clear", relabelled
+        its values with the new unit and dropped a held reading.
+
+        Raises:
+            Conflict: open alerts or a pending reading, and not ``force``.
+        """
+        alerts = self.view.of(device_id)
+        pending = self.view.rules.pending(device_id)
+        if (alerts or pending is not None) and not force:
+            held = [f"{a.alert_id} ({a.kind}, {a.severity}, {a.state})" for a in alerts]
+            if pending is not None:
+                held.append(f"a reading of {pending.gas:g} {old} awaiting confirmation")
+            raise Conflict(
+                [
+                    {
+                        "field": "unit",
+                        "reason": f"device {device_id!r} has open alerts in {old}: "
+                        f"{'; '.join(held)}; their values and set points are in {old}, not "
+                        f"{new}. Resolve them first, or send force=true to resolve them now "
+                        "as unit_changed",
+                    }
+                ]
+            )
+        if (alerts or pending is not None) and self.close_alerts is not None:
+            detail = f"unit changed from {old} to {new} by {by}" + (f": {reason}" if reason else "")
+            await self.close_alerts(
+                device_id, detail + "; ended by the operator, not by clean air", "unit_changed"
+            )
+        self.buffers.signals.reset(device_id)  # its level and noise scale are in the old unit
 
     async def _disabled(self, device_id: str, was: bool, by: str, reason: str | None) -> None:
         """A device switched from enabled to disabled: its open alerts of every kind are
@@ -134,7 +201,9 @@ class DeviceService:
         if not was or self.registry.profiles.enabled(device_id) or self.close_alerts is None:
             return
         detail = f"device disabled by {by}" + (f": {reason}" if reason else "")
-        await self.close_alerts(device_id, detail + "; its readings are not evaluated while off")
+        await self.close_alerts(
+            device_id, detail + "; its readings are not evaluated while off", "device_disabled"
+        )
 
 
 def _profile(d: dict[str, Any]) -> DeviceProfile:

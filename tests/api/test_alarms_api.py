@@ -266,6 +266,56 @@ async def test_a_counts_device_has_no_ppm_set_point_and_errors_name_the_field(
         assert r.json()["set_points"] == [10.0, 25.0] and r.json()["set_points_ppm"] is None
 
 
+async def test_a_unit_change_with_open_alerts_is_refused_unless_forced(
+    make_client: Callable[..., Any],
+) -> None:
+    """Newcomer: a unit change with an alert open resolved a threshold warning as "all
+    clear", relabelled its values with the new unit, dropped a held low-set-point reading,
+    and kept the set points' numbers (counts 100/200 became 100/200 mV); set points outside
+    the unit's range were accepted."""
+    async for c in make_client():
+        points = {"unit": "counts", "low_set_point": 100, "high_set_point": 200}
+        for d in ("adc-8", "adc-9"):
+            assert (await c.put(f"/api/devices/{d}", json=points)).status_code == 200
+        await post(c, "adc-9", [20.0, 150.0, 160.0])  # a warning, confirmed
+        await post(c, "adc-8", [20.0, 150.0])  # held: awaits its next reading
+        [raised] = await events(c, "adc-9")
+        for d, named in (("adc-9", raised["alert_id"]), ("adc-8", "awaiting confirmation")):
+            r = await c.patch(f"/api/devices/{d}", json={"unit": "mV"})
+            assert r.status_code == 409, r.text
+            err = r.json()["detail"][0]
+            assert err["field"] == "unit" and named in err["reason"] and "counts" in err["reason"]
+        view = (await c.get("/api/devices/adc-9")).json()
+        assert (view["unit"], view["alert_state"]) == ("counts", "active")  # nothing changed
+        r = await c.patch("/api/devices/adc-9", json={"unit": "mV"}, params={"force": "true"})
+        assert r.status_code == 200, r.text
+        assert (r.json()["unit"], r.json()["set_points"], r.json()["alerts"]) == ("mV", None, [])
+        [_, end] = await events(c, "adc-9")  # resolved in the unit it was raised in
+        assert (end["type"], end["reason"], end["gas_unit"]) == (
+            "alert.resolved",
+            "unit_changed",
+            "counts",
+        )
+        assert "from counts to mV" in end["detail"], end
+        r = await c.patch("/api/devices/adc-8", json={"unit": "mV"}, params={"force": "true"})
+        held = await events(c, "adc-8")  # the held reading is raised, not dropped
+        assert [(e["type"], e["reason"], e["gas"], e["gas_unit"]) for e in held] == [
+            ("alert.raised", "low", 150.0, "counts"),
+            ("alert.resolved", "unit_changed", 150.0, "counts"),
+        ]
+        # set points outside the unit's range: 422 naming the field, the unit and the range
+        r = await c.patch("/api/devices/adc-9", json={"low_set_point": -2e5, "high_set_point": 5})
+        err = r.json()["detail"][0]
+        assert r.status_code == 422 and err["field"] == "low_set_point", r.text
+        assert "unit mV" in err["reason"] and "[-100,000, 100,000] mV" in err["reason"], err
+        # the new unit's set points may come with the change
+        r = await c.patch(
+            "/api/devices/adc-9",
+            json={"unit": "counts", "low_set_point": 1000, "high_set_point": 2000},
+        )
+        assert r.json()["set_points"] == [1000.0, 2000.0], r.text
+
+
 async def test_a_prefixed_gateway_key_cannot_fill_the_device_cap(
     make_client: Callable[..., Any],
 ) -> None:
