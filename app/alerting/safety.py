@@ -313,8 +313,10 @@ class SafetyRules:
         if self.profiles.enabled(device_id):
             decided, spike = self._decide(device_id, ts, gas)
             out += decided
+            if spike is not None:
+                out += self._spike(device_id, *spike)
             out += self._threshold(device_id, ts, gas, confirmed=False, prev=r.gas[s], now=now)
-            out += self._faults(device_id, s, ts, (gas, temp, rh), clock, spike)
+            out += self._faults(device_id, s, ts, (gas, temp, rh), clock)
         r.gas[s], r.temp[s], r.rh[s] = gas, temp, rh
         r.last_ts[s], r.last_seen[s] = ts, now
         return out
@@ -377,6 +379,7 @@ class SafetyRules:
             return []
         held = [] if ep is None else ep.conditions
         found = {c: "" for c in held if c not in ("silent", "spike")} | {"clock": detail}
+        # (spike is kept by its memory, ``spike_ts``, not by ``found``)
         return self._fault_episode(device_id, at, None, found, False)
 
     def due(self, now: float) -> list[AlertEvent]:
@@ -507,14 +510,16 @@ class SafetyRules:
             self._watched[d].silent = on
 
     # threshold ------------------------------------------------------------------------------
-    def _decide(self, d: str, ts: float, gas: float) -> tuple[list[AlertEvent], str | None]:
+    def _decide(
+        self, d: str, ts: float, gas: float
+    ) -> tuple[list[AlertEvent], tuple[float, float, str] | None]:
         """Decide the device's pending low-set-point reading at its next reading (``ts``,
         ``gas``): confirmed when this one is near (at or above ``near_fraction`` of the low
         set point), or when it came later than the pending one's wait (a timeout: raised all
         the same); else the pending reading was a lone spike. Returns the threshold events of
-        a confirmed one (at its own time) and the ``spike`` fault's detail of a denied one
-        (else None). A pending reading over the high set point was raised already: it only
-        gives the ``spike`` detail when denied."""
+        a confirmed one (at its own time) and, for a denied one, the spike's own time, gas
+        and the ``spike`` fault's detail (else None). A pending reading over the high set
+        point was raised already: it only gives the ``spike`` details when denied."""
         p = self._pending.pop(d, None) if self._pending else None
         if p is None:
             return [], None
@@ -539,13 +544,15 @@ class SafetyRules:
         before = "none" if math.isnan(p.prev) else f"{p.prev:g} {u}"
         sp = points[1] if p.raised else low
         return [], (
+            p.ts,
+            p.gas,
             f"gas {p.gas:g} {u} at {iso(p.ts)} >= set point {sp:g} {u} for one reading: "
             f"before it {before}, after it {gas:g} {u}, both below {near:g} {u}; "
             + (
                 "its critical threshold alarm stands (the high set point never waits)"
                 if p.raised
                 else "no threshold alarm"
-            )
+            ),
         )
 
     def _near(self, low: float) -> float:
@@ -727,6 +734,38 @@ class SafetyRules:
         return [self._resolve(d, Kind.THRESHOLD, ts, gas, detail)]
 
     # sensor faults --------------------------------------------------------------------------
+    def _spike(self, d: str, ts: float, gas: float, detail: str) -> list[AlertEvent]:
+        """The ``spike`` condition of a reading its next one denied (:meth:`_decide`): the
+        event is at the spike's own time with its own gas (``ts``, epoch s; ``gas``, device
+        unit), not the next reading's (newcomer: the event carried the next reading's gas,
+        the spike's value only in its detail). Opens the sensor_fault or adds ``spike`` to
+        the open one (``alert.updated``); nothing new while spikes recur within
+        ``spike_memory_s``, which counts from the last spike's own time."""
+        opened = self._open.get(d)
+        ep = None if opened is None else opened.get(Kind.SENSOR_FAULT)
+        self.dirty.add(d)
+        if ep is None:
+            ep = OpenEpisode(
+                uuid.uuid4().hex,
+                Severity.WARNING,
+                AlertState.ACTIVE,
+                conditions=["spike"],
+                episode=EpisodeStats.open(ts, None, gas, by_probability=False),
+                spike_ts=ts,
+            )
+            self._open.setdefault(d, {})[Kind.SENSOR_FAULT] = ep
+            return [
+                self._event(EventType.RAISED, d, Kind.SENSOR_FAULT, ep, ts, gas, "spike", detail)
+            ]
+        if ep.episode is not None:
+            ep.episode.observe(ts, None, gas)
+        ep.spike_ts = ts if ep.spike_ts is None else max(ep.spike_ts, ts)
+        ep.clear_since = None  # a fault holds: the off-delay starts again once none does
+        if "spike" in ep.conditions:
+            return []  # one open fault while spikes recur, not one per spike
+        ep.conditions = sorted([*ep.conditions, "spike"], key=FAULTS.index)
+        return [self._event(EventType.UPDATED, d, Kind.SENSOR_FAULT, ep, ts, gas, "spike", detail)]
+
     def _faults(
         self,
         d: str,
@@ -734,13 +773,10 @@ class SafetyRules:
         ts: float,
         vals: Vals,
         clock: str | None = None,
-        spike: str | None = None,
     ) -> list[AlertEvent]:
         c = self.config
         r = self.rows
         found: dict[str, str] = {} if clock is None else {"clock": clock}
-        if spike is not None:
-            found["spike"] = spike
         # the gas range and rate limits are in ppm: they do not apply to a %LEL or raw unit
         first = 0 if self.profiles.unit(d) == "ppm" else 1
         bad = [
@@ -802,8 +838,8 @@ class SafetyRules:
         on = set(found) | ({"silent"} if silent else set())
         if ep is not None and ep.spike_ts is not None:
             if ts - ep.spike_ts < self.config.spike_memory_s:
-                on.add("spike")  # one open fault while spikes recur, not one per spike
-            elif "spike" not in found:
+                on.add("spike")  # one open fault while spikes recur (:meth:`_spike`)
+            else:
                 ep.spike_ts = None
                 self.dirty.add(d)
         now_on = sorted(on, key=FAULTS.index)
@@ -816,7 +852,6 @@ class SafetyRules:
                 AlertState.ACTIVE,
                 conditions=now_on,
                 episode=EpisodeStats.open(ts, None, gas, by_probability=False),
-                spike_ts=ts if "spike" in found else None,
             )
             self._open.setdefault(d, {})[Kind.SENSOR_FAULT] = ep
             self.dirty.add(d)
@@ -834,9 +869,6 @@ class SafetyRules:
             ]
         if ep.episode is not None and ep.episode.observe(ts, None, gas):
             self.dirty.add(d)  # a new peak is stored (survives a restart)
-        if "spike" in found:
-            ep.spike_ts = ts
-            self.dirty.add(d)
         new = [r for r in now_on if r not in ep.conditions]
         if now_on != ep.conditions:
             ep.conditions = now_on

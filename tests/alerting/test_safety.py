@@ -130,15 +130,21 @@ def test_a_glitch_every_97_s_on_clean_air_is_one_spike_fault_not_38_warnings() -
         assert [(e.type, e.kind, e.reason) for e in events] == [
             ("alert.raised", "sensor_fault", "spike")
         ]
-        assert events[0].ts == T0 + 51  # decided by the reading after the glitch
+        # at the glitch's own time, with its own gas (newcomer: the event carried the next
+        # reading's, the glitch's value only in the detail), decided by the next reading
+        assert (events[0].ts, events[0].gas_ppm) == (T0 + 50, glitch)
         detail = events[0].detail or ""
         assert f"gas {glitch:g} ppm" in detail and "no threshold alarm" in detail
     rules = SafetyRules(SafetyConfig(spike_memory_s=10, off_delay_s=5))
     ends = feed(rules, gas_only([420.0, 5_420.0] + [420.0] * 20))
     assert [(e.type, e.reason, e.ts - T0) for e in ends] == [
-        ("alert.raised", "spike", 2.0),
-        ("alert.resolved", "all clear", 17.0),  # 10 s of spike memory, then the off-delay
+        ("alert.raised", "spike", 1.0),  # the spike's own time
+        ("alert.resolved", "all clear", 16.0),  # 10 s of spike memory, then the off-delay
     ]
+    hot = [(g, 90.0, 45.0) for g in (420.0, 5_420.0, 420.0)]  # 90 °C: out_of_range first
+    [opened, spike] = feed(SafetyRules(), hot)
+    assert (opened.reason, spike.type, spike.reason) == ("out_of_range", "alert.updated", "spike")
+    assert (spike.ts, spike.gas_ppm) == (T0 + 1, 5_420.0)  # added at its own time too
 
 
 def test_readings_over_the_set_point_that_recur_raise_the_threshold_alarm() -> None:
