@@ -81,8 +81,10 @@ starts again at the earlier reading rather than waiting for the time line to cat
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from array import array
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -179,7 +181,10 @@ class Pending:
     before it (NaN: none); ``wait_s``: reading-time on-delay (s); ``due``: receive time
     (monotonic s) at which the sweep raises it if no reading came (not stored: a restored
     one is due at once); ``raised``: at or above the high set point, so its alarm was raised
-    at once and the next reading only tells whether it was also a ``spike``.
+    at once and the next reading only tells whether it was also a ``spike``; ``since``: its
+    receive time (monotonic s; not stored: NaN once restored); ``held_at``: its receive time
+    on the server clock (epoch s; stored, so a restored one can say how long ago; NaN:
+    unknown, a state saved before it was kept).
     """
 
     ts: float
@@ -188,6 +193,8 @@ class Pending:
     wait_s: float
     due: float = 0.0
     raised: bool = False
+    since: float = math.nan
+    held_at: float = math.nan
 
 
 #: The per-slot fields of the rules (typecode, default): the last reading (gas ppm, °C, %RH,
@@ -255,6 +262,8 @@ class SafetyRules:
             global set points for every device).
         index: the slots to share (the ring buffers'); default: an index of its own, in
             which every device checked, watched or restored gets a slot.
+        wall: the server clock, epoch s: when a low-set-point reading was held, kept with
+            it so that one restored after a restart states the real time since.
     """
 
     def __init__(
@@ -263,7 +272,9 @@ class SafetyRules:
         *,
         profiles: Profiles | None = None,
         index: SlotIndex | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
+        self.wall = wall
         self.config = config or SafetyConfig()
         if profiles is None:
             profiles = Profiles(low_ppm=self.config.low_ppm, high_ppm=self.config.high_ppm)
@@ -401,12 +412,25 @@ class SafetyRules:
             self.dirty.add(d)
             if p.raised or not self.profiles.enabled(d):
                 continue
-            why = f"; not confirmed: no reading for {self.config.confirm_max_s:g} s after it"
+            why = f"; not confirmed: {self._waited(p, now)}"
             out += [
                 e.with_(detail=(e.detail or "") + why)
                 for e in self._threshold(d, p.ts, p.gas, confirmed=True)
             ]
         return out
+
+    def _waited(self, p: Pending, now: float) -> str:
+        """How long a pending reading waited for its next one, in words: the receive time
+        that really passed (newcomer: after a restart the detail said "no reading for 30 s"
+        when less had passed)."""
+        if not math.isnan(p.since):
+            return f"no reading for {round(now - p.since, 1):g} s after it"
+        if math.isnan(p.held_at):
+            return "the service restarted before its next reading (held for an unknown time)"
+        return (
+            "the service restarted before its next reading; "
+            f"no reading for {round(max(0.0, self.wall() - p.held_at), 1):g} s after it"
+        )
 
     def pending(self, device_id: str) -> Pending | None:
         """The device's low-set-point reading awaiting its next reading, or None."""
@@ -620,7 +644,9 @@ class SafetyRules:
                 last = math.nan if s is None else self.rows.last_ts[s]
                 wait = self._wait(ts - last)
                 due = now + c.confirm_max_s
-                self._pending[d] = Pending(ts, gas, prev, wait, due, raised=crit)
+                self._pending[d] = Pending(
+                    ts, gas, prev, wait, due, raised=crit, since=now, held_at=self.wall()
+                )
                 self.dirty.add(d)
                 if not crit:
                     return []  # the high set point never waits: raised below
@@ -1013,6 +1039,7 @@ class SafetyRules:
                     "prev": None if math.isnan(p.prev) else p.prev,  # JSON has no NaN
                     "wait_s": p.wait_s,
                     "raised": p.raised,
+                    "held_at": None if math.isnan(p.held_at) else p.held_at,
                 }
             out[d] = kept or None
         self.dirty.clear()
@@ -1025,8 +1052,9 @@ class SafetyRules:
             self._watch(d, now)
             for kind, data in kinds.items():
                 if kind == PENDING:  # due at the first sweep unless a reading comes first
-                    prev = math.nan if data.get("prev") is None else data["prev"]
-                    self._pending[d] = Pending(**{**data, "prev": prev}, due=now)
+                    kept = {k: v for k, v in data.items() if k not in ("due", "since")}
+                    nan = {k: math.nan for k in ("prev", "held_at") if kept.get(k) is None}
+                    self._pending[d] = Pending(**(kept | nan), due=now)
                     continue
                 ep = OpenEpisode.from_dict(data)
                 self._open.setdefault(d, {})[kind] = ep

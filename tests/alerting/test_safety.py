@@ -206,7 +206,8 @@ def test_an_unconfirmed_low_reading_raises_on_timeout_never_dropped() -> None:
     """A device silent after one 6,000 ppm reading: the sweep raises it once
     ``confirm_max_s`` of receive time passed. A next reading later than 2 intervals (or the
     cap) of reading time does not deny it either. A pending reading survives a restart."""
-    rules = SafetyRules(SafetyConfig(confirm_max_s=30.0))
+    wall = [T0 + 1]  # the server clock, epoch s
+    rules = SafetyRules(SafetyConfig(confirm_max_s=30.0), wall=lambda: wall[0])
     rules.check("d", T0, 420.0, 21.0, 45.0, now=0.0)
     assert rules.check("d", T0 + 1, 6_000.0, 21.0, 45.0, now=1.0) == []
     assert rules.check("first", T0, 6_000.0, 21.0, 45.0, now=1.0) == []  # no reading before
@@ -216,12 +217,12 @@ def test_an_unconfirmed_low_reading_raises_on_timeout_never_dropped() -> None:
     evs = rules.due(31.0)
     assert summary(evs) == [("alert.raised", "warning", "active", "low")] * 2
     assert evs[0].ts == T0 + 1 and "no reading for 30 s" in (evs[0].detail or "")
-    restored = SafetyRules()
+    restored = SafetyRules(wall=lambda: T0 + 13)  # restarted 12 s after the readings came
     restored.restore({d: v for d, v in saved.items() if v}, now=100.0)
-    assert sorted((e.device_id, e.reason) for e in restored.due(100.0)) == [
-        ("d", "low"),
-        ("first", "low"),
-    ]  # in any order: the saved states come from a set
+    back = sorted(restored.due(100.0), key=lambda e: e.device_id)  # the states are a set
+    assert [(e.device_id, e.reason) for e in back] == [("d", "low"), ("first", "low")]
+    # the real time since (newcomer: "no reading for 30 s" when less had passed)
+    assert "restarted" in (back[0].detail or "") and "no reading for 12 s" in (back[0].detail or "")
     late = SafetyRules()
     feed(late, gas_only([420.0, 6_000.0]))  # 1 s apart: waits 2 s of reading time
     [ev] = late.check("d", T0 + 5, 420.0, 21.0, 45.0, now=5.0)
