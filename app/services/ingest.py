@@ -283,8 +283,8 @@ class Ingestor:
 
         Raises:
             InvalidBody: the message is not readings at all, or a single reading is invalid.
-            Forbidden: a valid reading's device id lies outside ``device_prefix`` (nothing
-                of the message is stored).
+            Forbidden: a reading, valid or not, names a device id outside ``device_prefix``
+                (nothing of the message is stored, whatever its other errors).
 
         A message over :data:`LARGE_MESSAGE_BYTES` takes its turn: large messages are
         decoded and stored one at a time, and each first lets the event loop poll its sockets
@@ -422,11 +422,13 @@ class Ingestor:
             ahead: if given, extended with the readings refused only for a ``ts`` too far
                 ahead (:func:`ahead_of_clock`), the device cap and ``key_id``'s device
                 quota applied (:meth:`admit_ahead`), also when the refusal raises.
-            device_prefix: the sender's key may only post device ids starting with this.
+            device_prefix: the sender's key may only post device ids starting with this:
+                every reading that names a device id outside it is refused, valid or not.
             key_id: the sender's key, when it has a ``device_prefix`` (its device quota).
 
         Raises:
-            Forbidden: a valid reading's device id lies outside ``device_prefix``.
+            Forbidden: a reading names a device id (a string) outside ``device_prefix``,
+                whatever else is wrong with the message (nothing of it is taken).
             InvalidBody: the message is not readings at all, or a single reading is invalid
                 (counted in ``rejected_total``).
         """
@@ -436,8 +438,12 @@ class Ingestor:
         ):
             index, readings, was_array = list(range(len(fast[0]))), fast[0], fast[1]
             bad: list[Rejected] = []
+            if device_prefix is not None:
+                check_prefix(index, readings, device_prefix)
         else:
             items, was_array = parse_body(raw, max_items=self.max_items)
+            if device_prefix is not None:  # before anything else is refused or taken
+                check_prefix_items(items, device_prefix)
             good, bad = validate(
                 items if device_id is None else [_on_topic(x, device_id) for x in items]
             )
@@ -461,8 +467,6 @@ class Ingestor:
         if not was_array and bad:
             self.rejected_total += 1
             raise InvalidBody(bad[0].errors)
-        if device_prefix is not None:
-            check_prefix(index, readings, device_prefix)
         return index, readings, bad
 
     async def ingest(
@@ -612,6 +616,25 @@ def check_prefix(index: Sequence[int], readings: Sequence[Reading], prefix: str)
         Forbidden: naming the index and device id of every such reading.
     """
     _forbid([(i, r.device_id) for i, r in zip(index, readings, strict=True)], prefix)
+
+
+def check_prefix_items(items: Sequence[Any], prefix: str) -> None:
+    """:func:`check_prefix` on a message's decoded items, valid or not: any item naming a
+    device id (a string) outside ``prefix`` makes the whole message a prefix violation,
+    whatever else is wrong with it (newcomer: an outside device with a bad gas value hid
+    the violation; the in-prefix readings were stored and the reply was 200).
+
+    Raises:
+        Forbidden: naming the index and device id of every such item.
+    """
+    _forbid(
+        [
+            (i, d)
+            for i, x in enumerate(items)
+            if isinstance(x, dict) and isinstance(d := x.get("device_id"), str)
+        ],
+        prefix,
+    )
 
 
 def _forbid(ids: Sequence[tuple[int, str]], prefix: str) -> None:
