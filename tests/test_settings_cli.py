@@ -27,3 +27,16 @@ def test_a_window_other_than_the_models_is_one_line_not_a_traceback(
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("gasleak: bad setting GASLEAK_WINDOW=30: the model in ")
     assert "trained on windows of 60 readings" in line
+
+
+def test_an_alarm_delay_setting_has_a_documented_bound(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Newcomer: GASLEAK_THRESHOLD_CONFIRM_MAX_S=100000 was accepted: a warning held for a
+    day. The on-delays of an alarm are bounded (300 s, in their descriptions)."""
+    for name in ("GASLEAK_THRESHOLD_CONFIRM_MAX_S", "GASLEAK_ALERT_RAISE_MIN_S"):
+        monkeypatch.setenv(name, "100000")
+        assert main(["--mode", "serve", "--port", "1"]) == 2
+        [line] = capsys.readouterr().err.splitlines()
+        assert line.startswith(f"gasleak: bad setting {name}") and "300" in line, line
+        monkeypatch.delenv(name)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query
 from app.deps import DevicesDep, ReadingsRepoDep, SettingsDep
 from app.errors import GasleakError
 from app.routing import StrictRoute
-from app.schemas.alerts import AlertState, Kind
+from app.schemas.alerts import Kind
 from app.schemas.devices import DeviceInfo, DevicePage, Profile, ProfilePatch
 from app.schemas.history import HistoryPoint, ReadingsHistory
 from app.schemas.readings import DEVICE_ID_PATTERN, iso
@@ -31,6 +31,9 @@ ForceQuery = Annotated[
         "now as `unit_changed` (without it: 409 naming them)"
     ),
 ]
+#: A device's summary state (``DeviceAlertView.summary``): one type, so a bad value is one
+#: error listing them all (a union named ``state.0.literal['normal']``: newcomer).
+DeviceState = Literal["normal", "active", "cleared_unacked", "acknowledged"]
 ReasonQuery = Annotated[
     str | None,
     Query(
@@ -57,7 +60,8 @@ class BadRange(GasleakError):
 async def list_devices(
     devices: DevicesDep,
     alert_state: Annotated[
-        list[Literal["normal"] | AlertState] | None, Query(alias="state")
+        list[DeviceState] | None,
+        Query(alias="state", description="Its summary state (normal: no open alert)"),
     ] = None,
     kind: Annotated[list[Kind] | None, Query(description="Has an open alert of this kind")] = None,
     cursor: Annotated[
