@@ -939,25 +939,42 @@ class SafetyRules:
         self.dirty.add(d)
         return self._event(EventType.RESOLVED, d, kind, ep, ts, gas, "all clear", detail)
 
-    def close(self, device_id: str, *, ts: float, reason: str, detail: str) -> list[AlertEvent]:
-        """Resolve every open safety alert of the device now, latched ones included (an
-        operator disabled the device: its rules no longer run, so the alerts could never
-        change). ``ts``: epoch s (wall clock of the change). Returns the ``alert.resolved``
-        events, carrying ``reason`` and ``detail``."""
-        if self._pending.pop(device_id, None) is not None:
+    def close(
+        self,
+        device_id: str,
+        *,
+        ts: float,
+        reason: str,
+        detail: str,
+        kinds: frozenset[str] | None = None,
+    ) -> list[AlertEvent]:
+        """Resolve the device's open safety alerts now, latched ones included (an operator
+        disabled the device: its rules no longer run, so the alerts could never change; or
+        removed its set points: a threshold alarm could never clear). ``ts``: epoch s (wall
+        clock of the change); ``kinds``: only these kinds (None: every kind, and a pending
+        low-set-point reading is dropped). Returns the ``alert.resolved`` events, carrying
+        ``reason`` and ``detail``."""
+        if kinds is None and self._pending.pop(device_id, None) is not None:
             self.dirty.add(device_id)
-        opened = self._open.pop(device_id, None)
+        opened = self._open.get(device_id)
         if not opened:
             return []
+        closing = [k for k in opened if kinds is None or k in kinds]
+        if not closing:
+            return []
         self.dirty.add(device_id)
-        self._set_silent(device_id, False)
+        if Kind.SENSOR_FAULT in closing:
+            self._set_silent(device_id, False)
         out = []
-        for kind, ep in opened.items():
+        for kind in closing:
+            ep = opened.pop(kind)
             ep.state = AlertState.RESOLVED
             last = None if ep.episode is None else ep.episode.last_gas_ppm
             out.append(
                 self._event(EventType.RESOLVED, device_id, Kind(kind), ep, ts, last, reason, detail)
             )
+        if not opened:
+            del self._open[device_id]
         return out
 
     def acknowledge(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app.alerting.profiles import DeviceProfile, lel_ppm
+from app.alerting.events import Kind
+from app.alerting.profiles import RAW_UNITS, DeviceProfile, lel_ppm
 from app.alerting.view import DeviceAlertView
 from app.errors import Conflict, GasleakError, NotFound
 from app.schemas.devices import DeviceInfo, DevicePage, OpenAlertOut, Profile, ProfilePatch
@@ -145,12 +146,15 @@ class DeviceService:
         Raises:
             InvalidProfile: see :func:`app.services.registry.check_profile` (before any
                 change is made).
-            Conflict: a unit change while the device has open alerts, without ``force``.
+            Conflict: a unit change while the device has open alerts, or set points removed
+                while it has an open threshold alarm, without ``force``.
         """
         check_profile(new)
         old = self.registry.profiles.get(device_id)
         if new.unit != old.unit:
             await self._unit_changed(device_id, old.unit, new.unit, by, reason, force)
+        elif _has_set_points(old) and not _has_set_points(new):
+            await self._set_points_removed(device_id, new.unit, by, reason, force)
         await self.registry.put(device_id, new)
         await self._disabled(device_id, old.enabled, by, reason)
 
@@ -193,6 +197,42 @@ class DeviceService:
             )
         self.buffers.signals.reset(device_id)  # its level and noise scale are in the old unit
 
+    async def _set_points_removed(
+        self, device_id: str, unit: str, by: str, reason: str | None, force: bool
+    ) -> None:
+        """A raw-unit device's set points are about to be removed (no threshold rule left):
+        an open threshold alarm could never clear, and ended at its next reading "all
+        clear" (``no set point in the device's unit``) though no clean air was seen. Refused
+        (409, naming it) unless ``force``; forced, it is resolved now as
+        ``set_points_removed`` (a pending low-set-point reading raised first).
+
+        Raises:
+            Conflict: an open threshold alarm or a pending reading, and not ``force``.
+        """
+        alerts = [a for a in self.view.of(device_id) if a.kind == Kind.THRESHOLD]
+        pending = self.view.rules.pending(device_id)
+        if not alerts and pending is None:
+            return
+        if not force:
+            held = [f"{a.alert_id} ({a.severity}, {a.state})" for a in alerts]
+            if pending is not None:
+                held.append(f"a reading of {pending.gas:g} {unit} awaiting confirmation")
+            raise Conflict(
+                [
+                    {
+                        "field": "low_set_point",
+                        "reason": f"device {device_id!r} has an open threshold alarm: "
+                        f"{'; '.join(held)}; without set points nothing could clear it. "
+                        "Resolve it first, or send force=true to resolve it now as "
+                        "set_points_removed",
+                    }
+                ]
+            )
+        if self.close_alerts is not None:
+            detail = f"set points removed by {by}" + (f": {reason}" if reason else "")
+            why = detail + "; ended by the operator, not by clean air"
+            await self.close_alerts(device_id, why, "set_points_removed")
+
     async def _disabled(self, device_id: str, was: bool, by: str, reason: str | None) -> None:
         """A device switched from enabled to disabled: its open alerts of every kind are
         resolved (``reason`` ``device_disabled``, ``detail`` naming ``by`` and ``reason``),
@@ -208,3 +248,9 @@ class DeviceService:
 
 def _profile(d: dict[str, Any]) -> DeviceProfile:
     return DeviceProfile(**d)
+
+
+def _has_set_points(p: DeviceProfile) -> bool:
+    """Whether a profile gives its device a threshold rule (``Profiles.set_points``): every
+    ppm or %LEL device; a raw-unit one only with both set points of its own."""
+    return p.unit not in RAW_UNITS or (p.low_set_point is not None and p.high_set_point is not None)

@@ -315,6 +315,16 @@ async def test_a_unit_change_with_open_alerts_is_refused_unless_forced(
             json={"unit": "counts", "low_set_point": 1000, "high_set_point": 2000},
         )
         assert r.json()["set_points"] == [1000.0, 2000.0], r.text
+        # removing a raw device's set points leaves no rule to clear its threshold alarm
+        # (it ended "all clear" at the next reading): the same 409 unless forced
+        await post(c, "adc-9", [100.0, 1_500.0, 1_600.0], t0=T0 + 10)
+        none = {"low_set_point": None, "high_set_point": None}
+        r = await c.patch("/api/devices/adc-9", json=none)
+        assert r.status_code == 409 and r.json()["detail"][0]["field"] == "low_set_point", r.text
+        r = await c.patch("/api/devices/adc-9", json=none, params={"force": "true"})
+        assert (r.status_code, r.json()["set_points"], r.json()["alerts"]) == (200, None, [])
+        end = (await events(c, "adc-9"))[-1]
+        assert (end["type"], end["reason"]) == ("alert.resolved", "set_points_removed"), end
 
 
 async def test_a_prefixed_gateway_key_cannot_fill_the_device_cap(
