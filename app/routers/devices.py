@@ -27,8 +27,9 @@ MIN_BUCKET_S, MAX_BUCKET_S = 1e-3, 100 * 365.25 * 86_400.0
 ForceQuery = Annotated[
     bool,
     Query(
-        description="Change the unit although the device has open alerts: they are resolved "
-        "now as `unit_changed` (without it: 409 naming them)"
+        description="Change the unit although the device has open alerts (resolved now as "
+        "`unit_changed`), or remove a raw device's set points although its threshold alarm "
+        "is open (resolved now as `set_points_removed`); without it: 409 naming them"
     ),
 ]
 #: A device's summary state (``DeviceAlertView.summary``): one type, so a bad value is one
@@ -97,7 +98,12 @@ async def get_device(
     "/api/devices/{device_id}",
     response_model=DeviceInfo,
     summary="Set a device's whole profile (registers it when unknown)",
-    responses={409: {"description": "A unit change while the device has open alerts"}},
+    responses={
+        409: {
+            "description": "A unit change while the device has open alerts, or set points "
+            "removed while its threshold alarm is open, without `force`"
+        }
+    },
 )
 async def put_device(
     device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
@@ -111,7 +117,8 @@ async def put_device(
     """Set points apply from the device's next reading. Disabling a device resolves its open
     alerts (`reason` `device_disabled`, naming who and why). A unit change is refused (409)
     while the device has open alerts unless `force` (then resolved as `unit_changed`), and
-    restarts its warm-up. Admins only; audited."""
+    restarts its warm-up; so is removing a raw device's set points while its threshold alarm
+    is open (`set_points_removed`). Admins only; audited."""
     info = await devices.put(device_id, body, by=who.label, reason=reason, force=force)
     await audit.record(who, "device.put", target=device_id, detail=body.model_dump(mode="json"))
     return info
@@ -121,7 +128,12 @@ async def put_device(
     "/api/devices/{device_id}",
     response_model=DeviceInfo,
     summary="Change some fields of a device's profile",
-    responses={409: {"description": "A unit change while the device has open alerts"}},
+    responses={
+        409: {
+            "description": "A unit change while the device has open alerts, or set points "
+            "removed while its threshold alarm is open, without `force`"
+        }
+    },
 )
 async def patch_device(
     device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
@@ -136,7 +148,8 @@ async def patch_device(
     given in the old unit (unless given too). Disabling a device resolves its open alerts
     (`reason` `device_disabled`, naming who and why). A unit change is refused (409) while
     the device has open alerts unless `force` (then resolved as `unit_changed`), and
-    restarts its warm-up. Admins only; audited."""
+    restarts its warm-up; so is removing a raw device's set points while its threshold alarm
+    is open (`set_points_removed`). Admins only; audited."""
     info = await devices.patch(device_id, body, by=who.label, reason=reason, force=force)
     await audit.record(
         who,
