@@ -117,8 +117,8 @@ async def put_device(
     """Set points apply from the device's next reading. Disabling a device resolves its open
     alerts (`reason` `device_disabled`, naming who and why). A unit change is refused (409)
     while the device has open alerts unless `force` (then resolved as `unit_changed`), and
-    restarts its warm-up; so is removing a raw device's set points while its threshold alarm
-    is open (`set_points_removed`). Admins only; audited."""
+    restarts its warm-up; removing a raw device's set points is refused likewise while its
+    threshold alarm is open (`set_points_removed`). Admins only; audited."""
     info = await devices.put(device_id, body, by=who.label, reason=reason, force=force)
     await audit.record(who, "device.put", target=device_id, detail=body.model_dump(mode="json"))
     return info
@@ -148,8 +148,8 @@ async def patch_device(
     given in the old unit (unless given too). Disabling a device resolves its open alerts
     (`reason` `device_disabled`, naming who and why). A unit change is refused (409) while
     the device has open alerts unless `force` (then resolved as `unit_changed`), and
-    restarts its warm-up; so is removing a raw device's set points while its threshold alarm
-    is open (`set_points_removed`). Admins only; audited."""
+    restarts its warm-up; removing a raw device's set points is refused likewise while its
+    threshold alarm is open (`set_points_removed`). Admins only; audited."""
     info = await devices.patch(device_id, body, by=who.label, reason=reason, force=force)
     await audit.record(
         who,
