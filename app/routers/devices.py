@@ -120,7 +120,8 @@ async def put_device(
     restarts its warm-up; removing a raw device's set points is refused likewise while its
     threshold alarm is open (`set_points_removed`). Admins only; audited."""
     info = await devices.put(device_id, body, by=who.label, reason=reason, force=force)
-    await audit.record(who, "device.put", target=device_id, detail=body.model_dump(mode="json"))
+    detail = body.model_dump(mode="json") | ({"force": True} if force else {})
+    await audit.record(who, "device.put", target=device_id, detail=detail)
     return info
 
 
@@ -155,7 +156,8 @@ async def patch_device(
         who,
         "device.patch",
         target=device_id,
-        detail=body.model_dump(mode="json", exclude_unset=True),
+        detail=body.model_dump(mode="json", exclude_unset=True)
+        | ({"force": True} if force else {}),
     )
     return info
 
