@@ -115,8 +115,11 @@ class Settings(BaseSettings):
     alert_raise_min_s: float = Field(
         5.0,
         ge=0,
+        le=300,
         description="Alarm delay: the raising run of windows must also span this many seconds "
-        "of reading time (a 1 Hz device needs 6 windows, an hourly one still 3). 5 s: the "
+        "of reading time, at most 300 (a leak alarm on-delay longer than the default silence "
+        "limit is a leak alarm lost; "
+        "a 1 Hz device needs 6 windows, an hourly one still 3). 5 s: the "
         "smallest value of `python -m bench.gate_sweep` that removes the alerts of a clean "
         "8-reading eCO2 puff (smoke_iot row 55045) and of 3-reading bursts, for 3 s more "
         "median delay on the real events",
@@ -148,7 +151,10 @@ class Settings(BaseSettings):
     threshold_confirm_max_s: float = Field(
         30.0,
         ge=0,
-        description="On-delay cap of the low set point, s: a reading that jumps from under "
+        le=300,
+        description="On-delay cap of the low set point, s, at most 300 (a warning held "
+        "longer than the default silence limit, GASLEAK_SILENT_S, is a warning lost; "
+        "ISA-18.2 on-delays are seconds): a reading that jumps from under "
         "half the low set point to between the low and high set points raises its warning "
         "once the next reading confirms it (at or above half the low set point), within 2 "
         "device intervals "

@@ -220,8 +220,53 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = pydantic_errors(list(exc.errors()), drop_prefix=1)
+        detail = request_errors(list(exc.errors()))
         return JSONResponse({"error": "invalid_request", "detail": detail}, status_code=422)
+
+
+_PARAMS = ("query", "path", "header", "cookie")
+
+
+def request_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """FastAPI's request validation errors -> ``[{"field", "reason", "type"}]``, in order.
+
+    A body error is named by its path in the body (:func:`pydantic_errors`). A parameter
+    error (query, path, header, cookie) is named by the parameter alone: not by a repeated
+    parameter's position or the union member pydantic tried (``/api/devices?state=bogus``
+    named ``state.0.literal['normal']``: newcomer); one value that fails every member of a
+    union is one error listing what each member takes; a repeated parameter's bad value is
+    quoted.
+    """
+    out: list[dict[str, Any]] = []
+    groups: dict[tuple[str, object], list[dict[str, Any]]] = {}
+    for e in errors:
+        loc = tuple(e.get("loc", ()))
+        if not loc or loc[0] not in _PARAMS:
+            out += pydantic_errors([e], drop_prefix=1)
+            continue
+        name = str(loc[1]) if len(loc) > 1 else f"({loc[0]})"
+        pos = loc[2] if len(loc) > 2 and isinstance(loc[2], int) else None
+        key = (name, pos)
+        if key not in groups:
+            groups[key] = []
+            out.append({"field": name, "key": key})  # filled below, in first-seen order
+        groups[key].append(e)
+    return [_param_error(groups[x.pop("key")]) if "key" in x else x for x in out]
+
+
+def _param_error(es: list[dict[str, Any]]) -> dict[str, Any]:
+    """One parameter value's errors (several: the members of a union) as one entry."""
+    first = es[0]
+    loc = tuple(first.get("loc", ()))
+    name = str(loc[1]) if len(loc) > 1 else f"({loc[0]})"
+    expected = [str(x) for e in es if (x := (e.get("ctx") or {}).get("expected"))]
+    if len(es) > 1 and len(expected) == len(es):
+        reason = "Input should be " + " or ".join(expected)
+    else:
+        reason = pydantic_errors([{**first, "loc": ()}])[0]["reason"]
+    if len(loc) > 2 and isinstance(loc[2], int) and "input" in first:
+        reason += f"; got {first['input']!r}"
+    return {"field": name, "reason": reason, "type": first["type"]}
 
 
 class Conflict(GasleakError):

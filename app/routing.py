@@ -2,7 +2,8 @@
 refused before the handler runs, naming the parameter or header.
 
 - A query parameter the route does not declare is a 422 naming it (``?devce_id=x`` would
-  otherwise return every alert, as if there were no filter).
+  otherwise return every alert, as if there were no filter); so is one that takes a single
+  value given more than once (FastAPI keeps the last).
 - A route that takes a JSON body refuses a body whose ``Content-Type`` is not
   ``application/json`` (or ``application/*+json``) with 415, and decodes it with
   :func:`app.jsonio.loads_strict` (a repeated key, NaN or deep nesting: 422 naming it;
@@ -13,8 +14,10 @@ refused before the handler runs, naming the parameter or header.
 from __future__ import annotations
 
 import email.message
+import types
+from collections import Counter
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -77,6 +80,46 @@ def unknown_query(request: Request, allowed: frozenset[str]) -> None:
         )
 
 
+def repeated_query(request: Request, single: frozenset[str]) -> None:
+    """Refuse a query parameter that takes one value given more than once (``?limit=5&
+    limit=1000`` was answered with the last one: newcomer).
+
+    Raises:
+        InvalidRequest: one entry per repeated name (field = the name).
+    """
+    counts = Counter(k for k, _ in request.query_params.multi_items())
+    twice = [k for k, n in counts.items() if n > 1 and k in single]
+    if twice:
+        raise InvalidRequest(
+            [
+                {
+                    "field": k,
+                    "reason": f"given {counts[k]} times; this parameter takes one value",
+                    "type": "repeated_parameter",
+                }
+                for k in twice
+            ]
+        )
+
+
+def _is_list(annotation: Any) -> bool:
+    """Whether a parameter's annotation takes several values (a list, tuple or set, or an
+    optional one)."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return any(_is_list(a) for a in get_args(annotation))
+    return (origin or annotation) in (list, tuple, set, frozenset)
+
+
+def single_names(dependant: Dependant) -> frozenset[str]:
+    """The query parameter names (aliases) of a route and its dependencies that take one
+    value."""
+    names = {p.alias for p in dependant.query_params if not _is_list(p.field_info.annotation)}
+    for sub in dependant.dependencies:
+        names |= single_names(sub)
+    return frozenset(names)
+
+
 def query_names(dependant: Dependant) -> frozenset[str]:
     """The query parameter names (aliases) a route and its dependencies declare."""
     names = {p.alias for p in dependant.query_params}
@@ -92,10 +135,12 @@ class StrictRoute(APIRoute):
         """FastAPI's handler, behind the checks of this module's docstring."""
         handler = super().get_route_handler()
         allowed = query_names(self.dependant)
+        single = single_names(self.dependant)
         takes_body = self.body_field is not None
 
         async def checked(request: Request) -> Response:
             unknown_query(request, allowed)
+            repeated_query(request, single)
             if takes_body:
                 raw = await request.body()
                 if raw:

@@ -461,7 +461,7 @@ async def _alerting(
     devices = DeviceService(
         buffers=buffers, registry=registry, view=view, scores=buffers.signals.probability
     )
-    devices.close_alerts = lambda d, detail: alerts.close_device(d, detail=detail)
+    devices.close_alerts = lambda d, detail, why: alerts.close_device(d, detail=detail, reason=why)
     audit = AuditLog(store.audit)
     bootstrap = settings.bootstrap_admin_key
     keys = KeyService(

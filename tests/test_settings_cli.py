@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
+from app.config import Settings
 from main import main
 
 
@@ -27,3 +29,19 @@ def test_a_window_other_than_the_models_is_one_line_not_a_traceback(
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("gasleak: bad setting GASLEAK_WINDOW=30: the model in ")
     assert "trained on windows of 60 readings" in line
+
+
+def test_an_alarm_delay_setting_has_a_documented_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Newcomer: GASLEAK_THRESHOLD_CONFIRM_MAX_S=100000 was accepted: a warning held for a
+    day. The on-delays of an alarm are bounded (300 s, in their descriptions). Checked on
+    the settings themselves: through ``main`` an accepted value would start the server."""
+    for name in ("GASLEAK_THRESHOLD_CONFIRM_MAX_S", "GASLEAK_ALERT_RAISE_MIN_S"):
+        monkeypatch.setenv(name, "100000")
+        with pytest.raises(ValidationError) as caught:
+            Settings()
+        [err] = caught.value.errors()
+        assert err["loc"] == (name.removeprefix("GASLEAK_").lower(),), err
+        assert err["type"] == "less_than_equal" and err["ctx"]["le"] == 300, err
+        monkeypatch.setenv(name, "300")
+        Settings()  # the bound itself is taken
+        monkeypatch.delenv(name)

@@ -81,8 +81,10 @@ starts again at the earlier reading rather than waiting for the time line to cat
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from array import array
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -179,7 +181,10 @@ class Pending:
     before it (NaN: none); ``wait_s``: reading-time on-delay (s); ``due``: receive time
     (monotonic s) at which the sweep raises it if no reading came (not stored: a restored
     one is due at once); ``raised``: at or above the high set point, so its alarm was raised
-    at once and the next reading only tells whether it was also a ``spike``.
+    at once and the next reading only tells whether it was also a ``spike``; ``since``: its
+    receive time (monotonic s; not stored: NaN once restored); ``held_at``: its receive time
+    on the server clock (epoch s; stored, so a restored one can say how long ago; NaN:
+    unknown, a state saved before it was kept).
     """
 
     ts: float
@@ -188,6 +193,8 @@ class Pending:
     wait_s: float
     due: float = 0.0
     raised: bool = False
+    since: float = math.nan
+    held_at: float = math.nan
 
 
 #: The per-slot fields of the rules (typecode, default): the last reading (gas ppm, °C, %RH,
@@ -255,6 +262,8 @@ class SafetyRules:
             global set points for every device).
         index: the slots to share (the ring buffers'); default: an index of its own, in
             which every device checked, watched or restored gets a slot.
+        wall: the server clock, epoch s: when a low-set-point reading was held, kept with
+            it so that one restored after a restart states the real time since.
     """
 
     def __init__(
@@ -263,7 +272,9 @@ class SafetyRules:
         *,
         profiles: Profiles | None = None,
         index: SlotIndex | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
+        self.wall = wall
         self.config = config or SafetyConfig()
         if profiles is None:
             profiles = Profiles(low_ppm=self.config.low_ppm, high_ppm=self.config.high_ppm)
@@ -313,8 +324,10 @@ class SafetyRules:
         if self.profiles.enabled(device_id):
             decided, spike = self._decide(device_id, ts, gas)
             out += decided
+            if spike is not None:
+                out += self._spike(device_id, *spike)
             out += self._threshold(device_id, ts, gas, confirmed=False, prev=r.gas[s], now=now)
-            out += self._faults(device_id, s, ts, (gas, temp, rh), clock, spike)
+            out += self._faults(device_id, s, ts, (gas, temp, rh), clock)
         r.gas[s], r.temp[s], r.rh[s] = gas, temp, rh
         r.last_ts[s], r.last_seen[s] = ts, now
         return out
@@ -361,8 +374,9 @@ class SafetyRules:
         stamp (more than 5 min ahead of the server clock): none of its readings is stored,
         so without it operators never learned of the device (newcomer). Once: nothing
         while its open sensor_fault names ``clock`` already; an open fault with other
-        conditions gets ``clock`` added (``alert.updated``). The fault ends as the others
-        do, once accepted readings show none for ``off_delay_s``.
+        conditions gets ``clock`` added (``alert.updated``). The device was heard from, so
+        a ``silent`` condition ends (without an event, as an accepted reading ends it). The
+        fault ends as the others do, once accepted readings show none for ``off_delay_s``.
 
         Args:
             at: the reading's receipt time, epoch s (the event time: its stamp is refused).
@@ -370,12 +384,14 @@ class SafetyRules:
         """
         if not self.profiles.enabled(device_id):
             return []
+        self._set_silent(device_id, False)
         ep = self._open.get(device_id, {}).get(Kind.SENSOR_FAULT)
-        if ep is not None and "clock" in ep.conditions:
+        if ep is not None and "clock" in ep.conditions and "silent" not in ep.conditions:
             return []
         held = [] if ep is None else ep.conditions
-        found = {c: "" for c in held if c != "silent"} | {"clock": detail}
-        return self._fault_episode(device_id, at, None, found, "silent" in held)
+        found = {c: "" for c in held if c not in ("silent", "spike")} | {"clock": detail}
+        # (spike is kept by its memory, ``spike_ts``, not by ``found``)
+        return self._fault_episode(device_id, at, None, found, False)
 
     def due(self, now: float) -> list[AlertEvent]:
         """Raise the threshold alarm of every pending low-set-point reading whose device sent
@@ -396,12 +412,57 @@ class SafetyRules:
             self.dirty.add(d)
             if p.raised or not self.profiles.enabled(d):
                 continue
-            why = f"; not confirmed: no reading for {self.config.confirm_max_s:g} s after it"
+            why = f"; not confirmed: {self._waited(p, now)}"
             out += [
                 e.with_(detail=(e.detail or "") + why)
                 for e in self._threshold(d, p.ts, p.gas, confirmed=True)
             ]
         return out
+
+    def _waited(self, p: Pending, now: float) -> str:
+        """How long a pending reading waited for its next one, in words: the receive time
+        that really passed (newcomer: after a restart the detail said "no reading for 30 s"
+        when less had passed)."""
+        if not math.isnan(p.since):
+            return f"no reading for {round(now - p.since, 1):g} s after it"
+        if math.isnan(p.held_at):
+            return "the service restarted before its next reading (held for an unknown time)"
+        return (
+            "the service restarted before its next reading; "
+            f"no reading for {round(max(0.0, self.wall() - p.held_at), 1):g} s after it"
+        )
+
+    def pending(self, device_id: str) -> Pending | None:
+        """The device's low-set-point reading awaiting its next reading, or None."""
+        return self._pending.get(device_id) if self._pending else None
+
+    def settle(self, device_id: str, *, why: str) -> list[AlertEvent]:
+        """Raise the threshold alarm of the device's pending low-set-point reading now, at
+        its own time and in the unit it was read in, instead of waiting for a next reading
+        that can no longer confirm it (the device's unit is changing: newcomer, a held
+        reading was dropped). ``why`` ends the events' detail. Empty without one."""
+        p = self._pending.pop(device_id, None) if self._pending else None
+        if p is None:
+            return []
+        self.dirty.add(device_id)
+        if p.raised or not self.profiles.enabled(device_id):
+            return []
+        return [
+            e.with_(detail=(e.detail or "") + f"; not confirmed: {why}")
+            for e in self._threshold(device_id, p.ts, p.gas, confirmed=True)
+        ]
+
+    def restart(self, device_id: str) -> None:
+        """Forget the device's last reading as the rules' neighbour and reference (its unit
+        changed: a value in the old unit must not confirm, deny or rate a new one). Its
+        silence watch and open episodes are left alone."""
+        s = self.index.get(device_id)
+        if s is None:
+            return
+        r = self.rows
+        r.gas[s] = r.temp[s] = r.rh[s] = math.nan
+        r.ref_ts[s] = r.ref_gas[s] = r.ref_temp[s] = r.ref_rh[s] = math.nan
+        r.same_run[s] = 0
 
     def silent(self, now: float, *, wall_ts: float) -> list[AlertEvent]:
         """Raise (or add to) the ``sensor_fault`` of watched devices silent for ``silent_s``.
@@ -441,6 +502,21 @@ class SafetyRules:
         for d in device_ids:
             self._watch(d, now)
 
+    def heard(self, device_ids: list[str], *, now: float) -> None:
+        """Devices heard from at receive time ``now`` although none of their readings was
+        accepted (all refused for a stamp too far ahead): watched for silence from ``now``,
+        so a device that keeps sending is never ``silent`` (newcomer: stamps 400 s ahead
+        gave "no reading for 315 s" beside the ``clock`` fault). A ``silent`` condition it
+        holds ends with its next :meth:`clock_refused`."""
+        for d in device_ids:
+            s = self.index.add(d) if self._own_index else self.index.get(d)
+            if s is not None:
+                self.rows.last_seen[s] = now
+            elif d in self._watched:
+                self._watched[d].last_seen = now
+            else:
+                self._watched[d] = _Watched(now)
+
     def _watch(self, d: str, now: float) -> None:
         """Watch ``d`` from ``now`` unless it is watched already."""
         s = self.index.add(d) if self._own_index else self.index.get(d)
@@ -458,14 +534,16 @@ class SafetyRules:
             self._watched[d].silent = on
 
     # threshold ------------------------------------------------------------------------------
-    def _decide(self, d: str, ts: float, gas: float) -> tuple[list[AlertEvent], str | None]:
+    def _decide(
+        self, d: str, ts: float, gas: float
+    ) -> tuple[list[AlertEvent], tuple[float, float, str] | None]:
         """Decide the device's pending low-set-point reading at its next reading (``ts``,
         ``gas``): confirmed when this one is near (at or above ``near_fraction`` of the low
         set point), or when it came later than the pending one's wait (a timeout: raised all
         the same); else the pending reading was a lone spike. Returns the threshold events of
-        a confirmed one (at its own time) and the ``spike`` fault's detail of a denied one
-        (else None). A pending reading over the high set point was raised already: it only
-        gives the ``spike`` detail when denied."""
+        a confirmed one (at its own time) and, for a denied one, the spike's own time, gas
+        and the ``spike`` fault's detail (else None). A pending reading over the high set
+        point was raised already: it only gives the ``spike`` details when denied."""
         p = self._pending.pop(d, None) if self._pending else None
         if p is None:
             return [], None
@@ -490,13 +568,15 @@ class SafetyRules:
         before = "none" if math.isnan(p.prev) else f"{p.prev:g} {u}"
         sp = points[1] if p.raised else low
         return [], (
+            p.ts,
+            p.gas,
             f"gas {p.gas:g} {u} at {iso(p.ts)} >= set point {sp:g} {u} for one reading: "
             f"before it {before}, after it {gas:g} {u}, both below {near:g} {u}; "
             + (
                 "its critical threshold alarm stands (the high set point never waits)"
                 if p.raised
                 else "no threshold alarm"
-            )
+            ),
         )
 
     def _near(self, low: float) -> float:
@@ -564,7 +644,9 @@ class SafetyRules:
                 last = math.nan if s is None else self.rows.last_ts[s]
                 wait = self._wait(ts - last)
                 due = now + c.confirm_max_s
-                self._pending[d] = Pending(ts, gas, prev, wait, due, raised=crit)
+                self._pending[d] = Pending(
+                    ts, gas, prev, wait, due, raised=crit, since=now, held_at=self.wall()
+                )
                 self.dirty.add(d)
                 if not crit:
                     return []  # the high set point never waits: raised below
@@ -678,6 +760,38 @@ class SafetyRules:
         return [self._resolve(d, Kind.THRESHOLD, ts, gas, detail)]
 
     # sensor faults --------------------------------------------------------------------------
+    def _spike(self, d: str, ts: float, gas: float, detail: str) -> list[AlertEvent]:
+        """The ``spike`` condition of a reading its next one denied (:meth:`_decide`): the
+        event is at the spike's own time with its own gas (``ts``, epoch s; ``gas``, device
+        unit), not the next reading's (newcomer: the event carried the next reading's gas,
+        the spike's value only in its detail). Opens the sensor_fault or adds ``spike`` to
+        the open one (``alert.updated``); nothing new while spikes recur within
+        ``spike_memory_s``, which counts from the last spike's own time."""
+        opened = self._open.get(d)
+        ep = None if opened is None else opened.get(Kind.SENSOR_FAULT)
+        self.dirty.add(d)
+        if ep is None:
+            ep = OpenEpisode(
+                uuid.uuid4().hex,
+                Severity.WARNING,
+                AlertState.ACTIVE,
+                conditions=["spike"],
+                episode=EpisodeStats.open(ts, None, gas, by_probability=False),
+                spike_ts=ts,
+            )
+            self._open.setdefault(d, {})[Kind.SENSOR_FAULT] = ep
+            return [
+                self._event(EventType.RAISED, d, Kind.SENSOR_FAULT, ep, ts, gas, "spike", detail)
+            ]
+        if ep.episode is not None:
+            ep.episode.observe(ts, None, gas)
+        ep.spike_ts = ts if ep.spike_ts is None else max(ep.spike_ts, ts)
+        ep.clear_since = None  # a fault holds: the off-delay starts again once none does
+        if "spike" in ep.conditions:
+            return []  # one open fault while spikes recur, not one per spike
+        ep.conditions = sorted([*ep.conditions, "spike"], key=FAULTS.index)
+        return [self._event(EventType.UPDATED, d, Kind.SENSOR_FAULT, ep, ts, gas, "spike", detail)]
+
     def _faults(
         self,
         d: str,
@@ -685,13 +799,10 @@ class SafetyRules:
         ts: float,
         vals: Vals,
         clock: str | None = None,
-        spike: str | None = None,
     ) -> list[AlertEvent]:
         c = self.config
         r = self.rows
         found: dict[str, str] = {} if clock is None else {"clock": clock}
-        if spike is not None:
-            found["spike"] = spike
         # the gas range and rate limits are in ppm: they do not apply to a %LEL or raw unit
         first = 0 if self.profiles.unit(d) == "ppm" else 1
         bad = [
@@ -753,8 +864,8 @@ class SafetyRules:
         on = set(found) | ({"silent"} if silent else set())
         if ep is not None and ep.spike_ts is not None:
             if ts - ep.spike_ts < self.config.spike_memory_s:
-                on.add("spike")  # one open fault while spikes recur, not one per spike
-            elif "spike" not in found:
+                on.add("spike")  # one open fault while spikes recur (:meth:`_spike`)
+            else:
                 ep.spike_ts = None
                 self.dirty.add(d)
         now_on = sorted(on, key=FAULTS.index)
@@ -767,7 +878,6 @@ class SafetyRules:
                 AlertState.ACTIVE,
                 conditions=now_on,
                 episode=EpisodeStats.open(ts, None, gas, by_probability=False),
-                spike_ts=ts if "spike" in found else None,
             )
             self._open.setdefault(d, {})[Kind.SENSOR_FAULT] = ep
             self.dirty.add(d)
@@ -785,9 +895,6 @@ class SafetyRules:
             ]
         if ep.episode is not None and ep.episode.observe(ts, None, gas):
             self.dirty.add(d)  # a new peak is stored (survives a restart)
-        if "spike" in found:
-            ep.spike_ts = ts
-            self.dirty.add(d)
         new = [r for r in now_on if r not in ep.conditions]
         if now_on != ep.conditions:
             ep.conditions = now_on
@@ -832,25 +939,42 @@ class SafetyRules:
         self.dirty.add(d)
         return self._event(EventType.RESOLVED, d, kind, ep, ts, gas, "all clear", detail)
 
-    def close(self, device_id: str, *, ts: float, reason: str, detail: str) -> list[AlertEvent]:
-        """Resolve every open safety alert of the device now, latched ones included (an
-        operator disabled the device: its rules no longer run, so the alerts could never
-        change). ``ts``: epoch s (wall clock of the change). Returns the ``alert.resolved``
-        events, carrying ``reason`` and ``detail``."""
-        if self._pending.pop(device_id, None) is not None:
+    def close(
+        self,
+        device_id: str,
+        *,
+        ts: float,
+        reason: str,
+        detail: str,
+        kinds: frozenset[str] | None = None,
+    ) -> list[AlertEvent]:
+        """Resolve the device's open safety alerts now, latched ones included (an operator
+        disabled the device: its rules no longer run, so the alerts could never change; or
+        removed its set points: a threshold alarm could never clear). ``ts``: epoch s (wall
+        clock of the change); ``kinds``: only these kinds (None: every kind, and a pending
+        low-set-point reading is dropped). Returns the ``alert.resolved`` events, carrying
+        ``reason`` and ``detail``."""
+        if kinds is None and self._pending.pop(device_id, None) is not None:
             self.dirty.add(device_id)
-        opened = self._open.pop(device_id, None)
+        opened = self._open.get(device_id)
         if not opened:
             return []
+        closing = [k for k in opened if kinds is None or k in kinds]
+        if not closing:
+            return []
         self.dirty.add(device_id)
-        self._set_silent(device_id, False)
+        if Kind.SENSOR_FAULT in closing:
+            self._set_silent(device_id, False)
         out = []
-        for kind, ep in opened.items():
+        for kind in closing:
+            ep = opened.pop(kind)
             ep.state = AlertState.RESOLVED
             last = None if ep.episode is None else ep.episode.last_gas_ppm
             out.append(
                 self._event(EventType.RESOLVED, device_id, Kind(kind), ep, ts, last, reason, detail)
             )
+        if not opened:
+            del self._open[device_id]
         return out
 
     def acknowledge(
@@ -932,6 +1056,7 @@ class SafetyRules:
                     "prev": None if math.isnan(p.prev) else p.prev,  # JSON has no NaN
                     "wait_s": p.wait_s,
                     "raised": p.raised,
+                    "held_at": None if math.isnan(p.held_at) else p.held_at,
                 }
             out[d] = kept or None
         self.dirty.clear()
@@ -944,8 +1069,9 @@ class SafetyRules:
             self._watch(d, now)
             for kind, data in kinds.items():
                 if kind == PENDING:  # due at the first sweep unless a reading comes first
-                    prev = math.nan if data.get("prev") is None else data["prev"]
-                    self._pending[d] = Pending(**{**data, "prev": prev}, due=now)
+                    kept = {k: v for k, v in data.items() if k not in ("due", "since")}
+                    nan = {k: math.nan for k in ("prev", "held_at") if kept.get(k) is None}
+                    self._pending[d] = Pending(**(kept | nan), due=now)
                     continue
                 ep = OpenEpisode.from_dict(data)
                 self._open.setdefault(d, {})[kind] = ep

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query
 from app.deps import DevicesDep, ReadingsRepoDep, SettingsDep
 from app.errors import GasleakError
 from app.routing import StrictRoute
-from app.schemas.alerts import AlertState, Kind
+from app.schemas.alerts import Kind
 from app.schemas.devices import DeviceInfo, DevicePage, Profile, ProfilePatch
 from app.schemas.history import HistoryPoint, ReadingsHistory
 from app.schemas.readings import DEVICE_ID_PATTERN, iso
@@ -24,6 +24,17 @@ DEFAULT_SPAN_S = 3600.0
 MIN_BUCKET_S, MAX_BUCKET_S = 1e-3, 100 * 365.25 * 86_400.0
 
 
+ForceQuery = Annotated[
+    bool,
+    Query(
+        description="Change the unit although the device has open alerts (resolved now as "
+        "`unit_changed`), or remove a raw device's set points although its threshold alarm "
+        "is open (resolved now as `set_points_removed`); without it: 409 naming them"
+    ),
+]
+#: A device's summary state (``DeviceAlertView.summary``): one type, so a bad value is one
+#: error listing them all (a union named ``state.0.literal['normal']``: newcomer).
+DeviceState = Literal["normal", "active", "cleared_unacked", "acknowledged"]
 ReasonQuery = Annotated[
     str | None,
     Query(
@@ -50,7 +61,8 @@ class BadRange(GasleakError):
 async def list_devices(
     devices: DevicesDep,
     alert_state: Annotated[
-        list[Literal["normal"] | AlertState] | None, Query(alias="state")
+        list[DeviceState] | None,
+        Query(alias="state", description="Its summary state (normal: no open alert)"),
     ] = None,
     kind: Annotated[list[Kind] | None, Query(description="Has an open alert of this kind")] = None,
     cursor: Annotated[
@@ -86,6 +98,12 @@ async def get_device(
     "/api/devices/{device_id}",
     response_model=DeviceInfo,
     summary="Set a device's whole profile (registers it when unknown)",
+    responses={
+        409: {
+            "description": "A unit change while the device has open alerts, or set points "
+            "removed while its threshold alarm is open, without `force`"
+        }
+    },
 )
 async def put_device(
     device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
@@ -94,11 +112,16 @@ async def put_device(
     who: AdminDep,
     audit: AuditDep,
     reason: ReasonQuery = None,
+    force: ForceQuery = False,
 ) -> DeviceInfo:
     """Set points apply from the device's next reading. Disabling a device resolves its open
-    alerts (`reason` `device_disabled`, naming who and why). Admins only; audited."""
-    info = await devices.put(device_id, body, by=who.label, reason=reason)
-    await audit.record(who, "device.put", target=device_id, detail=body.model_dump(mode="json"))
+    alerts (`reason` `device_disabled`, naming who and why). A unit change is refused (409)
+    while the device has open alerts unless `force` (then resolved as `unit_changed`), and
+    restarts its warm-up; removing a raw device's set points is refused likewise while its
+    threshold alarm is open (`set_points_removed`). Admins only; audited."""
+    info = await devices.put(device_id, body, by=who.label, reason=reason, force=force)
+    detail = body.model_dump(mode="json") | ({"force": True} if force else {})
+    await audit.record(who, "device.put", target=device_id, detail=detail)
     return info
 
 
@@ -106,6 +129,12 @@ async def put_device(
     "/api/devices/{device_id}",
     response_model=DeviceInfo,
     summary="Change some fields of a device's profile",
+    responses={
+        409: {
+            "description": "A unit change while the device has open alerts, or set points "
+            "removed while its threshold alarm is open, without `force`"
+        }
+    },
 )
 async def patch_device(
     device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
@@ -114,15 +143,21 @@ async def patch_device(
     who: AdminDep,
     audit: AuditDep,
     reason: ReasonQuery = None,
+    force: ForceQuery = False,
 ) -> DeviceInfo:
-    """Fields left out keep their value. Disabling a device resolves its open alerts
-    (`reason` `device_disabled`, naming who and why). Admins only; audited."""
-    info = await devices.patch(device_id, body, by=who.label, reason=reason)
+    """Fields left out keep their value, except that a unit change clears the set points
+    given in the old unit (unless given too). Disabling a device resolves its open alerts
+    (`reason` `device_disabled`, naming who and why). A unit change is refused (409) while
+    the device has open alerts unless `force` (then resolved as `unit_changed`), and
+    restarts its warm-up; removing a raw device's set points is refused likewise while its
+    threshold alarm is open (`set_points_removed`). Admins only; audited."""
+    info = await devices.patch(device_id, body, by=who.label, reason=reason, force=force)
     await audit.record(
         who,
         "device.patch",
         target=device_id,
-        detail=body.model_dump(mode="json", exclude_unset=True),
+        detail=body.model_dump(mode="json", exclude_unset=True)
+        | ({"force": True} if force else {}),
     )
     return info
 

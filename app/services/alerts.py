@@ -222,19 +222,35 @@ class AlertService:
             await self.log.publish_locked(events)
         return await self.get(alert_id)
 
-    async def close_device(self, device_id: str, *, detail: str) -> int:
-        """Resolve every open alert of a device that was just disabled (leak and safety
-        kinds), with ``reason`` ``"device_disabled"`` and ``detail`` (who and why): its
-        readings are no longer evaluated, so an alert left open could never change again.
-        Stored and published like every event; returns how many alerts were closed."""
+    async def close_device(
+        self, device_id: str, *, detail: str, reason: str = "device_disabled"
+    ) -> int:
+        """Resolve every open alert of a device (leak and safety kinds), with ``reason`` and
+        ``detail`` (who and why): ``device_disabled``, its readings no longer evaluated, so
+        an alert left open could never change again; ``unit_changed``, its readings about
+        to be read in another unit, so an alert's values and set points would no longer
+        mean what they say (its pending low-set-point reading is raised first, in its own
+        unit, and the rules forget its last reading); ``set_points_removed``, its threshold
+        alarm only (and a pending reading, raised first), which could never clear. Stored
+        and published like every event, in the device's current unit; returns how many
+        alerts were closed."""
         async with self.store.write_lock:
             now = self.clock()
-            leak = self.policy.close(device_id, ts=now, reason="device_disabled", detail=detail)
-            events = [] if leak is None else [leak]
-            events += self.rules.close(device_id, ts=now, reason="device_disabled", detail=detail)
-            if events:
+            events: list[AlertEvent] = []
+            kinds = None
+            if reason == "unit_changed":
+                events += self.rules.settle(device_id, why="the device's unit was changed")
+                self.rules.restart(device_id)
+            elif reason == "set_points_removed":
+                events += self.rules.settle(device_id, why="the device's set points were removed")
+                kinds = frozenset({Kind.THRESHOLD.value})
+            if kinds is None:
+                leak = self.policy.close(device_id, ts=now, reason=reason, detail=detail)
+                events += [] if leak is None else [leak]
+            events += self.rules.close(device_id, ts=now, reason=reason, detail=detail, kinds=kinds)
+            if events or self.rules.dirty:
                 await self.log.publish_locked(events)
-        return len(events)
+        return sum(e.type == EventType.RESOLVED for e in events)
 
     async def close_disabled(self) -> int:
         """:meth:`close_device` for every disabled device that still has an open alert held

@@ -302,6 +302,19 @@ class DeviceBuffers:
             raise DeviceCapReached(device_id)
         return self.index.add(device_id)
 
+    def heard(self, device_id: str) -> int:
+        """The slot of a device heard from now although none of its readings is stored (all
+        refused for a stamp too far ahead of the server clock): a new device takes a slot,
+        so it counts against ``max_devices`` like any other, and it is idle (evictable)
+        from now, not before its first stored reading.
+
+        Raises:
+            DeviceCapReached: the device is new and ``max_devices`` are tracked.
+        """
+        slot = self.slot_for(device_id)
+        self.last_seen[slot] = self.clock()
+        return slot
+
     @property
     def last_ts(self) -> np.ndarray:
         """(capacity,) float64: newest stored reading time of each slot, epoch s (NaN: none
@@ -708,9 +721,10 @@ class DeviceBuffers:
         return rows
 
     def info(self, device_id: str) -> dict[str, object] | None:
-        """Fill, last reading and signal model of a device, or None when unknown."""
+        """Fill, last reading and signal model of a device, or None when unknown or when
+        none of its readings is stored (a device only :meth:`heard`)."""
         slot = self.index.get(device_id)
-        if slot is None:
+        if slot is None or self.count[slot] == 0:  # no reading stored yet (:meth:`heard`)
             return None
         n = int(self.count[slot])
         last = self.values[slot, (int(self.count[slot]) - 1) % self.ring]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app.alerting.profiles import DeviceProfile, lel_ppm
+from app.alerting.events import Kind
+from app.alerting.profiles import RAW_UNITS, DeviceProfile, lel_ppm
 from app.alerting.view import DeviceAlertView
-from app.errors import GasleakError, NotFound
+from app.errors import Conflict, GasleakError, NotFound
 from app.schemas.devices import DeviceInfo, DevicePage, OpenAlertOut, Profile, ProfilePatch
 from app.schemas.readings import iso
 from app.services.buffers import DeviceBuffers
-from app.services.registry import Registry
+from app.services.registry import Registry, check_profile
 
 
 class BadDeviceCursor(GasleakError):
@@ -36,9 +37,9 @@ class DeviceService:
         self.registry = registry
         self.view = view
         self.scores = scores
-        #: (device id, detail) -> resolve the device's open alerts (``AlertService.close_device``;
-        #: wired in ``app/state.py``).
-        self.close_alerts: Callable[[str, str], Awaitable[object]] | None = None
+        #: (device id, detail, reason) -> resolve the device's open alerts
+        #: (``AlertService.close_device``; wired in ``app/state.py``).
+        self.close_alerts: Callable[[str, str, str], Awaitable[object]] | None = None
 
     def get(self, device_id: str) -> DeviceInfo:
         """One device: profile, open alerts of every kind, buffer info while in memory.
@@ -109,22 +110,128 @@ class DeviceService:
         )
 
     async def put(
-        self, device_id: str, body: Profile, *, by: str = "?", reason: str | None = None
+        self,
+        device_id: str,
+        body: Profile,
+        *,
+        by: str = "?",
+        reason: str | None = None,
+        force: bool = False,
     ) -> DeviceInfo:
-        """Replace a device's profile (registering it when unknown); see :meth:`_disabled`."""
-        was = self.registry.profiles.enabled(device_id)
-        await self.registry.put(device_id, _profile(body.model_dump()))
-        await self._disabled(device_id, was, by, reason)
+        """Replace a device's profile (registering it when unknown); see :meth:`_apply`."""
+        await self._apply(device_id, _profile(body.model_dump()), by, reason, force)
         return self.get(device_id)
 
     async def patch(
-        self, device_id: str, body: ProfilePatch, *, by: str = "?", reason: str | None = None
+        self,
+        device_id: str,
+        body: ProfilePatch,
+        *,
+        by: str = "?",
+        reason: str | None = None,
+        force: bool = False,
     ) -> DeviceInfo:
-        """Change the given fields of a device's profile; see :meth:`_disabled`."""
-        was = self.registry.profiles.enabled(device_id)
-        await self.registry.patch(device_id, body.model_dump(exclude_unset=True))
-        await self._disabled(device_id, was, by, reason)
+        """Change the given fields of a device's profile (a unit change clears the set
+        points in the old unit: :meth:`Registry.merged`); see :meth:`_apply`."""
+        new = self.registry.merged(device_id, body.model_dump(exclude_unset=True))
+        await self._apply(device_id, new, by, reason, force)
         return self.get(device_id)
+
+    async def _apply(
+        self, device_id: str, new: DeviceProfile, by: str, reason: str | None, force: bool
+    ) -> None:
+        """Store and apply ``new``; a unit change first goes through :meth:`_unit_changed`,
+        a device switched off then through :meth:`_disabled`.
+
+        Raises:
+            InvalidProfile: see :func:`app.services.registry.check_profile` (before any
+                change is made).
+            Conflict: a unit change while the device has open alerts, or set points removed
+                while it has an open threshold alarm, without ``force``.
+        """
+        check_profile(new)
+        old = self.registry.profiles.get(device_id)
+        if new.unit != old.unit:
+            await self._unit_changed(device_id, old.unit, new.unit, by, reason, force)
+        elif _has_set_points(old) and not _has_set_points(new):
+            await self._set_points_removed(device_id, new.unit, by, reason, force)
+        await self.registry.put(device_id, new)
+        await self._disabled(device_id, old.enabled, by, reason)
+
+    async def _unit_changed(
+        self, device_id: str, old: str, new: str, by: str, reason: str | None, force: bool
+    ) -> None:
+        """A device's readings are about to be read in another unit. Its open alerts (any
+        kind) and a low-set-point reading awaiting confirmation hold values and set points
+        in the old unit: refused (409, naming them) unless ``force``; forced, they are
+        resolved now, in the old unit (reason ``unit_changed``, the detail naming who and
+        why; the pending reading raised first, so it is not dropped). Its clean-air level
+        is in the old unit too: its warm-up restarts (as a baseline reset), with or without
+        alerts. Newcomer: a unit change resolved a threshold warning as "all clear", relabelled
+        its values with the new unit and dropped a held reading.
+
+        Raises:
+            Conflict: open alerts or a pending reading, and not ``force``.
+        """
+        alerts = self.view.of(device_id)
+        pending = self.view.rules.pending(device_id)
+        if (alerts or pending is not None) and not force:
+            held = [f"{a.alert_id} ({a.kind}, {a.severity}, {a.state})" for a in alerts]
+            if pending is not None:
+                held.append(f"a reading of {pending.gas:g} {old} awaiting confirmation")
+            raise Conflict(
+                [
+                    {
+                        "field": "unit",
+                        "reason": f"device {device_id!r} has open alerts in {old}: "
+                        f"{'; '.join(held)}; their values and set points are in {old}, not "
+                        f"{new}. Resolve them first, or send force=true to resolve them now "
+                        "as unit_changed",
+                    }
+                ]
+            )
+        if (alerts or pending is not None) and self.close_alerts is not None:
+            detail = f"unit changed from {old} to {new} by {by}" + (f": {reason}" if reason else "")
+            await self.close_alerts(
+                device_id, detail + "; ended by the operator, not by clean air", "unit_changed"
+            )
+        self.buffers.signals.reset(device_id)  # its level and noise scale are in the old unit
+
+    async def _set_points_removed(
+        self, device_id: str, unit: str, by: str, reason: str | None, force: bool
+    ) -> None:
+        """A raw-unit device's set points are about to be removed (no threshold rule left):
+        an open threshold alarm could never clear, and ended at its next reading "all
+        clear" (``no set point in the device's unit``) though no clean air was seen. Refused
+        (409, naming it) unless ``force``; forced, it is resolved now as
+        ``set_points_removed`` (a pending low-set-point reading raised first).
+
+        Raises:
+            Conflict: an open threshold alarm or a pending reading, and not ``force``.
+        """
+        alerts = [a for a in self.view.of(device_id) if a.kind == Kind.THRESHOLD]
+        pending = self.view.rules.pending(device_id)
+        if not alerts and pending is None:
+            return
+        if not force:
+            held = [f"{a.alert_id} ({a.severity}, {a.state})" for a in alerts]
+            if pending is not None:
+                held.append(f"a reading of {pending.gas:g} {unit} awaiting confirmation")
+            raise Conflict(
+                [
+                    {
+                        "field": "low_set_point",
+                        "reason": f"device {device_id!r} has an open threshold alarm: "
+                        f"{'; '.join(held)}; without set points nothing could clear it. "
+                        "Resolve it first, or send force=true to resolve it now as "
+                        "set_points_removed",
+                    }
+                ]
+            )
+        if self.close_alerts is not None:
+            detail = f"set points removed by {by}" + (f": {reason}" if reason else "")
+            why = detail + "; ended by the operator, not by clean air"
+            await self.close_alerts(device_id, why, "set_points_removed")
 
     async def _disabled(self, device_id: str, was: bool, by: str, reason: str | None) -> None:
         """A device switched from enabled to disabled: its open alerts of every kind are
@@ -134,8 +241,16 @@ class DeviceService:
         if not was or self.registry.profiles.enabled(device_id) or self.close_alerts is None:
             return
         detail = f"device disabled by {by}" + (f": {reason}" if reason else "")
-        await self.close_alerts(device_id, detail + "; its readings are not evaluated while off")
+        await self.close_alerts(
+            device_id, detail + "; its readings are not evaluated while off", "device_disabled"
+        )
 
 
 def _profile(d: dict[str, Any]) -> DeviceProfile:
     return DeviceProfile(**d)
+
+
+def _has_set_points(p: DeviceProfile) -> bool:
+    """Whether a profile gives its device a threshold rule (``Profiles.set_points``): every
+    ppm or %LEL device; a raw-unit one only with both set points of its own."""
+    return p.unit not in RAW_UNITS or (p.low_set_point is not None and p.high_set_point is not None)

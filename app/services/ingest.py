@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from pydantic import ConfigDict, TypeAdapter, ValidationError
@@ -29,6 +29,7 @@ from app.errors import Forbidden, InvalidBody, pydantic_errors
 from app.jsonio import Ambiguous, duplicate_error, loads_marked
 from app.schemas.readings import (
     GAS_RANGE,
+    MAX_FUTURE_S,
     IngestResult,
     Reading,
     Rejected,
@@ -36,7 +37,14 @@ from app.schemas.readings import (
     iso,
     stamp_seconds,
 )
-from app.services.buffers import BAD_TS, CAPPED, DUPLICATE, LATE, DeviceBuffers
+from app.services.buffers import (
+    BAD_TS,
+    CAPPED,
+    DUPLICATE,
+    LATE,
+    DeviceBuffers,
+    DeviceCapReached,
+)
 from app.services.quota import DeviceQuota
 from app.services.safety import SafetyService
 from app.services.scorer import Scorer
@@ -96,13 +104,28 @@ def validate(items: list[Any]) -> tuple[list[tuple[int, Reading]], list[Rejected
     return good, bad
 
 
-def ahead_of_clock(items: list[Any], bad: list[Rejected]) -> list[tuple[str, float, float]]:
+class Ahead(NamedTuple):
+    """A reading refused only because its ``ts`` stands more than 5 min
+    (:data:`app.schemas.readings.MAX_FUTURE_S`) ahead of the server clock, valid otherwise.
+
+    ``pos``: its index in the message; ``ts``: its stamp, epoch s; ``gas``: in its
+    device's unit; ``refused``: why its device was refused too (a new device past the device
+    cap or its key's device quota, :meth:`Ingestor.admit_ahead`), None while admitted."""
+
+    pos: int
+    device_id: str
+    ts: float
+    gas: float
+    refused: str | None = None
+
+
+def ahead_of_clock(items: list[Any], bad: list[Rejected]) -> list[Ahead]:
     """Readings refused only because their ``ts`` stands more than 5 min
     (:data:`app.schemas.readings.MAX_FUTURE_S`) ahead of
-    the server clock, valid otherwise: (device_id, stamp epoch s, gas ppm) each. Their gas
+    the server clock, valid otherwise. Their gas
     still goes to the safety set points (a gateway 400 s fast posting 30,000 ppm raised
     nothing: newcomer)."""
-    out: list[tuple[str, float, float]] = []
+    out: list[Ahead] = []
     for b in bad:
         errs = b.errors
         if not errs or not all(
@@ -118,7 +141,7 @@ def ahead_of_clock(items: list[Any], bad: list[Rejected]) -> list[tuple[str, flo
             stamp = stamp_seconds(item["ts"])
         except (ValidationError, ValueError, TypeError):
             continue
-        out.append((r.device_id, stamp, r.gas_ppm))
+        out.append(Ahead(b.index, r.device_id, stamp, r.gas_ppm))
     return out
 
 
@@ -260,8 +283,8 @@ class Ingestor:
 
         Raises:
             InvalidBody: the message is not readings at all, or a single reading is invalid.
-            Forbidden: a valid reading's device id lies outside ``device_prefix`` (nothing
-                of the message is stored).
+            Forbidden: a reading, valid or not, names a device id outside ``device_prefix``
+                (nothing of the message is stored, whatever its other errors).
 
         A message over :data:`LARGE_MESSAGE_BYTES` takes its turn: large messages are
         decoded and stored one at a time, and each first lets the event loop poll its sockets
@@ -280,25 +303,26 @@ class Ingestor:
     async def _ingest_raw(
         self, raw: bytes | str, device_prefix: str | None, key_id: str | None
     ) -> IngestResult:
-        ahead: list[tuple[str, float, float]] = []
+        ahead: list[Ahead] = []
+        quota_key = key_id if device_prefix is not None else None
         try:
-            index, readings, bad = self.decode(raw, ahead=ahead)
+            index, readings, bad = self.decode(
+                raw, ahead=ahead, device_prefix=device_prefix, key_id=quota_key
+            )
         finally:
             await self.refused_ahead(ahead, device_prefix)
-        if device_prefix is not None:
-            check_prefix(index, readings, device_prefix)
-            if self.quota is not None and key_id is not None and self.forward is None:
-                before = readings
-                index, readings = self.quota.admit(key_id, index, readings, bad)
-                if len(readings) < len(before):
-                    kept = {id(r) for r in readings}
-                    result = await self.ingest(index, readings, bad)  # before any other await
-                    # refused for the key's quota, but dangerous gas still raises the alarm
-                    await self.refused_gas(
-                        [r for r in before if id(r) not in kept],
-                        "refused: this key's device quota is reached",
-                    )
-                    return result
+        if self.quota is not None and quota_key is not None and self.forward is None:
+            before = readings
+            index, readings = self.quota.admit(quota_key, index, readings, bad)
+            if len(readings) < len(before):
+                kept = {id(r) for r in readings}
+                result = await self.ingest(index, readings, bad)  # before any other await
+                # refused for the key's quota, but dangerous gas still raises the alarm
+                await self.refused_gas(
+                    [r for r in before if id(r) not in kept],
+                    "refused: this key's device quota is reached",
+                )
+                return result
         return await self.ingest(index, readings, bad)
 
     async def refused_gas(self, readings: Sequence[Reading], why: str) -> None:
@@ -313,24 +337,80 @@ class Ingestor:
                 why=why,
             )
 
-    async def refused_ahead(
-        self, ahead: Sequence[tuple[str, float, float]], device_prefix: str | None = None
-    ) -> None:
+    async def refused_ahead(self, ahead: Sequence[Ahead], device_prefix: str | None = None) -> None:
         """Readings :meth:`decode` refused only for a ``ts`` too far ahead of the server
-        clock (its ``ahead``): their devices are registered, their gas checked against the
-        set points and their ``clock`` fault raised (:meth:`SafetyService.on_ahead`), those
-        of ``device_prefix`` only (the sender's key). Single node only (not with
-        ``forward``)."""
-        rows = [a for a in ahead if device_prefix is None or a[0].startswith(device_prefix)]
-        if rows and self.safety is not None and self.forward is None:
-            await self.safety.on_ahead(rows)
+        clock (its ``ahead``), those of ``device_prefix`` only (the sender's key). Those
+        admitted (:meth:`admit_ahead`) have their devices registered, their gas checked
+        against the set points and their ``clock`` fault raised
+        (:meth:`SafetyService.on_ahead`); those of a new device refused for the device cap
+        or the key's quota only raise the threshold alarm of dangerous gas, as any reading
+        refused for its device does (:meth:`SafetyService.on_late`). Single node only (not
+        with ``forward``)."""
+        rows = [a for a in ahead if device_prefix is None or a.device_id.startswith(device_prefix)]
+        if not rows or self.safety is None or self.forward is not None:
+            return
+        admitted = [(a.device_id, a.ts, a.gas) for a in rows if a.refused is None]
+        if admitted:
+            await self.safety.on_ahead(admitted)
+        for why in dict.fromkeys(a.refused for a in rows if a.refused is not None):
+            await self.safety.on_late(
+                [(a.device_id, a.ts, a.gas) for a in rows if a.refused == why], why=why
+            )
+
+    def admit_ahead(
+        self, rows: Sequence[Ahead], bad: Sequence[Rejected], key_id: str | None = None
+    ) -> list[Ahead]:
+        """Apply the device cap and the key's device quota to readings refused for a stamp
+        too far ahead, as to any other reading: a tracked device is always let through; a
+        new one takes a slot (:meth:`DeviceBuffers.heard`) unless ``max_devices`` are
+        tracked or ``key_id``'s quota is reached (newcomer: 3,000 readings stamped 400 s
+        ahead registered 3,000 devices past both, each with a ``clock`` fault). A refused
+        reading's entry in ``bad`` gets the same error as a reading refused for its device
+        (``device_cap``, ``key_device_quota``) beside its ``ts`` error.
+
+        Args:
+            rows: from :func:`ahead_of_clock`. bad: the message's refused readings.
+            key_id: the sender's key when it has a device prefix (its quota applies).
+
+        Returns:
+            ``rows``, those refused marked with why (``Ahead.refused``). Cluster mode
+            (``forward``): unchanged, since this replica tracks no devices.
+        """
+        if not rows or self.forward is not None:
+            return list(rows)
+        quota = self.quota if key_id is not None else None
+        ok = (
+            [True] * len(rows)
+            if quota is None or key_id is None
+            else quota.admit_ids(key_id, [a.device_id for a in rows])
+        )
+        entry = {b.index: b for b in bad}
+        out: list[Ahead] = []
+        for a, yes in zip(rows, ok, strict=True):
+            err, why = None, None
+            if not yes:
+                assert quota is not None
+                err, why = quota.error(), "its key's device quota is reached"
+            else:
+                try:
+                    self.buffers.heard(a.device_id)
+                except DeviceCapReached:
+                    err, why = _cap_error(self.buffers.max_devices), "the device cap is reached"
+            if err is None or why is None:
+                out.append(a)
+                continue
+            entry[a.pos].errors.append(err)
+            out.append(a._replace(refused=f"more than {MAX_FUTURE_S:.0f} s ahead, and {why}"))
+        return out
 
     def decode(
         self,
         raw: bytes | str,
         *,
         device_id: str | None = None,
-        ahead: list[tuple[str, float, float]] | None = None,
+        ahead: list[Ahead] | None = None,
+        device_prefix: str | None = None,
+        key_id: str | None = None,
     ) -> tuple[list[int], list[Reading], list[Rejected]]:
         """Parse and validate one message: (index, readings, rejected), for :meth:`ingest`.
 
@@ -340,9 +420,15 @@ class Ingestor:
                 reading without ``device_id`` gets it; one naming another device is
                 rejected (field ``device_id``, type ``topic_mismatch``).
             ahead: if given, extended with the readings refused only for a ``ts`` too far
-                ahead (:func:`ahead_of_clock`), also when the refusal raises.
+                ahead (:func:`ahead_of_clock`), the device cap and ``key_id``'s device
+                quota applied (:meth:`admit_ahead`), also when the refusal raises.
+            device_prefix: the sender's key may only post device ids starting with this:
+                every reading that names a device id outside it is refused, valid or not.
+            key_id: the sender's key, when it has a ``device_prefix`` (its device quota).
 
         Raises:
+            Forbidden: a reading names a device id (a string) outside ``device_prefix``,
+                whatever else is wrong with the message (nothing of it is taken).
             InvalidBody: the message is not readings at all, or a single reading is invalid
                 (counted in ``rejected_total``).
         """
@@ -352,19 +438,24 @@ class Ingestor:
         ):
             index, readings, was_array = list(range(len(fast[0]))), fast[0], fast[1]
             bad: list[Rejected] = []
+            if device_prefix is not None:
+                check_prefix(index, readings, device_prefix)
         else:
             items, was_array = parse_body(raw, max_items=self.max_items)
+            if device_prefix is not None:  # before anything else is refused or taken
+                check_prefix_items(items, device_prefix)
             good, bad = validate(
                 items if device_id is None else [_on_topic(x, device_id) for x in items]
             )
             if device_id is not None:
                 good, bad = _same_device(good, bad, device_id)
             if ahead is not None:
-                ahead += [
+                rows = [
                     a
                     for a in ahead_of_clock(items, bad)
-                    if gas_out_of_range(a[2], self.units.get(a[0], "ppm")) is None
+                    if gas_out_of_range(a.gas, self.units.get(a.device_id, "ppm")) is None
                 ]
+                ahead += self.admit_ahead(rows, bad, key_id)
             index, readings = [i for i, _ in good], [r for _, r in good]
         outside = out_of_range(readings, self.units)
         if outside:  # the gas range depends on the device's unit: checked after the schema
@@ -524,15 +615,38 @@ def check_prefix(index: Sequence[int], readings: Sequence[Reading], prefix: str)
     Raises:
         Forbidden: naming the index and device id of every such reading.
     """
+    _forbid([(i, r.device_id) for i, r in zip(index, readings, strict=True)], prefix)
+
+
+def check_prefix_items(items: Sequence[Any], prefix: str) -> None:
+    """:func:`check_prefix` on a message's decoded items, valid or not: any item naming a
+    device id (a string) outside ``prefix`` makes the whole message a prefix violation,
+    whatever else is wrong with it (newcomer: an outside device with a bad gas value hid
+    the violation; the in-prefix readings were stored and the reply was 200).
+
+    Raises:
+        Forbidden: naming the index and device id of every such item.
+    """
+    _forbid(
+        [
+            (i, d)
+            for i, x in enumerate(items)
+            if isinstance(x, dict) and isinstance(d := x.get("device_id"), str)
+        ],
+        prefix,
+    )
+
+
+def _forbid(ids: Sequence[tuple[int, str]], prefix: str) -> None:
     outside = [
         {
             "index": i,
             "field": "device_id",
-            "reason": f"device {r.device_id!r} is outside this key's device prefix {prefix!r}",
+            "reason": f"device {d!r} is outside this key's device prefix {prefix!r}",
             "type": "device_prefix",
         }
-        for i, r in zip(index, readings, strict=True)
-        if not r.device_id.startswith(prefix)
+        for i, d in ids
+        if not d.startswith(prefix)
     ]
     if outside:
         raise Forbidden(outside)

@@ -40,7 +40,7 @@ import aiomqtt
 
 from app.errors import InvalidBody, TooLarge
 from app.schemas.readings import IngestResult, Reading
-from app.services.ingest import MAX_MESSAGE_BYTES, Ingestor
+from app.services.ingest import MAX_MESSAGE_BYTES, Ahead, Ingestor
 
 log = logging.getLogger(__name__)
 #: ``after`` -> the next stored unsilenced events, oldest first (``Store.events_after``).
@@ -308,7 +308,7 @@ class MqttIngress:
                         }
                     ]
                 )
-            ahead: list[tuple[str, float, float]] = []
+            ahead: list[Ahead] = []
             try:
                 index, readings, bad = self.ingestor.decode(raw, device_id=device_id, ahead=ahead)
             finally:  # stamped too far ahead: registered, set points, clock fault

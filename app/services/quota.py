@@ -74,28 +74,41 @@ class DeviceQuota:
         """The readings the key may store; those of new devices beyond its quota are added
         to ``bad`` (field ``device_id``, type ``key_device_quota``). The caller stores the
         kept readings before it next awaits (see the class doc)."""
+        ok = self.admit_ids(key_id, [r.device_id for r in readings])
+        kept_i: list[int] = []
+        kept_r: list[Reading] = []
+        for i, r, yes in zip(index, readings, ok, strict=True):
+            if yes:
+                kept_i.append(i)
+                kept_r.append(r)
+            else:
+                bad.append(Rejected(index=i, errors=[self.error()]))
+        return kept_i, kept_r
+
+    def admit_ids(self, key_id: str, device_ids: Sequence[str]) -> list[bool]:
+        """Per device id (one per reading, repeats allowed), whether the key may bring it
+        in: a tracked device always, a new one while the key's quota has room (counting the
+        new devices of this call). The caller gives the admitted new devices their slots
+        before it next awaits (see the class doc)."""
         self._settle()
         k = self._numbers.get(key_id)
         if k is None:
             k = self._numbers[key_id] = len(self._count)
             self._count.append(0)
         fresh: set[str] = set()  # new in this message: not stored yet, so not tracked yet
-        kept_i: list[int] = []
-        kept_r: list[Reading] = []
-        for i, r in zip(index, readings, strict=True):
-            d = r.device_id
+        out: list[bool] = []
+        for d in device_ids:
             if d not in fresh and self.index.get(d) is None:
                 if self._count[k] + len(fresh) >= self.limit:
-                    bad.append(Rejected(index=i, errors=[self._error()]))
+                    out.append(False)
                     continue
                 fresh.add(d)
-            kept_i.append(i)
-            kept_r.append(r)
+            out.append(True)
         if fresh:
             self._pending = (k, fresh)
-        return kept_i, kept_r
+        return out
 
-    def _error(self) -> dict[str, str]:
+    def error(self) -> dict[str, str]:
         return {
             "field": "device_id",
             "reason": f"this key's device quota is reached ({self.limit} tracked devices "

@@ -19,6 +19,7 @@ from app.alerting.profiles import (
     Profiles,
 )
 from app.errors import GasleakError
+from app.schemas.readings import GAS_RANGE
 from app.services.eventlog import TRANSIENT
 from app.store import Store
 from app.store.registry import PROFILE_COLUMNS
@@ -75,6 +76,18 @@ def check_profile(p: DeviceProfile) -> None:
                 "are low_pct_lel / high_pct_lel",
             }
         )
+    if p.unit in GAS_RANGE:
+        lo, hi, why = GAS_RANGE[p.unit]
+        for field in ("low_set_point", "high_set_point"):
+            v = getattr(p, field)
+            if v is not None and not lo <= v <= hi:
+                errors.append(
+                    {
+                        "field": field,
+                        "reason": f"{v:g} {p.unit} lies outside the range of unit {p.unit}, "
+                        f"[{lo:,.0f}, {hi:,.0f}] {p.unit}: {why}",
+                    }
+                )
     low = DEFAULT_LOW_PCT_LEL if p.low_pct_lel is None else p.low_pct_lel
     high = DEFAULT_HIGH_PCT_LEL if p.high_pct_lel is None else p.high_pct_lel
     if not low < high:
@@ -140,5 +153,21 @@ class Registry:
         return profile
 
     async def patch(self, device_id: str, changes: dict[str, Any]) -> DeviceProfile:
-        """Change some fields of a device's profile (registering it when unknown)."""
-        return await self.put(device_id, self.profiles.get(device_id).with_(**changes))
+        """Change some fields of a device's profile (registering it when unknown); see
+        :meth:`merged`."""
+        return await self.put(device_id, self.merged(device_id, changes))
+
+    def merged(self, device_id: str, changes: dict[str, Any]) -> DeviceProfile:
+        """The device's profile with ``changes`` applied. A change of ``unit`` clears the
+        set points that were in the old unit unless ``changes`` gives them: the raw ones
+        (``low_set_point`` / ``high_set_point``: counts 100 / 200 must not become 100 / 200
+        mV; newcomer), and the %LEL ones when the new unit is raw (it has no %LEL). %LEL set
+        points carry over between ``ppm`` and ``%LEL``, where they mean the same."""
+        old = self.profiles.get(device_id)
+        unit = changes.get("unit", old.unit)
+        if unit != old.unit:
+            cleared = ["low_set_point", "high_set_point"]
+            if unit in RAW_UNITS:
+                cleared += ["low_pct_lel", "high_pct_lel"]
+            changes = {f: None for f in cleared} | changes
+        return old.with_(**changes)

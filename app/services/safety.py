@@ -75,14 +75,16 @@ class SafetyService:
     async def on_ahead(self, rows: Sequence[tuple[str, float, float]]) -> None:
         """Readings refused only for a stamp more than
         :data:`~app.schemas.readings.MAX_FUTURE_S` ahead of the server clock,
-        (device_id, stamp epoch s, gas) each. None is stored, but the device is registered
-        and watched for silence (a device whose every reading is refused was never heard
-        of: no ``silent`` fault followed; newcomer), its gas is checked against the set
-        points at the receipt time (:meth:`on_late`), and its ``clock`` sensor fault is
-        raised once (:meth:`SafetyRules.clock_refused`)."""
+        (device_id, stamp epoch s, gas) each, of devices admitted under the device cap and
+        the key's quota (``Ingestor.admit_ahead``). None is stored, but the device is
+        registered and watched for silence by receive time, heard from now (a device whose
+        every reading is refused was never heard of: no ``silent`` fault followed; one that
+        keeps sending is not silent beside its ``clock`` fault: newcomer), its gas is
+        checked against the set points at the receipt time (:meth:`on_late`), and its
+        ``clock`` sensor fault is raised once (:meth:`SafetyRules.clock_refused`)."""
         devices = list(dict.fromkeys(d for d, _, _ in rows))
         await self.registry.ensure(devices)
-        self.rules.watch(devices, now=self.monotonic())
+        self.rules.heard(devices, now=self.monotonic())
         at = self.wall()
         why = f"more than {MAX_FUTURE_S:.0f} s ahead of the server clock"
         events: list[AlertEvent] = []

@@ -130,15 +130,21 @@ def test_a_glitch_every_97_s_on_clean_air_is_one_spike_fault_not_38_warnings() -
         assert [(e.type, e.kind, e.reason) for e in events] == [
             ("alert.raised", "sensor_fault", "spike")
         ]
-        assert events[0].ts == T0 + 51  # decided by the reading after the glitch
+        # at the glitch's own time, with its own gas (newcomer: the event carried the next
+        # reading's, the glitch's value only in the detail), decided by the next reading
+        assert (events[0].ts, events[0].gas_ppm) == (T0 + 50, glitch)
         detail = events[0].detail or ""
         assert f"gas {glitch:g} ppm" in detail and "no threshold alarm" in detail
     rules = SafetyRules(SafetyConfig(spike_memory_s=10, off_delay_s=5))
     ends = feed(rules, gas_only([420.0, 5_420.0] + [420.0] * 20))
     assert [(e.type, e.reason, e.ts - T0) for e in ends] == [
-        ("alert.raised", "spike", 2.0),
-        ("alert.resolved", "all clear", 17.0),  # 10 s of spike memory, then the off-delay
+        ("alert.raised", "spike", 1.0),  # the spike's own time
+        ("alert.resolved", "all clear", 16.0),  # 10 s of spike memory, then the off-delay
     ]
+    hot = [(g, 90.0, 45.0) for g in (420.0, 5_420.0, 420.0)]  # 90 °C: out_of_range first
+    [opened, spike] = feed(SafetyRules(), hot)
+    assert (opened.reason, spike.type, spike.reason) == ("out_of_range", "alert.updated", "spike")
+    assert (spike.ts, spike.gas_ppm) == (T0 + 1, 5_420.0)  # added at its own time too
 
 
 def test_readings_over_the_set_point_that_recur_raise_the_threshold_alarm() -> None:
@@ -200,7 +206,8 @@ def test_an_unconfirmed_low_reading_raises_on_timeout_never_dropped() -> None:
     """A device silent after one 6,000 ppm reading: the sweep raises it once
     ``confirm_max_s`` of receive time passed. A next reading later than 2 intervals (or the
     cap) of reading time does not deny it either. A pending reading survives a restart."""
-    rules = SafetyRules(SafetyConfig(confirm_max_s=30.0))
+    wall = [T0 + 1]  # the server clock, epoch s
+    rules = SafetyRules(SafetyConfig(confirm_max_s=30.0), wall=lambda: wall[0])
     rules.check("d", T0, 420.0, 21.0, 45.0, now=0.0)
     assert rules.check("d", T0 + 1, 6_000.0, 21.0, 45.0, now=1.0) == []
     assert rules.check("first", T0, 6_000.0, 21.0, 45.0, now=1.0) == []  # no reading before
@@ -210,12 +217,12 @@ def test_an_unconfirmed_low_reading_raises_on_timeout_never_dropped() -> None:
     evs = rules.due(31.0)
     assert summary(evs) == [("alert.raised", "warning", "active", "low")] * 2
     assert evs[0].ts == T0 + 1 and "no reading for 30 s" in (evs[0].detail or "")
-    restored = SafetyRules()
+    restored = SafetyRules(wall=lambda: T0 + 13)  # restarted 12 s after the readings came
     restored.restore({d: v for d, v in saved.items() if v}, now=100.0)
-    assert sorted((e.device_id, e.reason) for e in restored.due(100.0)) == [
-        ("d", "low"),
-        ("first", "low"),
-    ]  # in any order: the saved states come from a set
+    back = sorted(restored.due(100.0), key=lambda e: e.device_id)  # the states are a set
+    assert [(e.device_id, e.reason) for e in back] == [("d", "low"), ("first", "low")]
+    # the real time since (newcomer: "no reading for 30 s" when less had passed)
+    assert "restarted" in (back[0].detail or "") and "no reading for 12 s" in (back[0].detail or "")
     late = SafetyRules()
     feed(late, gas_only([420.0, 6_000.0]))  # 1 s apart: waits 2 s of reading time
     [ev] = late.check("d", T0 + 5, 420.0, 21.0, 45.0, now=5.0)

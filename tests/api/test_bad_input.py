@@ -162,6 +162,28 @@ async def test_bad_query_parameters_are_422_naming_them(
     assert _fields(r) == [field], r.json()
 
 
+async def test_a_parameter_error_names_the_parameter_and_what_it_takes(
+    client: httpx.AsyncClient,
+) -> None:
+    """Newcomer: ``/api/devices?state=bogus`` named ``state.0.literal['normal']``, and a
+    repeated ``limit`` was taken (its last value). A bad value of a repeated parameter is
+    named by the parameter and the values it takes; a single-valued one given twice is 422
+    naming it; a parameter that takes several values still does."""
+    r = await client.get("/api/devices", params={"state": "bogus"})
+    [err] = r.json()["detail"]
+    assert r.status_code == 422 and err["field"] == "state", r.text
+    for value in ("normal", "active", "cleared_unacked", "acknowledged", "'bogus'"):
+        assert value in err["reason"], err
+    r = await client.get("/api/alerts", params=[("kind", "leak"), ("kind", "gas")])
+    assert r.status_code == 422 and _fields(r) == ["kind"], r.text
+    for url in ("/api/alerts?limit=5&limit=1000", "/api/devices?limit=1&state=active&limit=2"):
+        r = await client.get(url)
+        assert r.status_code == 422 and _fields(r) == ["limit"], r.text
+        assert "given 2 times" in r.json()["detail"][0]["reason"], r.text
+    r = await client.get("/api/devices", params=[("state", "normal"), ("state", "active")])
+    assert r.status_code == 200, r.text
+
+
 async def test_a_number_too_long_for_python_is_refused_in_plain_words(
     client: httpx.AsyncClient,
 ) -> None:
