@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from app.alerting.events import Kind
@@ -176,9 +176,7 @@ class DeviceService:
         alerts = self.view.of(device_id)
         pending = self.view.rules.pending(device_id)
         if (alerts or pending is not None) and not force:
-            held = [f"{a.alert_id} ({a.kind}, {a.severity}, {a.state})" for a in alerts]
-            if pending is not None:
-                held.append(f"a reading of {pending.gas:g} {old} awaiting confirmation")
+            held = _holding(alerts, pending, old, kind=True)
             raise Conflict(
                 [
                     {
@@ -190,10 +188,9 @@ class DeviceService:
                     }
                 ]
             )
-        if (alerts or pending is not None) and self.close_alerts is not None:
-            detail = f"unit changed from {old} to {new} by {by}" + (f": {reason}" if reason else "")
-            await self.close_alerts(
-                device_id, detail + "; ended by the operator, not by clean air", "unit_changed"
+        if alerts or pending is not None:
+            await self._force_close(
+                device_id, f"unit changed from {old} to {new} by {by}", reason, "unit_changed"
             )
         self.buffers.signals.reset(device_id)  # its level and noise scale are in the old unit
 
@@ -214,9 +211,7 @@ class DeviceService:
         if not alerts and pending is None:
             return
         if not force:
-            held = [f"{a.alert_id} ({a.severity}, {a.state})" for a in alerts]
-            if pending is not None:
-                held.append(f"a reading of {pending.gas:g} {unit} awaiting confirmation")
+            held = _holding(alerts, pending, unit, kind=False)
             raise Conflict(
                 [
                     {
@@ -228,10 +223,20 @@ class DeviceService:
                     }
                 ]
             )
+        await self._force_close(
+            device_id, f"set points removed by {by}", reason, "set_points_removed"
+        )
+
+    async def _force_close(
+        self, device_id: str, what: str, reason: str | None, resolution: str
+    ) -> None:
+        """Resolve the device's open alerts now as ``resolution`` (an operator's forced
+        change), the detail saying what was done, by whom and why."""
         if self.close_alerts is not None:
-            detail = f"set points removed by {by}" + (f": {reason}" if reason else "")
-            why = detail + "; ended by the operator, not by clean air"
-            await self.close_alerts(device_id, why, "set_points_removed")
+            detail = what + (f": {reason}" if reason else "")
+            await self.close_alerts(
+                device_id, detail + "; ended by the operator, not by clean air", resolution
+            )
 
     async def _disabled(self, device_id: str, was: bool, by: str, reason: str | None) -> None:
         """A device switched from enabled to disabled: its open alerts of every kind are
@@ -254,3 +259,15 @@ def _has_set_points(p: DeviceProfile) -> bool:
     """Whether a profile gives its device a threshold rule (``Profiles.set_points``): every
     ppm or %LEL device; a raw-unit one only with both set points of its own."""
     return p.unit not in RAW_UNITS or (p.low_set_point is not None and p.high_set_point is not None)
+
+
+def _holding(alerts: Sequence[Any], pending: Any, unit: str, *, kind: bool) -> list[str]:
+    """What a forced change would end: each open alert (id, kind when ``kind``, severity,
+    state) and a low-set-point reading awaiting confirmation (``pending``: its ``gas`` in
+    ``unit``), for a 409's reason."""
+    held = [
+        f"{a.alert_id} ({f'{a.kind}, ' if kind else ''}{a.severity}, {a.state})" for a in alerts
+    ]
+    if pending is not None:
+        held.append(f"a reading of {pending.gas:g} {unit} awaiting confirmation")
+    return held
