@@ -286,7 +286,12 @@ def _frame(fleet: Fleet, devs: np.ndarray, due: np.ndarray) -> list[tuple[int, f
 
 
 async def paced(
-    fleet: Fleet, gws: list[Gateway], http: httpx.AsyncClient, sub: Subscriber, seconds: float
+    fleet: Fleet,
+    gws: list[Gateway],
+    http: httpx.AsyncClient,
+    sub: Subscriber,
+    seconds: float,
+    dump: str | None = None,
 ) -> dict:
     """Every device at ``fleet.rate`` for ``seconds``; latency of leaky devices' alerts.
 
@@ -294,6 +299,9 @@ async def paced(
     ``retry_after_s``; readings due meanwhile wait at the gateway and go in its next frame
     (up to MAX_FRAME), as a real gateway's buffer would. Readings still waiting at the end
     are ``backlog``: the service slowed its producers by that much.
+    ``dump``: a file to write each leak alert's
+    ``[device_id, ts, send time, receive time]`` to (``time.perf_counter``; for
+    ``bench.trace``).
     """
     for gw in gws:
         gw.room = asyncio.Semaphore(8)
@@ -337,6 +345,13 @@ async def paced(
         t_send = next((sent_at[(i, m)] for m in (ms, ms - 1, ms + 1) if (i, m) in sent_at), None)
         if t_send is not None:
             lat.append((t_recv - t_send) * 1000)
+    if dump:
+        rows = []
+        for dev, ts, t_recv in sub.raised[n_raised0:]:
+            i, ms = int(dev.split("-")[1]), round(ts * 1000)
+            sends = [sent_at[(i, m)] for m in (ms, ms - 1, ms + 1) if (i, m) in sent_at]
+            rows.append([dev, ts, sends[0] if sends else None, t_recv])
+        Path(dump).write_text(json.dumps(rows))
     tot = totals(tallies)
     q = np.percentile(lat, [50, 95, 99]).round(2).tolist() if lat else [None] * 3
     return {
@@ -555,7 +570,7 @@ async def run(cfg: dict) -> dict:
                 out[phase] = await prefill(fleet, gws, http, cfg["prefill"])
                 fleet.t0 = time.time()  # the paced phase starts now (later stamps)
             elif phase == "paced":
-                out[phase] = await paced(fleet, gws, http, sub, seconds)
+                out[phase] = await paced(fleet, gws, http, sub, seconds, cfg.get("dump"))
             elif phase == "saturate":
                 out[phase] = await saturate(fleet, gws, http, seconds)
             elif phase == "memory":

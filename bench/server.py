@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,8 +68,17 @@ class Server:
             shutil.rmtree(self.store_dir, ignore_errors=True)
 
 
-def start(settings: dict[str, str]) -> Server:
+def start(
+    settings: dict[str, str],
+    *,
+    module: str = "bench.serve",
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> Server:
     """Start ``python -m bench.serve`` with ``GASLEAK_<KEY>=value`` settings; wait for /healthz.
+
+    ``module`` and ``args``: another server module, run as ``python -m MODULE *ARGS PORT``
+    (``bench.trace``); ``env``: more environment variables for it.
 
     Its admin key is ``GASLEAK_BOOTSTRAP_ADMIN_KEY`` from the environment, else a new random
     one (``Server.key``; the load generator gets it through its environment, never argv).
@@ -77,7 +87,7 @@ def start(settings: dict[str, str]) -> Server:
         RuntimeError: the server exited or did not answer within 120 s.
     """
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
     # a fresh store per server: alerts left open by an earlier run would be restored and
     # no new alert.raised would come (nor a latency figure)
     store_dir = Path(tempfile.mkdtemp(prefix="gasleak-bench-db-"))
@@ -88,7 +98,7 @@ def start(settings: dict[str, str]) -> Server:
     log = Path(tempfile.mkstemp(prefix="gasleak-bench-", suffix=".log")[1])
     with log.open("wb") as out:  # a file, not a pipe: a full pipe would stall the server
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.serve", str(port)],
+            [sys.executable, "-m", module, *args, str(port)],
             cwd=ROOT,
             env=env,
             stdout=out,
