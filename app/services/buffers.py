@@ -169,6 +169,24 @@ class Ring:
         np.divide(amb, np.float32(AMBIENT_SCALE), out=out[..., 1:])
         return out
 
+    def last(self, s: int, head: int, k: int) -> np.ndarray:
+        """The last ``k`` readings of slot ``s``, oldest first, (k, 3) float32, where
+        ``head`` is the slot's next write position: ``self[s, (head - k + arange(k)) %
+        ring]`` with slices instead of an index array (the one-reading path: ~5 µs against
+        ~26 µs with its index)."""
+        r = self.gas.shape[1]
+        start = (head - k) % r
+        out = np.empty((k, 3), np.float32)
+        amb = out[:, 1:]
+        scale = np.float32(AMBIENT_SCALE)
+        n = min(k, r - start)  # up to the end of the ring, then from its start
+        out[:n, 0] = self.gas[s, start : start + n]
+        np.divide(self.ambient[s, start : start + n], scale, out=amb[:n])
+        if n < k:
+            out[n:, 0] = self.gas[s, : k - n]
+            np.divide(self.ambient[s, : k - n], scale, out=amb[n:])
+        return out
+
     def put(self, s: int, i: int, gas: float, temp: float, rh: float) -> None:
         """``self[s, i] = (gas, temp, rh)`` for one reading, without numpy's array calls
         (the one-reading path: ~1 µs against ~9 µs)."""
@@ -491,17 +509,16 @@ class DeviceBuffers:
         self.values.put(s, count % r, row[0], row[1], row[2])
         self.count[s] = count + 1
         self.last_seen[s] = self.clock()
-        head = np.array([count + 1])  # the next write position (modulo the ring)
+        head = (count + 1) % r  # the next write position
 
         def recent(_: int) -> np.ndarray:
-            rows: np.ndarray = self.values[s, self._order(head, w)[0]]
-            return rows
+            return self.values.last(s, head, w)
 
         sig = self.signals.learn([s], [learn_at], values.tolist(), recent)
         k = sig[0, 4]
         if not (windows and placed and k >= w and (k - w) % self.stride == 0):
             return STORED, at, None
-        win = self.values[s, self._order(head, self.window)]
+        win = self.values.last(s, head, self.window)[None]
         return STORED, at, WindowBatch([device_id], np.array([at]), win, sig[:, :4])
 
     def _place(

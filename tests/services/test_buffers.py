@@ -481,3 +481,22 @@ def test_a_resend_with_finer_than_hundredths_is_still_a_duplicate(batch: bool) -
         assert codes.tolist() == [DUPLICATE, STORED]
     else:
         assert buf.store(["d"], np.array([100.0]), row).codes.tolist() == [DUPLICATE]
+
+
+def test_a_rings_last_readings_by_slices_match_its_index_read() -> None:
+    """``Ring.last`` (the one-reading path) gives exactly what indexing the ring with the
+    positions of the last k readings gives, wherever the head is, for any k."""
+    from app.services.buffers import Ring
+
+    rng = np.random.default_rng(0)
+    ring = Ring(60)
+    ring.grow(3)
+    ring.gas[:] = rng.normal(400, 5, ring.gas.shape).astype(np.float32)
+    ring.ambient[:] = rng.integers(-4000, 10_000, ring.ambient.shape).astype(np.int16)
+    for s in range(3):
+        for head in range(60):
+            for k in (1, 7, 59, 60):
+                positions = (head - k + np.arange(k)) % 60
+                want = ring[s, positions]
+                got = ring.last(s, head, k)
+                assert got.dtype == want.dtype and np.array_equal(got, want), (s, head, k)
