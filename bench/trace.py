@@ -16,7 +16,8 @@ sink), ``write0`` (the event's transaction began on the store's writer thread: S
 the subscribers' queues), ``dequeued`` (the subscriber's task took it), ``sent`` (its
 WebSocket send returned), ``recv`` (the subscriber received it). The patches wrap the
 service's own functions (no behaviour changes); they cost some CPU, so totals run a little
-above ``python -m bench``'s.
+above ``python -m bench``'s. ``BENCH_SWITCH_INTERVAL_S`` in the environment sets the
+server's ``sys.setswitchinterval`` (an experiment on the GIL's hand-over; default 5 ms).
 """
 
 from __future__ import annotations
@@ -344,6 +345,8 @@ if __name__ == "__main__":
         import uvicorn
 
         install(Path(os.environ["GASLEAK_TRACE_OUT"]))
+        if os.environ.get("BENCH_SWITCH_INTERVAL_S"):  # an experiment: the GIL's hand-over
+            sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL_S"]))
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
         from app.main import create_app
 
