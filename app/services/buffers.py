@@ -33,6 +33,7 @@ from app.services.windows import (
     STORED,
     Stored,
     WindowBatch,
+    as_sent,
 )
 from app.slab import SlotIndex
 
@@ -751,9 +752,9 @@ class DeviceBuffers:
             "window": self.window,
             "last_ts": float(self.signals.states.last_ts[slot]),
             "last_reading": {
-                "gas_ppm": float(last[0]),
-                "temperature_c": float(last[1]),
-                "humidity_pct": float(last[2]),
+                "gas_ppm": as_sent(last[0]),
+                "temperature_c": as_sent(last[1]),
+                "humidity_pct": as_sent(last[2]),
             },
             "signal": self.signals.info(device_id, float(last[0])),
         }

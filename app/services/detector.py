@@ -12,7 +12,7 @@ from app.alerting.profiles import Profiles
 from app.services.eventlog import EventLog
 from app.services.scorer import Scores
 from app.services.signals import SignalBank
-from app.services.windows import Window, WindowBatch
+from app.services.windows import Window, WindowBatch, as_sent
 
 
 @dataclass
@@ -57,12 +57,12 @@ class AlertSink:
                 self.signals.hold(d, False)
                 continue
             values = batch.values[i]
-            recent = float(np.median(values[-STILL_ABOVE_READINGS:, 0]))
+            recent = as_sent(np.median(values[-STILL_ABOVE_READINGS:, 0]))
             event = self.policy.update(
                 d,
                 p,
                 float(batch.ts[i]),
-                gas_ppm=float(values[-1, 0]),
+                gas_ppm=as_sent(values[-1, 0]),
                 elevated=evidence[i] or self._above_base(d, recent),
                 level=float(batch.signal[i, 0]),
                 scale=float(batch.signal[i, 1]),

@@ -12,6 +12,15 @@ import numpy as np
 STORED, LATE, CAPPED, BAD_TS, DUPLICATE = 0, 1, 2, 3, 4
 
 
+def as_sent(x: float | np.floating) -> float:
+    """A value kept as float32 (the ring buffers' readings), as the shortest decimal that
+    reads back as the same float32 (NumPy's ``str``, the Dragon4 "unique" digits): a
+    reading sent as 400.1 is reported as 400.1, not as its float32's exact value
+    400.1000061035156 (newcomer: alert payloads carried ``gas`` 5.369999885559082 for a
+    reading of 5.37). Non-finite values pass through."""
+    return float(str(np.float32(x)))
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     """One full window, ready for scoring.

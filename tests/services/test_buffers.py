@@ -500,3 +500,21 @@ def test_a_rings_last_readings_by_slices_match_its_index_read() -> None:
                 want = ring[s, positions]
                 got = ring.last(s, head, k)
                 assert got.dtype == want.dtype and np.array_equal(got, want), (s, head, k)
+
+
+def test_a_reading_is_reported_as_it_was_sent_not_as_its_float32() -> None:
+    """Readings kept as float32 come back in the device view (and in alert events, through
+    the same ``as_sent``) as the decimals they were sent with (newcomer: 400.1 came back as
+    400.1000061035156, an alert's gas 5.37 as 5.369999885559082)."""
+    from app.services.windows import as_sent
+
+    buf = make(3, 1)
+    buf.store(["a"], np.array([0.0]), np.array([[400.1, 21.37, 45.55]]))
+    assert buf.info("a")["last_reading"] == {
+        "gas_ppm": 400.1,
+        "temperature_c": 21.37,
+        "humidity_pct": 45.55,
+    }
+    for sent in (5.37, 8.117, 2913.3, 0.1, 1e6, 123456.7, -800.25, 0.0):
+        assert as_sent(np.float32(sent)) == sent
+    assert np.isnan(as_sent(np.float32("nan")))
