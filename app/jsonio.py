@@ -62,6 +62,9 @@ def loads_marked(raw: bytes | str) -> Any:
         ) from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         reason = f"not valid JSON: {exc}"
+        if isinstance(exc, UnicodeDecodeError):  # json guessed UTF-16/32 or bad UTF-8
+            # (newcomer: a binary frame got "'utf-16-be' codec can't decode byte 0x79")
+            reason = "not valid JSON: the message is not UTF-8 text (RFC 8259 section 8.1)"
         if "integer string conversion" in str(exc):  # Python's int_max_str_digits guard
             reason = (
                 f"a number in the body has more than {sys.get_int_max_str_digits()} digits; "

@@ -24,7 +24,10 @@ class StateCollector(Collector):
         """Yield one family per counter or gauge."""
         s = self.state
         counters = {
-            "gasleak_readings_accepted": ("Readings stored", s.ingestor.accepted_total),
+            "gasleak_readings_accepted": (
+                "Readings validated and taken (answered as accepted)",
+                s.ingestor.accepted_total,
+            ),
             "gasleak_readings_rejected": ("Readings refused", s.ingestor.rejected_total),
             "gasleak_windows_scored": ("Windows scored", s.scorer.windows_scored),
             "gasleak_scoring_batches": ("Inference calls", s.scorer.batches),

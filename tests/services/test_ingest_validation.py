@@ -57,6 +57,8 @@ def test_ts_forms() -> None:
     ("body", "reason"),
     [
         (b"{not json", "not valid JSON"),
+        (b"\x00binary", "not UTF-8 text"),  # newcomer: "'utf-16-be' codec can't decode"
+        (b'[{"device_id": "\xe9"}]', "not UTF-8 text"),
         (b'"a string"', "reading object or an array"),
         (b"42", "reading object or an array"),
         (b"[" + b",".join([b"{}"] * 10_001) + b"]", "at most 10000"),
