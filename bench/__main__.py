@@ -79,8 +79,10 @@ def run_load(
     phases: list[str],
     prefill: int,
     raise_after: int | None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run ``bench.load`` in its own process against ``srv``; its JSON result."""
+    """Run ``bench.load`` in its own process against ``srv``; its JSON result. ``extra``:
+    more keys of its configuration (``dump``: ``bench.trace``)."""
     cfg = {
         "base": srv.base,
         "devices": args.devices,
@@ -93,6 +95,7 @@ def run_load(
         "phases": phases,
         "prefill": prefill,
         "raise_after": raise_after,
+        **(extra or {}),
     }
     out = subprocess.run(
         [sys.executable, "-m", "bench.load", json.dumps(cfg)],

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import sys
 
-if __name__ == "__main__":
+
+def serve(port: int) -> None:
+    """Run the service (settings from the environment) on 127.0.0.1:``port`` until stopped."""
     import logging
 
     import uvicorn
@@ -20,7 +22,11 @@ if __name__ == "__main__":
     uvicorn.run(
         create_app(),
         host="127.0.0.1",
-        port=int(sys.argv[1]),
+        port=port,
         log_level="warning",
         ws_max_size=64 * 1024 * 1024,
     )
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))

@@ -278,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.config import Settings
     from app.ml.predictor import load_predictor
     from bench import server
+    from bench.__main__ import run_load
     from bench.calibrate import readings_to_raise
 
     settings = Settings()
@@ -293,37 +294,16 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     sampler = threading.Thread(target=_sample_cpu, args=(srv.proc.pid, work / "cpu.jsonl", stop))
     sampler.start()
+    load_args = argparse.Namespace(**vars(args), leaky_fraction=0.1, track_devices=0)
     try:
-        cfg = {
-            "base": srv.base,
-            "devices": args.devices,
-            "rate": args.rate,
-            "seconds": args.seconds,
-            "gateways": args.gateways,
-            "leaky_fraction": 0.1,
-            "track_devices": 0,
-            "server_pid": srv.proc.pid,
-            "phases": ["prefill", "paced"],
-            "prefill": int(predictor.window) + (raise_after or 0),
-            "raise_after": raise_after,
-            "dump": str(work / "client.json"),
-        }
-        import subprocess
-
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.load", json.dumps(cfg)],
-            cwd=server.ROOT,
-            env={
-                **os.environ,
-                "PYTHONPATH": str(server.ROOT),
-                "GASLEAK_BOOTSTRAP_ADMIN_KEY": srv.key,
-            },
-            capture_output=True,
-            text=True,
-            check=False,
+        run_load(
+            srv,
+            load_args,
+            ["prefill", "paced"],
+            int(predictor.window) + (raise_after or 0),
+            raise_after,
+            extra={"dump": str(work / "client.json")},
         )
-        if done.returncode != 0:
-            raise RuntimeError(f"load generator failed:\n{done.stderr[-4000:]}")
     finally:
         stop.set()
         sampler.join()
@@ -340,22 +320,11 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:  # the server process: patch, then run as bench.serve does
-        import logging
-
-        import uvicorn
+        from bench.serve import serve
 
         install(Path(os.environ["GASLEAK_TRACE_OUT"]))
         if os.environ.get("BENCH_SWITCH_INTERVAL_S"):  # an experiment: the GIL's hand-over
             sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL_S"]))
-        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-        from app.main import create_app
-
-        uvicorn.run(
-            create_app(),
-            host="127.0.0.1",
-            port=int(sys.argv[2]),
-            log_level="warning",
-            ws_max_size=64 * 1024 * 1024,
-        )
+        serve(int(sys.argv[2]))
     else:
         sys.exit(main())
