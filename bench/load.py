@@ -335,6 +335,7 @@ async def paced(
     await asyncio.sleep(0.5)  # alert frames still in flight
     tallies = [gw.reset() for gw in gws]
     lat, leaky_raised, false_raised = [], set(), 0
+    traced: list[list[Any]] = []  # device, ts, send and receive times of each leak alert
     for dev, ts, t_recv in sub.raised[n_raised0:]:
         i = int(dev.split("-")[1])
         if i not in fleet.leak_onset:
@@ -345,13 +346,9 @@ async def paced(
         t_send = next((sent_at[(i, m)] for m in (ms, ms - 1, ms + 1) if (i, m) in sent_at), None)
         if t_send is not None:
             lat.append((t_recv - t_send) * 1000)
+        traced.append([dev, ts, t_send, t_recv])
     if dump:
-        rows = []
-        for dev, ts, t_recv in sub.raised[n_raised0:]:
-            i, ms = int(dev.split("-")[1]), round(ts * 1000)
-            sends = [sent_at[(i, m)] for m in (ms, ms - 1, ms + 1) if (i, m) in sent_at]
-            rows.append([dev, ts, sends[0] if sends else None, t_recv])
-        Path(dump).write_text(json.dumps(rows))
+        Path(dump).write_text(json.dumps(traced))
     tot = totals(tallies)
     q = np.percentile(lat, [50, 95, 99]).round(2).tolist() if lat else [None] * 3
     return {
