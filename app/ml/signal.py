@@ -296,6 +296,18 @@ class SignalStates(Columns):
     def __init__(self, cfg: SignalConfig) -> None:
         super().__init__(_FIELDS)
         self.cfg = cfg
+        #: slot -> (level, scale, dev, tail) before a reset that keeps them as the reference
+        #: of its warm-up (:meth:`reset`); a dict, not a column: forced resets are rare
+        self.before_reset: dict[int, tuple[float, float, float, float]] = {}
+        #: slot -> (level learned by the warm-up, level kept) where :meth:`warm_up` kept the
+        #: reference; read and cleared by the caller (:meth:`kept_level`)
+        self.kept: dict[int, tuple[float, float]] = {}
+
+    def clear(self, slot: int) -> None:
+        """Set ``slot`` back to the defaults and forget its reset reference."""
+        super().clear(slot)
+        self.before_reset.pop(slot, None)
+        self.kept.pop(slot, None)
 
     def export(self, s: int) -> list[float]:
         """Slot ``s``'s state, one float per field of :data:`LAYOUT` (ints are exact in
@@ -323,8 +335,21 @@ class SignalStates(Columns):
         self.rising[s] = 0
         self.last_ts[s] = ts
 
-    def reset(self, s: int) -> None:
-        """Operator's baseline reset: warm up again, release the hold, count a restart."""
+    def reset(self, s: int, keep_reference: bool = False) -> None:
+        """Operator's baseline reset: warm up again, release the hold, count a restart.
+
+        With ``keep_reference`` (a reset forced during an open leak alert) the level and
+        noise scale before the reset stay the reference of the warm-up: if the level it
+        learns stands at least the evidence bound above the old one (``z_hold`` old noise
+        scales and ``min_log_ratio``, :func:`app.ml.features.evidence`), that level is the
+        leak's own gas, and :meth:`warm_up` keeps the old level and scale instead, so the
+        leak is seen again (newcomer: a forced reset at 8.2 %LEL, 45x the old level, learned
+        the leak as clean air; only the set points still guarded the device).
+        """
+        if keep_reference and math.isfinite(self.level[s]):
+            self.before_reset[s] = (self.level[s], self.scale[s], self.dev[s], self.tail[s])
+        else:
+            self.before_reset.pop(s, None)
         self.restart(s, self.last_ts[s])
         self.held[s] = 0
         self.restarts[s] += 1
@@ -425,7 +450,18 @@ class SignalStates(Columns):
         self.rising[s] = 0
         self.t_level[s] = float(np.median(w[:, 1]))
         self.rh_level[s] = float(np.median(w[:, 2]))
+        ref = self.before_reset.pop(s, None)
+        if ref is not None and self._far_above(level, ref[0], ref[1]):
+            self.kept[s] = (level, ref[0])
+            self.level[s], self.scale[s], self.dev[s], self.tail[s] = ref
         return self.level[s], self.scale[s], self.t_level[s], self.rh_level[s]
+
+    def _far_above(self, level: float, old: float, old_scale: float) -> bool:
+        """True where ``level`` stands the evidence bound above ``old``: ``z_hold`` noise
+        scales (``old_scale``) and ``min_log_ratio`` (the gate's two tests, on levels)."""
+        c = self.cfg
+        lr = math.log((max(level, 0.0) + 1.0) / (max(old, 0.0) + 1.0))
+        return level - old >= c.z_hold * old_scale and lr >= c.min_log_ratio
 
     def _floor(self, s: int, level: float) -> float:
         res = self.res[s]
@@ -547,9 +583,10 @@ class DeviceSignal:
         """Hold (True) or release the level while a leak episode is open."""
         self._st.held[0] = int(on)
 
-    def reset(self) -> None:
-        """Forget the level and scale and warm up again (an operator's baseline reset)."""
-        self._st.reset(0)
+    def reset(self, keep_reference: bool = False) -> None:
+        """Forget the level and scale and warm up again (an operator's baseline reset; see
+        :meth:`SignalStates.reset` for ``keep_reference``)."""
+        self._st.reset(0, keep_reference)
 
     def learn_one(
         self, gas: float, ts: float, temp: float = math.nan, rh: float = math.nan

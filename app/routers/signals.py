@@ -40,7 +40,9 @@ async def reset_baseline(
     level relearned during a leak is the leak's own gas, and the alert would later resolve
     "all clear" on it (newcomer: a reset at 3,419 ppm ended the alarm silently). Forced, the
     alert is resolved now with reason ``baseline_reset`` and a detail naming who, when and
-    why. Operators and admins only; audited."""
+    why, and the warm-up keeps the old level if it learns one at least the evidence bound
+    above it (the leak's own gas: the leak is raised again), unless ``trust_new_level``.
+    Operators and admins only; audited."""
     await scored_so_far(state)  # a leak in readings already posted counts as open
     if state.buffers.signals.index.get(device_id) is None:
         raise NotFound(f"device {device_id!r} is not tracked")
@@ -58,7 +60,11 @@ async def reset_baseline(
                 }
             ]
         )
-    state.buffers.signals.reset(device_id)
+    # forced during a leak: the old level stays the warm-up's reference (a level learned far
+    # above it is the leak's gas), unless the operator says the new level is clean air
+    state.buffers.signals.reset(
+        device_id, keep_reference=open_leak is not None and not body.trust_new_level
+    )
     now = time.time()
     done = BaselineResetDone(
         device_id=device_id,
@@ -88,7 +94,9 @@ async def reset_baseline(
         body.force,
         done.resolved_alert_id,
     )
-    detail = {"by": body.by, "reason": body.reason}
+    detail: dict[str, object] = {"by": body.by, "reason": body.reason}
+    if body.trust_new_level:
+        detail["trust_new_level"] = True
     if done.resolved_alert_id:
         detail["resolved_alert_id"] = done.resolved_alert_id
     await audit.record(who, "baseline.reset", target=device_id, detail=detail)

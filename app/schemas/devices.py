@@ -117,7 +117,10 @@ class SignalInfo(BaseModel):
     held: bool = Field(description="Level held by an open leak episode")
     restarts: int = Field(description="Warm-ups restarted by a data gap or a baseline reset")
     last_reset: dict[str, Any] | None = Field(
-        None, description="The last operator baseline reset: by, reason, at (RFC 3339)"
+        None,
+        description="The last operator baseline reset: by, reason, at (RFC 3339); "
+        "`level_kept` {learned, kept} when a reset forced during a leak learned a level far "
+        "above the one before it and that old level was kept",
     )
 
 

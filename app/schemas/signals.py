@@ -32,7 +32,16 @@ class BaselineReset(BaseModel):
         "reset is refused (409 naming the alert): the level relearned during a leak is the "
         "leak's own gas, on which the alert would later resolve as 'all clear'. With it the "
         "alert is resolved at once with reason `baseline_reset`, its detail naming who, when "
-        "and why",
+        "and why; the level before the reset stays the reference of the warm-up: if the "
+        "warm-up learns a level at least the evidence bound above it (4 noise scales and "
+        "+22 %), that is the leak's gas, the old level is kept (device view "
+        "`signal.last_reset.level_kept`) and the leak is raised again",
+    )
+    trust_new_level: StrictBool = Field(
+        False,
+        description="With `force`: take whatever level the warm-up learns, even far above "
+        "the level before the reset (a replaced sensor that reads higher in clean air). "
+        "Without it a forced reset keeps the old level when the new one stands far above it",
     )
 
 

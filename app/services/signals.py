@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -16,6 +17,8 @@ from app.slab import Columns, SlotIndex
 #: :meth:`SignalBank.learn` call, the last ``warmup`` of them up to and including reading
 #: ``i``, oldest first: shape (warmup, 3), float32 (the ring buffer's rows).
 Recent = Callable[[int], np.ndarray]
+
+log = logging.getLogger(__name__)
 
 
 class SignalBank:
@@ -81,6 +84,8 @@ class SignalBank:
             k = n[s]
             if k == w:
                 level, scale, t_level, rh_level = st.warm_up(s, recent(i))
+                if st.kept:
+                    self._note_kept(s)
             out.append((level, scale, t_level, rh_level, k))
         return np.asarray(out, dtype=np.float64).reshape(-1, 5)
 
@@ -90,12 +95,32 @@ class SignalBank:
         if s is not None:
             self.states.held[s] = int(on)
 
-    def reset(self, device_id: str) -> bool:
-        """Restart a device's warm-up (operator's baseline reset); False if unknown."""
+    def _note_kept(self, s: int) -> None:
+        """The warm-up of slot ``s`` kept the level from before a forced reset: say so in the
+        device's reset record (device view) and the log."""
+        kept = self.states.kept.pop(s, None)
+        device = self.index.owner(s)
+        if kept is None or device is None:
+            return
+        learned, old = kept
+        record = self.last_reset.get(device)
+        if record is not None:
+            record["level_kept"] = {"learned": round(learned, 6), "kept": round(old, 6)}
+        log.warning(
+            "baseline reset of %s: the warm-up learned %.6g, far above the %.6g before the "
+            "forced reset (the leak's own gas); the old level is kept",
+            device,
+            learned,
+            old,
+        )
+
+    def reset(self, device_id: str, keep_reference: bool = False) -> bool:
+        """Restart a device's warm-up (operator's baseline reset); False if unknown.
+        ``keep_reference``: see :meth:`app.ml.signal.SignalStates.reset`."""
         s = self.index.get(device_id)
         if s is None:
             return False
-        self.states.reset(s)
+        self.states.reset(s, keep_reference)
         return True
 
     def forget(self, device_ids: Iterable[str]) -> None:

@@ -312,6 +312,57 @@ async def test_a_baseline_reset_during_a_leak_alert_is_refused_unless_forced(
     assert (await client.get("/api/devices/swap")).json()["signal"]["last_reset"]["by"] == "ann"
 
 
+async def test_a_forced_reset_during_a_leak_that_goes_on_does_not_learn_the_leak(
+    client: httpx.AsyncClient,
+) -> None:
+    """Newcomer: a forced baseline reset (as the 409 offers) during a leak that went on
+    resolved the alert, and the warm-up learned the leak as clean air: 270 readings at 45x
+    the old level later the device read ``normal``. Now the level before the reset is the
+    warm-up's reference: a level learned far above it is kept out, the leak is raised again
+    and the device view says so; ``trust_new_level`` (a replaced sensor that reads higher)
+    takes the new level."""
+    import numpy as np
+
+    rng = np.random.default_rng(6)
+    t0 = time.time() - 3000
+
+    async def send(device: str, gas: np.ndarray, start: float) -> None:
+        rows = [reading(device, start + i, float(g)) for i, g in enumerate(gas)]
+        for j in range(0, len(rows), 100):
+            r = await client.post("/api/readings", json=rows[j : j + 100])
+            assert r.json()["accepted"] == len(rows[j : j + 100]), r.text
+        want = (await client.get("/api/status")).json()["windows_submitted"]
+        while (await client.get("/api/status")).json()["windows_scored"] < want:
+            await asyncio.sleep(0.05)
+
+    async def leak_alerts(device: str) -> list[dict]:
+        got = await client.get("/api/alerts", params={"device_id": device})
+        return [a for a in got.json()["alerts"] if a["kind"] == "leak"]
+
+    for device, trust in (("goes-on", False), ("new-sensor", True)):
+        await send(device, np.r_[400 + rng.normal(0, 4, 300), 3000 + rng.normal(0, 20, 30)], t0)
+        [first] = await leak_alerts(device)
+        assert first["state"] == "active", first
+        body = {"by": "ann", "reason": "false alarm?", "force": True}
+        body |= {"trust_new_level": True} if trust else {}
+        r = await client.post(f"/api/devices/{device}/baseline-reset", json=body)
+        assert r.status_code == 200 and r.json()["resolved_alert_id"] == first["alert_id"]
+        await send(device, 3000 + rng.normal(0, 20, 150), t0 + 330)
+        view = (await client.get(f"/api/devices/{device}")).json()
+        open_now = [a for a in await leak_alerts(device) if a["state"] != "resolved"]
+        if trust:
+            assert not open_now and "level_kept" not in view["signal"]["last_reset"], view
+            assert view["signal"]["level"] > 2900
+            continue
+        assert len(open_now) == 1 and open_now[0]["alert_id"] != first["alert_id"], open_now
+        kept = view["signal"]["last_reset"]["level_kept"]
+        assert kept["learned"] > 2900 and 390 < kept["kept"] < 410, kept
+        assert 390 < view["signal"]["level"] < 410 and view["signal"]["held"], view
+        # the gas back at the old level clears it
+        await send(device, 400 + rng.normal(0, 4, 200), t0 + 480)
+        assert all(a["state"] == "resolved" for a in await leak_alerts(device))
+
+
 async def test_a_flickering_leak_is_raised_and_a_worse_leak_re_alarms_its_acked_alert(
     client: httpx.AsyncClient,
 ) -> None:

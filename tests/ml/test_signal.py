@@ -76,6 +76,36 @@ def test_hold_keeps_the_level_during_an_episode() -> None:
     assert sig.level_ > level
 
 
+def test_a_reset_that_keeps_its_reference_does_not_learn_a_level_far_above_it() -> None:
+    """A reset forced during a leak (``keep_reference``): a warm-up level at least the
+    evidence bound above the old one (4 old noise scales and +22 %) is the leak's gas, and
+    the old level and scale are kept; a level within the bound (the sensor's clean air moved
+    a little), or any level after a plain reset, is learned."""
+    rng = np.random.default_rng(1)
+    for after, keep, old_kept in (
+        (3000.0, True, True),  # 7.5x: the leak's gas
+        (520.0, True, True),  # +30 %
+        (470.0, True, False),  # +17 %: under the ratio bound, learned
+        (440.0, True, False),
+        (300.0, True, False),  # a fall is always learned
+        (3000.0, False, False),  # a plain reset learns anything
+    ):
+        sig = DeviceSignal(SignalConfig())
+        for i in range(300):
+            sig.learn_one(400.0 + rng.normal(0, 4), float(i))
+        before = (sig.level_, sig.scale_)
+        sig.reset(keep_reference=keep)
+        for i in range(300, 360):
+            sig.learn_one(after + rng.normal(0, 4), float(i))
+        kept = sig._st.kept.pop(0, None)
+        if old_kept:
+            assert (sig.level_, sig.scale_) == before, after
+            assert kept == (pytest.approx(after, abs=5), before[0])
+        else:
+            assert sig.level_ == pytest.approx(after, abs=5) and kept is None, after
+        assert not sig._st.before_reset  # the reference is used once
+
+
 def test_evidence_needs_noise_scales_and_ratio() -> None:
     cfg = SignalConfig()
     w = np.full((3, 60, 3), [400.0, 21.0, 45.0], dtype=np.float32)
