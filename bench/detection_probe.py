@@ -57,6 +57,8 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
     i2 = np.arange(2 * n)
     leak2 = (i2 >= 5400) & (i2 < 6300)
     drop2 = (i2 % 600 >= 480) & ~leak2  # 0 ppm for 2 min of every 10; none inside the leak
+    wet = np.clip((i - 600) / 300, 0, 1)  # 0 -> 1 over 5 min from row 600
+    dry = np.clip((i - 1800) / 300, 0, 1)  # and back over 5 min from row 1800
     return {
         "clean: noisy mV sensor, sd 8 %": (250 * (1 + 0.08 * rng.normal(size=n)), t, h),
         "clean: counts, slow T swing drives gas +-15 %": (
@@ -169,6 +171,33 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             np.maximum(0.0, 400 * (np.where(leak2, 1.6, 1.0) + 0.2 * rng.normal(size=2 * n))),
             np.full(2 * n, 22.0),
             np.full(2 * n, 45.0),
+        ),
+        # a MOX sensor's humidity and temperature response (newcomer's humid plateau: a
+        # critical leak alert 4.5-14 min into it while the T/RH allowance faded)
+        "clean: humid plateau, RH 45 -> 85 % in 5 min, gas follows +40 %": (
+            400 * (1 + 0.4 * wet) + rng.normal(0, 3, n),
+            t,
+            45 + 40 * wet,
+        ),
+        "clean: humid 20 min, then dry again, gas follows +30 %": (
+            400 * (1 + 0.3 * (wet - dry)) + rng.normal(0, 3, n),
+            t,
+            45 + 40 * (wet - dry),
+        ),
+        "clean: warm plateau, T +10 C in 5 min, gas follows +30 %": (
+            400 * (1 + 0.3 * wet) + rng.normal(0, 3, n),
+            22 + 10 * wet,
+            h,
+        ),
+        "leak: x2 at 1800 on a humid plateau (RH 45 -> 85 %, gas +30 %)": (
+            400 * (1 + 0.3 * wet) * np.where(i >= 1800, 2.0, 1.0) + rng.normal(0, 3, n),
+            t,
+            45 + 40 * wet,
+        ),
+        "leak: +50 % at 1800 with RH +10 % at the same time": (
+            400 * np.where(i >= 1800, 1.5, 1.0) + rng.normal(0, 3, n),
+            t,
+            45 + 10 * np.clip((i - 1790) / 30, 0, 1),
         ),
     }
 

@@ -63,7 +63,16 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   probes quiet, and its gain on larger leaks comes with an alarm on the room-filling probe
   (README, gate sweep).
 - **Ambient**: recent temperature and humidity (``t_level_``, ``rh_level_``: means with time
-  constant ``tau_ambient_s``, held with the level). A rise of the gas that a sudden change of
+  constant ``tau_ambient_s``, held with the level). They are the T and RH the level was
+  learned at: while the gas stands more than ``ambient_hold_z`` noise scales above the level
+  (which then learns the rise with ``tau_up_s``), they follow with ``tau_up_s`` too. With
+  ``tau_ambient_s`` alone the allowance for a humidity step faded in minutes while the level
+  took hours to learn the gas that followed it: RH 45 -> 85 % in 5 min with a MOX reading
+  +30-40 % after it raised a critical leak alert 4.5-14 min into the plateau (newcomer;
+  ``bench.detection_probe``'s humid and warm plateau probes). ``ambient_hold_z`` 0 restores
+  that. A leak that arrives with a humidity change is discounted by what the change
+  explains, as long as the gas stays up: +50 % with +10 %RH is raised at once, +30 % with
+  +15 %RH (explained: +10 %) is not. A rise of the gas that a sudden change of
   temperature or humidity can explain is not evidence of gas: up to ``sens_t_per_c`` per °C plus
   ``sens_rh_per_pct`` per %RH in log ratio. Source: least-squares fits of 2-minute changes of
   log CH4_1 on 2-minute changes of T and RH over methane_chamber_afc session 0 (a Figaro
@@ -201,6 +210,7 @@ class SignalConfig:
     sustain_readings: float = 0.0  # off: the second evidence route (features.sustained_rise)
     sustain_z: float = 2.0
     sustain_log_ratio: float = 0.15
+    ambient_hold_z: float = 3.0  # T/RH levels follow at tau_up_s while the gas stands this far up
 
     def to_dict(self) -> dict[str, float]:
         """JSON-ready copy, for the manifest."""
@@ -510,7 +520,10 @@ class SignalStates(Columns):
             level += self._rate(dt, c.tau_up_s) * psi
         else:
             level += self._rate(dt, c.tau_down_s) * psi
-        a = self._rate(dt, c.tau_ambient_s)
+        # the ambient levels are those the level was learned at: while the gas stands far
+        # above the level (which then learns at tau_up_s), they follow as slowly
+        slow = c.ambient_hold_z > 0 and r > c.ambient_hold_z * scale
+        a = self._rate(dt, c.tau_up_s if slow else c.tau_ambient_s)
         t_level, rh_level = self.t_level[s], self.rh_level[s]
         if math.isfinite(temp) and math.isfinite(t_level):
             self.t_level[s] = t_level + a * (temp - t_level)

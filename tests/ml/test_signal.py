@@ -155,6 +155,26 @@ def _scale_after(gas: np.ndarray) -> float:
     return float(out[-1, 2])
 
 
+def test_ambient_levels_stay_those_the_level_was_learned_at_while_the_gas_stands_up() -> None:
+    """Humidity 45 -> 85 %RH in 5 min and a MOX reading following it +30 % (newcomer's
+    humid plateau). The humidity level used to follow in 10 min while the gas level learns a
+    rise in 6 h, so the allowance for the humidity change faded and a critical leak alert
+    came 4.5-14 min into the plateau. Now the ambient levels follow as slowly as the level
+    while the gas stands far above it, and as before (10 min) while it does not."""
+    n = 3600
+    i = np.arange(n)
+    wet = np.clip((i - 600) / 300, 0, 1)
+    rh = 45 + 40 * wet
+    follows = np.c_[400 * (1 + 0.3 * wet), np.full(n, 21.0), rh]
+    flat = np.c_[np.full(n, 400.0), np.full(n, 21.0), rh]
+    ts = i.astype(float)
+    held = signal_series(follows, ts)[-1]
+    assert held[4] < 52.0  # near the 45 %RH the level was learned at, 45 min on (6 h tau)
+    assert signal_series(flat, ts)[-1, 4] == pytest.approx(85.0, abs=1.0)
+    off = signal_series(follows, ts, SignalConfig(ambient_hold_z=0))[-1]
+    assert off[4] == pytest.approx(85.0, abs=1.0)  # the old behaviour, as a setting
+
+
 def test_scale_floors_cover_floored_and_quantised_sensors() -> None:
     """Clean air on a floor (a 0 ppm methane sensor: half its readings 0) or in integer steps
     (0/1 ppm): the MAD is ~0, but the noise reaches several ppm; the tail and resolution
