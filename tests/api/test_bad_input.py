@@ -72,9 +72,7 @@ async def test_reading_ts_follows_one_rfc3339_profile(
         assert "RFC 3339" in r.json()["detail"][0]["reason"]
 
 
-def test_fraction_digits_beyond_microseconds_are_truncated_and_a_leap_second_is_its_minutes_last_microsecond() -> (
-    None
-):  # noqa: E501
+def test_a_long_fraction_is_truncated_and_a_leap_second_is_the_minutes_last_microsecond() -> None:
     """RFC 3339 sets no limit to the fraction's digits and allows second 60 (section 5.7);
     both were refused (newcomer), the first without a cause."""
     assert parse_rfc3339("2026-11-30T10:00:00.1234567891Z") == datetime(
@@ -328,3 +326,40 @@ async def test_a_bad_device_id_is_worded_alike_on_every_route(client: httpx.Asyn
     spec = (await client.get("/openapi.json")).json()
     [param] = spec["paths"]["/api/devices/{device_id}"]["get"]["parameters"]
     assert param["schema"]["pattern"] == DEVICE_ID_PATTERN
+
+
+async def test_json_nested_deeper_than_the_documented_limit_is_refused_as_a_whole(
+    settings: Settings,
+) -> None:
+    """More than ``MAX_DEPTH`` (32) levels of arrays and objects is a 422 naming the limit,
+    REST and WebSocket, readings or any other body, at any depth (200 levels were answered
+    200 with the item refused, 2,000 with 422: newcomer); 32 levels are decoded."""
+
+    def nested(n: int) -> str:
+        return "[" * n + "]" * n
+
+    async with (
+        serve_in_loop(settings) as (base, _),
+        httpx.AsyncClient(base_url=base, headers=auth_headers(), timeout=30) as http,
+        websockets.connect(
+            base.replace("http", "ws", 1) + "/ws/readings", additional_headers=auth_headers()
+        ) as ws,
+    ):
+        for n in (33, 200, 2_000, 100_000):
+            for url in ("/api/readings", "/api/silences"):
+                r = await http.post(url, content=nested(n), headers=JSON)
+                assert r.status_code == 422, (n, url, r.text)
+                [err] = r.json()["detail"]
+                assert err["field"] == "(body)" and "more than 32 levels" in err["reason"], err
+            await ws.send(nested(n))
+            reply = json.loads(await ws.recv())
+            assert reply["error"] == "invalid_body", reply
+            assert "more than 32 levels" in reply["detail"][0]["reason"], reply
+        r = await http.post("/api/readings", content=nested(32), headers=JSON)
+        assert r.status_code == 200 and r.json()["rejected"][0]["index"] == 0, r.text
+        one = {"device_id": "x", "ends_at": [[{"a": 1}]], "comment": "c", "author": "a"}
+        r = await http.post("/api/silences", json=one)  # 3 levels: the field's own error
+        assert r.status_code == 422 and _fields(r) == ["ends_at"], r.text
+    from app.jsonio import MAX_DEPTH
+
+    assert MAX_DEPTH == 32  # README's wire contract states it
