@@ -1,5 +1,10 @@
 """Strict JSON decoding: duplicate keys and deep nesting are refused by name.
 
+A body (or WebSocket frame, MQTT message) nested more than :data:`MAX_DEPTH` levels of
+arrays and objects is refused as a whole (422, ``field`` "(body)"), whatever its depth: 200
+nested arrays were answered 200 with the item refused ("valid dictionary") and 2,000 with
+422, because only Python's recursion limit bounded the decoder (newcomer).
+
 RFC 8259 section 4 leaves the meaning of an object with a repeated name open ("many
 implementations report the last name/value pair only"); for a gas reading
 ``{"gas_ppm": 400, "gas_ppm": 20000}`` either value could be the true one, so the service
@@ -15,6 +20,20 @@ import sys
 from typing import Any
 
 from app.errors import InvalidBody
+
+#: Most levels of nested arrays and objects a JSON body may have (RFC 8259 section 9 lets a
+#: parser set such a limit). No body this API takes needs more than 3 (a batch of readings
+#: has 2: the array and each reading's object); 32 leaves room, and keeps every walk over a
+#: decoded body far from Python's recursion limit (1,000 frames).
+MAX_DEPTH = 32
+
+#: The error of a body nested deeper than :data:`MAX_DEPTH`.
+TOO_DEEP = {
+    "field": "(body)",
+    "reason": f"JSON nested too deeply: more than {MAX_DEPTH} levels of arrays and objects "
+    "(a batch of readings has 2)",
+    "type": "json_invalid",
+}
 
 
 class Ambiguous(dict[str, Any]):
@@ -47,19 +66,31 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return marked
 
 
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether decoded JSON ``value`` nests more than ``limit`` levels of arrays and objects
+    (a scalar: 0 levels; ``[]``: 1; ``[{"a": 1}]``: 2). Iterative: no recursion limit."""
+    stack = [(value, 1)] if isinstance(value, list | dict) else []
+    while stack:
+        v, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in v.values() if isinstance(v, dict) else v:
+            if isinstance(child, list | dict):
+                stack.append((child, depth + 1))
+    return False
+
+
 def loads_marked(raw: bytes | str) -> Any:
     """Decode JSON; objects with a repeated key come back as :class:`Ambiguous`.
 
     Raises:
-        InvalidBody: not UTF-8, not JSON, or nested too deeply
-            (``field`` "(body)").
+        InvalidBody: not UTF-8, not JSON, or nested more than :data:`MAX_DEPTH` levels
+            (:data:`TOO_DEEP`) (``field`` "(body)").
     """
     try:
-        return json.loads(raw, object_pairs_hook=_pairs)
-    except RecursionError:
-        raise InvalidBody(
-            [{"field": "(body)", "reason": "JSON nested too deeply", "type": "json_invalid"}]
-        ) from None
+        data = json.loads(raw, object_pairs_hook=_pairs)
+    except RecursionError:  # deeper than the decoder's stack allows: far beyond MAX_DEPTH
+        raise InvalidBody([dict(TOO_DEEP)]) from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         reason = f"not valid JSON: {exc}"
         if isinstance(exc, UnicodeDecodeError):  # json guessed UTF-16/32 or bad UTF-8
@@ -71,10 +102,14 @@ def loads_marked(raw: bytes | str) -> Any:
                 "no field takes one that long"
             )
         raise InvalidBody([{"field": "(body)", "reason": reason, "type": "json_invalid"}]) from None
+    if too_deep(data):
+        raise InvalidBody([dict(TOO_DEEP)])
+    return data
 
 
 def _first_ambiguous(value: Any, path: str) -> str | None:
-    """Dotted path of the first repeated key in ``value``, depth first; None if none."""
+    """Dotted path of the first repeated key in ``value``, depth first; None if none
+    (``value`` nests at most :data:`MAX_DEPTH` levels: :func:`loads_marked` checked)."""
     if isinstance(value, Ambiguous):
         return f"{path}.{value.duplicates[0]}" if path else value.duplicates[0]
     if isinstance(value, dict):
@@ -98,12 +133,7 @@ def loads_strict(raw: bytes | str) -> Any:
             ``type`` "duplicate_key").
     """
     data = loads_marked(raw)
-    try:
-        found = _first_ambiguous(data, "")
-    except RecursionError:
-        raise InvalidBody(
-            [{"field": "(body)", "reason": "JSON nested too deeply", "type": "json_invalid"}]
-        ) from None
+    found = _first_ambiguous(data, "")
     if found is not None:
         raise InvalidBody([duplicate_error(found)])
     return data

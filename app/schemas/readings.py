@@ -161,7 +161,10 @@ class Reading(BaseModel):
         description="Reading time: RFC 3339 string with a UTC offset "
         "(YYYY-MM-DDThh:mm:ss[.frac](Z|+hh:mm)) or Unix epoch seconds, 2000-01-01 to "
         "2100-01-01, at most 5 min ahead of the server clock; absent or null = server "
-        "receive time. Stored as epoch seconds.",
+        "receive time. Stored as epoch seconds, to the microsecond: a fraction of more than "
+        "6 digits is truncated, and a leap second (23:59:60Z at the end of a UTC month, RFC "
+        "3339 section 5.7) is read as the last microsecond of its minute (23:59:59.999999Z). "
+        "A refused ts is named with the reason.",
         json_schema_extra={
             "anyOf": [
                 {"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN},

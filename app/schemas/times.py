@@ -3,14 +3,19 @@
 Every time the API takes as text (a reading's ``ts``, ``from``/``to`` query parameters,
 silences' ``starts_at``/``ends_at``) must match::
 
-    YYYY-MM-DD "T" hh:mm:ss [ "." 1-9 digits ] ( "Z" | "+hh:mm" | "-hh:mm" )
+    YYYY-MM-DD "T" hh:mm:ss [ "." 1*digit ] ( "Z" | "+hh:mm" | "-hh:mm" )
 
 This is RFC 3339 section 5.6 ``date-time`` (``T`` and ``Z`` may be lower case, as its
-section 5.6 note allows). Refused, naming the field: no offset (a "local" time would be
-read in the server's time zone), a space instead of ``T``, ISO 8601 forms outside RFC 3339
-(week dates ``2026-W48-1``, ordinal dates, basic format ``20261130T...``, hours only,
-``+hhmm`` offsets), leap second ``:60`` (Python's datetime cannot hold it), and impossible
-dates (February 30). Fractions beyond microseconds are truncated.
+section 5.6 note allows). A fraction may have any number of digits (``time-secfrac`` is
+``"." 1*DIGIT``): beyond microseconds, the precision of a stored time, it is truncated. A
+leap second (second 60, which section 5.7 allows at the end of a UTC month: ``23:59:60Z``,
+or the same instant in another offset) is read as the last microsecond of its minute
+(``23:59:59.999999``): Python's datetime and epoch seconds cannot hold second 60, and this
+keeps a device's readings in time order. Refused, naming the field and the reason: no offset
+(a "local" time would be read in the server's time zone), a space instead of ``T``, ISO 8601
+forms outside RFC 3339 (week dates ``2026-W48-1``, ordinal dates, basic format
+``20261130T...``, no seconds, ``+hhmm`` offsets), second 60 anywhere but the last minute of
+a UTC month, and impossible dates (February 30).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, WithJsonSchema
 
 RFC3339_PATTERN = (
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
 )
 _RFC3339 = re.compile(RFC3339_PATTERN)
@@ -40,16 +45,16 @@ def parse_rfc3339(text: str) -> datetime:
     """Parse one RFC 3339 ``date-time`` (the profile in this module's docstring).
 
     Returns:
-        An aware datetime (its offset kept).
+        An aware datetime (its offset kept), fractions truncated to microseconds; a leap
+        second (second 60) is the last microsecond of its minute (hh:mm:59.999999).
 
     Raises:
-        ValueError: the text does not match the profile, or names an impossible date/time.
+        ValueError: the text does not match the profile, or names an impossible date/time;
+            the message says which part is wrong.
     """
     m = _RFC3339.fullmatch(text)
     if m is None:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?", text):
-            raise ValueError(f"{EXPECTED}: it has no UTC offset (Z or +hh:mm)")
-        raise ValueError(EXPECTED)
+        raise ValueError(f"{EXPECTED}: {_why_not(text)}")
     year, month, day, hh, mm, ss, frac, z, sign, oh, om = m.groups()
     if z:
         tz: timezone = UTC
@@ -58,11 +63,51 @@ def parse_rfc3339(text: str) -> datetime:
             raise ValueError(f"{EXPECTED}: offset {sign}{oh}:{om} is out of range")
         delta = timedelta(hours=int(oh), minutes=int(om))
         tz = timezone(-delta if sign == "-" else delta)
-    micro = int((frac or "0")[:6].ljust(6, "0"))
+    second, micro = int(ss), int((frac or "0")[:6].ljust(6, "0"))
+    if second > 60:
+        raise ValueError(f"{EXPECTED}: second {ss} is out of range (00-59, 60 for a leap second)")
+    leap = second == 60
+    if leap:
+        second, micro = 59, 999_999
     try:
-        return datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss), micro, tz)
+        out = datetime(int(year), int(month), int(day), int(hh), int(mm), second, micro, tz)
     except ValueError as exc:
         raise ValueError(f"{EXPECTED}: {exc}") from None
+    if leap:
+        utc = out.astimezone(UTC)
+        if (utc.hour, utc.minute) != (23, 59) or (utc + timedelta(days=1)).day != 1:
+            raise ValueError(
+                f"{EXPECTED}: second 60 is a leap second, which RFC 3339 (section 5.7) allows "
+                "only in the last minute of a UTC month (23:59:60Z); this is "
+                f"{utc:%Y-%m-%dT%H:%M}Z"
+            )
+    return out
+
+
+#: Why a text is not the profile: (pattern of its start, reason), the first that matches.
+_NOT_PROFILE = [
+    (r"\d{4}-W\d", "a week date (YYYY-Www-D) is ISO 8601, not RFC 3339: send YYYY-MM-DD"),
+    (r"\d{4}-\d{3}(?!\d|-)", "an ordinal date (YYYY-DDD) is not RFC 3339: send YYYY-MM-DD"),
+    (r"\d{8}", "the basic format (no - and :) is not RFC 3339: send YYYY-MM-DDThh:mm:ss"),
+    (r"(?!\d{4}-\d{2}-\d{2})", "it does not start with a date YYYY-MM-DD"),
+    (r".{10}$", "it is a date without a time (YYYY-MM-DDThh:mm:ssZ)"),
+    (r".{10} ", "a space separates the date and the time: RFC 3339 needs T"),
+    (r".{10}[^Tt]", "the date and the time must be separated by T"),
+    (r".{11}\d{2}:\d{2}(?!:)", "the time has no seconds (hh:mm:ss)"),
+    (r".{11}(?!\d{2}:\d{2}:\d{2})", "the time must be hh:mm:ss"),
+    (r".{19}\.(?!\d)", "a . must be followed by the digits of the fraction of a second"),
+    (r".{19}(\.\d+)?$", "it has no UTC offset (Z or +hh:mm)"),
+    (r".*[+-]\d{4}$", "an offset is written +hh:mm, not +hhmm"),
+    (r".*[+-]\d{2}$", "an offset is written +hh:mm, not +hh"),
+]
+
+
+def _why_not(text: str) -> str:
+    """The reason ``text`` does not match the profile, in words (for the error message)."""
+    for pattern, why in _NOT_PROFILE:
+        if re.match(pattern, text):
+            return why
+    return "it does not end in a UTC offset Z or +hh:mm after hh:mm:ss[.fraction]"
 
 
 def _utc_datetime(value: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Device snapshots: each device's ring buffer and signal model survive a restart.
+"""Device snapshots: each device's ring buffer, signal model and last leak probability survive
+a restart.
 
 Without them every device warmed up again after a restart: for its first ``warmup`` readings
 (60 at 1 Hz: a minute; at one reading a minute, an hour) no window was scored, and the
@@ -15,7 +16,10 @@ process was killed; none after a clean shutdown), as the service learned them th
 time, without scoring them again (their windows were scored then). A device away longer than
 the signal model's gap (``max(gap_min_s, gap_factor x its reading interval)``: 5 min at
 1 Hz) warms up again at its next reading as it always did: a level that old says little
-about the sensor now. Single node only: in cluster mode a partition's new owner rebuilds its
+about the sensor now. The device's last leak probability (device view ``last_probability``)
+comes back with it (it read null after a restart until the next window was scored:
+newcomer); a row saved before it was kept (migration 0007) comes back with it unknown.
+Single node only: in cluster mode a partition's new owner rebuilds its
 devices from the stream.
 """
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -61,21 +66,29 @@ class Snapshots:
         self.keep_s = keep_s
         self.wall = wall
         self.layout = f"{LAYOUT};ring={buffers.ring}"
-        #: Readings each slot's device had at its last save (-1: none; 8 B a slot, cleared
-        #: with the slot when its device is evicted).
-        self.saved = Columns({"count": ("q", -1)})
+        #: Readings each slot's device had at its last save (-1: none) and its leak
+        #: probability then (NaN: none; 16 B a slot, cleared with the slot when its device is
+        #: evicted).
+        self.saved = Columns({"count": ("q", -1), "probability": ("d", math.nan)})
         buffers.index.attach(self.saved)
 
     def changed(self) -> np.ndarray:
-        """Slots whose device has had readings since its last save, (k,) int64."""
+        """Slots whose device has had readings, or a new leak probability (its window scored
+        after the save of its reading), since its last save, (k,) int64."""
         buf = self.buffers
         saved = self.saved.view("count")
-        out: np.ndarray = np.flatnonzero(buf.index.used() & (buf.count > 0) & (buf.count != saved))
+        p = buf.signals.scores.view("probability")  # same index, same length
+        saved_p = self.saved.view("probability")
+        new_p = (p != saved_p) & ~(np.isnan(p) & np.isnan(saved_p))
+        out: np.ndarray = np.flatnonzero(
+            buf.index.used() & (buf.count > 0) & ((buf.count != saved) | new_p)
+        )
         return out
 
     def rows(self, slots: np.ndarray) -> list[dict[str, Any]]:
         """One row per slot (its device's ring and signal model as of now)."""
         buf, states = self.buffers, self.buffers.signals.states
+        prob = self.buffers.signals.scores.col("probability")
         now = self.wall()
         out = []
         owner = buf.index.owner
@@ -84,6 +97,7 @@ class Snapshots:
             if device is None:
                 continue
             ring, count = buf.export(slot)
+            p = float(prob[slot])
             out.append(
                 {
                     "device_id": device,
@@ -93,6 +107,7 @@ class Snapshots:
                     "count": count,
                     "last_ts": float(states.last_ts[slot]),
                     "saved_at": now,
+                    "probability": None if math.isnan(p) else p,
                 }
             )
         return out
@@ -102,7 +117,8 @@ class Snapshots:
         transaction (each chunk built just before it is written: memory and the event loop's
         share stay those of one chunk, whatever the fleet); delete snapshots older than
         ``keep_s``. Returns the devices saved."""
-        col, owner = self.saved.col("count"), self.buffers.index.owner
+        col, col_p = self.saved.col("count"), self.saved.col("probability")
+        owner = self.buffers.index.owner
         slots = self.changed()
         n = 0
         for i in range(0, len(slots), CHUNK):
@@ -112,12 +128,15 @@ class Snapshots:
                 s = self.buffers.index.get(r["device_id"])
                 if s is not None and owner(s) == r["device_id"]:
                     col[s] = r["count"]
+                    p = r["probability"]
+                    col_p[s] = math.nan if p is None else p
             n += len(rows)
         await self.repo.prune(self.wall() - self.keep_s)
         return n
 
     async def restore(self) -> dict[str, int]:
-        """Put back every device saved within ``keep_s``, then learn its readings history
+        """Put back every device saved within ``keep_s`` (ring, signal model, last leak
+        probability: unknown for a row saved without one), then learn its readings history
         newer than its snapshot (no windows are scored). Call before any reading is taken.
         Rows of another layout (another model's ring length or signal fields) are skipped:
         those devices warm up again."""
@@ -159,6 +178,10 @@ class Snapshots:
             return "skipped"
         self.buffers.signals.states.load(slot, np.frombuffer(r["signal"], dtype="<f8").tolist())
         self.saved.col("count")[slot] = int(r["count"])
+        p = r.get("probability")
+        p = math.nan if p is None else float(p)
+        self.buffers.signals.scores.col("probability")[slot] = p
+        self.saved.col("probability")[slot] = p
         return "devices"
 
     async def run(self, interval_s: float) -> None:

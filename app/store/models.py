@@ -198,6 +198,9 @@ class DeviceSnapshot(Base):
     #: Time of its newest reading, epoch s (readings history after it is replayed).
     last_ts: Mapped[float] = mapped_column(Float)
     saved_at: Mapped[float] = mapped_column(Float)
+    #: The device's last leak probability (device view ``last_probability``); null: not
+    #: scored yet, or a row saved before this column (migration 0007).
+    probability: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class ApiKey(Base):

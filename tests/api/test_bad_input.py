@@ -5,13 +5,18 @@ The WebSocket and disconnect cases run against a real server: tests/e2e/test_bad
 
 from __future__ import annotations
 
+import json
 import time
+from datetime import UTC, datetime
 
 import httpx
 import pytest
+import websockets
 
+from app.config import Settings
 from app.schemas.readings import DEVICE_ID_PATTERN
-from tests.conftest import reading
+from app.schemas.times import parse_rfc3339
+from tests.conftest import auth_headers, reading, serve_in_loop
 
 JSON = {"content-type": "application/json"}
 BIG = "99999999999999999999999"  # beyond int64
@@ -50,6 +55,9 @@ async def test_huge_integer_ts_is_rejected_and_the_batch_keeps_its_good_readings
         ("20251130T120000Z", False),
         ("2025-02-30T12:00:00Z", False),
         ("2025-11-30T12:00:00+0100", False),
+        ("2025-11-30T12:00:00.1234567891Z", True),  # RFC 3339: any number of digits
+        ("2016-12-31T23:59:60Z", True),  # RFC 3339 5.7: a leap second
+        ("2016-12-30T23:59:60Z", False),  # second 60 outside the last minute of a month
     ],
 )
 async def test_reading_ts_follows_one_rfc3339_profile(
@@ -62,6 +70,66 @@ async def test_reading_ts_follows_one_rfc3339_profile(
     else:
         assert r.status_code == 422 and _fields(r) == ["ts"], r.text
         assert "RFC 3339" in r.json()["detail"][0]["reason"]
+
+
+def test_a_long_fraction_is_truncated_and_a_leap_second_is_the_minutes_last_microsecond() -> None:
+    """RFC 3339 sets no limit to the fraction's digits and allows second 60 (section 5.7);
+    both were refused (newcomer), the first without a cause."""
+    assert parse_rfc3339("2026-11-30T10:00:00.1234567891Z") == datetime(
+        2026, 11, 30, 10, 0, 0, 123456, UTC
+    )
+    leap = datetime(2016, 12, 31, 23, 59, 59, 999_999, UTC)
+    for text in ("2016-12-31T23:59:60Z", "2016-12-31T23:59:60.5Z", "2016-12-31T15:59:60-08:00"):
+        assert parse_rfc3339(text) == leap, text
+    for text, why in (
+        ("2016-12-31T23:58:60Z", "leap second"),
+        ("2016-12-31T23:59:61Z", "second 61 is out of range"),
+        ("2026-11-30T10:00:00.Z", "fraction"),
+        ("2026-11-30T10:00Z", "no seconds"),
+        ("2026-11-30T10:00:00", "no UTC offset"),
+        ("2026-11-30 10:00:00Z", "space"),
+        ("2026-11-30T10:00:00+01", r"\+hh:mm, not \+hh"),
+        ("2026-334T10:00:00Z", "ordinal"),
+        ("hello", "does not start with a date"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            parse_rfc3339(text)
+
+
+LEAP_BATCH = [  # the leap second between the last reading of 2016 and the first of 2017
+    reading("leap", datetime(2016, 12, 31, 23, 59, 59, 500_000, UTC).timestamp(), 420.0),
+    {**reading("leap", 0, 421.0), "ts": "2016-12-31T23:59:60Z"},
+    {**reading("leap", 0, 422.0), "ts": "2017-01-01T00:00:00.0000000001Z"},
+]
+
+
+async def test_a_leap_second_and_a_long_fraction_are_taken_in_time_order(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.post("/api/readings", json=LEAP_BATCH)
+    assert r.json() == {"accepted": 3, "rejected": []}, r.text
+    r = await client.post("/api/readings", json=LEAP_BATCH[1])  # before the newest: 00:00:00
+    assert r.json()["rejected"][0]["errors"][0]["type"] == "out_of_order", r.text
+    r = await client.post("/api/readings", json={**LEAP_BATCH[1], "ts": "2016-12-31T23:59:61Z"})
+    assert r.status_code == 422 and _fields(r) == ["ts"], r.text
+    assert "second 61 is out of range" in r.json()["detail"][0]["reason"]
+
+
+async def test_ws_readings_take_a_leap_second_and_name_why_a_ts_is_refused(
+    settings: Settings,
+) -> None:
+    """The WebSocket path takes the same stamps and gives the same reasons as REST."""
+    async with (
+        serve_in_loop(settings) as (base, _),
+        websockets.connect(
+            base.replace("http", "ws", 1) + "/ws/readings", additional_headers=auth_headers()
+        ) as ws,
+    ):
+        await ws.send(json.dumps(LEAP_BATCH))
+        assert json.loads(await ws.recv()) == {"accepted": 3, "rejected": []}
+        await ws.send(json.dumps([{**LEAP_BATCH[2], "ts": "2017-01-01T00:00:01+0100"}]))
+        [err] = json.loads(await ws.recv())["rejected"][0]["errors"]
+        assert err["field"] == "ts" and "+hh:mm, not +hhmm" in err["reason"], err
 
 
 async def test_nan_ts_says_not_finite(client: httpx.AsyncClient) -> None:
@@ -258,3 +326,40 @@ async def test_a_bad_device_id_is_worded_alike_on_every_route(client: httpx.Asyn
     spec = (await client.get("/openapi.json")).json()
     [param] = spec["paths"]["/api/devices/{device_id}"]["get"]["parameters"]
     assert param["schema"]["pattern"] == DEVICE_ID_PATTERN
+
+
+async def test_json_nested_deeper_than_the_documented_limit_is_refused_as_a_whole(
+    settings: Settings,
+) -> None:
+    """More than ``MAX_DEPTH`` (32) levels of arrays and objects is a 422 naming the limit,
+    REST and WebSocket, readings or any other body, at any depth (200 levels were answered
+    200 with the item refused, 2,000 with 422: newcomer); 32 levels are decoded."""
+
+    def nested(n: int) -> str:
+        return "[" * n + "]" * n
+
+    async with (
+        serve_in_loop(settings) as (base, _),
+        httpx.AsyncClient(base_url=base, headers=auth_headers(), timeout=30) as http,
+        websockets.connect(
+            base.replace("http", "ws", 1) + "/ws/readings", additional_headers=auth_headers()
+        ) as ws,
+    ):
+        for n in (33, 200, 2_000, 100_000):
+            for url in ("/api/readings", "/api/silences"):
+                r = await http.post(url, content=nested(n), headers=JSON)
+                assert r.status_code == 422, (n, url, r.text)
+                [err] = r.json()["detail"]
+                assert err["field"] == "(body)" and "more than 32 levels" in err["reason"], err
+            await ws.send(nested(n))
+            reply = json.loads(await ws.recv())
+            assert reply["error"] == "invalid_body", reply
+            assert "more than 32 levels" in reply["detail"][0]["reason"], reply
+        r = await http.post("/api/readings", content=nested(32), headers=JSON)
+        assert r.status_code == 200 and r.json()["rejected"][0]["index"] == 0, r.text
+        one = {"device_id": "x", "ends_at": [[{"a": 1}]], "comment": "c", "author": "a"}
+        r = await http.post("/api/silences", json=one)  # 3 levels: the field's own error
+        assert r.status_code == 422 and _fields(r) == ["ends_at"], r.text
+    from app.jsonio import MAX_DEPTH
+
+    assert MAX_DEPTH == 32  # README's wire contract states it

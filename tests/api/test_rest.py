@@ -452,3 +452,38 @@ async def test_a_device_whose_readings_are_stamped_too_far_ahead_is_made_known(
     assert (
         "ahead of the server clock" in events[0]["detail"] and "not stored" in events[0]["detail"]
     )
+
+
+async def test_last_probability_survives_a_restart(settings) -> None:  # noqa: ANN001
+    """The device view's ``last_probability`` comes back with the device's snapshot (it read
+    null after a restart until the next window was scored: newcomer)."""
+    from asgi_lifespan import LifespanManager
+
+    from app.main import create_app
+    from tests.conftest import auth_headers
+
+    async def view_after(rows: list[dict]) -> dict:
+        app = create_app(settings)  # same store file each time: a restart
+        async with (
+            LifespanManager(app, startup_timeout=120) as m,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=m.app),
+                base_url="http://test",
+                headers=auth_headers(),
+            ) as c,
+        ):
+            if rows:
+                r = await c.post("/api/readings", json=rows)
+                assert r.json()["accepted"] == len(rows), r.text
+                for _ in range(500):  # the last reading's window scored
+                    if (await c.get("/api/status")).json()["windows_scored"] == 11:
+                        break
+                    await asyncio.sleep(0.02)
+            dev: dict = (await c.get("/api/devices/p-1")).json()
+            return dev
+
+    before = await view_after([reading("p-1", T0 + i, 420.0 + i % 3) for i in range(70)])
+    assert before["last_probability"] is not None, before
+    after = await view_after([])
+    assert after["readings_seen"] == 70
+    assert after["last_probability"] == before["last_probability"], after

@@ -119,3 +119,27 @@ async def test_a_fleet_larger_than_a_chunk_is_saved_and_restored_in_pages(store:
     np.testing.assert_equal(
         b.signals.states.export(s), a.signals.states.export(a.index.get(ids[-1]))
     )
+
+
+async def test_the_last_probability_is_kept_and_a_row_without_one_loads_unknown(
+    store: Store,
+) -> None:
+    """The device's last leak probability comes back with its snapshot, also one scored
+    after the save of its last reading; a row saved before the column (migration 0007: null)
+    loads with the probability unknown."""
+    ts, vals = readings(15, 4)
+    a = buffers()
+    feed(a, "d1", ts, vals)
+    feed(a, "d2", ts, vals)
+    snaps = Snapshots(store.snapshots, a, keep_s=3600, wall=lambda: T0 + 20)
+    assert await snaps.save() == 2
+    a.signals.set_probability("d1", 0.25)  # its window scored after the save
+    assert await snaps.save() == 1
+    assert await snaps.save() == 0
+    async with store.engine.begin() as conn:  # d2 as saved before the column
+        await conn.execute(S.update().where(S.c.device_id == "d2").values(probability=None))
+    b = buffers()
+    done = await Snapshots(store.snapshots, b, keep_s=3600, wall=lambda: T0 + 21).restore()
+    assert done == {"devices": 2, "replayed": 0, "skipped": 0}
+    assert b.signals.probability("d1") == 0.25
+    assert b.signals.probability("d2") is None
