@@ -2,6 +2,7 @@
 # Start a throwaway PostgreSQL server on loopback for the store tests.
 #   source .ci/postgres.sh && pg_start   -> exports GASLEAK_TEST_DATABASE_URL, sets PG_DIR
 #   pg_stop                              -> stops it and removes its data directory
+# fsync is off (tests need no durability) unless PG_FSYNC=on (python -m bench --postgres).
 # Installs the Debian package when initdb/pg_ctl are missing. PostgreSQL refuses to run as
 # root, so the cluster belongs to an unprivileged user (postgres, or gasleak-ci if absent).
 
@@ -37,7 +38,7 @@ pg_start() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   pg_as "$bin/initdb" -D "$PG_DIR/data" -U gasleak --auth=trust -E UTF8 >/dev/null
   pg_as "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c fsync=off" start >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c fsync=${PG_FSYNC:-off}" start >/dev/null
   export GASLEAK_TEST_DATABASE_URL="postgresql+asyncpg://gasleak@127.0.0.1:$port/postgres"
   echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port ($PG_DIR)"
 }

@@ -47,6 +47,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gpu", action="store_true", help="score on CUDA; bigger ceiling batches")
     p.add_argument("--skip-naive", action="store_true", help="do not run the naive mode")
     p.add_argument(
+        "--postgres",
+        action="store_true",
+        help="store on a throwaway PostgreSQL (.ci/postgres.sh, fsync on; a fresh database "
+        "per server) instead of SQLite",
+    )
+    p.add_argument(
         "--memory-only",
         action="store_true",
         help="only the memory phase, on a fresh server (--repeat times); one JSON line each",
@@ -110,8 +116,15 @@ def run_load(
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+#: The throwaway PostgreSQL of ``--postgres`` (None: each server has its own SQLite file).
+PG: list[Any] = [None]
+
+
 def with_server(settings: dict[str, str], fn: Any) -> Any:
-    """Start a server with ``settings``, call ``fn(server)``, always stop it."""
+    """Start a server with ``settings`` (on a fresh PostgreSQL database under
+    ``--postgres``), call ``fn(server)``, always stop it."""
+    if PG[0] is not None:
+        settings = {**settings, "database_url": PG[0].new_database()}
     srv = server.start(settings)
     try:
         return fn(srv)
@@ -122,6 +135,20 @@ def with_server(settings: dict[str, str], fn: Any) -> Any:
 def main(argv: list[str] | None = None) -> int:
     """Run every phase; print the table and the JSON line."""
     args = parse_args(argv)
+    if not args.postgres:
+        return run_all(args)
+    from bench.cluster import Postgres
+
+    PG[0] = Postgres.start(fsync=True)
+    try:
+        return run_all(args)
+    finally:
+        PG[0].stop()
+        PG[0] = None
+
+
+def run_all(args: argparse.Namespace) -> int:
+    """Every phase of ``args``; print the table and the JSON line."""
     from app.config import Settings
 
     settings = Settings(**{k: v for k, v in server_settings(args).items()})

@@ -144,8 +144,10 @@ class Postgres:
     env: dict[str, str]
 
     @classmethod
-    def start(cls) -> Postgres:
-        """Run ``pg_start`` in bash and keep what ``pg_stop`` needs.
+    def start(cls, fsync: bool = False) -> Postgres:
+        """Run ``pg_start`` in bash and keep what ``pg_stop`` needs. ``fsync``: the server
+        flushes its WAL at each commit (off, the script's default, for tests; on for a
+        latency figure that includes the flush).
 
         Raises:
             RuntimeError: the script failed (its output is in the message).
@@ -155,11 +157,33 @@ class Postgres:
             'printf "%s\\n%s\\n%s\\n%s\\n" "$GASLEAK_TEST_DATABASE_URL" "$PG_DIR" "$PG_BIN" '
             '"$PG_USER"'
         )
-        r = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True)
+        env = {**os.environ, "PG_FSYNC": "on" if fsync else "off"}
+        r = subprocess.run(
+            ["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+        )
         if r.returncode != 0:
             raise RuntimeError(f"pg_start failed: {r.stderr[-2000:]}")
         url, pg_dir, pg_bin, pg_user = r.stdout.strip().splitlines()[-4:]
         return cls(url, {"PG_DIR": pg_dir, "PG_BIN": pg_bin, "PG_USER": pg_user})
+
+    def new_database(self) -> str:
+        """Create an empty database on this server; its SQLAlchemy URL (a fresh store for
+        one service process: alerts left open by an earlier run would be restored)."""
+        import asyncpg
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.url)
+        name = f"bench_{secrets.token_hex(4)}"
+
+        async def create() -> None:
+            conn = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(False))
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        asyncio.run(create())
+        return url.set(database=name).render_as_string(hide_password=False)
 
     def stop(self) -> None:
         """``pg_stop``: stop the server and remove its data directory."""

@@ -90,6 +90,7 @@ def summarise(
             "svm_backend": settings.svm_backend,
             "device": settings.device,
             "stride": settings.stride,
+            "store": "postgresql (fsync on)" if getattr(args, "postgres", False) else "sqlite",
         },
         "machine": {**mach, "loadavg_end": [round(x, 2) for x in os.getloadavg()]},
     }
