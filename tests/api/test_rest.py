@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 
 import httpx
 
@@ -273,6 +274,20 @@ async def test_a_resent_message_is_reported_as_duplicates_and_not_stored_twice(
     assert (await client.get("/api/devices/resend")).json()["readings_seen"] == 2
 
 
+async def post_scored(
+    client: httpx.AsyncClient, device: str, gas: Iterable[float], start: float
+) -> None:
+    """Post ``gas`` (ppm, one reading a second from ``start``, epoch s) for ``device`` in
+    messages of 100, each fully accepted, then wait until every submitted window is scored."""
+    rows = [reading(device, start + i, float(g)) for i, g in enumerate(gas)]
+    for j in range(0, len(rows), 100):
+        r = await client.post("/api/readings", json=rows[j : j + 100])
+        assert r.json()["accepted"] == len(rows[j : j + 100]), r.text
+    want = (await client.get("/api/status")).json()["windows_submitted"]
+    while (await client.get("/api/status")).json()["windows_scored"] < want:
+        await asyncio.sleep(0.05)
+
+
 async def test_a_baseline_reset_during_a_leak_alert_is_refused_unless_forced(
     client: httpx.AsyncClient,
 ) -> None:
@@ -327,13 +342,7 @@ async def test_a_forced_reset_during_a_leak_that_goes_on_does_not_learn_the_leak
     t0 = time.time() - 3000
 
     async def send(device: str, gas: np.ndarray, start: float) -> None:
-        rows = [reading(device, start + i, float(g)) for i, g in enumerate(gas)]
-        for j in range(0, len(rows), 100):
-            r = await client.post("/api/readings", json=rows[j : j + 100])
-            assert r.json()["accepted"] == len(rows[j : j + 100]), r.text
-        want = (await client.get("/api/status")).json()["windows_submitted"]
-        while (await client.get("/api/status")).json()["windows_scored"] < want:
-            await asyncio.sleep(0.05)
+        await post_scored(client, device, gas, start)
 
     async def leak_alerts(device: str) -> list[dict]:
         got = await client.get("/api/alerts", params={"device_id": device})
@@ -380,13 +389,7 @@ async def test_a_flickering_leak_is_raised_and_a_worse_leak_re_alarms_its_acked_
     flick = np.where(k % 10 < 5, 4000.0, 400.0) + rng.normal(0, 4, 120)
 
     async def send(device: str, gas: np.ndarray, start: float) -> None:
-        rows = [reading(device, start + i, float(g)) for i, g in enumerate(gas)]
-        for j in range(0, len(rows), 100):
-            r = await client.post("/api/readings", json=rows[j : j + 100])
-            assert r.json()["accepted"] == len(rows[j : j + 100]), r.text
-        want = (await client.get("/api/status")).json()["windows_submitted"]
-        while (await client.get("/api/status")).json()["windows_scored"] < want:
-            await asyncio.sleep(0.05)
+        await post_scored(client, device, gas, start)
 
     async def alerts(device: str) -> list[dict]:
         got = await client.get("/api/alerts", params={"device_id": device})
