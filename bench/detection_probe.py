@@ -16,7 +16,7 @@ from app.alerting.configure import policy_config
 from app.alerting.leak import STILL_ABOVE_READINGS as STILL
 from app.alerting.leak import AlertPolicy
 from app.config import Settings
-from app.ml.features import series_windows
+from app.ml.features import ambient_explained, series_windows
 from app.ml.predictor import Predictor, leak_scores, load_predictor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,24 +26,67 @@ def alerts(
     pred: Predictor, gas: np.ndarray, temp: np.ndarray, rh: np.ndarray, dt: float = 1.0
 ) -> list[int]:
     """Rows at which a fresh device's leak alert is raised (the service's path, offline)."""
+    return episodes(pred, gas, temp, rh, dt)[0]
+
+
+def episodes(
+    pred: Predictor, gas: np.ndarray, temp: np.ndarray, rh: np.ndarray, dt: float = 1.0
+) -> tuple[list[int], list[int]]:
+    """Rows at which a fresh device's leak alert is raised, and rows at which it resolves
+    (the service's path, offline). gas (n,) in gas units, temp (n,) °C, rh (n,) %RH, one
+    reading every ``dt`` s."""
     ts = np.arange(len(gas)) * dt
     w, sig, ends = series_windows(np.c_[gas, temp, rh], ts, 1, pred.signal_cfg, pred.window)
     p, ev = leak_scores(pred, w, sig)
-    policy, out = AlertPolicy(policy_config(Settings()), "probe"), []
+    explained = ambient_explained(w, sig, pred.signal_cfg).tolist()
+    policy, out, resolved = AlertPolicy(policy_config(Settings()), "probe"), [], []
     cfg = pred.signal_cfg
-    for e, pp, g, (level, scale) in zip(
-        ends.tolist(), p.tolist(), ev.tolist(), sig[:, :2].tolist(), strict=True
+    for e, pp, g, (level, scale), ex in zip(
+        ends.tolist(), p.tolist(), ev.tolist(), sig[:, :2].tolist(), explained, strict=True
     ):
         # as the service's AlertSink: an open alert stays open while the gas stands far
         # above the level kept at its raise (the signal model's hold is not replayed here)
         st = policy.open_alert("d")
         above = st is not None and st.still_above(
-            float(np.median(gas[max(0, e + 1 - STILL) : e + 1])), cfg.z_hold, cfg.min_log_ratio
+            float(np.median(gas[max(0, e + 1 - STILL) : e + 1])),
+            cfg.z_hold,
+            cfg.min_log_ratio,
+            ex,
         )
         r = policy.update("d", pp, float(ts[e]), elevated=g or above, level=level, scale=scale)
         if r is not None and r.type == "alert.raised":
             out.append(e)
-    return out
+        if r is not None and r.type == "alert.resolved":
+            resolved.append(e)
+    return out, resolved
+
+
+def cycles(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
+    """Name -> (gas, °C, %RH) at 1 Hz: clean backgrounds that cycle (newcomer of 1 Dec), 2.25
+    periods of them and then, for the leaks, a leak at the cycle's top that lasts to the end
+    of the series (1 h or one period more). A leak there must be raised once and never
+    resolved."""
+
+    def sine(period_h: float, amp: float, leak: float) -> tuple[np.ndarray, ...]:
+        p = period_h * 3600
+        i = np.arange(int(2.25 * p + max(3600, p)))
+        clean = 500 * (1 + amp * np.sin(2 * np.pi * i / p)) + rng.normal(0, 3, len(i))
+        gas = np.where(i >= 2.25 * p, clean + leak, clean)
+        return gas, np.full(len(i), 22.0), np.full(len(i), 45.0)
+
+    n = 3 * 3600
+    i = np.arange(n)
+    sq = np.sign(np.sin(2 * np.pi * i / 1200))
+    return {
+        "clean: +-25 % sine, period 2 h": sine(2, 0.25, 0.0),
+        "leak persists: +500 ppm at the top of a +-15 % 2-h sine": sine(2, 0.15, 500.0),
+        "leak persists: +200 ppm on a +-15 % 20-min HVAC square, T +-2.25 C": (
+            400 * (1 + 0.15 * sq) + rng.normal(0, 3, n) + np.where(i >= 7260, 200.0, 0.0),
+            22 + 2.25 * sq,
+            np.full(n, 45.0),
+        ),
+        "limit: +500 ppm at the top of a +-25 % 2-h sine": sine(2, 0.25, 500.0),
+    }
 
 
 def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
@@ -208,6 +251,9 @@ def main() -> None:
     for name, (g, t, h) in cases(np.random.default_rng(7)).items():
         a = alerts(pred, np.asarray(g, float), t, h)
         print(f"{name:50s} alerts at rows {a[:6]}{' ...' if len(a) > 6 else ''}")
+    for name, (g, t, h) in cycles(np.random.default_rng(9)).items():
+        a, r = episodes(pred, np.asarray(g, float), t, h)
+        print(f"{name:50s} alerts at rows {a[:6]}, resolved at rows {r[:6]}")
     rng = np.random.default_rng(8)
     j = np.arange(600)
     g = np.where(j < 300, 400.0, 900.0) + rng.normal(0, 3, 600)

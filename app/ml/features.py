@@ -8,6 +8,7 @@ last reading, shape (B, 2) or (B, 4) (``app.ml.signal``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -98,6 +99,16 @@ def ambient_explained(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig
         w[:, -1, 2] - b[:, 3]
     )
     return np.asarray(np.nan_to_num(out, nan=0.0), dtype=np.float64)
+
+
+def ambient_allowance(
+    temp: float, rh: float, t_level: float, rh_level: float, cfg: SignalConfig
+) -> float:
+    """:func:`ambient_explained` for one reading: the log ratio a change of temperature
+    (``temp`` against ``t_level``, °C) and humidity (``rh`` against ``rh_level``, %RH) can
+    explain, 0.0 where any of them is unknown (NaN)."""
+    out = cfg.sens_t_per_c * abs(temp - t_level) + cfg.sens_rh_per_pct * abs(rh - rh_level)
+    return out if math.isfinite(out) else 0.0
 
 
 def sustained_rise(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.ndarray:

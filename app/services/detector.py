@@ -9,6 +9,7 @@ import numpy as np
 
 from app.alerting.leak import STILL_ABOVE_READINGS, AlertPolicy
 from app.alerting.profiles import Profiles
+from app.ml.features import ambient_allowance
 from app.services.eventlog import EventLog
 from app.services.scorer import Scores
 from app.services.signals import SignalBank
@@ -63,7 +64,7 @@ class AlertSink:
                 p,
                 float(batch.ts[i]),
                 gas_ppm=as_sent(values[-1, 0]),
-                elevated=evidence[i] or self._above_base(d, recent),
+                elevated=evidence[i] or self._above_base(d, recent, values[-1], batch.signal[i]),
                 level=float(batch.signal[i, 0]),
                 scale=float(batch.signal[i, 1]),
                 gas_level=recent,
@@ -74,11 +75,20 @@ class AlertSink:
         if events or self.policy.dirty:
             await self.log.publish(events)
 
-    def _above_base(self, device_id: str, gas: float) -> bool:
+    def _above_base(self, device_id: str, gas: float, last: np.ndarray, signal: np.ndarray) -> bool:
         """The device's open leak alert was raised at a level the gas still stands far above
-        (:meth:`DeviceAlertState.still_above`). The gate itself compares with the signal
-        model's current level, which a restart mid-leak (service restart, data gap)
-        relearns from the leak."""
+        (:meth:`DeviceAlertState.still_above`), after what the temperature and humidity
+        change explains (``last``: the window's last reading, gas/°C/%RH; ``signal``: its
+        level, scale, t_level, rh_level). The gate itself compares with the signal model's
+        current level, which a restart mid-leak (service restart, data gap) relearns from
+        the leak."""
         st = self.policy.open_alert(device_id)
+        if st is None:
+            return False
         cfg = self.signals.cfg
-        return st is not None and st.still_above(gas, cfg.z_hold, cfg.min_log_ratio)
+        explained = 0.0
+        if len(signal) >= 4:
+            explained = ambient_allowance(
+                float(last[1]), float(last[2]), float(signal[2]), float(signal[3]), cfg
+            )
+        return st.still_above(gas, cfg.z_hold, cfg.min_log_ratio, explained)

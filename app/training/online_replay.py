@@ -23,7 +23,7 @@ import numpy as np
 
 from app.alerting.leak import STILL_ABOVE_READINGS as STILL
 from app.alerting.leak import AlertPolicy, PolicyConfig
-from app.ml.features import WINDOW
+from app.ml.features import WINDOW, ambient_allowance
 from app.ml.signal import DeviceSignal, SignalConfig
 from app.training.reference_detectors import Detector, RobustZ, RobustZConfig
 
@@ -173,7 +173,14 @@ def replay(
                 st is not None
                 and ad.k == 4
                 and med is not None
-                and st.still_above(med, ad.sig_cfg.z_hold, ad.sig_cfg.min_log_ratio)
+                and st.still_above(
+                    med,
+                    ad.sig_cfg.z_hold,
+                    ad.sig_cfg.min_log_ratio,
+                    ambient_allowance(
+                        gas[row][1], gas[row][2], vals[row, 2], vals[row, 3], ad.sig_cfg
+                    ),
+                )
             )
             ev = pol.update(
                 "d",

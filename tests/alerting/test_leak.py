@@ -297,6 +297,23 @@ def test_an_open_alert_stays_open_while_gas_stands_above_the_level_kept_at_raise
     assert ev is not None and ev.type == "alert.resolved"
 
 
+def test_an_open_alert_clears_only_near_the_kept_level_not_at_the_raise_bound() -> None:
+    """Hysteresis (:data:`app.alerting.leak.CLEAR_FRACTION`): raised at 4 scales and +22 %
+    over the kept level, an alert stays open while the gas stands half of both above it, and
+    only below that may it clear. With the raise's own bounds a leak went "all clear" once
+    the clean background under it fell (newcomer of 1 Dec)."""
+    for scale, stays, clears in ((50.0, 650.0, 580.0), (10.0, 580.0, 540.0)):
+        pol = AlertPolicy(PolicyConfig(raise_min_s=0.0), "test")
+        for k in range(3):
+            pol.update("d", 0.99, float(k), 1000.0, level=500.0, scale=scale)
+        st = pol.open_alert("d")
+        assert st is not None
+        # scale 50: 650 is 3 scales (+30 %) up, under the raise's 4, over half; 580 is 1.6
+        # scale 10: 580 is +16 % (8 scales) up, under the raise's +22 %, over half; 540 +8 %
+        assert st.still_above(stays, 4.0, 0.2), (scale, stays)
+        assert not st.still_above(clears, 4.0, 0.2), (scale, clears)
+
+
 def flicker(on: int, off: int, cycles: int) -> list[float]:
     """1 Hz window probabilities of a leak that comes and goes: ``on`` high windows, then
     ``off`` with the evidence gate closed (probability 0), ``cycles`` times."""
