@@ -183,8 +183,10 @@ class SignalConfig:
     Times in seconds, ``*_z`` in noise scales. ``recent_readings``, ``recent_z``,
     ``recent_off_z``, ``dropout_max_s``, ``level_sym_z`` and the ``sustain_*`` fields (the
     evidence gate's second route, off while ``sustain_readings`` is 0:
-    :func:`app.ml.features.sustained_rise`) were added after the shipped model was trained: a
-    manifest without them takes these defaults.
+    :func:`app.ml.features.sustained_rise`), ``ambient_hold_z`` and the ``jump_*`` fields (the
+    gate's step route, off while ``jump_readings`` is 0: :func:`app.ml.features.step_rise`)
+    were added after the shipped model was trained: a manifest without them takes these
+    defaults.
     """
 
     warmup: int = 60
@@ -211,6 +213,8 @@ class SignalConfig:
     sustain_z: float = 2.0
     sustain_log_ratio: float = 0.15
     ambient_hold_z: float = 3.0  # T/RH levels follow at tau_up_s while the gas stands this far up
+    jump_readings: float = 0.0  # off: the gate's step route (features.step_rise)
+    jump_wander_q: float = 1.0
 
     def to_dict(self) -> dict[str, float]:
         """JSON-ready copy, for the manifest."""

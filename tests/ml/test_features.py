@@ -71,3 +71,27 @@ def test_make_windows_skips_warm_up_and_cuts_ends() -> None:
     np.testing.assert_array_equal(w[0], series[5:65])
     np.testing.assert_array_equal(b[:, 0], ends.astype(float))
     assert make_windows(series[:59], np.zeros((59, 2)))[0].shape == (0, WINDOW, 3)
+
+
+def test_the_step_route_sees_a_step_over_the_window_s_own_wander_but_not_a_dropout_s_end() -> None:
+    """:func:`app.ml.features.step_rise` (off in the shipped manifest): a 2x step in the last
+    5 readings over a flat window opens it although the device's noise scale (learned from a
+    wide cycle) puts the step under ``z_hold`` scales; the same step over a window that
+    already swung as much, and the return from a dropout to 0 ppm, do not."""
+    import dataclasses
+
+    from app.ml.features import evidence, step_rise
+    from app.ml.signal import SignalConfig
+
+    cfg = dataclasses.replace(SignalConfig(), jump_readings=10.0, jump_wander_q=1.0)
+    rng = np.random.default_rng(3)
+    amb = np.c_[np.full(60, 22.0), np.full(60, 45.0)]
+    step = np.r_[600 + rng.normal(0, 3, 55), 1200 + rng.normal(0, 3, 5)]
+    swung = np.r_[np.tile(np.r_[np.full(5, 600.0), np.full(5, 1200.0)], 5), np.full(10, 600.0)]
+    swung[-5:] = 1200.0
+    dropout = np.r_[np.full(55, 0.0), np.full(5, 500.0)]  # back at the level
+    w = np.stack([np.c_[g, amb] for g in (step, swung, dropout)])
+    sig = np.array([[500.0, 193.0, 22.0, 45.0]] * 3)  # the scale of a ±25 % 2-h cycle
+    assert step_rise(w, sig, cfg).tolist() == [True, False, False]
+    assert evidence(w, sig, cfg).tolist() == [True, False, False]
+    assert not evidence(w, sig, SignalConfig()).any()  # the shipped gate: 3.6 scales up
