@@ -25,6 +25,16 @@ def policy_config(s: Settings) -> PolicyConfig:
     )
 
 
+def evaluation_policy() -> PolicyConfig:
+    """The leak policy the offline evaluation replays (``--mode evaluate``, LODO): the
+    service's defaults (the settings' field defaults, no environment read), so an alert
+    clears as it does in the service, after the 60 s off-delay. Until 1 Dec the evaluation
+    ran without the off-delay (``PolicyConfig()``: a clear after ``clear_n`` windows), and
+    a smoke_iot heat run-up (rows 55701-55765) cleared after 16 s and was raised again 27 s
+    later: a false alarm counted twice that the service raises once."""
+    return policy_config(Settings.model_construct())
+
+
 def safety_config(s: Settings) -> SafetyConfig:
     """The safety rules' parameters (set points, fault limits, off-delay, latching)."""
     return SafetyConfig(

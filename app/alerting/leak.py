@@ -106,17 +106,13 @@ class DeviceAlertState:
         (:func:`app.ml.features.evidence`): ``z_hold`` of the kept noise scales and
         ``min_log_ratio`` in log ratio, after taking off ``explained`` (log ratio: what the
         change of temperature and humidity since the level was learned can explain,
-        :func:`app.ml.features.ambient_allowance`, as the gate does); or by the whole of
-        both bounds with nothing taken off (the test before the hysteresis: an alert never
-        clears earlier than it did then). False without an open alert or a kept level
-        (alerts raised before these fields existed)."""
+        :func:`app.ml.features.ambient_allowance`, as the gate does). False without an open
+        alert or a kept level (alerts raised before these fields existed)."""
         if self.alert_id is None or self.base_level is None or not self.base_scale:
             return False
         base = max(self.base_level, 0.0)
         rise = math.log((max(gas, 0.0) + 1.0) / (base + 1.0))
         up = (gas - self.base_level) / self.base_scale
-        if up >= z_hold and rise >= min_log_ratio:
-            return True
         z, r = CLEAR_FRACTION * z_hold, CLEAR_FRACTION * min_log_ratio
         return up >= z and rise - max(explained, 0.0) >= r
 
@@ -146,10 +142,9 @@ class DeviceAlertState:
 #: humidity since the level was learned explains is taken off first, as in the gate: without
 #: it methane_chamber_afc's first session stayed in alert after the chamber was opened (the
 #: sensor reads ~300 mV in the warmer, more humid room against ~240 mV before: +22 %, of
-#: which the +3.5 °C and +20 %RH explain +19 %). The raise's whole bounds with nothing taken
-#: off still hold an alert open too: with the allowance alone, a smoke_iot heat run-up
-#: (51 -> 56 °C) cleared mid-rise and was raised again (a third false alarm on rows
-#: 51147-55975).
+#: which the +3.5 °C and +20 %RH explain +19 %). (Holding an alert open also while the gas
+#: stood the raise's whole bounds up with nothing taken off kept such alerts open for good
+#: when the warmer, more humid air explained the whole shift: newcomer of 1 Dec; removed.)
 CLEAR_FRACTION = 0.5
 
 
@@ -169,7 +164,8 @@ class PolicyConfig:
     """Thresholds of :class:`AlertPolicy` (see :class:`app.config.Settings` for sources).
 
     ``off_delay_s``: reading-time seconds the clear condition must hold before a resolve
-    (0 = only ``clear_n`` windows, the pre-issue-10 behaviour used by the offline evaluation).
+    (0 = only ``clear_n`` windows, the pre-issue-10 behaviour; the offline evaluation used it
+    until 1 Dec, :func:`app.alerting.configure.evaluation_policy`).
     ``raise_min_s``: the alarm delay, reading-time seconds the high run must span (its first
     to its latest window) besides ``raise_n`` windows before an alert is raised (0 = windows
     only).

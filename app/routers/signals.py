@@ -56,7 +56,9 @@ async def reset_baseline(
                     f"{open_leak.alert_id} ({open_leak.severity}, {open_leak.state}): a level "
                     "learned now would be the leak's own gas and the alert would resolve "
                     "'all clear' on it; send force=true to reset anyway and resolve that "
-                    "alert as baseline_reset",
+                    "alert as baseline_reset (the level before stays the reference: a new "
+                    "one far above it is taken only with trust_new_level=true, when the gas "
+                    "is gone and the clean air now reads higher)",
                 }
             ]
         )

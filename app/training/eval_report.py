@@ -159,7 +159,8 @@ def _markdown(report: dict[str, Any], plots: dict[str, list[str]], loss: str | N
             else ""
         )
         + f", clear below {pol['clear_p']} for "
-        f"{pol['clear_n']}). Window precision/recall/F1 at p >= {pol['raise_p']}. Delays from "
+        f"{pol['clear_n']} windows and {pol.get('off_delay_s', 0.0):g} s). Window "
+        f"precision/recall/F1 at p >= {pol['raise_p']}. Delays from "
         "leak onset to the alert. n/a: the figure does not apply. Every device is replayed "
         "as the service runs it: fresh device, real timestamps, signal model from row 0 and "
         "held while an alert is open, the evidence gate keeping an open alert from clearing.",

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from app.alerting.configure import evaluation_policy
 from app.alerting.leak import PolicyConfig
 from app.ml.artifacts import ArtifactError, load_manifest
 from app.ml.features import series_windows
@@ -207,7 +208,7 @@ def evaluate_all(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run every benchmark and named case with every detector. Returns (report dict, raw
     scores for plots). ``quick`` shrinks the replicates (for tests)."""
-    policy = PolicyConfig()
+    policy = evaluation_policy()
     dets, sig = build_detectors(art, data_dir, device, seed)
     benches = [
         (B.smoke_real_benchmark(data_dir), "smoke"),
@@ -251,6 +252,7 @@ def evaluate_all(
         "clear_n": policy.clear_n,
         "dense_k": policy.dense_k,
         "dense_n": policy.dense_n,
+        "off_delay_s": policy.off_delay_s,
     }
     report["signal"] = sig.to_dict()
     return report, raws

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.alerting.configure import evaluation_policy
 from app.alerting.leak import PolicyConfig
 from app.ml.signal import SignalConfig
 from app.training import leak_benchmark as B
@@ -94,7 +95,7 @@ def run_lodo(
     data_dir: Path | None, seed: int, epochs: tuple[int, int] = LODO_EPOCHS, progress: bool = True
 ) -> dict[str, Any]:
     """Every dataset in LODO_DATASETS; returns {"epochs", "datasets": {name: figures}}."""
-    policy = PolicyConfig()
+    policy = evaluation_policy()
     out = {name: lodo_one(name, data_dir, seed, epochs, policy, progress) for name in LODO_DATASETS}
     return {
         "autoencoder_epochs": epochs[0],
