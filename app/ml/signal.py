@@ -368,6 +368,17 @@ class SignalStates(Columns):
         self.held[s] = 0
         self.restarts[s] += 1
 
+    def _keep_if_held(self, s: int) -> None:
+        """Before a gap restart: while slot ``s``'s leak episode holds it, its level and
+        noise scale stay the reference of the warm-up, as for a reset forced during a leak
+        (:meth:`reset`): a warm-up that learns a level far above them learned the leak.
+        Without it a reading gap in the middle of a leak taught the device the leak as its
+        level (596 ppm, scale 166 against 400 and ~4): the alert still resolved on the level
+        kept with it, but an identical leak 5-30 min after that all-clear was not raised
+        (newcomer of 1 Dec)."""
+        if self.held[s] and math.isfinite(self.level[s]):
+            self.before_reset[s] = (self.level[s], self.scale[s], self.dev[s], self.tail[s])
+
     def gap_s(self, s: int) -> float:
         """The gap of slot ``s`` (s): ``max(gap_min_s, gap_factor * typical interval)``; a
         reading further than this after the previous one restarts the warm-up (inf while the
@@ -384,6 +395,7 @@ class SignalStates(Columns):
         rule): the state is the one :meth:`learn` leaves after restarting at that reading
         (its raw gas, ``r2``, kept for the running median)."""
         gas = self.r2[s]
+        self._keep_if_held(s)
         self.restart(s, ts)
         self.restarts[s] += 1
         self.n[s] = 1
@@ -416,6 +428,7 @@ class SignalStates(Columns):
         if math.isfinite(dt):
             typical = self.dt[s]
             if dt > self.gap_s(s):
+                self._keep_if_held(s)
                 self.restart(s, ts)
                 self.restarts[s] += 1
                 dt = math.nan

@@ -96,8 +96,9 @@ class SignalBank:
             self.states.held[s] = int(on)
 
     def _note_kept(self, s: int) -> None:
-        """The warm-up of slot ``s`` kept the level from before a forced reset: say so in the
-        device's reset record (device view) and the log."""
+        """The warm-up of slot ``s`` kept the level from before a forced reset or a reading
+        gap during an open leak alert: say so in the device's reset record (device view; a
+        reset's only) and the log."""
         kept = self.states.kept.pop(s, None)
         device = self.index.owner(s)
         if kept is None or device is None:
@@ -107,8 +108,9 @@ class SignalBank:
         if record is not None:
             record["level_kept"] = {"learned": round(learned, 6), "kept": round(old, 6)}
         log.warning(
-            "baseline reset of %s: the warm-up learned %.6g, far above the %.6g before the "
-            "forced reset (the leak's own gas); the old level is kept",
+            "warm-up of %s (a forced baseline reset, or a reading gap, during an open leak "
+            "alert) learned %.6g, far above the %.6g before it (the leak's own gas); the old "
+            "level is kept",
             device,
             learned,
             old,
