@@ -86,3 +86,24 @@ def test_a_leak_that_goes_on_stays_open_while_a_cycling_background_falls_under_i
             assert raised == [], name
         elif name.startswith("leak persists:"):
             assert len(raised) == 1 and resolved == [], (name, raised, resolved)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["lstm_svm", "svm"])
+def test_a_sensor_at_its_0_ppm_floor_raises_nothing_over_many_seeds(
+    model: str, shipped_predictor, pure_svm
+) -> None:
+    """Newcomer of 1 Dec: a clean methane sensor at 0 ppm (noise sd 2 ppm, floored) raised
+    critical leak alerts at readings of 2-5 ppm, 5 in 20 seeded runs of 1.5 h here: near a
+    0 level the +22 % bound is met by any such reading, and about 2.5 % of clean windows pass
+    the 4-scale bound by design. At the floor the scale bound doubles
+    (:data:`app.ml.features.FLOOR_Z_FACTOR`); a 0 -> 500 ppm leak is still raised (the
+    probes above)."""
+    pred = shipped_predictor if model == "lstm_svm" else pure_svm
+    n, raised = 5400, {}
+    for seed in range(20):
+        g = np.maximum(0.0, np.random.default_rng(seed).normal(0, 2, n))
+        a, _ = episodes(pred, g, np.full(n, 21.0), np.full(n, 45.0))
+        if a:
+            raised[seed] = a
+    assert not raised, raised
