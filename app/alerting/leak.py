@@ -116,6 +116,23 @@ class DeviceAlertState:
         z, r = CLEAR_FRACTION * z_hold, CLEAR_FRACTION * min_log_ratio
         return up >= z and rise - max(explained, 0.0) >= r
 
+    def reference(self, z_hold: float, min_log_ratio: float) -> dict[str, float] | None:
+        """Why an open leak alert stays open, for the device view: the level and noise scale
+        kept at the raise and ``clears_below``, the gas (gas units; median of the last
+        :data:`STILL_ABOVE_READINGS` readings) under which it may clear with no temperature
+        or humidity change (:meth:`still_above`; a change raises the bound by what it
+        explains). None without an open alert or a kept level."""
+        if self.alert_id is None or self.base_level is None or not self.base_scale:
+            return None
+        base = max(self.base_level, 0.0)
+        by_scale = self.base_level + CLEAR_FRACTION * z_hold * self.base_scale
+        by_ratio = (base + 1.0) * math.exp(CLEAR_FRACTION * min_log_ratio) - 1.0
+        return {
+            "level": round(self.base_level, 6),
+            "noise_scale": round(self.base_scale, 6),
+            "clears_below": round(max(by_scale, by_ratio), 6),
+        }
+
     def is_default(self) -> bool:
         """True when there is nothing worth persisting."""
         return (

@@ -48,6 +48,14 @@ class DeviceAlertView:
             )
         return out
 
+    def leak_reference(
+        self, device_id: str, z_hold: float, min_log_ratio: float
+    ) -> dict[str, float] | None:
+        """The open leak alert's kept level, scale and clear bound
+        (:meth:`app.alerting.leak.DeviceAlertState.reference`), or None."""
+        st = self.policy.open_alert(device_id)
+        return None if st is None else st.reference(z_hold, min_log_ratio)
+
     def summary(self, device_id: str) -> tuple[str, OpenAlert | None]:
         """("normal", None), or the worst state and the most severe open alert."""
         alerts = self.of(device_id)

@@ -122,6 +122,13 @@ class SignalInfo(BaseModel):
         "`level_kept` {learned, kept} when a reset forced during a leak learned a level far "
         "above the one before it and that old level was kept",
     )
+    leak_reference: dict[str, float] | None = Field(
+        None,
+        description="While a leak alert is open: the clean-air `level` and `noise_scale` "
+        "kept at its raise, and `clears_below`, the gas (gas unit, median of the last 10 "
+        "readings) under which it may clear (half the raise's bounds above that level; a "
+        "temperature or humidity change since raises it by what it can explain)",
+    )
 
 
 class DeviceInfo(BaseModel):

@@ -59,8 +59,11 @@ class DeviceService:
         points = profiles.set_points(device_id)
         extra: dict[str, Any] = {}
         if info is not None:
+            cfg = self.buffers.signals.cfg
+            ref = self.view.leak_reference(device_id, cfg.z_hold, cfg.min_log_ratio)
             extra = {
                 **info,
+                "signal": {**info["signal"], "leak_reference": ref},
                 "last_ts": iso(info["last_ts"]),
                 "gas_pct_lel": profiles.pct_lel(device_id, info["last_reading"]["gas_ppm"]),
                 "gas_baseline": info["signal"]["level"],

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Iterable
 
 import httpx
+import pytest
 
 from tests.conftest import reading
 
@@ -515,3 +517,11 @@ async def test_a_leak_seen_again_after_a_reading_gap_in_the_middle_of_the_first(
     got = await client.get("/api/alerts", params={"device_id": dev})
     leaks = [a for a in got.json()["alerts"] if a["kind"] == "leak"]
     assert len(leaks) == 2 and leaks[0]["state"] != "resolved", leaks
+    # the device view says why it stays open: the level kept at the raise and the bound
+    ref = (await client.get(f"/api/devices/{dev}")).json()["signal"]["leak_reference"]
+    assert 390 < ref["level"] < 410 and ref["clears_below"] == pytest.approx(
+        max(ref["level"] + 2 * ref["noise_scale"], (ref["level"] + 1) * math.exp(0.1) - 1)
+    ), ref
+    await post_scored(client, dev, 400 + rng.normal(0, 4, 300), t0 + 1780)
+    view = (await client.get(f"/api/devices/{dev}")).json()
+    assert view["signal"]["leak_reference"] is None, view
