@@ -167,7 +167,9 @@ def evidence(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.n
     be gas rather than the clean-air wander every real recording shows (``min_log_ratio``;
     see :class:`app.ml.signal.SignalConfig`). NaN signal (warming up) gives False. With
     ``cfg.sustain_readings`` > 0 a persistent smaller rise opens it too
-    (:func:`sustained_rise`; off by default).
+    (:func:`sustained_rise`; off by default), with ``cfg.jump_readings`` > 0 a step over the
+    window's own wander (:func:`step_rise`; off by default). Under a level of
+    :data:`FLOOR_LEVEL` the scale bound is :data:`FLOOR_Z_FACTOR` times ``z_hold``.
 
     Args:
         windows: (B, T, 3) physical. signal: (B, 4) level, scale, t_level, rh_level (or
