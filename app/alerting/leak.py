@@ -101,36 +101,45 @@ class DeviceAlertState:
     def still_above(
         self, gas: float, z_hold: float, min_log_ratio: float, explained: float = 0.0
     ) -> bool:
-        """Whether ``gas`` (gas units) still stands above the level kept at the raise by at
-        least :data:`CLEAR_FRACTION` of the evidence gate's two bounds
-        (:func:`app.ml.features.evidence`): ``z_hold`` of the kept noise scales and
-        ``min_log_ratio`` in log ratio, after taking off ``explained`` (log ratio: what the
-        change of temperature and humidity since the level was learned can explain,
-        :func:`app.ml.features.ambient_allowance`, as the gate does). False without an open
-        alert or a kept level (alerts raised before these fields existed)."""
+        """Whether ``gas`` (gas units) still stands at or above :meth:`clear_bound`: at least
+        :data:`CLEAR_FRACTION` of the evidence gate's two bounds
+        (:func:`app.ml.features.evidence`) above the level kept at the raise, ``z_hold`` of
+        the kept noise scales and ``min_log_ratio`` in log ratio, after taking off
+        ``explained`` (log ratio: what the change of temperature and humidity since the level
+        was learned can explain, :func:`app.ml.features.ambient_allowance`, as the gate
+        does). False without an open alert or a kept level (alerts raised before these
+        fields existed)."""
+        bound = self.clear_bound(z_hold, min_log_ratio, explained)
+        return bound is not None and gas >= bound
+
+    def clear_bound(
+        self, z_hold: float, min_log_ratio: float, explained: float = 0.0
+    ) -> float | None:
+        """The gas (gas units) under which an open leak alert may clear: the larger of the
+        kept level plus ``CLEAR_FRACTION * z_hold`` kept scales and the gas whose log ratio
+        over it (offset 1 gas unit, as :func:`app.ml.features.gas_rise`) is
+        ``CLEAR_FRACTION * min_log_ratio`` plus ``explained``. None without an open alert or
+        a kept level."""
         if self.alert_id is None or self.base_level is None or not self.base_scale:
-            return False
-        base = max(self.base_level, 0.0)
-        rise = math.log((max(gas, 0.0) + 1.0) / (base + 1.0))
-        up = (gas - self.base_level) / self.base_scale
-        z, r = CLEAR_FRACTION * z_hold, CLEAR_FRACTION * min_log_ratio
-        return up >= z and rise - max(explained, 0.0) >= r
+            return None
+        by_scale = self.base_level + CLEAR_FRACTION * z_hold * self.base_scale
+        r = CLEAR_FRACTION * min_log_ratio + max(explained, 0.0)
+        by_ratio = (max(self.base_level, 0.0) + 1.0) * math.exp(r) - 1.0
+        return max(by_scale, by_ratio)
 
     def reference(self, z_hold: float, min_log_ratio: float) -> dict[str, float] | None:
         """Why an open leak alert stays open, for the device view: the level and noise scale
         kept at the raise and ``clears_below``, the gas (gas units; median of the last
         :data:`STILL_ABOVE_READINGS` readings) under which it may clear with no temperature
-        or humidity change (:meth:`still_above`; a change raises the bound by what it
-        explains). None without an open alert or a kept level."""
-        if self.alert_id is None or self.base_level is None or not self.base_scale:
+        or humidity change (:meth:`clear_bound`; a change raises it by what it explains).
+        None without an open alert or a kept level."""
+        bound = self.clear_bound(z_hold, min_log_ratio)
+        if bound is None or self.base_level is None or self.base_scale is None:
             return None
-        base = max(self.base_level, 0.0)
-        by_scale = self.base_level + CLEAR_FRACTION * z_hold * self.base_scale
-        by_ratio = (base + 1.0) * math.exp(CLEAR_FRACTION * min_log_ratio) - 1.0
         return {
             "level": round(self.base_level, 6),
             "noise_scale": round(self.base_scale, 6),
-            "clears_below": round(max(by_scale, by_ratio), 6),
+            "clears_below": round(bound, 6),
         }
 
     def is_default(self) -> bool:

@@ -8,8 +8,8 @@ last reading, shape (B, 2) or (B, 4) (``app.ml.signal``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -88,6 +88,14 @@ def gas_rise(windows: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, np.nd
     return lr, (last - b[:, 0]) / b[:, 1]
 
 
+def _explained(d_t: np.ndarray | float, d_rh: np.ndarray | float, cfg: SignalConfig) -> Any:
+    """``sens_t_per_c * |d_t| + sens_rh_per_pct * |d_rh|`` (log ratio) for changes of
+    temperature ``d_t`` (°C) and humidity ``d_rh`` (%RH), 0 where either is unknown (NaN);
+    an array for arrays, a NumPy scalar for scalars."""
+    out = cfg.sens_t_per_c * np.abs(d_t) + cfg.sens_rh_per_pct * np.abs(d_rh)
+    return np.nan_to_num(out, nan=0.0)
+
+
 def ambient_explained(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.ndarray:
     """The log ratio a change of temperature and humidity since the level was learned can
     explain: ``sens_t_per_c * |T - t_level| + sens_rh_per_pct * |RH - rh_level|`` at each
@@ -95,10 +103,8 @@ def ambient_explained(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig
     w, b = _check_windows(windows, signal)
     if b.shape[1] < 4:
         return np.zeros(len(w))
-    out = cfg.sens_t_per_c * np.abs(w[:, -1, 1] - b[:, 2]) + cfg.sens_rh_per_pct * np.abs(
-        w[:, -1, 2] - b[:, 3]
-    )
-    return np.asarray(np.nan_to_num(out, nan=0.0), dtype=np.float64)
+    out = _explained(w[:, -1, 1] - b[:, 2], w[:, -1, 2] - b[:, 3], cfg)
+    return np.asarray(out, dtype=np.float64)
 
 
 def ambient_allowance(
@@ -107,8 +113,7 @@ def ambient_allowance(
     """:func:`ambient_explained` for one reading: the log ratio a change of temperature
     (``temp`` against ``t_level``, °C) and humidity (``rh`` against ``rh_level``, %RH) can
     explain, 0.0 where any of them is unknown (NaN)."""
-    out = cfg.sens_t_per_c * abs(temp - t_level) + cfg.sens_rh_per_pct * abs(rh - rh_level)
-    return out if math.isfinite(out) else 0.0
+    return float(_explained(temp - t_level, rh - rh_level, cfg))
 
 
 def sustained_rise(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.ndarray:
@@ -249,11 +254,7 @@ def step_rise(
     )
     t_ref = np.median(w[:, -2 * j : -j, 1], axis=1)
     rh_ref = np.median(w[:, -2 * j : -j, 2], axis=1)
-    ambient = np.nan_to_num(
-        cfg.sens_t_per_c * np.abs(w[:, -1, 1] - t_ref)
-        + cfg.sens_rh_per_pct * np.abs(w[:, -1, 2] - rh_ref),
-        nan=0.0,
-    )
+    ambient = _explained(w[:, -1, 1] - t_ref, w[:, -1, 2] - rh_ref, cfg)
     step = np.log((g[:, -1] + 1.0) / (ref + 1.0)) - ambient
     with np.errstate(invalid="ignore"):
         out = (step >= cfg.min_log_ratio + wander) & (lr >= cfg.min_log_ratio)

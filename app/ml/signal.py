@@ -310,11 +310,13 @@ class SignalStates(Columns):
     def __init__(self, cfg: SignalConfig) -> None:
         super().__init__(_FIELDS)
         self.cfg = cfg
-        #: slot -> (level, scale, dev, tail) before a reset that keeps them as the reference
-        #: of its warm-up (:meth:`reset`); a dict, not a column: forced resets are rare
+        #: slot -> (level, scale, dev, tail) before a forced reset during a leak, or a gap
+        #: while a leak episode holds the slot, kept as the reference of its warm-up
+        #: (:meth:`reset`, :meth:`_keep_if_held`); a dict, not a column: both are rare
         self.before_reset: dict[int, tuple[float, float, float, float]] = {}
         #: slot -> (level learned by the warm-up, level kept) where :meth:`warm_up` kept the
-        #: reference; read and cleared by the caller (:meth:`kept_level`)
+        #: reference; read and cleared by the caller
+        #: (:meth:`app.services.signals.SignalBank._note_kept`)
         self.kept: dict[int, tuple[float, float]] = {}
 
     def clear(self, slot: int) -> None:
@@ -360,13 +362,20 @@ class SignalStates(Columns):
         leak is seen again (newcomer: a forced reset at 8.2 %LEL, 45x the old level, learned
         the leak as clean air; only the set points still guarded the device).
         """
-        if keep_reference and math.isfinite(self.level[s]):
-            self.before_reset[s] = (self.level[s], self.scale[s], self.dev[s], self.tail[s])
+        if keep_reference:
+            self._keep_reference(s)
         else:
             self.before_reset.pop(s, None)
         self.restart(s, self.last_ts[s])
         self.held[s] = 0
         self.restarts[s] += 1
+
+    def _keep_reference(self, s: int) -> None:
+        """Slot ``s``'s level, scale, deviation and tail become the reference of its next
+        warm-up (:meth:`warm_up` keeps them if it learns a level far above); nothing while
+        they are unknown."""
+        if math.isfinite(self.level[s]):
+            self.before_reset[s] = (self.level[s], self.scale[s], self.dev[s], self.tail[s])
 
     def _keep_if_held(self, s: int) -> None:
         """Before a gap restart: while slot ``s``'s leak episode holds it, its level and
@@ -376,8 +385,8 @@ class SignalStates(Columns):
         level (596 ppm, scale 166 against 400 and ~4): the alert still resolved on the level
         kept with it, but an identical leak 5-30 min after that all-clear was not raised
         (newcomer of 1 Dec)."""
-        if self.held[s] and math.isfinite(self.level[s]):
-            self.before_reset[s] = (self.level[s], self.scale[s], self.dev[s], self.tail[s])
+        if self.held[s]:
+            self._keep_reference(s)
 
     def gap_s(self, s: int) -> float:
         """The gap of slot ``s`` (s): ``max(gap_min_s, gap_factor * typical interval)``; a

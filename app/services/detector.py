@@ -86,9 +86,7 @@ class AlertSink:
         if st is None:
             return False
         cfg = self.signals.cfg
-        explained = 0.0
-        if len(signal) >= 4:
-            explained = ambient_allowance(
-                float(last[1]), float(last[2]), float(signal[2]), float(signal[3]), cfg
-            )
+        explained = ambient_allowance(
+            float(last[1]), float(last[2]), float(signal[2]), float(signal[3]), cfg
+        )
         return st.still_above(gas, cfg.z_hold, cfg.min_log_ratio, explained)
