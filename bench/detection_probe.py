@@ -242,6 +242,30 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             t,
             45 + 10 * np.clip((i - 1790) / 30, 0, 1),
         ),
+        # a fresh device whose 60-reading warm-up sees a slow cycle on its way down (its
+        # trough): the first peak stood +22 % and many scales above the level learned there,
+        # and each later peak too, until the scale caught up (3 alerts in 16 min before the
+        # settling period; app.ml.signal, "Settling")
+        "clean: +-12.5 % sine, period 6.3 min, warm-up on its way down": (
+            400 + 50 * np.sin(i / 60 + 3.93),
+            t,
+            h,
+        ),
+        "limit: +-25 % sine, period 6.3 min, warm-up on its way down": (
+            400 + 100 * np.sin(i / 60 + 3.93),
+            t,
+            h,
+        ),
+        "limit: +30 % step 90 s after a fresh start (raised when settling ends)": (
+            np.where(i >= 90, 520.0, 400.0) + rng.normal(0, 4, n),
+            t,
+            h,
+        ),
+        "limit: ventilation on/off as above, from row 1800 (after 30 min of steady air)": (
+            np.where((i >= 1800) & ((i // 300) % 2 == 1), 520.0, 420.0) + rng.normal(0, 2, n),
+            t,
+            h,
+        ),
     }
 
 

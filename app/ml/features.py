@@ -42,10 +42,11 @@ def _check_windows(windows: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray,
     b = np.asarray(signal, dtype=np.float64)
     if w.ndim != 3 or w.shape[2] != len(FEATURES):
         raise ValueError(f"windows must have shape (B, window, {len(FEATURES)}), got {w.shape}")
-    if b.ndim != 2 or b.shape[0] != w.shape[0] or b.shape[1] not in (2, 4):
+    if b.ndim != 2 or b.shape[0] != w.shape[0] or b.shape[1] not in (2, 4, 5):
         raise ValueError(
-            f"signal must have shape ({w.shape[0]}, 2) (level, scale) or "
-            f"({w.shape[0]}, 4) (+ t_level, rh_level), got {b.shape}"
+            f"signal must have shape ({w.shape[0]}, 2) (level, scale), "
+            f"({w.shape[0]}, 4) (+ t_level, rh_level) or ({w.shape[0]}, 5) (+ the gate's "
+            f"log-ratio bound), got {b.shape}"
         )
     return w, b
 
@@ -187,9 +188,8 @@ def evidence(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.n
         # a level under 1 gas unit (a sensor at its 0 floor): the ratio bound, whose offset
         # is 1 gas unit, is met by any reading of a few units, so the scale bound doubles
         at_floor = b[:, 0] < FLOOR_LEVEL
-        gate = (z >= np.where(at_floor, FLOOR_Z_FACTOR * cfg.z_hold, cfg.z_hold)) & (
-            lr >= cfg.min_log_ratio
-        )
+        bound = np.fmax(b[:, 4], cfg.min_log_ratio) if b.shape[1] > 4 else cfg.min_log_ratio
+        gate = (z >= np.where(at_floor, FLOOR_Z_FACTOR * cfg.z_hold, cfg.z_hold)) & (lr >= bound)
     if cfg.sustain_readings > 0:
         gate |= sustained_rise(windows, signal, cfg)
     if cfg.jump_readings > 0:

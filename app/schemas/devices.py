@@ -111,6 +111,12 @@ class SignalInfo(BaseModel):
         description="warming_up: not scored for leaks yet (the safety set points already apply)"
     )
     readings_to_warm: int = Field(description="Readings still needed before leak scoring")
+    settling: bool = Field(
+        False,
+        description="Scored, but within `settle_s` (10 min) of the warm-up: its clean-air "
+        "wander is still being learned, and a leak alarm needs +49 % over the level "
+        "(`settle_log_ratio`) instead of +22 %",
+    )
     level: float | None = Field(description="Clean-air level (baseline), gas unit")
     noise_scale: float | None = Field(description="Noise scale (robust sd), gas unit")
     z: float | None = Field(description="Last reading above the level, in noise scales")

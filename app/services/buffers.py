@@ -516,11 +516,11 @@ class DeviceBuffers:
             return self.values.last(s, head, w)
 
         sig = self.signals.learn([s], [learn_at], values.tolist(), recent)
-        k = sig[0, 4]
+        k = sig[0, 5]
         if not (windows and placed and k >= w and (k - w) % self.stride == 0):
             return STORED, at, None
         win = self.values.last(s, head, self.window)[None]
-        return STORED, at, WindowBatch([device_id], np.array([at]), win, sig[:, :4])
+        return STORED, at, WindowBatch([device_id], np.array([at]), win, sig[:, :5])
 
     def _place(
         self, s: int, ts: float, row: np.ndarray, last: float
@@ -629,8 +629,8 @@ class DeviceBuffers:
         return out
 
     def _due(self, sig: np.ndarray) -> np.ndarray:
-        """(m,) bool: warm signal and on the stride, from SignalBank.learn's (m, 5) output."""
-        n = sig[:, 4]
+        """(m,) bool: warm signal and on the stride, from SignalBank.learn's (m, 6) output."""
+        n = sig[:, 5]
         w = self.signals.cfg.warmup
         return np.asarray((n >= w) & ((n - w) % self.stride == 0), dtype=bool)
 
@@ -669,7 +669,7 @@ class DeviceBuffers:
             [owner(i) or "" for i in s.tolist()],
             ts[due],
             self.values[s[:, None], self._order(self._head(s), self.window)],
-            sig[due, :4],
+            sig[due, :5],
         )
 
     def _store_run(
@@ -702,7 +702,7 @@ class DeviceBuffers:
             [device] * due.size,
             ts[due],
             views[due + 1 + r - w].transpose(0, 2, 1).copy(),
-            sig[due, :4],
+            sig[due, :5],
         )
 
     def export(self, slot: int) -> tuple[np.ndarray, int]:

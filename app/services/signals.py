@@ -73,12 +73,13 @@ class SignalBank:
             recent: the raw readings a warm-up that completes at reading ``i`` starts from.
 
         Returns:
-            (m, 5) float64: level, scale, t_level, rh_level (NaN while warming up) and
-            readings since the device's last (re)start, after each reading.
+            (m, 6) float64: level, scale, t_level, rh_level, the evidence gate's log-ratio
+            bound (:meth:`app.ml.signal.SignalStates.ratio_bound`; all NaN while warming up)
+            and readings since the device's last (re)start, after each reading.
         """
         out = []
         st, w = self.states, self.cfg.warmup
-        learn, n = st.learn, st.n
+        learn, n, bound = st.learn, st.n, st.ratio_bound
         for i, (s, t, (g, temp, rh)) in enumerate(zip(slots, ts, values, strict=True)):
             _, level, scale, t_level, rh_level = learn(s, g, t, temp, rh)
             k = n[s]
@@ -86,8 +87,8 @@ class SignalBank:
                 level, scale, t_level, rh_level = st.warm_up(s, recent(i))
                 if st.kept:
                     self._note_kept(s)
-            out.append((level, scale, t_level, rh_level, k))
-        return np.asarray(out, dtype=np.float64).reshape(-1, 5)
+            out.append((level, scale, t_level, rh_level, bound(s) if k >= w else math.nan, k))
+        return np.asarray(out, dtype=np.float64).reshape(-1, 6)
 
     def hold(self, device_id: str, on: bool) -> None:
         """Hold a device's level while its leak episode is open (ignored if unknown)."""
@@ -155,6 +156,7 @@ class SignalBank:
         return {
             "state": "ready" if warm else "warming_up",
             "readings_to_warm": max(self.cfg.warmup - st.n[s], 0),
+            "settling": warm and st.settling(s),
             "level": None if not warm else round(st.level[s], 6),
             "noise_scale": None if not warm else round(st.scale[s], 6),
             "z": None if math.isnan(z) else round(z, 3),

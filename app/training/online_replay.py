@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +86,8 @@ class _Adapter:
     ) -> None:
         self.det, self.window, self.raise_p = det, window, raise_p
         self.series = np.asarray(series, dtype=np.float32)
-        self.k = 1 if isinstance(det, StatDetector) else 4  # level, scale, t_level, rh_level
+        # level, scale, t_level, rh_level and the gate's log-ratio bound
+        self.k = 1 if isinstance(det, StatDetector) else 5
         self.sig_cfg = sig_cfg
 
     def new_state(self) -> Any:
@@ -96,7 +98,8 @@ class _Adapter:
     def learn(self, state: Any, row: list[float], ts: float) -> tuple[float, ...]:
         if self.k == 1:
             return tuple(state.learn_one(row[0], ts))
-        return tuple(state.learn_one(row[0], ts, row[1], row[2])[1:])
+        out = state.learn_one(row[0], ts, row[1], row[2])[1:]
+        return (*out, state.ratio_bound() if state.warm else math.nan)
 
     def ready(self, vals: np.ndarray, rows: np.ndarray) -> np.ndarray:
         ok = np.isfinite(vals[:, :2]).all(axis=1)
@@ -164,14 +167,14 @@ def replay(
             # stands far above the level kept at its raise, and a raise keeps the level;
             # the median of the last readings is the level a re-alarm compares (it is only
             # read by an open alert or a raise, so only computed for those windows)
-            lv, sc = (float(vals[row, 0]), float(vals[row, 1])) if ad.k == 4 else (None, None)
+            lv, sc = (float(vals[row, 0]), float(vals[row, 1])) if ad.k == 5 else (None, None)
             st = pol.open_alert("d")
             med = None
             if st is not None or pr >= policy.raise_p:
                 med = float(np.median([g[0] for g in gas[max(0, row + 1 - STILL) : row + 1]]))
             above = (
                 st is not None
-                and ad.k == 4
+                and ad.k == 5
                 and med is not None
                 and st.still_above(
                     med,

@@ -303,7 +303,8 @@ async def test_a_baseline_reset_during_a_leak_alert_is_refused_unless_forced(
 
     rng = np.random.default_rng(4)
     t0 = time.time() - 3000
-    gas = np.r_[400 + rng.normal(0, 4, 300), 520 + rng.normal(0, 4, 100)]
+    # the step comes after the warm-up and the settling period (+30 % is under its bound)
+    gas = np.r_[400 + rng.normal(0, 4, 700), 520 + rng.normal(0, 4, 100)]
     rows = [reading("swap", t0 + i, float(g)) for i, g in enumerate(gas)]
     for k in range(0, len(rows), 100):
         r = await client.post("/api/readings", json=rows[k : k + 100])
@@ -386,7 +387,7 @@ async def test_a_flickering_leak_is_raised_and_a_worse_leak_re_alarms_its_acked_
 
     rng = np.random.default_rng(5)
     t0 = time.time() - 3000
-    clean = 400 + rng.normal(0, 4, 300)
+    clean = 400 + rng.normal(0, 4, 700)  # past the warm-up and the settling period
     k = np.arange(120)
     flick = np.where(k % 10 < 5, 4000.0, 400.0) + rng.normal(0, 4, 120)
 
@@ -405,7 +406,7 @@ async def test_a_flickering_leak_is_raised_and_a_worse_leak_re_alarms_its_acked_
     [alert] = await alerts("worse")
     r = await client.post(f"/api/alerts/{alert['alert_id']}/ack", json={"author": "ann"})
     assert r.status_code == 200 and r.json()["state"] == "acknowledged", r.text
-    await send("worse", 4800 + rng.normal(0, 20, 30), t0 + 360)
+    await send("worse", 4800 + rng.normal(0, 20, 30), t0 + 760)
     body = (await client.get(f"/api/alerts/{alert['alert_id']}")).json()
     updates = [e for e in body["events"] if e["type"] == "alert.updated"]
     assert [e["reason"] for e in updates] == ["worsened"], body["events"]

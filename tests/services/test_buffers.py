@@ -55,7 +55,7 @@ class Reference:
         if not s.warm or (s.n_ - self.warmup) % self.stride:
             return None
         vals = np.asarray(self.rows[d][-self.window :], dtype=np.float32)
-        return Window(d, ts, vals, np.array([level, scale, t_level, rh_level]))
+        return Window(d, ts, vals, np.array([level, scale, t_level, rh_level, s.ratio_bound()]))
 
 
 def fill(buf: DeviceBuffers, device: str, n: int, start: float = 0.0) -> list:
@@ -74,7 +74,7 @@ def test_window_is_last_readings_oldest_first() -> None:
     np.testing.assert_array_equal(out[3].values[:, 0], [0, 1, 2, 3])
     np.testing.assert_array_equal(out[9].values[:, 0], [6, 7, 8, 9])
     assert out[9].values.dtype == np.float32 and out[9].values.shape == (4, 3)
-    assert out[9].ts == 9.0 and out[9].signal.shape == (4,)
+    assert out[9].ts == 9.0 and out[9].signal.shape == (5,)
 
 
 def test_snapshot_is_a_copy() -> None:
@@ -148,6 +148,11 @@ def test_device_view_reports_warm_up_then_level() -> None:
     sig = buf.info("a")["signal"]
     # the running median of three turns 400, 410, 420 into 400, 410, 410; their median
     assert sig["state"] == "ready" and sig["level"] == pytest.approx(410.0)
+    assert sig["settling"] is True  # scored, under the settling period's stricter bound
+    k = np.arange(3.0, 3.0 + SignalConfig().settle_s)  # 1 Hz, until settle_s have passed
+    for part, settled in ((k[:-2], False), (k[-2:], True)):
+        buf.store(["a"] * len(part), part, np.full((len(part), 3), [410.0, 20, 40]))
+        assert buf.info("a")["signal"]["settling"] is not settled
 
 
 # --- the batched path: DeviceBuffers.store -------------------------------------------------
