@@ -208,8 +208,8 @@ class SignalConfig:
     evidence gate's second route, off while ``sustain_readings`` is 0:
     :func:`app.ml.features.sustained_rise`), ``ambient_hold_z`` and the ``jump_*`` fields (the
     gate's step route, off while ``jump_readings`` is 0: :func:`app.ml.features.step_rise`)
-    were added after the shipped model was trained: a manifest without them takes these
-    defaults.
+    and the ``settle_*`` fields (the settling period; ``settle_s`` 0 turns it off) were added
+    after the shipped model was trained: a manifest without them takes these defaults.
     """
 
     warmup: int = 60
