@@ -45,32 +45,17 @@ def _variation(
             rh,
             f"sine {amp:.2f} {per:.0f} s",
         )
-    if k == 1:
-        d_t, per, sens = (
-            float(rng.uniform(2, 8)),
-            float(rng.choice([1800, 7200, 86400])),
-            float(rng.uniform(0.01, 0.04)),
-        )
-        t_c = t_c + d_t * np.sin(2 * np.pi * t_s / per)
-        return (
-            g * (1 + sens * (t_c - 22)),
-            t_c,
-            rh,
-            f"T swing {d_t:.1f} C, {sens:.3f}/C, {per:.0f} s",
-        )
-    if k == 2:
-        d_rh, per, sens = (
-            float(rng.uniform(10, 35)),
-            float(rng.choice([1800, 7200, 86400])),
-            float(rng.uniform(0.005, 0.015)),
-        )
-        rh = rh + d_rh * np.sin(2 * np.pi * t_s / per)
-        return (
-            g * (1 + sens * (rh - 45)),
-            t_c,
-            rh,
-            f"RH swing {d_rh:.0f} %RH, {sens:.3f}/%RH, {per:.0f} s",
-        )
+    if k in (1, 2):  # temperature (k 1) or humidity (k 2) swings, the gas following them
+        span, sens_range = ((2, 8), (0.01, 0.04)) if k == 1 else ((10, 35), (0.005, 0.015))
+        amp, per = float(rng.uniform(*span)), float(rng.choice([1800, 7200, 86400]))
+        sens = float(rng.uniform(*sens_range))
+        swing = amp * np.sin(2 * np.pi * t_s / per)
+        if k == 1:
+            t_c = t_c + swing
+        else:
+            rh = rh + swing
+        what = f"T swing {amp:.1f} C" if k == 1 else f"RH swing {amp:.0f} %RH"
+        return g * (1 + sens * swing), t_c, rh, f"{what}, {sens:.3f}/unit, {per:.0f} s"
     if k == 3:
         r, amp = float(rng.choice([0.002, 0.01, 0.03])), float(rng.choice([0.3, 1.0, 4.0, -1.0]))
         spiked = rng.random(n) < r
