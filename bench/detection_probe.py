@@ -2,7 +2,9 @@
 own signal model, model, evidence gate and leak policy; prints the rows where a leak alert is
 raised for each case. Clean cases should print none, leaks one.
 
-    python -m bench.detection_probe [--svm]
+    python -m bench.detection_probe [--svm] [--waves]
+
+``--waves`` runs :func:`wave_grid` instead (210 clean waves).
 """
 
 from __future__ import annotations
@@ -269,9 +271,34 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
     }
 
 
+def wave_grid(pred: Predictor) -> list[str]:
+    """Clean waves ``base + A * f(i / d)`` at 1 Hz for an hour, the named +-25 ppm wave's
+    form (issue 9) widened: base 400 and 420 ppm, A 25-150 ppm, d 5-600 (periods 31 s to
+    63 min), f sin, cos and -sin (three warm-up phases), T and RH flat: 210 fresh devices.
+    Returns one line for each that raises a leak alert."""
+    n = 3600
+    i = np.arange(n)
+    t, h = np.full(n, 22.0), np.full(n, 45.0)
+    shapes = {"sin": np.sin, "cos": np.cos, "-sin": lambda x: -np.sin(x)}
+    out = []
+    for base in (400, 420):
+        for amp in (25, 50, 75, 100, 150):
+            for d in (5, 15, 30, 60, 120, 300, 600):
+                for name, f in shapes.items():
+                    raised = alerts(pred, base + amp * f(i / d), t, h)
+                    if raised:
+                        out.append(f"{base} + {amp} * {name}(i / {d}): alerts at rows {raised[:4]}")
+    return out
+
+
 def main() -> None:
     pred = load_predictor(ROOT / "artifacts", use_torch="--svm" not in sys.argv)
     print(f"model: {pred.model_type}")
+    if "--waves" in sys.argv:
+        lines = wave_grid(pred)
+        print("\n".join(lines))
+        print(f"{len(lines)} of 210 clean waves raised a leak alert")
+        return
     for name, (g, t, h) in cases(np.random.default_rng(7)).items():
         a = alerts(pred, np.asarray(g, float), t, h)
         print(f"{name:50s} alerts at rows {a[:6]}{' ...' if len(a) > 6 else ''}")

@@ -107,3 +107,20 @@ def test_a_sensor_at_its_0_ppm_floor_raises_nothing_over_many_seeds(
         if a:
             raised[seed] = a
     assert not raised, raised
+
+
+@pytest.mark.slow
+def test_clean_waves_up_to_12_percent_raise_nothing_from_any_warm_up_phase(
+    shipped_predictor,
+) -> None:
+    """The named +-25 ppm wave widened (``bench.detection_probe.wave_grid``): a fresh device
+    whose one-minute warm-up saw a slow wave on its way down learned its level at the trough,
+    and +-50 ppm on a 3-min period raised two leak alerts (8 of the grid's 210 waves raised);
+    the settling period learns such a wave. Waves of +-25 % and more still raise at their
+    first peak and are not asserted."""
+    from bench.detection_probe import wave_grid
+
+    lines = wave_grid(shipped_predictor)
+    small = [x for x in lines if x.split(" * ")[0].endswith((" 25", " 50"))]
+    assert not small, small
+    assert len(lines) <= 4, lines
