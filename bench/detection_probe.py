@@ -263,6 +263,13 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             t,
             h,
         ),
+        # a raw output with a negative offset: no ratio exists below 0 (newcomer's mV device)
+        "clean: mV output at -200, noise sd 2": (-200 + rng.normal(0, 2, n), t, h),
+        "leak: +100 mV at 1800 on a -200 mV output": (
+            -200 + rng.normal(0, 2, n) + np.where(i >= 1800, 100.0, 0.0),
+            t,
+            h,
+        ),
         "limit: ventilation on/off as above, from row 1800 (after 30 min of steady air)": (
             np.where((i >= 1800) & ((i // 300) % 2 == 1), 520.0, 420.0) + rng.normal(0, 2, n),
             t,

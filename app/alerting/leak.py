@@ -118,13 +118,16 @@ class DeviceAlertState:
         """The gas (gas units) under which an open leak alert may clear: the larger of the
         kept level plus ``CLEAR_FRACTION * z_hold`` kept scales and the gas whose log ratio
         over it (offset 1 gas unit, as :func:`app.ml.features.gas_rise`) is
-        ``CLEAR_FRACTION * min_log_ratio`` plus ``explained``. None without an open alert or
+        ``CLEAR_FRACTION * min_log_ratio`` plus ``explained``; the first alone at a kept level
+        at or below 0 (no ratio exists there, as in the gate). None without an open alert or
         a kept level."""
         if self.alert_id is None or self.base_level is None or not self.base_scale:
             return None
         by_scale = self.base_level + CLEAR_FRACTION * z_hold * self.base_scale
+        if self.base_level <= 0.0:
+            return by_scale
         r = CLEAR_FRACTION * min_log_ratio + max(explained, 0.0)
-        by_ratio = (max(self.base_level, 0.0) + 1.0) * math.exp(r) - 1.0
+        by_ratio = (self.base_level + 1.0) * math.exp(r) - 1.0
         return max(by_scale, by_ratio)
 
     def reference(self, z_hold: float, min_log_ratio: float) -> dict[str, float] | None:

@@ -175,7 +175,10 @@ def evidence(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.n
     ``cfg.sustain_readings`` > 0 a persistent smaller rise opens it too
     (:func:`sustained_rise`; off by default), with ``cfg.jump_readings`` > 0 a step over the
     window's own wander (:func:`step_rise`; off by default). Under a level of
-    :data:`FLOOR_LEVEL` the scale bound is :data:`FLOOR_Z_FACTOR` times ``z_hold``.
+    :data:`FLOOR_LEVEL` the scale bound is :data:`FLOOR_Z_FACTOR` times ``z_hold``; at a
+    level at or below 0 (a raw mV or counts output with a negative offset) it stands alone:
+    the log ratio clips gas and level at 0, so a leak on such a device (-200 -> -100 mV)
+    never met the ratio bound and was never raised (newcomer of 1 Dec 06:30).
 
     Args:
         windows: (B, T, 3) physical. signal: (B, 4) level, scale, t_level, rh_level (or
@@ -189,7 +192,10 @@ def evidence(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.n
         # is 1 gas unit, is met by any reading of a few units, so the scale bound doubles
         at_floor = b[:, 0] < FLOOR_LEVEL
         bound = np.fmax(b[:, 4], cfg.min_log_ratio) if b.shape[1] > 4 else cfg.min_log_ratio
-        gate = (z >= np.where(at_floor, FLOOR_Z_FACTOR * cfg.z_hold, cfg.z_hold)) & (lr >= bound)
+        # a level at or below 0 (a raw mV or counts output with a negative offset): no
+        # ratio exists (the log ratio clips both at 0), so the doubled scale bound stands alone
+        ratio = (lr >= bound) | (b[:, 0] <= 0.0)
+        gate = (z >= np.where(at_floor, FLOOR_Z_FACTOR * cfg.z_hold, cfg.z_hold)) & ratio
     if cfg.sustain_readings > 0:
         gate |= sustained_rise(windows, signal, cfg)
     if cfg.jump_readings > 0:

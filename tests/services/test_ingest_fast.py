@@ -174,3 +174,16 @@ def test_large_messages_take_turns_so_the_loop_polls_between_them() -> None:
     results = asyncio.run(main())
     assert [r.accepted for r in results] == [1000, 1000, 1000, 1]  # nothing lost
     assert order[:3] == ["decode False", "probe", "decode True"], order
+
+
+def test_a_message_is_split_into_rounds_of_at_most_k_readings_per_device() -> None:
+    """``chunks_per_device``: each round holds at most k readings of a device, earliest
+    first by ``ts`` (stable), every reading exactly once; one round when none has more."""
+    from app.services.ingest import chunks_per_device
+
+    ids = ["a", "b", "a", "a", "b", "a", "a"]
+    ts = np.array([5.0, 1.0, 1.0, 3.0, 2.0, 3.0, 9.0])
+    rounds = chunks_per_device(ids, ts, 2)
+    assert [r.tolist() for r in rounds] == [[1, 2, 3, 4], [0, 5], [6]]
+    assert [r.tolist() for r in chunks_per_device(ids, ts, 5)] == [list(range(7))]
+    assert [r.tolist() for r in chunks_per_device([], np.array([]), 3)] == [[]]
