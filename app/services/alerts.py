@@ -164,7 +164,7 @@ class AlertService:
         more = len(rows) > limit
         rows = rows[:limit]
         return AlertPage(
-            alerts=[to_alert(r) for r in rows],
+            alerts=[to_alert(self._live(r)) for r in rows],
             next_cursor=str(rows[-1]["seq"]) if more else None,
             last_event_id=self.log.last_event_id,
         )
@@ -180,8 +180,30 @@ class AlertService:
             raise NotFound(f"alert {alert_id!r} does not exist")
         events = await self.store.events_of_alert(alert_id)
         return AlertDetail(
-            **to_alert(row).model_dump(), events=[EventOut.model_validate(e) for e in events]
+            **to_alert(self._live(row)).model_dump(),
+            events=[EventOut.model_validate(e) for e in events],
         )
+
+    def _live(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` with the running episode (last and peak values so far) of its alert while
+        this process holds it open; the stored row's episode is that of its last event. A
+        leak alert open for 3 h showed peak = last = 1,404.79 ppm, its opening reading, while
+        the gas had reached 1,483.75 (newcomer of 1 Dec 06:30)."""
+        if row["state"] == AlertState.RESOLVED or row["episode"] is None:
+            return row
+        device, alert_id = row["device_id"], row["alert_id"]
+        episode = None
+        if row["kind"] == Kind.LEAK:
+            st = self.policy.open_alert(device)
+            if st is not None and st.alert_id == alert_id:
+                episode = st.episode
+        else:
+            for ep in self.rules.open_alerts(device).values():
+                if ep.alert_id == alert_id:
+                    episode = ep.episode
+        if episode is None:
+            return row
+        return {**row, "episode": episode.freeze().to_wire(row["gas_unit"])}
 
     async def acknowledge(self, alert_id: str, *, author: str, comment: str) -> AlertDetail:
         """Acknowledge an open alert: ``alert.acknowledged`` (stored, then pushed), and for a

@@ -555,3 +555,24 @@ async def test_a_backlog_posted_at_once_does_not_teach_the_signal_model_its_leak
     assert len(leaks) == 2, alerts
     sig = (await client.get("/api/devices/backlog")).json()["signal"]
     assert sig["noise_scale"] < 60, sig
+
+
+async def test_an_open_alerts_episode_is_its_running_one(client: httpx.AsyncClient) -> None:
+    """``GET /api/alerts`` and ``/api/alerts/{id}`` gave an open alert's episode as stored at
+    its last event: a leak alert open 3 h showed peak = last = its opening reading while the
+    gas had risen past it (newcomer of 1 Dec 06:30). An open alert now shows the last and
+    peak values so far."""
+    import numpy as np
+
+    rng = np.random.default_rng(9)
+    t0 = time.time() - 3000
+    gas = np.r_[400 + rng.normal(0, 4, 700), 600 + rng.normal(0, 4, 60), np.linspace(600, 640, 60)]
+    await post_scored(client, "running", gas, t0)
+    [alert] = (await client.get("/api/alerts", params={"device_id": "running"})).json()["alerts"]
+    assert alert["kind"] == "leak" and alert["state"] == "active"
+    detail = (await client.get(f"/api/alerts/{alert['alert_id']}")).json()
+    assert [e["type"] for e in detail["events"]] == ["alert.raised"]
+    for view in (alert, detail):
+        ep = view["episode"]
+        assert ep["peak_gas"] >= 635 and ep["last_gas"] >= 635, ep
+        assert ep["first_gas"] < 620, ep
