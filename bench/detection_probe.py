@@ -14,12 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app.alerting.configure import policy_config
-from app.alerting.leak import STILL_ABOVE_READINGS as STILL
-from app.alerting.leak import AlertPolicy
-from app.config import Settings
-from app.ml.features import ambient_explained, series_windows
-from app.ml.predictor import Predictor, leak_scores, load_predictor
+from app.alerting.configure import evaluation_policy
+from app.ml.predictor import Predictor, load_predictor
+from app.training.online_replay import replay
+from app.training.reference_detectors import Detector, gated_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,33 +32,19 @@ def alerts(
 def episodes(
     pred: Predictor, gas: np.ndarray, temp: np.ndarray, rh: np.ndarray, dt: float = 1.0
 ) -> tuple[list[int], list[int]]:
-    """Rows at which a fresh device's leak alert is raised, and rows at which it resolves
-    (the service's path, offline). gas (n,) in gas units, temp (n,) °C, rh (n,) %RH, one
-    reading every ``dt`` s."""
+    """Rows at which a fresh device's leak alert is raised, and rows at which it resolves:
+    the service's path, offline (:func:`app.training.online_replay.replay`: the signal model
+    held while an alert is open, the gate, the model, the alert policy with its off-delay and
+    the open alert's still-above test). gas (n,) in gas units, temp (n,) °C, rh (n,) %RH, one
+    reading every ``dt`` s. Until 1 Dec the probes did not replay the hold: a clean cycle
+    whose peaks an open alert keeps from being learned was counted once, where the service
+    raised it at every peak."""
     ts = np.arange(len(gas)) * dt
-    w, sig, ends = series_windows(np.c_[gas, temp, rh], ts, 1, pred.signal_cfg, pred.window)
-    p, ev = leak_scores(pred, w, sig)
-    explained = ambient_explained(w, sig, pred.signal_cfg).tolist()
-    policy, out, resolved = AlertPolicy(policy_config(Settings()), "probe"), [], []
-    cfg = pred.signal_cfg
-    for e, pp, g, (level, scale), ex in zip(
-        ends.tolist(), p.tolist(), ev.tolist(), sig[:, :2].tolist(), explained, strict=True
-    ):
-        # as the service's AlertSink: an open alert stays open while the gas stands far
-        # above the level kept at its raise (the signal model's hold is not replayed here)
-        st = policy.open_alert("d")
-        above = st is not None and st.still_above(
-            float(np.median(gas[max(0, e + 1 - STILL) : e + 1])),
-            cfg.z_hold,
-            cfg.min_log_ratio,
-            ex,
-        )
-        r = policy.update("d", pp, float(ts[e]), elevated=g or above, level=level, scale=scale)
-        if r is not None and r.type == "alert.raised":
-            out.append(e)
-        if r is not None and r.type == "alert.resolved":
-            resolved.append(e)
-    return out, resolved
+    det = Detector("probe", gated_model(pred), "")
+    run = replay(det, np.c_[gas, temp, rh], ts, evaluation_policy(), pred.signal_cfg)
+    active = run.active
+    resolved = run.ends[1:][active[:-1] & ~active[1:]]
+    return [int(r) for r in run.raised], [int(r) for r in resolved]
 
 
 def cycles(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:

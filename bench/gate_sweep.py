@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 #: (min_log_ratio, z_hold, raise_min_s) tried; the first is the shipped setting.
 SETTINGS = (
+    (0.2, 4.0, 8.0),
     (0.2, 4.0, 5.0),
     (0.2, 4.0, 0.0),
     (0.2, 4.0, 10.0),

@@ -233,7 +233,7 @@ class PolicyConfig:
 
     raise_p: float = 0.7
     raise_n: int = 3
-    raise_min_s: float = 5.0
+    raise_min_s: float = 8.0
     clear_p: float = 0.3
     clear_n: int = 10
     critical_p: float = 0.9
