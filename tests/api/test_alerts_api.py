@@ -38,14 +38,14 @@ async def app_client(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClien
 
 
 #: Seconds between fed windows.
-DT = 3.0
+DT = 4.0
 
 
 async def feed(
     state: AppState, device: str, probs: list[float], t0: float = T0, gas: float = 1000.0
 ) -> list[dict]:
     """Run probabilities through the policy and publish like the scorer's sink does, windows
-    DT s apart (3 high windows then span the policy's 5 s alarm delay)."""
+    DT s apart (3 high windows then span the policy's 8 s alarm delay)."""
     out = []
     for i, p in enumerate(probs):
         e = state.policy.update(device, p, t0 + DT * i, gas_ppm=gas)

@@ -95,7 +95,7 @@ def test_stat_baseline_quiet_on_noise_and_glitch_fires_on_a_step() -> None:
     assert len(replay(det, s, ts, PolicyConfig()).raised) == 0
     s[1000:, 0] += 200  # a persistent step: raised once, held open (baseline frozen)
     run = replay(det, s, ts, PolicyConfig())
-    assert run.raised.tolist() == [1005] and run.active[-1]  # 6 windows: the 5 s alarm delay
+    assert run.raised.tolist() == [1008] and run.active[-1]  # 9 windows: the 8 s alarm delay
 
 
 def test_robust_z_warmup_floor_and_hold() -> None:
