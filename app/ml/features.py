@@ -182,7 +182,9 @@ def evidence(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.n
 
     Args:
         windows: (B, T, 3) physical. signal: (B, 4) level, scale, t_level, rh_level (or
-        (B, 2): no ambient compensation). cfg: the model's signal parameters.
+        (B, 2): no ambient compensation; or (B, 5): + the ratio bound in force, the signal
+        model's ``ratio_bound``, larger while the device settles). cfg: the model's signal
+        parameters.
     """
     lr, z = gas_rise(windows, signal)
     lr = lr - ambient_explained(windows, signal, cfg)
