@@ -50,7 +50,9 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   consistency constant of the MAD for Gaussian data, Rousseeuw & Croux 1993).
 - **Gap**: a reading more than ``max(gap_min_s, gap_factor * typical interval)`` after the
   previous one restarts the warm-up: a level learned hours ago says little about the sensor
-  now (methane_chamber_afc's logger pauses for 3 h and comes back 30 % higher).
+  now (methane_chamber_afc's logger pauses for 3 h and comes back 30 % higher). After a
+  gap of up to :data:`GAP_KEEP_FACTOR` times that, the level before it stays the warm-up's
+  reference: a warm-up level far above it is a leak's, and the old level is kept.
 - **Evidence**: a leak alarm needs the gas at least ``z_hold`` noise scales and
   ``min_log_ratio`` (0.2: +22 %) above the level (:func:`app.ml.features.evidence`). The
   second bound is the clean-air wander of real sensors: smoke_iot's label-0 rows reach +17 %
@@ -185,6 +187,13 @@ DROPOUT_FRACTION = 0.5
 #: A run of far-below readings counts as a dropout for at least this many typical reading
 #: intervals (a slowly sampled device: ``dropout_max_s`` is shorter than one interval).
 DROPOUT_MIN_READINGS = 3.0
+#: A gap of at most this many times the gap rule (:meth:`SignalStates.gap_s`: 15 min for a
+#: 1 Hz or 30-s device, 2.5 h for a 5-min one) keeps the level before it as the reference of
+#: the warm-up that follows (:meth:`SignalStates._keep_if_held`): a gateway outage that short
+#: leaves the sensor's clean air where it was, and a warm-up that learns a level far above it
+#: learned a leak. Longer gaps warm up afresh: methane_chamber_afc's logger pauses for 3 h
+#: and comes back 30 % higher in clean air.
+GAP_KEEP_FACTOR = 3.0
 
 
 def _warm_tail(resid: np.ndarray, res: float = 0.0) -> float:
@@ -412,15 +421,18 @@ class SignalStates(Columns):
         if math.isfinite(self.level[s]):
             self.before_reset[s] = (self.level[s], self.scale[s], self.dev[s], self.tail[s])
 
-    def _keep_if_held(self, s: int) -> None:
-        """Before a gap restart: while slot ``s``'s leak episode holds it, its level and
+    def _keep_if_held(self, s: int, gap: float = math.inf) -> None:
+        """Before a gap restart: while slot ``s``'s leak episode holds it, or after a short
+        gap (``gap`` s, at most :data:`GAP_KEEP_FACTOR` times :meth:`gap_s`), its level and
         noise scale stay the reference of the warm-up, as for a reset forced during a leak
-        (:meth:`reset`): a warm-up that learns a level far above them learned the leak.
+        (:meth:`reset`): a warm-up that learns a level far above them learned a leak.
         Without it a reading gap in the middle of a leak taught the device the leak as its
         level (596 ppm, scale 166 against 400 and ~4): the alert still resolved on the level
         kept with it, but an identical leak 5-30 min after that all-clear was not raised
-        (newcomer of 1 Dec)."""
-        if self.held[s]:
+        (newcomer of 1 Dec); and a leak that started in the warm-up after a 10-min gateway
+        outage became the level of a 30-s device, even x10 (4,200 ppm), never raised
+        (newcomer of 1 Dec 06:40)."""
+        if self.held[s] or gap <= GAP_KEEP_FACTOR * self.gap_s(s):
             self._keep_reference(s)
 
     def gap_s(self, s: int) -> float:
@@ -488,7 +500,7 @@ class SignalStates(Columns):
         if math.isfinite(dt):
             typical = self.dt[s]
             if dt > self.gap_s(s):
-                self._keep_if_held(s)
+                self._keep_if_held(s, dt)
                 self.restart(s, ts)
                 self.restarts[s] += 1
                 dt = math.nan

@@ -109,9 +109,9 @@ class SignalBank:
         if record is not None:
             record["level_kept"] = {"learned": round(learned, 6), "kept": round(old, 6)}
         log.warning(
-            "warm-up of %s (a forced baseline reset, or a reading gap, during an open leak "
-            "alert) learned %.6g, far above the %.6g before it (the leak's own gas); the old "
-            "level is kept",
+            "warm-up of %s (after a forced baseline reset during an open leak alert, or a "
+            "reading gap) learned %.6g, far above the %.6g before it (a leak's own gas); the "
+            "old level is kept",
             device,
             learned,
             old,
