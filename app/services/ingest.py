@@ -61,6 +61,9 @@ LARGE_MESSAGE_BYTES = 32 * 1024
 #: scale 43 -> 576 ppm, level 700 -> 885), and the next leak, 20 min after the all-clear,
 #: was never raised (newcomer of 1 Dec 06:30; in batches of 10 it was, 6 s in). 10 keeps the
 #: readings learned after a raise and before its hold at most 10, about the alarm delay.
+#: While a message is stored in rounds, messages naming one of its devices wait for it, so a
+#: device's readings keep the order of their messages (a later message stored between two
+#: rounds made the rest of the backlog "out of order").
 HOLD_CHUNK_READINGS = 10
 
 
@@ -307,6 +310,10 @@ class Ingestor:
         self.units: Mapping[str, str] = {}
         #: One large message's CPU work at a time (:meth:`ingest_raw`).
         self._large = asyncio.Semaphore(1)
+        #: Devices of a message being stored in rounds (:meth:`ingest_rows`), and the
+        #: condition a message naming one of them waits on until that message is stored.
+        self._in_rounds: set[str] = set()
+        self._rounds_done = asyncio.Condition()
 
     async def ingest_raw(
         self, raw: bytes | str, *, device_prefix: str | None = None, key_id: str | None = None
@@ -564,19 +571,32 @@ class Ingestor:
             :meth:`DeviceBuffers.store` gives them.
         """
         rounds = chunks_per_device(device_ids, ts, HOLD_CHUNK_READINGS)
+        ids = set(device_ids) if self._in_rounds or len(rounds) > 1 else None
+        if ids is not None and not self._in_rounds.isdisjoint(ids):
+            # a device of this message is being stored in rounds: its readings keep the
+            # order of their messages, as when every message was stored at once
+            async with self._rounds_done:
+                await self._rounds_done.wait_for(lambda: self._in_rounds.isdisjoint(ids))
         if len(rounds) == 1:
             return await self._ingest_round(device_ids, ts, vals, strict, last=True)
-        codes = np.zeros(len(ts), dtype=np.uint8)
-        prior = np.full(len(ts), np.nan)
-        for j, idx in enumerate(rounds):
-            codes[idx], prior[idx] = await self._ingest_round(
-                [device_ids[i] for i in idx.tolist()],
-                ts[idx],
-                vals[idx],
-                strict,
-                last=j == len(rounds) - 1,
-            )
-        return codes, prior
+        assert ids is not None
+        self._in_rounds |= ids
+        try:
+            codes = np.zeros(len(ts), dtype=np.uint8)
+            prior = np.full(len(ts), np.nan)
+            for j, idx in enumerate(rounds):
+                codes[idx], prior[idx] = await self._ingest_round(
+                    [device_ids[i] for i in idx.tolist()],
+                    ts[idx],
+                    vals[idx],
+                    strict,
+                    last=j == len(rounds) - 1,
+                )
+            return codes, prior
+        finally:
+            self._in_rounds -= ids
+            async with self._rounds_done:
+                self._rounds_done.notify_all()
 
     async def _ingest_round(
         self,

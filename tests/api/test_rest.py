@@ -576,3 +576,30 @@ async def test_an_open_alerts_episode_is_its_running_one(client: httpx.AsyncClie
         ep = view["episode"]
         assert ep["peak_gas"] >= 635 and ep["last_gas"] >= 635, ep
         assert ep["first_gas"] < 620, ep
+
+
+async def test_a_backlog_stored_in_rounds_keeps_its_devices_readings_in_message_order(
+    client: httpx.AsyncClient,
+) -> None:
+    """A message stored in rounds (more than 10 readings of a device, a leak among them)
+    waits for scoring between rounds; a second message for the same device sent meanwhile,
+    with later readings, was stored in between, and the rest of the first message was then
+    refused as out of order. Messages naming a device being stored in rounds wait for it:
+    both are accepted whole."""
+    import numpy as np
+
+    t0 = time.time() - 3000
+    first = np.r_[np.full(700, 400.0), np.full(300, 900.0)]
+    rows_a = [reading("rounds", t0 + i, float(g)) for i, g in enumerate(first)]
+    rows_b = [reading("rounds", t0 + 1000 + i, 900.0) for i in range(5)]
+
+    async def post(rows: list[dict]) -> dict:
+        return (await client.post("/api/readings", json=rows)).json()
+
+    async def later() -> dict:
+        await asyncio.sleep(0.05)  # while the first is between its rounds
+        return await post(rows_b)
+
+    a, b = await asyncio.gather(post(rows_a), later())
+    assert a["accepted"] == len(rows_a) and not a["rejected"], a["rejected"][:2]
+    assert b["accepted"] == len(rows_b), b
