@@ -472,8 +472,10 @@ class SignalStates(Columns):
 
     def ratio_bound(self, s: int) -> float:
         """The evidence gate's log-ratio bound for slot ``s`` now: ``settle_log_ratio`` while
-        it settles (if larger), else ``min_log_ratio``."""
+        it settles (if larger), else ``min_log_ratio``; NaN while warming up."""
         c = self.cfg
+        if not self.warm(s):
+            return math.nan
         if self.settling(s):
             return max(c.min_log_ratio, c.settle_log_ratio)
         return c.min_log_ratio
@@ -642,7 +644,8 @@ class SignalStates(Columns):
         leak episode opened, after at least ``settle_min_readings`` readings, return the tail
         raised to the excursion's peak (gas units above the level); ``tail`` otherwise."""
         if held or not self.settling(s):
-            self.exc_len[s] = self.exc_peak[s] = 0.0
+            if self.exc_len[s]:
+                self.exc_len[s] = self.exc_peak[s] = 0.0
             return tail
         if r >= zcap and r >= TAIL_REACH * tail:
             self.exc_len[s] += 1.0
@@ -702,7 +705,8 @@ class DeviceSignal:
         return self._st.warm(0)
 
     def ratio_bound(self) -> float:
-        """The evidence gate's log-ratio bound now (:meth:`SignalStates.ratio_bound`)."""
+        """The evidence gate's log-ratio bound now, NaN while warming up
+        (:meth:`SignalStates.ratio_bound`)."""
         return self._st.ratio_bound(0)
 
     def hold(self, on: bool) -> None:
@@ -765,5 +769,5 @@ def signal_series(
     out = np.empty((len(s), 6))
     for i, (row, t) in enumerate(zip(s.tolist(), np.asarray(ts, float).tolist(), strict=True)):
         out[i, :5] = sig.learn_one(row[0], t, row[1], row[2])
-        out[i, 5] = sig.ratio_bound() if sig.warm else math.nan
+        out[i, 5] = sig.ratio_bound()
     return out

@@ -87,7 +87,7 @@ class SignalBank:
                 level, scale, t_level, rh_level = st.warm_up(s, recent(i))
                 if st.kept:
                     self._note_kept(s)
-            out.append((level, scale, t_level, rh_level, bound(s) if k >= w else math.nan, k))
+            out.append((level, scale, t_level, rh_level, bound(s), k))
         return np.asarray(out, dtype=np.float64).reshape(-1, 6)
 
     def hold(self, device_id: str, on: bool) -> None:

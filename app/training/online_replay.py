@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +98,7 @@ class _Adapter:
         if self.k == 1:
             return tuple(state.learn_one(row[0], ts))
         out = state.learn_one(row[0], ts, row[1], row[2])[1:]
-        return (*out, state.ratio_bound() if state.warm else math.nan)
+        return (*out, state.ratio_bound())
 
     def ready(self, vals: np.ndarray, rows: np.ndarray) -> np.ndarray:
         ok = np.isfinite(vals[:, :2]).all(axis=1)
