@@ -231,6 +231,21 @@ class Settings(BaseSettings):
         description="k-of-n raise: this many high windows among the last alert_dense_windows "
         "(spanning alert_raise_min_s) raise a leak that comes and goes; 0 = off",
     )
+    alert_burst_windows: int = Field(
+        5,
+        ge=0,
+        le=11,
+        description="Learned debounce: a run of at most this many high windows (spanning at "
+        "most 120 s) that ends by itself is a burst; a device that showed one in the last "
+        "alert_burst_memory_s needs twice its longest burst (at most this + 1) windows in a "
+        "row to raise (a MOX sensor's 2-3-reading spikes; app/alerting/leak.py PolicyConfig "
+        "has the measurements); 0 = off",
+    )
+    alert_burst_memory_s: float = Field(
+        86400.0,
+        gt=0,
+        description="Reading-time seconds a device's bursts are remembered (a day)",
+    )
     alert_worsen_factor: float | None = Field(
         2.0,
         gt=1,
@@ -478,6 +493,11 @@ class Settings(BaseSettings):
             raise ValueError("alert_critical_probability must be >= alert_raise_probability")
         if self.alert_dense_high > self.alert_dense_windows:
             raise ValueError("alert_dense_high must be <= alert_dense_windows")
+        if self.alert_burst_windows >= 4 * self.alert_raise_windows:
+            raise ValueError(
+                "alert_burst_windows must be below 4 x alert_raise_windows (a stuck clock's "
+                "run is counted that far)"
+            )
         if not self.threshold_low_ppm < self.threshold_high_ppm:
             raise ValueError(
                 f"threshold_low_ppm ({self.threshold_low_ppm:g}) must be below "

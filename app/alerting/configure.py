@@ -22,6 +22,8 @@ def policy_config(s: Settings) -> PolicyConfig:
         dense_k=s.alert_dense_high,
         dense_n=s.alert_dense_windows,
         worsen_factor=s.alert_worsen_factor,
+        burst_max_windows=s.alert_burst_windows,
+        burst_memory_s=s.alert_burst_memory_s,
     )
 
 

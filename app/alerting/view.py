@@ -56,6 +56,13 @@ class DeviceAlertView:
         st = self.policy.open_alert(device_id)
         return None if st is None else st.reference(z_hold, min_log_ratio)
 
+    def raise_windows(self, device_id: str, ts: float) -> int:
+        """High windows in a row the leak policy needs of the device at reading time ``ts``
+        (epoch s) to raise: ``raise_n``, more once it has shown short bursts
+        (:meth:`app.alerting.leak.AlertPolicy.needed_run`)."""
+        st = self.policy.states.get(device_id)
+        return self.policy.config.raise_n if st is None else self.policy.needed_run(st, ts)
+
     def summary(self, device_id: str) -> tuple[str, OpenAlert | None]:
         """("normal", None), or the worst state and the most severe open alert."""
         alerts = self.of(device_id)

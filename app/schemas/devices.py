@@ -135,6 +135,12 @@ class SignalInfo(BaseModel):
         "readings) under which it may clear (half the raise's bounds above that level; a "
         "temperature or humidity change since raises it by what it can explain)",
     )
+    raise_windows: int | None = Field(
+        None,
+        description="High windows in a row a leak alarm needs now (besides the alarm delay): "
+        "3, up to 6 for a day after the device showed a short burst of high windows that "
+        "ended by itself (a sensor's 2-3-reading spikes; `GASLEAK_ALERT_BURST_WINDOWS`)",
+    )
 
 
 class DeviceInfo(BaseModel):

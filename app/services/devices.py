@@ -63,7 +63,11 @@ class DeviceService:
             ref = self.view.leak_reference(device_id, cfg.z_hold, cfg.min_log_ratio)
             extra = {
                 **info,
-                "signal": {**info["signal"], "leak_reference": ref},
+                "signal": {
+                    **info["signal"],
+                    "leak_reference": ref,
+                    "raise_windows": self.view.raise_windows(device_id, info["last_ts"]),
+                },
                 "last_ts": iso(info["last_ts"]),
                 "gas_pct_lel": profiles.pct_lel(device_id, info["last_reading"]["gas_ppm"]),
                 "gas_baseline": info["signal"]["level"],

@@ -143,8 +143,9 @@ def replay(
     if isinstance(det, StatDetector):
         # issue 9's baseline raises on a z-score held for 3 readings in a row: the policy's
         # k-of-n path (added for the model's flickering leaks) is not part of it; with it the
-        # baseline's false alarms on the floored 0 ppm sensor went from 2 to 14
-        policy = dataclasses.replace(policy, dense_k=0)
+        # baseline's false alarms on the floored 0 ppm sensor went from 2 to 14; nor is the
+        # learned debounce (``burst_*``, for the model's windows on spiky sensors)
+        policy = dataclasses.replace(policy, dense_k=0, burst_max_windows=0)
     ad = _Adapter(det, series, sig_cfg or SignalConfig(), window, policy.raise_p)
     gas = np.asarray(series, dtype=np.float64).tolist()  # rows (gas, °C, %RH)
     tsl = np.asarray(ts, dtype=np.float64).tolist()

@@ -16,7 +16,17 @@ def run(policy: AlertPolicy, probs: list[float], device: str = "d") -> list[Aler
 
 
 def make(**kw: object) -> AlertPolicy:
-    cfg = dict(raise_p=0.7, raise_n=3, clear_p=0.3, clear_n=2, critical_p=0.9, raise_min_s=0.0)
+    """A policy with small thresholds; the learned debounce is off (``burst_max_windows``
+    0) unless asked for: the tests of the other rules raise on short runs on purpose."""
+    cfg = dict(
+        raise_p=0.7,
+        raise_n=3,
+        clear_p=0.3,
+        clear_n=2,
+        critical_p=0.9,
+        raise_min_s=0.0,
+        burst_max_windows=0,
+    )
     return AlertPolicy(PolicyConfig(**{**cfg, **kw}), model_type="m")  # type: ignore[arg-type]
 
 
@@ -227,6 +237,9 @@ def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
             "recent_ts": [0.0],
             "told_gas": None,
             "recent_gas": None,
+            "burst_run": 0,
+            "burst_since": None,
+            "bursts": [],
         }
     }
     p.update("d", 0.8, 1.0)
@@ -452,3 +465,94 @@ def test_quiet_windows_are_exactly_those_update_ignores() -> None:
     for ts, prob in enumerate([0.8, 0.8, 0.1, 0.1, 0.1, 0.1], start=1):
         p.update("d", prob, float(ts))  # raised, then cleared back to the default state
     assert p.open_alert("d") is None and p.quiet("d", 0.1) and not p.dirty - {"d"}
+
+
+def bursty(**kw: object) -> AlertPolicy:
+    """The learned debounce as the service runs it (5 windows, 120 s, a day), 10-s windows."""
+    return make(burst_max_windows=5, clear_n=3, **kw)
+
+
+def feed(p: AlertPolicy, probs: list[float], t0: float = 0.0, dt: float = 10.0) -> list[str]:
+    """Windows every ``dt`` s from ``t0``: the event types, each with its window's index."""
+    out = []
+    for i, pr in enumerate(probs):
+        e = p.update("d", pr, t0 + dt * i)
+        if e is not None:
+            out.append(f"{e.type.split('.')[1]}@{i}")
+    return out
+
+
+def test_a_device_that_shows_short_bursts_needs_twice_the_longest_to_raise() -> None:
+    """A 10-s MOX device whose 3-reading spikes give 3 high windows: the first raised (and
+    ended by itself), the same burst again raises nothing, as the consecutive rule now needs
+    6 windows; a run of 6 (a leak that stays) raises on its 6th. (The bursts are 40
+    windows apart: 10 high windows in any 30 would be the k-of-n rule's flickering leak.)"""
+    p = bursty()
+    burst = [0.1] * 2 + [0.99] * 3 + [0.1] * 35
+    assert feed(p, burst) == ["raised@4", "resolved@7"]
+    assert p.states["d"].bursts == [[50.0, 3.0]] and p.quiet("d", 0.1)
+    assert p.needed_run(p.states["d"], 400.0) == 6
+    assert feed(p, burst * 5, t0=400.0) == []
+    assert feed(p, [0.1, *[0.99] * 8], t0=2400.0) == ["raised@6"]
+
+
+def test_bursts_are_forgotten_after_the_memory_and_a_short_one_changes_nothing() -> None:
+    """A 1-window blip asks for 2 windows, under ``raise_n``: nothing changes. A 2-window
+    burst asks for 4 (so a 3-window one is not raised, and is learned in turn), until
+    ``burst_memory_s`` has passed."""
+    p = bursty(burst_memory_s=3600.0)
+    feed(p, [0.1, 0.99, 0.1])
+    assert p.needed_run(p.states["d"], 30.0) == 3
+    feed(p, [0.1, 0.99, 0.99, 0.1], t0=100.0)
+    assert p.needed_run(p.states["d"], 200.0) == 4
+    assert feed(p, [0.1, 0.99, 0.99, 0.99, 0.1], t0=300.0) == []
+    assert p.needed_run(p.states["d"], 400.0) == 6
+    assert feed(p, [0.1, 0.99, 0.99, 0.99], t0=340.0 + 3610.0) == ["raised@3"]
+
+
+def test_long_runs_slow_runs_and_runs_under_an_open_alert_are_not_bursts() -> None:
+    """Only a short run that began with no alert open and ended by itself is learned: a
+    run past ``burst_max_windows`` (a leak), a run whose windows span more than
+    ``burst_max_s`` (a 5-min device's 2 windows), and the flicker of a leak under its open
+    alert are not."""
+    p = bursty()
+    feed(p, [0.99] * 7 + [0.1] * 4)
+    assert "d" not in p.states
+    slow = bursty()
+    feed(slow, [0.1, 0.99, 0.99, 0.1], dt=300.0)
+    assert slow.states["d"].bursts == []
+    q = bursty()
+    feed(q, [0.99] * 8 + [0.5, 0.99, 0.99, 0.5, 0.99, 0.5] + [0.1] * 4)
+    assert "d" not in q.states  # the alert resolved; the flicker under it taught nothing
+
+
+def test_learned_bursts_survive_a_restart_and_are_off_at_0() -> None:
+    p = bursty()
+    feed(p, [0.1, 0.99, 0.99, 0.99, 0.1, 0.1, 0.1, 0.1])
+    saved = p.take_dirty()
+    assert saved["d"] is not None and saved["d"]["bursts"] == [[40.0, 3.0]]
+    q = bursty()
+    q.restore({"d": saved["d"]})
+    assert feed(q, [0.1, 0.99, 0.99, 0.99, 0.1], t0=200.0) == []
+    off = make()
+    assert feed(off, [0.1, 0.99, 0.99, 0.99, 0.1, 0.1] * 2) == [
+        "raised@3",
+        "resolved@5",
+        "raised@9",
+        "resolved@11",
+    ]
+    assert "d" not in off.states  # nothing learned, nothing kept
+
+
+def test_settings_carry_the_learned_debounce_and_name_a_bad_length() -> None:
+    from pydantic import ValidationError
+
+    from app.alerting.configure import policy_config
+    from app.config import Settings
+
+    cfg = policy_config(Settings(alert_burst_windows=3, alert_burst_memory_s=600.0))
+    assert (cfg.burst_max_windows, cfg.burst_memory_s) == (3, 600.0)
+    with pytest.raises(ValidationError, match="alert_burst_windows must be below"):
+        Settings(alert_raise_windows=1, alert_burst_windows=5)
+    with pytest.raises(ValueError, match="burst_max_windows"):
+        PolicyConfig(raise_n=1, burst_max_windows=4)

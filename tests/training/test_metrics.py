@@ -35,7 +35,11 @@ def test_window_scores_single_class_has_no_auc() -> None:
 
 
 def test_policy_alerts_debounce_and_hysteresis() -> None:
-    cfg = PolicyConfig(raise_p=0.7, raise_n=3, clear_p=0.3, clear_n=2, raise_min_s=0.0)
+    # the learned debounce off (burst_max_windows 0): the first alert's 3-window run is a
+    # burst that would ask 6 windows of the second (tests/alerting/test_leak.py)
+    cfg = PolicyConfig(
+        raise_p=0.7, raise_n=3, clear_p=0.3, clear_n=2, raise_min_s=0.0, burst_max_windows=0
+    )
     p = np.array([0.8, 0.8, 0.1, 0.8, 0.9, 0.95, 0.5, 0.2, 0.2, 0.9, 0.9, 0.9])
     ends = np.arange(100, 112)
     raised, active = policy_alerts(p, ends, cfg)
