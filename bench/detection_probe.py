@@ -259,6 +259,20 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             t,
             h,
         ),
+        # noiseless readings (a simulator, a zero-suppressed detector): the leak's own step
+        # was the first step the sensor made and set its resolution (newcomer of 1 Dec 11:00)
+        "leak: noiseless 420 ppm, x2 at 1800": (np.where(i < 1800, 420.0, 840.0), t, h),
+        "leak: noiseless 0 ppm, 500 ppm at 1800": (np.where(i < 1800, 0.0, 500.0), t, h),
+        "leak: noiseless 420 ppm, one 0 ppm glitch at 300, x2 at 1800": (
+            np.where(i == 300, 0.0, np.where(i < 1800, 420.0, 840.0)),
+            t,
+            h,
+        ),
+        "clean: noiseless 420 ppm, one 10,000 ppm glitch at 900": (
+            np.where(i == 900, 1e4, 420.0),
+            t,
+            h,
+        ),
     }
 
 

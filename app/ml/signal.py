@@ -217,6 +217,23 @@ DROPOUT_MIN_READINGS = 3.0
 GAP_KEEP_FACTOR = 3.0
 
 
+#: A step between two consecutive raw readings counts as the sensor's resolution (the
+#: scale's floor) only up to this fraction of the reading before it (offset 1 gas unit, as
+#: the log ratio's), or 1 gas unit (a floored sensor toggling 0/1). A larger step is a
+#: change of the gas, a glitch or a leak, not the sensor's quantisation: before, the first
+#: step a perfectly flat sensor made set its resolution, so a noiseless leak (420 -> 840
+#: ppm, 0 -> 500 ppm) set the scale to its own height and was never raised, and one 0 ppm
+#: glitch in a flat 420 ppm stream hid every leak under +400 % after it (newcomer of 1 Dec
+#: 11:00). 0.05: with ``z_hold`` 4 a resolution this large hides no rise over +20 %, under
+#: the gate's +22 % bound.
+RES_STEP_RATIO = 0.05
+#: As :data:`RES_STEP_RATIO` for a step that returns to the reading before it (readings a,
+#: b, a): a coarse quantisation's toggle (a sensor at 50 units read in steps of 10 toggles
+#: by 20 %). Limiting these to 5 % raised leak alerts on 2 such sensors of the 500 of
+#: ``bench.clean_fuzz``; a lone blip larger than this (a glitch) still teaches nothing.
+RES_TOGGLE_RATIO = 0.25
+
+
 def _warm_tail(resid: np.ndarray, res: float = 0.0) -> float:
     """Starting 97.5 % quantile of the warm-up's baseline-relative readings, spikes above the
     fence (:data:`TAIL_FENCE_SPREADS`) left out; >= 0.
@@ -480,14 +497,17 @@ class SignalStates(Columns):
             return math.inf
         return max(self.cfg.gap_min_s, self.cfg.gap_factor * typical)
 
-    def restart_at(self, s: int, ts: float) -> None:
+    def restart_at(self, s: int, ts: float, gap: float = math.inf) -> None:
         """The gap rule applied one reading late: slot ``s`` warms up again from its newest
         reading (stamped ``ts``, epoch s), which it has learned already at its previous
         reading's time, moving nothing (:data:`app.services.buffers.JUMP_FACTOR`, the jump
         rule): the state is the one :meth:`learn` leaves after restarting at that reading
-        (its raw gas, ``r2``, kept for the running median)."""
+        (its raw gas, ``r2``, kept for the running median). ``gap``: the pause, s (a short
+        one keeps the level before it as the warm-up's reference, as in :meth:`learn`;
+        before 1 Dec 11:00 this path never did, so a leak present when a backfilling
+        gateway came back from a 6-15 min outage became the level: newcomer)."""
         gas = self.r2[s]
-        self._keep_if_held(s)
+        self._keep_if_held(s, gap)
         self.restart(s, ts)
         self.restarts[s] += 1
         self.n[s] = 1
@@ -546,9 +566,14 @@ class SignalStates(Columns):
                 self.dt[s] = dt if not math.isfinite(typical) else 0.95 * typical + 0.05 * dt
         self.last_ts[s] = ts
         if self.nrec[s] >= 1:
-            step = abs(gas - self.r2[s])
+            prev = self.r2[s]
+            step = abs(gas - prev)
             if 0.0 < step < self.res[s]:
-                self.res[s] = step
+                # a small step, or a larger one that returns to the reading before (a, b, a:
+                # a coarse quantisation's toggle)
+                top = RES_STEP_RATIO if gas != self.r1[s] else RES_TOGGLE_RATIO
+                if step <= max(top * (abs(prev) + 1.0), 1.0):
+                    self.res[s] = step
         if self.nrec[s] == 2:
             x = sorted((self.r1[s], self.r2[s], gas))[1]
         else:

@@ -541,7 +541,7 @@ class DeviceBuffers:
                 states = self.signals.states
                 if not receipt and ts >= stamp:  # confirmed: the jump is the newest now
                     if stamp - last > states.gap_s(s):
-                        states.restart_at(s, stamp)  # a real pause: the gap rule
+                        states.restart_at(s, stamp, stamp - last)  # a real pause: the gap rule
                     else:  # the device reports less often: its new interval counts
                         gap = stamp - last
                         typical = gap if math.isnan(typical) else max(typical, gap)

@@ -534,6 +534,28 @@ async def test_a_leak_seen_again_after_a_reading_gap_in_the_middle_of_the_first(
     assert view["signal"]["leak_reference"] is None, view
 
 
+@pytest.mark.parametrize("gap_s", [330, 840])
+async def test_a_leak_present_when_a_backfilling_device_comes_back_from_a_gap_is_raised(
+    client: httpx.AsyncClient, gap_s: int
+) -> None:
+    """Newcomer of 1 Dec 11:00: 1 Hz clean air, a 330-840 s outage (over the 300 s gap rule,
+    under 3 of them), and x2 gas when the readings come back (posted as a backlog): the
+    restart after the gap, which the service applies one reading late (the jump rule),
+    learned the leak as the level, and nothing was raised. The level before the gap is now
+    the warm-up's reference on that path too, and the leak is raised when it ends."""
+    import numpy as np
+
+    rng = np.random.default_rng(gap_s)
+    dev, t0 = f"gap-back-{gap_s}", time.time() - 6000
+    await post_scored(client, dev, 420 + rng.normal(0, 4, 900), t0)
+    await post_scored(client, dev, 840 + rng.normal(0, 4, 300), t0 + 899 + gap_s)
+    view = (await client.get(f"/api/devices/{dev}")).json()
+    assert view["signal"]["restarts"] == 1, view
+    got = await client.get("/api/alerts", params={"device_id": dev})
+    leaks = [a for a in got.json()["alerts"] if a["kind"] == "leak"]
+    assert len(leaks) == 1 and leaks[0]["state"] != "resolved", leaks
+
+
 async def test_a_device_with_short_spikes_learns_them_and_says_so_in_its_view(
     client: httpx.AsyncClient,
 ) -> None:

@@ -418,6 +418,30 @@ def test_spikes_and_held_leaks_are_not_learned_while_settling() -> None:
     assert sig.scale_ < 10
 
 
+def _scale_after(gas: np.ndarray) -> float:
+    """The scale of a fresh 1 Hz device after ``gas`` (T and RH unknown)."""
+    sig = DeviceSignal(SignalConfig())
+    for k, g in enumerate(gas):
+        sig.learn_one(float(g), float(k))
+    return float(sig.scale_)
+
+
+def test_a_leak_step_or_a_glitch_is_not_taken_for_the_sensors_resolution() -> None:
+    """The resolution floor (the smallest step seen) took the first step a perfectly flat
+    sensor made: a noiseless leak 420 -> 840 ppm set the scale to 420 and was never raised,
+    and one 0 ppm glitch hid every leak under +400 % (newcomer of 1 Dec 11:00). Only small
+    steps (5 % of the reading, or 1 unit) and returning toggles (25 %) count now: a coarse
+    sensor (50 units in steps of 10) still learns its 10-unit resolution."""
+    i = np.arange(400)
+    assert _scale_after(np.where(i < 300, 420.0, 840.0)) < 10
+    assert _scale_after(np.where(i == 200, 0.0, 420.0)) < 10
+    assert _scale_after(np.where(i == 200, 1e4, 420.0)) < 10
+    toggles = 50.0 + 10.0 * (np.random.default_rng(1).random(400) < 0.2)
+    toggles[:100] = 50.0  # a flat warm-up: the toggles come after it
+    assert _scale_after(toggles) >= 10
+    assert _scale_after(np.where(i < 100, 420.0, 420.0 + (i % 2))) >= 1
+
+
 def _held_puffs(peaks: list[tuple[int, float]], cfg: SignalConfig | None = None) -> float:
     """A fresh 1 Hz device at 400 ppm (noise sd 4) with 90-s puffs to ``(start, ppm)``, each
     held as an open leak alert holds it (from its start to 60 s after its end): the scale
