@@ -273,6 +273,18 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             t,
             h,
         ),
+        # a drier room cannot explain a rise (newcomer of 1 Dec 11:00: discounted as if the
+        # humidity had risen, x1.3 never raised)
+        "leak: x1.3 at 1800 as the humidity falls 25 %RH": (
+            np.where(i < 1800, 420.0, 546.0) + rng.normal(0, 4, n),
+            t,
+            np.where(i < 1800, 60.0, 35.0),
+        ),
+        "leak: x1.3 at 1800 as it cools 6 C and dries 20 %RH": (
+            np.where(i < 1800, 420.0, 546.0) + rng.normal(0, 4, n),
+            np.where(i < 1800, 22.0, 16.0),
+            np.where(i < 1800, 60.0, 40.0),
+        ),
     }
 
 

@@ -76,11 +76,13 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   explains, as long as the gas stays up: +50 % with +10 %RH is raised at once, +30 % with
   +15 %RH (explained: +10 %) is not. A rise of the gas that a sudden change of
   temperature or humidity can explain is not evidence of gas: up to ``sens_t_per_c`` per °C plus
-  ``sens_rh_per_pct`` per %RH in log ratio. Source: least-squares fits of 2-minute changes of
-  log CH4_1 on 2-minute changes of T and RH over methane_chamber_afc session 0 (a Figaro
-  methane sensor; a person at the chamber or a door moves RH and the sensor together): 0.0175
-  / °C and 0.0065 / %RH on its first part (890 readings), 0.033 and 0.015 on the night (37,131
-  readings; the levels fit gives 0.037 and 0.020). The smallest is used: it removes only what
+  ``sens_rh_per_pct`` per %RH in log ratio, where at least one of them rose (a cooler, drier
+  room pulls this sensor down: :func:`app.ml.features.ambient_explained`). Source:
+  least-squares fits of 2-minute changes of log CH4_1 on 2-minute changes of T and RH over
+  methane_chamber_afc session 0 (a Figaro methane sensor; a person at the chamber or a door
+  moves RH and the sensor together): 0.0175 / °C and 0.0065 / %RH on its first part (890
+  readings), 0.033 and 0.015 on the night (37,131 readings; the levels fit gives 0.037 and
+  0.020). The smallest is used: it removes only what
   an ambient change surely explains, since the sensor's humidity response lags (in session 1
   RH rose 10 %RH before the first injection and the signal only 7 %).
 - **Hold**: while a leak episode is open (:meth:`DeviceSignal.hold`) the level does not move
