@@ -246,6 +246,20 @@ class Settings(BaseSettings):
         gt=0,
         description="Reading-time seconds a device's bursts are remembered (a day)",
     )
+    alert_chatter_window_s: float = Field(
+        0.0,
+        ge=0,
+        description="A leak alert raised within this many seconds of the device's last "
+        "all-clear is chattering (ANSI/ISA-18.2) and gets alert_chatter_off_delay_s as its "
+        "off-delay: a leak in puffs minutes apart stays one alert (600: x3 puffs every 2 min "
+        "raised 2 alerts in the hour, not 30); 0 = off (the default: app/alerting/leak.py "
+        "PolicyConfig says what it costs the evaluation's event recall)",
+    )
+    alert_chatter_off_delay_s: float = Field(
+        600.0,
+        ge=0,
+        description="Off-delay of a chattering leak alert, reading-time seconds",
+    )
     alert_worsen_factor: float | None = Field(
         2.0,
         gt=1,

@@ -9,12 +9,14 @@ raised for each case. Clean cases should print none, leaks one.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from app.alerting.configure import evaluation_policy
+from app.alerting.leak import PolicyConfig
 from app.ml.predictor import Predictor, load_predictor
 from app.training.online_replay import replay
 from app.training.reference_detectors import Detector, gated_model
@@ -30,7 +32,12 @@ def alerts(
 
 
 def episodes(
-    pred: Predictor, gas: np.ndarray, temp: np.ndarray, rh: np.ndarray, dt: float = 1.0
+    pred: Predictor,
+    gas: np.ndarray,
+    temp: np.ndarray,
+    rh: np.ndarray,
+    dt: float = 1.0,
+    pol: PolicyConfig | None = None,
 ) -> tuple[list[int], list[int]]:
     """Rows at which a fresh device's leak alert is raised, and rows at which it resolves:
     the service's path, offline (:func:`app.training.online_replay.replay`: the signal model
@@ -41,7 +48,7 @@ def episodes(
     raised it at every peak."""
     ts = np.arange(len(gas)) * dt
     det = Detector("probe", gated_model(pred), "")
-    run = replay(det, np.c_[gas, temp, rh], ts, evaluation_policy(), pred.signal_cfg)
+    run = replay(det, np.c_[gas, temp, rh], ts, pol or evaluation_policy(), pred.signal_cfg)
     active = run.active
     resolved = run.ends[1:][active[:-1] & ~active[1:]]
     return [int(r) for r in run.raised], [int(r) for r in resolved]
@@ -303,6 +310,19 @@ def spiky_mox(
     return np.maximum(g, 0.0), np.full(n, 22.0), np.full(n, 45.0)
 
 
+def puff_train(
+    rng: np.random.Generator, on_s: int, every_s: int, factor: float = 3.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A leak that comes and goes (newcomer of 1 Dec 11:00): 30 min of clean air at 420 ppm
+    (noise sd 4), then for an hour the gas at ``factor`` x for ``on_s`` s of every
+    ``every_s`` s, 1 Hz. (gas, °C, %RH), each (n,)."""
+    n = 5400
+    i = np.arange(n)
+    on = (i >= 1800) & ((i - 1800) % every_s < on_s)
+    g = 420.0 * np.where(on, factor, 1.0) + rng.normal(0, 4, n)
+    return g, np.full(n, 21.0), np.full(n, 45.0)
+
+
 def wave_grid(pred: Predictor) -> list[str]:
     """Clean waves ``base + A * f(i / d)`` at 1 Hz for an hour, the named +-25 ppm wave's
     form (issue 9) widened: base 400 and 420 ppm, A 25-150 ppm, d 5-600 (periods 31 s to
@@ -347,6 +367,12 @@ def main() -> None:
         print(
             f"{f'leak: x2 at 10 h on the spiky MOX, seed {seed}':50s} raised {late[:1]} readings in"
         )
+    for on_s, every_s in ((20, 120), (30, 300)):
+        for window in (0.0, 600.0):  # the chatter rule off (the default) and on
+            pol = dataclasses.replace(evaluation_policy(), chatter_window_s=window)
+            a, r = episodes(pred, *puff_train(np.random.default_rng(5), on_s, every_s), pol=pol)
+            name = f"leak: x3 puffs {on_s} s every {every_s} s, 1 h, chatter {window:g} s"
+            print(f"{name:50s} {len(a)} alerts, first at row {a[:1]}, {len(r)} all-clears")
     rng = np.random.default_rng(8)
     j = np.arange(600)
     g = np.where(j < 300, 400.0, 900.0) + rng.normal(0, 3, 600)

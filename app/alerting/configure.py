@@ -24,6 +24,8 @@ def policy_config(s: Settings) -> PolicyConfig:
         worsen_factor=s.alert_worsen_factor,
         burst_max_windows=s.alert_burst_windows,
         burst_memory_s=s.alert_burst_memory_s,
+        chatter_window_s=s.alert_chatter_window_s,
+        chatter_off_delay_s=s.alert_chatter_off_delay_s,
     )
 
 

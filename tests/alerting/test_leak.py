@@ -16,8 +16,9 @@ def run(policy: AlertPolicy, probs: list[float], device: str = "d") -> list[Aler
 
 
 def make(**kw: object) -> AlertPolicy:
-    """A policy with small thresholds; the learned debounce is off (``burst_max_windows``
-    0) unless asked for: the tests of the other rules raise on short runs on purpose."""
+    """A policy with small thresholds; the learned debounce (``burst_max_windows`` 0) and
+    the chatter rule (``chatter_window_s`` 0, the default) are off unless asked for: the
+    tests of the other rules raise on short runs and again soon after an all-clear."""
     cfg = dict(
         raise_p=0.7,
         raise_n=3,
@@ -26,6 +27,7 @@ def make(**kw: object) -> AlertPolicy:
         critical_p=0.9,
         raise_min_s=0.0,
         burst_max_windows=0,
+        chatter_window_s=0.0,
     )
     return AlertPolicy(PolicyConfig(**{**cfg, **kw}), model_type="m")  # type: ignore[arg-type]
 
@@ -240,6 +242,8 @@ def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
             "burst_run": 0,
             "burst_since": None,
             "bursts": [],
+            "resolved_ts": None,
+            "chattering": False,
         }
     }
     p.update("d", 0.8, 1.0)
@@ -550,9 +554,44 @@ def test_settings_carry_the_learned_debounce_and_name_a_bad_length() -> None:
     from app.alerting.configure import policy_config
     from app.config import Settings
 
-    cfg = policy_config(Settings(alert_burst_windows=3, alert_burst_memory_s=600.0))
+    cfg = policy_config(
+        Settings(
+            alert_burst_windows=3,
+            alert_burst_memory_s=600.0,
+            alert_chatter_window_s=300.0,
+            alert_chatter_off_delay_s=900.0,
+        )
+    )
     assert (cfg.burst_max_windows, cfg.burst_memory_s) == (3, 600.0)
+    assert (cfg.chatter_window_s, cfg.chatter_off_delay_s) == (300.0, 900.0)
     with pytest.raises(ValidationError, match="alert_burst_windows must be below"):
         Settings(alert_raise_windows=1, alert_burst_windows=5)
     with pytest.raises(ValueError, match="burst_max_windows"):
         PolicyConfig(raise_n=1, burst_max_windows=4)
+
+
+def test_an_alert_raised_soon_after_an_all_clear_holds_through_the_next_gaps() -> None:
+    """A leak in puffs minutes apart raised one alert per puff (newcomer of 1 Dec 11:00: x3
+    for 20 s every 2 min, 30 alerts in the hour). An alert raised within
+    ``chatter_window_s`` of the device's last all-clear is chattering: its off-delay is
+    ``chatter_off_delay_s``, so the puffs after it stay one alert, which clears that long
+    after the last one. Past the window a new alert is an ordinary one; 0 turns it off; the
+    rule survives a restart."""
+    puff = [0.99] * 20 + [0.1] * 100  # 20 s on, 100 s off, 1 Hz
+    cfg = dict(off_delay_s=60.0, clear_n=10, chatter_window_s=600.0, chatter_off_delay_s=600.0)
+    p = make(**cfg)
+    got = feed(p, puff * 10 + [0.1] * 700, dt=1.0)
+    assert got == ["raised@2", "resolved@80", "raised@122", "resolved@1700"], got
+    assert p.states["d"].resolved_ts == 1700.0
+    assert feed(p, [0.99] * 3, t0=1700.0 + 601.0, dt=1.0) == ["raised@2"]
+    assert not p.states["d"].chattering
+    off = make(**{**cfg, "chatter_window_s": 0.0})
+    assert len([e for e in feed(off, puff * 10, dt=1.0) if e.startswith("raised")]) == 10
+    q = make(**cfg)
+    feed(q, puff * 2, dt=1.0)
+    saved = q.take_dirty()["d"]
+    assert saved is not None and saved["chattering"] is True
+    r = make(**cfg)
+    r.restore({"d": saved})
+    # after a restart it still clears 600 s after the gas returned (at 140 s), not 60 s
+    assert feed(r, [0.1] * 590, t0=240.0, dt=1.0) == ["resolved@500"]

@@ -167,3 +167,26 @@ def test_a_wide_clean_cycle_raised_while_settling_alarms_twice_not_at_every_peak
     waves["400 + 100 sin, 6.3 min"] = 400 + 100 * np.sin(i / 60 + 3.93)
     got = {name: alerts(pred, g, t, h) for name, g in waves.items()}
     assert all(len(v) <= 2 for v in got.values()), got
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["lstm_svm", "svm"])
+def test_a_leak_in_puffs_minutes_apart_is_one_alert_not_one_per_puff(
+    model: str, shipped_predictor, pure_svm
+) -> None:
+    """x3 puffs for 20 s every 2 min, or 30 s every 5 min, for an hour raised one alert per
+    puff, 30 and 12 (newcomer of 1 Dec 11:00). The chatter rule, set to 600 s (off by
+    default), keeps the second alert open through the gaps: 2 alerts, the first raised 9 s
+    into the first puff; off, one per puff as before."""
+    import dataclasses
+
+    from app.alerting.configure import evaluation_policy
+    from bench.detection_probe import puff_train
+
+    pred = shipped_predictor if model == "lstm_svm" else pure_svm
+    on = dataclasses.replace(evaluation_policy(), chatter_window_s=600.0)
+    for on_s, every_s, puffs in ((20, 120, 30), (30, 300, 12)):
+        train = puff_train(np.random.default_rng(5), on_s, every_s)
+        raised, _ = episodes(pred, *train, pol=on)
+        assert len(raised) == 2 and raised[0] == 1809, (on_s, every_s, raised)
+        assert len(episodes(pred, *train)[0]) == puffs
