@@ -86,6 +86,11 @@ def parse_rfc3339(text: str) -> datetime:
 
 #: Why a text is not the profile: (pattern of its start, reason), the first that matches.
 _NOT_PROFILE = [
+    (
+        r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$",
+        "epoch seconds are sent as a JSON number (1764583200), not a string; a string is "
+        "RFC 3339 (YYYY-MM-DDThh:mm:ssZ)",
+    ),
     (r"\d{4}-W\d", "a week date (YYYY-Www-D) is ISO 8601, not RFC 3339: send YYYY-MM-DD"),
     (r"\d{4}-\d{3}(?!\d|-)", "an ordinal date (YYYY-DDD) is not RFC 3339: send YYYY-MM-DD"),
     (r"\d{8}", "the basic format (no - and :) is not RFC 3339: send YYYY-MM-DDThh:mm:ss"),

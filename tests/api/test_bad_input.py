@@ -132,6 +132,22 @@ async def test_ws_readings_take_a_leap_second_and_name_why_a_ts_is_refused(
         assert err["field"] == "ts" and "+hh:mm, not +hhmm" in err["reason"], err
 
 
+async def test_epoch_seconds_in_a_string_are_refused_saying_send_a_number(
+    client: httpx.AsyncClient,
+) -> None:
+    """``"ts": "1764583200"`` was refused as "the basic format (no - and :) is not RFC
+    3339" (newcomer of 1 Dec 11:00): the reason now says epoch seconds go as a JSON number;
+    the same number as a number is taken."""
+    now = int(time.time())
+    for text in (str(now), f"{now}.5", f" {now} "):
+        body = {"device_id": "e", "ts": text, "gas_ppm": 1, "temperature_c": 1, "humidity_pct": 1}
+        r = await client.post("/api/readings", json=body)
+        assert r.status_code == 422 and _fields(r) == ["ts"], r.text
+        assert "JSON number" in r.json()["detail"][0]["reason"], r.text
+    r = await client.post("/api/readings", json={**body, "ts": now})
+    assert r.json()["accepted"] == 1, r.text
+
+
 async def test_nan_ts_says_not_finite(client: httpx.AsyncClient) -> None:
     now = time.time()
     body = (
