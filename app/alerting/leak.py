@@ -536,7 +536,7 @@ class AlertPolicy:
     def needed_run(self, st: DeviceAlertState, ts: float) -> int:
         """High windows in a row the consecutive rule needs of this device now: ``raise_n``,
         or, once the device has shown ``burst_count`` bursts in the last ``burst_memory_s``
-        (:meth:`_track_burst`), one more than the longest of them."""
+        (:meth:`_track_burst`), twice the longest of them, at most ``burst_max_windows`` + 1."""
         c = self.config
         live = [b[1] for b in st.bursts if ts - b[0] <= c.burst_memory_s]
         if c.burst_count <= 0 or len(live) < c.burst_count:
