@@ -249,7 +249,7 @@ def step_rise(
     and on the ±15 % 20-min HVAC square probe (each switch is a +30 % step), both models one
     on the smoke_iot test rows' background (1 -> 2) and one in the air_quality_uci LODO run;
     with the wander's 95 % quantile lstm_svm gained two on air_quality_uci sessions 0 and 1
-    (``python main.py --mode evaluate ...`` with the field set; README "Open faults"). And
+    (``python main.py --mode evaluate ...`` with the field set; docs/DETECTION_LOG.md). And
     such an alert still closes while the leak goes on once the cycle falls: the level and
     scale kept at the raise are the cycle's.
 
