@@ -512,6 +512,7 @@ class SignalStates(Columns):
         self._keep_if_held(s, gap)
         self.restart(s, ts)
         self.restarts[s] += 1
+        self.dt[s] = math.nan  # as in learn: the interval after a pause is learned afresh
         self.n[s] = 1
         self.nrec[s] = 1
         self.r2[s] = gas
@@ -563,7 +564,7 @@ class SignalStates(Columns):
                 self._keep_if_held(s, dt)
                 self.restart(s, ts)
                 self.restarts[s] += 1
-                dt = math.nan
+                self.dt[s] = dt = math.nan  # the interval after a pause is learned afresh
             elif dt > 0:
                 self.dt[s] = dt if not math.isfinite(typical) else 0.95 * typical + 0.05 * dt
         self.last_ts[s] = ts

@@ -545,6 +545,7 @@ class DeviceBuffers:
                     else:  # the device reports less often: its new interval counts
                         gap = stamp - last
                         typical = gap if math.isnan(typical) else max(typical, gap)
+                        states.dt[s] = typical  # for the gap rule too (module doc)
                     last = stamp
             wall = self.wall()
             far = wall - last > JUMP_BACKFILL_S or ts - wall > CLOCK_STEP_S

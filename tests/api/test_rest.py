@@ -556,6 +556,35 @@ async def test_a_leak_present_when_a_backfilling_device_comes_back_from_a_gap_is
     assert len(leaks) == 1 and leaks[0]["state"] != "resolved", leaks
 
 
+@pytest.mark.parametrize("slow_s", [200.0, 300.0])
+async def test_a_device_that_slows_its_reporting_warms_up_once_and_is_scored_again(
+    client: httpx.AsyncClient, slow_s: float
+) -> None:
+    """Newcomer of 1 Dec 11:40: a backfilling device at 1 s that then reports every 200-900 s
+    restarted its warm-up at every reading (`restarts` 83-238, `warming_up` for good): the
+    typical interval stayed 1 s after a restart, and the jump rule's confirmed slower
+    interval never reached the gap rule. A leak on it was never raised and an alert open at
+    the switch never cleared. Now it restarts at most once, warms up on the new interval
+    and a doubling is raised; back to clean air, the alert clears."""
+    import numpy as np
+
+    rng = np.random.default_rng(int(slow_s))
+    dev, t0 = f"slows-{slow_s:g}", time.time() - 200_000
+    await post_scored(client, dev, 420 + rng.normal(0, 3, 1200), t0)
+    t1 = t0 + 1200 + slow_s
+    await post_scored(client, dev, 420 + rng.normal(0, 3, 150), t1, dt=slow_s)
+    sig = (await client.get(f"/api/devices/{dev}")).json()["signal"]
+    assert sig["state"] == "ready" and sig["restarts"] <= 1, sig
+    t2 = t1 + 150 * slow_s
+    await post_scored(client, dev, 840 + rng.normal(0, 3, 10), t2, dt=slow_s)
+    got = await client.get("/api/alerts", params={"device_id": dev})
+    leaks = [a for a in got.json()["alerts"] if a["kind"] == "leak"]
+    assert len(leaks) == 1 and leaks[0]["state"] != "resolved", leaks
+    await post_scored(client, dev, 420 + rng.normal(0, 3, 20), t2 + 10 * slow_s, dt=slow_s)
+    got = await client.get("/api/alerts", params={"device_id": dev})
+    assert [a["state"] for a in got.json()["alerts"] if a["kind"] == "leak"] == ["resolved"]
+
+
 async def test_a_device_with_short_spikes_learns_them_and_says_so_in_its_view(
     client: httpx.AsyncClient,
 ) -> None:
