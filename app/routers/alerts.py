@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -171,12 +172,25 @@ async def ws_alerts(ws: WebSocket, hub: HubDep, keys: KeysDep) -> None:
         "kind": q.getlist("kind") or None,
         **{k: v for k, v in q.items() if k not in ("device_id", "kind", "ticket")},
     }
+    # a one-value parameter given twice is refused, as on REST (``?since=1&since=2`` was
+    # taken as since=2: newcomer of 1 Dec 11:40)
+    counts = Counter(k for k, _ in q.multi_items())
+    twice = [
+        {
+            "field": k,
+            "reason": f"given {n} times; this parameter takes one value",
+            "type": "repeated_parameter",
+        }
+        for k, n in counts.items()
+        if n > 1 and k not in ("device_id", "kind")
+    ]
+    f: AlertFilter | None = None
     try:
         f = AlertFilter.model_validate(raw)
     except ValidationError as exc:
-        await ws.send_json(
-            {"error": "invalid_request", "detail": pydantic_errors([dict(e) for e in exc.errors()])}
-        )
+        twice += pydantic_errors([dict(e) for e in exc.errors()])
+    if f is None or twice:
+        await ws.send_json({"error": "invalid_request", "detail": twice})
         await ws.close(code=CLOSE_POLICY, reason="invalid query parameters")
         return
     flt = EventFilter.of(f.device_id, f.kind, f.min_severity, f.include_silenced)

@@ -178,6 +178,8 @@ async def test_ws_resume_filters_and_seam(uvicorn_app: tuple[str, AppState]) -> 
         ("devices=a", "devices"),
         ("device_id=", "device_id.0"),  # empty: refused as REST does, not a filter of nothing
         ("device_id=a&device_id=b%20c", "device_id.1"),
+        ("since=1&since=2", "since"),  # one value, given twice: refused, as on REST
+        ("min_severity=warning&min_severity=critical", "min_severity"),
     ):
         async with websockets.connect(
             base + "/ws/alerts?" + query, additional_headers=auth_headers()
