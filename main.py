@@ -55,9 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--device-prefix", default=None, help="gateway keys: only device ids starting with this"
     )
     train = p.add_argument_group("train / evaluate")
-    train.add_argument("--epochs", type=int, default=None, help="autoencoder epochs (50)")
+    # the defaults are app.ml.model.ModelConfig's (not imported here: it needs torch;
+    # tests/test_demo_cli.py checks the two agree)
+    train.add_argument("--epochs", type=int, default=None, help="autoencoder epochs (20)")
     train.add_argument(
-        "--finetune-epochs", type=int, default=None, help="supervised fine-tuning epochs (20)"
+        "--finetune-epochs", type=int, default=None, help="supervised fine-tuning epochs (10)"
     )
     train.add_argument("--data-dir", type=Path, default=None, help="default ../shared/data")
     train.add_argument("--seed", type=int, default=None)

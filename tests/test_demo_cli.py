@@ -205,3 +205,22 @@ def test_the_demo_printer_names_the_gas_unit(capsys) -> None:
     _print_event({**base, "gas_ppm": 900.0}, None)
     first, second = capsys.readouterr().out.splitlines()
     assert "gas=35000 counts" in first and "gas=900 ppm" in second
+
+
+def test_help_states_the_training_defaults_that_training_uses() -> None:
+    """``--help`` said 50 and 20 epochs while training ran 20 and 10 (newcomer)."""
+    from app.ml.model import ModelConfig
+    from app.training.lodo import LODO_EPOCHS
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, str(root / "main.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    text = " ".join(out.split())
+    assert f"autoencoder epochs ({ModelConfig.epochs})" in text
+    assert f"supervised fine-tuning epochs ({ModelConfig.finetune_epochs})" in text
+    assert f"LODO autoencoder epochs ({LODO_EPOCHS[0]})" in text
+    assert f"LODO fine-tuning epochs ({LODO_EPOCHS[1]})" in text
