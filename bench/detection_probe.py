@@ -82,6 +82,14 @@ def cycles(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
     }
 
 
+def _draft(i: np.ndarray) -> np.ndarray:
+    """°C at 1 Hz rows ``i``: 21 °C, and from row 1800 a door opening every 20 min that
+    takes the room to 13 °C over 2 min, holds it 10 min and recovers over 2 min."""
+    k = np.where(i >= 1800, (i - 1800) % 1200, 10_000)
+    drop = np.clip(k / 120, 0, 1) * np.clip((840 - k) / 120, 0, 1)
+    return 21.0 - 8.0 * drop
+
+
 def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
     """Name -> (gas, °C, %RH) at 1 Hz, one hour each (leaks start at row 1800), but for the
     two-hour cases (their leak starts at row 5400: the old noise scale needed that long to
@@ -280,17 +288,31 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             t,
             h,
         ),
-        # a drier room cannot explain a rise (newcomer of 1 Dec 11:00: discounted as if the
-        # humidity had risen, x1.3 never raised)
-        "leak: x1.3 at 1800 as the humidity falls 25 %RH": (
+        # a leak that arrives with a large ambient change is discounted by what the change
+        # can explain, whatever its sign (newcomer of 1 Dec 11:00; features._explained)
+        "limit: x1.3 at 1800 as the humidity falls 25 %RH": (
             np.where(i < 1800, 420.0, 546.0) + rng.normal(0, 4, n),
             t,
             np.where(i < 1800, 60.0, 35.0),
         ),
-        "leak: x1.3 at 1800 as it cools 6 C and dries 20 %RH": (
+        "limit: x1.3 at 1800 as it cools 6 C and dries 20 %RH": (
             np.where(i < 1800, 420.0, 546.0) + rng.normal(0, 4, n),
             np.where(i < 1800, 22.0, 16.0),
             np.where(i < 1800, 60.0, 40.0),
+        ),
+        # a sensor that reads higher when colder: a door opening every 20 min after 30 min,
+        # T 21 -> 13 C in 2 min for 10 min, gas +4.5 % per C (newcomer of 1 Dec 12:10: a
+        # critical leak alert at every opening while only rises were taken off)
+        "clean: cold draft, T -8 C, a sensor reading +36 % when cold": (
+            420 * (1 + 0.045 * (21 - _draft(i))) + rng.normal(0, 3, n),
+            _draft(i),
+            h,
+        ),
+        "leak: x2 at 1800 on the cold-draft sensor": (
+            420 * (1 + 0.045 * (21 - _draft(i))) * np.where(i >= 1800, 2.0, 1.0)
+            + rng.normal(0, 3, n),
+            _draft(i),
+            h,
         ),
     }
 

@@ -91,22 +91,20 @@ def gas_rise(windows: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def _explained(d_t: np.ndarray | float, d_rh: np.ndarray | float, cfg: SignalConfig) -> Any:
     """``sens_t_per_c * |d_t| + sens_rh_per_pct * |d_rh|`` (log ratio) for changes of
-    temperature ``d_t`` (°C) and humidity ``d_rh`` (%RH) of which at least one is a rise; 0
-    where both fell (or stayed) or either is unknown (NaN); an array for arrays, a NumPy
-    scalar for scalars.
+    temperature ``d_t`` (°C) and humidity ``d_rh`` (%RH), 0 where either is unknown (NaN);
+    an array for arrays, a NumPy scalar for scalars.
 
-    A fall alone cannot explain a rise: the fits behind both factors (:class:`SignalConfig`,
-    on methane_chamber_afc) are positive, the sensor reading higher in warmer, more humid
-    air. Until 1 Dec 11:00 a leak that arrived as the room cooled or dried was discounted as
-    if it had warmed: x1.3 and x1.4 leaks with -25 %RH, or -6 °C and -20 %RH, were never
-    raised (newcomer). Mixed changes keep the sizes of both: heating warms and dries a room,
-    and counting only the warming (each change by its sign) raised a false alarm on
-    smoke_iot rows 51147-55975, whose eCO2 rises as the detector heats and the air dries."""
-    t, rh = np.asarray(d_t, dtype=np.float64), np.asarray(d_rh, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        up = ((t > 0) | (rh > 0)) & np.isfinite(t) & np.isfinite(rh)
-        out = np.where(up, cfg.sens_t_per_c * np.abs(t) + cfg.sens_rh_per_pct * np.abs(rh), 0.0)
-    return out if out.ndim else out[()]
+    Each change counts by its size, whatever its sign: the fits behind both factors
+    (:class:`SignalConfig`) are positive on methane_chamber_afc, but a sensor's sign is its
+    own. Tried 1 Dec and reverted the same day (newcomers): counting only rises raised a
+    x1.3 leak that arrived as the room dried -25 %RH (missed with sizes), but raised a
+    critical false alarm at every cold draft on a clean sensor that reads higher when
+    colder (+36 % for -8 °C: 3 of 3 door openings, every seed), and counting each change by
+    its sign raised a real one on smoke_iot rows 51147-55975 (heating: T up, RH down, eCO2
+    up). A false alarm at every door opening gets the alarm switched off; a small leak
+    that happens to arrive with a large ambient change is the rarer loss."""
+    out = cfg.sens_t_per_c * np.abs(d_t) + cfg.sens_rh_per_pct * np.abs(d_rh)
+    return np.nan_to_num(out, nan=0.0)
 
 
 def ambient_explained(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.ndarray:

@@ -76,8 +76,8 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   explains, as long as the gas stays up: +50 % with +10 %RH is raised at once, +30 % with
   +15 %RH (explained: +10 %) is not. A rise of the gas that a sudden change of
   temperature or humidity can explain is not evidence of gas: up to ``sens_t_per_c`` per °C plus
-  ``sens_rh_per_pct`` per %RH in log ratio, where at least one of them rose (a cooler, drier
-  room pulls this sensor down: :func:`app.ml.features.ambient_explained`). Source:
+  ``sens_rh_per_pct`` per %RH in log ratio, each change by its size whatever its sign (a
+  sensor's sign is its own: :func:`app.ml.features.ambient_explained`). Source:
   least-squares fits of 2-minute changes of log CH4_1 on 2-minute changes of T and RH over
   methane_chamber_afc session 0 (a Figaro methane sensor; a person at the chamber or a door
   moves RH and the sensor together): 0.0175 / °C and 0.0065 / %RH on its first part (890
