@@ -135,6 +135,15 @@ class SignalInfo(BaseModel):
         "readings) under which it may clear (half the raise's bounds above that level; a "
         "temperature or humidity change since raises it by what it can explain)",
     )
+    gate: dict[str, float | bool | None] | None = Field(
+        None,
+        description="The evidence gate on the last reading (null while warming up): "
+        "`rise_pct` over the level, `needs_rise_pct` (the +22 % bound, +49 % while "
+        "settling, plus what the temperature/humidity change since the level was learned "
+        "explains; null at a level at or below 0), `needs_z` (4 noise scales, 8 at a 0 "
+        "floor) and `open` (both met: the model's probability then decides). The gate "
+        "itself tests the median of the last three readings",
+    )
     raise_windows: int | None = Field(
         None,
         description="High windows in a row a leak alarm needs now (besides the alarm delay): "

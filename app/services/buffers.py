@@ -757,7 +757,7 @@ class DeviceBuffers:
                 "temperature_c": as_sent(last[1]),
                 "humidity_pct": as_sent(last[2]),
             },
-            "signal": self.signals.info(device_id, float(last[0])),
+            "signal": self.signals.info(device_id, float(last[0]), float(last[1]), float(last[2])),
         }
 
     def evict_idle(self, *, idle_s: float, keep: set[str] | None = None) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from app.ml.features import FLOOR_LEVEL, FLOOR_Z_FACTOR, ambient_allowance
 from app.ml.signal import SignalConfig, SignalStates
 from app.slab import Columns, SlotIndex
 
@@ -145,14 +146,22 @@ class SignalBank:
         p = self.scores.col("probability")[s]
         return None if math.isnan(p) else p
 
-    def info(self, device_id: str, gas: float | None = None) -> dict[str, Any] | None:
-        """The device view's ``signal`` section, or None for an unknown device."""
+    def info(
+        self,
+        device_id: str,
+        gas: float | None = None,
+        temp: float = math.nan,
+        rh: float = math.nan,
+    ) -> dict[str, Any] | None:
+        """The device view's ``signal`` section, or None for an unknown device. ``gas``,
+        ``temp``, ``rh``: the last reading (gas units, °C, %RH), for ``z`` and ``gate``."""
         s = self.index.get(device_id)
         if s is None:
             return None
         st = self.states
         warm = st.warm(s)
         z = st.score(s, gas) if (warm and gas is not None) else math.nan
+        gate = None if math.isnan(z) or gas is None else self._gate(s, gas, z, temp, rh)
         return {
             "state": "ready" if warm else "warming_up",
             "readings_to_warm": max(self.cfg.warmup - st.n[s], 0),
@@ -163,4 +172,26 @@ class SignalBank:
             "held": bool(st.held[s]),
             "restarts": st.restarts[s],
             "last_reset": self.last_reset.get(device_id),
+            "gate": gate,
+        }
+
+    def _gate(self, s: int, gas: float, z: float, temp: float, rh: float) -> dict[str, Any]:
+        """The evidence gate's two bounds for the last reading ``gas`` (``z`` noise scales
+        over the level), as :func:`app.ml.features.evidence` applies them to the filtered
+        reading: ``rise_pct`` over the level, ``needs_rise_pct`` (the ratio bound in force,
+        larger while settling, plus what the temperature and humidity change since the
+        level was learned explains; None at a level at or below 0, where no ratio exists),
+        ``needs_z`` (doubled at a 0 floor) and ``open`` (both met)."""
+        st, cfg = self.states, self.cfg
+        level = float(st.level[s])
+        lr = math.log((max(gas, 0.0) + 1.0) / (max(level, 0.0) + 1.0))
+        allow = ambient_allowance(temp, rh, float(st.t_level[s]), float(st.rh_level[s]), cfg)
+        bound = st.ratio_bound(s) + allow
+        needs_z = cfg.z_hold * (FLOOR_Z_FACTOR if level < FLOOR_LEVEL else 1.0)
+        ratio_ok = level <= 0.0 or lr >= bound
+        return {
+            "rise_pct": round(100.0 * math.expm1(lr), 2),
+            "needs_rise_pct": None if level <= 0.0 else round(100.0 * math.expm1(bound), 2),
+            "needs_z": needs_z,
+            "open": bool(z >= needs_z and ratio_ok),
         }

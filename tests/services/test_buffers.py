@@ -155,6 +155,27 @@ def test_device_view_reports_warm_up_then_level() -> None:
         assert buf.info("a")["signal"]["settling"] is not settled
 
 
+def test_device_view_says_what_the_evidence_gate_asks_of_the_last_reading() -> None:
+    """A newcomer saw "z 19.9, p 0" and could not tell the gate's ratio bound from a model
+    saying no: the view gives the rise over the level, the rise needed (with what a
+    temperature change explains) and the scales needed."""
+    buf = make(3, 1)
+    buf.store(["a"] * 100, np.arange(100.0), np.full((100, 3), [400.0, 20, 40]))
+    gate = buf.info("a")["signal"]["gate"]  # settling: +49 %
+    assert gate["needs_rise_pct"] == pytest.approx(100 * (np.exp(0.4) - 1), abs=0.01)
+    buf.store(["a"] * 600, np.arange(100.0, 700.0), np.full((600, 3), [400.0, 20, 40]))
+    buf.store(["a"], np.array([700.0]), np.array([[460.0, 20, 40]]))
+    gate = buf.info("a")["signal"]["gate"]
+    assert gate["rise_pct"] == pytest.approx(14.96, abs=0.01)  # 461 / 401
+    assert gate["needs_rise_pct"] == pytest.approx(100 * (np.exp(0.2) - 1), abs=0.01)
+    assert gate["needs_z"] == 4.0 and gate["open"] is False  # over 4 scales, under +22 %
+    buf.store(["a"], np.array([701.0]), np.array([[600.0, 25, 40]]))  # 5 C warmer too
+    gate = buf.info("a")["signal"]["gate"]
+    assert gate["needs_rise_pct"] == pytest.approx(100 * (np.exp(0.2 + 5 * 0.0175) - 1), abs=0.01)
+    assert gate["open"] is True
+    assert make(3, 1).info("b") is None
+
+
 # --- the batched path: DeviceBuffers.store -------------------------------------------------
 
 from app.services.windows import BAD_TS, CAPPED, LATE, STORED, WindowBatch  # noqa: E402
