@@ -21,6 +21,7 @@ from typing import Any, Union, get_args, get_origin
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -80,6 +81,21 @@ def unknown_query(request: Request, allowed: frozenset[str]) -> None:
         )
 
 
+def repeated_errors(params: QueryParams, single: Callable[[str], bool]) -> list[dict[str, str]]:
+    """One error entry (field = the name) per query parameter that takes one value
+    (``single(name)``) but was given more than once; REST and ``/ws/alerts`` alike."""
+    counts = Counter(k for k, _ in params.multi_items())
+    return [
+        {
+            "field": k,
+            "reason": f"given {n} times; this parameter takes one value",
+            "type": "repeated_parameter",
+        }
+        for k, n in counts.items()
+        if n > 1 and single(k)
+    ]
+
+
 def repeated_query(request: Request, single: frozenset[str]) -> None:
     """Refuse a query parameter that takes one value given more than once (``?limit=5&
     limit=1000`` was answered with the last one: newcomer).
@@ -87,19 +103,9 @@ def repeated_query(request: Request, single: frozenset[str]) -> None:
     Raises:
         InvalidRequest: one entry per repeated name (field = the name).
     """
-    counts = Counter(k for k, _ in request.query_params.multi_items())
-    twice = [k for k, n in counts.items() if n > 1 and k in single]
+    twice = repeated_errors(request.query_params, single.__contains__)
     if twice:
-        raise InvalidRequest(
-            [
-                {
-                    "field": k,
-                    "reason": f"given {counts[k]} times; this parameter takes one value",
-                    "type": "repeated_parameter",
-                }
-                for k in twice
-            ]
-        )
+        raise InvalidRequest(twice)
 
 
 def _is_list(annotation: Any) -> bool:

@@ -173,6 +173,13 @@ FLOOR_Z_FACTOR = 2.0
 FLOOR_LEVEL = 1.0
 
 
+def needed_z(level: Any, cfg: SignalConfig) -> Any:
+    """The gate's scale bound for a device at ``level`` (gas units; an array or a float):
+    ``z_hold``, times :data:`FLOOR_Z_FACTOR` under a level of :data:`FLOOR_LEVEL`."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.asarray(level) < FLOOR_LEVEL, FLOOR_Z_FACTOR * cfg.z_hold, cfg.z_hold)
+
+
 def evidence(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.ndarray:
     """The leak evidence gate: (B,) bool, True where the last (filtered) gas reading stands
     at least ``cfg.z_hold`` noise scales AND ``cfg.min_log_ratio`` above the device's level,
@@ -200,14 +207,13 @@ def evidence(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.n
     lr = lr - ambient_explained(windows, signal, cfg)
     b = np.asarray(signal, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        # a level under 1 gas unit (a sensor at its 0 floor): the ratio bound, whose offset
-        # is 1 gas unit, is met by any reading of a few units, so the scale bound doubles
-        at_floor = b[:, 0] < FLOOR_LEVEL
         bound = np.fmax(b[:, 4], cfg.min_log_ratio) if b.shape[1] > 4 else cfg.min_log_ratio
         # a level at or below 0 (a raw mV or counts output with a negative offset): no
         # ratio exists (the log ratio clips both at 0), so the doubled scale bound stands alone
         ratio = (lr >= bound) | (b[:, 0] <= 0.0)
-        gate = (z >= np.where(at_floor, FLOOR_Z_FACTOR * cfg.z_hold, cfg.z_hold)) & ratio
+        # a level under 1 gas unit (a sensor at its 0 floor): the ratio bound, whose offset
+        # is 1 gas unit, is met by any reading of a few units, so the scale bound doubles
+        gate = (z >= needed_z(b[:, 0], cfg)) & ratio
     if cfg.sustain_readings > 0:
         gate |= sustained_rise(windows, signal, cfg)
     if cfg.jump_readings > 0:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -14,7 +13,7 @@ from pydantic import ValidationError
 
 from app.deps import AlertsDep, EventLogDep, HubDep
 from app.errors import InvalidRequest, pydantic_errors
-from app.routing import StrictRoute
+from app.routing import StrictRoute, repeated_errors
 from app.schemas.alerts import (
     MAX_ID,
     AckRequest,
@@ -174,16 +173,7 @@ async def ws_alerts(ws: WebSocket, hub: HubDep, keys: KeysDep) -> None:
     }
     # a one-value parameter given twice is refused, as on REST (``?since=1&since=2`` was
     # taken as since=2: newcomer of 1 Dec 11:40)
-    counts = Counter(k for k, _ in q.multi_items())
-    twice = [
-        {
-            "field": k,
-            "reason": f"given {n} times; this parameter takes one value",
-            "type": "repeated_parameter",
-        }
-        for k, n in counts.items()
-        if n > 1 and k not in ("device_id", "kind")
-    ]
+    twice = repeated_errors(q, lambda k: k not in ("device_id", "kind"))
     f: AlertFilter | None = None
     try:
         f = AlertFilter.model_validate(raw)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from app.ml.features import FLOOR_LEVEL, FLOOR_Z_FACTOR, ambient_allowance
+from app.ml.features import ambient_allowance, needed_z
 from app.ml.signal import SignalConfig, SignalStates
 from app.slab import Columns, SlotIndex
 
@@ -187,7 +187,7 @@ class SignalBank:
         lr = math.log((max(gas, 0.0) + 1.0) / (max(level, 0.0) + 1.0))
         allow = ambient_allowance(temp, rh, float(st.t_level[s]), float(st.rh_level[s]), cfg)
         bound = st.ratio_bound(s) + allow
-        needs_z = cfg.z_hold * (FLOOR_Z_FACTOR if level < FLOOR_LEVEL else 1.0)
+        needs_z = float(needed_z(level, cfg))
         ratio_ok = level <= 0.0 or lr >= bound
         return {
             "rise_pct": round(100.0 * math.expm1(lr), 2),
