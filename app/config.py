@@ -164,6 +164,20 @@ class Settings(BaseSettings):
         "high set point has no on-delay. 0 = every reading judged alone (ISA-18.2 / IEC 62682 "
         "on-delay against chattering; README 'Safety rules')",
     )
+    threshold_chatter_window_s: float = Field(
+        600.0,
+        ge=0,
+        description="A threshold alarm raised within this many seconds (reading time) of the "
+        "device's last threshold all-clear is chattering (ANSI/ISA-18.2) and clears only after "
+        "threshold_chatter_off_delay_s below the set point: gas cycling across its set point "
+        "stays one alarm (4,500 + 700 sin(2 pi t / 5 min) ppm at 1 Hz: 2 warnings in the hour, "
+        "12 without); 0 = off",
+    )
+    threshold_chatter_off_delay_s: float = Field(
+        600.0,
+        ge=0,
+        description="Off-delay of a chattering threshold alarm, reading-time seconds",
+    )
     spike_memory_s: float = Field(
         3600.0,
         gt=0,

@@ -55,4 +55,6 @@ def safety_config(s: Settings) -> SafetyConfig:
         silent_s=s.silent_s,
         confirm_max_s=s.threshold_confirm_max_s,
         spike_memory_s=s.spike_memory_s,
+        chatter_window_s=s.threshold_chatter_window_s,
+        chatter_off_delay_s=s.threshold_chatter_off_delay_s,
     )

@@ -42,6 +42,15 @@ threshold rule: ``profiles.py``):
   ``cleared_unacked`` makes it ``active`` again. Without latching a critical alarm
   de-escalates to warning after the gas stays below ``high * (1 - hysteresis)`` for the
   off-delay. The full table is in README "Alarm states".
+- Chattering (ANSI/ISA-18.2-2016's term for an alarm that returns soon after it cleared):
+  a threshold alarm raised within ``chatter_window_s`` (600 s) of reading time after the
+  device's last threshold all-clear keeps ``chatter_off_delay_s`` (600 s) as its off-delay
+  instead of ``off_delay_s``, so gas cycling across the set point is one alarm that stays
+  up, not one per cycle (newcomer: 4,500 + 700·sin(2πt/5 min) ppm at 1 Hz, 12 warnings in
+  the hour with the 20 % deadband and the 60 s off-delay; 2 now). The longer off-delay is
+  the ISA-18.2 / EEMUA 191 remedy for a chattering alarm; it only ever keeps an alarm up
+  longer, never holds one back. The last all-clear's time is persisted with the device's
+  state, so a restart does not forget it.
 
 ``kind="sensor_fault"``, one episode whose ``reason`` names the condition that raised or
 updated it; the episode ends when no condition has held for ``off_delay_s``:
@@ -106,6 +115,9 @@ from app.slab import Columns, SlotIndex
 MODEL_TYPE = "safety rules"
 #: The key of a pending low-set-point reading in a device's persisted state (beside kinds).
 PENDING = "pending"
+#: The key of the reading time of a device's last threshold all-clear in its persisted state
+#: (the chatter rule's memory).
+CLEARED = "threshold_cleared_at"
 _CHANNELS = ("gas_ppm", "temperature_c", "humidity_pct")
 FAULTS = ("stuck", "rate_of_change", "out_of_range", "spike", "silent", "clock")
 #: A low-set-point reading waits for the next one at most this many device intervals of
@@ -130,7 +142,10 @@ class SafetyConfig:
     confirm it (the on-delay's cap, s; 0 = every reading raises at once, as before);
     ``spike_memory_s``: how long after a spike the ``spike`` fault condition holds, s;
     ``near_fraction``: a neighbouring reading at or above this fraction of the low set point
-    confirms a reading over it (see the module docstring).
+    confirms a reading over it (see the module docstring). ``chatter_window_s`` /
+    ``chatter_off_delay_s``: a threshold alarm raised within the window (reading-time s)
+    after the device's last threshold all-clear is chattering and clears only after the
+    longer off-delay (s); window 0 = off (module docstring, "Chattering").
     """
 
     low_ppm: float = 5_000.0
@@ -147,6 +162,8 @@ class SafetyConfig:
     confirm_max_s: float = 30.0
     spike_memory_s: float = 3600.0
     near_fraction: float = 0.5
+    chatter_window_s: float = 600.0
+    chatter_off_delay_s: float = 600.0
 
 
 @dataclass(slots=True)
@@ -162,6 +179,7 @@ class OpenEpisode:
     conditions: list[str] = field(default_factory=list)
     episode: EpisodeStats | None = None
     spike_ts: float | None = None  # sensor_fault: reading time of the last spike
+    chattering: bool = False  # threshold: raised within chatter_window_s of the last clear
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OpenEpisode:
@@ -286,6 +304,9 @@ class SafetyRules:
         self._open: dict[str, dict[str, OpenEpisode]] = {}  # device -> kind -> episode
         self._watched: dict[str, _Watched] = {}  # watched devices without a slot
         self._pending: dict[str, Pending] = {}  # device -> its unconfirmed low reading
+        # device -> reading time of its last threshold all-clear (the chatter rule; only
+        # devices whose threshold alarm ever cleared have one)
+        self._cleared: dict[str, float] = {}
         self.dirty: set[str] = set()
 
     # readings -------------------------------------------------------------------------------
@@ -650,16 +671,25 @@ class SafetyRules:
                 self.dirty.add(d)
                 if not crit:
                     return []  # the high set point never waits: raised below
+            since = ts - self._cleared.get(d, math.nan)
+            chatter = c.chatter_window_s > 0 and 0.0 <= since <= c.chatter_window_s
             ep = OpenEpisode(
                 uuid.uuid4().hex,
                 (Severity.CRITICAL if crit else Severity.WARNING),
                 AlertState.ACTIVE,
                 latched=crit and c.latch_critical,
                 episode=EpisodeStats.open(ts, None, gas, by_probability=False),
+                chattering=chatter,
             )
             self._open.setdefault(d, {})[Kind.THRESHOLD] = ep
             self.dirty.add(d)
             sp = high if crit else low
+            why = (
+                f"; back {since:g} s after its last all-clear: chattering (ISA-18.2), "
+                f"clears after {c.chatter_off_delay_s:g} s below {low * (1 - c.hysteresis):g} {u}"
+                if chatter
+                else ""
+            )
             return [
                 self._event(
                     EventType.RAISED,
@@ -669,7 +699,7 @@ class SafetyRules:
                     ts,
                     gas,
                     "high" if crit else "low",
-                    f"gas {gas:g} {u} >= set point {sp:g} {u}",
+                    f"gas {gas:g} {u} >= set point {sp:g} {u}{why}",
                 )
             ]
         if ep.episode is not None and ep.episode.observe(ts, None, gas):
@@ -725,13 +755,15 @@ class SafetyRules:
                     f"gas below {high * (1 - c.hysteresis):g} {u} for {c.off_delay_s:g} s",
                 )
             )
-        if self._held(d, ep, "clear_since", gas < low * (1 - c.hysteresis), ts):
+        delay = c.chatter_off_delay_s if ep.chattering else c.off_delay_s
+        if self._held(d, ep, "clear_since", gas < low * (1 - c.hysteresis), ts, delay):
             out += self._clear(
                 d,
                 ep,
                 ts,
                 gas,
-                f"gas below {low * (1 - c.hysteresis):g} {u} for {c.off_delay_s:g} s",
+                f"gas below {low * (1 - c.hysteresis):g} {u} for {delay:g} s"
+                + (" (chattering: the longer off-delay)" if ep.chattering else ""),
             )
         if out:
             self.dirty.add(d)
@@ -915,9 +947,17 @@ class SafetyRules:
         return out
 
     # lifecycle ------------------------------------------------------------------------------
-    def _held(self, d: str, ep: OpenEpisode, attr: str, ok: bool, ts: float) -> bool:
+    def _held(
+        self,
+        d: str,
+        ep: OpenEpisode,
+        attr: str,
+        ok: bool,
+        ts: float,
+        delay: float | None = None,
+    ) -> bool:
         """Off-delay timer ``attr`` of ``ep``: started by the first ``ok`` reading, stopped by
-        a bad one; True once it has run ``off_delay_s``."""
+        a bad one; True once it has run ``delay`` seconds (None: ``off_delay_s``)."""
         since: float | None = getattr(ep, attr)
         if not ok:
             if since is not None:
@@ -928,7 +968,7 @@ class SafetyRules:
             setattr(ep, attr, ts)
             self.dirty.add(d)
             since = ts
-        return ts - since >= self.config.off_delay_s
+        return ts - since >= (self.config.off_delay_s if delay is None else delay)
 
     def _resolve(self, d: str, kind: Kind, ts: float, gas: float | None, detail: str) -> AlertEvent:
         opened = self._open[d]
@@ -937,6 +977,8 @@ class SafetyRules:
             del self._open[d]
         ep.state = AlertState.RESOLVED
         self.dirty.add(d)
+        if kind == Kind.THRESHOLD and self.config.chatter_window_s > 0:
+            self._cleared[d] = ts
         return self._event(EventType.RESOLVED, d, kind, ep, ts, gas, "all clear", detail)
 
     def close(
@@ -1058,6 +1100,8 @@ class SafetyRules:
                     "raised": p.raised,
                     "held_at": None if math.isnan(p.held_at) else p.held_at,
                 }
+            if d in self._cleared:
+                kept[CLEARED] = self._cleared[d]
             out[d] = kept or None
         self.dirty.clear()
         return out
@@ -1068,6 +1112,9 @@ class SafetyRules:
         for d, kinds in saved.items():
             self._watch(d, now)
             for kind, data in kinds.items():
+                if kind == CLEARED:
+                    self._cleared[d] = float(data)
+                    continue
                 if kind == PENDING:  # due at the first sweep unless a reading comes first
                     kept = {k: v for k, v in data.items() if k not in ("due", "since")}
                     nan = {k: math.nan for k in ("prev", "held_at") if kept.get(k) is None}
@@ -1125,6 +1172,7 @@ class SafetyRules:
         for d in device_ids:
             self._open.pop(d, None)
             self._pending.pop(d, None)
+            self._cleared.pop(d, None)
             self._watched.pop(d, None)
             s = self.index.get(d)
             if s is None:

@@ -456,3 +456,49 @@ def test_an_off_delay_started_by_a_stamp_ahead_restarts_when_time_goes_back() ->
         ("alert.resolved", "all clear"),
     ]
     assert out[1].ts == T0 + 3 + 5
+
+
+def _cycling(minutes: int) -> list[tuple[float, float, float]]:
+    """Gas cycling across the 5,000 ppm set point: 4,500 + 700 sin(2 pi t / 5 min) at 1 Hz
+    (newcomer's case: from 3,800 to 5,200 ppm, under the 4,000 ppm clear limit each cycle)."""
+    t = np.arange(60 * minutes)
+    return gas_only(4500.0 + 700.0 * np.sin(2 * np.pi * t / 300.0))
+
+
+def test_gas_cycling_across_the_set_point_is_one_chattering_alarm_not_one_per_cycle() -> None:
+    events = feed(SafetyRules(SafetyConfig()), _cycling(60))
+    raised = [e for e in events if e.type == "alert.raised"]
+    assert len(raised) == 2  # the first, and the one that returned within 10 min of its clear
+    assert "chattering" in (raised[1].detail or "")
+    assert [e.type for e in events if e.alert_id == raised[1].alert_id] == ["alert.raised"]
+    # without the rule: one warning per 5-min cycle
+    off = feed(SafetyRules(SafetyConfig(chatter_window_s=0)), _cycling(60))
+    assert sum(e.type == "alert.raised" for e in off) == 12
+
+
+def test_a_chattering_alarm_clears_after_the_longer_off_delay_and_one_later_is_normal() -> None:
+    rules = SafetyRules(SafetyConfig(chatter_window_s=600, chatter_off_delay_s=600))
+    rows = _cycling(10) + gas_only([420.0] * 1500) + gas_only([6000.0] * 5 + [420.0] * 200)
+    events = feed(rules, rows)
+    resolved = [e for e in events if e.type == "alert.resolved"]
+    raised = [e for e in events if e.type == "alert.raised"]
+    assert len(raised) == 3 and len(resolved) == 3
+    # the chattering one clears 600 s after the gas last fell under 4,000 ppm
+    last_high = T0 + max(i for i, (g, _, _) in enumerate(_cycling(10)) if g >= 4000.0)
+    assert resolved[1].ts == last_high + 1 + 600
+    assert "600 s" in (resolved[1].detail or "")
+    # 25 min of clean air later the gas is back: 15 min after the all-clear, so
+    # the normal 60 s off-delay
+    assert "chattering" not in (raised[2].detail or "")
+    assert resolved[2].ts - raised[2].ts == 5 + 60
+
+
+def test_the_last_all_clear_survives_a_restart() -> None:
+    rules = SafetyRules(SafetyConfig())
+    first = feed(rules, gas_only([6000.0] * 3 + [420.0] * 70))
+    assert [e.type for e in first][-1] == "alert.resolved"
+    saved = json.loads(json.dumps(rules.take_dirty()))
+    again = SafetyRules(SafetyConfig())
+    again.restore({d: s for d, s in saved.items() if s}, now=0.0)
+    later = feed(again, gas_only([6000.0] * 3), t0=T0 + 200)
+    assert "chattering" in (later[0].detail or "")
