@@ -130,6 +130,7 @@ async def ack_alert(
     "/api/events",
     response_model=EventList,
     summary="Stored events after an id",
+    responses={422: {"description": "`since` beyond the newest event id, or a bad parameter"}},
     dependencies=[VIEWER],
 )
 async def list_events(
@@ -138,7 +139,21 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     device_id: Annotated[list[str] | None, Query()] = None,
 ) -> EventList:
-    """Oldest first: page on with ``since`` = the last ``event_id`` you got."""
+    """Oldest first: page on with ``since`` = the last ``event_id`` you got. A ``since``
+    beyond the newest event id is refused (422, as ``/ws/alerts`` refuses it): an id this
+    service never handed out (a cursor kept from another store, or a typo) would otherwise
+    return nothing until new events passed it, every alert until then unseen."""
+    if since > log.last_event_id and since > (newest := await log.newest_id()):
+        raise InvalidRequest(
+            [
+                {
+                    "field": "since",
+                    "reason": f"{since} is beyond the newest event id ({newest}); page on "
+                    "with an event_id you received",
+                    "type": "less_than_equal",
+                }
+            ]
+        )
     events = await log.read(since, device_ids=device_id, limit=limit)
     return EventList(
         events=[EventOut.model_validate(e) for e in events], last_event_id=log.last_event_id

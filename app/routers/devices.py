@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from app.deps import DevicesDep, ReadingsRepoDep, SettingsDep
-from app.errors import GasleakError
+from app.errors import GasleakError, NotFound
 from app.routing import StrictRoute
 from app.schemas.alerts import Kind
 from app.schemas.devices import DeviceInfo, DevicePage, Profile, ProfilePatch
@@ -17,7 +17,6 @@ from app.schemas.history import HistoryPoint, ReadingsHistory
 from app.schemas.readings import DEVICE_ID_PATTERN, iso
 from app.schemas.times import LINE, UtcDateTime
 from app.security import VIEWER, AdminDep, AuditDep
-from app.store.readings import ReadingsRepo
 
 router = APIRouter(tags=["devices"], route_class=StrictRoute)
 DEFAULT_SPAN_S = 3600.0
@@ -162,23 +161,18 @@ async def patch_device(
     return info
 
 
-async def _device_now(repo: ReadingsRepo, device_id: str) -> float:
-    """The end of a device's default history range: just after its newest stored reading,
-    or now for a device with no reading."""
-    last = await repo.last_ts(device_id)
-    return float(last) + 1e-3 if last is not None else time.time()
-
-
 @router.get(
     "/api/devices/{device_id}/readings",
     response_model=ReadingsHistory,
     response_model_by_alias=True,
     summary="A device's readings over a time range, downsampled",
+    responses={404: {"description": "Unknown device: never registered, nothing stored"}},
     dependencies=[VIEWER],
 )
 async def get_readings(
     device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
     repo: ReadingsRepoDep,
+    devices: DevicesDep,
     settings: SettingsDep,
     start: Annotated[
         UtcDateTime | None,
@@ -205,8 +199,14 @@ async def get_readings(
     ] = None,
     max_points: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> ReadingsHistory:
-    """Mean/min/max gas and mean temperature and humidity per bucket; empty buckets omitted."""
-    t1 = end.timestamp() if end else await _device_now(repo, device_id)
+    """Mean/min/max gas and mean temperature and humidity per bucket; empty buckets omitted.
+    404 for a device that is neither known nor has stored readings, as
+    ``GET /api/devices/{device_id}`` (an empty history for a mistyped id hid the typo:
+    newcomer of 1 Dec 11:40); a known device with no reading in the range is an empty list."""
+    last = await repo.last_ts(device_id)
+    if last is None and not devices.known(device_id):
+        raise NotFound(f"device {device_id!r} is not known and has no stored reading")
+    t1 = end.timestamp() if end else (float(last) + 1e-3 if last is not None else time.time())
     t0 = start.timestamp() if start else t1 - DEFAULT_SPAN_S
     if not t0 < t1:
         raise BadRange([{"field": "from", "reason": "must be before `to`"}])

@@ -41,6 +41,10 @@ class DeviceService:
         #: (``AlertService.close_device``; wired in ``app/state.py``).
         self.close_alerts: Callable[[str, str, str], Awaitable[object]] | None = None
 
+    def known(self, device_id: str) -> bool:
+        """Whether the device is registered or in memory (what :meth:`get` needs)."""
+        return self.buffers.info(device_id) is not None or device_id in self.registry.profiles
+
     def get(self, device_id: str) -> DeviceInfo:
         """One device: profile, open alerts of every kind, buffer info while in memory.
 

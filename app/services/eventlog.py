@@ -94,6 +94,11 @@ class EventLog:
         """Newest event id stored and fanned out (0 = none)."""
         return self.hub.last_event_id
 
+    async def newest_id(self) -> int:
+        """Newest event id, asking the store when the one fanned out here is older (another
+        replica's events in cluster mode)."""
+        return max(self.hub.last_event_id, await self.store.last_event_id())
+
     async def start(self) -> None:
         """Continue numbering after the newest stored event."""
         self.hub.last_event_id = await self.store.last_event_id()

@@ -114,6 +114,14 @@ async def test_list_filters_and_cursor_pages(app_client: ClientAndState) -> None
     assert (await c.get("/api/alerts", params={"state": "open"})).status_code == 422
     events = (await c.get("/api/events", params={"since": 1, "limit": 2})).json()
     assert [e["event_id"] for e in events["events"]] == [2, 3]
+    # a cursor beyond the newest id (kept from another store, a typo) is refused, as
+    # /ws/alerts refuses it, instead of returning nothing until new events pass it
+    newest = events["last_event_id"]
+    assert (await c.get("/api/events", params={"since": newest})).json()["events"] == []
+    far = await c.get("/api/events", params={"since": newest + 5})
+    assert far.status_code == 422
+    [err] = far.json()["detail"]
+    assert err["field"] == "since" and f"newest event id ({newest})" in err["reason"]
 
 
 async def test_readings_history_is_downsampled(
@@ -134,6 +142,12 @@ async def test_readings_history_is_downsampled(
         params={"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
     )
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "from"
+    # an unknown device is a 404, as GET /api/devices/{id}; a known one with nothing in the
+    # range an empty list
+    unknown = await c.get("/api/devices/h2/readings")
+    assert unknown.status_code == 404 and "h2" in str(unknown.json()["detail"])
+    early = {"from": "2020-01-01T00:00:00Z", "to": "2020-01-02T00:00:00Z"}
+    assert (await c.get("/api/devices/h1/readings", params=early)).json()["points"] == []
 
 
 @pytest.fixture
