@@ -266,8 +266,9 @@ class Settings(BaseSettings):
         description="A leak alert raised within this many seconds of the device's last "
         "all-clear is chattering (ANSI/ISA-18.2) and gets alert_chatter_off_delay_s as its "
         "off-delay: a leak in puffs minutes apart stays one alert (600: x3 puffs every 2 min "
-        "raised 2 alerts in the hour, not 30); 0 = off (the default: app/alerting/leak.py "
-        "PolicyConfig says what it costs the evaluation's event recall)",
+        "raised 2 alerts in the hour, not 30; each later puff is the open alert's 'recurred' "
+        "update); 0 = off (the default: app/alerting/leak.py PolicyConfig says what it "
+        "costs: a wide clean cycle is never learned under a chattering alert)",
     )
     alert_chatter_off_delay_s: float = Field(
         600.0,

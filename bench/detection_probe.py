@@ -18,7 +18,7 @@ import numpy as np
 from app.alerting.configure import evaluation_policy
 from app.alerting.leak import PolicyConfig
 from app.ml.predictor import Predictor, load_predictor
-from app.training.online_replay import replay
+from app.training.online_replay import Run, replay
 from app.training.reference_detectors import Detector, gated_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +27,24 @@ ROOT = Path(__file__).resolve().parents[1]
 def alerts(
     pred: Predictor, gas: np.ndarray, temp: np.ndarray, rh: np.ndarray, dt: float = 1.0
 ) -> list[int]:
-    """Rows at which a fresh device's leak alert is raised (the service's path, offline)."""
+    """Rows at which a fresh device's leak is announced: an alert raised, or re-announced as
+    ``recurred`` (the service's path, offline)."""
     return episodes(pred, gas, temp, rh, dt)[0]
+
+
+def probe_run(
+    pred: Predictor,
+    gas: np.ndarray,
+    temp: np.ndarray,
+    rh: np.ndarray,
+    dt: float = 1.0,
+    pol: PolicyConfig | None = None,
+) -> Run:
+    """A fresh device's offline replay through the service's path (:func:`episodes`), whole:
+    its raises, ``recurred`` updates and open rows apart."""
+    ts = np.arange(len(gas)) * dt
+    det = Detector("probe", gated_model(pred), "")
+    return replay(det, np.c_[gas, temp, rh], ts, pol or evaluation_policy(), pred.signal_cfg)
 
 
 def episodes(
@@ -39,19 +55,18 @@ def episodes(
     dt: float = 1.0,
     pol: PolicyConfig | None = None,
 ) -> tuple[list[int], list[int]]:
-    """Rows at which a fresh device's leak alert is raised, and rows at which it resolves:
+    """Rows at which a fresh device's leak is announced (an alert raised, or an open one
+    re-announced as ``recurred``), and rows at which it resolves:
     the service's path, offline (:func:`app.training.online_replay.replay`: the signal model
     held while an alert is open, the gate, the model, the alert policy with its off-delay and
     the open alert's still-above test). gas (n,) in gas units, temp (n,) °C, rh (n,) %RH, one
     reading every ``dt`` s. Until 1 Dec the probes did not replay the hold: a clean cycle
     whose peaks an open alert keeps from being learned was counted once, where the service
     raised it at every peak."""
-    ts = np.arange(len(gas)) * dt
-    det = Detector("probe", gated_model(pred), "")
-    run = replay(det, np.c_[gas, temp, rh], ts, pol or evaluation_policy(), pred.signal_cfg)
+    run = probe_run(pred, gas, temp, rh, dt, pol)
     active = run.active
     resolved = run.ends[1:][active[:-1] & ~active[1:]]
-    return [int(r) for r in run.raised], [int(r) for r in resolved]
+    return [int(r) for r in run.announced], [int(r) for r in resolved]
 
 
 def cycles(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:

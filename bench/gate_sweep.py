@@ -110,12 +110,12 @@ def main() -> None:
         fa: dict[str, int] = {}
         fa_synthetic: dict[str, int] = {}
         for c in clean:
-            n = len(replay(det, c.series, c.ts, policy, pred.signal_cfg).raised)
+            n = len(replay(det, c.series, c.ts, policy, pred.signal_cfg).announced)
             if n:
                 (fa if c.group == "real" else fa_synthetic)[c.name] = n
         delays: dict[str, float | None] = {}
         for c in events:
-            raised = replay(det, c.series, c.ts, policy, pred.signal_cfg).raised
+            raised = replay(det, c.series, c.ts, policy, pred.signal_cfg).announced
             assert c.onset is not None
             hit = raised[raised >= c.onset]
             delays[c.name] = float(c.ts[hit[0]] - c.ts[c.onset]) if len(hit) else None
@@ -124,7 +124,7 @@ def main() -> None:
             name: len(
                 replay(
                     det, np.c_[g, t, h], np.arange(len(g), dtype=float), policy, pred.signal_cfg
-                ).raised
+                ).announced
             )
             for name, (g, t, h) in probes.items()
         }

@@ -30,10 +30,11 @@ def main() -> None:
     cases = [c for c in R.clean_stretches(DATA) if c.group == "real"]
     for c in cases + R.real_events(DATA):
         run = replay(det, c.series, c.ts, policy, pred.signal_cfg)
-        if len(run.raised) or len(run.worsened):
+        if len(run.raised) or len(run.worsened) or len(run.recurred):
             print(
                 f"{c.name:66s} raised at rows {run.raised.tolist()}, "
-                f"re-alarmed (worsened) at rows {run.worsened.tolist()}"
+                f"re-alarmed (worsened) at rows {run.worsened.tolist()}, "
+                f"recurred at rows {run.recurred.tolist()}"
             )
 
 

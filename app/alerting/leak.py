@@ -97,6 +97,10 @@ class DeviceAlertState:
     # off-delay is then ``chatter_off_delay_s``)
     resolved_ts: float | None = None
     chattering: bool = False
+    # recurrence (:meth:`AlertPolicy._maybe_recurred`): the open alert's gas had returned
+    # (``clear_n`` clear windows in a row, its off-delay running) at this reading time;
+    # ``high_run`` / ``recent`` then count the windows of a leak that comes back
+    returned_ts: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy, for the store."""
@@ -279,16 +283,22 @@ class PolicyConfig:
     all-clear is *chattering* (ANSI/ISA-18.2-2016's term for an alarm that returns soon
     after it cleared), and its off-delay is ``chatter_off_delay_s`` instead of
     ``off_delay_s``: a leak that comes and goes in puffs minutes apart stays one open alert
-    instead of one alert per puff. Off by default (``chatter_window_s`` 0); an operator
-    sets it (``GASLEAK_ALERT_CHATTER_WINDOW_S``, 600 s tried). Measured with 600 s
-    (``python -m bench.detection_probe``'s puff-train rows, x3 for 20 s every 2 min at 1 Hz,
-    an hour): 30 alerts and 60 events -> 2 alerts (newcomer of 1 Dec 11:00: also 20 for
-    30 s every 3 min, 12 for every 5 min -> 2). Why not on: the evaluation counts a leak
-    that starts under the still-open alert of the one before as not detected, and its
-    benchmarks are such leaks, 1-4 min apart: with it the 1 Hz smoke benchmark's event
-    recall >= 3 sd fell 0.506 -> 0.335 and methane_chamber_afc's LODO one 0.971 -> 0.786
-    (``python main.py --mode evaluate ...``), the smoke_iot gas-fire alert no longer
-    cleared before its session ended, and the all-clear of such an alert comes
+    instead of one alert per puff; each puff after the first is told as the open alert's
+    ``recurred`` update (:meth:`AlertPolicy._maybe_recurred`). Off by default
+    (``chatter_window_s`` 0); an operator sets it (``GASLEAK_ALERT_CHATTER_WINDOW_S``, 600 s
+    tried). Measured with 600 s (``python -m bench.detection_probe``'s puff-train rows, x3
+    for 20 s every 2 min at 1 Hz, an hour): 30 alerts -> 2 alerts and 28 ``recurred``
+    updates (30 s every 5 min: 12 -> 2 and 10). The evaluation counts a ``recurred``
+    update as the detection of a leak that starts under an open alert (and as a false
+    alarm on clean air), so with it on the figures hold: recall >= 3 sd on the 1 Hz smoke
+    benchmark 0.497 with it, 0.487 without, LODO methane_chamber_afc 0.971 either way, 0
+    false alarms on every real clean stretch (``python main.py --mode evaluate ...``, 1 Dec; before
+    ``recurred`` existed it cost 0.506 -> 0.335). Why it stays off: an open alert holds the
+    signal model, and a chattering alert's 600 s off-delay outlasts a clean cycle's period,
+    so a wide clean cycle that a fresh device raised twice before learning it (400 + 100
+    sin, 3.1 and 6.3 min periods) is never learned: one alert open for the rest of the hour
+    (time in alert 0.07 -> 0.96 and 0.14 -> 0.93) re-announced at every peak (17 and 7
+    ``recurred`` updates). Also the all-clear of a chattering alert comes
     ``chatter_off_delay_s`` after the gas last returned, not 60 s.
     """
 
@@ -476,8 +486,13 @@ class AlertPolicy:
                 st.low_run, st.clear_since = 0, None
             if st.episode is not None and st.episode.observe(ts, prob, gas_ppm):
                 self.dirty.add(device_id)  # a new peak is stored (survives a restart)
+            if st.low_run >= c.clear_n and st.returned_ts is None:
+                st.returned_ts = st.clear_since  # the gas returned: watch for it coming back
+                st.high_run, st.high_since, st.recent, st.recent_ts = 0, None, 0, []
             event = None
-            if gas_level is not None:
+            if st.returned_ts is not None:
+                event = self._maybe_recurred(device_id, st, prob, ts, gas_ppm, gas_level)
+            if event is None and gas_level is not None:
                 event = self._maybe_worsened(device_id, st, prob, ts, gas_ppm)
             if event is None:
                 event = self._maybe_resolve_or_escalate(device_id, st, prob, ts, gas_ppm)
@@ -566,6 +581,56 @@ class AlertPolicy:
             and ts - st.recent_ts[0] >= c.raise_min_s
         )
 
+    def _maybe_recurred(
+        self,
+        device_id: str,
+        st: DeviceAlertState,
+        prob: float,
+        ts: float,
+        gas: float | None,
+        gas_level: float | None,
+    ) -> AlertEvent | None:
+        """Re-announce an open alert whose gas had returned (``clear_n`` clear windows in a
+        row: only its off-delay kept it open) when the leak comes back: the raise rules
+        (consecutive and k-of-n, as for a new alert) counted from the return. The alert
+        becomes ``active`` again (an acknowledgement no longer holds: the gas came back
+        after it), may escalate, and the announced level becomes the new one. Without it a
+        leak that came back within the off-delay (60 s; 600 s for a chattering alert) was
+        never told: the alert stayed open and said nothing."""
+        c = self.config
+        if prob >= c.raise_p:
+            if st.high_run == 0:
+                st.high_since = ts
+            st.high_run = min(st.high_run + 1, c.raise_n * STALLED_CLOCK_FACTOR)
+        else:
+            st.high_run, st.high_since = 0, None
+        if c.dense_k:
+            st.push_window(prob >= c.raise_p, ts, c.dense_n)
+        if not (self._run_raises(st, ts) or self._dense_raises(st, prob, ts)):
+            return None
+        back = ts - (st.returned_ts if st.returned_ts is not None else ts)
+        st.high_run, st.high_since, st.recent, st.recent_ts = 0, None, 0, []
+        st.returned_ts = None
+        st.state = AlertState.ACTIVE.value
+        st.told_gas = _announced(gas_level, gas)
+        if st.severity == Severity.WARNING and self._critical_reason(device_id, st, prob, ts, gas):
+            st.severity = Severity.CRITICAL.value
+        detail = (
+            f"the leak came back {back:g} s after the gas had returned; the alert stayed open "
+            f"for its off-delay ({self._off_delay(st):g} s"
+            + (", chattering" if st.chattering else "")
+            + ")"
+        )
+        return self._event(
+            EventType.UPDATED, device_id, st, prob, ts, gas, "recurred", detail=detail
+        )
+
+    def _off_delay(self, st: DeviceAlertState) -> float:
+        """The off-delay of the device's open alert, s: ``chatter_off_delay_s`` when it is
+        chattering, else ``off_delay_s``."""
+        c = self.config
+        return c.chatter_off_delay_s if st.chattering else c.off_delay_s
+
     def _maybe_worsened(
         self, device_id: str, st: DeviceAlertState, prob: float, ts: float, gas: float | None
     ) -> AlertEvent | None:
@@ -606,7 +671,7 @@ class AlertPolicy:
         self, device_id: str, st: DeviceAlertState, prob: float, ts: float, gas: float | None
     ) -> AlertEvent | None:
         c = self.config
-        off_delay = c.chatter_off_delay_s if st.chattering else c.off_delay_s
+        off_delay = self._off_delay(st)
         if (
             st.low_run >= c.clear_n
             and st.clear_since is not None

@@ -107,7 +107,9 @@ class EventOut(BaseModel):
     reason: str | None = Field(
         None,
         description='Why: leak escalation "probability", '
-        '"concentration" or "duration"; threshold "low", "high", '
+        '"concentration" or "duration", leak re-alarm "worsened" (the leak grew) or '
+        '"recurred" (it came back while its alert waited out the off-delay); '
+        'threshold "low", "high", '
         '"escalated", "de-escalated", "cleared_unacked", "gas_returned"; '
         'sensor_fault "stuck", "rate_of_change", "out_of_range", '
         '"silent", "clock"; "all clear", "acknowledged", "reminder"',

@@ -14,9 +14,10 @@ from app.training.real_cases import NamedCase, upper_95_per_1000h
 
 
 def clean_figures(case: NamedCase, run: Run) -> dict[str, Any]:
-    """False alarms (alerts raised) on a clean stretch, the hours covered, the rate and its
-    95 % upper bound per 1,000 device-hours, and the share of scored rows in alert."""
-    n, h = int(len(run.raised)), case.device_hours
+    """False alarms (alerts raised, or re-announced as ``recurred``) on a clean stretch,
+    the hours covered, the rate and its 95 % upper bound per 1,000 device-hours, and the
+    share of scored rows in alert."""
+    n, h = int(len(run.announced)), case.device_hours
     return {
         "false_alarms": n,
         "device_hours": round(h, 3),
@@ -27,18 +28,20 @@ def clean_figures(case: NamedCase, run: Run) -> dict[str, Any]:
 
 
 def event_figures(case: NamedCase, run: Run) -> dict[str, Any]:
-    """Detected (an alert raised at or after the labelled onset), delay from the onset in
-    seconds (timestamps), alerts raised before the onset, and whether an alert is still open
-    at the last reading; ``time_in_alert_after_onset`` the share of scored rows from the
-    onset on with an alert open."""
+    """Detected (an alert raised, or re-announced as ``recurred``, at or after the labelled
+    onset), delay from the onset in seconds (timestamps), such announcements before the
+    onset, and whether an alert is still open at the last reading;
+    ``time_in_alert_after_onset`` the share of scored rows from the onset on with an alert
+    open."""
     on = int(case.onset or 0)
-    after = run.raised[run.raised >= on]
+    told = run.announced
+    after = told[told >= on]
     delay = float(case.ts[after[0]] - case.ts[on]) if len(after) else None
     post = run.ends >= on
     return {
         "detected": bool(len(after)),
         "delay_s": delay,
-        "alerts_before_onset": int((run.raised < on).sum()),
+        "alerts_before_onset": int((told < on).sum()),
         "open_at_end": bool(run.active[-1]) if len(run.active) else False,
         "time_in_alert_after_onset": round(float(run.active[post].mean()), 4)
         if post.any()

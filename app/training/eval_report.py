@@ -81,7 +81,7 @@ def plot_timeline(name: str, entry: dict[str, Any], out: Path) -> str:
         r = raw["cases"][i]
         ax[k].plot(r["ends"], r["scores"], lw=0.8)
         ax[k].axhline(0.7, ls="--", c="k", lw=0.6)
-        for row in r["raised"]:
+        for row in r["announced"]:
             ax[k].axvline(row, c="r", lw=1.2)
         ax[k].set_ylim(-0.05, 1.05)
         ax[k].set_ylabel(det, fontsize=8)
@@ -167,14 +167,15 @@ def _markdown(report: dict[str, Any], plots: dict[str, list[str]], loss: str | N
         "## Summary",
         comparison_text(report),
         "## False alarms on every clean stretch",
-        "Cells: alerts raised (95 % upper bound per 1,000 device-hours: rule of three when "
-        "0, exact Poisson otherwise). Notes: "
+        "Cells: alerts raised or re-announced as `recurred` (95 % upper bound per 1,000 "
+        "device-hours: rule of three when 0, exact Poisson otherwise). Notes: "
         + "; ".join(f"{r['name']}: {r['note']}" for r in report["clean_stretches"] if r["note"])
         + ".",
         clean_table(report),
         "## Real events",
-        "Delay from the labelled onset to the first alert raised at or "
-        "after it; 'open at end': an alert still open at the last reading. Notes: "
+        "Delay from the labelled onset to the first alert raised (or re-announced as "
+        "`recurred`) at or after it; 'open at end': an alert still open at the last "
+        "reading. Notes: "
         + "; ".join(f"{r['name']}: {r['note']}" for r in report["events"] if r["note"])
         + ".",
         events_table(report),

@@ -257,7 +257,7 @@ def summarise(bench: Benchmark, raw: dict[str, Any], thr: float) -> dict[str, An
         ps.append(r["scores"][keep])
         if c.events:
             d = match_events(
-                [e[0] for e in c.events], [e[1] for e in c.events], r["raised"], grace=WINDOW
+                [e[0] for e in c.events], [e[1] for e in c.events], r["announced"], grace=WINDOW
             )
             delays.append(d)
             t, onset = c.times(), np.array([e[0] for e in c.events])
@@ -265,7 +265,8 @@ def summarise(bench: Benchmark, raw: dict[str, Any], thr: float) -> dict[str, An
             delays_s.append(np.where(d >= 0, hit, -1.0))
             ks.append([e[2] for e in c.events])
         if c.fa_rows is not None:
-            n_fa += int(c.fa_rows[r["raised"]].sum()) if len(r["raised"]) else 0
+            told = r["announced"]  # raised, or re-announced as the leak came back
+            n_fa += int(c.fa_rows[told].sum()) if len(told) else 0
             hours += c.fa_hours
             rows = c.fa_rows[r["ends"]]
             on += int(r["active"][rows].sum())

@@ -52,7 +52,9 @@ class Run:
     or the reading itself for the statistical baseline); ``scores`` (N,) float64;
     ``elevated`` (N,) bool; ``active`` (N,) bool, an alert open after that row; ``raised``
     (k,) int64 rows where an alert was raised; ``worsened`` (m,) int64 rows where an open
-    alert was re-alarmed because its leak worsened (:meth:`AlertPolicy._maybe_worsened`)."""
+    alert was re-alarmed because its leak worsened (:meth:`AlertPolicy._maybe_worsened`);
+    ``recurred`` (j,) int64 rows where an open alert whose gas had returned was re-announced
+    because the leak came back (:meth:`AlertPolicy._maybe_recurred`)."""
 
     ends: np.ndarray
     scores: np.ndarray
@@ -60,6 +62,15 @@ class Run:
     active: np.ndarray
     raised: np.ndarray
     worsened: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    recurred: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    @property
+    def announced(self) -> np.ndarray:
+        """(k + j,) int64 sorted rows where a leak was announced to subscribers: an alert
+        raised, or an open one re-announced because the leak came back (``recurred``). What
+        the evaluation counts, as a detection during a leak and as a false alarm on clean
+        air."""
+        return np.union1d(self.raised, self.recurred).astype(np.int64)
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a dict (the benchmark code's raw form)."""
@@ -69,6 +80,8 @@ class Run:
             "elevated": self.elevated,
             "active": self.active,
             "raised": self.raised,
+            "recurred": self.recurred,
+            "announced": self.announced,
         }
 
 
@@ -152,7 +165,7 @@ def replay(
     n = len(gas)
     vals = np.full((n, ad.k), np.nan)
     state, pol = ad.new_state(), AlertPolicy(policy, model_type="evaluation")
-    ends, scores, elev, active, raised, worsened = [], [], [], [], [], []
+    ends, scores, elev, active, raised, worsened, recurred = [], [], [], [], [], [], []
     held, i, size = False, 0, chunk
     while i < n:
         snap, j = copy.deepcopy(state), min(i + size, n)
@@ -199,6 +212,8 @@ def replay(
                 raised.append(row)
             if ev is not None and ev.reason == "worsened":
                 worsened.append(row)
+            if ev is not None and ev.reason == "recurred":
+                recurred.append(row)
             now = pol.open_alert("d") is not None
             ends.append(row)
             scores.append(pr)
@@ -223,4 +238,5 @@ def replay(
         np.asarray(active, dtype=bool),
         np.asarray(raised, dtype=np.int64),
         np.asarray(worsened, dtype=np.int64),
+        np.asarray(recurred, dtype=np.int64),
     )

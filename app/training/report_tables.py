@@ -306,9 +306,12 @@ def readme_block(report: dict[str, Any]) -> str:
     parts = [
         f"Figures from `docs/evaluation/report.json` (`{m['command']}`, seed {m['seed']}, "
         f"model created {m['manifest_created']}). Cells of the clean-stretch table: "
-        "alerts raised (95 % upper bound of the rate per 1,000 device-hours: 3 / hours "
-        "when the count is 0, the exact Poisson bound otherwise). Event cells: delay from "
-        "the labelled onset to the alert.",
+        "leak announcements: alerts raised, and open alerts re-announced because the leak "
+        "came back (`recurred`) (95 % upper bound of the rate per 1,000 device-hours: 3 / "
+        "hours when the count is 0, the exact Poisson bound otherwise). Event cells: delay "
+        "from the labelled onset to the alert. An event counts as detected by an alert "
+        "raised, or a `recurred` update of an open one, between its onset and its end plus "
+        "one window.",
         comparison_text(report),
         "**False alarms on every clean stretch**",
         clean_table(report),

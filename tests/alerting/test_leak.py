@@ -244,6 +244,7 @@ def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
             "bursts": [],
             "resolved_ts": None,
             "chattering": False,
+            "returned_ts": None,
         }
     }
     p.update("d", 0.8, 1.0)
@@ -581,7 +582,10 @@ def test_an_alert_raised_soon_after_an_all_clear_holds_through_the_next_gaps() -
     cfg = dict(off_delay_s=60.0, clear_n=10, chatter_window_s=600.0, chatter_off_delay_s=600.0)
     p = make(**cfg)
     got = feed(p, puff * 10 + [0.1] * 700, dt=1.0)
-    assert got == ["raised@2", "resolved@80", "raised@122", "resolved@1700"], got
+    # each later puff re-announces the open alert (``recurred``, an alert.updated) instead
+    # of raising a new one
+    recur = [f"updated@{122 + 120 * k}" for k in range(1, 9)]
+    assert got == ["raised@2", "resolved@80", "raised@122", *recur, "resolved@1700"], got
     assert p.states["d"].resolved_ts == 1700.0
     assert feed(p, [0.99] * 3, t0=1700.0 + 601.0, dt=1.0) == ["raised@2"]
     assert not p.states["d"].chattering
@@ -595,3 +599,30 @@ def test_an_alert_raised_soon_after_an_all_clear_holds_through_the_next_gaps() -
     r.restore({"d": saved})
     # after a restart it still clears 600 s after the gas returned (at 140 s), not 60 s
     assert feed(r, [0.1] * 590, t0=240.0, dt=1.0) == ["resolved@500"]
+
+
+def test_a_leak_back_within_the_off_delay_re_announces_the_open_alert() -> None:
+    """A leak that came back while its alert waited out the off-delay (its gas had returned:
+    ``clear_n`` clear windows) was never told: the alert stayed open and said nothing. It is
+    re-announced (``alert.updated`` ``recurred``, ``active`` again even if acknowledged)
+    once the raise rules hold again, counted from the return; a blip under them is not."""
+    p = make(off_delay_s=60.0, clear_n=10, raise_min_s=5.0)
+    [raised] = run(p, [0.99] * 6)
+    p.acknowledge("d", raised.alert_id, ack=Ack("ann", ""), ts=6.0)
+    events = [p.update("d", pr, 6.0 + i) for i, pr in enumerate([0.1] * 20 + [0.99] * 2)]
+    assert [e for e in events if e] == []  # two high windows: under the raise rule
+    events = [p.update("d", pr, 28.0 + i) for i, pr in enumerate([0.1] * 3 + [0.99] * 8)]
+    [back] = [e for e in events if e]
+    assert (back.type, back.reason, back.state, back.alert_id) == (
+        "alert.updated",
+        "recurred",
+        "active",
+        raised.alert_id,
+    )
+    assert back.ts == 28.0 + 3 + 5  # 6 high windows spanning the 5 s alarm delay
+    assert "came back" in (back.detail or "")
+    # a gas that never returned (under clear_n clear windows) is the same leak: no event
+    q = make(off_delay_s=60.0, clear_n=10, raise_min_s=5.0)
+    run(q, [0.99] * 6)
+    later = [q.update("d", pr, 6.0 + i) for i, pr in enumerate(([0.1] * 5 + [0.99] * 8) * 3)]
+    assert [e for e in later if e] == []

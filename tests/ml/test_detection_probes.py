@@ -13,7 +13,7 @@ import pytest
 
 from app.config import Settings
 from app.ml.predictor import load_predictor
-from bench.detection_probe import alerts, cases, cycles, episodes
+from bench.detection_probe import alerts, cases, cycles, episodes, probe_run
 
 CASES = cases(np.random.default_rng(7))  # the script's seed
 
@@ -177,7 +177,8 @@ def test_a_leak_in_puffs_minutes_apart_is_one_alert_not_one_per_puff(
     """x3 puffs for 20 s every 2 min, or 30 s every 5 min, for an hour raised one alert per
     puff, 30 and 12 (newcomer of 1 Dec 11:00). The chatter rule, set to 600 s (off by
     default), keeps the second alert open through the gaps: 2 alerts, the first raised 9 s
-    into the first puff; off, one per puff as before."""
+    into the first puff, each later puff the open alert's ``recurred`` update; off, one
+    alert per puff as before."""
     import dataclasses
 
     from app.alerting.configure import evaluation_policy
@@ -187,6 +188,8 @@ def test_a_leak_in_puffs_minutes_apart_is_one_alert_not_one_per_puff(
     on = dataclasses.replace(evaluation_policy(), chatter_window_s=600.0)
     for on_s, every_s, puffs in ((20, 120, 30), (30, 300, 12)):
         train = puff_train(np.random.default_rng(5), on_s, every_s)
-        raised, _ = episodes(pred, *train, pol=on)
+        run = probe_run(pred, *train, pol=on)
+        raised = run.raised.tolist()
         assert len(raised) == 2 and raised[0] == 1809, (on_s, every_s, raised)
+        assert len(run.recurred) == puffs - 2  # every later puff is told, not a new alert
         assert len(episodes(pred, *train)[0]) == puffs
