@@ -75,7 +75,10 @@ updated it; the episode ends when no condition has held for ``off_delay_s``:
   glitches that recur keep one fault open instead of raising one each.
 - "out_of_range": a value outside the sensor's stated range. The gas range and the gas
   rate limit are in ppm and apply to ppm devices only (a 16-bit ADC's 65,535 counts is no
-  fault).
+  fault). A %LEL reading below -1.25 %LEL (accepted down to -2.5 %LEL) is out of range
+  too: under NAMUR NE 43's measuring range, a zero drifted too far, to be recalibrated
+  (:data:`app.schemas.readings.GAS_UNDER_RANGE`); between -1.25 and 0 %LEL it is a
+  drifting zero, no fault (the set points are far above it).
 - "silent": no reading for ``silent_s`` (receive time, found by :meth:`SafetyRules.silent`);
   cleared by the next reading.
 - "clock": the device's clock is stuck or was reset, so its readings are placed at the
@@ -114,7 +117,7 @@ from app.alerting.events import (
     Severity,
 )
 from app.alerting.profiles import Profiles
-from app.schemas.readings import iso
+from app.schemas.readings import GAS_UNDER_RANGE, iso
 from app.slab import Columns, SlotIndex
 
 MODEL_TYPE = "safety rules"
@@ -823,7 +826,8 @@ class SafetyRules:
         r = self.rows
         found: dict[str, str] = {} if clock is None else {"clock": clock}
         # the gas range and rate limits are in ppm: they do not apply to a %LEL or raw unit
-        first = 0 if self.profiles.unit(d) == "ppm" else 1
+        unit = self.profiles.unit(d)
+        first = 0 if unit == "ppm" else 1
         bad = [
             f"{n} {v:g} outside [{lo:g}, {hi:g}]"
             for n, v, lo, hi in list(zip(_CHANNELS, vals, c.range_min, c.range_max, strict=True))[
@@ -831,6 +835,9 @@ class SafetyRules:
             ]
             if not lo <= v <= hi
         ]
+        under = GAS_UNDER_RANGE.get(unit)
+        if under is not None and vals[0] < under[0]:
+            bad.insert(0, f"gas_ppm {vals[0]:g} {unit} below {under[0]:g} {unit}: {under[1]}")
         if bad:
             found["out_of_range"] = "; ".join(bad)
         rate = self._rate(s, ts, vals, first)

@@ -95,6 +95,23 @@ def test_a_restored_stuck_fault_holds_until_a_changed_reading() -> None:
     assert [(e.type, e.ts) for e in cleared] == [("alert.resolved", T0 + 201 + 5)]
 
 
+def test_a_lel_zero_drifted_under_range_is_an_out_of_range_fault() -> None:
+    # NAMUR NE 43 on a 0-100 %LEL loop: to -1.25 %LEL a drifting zero (no fault), below it
+    # under-range (accepted to -2.5 %LEL): a fault that says to recalibrate the zero
+    profiles = Profiles(low_ppm=5000, high_ppm=12500)
+    profiles.set("lel", DeviceProfile(unit="%LEL"))
+    rules = SafetyRules(SafetyConfig(off_delay_s=5), profiles=profiles)
+    assert feed(rules, gas_only([-0.1, 0.0, -1.25, -0.3] * 5), device="lel") == []
+    events = feed(rules, gas_only([-2.0] * 3 + [-0.1] * 10), device="lel", t0=T0 + 100)
+    assert [(e.type, e.kind, e.reason) for e in events] == [
+        ("alert.raised", "sensor_fault", "out_of_range"),
+        ("alert.resolved", "sensor_fault", "all clear"),
+    ]
+    assert "-2 %LEL below -1.25 %LEL" in events[0].detail and "recalibrate" in events[0].detail
+    assert (events[0].gas_ppm, events[0].gas_unit) == (-2.0, "%LEL")
+    assert events[1].ts == T0 + 103 + 5
+
+
 def test_a_restored_stuck_fault_of_placeholder_t_rh_clears() -> None:
     # saved before the rule asked for a live T/RH (no ``ambient``): judged afresh, so a
     # gas-only detector's stuck fault raised by the old rule ends after the off-delay
