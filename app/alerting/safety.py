@@ -56,8 +56,22 @@ threshold rule: ``profiles.py``):
 updated it; the episode ends when no condition has held for ``off_delay_s``:
 
 - "stuck": gas, temperature and humidity all exactly unchanged for ``stuck_readings``
-  readings (all three: an SGP30 sits at its 400 ppm floor for long stretches in clean air,
-  smoke_iot rows 0-3177, while its T/RH neighbour keeps moving).
+  readings, on a device whose temperature or humidity has been seen to change at least once
+  (the per-device ``ambient`` column). All three: an SGP30 sits at its 400 ppm floor for
+  long stretches in clean air (smoke_iot rows 0-3177: 2,962 readings in a row) while its
+  T/RH neighbour keeps moving, and a gas-only detector (a catalytic or infrared %LEL head)
+  reads exactly 0.0 %LEL for hours in clean air (zero suppression), so a constant gas
+  reading alone is clean air, not a fault. The T/RH part is evidence only from a live
+  ambient sensor: a gas-only detector must send temperature and humidity (the wire
+  contract) and sends constants, so a device whose T/RH never changed since its first
+  reading is sending placeholders and is never found stuck (newcomer: 0.0 %LEL with
+  constant T/RH raised ``stuck`` at 120 s, open for the hour). A live T/RH sensor that
+  freezes together with the gas is stuck (smoke_iot's T/RH never stay exactly equal for
+  more than 3 readings in a row). The cost: a device frozen before its first reading seen
+  by this process is not found. Once raised, the episode remembers the live T/RH
+  (:attr:`OpenEpisode.ambient`): a restored stuck fault holds until a changed reading
+  (the run of unchanged readings is not persisted), as before the restart; one restored
+  without it (saved before the rule had it) is judged afresh.
 - "rate_of_change": a channel moved faster than ``max_rate_per_s``, measured against a
   reference reading: the previous reading once it is at least ``rate_min_span_s`` old
   (exactly the previous one at regular sampling), else the last such reference, else the
@@ -70,7 +84,10 @@ updated it; the episode ends when no condition has held for ``off_delay_s``:
   glitches that recur keep one fault open instead of raising one each.
 - "out_of_range": a value outside the sensor's stated range. The gas range and the gas
   rate limit are in ppm and apply to ppm devices only (a 16-bit ADC's 65,535 counts is no
-  fault).
+  fault). A %LEL reading below -1.25 %LEL (accepted down to -2.5 %LEL) is out of range
+  too: under NAMUR NE 43's measuring range, a zero drifted too far, to be recalibrated
+  (:data:`app.schemas.readings.GAS_UNDER_RANGE`); between -1.25 and 0 %LEL it is a
+  drifting zero, no fault (the set points are far above it).
 - "silent": no reading for ``silent_s`` (receive time, found by :meth:`SafetyRules.silent`);
   cleared by the next reading.
 - "clock": the device's clock is stuck or was reset, so its readings are placed at the
@@ -109,7 +126,7 @@ from app.alerting.events import (
     Severity,
 )
 from app.alerting.profiles import Profiles
-from app.schemas.readings import iso
+from app.schemas.readings import GAS_UNDER_RANGE, iso
 from app.slab import Columns, SlotIndex
 
 MODEL_TYPE = "safety rules"
@@ -180,6 +197,7 @@ class OpenEpisode:
     episode: EpisodeStats | None = None
     spike_ts: float | None = None  # sensor_fault: reading time of the last spike
     chattering: bool = False  # threshold: raised within chatter_window_s of the last clear
+    ambient: bool = False  # sensor_fault: its device's T/RH were seen to change (stuck)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OpenEpisode:
@@ -217,8 +235,10 @@ class Pending:
 
 #: The per-slot fields of the rules (typecode, default): the last reading (gas ppm, °C, %RH,
 #: its epoch s; NaN = none yet), the receive time of the last reading (monotonic s; inf = not
-#: watched), the rate rule's reference reading (NaN = none), the run of unchanged readings
-#: and whether the device is silent now. 77 bytes a device.
+#: watched), the rate rule's reference reading (NaN = none), the run of unchanged readings,
+#: whether the device is silent now and whether its temperature or humidity has ever changed
+#: between two of its readings (``ambient``: a live T/RH sensor, not placeholders; the stuck
+#: rule). 78 bytes a device.
 _FIELDS: dict[str, tuple[str, float]] = {
     "gas": ("d", math.nan),
     "temp": ("d", math.nan),
@@ -231,6 +251,7 @@ _FIELDS: dict[str, tuple[str, float]] = {
     "ref_rh": ("d", math.nan),
     "same_run": ("i", 0),
     "silent": ("b", 0),
+    "ambient": ("b", 0),
 }
 
 
@@ -248,6 +269,7 @@ class _Rows(Columns):
     ref_rh: array[float]
     same_run: array[int]
     silent: array[int]
+    ambient: array[int]
 
     def __init__(self) -> None:
         super().__init__(_FIELDS)
@@ -269,7 +291,7 @@ class SafetyRules:
     changed are collected in :attr:`dirty` (persist with :meth:`take_dirty`).
 
     Memory: the per-device values are columns of a slab (:class:`app.slab.Columns`) indexed
-    by the device's slot, 77 bytes a device; only a device with an open episode has objects of
+    by the device's slot, 78 bytes a device; only a device with an open episode has objects of
     its own (:class:`OpenEpisode`, in a dict by device id). In the service the slots are the
     ring buffers' (``index``): a device gets its row with its ring and loses it on eviction or
     hand-over. A device watched for silence without a slot (known from the store, no reading
@@ -836,7 +858,8 @@ class SafetyRules:
         r = self.rows
         found: dict[str, str] = {} if clock is None else {"clock": clock}
         # the gas range and rate limits are in ppm: they do not apply to a %LEL or raw unit
-        first = 0 if self.profiles.unit(d) == "ppm" else 1
+        unit = self.profiles.unit(d)
+        first = 0 if unit == "ppm" else 1
         bad = [
             f"{n} {v:g} outside [{lo:g}, {hi:g}]"
             for n, v, lo, hi in list(zip(_CHANNELS, vals, c.range_min, c.range_max, strict=True))[
@@ -844,18 +867,47 @@ class SafetyRules:
             ]
             if not lo <= v <= hi
         ]
+        under = GAS_UNDER_RANGE.get(unit)
+        if under is not None and vals[0] < under[0]:
+            bad.insert(0, f"gas_ppm {vals[0]:g} {unit} below {under[0]:g} {unit}: {under[1]}")
         if bad:
             found["out_of_range"] = "; ".join(bad)
         rate = self._rate(s, ts, vals, first)
         if rate:
             found["rate_of_change"] = rate
-        same = not math.isnan(r.last_ts[s]) and vals == (r.gas[s], r.temp[s], r.rh[s])
+        stuck = self._stuck(d, s, vals)
+        if stuck:
+            found["stuck"] = stuck
+        r.silent[s] = 0
+        out = self._fault_episode(d, ts, vals[0], found, False)
+        ep = self._open.get(d, {}).get(Kind.SENSOR_FAULT)
+        if stuck and ep is not None and not ep.ambient:
+            ep.ambient = True  # kept with the episode: a restored stuck fault still holds
+            self.dirty.add(d)
+        return out
+
+    def _stuck(self, d: str, s: int, vals: Vals) -> str | None:
+        """The ``stuck`` condition's detail, or None (see the module docstring): all three
+        channels unchanged for ``stuck_readings`` readings on a device whose T/RH were seen
+        to change. An open fault that names ``stuck`` with that evidence
+        (:attr:`OpenEpisode.ambient`) holds it until a changed reading, also across a
+        restart, which loses the last reading and the run (the first reading after it
+        holds it too)."""
+        r = self.rows
+        known = not math.isnan(r.temp[s])  # NaN: no previous reading (or a unit change)
+        same = known and vals == (r.gas[s], r.temp[s], r.rh[s])
+        if known and not r.ambient[s] and (vals[1], vals[2]) != (r.temp[s], r.rh[s]):
+            r.ambient[s] = 1
         run = r.same_run[s] + 1 if same else 0
         r.same_run[s] = run
-        if run >= c.stuck_readings:
-            found["stuck"] = f"gas, temperature and humidity unchanged for {run + 1} readings"
-        r.silent[s] = 0
-        return self._fault_episode(d, ts, vals[0], found, False)
+        detail = f"gas, temperature and humidity unchanged for {run + 1} readings"
+        ep = self._open.get(d, {}).get(Kind.SENSOR_FAULT)
+        if ep is not None and ep.ambient and "stuck" in ep.conditions and (same or not known):
+            r.ambient[s] = 1  # the evidence was seen before (a restored episode)
+            return detail
+        if not r.ambient[s] or run < self.config.stuck_readings:
+            return None
+        return detail
 
     def _rate(self, s: int, ts: float, vals: Vals, first: int = 0) -> str | None:
         """Implausible changes against the reference reading (see the module docstring), of

@@ -20,8 +20,21 @@ DEVICE_ID_RULE = "1-64 characters of A-Z a-z 0-9 . _ : -"
 #: 100 % by volume: no gas concentration can exceed it (keeps values finite in float32).
 GAS_PPM_MAX = 1_000_000.0
 
+#: A %LEL transmitter's zero drifts: NAMUR NE 43 (signal levels of 4-20 mA transmitters)
+#: puts the measuring range at 3.8-20.5 mA and a failure signal at <= 3.6 mA. On a 4-20 mA
+#: loop over the 0-100 %LEL span of a gas detector head, 3.8 mA is -1.25 %LEL (still a
+#: measurement: a zero drifted below 0) and 3.6 mA is -2.5 %LEL (a failure, not a
+#: measurement). A reading down to :data:`LEL_UNDER_RANGE` is accepted silently; one from
+#: :data:`LEL_FAILURE` up to it is accepted and raises the ``out_of_range`` sensor fault
+#: (zero drift: recalibrate; :data:`GAS_UNDER_RANGE`); one below it is refused.
+LEL_UNDER_RANGE = -1.25
+LEL_FAILURE = -2.5
+
 #: The range of a reading's gas per unit of its device (the device profile's ``unit``;
-#: ppm for a device without a profile), inclusive, with why: (low, high, why).
+#: ppm for a device without a profile), inclusive, with why: (low, high, why). ppm stays
+#: at 0: a ppm device's span is not known (a 0-100 ppm H2S cell, a 0-5 % vol infrared head
+#: reporting 50,000 ppm), so no fraction of a span gives one bound for all; a fixed bound
+#: would be a tenth of the H2S cell's span or nothing on the infrared head.
 GAS_RANGE: dict[str, tuple[float, float, str]] = {
     "ppm": (
         0.0,
@@ -31,10 +44,12 @@ GAS_RANGE: dict[str, tuple[float, float, str]] = {
     # 100 % by volume of a gas whose LEL is 0.5 % vol: below every gas of the LEL table
     # (app/alerting/profiles.py; isobutane 1.3 % vol gives 7,692 %LEL), room for heavy vapours
     "%LEL": (
-        0.0,
+        LEL_FAILURE,
         20_000.0,
-        "%LEL is never negative; 20,000 %LEL is 100 % by volume of a gas "
-        "whose LEL were 0.5 % vol (every gas of the LEL table has a higher one)",
+        "a %LEL transmitter's zero may drift below 0, but below -2.5 %LEL (3.6 mA on a "
+        "4-20 mA loop over 0-100 %LEL) is a failure signal, not a measurement (NAMUR NE 43); "
+        "20,000 %LEL is 100 % by volume of a gas whose LEL were 0.5 % vol (every gas of the "
+        "LEL table has a higher one)",
     ),
     # a bridge or amplifier output may be negative; no gas sensor's output reaches 100 V
     "mV": (
@@ -55,6 +70,22 @@ GAS_RANGE: dict[str, tuple[float, float, str]] = {
 GAS_MIN = min(lo for lo, _, _ in GAS_RANGE.values())
 GAS_MAX = max(hi for _, hi, _ in GAS_RANGE.values())
 
+#: Per unit, the lowest reading that is a measurement, with why: an accepted reading below
+#: it (inside :data:`GAS_RANGE`) raises the ``out_of_range`` sensor fault
+#: (``app/alerting/safety.py``). Only %LEL has one (:data:`LEL_UNDER_RANGE`).
+GAS_UNDER_RANGE: dict[str, tuple[float, str]] = {
+    "%LEL": (
+        LEL_UNDER_RANGE,
+        "under-range: below 3.8 mA on a 4-20 mA loop over 0-100 %LEL (NAMUR NE 43); "
+        "the zero has drifted, recalibrate it",
+    ),
+}
+
+
+def _num(x: float) -> str:
+    """``x`` with thousands separators, without a fraction when it is whole."""
+    return f"{x:,.0f}" if x == int(x) else f"{x:,g}"
+
 
 def gas_out_of_range(gas: float, unit: str) -> dict[str, str] | None:
     """The error of a reading whose gas lies outside its device's unit's range
@@ -66,11 +97,11 @@ def gas_out_of_range(gas: float, unit: str) -> dict[str, str] | None:
     lo, hi, why = GAS_RANGE[unit]
     if lo <= gas <= hi:
         return None
-    side = f"below {lo:,.0f}" if gas < lo else f"above {hi:,.0f}"
+    side = f"below {_num(lo)}" if gas < lo else f"above {_num(hi)}"
     return {
         "field": "gas_ppm",
         "reason": f"{gas:g} is {side}, out of range for this device's unit {unit} "
-        f"(its profile's unit; [{lo:,.0f}, {hi:,.0f}] {unit}): {why}",
+        f"(its profile's unit; [{_num(lo)}, {_num(hi)}] {unit}): {why}",
         "type": "unit_range",
     }
 
@@ -178,9 +209,12 @@ class Reading(BaseModel):
         allow_inf_nan=False,
         description="Gas reading in the unit of the device's profile (ppm unless the profile "
         "says otherwise; the field keeps its name): ppm in [0, 1,000,000] (1,000,000 ppm = "
-        "100 % by volume), %LEL in [0, 20,000], mV in [-100,000, 100,000], counts in "
-        "[-2,147,483,648, 4,294,967,295] (any ADC of up to 32 bits); out of its unit's range "
-        'it is refused naming gas_ppm, the unit and why (type "unit_range")',
+        "100 % by volume), %LEL in [-2.5, 20,000] (a drifting zero; NAMUR NE 43 on a "
+        "0-100 %LEL loop: down to -1.25 %LEL is a measurement, below it a sensor_fault "
+        '"out_of_range" is raised, below -2.5 %LEL a failure signal), mV in [-100,000, '
+        "100,000], counts in [-2,147,483,648, 4,294,967,295] (any ADC of up to 32 bits); out "
+        "of its unit's range it is refused naming gas_ppm, the unit and why (type "
+        '"unit_range")',
         json_schema_extra={"minimum": GAS_MIN, "maximum": GAS_MAX},
     )
     temperature_c: float = Field(

@@ -37,7 +37,8 @@ def test_the_safety_rules_close_every_open_kind_latched_ones_too() -> None:
     rules = SafetyRules(SafetyConfig(stuck_readings=3))
     out = []
     for i in range(5):
-        out += rules.check("d", T0 + i, 20_000.0, 21.0, 45.0, now=float(i))
+        # a live temperature (it moves once), then every channel frozen: stuck
+        out += rules.check("d", T0 + i, 20_000.0, 21.0 if i else 20.5, 45.0, now=float(i))
     assert {(e.kind, e.type) for e in out} == {
         ("threshold", "alert.raised"),
         ("sensor_fault", "alert.raised"),

@@ -39,19 +39,88 @@ def summary(events: list[AlertEvent]) -> list[tuple[str, str, str, str | None]]:
 
 def test_stuck_sensor_is_one_fault_episode_resolved_after_the_off_delay() -> None:
     rules = SafetyRules(SafetyConfig(stuck_readings=10, off_delay_s=5))
-    events = feed(rules, [(400.0, 21.0, 45.0)] * 12 + gas_only([400.0] * 10))
+    # a live T/RH sensor (its temperature moves at reading 1) that then freezes with the gas
+    rows = [(400.0, 20.5, 45.0)] + [(400.0, 21.0, 45.0)] * 12 + gas_only([400.0] * 10)
+    events = feed(rules, rows)
     assert [(e.type, e.kind, e.reason) for e in events] == [
         ("alert.raised", "sensor_fault", "stuck"),
         ("alert.resolved", "sensor_fault", "all clear"),
     ]
-    assert events[0].ts == T0 + 10  # the 11th equal reading (10 unchanged steps)
-    assert events[1].ts == T0 + 13 + 5  # first changed reading at 13, then 5 s clear
+    assert events[0].ts == T0 + 11  # the 11th equal reading (10 unchanged steps)
+    assert events[1].ts == T0 + 14 + 5  # first changed reading at 14, then 5 s clear
     assert events[0].alert_id == events[1].alert_id and events[0].probability is None
 
 
 def test_gas_floor_alone_is_not_stuck() -> None:
     rows = [(400.0, 21.0 + 0.001 * i, 45.0) for i in range(500)]
     assert feed(SafetyRules(SafetyConfig(stuck_readings=10)), rows) == []
+
+
+def test_a_gas_only_detector_with_placeholder_t_rh_is_never_stuck() -> None:
+    # a catalytic %LEL head without T/RH sensors sends constants; zero suppression keeps it
+    # at exactly 0.0 %LEL in clean air for the hour (newcomer: `stuck` at 120 s, for the hour)
+    profiles = Profiles(low_ppm=5000, high_ppm=12500)
+    profiles.set("lel", DeviceProfile(unit="%LEL", gas="methane"))
+    rules = SafetyRules(profiles=profiles)
+    assert feed(rules, [(0.0, 20.0, 50.0)] * 3600, device="lel") == []
+    # a ppm device at its floor with placeholders too (an SGP30-like 400 ppm, no T/RH)
+    assert feed(rules, [(400.0, 25.0, 0.0)] * 3600, device="ppm") == []
+    # it still alarms on gas: the set points do not depend on T/RH
+    raised = feed(rules, [(30.0, 20.0, 50.0)] * 3, device="lel", t0=T0 + 3600)
+    assert [(e.kind, e.severity) for e in raised] == [("threshold", "critical")]
+
+
+def test_a_live_t_rh_that_freezes_with_the_gas_at_zero_is_stuck() -> None:
+    rules = SafetyRules(SafetyConfig(stuck_readings=120))
+    moving = [(0.0, 21.0 + 0.1 * (i % 2), 45.0) for i in range(30)]
+    events = feed(rules, moving + [(0.0, 21.0, 45.0)] * 200)
+    assert [(e.type, e.reason) for e in events] == [("alert.raised", "stuck")]
+    assert events[0].ts == T0 + 30 + 120  # 120 unchanged steps after the freeze at 29/30
+
+
+def test_a_restored_stuck_fault_holds_until_a_changed_reading() -> None:
+    cfg = SafetyConfig(stuck_readings=10, off_delay_s=5)
+    rules = SafetyRules(cfg)
+    frozen = [(400.0, 21.0, 45.0)] * 20
+    raised = feed(rules, [(400.0, 20.5, 45.0), *frozen])
+    assert [(e.type, e.reason) for e in raised] == [("alert.raised", "stuck")]
+    saved = json.loads(json.dumps(rules.take_dirty(), allow_nan=False))
+    again = SafetyRules(cfg)
+    again.restore({d: v for d, v in saved.items() if v}, now=0.0)
+    # the run of unchanged readings is not stored: still frozen after the restart, the
+    # fault neither resolves after the off-delay nor is raised a second time
+    assert feed(again, frozen * 3, t0=T0 + 100) == []
+    assert again.open_alerts("d")["sensor_fault"].conditions == ["stuck"]
+    cleared = feed(again, gas_only([400.0] * 10), t0=T0 + 200)
+    assert [(e.type, e.ts) for e in cleared] == [("alert.resolved", T0 + 201 + 5)]
+
+
+def test_a_lel_zero_drifted_under_range_is_an_out_of_range_fault() -> None:
+    # NAMUR NE 43 on a 0-100 %LEL loop: to -1.25 %LEL a drifting zero (no fault), below it
+    # under-range (accepted to -2.5 %LEL): a fault that says to recalibrate the zero
+    profiles = Profiles(low_ppm=5000, high_ppm=12500)
+    profiles.set("lel", DeviceProfile(unit="%LEL"))
+    rules = SafetyRules(SafetyConfig(off_delay_s=5), profiles=profiles)
+    assert feed(rules, gas_only([-0.1, 0.0, -1.25, -0.3] * 5), device="lel") == []
+    events = feed(rules, gas_only([-2.0] * 3 + [-0.1] * 10), device="lel", t0=T0 + 100)
+    assert [(e.type, e.kind, e.reason) for e in events] == [
+        ("alert.raised", "sensor_fault", "out_of_range"),
+        ("alert.resolved", "sensor_fault", "all clear"),
+    ]
+    assert "-2 %LEL below -1.25 %LEL" in events[0].detail and "recalibrate" in events[0].detail
+    assert (events[0].gas_ppm, events[0].gas_unit) == (-2.0, "%LEL")
+    assert events[1].ts == T0 + 103 + 5
+
+
+def test_a_restored_stuck_fault_of_placeholder_t_rh_clears() -> None:
+    # saved before the rule asked for a live T/RH (no ``ambient``): judged afresh, so a
+    # gas-only detector's stuck fault raised by the old rule ends after the off-delay
+    saved = {"lel": {"sensor_fault": {"alert_id": "a", "severity": "warning"}}}
+    saved["lel"]["sensor_fault"] |= {"state": "active", "conditions": ["stuck"]}
+    rules = SafetyRules(SafetyConfig(off_delay_s=5))
+    rules.restore(saved, now=0.0)
+    events = feed(rules, [(0.0, 20.0, 50.0)] * 10, device="lel")
+    assert [(e.type, e.alert_id, e.ts) for e in events] == [("alert.resolved", "a", T0 + 5)]
 
 
 def test_latched_critical_alarm_stays_until_acknowledged() -> None:

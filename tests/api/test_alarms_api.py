@@ -498,3 +498,37 @@ async def test_a_glob_of_every_device_is_allowed_with_a_kind(
             | {"comment": "x", "author": "y"},
         )
         assert r.status_code == 201 and r.json()["status"] == "active"
+
+
+async def test_a_lel_devices_drifting_zero_is_stored_and_watched(
+    make_client: Callable[..., Any],
+) -> None:
+    """Newcomer: a %LEL transmitter's readings of -0.1 %LEL (a drifting zero) were refused
+    as unit_range, 9 % of them. NAMUR NE 43: accepted to -2.5 %LEL; below -1.25 %LEL an
+    out_of_range sensor fault says to recalibrate; below -2.5 %LEL refused, naming why."""
+    async for c in make_client():
+        assert (await c.put("/api/devices/lel-2", json={"unit": "%LEL"})).status_code == 200
+        await post(c, "lel-2", [0.0, -0.1, -0.2, -0.1])
+        assert await events(c, "lel-2") == []  # a drifting zero is no fault
+        r = await c.post("/api/readings", json=reading("lel-2", T0 + 4, -3.0))
+        err = r.json()["detail"][0]
+        assert r.status_code == 422 and (err["field"], err["type"]) == ("gas_ppm", "unit_range")
+        assert "unit %LEL" in err["reason"] and "below -2.5" in err["reason"], err
+        await post(c, "lel-2", [-2.0], t0=T0 + 5)
+        [e] = await events(c, "lel-2")
+        assert (e["kind"], e["reason"], e["gas"], e["gas_unit"]) == (
+            "sensor_fault",
+            "out_of_range",
+            -2.0,
+            "%LEL",
+        )
+        assert "recalibrate" in e["detail"], e
+        view = (await c.get("/api/devices/lel-2")).json()
+        assert view["last_reading"]["gas_ppm"] == -2.0 and view["gas_pct_lel"] == -2.0, view
+        hist = await c.get(
+            "/api/devices/lel-2/readings",
+            params={"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:01:00Z"},
+        )
+        assert hist.status_code == 200, hist.text
+        gases = [p["gas_ppm_min"] for p in hist.json()["points"]]
+        assert gases == [0.0, -0.1, -0.2, -0.1, -2.0], hist.text  # stored as sent

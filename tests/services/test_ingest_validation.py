@@ -92,6 +92,26 @@ def test_future_ts_and_impossible_gas_are_refused() -> None:
     assert len(good) == 1
 
 
+def test_a_drifting_lel_zero_is_accepted_down_to_the_failure_signal() -> None:
+    """A %LEL transmitter's zero drifts below 0 (-0.1 %LEL): those readings were refused as
+    unit_range, 9 % of one transmitter's (newcomer). NAMUR NE 43: down to -2.5 %LEL (3.6 mA
+    on a 0-100 %LEL loop) is accepted; below it a failure signal, refused naming the unit."""
+    ing = Ingestor(buffers=None, scorer=None, max_items=100)  # type: ignore[arg-type]
+    ing.units = {"lel": "%LEL"}
+    t = 1.7e9
+    gases = [-0.1, -1.25, -2.0, -2.5, -2.51, -0.0]
+    batch = [reading("lel", t + i, g) for i, g in enumerate(gases)]
+    for extra in ([], [{"device_id": "p"}]):  # the fast path, then the per-item path
+        index, readings, bad = ing.decode(json.dumps(batch + extra))
+        assert index == [0, 1, 2, 3, 5] and [r.gas_ppm for r in readings][:4] == gases[:4]
+        [err] = [b.errors[0] for b in bad if b.index == 4]
+        assert (err["field"], err["type"]) == ("gas_ppm", "unit_range")
+        assert "below -2.5" in err["reason"] and "[-2.5, 20,000] %LEL" in err["reason"], err
+    # a ppm device's zero stays at 0 (its span is unknown: see GAS_RANGE)
+    [(_, ppm)] = validate([reading("p", t, -0.1)])[0]
+    assert [i for i, _ in out_of_range([ppm], {})] == [0]
+
+
 def test_the_gas_range_is_the_devices_units() -> None:
     """Every reading's gas had ppm's range, [0, 1,000,000], whatever its device's unit: an
     mV device could not report a negative value, a counts device nothing above 1,000,000 (a
@@ -108,7 +128,7 @@ def test_the_gas_range_is_the_devices_units() -> None:
         reading("p", t, -1.0),
         reading("p", t, 2e6),
         reading("lel", t, 150.0),
-        reading("lel", t, -1.0),
+        reading("lel", t, -3.0),
     ]
     for extra in ([], [{"device_id": "p"}]):  # the fast path, then the per-item path
         index, readings, bad = ing.decode(json.dumps(batch + extra))
@@ -125,7 +145,7 @@ def test_the_gas_range_is_the_devices_units() -> None:
             4: ("above 100,000", "unit mV"),
             5: ("below 0", "unit ppm"),
             6: ("above 1,000,000", "unit ppm"),
-            8: ("below 0", "unit %LEL"),
+            8: ("below -2.5", "unit %LEL", "NAMUR NE 43"),
         }.items():
             assert all(w in errs[i]["reason"] for w in words), errs[i]
     with pytest.raises(InvalidBody) as exc:  # a single reading: a 422 naming the unit
