@@ -442,6 +442,7 @@ async def _alerting(
         record=recorder.record if settings.readings_history else None,
     )
     ingestor.units = profiles.other_units()  # a reading's gas range is its unit's
+    buffers.axes = profiles.axes()  # a raw device's zero / polarity: detection's gas axis
     if settings.max_devices_per_key is not None:
         ingestor.quota = DeviceQuota(settings.max_devices_per_key, buffers.index)
     admission = Admission(

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Protocol
 
 from app.alerting.events import (
@@ -375,6 +375,10 @@ class _AllPpm:
     def critical_gas(_device: str, critical_ppm: float | None) -> float | None:
         return critical_ppm
 
+    @staticmethod
+    def as_sent(_device: str, gas: float | None) -> float | None:
+        return gas
+
 
 class GasUnits(Protocol):
     """What the policy asks of the device profiles (:class:`app.alerting.profiles.Profiles`):
@@ -390,6 +394,11 @@ class GasUnits(Protocol):
 
     def critical_gas(self, device_id: str, critical_ppm: float | None) -> float | None:
         """``critical_ppm`` in the device's unit, or None (no concentration escalation)."""
+        ...
+
+    def as_sent(self, device_id: str, gas: float | None) -> float | None:
+        """A gas value of the policy (the detection axis: a raw device's distance from its
+        zero, :func:`app.alerting.profiles.detected_gas`) as the device's reading."""
         ...
 
 
@@ -815,6 +824,17 @@ class AlertPolicy:
         detail: str | None = None,
     ) -> AlertEvent:
         assert st.alert_id is not None and st.severity is not None and st.state is not None
+        # the policy's gas is on the detection axis; an event shows the device's readings
+        sent = self.units.as_sent
+        ep = None if st.episode is None else st.episode.freeze()
+        if ep is not None:
+            ep = replace(
+                ep,
+                opened_gas_ppm=sent(device_id, ep.opened_gas_ppm),
+                last_gas_ppm=sent(device_id, ep.last_gas_ppm),
+                peak_gas_ppm=sent(device_id, ep.peak_gas_ppm),
+            )
+        gas = sent(device_id, gas)
         return AlertEvent(
             type=type_,
             alert_id=st.alert_id,
@@ -831,5 +851,5 @@ class AlertPolicy:
             detail=detail,
             ack=ack,
             model_type=self.model_type if model is True else None,
-            episode=None if st.episode is None else st.episode.freeze(),
+            episode=ep,
         )

@@ -22,6 +22,20 @@ The profile's ``unit`` says what the device's ``gas_ppm`` field really carries:
   all, since a ppm or %LEL value means nothing in that unit, unless the operator gives
   ``low_set_point`` / ``high_set_point`` in the device's unit. The global ppm set points
   never apply (a 12-bit ADC reading 5,000+ counts on clean air must not alarm).
+
+A raw-unit device may also give ``zero``, its reading at no gas (a 4-20 mA loop read as
+1,000 mV, a 12-bit ADC at 819 counts, a 16-bit ADC centred at 32,768), and ``polarity``,
+the direction its output moves with gas: ``rising`` (default) or ``falling`` (an mV output
+driven more negative, a MOX sensor's resistance). Leak detection (the signal model, the
+windows the model scores, the evidence gate and the leak policy) then sees the gas as the
+distance from zero in the gas direction, :func:`detected_gas`: ``reading - zero`` rising,
+``zero - reading`` falling. The evidence gate judges a rise as a ratio of the level
+(``log((gas + 1) / (level + 1))``): measured from the offset, a 3 %LEL leak on a 4-20 mA
+loop read at 1,000 mV (+120 mV) is +12 %, under the +22 % bound; measured from zero it is
+far over it. Readings are stored and shown as sent, and the set points stay in the device's
+unit as sent (reading at or above them); a falling device has none (refused by the
+registry's profile check: "at or above" would mean clean air there, and the safety rules
+compare upwards only).
 """
 
 from __future__ import annotations
@@ -52,6 +66,35 @@ PPM_PER_PCT_VOL = 10_000.0
 #: The units a profile may declare for its device's gas reading (see the module docstring).
 UNITS = ("ppm", "%LEL", "counts", "mV")
 RAW_UNITS = ("counts", "mV")
+#: The directions a raw-unit device's output may move with gas (see the module docstring).
+POLARITIES = ("rising", "falling")
+
+#: (zero, sign): a device's detection axis, gas as detected = ``sign * (reading - zero)``;
+#: kept only for devices whose axis is not the reading itself (``(0.0, 1.0)``).
+Axis = tuple[float, float]
+
+
+def detected_gas(gas: Any, axis: Axis) -> Any:
+    """The gas as leak detection sees it: ``sign * (gas - zero)`` for ``axis`` = (zero,
+    sign), the reading's distance from the device's zero in the gas direction (may be
+    negative: noise under zero; the features clip it at 0).
+
+    Args:
+        gas: a reading, or an array of them, in the device's unit (float).
+        axis: (zero in the device's unit, +1.0 rising or -1.0 falling).
+
+    Returns:
+        The same shape, float, in the device's unit.
+    """
+    zero, sign = axis
+    return sign * (gas - zero)
+
+
+def sent_gas(gas: Any, axis: Axis) -> Any:
+    """Inverse of :func:`detected_gas`: a detected gas value back as the device's reading
+    (``zero + sign * gas``), same shape, in the device's unit."""
+    zero, sign = axis
+    return zero + sign * gas
 
 
 def lel_ppm(gas: str) -> float:
@@ -67,7 +110,9 @@ class DeviceProfile:
     ``high_pct_lel`` are % of the gas's LEL (a ppm device needs a ``gas`` for them); None
     means the default (10 / 25 %LEL, or the global ppm set points for a ppm device without a
     gas). ``low_set_point`` / ``high_set_point`` are in the device's own raw unit (counts,
-    mV) and only for such a device; without them it has no set point.
+    mV) and only for such a device; without them it has no set point. ``zero`` (the
+    reading at no gas, in that raw unit; None = 0) and ``polarity`` (one of
+    :data:`POLARITIES`) set its detection axis (:meth:`axis`); only for a raw unit.
     """
 
     name: str | None = None
@@ -79,6 +124,15 @@ class DeviceProfile:
     unit: str = "ppm"
     low_set_point: float | None = None
     high_set_point: float | None = None
+    zero: float | None = None
+    polarity: str = "rising"
+
+    def axis(self) -> Axis | None:
+        """(zero, sign) of :func:`detected_gas`, or None when detection sees the reading as
+        it is (no zero, or zero 0, and rising)."""
+        zero = self.zero or 0.0
+        sign = -1.0 if self.polarity == "falling" else 1.0
+        return None if zero == 0.0 and sign == 1.0 else (zero, sign)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy (the store's columns)."""
@@ -106,6 +160,7 @@ class Profiles:
         self.high_ppm = high_ppm
         self._by_id: dict[str, DeviceProfile] = {}  # non-default profiles
         self._units: dict[str, str] = {}  # the devices whose unit is not ppm: id -> unit
+        self._axes: dict[str, Axis] = {}  # the devices with a detection axis: id -> axis
         self._default: set[str] = set()  # default profile, no slot (or not marked yet)
         self._marks = Columns({"registered": ("b", 0)})
         self._registered = self._marks.col("registered")
@@ -163,6 +218,11 @@ class Profiles:
             self._units.pop(device_id, None)
         else:
             self._units[device_id] = profile.unit
+        axis = profile.axis()
+        if axis is None:
+            self._axes.pop(device_id, None)
+        else:
+            self._axes[device_id] = axis
         if profile == DEFAULT_PROFILE:
             self._by_id.pop(device_id, None)
             if s is None:
@@ -189,6 +249,22 @@ class Profiles:
         reading's range check per unit, :func:`app.schemas.readings.gas_out_of_range`; do
         not change it)."""
         return self._units
+
+    def axes(self) -> dict[str, Axis]:
+        """The devices whose leak detection does not see the reading as it is: device id ->
+        (zero, sign) of :func:`detected_gas` (the live mapping, for the ring buffers,
+        :attr:`app.services.buffers.DeviceBuffers.axes`; do not change it)."""
+        return self._axes
+
+    def as_sent(self, device_id: str, gas: float | None) -> float | None:
+        """A gas value of the detection axis (an alert's gas, the signal model's level) as
+        the device's reading (:func:`sent_gas`), as the shortest decimal of its float32 (the
+        ring buffers keep float32: 1,120.3 mV, not 1120.300003); itself for a device
+        without an axis."""
+        axis = self._axes.get(device_id)
+        if gas is None or axis is None:
+            return gas
+        return float(str(np.float32(sent_gas(gas, axis))))
 
     def set_points(self, device_id: str) -> tuple[float, float] | None:
         """(low, high) set points of the device, in its unit (:meth:`unit`); None for a
@@ -218,8 +294,9 @@ class Profiles:
           Table B.1; methane 4.4 % vol = 44,000 ppm, so 5,000 ppm is 11.4 %LEL). Without a
           gas the LEL is unknown: the device's high set point (``high_pct_lel``, default
           25 %LEL, the level its threshold alarm calls critical).
-        - ``counts`` / ``mV``: the profile's ``high_set_point`` in that unit, when given;
-          otherwise None (a ppm value means nothing in a raw unit).
+        - ``counts`` / ``mV``: the profile's ``high_set_point`` in that unit, when given,
+          on the detection axis the policy compares with (``high_set_point - zero``, see
+          :func:`detected_gas`); otherwise None (a ppm value means nothing in a raw unit).
 
         None whenever ``critical_ppm`` is None (the escalation is off for every unit).
         """
@@ -232,7 +309,10 @@ class Profiles:
             if p.gas is not None:
                 return 100.0 * critical_ppm / lel_ppm(p.gas)
             return DEFAULT_HIGH_PCT_LEL if p.high_pct_lel is None else p.high_pct_lel
-        return p.high_set_point  # a raw unit: only a set point in that unit
+        if p.high_set_point is None:  # a raw unit: only a set point in that unit
+            return None
+        axis = p.axis()
+        return p.high_set_point if axis is None else float(detected_gas(p.high_set_point, axis))
 
     def pct_lel(self, device_id: str, gas_ppm: float | None) -> float | None:
         """The device's gas reading as %LEL: the reading itself for a ``%LEL`` device, a ppm

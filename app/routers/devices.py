@@ -27,8 +27,10 @@ ForceQuery = Annotated[
     bool,
     Query(
         description="Change the unit although the device has open alerts (resolved now as "
-        "`unit_changed`), or remove a raw device's set points although its threshold alarm "
-        "is open (resolved now as `set_points_removed`); without it: 409 naming them"
+        "`unit_changed`), change a raw device's `zero` / `polarity` although its leak alert "
+        "is open (resolved now as `zero_changed`), or remove a raw device's set points "
+        "although its threshold alarm is open (resolved now as `set_points_removed`); "
+        "without it: 409 naming them"
     ),
 ]
 #: A device's summary state (``DeviceAlertView.summary``): one type, so a bad value is one
@@ -117,7 +119,9 @@ async def put_device(
     alerts (`reason` `device_disabled`, naming who and why). A unit change is refused (409)
     while the device has open alerts unless `force` (then resolved as `unit_changed`), and
     restarts its warm-up; removing a raw device's set points is refused likewise while its
-    threshold alarm is open (`set_points_removed`). Admins only; audited."""
+    threshold alarm is open (`set_points_removed`). A change of a raw device's `zero` /
+    `polarity` restarts its warm-up, and is refused while its leak alert is open unless
+    `force` (`zero_changed`). Admins only; audited."""
     info = await devices.put(device_id, body, by=who.label, reason=reason, force=force)
     detail = body.model_dump(mode="json") | ({"force": True} if force else {})
     await audit.record(who, "device.put", target=device_id, detail=detail)
@@ -149,7 +153,9 @@ async def patch_device(
     (`reason` `device_disabled`, naming who and why). A unit change is refused (409) while
     the device has open alerts unless `force` (then resolved as `unit_changed`), and
     restarts its warm-up; removing a raw device's set points is refused likewise while its
-    threshold alarm is open (`set_points_removed`). Admins only; audited."""
+    threshold alarm is open (`set_points_removed`). A change of a raw device's `zero` /
+    `polarity` restarts its warm-up, and is refused while its leak alert is open unless
+    `force` (`zero_changed`). Admins only; audited."""
     info = await devices.patch(device_id, body, by=who.label, reason=reason, force=force)
     await audit.record(
         who,

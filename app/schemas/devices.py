@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+)
 
 from app.schemas.alerts import AlertState, Kind, Severity
 from app.schemas.times import LINE
@@ -26,6 +33,18 @@ Gas = Literal[
 
 #: The units of ``app.alerting.profiles.UNITS``.
 Unit = Literal["ppm", "%LEL", "counts", "mV"]
+#: The polarities of ``app.alerting.profiles.POLARITIES``.
+Polarity = Literal["rising", "falling"]
+
+_ZERO = (
+    "Raw units only (counts, mV): the device's reading at no gas, in its unit (a 4-20 mA "
+    "loop read as 1,000 mV, a 12-bit ADC at 819 counts); leak detection measures the gas "
+    "from it. Null: 0"
+)
+_POLARITY = (
+    "Raw units only: the direction the output moves with gas, rising (default) or falling "
+    "(leak detection then measures zero - reading; a falling device has no set points)"
+)
 
 
 class LastReading(BaseModel):
@@ -78,6 +97,8 @@ class Profile(BaseModel):
     high_set_point: float | None = Field(
         None, allow_inf_nan=False, description="Critical set point in a raw unit (counts, mV)"
     )
+    zero: float | None = Field(None, allow_inf_nan=False, description=_ZERO, examples=[1000.0])
+    polarity: Polarity = Field("rising", description=_POLARITY)
     enabled: StrictBool = Field(True, description="False: no alerts, not watched for silence")
 
 
@@ -94,13 +115,18 @@ class ProfilePatch(BaseModel):
     high_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False)
     low_set_point: float | None = Field(None, allow_inf_nan=False)
     high_set_point: float | None = Field(None, allow_inf_nan=False)
+    zero: float | None = Field(None, allow_inf_nan=False, description=_ZERO)
+    polarity: Polarity = Field("rising", description=_POLARITY)
     enabled: StrictBool | None = Field(None, description="true or false; leave it out to keep it")
 
-    @field_validator("enabled", "unit", mode="before")
+    @field_validator("enabled", "unit", "polarity", mode="before")
     @classmethod
-    def _not_null(cls, v: object) -> object:
+    def _not_null(cls, v: object, info: ValidationInfo) -> object:
         if v is None:
-            raise ValueError("must be true or false (leave it out to keep the current value)")
+            what = {"enabled": "true or false", "unit": "a unit", "polarity": "rising or falling"}
+            raise ValueError(
+                f"must be {what[str(info.field_name)]} (leave it out to keep the current value)"
+            )
         return v
 
 
@@ -117,7 +143,11 @@ class SignalInfo(BaseModel):
         "wander is still being learned, and a leak alarm needs +49 % over the level "
         "(`settle_log_ratio`) instead of +22 %",
     )
-    level: float | None = Field(description="Clean-air level (baseline), gas unit")
+    level: float | None = Field(
+        description="Clean-air level (baseline), gas unit; for a device with a `zero` or a "
+        "falling `polarity`, of the gas as detection sees it (reading - zero, or zero - "
+        "reading), as are `z`, `gate` and `leak_reference`"
+    )
     noise_scale: float | None = Field(description="Noise scale (robust sd), gas unit")
     z: float | None = Field(description="Last reading above the level, in noise scales")
     held: bool = Field(description="Level held by an open leak episode")
@@ -177,7 +207,9 @@ class DeviceInfo(BaseModel):
     )
     signal: SignalInfo | None = Field(None, description="The device's online signal model")
     gas_baseline: float | None = Field(
-        None, description="The signal model's clean-air level, gas unit (null while warming up)"
+        None,
+        description="The signal model's clean-air level as a reading of the device, gas unit "
+        "(null while warming up)",
     )
     last_probability: float | None = Field(
         None,

@@ -253,7 +253,9 @@ class AlertService:
         to be read in another unit, so an alert's values and set points would no longer
         mean what they say (its pending low-set-point reading is raised first, in its own
         unit, and the rules forget its last reading); ``set_points_removed``, its threshold
-        alarm only (and a pending reading, raised first), which could never clear. Stored
+        alarm only (and a pending reading, raised first), which could never clear;
+        ``zero_changed``, its leak alert only (a raw device's zero or polarity changed, so
+        the level kept with it is on another axis; threshold alarms are as sent). Stored
         and published like every event, in the device's current unit; returns how many
         alerts were closed."""
         async with self.store.write_lock:
@@ -266,7 +268,9 @@ class AlertService:
             elif reason == "set_points_removed":
                 events += self.rules.settle(device_id, why="the device's set points were removed")
                 kinds = frozenset({Kind.THRESHOLD.value})
-            if kinds is None:
+            elif reason == "zero_changed":
+                kinds = frozenset()
+            if kinds is None or reason == "zero_changed":
                 leak = self.policy.close(device_id, ts=now, reason=reason, detail=detail)
                 events += [] if leak is None else [leak]
             events += self.rules.close(device_id, ts=now, reason=reason, detail=detail, kinds=kinds)

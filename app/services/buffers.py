@@ -8,7 +8,11 @@ the device's slot of the shared :class:`app.slab.SlotIndex`; a slot is reused af
 device is evicted. No Python object is kept per reading or per device. Batches go through
 :meth:`DeviceBuffers.store` in a few numpy operations (one per batch for devices with one
 reading in it, one per device for devices with several; a message of one reading takes a
-scalar path, :meth:`DeviceBuffers._store_one`); each reading's gas also goes to
+scalar path, :meth:`DeviceBuffers._store_one`); a device with a detection axis (a raw-unit
+profile's ``zero`` / ``polarity``: :func:`app.alerting.profiles.detected_gas`) has its gas
+put on that axis first, so its ring, its signal model and its windows hold the gas as
+detection sees it (:attr:`DeviceBuffers.axes`; the one place this happens); each reading's
+gas also goes to
 the device's signal model (:class:`app.services.signals.SignalBank`), and a window is due
 once that model is warm (its warm-up is at least one window long, so a window never reaches
 back across a restart) and every ``stride`` readings after.
@@ -24,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from app.alerting.profiles import Axis, detected_gas, sent_gas
 from app.services.signals import SignalBank
 from app.services.windows import (
     BAD_TS,
@@ -272,6 +277,11 @@ class DeviceBuffers:
         self.stall_since = np.zeros(0, np.float64)
         self.stall_n = np.zeros(0, np.int32)
         self.on_receipt = np.zeros(0, np.bool_)
+        #: Device id -> (zero, sign) of the devices whose leak detection does not see the
+        #: reading as it is (``Profiles.axes``, wired in ``app/state.py``; default: none).
+        #: :meth:`store` puts their gas on that axis before anything else sees it, and
+        #: :meth:`info` shows the last reading as sent.
+        self.axes: dict[str, Axis] = {}
         self.index.attach(self)
         signals.bind(self.index)
 
@@ -365,7 +375,8 @@ class DeviceBuffers:
         Args:
             device_ids: N device ids.
             ts: shape (N,), float64 epoch seconds.
-            values: shape (N, 3), gas, temperature_c, humidity_pct.
+            values: shape (N, 3), gas, temperature_c, humidity_pct, as sent (not changed:
+                the gas of a device in :attr:`axes` is put on its axis in a copy).
             windows: False to only store and learn (a cluster takeover's replay, which
                 scores nothing): no windows are assembled and ``Stored.windows`` is None.
 
@@ -376,6 +387,8 @@ class DeviceBuffers:
         n = len(device_ids)
         ts = np.asarray(ts, dtype=np.float64)
         values = np.asarray(values, dtype=np.float64).reshape(n, 3)  # float32 once stored
+        if self.axes:
+            values = self._on_axes(device_ids, values)
         if n == 1:
             return self._store_one(device_ids[0], float(ts[0]), values, strict, windows)
         order = np.argsort(ts, kind="stable")
@@ -439,6 +452,19 @@ class DeviceBuffers:
                 parts.append(self._store_run(int(s_ok[a]), ts[idx], values[idx], windows=windows))
         due = [p for p in parts if p is not None and len(p)]
         return Stored(codes, WindowBatch.concat(due) if due else None, prior, placed)
+
+    def _on_axes(self, device_ids: Sequence[str], values: np.ndarray) -> np.ndarray:
+        """``values`` (N, 3) float64 with the gas of each device in :attr:`axes` on its
+        detection axis (:func:`app.alerting.profiles.detected_gas`); a copy when any is,
+        ``values`` itself otherwise."""
+        axes = self.axes
+        hits = [(i, a) for i, d in enumerate(device_ids) if (a := axes.get(d)) is not None]
+        if not hits:
+            return values
+        out = values.copy()
+        for i, a in hits:
+            out[i, 0] = detected_gas(out[i, 0], a)
+        return out
 
     def _special(
         self, slots: np.ndarray, known: np.ndarray, ts: np.ndarray, prior: np.ndarray
@@ -747,13 +773,15 @@ class DeviceBuffers:
             return None
         n = int(self.count[slot])
         last = self.values[slot, (int(self.count[slot]) - 1) % self.ring]
+        axis = self.axes.get(device_id)
+        sent = last[0] if axis is None else np.float32(sent_gas(float(last[0]), axis))
         return {
             "readings_seen": n,
             "buffer_fill": min(n, self.window),
             "window": self.window,
             "last_ts": float(self.signals.states.last_ts[slot]),
             "last_reading": {
-                "gas_ppm": as_sent(last[0]),
+                "gas_ppm": as_sent(sent),
                 "temperature_c": as_sent(last[1]),
                 "humidity_pct": as_sent(last[2]),
             },

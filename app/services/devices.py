@@ -74,7 +74,7 @@ class DeviceService:
                 },
                 "last_ts": iso(info["last_ts"]),
                 "gas_pct_lel": profiles.pct_lel(device_id, info["last_reading"]["gas_ppm"]),
-                "gas_baseline": info["signal"]["level"],
+                "gas_baseline": profiles.as_sent(device_id, info["signal"]["level"]),
                 "last_probability": self.scores(device_id),
             }
         return DeviceInfo(
@@ -152,22 +152,73 @@ class DeviceService:
         self, device_id: str, new: DeviceProfile, by: str, reason: str | None, force: bool
     ) -> None:
         """Store and apply ``new``; a unit change first goes through :meth:`_unit_changed`,
-        a device switched off then through :meth:`_disabled`.
+        a change of the detection axis (``zero`` / ``polarity``) through
+        :meth:`_axis_changed`, a device switched off then through :meth:`_disabled`.
 
         Raises:
             InvalidProfile: see :func:`app.services.registry.check_profile` (before any
                 change is made).
-            Conflict: a unit change while the device has open alerts, or set points removed
-                while it has an open threshold alarm, without ``force``.
+            Conflict: a unit change while the device has open alerts, an axis change while
+                it has an open leak alert, or set points removed while it has an open
+                threshold alarm, without ``force``.
         """
         check_profile(new)
         old = self.registry.profiles.get(device_id)
+        axis_changed = new.axis() != old.axis()
         if new.unit != old.unit:
             await self._unit_changed(device_id, old.unit, new.unit, by, reason, force)
-        elif _has_set_points(old) and not _has_set_points(new):
-            await self._set_points_removed(device_id, new.unit, by, reason, force)
+        else:
+            if axis_changed:
+                await self._axis_changed(device_id, old, new, by, reason, force)
+            if _has_set_points(old) and not _has_set_points(new):
+                await self._set_points_removed(device_id, new.unit, by, reason, force)
         await self.registry.put(device_id, new)
+        if axis_changed:  # after the put: no reading on the old axis enters the new warm-up
+            self.buffers.signals.reset(device_id)
         await self._disabled(device_id, old.enabled, by, reason)
+
+    async def _axis_changed(
+        self,
+        device_id: str,
+        old: DeviceProfile,
+        new: DeviceProfile,
+        by: str,
+        reason: str | None,
+        force: bool,
+    ) -> None:
+        """A raw device's ``zero`` or ``polarity`` is about to change: leak detection will
+        see its gas on another axis (:func:`app.alerting.profiles.detected_gas`), so its
+        learned level and noise scale, and an open leak alert's kept level, mean nothing
+        any more. An open leak alert: refused (409, naming it) unless ``force``; forced, it
+        is resolved now (reason ``zero_changed``). Its warm-up restarts in any case (as for
+        a unit change, by :meth:`_apply`, after the new profile is in place). Threshold
+        alarms stay: their readings and set points are as sent, on no axis.
+
+        Raises:
+            Conflict: an open leak alert, and not ``force``.
+        """
+        leak = [a for a in self.view.of(device_id) if a.kind == Kind.LEAK]
+        if not leak:
+            return
+        what = (
+            f"zero {old.zero if old.zero is not None else 0:g} -> "
+            f"{new.zero if new.zero is not None else 0:g} {new.unit}, polarity "
+            f"{old.polarity} -> {new.polarity}"
+        )
+        if not force:
+            held = _holding(leak, None, new.unit, kind=False)
+            raise Conflict(
+                [
+                    {
+                        "field": "zero" if old.zero != new.zero else "polarity",
+                        "reason": f"device {device_id!r} has an open leak alert: "
+                        f"{'; '.join(held)}; its levels are measured from the old zero "
+                        f"({what}). Resolve it first, or send force=true to resolve it now "
+                        "as zero_changed",
+                    }
+                ]
+            )
+        await self._force_close(device_id, f"{what} by {by}", reason, "zero_changed")
 
     async def _unit_changed(
         self, device_id: str, old: str, new: str, by: str, reason: str | None, force: bool

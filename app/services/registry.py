@@ -13,6 +13,7 @@ from app.alerting.profiles import (
     DEFAULT_LOW_PCT_LEL,
     DEFAULT_PROFILE,
     LEL_PCT_VOL,
+    POLARITIES,
     RAW_UNITS,
     UNITS,
     DeviceProfile,
@@ -37,8 +38,11 @@ class InvalidProfile(GasleakError):
 def check_profile(p: DeviceProfile) -> None:
     """Raises InvalidProfile, naming the field and the reason: an unknown unit or gas; %LEL
     set points on a ppm device without a gas; set points in a raw unit on a ppm or %LEL
-    device, or only one of them; %LEL set points on a raw-unit device; low not below high."""
-    errors = []
+    device, or only one of them; %LEL set points on a raw-unit device; low not below high;
+    ``zero`` or a ``falling`` polarity on a ppm or %LEL device (a concentration's zero is 0
+    and it rises with gas); an unknown polarity; a zero outside the unit's range; set points
+    on a falling device (:func:`_check_axis`)."""
+    errors = _check_axis(p)
     if p.unit not in UNITS:
         errors.append({"field": "unit", "reason": f"unknown unit; one of {list(UNITS)}"})
     if p.gas is not None and p.gas not in LEL_PCT_VOL:
@@ -94,6 +98,66 @@ def check_profile(p: DeviceProfile) -> None:
         errors.append({"field": "low_pct_lel", "reason": f"must be below high_pct_lel ({high:g})"})
     if errors:
         raise InvalidProfile(errors)
+
+
+def _check_axis(p: DeviceProfile) -> list[dict[str, str]]:
+    """The errors of a profile's ``zero`` / ``polarity`` (see :func:`check_profile`). A
+    falling device's set points are refused rather than compared downwards: the safety
+    rules raise a reading at or above a set point, which on such a device is clean air, and
+    a leak there is caught by leak detection on the detection axis
+    (:func:`app.alerting.profiles.detected_gas`)."""
+    errors = []
+    if p.polarity not in POLARITIES:
+        errors.append(
+            {"field": "polarity", "reason": f"unknown polarity; one of {list(POLARITIES)}"}
+        )
+    if p.unit not in RAW_UNITS:
+        if p.zero is not None:
+            errors.append(
+                {
+                    "field": "zero",
+                    "reason": f"only for a raw unit (counts, mV): a {p.unit} reading's zero is 0",
+                }
+            )
+        if p.polarity == "falling":
+            errors.append(
+                {
+                    "field": "polarity",
+                    "reason": f"only for a raw unit (counts, mV): a {p.unit} reading rises "
+                    "with gas",
+                }
+            )
+        return errors
+    if p.zero is not None and p.unit in GAS_RANGE:
+        lo, hi, why = GAS_RANGE[p.unit]
+        if not lo <= p.zero <= hi:
+            errors.append(
+                {
+                    "field": "zero",
+                    "reason": f"{p.zero:g} {p.unit} lies outside the range of unit {p.unit}, "
+                    f"[{lo:,.0f}, {hi:,.0f}] {p.unit}: {why}",
+                }
+            )
+    has_points = p.low_set_point is not None or p.high_set_point is not None
+    if p.polarity == "falling" and has_points:
+        field = "low_set_point" if p.low_set_point is not None else "high_set_point"
+        errors.append(
+            {
+                "field": field,
+                "reason": "no set points on a falling device (polarity falling): the "
+                "threshold rule raises a reading at or above a set point, clean air on such "
+                "a device; its leaks are caught by leak detection from its zero",
+            }
+        )
+    elif p.zero is not None and p.low_set_point is not None and p.low_set_point <= p.zero:
+        errors.append(
+            {
+                "field": "low_set_point",
+                "reason": f"must be above zero ({p.zero:g} {p.unit}, the reading at no gas): "
+                "at or below it clean air would alarm",
+            }
+        )
+    return errors
 
 
 class Registry:
@@ -161,13 +225,16 @@ class Registry:
         """The device's profile with ``changes`` applied. A change of ``unit`` clears the
         set points that were in the old unit unless ``changes`` gives them: the raw ones
         (``low_set_point`` / ``high_set_point``: counts 100 / 200 must not become 100 / 200
-        mV; newcomer), and the %LEL ones when the new unit is raw (it has no %LEL). %LEL set
+        mV; newcomer), and ``zero``, and the %LEL ones when the new unit is raw (it has no
+        %LEL); the polarity goes back to ``rising`` when the new unit is not raw. %LEL set
         points carry over between ``ppm`` and ``%LEL``, where they mean the same."""
         old = self.profiles.get(device_id)
         unit = changes.get("unit", old.unit)
         if unit != old.unit:
-            cleared = ["low_set_point", "high_set_point"]
+            cleared: dict[str, Any] = {"low_set_point": None, "high_set_point": None, "zero": None}
             if unit in RAW_UNITS:
-                cleared += ["low_pct_lel", "high_pct_lel"]
-            changes = {f: None for f in cleared} | changes
+                cleared |= {"low_pct_lel": None, "high_pct_lel": None}
+            else:
+                cleared["polarity"] = "rising"
+            changes = cleared | changes
         return old.with_(**changes)

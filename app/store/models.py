@@ -127,6 +127,9 @@ class Device(Base):
     unit: Mapped[str] = mapped_column(String(16), default="ppm", server_default="ppm")
     low_set_point: Mapped[float | None] = mapped_column(Float, nullable=True)
     high_set_point: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: A raw-unit device's reading at no gas (null: 0) and output direction (migration 0008).
+    zero: Mapped[float | None] = mapped_column(Float, nullable=True)
+    polarity: Mapped[str] = mapped_column(String(8), default="rising", server_default="rising")
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 

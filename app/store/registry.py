@@ -21,6 +21,8 @@ PROFILE_COLUMNS = (
     "unit",
     "low_set_point",
     "high_set_point",
+    "zero",
+    "polarity",
 )
 
 

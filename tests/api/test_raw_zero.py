@@ -1,0 +1,161 @@
+"""Raw-unit devices with a live zero (``zero``) or an output that falls with gas
+(``polarity``): leak detection measures the gas from the zero in the gas direction
+(``app.alerting.profiles.detected_gas``), readings and alerts show the values as sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.api.test_rest import post_scored
+
+#: A fresh device's leak starts after its warm-up (60) and its settling (10 min) at 1 Hz.
+CLEAN = 700
+
+
+async def _events(c: httpx.AsyncClient, device: str) -> list[dict[str, Any]]:
+    r = await c.get("/api/events", params={"device_id": device, "limit": 1000})
+    events: list[dict[str, Any]] = r.json()["events"]
+    return events
+
+
+def _series(rng: np.random.Generator, at: float, step: float, n_leak: int = 60) -> np.ndarray:
+    """``CLEAN`` readings at ``at`` mV then ``n_leak`` at ``at + step``, 5 mV noise sd."""
+    g = at + rng.normal(0, 5.0, CLEAN + n_leak)
+    g[CLEAN:] += step
+    return g
+
+
+async def test_a_3_pct_lel_leak_on_a_1000_mv_live_zero_is_raised_and_shown_as_sent(
+    client: httpx.AsyncClient,
+) -> None:
+    """A 4-20 mA loop read as 1,000 mV at no gas, 40 mV a %LEL: a 3 %LEL leak (+120 mV,
+    +12 % of the reading) was never raised (the gate's +22 % judged the whole reading);
+    with ``zero`` 1,000 it is raised. The alert and the device view show the readings as
+    sent (~1,120 mV, level ~1,000 mV), the signal section the gas from the zero."""
+    t0 = 1_700_000_000.0
+    r = await client.put("/api/devices/loop", json={"unit": "mV", "zero": 1000})
+    assert r.status_code == 200, r.text
+    assert (r.json()["profile"]["zero"], r.json()["profile"]["polarity"]) == (1000.0, "rising")
+    await post_scored(client, "loop", _series(np.random.default_rng(1), 1000.0, 120.0), t0)
+    raised = [e for e in await _events(client, "loop") if e["type"] == "alert.raised"]
+    assert [e["kind"] for e in raised] == ["leak"]
+    assert raised[0]["ts"] >= "2023-11-14T22:25:00"  # t0 + 700 s: after the leak's onset
+    assert 1090 < raised[0]["gas"] < 1150 and raised[0]["gas_unit"] == "mV"
+    assert 1090 < raised[0]["episode"]["peak_gas"] < 1150
+    view = (await client.get("/api/devices/loop")).json()
+    assert 1090 < view["last_reading"]["gas_ppm"] < 1150
+    assert 990 < view["gas_baseline"] < 1010
+    assert abs(view["signal"]["level"]) < 10  # the gas from the zero
+
+
+async def test_a_300_mv_fall_is_raised_on_a_falling_device_and_its_level_stays(
+    client: httpx.AsyncClient,
+) -> None:
+    """An mV output driven 300 mV more negative by gas: never alarmed, and its level
+    followed it down. With ``polarity`` falling (zero 2,500 mV) it is raised, and the alert
+    shows the reading as sent (~2,200 mV)."""
+    t0 = 1_700_000_000.0
+    body = {"unit": "mV", "zero": 2500, "polarity": "falling"}
+    assert (await client.put("/api/devices/fall", json=body)).status_code == 200
+    await post_scored(client, "fall", _series(np.random.default_rng(2), 2500.0, -300.0), t0)
+    raised = [e for e in await _events(client, "fall") if e["type"] == "alert.raised"]
+    assert [e["kind"] for e in raised] == ["leak"]
+    assert 2170 < raised[0]["gas"] < 2230
+    assert 2170 < raised[0]["episode"]["peak_gas"] < 2230  # the worst reading: the lowest
+    view = (await client.get("/api/devices/fall")).json()
+    assert 2490 < view["gas_baseline"] < 2510
+
+
+async def test_a_clean_live_zero_device_raises_nothing(client: httpx.AsyncClient) -> None:
+    """A clean 1,000 mV live-zero device (5 mV noise, a ±10 mV wander over 20 min) for 40
+    minutes after its warm-up: no alert of any kind."""
+    t = np.arange(2400)
+    rng = np.random.default_rng(3)
+    g = 1000.0 + 10.0 * np.sin(2 * np.pi * t / 1200) + rng.normal(0, 5.0, t.size)
+    assert (await client.put("/api/devices/c", json={"unit": "mV", "zero": 1000})).is_success
+    await post_scored(client, "c", g, 1_700_000_000.0)
+    assert [e for e in await _events(client, "c") if e["type"] == "alert.raised"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"unit": "ppm", "zero": 5}, "zero", "only for a raw unit"),
+        ({"unit": "%LEL", "zero": 0.5}, "zero", "only for a raw unit"),
+        ({"unit": "%LEL", "polarity": "falling"}, "polarity", "only for a raw unit"),
+        ({"unit": "ppm", "gas": "methane", "polarity": "falling"}, "polarity", "raw unit"),
+        ({"unit": "mV", "polarity": "down"}, "polarity", "rising"),
+        (
+            {"unit": "mV", "polarity": "falling", "low_set_point": 1, "high_set_point": 2},
+            "low_set_point",
+            "falling",
+        ),
+        (
+            {"unit": "mV", "zero": 1000, "low_set_point": 900, "high_set_point": 2000},
+            "low_set_point",
+            "above zero",
+        ),
+        ({"unit": "mV", "zero": 1e6}, "zero", "outside the range"),
+    ],
+)
+async def test_zero_and_polarity_are_refused_naming_the_field_and_the_reason(
+    client: httpx.AsyncClient, body: dict[str, Any], field: str, words: str
+) -> None:
+    r = await client.put("/api/devices/v", json=body)
+    assert r.status_code == 422, r.text
+    text = r.text
+    assert field in text and words in text, text
+    assert (await client.get("/api/devices/v")).status_code == 404  # nothing was changed
+
+
+async def test_a_patch_of_polarity_null_is_refused(client: httpx.AsyncClient) -> None:
+    assert (await client.put("/api/devices/n", json={"unit": "mV"})).is_success
+    r = await client.patch("/api/devices/n", json={"polarity": None})
+    assert r.status_code == 422 and "rising or falling" in r.text, r.text
+
+
+async def test_a_unit_change_clears_the_zero(client: httpx.AsyncClient) -> None:
+    body = {"unit": "mV", "zero": 1000, "polarity": "falling"}
+    assert (await client.put("/api/devices/u", json=body)).is_success
+    r = await client.patch("/api/devices/u", json={"unit": "ppm"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["profile"]["zero"], r.json()["profile"]["polarity"]) == (None, "rising")
+
+
+async def test_a_zero_change_restarts_the_warm_up_and_a_leak_alert_needs_force(
+    client: httpx.AsyncClient,
+) -> None:
+    """The learned level is on the old axis: a change of ``zero`` restarts the warm-up
+    (as a unit change does). With an open leak alert it is refused (409 naming it) unless
+    forced; forced, the leak alert resolves as ``zero_changed``."""
+    t0 = 1_700_000_000.0
+    assert (await client.put("/api/devices/z", json={"unit": "mV", "zero": 1000})).is_success
+    g = _series(np.random.default_rng(4), 1000.0, 200.0)
+    await post_scored(client, "z", g, t0)
+    assert (await client.get("/api/devices/z")).json()["alert_state"] == "active"
+    r = await client.patch("/api/devices/z", json={"zero": 1200})
+    assert r.status_code == 409 and "zero_changed" in r.text, r.text
+    view = (await client.get("/api/devices/z")).json()
+    assert view["profile"]["zero"] == 1000.0 and view["signal"]["state"] == "ready"
+    r = await client.patch("/api/devices/z", json={"zero": 1200}, params={"force": "true"})
+    assert r.status_code == 200, r.text
+    view = r.json()
+    assert view["signal"]["state"] == "warming_up" and view["signal"]["readings_to_warm"] == 60
+    assert view["alert_state"] == "normal"
+    resolved = [e for e in await _events(client, "z") if e["type"] == "alert.resolved"]
+    assert [e["reason"] for e in resolved] == ["zero_changed"]
+
+
+async def test_a_polarity_change_without_alerts_restarts_the_warm_up(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await client.put("/api/devices/p", json={"unit": "counts"})).is_success
+    g = 819.0 + np.random.default_rng(5).normal(0, 3.0, 80)
+    await post_scored(client, "p", g, 1_700_000_000.0)
+    assert (await client.get("/api/devices/p")).json()["signal"]["state"] == "ready"
+    r = await client.patch("/api/devices/p", json={"zero": 819})
+    assert r.json()["signal"]["state"] == "warming_up", r.text
