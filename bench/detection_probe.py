@@ -407,9 +407,13 @@ def main() -> None:
     for on_s, every_s in ((20, 120), (30, 300)):
         for window in (0.0, 600.0):  # the chatter rule off (the default) and on
             pol = dataclasses.replace(evaluation_policy(), chatter_window_s=window)
-            a, r = episodes(pred, *puff_train(np.random.default_rng(5), on_s, every_s), pol=pol)
+            run = probe_run(pred, *puff_train(np.random.default_rng(5), on_s, every_s), pol=pol)
+            a, n = run.raised.tolist(), int((run.active[:-1] & ~run.active[1:]).sum())
             name = f"leak: x3 puffs {on_s} s every {every_s} s, 1 h, chatter {window:g} s"
-            print(f"{name:50s} {len(a)} alerts, first at row {a[:1]}, {len(r)} all-clears")
+            print(
+                f"{name:50s} {len(a)} alerts, first at row {a[:1]}, {len(run.recurred)} "
+                f"recurred, {n} all-clears"
+            )
     rng = np.random.default_rng(8)
     j = np.arange(600)
     g = np.where(j < 300, 400.0, 900.0) + rng.normal(0, 3, 600)
