@@ -96,7 +96,7 @@ def e_ts(e: dict[str, Any]) -> float:
 async def main(no_axis: bool, seeds: int, key: str) -> None:
     """Run every case for ``seeds`` seeds and print one line per case and seed."""
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app(Settings(db_path=Path(tmp) / "g.db"))
+        app = create_app(Settings(db_path=Path(tmp) / "g.db", bootstrap_admin_key=key))
         async with LifespanManager(app, startup_timeout=120) as m:
             transport = httpx.ASGITransport(app=m.app)
             headers = {"Authorization": f"Bearer {key}"}
@@ -123,9 +123,12 @@ async def main(no_axis: bool, seeds: int, key: str) -> None:
 
 if __name__ == "__main__":
     import os
+    import secrets
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-axis", action="store_true")
     ap.add_argument("--seeds", type=int, default=3)
     a = ap.parse_args()
-    asyncio.run(main(a.no_axis, a.seeds, os.environ["GASLEAK_BOOTSTRAP_ADMIN_KEY"]))
+    # the service runs in process: a one-off admin key unless one is given
+    key = os.environ.get("GASLEAK_BOOTSTRAP_ADMIN_KEY") or secrets.token_hex(20)
+    asyncio.run(main(a.no_axis, a.seeds, key))

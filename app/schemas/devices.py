@@ -9,6 +9,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
     ValidationInfo,
     field_validator,
 )
@@ -66,7 +67,8 @@ class OpenAlertOut(BaseModel):
 
 class Profile(BaseModel):
     """A device's profile. Set points are in % of the gas's LEL (need ``gas``); null = the
-    default (10 / 25 %LEL; without a gas, the global ppm set points)."""
+    default (10 / 25 %LEL; without a gas, the global ppm set points). Numbers must be JSON
+    numbers, as in readings: ``"1000"`` is refused, not read as 1000 (newcomer)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -85,19 +87,21 @@ class Profile(BaseModel):
         "low_pct_lel / high_pct_lel, default 10 / 25 %LEL); a raw unit, counts or mV (no "
         "set point unless low_set_point / high_set_point are given in that unit)",
     )
-    low_pct_lel: float | None = Field(
+    low_pct_lel: StrictFloat | None = Field(
         None, gt=0, le=100, allow_inf_nan=False, description="Warning set point, %LEL"
     )
-    high_pct_lel: float | None = Field(
+    high_pct_lel: StrictFloat | None = Field(
         None, gt=0, le=100, allow_inf_nan=False, description="Critical set point, %LEL"
     )
-    low_set_point: float | None = Field(
+    low_set_point: StrictFloat | None = Field(
         None, allow_inf_nan=False, description="Warning set point in a raw unit (counts, mV)"
     )
-    high_set_point: float | None = Field(
+    high_set_point: StrictFloat | None = Field(
         None, allow_inf_nan=False, description="Critical set point in a raw unit (counts, mV)"
     )
-    zero: float | None = Field(None, allow_inf_nan=False, description=_ZERO, examples=[1000.0])
+    zero: StrictFloat | None = Field(
+        None, allow_inf_nan=False, description=_ZERO, examples=[1000.0]
+    )
     polarity: Polarity = Field("rising", description=_POLARITY)
     enabled: StrictBool = Field(True, description="False: no alerts, not watched for silence")
 
@@ -111,11 +115,11 @@ class ProfilePatch(BaseModel):
     location: str | None = Field(None, max_length=200, pattern=LINE)
     gas: Gas | None = None
     unit: Unit = "ppm"
-    low_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False)
-    high_pct_lel: float | None = Field(None, gt=0, le=100, allow_inf_nan=False)
-    low_set_point: float | None = Field(None, allow_inf_nan=False)
-    high_set_point: float | None = Field(None, allow_inf_nan=False)
-    zero: float | None = Field(None, allow_inf_nan=False, description=_ZERO)
+    low_pct_lel: StrictFloat | None = Field(None, gt=0, le=100, allow_inf_nan=False)
+    high_pct_lel: StrictFloat | None = Field(None, gt=0, le=100, allow_inf_nan=False)
+    low_set_point: StrictFloat | None = Field(None, allow_inf_nan=False)
+    high_set_point: StrictFloat | None = Field(None, allow_inf_nan=False)
+    zero: StrictFloat | None = Field(None, allow_inf_nan=False, description=_ZERO)
     polarity: Polarity = Field("rising", description=_POLARITY)
     enabled: StrictBool | None = Field(None, description="true or false; leave it out to keep it")
 

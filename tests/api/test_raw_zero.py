@@ -100,6 +100,9 @@ async def test_a_clean_live_zero_device_raises_nothing(client: httpx.AsyncClient
             "above zero",
         ),
         ({"unit": "mV", "zero": 1e6}, "zero", "outside the range"),
+        # a number in a string is refused, as in readings (it was read as 1000: newcomer)
+        ({"unit": "mV", "zero": "1000"}, "zero", "valid number"),
+        ({"unit": "mV", "low_set_point": "900", "high_set_point": 2000}, "low_set_point", "number"),
     ],
 )
 async def test_zero_and_polarity_are_refused_naming_the_field_and_the_reason(
