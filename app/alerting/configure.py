@@ -13,6 +13,7 @@ def policy_config(s: Settings) -> PolicyConfig:
         raise_p=s.alert_raise_probability,
         raise_n=s.alert_raise_windows,
         raise_min_s=s.alert_raise_min_s,
+        raise_span_s=s.alert_raise_span_s,
         clear_p=s.alert_clear_probability,
         clear_n=s.alert_clear_windows,
         critical_p=s.alert_critical_probability,

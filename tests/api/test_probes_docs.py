@@ -66,13 +66,12 @@ async def test_readyz_ok_names_every_check(client: httpx.AsyncClient) -> None:
     assert body["ready"] is True and body["failing"] == []
     assert set(body["checks"]) == {"model", "store", "scorer"}
     assert "LSTM+SVM" in body["checks"]["model"]["detail"]
-    # the store probe rolls back: no probe reading is left behind
-    hist = (
-        await client.get(
-            "/api/devices/__readyz_probe__/readings", params={"from": "1970-01-01T00:00:00Z"}
-        )
-    ).json()
-    assert hist["points"] == []
+    # the store probe rolls back: no probe reading is left behind (a device with no stored
+    # reading that nobody registered is unknown: 404)
+    hist = await client.get(
+        "/api/devices/__readyz_probe__/readings", params={"from": "1970-01-01T00:00:00Z"}
+    )
+    assert hist.status_code == 404, hist.text
 
 
 async def test_readyz_503_names_an_unwritable_store(app_client) -> None:  # noqa: ANN001
