@@ -329,6 +329,14 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             _draft(i),
             h,
         ),
+        # a sensor floored at 0 whose clean air wanders +-30 over 30 min, noise sd 10 (a raw
+        # device measured from its zero sees this; newcomer of 1 Dec 13:05: critical leak
+        # alerts on the first rise of the wander, 118-198 s in, and later)
+        "limit: floored at 0, noise sd 10, +-30 wander over 30 min, T/RH swinging": (
+            np.maximum(0.0, np.round(rng.normal(0, 10, n) + 30 * np.sin(2 * np.pi * i / 1800), 1)),
+            21 + 2 * np.sin(2 * np.pi * i / 3600),
+            45 + 8 * np.sin(2 * np.pi * i / 5400 + 1),
+        ),
     }
 
 
