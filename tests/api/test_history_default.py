@@ -22,6 +22,9 @@ async def test_default_range_is_the_devices_last_hour(client: httpx.AsyncClient)
     # the hour ending just after the last reading holds last-3590 .. last, 10 s apart
     assert sum(p["n"] for p in r["points"]) == 360
     assert r["points"][0]["gas_ppm_min"] == 761.0 and r["points"][-1]["gas_ppm_max"] == 1120.0
-    # a device with no reading falls back to the server's last hour: empty, not an error
-    none = await client.get("/api/devices/never-seen/readings")
+    # a registered device with no reading falls back to the server's last hour: empty, not
+    # an error; an unknown one is a 404, as its device view
+    assert (await client.put("/api/devices/no-reading-yet", json={"unit": "ppm"})).is_success
+    none = await client.get("/api/devices/no-reading-yet/readings")
     assert none.status_code == 200 and none.json()["points"] == []
+    assert (await client.get("/api/devices/never-seen/readings")).status_code == 404
