@@ -485,14 +485,7 @@ class AlertPolicy:
         high = prob >= c.raise_p
         self._track_burst(st, high, ts)
         if st.alert_id is None:
-            if high:
-                if st.high_run == 0:
-                    st.high_since = ts
-                st.high_run = min(st.high_run + 1, c.raise_n * STALLED_CLOCK_FACTOR)
-            else:
-                st.high_run, st.high_since = 0, None
-            if c.dense_k:
-                st.push_window(high, ts, c.dense_n)
+            self._count(st, high, ts)
             event = self._maybe_raise(device_id, st, prob, ts, gas_ppm)
             if event is not None:
                 st.base_level, st.base_scale = level, scale
@@ -637,14 +630,7 @@ class AlertPolicy:
         leak that came back within the off-delay (60 s; 600 s for a chattering alert) was
         never told: the alert stayed open and said nothing."""
         c = self.config
-        if prob >= c.raise_p:
-            if st.high_run == 0:
-                st.high_since = ts
-            st.high_run = min(st.high_run + 1, c.raise_n * STALLED_CLOCK_FACTOR)
-        else:
-            st.high_run, st.high_since = 0, None
-        if c.dense_k:
-            st.push_window(prob >= c.raise_p, ts, c.dense_n)
+        self._count(st, prob >= c.raise_p, ts)
         if not (self._run_raises(st, ts) or self._dense_raises(st, prob, ts)):
             return None
         back = ts - (st.returned_ts if st.returned_ts is not None else ts)
@@ -663,6 +649,19 @@ class AlertPolicy:
         return self._event(
             EventType.UPDATED, device_id, st, prob, ts, gas, "recurred", detail=detail
         )
+
+    def _count(self, st: DeviceAlertState, high: bool, ts: float) -> None:
+        """One window (``high``: at or over ``raise_p``) into the raise rules' counters: the
+        run of high windows in a row and its first window's time, and the k-of-n history."""
+        c = self.config
+        if high:
+            if st.high_run == 0:
+                st.high_since = ts
+            st.high_run = min(st.high_run + 1, c.raise_n * STALLED_CLOCK_FACTOR)
+        else:
+            st.high_run, st.high_since = 0, None
+        if c.dense_k:
+            st.push_window(high, ts, c.dense_n)
 
     def _off_delay(self, st: DeviceAlertState) -> float:
         """The off-delay of the device's open alert, s: ``chatter_off_delay_s`` when it is
