@@ -231,3 +231,21 @@ def test_console_sign_in_refuses_bad_keys_and_a_viewer_cannot_acknowledge(
         page.click("#signout")
         page.wait_for_selector("#signin-form", state="visible", timeout=5_000)
         assert page.evaluate("sessionStorage.getItem('gasleak.key')") is None
+
+
+def test_an_unknown_devices_page_says_it_is_not_tracked(
+    server: LiveServer, operator_key: str
+) -> None:
+    """GET /api/devices/{id}/readings of an unknown device is a 404 (as the device view): the
+    page showed no banner and empty charts, the history's 404 unhandled (newcomer of 1 Dec
+    13:45). It now says the device is not tracked and draws empty charts."""
+    with browser_page() as (page, log):
+        sign_in(page, server.base + "/#/device/no-such-device", operator_key)
+        page.wait_for_selector("body[data-ready=true]", timeout=15_000)
+        page.wait_for_function(
+            "document.querySelector('#dev-info').innerText.includes('not tracked now')",
+            timeout=10_000,
+        )
+        page.wait_for_selector("#chart-gas", timeout=5_000)
+        uncaught = [e for e in log.errors if e.startswith("uncaught")]
+        assert uncaught == [], log.errors  # the 404s themselves are logged by the browser

@@ -296,11 +296,21 @@ async function refreshFleet() {
   if (missing || performance.now() - state.sparksAt > SPARK_REFRESH_MS) await refreshSparks();
 }
 
+// A device's readings history; a device the service does not know (404: never seen, or
+// forgotten) has none, and its page says so instead of failing.
+function history(id, points) {
+  return api(`/api/devices/${encodeURIComponent(id)}/readings?max_points=${points}`)
+    .catch((err) => {
+      if (err.status === 404) return { points: [], to: new Date().toISOString() };
+      throw err;
+    });
+}
+
 async function refreshSparks() {
   state.sparksAt = performance.now();
   const ids = [...state.devices.keys()].slice(0, SPARK_DEVICES);
   await Promise.all(ids.map(async (id) => {
-    const h = await api(`/api/devices/${encodeURIComponent(id)}/readings?max_points=${SPARK_POINTS}`);
+    const h = await history(id, SPARK_POINTS);
     state.sparks.set(id, h.points.map((p) => p.gas_ppm_mean));
   }));
   renderFleet();
@@ -513,7 +523,7 @@ async function renderDevice() {
       if (err.status === 404) return null;
       throw err;
     }),
-    api(`/api/devices/${encodeURIComponent(id)}/readings?max_points=600`),
+    history(id, 600),
     api(`/api/alerts?device_id=${encodeURIComponent(id)}&limit=200`),
   ]);
   if (state.view !== "device" || state.deviceId !== id) return;
