@@ -32,7 +32,9 @@ threshold rule: ``profiles.py``):
   Newcomer: a 5,420 ppm glitch every 97 s on clean air gave 38 warnings an hour; gas that
   stays near the set point (issue 10's ``([5100] + [3900] * 5) * 10``) is still one alert
   raised on its first reading over it.
-- Escalates warning -> critical on the first reading at or above the high set point.
+- Escalates warning -> critical on the first reading at or above the high set point; an
+  acknowledged warning becomes ``active`` again (the danger alarm needs its own
+  acknowledgement, as a detector's A2 alarm is not acknowledged by its A1's).
 - Clear condition: gas below ``low * (1 - hysteresis)``. The episode ends once the clear
   condition has held for ``off_delay_s`` of reading time (off-delay, never on one reading).
 - Latching (``latch_critical``, on by default, as IEC 60079-29-1 / EN 50194 detectors latch
@@ -747,6 +749,11 @@ class SafetyRules:
                 c.latch_critical,
                 None,
             )
+            # the danger alarm is a new alarm to acknowledge: an acknowledged warning that
+            # escalates is active again (it stayed "acknowledged", so no reminder and out of
+            # ?state=active: newcomer of 1 Dec 13:45)
+            if ep.state == AlertState.ACKNOWLEDGED:
+                ep.state = AlertState.ACTIVE
             out.append(
                 self._event(
                     EventType.UPDATED,
@@ -1022,7 +1029,20 @@ class SafetyRules:
             since = ts
         return ts - since >= (self.config.off_delay_s if delay is None else delay)
 
-    def _resolve(self, d: str, kind: Kind, ts: float, gas: float | None, detail: str) -> AlertEvent:
+    def _resolve(
+        self,
+        d: str,
+        kind: Kind,
+        ts: float,
+        gas: float | None,
+        detail: str,
+        reading_ts: float | None = None,
+    ) -> AlertEvent:
+        """End an episode at ``ts`` (the event time). ``reading_ts``: the device's reading
+        time of the all-clear (default ``ts``), which the chatter rule compares with later
+        readings: an acknowledgement's resolve happens at the server clock, and a device
+        whose clock ran 60 s behind it re-raised "90 s after" a clear that its own time
+        line put in the future, so the chatter rule missed it (newcomer of 1 Dec 13:45)."""
         opened = self._open[d]
         ep = opened.pop(kind)
         if not opened:
@@ -1030,7 +1050,7 @@ class SafetyRules:
         ep.state = AlertState.RESOLVED
         self.dirty.add(d)
         if kind == Kind.THRESHOLD and self.config.chatter_window_s > 0:
-            self._cleared[d] = ts
+            self._cleared[d] = ts if reading_ts is None else reading_ts
         return self._event(EventType.RESOLVED, d, kind, ep, ts, gas, "all clear", detail)
 
     def close(
@@ -1097,9 +1117,16 @@ class SafetyRules:
                 )
             ]
             if cleared:
+                s = self.index.get(device_id)
+                last = math.nan if s is None else self.rows.last_ts[s]
                 out.append(
                     self._resolve(
-                        device_id, Kind(kind), ts, ev, "acknowledged after the gas cleared"
+                        device_id,
+                        Kind(kind),
+                        ts,
+                        ev,
+                        "acknowledged after the gas cleared",
+                        reading_ts=None if math.isnan(last) else last,
                     )
                 )
             return out

@@ -163,6 +163,24 @@ def test_ack_while_gas_is_up_then_the_clear_resolves() -> None:
     assert summary(events) == [("alert.resolved", "critical", "resolved", "all clear")]
 
 
+def test_an_acknowledged_warning_that_escalates_is_active_again() -> None:
+    """The danger alarm needs its own acknowledgement: an acknowledged warning that crossed
+    the high set point stayed "acknowledged" (no reminder, left out of ?state=active:
+    newcomer of 1 Dec 13:45)."""
+    rules = SafetyRules(SafetyConfig(off_delay_s=2))
+    [raised] = feed(rules, gas_only([3000, 6000]))
+    assert rules.acknowledge("d", raised.alert_id, ack=Ack("a", ""), ts=T0 + 2) is not None
+    [up] = feed(rules, gas_only([13000]), t0=T0 + 2)
+    assert (up.type, up.reason, up.severity, up.state) == (
+        "alert.updated",
+        "escalated",
+        "critical",
+        "active",
+    )
+    again = rules.acknowledge("d", raised.alert_id, ack=Ack("b", "evacuated"), ts=T0 + 3)
+    assert again is not None and again[0].state == "acknowledged"
+
+
 def test_unlatched_critical_de_escalates_then_resolves_after_off_delays() -> None:
     rules = SafetyRules(SafetyConfig(off_delay_s=3, latch_critical=False))
     events = feed(rules, gas_only([13000, 6000, 6000, 6000, 6000, 420, 420, 420, 420]))
@@ -571,3 +589,17 @@ def test_the_last_all_clear_survives_a_restart() -> None:
     again.restore({d: s for d, s in saved.items() if s}, now=0.0)
     later = feed(again, gas_only([6000.0] * 3), t0=T0 + 200)
     assert "chattering" in (later[0].detail or "")
+
+
+def test_an_acked_all_clear_counts_in_the_devices_own_time_for_the_chatter_rule() -> None:
+    """A latched critical alarm resolved by an acknowledgement resolves at the server clock;
+    the chatter rule compares reading times, so on a device whose clock ran 60 s behind the
+    re-raise 90 s (its time) after the clear was not chattering (newcomer of 1 Dec 13:45)."""
+    rules = SafetyRules(SafetyConfig(off_delay_s=5))
+    events = feed(rules, gas_only([13000] * 3 + [420] * 10))  # device time T0 .. T0 + 12
+    assert events[-1].state == "cleared_unacked"
+    # acknowledged at the server clock, which the device's own clock lags by 3 min
+    done = rules.acknowledge("d", events[0].alert_id, ack=Ack("a", ""), ts=T0 + 192)
+    assert done is not None and done[-1].type == "alert.resolved"
+    [again] = feed(rules, gas_only([6000, 6000]), t0=T0 + 102)[:1]
+    assert "chattering" in (again.detail or ""), again.detail
