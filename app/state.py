@@ -443,6 +443,7 @@ async def _alerting(
     )
     ingestor.units = profiles.other_units()  # a reading's gas range is its unit's
     buffers.axes = profiles.axes()  # a raw device's zero / polarity: detection's gas axis
+    buffers.units = profiles.other_units()  # a %LEL reading under 0 is detected as 0
     if settings.max_devices_per_key is not None:
         ingestor.quota = DeviceQuota(settings.max_devices_per_key, buffers.index)
     admission = Admission(

@@ -282,6 +282,12 @@ class DeviceBuffers:
         #: :meth:`store` puts their gas on that axis before anything else sees it, and
         #: :meth:`info` shows the last reading as sent.
         self.axes: dict[str, Axis] = {}
+        #: Device id -> unit of the devices whose unit is not ppm (``Profiles.other_units``,
+        #: wired in ``app/state.py``): a %LEL device's reading under 0 enters detection as 0.
+        self.units: dict[str, str] = {}
+        #: Device id -> (ts, gas as sent) of a %LEL reading under 0 that entered as 0: the
+        #: device view shows it as sent while it is the device's newest reading.
+        self.below_zero: dict[str, tuple[float, float]] = {}
         self.index.attach(self)
         signals.bind(self.index)
 
@@ -302,6 +308,10 @@ class DeviceBuffers:
 
     def clear(self, slot: int) -> None:
         """Empty a freed slot's ring (called by the index)."""
+        if self.below_zero:
+            d = self.index.owner(slot)
+            if d is not None:
+                self.below_zero.pop(d, None)
         self.count[slot] = 0
         self.last_seen[slot] = math.inf
         self.stamp_ts[slot] = self.stall_since[slot] = math.nan
@@ -387,8 +397,8 @@ class DeviceBuffers:
         n = len(device_ids)
         ts = np.asarray(ts, dtype=np.float64)
         values = np.asarray(values, dtype=np.float64).reshape(n, 3)  # float32 once stored
-        if self.axes:
-            values = self._on_axes(device_ids, values)
+        if self.axes or (self.units and bool((values[:, 0] < 0.0).any())):
+            values = self._on_axes(device_ids, ts, values)
         if n == 1:
             return self._store_one(device_ids[0], float(ts[0]), values, strict, windows)
         order = np.argsort(ts, kind="stable")
@@ -453,17 +463,33 @@ class DeviceBuffers:
         due = [p for p in parts if p is not None and len(p)]
         return Stored(codes, WindowBatch.concat(due) if due else None, prior, placed)
 
-    def _on_axes(self, device_ids: Sequence[str], values: np.ndarray) -> np.ndarray:
+    def _on_axes(
+        self, device_ids: Sequence[str], ts: np.ndarray, values: np.ndarray
+    ) -> np.ndarray:
         """``values`` (N, 3) float64 with the gas of each device in :attr:`axes` on its
-        detection axis (:func:`app.alerting.profiles.detected_gas`); a copy when any is,
-        ``values`` itself otherwise."""
-        axes = self.axes
-        hits = [(i, a) for i, d in enumerate(device_ids) if (a := axes.get(d)) is not None]
+        detection axis (:func:`app.alerting.profiles.detected_gas`), and a %LEL device's
+        reading under 0 (a drifting zero, accepted down to -2.5 %LEL) at 0: no gas is less
+        than none, and a level learned at a zero drifted to -0.5 %LEL made the re-zeroed
+        detector's 0.0 a critical leak that never cleared (newcomer of 1 Dec 13:45); the
+        reading as sent is kept for the device view (:attr:`below_zero`). A copy when any
+        changes, ``values`` itself otherwise."""
+        axes, units = self.axes, self.units
+        hits: list[tuple[int, Axis | None]] = []
+        for i, d in enumerate(device_ids):
+            a = axes.get(d) if axes else None
+            if a is not None:
+                hits.append((i, a))
+            elif values[i, 0] < 0.0 and units.get(d) == "%LEL":
+                hits.append((i, None))
         if not hits:
             return values
         out = values.copy()
         for i, a in hits:
-            out[i, 0] = detected_gas(out[i, 0], a)
+            if a is None:
+                self.below_zero[device_ids[i]] = (float(ts[i]), float(out[i, 0]))
+                out[i, 0] = 0.0
+            else:
+                out[i, 0] = detected_gas(out[i, 0], a)
         return out
 
     def _special(
@@ -775,6 +801,9 @@ class DeviceBuffers:
         last = self.values[slot, (int(self.count[slot]) - 1) % self.ring]
         axis = self.axes.get(device_id)
         sent = last[0] if axis is None else np.float32(sent_gas(float(last[0]), axis))
+        clipped = self.below_zero.get(device_id) if self.below_zero else None
+        if clipped is not None and clipped[0] == float(self.signals.states.last_ts[slot]):
+            sent = np.float32(clipped[1])  # a %LEL reading under 0, shown as sent
         return {
             "readings_seen": n,
             "buffer_fill": min(n, self.window),

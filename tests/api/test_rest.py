@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.conftest import reading
@@ -697,3 +698,24 @@ async def test_a_backlog_stored_in_rounds_keeps_its_devices_readings_in_message_
     a, b = await asyncio.gather(post(rows_a), later())
     assert a["accepted"] == len(rows_a) and not a["rejected"], a["rejected"][:2]
     assert b["accepted"] == len(rows_b), b
+
+
+async def test_a_re_zeroed_lel_head_whose_zero_had_drifted_negative_raises_no_leak(
+    client: httpx.AsyncClient,
+) -> None:
+    """A %LEL head whose zero had drifted to -0.5 %LEL, re-zeroed to 0.0 (README's remedy),
+    raised a critical leak alert 9 s later that never cleared: the level was learned at
+    -0.5 (newcomer of 1 Dec 13:45). A %LEL reading under 0 enters detection as 0; a real
+    +5 %LEL leak after it is still raised."""
+    assert (await client.put("/api/devices/lel-rz", json={"unit": "%LEL"})).is_success
+    rng = np.random.default_rng(3)
+    drifted = -0.5 + 0.02 * rng.standard_normal(900)
+    await post_scored(client, "lel-rz", drifted, T0)
+    await post_scored(client, "lel-rz", 0.02 * np.abs(rng.standard_normal(300)), T0 + 900)
+    alerts = (await client.get("/api/alerts", params={"device_id": "lel-rz"})).json()["alerts"]
+    assert [a for a in alerts if a["kind"] == "leak"] == []
+    await post_scored(client, "lel-rz", np.full(60, 5.0), T0 + 1200)
+    alerts = (await client.get("/api/alerts", params={"device_id": "lel-rz"})).json()["alerts"]
+    assert [a["kind"] for a in alerts] == ["leak"]
+    view = (await client.get("/api/devices/lel-rz")).json()
+    assert view["signal"]["level"] >= 0.0
