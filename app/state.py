@@ -473,6 +473,13 @@ async def _alerting(
         cache_s=settings.key_cache_s,
     )
     tickets = TicketBook(ttl_s=settings.ws_ticket_ttl_s, max_outstanding=settings.ws_tickets_max)
+    snapshots = (
+        Snapshots(store.snapshots, buffers, keep_s=settings.device_idle_s)
+        if settings.snapshot_interval_s > 0 and not clustered
+        else None
+    )
+    if snapshots is not None:  # a restarted warm-up is saved at once (a kill keeps it)
+        devices.on_restart = snapshots.save_devices
     return AppState(
         settings,
         predictor,
@@ -496,11 +503,7 @@ async def _alerting(
         audit,
         tickets,
         admission,
-        snapshots=(
-            Snapshots(store.snapshots, buffers, keep_s=settings.device_idle_s)
-            if settings.snapshot_interval_s > 0 and not clustered
-            else None
-        ),
+        snapshots=snapshots,
     )
 
 

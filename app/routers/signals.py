@@ -88,6 +88,8 @@ async def reset_baseline(
             done.resolved_alert_id = event.alert_id
             await state.log.publish([event])
     state.buffers.signals.last_reset[device_id] = done.model_dump()
+    if state.snapshots is not None:  # saved now: a kill before the next save kept the old level
+        await state.snapshots.save_devices([device_id])
     log.info(
         "baseline reset: device=%s by=%s reason=%s force=%s resolved=%s",
         device_id,

@@ -40,6 +40,9 @@ class DeviceService:
         #: (device id, detail, reason) -> resolve the device's open alerts
         #: (``AlertService.close_device``; wired in ``app/state.py``).
         self.close_alerts: Callable[[str, str, str], Awaitable[object]] | None = None
+        #: devices whose warm-up an operator restarted -> saved now (``Snapshots.save_devices``,
+        #: wired in ``app/state.py``; None: no snapshots)
+        self.on_restart: Callable[[list[str]], Awaitable[object]] | None = None
 
     def known(self, device_id: str) -> bool:
         """Whether the device is registered or in memory (what :meth:`get` needs)."""
@@ -175,6 +178,7 @@ class DeviceService:
         await self.registry.put(device_id, new)
         if axis_changed:  # after the put: no reading on the old axis enters the new warm-up
             self.buffers.signals.reset(device_id)
+            await self._restarted(device_id)
         await self._disabled(device_id, old.enabled, by, reason)
 
     async def _axis_changed(
@@ -255,6 +259,12 @@ class DeviceService:
                 device_id, f"unit changed from {old} to {new} by {by}", reason, "unit_changed"
             )
         self.buffers.signals.reset(device_id)  # its level and noise scale are in the old unit
+        await self._restarted(device_id)
+
+    async def _restarted(self, device_id: str) -> None:
+        """The device's warm-up was restarted by an operator: save its snapshot now."""
+        if self.on_restart is not None:
+            await self.on_restart([device_id])
 
     async def _set_points_removed(
         self, device_id: str, unit: str, by: str, reason: str | None, force: bool

@@ -7,7 +7,8 @@ level then started at the median of those readings, so a leak that began in them
 device's baseline and only the threshold set points could still catch it (newcomer's probe).
 
 The lifespan saves every device whose readings changed since the last save, every
-``snapshot_interval_s`` (default 60 s) and once more at shutdown, after the scorer has
+``snapshot_interval_s`` (default 60 s) and once more at shutdown (and a device whose warm-up
+an operator restarted at once, :meth:`Snapshots.save_devices`), after the scorer has
 drained, into ``device_snapshots`` (:class:`app.store.snapshots.SnapshotsRepo`, no-fsync
 commits of at most 500 rows). At start-up, before any reading is taken, each device saved
 within ``device_idle_s`` gets its ring and signal model back, and then learns its readings
@@ -117,9 +118,28 @@ class Snapshots:
         transaction (each chunk built just before it is written: memory and the event loop's
         share stay those of one chunk, whatever the fleet); delete snapshots older than
         ``keep_s``. Returns the devices saved."""
+        n = await self._write(self.changed())
+        await self.repo.prune(self.wall() - self.keep_s)
+        return n
+
+    async def save_devices(self, device_ids: list[str]) -> int:
+        """Save these devices now, whatever the interval: after an operator restarted their
+        warm-up (a baseline reset, a unit or zero change). A kill within the interval
+        otherwise brought back the snapshot from before it, and with it the old level: a
+        sensor swapped to one reading 600 ppm on clean air, or a new zero, then raised a
+        critical leak that never cleared (newcomer of 1 Dec 13:45). Returns the devices
+        saved (those tracked)."""
+        index = self.buffers.index
+        slots = [s for d in device_ids if (s := index.get(d)) is not None]
+        if not slots or not self.buffers.count[slots].any():
+            return 0
+        return await self._write(np.asarray(slots, dtype=np.int64))
+
+    async def _write(self, slots: np.ndarray) -> int:
+        """Write these slots' rows, :data:`CHUNK` devices per transaction, and mark them
+        saved. Returns the devices written."""
         col, col_p = self.saved.col("count"), self.saved.col("probability")
         owner = self.buffers.index.owner
-        slots = self.changed()
         n = 0
         for i in range(0, len(slots), CHUNK):
             rows = self.rows(slots[i : i + CHUNK])
@@ -131,7 +151,6 @@ class Snapshots:
                     p = r["probability"]
                     col_p[s] = math.nan if p is None else p
             n += len(rows)
-        await self.repo.prune(self.wall() - self.keep_s)
         return n
 
     async def restore(self) -> dict[str, int]:

@@ -113,3 +113,45 @@ def test_without_snapshots_the_same_leak_became_the_baseline(tmp_path: Path) -> 
         stop_server(server)
     assert (first.get("signal") or {}).get("state") != "ready", first  # nothing restored
     assert alerts == []
+
+
+@pytest.mark.slow
+def test_a_baseline_reset_survives_a_kill_before_the_next_save(tmp_path: Path) -> None:
+    """A baseline reset (a sensor swapped for one reading 600 ppm on clean air) and a kill -9
+    within the snapshot interval brought back the snapshot from before the reset: the 420 ppm
+    level, and a critical leak alert on clean air that never cleared (newcomer of 1 Dec
+    13:45). The reset device is saved at once."""
+    t0 = time.time() - 1000
+    rng = np.random.default_rng(5)
+    old = [reading(DEVICE, t0 + i, 420.0 + float(rng.normal(0, 2))) for i in range(120)]
+    new = [reading(DEVICE, t0 + 120 + i, 600.0 + float(rng.normal(0, 2))) for i in range(300)]
+    env = {"GASLEAK_DB_PATH": str(tmp_path / "gasleak.db"), "GASLEAK_SNAPSHOT_INTERVAL_S": "3600"}
+    server = start_server(env)
+    try:
+        assert asyncio.run(post(server, old))["signal"]["state"] == "ready"
+    finally:
+        stop_server(server)  # SIGTERM: the shutdown save holds the 420 ppm level
+    server = start_server(env)
+    try:
+        r = httpx.post(
+            f"{server.base}/api/devices/{DEVICE}/baseline-reset",
+            json={"by": "test", "reason": "sensor swapped", "trust_new_level": True},
+            headers=server.headers,
+        )
+        assert r.status_code == 200, r.text
+        asyncio.run(post(server, new[:200]))
+        time.sleep(0.5)  # the history writer's 100 ms interval
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(10)
+    finally:
+        if server.proc.poll() is None:
+            stop_server(server)
+    server = start_server(env)
+    try:
+        first, alerts = asyncio.run(leak_alerts(server, new[200:], 0))
+        view = httpx.get(f"{server.base}/api/devices/{DEVICE}", headers=server.headers).json()
+    finally:
+        stop_server(server)
+    assert first["signal"]["level"] == pytest.approx(600.0, abs=10.0), first["signal"]
+    assert alerts == [], alerts
+    assert view["alert_state"] is None or view["alert_state"] == "normal", view
