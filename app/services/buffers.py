@@ -463,9 +463,7 @@ class DeviceBuffers:
         due = [p for p in parts if p is not None and len(p)]
         return Stored(codes, WindowBatch.concat(due) if due else None, prior, placed)
 
-    def _on_axes(
-        self, device_ids: Sequence[str], ts: np.ndarray, values: np.ndarray
-    ) -> np.ndarray:
+    def _on_axes(self, device_ids: Sequence[str], ts: np.ndarray, values: np.ndarray) -> np.ndarray:
         """``values`` (N, 3) float64 with the gas of each device in :attr:`axes` on its
         detection axis (:func:`app.alerting.profiles.detected_gas`), and a %LEL device's
         reading under 0 (a drifting zero, accepted down to -2.5 %LEL) at 0: no gas is less
