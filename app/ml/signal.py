@@ -450,7 +450,7 @@ class SignalStates(Columns):
         self.rising[s] = 0
         self.last_ts[s] = ts
 
-    def reset(self, s: int, keep_reference: bool = False) -> None:
+    def reset(self, s: int, keep_reference: bool = False, shift: float = 0.0) -> None:
         """Operator's baseline reset: warm up again, release the hold, count a restart.
 
         With ``keep_reference`` (a reset forced during an open leak alert) the level and
@@ -459,22 +459,30 @@ class SignalStates(Columns):
         scales and ``min_log_ratio``, :func:`app.ml.features.evidence`), that level is the
         leak's own gas, and :meth:`warm_up` keeps the old level and scale instead, so the
         leak is seen again (newcomer: a forced reset at 8.2 %LEL, 45x the old level, learned
-        the leak as clean air; only the set points still guarded the device).
+        the leak as clean air; only the set points still guarded the device). ``shift``
+        (gas units) is added to the kept level: a raw device's zero moved by the operator
+        puts its gas on another axis (:func:`app.alerting.profiles.detected_gas`), where
+        the old clean level reads ``shift`` higher.
         """
         if keep_reference:
-            self._keep_reference(s)
+            self._keep_reference(s, shift)
         else:
             self.before_reset.pop(s, None)
         self.restart(s, self.last_ts[s])
         self.held[s] = 0
         self.restarts[s] += 1
 
-    def _keep_reference(self, s: int) -> None:
-        """Slot ``s``'s level, scale, deviation and tail become the reference of its next
-        warm-up (:meth:`warm_up` keeps them if it learns a level far above); nothing while
-        they are unknown."""
+    def _keep_reference(self, s: int, shift: float = 0.0) -> None:
+        """Slot ``s``'s level (plus ``shift``), scale, deviation and tail become the
+        reference of its next warm-up (:meth:`warm_up` keeps them if it learns a level far
+        above); nothing while they are unknown."""
         if math.isfinite(self.level[s]):
-            self.before_reset[s] = (self.level[s], self.scale[s], self.dev[s], self.tail[s])
+            self.before_reset[s] = (
+                self.level[s] + shift,
+                self.scale[s],
+                self.dev[s],
+                self.tail[s],
+            )
 
     def _keep_if_held(self, s: int, gap: float = math.inf) -> None:
         """Before a gap restart: while slot ``s``'s leak episode holds it, or after a short

@@ -168,16 +168,24 @@ class DeviceService:
         check_profile(new)
         old = self.registry.profiles.get(device_id)
         axis_changed = new.axis() != old.axis()
+        had_leak = False
         if new.unit != old.unit:
             await self._unit_changed(device_id, old.unit, new.unit, by, reason, force)
         else:
             if axis_changed:
-                await self._axis_changed(device_id, old, new, by, reason, force)
+                had_leak = await self._axis_changed(device_id, old, new, by, reason, force)
             if _has_set_points(old) and not _has_set_points(new):
                 await self._set_points_removed(device_id, new.unit, by, reason, force)
         await self.registry.put(device_id, new)
         if axis_changed:  # after the put: no reading on the old axis enters the new warm-up
-            self.buffers.signals.reset(device_id)
+            # a leak alert forced closed by a zero change: the old clean level, moved onto
+            # the new axis, stays the warm-up's reference, so the leak is not learned as the
+            # new level (it was: a 0.5 mV zero change during a +120 mV leak, newcomer of
+            # 1 Dec 13:45); a polarity change mirrors the axis, and keeps none
+            keep = had_leak and old.polarity == new.polarity
+            sign = -1.0 if new.polarity == "falling" else 1.0
+            shift = sign * ((old.zero or 0.0) - (new.zero or 0.0))
+            self.buffers.signals.reset(device_id, keep_reference=keep, shift=shift)
             await self._restarted(device_id)
         await self._disabled(device_id, old.enabled, by, reason)
 
@@ -189,7 +197,7 @@ class DeviceService:
         by: str,
         reason: str | None,
         force: bool,
-    ) -> None:
+    ) -> bool:
         """A raw device's ``zero`` or ``polarity`` is about to change: leak detection will
         see its gas on another axis (:func:`app.alerting.profiles.detected_gas`), so its
         learned level and noise scale, and an open leak alert's kept level, mean nothing
@@ -198,12 +206,15 @@ class DeviceService:
         a unit change, by :meth:`_apply`, after the new profile is in place). Threshold
         alarms stay: their readings and set points are as sent, on no axis.
 
+        Returns:
+            True when an open leak alert was resolved (forced).
+
         Raises:
             Conflict: an open leak alert, and not ``force``.
         """
         leak = [a for a in self.view.of(device_id) if a.kind == Kind.LEAK]
         if not leak:
-            return
+            return False
         what = (
             f"zero {old.zero if old.zero is not None else 0:g} -> "
             f"{new.zero if new.zero is not None else 0:g} {new.unit}, polarity "
@@ -223,6 +234,7 @@ class DeviceService:
                 ]
             )
         await self._force_close(device_id, f"{what} by {by}", reason, "zero_changed")
+        return True
 
     async def _unit_changed(
         self, device_id: str, old: str, new: str, by: str, reason: str | None, force: bool

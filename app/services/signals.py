@@ -118,13 +118,13 @@ class SignalBank:
             old,
         )
 
-    def reset(self, device_id: str, keep_reference: bool = False) -> bool:
+    def reset(self, device_id: str, keep_reference: bool = False, shift: float = 0.0) -> bool:
         """Restart a device's warm-up (operator's baseline reset); False if unknown.
-        ``keep_reference``: see :meth:`app.ml.signal.SignalStates.reset`."""
+        ``keep_reference``, ``shift``: see :meth:`app.ml.signal.SignalStates.reset`."""
         s = self.index.get(device_id)
         if s is None:
             return False
-        self.states.reset(s, keep_reference)
+        self.states.reset(s, keep_reference, shift)
         return True
 
     def forget(self, device_ids: Iterable[str]) -> None:

@@ -162,3 +162,28 @@ async def test_a_polarity_change_without_alerts_restarts_the_warm_up(
     assert (await client.get("/api/devices/p")).json()["signal"]["state"] == "ready"
     r = await client.patch("/api/devices/p", json={"zero": 819})
     assert r.json()["signal"]["state"] == "warming_up", r.text
+
+
+async def test_a_forced_zero_change_during_a_leak_keeps_the_old_level_as_the_reference(
+    client: httpx.AsyncClient,
+) -> None:
+    """A forced zero change (0.5 mV) during a +120 mV leak resolved the alert as
+    ``zero_changed``, and the warm-up learned the leak as the new level: never raised again
+    (newcomer of 1 Dec 13:45). The old clean level, moved onto the new axis, stays the
+    warm-up's reference (as for a forced baseline reset): the leak that goes on is raised
+    again once the warm-up ends."""
+    t0 = 1_700_000_000.0
+    assert (await client.put("/api/devices/zf", json={"unit": "mV", "zero": 1000})).is_success
+    rng = np.random.default_rng(6)
+    g = _series(rng, 1000.0, 120.0)
+    await post_scored(client, "zf", g, t0)
+    assert (await client.get("/api/devices/zf")).json()["alert_state"] == "active"
+    r = await client.patch("/api/devices/zf", json={"zero": 1000.5}, params={"force": "true"})
+    assert r.status_code == 200, r.text
+    more = 1120.0 + rng.normal(0, 5.0, 300)  # the leak goes on
+    await post_scored(client, "zf", more, t0 + len(g))
+    view = (await client.get("/api/devices/zf")).json()
+    assert view["alert_state"] == "active", view
+    assert view["signal"]["level"] < 20.0, view["signal"]  # the old clean level, kept
+    events = await _events(client, "zf")
+    assert [e["type"] for e in events if e["kind"] == "leak"].count("alert.raised") == 2
