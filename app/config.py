@@ -177,16 +177,18 @@ class Settings(BaseSettings):
     threshold_chatter_window_s: float = Field(
         600.0,
         ge=0,
-        description="A threshold alarm raised within this many seconds (reading time) of the "
-        "device's last threshold all-clear is chattering (ANSI/ISA-18.2) and clears only after "
-        "threshold_chatter_off_delay_s below the set point: gas cycling across its set point "
-        "stays one alarm (4,500 + 700 sin(2 pi t / 5 min) ppm at 1 Hz: 2 warnings in the hour, "
-        "12 without); 0 = off",
+        description="A threshold alarm (or sensor fault) raised within this many seconds "
+        "(reading time) of the device's last all-clear of its kind is chattering "
+        "(ANSI/ISA-18.2) and clears only after threshold_chatter_off_delay_s: gas cycling "
+        "across its set point stays one alarm (4,500 + 700 sin(2 pi t / 5 min) ppm at 1 Hz: 2 "
+        "warnings in the hour, 12 without); a %LEL zero drifting around -1.25 %LEL, 3 fault "
+        "events an hour, 161 before; 0 = off",
     )
     threshold_chatter_off_delay_s: float = Field(
         600.0,
         ge=0,
-        description="Off-delay of a chattering threshold alarm, reading-time seconds",
+        description="Off-delay of a chattering threshold alarm or sensor fault, reading-time "
+        "seconds",
     )
     spike_memory_s: float = Field(
         3600.0,

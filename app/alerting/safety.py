@@ -52,7 +52,10 @@ threshold rule: ``profiles.py``):
   the hour with the 20 % deadband and the 60 s off-delay; 2 now). The longer off-delay is
   the ISA-18.2 / EEMUA 191 remedy for a chattering alarm; it only ever keeps an alarm up
   longer, never holds one back. The last all-clear's time is persisted with the device's
-  state, so a restart does not forget it.
+  state, so a restart does not forget it. The ``sensor_fault`` episode follows the same
+  rule with its own last all-clear, and announces each condition once an episode
+  (``OpenEpisode.seen``): a %LEL zero drifting around -1.25 %LEL gave 161 fault events an
+  hour (13 raised, 136 ``out_of_range`` updates), now 3 (newcomer of 1 Dec 13:45).
 
 ``kind="sensor_fault"``, one episode whose ``reason`` names the condition that raised or
 updated it; the episode ends when no condition has held for ``off_delay_s``:
@@ -134,9 +137,9 @@ from app.slab import Columns, SlotIndex
 MODEL_TYPE = "safety rules"
 #: The key of a pending low-set-point reading in a device's persisted state (beside kinds).
 PENDING = "pending"
-#: The key of the reading time of a device's last threshold all-clear in its persisted state
-#: (the chatter rule's memory).
-CLEARED = "threshold_cleared_at"
+#: The key of the reading times of a device's last all-clear per kind (threshold,
+#: sensor_fault) in its persisted state (the chatter rule's memory).
+CLEARED = "cleared_at"
 _CHANNELS = ("gas_ppm", "temperature_c", "humidity_pct")
 FAULTS = ("stuck", "rate_of_change", "out_of_range", "spike", "silent", "clock")
 #: A low-set-point reading waits for the next one at most this many device intervals of
@@ -198,7 +201,8 @@ class OpenEpisode:
     conditions: list[str] = field(default_factory=list)
     episode: EpisodeStats | None = None
     spike_ts: float | None = None  # sensor_fault: reading time of the last spike
-    chattering: bool = False  # threshold: raised within chatter_window_s of the last clear
+    chattering: bool = False  # raised within chatter_window_s of its kind's last clear
+    seen: list[str] = field(default_factory=list)  # sensor_fault: conditions announced
     ambient: bool = False  # sensor_fault: its device's T/RH were seen to change (stuck)
 
     @classmethod
@@ -328,9 +332,9 @@ class SafetyRules:
         self._open: dict[str, dict[str, OpenEpisode]] = {}  # device -> kind -> episode
         self._watched: dict[str, _Watched] = {}  # watched devices without a slot
         self._pending: dict[str, Pending] = {}  # device -> its unconfirmed low reading
-        # device -> reading time of its last threshold all-clear (the chatter rule; only
-        # devices whose threshold alarm ever cleared have one)
-        self._cleared: dict[str, float] = {}
+        # device -> kind -> reading time of its last all-clear of that kind (the chatter
+        # rule; only devices whose threshold alarm or sensor fault ever cleared have one)
+        self._cleared: dict[str, dict[str, float]] = {}
         self.dirty: set[str] = set()
 
     # readings -------------------------------------------------------------------------------
@@ -649,6 +653,14 @@ class SafetyRules:
             return cap
         return min(cap, max(CONFIRM_MIN_S, CONFIRM_INTERVALS * interval))
 
+    def _chatter(self, d: str, kind: str, ts: float) -> tuple[float, bool]:
+        """Seconds of reading time since device ``d``'s last all-clear of ``kind`` (NaN:
+        none) and whether an alert of that kind raised at ``ts`` is chattering (within
+        ``chatter_window_s`` of it)."""
+        since = ts - self._cleared.get(d, {}).get(kind, math.nan)
+        w = self.config.chatter_window_s
+        return since, w > 0 and 0.0 <= since <= w
+
     def _threshold(
         self,
         d: str,
@@ -695,8 +707,7 @@ class SafetyRules:
                 self.dirty.add(d)
                 if not crit:
                     return []  # the high set point never waits: raised below
-            since = ts - self._cleared.get(d, math.nan)
-            chatter = c.chatter_window_s > 0 and 0.0 <= since <= c.chatter_window_s
+            since, chatter = self._chatter(d, Kind.THRESHOLD, ts)
             ep = OpenEpisode(
                 uuid.uuid4().hex,
                 (Severity.CRITICAL if crit else Severity.WARNING),
@@ -839,6 +850,8 @@ class SafetyRules:
                 conditions=["spike"],
                 episode=EpisodeStats.open(ts, None, gas, by_probability=False),
                 spike_ts=ts,
+                chattering=self._chatter(d, Kind.SENSOR_FAULT, ts)[1],
+                seen=["spike"],
             )
             self._open.setdefault(d, {})[Kind.SENSOR_FAULT] = ep
             return [
@@ -851,6 +864,9 @@ class SafetyRules:
         if "spike" in ep.conditions:
             return []  # one open fault while spikes recur, not one per spike
         ep.conditions = sorted([*ep.conditions, "spike"], key=FAULTS.index)
+        if "spike" in ep.seen:
+            return []  # announced in this episode already (see :meth:`_fault_episode`)
+        ep.seen.append("spike")
         return [self._event(EventType.UPDATED, d, Kind.SENSOR_FAULT, ep, ts, gas, "spike", detail)]
 
     def _faults(
@@ -969,6 +985,8 @@ class SafetyRules:
                 AlertState.ACTIVE,
                 conditions=now_on,
                 episode=EpisodeStats.open(ts, None, gas, by_probability=False),
+                chattering=self._chatter(d, Kind.SENSOR_FAULT, ts)[1],
+                seen=list(now_on),
             )
             self._open.setdefault(d, {})[Kind.SENSOR_FAULT] = ep
             self.dirty.add(d)
@@ -986,7 +1004,13 @@ class SafetyRules:
             ]
         if ep.episode is not None and ep.episode.observe(ts, None, gas):
             self.dirty.add(d)  # a new peak is stored (survives a restart)
-        new = [r for r in now_on if r not in ep.conditions]
+        # a condition is announced once an episode (``seen``): a zero drifting around the
+        # -1.25 %LEL limit made 136 ``out_of_range`` updates an hour, one each time it came
+        # back within the open fault (newcomer of 1 Dec 13:45); but a silent device heard
+        # again is news, whatever it holds
+        back = "silent" in ep.conditions and "silent" not in now_on
+        new = [r for r in now_on if r not in ep.conditions and (back or r not in ep.seen)]
+        ep.seen += new
         if now_on != ep.conditions:
             ep.conditions = now_on
             self.dirty.add(d)
@@ -997,11 +1021,12 @@ class SafetyRules:
                     EventType.UPDATED, d, Kind.SENSOR_FAULT, ep, ts, gas, new[0], found.get(new[0])
                 )
             )
-        if self._held(d, ep, "clear_since", not now_on, ts):
+        c = self.config
+        delay = c.chatter_off_delay_s if ep.chattering else c.off_delay_s
+        if self._held(d, ep, "clear_since", not now_on, ts, delay):
+            why = " (chattering: the longer off-delay)" if ep.chattering else ""
             out.append(
-                self._resolve(
-                    d, Kind.SENSOR_FAULT, ts, gas, f"no fault for {self.config.off_delay_s:g} s"
-                )
+                self._resolve(d, Kind.SENSOR_FAULT, ts, gas, f"no fault for {delay:g} s{why}")
             )
         return out
 
@@ -1049,8 +1074,8 @@ class SafetyRules:
             del self._open[d]
         ep.state = AlertState.RESOLVED
         self.dirty.add(d)
-        if kind == Kind.THRESHOLD and self.config.chatter_window_s > 0:
-            self._cleared[d] = ts if reading_ts is None else reading_ts
+        if self.config.chatter_window_s > 0:
+            self._cleared.setdefault(d, {})[kind] = ts if reading_ts is None else reading_ts
         return self._event(EventType.RESOLVED, d, kind, ep, ts, gas, "all clear", detail)
 
     def close(
@@ -1180,7 +1205,7 @@ class SafetyRules:
                     "held_at": None if math.isnan(p.held_at) else p.held_at,
                 }
             if d in self._cleared:
-                kept[CLEARED] = self._cleared[d]
+                kept[CLEARED] = dict(self._cleared[d])
             out[d] = kept or None
         self.dirty.clear()
         return out
@@ -1192,7 +1217,9 @@ class SafetyRules:
             self._watch(d, now)
             for kind, data in kinds.items():
                 if kind == CLEARED:
-                    self._cleared[d] = float(data)
+                    if isinstance(data, int | float):  # saved as the threshold's time alone
+                        data = {Kind.THRESHOLD.value: data}
+                    self._cleared[d] = {k: float(v) for k, v in data.items()}
                     continue
                 if kind == PENDING:  # due at the first sweep unless a reading comes first
                     kept = {k: v for k, v in data.items() if k not in ("due", "since")}
