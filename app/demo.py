@@ -14,9 +14,11 @@ prints the keys a user needs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import secrets
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -313,6 +315,17 @@ async def print_status(base: str, key: str, every_s: float = 10.0) -> None:
             )
 
 
+class _DemoServer(uvicorn.Server):
+    """uvicorn without its own signal handling: :func:`run_demo` stops it on SIGINT or
+    SIGTERM itself. uvicorn's re-raised signal interrupted the app's lifespan task, and a
+    Ctrl-C printed 25 lines of ``KeyboardInterrupt`` / ``CancelledError`` tracebacks
+    (newcomer of 1 Dec 13:45)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def run_demo(
     opts: DemoOptions, settings: Settings, replay_data: list[Reading3] | None = None
 ) -> None:
@@ -333,9 +346,14 @@ async def run_demo(
         )
     assert settings.bootstrap_admin_key is not None
     admin = settings.bootstrap_admin_key.get_secret_value()
-    server = uvicorn.Server(
+    server = _DemoServer(
         uvicorn.Config(create_app(settings), host=opts.host, port=opts.port, log_level="warning")
     )
+    stop = asyncio.Event()  # SIGINT (Ctrl-C) or SIGTERM: a clean shutdown, then "stopped"
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+            loop.add_signal_handler(sig, stop.set)
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():  # start-up failed; uvicorn logged why and exits non-zero
@@ -398,9 +416,12 @@ async def run_demo(
         for c in (print_alerts(base, keys.operator, log), print_status(base, keys.operator))
     ]
     tasks += feed_tasks
+    stopping = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait(
-            [serving, *tasks], timeout=opts.duration_s, return_when=asyncio.FIRST_COMPLETED
+            [serving, stopping, *tasks],
+            timeout=opts.duration_s,
+            return_when=asyncio.FIRST_COMPLETED,
         )
         for t in done:  # a crashed task ends the demo with its error, never silently
             if not t.cancelled() and t.exception() is not None:
@@ -408,10 +429,12 @@ async def run_demo(
         if log is not None and all(t in done for t in feed_tasks):
             await settle(base, keys.operator)
     finally:
-        for t in tasks:
+        for t in [*tasks, stopping]:
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, stopping, return_exceptions=True)
         server.should_exit = True
         await serving
+        if stop.is_set():
+            print("stopped", flush=True)
         if log is not None and opts.replay and not opts.loop:
             print(log.summary(opts.replay), flush=True)

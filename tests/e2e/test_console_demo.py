@@ -76,8 +76,12 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
             yield base, key
         finally:
             terminate(proc, 15)
+            log.seek(0)
+            out = log.read().decode()
     assert proc.returncode == 0
     assert list(tmp_path.iterdir()) == []  # the demo removed its store folder on SIGTERM
+    # a clean stop: no uvicorn re-raise tracebacks (25 lines of them: newcomer of 1 Dec)
+    assert "Traceback" not in out and out.rstrip().endswith("stopped"), out[-2000:]
 
 
 def test_demo_leak_is_shown_and_acknowledged_in_the_console(demo: tuple[str, str]) -> None:
