@@ -268,7 +268,9 @@ class Profiles:
 
     def set_points(self, device_id: str) -> tuple[float, float] | None:
         """(low, high) set points of the device, in its unit (:meth:`unit`); None for a
-        raw-unit device (counts, mV) without set points of its own."""
+        raw-unit device (counts, mV) without set points of its own. A ppm device's own
+        ``low_set_point`` / ``high_set_point`` (ppm: a toxic gas's, H2S 10 / 50) come
+        before its gas's %LEL ones and the global ones."""
         p = self.get(device_id)
         low_pct = DEFAULT_LOW_PCT_LEL if p.low_pct_lel is None else p.low_pct_lel
         high_pct = DEFAULT_HIGH_PCT_LEL if p.high_pct_lel is None else p.high_pct_lel
@@ -278,6 +280,8 @@ class Profiles:
             if p.low_set_point is None or p.high_set_point is None:
                 return None
             return p.low_set_point, p.high_set_point
+        if p.low_set_point is not None and p.high_set_point is not None:
+            return p.low_set_point, p.high_set_point  # a ppm device's own (a toxic gas's)
         if p.gas is None:
             return self.low_ppm, self.high_ppm
         lel = lel_ppm(p.gas)

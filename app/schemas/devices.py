@@ -94,10 +94,16 @@ class Profile(BaseModel):
         None, gt=0, le=100, allow_inf_nan=False, description="Critical set point, %LEL"
     )
     low_set_point: StrictFloat | None = Field(
-        None, allow_inf_nan=False, description="Warning set point in a raw unit (counts, mV)"
+        None,
+        allow_inf_nan=False,
+        description="Warning set point in the device's unit: a raw unit (counts, mV), or "
+        "ppm for a ppm device (a toxic gas's, H2S 10 ppm; instead of %LEL set points)",
     )
     high_set_point: StrictFloat | None = Field(
-        None, allow_inf_nan=False, description="Critical set point in a raw unit (counts, mV)"
+        None,
+        allow_inf_nan=False,
+        description="Critical set point in the device's unit: a raw unit (counts, mV), "
+        "or ppm for a ppm device (H2S 50 ppm)",
     )
     zero: StrictFloat | None = Field(
         None, allow_inf_nan=False, description=_ZERO, examples=[1000.0]

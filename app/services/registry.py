@@ -37,8 +37,9 @@ class InvalidProfile(GasleakError):
 
 def check_profile(p: DeviceProfile) -> None:
     """Raises InvalidProfile, naming the field and the reason: an unknown unit or gas; %LEL
-    set points on a ppm device without a gas; set points in a raw unit on a ppm or %LEL
-    device, or only one of them; %LEL set points on a raw-unit device; low not below high;
+    set points on a ppm device without a gas; set points in the device's unit on a %LEL
+    device, or only one of them, or on a ppm device beside %LEL ones; %LEL set points on a
+    raw-unit device; low not below high;
     ``zero`` or a ``falling`` polarity on a ppm or %LEL device (a concentration's zero is 0
     and it rises with gas); an unknown polarity; a zero outside the unit's range; set points
     on a falling device (:func:`_check_axis`)."""
@@ -71,13 +72,38 @@ def check_profile(p: DeviceProfile) -> None:
                     "reason": f"must be below high_set_point ({p.high_set_point:g})",
                 }
             )
+    elif raw_given and p.unit == "ppm":
+        # a toxic gas's set points (H2S 10 / 50 ppm, CO 30 / 200 ppm) are no fraction of an
+        # LEL: a ppm device may give its own, in ppm (newcomer of 1 Dec 14:10: a 20 ppm H2S
+        # leak raised no threshold alarm, the only set points being 5,000 / 12,500 ppm)
+        if pct_given:
+            field = "low_pct_lel" if p.low_pct_lel is not None else "high_pct_lel"
+            errors.append(
+                {
+                    "field": field,
+                    "reason": "give set points in ppm (low_set_point / high_set_point) or "
+                    "in %LEL of the gas, not both",
+                }
+            )
+        if p.low_set_point is None or p.high_set_point is None:
+            field = "low_set_point" if p.low_set_point is None else "high_set_point"
+            errors.append({"field": field, "reason": "give both set points, or neither"})
+        elif not p.low_set_point < p.high_set_point:
+            errors.append(
+                {
+                    "field": "low_set_point",
+                    "reason": f"must be below high_set_point ({p.high_set_point:g})",
+                }
+            )
+        elif p.low_set_point <= 0:
+            errors.append({"field": "low_set_point", "reason": "must be above 0 ppm"})
     elif raw_given:
         field = "low_set_point" if p.low_set_point is not None else "high_set_point"
         errors.append(
             {
                 "field": field,
-                "reason": f"only for a raw unit (counts, mV); a {p.unit} device's set points "
-                "are low_pct_lel / high_pct_lel",
+                "reason": f"only for a ppm or raw unit (counts, mV); a {p.unit} device's set "
+                "points are low_pct_lel / high_pct_lel",
             }
         )
     if p.unit in GAS_RANGE:

@@ -246,7 +246,12 @@ async def test_a_counts_device_has_no_ppm_set_point_and_errors_name_the_field(
         for body, field in (
             ({"unit": "counts", "low_pct_lel": 5}, "low_pct_lel"),
             ({"unit": "counts", "low_set_point": 100}, "high_set_point"),
-            ({"unit": "ppm", "high_set_point": 100, "low_set_point": 50}, "low_set_point"),
+            ({"unit": "%LEL", "high_set_point": 100, "low_set_point": 50}, "low_set_point"),
+            ({"unit": "ppm", "low_set_point": 50}, "high_set_point"),
+            (
+                {"unit": "ppm", "gas": "methane", "low_pct_lel": 5, "low_set_point": 10},
+                "low_pct_lel",
+            ),
             ({"unit": "mV", "low_set_point": 9, "high_set_point": 5}, "low_set_point"),
         ):
             bad = await c.put("/api/devices/adc-2", json=body)
@@ -532,3 +537,22 @@ async def test_a_lel_devices_drifting_zero_is_stored_and_watched(
         assert hist.status_code == 200, hist.text
         gases = [p["gas_ppm_min"] for p in hist.json()["points"]]
         assert gases == [0.0, -0.1, -0.2, -0.1, -2.0], hist.text  # stored as sent
+
+
+async def test_a_toxic_gas_ppm_device_takes_set_points_in_ppm(
+    make_client: Callable[..., Any],
+) -> None:
+    """A ppm device could only have %LEL set points of a flammable gas or the global 5,000 /
+    12,500 ppm: an H2S cell got no threshold alarm at 10 or 50 ppm (newcomer of 1 Dec
+    14:10: a 20 ppm leak raised only the model's leak alert). A ppm device may give its own
+    set points in ppm."""
+    async for c in make_client():
+        r = await c.put("/api/devices/h2s-1", json={"low_set_point": 10, "high_set_point": 50})
+        assert r.status_code == 200, r.text
+        assert r.json()["set_points"] == [10.0, 50.0] == r.json()["set_points_ppm"], r.text
+        await post(c, "h2s-1", [0.0, 0.1, 0.0, 8.0, 20.0, 21.0, 60.0])
+        got = [(e["type"], e["kind"], e["severity"], e["reason"]) for e in await events(c, "h2s-1")]
+        assert got == [
+            ("alert.raised", "threshold", "warning", "low"),
+            ("alert.updated", "threshold", "critical", "escalated"),
+        ], got
