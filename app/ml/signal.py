@@ -472,6 +472,18 @@ class SignalStates(Columns):
         self.held[s] = 0
         self.restarts[s] += 1
 
+    def rebase(self, s: int, gas: float) -> None:
+        """A leak alert's all-clear on slot ``s``: its level, held through the episode,
+        moves up to ``gas`` (gas units: the median of the last readings, which the clear
+        test has just judged near the level kept at the raise, at most half the raise's
+        bounds above it) when that is higher. Clean air that wandered up while the level
+        was held otherwise stood far above it once the alert ended: a report-on-change
+        device's held level of 370 ppm under clean air at 450-480 ppm raised a new critical
+        leak alert 43 min after the first one closed (newcomer of 1 Dec 14:10)."""
+        level = self.level[s]
+        if math.isfinite(level) and math.isfinite(gas) and gas > level:
+            self.level[s] = gas
+
     def _keep_reference(self, s: int, shift: float = 0.0) -> None:
         """Slot ``s``'s level (plus ``shift``), scale, deviation and tail become the
         reference of its next warm-up (:meth:`warm_up` keeps them if it learns a level far
@@ -823,6 +835,10 @@ class DeviceSignal:
         """Forget the level and scale and warm up again (an operator's baseline reset; see
         :meth:`SignalStates.reset` for ``keep_reference``)."""
         self._st.reset(0, keep_reference)
+
+    def rebase(self, gas: float) -> None:
+        """A leak alert's all-clear: see :meth:`SignalStates.rebase`."""
+        self._st.rebase(0, gas)
 
     def learn_one(
         self, gas: float, ts: float, temp: float = math.nan, rh: float = math.nan

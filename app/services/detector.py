@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.alerting.events import EventType
 from app.alerting.leak import STILL_ABOVE_READINGS, AlertPolicy
 from app.alerting.profiles import Profiles
 from app.ml.features import ambient_allowance
@@ -72,6 +73,8 @@ class AlertSink:
             if event is not None:
                 events.append(event)
             self.signals.hold(d, self.policy.open_alert(d) is not None)
+            if event is not None and event.type == EventType.RESOLVED:
+                self.signals.rebase(d, recent)  # the held level catches up with clean air
         if events or self.policy.dirty:
             await self.log.publish(events)
 

@@ -97,6 +97,13 @@ class SignalBank:
         if s is not None:
             self.states.held[s] = int(on)
 
+    def rebase(self, device_id: str, gas: float) -> None:
+        """A device's leak alert ended: see :meth:`app.ml.signal.SignalStates.rebase`
+        (ignored if unknown)."""
+        s = self.index.get(device_id)
+        if s is not None:
+            self.states.rebase(s, gas)
+
     def _note_kept(self, s: int) -> None:
         """The warm-up of slot ``s`` kept the level from before a forced reset or a reading
         gap during an open leak alert: say so in the device's reset record (device view; a

@@ -167,6 +167,7 @@ def replay(
     state, pol = ad.new_state(), AlertPolicy(policy, model_type="evaluation")
     ends, scores, elev, active, raised, worsened, recurred = [], [], [], [], [], [], []
     held, i, size = False, 0, chunk
+    rebase: float | None = None
     while i < n:
         snap, j = copy.deepcopy(state), min(i + size, n)
         for r in range(i, j):
@@ -214,6 +215,8 @@ def replay(
                 worsened.append(row)
             if ev is not None and ev.reason == "recurred":
                 recurred.append(row)
+            if ev is not None and ev.type == "alert.resolved" and med is not None:
+                rebase = med  # as AlertSink: the held level catches up at the all-clear
             now = pol.open_alert("d") is not None
             ends.append(row)
             scores.append(pr)
@@ -230,6 +233,10 @@ def replay(
             vals[stop + 1 : j] = np.nan
             j = stop + 1
         state.hold(held)
+        if rebase is not None:
+            if ad.k == 5:
+                state.rebase(rebase)
+            rebase = None
         i = j
     return Run(
         np.asarray(ends, dtype=np.int64),

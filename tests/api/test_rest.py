@@ -719,3 +719,18 @@ async def test_a_re_zeroed_lel_head_whose_zero_had_drifted_negative_raises_no_le
     assert [a["kind"] for a in alerts] == ["leak"]
     view = (await client.get("/api/devices/lel-rz")).json()
     assert view["signal"]["level"] >= 0.0
+
+
+async def test_after_a_leak_the_held_level_catches_up_with_clean_air_that_wandered_up(
+    client: httpx.AsyncClient,
+) -> None:
+    """The service's path of ``SignalStates.rebase`` (``AlertSink``): clean air that wandered
+    up 370 -> 400 ppm under a x2 leak, then on to 470, raised a second leak alert on clean
+    air after the first closed (newcomer of 1 Dec 14:10)."""
+    rng = np.random.default_rng(1)
+    bg = np.r_[np.full(3600, 370.0), np.linspace(370, 400, 1800), np.linspace(400, 470, 2400)]
+    g = bg + rng.normal(0, 3, len(bg))
+    g[3600:5400] *= 2
+    await post_scored(client, "wander-up", g, T0, size=500)
+    alerts = (await client.get("/api/alerts", params={"device_id": "wander-up"})).json()
+    assert [(a["kind"], a["state"]) for a in alerts["alerts"]] == [("leak", "resolved")]
