@@ -37,7 +37,8 @@ def series_with_leaks(n: int = 3000, seed: int = 0) -> np.ndarray:
 
 def naive(series: np.ndarray, ts: np.ndarray, policy: PolicyConfig) -> tuple[list, list, list]:
     """The service's loop, one reading at a time (as ``AlertSink``: an open alert stays
-    while the median of the last readings stands far above the level kept at its raise)."""
+    while the median of the last readings stands far above the level kept at its raise, and
+    its all-clear moves the held level up to that median)."""
     sig, pol = DeviceSignal(CFG), AlertPolicy(policy, "t")
     raised, scores, worsened = [], [], []
     for i in range(len(series)):
@@ -68,6 +69,8 @@ def naive(series: np.ndarray, ts: np.ndarray, policy: PolicyConfig) -> tuple[lis
             worsened.append(i)
         scores.append(float(p[0]))
         sig.hold(pol.open_alert("d") is not None)
+        if ev and ev.type == "alert.resolved":
+            sig.rebase(recent)  # as AlertSink: the held level catches up at the all-clear
     return raised, scores, worsened
 
 
