@@ -100,7 +100,7 @@ def gas_out_of_range(gas: float, unit: str) -> dict[str, str] | None:
     side = f"below {_num(lo)}" if gas < lo else f"above {_num(hi)}"
     return {
         "field": "gas_ppm",
-        "reason": f"{gas:g} is {side}, out of range for this device's unit {unit} "
+        "reason": f"{gas:,.15g} is {side}, out of range for this device's unit {unit} "
         f"(its profile's unit; [{_num(lo)}, {_num(hi)}] {unit}): {why}",
         "type": "unit_range",
     }

@@ -151,3 +151,11 @@ def test_the_gas_range_is_the_devices_units() -> None:
     with pytest.raises(InvalidBody) as exc:  # a single reading: a 422 naming the unit
         ing.decode(json.dumps(reading("mv", t, -2e5)))
     assert exc.value.detail[0]["field"] == "gas_ppm" and "unit mV" in exc.value.detail[0]["reason"]
+
+
+def test_a_gas_just_over_its_units_top_is_named_in_full() -> None:
+    """1,000,001 ppm was refused as "1e+06 is above 1,000,000" (newcomer of 1 Dec 14:25)."""
+    from app.schemas.readings import gas_out_of_range
+
+    err = gas_out_of_range(1_000_001.0, "ppm")
+    assert err is not None and err["reason"].startswith("1,000,001 is above 1,000,000"), err
