@@ -113,11 +113,11 @@ class Settings(BaseSettings):
     alert_raise_probability: float = Field(0.7, gt=0, le=1, description="Seed: 0.7")
     alert_raise_windows: int = Field(3, ge=1, description="Consecutive windows to raise (seed: 3)")
     alert_raise_span_s: float = Field(
-        60.0,
+        120.0,
         ge=0,
         le=3600,
         description="A run of 2 high windows spanning this many seconds of reading time also "
-        "raises a leak alert (a device reporting every minute or slower; a device with learned "
+        "raises a leak alert (a device reporting every 2 min or slower; a device with learned "
         "bursts excepted): the alarm delay is time, and 3 windows cost a 5-min device 15 min. "
         "Hourly air_quality_uci benchmark: recall >= 3 sd 0.727 -> 0.864, median delay "
         "14,400 -> 10,800 s, 0 false alarms in 3,493 clean device-hours; 0 = off",

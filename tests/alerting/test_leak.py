@@ -58,20 +58,20 @@ def test_alarm_delay_needs_the_high_run_to_span_raise_min_s_of_reading_time() ->
     assert events[2] is not None
 
 
-def test_a_slow_device_raises_on_two_high_windows_a_minute_apart() -> None:
+def test_a_slow_device_raises_on_two_high_windows_two_minutes_apart() -> None:
     """3 windows cost a 5-min device 15 min (a 2x step raised 18.75 min after its onset:
-    newcomer of 1 Dec 03:30). Two high windows spanning ``raise_span_s`` (60 s) raise: a
-    1-min or slower device; a 30-s or faster one still needs its 3 windows, and so does a
+    newcomer of 1 Dec 03:30). Two high windows spanning ``raise_span_s`` (120 s) raise: a
+    2-min or slower device; a 1-min or faster one still needs its 3 windows, and so does a
     device that has shown bursts (the learned debounce)."""
-    for dt, n in ((300.0, 2), (60.0, 2), (30.0, 3), (1.0, 3)):
-        p = make(raise_span_s=60.0)
+    for dt, n in ((300.0, 2), (120.0, 2), (60.0, 3), (1.0, 3)):
+        p = make(raise_span_s=120.0)
         events = [p.update("d", 0.9, dt * i) for i in range(3)]
         raised = [i for i, e in enumerate(events) if e is not None]
         assert raised == [n - 1], (dt, raised)
     off = make(raise_span_s=0.0)
     assert [off.update("d", 0.9, 300.0 * i) for i in range(2)] == [None, None]
     # a device with a learned burst needs twice its longest burst, whatever its interval
-    b = make(raise_span_s=60.0, burst_max_windows=5)
+    b = make(raise_span_s=120.0, burst_max_windows=5)
     run_ = [b.update("d", pr, 300.0 * i) for i, pr in enumerate([0.9, 0.1])]
     assert run_ == [None, None] and b.needed_run(b.states["d"], 600.0) == 3
     later = [b.update("d", 0.9, 900.0 + 300.0 * i) for i in range(3)]
