@@ -165,9 +165,9 @@ class SafetyConfig:
     ``spike_memory_s``: how long after a spike the ``spike`` fault condition holds, s;
     ``near_fraction``: a neighbouring reading at or above this fraction of the low set point
     confirms a reading over it (see the module docstring). ``chatter_window_s`` /
-    ``chatter_off_delay_s``: a threshold alarm raised within the window (reading-time s)
-    after the device's last threshold all-clear is chattering and clears only after the
-    longer off-delay (s); window 0 = off (module docstring, "Chattering").
+    ``chatter_off_delay_s``: a threshold alarm (or sensor fault) raised within the window
+    (reading-time s) after the device's last all-clear of its kind is chattering and clears
+    only after the longer off-delay (s); window 0 = off (module docstring, "Chattering").
     """
 
     low_ppm: float = 5_000.0
