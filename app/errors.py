@@ -180,9 +180,19 @@ def pydantic_errors(errors: list[dict[str, Any]], *, drop_prefix: int = 0) -> li
         loc = [str(p) for p in e.get("loc", ())][drop_prefix:]
         reason = e["msg"].removeprefix("Value error, ")  # our validators' own sentences
         ctx = e.get("ctx") or {}
-        if e["type"] == "string_pattern_mismatch" and ctx.get("pattern") == DEVICE_ID_PATTERN:
+        kind = e["type"]
+        if kind == "string_pattern_mismatch" and ctx.get("pattern") == DEVICE_ID_PATTERN:
             reason = device_id_reason(e.get("input"))
-        out.append({"field": ".".join(loc) or "(body)", "reason": reason, "type": e["type"]})
+        big = e.get("input")
+        if kind == "float_type" and isinstance(big, int) and not isinstance(big, bool):
+            # a JSON integer too large for a double: a number, but not a finite one (as
+            # 1e400 is refused), not "not a valid number"
+            kind = "finite_number"
+            reason = (
+                f"a {len(str(abs(big)))}-digit integer is not a finite number (a 64-bit float "
+                "ends near 1.8e308)"
+            )
+        out.append({"field": ".".join(loc) or "(body)", "reason": reason, "type": kind})
     return out
 
 

@@ -278,6 +278,25 @@ async def test_a_number_too_long_for_python_is_refused_in_plain_words(
     assert "more than 4300 digits" in reason and "sys." not in reason, reason
 
 
+@pytest.mark.parametrize("field", ["gas_ppm", "temperature_c", "humidity_pct"])
+async def test_an_integer_too_large_for_a_float_is_named_not_finite(
+    client: httpx.AsyncClient, field: str
+) -> None:
+    """A 401-digit integer is a number, so "not a valid number" (pydantic's float_type) was
+    the wrong reason (newcomer of 1 Dec 13:05); it is refused as 1e400 is."""
+    values = {"gas_ppm": "400", "temperature_c": "20", "humidity_pct": "40"}
+    values[field] = "9" * 401
+    one = '{"device_id":"a",' + ",".join(f'"{k}":{v}' for k, v in values.items()) + "}"
+    r = await client.post("/api/readings", content=one, headers=JSON)
+    assert r.status_code == 422, r.text
+    [err] = r.json()["detail"]
+    assert err["field"] == field and err["type"] == "finite_number", err
+    assert "401-digit integer" in err["reason"] and "not a finite number" in err["reason"]
+    r = await client.post("/api/readings", content=f"[{one}]", headers=JSON)
+    [rej] = r.json()["rejected"]
+    assert rej["errors"][0]["type"] == "finite_number"
+
+
 async def test_silence_that_has_already_ended_is_refused(client: httpx.AsyncClient) -> None:
     r = await client.post(
         "/api/silences",
