@@ -388,6 +388,25 @@ def wave_grid(pred: Predictor) -> list[str]:
     return out
 
 
+def ramp_on_wander(
+    rng: np.random.Generator, mult: float, ramp_min: float, dt: float = 2.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """A 2-s device on clean air that wanders slowly (410 ppm plus an AR(1) wander of sd
+    30 ppm with a 5-min time constant, noise sd 5 ppm) for 1 h, then a leak that ramps the
+    gas to ``mult`` x over ``ramp_min`` min and stays 20 min (newcomer of 1 Dec 14:10):
+    (gas, °C, %RH, onset row)."""
+    n0, nr = int(3600 / dt), int(ramp_min * 60 / dt)
+    n = n0 + nr + int(1200 / dt)
+    a = np.exp(-dt / 300.0)
+    e = rng.normal(0, 30 * np.sqrt(1 - a * a), n)
+    x = np.zeros(n)
+    for k in range(1, n):
+        x[k] = a * x[k - 1] + e[k]
+    i = np.arange(n)
+    g = (410 + x + rng.normal(0, 5, n)) * (1 + (mult - 1) * np.clip((i - n0) / nr, 0, 1))
+    return g, np.full(n, 22.0), np.full(n, 45.0), n0
+
+
 def main() -> None:
     pred = load_predictor(ROOT / "artifacts", use_torch="--svm" not in sys.argv)
     print(f"model: {pred.model_type}")
@@ -422,6 +441,15 @@ def main() -> None:
                 f"{name:50s} {len(a)} alerts, first at row {a[:1]}, {len(run.recurred)} "
                 f"recurred, {n} all-clears"
             )
+    for mult, ramp_min in ((2.0, 5), (2.0, 10), (3.0, 5), (3.0, 10)):
+        got = []
+        for seed in range(6):
+            g, t, h, n0 = ramp_on_wander(np.random.default_rng(seed), mult, ramp_min)
+            a = alerts(pred, g, t, h, dt=2.0)
+            got.append(next((int((r - n0) * 2) for r in a if r >= n0), None) if a else None)
+            got[-1] = "early" if a and a[0] < n0 else got[-1]
+        name = f"limit: x{mult:g} ramp over {ramp_min} min on wandering air"
+        print(f"{name:50s} s from the onset to the alert, 6 seeds: {got}")
     rng = np.random.default_rng(8)
     j = np.arange(600)
     g = np.where(j < 300, 400.0, 900.0) + rng.normal(0, 3, 600)
