@@ -23,7 +23,14 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   neither the level nor the scale while such readings have lasted less than
   ``dropout_max_s`` (then it is a real fall, and is learned). Readings of 0 ppm for 2 min
   of every 10 otherwise pulled the level down and grew the scale without end (after 3 h:
-  level 55 ppm, scale 320 ppm at a 400 ppm sensor), and a +60 % leak went unseen.
+  level 55 ppm, scale 320 ppm at a 400 ppm sensor), and a +60 % leak went unseen. The level
+  before a fall that outlasts ``dropout_max_s`` is kept for a day: clean air that comes
+  back to it puts it back (and its scale), and a rise part way carries the level with it
+  (:meth:`SignalStates._return`). The level follows a fall within ``tau_down_s`` but a rise
+  only within ``tau_up_s`` (6 h), so the return of clean air after 40 min or more at 0 (or
+  a dip to 0.6x: a purge fan) stood far above the fallen level and raised a critical leak
+  alert that never cleared (newcomer of 2 Dec: 14 of 24 such returns); none now, and a
+  leak above the old level is judged against it.
 - **Noise scale**: an exponentially weighted mean absolute deviation from the level, clipped
   like the level, times sqrt(pi/2) (mean absolute deviation -> standard deviation for
   Gaussian noise), floored at ``rel_floor`` of the level (sensor resolution: smoke_iot's
@@ -244,6 +251,10 @@ GAP_KEEP_FACTOR = 3.0
 #: +61 % 20 s after a fresh device's warm-up set the scale of its 400 ppm floor to 63 ppm,
 #: and a +50 % leak 28 min later, 234 s long, was never raised.
 LEARNED_KEEP_SETTLES = 3.0
+#: How long the level before a fall far below (one that outlasted a dropout) is kept for
+#: clean air's return (:meth:`SignalStates._return`): a day, the longest a purge, a night's
+#: ventilation or a sensor reading 0 lasts before its return says nothing of the old level.
+FELL_KEEP_S = 24 * 3600.0
 #: Fraction of a learned excursion's peak that a later excursion must reach to count as its
 #: recurrence (:data:`LEARNED_KEEP_SETTLES`).
 LEARNED_NEAR = 0.5
@@ -444,6 +455,9 @@ class SignalStates(Columns):
         #: later excursion near it, else 0.0] (:meth:`_fade_learned`); rare, not in
         #: snapshots (after a restart the learned tail stays, as before 2 Dec)
         self.learned: dict[int, list[float]] = {}
+        #: slot -> (level, scale, dev, tail, reading time) before a fall far below that
+        #: outlasted a dropout (:meth:`_return`); rare, not in snapshots
+        self.fell: dict[int, tuple[float, float, float, float, float]] = {}
 
     def clear(self, slot: int) -> None:
         """Set ``slot`` back to the defaults and forget its reset reference."""
@@ -452,6 +466,7 @@ class SignalStates(Columns):
         self.kept.pop(slot, None)
         self._forget_settle(slot)
         self.learned.pop(slot, None)
+        self.fell.pop(slot, None)
 
     def _forget_settle(self, s: int) -> None:
         self.settle_peak.pop(s, None)
@@ -482,6 +497,7 @@ class SignalStates(Columns):
         self.exc_peak[s] = self.exc_len[s] = 0.0
         self._forget_settle(s)
         self.learned.pop(s, None)
+        self.fell.pop(s, None)
         self.n[s] = 0
         self.nrec[s] = 0
         self.rising[s] = 0
@@ -692,6 +708,8 @@ class SignalStates(Columns):
 
     def _update(self, s: int, x: float, dt: float, temp: float, rh: float) -> None:
         c = self.cfg
+        if s in self.fell:
+            self._return(s, x)
         level, scale = self.level[s], self.scale[s]
         r = x - level
         lim = c.huber_c * scale
@@ -709,6 +727,8 @@ class SignalStates(Columns):
                 span = DROPOUT_MIN_READINGS * typical
             if now - since < span:
                 return
+            if s not in self.fell:  # a real fall: the level before it is kept for a return
+                self.fell[s] = (level, scale, self.dev[s], self.tail[s], now)
         elif self.below_since[s] == self.below_since[s]:
             self.below_since[s] = math.nan
         recent = self.recent[s]
@@ -760,6 +780,23 @@ class SignalStates(Columns):
         self.level[s] = level
         floor = max(c.rel_floor * abs(level), c.abs_floor, res if res != math.inf else 0.0)
         self.scale[s] = max(dev, tail / c.z_hold, floor)
+
+    def _return(self, s: int, x: float) -> None:
+        """Slot ``s`` fell far below its level for longer than a dropout (the level then
+        followed the fall): a reading ``x`` (filtered gas) back within ``z_hold`` of the old
+        noise scales of the level before the fall, or above it, puts that level and its scale
+        back; one that stands ``z_hold`` scales above the fallen level but short of that
+        carries the level up with it. Clean air coming back after a long dropout or dip
+        (a sensor reading 0, a purge fan) is not a leak; a leak above the old level is still
+        one, judged against the old level. Forgotten after :data:`FELL_KEEP_S`."""
+        lv0, sc0, dev0, tail0, t0 = self.fell[s]
+        if self.last_ts[s] - t0 > FELL_KEEP_S:
+            del self.fell[s]
+        elif x >= lv0 - self.cfg.z_hold * sc0:
+            self.level[s], self.scale[s], self.dev[s], self.tail[s] = lv0, sc0, dev0, tail0
+            del self.fell[s]
+        elif x - self.level[s] >= self.cfg.z_hold * self.scale[s]:
+            self.level[s] = x
 
     def _fade_learned(self, s: int, r: float, tail: float, held: int) -> float:
         """Slot ``s``'s tail (gas units above the level) after forgetting its settling

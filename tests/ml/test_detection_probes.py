@@ -240,3 +240,24 @@ def test_a_one_off_clean_excursion_while_settling_does_not_hide_a_later_leak(
     gas[2100:] *= 1.28
     a = alerts(pred, gas, np.full(n, 22.0), np.full(n, 45.0))
     assert len(a) == 1 and 2100 <= a[0] <= 2160, a
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["lstm_svm", "svm"])
+def test_clean_air_back_after_an_hour_at_0_raises_nothing_and_a_leak_after_is_raised(
+    model: str, shipped_predictor, pure_svm
+) -> None:
+    """A 1 Hz sensor at 420 ppm reads 0 for an hour, then clean air comes back over a
+    minute: a critical leak alert 25 s after the return that never cleared (newcomer of
+    2 Dec; 40-180 min dropouts and 0.6x dips alike). Now nothing, and a x1.5 leak 30 min
+    later is raised."""
+    pred = shipped_predictor if model == "lstm_svm" else pure_svm
+    rng = np.random.default_rng(1)
+    n = 1800 + 3600 + 3600
+    f = np.ones(n)
+    f[1800:5400] = 0.0
+    f[5400:5460] = np.arange(60) / 60
+    f[7200:] = 1.5
+    gas = np.maximum(0.0, 420 * f + rng.normal(0, 4, n) * (f > 0))
+    a = alerts(pred, gas, np.full(n, 21.0), np.full(n, 45.0))
+    assert len(a) == 1 and 7200 <= a[0] <= 7260, a

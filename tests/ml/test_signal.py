@@ -529,3 +529,23 @@ def test_a_one_off_excursion_learned_while_settling_is_forgotten_after_30_min() 
     assert late < 10  # forgotten: back to the noise's scale (1 % floor: 4 ppm)
     early, late = _after_one_excursion(300.0)  # the same excursion every 5 min
     assert late * SignalConfig().z_hold >= 0.9 * 180
+
+
+@pytest.mark.parametrize("depth", [0.0, 0.6])
+def test_clean_air_back_after_a_long_dropout_or_dip_takes_the_old_level_back(
+    depth: float,
+) -> None:
+    """A sensor reading 0 (or a dip to 0.6x: a purge fan) for longer than a dropout: the
+    level follows the fall down, and used to rise back only at ``tau_up_s`` (6 h), so the
+    clean air's return stood far above it (newcomer of 2 Dec: a critical leak alert 9 s
+    after the return, never cleared). The level before the fall is kept, and a return to
+    it puts that level back."""
+    rng = np.random.default_rng(2)
+    n = 1800 + 3600 + 600
+    gas = 420 + rng.normal(0, 4, n)
+    gas[1800:5400] = depth * 420 + (rng.normal(0, 4, 3600) if depth else 0.0)
+    gas = np.maximum(gas, 0.0)
+    out = run(gas)
+    assert out[5390, 1] < 0.8 * 420  # it did follow the fall
+    level, scale = out[5420, 1], out[5420, 2]
+    assert abs(level - 420) < 10 and scale < 10, (level, scale)
