@@ -725,6 +725,10 @@ class AlertPolicy:
             reason = self._critical_reason(device_id, st, prob, ts, gas)
             if reason:
                 st.severity = Severity.CRITICAL.value
+                # the critical alarm is a new alarm to acknowledge, as a threshold warning's
+                # escalation (app/alerting/safety.py): an acknowledged warning stayed
+                # "acknowledged", with no reminder and out of ?state=active (newcomer of 2 Dec)
+                st.state = AlertState.ACTIVE.value
                 return self._event(EventType.UPDATED, device_id, st, prob, ts, gas, reason)
         return None
 

@@ -230,12 +230,37 @@ def test_ack_holds_until_resolve_and_never_silences_a_new_alert() -> None:
         "acknowledged",
         Ack("ann", "on site"),
     )
-    upd = p.update("d", 0.95, 3.0)
-    assert upd is not None and (upd.type, upd.state) == ("alert.updated", "acknowledged")
+    upd = p.update("d", 0.8, 3.0)  # the same warning: the ack holds
+    assert upd is None and p.open_alert("d").state == "acknowledged"
     events = [p.update("d", prob, 4.0 + i) for i, prob in enumerate([0.1, 0.1, 0.8, 0.8, 0.8])]
     new = [e for e in events if e]
     assert [e.type for e in new] == ["alert.resolved", "alert.raised"]
     assert new[1].state == "active" and new[1].alert_id != first.alert_id
+
+
+def test_an_acknowledged_warning_that_escalates_is_active_again() -> None:
+    """An acknowledged leak warning escalated to critical (on probability, concentration or
+    age) stayed "acknowledged": no reminder, and out of ``?state=active`` (newcomer of 2 Dec;
+    the threshold alarm's twin was fixed on 1 Dec). The critical alarm is a new one to
+    acknowledge."""
+    for updates, reason in (
+        ([(0.95, 1000.0)], "probability"),
+        ([(0.8, 6000.0)], "concentration"),
+        ([(0.8, 1000.0)] * 3, "duration"),
+    ):
+        p = lifecycle()
+        [first] = run(p, [0.8] * 3)
+        assert p.acknowledge("d", first.alert_id, ack=Ack("ann", ""), ts=3.0) is not None
+        t0 = 3.0 if reason != "duration" else 100.0
+        events = [p.update("d", prob, t0 + i, gas) for i, (prob, gas) in enumerate(updates)]
+        [upd] = [e for e in events if e]
+        assert (upd.type, upd.severity, upd.reason, upd.state) == (
+            "alert.updated",
+            "critical",
+            reason,
+            "active",
+        )
+        assert p.open_alert("d").state == "active"
 
 
 def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
