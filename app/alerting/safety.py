@@ -1015,6 +1015,11 @@ class SafetyRules:
             ep.conditions = now_on
             self.dirty.add(d)
         out = []
+        if new and ep.state == AlertState.ACKNOWLEDGED:
+            # a new condition is a new problem to acknowledge (as an escalation is): it was
+            # told as an update of an alert that stayed "acknowledged" (newcomer of 2 Dec)
+            ep.state = AlertState.ACTIVE
+            self.dirty.add(d)
         if new:
             out.append(
                 self._event(

@@ -398,6 +398,21 @@ def test_fault_conditions_share_one_episode() -> None:
     assert len({e.alert_id for e in events}) == 1
 
 
+def test_a_new_fault_condition_on_an_acknowledged_fault_is_active_again() -> None:
+    """An acknowledged ``rate_of_change`` fault then out of range: the new condition came as
+    an update of an alert still "acknowledged" (newcomer of 2 Dec). A new condition is a new
+    problem to acknowledge; a condition already announced in the episode is not."""
+    rules = SafetyRules(SafetyConfig(off_delay_s=60))
+    [raised] = feed(rules, [(420, 21.0, 45.0), (420, 30.0, 45.0)])
+    assert raised.reason == "rate_of_change"
+    assert rules.acknowledge("d", raised.alert_id, ack=Ack("a", ""), ts=T0 + 2) is not None
+    [up] = feed(rules, [(420, 30.01, 101.0)], t0=T0 + 2)
+    assert (up.type, up.reason, up.state) == ("alert.updated", "out_of_range", "active")
+    assert rules.acknowledge("d", raised.alert_id, ack=Ack("a", ""), ts=T0 + 3) is not None
+    assert feed(rules, [(420, 30.0, 100.0), (420, 30.01, 101.0)], t0=T0 + 3) == []
+    assert rules.open_alerts("d")["sensor_fault"].state == "acknowledged"
+
+
 def test_silence_sweep_raises_once_and_readings_end_it_after_the_off_delay() -> None:
     rules = SafetyRules(SafetyConfig(silent_s=60, off_delay_s=2))
     rules.check("a", T0, 420, 21, 45, now=0.0)
