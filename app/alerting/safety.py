@@ -389,13 +389,19 @@ class SafetyRules:
         *,
         at: float | None = None,
         why: str = "out of order",
+        clears: bool = False,
     ) -> list[AlertEvent]:
         """The threshold rule alone, for a reading refused as out of order: gas (ppm) at or
         above the low set point raises the alarm, or extends or escalates the open one (a
         reading must never be dangerous and unseen because its time stamp is behind its
         device's newest, e.g. after one stamped minutes ahead). Below the set point it does
         nothing: it neither clears an alarm nor touches the fault rules or the device's last
-        reading, which stay in time order.
+        reading, which stay in time order. With ``clears`` (a reading refused for another
+        reason than its time, in its device's order: the device cap) a reading below the set
+        point also counts towards the open alarm's clear condition: a device refused under
+        the cap raised a critical alarm on 20,000 ppm that never cleared, every later clean
+        reading being refused too (newcomer of 2 Dec); a device without an open alarm keeps
+        no state.
 
         Args:
             ts: the reading's own stamp, epoch s (named in the events' detail).
@@ -409,7 +415,9 @@ class SafetyRules:
             Events in the order they happened, possibly empty.
         """
         points = self.profiles.set_points(device_id)
-        if not self.profiles.enabled(device_id) or points is None or gas < points[0]:
+        if not self.profiles.enabled(device_id) or points is None:
+            return []
+        if gas < points[0] and not (clears and Kind.THRESHOLD in self._open.get(device_id, {})):
             return []
         if at is None:
             return self._threshold(device_id, ts, gas)

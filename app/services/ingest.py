@@ -374,12 +374,14 @@ class Ingestor:
         """Readings refused for their device (the device cap, a key's device quota): none is
         stored, but gas at or above a set point still raises the threshold alarm at the
         receipt time (:meth:`SafetyService.on_late`; newcomer: 30,000 ppm from a device over
-        the cap raised nothing). Single node only (not with ``forward``)."""
+        the cap raised nothing), and clean gas counts towards that alarm's all-clear (it never
+        cleared: newcomer of 2 Dec). Single node only (not with ``forward``)."""
         if readings and self.safety is not None and self.forward is None:
             now = time.time()
             await self.safety.on_late(
                 [(r.device_id, now if r.ts is None else r.ts, r.gas_ppm) for r in readings],
                 why=why,
+                clears=True,  # in the device's own order: clean gas ends its alarm
             )
 
     async def refused_ahead(self, ahead: Sequence[Ahead], device_prefix: str | None = None) -> None:
@@ -399,7 +401,9 @@ class Ingestor:
             await self.safety.on_ahead(admitted)
         for why in dict.fromkeys(a.refused for a in rows if a.refused is not None):
             await self.safety.on_late(
-                [(a.device_id, a.ts, a.gas) for a in rows if a.refused == why], why=why
+                [(a.device_id, a.ts, a.gas) for a in rows if a.refused == why],
+                why=why,
+                clears=True,
             )
 
     def admit_ahead(
@@ -626,6 +630,7 @@ class Ingestor:
             await self.safety.on_late(
                 [(device_ids[j], float(ts[j]), float(vals[j, 0])) for j in capped.tolist()],
                 why="refused: the device cap is reached",
+                clears=True,
             )
         win = stored.windows
         if win is not None and self.score:

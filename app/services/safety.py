@@ -59,16 +59,22 @@ class SafetyService:
             await self.log.publish(events)
 
     async def on_late(
-        self, rows: Sequence[tuple[str, float, float]], *, why: str = "out of order"
+        self,
+        rows: Sequence[tuple[str, float, float]],
+        *,
+        why: str = "out of order",
+        clears: bool = False,
     ) -> None:
-        """Readings refused for their time stamp, (device_id, ts, gas ppm) each: a gas at or
-        above a set point still raises (or extends) the threshold alarm
-        (:meth:`SafetyRules.check_late`), at their receipt time, and the events are
-        published. ``why``: the refusal, named in the events' detail."""
+        """Readings refused for their time stamp (or, with ``clears``, in time order but
+        refused under the device cap), (device_id, ts, gas ppm) each: a gas at or above a set
+        point still raises (or extends) the threshold alarm, and with ``clears`` one below it
+        counts towards the open alarm's all-clear (:meth:`SafetyRules.check_late`), at their
+        receipt time, and the events are published. ``why``: the refusal, named in the
+        events' detail."""
         events: list[AlertEvent] = []
         at = self.wall()
         for d, ts, gas in rows:
-            events += self.rules.check_late(d, ts, gas, at=at, why=why)
+            events += self.rules.check_late(d, ts, gas, at=at, why=why, clears=clears)
         if events or self.rules.dirty:
             await self.log.publish(events)
 

@@ -395,6 +395,36 @@ async def test_a_prefixed_gateway_key_cannot_fill_the_device_cap(
         assert (e["kind"], e["reason"]) == ("sensor_fault", "clock"), e
 
 
+async def test_an_alarm_of_a_device_refused_under_the_cap_clears_with_its_clean_gas(
+    make_client: Callable[..., Any],
+) -> None:
+    """A device refused under the device cap raised its critical alarm on 20,000 ppm, but its
+    clean readings, refused too, never counted towards the all-clear: acknowledged, the
+    alarm stayed open for good (newcomer of 2 Dec). They do now; a refused device without an
+    alarm keeps no state."""
+    async for c in make_client(max_devices=1, alert_off_delay_s=0.0):
+        await post(c, "tracked", [420.0])
+        r = await c.post(
+            "/api/readings", json=[reading("capped", T0 + i, 20_000.0) for i in (1, 2)]
+        )
+        assert {x["errors"][0]["type"] for x in r.json()["rejected"]} == {"device_cap"}
+        [raised] = await events(c, "capped")
+        assert (raised["type"], raised["severity"]) == ("alert.raised", "critical")
+        clean = [reading("capped", T0 + 3 + i, 420.0) for i in range(5)]
+        assert (await c.post("/api/readings", json=clean)).json()["accepted"] == 0
+        aid = raised["alert_id"]
+        r = await c.post(f"/api/alerts/{aid}/ack", json={"author": "ann", "comment": "vented"})
+        assert r.status_code == 200 and r.json()["state"] == "resolved", r.text
+        assert [(e["type"], e["state"]) for e in await events(c, "capped")] == [
+            ("alert.raised", "active"),
+            ("alert.updated", "cleared_unacked"),
+            ("alert.acknowledged", "acknowledged"),
+            ("alert.resolved", "resolved"),
+        ]
+        await c.post("/api/readings", json=[reading("other", T0 + 9, 420.0)])
+        assert await events(c, "other") == []
+
+
 async def test_a_device_disabled_with_an_open_alert_before_is_closed_at_start_up(
     make_client: Callable[..., Any],
 ) -> None:
