@@ -67,12 +67,12 @@ async def test_ack_lifecycle_and_conflicts(app_client: tuple[httpx.AsyncClient, 
     assert (await c.post("/api/alerts/nope/ack", json={"author": "x"})).status_code == 404
     bad = await c.post(f"/api/alerts/{aid}/ack", json={"comment": "no author"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "author"
-    # escalation keeps the ack; resolve ends it; a new leak is a new, active alert (6 high
-    # windows: the first alert's 4-window run ended by itself, a burst, so the policy's
-    # learned debounce now asks twice that, at most 6)
+    # escalation to critical is a new alarm to acknowledge: active again (since 2 Dec); resolve
+    # ends it; a new leak is a new, active alert (6 high windows: the first alert's 4-window
+    # run ended by itself, a burst, so the policy's learned debounce now asks twice that)
     events = await feed(state, "k1", [0.95] + [0.1] * 61 + [0.8] * 6, t0=T0 + 10)  # 60 s off-delay
     assert [(e["type"], e["state"]) for e in events] == [
-        ("alert.updated", "acknowledged"),
+        ("alert.updated", "active"),
         ("alert.resolved", "resolved"),
         ("alert.raised", "active"),
     ]
@@ -81,7 +81,11 @@ async def test_ack_lifecycle_and_conflicts(app_client: tuple[httpx.AsyncClient, 
     assert new["state"] == "active" and new["acknowledged"] is None
     old = (await c.get(f"/api/alerts/{aid}")).json()
     assert old["state"] == "resolved" and old["severity"] == "critical"
-    assert old["acknowledged"]["comment"] == "on site" and old["resolved_at"]
+    # the critical alarm was never acknowledged; the warning's ack stays in the event log
+    assert old["acknowledged"] is None and old["resolved_at"]
+    log = (await c.get("/api/events", params={"device_id": "k1", "limit": 1000})).json()["events"]
+    acks = [e["ack"]["comment"] for e in log if e["type"] == "alert.acknowledged"]
+    assert acks == ["on site"]
     assert (await c.get("/api/alerts/nope")).status_code == 404
 
 
