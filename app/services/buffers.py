@@ -277,6 +277,10 @@ class DeviceBuffers:
         self.stall_since = np.zeros(0, np.float64)
         self.stall_n = np.zeros(0, np.int32)
         self.on_receipt = np.zeros(0, np.bool_)
+        #: Readings stored at the device's newest time stamp (1 for most; more from a device
+        #: that stamps several readings alike, e.g. 2 Hz with whole seconds), at most 255: a
+        #: resend is recognised against all of them (:meth:`_resent`, :meth:`_same_as_tied`).
+        self.tied = np.zeros(0, np.uint8)
         #: Device id -> (zero, sign) of the devices whose leak detection does not see the
         #: reading as it is (``Profiles.axes``, wired in ``app/state.py``; default: none).
         #: :meth:`store` puts their gas on that axis before anything else sees it, and
@@ -305,6 +309,7 @@ class DeviceBuffers:
         self.stall_since = _grown(self.stall_since, capacity, math.nan)
         self.stall_n = _grown(self.stall_n, capacity, 0)
         self.on_receipt = _grown(self.on_receipt, capacity, False)
+        self.tied = _grown(self.tied, capacity, 0)
 
     def clear(self, slot: int) -> None:
         """Empty a freed slot's ring (called by the index)."""
@@ -317,6 +322,7 @@ class DeviceBuffers:
         self.stamp_ts[slot] = self.stall_since[slot] = math.nan
         self.stall_n[slot] = 0
         self.on_receipt[slot] = False
+        self.tied[slot] = 0
 
     def __len__(self) -> int:
         return len(self.index)
@@ -557,6 +563,8 @@ class DeviceBuffers:
         r, w = self.ring, self.signals.cfg.warmup
         count = int(self.count[s])
         row = values[0].tolist()
+        tied = int(self.tied[s])
+        self.tied[s] = min(tied + 1, 255) if at == last and tied else 1
         self.values.put(s, count % r, row[0], row[1], row[2])
         self.count[s] = count + 1
         self.last_seen[s] = self.clock()
@@ -581,7 +589,7 @@ class DeviceBuffers:
         device's newest time (NaN: none). Updates the slot's time line state."""
         stamp = self.stamp_ts[s]
         jumped = not math.isnan(stamp)
-        if ts == (stamp if jumped else last) and self._same_as_last(s, row):
+        if ts == (stamp if jumped else last) and self._same_as_tied(s, row):
             return DUPLICATE, ts, ts, True
         if not ts <= last:  # newer than the newest, or the device's first reading
             receipt, self.stall_n[s], self.on_receipt[s] = self.on_receipt[s], 0, False
@@ -632,10 +640,14 @@ class DeviceBuffers:
             return STORED, ts, ts, True
         return LATE, ts, ts, True
 
-    def _same_as_last(self, slot: int, row: np.ndarray) -> bool:
-        """The slot's newest stored reading holds ``row``'s values (as float32, as kept)."""
-        last = self.values[slot, (int(self.count[slot]) - 1) % self.ring]
-        return bool(np.array_equal(last, Ring.as_stored(row)))
+    def _same_as_tied(self, slot: int, row: np.ndarray) -> bool:
+        """One of the slot's readings stored at its newest time stamp (:attr:`tied`; at
+        least the newest) holds ``row``'s values (as float32, as kept)."""
+        k = min(max(int(self.tied[slot]), 1), self.ring, int(self.count[slot]))
+        if k == 0:
+            return False
+        rows = self.values[slot, self._order(self._head(slice(slot, slot + 1)), k)[0]]
+        return bool((rows == Ring.as_stored(row)).all(axis=1).any())
 
     def _resent(
         self,
@@ -645,15 +657,17 @@ class DeviceBuffers:
         prior: np.ndarray,
         values: np.ndarray,
     ) -> np.ndarray:
-        """Indices of readings that repeat their device's newest stored reading: the same
-        ``ts`` and the same values (a gateway resending after a lost reply). Stored twice,
-        the window would hold the reading twice and the rules would count it twice."""
+        """Indices of readings that repeat one of their device's readings stored at its
+        newest time stamp: the same ``ts`` and the same values (a gateway resending after a
+        lost reply). Stored twice, the window would hold the reading twice and the rules
+        would count it twice. All the readings at that stamp count (:attr:`tied`): against
+        the newest alone, a resent batch of a device stamping 2 readings a second alike
+        stored all but one of them again (newcomer of 2 Dec)."""
         same: np.ndarray = known[ts[known] == prior[known]]
         if same.size == 0:
             return same
-        s = slots[same]
-        last = self.values[s, (self.count[s] - 1) % self.ring]
-        out: np.ndarray = same[np.all(last == Ring.as_stored(values[same]), axis=1)]
+        hit = [self._same_as_tied(int(slots[i]), values[i]) for i in same.tolist()]
+        out: np.ndarray = same[np.array(hit, dtype=bool)]
         return out
 
     def _stepped(self, prior: Any, ts: Any) -> Any:
@@ -702,6 +716,8 @@ class DeviceBuffers:
         head = self._head(slots)
         self.values[slots, head] = vals
         head = (head + 1) % self.ring
+        tie = (ts == self.signals.states.view("last_ts")[slots]) & (self.tied[slots] > 0)
+        self.tied[slots] = np.where(tie, np.minimum(self.tied[slots].astype(np.int64) + 1, 255), 1)
         self.count[slots] += 1
         self.last_seen[slots] = self.clock()
         warmup = self.signals.cfg.warmup
@@ -735,6 +751,11 @@ class DeviceBuffers:
         )
         k = min(m, r)  # only the last r readings of a long run stay in the ring
         self.values[slot, (head + m - k + np.arange(k)) % r] = vals[-k:]
+        at_end = int(np.count_nonzero(ts == ts[-1]))  # the run is in time order
+        before = int(self.tied[slot])
+        if at_end == m and before and ts[-1] == self.signals.states.last_ts[slot]:
+            at_end += before
+        self.tied[slot] = min(at_end, 255)
         self.count[slot] += m
         self.last_seen[slot] = self.clock()
         warmup = self.signals.cfg.warmup
@@ -780,6 +801,7 @@ class DeviceBuffers:
         k = min(len(rows), count)
         self.values[slot, (count - k + np.arange(k)) % self.ring] = rows[len(rows) - k :]
         self.count[slot] = count
+        self.tied[slot] = 1 if count else 0  # not in the snapshot: the newest alone
         self.last_seen[slot] = self.clock()
         return slot
 

@@ -467,6 +467,30 @@ def test_a_resent_reading_is_a_duplicate_not_stored_twice() -> None:
     assert buf.store(["a"], np.array([T0 + 1]), row + 1, strict=True).codes.tolist() == [1]
 
 
+def test_a_resent_batch_of_readings_sharing_time_stamps_stores_none_again() -> None:
+    """A device stamping two readings a second alike (2 Hz, whole seconds): a resent batch
+    was checked against the newest reading alone, so the other one at the newest stamp was
+    stored again, +2 rows a resend (newcomer of 2 Dec). Every reading at the newest stamp
+    counts now, on the batch path and one reading at a time, and across a restore the
+    newest alone does (the count is not in snapshots)."""
+    from app.services.buffers import DUPLICATE, LATE, STORED
+
+    buf = make(window=3, max_devices=4)
+    ts = np.repeat(T0 + np.arange(5.0), 2)
+    rows = np.c_[420.0 + np.arange(10.0), np.full(10, 21.0), np.full(10, 45.0)]
+    assert set(buf.store(["a"] * 10, ts, rows).codes.tolist()) == {STORED}
+    again = buf.store(["a"] * 10, ts, rows).codes.tolist()
+    assert again == [LATE] * 8 + [DUPLICATE] * 2
+    for i in (8, 9, 8):
+        assert buf.store(["a"], ts[i : i + 1], rows[i : i + 1]).codes.tolist() == [DUPLICATE]
+    assert buf.info("a")["readings_seen"] == 10
+    for i in range(10):  # one at a time: the same
+        assert buf.store(["b"], ts[i : i + 1], rows[i : i + 1]).codes.tolist() == [STORED]
+    assert buf.store(["b", "b"], ts[8:], rows[8:]).codes.tolist() == [DUPLICATE] * 2
+    assert buf.store(["b"], ts[9:], rows[9:] + 1).codes.tolist() == [STORED]  # a new value
+    assert buf.store(["b"], ts[9:], rows[8:9]).codes.tolist() == [DUPLICATE]
+
+
 def test_ring_keeps_two_decimal_temperature_and_humidity_exactly() -> None:
     """The ring stores °C and %RH as int16 hundredths: every value of the schema's ranges
     given to two decimals reads back as the float32 a float32 array would have held, finer
