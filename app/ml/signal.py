@@ -54,7 +54,9 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
 - **Warm-up**: the first ``warmup`` readings after a (re)start are not scored; then the
   level starts at their median (of the readings rounded to float32, as the service's ring
   buffer holds them: see :class:`SignalStates`) and the scale at 1.4826 * MAD (the
-  consistency constant of the MAD for Gaussian data, Rousseeuw & Croux 1993).
+  consistency constant of the MAD for Gaussian data, Rousseeuw & Croux 1993). A warm-up
+  whose end stands far above a flat start (a leak that began in it: :func:`_warm_onset`)
+  learns from the readings before the onset.
 - **Gap**: a reading more than ``max(gap_min_s, gap_factor * typical interval)`` after the
   previous one restarts the warm-up: a level learned hours ago says little about the sensor
   now (methane_chamber_afc's logger pauses for 3 h and comes back 30 % higher). After a
@@ -275,6 +277,63 @@ RES_STEP_RATIO = 0.05
 #: by 20 %). Limiting these to 5 % raised leak alerts on 2 such sensors of the 500 of
 #: ``bench.clean_fuzz``; a lone blip larger than this (a glitch) still teaches nothing.
 RES_TOGGLE_RATIO = 0.25
+
+
+#: The shortest clean start a warm-up must have for :func:`_warm_onset` to find a leak in
+#: it, as a fraction of its readings: the level is the median of the readings before the
+#: onset, so a third of the warm-up (20 readings) at least; a leak from earlier than that is
+#: the warm-up's level (a device that starts in gas: README, "Warm-up").
+WARM_ONSET_MIN_PREFIX = 1.0 / 3.0
+#: Readings at the end of a warm-up that must all stand far above its clean start for
+#: :func:`_warm_onset` to look for the onset (3: the alarm delay's windows at 1 Hz need as
+#: many; the cheap check that spares the search for nearly every warm-up).
+WARM_ONSET_MIN_SUFFIX = 3
+#: Quantile of the readings after a candidate onset that must stand far above the clean
+#: start: 0.1 lets a leak's rise through the sensor's lag (a few readings under the bound).
+WARM_ONSET_Q = 0.1
+
+
+def _warm_onset(gas: np.ndarray, res: float, cfg: SignalConfig) -> int:
+    """The first reading of a leak that began during a warm-up, or 0 (none).
+
+    A warm-up whose last readings stand far above its start is a leak that began in it: the
+    median is still the clean level when it began after the warm-up's middle, but the upper
+    spread (and with it the starting tail and the noise scale) was the leak's: a x1.5 to x5
+    step 30-50 readings into a fresh 1 Hz device's 60 readings was never raised (0 of 40
+    runs; newcomer of 2 Dec), nor one as soon after an outage's restart. Found: the earliest
+    reading ``k`` (at least :data:`WARM_ONSET_MIN_PREFIX` of the warm-up in) from which the
+    :data:`WARM_ONSET_Q` quantile of the readings stands both ``z_hold`` noise scales of the
+    readings before ``k`` (1.4826 x MAD, with the scale's floors) and ``settle_log_ratio``
+    (the settling period's ratio bound, +49 %) above their median: what the settling period
+    would raise had it begun after the warm-up. Smaller rises and slow climbs (an NDIR
+    sensor climbing +30-38 % over its first minutes after power-on) are left as before.
+
+    Args:
+        gas: (n,) float64, the warm-up's filtered gas readings, oldest first.
+        res: the sensor's resolution (gas units; 0 = unknown).
+    """
+    n = len(gas)
+    lo = max(int(math.ceil(n * WARM_ONSET_MIN_PREFIX)), 3)
+    if n - lo < WARM_ONSET_MIN_SUFFIX:
+        return 0
+
+    def far(x: np.ndarray | float, clean: np.ndarray) -> Any:
+        level = float(np.median(clean))
+        sd = MAD_TO_SD * float(np.median(np.abs(clean - level)))
+        scale = max(sd, cfg.rel_floor * abs(level), cfg.abs_floor, res)
+        up = np.log((np.maximum(x, 0.0) + 1.0) / (max(level, 0.0) + 1.0))
+        # the clean start is flat: its two halves' medians within z_hold scales (a climb
+        # that started with the device, a sensor settling after power-on, is not a leak)
+        half = len(clean) // 2
+        flat = abs(float(np.median(clean[half:]) - np.median(clean[:half]))) < cfg.z_hold * scale
+        return flat & (np.asarray(x) - level >= cfg.z_hold * scale) & (up >= cfg.settle_log_ratio)
+
+    if not far(gas[-WARM_ONSET_MIN_SUFFIX:], gas[:lo]).all():
+        return 0
+    for k in range(lo, n - WARM_ONSET_MIN_SUFFIX + 1):
+        if bool(far(float(np.quantile(gas[k:], WARM_ONSET_Q)), gas[:k])):
+            return k
+    return 0
 
 
 def _warm_tail(resid: np.ndarray, res: float = 0.0) -> float:
@@ -676,12 +735,16 @@ class SignalStates(Columns):
         gas = w[:, 0].copy()
         if len(gas) > 2:  # the running median of three, as :meth:`learn` applied it
             gas[2:] = np.median(np.lib.stride_tricks.sliding_window_view(w[:, 0], 3), axis=1)
+        res = self.res[s]
+        res = res if math.isfinite(res) else 0.0
+        onset = _warm_onset(gas, res, self.cfg)
+        if onset:  # a leak began in the warm-up: learn from the clean readings before it
+            gas, w = gas[:onset], w[:onset]
         level = float(np.median(gas))
         mad = float(np.median(np.abs(gas - level)))
         self.level[s] = level
         self.dev[s] = dev = MAD_TO_SD * mad
-        res = self.res[s]
-        self.tail[s] = tail = _warm_tail(gas - level, res if math.isfinite(res) else 0.0)
+        self.tail[s] = tail = _warm_tail(gas - level, res)
         self.scale[s] = max(dev, tail / self.cfg.z_hold, self._floor(s, level))
         self.recent[s] = 0.0
         self.below_since[s] = math.nan
