@@ -55,8 +55,9 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   level starts at their median (of the readings rounded to float32, as the service's ring
   buffer holds them: see :class:`SignalStates`) and the scale at 1.4826 * MAD (the
   consistency constant of the MAD for Gaussian data, Rousseeuw & Croux 1993). A warm-up
-  whose end stands far above a flat start (a leak that began in it: :func:`_warm_onset`)
-  learns from the readings before the onset.
+  holding an excursion far above the rest (a breath on a new sensor, a leak that began in
+  it: :func:`_warm_clean`), or whose end stands far above a flat start (a leak from before
+  its middle: :func:`_warm_onset`), learns from the rest.
 - **Gap**: a reading more than ``max(gap_min_s, gap_factor * typical interval)`` after the
   previous one restarts the warm-up: a level learned hours ago says little about the sensor
   now (methane_chamber_afc's logger pauses for 3 h and comes back 30 % higher). After a
@@ -139,6 +140,14 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   5-6 min, HVAC cycling) and methane_chamber_afc, whose first releases come 9-10 min into
   a session; 5 min left the ventilation probe's 6 alarms, 15 min delayed those releases to
   278-434 s. ``settle_s`` 0 turns it off.
+
+  An excursion is learned only if it lasted ``settle_min_s`` (20 s) of reading time too:
+  a commissioning bump test (x5 test gas for 8 readings at 1 Hz, under the 8 s alarm delay,
+  so no alert) was learned as the device's wander and hid x2 leaks for about 2 h (newcomer
+  of 2 Dec). An excursion that short never raises an alert itself, so learning it protects
+  nothing; the probes' ±24 % 3-min clean cycles hold excursions of 20-30 s, and 30 s let one
+  of them raise a third alert in the hour (it raised the 1 Hz benchmark's recall >= 3 sd
+  0.484 -> 0.503: its short injected puffs were no longer learned).
 
   **A clean cycle raised while settling** (±25 % and more with a 3-6 min period, its
   warm-up on the way down) raised a leak alert at every peak for as long as it ran: the
@@ -336,6 +345,54 @@ def _warm_onset(gas: np.ndarray, res: float, cfg: SignalConfig) -> int:
     return 0
 
 
+#: A warm-up's readings far above its median (:func:`_warm_clean`) are left out of its
+#: level and scale only when there are at least this many of them (a lone spike or two is
+#: the spike fence's, :data:`TAIL_FENCE_SPREADS`) ...
+WARM_EXCURSION_MIN = 3
+#: ... and only on a sensor whose clean level stands at least this many noise scales above 0
+#: (1.4826 x MAD, with the scale's floors): near a floor (a methane sensor at 0-5 ppm) a
+#: ratio to the level means nothing and its ordinary noise would be cut.
+WARM_LEVEL_SCALES = 5.0
+
+
+def _warm_clean(gas: np.ndarray, res: float, cfg: SignalConfig) -> np.ndarray | None:
+    """Which readings of a warm-up to learn from, or None (all of them).
+
+    An excursion far above the rest of a warm-up (someone breathing on a new sensor as it
+    is installed, a bump test, a leak that began in the warm-up) was learned as the
+    device's noise: the median stayed the clean level, but the upper spread was the
+    excursion's, so the starting tail and scale were its height, and leaks under it went
+    unseen for hours: a x1.5-x5 step 30-50 readings into a fresh 1 Hz device's 60 readings
+    was never raised (0 of 40 runs), nor a x2 leak in the hour after a x3 breath over
+    readings 35-55 (newcomer of 2 Dec). Left out: at least :data:`WARM_EXCURSION_MIN`
+    readings that stand both ``z_hold`` noise scales (1.4826 x MAD of the warm-up, with the
+    scale's floors) and ``settle_log_ratio`` (+49 %, the settling period's ratio bound)
+    above the warm-up's median, on a sensor whose level stands
+    :data:`WARM_LEVEL_SCALES` scales above 0, as long as at least half the readings stay.
+    Smaller rises and slow climbs (an NDIR sensor climbing +30-38 % over its first minutes
+    after power-on) stand under that bound and are learned as before.
+
+    Args:
+        gas: (n,) float64, the warm-up's filtered gas readings, oldest first.
+        res: the sensor's resolution (gas units; 0 = unknown).
+
+    Returns:
+        (n,) bool, True for the readings to learn from; None when none is left out.
+    """
+    level = float(np.median(gas))
+    sd = MAD_TO_SD * float(np.median(np.abs(gas - level)))
+    scale = max(sd, cfg.rel_floor * abs(level), cfg.abs_floor, res)
+    if level < WARM_LEVEL_SCALES * scale:
+        return None
+    up = np.log((np.maximum(gas, 0.0) + 1.0) / (level + 1.0))
+    far = (gas - level >= cfg.z_hold * scale) & (up >= cfg.settle_log_ratio)
+    n_far = int(far.sum())
+    if n_far < WARM_EXCURSION_MIN or 2 * n_far > len(gas):
+        return None
+    keep: np.ndarray = ~far
+    return keep
+
+
 def _warm_tail(resid: np.ndarray, res: float = 0.0) -> float:
     """Starting 97.5 % quantile of the warm-up's baseline-relative readings, spikes above the
     fence (:data:`TAIL_FENCE_SPREADS`) left out; >= 0.
@@ -392,6 +449,7 @@ class SignalConfig:
     settle_s: float = 600.0  # after the warm-up: the settling period (module doc, "Settling")
     settle_log_ratio: float = 0.4  # the gate's ratio bound while settling
     settle_min_readings: float = 5.0  # an excursion this long that ends is learned
+    settle_min_s: float = 20.0  # ... and at least this long in reading time
     settle_recur_log_ratio: float = 0.223  # a held one: when the held one before peaked so near
 
     def to_dict(self) -> dict[str, float]:
@@ -737,9 +795,12 @@ class SignalStates(Columns):
             gas[2:] = np.median(np.lib.stride_tricks.sliding_window_view(w[:, 0], 3), axis=1)
         res = self.res[s]
         res = res if math.isfinite(res) else 0.0
-        onset = _warm_onset(gas, res, self.cfg)
-        if onset:  # a leak began in the warm-up: learn from the clean readings before it
-            gas, w = gas[:onset], w[:onset]
+        keep = _warm_clean(gas, res, self.cfg)
+        if keep is None:  # a leak from before the warm-up's middle to its end?
+            onset = _warm_onset(gas, res, self.cfg)
+            keep = None if not onset else np.arange(len(gas)) < onset
+        if keep is not None:  # an excursion far above the rest: learn from the rest
+            gas, w = gas[keep], w[keep]
         level = float(np.median(gas))
         mad = float(np.median(np.abs(gas - level)))
         self.level[s] = level
@@ -917,7 +978,10 @@ class SignalStates(Columns):
                 self.settle_held.discard(s)
         elif r <= tail and going:
             peak = float(self.exc_peak[s])
-            learn = self.exc_len[s] >= c.settle_min_readings and peak > tail
+            long = self.exc_len[s] >= c.settle_min_readings
+            if long and c.settle_min_s > 0:
+                long = self.exc_len[s] * self.dt[s] >= c.settle_min_s
+            learn = long and peak > tail
             if learn and s in self.settle_held:
                 before = self.settle_peak.get(s) if s in self.settle_free else None
                 self.settle_peak[s] = peak

@@ -281,3 +281,23 @@ def test_a_leak_that_begins_in_a_fresh_devices_warm_up_is_raised(
     i = np.arange(1800.0)
     climb = 420 - 180 * np.exp(-i / 60.0) + np.random.default_rng(3).normal(0, 3, 1800)
     assert alerts(pred, climb, t, h) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["lstm_svm", "svm"])
+def test_a_breath_in_the_warm_up_or_a_short_bump_test_does_not_blind_the_device(
+    model: str, shipped_predictor, pure_svm
+) -> None:
+    """An installer's breath on a new sensor (x3 over readings 35-55 of its warm-up) set its
+    starting scale to the breath's height, and a commissioning bump test (x5 for 8 readings,
+    3 min in: under the 8 s alarm delay) was learned while settling: either way a x2 leak in
+    the next hour was never raised (newcomer of 2 Dec). Neither is learned now, and the
+    breath and the bump raise nothing themselves."""
+    pred = shipped_predictor if model == "lstm_svm" else pure_svm
+    t, h = np.full(2400, 21.0), np.full(2400, 45.0)
+    for a, b, mult in ((35, 55, 3.0), (200, 208, 5.0)):
+        gas = 420 + np.random.default_rng(a).normal(0, 4, 2400)
+        gas[a:b] *= mult
+        gas[1200:] *= 2.0  # 20 min in
+        got = alerts(pred, gas, t, h)
+        assert len(got) == 1 and 1200 <= got[0] <= 1230, (a, got)

@@ -578,3 +578,19 @@ def test_a_sensor_climbing_after_power_on_is_not_taken_for_a_leak_in_its_warm_up
     step = 420 + np.random.default_rng(2).normal(0, 3, 60)
     step[40:] *= 2
     assert 36 <= _warm_onset(step, 0.0, SignalConfig()) <= 40  # a few clean ones may join
+
+
+def test_an_excursion_in_the_warm_up_is_left_out_but_a_floored_sensors_noise_is_not() -> None:
+    """A breath on a new sensor (x3 over readings 35-55) is left out of the warm-up's level
+    and scale; a methane sensor floored at 0 ppm (noise sd 2) keeps all its readings, as
+    does Gaussian noise."""
+    from app.ml.signal import _warm_clean
+
+    cfg = SignalConfig()
+    gas = 420 + np.random.default_rng(1).normal(0, 3, 60)
+    assert _warm_clean(gas, 0.0, cfg) is None
+    gas[35:55] *= 3
+    keep = _warm_clean(gas, 0.0, cfg)
+    assert keep is not None and not keep[35:55].any() and keep[:35].all()
+    floored = np.maximum(np.random.default_rng(2).normal(0, 2, 60), 0.0)
+    assert _warm_clean(floored, 0.0, cfg) is None
