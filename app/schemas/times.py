@@ -30,7 +30,9 @@ RFC3339_PATTERN = (
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
 )
-_RFC3339 = re.compile(RFC3339_PATTERN)
+# ASCII: Python's \d also takes other scripts' digits ("٢٠٢٦", fullwidth "２０２６"), which
+# RFC 3339 (its ABNF DIGIT, RFC 5234: %x30-39) and the OpenAPI's ECMA-262 pattern do not
+_RFC3339 = re.compile(RFC3339_PATTERN, re.ASCII)
 
 #: Free-text patterns: a one-line name has no control characters; a comment may hold
 #: tabs and line breaks but no other control character (PostgreSQL text refuses NUL).
@@ -86,6 +88,7 @@ def parse_rfc3339(text: str) -> datetime:
 
 #: Why a text is not the profile: (pattern of its start, reason), the first that matches.
 _NOT_PROFILE = [
+    (r".*[^\x00-\x7f]", "it holds a character outside ASCII: RFC 3339 digits are 0-9 only"),
     (
         r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$",
         "epoch seconds are sent as a JSON number (1764583200), not a string; a string is "
@@ -110,7 +113,7 @@ _NOT_PROFILE = [
 def _why_not(text: str) -> str:
     """The reason ``text`` does not match the profile, in words (for the error message)."""
     for pattern, why in _NOT_PROFILE:
-        if re.match(pattern, text):
+        if re.match(pattern, text, re.ASCII):
             return why
     return "it does not end in a UTC offset Z or +hh:mm after hh:mm:ss[.fraction]"
 

@@ -58,6 +58,9 @@ async def test_huge_integer_ts_is_rejected_and_the_batch_keeps_its_good_readings
         ("2025-11-30T12:00:00.1234567891Z", True),  # RFC 3339: any number of digits
         ("2016-12-31T23:59:60Z", True),  # RFC 3339 5.7: a leap second
         ("2016-12-30T23:59:60Z", False),  # second 60 outside the last minute of a month
+        ("\u0662\u0660\u0662\u0665-11-30T12:00:00Z", False),  # Arabic-Indic digits
+        ("\uff12\uff10\uff12\uff15-11-30T12:00:00Z", False),  # fullwidth digits
+        ("2025-11-30T12:00:0\u0662Z", False),  # RFC 3339 DIGIT is ASCII 0-9 (RFC 5234)
     ],
 )
 async def test_reading_ts_follows_one_rfc3339_profile(
@@ -70,6 +73,14 @@ async def test_reading_ts_follows_one_rfc3339_profile(
     else:
         assert r.status_code == 422 and _fields(r) == ["ts"], r.text
         assert "RFC 3339" in r.json()["detail"][0]["reason"]
+
+
+async def test_a_time_query_parameter_takes_ascii_digits_only(client: httpx.AsyncClient) -> None:
+    """``from`` and ``to`` (and silences' times) follow the same profile: Python's \\d took
+    Arabic-Indic and fullwidth digits (newcomer of 2 Dec)."""
+    r = await client.get("/api/alerts", params={"from": "\uff12\uff10\uff12\uff15-11-30T12:00:00Z"})
+    assert r.status_code == 422 and _fields(r) == ["from"], r.text
+    assert "outside ASCII" in r.json()["detail"][0]["reason"]
 
 
 def test_a_long_fraction_is_truncated_and_a_leap_second_is_the_minutes_last_microsecond() -> None:
