@@ -88,6 +88,13 @@ def loads_marked(raw: bytes | str) -> Any:
             (:data:`TOO_DEEP`) (``field`` "(body)").
     """
     try:
+        if isinstance(raw, bytes):
+            # UTF-8 only (RFC 8259 section 8.1): json.loads itself guesses UTF-16/32 from the
+            # bytes, and took a UTF-16 body (newcomer of 2 Dec); a NUL byte is UTF-16's
+            # ASCII, never JSON text's
+            if b"\x00" in raw:
+                raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"), 1, "NUL byte")
+            raw = raw.decode("utf-8")
         data = json.loads(raw, object_pairs_hook=_pairs)
     except RecursionError:  # deeper than the decoder's stack allows: far beyond MAX_DEPTH
         raise InvalidBody([dict(TOO_DEEP)]) from None

@@ -40,11 +40,18 @@ def is_json(content_type: str | None) -> bool:
     return msg.get_content_maintype() == "application" and (sub == "json" or sub.endswith("+json"))
 
 
+#: Charsets a JSON body may declare (hyphens and underscores dropped): UTF-8, and ASCII, a
+#: subset of it.
+_UTF8 = frozenset({"utf8", "usascii", "ascii"})
+
+
 def require_json(request: Request) -> None:
     """Refuse a request whose body is not declared as JSON.
 
     Raises:
-        UnsupportedMediaType: ``Content-Type`` missing or not JSON (field "content-type").
+        UnsupportedMediaType: ``Content-Type`` missing, not JSON or another charset than
+            UTF-8 (field "content-type"); a ``Content-Encoding`` other than identity (field
+            "content-encoding").
     """
     value = request.headers.get("content-type")
     if not is_json(value):
@@ -54,6 +61,32 @@ def require_json(request: Request) -> None:
                 {
                     "field": "content-type",
                     "reason": f"the body must be sent as application/json; {got}",
+                    "type": "unsupported_media_type",
+                }
+            ]
+        )
+    msg = email.message.Message()
+    msg["content-type"] = value
+    charset = msg.get_content_charset()
+    if charset is not None and charset.replace("-", "").replace("_", "") not in _UTF8:
+        raise UnsupportedMediaType(
+            [
+                {
+                    "field": "content-type",
+                    "reason": f"JSON is sent as UTF-8 (RFC 8259 section 8.1); got {charset}",
+                    "type": "unsupported_media_type",
+                }
+            ]
+        )
+    coding = request.headers.get("content-encoding", "identity").strip().lower()
+    if coding not in ("", "identity"):
+        # RFC 9110 section 15.5.16: 415 for a content coding the server does not take (a
+        # gzip body got a 422 saying it was not UTF-8 text: newcomer of 2 Dec)
+        raise UnsupportedMediaType(
+            [
+                {
+                    "field": "content-encoding",
+                    "reason": f"bodies are taken uncompressed (identity); got {coding!r}",
                     "type": "unsupported_media_type",
                 }
             ]

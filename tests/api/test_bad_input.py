@@ -213,6 +213,36 @@ async def test_bodies_that_are_not_json_are_415_naming_the_header(
     assert r.status_code == 422 and _fields(r) == ["(body)"]  # was a bare 400 http_error
 
 
+async def test_a_compressed_or_non_utf8_body_is_refused_naming_why(
+    client: httpx.AsyncClient,
+) -> None:
+    """A gzip body got a 422 saying it was not UTF-8 text, and a UTF-16 body was accepted,
+    though UTF-8 is the only encoding JSON bodies take (newcomer of 2 Dec). A content coding
+    is a 415 naming ``content-encoding`` (RFC 9110 section 15.5.16), another charset a 415
+    naming ``content-type``, UTF-16 bytes a 422; UTF-8 and ASCII are taken."""
+    import gzip
+
+    body = httpx_dumps(reading("enc", time.time(), 400.0))
+    r = await client.post(
+        "/api/readings",
+        content=gzip.compress(body),
+        headers={**JSON, "content-encoding": "gzip"},
+    )
+    assert r.status_code == 415 and _fields(r) == ["content-encoding"], r.text
+    for charset in ("utf-16", "iso-8859-1"):
+        ct = {"content-type": f"application/json; charset={charset}"}
+        r = await client.post("/api/readings", content=body, headers=ct)
+        assert r.status_code == 415 and _fields(r) == ["content-type"], r.text
+    for encoded in (body.decode().encode("utf-16"), body.decode().encode("utf-16-le")):
+        r = await client.post("/api/readings", content=encoded, headers=JSON)
+        assert r.status_code == 422 and "not UTF-8" in r.text, r.text
+    for ct in ("application/json; charset=UTF-8", "application/json; charset=us-ascii"):
+        r = await client.post("/api/readings", content=body, headers={"content-type": ct})
+        assert r.status_code == 200, (ct, r.text)
+    ok = {**JSON, "content-encoding": "identity"}
+    assert (await client.post("/api/readings", content=body, headers=ok)).status_code == 200
+
+
 def httpx_dumps(body: object) -> bytes:
     import json
 
