@@ -77,6 +77,11 @@ async def make_key(
     return key
 
 
+#: The end of a test's silence: a day from the session's start (a silence is at most 7 days
+#: long, ``app.schemas.silences.SILENCE_MAX_S``).
+SILENCE_END = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
+
+
 def reading(device_id: str, ts: float, gas: float, temp: float = 21.0, rh: float = 45.0) -> dict:
     """A valid wire reading."""
     return {

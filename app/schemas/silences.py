@@ -12,6 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from app.schemas.alerts import Kind, Severity
 from app.schemas.times import LINE, TEXT, UtcDateTime
 
+#: Longest silence, s (7 days). ANSI/ISA-18.2 and IEC 62682 require shelving to be
+#: time-limited: a silence is a maintenance window, not a way to switch an alarm off (a
+#: fleet-wide leak silence until 2058 was accepted: newcomer of 2 Dec). A week covers a
+#: plant's maintenance shutdown; a device out of use for longer is disabled instead
+#: (``PATCH /api/devices/{id}`` with ``enabled: false``).
+SILENCE_MAX_S = 7 * 24 * 3600.0
+
 
 class SilenceIn(BaseModel):
     """Body of ``POST /api/silences``. At least one of ``device_id`` and ``kind``."""
@@ -30,7 +37,9 @@ class SilenceIn(BaseModel):
     starts_at: UtcDateTime | None = Field(
         None, description="RFC 3339 with a UTC offset; default now"
     )
-    ends_at: UtcDateTime = Field(description="RFC 3339 with a UTC offset, after starts_at")
+    ends_at: UtcDateTime = Field(
+        description="RFC 3339 with a UTC offset, after starts_at, at most 7 days after it"
+    )
     comment: str = Field(min_length=1, max_length=2000, pattern=TEXT, examples=["Boiler service"])
     author: str = Field(min_length=1, max_length=128, pattern=LINE, examples=["j.doe"])
 
@@ -40,8 +49,16 @@ class SilenceIn(BaseModel):
         starts_at = info.data.get("starts_at")
         if starts_at is not None and not starts_at < ends_at:
             raise ValueError(f"must be after starts_at ({starts_at.isoformat()})")
-        if ends_at.timestamp() <= time.time():
+        now = time.time()
+        if ends_at.timestamp() <= now:
             raise ValueError("is in the past: a silence that has ended silences nothing")
+        start = now if starts_at is None else max(starts_at.timestamp(), now)
+        if ends_at.timestamp() - start > SILENCE_MAX_S:
+            raise ValueError(
+                f"is {(ends_at.timestamp() - start) / 86400:,.1f} days after the silence "
+                f"starts; at most {SILENCE_MAX_S / 86400:g} days (a silence is a maintenance "
+                "window; disable a device that is out of use for longer)"
+            )
         return ends_at
 
     @model_validator(mode="after")

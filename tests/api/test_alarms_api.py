@@ -19,7 +19,7 @@ from asgi_lifespan import LifespanManager
 from app.alerting.profiles import DEFAULT_PROFILE
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import auth_headers, reading
+from tests.conftest import SILENCE_END, auth_headers, reading
 
 T0 = 1_767_225_600.0
 Client = httpx.AsyncClient
@@ -97,18 +97,18 @@ async def test_silence_on_a_glob_keeps_webhooks_quiet_but_stores_the_alert(
 ) -> None:
     async for c in make_client(webhook_urls=[HOOK]):
         bad = await c.post(
-            "/api/silences", json={"ends_at": "2099-01-01T00:00:00Z", "comment": "x", "author": "y"}
+            "/api/silences", json={"ends_at": SILENCE_END, "comment": "x", "author": "y"}
         )
         assert bad.status_code == 422  # no matcher: a silence of everything is refused
         for glob in ("*", "**", "?*", "[!~]*"):  # globs that match every device id: the same
-            everything = {"device_id": glob, "ends_at": "2099-01-01T00:00:00Z"}
+            everything = {"device_id": glob, "ends_at": SILENCE_END}
             r = await c.post("/api/silences", json={**everything, "comment": "x", "author": "y"})
             assert r.status_code == 422 and "matches every id" in r.text, glob
         r = await c.post(
             "/api/silences",
             json={
                 "device_id": "kitchen-*",
-                "ends_at": "2099-01-01T00:00:00Z",
+                "ends_at": SILENCE_END,
                 "comment": "oven service",
                 "author": "ann",
             },
@@ -447,7 +447,7 @@ async def test_reminders_repeat_until_acknowledged(make_client: Callable[..., An
             "/api/silences",
             json={
                 "device_id": "r-2",
-                "ends_at": "2099-01-01T00:00:00Z",
+                "ends_at": SILENCE_END,
                 "comment": "x",
                 "author": "y",
             },
@@ -529,7 +529,7 @@ async def test_a_glob_of_every_device_is_allowed_with_a_kind(
     async for c in make_client():
         r = await c.post(
             "/api/silences",
-            json={"device_id": "*", "kind": "leak", "ends_at": "2099-01-01T00:00:00Z"}
+            json={"device_id": "*", "kind": "leak", "ends_at": SILENCE_END}
             | {"comment": "x", "author": "y"},
         )
         assert r.status_code == 201 and r.json()["status"] == "active"

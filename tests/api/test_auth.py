@@ -27,7 +27,7 @@ from app.logredact import RedactSecrets
 from app.services.keys import KeyService
 from app.services.principal import Principal, Role
 from app.services.tickets import TicketBook
-from tests.conftest import TEST_ADMIN_KEY, auth_headers, reading, serve_in_loop
+from tests.conftest import SILENCE_END, TEST_ADMIN_KEY, auth_headers, reading, serve_in_loop
 
 #: Routes that answer without a key (SECURITY.md says why): probes for orchestrators, the
 #: API docs and the console's page and assets (the console then signs in with a key).
@@ -406,7 +406,7 @@ async def test_audit_log_records_who_and_pages(live_app: Live) -> None:
     assert (await http.post("/api/readings", json=batch, headers=auth_headers())).is_success
     silence = {
         "device_id": "au-1",
-        "ends_at": "2099-01-01T00:00:00Z",
+        "ends_at": SILENCE_END,
         "comment": "c",
         "author": "o",
     }

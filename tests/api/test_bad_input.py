@@ -16,7 +16,7 @@ import websockets
 from app.config import Settings
 from app.schemas.readings import DEVICE_ID_PATTERN
 from app.schemas.times import parse_rfc3339
-from tests.conftest import auth_headers, reading, serve_in_loop
+from tests.conftest import SILENCE_END, auth_headers, reading, serve_in_loop
 
 JSON = {"content-type": "application/json"}
 BIG = "99999999999999999999999"  # beyond int64
@@ -189,7 +189,9 @@ async def test_duplicate_keys_are_refused_and_the_rest_of_the_batch_kept(
     assert rej[1][0]["field"] == "gas_ppm" and rej[2][0]["field"] == "ts"
     r = await client.post("/api/readings", content=dup, headers=JSON)
     assert r.status_code == 422 and _fields(r) == ["gas_ppm"]
-    silence = '{"device_id":"a","device_id":"b","ends_at":"2099-01-01T00:00:00Z","comment":"c","author":"a"}'  # noqa: E501
+    silence = (
+        f'{{"device_id":"a","device_id":"b","ends_at":"{SILENCE_END}","comment":"c","author":"a"}}'
+    )
     r = await client.post("/api/silences", content=silence, headers=JSON)
     assert r.status_code == 422 and _fields(r) == ["device_id"]
 
@@ -201,7 +203,7 @@ async def test_bodies_that_are_not_json_are_415_naming_the_header(
     for url, method, body in (
         ("/api/readings", "POST", one),
         ("/api/devices/ct", "PATCH", {"name": "x"}),
-        ("/api/silences", "POST", {"device_id": "x", "ends_at": "2099-01-01T00:00:00Z"}),
+        ("/api/silences", "POST", {"device_id": "x", "ends_at": SILENCE_END}),
     ):
         for headers in ({"content-type": "text/plain"}, {}):
             r = await client.request(method, url, content=httpx_dumps(body), headers=headers)
@@ -364,6 +366,24 @@ async def test_silence_ending_before_it_starts_names_ends_at(client: httpx.Async
         },
     )
     assert r.status_code == 422 and _fields(r) == ["ends_at"]
+
+
+async def test_a_silence_is_at_most_7_days_long(client: httpx.AsyncClient) -> None:
+    """A fleet-wide leak silence until 2058 was accepted (newcomer of 2 Dec): shelving is
+    time-limited (ANSI/ISA-18.2). Over 7 days from its start is refused naming ``ends_at``;
+    a week starting tomorrow is taken."""
+
+    def at(days: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + days * 86400))
+
+    body = {"device_id": "*", "kind": "leak", "comment": "c", "author": "a"}
+    r = await client.post("/api/silences", json={**body, "ends_at": "2058-01-01T00:00:00Z"})
+    assert r.status_code == 422 and _fields(r) == ["ends_at"], r.text
+    assert "at most 7 days" in r.json()["detail"][0]["reason"]
+    r = await client.post("/api/silences", json={**body, "ends_at": at(7.2)})
+    assert r.status_code == 422 and _fields(r) == ["ends_at"], r.text
+    r = await client.post("/api/silences", json={**body, "starts_at": at(1), "ends_at": at(7.9)})
+    assert r.status_code == 201, r.text
 
 
 async def test_a_device_cursor_from_the_last_page_still_works(client: httpx.AsyncClient) -> None:

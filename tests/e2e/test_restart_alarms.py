@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, reading, start_server, stop_server
+from tests.conftest import SILENCE_END, LiveServer, reading, start_server, stop_server
 
 T0 = time.time() - 3600  # readings an hour old: any reading time works, the rules use it
 
@@ -46,7 +46,7 @@ async def before_kill(server: LiveServer) -> dict[str, Any]:
             "/api/silences",
             json={
                 "device_id": "kitchen-*",
-                "ends_at": "2099-01-01T00:00:00Z",
+                "ends_at": SILENCE_END,
                 "comment": "service",
                 "author": "ann",
             },

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tests.conftest import needs_data, start_server, stop_server
+from tests.conftest import SILENCE_END, needs_data, start_server, stop_server
 from tests.e2e.test_real_replay import FIRE, as_readings, load_rows
 
 SECRET = "s3cret-for-tests"
@@ -130,7 +130,7 @@ def test_a_silence_on_a_glob_keeps_the_receiver_quiet_while_the_alert_is_stored(
                     "device_id": "kitchen-*",
                     "comment": "oven",
                     "author": "ann",
-                    "ends_at": "2099-01-01T00:00:00Z",
+                    "ends_at": SILENCE_END,
                 },
             )
             assert r.status_code == 201
