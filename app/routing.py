@@ -66,7 +66,7 @@ def require_json(request: Request) -> None:
             ]
         )
     msg = email.message.Message()
-    msg["content-type"] = value
+    msg["content-type"] = value or ""  # is_json: not None here
     charset = msg.get_content_charset()
     if charset is not None and charset.replace("-", "").replace("_", "") not in _UTF8:
         raise UnsupportedMediaType(
