@@ -302,6 +302,15 @@ WARM_ONSET_MIN_SUFFIX = 3
 WARM_ONSET_Q = 0.1
 
 
+def _robust_start(clean: np.ndarray, res: float, cfg: SignalConfig) -> tuple[float, float]:
+    """(level, scale) of warm-up readings ``clean`` (n,) float64: their median, and 1.4826 x
+    MAD with the scale's floors (``rel_floor`` of the level, ``abs_floor``, the resolution
+    ``res``), as :meth:`SignalStates.warm_up` starts them, without the tail."""
+    level = float(np.median(clean))
+    sd = MAD_TO_SD * float(np.median(np.abs(clean - level)))
+    return level, max(sd, cfg.rel_floor * abs(level), cfg.abs_floor, res)
+
+
 def _warm_onset(gas: np.ndarray, res: float, cfg: SignalConfig) -> int:
     """The first reading of a leak that began during a warm-up, or 0 (none).
 
@@ -327,9 +336,7 @@ def _warm_onset(gas: np.ndarray, res: float, cfg: SignalConfig) -> int:
         return 0
 
     def far(x: np.ndarray | float, clean: np.ndarray) -> Any:
-        level = float(np.median(clean))
-        sd = MAD_TO_SD * float(np.median(np.abs(clean - level)))
-        scale = max(sd, cfg.rel_floor * abs(level), cfg.abs_floor, res)
+        level, scale = _robust_start(clean, res, cfg)
         up = np.log((np.maximum(x, 0.0) + 1.0) / (max(level, 0.0) + 1.0))
         # the clean start is flat: its two halves' medians within z_hold scales (a climb
         # that started with the device, a sensor settling after power-on, is not a leak)
@@ -379,9 +386,7 @@ def _warm_clean(gas: np.ndarray, res: float, cfg: SignalConfig) -> np.ndarray | 
     Returns:
         (n,) bool, True for the readings to learn from; None when none is left out.
     """
-    level = float(np.median(gas))
-    sd = MAD_TO_SD * float(np.median(np.abs(gas - level)))
-    scale = max(sd, cfg.rel_floor * abs(level), cfg.abs_floor, res)
+    level, scale = _robust_start(gas, res, cfg)
     if level < WARM_LEVEL_SCALES * scale:
         return None
     up = np.log((np.maximum(gas, 0.0) + 1.0) / (level + 1.0))
