@@ -29,8 +29,11 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   (:meth:`SignalStates._return`). The level follows a fall within ``tau_down_s`` but a rise
   only within ``tau_up_s`` (6 h), so the return of clean air after 40 min or more at 0 (or
   a dip to 0.6x: a purge fan) stood far above the fallen level and raised a critical leak
-  alert that never cleared (newcomer of 2 Dec: 14 of 24 such returns); none now, and a
-  leak above the old level is judged against it.
+  alert that never cleared (newcomer of 2 Dec: 14 of 24 such returns); none now. A rise
+  that passes above that level's band (+10.5 %), or stays under it for 10 min, is judged
+  from the fallen level: carrying every rise up as clean air coming back missed a x2 leak on
+  air dipped to 0.6x (a later newcomer: 18 of 30 such leaks missed, 6 now, those that land
+  within ±10 % of the old level, where a leak and clean air coming back look the same).
 - **Noise scale**: an exponentially weighted mean absolute deviation from the level, clipped
   like the level, times sqrt(pi/2) (mean absolute deviation -> standard deviation for
   Gaussian noise), floored at ``rel_floor`` of the level (sensor resolution: smoke_iot's
@@ -141,7 +144,8 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   a session; 5 min left the ventilation probe's 6 alarms, 15 min delayed those releases to
   278-434 s. ``settle_s`` 0 turns it off.
 
-  An excursion is learned only if it lasted ``settle_min_s`` (20 s) of reading time too:
+  An excursion that no alert held is learned only if it lasted ``settle_min_s`` (20 s) of
+  reading time too:
   a commissioning bump test (x5 test gas for 8 readings at 1 Hz, under the 8 s alarm delay,
   so no alert) was learned as the device's wander and hid x2 leaks for about 2 h (newcomer
   of 2 Dec). An excursion that short never raises an alert itself, so learning it protects
@@ -266,6 +270,12 @@ LEARNED_KEEP_SETTLES = 3.0
 #: clean air's return (:meth:`SignalStates._return`): a day, the longest a purge, a night's
 #: ventilation or a sensor reading 0 lasts before its return says nothing of the old level.
 FELL_KEEP_S = 24 * 3600.0
+#: Longest a rise towards the level before a fall is carried while it stays under that
+#: level's band (:meth:`SignalStates._return`), s: clean air coming back after a purge or a
+#: dropout ramps up within minutes (the newcomer's recoveries: 0-5 min), and 10 min covers a
+#: room refilling with a ventilation time constant of a few minutes. A leak that lifts the
+#: dipped air and stays under the band is raised after it (x1.5 on 0.6x air: ~10 min).
+RETURN_MAX_S = 600.0
 #: Fraction of a learned excursion's peak that a later excursion must reach to count as its
 #: recurrence (:data:`LEARNED_KEEP_SETTLES`).
 LEARNED_NEAR = 0.5
@@ -324,7 +334,13 @@ def _warm_onset(gas: np.ndarray, res: float, cfg: SignalConfig) -> int:
     readings before ``k`` (1.4826 x MAD, with the scale's floors) and ``settle_log_ratio``
     (the settling period's ratio bound, +49 %) above their median: what the settling period
     would raise had it begun after the warm-up. Smaller rises and slow climbs (an NDIR
-    sensor climbing +30-38 % over its first minutes after power-on) are left as before.
+    sensor climbing +30-38 % over its first minutes after power-on) are left as before, and
+    so is a start that is one constant value: an NDIR module reports a fixed placeholder
+    (400 or 0 ppm) while it preheats, then the room's air, up to 2x that, and taking the
+    placeholder for clean air raised a critical leak alert at every power-on that never
+    cleared (newcomer of 2 Dec: 100 of 120 runs, and 4 of 6 reboots after an outage). The
+    cost: a leak in the first minute of a sensor whose clean air reads one constant value (an
+    SGP30 at its 400 ppm floor) is learned as before.
 
     Args:
         gas: (n,) float64, the warm-up's filtered gas readings, oldest first.
@@ -336,6 +352,8 @@ def _warm_onset(gas: np.ndarray, res: float, cfg: SignalConfig) -> int:
         return 0
 
     def far(x: np.ndarray | float, clean: np.ndarray) -> Any:
+        if float(np.ptp(clean)) == 0.0:  # a constant: a sensor's preheat placeholder
+            return np.zeros(np.shape(x), dtype=bool)
         level, scale = _robust_start(clean, res, cfg)
         up = np.log((np.maximum(x, 0.0) + 1.0) / (max(level, 0.0) + 1.0))
         # the clean start is flat: its two halves' medians within z_hold scales (a climb
@@ -375,7 +393,10 @@ def _warm_clean(gas: np.ndarray, res: float, cfg: SignalConfig) -> np.ndarray | 
     readings that stand both ``z_hold`` noise scales (1.4826 x MAD of the warm-up, with the
     scale's floors) and ``settle_log_ratio`` (+49 %, the settling period's ratio bound)
     above the warm-up's median, on a sensor whose level stands
-    :data:`WARM_LEVEL_SCALES` scales above 0, as long as at least half the readings stay.
+    :data:`WARM_LEVEL_SCALES` scales above 0, as long as at least half the readings stay and
+    the excursion has ended by the warm-up's last :data:`WARM_ONSET_MIN_SUFFIX` readings (one
+    still going is :func:`_warm_onset`'s to judge: the room's air after a sensor's preheat
+    placeholder looks the same).
     Smaller rises and slow climbs (an NDIR sensor climbing +30-38 % over its first minutes
     after power-on) stand under that bound and are learned as before.
 
@@ -392,8 +413,8 @@ def _warm_clean(gas: np.ndarray, res: float, cfg: SignalConfig) -> np.ndarray | 
     up = np.log((np.maximum(gas, 0.0) + 1.0) / (level + 1.0))
     far = (gas - level >= cfg.z_hold * scale) & (up >= cfg.settle_log_ratio)
     n_far = int(far.sum())
-    if n_far < WARM_EXCURSION_MIN or 2 * n_far > len(gas):
-        return None
+    if n_far < WARM_EXCURSION_MIN or 2 * n_far > len(gas) or far[-WARM_ONSET_MIN_SUFFIX:].any():
+        return None  # one still going at the end: a leak from there, or the air after a preheat
     keep: np.ndarray = ~far
     return keep
 
@@ -577,9 +598,11 @@ class SignalStates(Columns):
         #: later excursion near it, else 0.0] (:meth:`_fade_learned`); rare, not in
         #: snapshots (after a restart the learned tail stays, as before 2 Dec)
         self.learned: dict[int, list[float]] = {}
-        #: slot -> (level, scale, dev, tail, reading time) before a fall far below that
-        #: outlasted a dropout (:meth:`_return`); rare, not in snapshots
-        self.fell: dict[int, tuple[float, float, float, float, float]] = {}
+        #: slot -> [level, scale, dev, tail, reading time] before a fall far below that
+        #: outlasted a dropout, then the level a rise towards it was carried from (NaN: none
+        #: carried) and when that carry began (NaN: none; inf: spent, until the gas is back
+        #: near the fallen level) (:meth:`_return`); rare, not in snapshots
+        self.fell: dict[int, list[float]] = {}
 
     def clear(self, slot: int) -> None:
         """Set ``slot`` back to the defaults and forget its reset reference."""
@@ -801,12 +824,18 @@ class SignalStates(Columns):
         res = self.res[s]
         res = res if math.isfinite(res) else 0.0
         keep = _warm_clean(gas, res, self.cfg)
+        ended = None if keep is None else gas[~keep]  # an excursion that ended in it
         if keep is None:  # a leak from before the warm-up's middle to its end?
             onset = _warm_onset(gas, res, self.cfg)
             keep = None if not onset else np.arange(len(gas)) < onset
         if keep is not None:  # an excursion far above the rest: learn from the rest
             gas, w = gas[keep], w[keep]
         level = float(np.median(gas))
+        if ended is not None:
+            # the first peak of a clean cycle the device starts in: an alike excursion that
+            # an alert holds while it settles is learned at its end (one alert, not two)
+            self.settle_peak[s] = float(ended.max()) - level
+            self.settle_free.add(s)
         mad = float(np.median(np.abs(gas - level)))
         self.level[s] = level
         self.dev[s] = dev = MAD_TO_SD * mad
@@ -857,7 +886,7 @@ class SignalStates(Columns):
             if now - since < span:
                 return
             if s not in self.fell:  # a real fall: the level before it is kept for a return
-                self.fell[s] = (level, scale, self.dev[s], self.tail[s], now)
+                self.fell[s] = [level, scale, self.dev[s], self.tail[s], now, math.nan, math.nan]
         elif self.below_since[s] == self.below_since[s]:
             self.below_since[s] = math.nan
         recent = self.recent[s]
@@ -911,21 +940,47 @@ class SignalStates(Columns):
         self.scale[s] = max(dev, tail / c.z_hold, floor)
 
     def _return(self, s: int, x: float) -> None:
-        """Slot ``s`` fell far below its level for longer than a dropout (the level then
-        followed the fall): a reading ``x`` (filtered gas) back within ``z_hold`` of the old
-        noise scales of the level before the fall, or above it, puts that level and its scale
-        back; one that stands ``z_hold`` scales above the fallen level but short of that
-        carries the level up with it. Clean air coming back after a long dropout or dip
-        (a sensor reading 0, a purge fan) is not a leak; a leak above the old level is still
-        one, judged against the old level. Forgotten after :data:`FELL_KEEP_S`."""
-        lv0, sc0, dev0, tail0, t0 = self.fell[s]
-        if self.last_ts[s] - t0 > FELL_KEEP_S:
+        """Clean air coming back after slot ``s`` fell far below its level for longer than a
+        dropout (the level then followed the fall): a reading ``x`` (filtered gas) back in
+        the band of the level before the fall (``z_hold`` of its noise scales below it, and
+        ``z_hold`` scales or half the gate's ratio bound, +10.5 %, above it) puts that level
+        and its scale back. A rise towards that band is carried: the level follows it, for
+        at most :data:`RETURN_MAX_S`, while it stays under the band. A rise that passes
+        above the band, or that stays under it longer, is not clean air coming back: the
+        level goes back to where the carry began, and the rise is judged from there (a leak
+        on the dipped air). Nothing while a leak episode holds the slot. Forgotten after
+        :data:`FELL_KEEP_S`."""
+        if self.held[s]:
+            return
+        e = self.fell[s]
+        lv0, sc0, dev0, tail0, t0, base, since = e
+        now = self.last_ts[s]
+        z = self.cfg.z_hold
+        carrying = base == base
+        if now - t0 > FELL_KEEP_S:
+            if carrying:
+                self.level[s] = base
             del self.fell[s]
-        elif x >= lv0 - self.cfg.z_hold * sc0:
+            return
+        hi = lv0 + max(z * sc0, math.expm1(0.5 * self.cfg.min_log_ratio) * (lv0 + 1.0))
+        if lv0 - z * sc0 <= x <= hi:
             self.level[s], self.scale[s], self.dev[s], self.tail[s] = lv0, sc0, dev0, tail0
             del self.fell[s]
-        elif x - self.level[s] >= self.cfg.z_hold * self.scale[s]:
+            return
+        far = x - self.level[s] >= z * self.scale[s]
+        if carrying and (x > hi or now - since > RETURN_MAX_S):
+            self.level[s] = base  # not clean air coming back: judged from the fallen level
+            e[5], e[6] = math.nan, math.inf
+        elif carrying and x - base < z * self.scale[s]:
+            self.level[s] = base  # the rise ended below: back where it began
+            e[5], e[6] = math.nan, math.nan
+        elif carrying and far:
             self.level[s] = x
+        elif not carrying and far and x <= hi and since != math.inf:
+            e[5], e[6] = self.level[s], now
+            self.level[s] = x
+        elif not carrying and not far and since == math.inf:
+            e[6] = math.nan  # back near the fallen level: a later rise may be carried
 
     def _fade_learned(self, s: int, r: float, tail: float, held: int) -> float:
         """Slot ``s``'s tail (gas units above the level) after forgetting its settling
@@ -984,7 +1039,9 @@ class SignalStates(Columns):
         elif r <= tail and going:
             peak = float(self.exc_peak[s])
             long = self.exc_len[s] >= c.settle_min_readings
-            if long and c.settle_min_s > 0:
+            if long and c.settle_min_s > 0 and s not in self.settle_held:
+                # one that raised no alert must have lasted settle_min_s too (a held one is
+                # learned on an alike second, below, however short)
                 long = self.exc_len[s] * self.dt[s] >= c.settle_min_s
             learn = long and peak > tail
             if learn and s in self.settle_held:

@@ -567,8 +567,9 @@ def test_a_leak_that_began_in_the_warm_up_is_not_learned_as_its_noise(onset: int
 
 def test_a_sensor_climbing_after_power_on_is_not_taken_for_a_leak_in_its_warm_up() -> None:
     """An NDIR sensor reads low after power-on and climbs to its clean level (a climb that
-    starts with the device, not a step after a flat start): the warm-up is learned as
-    before, all of it."""
+    starts with the device, not a step after a flat start), or reports a constant
+    placeholder while it preheats, then the room's air: the warm-up is learned as before,
+    all of it."""
     t = np.arange(600.0)
     gas = 420 - 180 * np.exp(-t / 30.0) + np.random.default_rng(1).normal(0, 3, 600)
     from app.ml.signal import _warm_onset
@@ -578,6 +579,8 @@ def test_a_sensor_climbing_after_power_on_is_not_taken_for_a_leak_in_its_warm_up
     step = 420 + np.random.default_rng(2).normal(0, 3, 60)
     step[40:] *= 2
     assert 36 <= _warm_onset(step, 0.0, SignalConfig()) <= 40  # a few clean ones may join
+    placeholder = np.r_[np.full(30, 400.0), 650 + np.random.default_rng(3).normal(0, 9, 30)]
+    assert _warm_onset(placeholder, 0.0, SignalConfig()) == 0  # a preheat's constant start
 
 
 def test_an_excursion_in_the_warm_up_is_left_out_but_a_floored_sensors_noise_is_not() -> None:
