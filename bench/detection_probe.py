@@ -337,6 +337,44 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             21 + 2 * np.sin(2 * np.pi * i / 3600),
             45 + 8 * np.sin(2 * np.pi * i / 5400 + 1),
         ),
+        # a new device's first minutes (newcomers of 2 Dec): a preheat placeholder, an
+        # installer's breath, a bump test under the alarm delay, a leak from reading 40 of
+        # the warm-up; and clean air coming back after an hour-long dip, or a leak on it
+        "clean: NDIR preheat, 400 ppm placeholder for 30 s, then 650 ppm": (
+            np.where(i < 30, 400.0, 650 * (1 + 0.015 * rng.normal(size=n))),
+            t,
+            h,
+        ),
+        "leak: x2 at 1800 after a x3 breath over warm-up readings 35-55": (
+            (420 + rng.normal(0, 4, n))
+            * np.where((i >= 35) & (i < 55), 3.0, 1.0)
+            * np.where(i >= 1800, 2.0, 1.0),
+            t,
+            h,
+        ),
+        "leak: x2 at 1800 after a x5 bump test for 8 s at 200 s": (
+            (420 + rng.normal(0, 4, n))
+            * np.where((i >= 200) & (i < 208), 5.0, 1.0)
+            * np.where(i >= 1800, 2.0, 1.0),
+            t,
+            h,
+        ),
+        "leak: x2 from warm-up reading 40, for 20 min": (
+            (420 + rng.normal(0, 4, n)) * np.where((i >= 40) & (i < 1240), 2.0, 1.0),
+            t,
+            h,
+        ),
+        "clean: 0.6x for 1 h from 600, clean air back over 2 min": (
+            420 * np.clip(np.where(i < 600, 1.0, 0.6 + 0.4 * (i - 4200) / 120), 0.6, 1.0)
+            + rng.normal(0, 4, n),
+            t,
+            h,
+        ),
+        "leak: x2 at 1800 on air dipped to 0.6x from 600": (
+            np.where(i < 600, 420.0, 252.0) * np.where(i >= 1800, 2.0, 1.0) + rng.normal(0, 4, n),
+            t,
+            h,
+        ),
     }
 
 
