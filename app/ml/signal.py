@@ -27,7 +27,7 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   that outlasts ``dropout_max_s`` moves the level to it at once (crawling down in Huber
   steps taught the deviation the fall itself: 0.6x for 20 min grew the scale 4 -> 73 ppm,
   and a x2 leak on the dipped air was never raised). The level
-  before such a fall is kept for a day: clean air that comes
+  before such a fall is kept (90 min for a dip, a day for a fall to near 0): clean air that comes
   back to it puts it back (and its scale), and a rise part way carries the level with it
   (:meth:`SignalStates._return`). The level follows a fall within ``tau_down_s`` but a rise
   only within ``tau_up_s`` (6 h), so the return of clean air after 40 min or more at 0 (or
@@ -61,9 +61,8 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   level starts at their median (of the readings rounded to float32, as the service's ring
   buffer holds them: see :class:`SignalStates`) and the scale at 1.4826 * MAD (the
   consistency constant of the MAD for Gaussian data, Rousseeuw & Croux 1993). A warm-up
-  holding an excursion far above the rest (a breath on a new sensor, a leak that began in
-  it: :func:`_warm_clean`), or whose end stands far above a flat start (a leak from before
-  its middle: :func:`_warm_onset`), learns from the rest.
+  holding an excursion far above the rest that ended in it (a breath on a new sensor:
+  :func:`_warm_clean`) learns from the rest.
 - **Gap**: a reading more than ``max(gap_min_s, gap_factor * typical interval)`` after the
   previous one restarts the warm-up: a level learned hours ago says little about the sensor
   now (methane_chamber_afc's logger pauses for 3 h and comes back 30 % higher). After a
@@ -269,10 +268,19 @@ GAP_KEEP_FACTOR = 3.0
 #: +61 % 20 s after a fresh device's warm-up set the scale of its 400 ppm floor to 63 ppm,
 #: and a +50 % leak 28 min later, 234 s long, was never raised.
 LEARNED_KEEP_SETTLES = 3.0
-#: How long the level before a fall far below (one that outlasted a dropout) is kept for
-#: clean air's return (:meth:`SignalStates._return`): a day, the longest a purge, a night's
-#: ventilation or a sensor reading 0 lasts before its return says nothing of the old level.
+#: How long the level before a fall to near 0 (under :data:`DEAD_FRACTION` of it, one that
+#: outlasted a dropout) is kept for clean air's return (:meth:`SignalStates._return`): a day,
+#: the longest a sensor reading 0 (unplugged, dead) lasts before its return says nothing of
+#: the old level. Nothing on such a sensor is a leak on the fallen air.
 FELL_KEEP_S = 24 * 3600.0
+#: As :data:`FELL_KEEP_S` for a dip (a fall to more than :data:`DEAD_FRACTION`: a purge fan,
+#: the night's ventilation), s: 90 min. On dipped air a leak that lands near the old level
+#: looks like clean air coming back, and was missed for as long as the old level was kept (a
+#: day: x1.4-x2 leaks 2 h into a 0.5-0.7x dip, 12 of 12; newcomer of 2 Dec); the returns the
+#: first newcomer found alarming came after 40-60 min dips.
+DIP_KEEP_S = 90 * 60.0
+#: A fall to under this fraction of the level before it is a sensor at 0, not a dip.
+DEAD_FRACTION = 0.25
 #: Longest a rise towards the level before a fall is carried while it stays under that
 #: level's band (:meth:`SignalStates._return`), s: clean air coming back after a purge or a
 #: dropout ramps up within minutes (the newcomer's recoveries: 0-5 min), and 10 min covers a
@@ -301,76 +309,10 @@ RES_STEP_RATIO = 0.05
 RES_TOGGLE_RATIO = 0.25
 
 
-#: The shortest clean start a warm-up must have for :func:`_warm_onset` to find a leak in
-#: it, as a fraction of its readings: the level is the median of the readings before the
-#: onset, so a third of the warm-up (20 readings) at least; a leak from earlier than that is
-#: the warm-up's level (a device that starts in gas: README, "Warm-up").
-WARM_ONSET_MIN_PREFIX = 1.0 / 3.0
-#: Readings at the end of a warm-up that must all stand far above its clean start for
-#: :func:`_warm_onset` to look for the onset (3: the alarm delay's windows at 1 Hz need as
-#: many; the cheap check that spares the search for nearly every warm-up).
-WARM_ONSET_MIN_SUFFIX = 3
-#: Quantile of the readings after a candidate onset that must stand far above the clean
-#: start: 0.1 lets a leak's rise through the sensor's lag (a few readings under the bound).
-WARM_ONSET_Q = 0.1
-
-
-def _robust_start(clean: np.ndarray, res: float, cfg: SignalConfig) -> tuple[float, float]:
-    """(level, scale) of warm-up readings ``clean`` (n,) float64: their median, and 1.4826 x
-    MAD with the scale's floors (``rel_floor`` of the level, ``abs_floor``, the resolution
-    ``res``), as :meth:`SignalStates.warm_up` starts them, without the tail."""
-    level = float(np.median(clean))
-    sd = MAD_TO_SD * float(np.median(np.abs(clean - level)))
-    return level, max(sd, cfg.rel_floor * abs(level), cfg.abs_floor, res)
-
-
-def _warm_onset(gas: np.ndarray, res: float, cfg: SignalConfig) -> int:
-    """The first reading of a leak that began during a warm-up, or 0 (none).
-
-    A warm-up whose last readings stand far above its start is a leak that began in it: the
-    median is still the clean level when it began after the warm-up's middle, but the upper
-    spread (and with it the starting tail and the noise scale) was the leak's: a x1.5 to x5
-    step 30-50 readings into a fresh 1 Hz device's 60 readings was never raised (0 of 40
-    runs; newcomer of 2 Dec), nor one as soon after an outage's restart. Found: the earliest
-    reading ``k`` (at least :data:`WARM_ONSET_MIN_PREFIX` of the warm-up in) from which the
-    :data:`WARM_ONSET_Q` quantile of the readings stands both ``z_hold`` noise scales of the
-    readings before ``k`` (1.4826 x MAD, with the scale's floors) and ``settle_log_ratio``
-    (the settling period's ratio bound, +49 %) above their median: what the settling period
-    would raise had it begun after the warm-up. Smaller rises and slow climbs (an NDIR
-    sensor climbing +30-38 % over its first minutes after power-on) are left as before, and
-    so is a start that is one constant value: an NDIR module reports a fixed placeholder
-    (400 or 0 ppm) while it preheats, then the room's air, up to 2x that, and taking the
-    placeholder for clean air raised a critical leak alert at every power-on that never
-    cleared (newcomer of 2 Dec: 100 of 120 runs, and 4 of 6 reboots after an outage). The
-    cost: a leak in the first minute of a sensor whose clean air reads one constant value (an
-    SGP30 at its 400 ppm floor) is learned as before.
-
-    Args:
-        gas: (n,) float64, the warm-up's filtered gas readings, oldest first.
-        res: the sensor's resolution (gas units; 0 = unknown).
-    """
-    n = len(gas)
-    lo = max(int(math.ceil(n * WARM_ONSET_MIN_PREFIX)), 3)
-    if n - lo < WARM_ONSET_MIN_SUFFIX:
-        return 0
-
-    def far(x: np.ndarray | float, clean: np.ndarray) -> Any:
-        if float(np.ptp(clean)) == 0.0:  # a constant: a sensor's preheat placeholder
-            return np.zeros(np.shape(x), dtype=bool)
-        level, scale = _robust_start(clean, res, cfg)
-        up = np.log((np.maximum(x, 0.0) + 1.0) / (max(level, 0.0) + 1.0))
-        # the clean start is flat: its two halves' medians within z_hold scales (a climb
-        # that started with the device, a sensor settling after power-on, is not a leak)
-        half = len(clean) // 2
-        flat = abs(float(np.median(clean[half:]) - np.median(clean[:half]))) < cfg.z_hold * scale
-        return flat & (np.asarray(x) - level >= cfg.z_hold * scale) & (up >= cfg.settle_log_ratio)
-
-    if not far(gas[-WARM_ONSET_MIN_SUFFIX:], gas[:lo]).all():
-        return 0
-    for k in range(lo, n - WARM_ONSET_MIN_SUFFIX + 1):
-        if bool(far(float(np.quantile(gas[k:], WARM_ONSET_Q)), gas[:k])):
-            return k
-    return 0
+#: Readings at the end of a warm-up that must all be back under an excursion for
+#: :func:`_warm_clean` to leave it out: one still going at the warm-up's end is the room's
+#: air after a sensor's preheat (or a leak from then, which looks the same).
+WARM_END_READINGS = 3
 
 
 #: A warm-up's readings far above its median (:func:`_warm_clean`) are left out of its
@@ -383,23 +325,32 @@ WARM_EXCURSION_MIN = 3
 WARM_LEVEL_SCALES = 5.0
 
 
+def _robust_start(clean: np.ndarray, res: float, cfg: SignalConfig) -> tuple[float, float]:
+    """(level, scale) of warm-up readings ``clean`` (n,) float64: their median, and 1.4826 x
+    MAD with the scale's floors (``rel_floor`` of the level, ``abs_floor``, the resolution
+    ``res``), as :meth:`SignalStates.warm_up` starts them, without the tail."""
+    level = float(np.median(clean))
+    sd = MAD_TO_SD * float(np.median(np.abs(clean - level)))
+    return level, max(sd, cfg.rel_floor * abs(level), cfg.abs_floor, res)
+
+
 def _warm_clean(gas: np.ndarray, res: float, cfg: SignalConfig) -> np.ndarray | None:
     """Which readings of a warm-up to learn from, or None (all of them).
 
     An excursion far above the rest of a warm-up (someone breathing on a new sensor as it
-    is installed, a bump test, a leak that began in the warm-up) was learned as the
-    device's noise: the median stayed the clean level, but the upper spread was the
-    excursion's, so the starting tail and scale were its height, and leaks under it went
-    unseen for hours: a x1.5-x5 step 30-50 readings into a fresh 1 Hz device's 60 readings
-    was never raised (0 of 40 runs), nor a x2 leak in the hour after a x3 breath over
-    readings 35-55 (newcomer of 2 Dec). Left out: at least :data:`WARM_EXCURSION_MIN`
-    readings that stand both ``z_hold`` noise scales (1.4826 x MAD of the warm-up, with the
-    scale's floors) and ``settle_log_ratio`` (+49 %, the settling period's ratio bound)
-    above the warm-up's median, on a sensor whose level stands
+    is installed, a bump test) was learned as the device's noise: the median stayed the
+    clean level, but the upper spread was the excursion's, so the starting tail and scale
+    were its height, and leaks under it went unseen for hours: a x2 leak in the hour after
+    a x3 breath over readings 35-55 was never raised (newcomer of 2 Dec). Left out: at
+    least :data:`WARM_EXCURSION_MIN` readings that stand both ``z_hold`` noise scales
+    (1.4826 x MAD of the warm-up, with the scale's floors) and ``settle_log_ratio`` (+49 %,
+    the settling period's ratio bound) above the warm-up's median, on a sensor whose level stands
     :data:`WARM_LEVEL_SCALES` scales above 0, as long as at least half the readings stay and
-    the excursion has ended by the warm-up's last :data:`WARM_ONSET_MIN_SUFFIX` readings (one
-    still going is :func:`_warm_onset`'s to judge: the room's air after a sensor's preheat
-    placeholder looks the same).
+    the excursion has ended by the warm-up's last :data:`WARM_END_READINGS` readings. One
+    still going is learned as before: it is a leak that began in the warm-up, or the room's
+    air after a sensor's preheat placeholder or low start, and the two look the same (taking
+    it for a leak raised a critical alert that never cleared at 108 of 108 power-ons with a
+    placeholder and one odd first reading, and 70 of 81 low starts: newcomer of 2 Dec).
     Smaller rises and slow climbs (an NDIR sensor climbing +30-38 % over its first minutes
     after power-on) stand under that bound and are learned as before.
 
@@ -416,7 +367,7 @@ def _warm_clean(gas: np.ndarray, res: float, cfg: SignalConfig) -> np.ndarray | 
     up = np.log((np.maximum(gas, 0.0) + 1.0) / (level + 1.0))
     far = (gas - level >= cfg.z_hold * scale) & (up >= cfg.settle_log_ratio)
     n_far = int(far.sum())
-    if n_far < WARM_EXCURSION_MIN or 2 * n_far > len(gas) or far[-WARM_ONSET_MIN_SUFFIX:].any():
+    if n_far < WARM_EXCURSION_MIN or 2 * n_far > len(gas) or far[-WARM_END_READINGS:].any():
         return None  # one still going at the end: a leak from there, or the air after a preheat
     keep: np.ndarray = ~far
     return keep
@@ -828,9 +779,6 @@ class SignalStates(Columns):
         res = res if math.isfinite(res) else 0.0
         keep = _warm_clean(gas, res, self.cfg)
         ended = None if keep is None else gas[~keep]  # an excursion that ended in it
-        if keep is None:  # a leak from before the warm-up's middle to its end?
-            onset = _warm_onset(gas, res, self.cfg)
-            keep = None if not onset else np.arange(len(gas)) < onset
         if keep is not None:  # an excursion far above the rest: learn from the rest
             gas, w = gas[keep], w[keep]
         level = float(np.median(gas))
@@ -959,7 +907,7 @@ class SignalStates(Columns):
         above the band, or that stays under it longer, is not clean air coming back: the
         level goes back to where the carry began, and the rise is judged from there (a leak
         on the dipped air). Nothing while a leak episode holds the slot. Forgotten after
-        :data:`FELL_KEEP_S`."""
+        :data:`FELL_KEEP_S` for a fall to near 0, :data:`DIP_KEEP_S` for a dip."""
         if self.held[s]:
             return
         e = self.fell[s]
@@ -967,7 +915,9 @@ class SignalStates(Columns):
         now = self.last_ts[s]
         z = self.cfg.z_hold
         carrying = base == base
-        if now - t0 > FELL_KEEP_S:
+        fallen = base if carrying else self.level[s]
+        keep = FELL_KEEP_S if fallen <= DEAD_FRACTION * lv0 else DIP_KEEP_S
+        if now - t0 > keep:
             if carrying:
                 self.level[s] = base
             del self.fell[s]

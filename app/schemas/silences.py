@@ -55,9 +55,10 @@ class SilenceIn(BaseModel):
         start = now if starts_at is None else max(starts_at.timestamp(), now)
         if ends_at.timestamp() - start > SILENCE_MAX_S:
             raise ValueError(
-                f"is {(ends_at.timestamp() - start) / 86400:,.1f} days after the silence "
-                f"starts; at most {SILENCE_MAX_S / 86400:g} days (a silence is a maintenance "
-                "window; disable a device that is out of use for longer)"
+                f"is {(ends_at.timestamp() - start) / 3600:,.2f} h after the silence starts "
+                f"(its starts_at or now, whichever is later); at most {SILENCE_MAX_S / 3600:g} h "
+                "(7 days: a silence is a maintenance window; disable a device that is out of "
+                "use for longer)"
             )
         return ends_at
 

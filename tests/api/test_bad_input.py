@@ -379,7 +379,7 @@ async def test_a_silence_is_at_most_7_days_long(client: httpx.AsyncClient) -> No
     body = {"device_id": "*", "kind": "leak", "comment": "c", "author": "a"}
     r = await client.post("/api/silences", json={**body, "ends_at": "2058-01-01T00:00:00Z"})
     assert r.status_code == 422 and _fields(r) == ["ends_at"], r.text
-    assert "at most 7 days" in r.json()["detail"][0]["reason"]
+    assert "at most 168 h" in r.json()["detail"][0]["reason"]
     r = await client.post("/api/silences", json={**body, "ends_at": at(7.2)})
     assert r.status_code == 422 and _fields(r) == ["ends_at"], r.text
     r = await client.post("/api/silences", json={**body, "starts_at": at(1), "ends_at": at(7.9)})

@@ -551,38 +551,6 @@ def test_clean_air_back_after_a_long_dropout_or_dip_takes_the_old_level_back(
     assert abs(level - 420) < 10 and scale < 10, (level, scale)
 
 
-@pytest.mark.parametrize("onset", [20, 30, 40, 50])
-def test_a_leak_that_began_in_the_warm_up_is_not_learned_as_its_noise(onset: int) -> None:
-    """A x2 step 20-50 readings into a fresh device's 60-reading warm-up: the median was
-    still the clean level, but the warm-up's upper spread was the leak's, so the starting
-    tail and scale were its height (420 ppm) and the leak stood under 4 scales for good
-    (newcomer of 2 Dec). The warm-up now learns from the clean readings before the onset."""
-    rng = np.random.default_rng(onset)
-    gas = 420 + rng.normal(0, 4, 120)
-    gas[onset:] *= 2
-    out = run(gas)
-    level, scale = out[70, 1], out[70, 2]
-    assert abs(level - 420) < 10 and scale < 10, (level, scale)
-
-
-def test_a_sensor_climbing_after_power_on_is_not_taken_for_a_leak_in_its_warm_up() -> None:
-    """An NDIR sensor reads low after power-on and climbs to its clean level (a climb that
-    starts with the device, not a step after a flat start), or reports a constant
-    placeholder while it preheats, then the room's air: the warm-up is learned as before,
-    all of it."""
-    t = np.arange(600.0)
-    gas = 420 - 180 * np.exp(-t / 30.0) + np.random.default_rng(1).normal(0, 3, 600)
-    from app.ml.signal import _warm_onset
-
-    filtered = np.r_[gas[:2], np.median(np.lib.stride_tricks.sliding_window_view(gas, 3), axis=1)]
-    assert _warm_onset(filtered[:60], 0.0, SignalConfig()) == 0
-    step = 420 + np.random.default_rng(2).normal(0, 3, 60)
-    step[40:] *= 2
-    assert 36 <= _warm_onset(step, 0.0, SignalConfig()) <= 40  # a few clean ones may join
-    placeholder = np.r_[np.full(30, 400.0), 650 + np.random.default_rng(3).normal(0, 9, 30)]
-    assert _warm_onset(placeholder, 0.0, SignalConfig()) == 0  # a preheat's constant start
-
-
 def test_an_excursion_in_the_warm_up_is_left_out_but_a_floored_sensors_noise_is_not() -> None:
     """A breath on a new sensor (x3 over readings 35-55) is left out of the warm-up's level
     and scale; a methane sensor floored at 0 ppm (noise sd 2) keeps all its readings, as
