@@ -29,15 +29,22 @@ from app.errors import InvalidRequest, UnsupportedMediaType
 from app.jsonio import loads_strict
 
 
+def _parsed(content_type: str) -> email.message.Message:
+    """A ``Content-Type`` value parsed (media type and parameters)."""
+    msg = email.message.Message()
+    msg["content-type"] = content_type
+    return msg
+
+
+def _json_type(msg: email.message.Message) -> bool:
+    sub = msg.get_content_subtype()
+    return msg.get_content_maintype() == "application" and (sub == "json" or sub.endswith("+json"))
+
+
 def is_json(content_type: str | None) -> bool:
     """Whether a ``Content-Type`` value is ``application/json`` or ``application/*+json``
     (parameters such as ``charset`` ignored)."""
-    if not content_type:
-        return False
-    msg = email.message.Message()
-    msg["content-type"] = content_type
-    sub = msg.get_content_subtype()
-    return msg.get_content_maintype() == "application" and (sub == "json" or sub.endswith("+json"))
+    return bool(content_type) and _json_type(_parsed(content_type or ""))
 
 
 #: Charsets a JSON body may declare (hyphens and underscores dropped): UTF-8, and ASCII, a
@@ -54,7 +61,8 @@ def require_json(request: Request) -> None:
             "content-encoding").
     """
     value = request.headers.get("content-type")
-    if not is_json(value):
+    msg = _parsed(value or "")
+    if not value or not _json_type(msg):
         got = f"got {value!r}" if value else "the header is missing"
         raise UnsupportedMediaType(
             [
@@ -65,8 +73,6 @@ def require_json(request: Request) -> None:
                 }
             ]
         )
-    msg = email.message.Message()
-    msg["content-type"] = value or ""  # is_json: not None here
     charset = msg.get_content_charset()
     if charset is not None and charset.replace("-", "").replace("_", "") not in _UTF8:
         raise UnsupportedMediaType(
