@@ -37,14 +37,9 @@ def _parsed(content_type: str) -> email.message.Message:
 
 
 def _json_type(msg: email.message.Message) -> bool:
+    """Whether a parsed ``Content-Type`` is ``application/json`` or ``application/*+json``."""
     sub = msg.get_content_subtype()
     return msg.get_content_maintype() == "application" and (sub == "json" or sub.endswith("+json"))
-
-
-def is_json(content_type: str | None) -> bool:
-    """Whether a ``Content-Type`` value is ``application/json`` or ``application/*+json``
-    (parameters such as ``charset`` ignored)."""
-    return bool(content_type) and _json_type(_parsed(content_type or ""))
 
 
 #: Charsets a JSON body may declare (hyphens and underscores dropped): UTF-8, and ASCII, a
