@@ -105,6 +105,18 @@ def _draft(i: np.ndarray) -> np.ndarray:
     return 21.0 - 8.0 * drop
 
 
+def _dip_back(
+    i: np.ndarray, start: int, end: int, dip: float, back: float, tau: float
+) -> np.ndarray:
+    """A factor on clean air, shape of ``i`` (rows, 1 Hz): 1 before row ``start``, ``dip``
+    until row ``end``, then ``back`` approached with time constant ``tau`` s (a room
+    refilling after a purge fan stops)."""
+    after = np.clip(i - end, 0, None)
+    return np.where(
+        i < start, 1.0, np.where(i < end, dip, back + (dip - back) * np.exp(-after / tau))
+    )
+
+
 def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
     """Name -> (gas, °C, %RH) at 1 Hz, one hour each (leaks start at row 1800), but for the
     two-hour cases (their leak starts at row 5400: the old noise scale needed that long to
@@ -388,6 +400,33 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
         ),
         "leak: x2 at 1800 on air dipped to 0.6x from 600": (
             np.where(i < 600, 420.0, 252.0) * np.where(i >= 1800, 2.0, 1.0) + rng.normal(0, 4, n),
+            t,
+            h,
+        ),
+        # clean air coming back slowly, or part way, after a dip or a sensor at 0 (3 Dec)
+        "clean: 0.5x from 300 for 40 min, back over a room's 10-min time constant": (
+            420 * _dip_back(i, 300, 2700, 0.5, 1.0, 600.0) * (1 + 0.01 * rng.normal(size=n)),
+            t,
+            h,
+        ),
+        "clean: 0.6x from 300 for 40 min, back at 0.85x": (
+            420 * _dip_back(i, 300, 2700, 0.6, 0.85, 30.0) * (1 + 0.01 * rng.normal(size=n)),
+            t,
+            h,
+        ),
+        "leak: reads 0 from 300 for 20 min, back at 0.85x, x2 at 2400": (
+            420
+            * _dip_back(i, 300, 1500, 0.0, 0.85, 30.0)
+            * np.where(i >= 2400, 2.0, 1.0)
+            * (1 + 0.01 * rng.normal(size=n)),
+            t,
+            h,
+        ),
+        # a leak on dipped air that stays under the old level is taken for clean air coming
+        # back while that level is kept (a day): the cost of the rows above
+        "limit: x1.5 at 1800 on air dipped to 0.6x from 600": (
+            420 * _dip_back(i, 600, n, 0.6, 1.0, 30.0) * np.where(i >= 1800, 1.5, 1.0)
+            + rng.normal(0, 4, n),
             t,
             h,
         ),

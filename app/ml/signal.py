@@ -26,17 +26,19 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   level 55 ppm, scale 320 ppm at a 400 ppm sensor), and a +60 % leak went unseen. A fall
   that outlasts ``dropout_max_s`` moves the level to it at once (crawling down in Huber
   steps taught the deviation the fall itself: 0.6x for 20 min grew the scale 4 -> 73 ppm,
-  and a x2 leak on the dipped air was never raised). The level
-  before such a fall is kept (90 min for a dip, a day for a fall to near 0): clean air that comes
-  back to it puts it back (and its scale), and a rise part way carries the level with it
-  (:meth:`SignalStates._return`). The level follows a fall within ``tau_down_s`` but a rise
-  only within ``tau_up_s`` (6 h), so the return of clean air after 40 min or more at 0 (or
-  a dip to 0.6x: a purge fan) stood far above the fallen level and raised a critical leak
-  alert that never cleared (newcomer of 2 Dec: 14 of 24 such returns); none now. A rise
-  that passes above that level's band (+10.5 %), or stays under it for 10 min, is judged
-  from the fallen level: carrying every rise up as clean air coming back missed a x2 leak on
-  air dipped to 0.6x (a later newcomer: 18 of 30 such leaks missed, 6 now, those that land
-  within ±10 % of the old level, where a leak and clean air coming back look the same).
+  and a x2 leak on the dipped air was never raised). The level before such a fall is kept
+  (a day; for a sensor at 0, until a day after it is back): clean air that comes back to it
+  puts it back (and its scale), and a rise part way, at once or over a room's time
+  constant, carries the level with it (:meth:`SignalStates._return`). The level follows a
+  fall within ``tau_down_s`` but a rise only within ``tau_up_s`` (6 h), so the return of
+  clean air after 40 min or more at 0 (or a dip to 0.6x: a purge fan) stood far above the
+  fallen level and raised a critical leak alert that never cleared (newcomer of 2 Dec: 14
+  of 24 such returns). A rise that passes above that level's band (+10.5 %) is judged from
+  the fallen level after a dip (a x2 leak on air dipped to 0.6x), from the old level after
+  a sensor at 0. A leak on dipped air that stays under the band is taken for clean air
+  coming back while the old level is kept (``bench.detection_probe``'s ``limit:`` row).
+  Under an open leak alert a dropout teaches nothing however long it lasts, and counts as
+  no clean air (:func:`reads_dropout`).
 - **Noise scale**: an exponentially weighted mean absolute deviation from the level, clipped
   like the level, times sqrt(pi/2) (mean absolute deviation -> standard deviation for
   Gaussian noise), floored at ``rel_floor`` of the level (sensor resolution: smoke_iot's
@@ -268,25 +270,18 @@ GAP_KEEP_FACTOR = 3.0
 #: +61 % 20 s after a fresh device's warm-up set the scale of its 400 ppm floor to 63 ppm,
 #: and a +50 % leak 28 min later, 234 s long, was never raised.
 LEARNED_KEEP_SETTLES = 3.0
-#: How long the level before a fall to near 0 (under :data:`DEAD_FRACTION` of it, one that
-#: outlasted a dropout) is kept for clean air's return (:meth:`SignalStates._return`): a day,
-#: the longest a sensor reading 0 (unplugged, dead) lasts before its return says nothing of
-#: the old level. Nothing on such a sensor is a leak on the fallen air.
+#: How long the level before a fall that outlasted a dropout is kept for clean air's return
+#: (:meth:`SignalStates._return`), s: a day, the longest a dip (a purge fan, the night's
+#: ventilation) lasts before its return says nothing of the old level; for a sensor at 0
+#: (unplugged, dead), a day after it comes back up. Kept 90 min for a dip until 3 Dec:
+#: clean air coming back to the old level after 2-6 h at 0.3-0.6x raised a critical leak
+#: alert that never cleared (``python -m bench.return_grid``). The cost: a leak on dipped
+#: air that stays under the old level looks like clean air coming back, and is not raised
+#: while the air stays dipped (x1.3-x3 steps 20-90 min into 0.3-0.6x dips, landing at
+#: 0.39-0.9x of the old level: 0 of 24 raised, 24 before; those landing above raised).
 FELL_KEEP_S = 24 * 3600.0
-#: As :data:`FELL_KEEP_S` for a dip (a fall to more than :data:`DEAD_FRACTION`: a purge fan,
-#: the night's ventilation), s: 90 min. On dipped air a leak that lands near the old level
-#: looks like clean air coming back, and was missed for as long as the old level was kept (a
-#: day: x1.4-x2 leaks 2 h into a 0.5-0.7x dip, 12 of 12; newcomer of 2 Dec); the returns the
-#: first newcomer found alarming came after 40-60 min dips.
-DIP_KEEP_S = 90 * 60.0
 #: A fall to under this fraction of the level before it is a sensor at 0, not a dip.
 DEAD_FRACTION = 0.25
-#: Longest a rise towards the level before a fall is carried while it stays under that
-#: level's band (:meth:`SignalStates._return`), s: clean air coming back after a purge or a
-#: dropout ramps up within minutes (the newcomer's recoveries: 0-5 min), and 10 min covers a
-#: room refilling with a ventilation time constant of a few minutes. A leak that lifts the
-#: dipped air and stays under the band is raised after it (x1.5 on 0.6x air: ~10 min).
-RETURN_MAX_S = 600.0
 #: Fraction of a learned excursion's peak that a later excursion must reach to count as its
 #: recurrence (:data:`LEARNED_KEEP_SETTLES`).
 LEARNED_NEAR = 0.5
@@ -323,6 +318,18 @@ WARM_EXCURSION_MIN = 3
 #: (1.4826 x MAD, with the scale's floors): near a floor (a methane sensor at 0-5 ppm) a
 #: ratio to the level means nothing and its ordinary noise would be cut.
 WARM_LEVEL_SCALES = 5.0
+
+
+def reads_dropout(gas: float, level: float, scale: float, cfg: SignalConfig) -> bool:
+    """Whether gas ``gas`` (gas units, a window's recent readings' median) is a sensor
+    dropout against the clean-air ``level`` and noise ``scale`` (gas units): at or below
+    :data:`DROPOUT_FRACTION` of the level and ``huber_c`` scales below it, the rule that
+    keeps such readings out of the level (:meth:`SignalStates.learn`). Such readings say
+    nothing of the gas: an open leak alert does not count them as clean air
+    (:class:`app.services.detector.AlertSink`). Before, a sensor reading 0 ppm for 70 s or
+    more in the middle of a x2 leak closed its alert "all clear" while the leak went on
+    (newcomer, 18 of 18 runs), as missing readings never did."""
+    return gas <= DROPOUT_FRACTION * level and level - gas >= cfg.huber_c * scale
 
 
 def _robust_start(clean: np.ndarray, res: float, cfg: SignalConfig) -> tuple[float, float]:
@@ -834,8 +841,8 @@ class SignalStates(Columns):
             span = c.dropout_max_s
             if typical == typical and DROPOUT_MIN_READINGS * typical > span:
                 span = DROPOUT_MIN_READINGS * typical
-            if now - since < span:
-                return
+            if now - since < span or self.held[s]:
+                return  # nor does a leak episode's sensor reading 0: its level is kept
             if s not in self.fell:  # a real fall: the level before it is kept for a return
                 self.fell[s] = [level, scale, self.dev[s], self.tail[s], now, math.nan, math.nan]
                 # and the level moves to it at once: crawling down in Huber steps (3 scales
@@ -902,12 +909,24 @@ class SignalStates(Columns):
         dropout (the level then followed the fall): a reading ``x`` (filtered gas) back in
         the band of the level before the fall (``z_hold`` of its noise scales below it, and
         ``z_hold`` scales or half the gate's ratio bound, +10.5 %, above it) puts that level
-        and its scale back. A rise towards that band is carried: the level follows it, for
-        at most :data:`RETURN_MAX_S`, while it stays under the band. A rise that passes
-        above the band, or that stays under it longer, is not clean air coming back: the
-        level goes back to where the carry began, and the rise is judged from there (a leak
-        on the dipped air). Nothing while a leak episode holds the slot. Forgotten after
-        :data:`FELL_KEEP_S` for a fall to near 0, :data:`DIP_KEEP_S` for a dip."""
+        and its scale back. A rise towards that band is carried: the level follows it while it
+        stays under the band, for as long as the old level is kept (:data:`FELL_KEEP_S`): the
+        device's clean air has held every level from the fallen one up to the old one.
+
+        After a dip (a fall to more than :data:`DEAD_FRACTION` of the level), a rise that
+        passes above the band is not clean air coming back: the level goes back to where the
+        carry began, and the rise is judged from there (a leak on the dipped air). After a
+        fall to near 0 (a sensor unplugged or dead) nothing is judged from the fallen
+        readings: a rise above the band is judged from the level before the fall, and a
+        carried level takes the old noise scale in proportion. Until 3 Dec a carry ended after
+        10 min, and the rise was then judged from the fallen level: clean air coming back over
+        a room's time constant (5-30 min) or at 0.8-0.9x of the old level raised a critical
+        leak alert that never cleared (the episode's reference was the fallen air): 119 of
+        144 slow returns, 1-60 s devices (``python -m bench.return_grid``). Nothing while a
+        leak episode holds the slot. Forgotten
+        :data:`FELL_KEEP_S` after the fall, or after a sensor at 0 came back (a sensor
+        unplugged for a weekend, 25-48 h, came back at its old level to a critical leak
+        alert that never cleared: newcomer, 18 of 18)."""
         if self.held[s]:
             return
         e = self.fell[s]
@@ -916,19 +935,19 @@ class SignalStates(Columns):
         z = self.cfg.z_hold
         carrying = base == base
         fallen = base if carrying else self.level[s]
-        keep = FELL_KEEP_S if fallen <= DEAD_FRACTION * lv0 else DIP_KEEP_S
-        if now - t0 > keep:
-            if carrying:
-                self.level[s] = base
-            del self.fell[s]
+        dead = fallen <= DEAD_FRACTION * lv0
+        if dead and not carrying:
+            e[4] = t0 = now  # a sensor still at 0: kept until a day after it is back
+        if now - t0 > FELL_KEEP_S:
+            del self.fell[s]  # the level stays where it is: fallen, or carried up
             return
         hi = lv0 + max(z * sc0, math.expm1(0.5 * self.cfg.min_log_ratio) * (lv0 + 1.0))
-        if lv0 - z * sc0 <= x <= hi:
+        if lv0 - z * sc0 <= x <= hi or (dead and x > hi):
             self.level[s], self.scale[s], self.dev[s], self.tail[s] = lv0, sc0, dev0, tail0
             del self.fell[s]
             return
         far = x - self.level[s] >= z * self.scale[s]
-        if carrying and (x > hi or now - since > RETURN_MAX_S):
+        if carrying and x > hi:
             self.level[s] = base  # not clean air coming back: judged from the fallen level
             e[5], e[6] = math.nan, math.inf
         elif carrying and x - base < z * self.scale[s]:
@@ -941,6 +960,10 @@ class SignalStates(Columns):
             self.level[s] = x
         elif not carrying and not far and since == math.inf:
             e[6] = math.nan  # back near the fallen level: a later rise may be carried
+        if dead and self.level[s] > fallen and lv0 > 0:
+            # a sensor back from 0: its noise is the old noise, in proportion to its level
+            k = min(1.0, self.level[s] / lv0)
+            self.dev[s], self.tail[s] = max(self.dev[s], dev0 * k), max(self.tail[s], tail0 * k)
 
     def _fade_learned(self, s: int, r: float, tail: float, held: int) -> float:
         """Slot ``s``'s tail (gas units above the level) after forgetting its settling
