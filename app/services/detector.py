@@ -11,6 +11,7 @@ from app.alerting.events import EventType
 from app.alerting.leak import STILL_ABOVE_READINGS, AlertPolicy
 from app.alerting.profiles import Profiles
 from app.ml.features import ambient_allowance
+from app.ml.signal import reads_dropout
 from app.services.eventlog import EventLog
 from app.services.scorer import Scores
 from app.services.signals import SignalBank
@@ -41,7 +42,9 @@ class AlertSink:
         The gas concentration given to the policy is the window's last reading (column 0);
         whether an open alert's gas still stands far above its raise level is judged on the
         median of the window's last :data:`~app.alerting.leak.STILL_ABOVE_READINGS` readings,
-        which is also the level an open alert's re-alarm on worsening compares.
+        which is also the level an open alert's re-alarm on worsening compares. A window
+        whose recent readings are a sensor dropout (:func:`~app.ml.signal.reads_dropout`,
+        0 ppm under a leak) never counts as clear: it says nothing of the gas.
         Devices switched off in their profile raise no leak alert.
         """
         events = []
@@ -59,15 +62,19 @@ class AlertSink:
                 self.signals.hold(d, False)
                 continue
             values = batch.values[i]
-            recent = as_sent(np.median(values[-STILL_ABOVE_READINGS:, 0]))
+            median = float(np.median(values[-STILL_ABOVE_READINGS:, 0]))
+            recent = as_sent(median)
+            sig = batch.signal[i]
             event = self.policy.update(
                 d,
                 p,
                 float(batch.ts[i]),
                 gas_ppm=as_sent(values[-1, 0]),
-                elevated=evidence[i] or self._above_base(d, recent, values[-1], batch.signal[i]),
-                level=float(batch.signal[i, 0]),
-                scale=float(batch.signal[i, 1]),
+                elevated=evidence[i]
+                or self._above_base(d, recent, values[-1], sig)
+                or reads_dropout(median, float(sig[0]), float(sig[1]), self.signals.cfg),
+                level=float(sig[0]),
+                scale=float(sig[1]),
                 gas_level=recent,
             )
             if event is not None:

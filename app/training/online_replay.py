@@ -24,7 +24,7 @@ import numpy as np
 from app.alerting.leak import STILL_ABOVE_READINGS as STILL
 from app.alerting.leak import AlertPolicy, PolicyConfig
 from app.ml.features import WINDOW, ambient_allowance
-from app.ml.signal import DeviceSignal, SignalConfig
+from app.ml.signal import DeviceSignal, SignalConfig, reads_dropout
 from app.training.reference_detectors import Detector, RobustZ, RobustZConfig
 
 #: Most readings scored per batch call.
@@ -199,12 +199,19 @@ def replay(
                     ),
                 )
             )
+            # and a sensor dropout (0 ppm under a leak) is no clean air
+            out = (
+                st is not None
+                and ad.k == 5
+                and med is not None
+                and reads_dropout(med, vals[row, 0], vals[row, 1], ad.sig_cfg)
+            )
             ev = pol.update(
                 "d",
                 pr,
                 tsl[row],
                 gas[row][0],
-                elevated=gr or above,
+                elevated=gr or above or out,
                 level=lv,
                 scale=sc,
                 gas_level=med,

@@ -6,6 +6,7 @@ import asyncio
 import math
 import time
 from collections.abc import Iterable
+from datetime import datetime
 
 import httpx
 import numpy as np
@@ -734,3 +735,26 @@ async def test_after_a_leak_the_held_level_catches_up_with_clean_air_that_wander
     await post_scored(client, "wander-up", g, T0, size=500)
     alerts = (await client.get("/api/alerts", params={"device_id": "wander-up"})).json()
     assert [(a["kind"], a["state"]) for a in alerts["alerts"]] == [("leak", "resolved")]
+
+
+@pytest.mark.parametrize("zeros_s", [70, 600])
+async def test_a_sensor_reading_0_under_a_leak_does_not_close_its_alert(
+    client: httpx.AsyncClient, zeros_s: int
+) -> None:
+    """A x2 leak of 30 min whose sensor reads 0 ppm for 70 s or 10 min 10 min into it
+    (newcomer, 18 of 18 and 6 of 6): the alert closed "all clear" 64 s into the zeros with
+    the leak still on, a new one was raised when the sensor came back, and after 10 min of
+    zeros that one never cleared (its reference was the 0 the level had fallen to). Now one
+    alert, open through the zeros, resolved once after the leak."""
+    rng = np.random.default_rng(zeros_s)
+    g = 420 + rng.normal(0, 3, 3600 + 1800 + 1800)
+    g[3600:5400] *= 2
+    g[4200 : 4200 + zeros_s] = 0.0
+    dev = f"zeros-under-leak-{zeros_s}"
+    await post_scored(client, dev, g, T0, size=500)
+    alerts = (await client.get("/api/alerts", params={"device_id": dev})).json()["alerts"]
+    assert [(a["kind"], a["state"]) for a in alerts] == [("leak", "resolved")], alerts
+    events = (await client.get("/api/events", params={"device_id": dev})).json()["events"]
+    [done] = [e for e in events if e["type"] == "alert.resolved" and e["kind"] == "leak"]
+    resolved = datetime.fromisoformat(done["ts"].replace("Z", "+00:00")).timestamp()
+    assert resolved >= T0 + 5400, done
