@@ -321,15 +321,17 @@ WARM_LEVEL_SCALES = 5.0
 
 
 def reads_dropout(gas: float, level: float, scale: float, cfg: SignalConfig) -> bool:
-    """Whether gas ``gas`` (gas units, a window's recent readings' median) is a sensor
-    dropout against the clean-air ``level`` and noise ``scale`` (gas units): at or below
-    :data:`DROPOUT_FRACTION` of the level and ``huber_c`` scales below it, the rule that
-    keeps such readings out of the level (:meth:`SignalStates.learn`). Such readings say
+    """Whether gas ``gas`` (gas units, a window's recent readings' median) reads as a sensor
+    at 0 against the clean-air ``level`` and noise ``scale`` (gas units): at or below
+    :data:`DEAD_FRACTION` of the level and ``huber_c`` scales below it. Such readings say
     nothing of the gas: an open leak alert does not count them as clean air
-    (:class:`app.services.detector.AlertSink`). Before, a sensor reading 0 ppm for 70 s or
-    more in the middle of a x2 leak closed its alert "all clear" while the leak went on
-    (newcomer, 18 of 18 runs), as missing readings never did."""
-    return gas <= DROPOUT_FRACTION * level and level - gas >= cfg.huber_c * scale
+    (:class:`app.services.detector.AlertSink`), and they do not move its held level
+    (:meth:`SignalStates.learn`). Before, a sensor reading 0 ppm for 70 s or more in the
+    middle of a x2 leak closed its alert "all clear" while the leak went on (newcomer, 18 of
+    18 runs), as missing readings never did. At half the level (the dropout rule's
+    :data:`DROPOUT_FRACTION`) the gas-fire slice's alert never cleared: its warm-up learned
+    the fire's ~1,000 ppm, and the SGP30's clean 400 ppm floor after it read as a dropout."""
+    return gas <= DEAD_FRACTION * level and level - gas >= cfg.huber_c * scale
 
 
 def _robust_start(clean: np.ndarray, res: float, cfg: SignalConfig) -> tuple[float, float]:
@@ -841,7 +843,9 @@ class SignalStates(Columns):
             span = c.dropout_max_s
             if typical == typical and DROPOUT_MIN_READINGS * typical > span:
                 span = DROPOUT_MIN_READINGS * typical
-            if now - since < span or self.held[s]:
+            if now - since < span:
+                return
+            if self.held[s] and x <= DEAD_FRACTION * level:
                 return  # nor does a leak episode's sensor reading 0: its level is kept
             if s not in self.fell:  # a real fall: the level before it is kept for a return
                 self.fell[s] = [level, scale, self.dev[s], self.tail[s], now, math.nan, math.nan]
