@@ -280,8 +280,16 @@ LEARNED_KEEP_SETTLES = 3.0
 #: while the air stays dipped (x1.3-x3 steps 20-90 min into 0.3-0.6x dips, landing at
 #: 0.39-0.9x of the old level: 0 of 24 raised, 24 before; those landing above raised).
 FELL_KEEP_S = 24 * 3600.0
-#: A fall to under this fraction of the level before it is a sensor at 0, not a dip.
-DEAD_FRACTION = 0.25
+#: A fall to under this fraction of the level before it is a sensor at 0 (unplugged, dead,
+#: a gateway sending 0), not a dip. At 0.25 a clean level that fell to 0.15-0.25x and stayed
+#: kept the old one for as long as it stayed, and x2-x5 leaks on it were never raised
+#: (newcomer of 3 Dec, 0 of 24).
+DEAD_FRACTION = 0.05
+#: A sensor back from 0 whose carried level has not risen for this long (s) has settled at
+#: its new clean level (:meth:`SignalStates._return`): a rise from there is judged from it.
+#: Carried on, a x2 leak an hour after a sensor came back at 0.6x (1.2x of the old level,
+#: under the gate's bound over it) was never raised (newcomer of 3 Dec, 0 of 18).
+RETURN_SETTLE_S = 600.0
 #: Fraction of a learned excursion's peak that a later excursion must reach to count as its
 #: recurrence (:data:`LEARNED_KEEP_SETTLES`).
 LEARNED_NEAR = 0.5
@@ -921,8 +929,9 @@ class SignalStates(Columns):
         passes above the band is not clean air coming back: the level goes back to where the
         carry began, and the rise is judged from there (a leak on the dipped air). After a
         fall to near 0 (a sensor unplugged or dead) nothing is judged from the fallen
-        readings: a rise above the band is judged from the level before the fall, and a
-        carried level takes the old noise scale in proportion. Until 3 Dec a carry ended after
+        readings: a rise above the band is judged from the level before the fall, a
+        carried level takes the old noise scale in proportion, and one that has not risen
+        for :data:`RETURN_SETTLE_S` is the sensor's new clean level. Until 3 Dec a carry ended after
         10 min, and the rise was then judged from the fallen level: clean air coming back over
         a room's time constant (5-30 min) or at 0.8-0.9x of the old level raised a critical
         leak alert that never cleared (the episode's reference was the fallen air): 119 of
@@ -950,6 +959,10 @@ class SignalStates(Columns):
             self.level[s], self.scale[s], self.dev[s], self.tail[s] = lv0, sc0, dev0, tail0
             del self.fell[s]
             return
+        if dead and carrying and now - since > RETURN_SETTLE_S:
+            # a sensor back from 0 at another level, settled there: its clean level now
+            del self.fell[s]
+            return
         far = x - self.level[s] >= z * self.scale[s]
         if carrying and x > hi:
             self.level[s] = base  # not clean air coming back: judged from the fallen level
@@ -958,7 +971,7 @@ class SignalStates(Columns):
             self.level[s] = base  # the rise ended below: back where it began
             e[5], e[6] = math.nan, math.nan
         elif carrying and far:
-            self.level[s] = x
+            self.level[s], e[6] = x, now
         elif not carrying and far and x <= hi and since != math.inf:
             e[5], e[6] = self.level[s], now
             self.level[s] = x
