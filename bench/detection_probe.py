@@ -117,16 +117,6 @@ def _dip_back(
     )
 
 
-def _lagged(x: np.ndarray, tau: float) -> np.ndarray:
-    """``x`` (n,) at 1 Hz seen through a first-order lag of time constant ``tau`` s (a
-    sensor's thermal mass), starting at ``x[0]``."""
-    out, a = np.empty(len(x)), np.exp(-1.0 / tau)
-    out[0] = x[0]
-    for k in range(1, len(x)):
-        out[k] = a * out[k - 1] + (1 - a) * x[k]
-    return out
-
-
 def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
     """Name -> (gas, °C, %RH) at 1 Hz, one hour each (leaks start at row 1800), but for the
     two-hour cases (their leak starts at row 5400: the old noise scale needed that long to
@@ -438,14 +428,6 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             420 * _dip_back(i, 600, n, 0.6, 1.0, 30.0) * np.where(i >= 1800, 1.5, 1.0)
             + rng.normal(0, 4, n),
             t,
-            h,
-        ),
-        # a sensor that follows temperature through a 2-min thermal lag, +3 %/°C; the
-        # thermostat steps T 17 -> 25 °C at 600 and back at 2400 (newcomer of 3 Dec)
-        "clean: +3 %/°C through a 2-min thermal lag, T 17 -> 25 -> 17 °C": (
-            420 * (1 + 0.03 * (_lagged(np.where((i >= 600) & (i < 2400), 25.0, 17.0), 120) - 21))
-            + rng.normal(0, 3, n),
-            np.where((i >= 600) & (i < 2400), 25.0, 17.0) + rng.normal(0, 0.05, n),
             h,
         ),
     }

@@ -109,33 +109,12 @@ def _explained(d_t: np.ndarray | float, d_rh: np.ndarray | float, cfg: SignalCon
 
 def ambient_explained(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.ndarray:
     """The log ratio a change of temperature and humidity since the level was learned can
-    explain: ``sens_t_per_c * |T - t_level| + sens_rh_per_pct * |RH - rh_level|``, each
-    change the largest over the window's readings, (B,) float64 (0 where the last reading's
-    T or RH, or the ambient levels, are unknown).
-
-    The largest over the window, not the last reading's: a sensor follows temperature
-    through its own thermal lag, so its gas stays up for minutes after T steps back. Gas at
-    +3 %/°C of T seen through a first-order lag of 60-300 s, T switching 17 <-> 25 °C every
-    40 min, raised a leak alert as T stepped down in 2-6 of 8 seeds (newcomer of 3 Dec,
-    ``/tmp`` repro, offline replay); none now, at lags of 60, 120, 300 and 600 s
-    (``bench.detection_probe``'s thermal-lag row). The window spans 60 readings (1 min at
-    1 Hz, 10 min at 10 s); in that case the lagged excess (±12 %) falls under the +22 %
-    bound within the minute. Cost,
-    measured (``python main.py --mode evaluate``): 2 of the 1 Hz benchmark's 316 injected
-    leaks (recall >= 3 sd 0.4842 -> 0.4778); the leave-one-out model trained without
-    air_quality_uci raised 2 false alarms on it before, 0 now.
-
-    Args:
-        windows: (B, T, 3) physical: gas, °C, %RH. signal: (B, 4) level, scale, t_level,
-            rh_level (or (B, 2): no ambient levels, 0). cfg: the model's signal parameters.
-    """
+    explain: ``sens_t_per_c * |T - t_level| + sens_rh_per_pct * |RH - rh_level|`` at each
+    window's last reading, (B,) float64 (0 where the ambient levels are unknown)."""
     w, b = _check_windows(windows, signal)
     if b.shape[1] < 4:
         return np.zeros(len(w))
-    d_t = np.nan_to_num(np.abs(w[:, :, 1] - b[:, 2:3]), nan=0.0).max(axis=1)
-    d_rh = np.nan_to_num(np.abs(w[:, :, 2] - b[:, 3:4]), nan=0.0).max(axis=1)
-    known = np.isfinite(w[:, -1, 1] - b[:, 2]) & np.isfinite(w[:, -1, 2] - b[:, 3])
-    out = np.where(known, _explained(d_t, d_rh, cfg), 0.0)
+    out = _explained(w[:, -1, 1] - b[:, 2], w[:, -1, 2] - b[:, 3], cfg)
     return np.asarray(out, dtype=np.float64)
 
 
