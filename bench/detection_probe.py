@@ -430,6 +430,13 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             t,
             h,
         ),
+        # one that stops far under it (under 0.75x for 10 min) is judged from the dipped air
+        "leak: x1.5 at 1800 on air dipped to 0.3x from 600, raised after 10 min": (
+            420 * _dip_back(i, 600, n, 0.3, 1.0, 30.0) * np.where(i >= 1800, 1.5, 1.0)
+            + rng.normal(0, 4, n),
+            t,
+            h,
+        ),
     }
 
 

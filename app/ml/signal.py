@@ -35,8 +35,9 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   fallen level and raised a critical leak alert that never cleared (newcomer of 2 Dec: 14
   of 24 such returns). A rise that passes above that level's band (+10.5 %) is judged from
   the fallen level after a dip (a x2 leak on air dipped to 0.6x), from the old level after
-  a sensor at 0. A leak on dipped air that stays under the band is taken for clean air
-  coming back while the old level is kept (``bench.detection_probe``'s ``limit:`` row).
+  a sensor at 0, and so is one that stops for 10 min under 0.75x of the old level. A leak
+  on dipped air that lifts it to 0.75x-1.1x of the old level is taken for clean air coming
+  back while the old level is kept (``bench.detection_probe``'s ``limit:`` row).
   Under an open leak alert a dropout teaches nothing however long it lasts, and counts as
   no clean air (:func:`reads_dropout`).
 - **Noise scale**: an exponentially weighted mean absolute deviation from the level, clipped
@@ -276,9 +277,8 @@ LEARNED_KEEP_SETTLES = 3.0
 #: (unplugged, dead), a day after it comes back up. Kept 90 min for a dip until 3 Dec:
 #: clean air coming back to the old level after 2-6 h at 0.3-0.6x raised a critical leak
 #: alert that never cleared (``python -m bench.return_grid``). The cost: a leak on dipped
-#: air that stays under the old level looks like clean air coming back, and is not raised
-#: while the air stays dipped (x1.3-x3 steps 20-90 min into 0.3-0.6x dips, landing at
-#: 0.39-0.9x of the old level: 0 of 24 raised, 24 before; those landing above raised).
+#: air that lifts it near the old level (:data:`RETURN_NEAR` to the band) looks like clean
+#: air coming back, and is not raised while the air stays dipped.
 FELL_KEEP_S = 24 * 3600.0
 #: A fall to under this fraction of the level before it is a sensor at 0 (unplugged, dead,
 #: a gateway sending 0), not a dip. At 0.25 a clean level that fell to 0.15-0.25x and stayed
@@ -290,6 +290,13 @@ DEAD_FRACTION = 0.05
 #: Carried on, a x2 leak an hour after a sensor came back at 0.6x (1.2x of the old level,
 #: under the gate's bound over it) was never raised (newcomer of 3 Dec, 0 of 18).
 RETURN_SETTLE_S = 600.0
+#: A rise from dipped air that has not risen for :data:`RETURN_SETTLE_S` and stands under
+#: this fraction of the level before the dip is no clean air coming back but a leak on the
+#: dipped air, judged from there (:meth:`SignalStates._return`): clean air coming back gets
+#: near where it was (the return grid's partial returns: 0.8-0.9x), while a x1.5-x3 leak
+#: on air fallen to 0.2-0.5x stops at 0.3-0.75x. Carried whatever its height, such leaks
+#: were never raised while the old level was kept (a newcomer of 3 Dec: 0 of 81).
+RETURN_NEAR = 0.75
 #: Fraction of a learned excursion's peak that a later excursion must reach to count as its
 #: recurrence (:data:`LEARNED_KEEP_SETTLES`).
 LEARNED_NEAR = 0.5
@@ -856,7 +863,16 @@ class SignalStates(Columns):
             if self.held[s] and x <= DEAD_FRACTION * level:
                 return  # nor does a leak episode's sensor reading 0: its level is kept
             if s not in self.fell:  # a real fall: the level before it is kept for a return
-                self.fell[s] = [level, scale, self.dev[s], self.tail[s], now, math.nan, math.nan]
+                self.fell[s] = [
+                    level,
+                    scale,
+                    self.dev[s],
+                    self.tail[s],
+                    now,
+                    math.nan,
+                    math.nan,
+                    math.nan,
+                ]
                 # and the level moves to it at once: crawling down in Huber steps (3 scales
                 # a step at tau_down_s) taught the deviation the fall itself, a level shift
                 # and not noise (0.6x for 20 min: scale 4 -> 73 ppm, and a x2 leak on the
@@ -922,8 +938,10 @@ class SignalStates(Columns):
         the band of the level before the fall (``z_hold`` of its noise scales below it, and
         ``z_hold`` scales or half the gate's ratio bound, +10.5 %, above it) puts that level
         and its scale back. A rise towards that band is carried: the level follows it while it
-        stays under the band, for as long as the old level is kept (:data:`FELL_KEEP_S`): the
-        device's clean air has held every level from the fallen one up to the old one.
+        stays under the band and keeps rising, and while it stands at :data:`RETURN_NEAR`
+        of the old level or more, for as long as that level is kept (:data:`FELL_KEEP_S`).
+        A rise that stops under that for :data:`RETURN_SETTLE_S` is a leak on the dipped air:
+        the level goes back to where the carry began.
 
         After a dip (a fall to more than :data:`DEAD_FRACTION` of the level), a rise that
         passes above the band is not clean air coming back: the level goes back to where the
@@ -943,10 +961,13 @@ class SignalStates(Columns):
         if self.held[s]:
             return
         e = self.fell[s]
-        lv0, sc0, dev0, tail0, t0, base, since = e
+        lv0, sc0, dev0, tail0, t0, base, since, mark = e
         now = self.last_ts[s]
         z = self.cfg.z_hold
         carrying = base == base
+        if carrying and not self.level[s] < mark + z * self.scale[s]:
+            since = e[6] = now  # the carried rise is still rising
+            e[7] = self.level[s]
         fallen = base if carrying else self.level[s]
         dead = fallen <= DEAD_FRACTION * lv0
         if dead and not carrying:
@@ -963,6 +984,11 @@ class SignalStates(Columns):
             # a sensor back from 0 at another level, settled there: its clean level now
             del self.fell[s]
             return
+        if carrying and now - since > RETURN_SETTLE_S and self.level[s] < RETURN_NEAR * lv0:
+            # a rise that stopped far under the old level: a leak on the dipped air
+            self.level[s] = base
+            e[5], e[6] = math.nan, math.inf
+            return
         far = x - self.level[s] >= z * self.scale[s]
         if carrying and x > hi:
             self.level[s] = base  # not clean air coming back: judged from the fallen level
@@ -970,10 +996,10 @@ class SignalStates(Columns):
         elif carrying and x - base < z * self.scale[s]:
             self.level[s] = base  # the rise ended below: back where it began
             e[5], e[6] = math.nan, math.nan
-        elif carrying and far:
-            self.level[s], e[6] = x, now
+        elif carrying and x > self.level[s]:
+            self.level[s] = x  # the level rides the rise: its noise scale does not learn it
         elif not carrying and far and x <= hi and since != math.inf:
-            e[5], e[6] = self.level[s], now
+            e[5], e[6], e[7] = self.level[s], now, x
             self.level[s] = x
         elif not carrying and not far and since == math.inf:
             e[6] = math.nan  # back near the fallen level: a later rise may be carried
