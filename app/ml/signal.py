@@ -949,15 +949,16 @@ class SignalStates(Columns):
         fall to near 0 (a sensor unplugged or dead) nothing is judged from the fallen
         readings: a rise above the band is judged from the level before the fall, a
         carried level takes the old noise scale in proportion, and one that has not risen
-        for :data:`RETURN_SETTLE_S` is the sensor's new clean level. Until 3 Dec a carry ended after
-        10 min, and the rise was then judged from the fallen level: clean air coming back over
-        a room's time constant (5-30 min) or at 0.8-0.9x of the old level raised a critical
-        leak alert that never cleared (the episode's reference was the fallen air): 119 of
-        144 slow returns, 1-60 s devices (``python -m bench.return_grid``). Nothing while a
-        leak episode holds the slot. Forgotten
-        :data:`FELL_KEEP_S` after the fall, or after a sensor at 0 came back (a sensor
-        unplugged for a weekend, 25-48 h, came back at its old level to a critical leak
-        alert that never cleared: newcomer, 18 of 18)."""
+        for :data:`RETURN_SETTLE_S` is the sensor's new clean level.
+
+        Until 3 Dec a carry ended after 10 min whatever its height, and the rise was then
+        judged from the fallen level: clean air coming back over a room's time constant
+        (5-30 min) or at 0.8-0.9x of the old level raised a critical leak alert that never
+        cleared (the episode's reference was the fallen air): 119 of 144 slow returns, 1-60 s
+        devices (``python -m bench.return_grid``). Nothing while a leak episode holds the
+        slot. Forgotten :data:`FELL_KEEP_S` after the fall, or after a sensor at 0 came back
+        (a sensor unplugged for a weekend, 25-48 h, came back at its old level to a critical
+        leak alert that never cleared: newcomer, 18 of 18)."""
         if self.held[s]:
             return
         e = self.fell[s]
