@@ -437,6 +437,13 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             t,
             h,
         ),
+        # and a leak ramp that climbs through the old level's band is one (newcomer, 3 Dec)
+        "leak: x3 ramp over 30 min from 1200 on air dipped to 0.5x from 300": (
+            420 * _dip_back(i, 300, n, 0.5, 1.0, 30.0) * np.clip(1 + 2 * (i - 1200) / 1800, 1, 3)
+            + rng.normal(0, 4, n),
+            t,
+            h,
+        ),
     }
 
 

@@ -872,6 +872,7 @@ class SignalStates(Columns):
                     math.nan,
                     math.nan,
                     math.nan,
+                    math.nan,
                 ]
                 # and the level moves to it at once: crawling down in Huber steps (3 scales
                 # a step at tau_down_s) taught the deviation the fall itself, a level shift
@@ -941,7 +942,10 @@ class SignalStates(Columns):
         stays under the band and keeps rising, and while it stands at :data:`RETURN_NEAR`
         of the old level or more, for as long as that level is kept (:data:`FELL_KEEP_S`).
         A rise that stops under that for :data:`RETURN_SETTLE_S` is a leak on the dipped air:
-        the level goes back to where the carry began.
+        the level goes back to where the carry began; so is a carried rise that passes above
+        the band within :data:`RETURN_SETTLE_S` of putting the old level back (a leak ramp
+        climbing through the band: x2-x4 ramps over 15-60 min on 0.3-0.5x air were never
+        raised, a newcomer of 3 Dec).
 
         After a dip (a fall to more than :data:`DEAD_FRACTION` of the level), a rise that
         passes above the band is not clean air coming back: the level goes back to where the
@@ -962,9 +966,17 @@ class SignalStates(Columns):
         if self.held[s]:
             return
         e = self.fell[s]
-        lv0, sc0, dev0, tail0, t0, base, since, mark = e
+        lv0, sc0, dev0, tail0, t0, base, since, mark, restored = e
         now = self.last_ts[s]
         z = self.cfg.z_hold
+        hi = lv0 + max(z * sc0, math.expm1(0.5 * self.cfg.min_log_ratio) * (lv0 + 1.0))
+        if restored == restored:  # a carried rise put the old level back: watched a while
+            if now - restored > RETURN_SETTLE_S:
+                del self.fell[s]
+            elif x > hi:  # it went on rising through the band: a leak ramp on the dipped air
+                self.level[s] = base
+                e[5], e[6], e[8] = math.nan, math.inf, math.nan
+            return
         carrying = base == base
         if carrying and not self.level[s] < mark + z * self.scale[s]:
             since = e[6] = now  # the carried rise is still rising
@@ -976,10 +988,12 @@ class SignalStates(Columns):
         if now - t0 > FELL_KEEP_S:
             del self.fell[s]  # the level stays where it is: fallen, or carried up
             return
-        hi = lv0 + max(z * sc0, math.expm1(0.5 * self.cfg.min_log_ratio) * (lv0 + 1.0))
         if lv0 - z * sc0 <= x <= hi or (dead and x > hi):
             self.level[s], self.scale[s], self.dev[s], self.tail[s] = lv0, sc0, dev0, tail0
-            del self.fell[s]
+            if carrying and not dead:
+                e[8] = now
+            else:
+                del self.fell[s]
             return
         if dead and carrying and now - since > RETURN_SETTLE_S:
             # a sensor back from 0 at another level, settled there: its clean level now
