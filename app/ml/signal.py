@@ -863,17 +863,8 @@ class SignalStates(Columns):
             if self.held[s] and x <= DEAD_FRACTION * level:
                 return  # nor does a leak episode's sensor reading 0: its level is kept
             if s not in self.fell:  # a real fall: the level before it is kept for a return
-                self.fell[s] = [
-                    level,
-                    scale,
-                    self.dev[s],
-                    self.tail[s],
-                    now,
-                    math.nan,
-                    math.nan,
-                    math.nan,
-                    math.nan,
-                ]
+                # level, scale, dev, tail, time; carry base, its last rise, mark, restored
+                self.fell[s] = [level, scale, self.dev[s], self.tail[s], now] + [math.nan] * 4
                 # and the level moves to it at once: crawling down in Huber steps (3 scales
                 # a step at tau_down_s) taught the deviation the fall itself, a level shift
                 # and not noise (0.6x for 20 min: scale 4 -> 73 ppm, and a x2 leak on the
@@ -974,8 +965,7 @@ class SignalStates(Columns):
             if now - restored > RETURN_SETTLE_S:
                 del self.fell[s]
             elif x > hi:  # it went on rising through the band: a leak ramp on the dipped air
-                self.level[s] = base
-                e[5], e[6], e[8] = math.nan, math.inf, math.nan
+                self._judge_from(s, base)
             return
         carrying = base == base
         if carrying and not self.level[s] < mark + z * self.scale[s]:
@@ -1000,14 +990,11 @@ class SignalStates(Columns):
             del self.fell[s]
             return
         if carrying and now - since > RETURN_SETTLE_S and self.level[s] < RETURN_NEAR * lv0:
-            # a rise that stopped far under the old level: a leak on the dipped air
-            self.level[s] = base
-            e[5], e[6] = math.nan, math.inf
+            self._judge_from(s, base)  # a rise that stopped far under the old level
             return
         far = x - self.level[s] >= z * self.scale[s]
         if carrying and x > hi:
-            self.level[s] = base  # not clean air coming back: judged from the fallen level
-            e[5], e[6] = math.nan, math.inf
+            self._judge_from(s, base)  # not clean air coming back
         elif carrying and x - base < z * self.scale[s]:
             self.level[s] = base  # the rise ended below: back where it began
             e[5], e[6] = math.nan, math.nan
@@ -1022,6 +1009,14 @@ class SignalStates(Columns):
             # a sensor back from 0: its noise is the old noise, in proportion to its level
             k = min(1.0, self.level[s] / lv0)
             self.dev[s], self.tail[s] = max(self.dev[s], dev0 * k), max(self.tail[s], tail0 * k)
+
+    def _judge_from(self, s: int, base: float) -> None:
+        """End slot ``s``'s carry of a rise from fallen air as no clean air coming back: the
+        level goes back to ``base`` (gas units, where the carry began), and the rise is judged
+        from there (a leak on the dipped air); no new carry until the gas is back near it."""
+        e = self.fell[s]
+        self.level[s] = base
+        e[5], e[6], e[8] = math.nan, math.inf, math.nan
 
     def _fade_learned(self, s: int, r: float, tail: float, held: int) -> float:
         """Slot ``s``'s tail (gas units above the level) after forgetting its settling
