@@ -10,6 +10,7 @@ raised for each case. Clean cases should print none, leaks one.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from pathlib import Path
 
@@ -115,6 +116,19 @@ def _dip_back(
     return np.where(
         i < start, 1.0, np.where(i < end, dip, back + (dip - back) * np.exp(-after / tau))
     )
+
+
+def _thermal_lag(n: int, tau: float, phase: int) -> tuple[np.ndarray, np.ndarray]:
+    """Clean air at 1 Hz, ``n`` rows: (gas factor, °C). The room switches 17 <-> 25 °C every
+    40 min (a thermostat; from row ``phase`` of the cycle), and the sensor reads +3 %/°C of
+    the temperature it sees through a first-order lag of ``tau`` s (newcomer of 3 Dec)."""
+    i = np.arange(n)
+    temp = 21.0 + 4.0 * np.sign(np.sin(2 * np.pi * (i + phase) / 4800) + 1e-9)
+    seen = np.empty(n)
+    seen[0], a = temp[0], math.exp(-1.0 / tau)
+    for k in range(1, n):
+        seen[k] = a * seen[k - 1] + (1 - a) * temp[k]
+    return 1 + 0.03 * (seen - 21.0), temp
 
 
 def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
@@ -444,6 +458,17 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             t,
             h,
         ),
+        # a sensor that follows temperature through its own thermal lag (newcomer of 3 Dec):
+        # the allowance for a temperature step holds as long as the lagged change does
+        **{
+            f"clean: gas +3 %/°C of T seen through a {tau:.0f}-s lag, 17 <-> 25 °C every 40 min": (
+                420 * f + rng.normal(0, 3, len(f)),
+                temp + rng.normal(0, 0.05, len(f)),
+                np.full(len(f), 45.0),
+            )
+            for tau in (120.0, 300.0)
+            for f, temp in [_thermal_lag(3 * n, tau, 3600)]
+        },
     }
 
 

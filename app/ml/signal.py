@@ -103,6 +103,11 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   0.020). The smallest is used: it removes only what
   an ambient change surely explains, since the sensor's humidity response lags (in session 1
   RH rose 10 %RH before the first injection and the signal only 7 %).
+  The change counts as the larger of the change now and the change seen through a
+  first-order lag of ``tau_lag_s`` (300 s; ``t_lag``, ``rh_lag``; one implausible reading
+  moves nothing): a sensor follows T and RH through its own thermal and humidity lag, and
+  the allowance for a temperature step went at once when T stepped back while the gas was
+  still up (:meth:`SignalStates.lag_allowance`).
 - **Hold**: while a leak episode is open (:meth:`DeviceSignal.hold`) the level does not move
   up and the scale does not grow, so a persistent leak never becomes the baseline. Without
   an episode, readings ``z_hold`` or more noise scales up never grow the scale, and move the
@@ -421,7 +426,9 @@ class SignalConfig:
     :func:`app.ml.features.sustained_rise`), ``ambient_hold_z`` and the ``jump_*`` fields (the
     gate's step route, off while ``jump_readings`` is 0: :func:`app.ml.features.step_rise`)
     and the ``settle_*`` fields (the settling period; ``settle_s`` 0 turns it off) were added
-    after the shipped model was trained: a manifest without them takes these defaults.
+    after the shipped model was trained, as was ``tau_lag_s`` (the ambient allowance's lag,
+    s; 0 turns it off: :meth:`SignalStates.lag_allowance`): a manifest without them takes
+    these defaults.
     """
 
     warmup: int = 60
@@ -455,6 +462,7 @@ class SignalConfig:
     settle_min_readings: float = 5.0  # an excursion this long that ends is learned
     settle_min_s: float = 20.0  # ... and at least this long in reading time
     settle_recur_log_ratio: float = 0.223  # a held one: when the held one before peaked so near
+    tau_lag_s: float = 300.0  # the ambient allowance also covers T/RH seen through this lag
 
     def to_dict(self) -> dict[str, float]:
         """JSON-ready copy, for the manifest."""
@@ -472,7 +480,7 @@ class SignalConfig:
 
 #: The per-slot fields of :class:`SignalStates`: typecode, default (see its docstring).
 #: The level, scale, times and the interval stay float64; the rest are float32 ('f', 4 B a
-#: device each, 40 B a device in all): the median memory holds gas readings the ring keeps as
+#: device each, 56 B a device in all): the median memory holds gas readings the ring keeps as
 #: float32 anyway, and the ambient means, the deviation, tail and recent means move by steps
 #: far above float32's relative precision (6e-8; e.g. ``dt / tau_scale_s`` ~3e-4 a reading).
 #: The level is not among them: rising at ``dt / tau_up_s`` of up to 3 scales a reading, its
@@ -493,6 +501,10 @@ _FIELDS: dict[str, tuple[str, float]] = {
     "exc_peak": ("f", 0.0),
     "exc_len": ("f", 0.0),
     "below_since": ("d", math.nan),
+    "t_last": ("f", math.nan),
+    "h_last": ("f", math.nan),
+    "t_lag": ("f", math.nan),
+    "rh_lag": ("f", math.nan),
     "rising": ("b", 0),
     "n": ("i", 0),
     "restarts": ("i", 0),
@@ -506,7 +518,7 @@ LAYOUT = ",".join(_FIELDS)
 
 
 class SignalStates(Columns):
-    """The online signal models of many devices, one slot each, in columns (91 B a slot).
+    """The online signal models of many devices, one slot each, in columns (107 B a slot).
 
     Columns (``array.array``, one value per slot): ``level``, ``scale`` (gas units), ``dt``
     (typical reading interval, s), ``last_ts`` (epoch s), ``r1``/``r2`` (the last two raw gas
@@ -516,7 +528,9 @@ class SignalStates(Columns):
     recent mean of the baseline-relative readings, gas units), ``exc_peak``/``exc_len`` (the
     peak, gas units above the level, and the length in readings of the current excursion far
     above while settling), ``below_since`` (epoch s of the
-    first of the current run of far-below readings; NaN = none), all float64 (NaN = not known
+    first of the current run of far-below readings; NaN = none), ``t_last``/``h_last``
+    (the last raw °C and %RH readings) and ``t_lag``/``rh_lag`` (°C, %RH seen through the
+    ``tau_lag_s`` lag: :meth:`SignalStates.lag_allowance`), all float64 (NaN = not known
     yet); ``n`` (readings since the last (re)start), ``restarts``, ``nrec`` (raw readings kept
     for the median, 0-2), ``rising`` (the recent readings stand far above the level: the
     scale is kept) and ``held`` (an open leak episode holds the level and the scale).
@@ -547,6 +561,10 @@ class SignalStates(Columns):
     exc_peak: array[float]
     exc_len: array[float]
     below_since: array[float]
+    t_last: array[float]
+    h_last: array[float]
+    t_lag: array[float]
+    rh_lag: array[float]
     rising: array[int]
     n: array[int]
     restarts: array[int]
@@ -617,6 +635,7 @@ class SignalStates(Columns):
         self.level[s] = self.scale[s] = self.t_level[s] = self.rh_level[s] = math.nan
         self.dev[s] = self.tail[s] = self.recent[s] = self.below_since[s] = math.nan
         self.r1[s] = self.r2[s] = math.nan
+        self.t_last[s] = self.h_last[s] = math.nan
         self.exc_peak[s] = self.exc_len[s] = 0.0
         self._forget_settle(s)
         self.learned.pop(s, None)
@@ -727,13 +746,60 @@ class SignalStates(Columns):
 
     def ratio_bound(self, s: int) -> float:
         """The evidence gate's log-ratio bound for slot ``s`` now: ``settle_log_ratio`` while
-        it settles (if larger), else ``min_log_ratio``; NaN while warming up."""
+        it settles (if larger), else ``min_log_ratio``, plus :meth:`lag_allowance`; NaN
+        while warming up."""
         c = self.cfg
         if not self.warm(s):
             return math.nan
+        bound = c.min_log_ratio
         if self.settling(s):
-            return max(c.min_log_ratio, c.settle_log_ratio)
-        return c.min_log_ratio
+            bound = max(bound, c.settle_log_ratio)
+        return bound + self.lag_allowance(s) if c.tau_lag_s > 0 else bound
+
+    def _lag(self, s: int, temp: float, rh: float, dt: float) -> None:
+        """Move slot ``s``'s lagged temperature and humidity (``t_lag``, ``rh_lag``) with
+        time constant ``tau_lag_s`` towards the median of the reading, the one before it
+        (``t_last``, ``h_last``) and the lagged value itself: one implausible reading (a
+        probe's 85 °C power-on value) moves nothing, a step is followed one reading late.
+        After a gap or at the first reading (``dt`` NaN) they start at the reading. An
+        unknown (NaN) reading moves nothing."""
+        a = 1.0 if not math.isfinite(dt) else 1.0 - math.exp(-max(dt, 0.0) / self.cfg.tau_lag_s)
+        for raw, last, lag in ((temp, self.t_last, self.t_lag), (rh, self.h_last, self.rh_lag)):
+            if not math.isfinite(raw):
+                continue
+            prev, old = last[s], lag[s]
+            if a >= 1.0 or not (math.isfinite(prev) and math.isfinite(old)):
+                lag[s] = raw
+            else:
+                lag[s] = old + a * (sorted((prev, raw, old))[1] - old)
+            last[s] = raw
+
+    def lag_allowance(self, s: int) -> float:
+        """What the lagged ambient change explains beyond the change now (log ratio, >= 0;
+        0 while unknown): ``sens_t_per_c * max(0, |t_lag - t_level| - |T - t_level|)`` plus
+        the same for humidity, with T and RH the slot's last readings. The evidence gate
+        removes ``sens_t_per_c * |T - t_level| + ...`` (:func:`app.ml.features.evidence`);
+        adding this to its ratio bound makes that the larger of the change now and the
+        change seen through the lag, channel by channel.
+
+        Why: a sensor follows temperature and humidity through its own thermal and
+        humidity lag (minutes). A gas reading +3 %/°C of T seen through a 60-300 s lag,
+        with T switching 17 <-> 25 °C every 40 min (a thermostat), raised a critical leak
+        alert in 2-6 of 8 seeds at each lag (``bench.detection_probe``'s thermal-lag rows;
+        newcomer of 3 Dec): as T stepped back, the allowance for the change went at once
+        while the gas was still up. ``tau_lag_s`` (300 s) is the longest lag of that probe;
+        a window-wide allowance (the largest change in the last 60 readings) fixed it too
+        but one bad T or RH reading then blinded 60 readings, and a 1-min device an hour."""
+        c = self.cfg
+        extra = 0.0
+        for now, lag, level, sens in (
+            (self.t_last[s], self.t_lag[s], self.t_level[s], c.sens_t_per_c),
+            (self.h_last[s], self.rh_lag[s], self.rh_level[s], c.sens_rh_per_pct),
+        ):
+            d = abs(lag - level) - abs(now - level)
+            if d > 0.0:  # False for NaN
+                extra += sens * d
+        return extra
 
     def learn(
         self, s: int, gas: float, ts: float, temp: float = math.nan, rh: float = math.nan
@@ -779,6 +845,8 @@ class SignalStates(Columns):
             x = gas
             self.nrec[s] += 1
         self.r1[s], self.r2[s] = self.r2[s], gas
+        if c.tau_lag_s > 0:
+            self._lag(s, temp, rh, dt)
         n = self.n[s] + 1
         self.n[s] = n
         if n > c.warmup:
@@ -854,11 +922,7 @@ class SignalStates(Columns):
             now = self.last_ts[s]
             if since != since:  # NaN: the run starts here
                 self.below_since[s] = since = now
-            typical = self.dt[s]
-            span = c.dropout_max_s
-            if typical == typical and DROPOUT_MIN_READINGS * typical > span:
-                span = DROPOUT_MIN_READINGS * typical
-            if now - since < span:
+            if now - since < self._dropout_span(s):
                 return
             if self.held[s] and x <= DEAD_FRACTION * level:
                 return  # nor does a leak episode's sensor reading 0: its level is kept
@@ -923,6 +987,15 @@ class SignalStates(Columns):
         self.level[s] = level
         floor = max(c.rel_floor * abs(level), c.abs_floor, res if res != math.inf else 0.0)
         self.scale[s] = max(dev, tail / c.z_hold, floor)
+
+    def _dropout_span(self, s: int) -> float:
+        """How long (s) a run of far-below readings of slot ``s`` is a dropout:
+        ``dropout_max_s``, or :data:`DROPOUT_MIN_READINGS` typical intervals if longer."""
+        typical = self.dt[s]
+        span = self.cfg.dropout_max_s
+        if typical == typical and DROPOUT_MIN_READINGS * typical > span:
+            span = DROPOUT_MIN_READINGS * typical
+        return span
 
     def _return(self, s: int, x: float) -> None:
         """Clean air coming back after slot ``s`` fell far below its level for longer than a
