@@ -99,6 +99,13 @@ updated it; the episode ends when no condition has held for ``off_delay_s``:
   server's receipt time (:data:`app.services.buffers.CLOCK_FAULT_S`; the caller says so per
   reading, ``check(clock=...)``); it ends once the readings advance their time line again
   for ``off_delay_s``.
+- "dropout": the gas reads as a sensor at 0 (unplugged, dead, or a gateway sending 0 for
+  a missing value): at or under 5 % of the device's clean level, for longer than a dropout
+  (5 min), against a level at least 20 noise scales above 0 (the signal model's
+  :meth:`~app.ml.signal.SignalStates.dead_level`; the caller says so per reading,
+  ``check(dropout=...)``). It ends ``off_delay_s`` after the gas is back. Before it, a
+  sensor reading 0 ppm for hours raised nothing, and under a leak alert kept that alert
+  open with nothing saying why (newcomers of 3 Dec).
 
 Time: every rule runs on the device's time line, which is its readings' ``ts`` except where
 the ring buffers placed a reading at the server's receipt time (a broken clock); a reading
@@ -141,7 +148,7 @@ PENDING = "pending"
 #: sensor_fault) in its persisted state (the chatter rule's memory).
 CLEARED = "cleared_at"
 _CHANNELS = ("gas_ppm", "temperature_c", "humidity_pct")
-FAULTS = ("stuck", "rate_of_change", "out_of_range", "spike", "silent", "clock")
+FAULTS = ("stuck", "rate_of_change", "out_of_range", "spike", "silent", "clock", "dropout")
 #: A low-set-point reading waits for the next one at most this many device intervals of
 #: reading time (``2``: one reading lost in transit is not yet a timeout), and at least
 #: :data:`CONFIRM_MIN_S` seconds (a burst of readings 10 ms apart); never more than
@@ -348,6 +355,7 @@ class SafetyRules:
         *,
         now: float,
         clock: str | None = None,
+        dropout: str | None = None,
     ) -> list[AlertEvent]:
         """Apply every rule to one accepted reading.
 
@@ -357,6 +365,8 @@ class SafetyRules:
             now: receive time, monotonic seconds (for the silence rule).
             clock: why the reading was placed at its receipt time (its device's clock is
                 broken: the ``clock`` fault), or None.
+            dropout: why the reading reads as a sensor at 0 (the ``dropout`` fault: the
+                signal model's :meth:`~app.ml.signal.SignalStates.dead_level`), or None.
 
         Returns:
             Events in the order they happened, possibly empty.
@@ -376,7 +386,7 @@ class SafetyRules:
             if spike is not None:
                 out += self._spike(device_id, *spike)
             out += self._threshold(device_id, ts, gas, confirmed=False, prev=r.gas[s], now=now)
-            out += self._faults(device_id, s, ts, (gas, temp, rh), clock)
+            out += self._faults(device_id, s, ts, (gas, temp, rh), clock, dropout)
         r.gas[s], r.temp[s], r.rh[s] = gas, temp, rh
         r.last_ts[s], r.last_seen[s] = ts, now
         return out
@@ -884,10 +894,13 @@ class SafetyRules:
         ts: float,
         vals: Vals,
         clock: str | None = None,
+        dropout: str | None = None,
     ) -> list[AlertEvent]:
         c = self.config
         r = self.rows
         found: dict[str, str] = {} if clock is None else {"clock": clock}
+        if dropout is not None:
+            found["dropout"] = dropout
         # the gas range and rate limits are in ppm: they do not apply to a %LEL or raw unit
         unit = self.profiles.unit(d)
         first = 0 if unit == "ppm" else 1

@@ -290,6 +290,12 @@ FELL_KEEP_S = 24 * 3600.0
 #: kept the old one for as long as it stayed, and x2-x5 leaks on it were never raised
 #: (newcomer of 3 Dec, 0 of 24).
 DEAD_FRACTION = 0.05
+#: A reading counts as a sensor at 0 for the ``dropout`` sensor fault
+#: (:meth:`SignalStates.dead_level`) only against a clean level at least this many of its
+#: noise scales above 0: eCO2 at its 400 ppm floor (scale ~5 ppm: 80) or a 250 mV output
+#: never read 0 in clean air, but a CO cell that learned 5 ppm of traffic (scale ~1 ppm, its
+#: resolution) reads 0 in clean air at night.
+DEAD_FAULT_SCALES = 20.0
 #: A sensor back from 0 whose carried level has not risen for this long (s) has settled at
 #: its new clean level (:meth:`SignalStates._return`): a rise from there is judged from it.
 #: Carried on, a x2 leak an hour after a sensor came back at 0.6x (1.2x of the old level,
@@ -996,6 +1002,31 @@ class SignalStates(Columns):
         if typical == typical and DROPOUT_MIN_READINGS * typical > span:
             span = DROPOUT_MIN_READINGS * typical
         return span
+
+    def dead_level(self, s: int, gas: float) -> float | None:
+        """The clean level (gas units) against which slot ``s``'s reading ``gas`` (gas
+        units) reads as a sensor at 0 (:func:`reads_dropout`: at or under
+        :data:`DEAD_FRACTION` of it and ``huber_c`` of its noise scales below), once such
+        readings have outlasted a dropout (:meth:`_dropout_span`), and that level stands at
+        least :data:`DEAD_FAULT_SCALES` of its noise scales above 0; else None. The level is
+        the one kept from before the fall (:attr:`fell`), or, while a leak episode holds
+        the slot (its level ignores such readings), the held one. For the ``dropout``
+        sensor fault (:class:`app.alerting.safety.SafetyRules`): before it, a sensor that
+        read 0 ppm for hours raised nothing at all, and under a leak alert kept it open
+        with nothing saying why (newcomers of 3 Dec)."""
+        if not (self.warm(s) and math.isfinite(gas)):
+            return None
+        e = self.fell.get(s)
+        if e is not None:
+            level, scale = e[0], e[1]
+        else:
+            since = self.below_since[s]
+            if not (self.held[s] and self.last_ts[s] - since >= self._dropout_span(s)):
+                return None  # False for NaN: no run of far-below readings
+            level, scale = self.level[s], self.scale[s]
+        if not level >= DEAD_FAULT_SCALES * scale:
+            return None
+        return level if reads_dropout(gas, level, scale, self.cfg) else None
 
     def _return(self, s: int, x: float) -> None:
         """Clean air coming back after slot ``s`` fell far below its level for longer than a

@@ -112,7 +112,8 @@ class EventOut(BaseModel):
         'threshold "low", "high", '
         '"escalated", "de-escalated", "cleared_unacked", "gas_returned"; '
         'sensor_fault "stuck", "rate_of_change", "out_of_range", '
-        '"silent", "clock"; "all clear", "acknowledged", "reminder"',
+        '"silent", "clock", "dropout" (the gas reads as a sensor at 0); "all clear", '
+        '"acknowledged", "reminder"',
     )
     detail: str | None = Field(None, description="Human-readable cause (safety rules)")
     ack: Ack | None = None

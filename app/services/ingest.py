@@ -665,7 +665,11 @@ class Ingestor:
         if placed is not None and kept:
             clock = [_clock_fault(float(ts[j]), float(at[j])) for j in kept_j]
         if kept and self.safety is not None:
-            await self.safety.on_readings(kept, clock)
+            # judged on the signal models as this message left them (a sensor at 0 is one
+            # once such readings outlasted a dropout)
+            dead = self.buffers.signals.dropout
+            dropout = [dead(d, gas) for d, _, gas, _, _ in kept]
+            await self.safety.on_readings(kept, clock, dropout if any(dropout) else None)
         if kept and self.record is not None:
             await self.record(kept)
 

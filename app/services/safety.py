@@ -41,20 +41,25 @@ class SafetyService:
         self.wall = wall
 
     async def on_readings(
-        self, rows: Sequence[Row], clock: Sequence[str | None] | None = None
+        self,
+        rows: Sequence[Row],
+        clock: Sequence[str | None] | None = None,
+        dropout: Sequence[str | None] | None = None,
     ) -> None:
         """Apply the rules to accepted readings (time order per device) and publish.
 
         A device seen for the first time is registered with the default profile first.
         ``clock``: per row, why it was placed at its receipt time (the ``clock`` fault), or
-        None; None for all rows.
+        None; None for all rows. ``dropout``: per row, why it reads as a sensor at 0 (the
+        ``dropout`` fault), or None; None for all rows.
         """
         await self.registry.ensure({r[0] for r in rows})
         now = self.monotonic()
         events: list[AlertEvent] = []
         for i, (d, ts, gas, temp, rh) in enumerate(rows):
             why = None if clock is None else clock[i]
-            events += self.rules.check(d, ts, gas, temp, rh, now=now, clock=why)
+            dead = None if dropout is None else dropout[i]
+            events += self.rules.check(d, ts, gas, temp, rh, now=now, clock=why, dropout=dead)
         if events or self.rules.dirty:
             await self.log.publish(events)
 

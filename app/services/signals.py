@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from app.ml.features import ambient_allowance, needed_z
-from app.ml.signal import SignalConfig, SignalStates
+from app.ml.signal import DEAD_FRACTION, SignalConfig, SignalStates
 from app.slab import Columns, SlotIndex
 
 #: (i) -> the raw readings (gas, °C, %RH) of the device of reading ``i`` of a
@@ -138,6 +138,22 @@ class SignalBank:
         """Drop what is kept by id for evicted devices (their slots are cleared on release)."""
         for d in device_ids:
             self.last_reset.pop(d, None)
+
+    def dropout(self, device_id: str, gas: float) -> str | None:
+        """Why the device's reading ``gas`` (gas units) reads as a sensor at 0 (the
+        ``dropout`` sensor fault: :meth:`app.ml.signal.SignalStates.dead_level`), or None
+        (no such reading, or an unknown device)."""
+        s = self.index.get(device_id)
+        if s is None:
+            return None
+        level = self.states.dead_level(s, gas)
+        if level is None:
+            return None
+        return (
+            f"gas reads {gas:g}, at or under {100 * DEAD_FRACTION:g} % of the device's clean "
+            f"level of {level:.6g} for more than a dropout: is the sensor unplugged or dead, "
+            "or is the gateway sending 0 for a missing value? Leaks are not seen meanwhile"
+        )
 
     def set_probability(self, device_id: str, p: float) -> None:
         """Remember a device's latest leak probability (ignored if it has no slot)."""

@@ -564,6 +564,20 @@ def test_a_broken_clock_is_a_sensor_fault_that_ends_when_the_clock_advances() ->
     assert out[0].detail == why and out[1].ts == T0 + 6 + 5
 
 
+def test_a_sensor_at_0_is_a_dropout_fault_told_once_that_ends_when_it_is_back() -> None:
+    rules = SafetyRules(SafetyConfig(off_delay_s=5))
+    why = "gas reads 0, at or under 5 % of the device's clean level of 420"
+    out = feed(rules, gas_only([420.0] * 3))
+    for i in range(3, 9):  # held for six readings: one raise, no repeat
+        out += rules.check("d", T0 + i, 0.0, 21.0, 45.0, now=float(i), dropout=why)
+    out += feed(rules, gas_only([420.0] * 10), t0=T0 + 9)
+    assert [(e.type.value, e.kind.value, e.reason) for e in out] == [
+        ("alert.raised", "sensor_fault", "dropout"),
+        ("alert.resolved", "sensor_fault", "all clear"),
+    ]
+    assert out[0].detail == why and out[0].severity == "warning" and out[1].ts == T0 + 9 + 5
+
+
 def test_an_off_delay_started_by_a_stamp_ahead_restarts_when_time_goes_back() -> None:
     """One reading stamped 15 min ahead in a backfilled stream started the clear timer: the
     readings after it are behind it, and the alarm stayed open until the stream passed that

@@ -753,8 +753,41 @@ async def test_a_sensor_reading_0_under_a_leak_does_not_close_its_alert(
     dev = f"zeros-under-leak-{zeros_s}"
     await post_scored(client, dev, g, T0, size=500)
     alerts = (await client.get("/api/alerts", params={"device_id": dev})).json()["alerts"]
-    assert [(a["kind"], a["state"]) for a in alerts] == [("leak", "resolved")], alerts
+    leaks = [(a["kind"], a["state"]) for a in alerts if a["kind"] == "leak"]
+    assert leaks == [("leak", "resolved")], alerts
     events = (await client.get("/api/events", params={"device_id": dev})).json()["events"]
     [done] = [e for e in events if e["type"] == "alert.resolved" and e["kind"] == "leak"]
     resolved = datetime.fromisoformat(done["ts"].replace("Z", "+00:00")).timestamp()
     assert resolved >= T0 + 5400, done
+    # zeros longer than a dropout (5 min) are told as a sensor at 0, and that ends
+    faults = [(e["type"], e["reason"]) for e in events if e["kind"] == "sensor_fault"]
+    told = [("alert.raised", "dropout"), ("alert.resolved", "all clear")]
+    assert faults == (told if zeros_s > 300 else []), faults
+
+
+async def test_a_sensor_that_reads_0_raises_a_dropout_fault_that_ends_when_it_is_back(
+    client: httpx.AsyncClient,
+) -> None:
+    """A clean 420 ppm sensor that reads 0 ppm for 20 min (unplugged; a gateway sending 0
+    for a missing value) raised nothing at all before 3 Dec: not a leak (it is not gas), and
+    no fault. Now a ``dropout`` sensor fault, raised once the zeros outlast a dropout
+    (5 min) and resolved after the sensor is back; a lone 0 and a 2-min run raise nothing."""
+    rng = np.random.default_rng(5)
+    g = 420 + rng.normal(0, 3, 3600 + 1200 + 1200)
+    g[1000] = 0.0
+    g[2000:2120] = 0.0
+    g[3600:4800] = 0.0
+    await post_scored(client, "unplugged", g, T0, size=500)
+    events = (await client.get("/api/events", params={"device_id": "unplugged"})).json()
+    kinds = [(e["kind"], e["type"], e["reason"]) for e in events["events"]]
+    assert kinds == [
+        ("sensor_fault", "alert.raised", "dropout"),
+        ("sensor_fault", "alert.resolved", "all clear"),
+    ], kinds
+    raised, resolved = (
+        datetime.fromisoformat(e["ts"].replace("Z", "+00:00")).timestamp() - T0
+        for e in events["events"]
+    )
+    assert 3600 + 300 <= raised <= 3600 + 310 + 500, raised  # one message may be learned whole
+    assert resolved >= 4800, resolved
+    assert "clean level of 4" in events["events"][0]["detail"], events["events"][0]

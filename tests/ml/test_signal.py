@@ -150,6 +150,28 @@ def test_ambient_levels_are_learned_with_the_level() -> None:
     assert out[-1, 3] == pytest.approx(20.0) and out[-1, 4] == pytest.approx(50.0)
 
 
+def test_a_sensor_at_0_reads_dead_after_a_dropout_against_a_level_far_above_0() -> None:
+    """:meth:`SignalStates.dead_level` (the ``dropout`` sensor fault): eCO2 at 420 ppm that
+    reads 0 is dead once the zeros outlast a dropout (300 s), and no longer once back; a
+    CO cell that learned 5 ppm at its 1-ppm resolution reads 0 in clean air: never dead."""
+    rng = np.random.default_rng(0)
+    for base, noise, dead in ((420.0, 3.0, True), (5.0, 0.0, False)):
+        sig = DeviceSignal(SignalConfig())
+        gas = np.round(base + rng.normal(0, noise, 600)) if noise else np.r_[[4.0, 6.0] * 300]
+        for i, g in enumerate(gas):
+            sig.learn_one(float(g), float(i))
+        st, t = sig._st, len(gas)
+        seen = []
+        for k in range(400):
+            sig.learn_one(0.0, float(t + k))
+            seen.append(st.dead_level(0, 0.0))
+        assert (seen[250] is None) and ((seen[-1] is not None) is dead), (base, seen[-1])
+        if dead:
+            assert seen[-1] == pytest.approx(base, rel=0.02)
+            sig.learn_one(base, float(t + 400))
+            assert st.dead_level(0, base) is None
+
+
 def _scale_after(gas: np.ndarray) -> float:
     out = signal_series(gas, np.arange(len(gas), dtype=float))
     return float(out[-1, 2])
