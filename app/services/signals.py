@@ -97,6 +97,12 @@ class SignalBank:
         if s is not None:
             self.states.held[s] = int(on)
 
+    def held_any(self, device_ids: Iterable[str]) -> bool:
+        """Whether any of these devices (unknown ones are not) has its level held by an open
+        leak episode."""
+        get, held = self.index.get, self.states.held
+        return any((s := get(d)) is not None and held[s] for d in device_ids)
+
     def rebase(self, device_id: str, gas: float) -> None:
         """A device's leak alert ended: see :meth:`app.ml.signal.SignalStates.rebase`
         (ignored if unknown)."""
