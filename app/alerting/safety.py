@@ -101,7 +101,8 @@ updated it; the episode ends when no condition has held for ``off_delay_s``:
   for ``off_delay_s``.
 - "dropout": the gas reads as a sensor at 0 (unplugged, dead, or a gateway sending 0 for
   a missing value): at or under 5 % of the device's clean level, for longer than a dropout
-  (5 min), against a level at least 20 noise scales above 0 (the signal model's
+  (5 min), in a run that began with a step from at least half that level, against a level
+  at least 20 noise scales above 0 (the signal model's
   :meth:`~app.ml.signal.SignalStates.dead_level`; the caller says so per reading,
   ``check(dropout=...)``). It ends ``off_delay_s`` after the gas is back. Before it, a
   sensor reading 0 ppm for hours raised nothing, and under a leak alert kept that alert

@@ -296,6 +296,10 @@ DEAD_FRACTION = 0.05
 #: never read 0 in clean air, but a CO cell that learned 5 ppm of traffic (scale ~1 ppm, its
 #: resolution) reads 0 in clean air at night.
 DEAD_FAULT_SCALES = 20.0
+#: The lagged temperature and humidity (:meth:`SignalStates._lag`) start at the second of two
+#: readings in a row this close (°C, %RH): a probe's power-on value (85 °C, 0 %RH) is never
+#: the start.
+LAG_START = (1.0, 5.0)
 #: A sensor back from 0 whose carried level has not risen for this long (s) has settled at
 #: its new clean level (:meth:`SignalStates._return`): a rise from there is judged from it.
 #: Carried on, a x2 leak an hour after a sensor came back at 0.6x (1.2x of the old level,
@@ -605,6 +609,11 @@ class SignalStates(Columns):
         #: carried) and when that carry began (NaN: none; inf: spent, until the gas is back
         #: near the fallen level) (:meth:`_return`); rare, not in snapshots
         self.fell: dict[int, list[float]] = {}
+        #: slot -> reading time (epoch s) of the first of its current run of raw readings at
+        #: or under :data:`DEAD_FRACTION` of its clean level, a run that began with a step
+        #: from at least :data:`DROPOUT_FRACTION` of it (:meth:`dead_level`); rare, not in
+        #: snapshots
+        self.dead_since: dict[int, float] = {}
 
     def clear(self, slot: int) -> None:
         """Set ``slot`` back to the defaults and forget its reset reference."""
@@ -614,6 +623,7 @@ class SignalStates(Columns):
         self._forget_settle(slot)
         self.learned.pop(slot, None)
         self.fell.pop(slot, None)
+        self.dead_since.pop(slot, None)
 
     def _forget_settle(self, s: int) -> None:
         self.settle_peak.pop(s, None)
@@ -646,6 +656,7 @@ class SignalStates(Columns):
         self._forget_settle(s)
         self.learned.pop(s, None)
         self.fell.pop(s, None)
+        self.dead_since.pop(s, None)
         self.n[s] = 0
         self.nrec[s] = 0
         self.rising[s] = 0
@@ -731,7 +742,9 @@ class SignalStates(Columns):
         gateway came back from a 6-15 min outage became the level: newcomer)."""
         gas = self.r2[s]
         self._keep_if_held(s, gap)
+        dead = self._dead_fall(s)
         self.restart(s, ts)
+        self._keep_dead(s, dead)
         self.restarts[s] += 1
         self.dt[s] = math.nan  # as in learn: the interval after a pause is learned afresh
         self.n[s] = 1
@@ -767,17 +780,24 @@ class SignalStates(Columns):
         time constant ``tau_lag_s`` towards the median of the reading, the one before it
         (``t_last``, ``h_last``) and the lagged value itself: one implausible reading (a
         probe's 85 °C power-on value) moves nothing, a step is followed one reading late.
-        After a gap or at the first reading (``dt`` NaN) they start at the reading. An
-        unknown (NaN) reading moves nothing."""
-        a = 1.0 if not math.isfinite(dt) else 1.0 - math.exp(-max(dt, 0.0) / self.cfg.tau_lag_s)
-        for raw, last, lag in ((temp, self.t_last, self.t_lag), (rh, self.h_last, self.rh_lag)):
+        At the first reading and after a gap (``dt`` NaN) the lag is unknown; it starts at
+        the second of two readings in a row within :data:`LAG_START` of each other (it
+        started at the first reading until a newcomer of 4 Dec found a power-on 85 °C there
+        holding x1.5-x2 leaks back 5-9 min). An unknown (NaN) reading moves nothing."""
+        a = 1.0 - math.exp(-max(dt, 0.0) / self.cfg.tau_lag_s) if math.isfinite(dt) else 0.0
+        for raw, last, lag, near in (
+            (temp, self.t_last, self.t_lag, LAG_START[0]),
+            (rh, self.h_last, self.rh_lag, LAG_START[1]),
+        ):
             if not math.isfinite(raw):
                 continue
             prev, old = last[s], lag[s]
-            if a >= 1.0 or not (math.isfinite(prev) and math.isfinite(old)):
-                lag[s] = raw
-            else:
+            if not math.isfinite(dt):
+                lag[s] = math.nan
+            elif math.isfinite(old) and math.isfinite(prev):
                 lag[s] = old + a * (sorted((prev, raw, old))[1] - old)
+            elif abs(raw - prev) <= near:  # False for NaN
+                lag[s] = raw
             last[s] = raw
 
     def lag_allowance(self, s: int) -> float:
@@ -830,7 +850,9 @@ class SignalStates(Columns):
             typical = self.dt[s]
             if dt > self.gap_s(s):
                 self._keep_if_held(s, dt)
+                dead = self._dead_fall(s)
                 self.restart(s, ts)
+                self._keep_dead(s, dead)
                 self.restarts[s] += 1
                 self.dt[s] = dt = math.nan  # the interval after a pause is learned afresh
             elif dt > 0:
@@ -850,6 +872,7 @@ class SignalStates(Columns):
         else:
             x = gas
             self.nrec[s] += 1
+        self._track_dead(s, gas, ts)
         self.r1[s], self.r2[s] = self.r2[s], gas
         if c.tau_lag_s > 0:
             self._lag(s, temp, rh, dt)
@@ -1003,28 +1026,65 @@ class SignalStates(Columns):
             span = DROPOUT_MIN_READINGS * typical
         return span
 
+    def _dead_ref(self, s: int) -> tuple[float, float]:
+        """Slot ``s``'s clean level and noise scale (gas units) for the sensor-at-0 test: the
+        ones kept from before a fall (:attr:`fell`), else the current ones (NaN: unknown)."""
+        e = self.fell.get(s)
+        return (e[0], e[1]) if e is not None else (self.level[s], self.scale[s])
+
+    def _track_dead(self, s: int, gas: float, ts: float) -> None:
+        """Start, go on with or end slot ``s``'s run of raw readings at or under
+        :data:`DEAD_FRACTION` of its clean level (:attr:`dead_since`). A run starts only with
+        a step from at least :data:`DROPOUT_FRACTION` of that level (the raw reading before):
+        a sensor unplugged, dead or sent as 0 drops at once, while clean air that clears
+        (a CO cell 3 -> 0.05 ppm, a methane head 12 -> 0 ppm over minutes) falls through the
+        readings between (newcomer of 4 Dec: a `dropout` fault at 3 of 3 such falls)."""
+        level = self._dead_ref(s)[0]
+        if gas <= DEAD_FRACTION * level:  # False for NaN
+            if s not in self.dead_since and self.r2[s] >= DROPOUT_FRACTION * level:
+                self.dead_since[s] = ts
+        elif s in self.dead_since and gas == gas:
+            del self.dead_since[s]
+
+    def _dead_fall(self, s: int) -> tuple[list[float], float] | None:
+        """Before a gap restart: slot ``s``'s fall record and dead run if it reads as a sensor
+        at 0 (a held slot's level makes the record), else None."""
+        since = self.dead_since.get(s)
+        if since is None:
+            return None
+        e = self.fell.get(s)
+        if e is None and self.held[s]:
+            e = [self.level[s], self.scale[s], self.dev[s], self.tail[s], self.last_ts[s]]
+            e += [math.nan] * 4
+        return None if e is None else (e, since)
+
+    def _keep_dead(self, s: int, dead: tuple[list[float], float] | None) -> None:
+        """After a gap restart: a sensor that was at 0 keeps its fall record and dead run
+        (:meth:`_dead_fall`). Dropped with the restart, the warm-up learned 0 as the clean
+        level: the ``dropout`` fault resolved while the sensor still read 0, and the sensor
+        back at its old level raised a critical leak alert that never cleared (newcomer of
+        4 Dec, 3 of 3 at each of 4 outage lengths)."""
+        if dead is not None:
+            self.fell[s], self.dead_since[s] = dead
+
     def dead_level(self, s: int, gas: float) -> float | None:
         """The clean level (gas units) against which slot ``s``'s reading ``gas`` (gas
         units) reads as a sensor at 0 (:func:`reads_dropout`: at or under
-        :data:`DEAD_FRACTION` of it and ``huber_c`` of its noise scales below), once such
-        readings have outlasted a dropout (:meth:`_dropout_span`), and that level stands at
-        least :data:`DEAD_FAULT_SCALES` of its noise scales above 0; else None. The level is
-        the one kept from before the fall (:attr:`fell`), or, while a leak episode holds
-        the slot (its level ignores such readings), the held one. For the ``dropout``
-        sensor fault (:class:`app.alerting.safety.SafetyRules`): before it, a sensor that
-        read 0 ppm for hours raised nothing at all, and under a leak alert kept it open
-        with nothing saying why (newcomers of 3 Dec)."""
-        if not (self.warm(s) and math.isfinite(gas)):
+        :data:`DEAD_FRACTION` of it and ``huber_c`` of its noise scales below), once its run
+        of such readings, begun with a step (:meth:`_track_dead`), has outlasted a dropout
+        (:meth:`_dropout_span`), and that level stands at least :data:`DEAD_FAULT_SCALES` of
+        its noise scales above 0; else None. The level is the one kept from before the fall
+        (:attr:`fell`), else the current one (held by a leak episode, or still kept by the
+        dropout rule). For the ``dropout`` sensor fault
+        (:class:`app.alerting.safety.SafetyRules`): before it, a sensor that read 0 ppm for
+        hours raised nothing at all, and under a leak alert kept it open with nothing
+        saying why (newcomers of 3 Dec). A lone 0 or two in a clean dip raised it at once
+        until the run's length counted there too (newcomer of 4 Dec)."""
+        since = self.dead_since.get(s)
+        if since is None or self.last_ts[s] - since < self._dropout_span(s):
             return None
-        e = self.fell.get(s)
-        if e is not None:
-            level, scale = e[0], e[1]
-        else:
-            since = self.below_since[s]
-            if not (self.held[s] and self.last_ts[s] - since >= self._dropout_span(s)):
-                return None  # False for NaN: no run of far-below readings
-            level, scale = self.level[s], self.scale[s]
-        if not level >= DEAD_FAULT_SCALES * scale:
+        level, scale = self._dead_ref(s)
+        if not (math.isfinite(gas) and level >= DEAD_FAULT_SCALES * scale):
             return None
         return level if reads_dropout(gas, level, scale, self.cfg) else None
 

@@ -172,6 +172,52 @@ def test_a_sensor_at_0_reads_dead_after_a_dropout_against_a_level_far_above_0() 
             assert st.dead_level(0, base) is None
 
 
+def _feed(sig: DeviceSignal, gas: np.ndarray, t0: float, temp: float = 21.0) -> float:
+    """Learn ``gas`` at 1 Hz from ``t0``; returns the time after the last reading."""
+    for i, g in enumerate(gas):
+        sig.learn_one(float(g), t0 + i, temp, 45.0)
+    return t0 + len(gas)
+
+
+def test_a_dead_run_needs_a_step_and_a_dropout_length_and_outlives_a_gap() -> None:
+    """The ``dropout`` fault's test (newcomer of 4 Dec): a lone 0 in a clean dip to 0.5x is
+    no dead sensor (it raised the fault at once); nor is clean air that clears to 0 over
+    minutes (a methane head 12 -> 0 ppm); a sensor unplugged during a 20-min gateway outage
+    is still dead after it (the restart used to learn 0 as its level: the fault cleared and
+    the sensor back at 420 ppm raised a critical leak alert)."""
+    rng = np.random.default_rng(1)
+    sig = DeviceSignal(SignalConfig())
+    st = sig._st
+    t = _feed(sig, 420 + rng.normal(0, 3, 600), 0.0)
+    t = _feed(sig, 210 + rng.normal(0, 2, 900), t)
+    t = _feed(sig, [0.0], t)
+    t = _feed(sig, 210 + rng.normal(0, 2, 600), t)
+    assert st.dead_level(0, 0.0) is None  # a lone 0 in a dip
+    head = DeviceSignal(SignalConfig())
+    t = _feed(head, 12 + rng.normal(0, 0.05, 600), 0.0)
+    t = _feed(head, np.maximum(12 * np.exp(-np.arange(900) / 60), 0.0), t)
+    assert head._st.dead_level(0, 0.0) is None  # clean air that cleared
+    dead = DeviceSignal(SignalConfig())
+    t = _feed(dead, 420 + rng.normal(0, 3, 600), 0.0)
+    t = _feed(dead, np.zeros(600), t)
+    assert dead._st.dead_level(0, 0.0) == pytest.approx(420, rel=0.02)
+    t = _feed(dead, np.zeros(600), t + 1200)  # after a 20-min outage, still at 0
+    assert dead._st.dead_level(0, 0.0) == pytest.approx(420, rel=0.02)
+    _feed(dead, 420 + rng.normal(0, 3, 120), t)  # back: the old level, no leak
+    assert dead.level_ == pytest.approx(420, rel=0.02) and dead._st.dead_level(0, 420) is None
+
+
+def test_a_power_on_temperature_never_starts_the_lag() -> None:
+    """A probe's 85 °C power-on value as a fresh device's first reading started the lagged
+    temperature at 85 °C, and its allowance held x1.5-x2 leaks back 5-9 min (newcomer of
+    4 Dec). The lag starts at two readings in a row that agree."""
+    sig = DeviceSignal(SignalConfig())
+    sig.learn_one(420.0, 0.0, 85.0, 45.0)
+    _feed(sig, np.full(200, 420.0), 1.0)
+    assert sig._st.t_lag[0] == pytest.approx(21.0, abs=0.01)
+    assert sig._st.lag_allowance(0) == pytest.approx(0.0, abs=1e-3)
+
+
 def _scale_after(gas: np.ndarray) -> float:
     out = signal_series(gas, np.arange(len(gas), dtype=float))
     return float(out[-1, 2])
