@@ -252,7 +252,8 @@ class Pending:
 #: watched), the rate rule's reference reading (NaN = none), the run of unchanged readings,
 #: whether the device is silent now and whether its temperature or humidity has ever changed
 #: between two of its readings (``ambient``: a live T/RH sensor, not placeholders; the stuck
-#: rule). 78 bytes a device.
+#: rule). 70 bytes a device: the reference's °C and %RH are float32 (the rate limits are
+#: 5 °C/s and 15 %RH/s; float32 holds a reading to 1e-5 °C).
 _FIELDS: dict[str, tuple[str, float]] = {
     "gas": ("d", math.nan),
     "temp": ("d", math.nan),
@@ -261,8 +262,8 @@ _FIELDS: dict[str, tuple[str, float]] = {
     "last_seen": ("d", math.inf),
     "ref_ts": ("d", math.nan),
     "ref_gas": ("d", math.nan),
-    "ref_temp": ("d", math.nan),
-    "ref_rh": ("d", math.nan),
+    "ref_temp": ("f", math.nan),
+    "ref_rh": ("f", math.nan),
     "same_run": ("i", 0),
     "silent": ("b", 0),
     "ambient": ("b", 0),
@@ -305,7 +306,7 @@ class SafetyRules:
     changed are collected in :attr:`dirty` (persist with :meth:`take_dirty`).
 
     Memory: the per-device values are columns of a slab (:class:`app.slab.Columns`) indexed
-    by the device's slot, 78 bytes a device; only a device with an open episode has objects of
+    by the device's slot, 70 bytes a device; only a device with an open episode has objects of
     its own (:class:`OpenEpisode`, in a dict by device id). In the service the slots are the
     ring buffers' (``index``): a device gets its row with its ring and loses it on eviction or
     hand-over. A device watched for silence without a slot (known from the store, no reading

@@ -105,7 +105,7 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   RH rose 10 %RH before the first injection and the signal only 7 %).
   The change counts as the larger of the change now and the change seen through a
   first-order lag of ``tau_lag_s`` (300 s; ``t_lag``, ``rh_lag``; one implausible reading
-  moves nothing): a sensor follows T and RH through its own thermal and humidity lag, and
+  moves it little): a sensor follows T and RH through its own thermal and humidity lag, and
   the allowance for a temperature step went at once when T stepped back while the gas was
   still up (:meth:`SignalStates.lag_allowance`).
 - **Hold**: while a leak episode is open (:meth:`DeviceSignal.hold`) the level does not move
@@ -296,10 +296,11 @@ DEAD_FRACTION = 0.05
 #: never read 0 in clean air, but a CO cell that learned 5 ppm of traffic (scale ~1 ppm, its
 #: resolution) reads 0 in clean air at night.
 DEAD_FAULT_SCALES = 20.0
-#: The lagged temperature and humidity (:meth:`SignalStates._lag`) start at the second of two
-#: readings in a row this close (°C, %RH): a probe's power-on value (85 °C, 0 %RH) is never
-#: the start.
-LAG_START = (1.0, 5.0)
+#: The largest step (°C, %RH) one reading moves the lagged temperature and humidity towards
+#: (:meth:`SignalStates._lag`): a probe's 85 °C or 0 %RH error value moves a 60-s device's
+#: lag by 0.9 °C or 2.7 %RH (a 0.016-0.018 log-ratio allowance), not 12 °C; a door or a
+#: shower moves T and RH by less than this a reading.
+LAG_STEP = (5.0, 15.0)
 #: A sensor back from 0 whose carried level has not risen for this long (s) has settled at
 #: its new clean level (:meth:`SignalStates._return`): a rise from there is judged from it.
 #: Carried on, a x2 leak an hour after a sensor came back at 0.6x (1.2x of the old level,
@@ -490,7 +491,7 @@ class SignalConfig:
 
 #: The per-slot fields of :class:`SignalStates`: typecode, default (see its docstring).
 #: The level, scale, times and the interval stay float64; the rest are float32 ('f', 4 B a
-#: device each, 56 B a device in all): the median memory holds gas readings the ring keeps as
+#: device each, 48 B a device in all): the median memory holds gas readings the ring keeps as
 #: float32 anyway, and the ambient means, the deviation, tail and recent means move by steps
 #: far above float32's relative precision (6e-8; e.g. ``dt / tau_scale_s`` ~3e-4 a reading).
 #: The level is not among them: rising at ``dt / tau_up_s`` of up to 3 scales a reading, its
@@ -511,8 +512,6 @@ _FIELDS: dict[str, tuple[str, float]] = {
     "exc_peak": ("f", 0.0),
     "exc_len": ("f", 0.0),
     "below_since": ("d", math.nan),
-    "t_last": ("f", math.nan),
-    "h_last": ("f", math.nan),
     "t_lag": ("f", math.nan),
     "rh_lag": ("f", math.nan),
     "rising": ("b", 0),
@@ -528,7 +527,7 @@ LAYOUT = ",".join(_FIELDS)
 
 
 class SignalStates(Columns):
-    """The online signal models of many devices, one slot each, in columns (107 B a slot).
+    """The online signal models of many devices, one slot each, in columns (99 B a slot).
 
     Columns (``array.array``, one value per slot): ``level``, ``scale`` (gas units), ``dt``
     (typical reading interval, s), ``last_ts`` (epoch s), ``r1``/``r2`` (the last two raw gas
@@ -538,12 +537,12 @@ class SignalStates(Columns):
     recent mean of the baseline-relative readings, gas units), ``exc_peak``/``exc_len`` (the
     peak, gas units above the level, and the length in readings of the current excursion far
     above while settling), ``below_since`` (epoch s of the
-    first of the current run of far-below readings; NaN = none), ``t_last``/``h_last``
-    (the last raw °C and %RH readings) and ``t_lag``/``rh_lag`` (°C, %RH seen through the
-    ``tau_lag_s`` lag: :meth:`SignalStates.lag_allowance`), all float64 (NaN = not known
-    yet); ``n`` (readings since the last (re)start), ``restarts``, ``nrec`` (raw readings kept
-    for the median, 0-2), ``rising`` (the recent readings stand far above the level: the
-    scale is kept) and ``held`` (an open leak episode holds the level and the scale).
+    first of the current run of far-below readings; NaN = none), ``t_lag``/``rh_lag``
+    (°C, %RH seen through the ``tau_lag_s`` lag: :meth:`SignalStates.lag_allowance`), all
+    float64 (NaN = not known yet); ``n`` (readings since the last (re)start),
+    ``restarts``, ``nrec`` (raw readings kept for the median, 0-2), ``rising`` (the recent
+    readings stand far above the level: the scale is kept) and ``held`` (an open leak
+    episode holds the level and the scale).
 
     No reading is kept for the warm-up: when the ``warmup``-th reading since a (re)start has
     been learned (:meth:`learn` returns it as due), the caller hands the raw readings since the
@@ -571,8 +570,6 @@ class SignalStates(Columns):
     exc_peak: array[float]
     exc_len: array[float]
     below_since: array[float]
-    t_last: array[float]
-    h_last: array[float]
     t_lag: array[float]
     rh_lag: array[float]
     rising: array[int]
@@ -651,7 +648,7 @@ class SignalStates(Columns):
         self.level[s] = self.scale[s] = self.t_level[s] = self.rh_level[s] = math.nan
         self.dev[s] = self.tail[s] = self.recent[s] = self.below_since[s] = math.nan
         self.r1[s] = self.r2[s] = math.nan
-        self.t_last[s] = self.h_last[s] = math.nan
+        self.t_lag[s] = self.rh_lag[s] = math.nan
         self.exc_peak[s] = self.exc_len[s] = 0.0
         self._forget_settle(s)
         self.learned.pop(s, None)
@@ -763,50 +760,40 @@ class SignalStates(Columns):
         k = self.n[s] - c.warmup
         return k >= 0 and c.settle_s > 0 and not k * self.dt[s] >= c.settle_s
 
-    def ratio_bound(self, s: int) -> float:
+    def ratio_bound(self, s: int, temp: float = math.nan, rh: float = math.nan) -> float:
         """The evidence gate's log-ratio bound for slot ``s`` now: ``settle_log_ratio`` while
-        it settles (if larger), else ``min_log_ratio``, plus :meth:`lag_allowance`; NaN
-        while warming up."""
+        it settles (if larger), else ``min_log_ratio``, plus :meth:`lag_allowance` for the
+        reading just learned (``temp`` °C, ``rh`` %RH; NaN: none); NaN while warming up."""
         c = self.cfg
         if not self.warm(s):
             return math.nan
         bound = c.min_log_ratio
         if self.settling(s):
             bound = max(bound, c.settle_log_ratio)
-        return bound + self.lag_allowance(s) if c.tau_lag_s > 0 else bound
+        return bound + self.lag_allowance(s, temp, rh) if c.tau_lag_s > 0 else bound
 
     def _lag(self, s: int, temp: float, rh: float, dt: float) -> None:
-        """Move slot ``s``'s lagged temperature and humidity (``t_lag``, ``rh_lag``) with
-        time constant ``tau_lag_s`` towards the median of the reading, the one before it
-        (``t_last``, ``h_last``) and the lagged value itself: one implausible reading (a
-        probe's 85 °C power-on value) moves nothing, a step is followed one reading late.
-        At the first reading and after a gap (``dt`` NaN) the lag is unknown; it starts at
-        the second of two readings in a row within :data:`LAG_START` of each other (it
-        started at the first reading until a newcomer of 4 Dec found a power-on 85 °C there
-        holding x1.5-x2 leaks back 5-9 min). An unknown (NaN) reading moves nothing."""
-        a = 1.0 - math.exp(-max(dt, 0.0) / self.cfg.tau_lag_s) if math.isfinite(dt) else 0.0
-        for raw, last, lag, near in (
-            (temp, self.t_last, self.t_lag, LAG_START[0]),
-            (rh, self.h_last, self.rh_lag, LAG_START[1]),
-        ):
-            if not math.isfinite(raw):
-                continue
-            prev, old = last[s], lag[s]
-            if not math.isfinite(dt):
-                lag[s] = math.nan
-            elif math.isfinite(old) and math.isfinite(prev):
-                lag[s] = old + a * (sorted((prev, raw, old))[1] - old)
-            elif abs(raw - prev) <= near:  # False for NaN
-                lag[s] = raw
-            last[s] = raw
+        """Move slot ``s``'s lagged temperature and humidity (``t_lag``, ``rh_lag``; started
+        at the warm-up's medians) towards the reading with time constant ``tau_lag_s``, by
+        at most :data:`LAG_STEP` of the reading's own: one implausible reading moves them
+        little. An unknown (NaN) reading moves nothing. A newcomer of 4 Dec found the lag
+        started at a device's first reading: a power-on 85 °C there held x1.5-x2 leaks back
+        5-9 min."""
+        if not math.isfinite(dt):
+            return
+        a = 1.0 - math.exp(-max(dt, 0.0) / self.cfg.tau_lag_s)
+        for x, lag, step in ((temp, self.t_lag, LAG_STEP[0]), (rh, self.rh_lag, LAG_STEP[1])):
+            old = lag[s]
+            if math.isfinite(x) and math.isfinite(old):
+                lag[s] = old + a * min(max(x - old, -step), step)
 
-    def lag_allowance(self, s: int) -> float:
-        """What the lagged ambient change explains beyond the change now (log ratio, >= 0;
-        0 while unknown): ``sens_t_per_c * max(0, |t_lag - t_level| - |T - t_level|)`` plus
-        the same for humidity, with T and RH the slot's last readings. The evidence gate
-        removes ``sens_t_per_c * |T - t_level| + ...`` (:func:`app.ml.features.evidence`);
-        adding this to its ratio bound makes that the larger of the change now and the
-        change seen through the lag, channel by channel.
+    def lag_allowance(self, s: int, temp: float = math.nan, rh: float = math.nan) -> float:
+        """What the ambient change seen through the lag explains beyond the change now (log
+        ratio, >= 0; 0 where unknown): ``sens_t_per_c * max(0, |t_lag - t_level| - |T -
+        t_level|)`` plus the same for humidity, ``temp`` (°C) and ``rh`` (%RH) the reading
+        just learned. The evidence gate removes ``sens_t_per_c * |T - t_level| + ...``
+        (:func:`app.ml.features.evidence`); adding this to its ratio bound makes that the
+        larger of the change now and the change seen through the lag, channel by channel.
 
         Why: a sensor follows temperature and humidity through its own thermal and
         humidity lag (minutes). A gas reading +3 %/°C of T seen through a 60-300 s lag,
@@ -819,8 +806,8 @@ class SignalStates(Columns):
         c = self.cfg
         extra = 0.0
         for now, lag, level, sens in (
-            (self.t_last[s], self.t_lag[s], self.t_level[s], c.sens_t_per_c),
-            (self.h_last[s], self.rh_lag[s], self.rh_level[s], c.sens_rh_per_pct),
+            (temp, self.t_lag[s], self.t_level[s], c.sens_t_per_c),
+            (rh, self.rh_lag[s], self.rh_level[s], c.sens_rh_per_pct),
         ):
             d = abs(lag - level) - abs(now - level)
             if d > 0.0:  # False for NaN
@@ -874,12 +861,12 @@ class SignalStates(Columns):
             self.nrec[s] += 1
         self._track_dead(s, gas, ts)
         self.r1[s], self.r2[s] = self.r2[s], gas
-        if c.tau_lag_s > 0:
-            self._lag(s, temp, rh, dt)
         n = self.n[s] + 1
         self.n[s] = n
         if n > c.warmup:
             self._update(s, x, dt if math.isfinite(dt) else 0.0, temp, rh)
+            if c.tau_lag_s > 0:
+                self._lag(s, temp, rh, dt)
         return x, self.level[s], self.scale[s], self.t_level[s], self.rh_level[s]
 
     def warm_up(self, s: int, raw: np.ndarray) -> tuple[float, float, float, float]:
@@ -916,8 +903,8 @@ class SignalStates(Columns):
         self.recent[s] = 0.0
         self.below_since[s] = math.nan
         self.rising[s] = 0
-        self.t_level[s] = float(np.median(w[:, 1]))
-        self.rh_level[s] = float(np.median(w[:, 2]))
+        self.t_level[s] = self.t_lag[s] = float(np.median(w[:, 1]))
+        self.rh_level[s] = self.rh_lag[s] = float(np.median(w[:, 2]))
         ref = self.before_reset.pop(s, None)
         if ref is not None and self._far_above(level, ref[0], ref[1]):
             self.kept[s] = (level, ref[0])
@@ -1311,10 +1298,10 @@ class DeviceSignal:
         """True once the level and scale are established (``warmup`` readings since start)."""
         return self._st.warm(0)
 
-    def ratio_bound(self) -> float:
+    def ratio_bound(self, temp: float = math.nan, rh: float = math.nan) -> float:
         """The evidence gate's log-ratio bound now, NaN while warming up
-        (:meth:`SignalStates.ratio_bound`)."""
-        return self._st.ratio_bound(0)
+        (:meth:`SignalStates.ratio_bound`; ``temp``, ``rh``: the reading just learned)."""
+        return self._st.ratio_bound(0, temp, rh)
 
     def hold(self, on: bool) -> None:
         """Hold (True) or release the level while a leak episode is open."""
@@ -1380,5 +1367,5 @@ def signal_series(
     out = np.empty((len(s), 6))
     for i, (row, t) in enumerate(zip(s.tolist(), np.asarray(ts, float).tolist(), strict=True)):
         out[i, :5] = sig.learn_one(row[0], t, row[1], row[2])
-        out[i, 5] = sig.ratio_bound()
+        out[i, 5] = sig.ratio_bound(row[1], row[2])
     return out

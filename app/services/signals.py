@@ -88,7 +88,7 @@ class SignalBank:
                 level, scale, t_level, rh_level = st.warm_up(s, recent(i))
                 if st.kept:
                     self._note_kept(s)
-            out.append((level, scale, t_level, rh_level, bound(s), k))
+            out.append((level, scale, t_level, rh_level, bound(s, temp, rh), k))
         return np.asarray(out, dtype=np.float64).reshape(-1, 6)
 
     def hold(self, device_id: str, on: bool) -> None:
@@ -215,7 +215,7 @@ class SignalBank:
         level = float(st.level[s])
         lr = math.log((max(gas, 0.0) + 1.0) / (max(level, 0.0) + 1.0))
         allow = ambient_allowance(temp, rh, float(st.t_level[s]), float(st.rh_level[s]), cfg)
-        bound = st.ratio_bound(s) + allow
+        bound = st.ratio_bound(s, temp, rh) + allow
         needs_z = float(needed_z(level, cfg))
         ratio_ok = level <= 0.0 or lr >= bound
         return {

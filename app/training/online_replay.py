@@ -111,7 +111,7 @@ class _Adapter:
         if self.k == 1:
             return tuple(state.learn_one(row[0], ts))
         out = state.learn_one(row[0], ts, row[1], row[2])[1:]
-        return (*out, state.ratio_bound())
+        return (*out, state.ratio_bound(row[1], row[2]))
 
     def ready(self, vals: np.ndarray, rows: np.ndarray) -> np.ndarray:
         ok = np.isfinite(vals[:, :2]).all(axis=1)

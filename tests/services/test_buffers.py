@@ -55,7 +55,8 @@ class Reference:
         if not s.warm or (s.n_ - self.warmup) % self.stride:
             return None
         vals = np.asarray(self.rows[d][-self.window :], dtype=np.float32)
-        return Window(d, ts, vals, np.array([level, scale, t_level, rh_level, s.ratio_bound()]))
+        bound = s.ratio_bound(v[1], v[2])
+        return Window(d, ts, vals, np.array([level, scale, t_level, rh_level, bound]))
 
 
 def fill(buf: DeviceBuffers, device: str, n: int, start: float = 0.0) -> list:
