@@ -522,8 +522,16 @@ _FIELDS: dict[str, tuple[str, float]] = {
 }
 
 
+#: The floats a saved slot keeps beside its columns: its fall record (:attr:`SignalStates.fell`,
+#: 9 values) and the start of its dead run (:attr:`SignalStates.dead_since`), NaN for none.
+#: Without them a service restart while a sensor read 0 forgot the level before the fall: the
+#: ``dropout`` fault resolved 60 s after the restart with the sensor still at 0, and the
+#: sensor back at its old level raised a critical leak alert that never cleared (newcomer of
+#: 4 Dec, 4 of 4 restarts; the alert before the fault too).
+SAVED_EXTRA = ("fell",) * 9 + ("dead_since",)
+
 #: The fields of a saved slot (:meth:`SignalStates.export`), in order.
-LAYOUT = ",".join(_FIELDS)
+LAYOUT = ",".join(_FIELDS) + ";fell(9),dead_since"
 
 
 class SignalStates(Columns):
@@ -629,8 +637,11 @@ class SignalStates(Columns):
 
     def export(self, s: int) -> list[float]:
         """Slot ``s``'s state, one float per field of :data:`LAYOUT` (ints are exact in
-        float64), for a snapshot that survives a restart."""
-        return [float(self.col(name)[s]) for name in _FIELDS]
+        float64; then :data:`SAVED_EXTRA`), for a snapshot that survives a restart."""
+        out = [float(self.col(name)[s]) for name in _FIELDS]
+        out += self.fell.get(s, [math.nan] * 9)
+        out.append(self.dead_since.get(s, math.nan))
+        return out
 
     def load(self, s: int, values: list[float]) -> None:
         """Set slot ``s`` from :meth:`export`'s list (same :data:`LAYOUT`).
@@ -638,10 +649,16 @@ class SignalStates(Columns):
         Raises:
             ValueError: ``values`` does not have one value per field.
         """
-        if len(values) != len(_FIELDS):
-            raise ValueError(f"{len(values)} values for {len(_FIELDS)} signal fields")
-        for (name, (code, _)), v in zip(_FIELDS.items(), values, strict=True):
+        n = len(_FIELDS)
+        if len(values) != n + len(SAVED_EXTRA):
+            raise ValueError(f"{len(values)} values for {n + len(SAVED_EXTRA)} signal fields")
+        for (name, (code, _)), v in zip(_FIELDS.items(), values[:n], strict=True):
             self.col(name)[s] = v if code in "df" else int(v)
+        fell, since = values[n : n + 9], values[n + 9]
+        if fell[0] == fell[0]:  # a fall record (NaN: none)
+            self.fell[s] = list(fell)
+        if since == since:
+            self.dead_since[s] = since
 
     def restart(self, s: int, ts: float) -> None:
         """Forget slot ``s``'s level, scale and median memory; warm up again from ``ts``."""
@@ -671,13 +688,18 @@ class SignalStates(Columns):
         the leak as clean air; only the set points still guarded the device). ``shift``
         (gas units) is added to the kept level: a raw device's zero moved by the operator
         puts its gas on another axis (:func:`app.alerting.profiles.detected_gas`), where
-        the old clean level reads ``shift`` higher.
+        the old clean level reads ``shift`` higher. A sensor at 0 (:meth:`dead_level`) keeps
+        its fall record and dead run: a reset while it read 0 learned 0 as the clean level,
+        its ``dropout`` fault resolved with the sensor still at 0, and the sensor back at its
+        old level raised a leak alert that never cleared (newcomer of 4 Dec).
         """
         if keep_reference:
             self._keep_reference(s, shift)
         else:
             self.before_reset.pop(s, None)
+        dead = self._dead_fall(s) if shift == 0.0 else None
         self.restart(s, self.last_ts[s])
+        self._keep_dead(s, dead)
         self.held[s] = 0
         self.restarts[s] += 1
 

@@ -97,11 +97,10 @@ class SignalBank:
         if s is not None:
             self.states.held[s] = int(on)
 
-    def held_any(self, device_ids: Iterable[str]) -> bool:
-        """Whether any of these devices (unknown ones are not) has its level held by an open
-        leak episode."""
-        get, held = self.index.get, self.states.held
-        return any((s := get(d)) is not None and held[s] for d in device_ids)
+    def held(self, device_id: str) -> bool:
+        """Whether the device's level is held by an open leak episode (False if unknown)."""
+        s = self.index.get(device_id)
+        return s is not None and bool(self.states.held[s])
 
     def rebase(self, device_id: str, gas: float) -> None:
         """A device's leak alert ended: see :meth:`app.ml.signal.SignalStates.rebase`

@@ -207,6 +207,27 @@ def test_a_dead_run_needs_a_step_and_a_dropout_length_and_outlives_a_gap() -> No
     assert dead.level_ == pytest.approx(420, rel=0.02) and dead._st.dead_level(0, 420) is None
 
 
+def test_a_dead_sensor_stays_dead_through_a_snapshot_and_an_operator_reset() -> None:
+    """A service restart (the slot saved and loaded) or an operator's baseline reset while
+    a sensor read 0 forgot the level before the fall: the ``dropout`` fault resolved with
+    the sensor still at 0, and the sensor back at 420 ppm raised a leak alert that never
+    cleared (newcomer of 4 Dec). The fall record and dead run now go with the snapshot and
+    survive the reset."""
+    rng = np.random.default_rng(2)
+    sig = DeviceSignal(SignalConfig())
+    t = _feed(sig, 420 + rng.normal(0, 3, 600), 0.0)
+    t = _feed(sig, np.zeros(600), t)
+    saved = sig._st.export(0)
+    back = DeviceSignal(SignalConfig())
+    back._st.load(0, saved)
+    assert back._st.dead_level(0, 0.0) == pytest.approx(420, rel=0.02)
+    back.reset()
+    t = _feed(back, np.zeros(300), t)
+    assert back._st.dead_level(0, 0.0) == pytest.approx(420, rel=0.02)
+    _feed(back, 420 + rng.normal(0, 3, 120), t)  # back: the old level, no leak
+    assert back.level_ == pytest.approx(420, rel=0.02) and back._st.dead_level(0, 420) is None
+
+
 def test_a_power_on_temperature_never_starts_the_lag() -> None:
     """A probe's 85 °C power-on value as a fresh device's first reading started the lagged
     temperature at 85 °C, and its allowance held x1.5-x2 leaks back 5-9 min (newcomer of
