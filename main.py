@@ -35,7 +35,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     demo = p.add_argument_group("demo")
     demo.add_argument("--devices", type=int, default=6, help="simulated devices")
-    demo.add_argument("--speed", type=_positive, default=10.0, help="readings/s per device")
+    demo.add_argument(
+        "--speed",
+        type=_positive,
+        default=10.0,
+        help="readings/s per device; readings are 1 simulated s apart, so 10 runs 10x real time",
+    )
     demo.add_argument("--duration", type=float, default=None, help="stop after seconds")
     demo.add_argument("--replay", type=Path, default=None, help="CSV recording to replay")
     demo.add_argument(
