@@ -696,10 +696,14 @@ class Ingestor:
             clock = [_clock_fault(float(ts[j]), float(at[j])) for j in kept_j]
         if kept and self.safety is not None:
             # judged on the signal models as this message left them (a sensor at 0 is one
-            # once such readings outlasted a dropout)
-            dead = self.buffers.signals.dropout
-            dropout = [dead(d, gas) for d, _, gas, _, _ in kept]
-            await self.safety.on_readings(kept, clock, dropout if any(dropout) else None)
+            # once such readings outlasted a dropout); no per-reading work while no device
+            # has a run of such readings (almost always)
+            signals = self.buffers.signals
+            dropout = None
+            if signals.states.dead_since:
+                dropout = [signals.dropout(d, gas) for d, _, gas, _, _ in kept]
+                dropout = dropout if any(dropout) else None
+            await self.safety.on_readings(kept, clock, dropout)
         if kept and self.record is not None:
             await self.record(kept)
 
