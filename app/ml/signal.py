@@ -108,6 +108,18 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   moves it little): a sensor follows T and RH through its own thermal and humidity lag, and
   the allowance for a temperature step went at once when T stepped back while the gas was
   still up (:meth:`SignalStates.lag_allowance`).
+  Both parts of the allowance are multiplied by the device's own **ambient gain**
+  (``amb_gain``, >= 1, capped at ``ambient_gain_max``): the multiple of the configured
+  sensitivities its gas has shown, learned from readings taken at least 3 °C or 8 %RH away
+  from the ambient levels while the gate is shut and no alert holds the device
+  (:meth:`SignalStates.ambient_gain`). A MOX sensor at +1-1.5 %/%RH in a bathroom, or one
+  at +5 %/°C on a thermostat's 10 °C steps, raised a leak alert at every shower or warm
+  phase (``bench.ambient_lag``: 30 and 13 alerts in 8 runs each; now 1 and 0); a response
+  that jumps past the bound at once is raised, and teaches nothing, so such a sensor learns
+  over its first excursions. The cost: a leak below the gate that stands through a stale
+  allowance (a x1.3 step as a shower ends, on a 60-s device: the humidity level is still
+  that of the shower) teaches the gain too, and is no longer raised at all (it was after
+  42-73 min); the air-quality benchmark loses one of 22 leaks >= 3 sd.
 - **Hold**: while a leak episode is open (:meth:`DeviceSignal.hold`) the level does not move
   up and the scale does not grow, so a persistent leak never becomes the baseline. Without
   an episode, readings ``z_hold`` or more noise scales up never grow the scale, and move the
@@ -213,6 +225,19 @@ from typing import Any
 import numpy as np
 
 from app.slab import Columns
+
+#: The learned ambient gain (:meth:`SignalStates.ambient_gain`) tracks this quantile of
+#: ``|rise| / allowance``: an upper one, as the tail's, so that a sensor whose gas follows the
+#: ambient through its own lag (the ratio grows over minutes) is covered at its full
+#: response, not its mean (0.5 left 6 of 20 alerts of the bathroom probe).
+GAIN_Q = 0.9
+#: Its time constant, s (every time constant spans at least ``min_memory`` readings): 600 s
+#: learns a sensor's response within its first excursion; 1800 s left 5 of 20 alerts of the
+#: bathroom probe and all 13 of the +5 %/°C thermostat (``python -m bench.ambient_lag``).
+GAIN_TAU_S = 600.0
+#: The least ambient allowance (log ratio) a reading must stand at to teach the gain: 0.05 is
+#: 2.9 °C or 7.7 %RH at the configured sensitivities, changes that noise alone never makes.
+GAIN_MIN_ALLOWANCE = 0.05
 
 #: Rise time constant of the level, s (6 h: a leak lasting 20 min would move an unheld level
 #: about 5 % of the way; it is held anyway while far above).
@@ -437,9 +462,10 @@ class SignalConfig:
     :func:`app.ml.features.sustained_rise`), ``ambient_hold_z`` and the ``jump_*`` fields (the
     gate's step route, off while ``jump_readings`` is 0: :func:`app.ml.features.step_rise`)
     and the ``settle_*`` fields (the settling period; ``settle_s`` 0 turns it off) were added
-    after the shipped model was trained, as was ``tau_lag_s`` (the ambient allowance's lag,
-    s; 0 turns it off: :meth:`SignalStates.lag_allowance`): a manifest without them takes
-    these defaults.
+    after the shipped model was trained, as were ``tau_lag_s`` (the ambient allowance's lag,
+    s; 0 turns it off: :meth:`SignalStates.lag_allowance`) and ``ambient_gain_max`` (the cap
+    of the device's learned ambient gain; 1 turns it off: :meth:`SignalStates.ambient_gain`):
+    a manifest without them takes these defaults.
     """
 
     warmup: int = 60
@@ -474,6 +500,7 @@ class SignalConfig:
     settle_min_s: float = 20.0  # ... and at least this long in reading time
     settle_recur_log_ratio: float = 0.223  # a held one: when the held one before peaked so near
     tau_lag_s: float = 300.0  # the ambient allowance also covers T/RH seen through this lag
+    ambient_gain_max: float = 3.0  # cap of the learned ambient gain (1: off; ``amb_gain``)
 
     def to_dict(self) -> dict[str, float]:
         """JSON-ready copy, for the manifest."""
@@ -490,16 +517,18 @@ class SignalConfig:
 
 
 #: The per-slot fields of :class:`SignalStates`: typecode, default (see its docstring).
-#: The level, scale, times and the interval stay float64; the rest are float32 ('f', 4 B a
-#: device each, 48 B a device in all): the median memory holds gas readings the ring keeps as
-#: float32 anyway, and the ambient means, the deviation, tail and recent means move by steps
-#: far above float32's relative precision (6e-8; e.g. ``dt / tau_scale_s`` ~3e-4 a reading).
+#: The level, scale and times stay float64; the rest are float32 ('f', 4 B a device each,
+#: 56 B a device in all): the median memory holds gas readings the ring keeps as float32
+#: anyway, the ambient means, the deviation, tail, recent means and the ambient gain move by
+#: steps far above float32's relative precision (6e-8; e.g. ``dt / tau_scale_s`` ~3e-4 a
+#: reading), and the typical interval (an average, 0.05 of a new interval a reading) needs
+#: no more (it was float64 until the ambient gain took its 4 B).
 #: The level is not among them: rising at ``dt / tau_up_s`` of up to 3 scales a reading, its
 #: steps can be 1e-6 of it.
 _FIELDS: dict[str, tuple[str, float]] = {
     "level": ("d", math.nan),
     "scale": ("d", math.nan),
-    "dt": ("d", math.nan),
+    "dt": ("f", math.nan),
     "last_ts": ("d", math.nan),
     "r1": ("f", math.nan),
     "r2": ("f", math.nan),
@@ -514,6 +543,7 @@ _FIELDS: dict[str, tuple[str, float]] = {
     "below_since": ("d", math.nan),
     "t_lag": ("f", math.nan),
     "rh_lag": ("f", math.nan),
+    "amb_gain": ("f", math.nan),
     "rising": ("b", 0),
     "n": ("i", 0),
     "restarts": ("i", 0),
@@ -546,8 +576,10 @@ class SignalStates(Columns):
     peak, gas units above the level, and the length in readings of the current excursion far
     above while settling), ``below_since`` (epoch s of the
     first of the current run of far-below readings; NaN = none), ``t_lag``/``rh_lag``
-    (°C, %RH seen through the ``tau_lag_s`` lag: :meth:`SignalStates.lag_allowance`), all
-    float64 (NaN = not known yet); ``n`` (readings since the last (re)start),
+    (°C, %RH seen through the ``tau_lag_s`` lag: :meth:`SignalStates.lag_allowance`),
+    ``amb_gain`` (the learned ambient gain: :meth:`SignalStates.ambient_gain`; kept across
+    gap restarts, as ``res``, and forgotten at an operator's reset), float64 or float32
+    (:data:`_FIELDS`; NaN = not known yet); ``n`` (readings since the last (re)start),
     ``restarts``, ``nrec`` (raw readings kept for the median, 0-2), ``rising`` (the recent
     readings stand far above the level: the scale is kept) and ``held`` (an open leak
     episode holds the level and the scale).
@@ -580,6 +612,7 @@ class SignalStates(Columns):
     below_since: array[float]
     t_lag: array[float]
     rh_lag: array[float]
+    amb_gain: array[float]
     rising: array[int]
     n: array[int]
     restarts: array[int]
@@ -701,6 +734,7 @@ class SignalStates(Columns):
         self.restart(s, self.last_ts[s])
         self._keep_dead(s, dead)
         self.held[s] = 0
+        self.amb_gain[s] = math.nan  # a swapped sensor has its own ambient response
         self.restarts[s] += 1
 
     def rebase(self, s: int, gas: float) -> None:
@@ -785,14 +819,62 @@ class SignalStates(Columns):
     def ratio_bound(self, s: int, temp: float = math.nan, rh: float = math.nan) -> float:
         """The evidence gate's log-ratio bound for slot ``s`` now: ``settle_log_ratio`` while
         it settles (if larger), else ``min_log_ratio``, plus :meth:`lag_allowance` for the
-        reading just learned (``temp`` °C, ``rh`` %RH; NaN: none); NaN while warming up."""
+        reading just learned (``temp`` °C, ``rh`` %RH; NaN: none), both times the device's
+        learned :meth:`ambient_gain` (the evidence gate removes the allowance once; the
+        gain's excess is added here); NaN while warming up."""
         c = self.cfg
         if not self.warm(s):
             return math.nan
         bound = c.min_log_ratio
         if self.settling(s):
             bound = max(bound, c.settle_log_ratio)
-        return bound + self.lag_allowance(s, temp, rh) if c.tau_lag_s > 0 else bound
+        g = self.ambient_gain(s)
+        if g > 1.0:
+            bound += (g - 1.0) * self._now_allowance(s, temp, rh)
+        return bound + g * self.lag_allowance(s, temp, rh) if c.tau_lag_s > 0 else bound
+
+    def ambient_gain(self, s: int) -> float:
+        """Slot ``s``'s learned ambient gain (>= 1; 1 until learned): the multiple of the
+        configured sensitivities (``sens_t_per_c``, ``sens_rh_per_pct``) its own gas has
+        shown to a temperature or humidity change, capped at ``ambient_gain_max``.
+
+        Why: the configured sensitivities are the smallest fit on a real sensor (a Figaro
+        methane head, :class:`SignalConfig`), and sensors more sensitive than that raised a
+        critical leak alert at every excursion: a MOX sensor at +1-1.5 %/%RH in a bathroom
+        (RH 45 -> 90 %RH for 10-20 min every 1.5-2.5 h) 20 alerts in 48 device-hours, one at
+        +5 %/°C with T switching 16 <-> 26 °C every 40 min 13 in 24 (newcomer of 5 Dec;
+        ``bench.ambient_lag``). Learned by :meth:`_learn_gain`."""
+        g = self.amb_gain[s]
+        return max(g, 1.0) if g == g else 1.0
+
+    def _now_allowance(self, s: int, temp: float, rh: float) -> float:
+        """``sens_t_per_c * |temp - t_level| + sens_rh_per_pct * |rh - rh_level|`` for slot
+        ``s`` (log ratio; 0.0 where any is unknown): the allowance the evidence gate takes
+        off (:func:`app.ml.features.ambient_allowance`)."""
+        c = self.cfg
+        d_t, d_rh = abs(temp - self.t_level[s]), abs(rh - self.rh_level[s])
+        out = c.sens_t_per_c * d_t + c.sens_rh_per_pct * d_rh
+        return out if out == out else 0.0
+
+    def _learn_gain(self, s: int, x: float, dt: float, temp: float, rh: float) -> None:
+        """Learn slot ``s``'s ambient gain from one reading (filtered gas ``x``, ``dt`` s
+        since the last, ``temp`` °C, ``rh`` %RH), where the ambient change stands at least
+        :data:`GAIN_MIN_ALLOWANCE` of allowance (about 3 °C or 8 %RH) and the evidence gate,
+        at the gain so far, is shut: the gain tracks the :data:`GAIN_Q` quantile of
+        ``|log ratio over the level| / allowance`` (Robbins & Monro 1951, as the tail does),
+        with time constant :data:`GAIN_TAU_S`, within [1, ``ambient_gain_max``]. Readings
+        the gate passes are evidence of gas, not of the sensor, and teach nothing; nor do
+        readings under an open leak alert (the caller's hold)."""
+        allow = self._now_allowance(s, temp, rh) + self.lag_allowance(s, temp, rh)
+        if not allow >= GAIN_MIN_ALLOWANCE:
+            return
+        g = self.ambient_gain(s)
+        lr = math.log((max(x, 0.0) + 1.0) / (max(self.level[s], 0.0) + 1.0))
+        if lr - g * allow >= self.cfg.min_log_ratio:
+            return
+        step = self._rate(dt, GAIN_TAU_S)
+        g += step * (GAIN_Q if abs(lr) > g * allow else GAIN_Q - 1.0)
+        self.amb_gain[s] = min(max(g, 1.0), self.cfg.ambient_gain_max)
 
     def _lag(self, s: int, temp: float, rh: float, dt: float) -> None:
         """Move slot ``s``'s lagged temperature and humidity (``t_lag``, ``rh_lag``; started
@@ -990,6 +1072,8 @@ class SignalStates(Columns):
             tail = self._settle(s, r, zcap, tail)
         if r > 0 and held:
             return  # a leak episode is open: nothing moves up
+        if not held and c.ambient_gain_max > 1.0:
+            self._learn_gain(s, x, dt, temp, rh)
         res = self.res[s]
         floor = max(c.rel_floor * abs(level), c.abs_floor, res if res != math.inf else 0.0)
         psi = lim if r > lim else -lim if r < -lim else r  # Huber: one reading moves <= lim

@@ -656,3 +656,61 @@ def test_an_excursion_in_the_warm_up_is_left_out_but_a_floored_sensors_noise_is_
     assert keep is not None and not keep[35:55].any() and keep[:35].all()
     floored = np.maximum(np.random.default_rng(2).normal(0, 2, 60), 0.0)
     assert _warm_clean(floored, 0.0, cfg) is None
+
+
+def _thermostat(rng: np.random.Generator, coef: float, n: int = 7200) -> tuple[np.ndarray, ...]:
+    """2 h at 1 Hz: a thermostat switching 16 <-> 26 °C every 40 min, from the cold side,
+    the room's T following it with a 3-min time constant; gas 420 ppm reading ``coef`` per
+    °C of T (log ratio), noise sd 3 ppm."""
+    set_point = np.where((np.arange(n) // 2400) % 2 == 1, 26.0, 16.0)
+    temp = np.empty(n)
+    temp[0] = 16.0
+    for i in range(1, n):
+        temp[i] = temp[i - 1] + (set_point[i] - temp[i - 1]) / 180.0
+    gas = 420 * np.exp(coef * (temp - 16.0)) + rng.normal(0, 3, n)
+    return gas, temp
+
+
+def test_a_sensor_that_follows_temperature_more_than_configured_learns_its_gain() -> None:
+    """A sensor at +4-5 %/°C (the configured allowance: 1.75 %/°C) on a thermostat's 10 °C
+    steps stands +40-50 % over its level, past the +22 % bound and the allowance (17.5 %):
+    a leak alert at every warm phase (newcomer of 5 Dec, ``bench.ambient_lag``). Its
+    learned gain now covers it: the gate never opens from the first warm phase's end on
+    (at +5 %/°C the first phase's rise outruns the learning: one alert, then none; with
+    the gain off, one every warm phase, ``bench.ambient_lag --gain-max 1``). A sensor that
+    does not follow keeps gain 1, and an operator's reset (a swapped sensor) forgets it."""
+    cfg = SignalConfig()
+    gas, temp = _thermostat(np.random.default_rng(0), 0.05, n=10 * 2400)
+    rh = np.full(len(gas), 45.0)
+    ts = np.arange(len(gas)) * 1.0
+
+    def gate_open(c: SignalConfig) -> np.ndarray:
+        out = signal_series(np.c_[gas, temp, rh], ts, c)
+        lr = np.log((out[:, 0] + 1) / (out[:, 1] + 1))
+        return lr - c.sens_t_per_c * np.abs(temp - out[:, 3]) >= out[:, 5]
+
+    later_warm = np.flatnonzero((np.arange(len(gas)) // 2400) % 2 == 1)[2400:]
+    assert gate_open(cfg)[later_warm].sum() == 0
+    assert gate_open(SignalConfig(ambient_gain_max=1.0))[later_warm].sum() > 1000
+    sig = DeviceSignal(cfg)
+    for i, (g, t) in enumerate(zip(gas.tolist(), temp.tolist(), strict=True)):
+        sig.learn_one(g, float(i), t, 45.0)
+    assert 2.0 < sig._st.ambient_gain(0) <= cfg.ambient_gain_max
+    sig.reset()
+    assert sig._st.ambient_gain(0) == 1.0
+    flat = DeviceSignal(cfg)
+    flat_gas, _ = _thermostat(np.random.default_rng(1), 0.0, n=len(gas))
+    for i, (g, t) in enumerate(zip(flat_gas.tolist(), temp.tolist(), strict=True)):
+        flat.learn_one(g, float(i), t, 45.0)
+    assert flat._st.ambient_gain(0) == 1.0
+
+
+def test_a_leak_under_an_open_alert_teaches_no_gain() -> None:
+    """Readings held by an open leak episode teach the gain nothing, whatever the ambient
+    does: a leak raised as the heating came on is not learned as the sensor's response."""
+    sig = DeviceSignal(SignalConfig())
+    rng = np.random.default_rng(3)
+    t = _feed(sig, 420 + rng.normal(0, 3, 600), 0.0, temp=16.0)
+    sig.hold(True)
+    _feed(sig, 1.6 * 420 + rng.normal(0, 3, 1800), t, temp=26.0)
+    assert sig._st.ambient_gain(0) == 1.0
