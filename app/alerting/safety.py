@@ -51,7 +51,10 @@ threshold rule: ``profiles.py``):
   up, not one per cycle (newcomer: 4,500 + 700·sin(2πt/5 min) ppm at 1 Hz, 12 warnings in
   the hour with the 20 % deadband and the 60 s off-delay; 2 now). The longer off-delay is
   the ISA-18.2 / EEMUA 191 remedy for a chattering alarm; it only ever keeps an alarm up
-  longer, never holds one back. The last all-clear's time is persisted with the device's
+  longer, never holds one back: an acknowledged one whose gas cleared for the plain
+  off-delay is made ``active`` again with ``recurred`` when the gas returns, where the plain
+  rule would have raised a new alarm (newcomer of 5 Dec: danger gas back at such an alarm
+  raised no event at all). The last all-clear's time is persisted with the device's
   state, so a restart does not forget it. The ``sensor_fault`` episode follows the same
   rule with its own last all-clear, and announces each condition once an episode
   (``OpenEpisode.seen``): a %LEL zero drifting around -1.25 %LEL gave 161 fault events an
@@ -210,6 +213,7 @@ class OpenEpisode:
     episode: EpisodeStats | None = None
     spike_ts: float | None = None  # sensor_fault: reading time of the last spike
     chattering: bool = False  # raised within chatter_window_s of its kind's last clear
+    held_back: bool = False  # threshold: cleared for off_delay_s, kept open as chattering
     seen: list[str] = field(default_factory=list)  # sensor_fault: conditions announced
     ambient: bool = False  # sensor_fault: its device's T/RH were seen to change (stuck)
 
@@ -815,8 +819,15 @@ class SafetyRules:
                     f"gas below {high * (1 - c.hysteresis):g} {u} for {c.off_delay_s:g} s",
                 )
             )
+        if not out:
+            out += self._recurred(d, ep, ts, gas, low, high, u)
         delay = c.chatter_off_delay_s if ep.chattering else c.off_delay_s
-        if self._held(d, ep, "clear_since", gas < low * (1 - c.hysteresis), ts, delay):
+        clear = gas < low * (1 - c.hysteresis)
+        began = ep.clear_since
+        if clear and not ep.held_back and began is not None and ts - began >= c.off_delay_s:
+            ep.held_back = True  # the plain off-delay would have resolved it here
+            self.dirty.add(d)
+        if self._held(d, ep, "clear_since", clear, ts, delay):
             out += self._clear(
                 d,
                 ep,
@@ -828,6 +839,43 @@ class SafetyRules:
         if out:
             self.dirty.add(d)
         return out
+
+    def _recurred(
+        self, d: str, ep: OpenEpisode, ts: float, gas: float, low: float, high: float, u: str
+    ) -> list[AlertEvent]:
+        """Gas at or above a set point again after the clear condition held for the plain
+        off-delay (``off_delay_s``), which only a chattering alarm's longer one kept open:
+        an acknowledged alert is ``active`` again, with ``alert.updated`` ``recurred`` (an
+        unacknowledged one is still active: nothing new to tell). The alarm would have
+        resolved and a new one been raised; the chatter rule may keep it up, never hold the
+        return back. Newcomer of 5 Dec: a latched critical alarm
+        acknowledged at 13,000 ppm, its gas at 450 ppm for 120-500 s, then back at
+        13,000 ppm for 30 min: no event at all (the same return on a first alarm raised a
+        new one)."""
+        if not ep.held_back or gas < low:
+            return []
+        ep.held_back = False
+        self.dirty.add(d)
+        if ep.state != AlertState.ACKNOWLEDGED:
+            return []  # still active: nothing an operator has not been told
+        ep.state = AlertState.ACTIVE
+        since = ep.clear_since
+        sp = high if gas >= high else low
+        since = ts if since is None else since
+        return [
+            self._event(
+                EventType.UPDATED,
+                d,
+                Kind.THRESHOLD,
+                ep,
+                ts,
+                gas,
+                "recurred",
+                f"gas {gas:g} {u} >= set point {sp:g} {u} again, {ts - since:g} s after it "
+                f"fell below {low * (1 - self.config.hysteresis):g} {u} (chattering: the "
+                "longer off-delay kept the alarm open)",
+            )
+        ]
 
     def _clear(
         self, d: str, ep: OpenEpisode, ts: float, gas: float | None, detail: str

@@ -110,7 +110,9 @@ class EventOut(BaseModel):
         '"concentration" or "duration", leak re-alarm "worsened" (the leak grew) or '
         '"recurred" (it came back while its alert waited out the off-delay); '
         'threshold "low", "high", '
-        '"escalated", "de-escalated", "cleared_unacked", "gas_returned"; '
+        '"escalated", "de-escalated", "cleared_unacked", "gas_returned", "recurred" (gas '
+        "back at an acknowledged chattering alarm after the clear condition held for the "
+        "plain off-delay); "
         'sensor_fault "stuck", "rate_of_change", "out_of_range", '
         '"silent", "clock", "dropout" (the gas reads as a sensor at 0); "all clear", '
         '"acknowledged", "reminder"',

@@ -651,3 +651,31 @@ def test_an_acked_all_clear_counts_in_the_devices_own_time_for_the_chatter_rule(
     assert done is not None and done[-1].type == "alert.resolved"
     [again] = feed(rules, gas_only([6000, 6000]), t0=T0 + 102)[:1]
     assert "chattering" in (again.detail or ""), again.detail
+
+
+def test_danger_gas_back_at_an_acknowledged_chattering_alarm_makes_it_active_again() -> None:
+    """A chattering alarm (raised within 600 s of the last all-clear) keeps a 600 s
+    off-delay. Acknowledged at 13,000 ppm, its gas at 450 ppm for 120-500 s, then back at
+    13,000 ppm for 30 min: no event at all, the alert stayed "acknowledged" (newcomer of
+    5 Dec; the same return on a first alarm resolved it and raised a new one). Now it is
+    ``active`` again with ``recurred``; a dip shorter than the plain off-delay says
+    nothing, nor does a return to an alarm nobody acknowledged."""
+    for dip, told in ((30, False), (120, True), (500, True)):
+        rules = SafetyRules(SafetyConfig())
+        first = feed(rules, gas_only([13000] * 30 + [450] * 120))
+        rules.acknowledge("d", first[0].alert_id, ack=Ack("a", ""), ts=T0 + 150)
+        t = T0 + 150
+        events = feed(rules, gas_only([13000] * 60), t0=t)
+        assert events[0].type == "alert.raised" and "chattering" in (events[0].detail or "")
+        alert = events[0].alert_id
+        rules.acknowledge("d", alert, ack=Ack("a", ""), ts=t + 60)
+        later = feed(rules, gas_only([450] * dip + [13000] * 120), t0=t + 60)
+        back = [e for e in later if e.alert_id == alert and e.reason == "recurred"]
+        assert len(back) == int(told), (dip, later)
+        if told:
+            assert back[0].state == "active" and back[0].ts == t + 60 + dip
+    rules = SafetyRules(SafetyConfig())
+    first = feed(rules, gas_only([13000] * 30 + [450] * 120))
+    rules.acknowledge("d", first[0].alert_id, ack=Ack("a", ""), ts=T0 + 150)
+    events = feed(rules, gas_only([13000] * 60 + [450] * 120 + [13000] * 60), t0=T0 + 150)
+    assert not [e for e in events if e.reason == "recurred"]
