@@ -75,6 +75,9 @@ class DeviceAlertState:
     # model restarted (a restart of the service, a data gap) and relearned its level mid-leak
     base_level: float | None = None
     base_scale: float | None = None
+    # what the temperature and humidity change explained at the raise (log ratio): a later
+    # change explains no more of an open alert's gas (:meth:`still_above`)
+    base_explained: float | None = None
     # k-of-n raise (:attr:`PolicyConfig.dense_k`): bit i set = the window i windows ago was
     # high (the last ``dense_n`` windows, newest in bit 0), and the reading times of those
     # high windows, oldest first (as many as bits set)
@@ -124,8 +127,22 @@ class DeviceAlertState:
         the kept noise scales and ``min_log_ratio`` in log ratio, after taking off
         ``explained`` (log ratio: what the change of temperature and humidity since the level
         was learned can explain, :func:`app.ml.features.ambient_allowance`, as the gate
-        does). False without an open alert or a kept level (alerts raised before these
-        fields existed)."""
+        does), but no more than it explained at the raise (:attr:`base_explained`) while
+        the gas stands within ``min_log_ratio`` of the level last announced
+        (:attr:`told_gas`): a x1.3 leak raised in still air closed "all clear" 500-1,140 s
+        after the room's humidity rose 25-35 %RH or its temperature 10 °C, the gas still
+        up for hours and the sensor not following (newcomer of 5 Dec, 18 of 18 runs at
+        1-60 s). Gas that has come down that far from it is the leak ending, and the whole
+        change may explain the clean air left (a room 6 °C warmer and 30 %RH more humid,
+        clean air +26 % after a leak: newcomer of 1 Dec). False without an open alert or a
+        kept level (alerts raised before these fields existed)."""
+        told = self.told_gas
+        receded = (
+            told is not None
+            and math.log((max(told, 0.0) + 1.0) / (max(gas, 0.0) + 1.0)) >= min_log_ratio
+        )
+        if self.base_explained is not None and not receded:
+            explained = min(explained, self.base_explained)
         bound = self.clear_bound(z_hold, min_log_ratio, explained)
         return bound is not None and gas >= bound
 
@@ -457,6 +474,7 @@ class AlertPolicy:
         level: float | None = None,
         scale: float | None = None,
         gas_level: float | None = None,
+        explained: float | None = None,
     ) -> AlertEvent | None:
         """Feed one window's leak probability.
 
@@ -469,6 +487,9 @@ class AlertPolicy:
                 alert is open such a window never counts as clear.
             level, scale: the device's clean-air level and noise scale (gas units), kept
                 with an alert raised by this window (:attr:`DeviceAlertState.base_level`).
+            explained: what the temperature and humidity change explains at this window
+                (log ratio, :func:`app.ml.features.ambient_allowance`; None = unknown),
+                kept with an alert it raises (:attr:`DeviceAlertState.base_explained`).
             gas_level: the device's recent gas level (the median of its last
                 :data:`STILL_ABOVE_READINGS` readings, gas units; None = unknown): what an
                 open alert's re-alarm on worsening compares (:meth:`_maybe_worsened`).
@@ -491,6 +512,7 @@ class AlertPolicy:
             event = self._maybe_raise(device_id, st, prob, ts, gas_ppm)
             if event is not None:
                 st.base_level, st.base_scale = level, scale
+                st.base_explained = explained
                 st.recent_gas = gas_level
                 st.told_gas = _announced(gas_level, gas_ppm)
         else:

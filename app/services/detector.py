@@ -65,17 +65,22 @@ class AlertSink:
             median = float(np.median(values[-STILL_ABOVE_READINGS:, 0]))
             recent = as_sent(median)
             sig = batch.signal[i]
+            last = values[-1]
+            explained = ambient_allowance(
+                float(last[1]), float(last[2]), float(sig[2]), float(sig[3]), self.signals.cfg
+            )
             event = self.policy.update(
                 d,
                 p,
                 float(batch.ts[i]),
-                gas_ppm=as_sent(values[-1, 0]),
+                gas_ppm=as_sent(last[0]),
                 elevated=evidence[i]
-                or self._above_base(d, recent, values[-1], sig)
+                or self._above_base(d, recent, explained)
                 or reads_dropout(median, float(sig[0]), float(sig[1]), self.signals.cfg),
                 level=float(sig[0]),
                 scale=float(sig[1]),
                 gas_level=recent,
+                explained=explained,
             )
             if event is not None:
                 events.append(event)
@@ -85,18 +90,14 @@ class AlertSink:
         if events or self.policy.dirty:
             await self.log.publish(events)
 
-    def _above_base(self, device_id: str, gas: float, last: np.ndarray, signal: np.ndarray) -> bool:
+    def _above_base(self, device_id: str, gas: float, explained: float) -> bool:
         """The device's open leak alert was raised at a level the gas still stands far above
         (:meth:`DeviceAlertState.still_above`), after what the temperature and humidity
-        change explains (``last``: the window's last reading, gas/°C/%RH; ``signal``: its
-        level, scale, t_level, rh_level). The gate itself compares with the signal model's
-        current level, which a restart mid-leak (service restart, data gap) relearns from
-        the leak."""
+        change explains (``explained``, log ratio, at the window's last reading). The gate
+        itself compares with the signal model's current level, which a restart mid-leak
+        (service restart, data gap) relearns from the leak."""
         st = self.policy.open_alert(device_id)
         if st is None:
             return False
         cfg = self.signals.cfg
-        explained = ambient_allowance(
-            float(last[1]), float(last[2]), float(signal[2]), float(signal[3]), cfg
-        )
         return st.still_above(gas, cfg.z_hold, cfg.min_log_ratio, explained)

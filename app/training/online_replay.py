@@ -186,18 +186,16 @@ def replay(
             med = None
             if st is not None or pr >= policy.raise_p:
                 med = float(np.median([g[0] for g in gas[max(0, row + 1 - STILL) : row + 1]]))
+            explained = (
+                ambient_allowance(gas[row][1], gas[row][2], vals[row, 2], vals[row, 3], ad.sig_cfg)
+                if ad.k == 5
+                else None
+            )
             above = (
                 st is not None
-                and ad.k == 5
+                and explained is not None
                 and med is not None
-                and st.still_above(
-                    med,
-                    ad.sig_cfg.z_hold,
-                    ad.sig_cfg.min_log_ratio,
-                    ambient_allowance(
-                        gas[row][1], gas[row][2], vals[row, 2], vals[row, 3], ad.sig_cfg
-                    ),
-                )
+                and st.still_above(med, ad.sig_cfg.z_hold, ad.sig_cfg.min_log_ratio, explained)
             )
             # and a sensor dropout (0 ppm under a leak) is no clean air
             out = (
@@ -215,6 +213,7 @@ def replay(
                 level=lv,
                 scale=sc,
                 gas_level=med,
+                explained=explained,
             )
             if ev is not None and ev.type == "alert.raised":
                 raised.append(row)

@@ -282,6 +282,7 @@ def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
             "episode": None,
             "base_level": None,
             "base_scale": None,
+            "base_explained": None,
             "recent": 1,
             "recent_ts": [0.0],
             "told_gas": None,
@@ -673,3 +674,26 @@ def test_a_leak_back_within_the_off_delay_re_announces_the_open_alert() -> None:
     run(q, [0.99] * 6)
     later = [q.update("d", pr, 6.0 + i) for i, pr in enumerate(([0.1] * 5 + [0.99] * 8) * 3)]
     assert [e for e in later if e] == []
+
+
+def test_an_ambient_change_after_the_raise_does_not_explain_a_standing_leak_away() -> None:
+    """A x1.3 leak raised in still air closed "all clear" 500-1,140 s after the room's
+    humidity rose 35 %RH (it explains +23 %), the gas still at x1.3 (newcomer of 5 Dec).
+    What a change explains counts no more than it did at the raise while the gas stands
+    near the level announced; once the gas has come down from it (the leak ending), the
+    whole change may explain the clean air left."""
+    pol = AlertPolicy(PolicyConfig(raise_min_s=0.0), "test")
+    for k in range(3):
+        pol.update(
+            "d", 0.99, float(k), 546.0, level=420.0, scale=4.0, gas_level=546.0, explained=0.0
+        )
+    st = pol.open_alert("d")
+    assert st is not None and st.base_explained == 0.0
+    humid = 35 * 0.0065
+    assert st.still_above(546.0, 4.0, 0.2, explained=humid)
+    assert not st.still_above(430.0, 4.0, 0.2, explained=humid)  # back near the kept level
+    # a leak of 900 ppm announced, then clean air at +12 % in a room that explains +23 %
+    pol.update("d", 0.99, 3.0, 900.0, gas_level=900.0)
+    st.told_gas = 900.0
+    assert not st.still_above(470.0, 4.0, 0.2, explained=humid)
+    assert st.still_above(470.0, 4.0, 0.2, explained=0.0)
