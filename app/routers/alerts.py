@@ -35,6 +35,12 @@ from app.services.principal import READ
 router = APIRouter(tags=["alerts"], route_class=StrictRoute)
 
 SEND_TIMEOUT_S = 10.0  # a subscriber that takes longer to accept one frame is dropped
+#: A subscriber's sender gives the event loop a turn after this many sends: a burst reaches
+#: one subscriber in a few turns, and S subscribers hold the loop for S x this many sends
+#: at most (500 x 8 sends: ~0.1 s) rather than for all of a burst.
+SENDS_PER_TURN = 8
+
+
 CLOSE_POLICY = 1008  # RFC 6455 "Policy Violation": used for invalid query parameters
 CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later"
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -242,8 +248,14 @@ async def _send_events(
     ws: WebSocket, sub: Subscription, key_valid: Callable[[], Awaitable[bool]]
 ) -> None:
     """Send the subscription's events; it ends on overflow, then close with its resume id.
-    Before each event, ``key_valid()``: False closes the socket (its key was revoked)."""
-    sent = sub.resume_id
+    Before each event, ``key_valid()``: False closes the socket (its key was revoked).
+
+    Each event is encoded once for every subscriber (``Hub.wire_text``), and every
+    :data:`SENDS_PER_TURN` sends give the event loop a turn: a send that the socket takes
+    at once never yields, so 500 subscribers each sent their whole backlog of a 300-alert
+    burst in one piece, and ``/livez`` and ingest waited 3-12 s for all of it (newcomer of
+    5 Dec)."""
+    sent, n = sub.resume_id, 0
     async for event in sub:
         if not await key_valid():
             with contextlib.suppress(Exception):
@@ -254,12 +266,15 @@ async def _send_events(
             # cost the event loop extra turns, and a burst of 15 events reached a subscriber
             # over ~0.1-0.4 s under load (README Performance); timeout() adds none
             async with asyncio.timeout(SEND_TIMEOUT_S):
-                await ws.send_json(event)
+                await ws.send_text(sub.wire_text(event))
         except TimeoutError:
             with contextlib.suppress(Exception):
                 await ws.close(code=CLOSE_TRY_AGAIN, reason=f"too slow; resume with since={sent}")
             return
         sent = event["event_id"]
+        n += 1
+        if n % SENDS_PER_TURN == 0:
+            await asyncio.sleep(0)
     await ws.close(
         code=CLOSE_TRY_AGAIN, reason=f"subscriber queue overflow; resume with since={sub.resume_id}"
     )
