@@ -358,6 +358,11 @@ RES_STEP_RATIO = 0.05
 #: by 20 %). Limiting these to 5 % raised leak alerts on 2 such sensors of the 500 of
 #: ``bench.clean_fuzz``; a lone blip larger than this (a glitch) still teaches nothing.
 RES_TOGGLE_RATIO = 0.25
+#: A saved resolution under this (gas units) is no sensor's step but float32 rounding that
+#: :meth:`SignalStates.learn` took for one before 5 Dec (a float64 reading against the
+#: float32 one kept before it: 3e-9 at 0.2 ppm): :meth:`SignalStates.load` forgets it, and
+#: the next steps teach the real one.
+RES_MIN = 1e-6
 
 
 #: Readings at the end of a warm-up that must all be back under an excursion for
@@ -622,6 +627,7 @@ class SignalStates(Columns):
     def __init__(self, cfg: SignalConfig) -> None:
         super().__init__(_FIELDS)
         self.cfg = cfg
+        self._f32: array[float] = array("f", [0.0])  # rounds a reading as r1/r2 keep it
         #: slot -> (level, scale, dev, tail) before a forced reset during a leak, or a gap
         #: while a leak episode holds the slot, kept as the reference of its warm-up
         #: (:meth:`reset`, :meth:`_keep_if_held`); a dict, not a column: both are rare
@@ -687,6 +693,8 @@ class SignalStates(Columns):
             raise ValueError(f"{len(values)} values for {n + len(SAVED_EXTRA)} signal fields")
         for (name, (code, _)), v in zip(_FIELDS.items(), values[:n], strict=True):
             self.col(name)[s] = v if code in "df" else int(v)
+        if self.res[s] < RES_MIN:  # float32 rounding saved before 5 Dec as a step: relearn
+            self.res[s] = math.inf
         fell, since = values[n : n + 9], values[n + 9]
         if fell[0] == fell[0]:  # a fall record (NaN: none)
             self.fell[s] = list(fell)
@@ -950,12 +958,18 @@ class SignalStates(Columns):
                 self.dt[s] = dt if not math.isfinite(typical) else 0.95 * typical + 0.05 * dt
         self.last_ts[s] = ts
         if self.nrec[s] >= 1:
+            # the reading as r1/r2 keep it (float32): a float64 0.2 after a stored 0.2 made
+            # a "step" of 3e-9, the resolution floor was lost, and clean 0.1-step sensors
+            # near 0 stood tens of scales up at one step (module doc, "Floors from the data")
+            f32 = self._f32
+            f32[0] = gas
+            g32 = f32[0]
             prev = self.r2[s]
-            step = abs(gas - prev)
+            step = abs(g32 - prev)
             if 0.0 < step < self.res[s]:
                 # a small step, or a larger one that returns to the reading before (a, b, a:
                 # a coarse quantisation's toggle)
-                top = RES_STEP_RATIO if gas != self.r1[s] else RES_TOGGLE_RATIO
+                top = RES_STEP_RATIO if g32 != self.r1[s] else RES_TOGGLE_RATIO
                 if step <= max(top * (abs(prev) + 1.0), 1.0):
                     self.res[s] = step
         if self.nrec[s] == 2:

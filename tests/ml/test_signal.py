@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.ml.features import evidence, median3, sustained_rise
-from app.ml.signal import DeviceSignal, SignalConfig, signal_series
+from app.ml.signal import LAYOUT, DeviceSignal, SignalConfig, signal_series
 
 
 def run(gas, dt=1.0, cfg=None):
@@ -714,3 +714,25 @@ def test_a_leak_under_an_open_alert_teaches_no_gain() -> None:
     sig.hold(True)
     _feed(sig, 1.6 * 420 + rng.normal(0, 3, 1800), t, temp=26.0)
     assert sig._st.ambient_gain(0) == 1.0
+
+
+def test_a_sensor_in_tenth_steps_near_its_zero_keeps_its_resolution_floor() -> None:
+    """A cell reading 0.2 ppm in 0.1-ppm steps: the reading was compared, as float64, with
+    the one before as the slot keeps it (float32), so a repeated 0.2 made a "step" of
+    3e-9, the resolution floor was lost, the scale fell to 1 % of the level and a clean
+    wander of +0.3 ppm raised critical leak alerts (newcomer of 5 Dec: 23 in 192
+    device-hours). The resolution is the sensor's 0.1 step, and the scale stays above it."""
+    rng = np.random.default_rng(4)
+    zero = 0.2 + np.cumsum(rng.normal(0, 0.004, 7200))
+    gas = np.round(np.clip(zero + rng.normal(0, 0.05, 7200), 0, None), 1)
+    sig = DeviceSignal(SignalConfig())
+    for i, g in enumerate(gas.tolist()):
+        sig.learn_one(g, float(i), 21.0, 45.0)
+    assert sig.res_ == pytest.approx(0.1, rel=1e-6)
+    assert sig.scale_ >= sig.res_
+    # a resolution saved by the code before (3e-9) is forgotten when loaded, and relearned
+    saved = sig._st.export(0)
+    saved[LAYOUT.split(";")[0].split(",").index("res")] = 3e-9
+    back = DeviceSignal(SignalConfig())
+    back._st.load(0, saved)
+    assert back.res_ == math.inf
