@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any
 
+from app.schemas.auth import AuditAction
 from app.services.principal import Principal
 from app.store.auth import AuditRepo
 
@@ -28,7 +29,7 @@ class AuditLog:
     async def record(
         self,
         who: Principal,
-        action: str,
+        action: AuditAction,
         *,
         target: str | None = None,
         detail: dict[str, Any] | None = None,
@@ -37,7 +38,8 @@ class AuditLog:
 
         Args:
             who: the key (or the command line) that made the change.
-            action: dotted verb, e.g. ``alert.ack``, ``key.create`` (SECURITY.md lists them).
+            action: dotted verb, e.g. ``alert.ack``, ``key.create`` (SECURITY.md lists them;
+                :data:`app.schemas.auth.AuditAction`, which ``GET /api/audit`` filters by).
             target: what it changed (alert id, key id, device id, silence id).
             detail: small JSON object with the change's parameters.
         """

@@ -459,3 +459,35 @@ async def test_json_nested_deeper_than_the_documented_limit_is_refused_as_a_whol
     from app.jsonio import MAX_DEPTH
 
     assert MAX_DEPTH == 32  # README's wire contract states it
+
+
+@pytest.mark.parametrize(
+    "path,params,field,says",
+    [
+        ("/api/audit", {"action": "alert.acked"}, "action", "'alert.ack'"),
+        ("/api/audit", {"action": ""}, "action", "'key.create'"),
+        ("/api/audit", {"key_id": "not-a-key-id"}, "key_id", "16 lowercase hex"),
+        ("/api/events", {"device_id": "a b"}, "device_id", "' ', a character"),
+        ("/api/events", {"device_id": ""}, "device_id", "it is empty"),
+        ("/api/alerts", {"device_id": "a b"}, "device_id", "' ', a character"),
+    ],
+)
+async def test_a_filter_value_that_can_match_nothing_is_a_422_not_an_empty_page(
+    client: httpx.AsyncClient, path: str, params: dict[str, str], field: str, says: str
+) -> None:
+    """A typo'd audit action, an empty filter, a malformed key id or device id answered
+    200 with an empty list (tester of 1 Dec): now a 422 naming the field and why."""
+    r = await client.get(path, params=params)
+    assert r.status_code == 422, r.text
+    [err] = r.json()["detail"]
+    assert err["field"] == field and says in err["reason"], err
+
+
+async def test_valid_audit_and_event_filters_still_answer(client: httpx.AsyncClient) -> None:
+    for path, params in (
+        ("/api/audit", {"action": ["alert.ack", "key.create"], "key_id": "bootstrap"}),
+        ("/api/audit", {"key_id": "0123456789abcdef"}),
+        ("/api/events", {"device_id": "kitchen-01"}),
+    ):
+        r = await client.get(path, params=params)
+        assert r.status_code == 200, (path, r.text)
