@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from app.schemas.auth import AuditAction
@@ -62,7 +63,7 @@ class AuditLog:
         *,
         before: int | None,
         limit: int,
-        actions: list[str] | None = None,
+        actions: Sequence[str] | None = None,
         actor_key_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Entries newest first, with ``audit_id < before`` when given."""
