@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = metrics
+    app.state.max_body_bytes = settings.max_body_bytes  # StrictRoute's body limit
     install_error_handlers(app)
     for module in (
         readings,

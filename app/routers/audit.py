@@ -8,11 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.errors import GasleakError, InvalidRequest
+from app.routing import StrictRoute
 from app.schemas.auth import KEY_ID_PATTERN, Actor, AuditAction, AuditEntry, AuditPage
 from app.schemas.readings import iso
 from app.security import AdminDep, AuditDep
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=StrictRoute)
 
 
 class BadCursor(GasleakError):
