@@ -544,6 +544,8 @@ class Ingestor:
         if n:
             now = time.time()
             ts = np.fromiter((now if r.ts is None else r.ts for r in readings), np.float64, n)
+            # sent without ts: stamped now, never a resend (README "Wire contract")
+            stamped = np.fromiter((r.ts is not None for r in readings), np.bool_, n)
             vals = np.array(
                 [(r.gas_ppm, r.temperature_c, r.humidity_pct) for r in readings], dtype=np.float64
             ).reshape(n, 3)
@@ -552,7 +554,9 @@ class Ingestor:
                 await self.forward(ids, ts, vals)
                 accepted = n
             else:
-                codes, prior = await self.ingest_rows(ids, ts, vals)
+                codes, prior = await self.ingest_rows(
+                    ids, ts, vals, stamped=None if stamped.all() else stamped
+                )
                 refused = np.flatnonzero(codes).tolist()
                 for j in refused:
                     reason = self._reason(int(codes[j]), float(prior[j]))
@@ -570,6 +574,7 @@ class Ingestor:
         vals: np.ndarray,
         *,
         strict: bool = False,
+        stamped: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Store validated readings (ring buffers, safety rules, history) and queue the
         windows due for scoring.
@@ -580,6 +585,9 @@ class Ingestor:
             vals: (N, 3) float64 gas ppm, °C, %RH.
             strict: refuse a reading not newer than its device's newest as ``LATE`` (cluster
                 mode: a redelivered reading is dropped, not stored twice).
+            stamped: (N,) bool, False for a reading sent without ``ts`` (stamped on
+                receipt: never refused as a duplicate, :meth:`DeviceBuffers.store`); None:
+                all sent with one.
 
         Returns:
             (codes (N,) uint8, 0 = stored; prior_ts (N,) float64), as
@@ -593,7 +601,9 @@ class Ingestor:
             async with self._rounds_done:
                 await self._rounds_done.wait_for(lambda: self._in_rounds.isdisjoint(ids))
         if len(rounds) == 1:
-            return await self._ingest_round(device_ids, ts, vals, strict, last=True)
+            return await self._ingest_round(
+                device_ids, ts, vals, strict, last=True, stamped=stamped
+            )
         assert ids is not None
         self._in_rounds |= ids
         try:
@@ -606,6 +616,7 @@ class Ingestor:
                     vals[idx],
                     strict,
                     last=j == len(rounds) - 1,
+                    stamped=None if stamped is None else stamped[idx],
                 )
             return codes, prior
         finally:
@@ -621,11 +632,12 @@ class Ingestor:
         strict: bool,
         *,
         last: bool,
+        stamped: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`ingest_rows` for one round of :func:`chunks_per_device`; unless it is the
         ``last``, wait for its windows to be scored and sunk when one passes the evidence
         gate (:data:`HOLD_CHUNK_READINGS`)."""
-        stored = self.buffers.store(device_ids, ts, vals, strict=strict)
+        stored = self.buffers.store(device_ids, ts, vals, strict=strict, stamped=stamped)
         if self.safety is not None or self.record is not None:
             await self._per_reading(device_ids, ts, vals, stored.codes, stored.ts)
         late = np.flatnonzero(stored.codes == LATE)
