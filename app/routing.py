@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any, Union, get_args, get_origin
 
+from fastapi import APIRouter
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.datastructures import QueryParams
@@ -126,6 +127,17 @@ async def read_body(request: Request, limit: int) -> bytes:
     body = b"".join(chunks)
     request._body = body  # request.body() (FastAPI's own reading) returns it
     return body
+
+
+def document_body_limits(router: APIRouter, limit: int) -> None:
+    """List 413 on every route of ``router`` that takes a JSON body (over ``limit`` bytes,
+    :func:`read_body`) in the OpenAPI; a route's own description (``POST /api/readings``:
+    16 MiB) is kept."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.body_field is not None:
+            route.responses.setdefault(
+                413, {"description": f"Body over {limit} bytes ({limit / 2**20:g} MiB)"}
+            )
 
 
 def unknown_query(request: Request, allowed: frozenset[str]) -> None:
