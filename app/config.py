@@ -310,6 +310,14 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL, e.g. postgresql+asyncpg://user:pw@host/db; "
         "overrides db_path",
     )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest request body, bytes, of every route but POST /api/readings "
+        "(which takes 16 MiB): counted while it streams in, Content-Length checked first; "
+        "over it, 413 naming the limit. The control plane's bodies (keys, silences, acks, "
+        "device profiles) are under 10 KiB; 1 MiB by default",
+    )
     body_timeout_s: float = Field(
         20.0,
         gt=0,

@@ -61,10 +61,27 @@ class InvalidBody(GasleakError):
 
 
 class TooLarge(GasleakError):
-    """The body is larger than the service accepts in one message."""
+    """The body is larger than the service accepts in one message. Over HTTP the connection
+    stays open: uvicorn reads the rest of the body and drops it (nothing is kept), so the
+    client, still sending, gets this answer; closing instead reset the connection under a
+    client that had not finished sending, and its 413 was lost."""
 
     status = 413
     error = "too_large"
+
+
+def too_large_detail(limit: int, declared: int | None = None) -> list[dict[str, Any]]:
+    """The ``detail`` of a 413: the body's declared size (``Content-Length``), when known,
+    and the route's limit, bytes (and MiB)."""
+    size = f"{declared} bytes" if declared is not None else "the body is larger than the limit"
+    return [
+        {
+            "field": "(body)",
+            "reason": f"{size}; this route takes at most {limit} bytes "
+            f"({limit / 2**20:g} MiB) in one request",
+            "type": "too_large",
+        }
+    ]
 
 
 class InvalidRequest(GasleakError):
@@ -203,10 +220,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(GasleakError)
     async def _domain(_: Request, exc: GasleakError) -> JSONResponse:
-        headers = exc.headers
-        if isinstance(exc, Overloaded):  # RFC 9110 10.2.3: delay-seconds, an integer
-            headers = {**(headers or {}), "Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
-        return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
+        return _domain_response(exc)
 
     @app.exception_handler(ClientDisconnect)
     async def _gone(request: Request, _: ClientDisconnect) -> Response:
@@ -232,6 +246,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         detail = request_errors(list(exc.errors()))
         return JSONResponse({"error": "invalid_request", "detail": detail}, status_code=422)
+
+
+def _domain_response(exc: GasleakError) -> JSONResponse:
+    """The HTTP answer of a domain error: its status, :func:`error_body` and headers."""
+    headers = exc.headers
+    if isinstance(exc, Overloaded):  # RFC 9110 10.2.3: delay-seconds, an integer
+        headers = {**(headers or {}), "Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+    return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
 
 
 _PARAMS = ("query", "path", "header", "cookie")

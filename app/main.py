@@ -27,7 +27,8 @@ from app.routers import (
     status,
     webhooks,
 )
-from app.security import install_denied_handshake_filter
+from app.routing import document_body_limits
+from app.security import document_auth, install_denied_handshake_filter
 from app.services.latency import ServiceMetrics, TimedPredictor
 from app.state import build_state
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = metrics
+    app.state.max_body_bytes = settings.max_body_bytes  # StrictRoute's body limit
     install_error_handlers(app)
     for module in (
         readings,
@@ -74,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs,
         console,
     ):
+        document_auth(module.router)  # 401 / 403 in the OpenAPI where a key / role is needed
+        document_body_limits(module.router, settings.max_body_bytes)  # 413 where a body is
         app.include_router(module.router)
     app.mount(docs.DOCS_STATIC, docs.docs_assets(), name="docs-assets")
     app.mount("/static", console.static_files(), name="static")

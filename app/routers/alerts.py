@@ -49,6 +49,26 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def check_device_ids(device_ids: list[str] | None) -> None:
+    """Refuse a ``device_id`` query filter that is not a device id (an empty one included):
+    it could match nothing, and an empty page would hide the typo.
+
+    Raises:
+        InvalidRequest: naming ``device_id`` and why the first bad value is not a device id.
+    """
+    bad = [d for d in device_ids or () if not device_id_ok(d)]
+    if bad:
+        raise InvalidRequest(
+            [
+                {
+                    "field": "device_id",
+                    "reason": device_id_reason(bad[0]),
+                    "type": "string_pattern_mismatch",
+                }
+            ]
+        )
+
+
 def _epoch(t: datetime | None) -> float | None:
     return None if t is None else t.timestamp()
 
@@ -77,17 +97,7 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AlertPage:
     """Filters combine with AND; a repeated filter matches any of its values."""
-    bad = [d for d in device_id or () if not device_id_ok(d)]
-    if bad:
-        raise InvalidRequest(
-            [
-                {
-                    "field": "device_id",
-                    "reason": device_id_reason(bad[0]),
-                    "type": "string_pattern_mismatch",
-                }
-            ]
-        )
+    check_device_ids(device_id)
     if opened_from is not None and opened_to is not None and not opened_from < opened_to:
         raise InvalidRequest([{"field": "from", "reason": "must be before `to`", "type": "range"}])
     return await alerts.list(
@@ -148,7 +158,9 @@ async def list_events(
     """Oldest first: page on with ``since`` = the last ``event_id`` you got. A ``since``
     beyond the newest event id is refused (422, as ``/ws/alerts`` refuses it): an id this
     service never handed out (a cursor kept from another store, or a typo) would otherwise
-    return nothing until new events passed it, every alert until then unseen."""
+    return nothing until new events passed it, every alert until then unseen. A
+    ``device_id`` that is not a device id is refused as ``/api/alerts`` refuses it."""
+    check_device_ids(device_id)
     if since > log.last_event_id and since > (newest := await log.newest_id()):
         raise InvalidRequest(
             [

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from app.errors import GasleakError
-from app.schemas.auth import Actor, AuditEntry, AuditPage
+from app.errors import GasleakError, InvalidRequest
+from app.routing import StrictRoute
+from app.schemas.auth import KEY_ID_PATTERN, Actor, AuditAction, AuditEntry, AuditPage
 from app.schemas.readings import iso
 from app.security import AdminDep, AuditDep
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=StrictRoute)
 
 
 class BadCursor(GasleakError):
@@ -36,12 +38,28 @@ def _entry(row: dict[str, Any]) -> AuditEntry:
 async def list_audit(
     _: AdminDep,
     audit: AuditDep,
-    action: Annotated[list[str] | None, Query(description="e.g. alert.ack, key.create")] = None,
-    key_id: Annotated[str | None, Query(max_length=32, description="Actor's key id")] = None,
+    action: Annotated[
+        list[AuditAction] | None, Query(description="Only these actions (repeatable)")
+    ] = None,
+    key_id: Annotated[
+        str | None,
+        Query(max_length=32, description="Actor's key id: 16 hex characters, or bootstrap"),
+    ] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """Acknowledgements, silences, keys, devices, webhooks and baseline resets; newest first."""
+    if key_id is not None and not re.fullmatch(KEY_ID_PATTERN, key_id):
+        raise InvalidRequest(
+            [
+                {
+                    "field": "key_id",
+                    "reason": f"{key_id!r} is not a key id: a key id is 16 lowercase hex "
+                    "characters, or bootstrap (GET /api/keys lists them)",
+                    "type": "string_pattern_mismatch",
+                }
+            ]
+        )
     before = None
     if cursor is not None:
         if not cursor.isdigit() or len(cursor) > 18:

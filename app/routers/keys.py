@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Path
 
 from app.deps import SettingsDep
 from app.errors import InvalidBody
+from app.routing import StrictRoute
 from app.schemas.auth import KeyCreated, KeyIn, KeyList, KeyOut, Me, WsTicket
 from app.schemas.readings import iso
 from app.security import AdminDep, KeysDep, TicketsDep, get_principal
 from app.services.principal import Principal
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=StrictRoute)
 
 
 def key_out(row: dict[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,8 @@ import json
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
 from app.deps import StateDep
-from app.errors import GasleakError, TooLarge, error_body
-from app.routing import StrictRoute, require_json
+from app.errors import GasleakError, error_body
+from app.routing import StrictRoute, read_body, require_json
 from app.schemas.readings import IngestResult, Reading
 from app.security import GatewayDep, authorize_ws
 from app.services.frames import FramePipeline
@@ -17,6 +17,9 @@ from app.services.principal import INGEST
 from app.services.ratelimit import rate_key
 
 router = APIRouter(tags=["readings"], route_class=StrictRoute)
+#: Largest body taken, bytes: uvicorn's default WebSocket frame limit, so both ways agree.
+#: 10,000 readings of ~150 bytes need 1.5 MB. Other routes take ``max_body_bytes`` (1 MiB).
+MAX_BODY_BYTES = MAX_MESSAGE_BYTES
 CLOSE_REVOKED = 1008  # RFC 6455 "Policy Violation": the socket's key was revoked
 
 _ONE = Reading.model_json_schema()
@@ -56,34 +59,9 @@ async def post_readings(request: Request, state: StateDep, who: GatewayDep) -> I
     rate limit) the whole message is refused with 429 and ``Retry-After``, before it is
     decoded; nothing of it was accepted."""
     require_json(request)
-    raw = await _read_body(request)
+    raw = await read_body(request, MAX_BODY_BYTES)
     await state.admission.admit(rate_key(request, who), "http")
     return await state.ingestor.ingest_raw(raw, device_prefix=who.device_prefix, key_id=who.key_id)
-
-
-#: Largest body taken, bytes: uvicorn's default WebSocket frame limit, so both ways agree.
-#: 10,000 readings of ~150 bytes need 1.5 MB.
-MAX_BODY_BYTES = MAX_MESSAGE_BYTES
-
-
-async def _read_body(request: Request) -> bytes:
-    """The body, refused with 413 as soon as it passes :data:`MAX_BODY_BYTES`.
-
-    Raises:
-        TooLarge: declared or streamed size over the limit.
-    """
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise TooLarge(
-            [{"field": "(body)", "reason": f"{declared} bytes; at most {MAX_BODY_BYTES} a message"}]
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise TooLarge([{"field": "(body)", "reason": f"over {MAX_BODY_BYTES} bytes"}])
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @router.websocket("/ws/readings")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,6 +10,24 @@ from app.services.principal import Role
 
 #: A gateway key's device-id prefix: the characters a device id may hold, 1-64 of them.
 PREFIX_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+
+#: Every action the audit log records (SECURITY.md, "Audit log"); ``GET /api/audit?action=``
+#: takes these only, so a typo is a 422 naming it, not an empty page.
+AuditAction = Literal[
+    "alert.ack",
+    "baseline.reset",
+    "device.patch",
+    "device.put",
+    "key.create",
+    "key.revoke",
+    "silence.create",
+    "silence.expire",
+]
+AUDIT_ACTIONS: tuple[str, ...] = get_args(AuditAction)
+
+#: A key id as ``GET /api/keys`` lists it: 16 lowercase hex characters, or the bootstrap
+#: key's ``bootstrap`` (:data:`app.services.keys.BOOTSTRAP_ID`).
+KEY_ID_PATTERN = r"^(?:[0-9a-f]{16}|bootstrap)$"
 
 
 class KeyIn(BaseModel):

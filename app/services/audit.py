@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
+from app.schemas.auth import AuditAction
 from app.services.principal import Principal
 from app.store.auth import AuditRepo
 
@@ -28,7 +30,7 @@ class AuditLog:
     async def record(
         self,
         who: Principal,
-        action: str,
+        action: AuditAction,
         *,
         target: str | None = None,
         detail: dict[str, Any] | None = None,
@@ -37,7 +39,8 @@ class AuditLog:
 
         Args:
             who: the key (or the command line) that made the change.
-            action: dotted verb, e.g. ``alert.ack``, ``key.create`` (SECURITY.md lists them).
+            action: dotted verb, e.g. ``alert.ack``, ``key.create`` (SECURITY.md lists them;
+                :data:`app.schemas.auth.AuditAction`, which ``GET /api/audit`` filters by).
             target: what it changed (alert id, key id, device id, silence id).
             detail: small JSON object with the change's parameters.
         """
@@ -60,7 +63,7 @@ class AuditLog:
         *,
         before: int | None,
         limit: int,
-        actions: list[str] | None = None,
+        actions: Sequence[str] | None = None,
         actor_key_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Entries newest first, with ``audit_id < before`` when given."""

@@ -374,6 +374,7 @@ class DeviceBuffers:
         *,
         strict: bool = False,
         windows: bool = True,
+        stamped: np.ndarray | None = None,
     ) -> Stored:
         """Store a batch of readings in time order per device; collect the windows due.
 
@@ -395,6 +396,11 @@ class DeviceBuffers:
                 the gas of a device in :attr:`axes` is put on its axis in a copy).
             windows: False to only store and learn (a cluster takeover's replay, which
                 scores nothing): no windows are assembled and ``Stored.windows`` is None.
+            stamped: (N,) bool, False for a reading the server stamped with its receipt
+                time (sent without ``ts``): it cannot be a resend, so it is never
+                ``DUPLICATE`` (readings of one device in one message without ``ts`` share
+                the receipt time, and equal values among them are distinct readings). None:
+                every reading was stamped by its sender.
 
         Returns:
             A :class:`Stored`: codes per reading, the windows due, the prior times, and
@@ -406,7 +412,8 @@ class DeviceBuffers:
         if self.axes or (self.units and bool((values[:, 0] < 0.0).any())):
             values = self._on_axes(device_ids, ts, values)
         if n == 1:
-            return self._store_one(device_ids[0], float(ts[0]), values, strict, windows)
+            resend = stamped is None or bool(stamped[0])
+            return self._store_one(device_ids[0], float(ts[0]), values, strict, windows, resend)
         order = np.argsort(ts, kind="stable")
         codes = np.zeros(n, dtype=np.uint8)
         slots = np.full(n, -1, dtype=np.int64)
@@ -441,6 +448,7 @@ class DeviceBuffers:
                         values[i : i + 1],
                         False,
                         windows,
+                        stamped is None or bool(stamped[i]),
                     )
                     codes[i], placed[i] = code, at
                     parts.append(win)
@@ -450,7 +458,8 @@ class DeviceBuffers:
             late = ts[known] <= prior[known] if strict else ts[known] < prior[known]
         codes[known[late]] = LATE
         if not strict:
-            codes[self._resent(slots, known, ts, prior, values)] = DUPLICATE
+            maybe = known if stamped is None else known[stamped[known]]
+            codes[self._resent(slots, maybe, ts, prior, values)] = DUPLICATE
         codes[(codes == STORED) & ~finite & ~done] = BAD_TS
         ok = order[(codes[order] == STORED) & ~done[order]]  # time order
         if ok.size:
@@ -521,7 +530,13 @@ class DeviceBuffers:
         return k[np.isin(sk, sk[odd])]
 
     def _store_one(
-        self, device_id: str, ts: float, values: np.ndarray, strict: bool, windows: bool
+        self,
+        device_id: str,
+        ts: float,
+        values: np.ndarray,
+        strict: bool,
+        windows: bool,
+        resend: bool = True,
     ) -> Stored:
         """:meth:`store` of one reading (``values`` (1, 3) float64) in scalar Python: the
         same codes, ring write, signal update and window as the batch path, without its
@@ -540,15 +555,23 @@ class DeviceBuffers:
             codes[0] = BAD_TS
             return Stored(codes, None, prior)
         prior[0] = self.signals.states.last_ts[s]
-        code, at, win = self._one(s, device_id, ts, values, strict, windows)
+        code, at, win = self._one(s, device_id, ts, values, strict, windows, resend)
         codes[0] = code
         return Stored(codes, win, prior, None if code or at == ts else np.array([at]))
 
     def _one(
-        self, s: int, device_id: str, ts: float, values: np.ndarray, strict: bool, windows: bool
+        self,
+        s: int,
+        device_id: str,
+        ts: float,
+        values: np.ndarray,
+        strict: bool,
+        windows: bool,
+        resend: bool = True,
     ) -> tuple[int, float, WindowBatch | None]:
         """One reading (``values`` (1, 3)) of slot ``s``: (its code, where it went on the
-        time line (epoch s), its window or None)."""
+        time line (epoch s), its window or None). ``resend``: False for a reading stamped
+        on receipt, never a ``DUPLICATE``."""
         if not math.isfinite(ts):
             return BAD_TS, ts, None
         last = self.signals.states.last_ts[s]
@@ -557,7 +580,7 @@ class DeviceBuffers:
             if ts <= last:
                 return LATE, ts, None
         else:
-            code, at, learn_at, placed = self._place(s, ts, values[0], last)
+            code, at, learn_at, placed = self._place(s, ts, values[0], last, resend)
             if code != STORED:
                 return code, ts, None
         r, w = self.ring, self.signals.cfg.warmup
@@ -581,7 +604,7 @@ class DeviceBuffers:
         return STORED, at, WindowBatch([device_id], np.array([at]), win, sig[:, :5])
 
     def _place(
-        self, s: int, ts: float, row: np.ndarray, last: float
+        self, s: int, ts: float, row: np.ndarray, last: float, resend: bool = True
     ) -> tuple[int, float, float, bool]:
         """The time line rules for one reading of slot ``s`` (not strict): its code, where
         it goes on the time line and where the signal model learns it (epoch s), and whether
@@ -589,7 +612,7 @@ class DeviceBuffers:
         device's newest time (NaN: none). Updates the slot's time line state."""
         stamp = self.stamp_ts[s]
         jumped = not math.isnan(stamp)
-        if ts == (stamp if jumped else last) and self._same_as_tied(s, row):
+        if resend and ts == (stamp if jumped else last) and self._same_as_tied(s, row):
             return DUPLICATE, ts, ts, True
         if not ts <= last:  # newer than the newest, or the device's first reading
             receipt, self.stall_n[s], self.on_receipt[s] = self.on_receipt[s], 0, False

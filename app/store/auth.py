@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -72,7 +73,7 @@ class AuditRepo:
         *,
         before: int | None,
         limit: int,
-        actions: list[str] | None = None,
+        actions: Sequence[str] | None = None,
         actor_key_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Up to ``limit`` entries with ``audit_id < before`` (all when None), newest first."""

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -459,3 +461,87 @@ async def test_json_nested_deeper_than_the_documented_limit_is_refused_as_a_whol
     from app.jsonio import MAX_DEPTH
 
     assert MAX_DEPTH == 32  # README's wire contract states it
+
+
+@pytest.mark.parametrize(
+    "path,params,field,says",
+    [
+        ("/api/audit", {"action": "alert.acked"}, "action", "'alert.ack'"),
+        ("/api/audit", {"action": ""}, "action", "'key.create'"),
+        ("/api/audit", {"key_id": "not-a-key-id"}, "key_id", "16 lowercase hex"),
+        ("/api/events", {"device_id": "a b"}, "device_id", "' ', a character"),
+        ("/api/events", {"device_id": ""}, "device_id", "it is empty"),
+        ("/api/alerts", {"device_id": "a b"}, "device_id", "' ', a character"),
+    ],
+)
+async def test_a_filter_value_that_can_match_nothing_is_a_422_not_an_empty_page(
+    client: httpx.AsyncClient, path: str, params: dict[str, str], field: str, says: str
+) -> None:
+    """A typo'd audit action, an empty filter, a malformed key id or device id answered
+    200 with an empty list (tester of 1 Dec): now a 422 naming the field and why."""
+    r = await client.get(path, params=params)
+    assert r.status_code == 422, r.text
+    [err] = r.json()["detail"]
+    assert err["field"] == field and says in err["reason"], err
+
+
+async def test_valid_audit_and_event_filters_still_answer(client: httpx.AsyncClient) -> None:
+    for path, params in (
+        ("/api/audit", {"action": ["alert.ack", "key.create"], "key_id": "bootstrap"}),
+        ("/api/audit", {"key_id": "0123456789abcdef"}),
+        ("/api/events", {"device_id": "kitchen-01"}),
+    ):
+        r = await client.get(path, params=params)
+        assert r.status_code == 200, (path, r.text)
+
+
+BODY_ROUTES = [
+    ("POST", "/api/silences"),
+    ("POST", "/api/keys"),
+    ("POST", "/api/alerts/no-such-alert/ack"),
+    ("PUT", "/api/devices/big-1"),
+    ("PATCH", "/api/devices/big-1"),
+    ("POST", "/api/devices/big-1/baseline-reset"),
+]
+
+
+async def test_every_body_is_capped_while_it_streams_in_with_or_without_a_key(
+    tmp_path: Path,
+) -> None:
+    """Only ``POST /api/readings`` limited its body; the other routes read the whole body
+    before answering, even a 401 (4 x 300 MiB unauthenticated took the server from 564 MiB
+    to 2.3 GiB: tester of 1 Dec). Now a ``Content-Length`` over ``max_body_bytes`` is a 413
+    naming the limit, and a chunked body is refused once past it; readings keep 16 MiB."""
+    limit = 4096
+    settings = Settings(db_path=tmp_path / "gasleak.db", max_body_bytes=limit)
+    big = b"[" + b" " * (limit + 10) + b"]"
+
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: chunked
+        for _ in range(limit // 1000 + 2):
+            yield b" " * 1000
+
+    async with (
+        serve_in_loop(settings) as (base, _),
+        httpx.AsyncClient(base_url=base, timeout=30) as http,
+    ):
+        for method, path in BODY_ROUTES:
+            for headers in ({}, auth_headers()):
+                r = await http.request(method, path, content=big, headers={**JSON, **headers})
+                assert r.status_code == 413, (method, path, r.text)
+                [err] = r.json()["detail"]
+                assert r.json()["error"] == "too_large" and err["field"] == "(body)", r.text
+                assert f"{len(big)} bytes" in err["reason"], err
+                assert f"at most {limit} bytes" in err["reason"], err
+                r = await http.request(method, path, content=chunked(), headers={**JSON, **headers})
+                assert r.status_code == 413, (method, path, r.text)
+                assert f"at most {limit} bytes" in r.json()["detail"][0]["reason"], r.text
+        # under the limit, the route answers as before
+        r = await http.post("/api/silences", content=b"{}", headers=JSON)
+        assert r.status_code == 401, r.text
+        # readings keep their own 16 MiB: a body over max_body_bytes is decoded
+        r = await http.post("/api/readings", content=big, headers={**JSON, **auth_headers()})
+        assert r.status_code == 200 and r.json()["accepted"] == 0, r.text
+        huge = b" " * (16 * 2**20 + 1)
+        r = await http.post("/api/readings", content=huge, headers={**JSON, **auth_headers()})
+        assert r.status_code == 413, r.text
+        assert "at most 16777216 bytes (16 MiB)" in r.json()["detail"][0]["reason"], r.text

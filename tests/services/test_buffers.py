@@ -468,6 +468,27 @@ def test_a_resent_reading_is_a_duplicate_not_stored_twice() -> None:
     assert buf.store(["a"], np.array([T0 + 1]), row + 1, strict=True).codes.tolist() == [1]
 
 
+def test_readings_stamped_on_receipt_are_never_duplicates() -> None:
+    """Readings sent without ``ts`` share the receipt time within a message; equal values
+    among them were refused as "duplicate ... (a resend)" (tester of 1 Dec), which they
+    cannot be. With ``stamped`` False they are stored, on the batch path and one at a
+    time; readings stamped by their sender are still checked."""
+    from app.services.buffers import DUPLICATE, STORED
+
+    buf = make(window=3, max_devices=4)
+    row = np.array([[420.0, 21.0, 45.0]])
+    rows = np.r_[row, row, row]
+    ts = np.array([T0, T0, T0])
+    no_ts = np.zeros(3, dtype=bool)
+    assert buf.store(["a"] * 3, ts, rows, stamped=no_ts).codes.tolist() == [STORED] * 3
+    assert buf.info("a")["readings_seen"] == 3
+    assert buf.store(["a"], ts[:1], row, stamped=no_ts[:1]).codes.tolist() == [STORED]
+    # the same message with ts: the second and third are the duplicates, as before
+    codes = buf.store(["b"] * 3, ts, rows, stamped=~no_ts).codes
+    assert codes.tolist() == [STORED, DUPLICATE, DUPLICATE]
+    assert buf.store(["b"], ts[:1], row).codes.tolist() == [DUPLICATE]
+
+
 def test_a_resent_batch_of_readings_sharing_time_stamps_stores_none_again() -> None:
     """A device stamping two readings a second alike (2 Hz, whole seconds): a resent batch
     was checked against the newest reading alone, so the other one at the newest stamp was
