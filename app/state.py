@@ -442,8 +442,6 @@ async def _alerting(
         record=recorder.record if settings.readings_history else None,
     )
     ingestor.units = profiles.other_units()  # a reading's gas range is its unit's
-    if settings.readings_history:  # a reading older than it would be pruned: refused
-        ingestor.max_age_s = settings.readings_retention_s
     buffers.axes = profiles.axes()  # a raw device's zero / polarity: detection's gas axis
     buffers.units = profiles.other_units()  # a %LEL reading under 0 is detected as 0
     if settings.max_devices_per_key is not None:

@@ -41,12 +41,6 @@ needs_data = pytest.mark.skipif(
     not SMOKE_CSV.exists(), reason=f"real recordings not found at {SMOKE_CSV}"
 )
 
-#: The tests replay fixed time lines (T0 = 2026-01-01, recordings of earlier years): a reading
-#: older than the readings history's retention is refused (``Ingestor.max_age_s``), so every
-#: test service keeps 1e9 s (31 years) unless a test sets its own (tests/api/test_rest.py
-#: ``test_a_reading_older_than_the_retention_*`` runs the 7-day default).
-os.environ.setdefault("GASLEAK_READINGS_RETENTION_S", "1e9")
-
 #: The admin key of every test service (random per test run, so a leak test can grep for it).
 TEST_ADMIN_KEY = os.environ.setdefault(
     "GASLEAK_BOOTSTRAP_ADMIN_KEY", "test-admin-" + secrets.token_urlsafe(32)

@@ -43,7 +43,6 @@ from app.schemas.readings import (
 from app.services.buffers import (
     BAD_TS,
     CAPPED,
-    CLOCK_BEHIND_S,
     DUPLICATE,
     LATE,
     DeviceBuffers,
@@ -320,11 +319,6 @@ class Ingestor:
         #: (``Profiles.other_units``, wired in ``app/state.py``): a reading's gas range
         #: depends on its device's unit (:func:`out_of_range`). Empty: every device reads ppm.
         self.units: Mapping[str, str] = {}
-        #: Oldest a reading's ``ts`` may be, seconds before the server clock: the readings
-        #: history's retention (``readings_retention_s``, wired in ``app/state.py`` while the
-        #: history is kept), since an older reading would be pruned (at start-up and hourly)
-        #: after a 2xx. None: no limit.
-        self.max_age_s: float | None = None
         #: One large message's CPU work at a time (:meth:`ingest_raw`).
         self._large = asyncio.Semaphore(1)
         #: Devices of a message being stored in rounds (:meth:`ingest_rows`), and the
@@ -545,11 +539,10 @@ class Ingestor:
             readings: the valid readings; ``ts`` None means now.
             bad: readings already refused by validation (extended here).
         """
-        now = time.time()
-        index, readings = await self._too_old(index, readings, bad, now)
         n = len(readings)
         accepted = 0
         if n:
+            now = time.time()
             ts = np.fromiter((now if r.ts is None else r.ts for r in readings), np.float64, n)
             # sent without ts: stamped now, never a resend (README "Wire contract")
             stamped = np.fromiter((r.ts is not None for r in readings), np.bool_, n)
@@ -573,43 +566,6 @@ class Ingestor:
         self.rejected_total += len(bad)
         bad.sort(key=lambda b: b.index)
         return IngestResult(accepted=accepted, rejected=bad)
-
-    async def _too_old(
-        self, index: Sequence[int], readings: Sequence[Reading], bad: list[Rejected], now: float
-    ) -> tuple[Sequence[int], Sequence[Reading]]:
-        """Refuse the readings stamped more than :attr:`max_age_s` before ``now`` (epoch s):
-        each gets a ``ts`` error (type ``too_old``) in ``bad``, and their gas still goes to
-        the safety set points at the receipt time (:meth:`refused_gas`). A reading more
-        than :data:`~app.services.buffers.CLOCK_BEHIND_S` behind its tracked device's
-        newest is left to the buffers: it is refused as out of order or, its device's clock
-        broken (reset to 2000-01-01), stored at the receipt time, never at its own stamp.
-
-        Returns:
-            (index, readings) of the others, in order.
-        """
-        if self.max_age_s is None or not readings:
-            return index, readings
-        oldest = now - self.max_age_s
-        if not any(r.ts is not None and r.ts < oldest for r in readings):
-            return index, readings
-        newest = self.buffers.signals.states.last_ts
-        keep_i: list[int] = []
-        keep: list[Reading] = []
-        old: list[Reading] = []
-        for i, r in zip(index, readings, strict=True):
-            slot = self.buffers.index.get(r.device_id) if self.forward is None else None
-            if (
-                r.ts is None
-                or r.ts >= oldest
-                or (slot is not None and newest[slot] - r.ts > CLOCK_BEHIND_S)
-            ):
-                keep_i.append(i)
-                keep.append(r)
-                continue
-            old.append(r)
-            bad.append(Rejected(index=i, errors=[_too_old_error(r.ts, self.max_age_s)]))
-        await self.refused_gas(old, "refused: older than the readings history's retention")
-        return keep_i, keep
 
     async def ingest_rows(
         self,
@@ -876,19 +832,6 @@ def _same_device(
         )
     bad.sort(key=lambda b: b.index)
     return kept, bad
-
-
-def _too_old_error(ts: float, max_age_s: float) -> dict[str, str]:
-    """The ``ts`` error of a reading older than the readings history's retention."""
-    days = max_age_s / 86_400
-    limit = f"{days:g} days" if days >= 1 else f"{max_age_s:g} s"
-    return {
-        "field": "ts",
-        "reason": f"{iso(ts)} is older than the readings history's retention ({limit}, "
-        "GASLEAK_READINGS_RETENTION_S): it would be pruned, so it is not stored (its gas "
-        "was still checked against the safety set points)",
-        "type": "too_old",
-    }
 
 
 def _cap_error(cap: int) -> dict[str, str]:

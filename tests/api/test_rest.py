@@ -8,7 +8,6 @@ import math
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -309,40 +308,6 @@ async def test_readings_without_ts_in_one_message_are_each_stored_http_and_webso
         c = reading("stamped", time.time(), 400.0)
         r = await http.post("/api/readings", json=[c, c])
         assert [e["errors"][0]["type"] for e in r.json()["rejected"]] == ["duplicate"], r.text
-
-
-async def test_a_reading_older_than_the_retention_is_refused_naming_ts_http_and_websocket(
-    tmp_path: Path,
-) -> None:
-    """Readings stamped before the readings history's retention (7 days by default) were
-    accepted with 200 and pruned at the next start-up (tester of 1 Dec): each is refused
-    now, naming ``ts`` and the limit, the rest of its batch kept, over HTTP and the
-    WebSocket alike. A reading over 1 h behind a tracked device's newest is left to the
-    broken-clock rule (out of order here), as before."""
-    settings = Settings(db_path=tmp_path / "gasleak.db", readings_retention_s=7 * 86_400.0)
-    now = time.time()
-    old, fresh = now - 8 * 86_400, now - 10
-    async with (
-        serve_in_loop(settings) as (base, _),
-        httpx.AsyncClient(base_url=base, headers=auth_headers(), timeout=30) as http,
-        websockets.connect(
-            base.replace("http", "ws", 1) + "/ws/readings", additional_headers=auth_headers()
-        ) as ws,
-    ):
-        body = [reading("old-1", old, 400.0), reading("old-1", old + 1, 401.0)]
-        body.append(reading("new-1", fresh, 400.0))
-        r = (await http.post("/api/readings", json=body)).json()
-        assert r["accepted"] == 1 and [x["index"] for x in r["rejected"]] == [0, 1], r
-        err = r["rejected"][0]["errors"][0]
-        assert err["field"] == "ts" and err["type"] == "too_old", err
-        assert "older than the readings history's retention (7 days" in err["reason"], err
-        assert (await http.get("/api/devices/old-1")).status_code == 404
-        await ws.send(json.dumps(reading("old-2", old, 400.0)))
-        reply = json.loads(await ws.recv())
-        assert reply["accepted"] == 0 and reply["rejected"][0]["errors"][0]["type"] == "too_old"
-        # behind a tracked device's newest by more than 1 h: its clock, not the retention
-        r = (await http.post("/api/readings", json=reading("new-1", old, 400.0))).json()
-        assert r["rejected"][0]["errors"][0]["type"] == "out_of_order", r
 
 
 async def post_scored(
