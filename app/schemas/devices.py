@@ -162,6 +162,13 @@ class SignalInfo(BaseModel):
     z: float | None = Field(description="Last reading above the level, in noise scales")
     held: bool = Field(description="Level held by an open leak episode")
     restarts: int = Field(description="Warm-ups restarted by a data gap or a baseline reset")
+    ambient_gain: float = Field(
+        1.0,
+        description="The device's learned ambient gain: the multiple (1-3) of the configured "
+        "temperature and humidity sensitivities (0.0175 per °C, 0.0065 per %RH in log "
+        "ratio) its gas has shown; what a T/RH change may explain of a rise is multiplied "
+        "by it. An operator's baseline reset sets it back to 1",
+    )
     last_reset: dict[str, Any] | None = Field(
         None,
         description="The last operator baseline reset: by, reason, at (RFC 3339); "

@@ -199,6 +199,7 @@ class SignalBank:
             "z": None if math.isnan(z) else round(z, 3),
             "held": bool(st.held[s]),
             "restarts": st.restarts[s],
+            "ambient_gain": round(st.ambient_gain(s), 4),
             "last_reset": self.last_reset.get(device_id),
             "gate": gate,
         }
