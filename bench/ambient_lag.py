@@ -13,8 +13,8 @@ same reading only, the behaviour before 4 Dec; default: the model's, 300 s).
   first-order lag of tau s; 8 seeds each, random cycle phase (newcomer of 3 Dec). Also
   +5 %/°C on 18 <-> 24 °C and on 16 <-> 26 °C, over the allowance's 1.75 %/°C, and a MOX
   sensor in a bathroom (+1-1.5 %/%RH through a 60-s lag; RH 45 -> 90 %RH for 10-20 min
-  every 1.5-2.5 h; 8 h at 10 s; newcomer of 5 Dec): the device's learned ambient gain
-  (``app.ml.signal.SignalStates.ambient_gain``; ``--gain-max 1`` turns it off);
+  every 1.5-2.5 h; 8 h at 10 s; newcomer of 5 Dec): open faults by default; ``--gain-max
+  3`` turns on the learned ambient gain (``app.ml.signal.SignalStates.ambient_gain``);
 - leaks: x1.3, x1.5 and x2 steps that start as a door (13 °C for 5 min), a shower
   (85 %RH for 10 min) or a run of lone 85 °C probe glitches (every 50 readings) ends;
   1, 10 and 60-s devices, 3 seeds; prints (alerts before the leak, s from onset to alert).

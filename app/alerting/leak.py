@@ -78,6 +78,9 @@ class DeviceAlertState:
     # what the temperature and humidity change explained at the raise (log ratio): a later
     # change explains no more of an open alert's gas (:meth:`still_above`)
     base_explained: float | None = None
+    # the highest recent gas level (median of the last readings, gas units) of the open
+    # alert: gas come down from it is the leak ending (:meth:`still_above`)
+    peak_level: float | None = None
     # k-of-n raise (:attr:`PolicyConfig.dense_k`): bit i set = the window i windows ago was
     # high (the last ``dense_n`` windows, newest in bit 0), and the reading times of those
     # high windows, oldest first (as many as bits set)
@@ -128,18 +131,21 @@ class DeviceAlertState:
         ``explained`` (log ratio: what the change of temperature and humidity since the level
         was learned can explain, :func:`app.ml.features.ambient_allowance`, as the gate
         does), but no more than it explained at the raise (:attr:`base_explained`) while
-        the gas stands within ``min_log_ratio`` of the level last announced
-        (:attr:`told_gas`): a x1.3 leak raised in still air closed "all clear" 500-1,140 s
-        after the room's humidity rose 25-35 %RH or its temperature 10 °C, the gas still
-        up for hours and the sensor not following (newcomer of 5 Dec, 18 of 18 runs at
-        1-60 s). Gas that has come down that far from it is the leak ending, and the whole
-        change may explain the clean air left (a room 6 °C warmer and 30 %RH more humid,
-        clean air +26 % after a leak: newcomer of 1 Dec). False without an open alert or a
-        kept level (alerts raised before these fields existed)."""
-        told = self.told_gas
+        the gas stands within ``CLEAR_FRACTION * min_log_ratio`` (+10.5 %) of the highest
+        recent level of the alert (:attr:`peak_level`, else the level announced): a x1.3
+        leak raised in still air closed "all clear" 500-1,140 s after the room's humidity
+        rose 25-35 %RH or its temperature 10 °C, the gas still up for hours and the sensor
+        not following (newcomer of 5 Dec, 18 of 18 runs at 1-60 s). Gas that has come down
+        that far from it is the leak ending, and the whole change may explain the clean air
+        left (a room 6 °C warmer and 30 %RH more humid, clean air +26 % after a leak:
+        newcomer of 1 Dec; a sensor that follows the warmer room, its leak ended: the
+        regression newcomer of 5 Dec). False without an open alert or a kept level (alerts
+        raised before these fields existed)."""
+        top = self.peak_level if self.peak_level is not None else self.told_gas
         receded = (
-            told is not None
-            and math.log((max(told, 0.0) + 1.0) / (max(gas, 0.0) + 1.0)) >= min_log_ratio
+            top is not None
+            and math.log((max(top, 0.0) + 1.0) / (max(gas, 0.0) + 1.0))
+            >= CLEAR_FRACTION * min_log_ratio
         )
         if self.base_explained is not None and not receded:
             explained = min(explained, self.base_explained)
@@ -513,11 +519,13 @@ class AlertPolicy:
             if event is not None:
                 st.base_level, st.base_scale = level, scale
                 st.base_explained = explained
-                st.recent_gas = gas_level
+                st.recent_gas = st.peak_level = gas_level
                 st.told_gas = _announced(gas_level, gas_ppm)
         else:
             if gas_level is not None:
                 st.recent_gas = gas_level  # not persisted for itself: it moves every window
+                if st.peak_level is None or gas_level > st.peak_level:
+                    st.peak_level = gas_level
             if prob < c.clear_p and not elevated:
                 st.low_run += 1
                 if st.clear_since is None:

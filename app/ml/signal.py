@@ -108,18 +108,22 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   moves it little): a sensor follows T and RH through its own thermal and humidity lag, and
   the allowance for a temperature step went at once when T stepped back while the gas was
   still up (:meth:`SignalStates.lag_allowance`).
-  Both parts of the allowance are multiplied by the device's own **ambient gain**
-  (``amb_gain``, >= 1, capped at ``ambient_gain_max``): the multiple of the configured
-  sensitivities its gas has shown, learned from readings taken at least 3 °C or 8 %RH away
-  from the ambient levels while the gate is shut and no alert holds the device
-  (:meth:`SignalStates.ambient_gain`). A MOX sensor at +1-1.5 %/%RH in a bathroom, or one
-  at +5 %/°C on a thermostat's 10 °C steps, raised a leak alert at every shower or warm
-  phase (``bench.ambient_lag``: 30 and 13 alerts in 8 runs each; now 1 and 0); a response
-  that jumps past the bound at once is raised, and teaches nothing, so such a sensor learns
-  over its first excursions. The cost: a leak below the gate that stands through a stale
-  allowance (a x1.3 step as a shower ends, on a 60-s device: the humidity level is still
-  that of the shower) teaches the gain too, and is no longer raised at all (it was after
-  42-73 min); the air-quality benchmark loses one of 22 leaks >= 3 sd.
+  Both parts of the allowance can be multiplied by the device's own **ambient gain**
+  (``amb_gain``, >= 1, capped at ``ambient_gain_max``; **off by default**, 1): the
+  multiple of the configured sensitivities its gas has shown, learned from readings taken
+  at least 3 °C or 8 %RH away from the ambient levels while the gate is shut and no alert
+  holds the device (:meth:`SignalStates.ambient_gain`). With a cap of 3, a MOX sensor at
+  +1-1.5 %/%RH in a bathroom, or one at +5 %/°C on a thermostat's 10 °C steps, which raise
+  a leak alert at every shower or warm phase (``bench.ambient_lag``: 30 and 13 alerts in 8
+  runs each), raise 1 and 0. It is off because a leak still under the gate that arrives
+  with a temperature or humidity change teaches the gain too, and the gain then hides it:
+  a newcomer's grid of x1.3-x2 leaks at +6/+15 °C heat steps on sensors at 0-1 %/°C (1 s
+  and 10 s, 144 runs) raised 133 with it off and 96 with it on, the rest later (mean
+  317 -> 973 s); a x1.3 ramp 15 min after a +15 °C heater on a sensor with no response
+  at all was lost (0 of 4), and the air-quality benchmark lost one of 22 leaks >= 3 sd. A
+  deployment whose sensors are known to follow T or RH strongly, and whose rooms' heat
+  does not come with gas, can set ``ambient_gain_max`` in its manifest's ``signal``
+  section.
 - **Hold**: while a leak episode is open (:meth:`DeviceSignal.hold`) the level does not move
   up and the scale does not grow, so a persistent leak never becomes the baseline. Without
   an episode, readings ``z_hold`` or more noise scales up never grow the scale, and move the
@@ -505,7 +509,7 @@ class SignalConfig:
     settle_min_s: float = 20.0  # ... and at least this long in reading time
     settle_recur_log_ratio: float = 0.223  # a held one: when the held one before peaked so near
     tau_lag_s: float = 300.0  # the ambient allowance also covers T/RH seen through this lag
-    ambient_gain_max: float = 3.0  # cap of the learned ambient gain (1: off; ``amb_gain``)
+    ambient_gain_max: float = 1.0  # cap of the learned ambient gain (1: off; ``amb_gain``)
 
     def to_dict(self) -> dict[str, float]:
         """JSON-ready copy, for the manifest."""
@@ -842,16 +846,18 @@ class SignalStates(Columns):
         return bound + g * self.lag_allowance(s, temp, rh) if c.tau_lag_s > 0 else bound
 
     def ambient_gain(self, s: int) -> float:
-        """Slot ``s``'s learned ambient gain (>= 1; 1 until learned): the multiple of the
-        configured sensitivities (``sens_t_per_c``, ``sens_rh_per_pct``) its own gas has
-        shown to a temperature or humidity change, capped at ``ambient_gain_max``.
+        """Slot ``s``'s learned ambient gain (>= 1; 1 until learned, and always while
+        ``ambient_gain_max`` is 1, the default): the multiple of the configured
+        sensitivities (``sens_t_per_c``, ``sens_rh_per_pct``) its own gas has shown to a
+        temperature or humidity change, capped at ``ambient_gain_max``.
 
         Why: the configured sensitivities are the smallest fit on a real sensor (a Figaro
-        methane head, :class:`SignalConfig`), and sensors more sensitive than that raised a
+        methane head, :class:`SignalConfig`), and sensors more sensitive than that raise a
         critical leak alert at every excursion: a MOX sensor at +1-1.5 %/%RH in a bathroom
         (RH 45 -> 90 %RH for 10-20 min every 1.5-2.5 h) 20 alerts in 48 device-hours, one at
         +5 %/°C with T switching 16 <-> 26 °C every 40 min 13 in 24 (newcomer of 5 Dec;
-        ``bench.ambient_lag``). Learned by :meth:`_learn_gain`."""
+        ``bench.ambient_lag --gain-max 3``). Learned by :meth:`_learn_gain`; off by default
+        for what it costs leaks that come with heat (module doc, "Ambient")."""
         g = self.amb_gain[s]
         return max(g, 1.0) if g == g else 1.0
 

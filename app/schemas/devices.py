@@ -167,7 +167,8 @@ class SignalInfo(BaseModel):
         description="The device's learned ambient gain: the multiple (1-3) of the configured "
         "temperature and humidity sensitivities (0.0175 per °C, 0.0065 per %RH in log "
         "ratio) its gas has shown; what a T/RH change may explain of a rise is multiplied "
-        "by it. An operator's baseline reset sets it back to 1",
+        "by it. Always 1 unless the model's manifest sets `ambient_gain_max` (off by "
+        "default); an operator's baseline reset sets it back to 1",
     )
     last_reset: dict[str, Any] | None = Field(
         None,

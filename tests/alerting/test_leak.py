@@ -283,6 +283,7 @@ def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
             "base_level": None,
             "base_scale": None,
             "base_explained": None,
+            "peak_level": None,
             "recent": 1,
             "recent_ts": [0.0],
             "told_gas": None,
