@@ -767,10 +767,8 @@ class SafetyRules:
         if ep.state == AlertState.CLEARED_UNACKED and gas >= low:
             ep.state = AlertState.ACTIVE
             out.append(
-                self._event(
-                    EventType.UPDATED,
+                self._updated(
                     d,
-                    Kind.THRESHOLD,
                     ep,
                     ts,
                     gas,
@@ -790,10 +788,8 @@ class SafetyRules:
             if ep.state == AlertState.ACKNOWLEDGED:
                 ep.state = AlertState.ACTIVE
             out.append(
-                self._event(
-                    EventType.UPDATED,
+                self._updated(
                     d,
-                    Kind.THRESHOLD,
                     ep,
                     ts,
                     gas,
@@ -808,10 +804,8 @@ class SafetyRules:
         ):
             ep.severity, ep.high_clear_since = Severity.WARNING, None
             out.append(
-                self._event(
-                    EventType.UPDATED,
+                self._updated(
                     d,
-                    Kind.THRESHOLD,
                     ep,
                     ts,
                     gas,
@@ -863,10 +857,8 @@ class SafetyRules:
         sp = high if gas >= high else low
         since = ts if since is None else since
         return [
-            self._event(
-                EventType.UPDATED,
+            self._updated(
                 d,
-                Kind.THRESHOLD,
                 ep,
                 ts,
                 gas,
@@ -877,6 +869,13 @@ class SafetyRules:
             )
         ]
 
+    def _updated(
+        self, d: str, ep: OpenEpisode, ts: float, gas: float | None, reason: str, detail: str
+    ) -> AlertEvent:
+        """``alert.updated`` of device ``d``'s threshold alarm ``ep`` (``reason``, the
+        human-readable ``detail``) at reading time ``ts`` with gas ``gas``."""
+        return self._event(EventType.UPDATED, d, Kind.THRESHOLD, ep, ts, gas, reason, detail)
+
     def _clear(
         self, d: str, ep: OpenEpisode, ts: float, gas: float | None, detail: str
     ) -> list[AlertEvent]:
@@ -884,10 +883,8 @@ class SafetyRules:
         if ep.latched and ep.state == AlertState.ACTIVE:
             ep.state = AlertState.CLEARED_UNACKED
             return [
-                self._event(
-                    EventType.UPDATED,
+                self._updated(
                     d,
-                    Kind.THRESHOLD,
                     ep,
                     ts,
                     gas,
