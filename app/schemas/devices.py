@@ -49,7 +49,8 @@ _POLARITY = (
 
 
 class LastReading(BaseModel):
-    """The newest stored reading of a device."""
+    """The newest stored reading of a device, as its ring buffer keeps it (float32: about 7
+    significant digits; the readings history and the rules keep the exact value)."""
 
     gas_ppm: float
     temperature_c: float
