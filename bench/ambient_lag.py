@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Callable
 
 import numpy as np
 
@@ -61,12 +62,15 @@ def cycle(
     return gas + rng.normal(0, 3, len(t)), temp + rng.normal(0, 0.05, len(t)), rh
 
 
+BATHROOM_DT = 10.0  # s between the bathroom sensor's readings
+
+
 def bathroom(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """(gas, °C, %RH, dt): 8 h of a MOX sensor at 200 ppm-equivalent every 10 s in a
     bathroom: RH rises 45 -> 90 %RH (time constant 2 min) for 10-20 min every 1.5-2.5 h and
     falls back over 15 min, T +2 °C with it; the gas reads +1-1.5 %/%RH and +2 %/°C of them
     seen through a 60-s lag, with 1 % noise (newcomer of 5 Dec)."""
-    dt = 10.0
+    dt = BATHROOM_DT
     t = np.arange(0, 8 * 3600, dt)
     x = np.zeros(len(t))
     s = rng.uniform(1800, 3600)
@@ -126,27 +130,25 @@ def main() -> None:
     grid += [("T", 120, 0.03, 4.0, 10.0), ("T", 300, 0.03, 4.0, 60.0)]
     grid += [("RH", 120, 0.008, 15.0, 1.0), ("RH", 300, 0.008, 15.0, 10.0)]
     grid += [("RH", 600, 0.008, 15.0, 60.0)]
-    total = 0
-    for channel, tau, coef, amp, dt in grid:
+
+    def clean(
+        name: str, make: Callable[[np.random.Generator], tuple[np.ndarray, ...]], dt: float
+    ) -> int:
+        """Print and return the leak alerts of 8 seeded clean runs of ``make``."""
         alerts = runs = 0
         for seed in range(8):
-            g, temp, rh = cycle(np.random.default_rng(seed), channel, tau, coef, amp, dt)
-            raised, _ = episodes(pred, g, temp, rh, dt=dt)
+            raised, _ = episodes(pred, *make(np.random.default_rng(seed)), dt=dt)
             alerts, runs = alerts + len(raised), runs + bool(raised)
-        total += alerts
-        print(
-            f"clean: {channel} ±{amp:g}, gas {100 * coef:g} %/unit through a {tau:g}-s lag, "
-            f"{dt:g}-s device: {alerts} leak alerts, {runs} of 8 runs"
-        )
-    alerts = runs = 0
-    for seed in range(8):
-        g, temp, rh, dt = bathroom(np.random.default_rng(seed))
-        raised, _ = episodes(pred, g, temp, rh, dt=dt)
-        alerts, runs = alerts + len(raised), runs + bool(raised)
-    total += alerts
-    print(
-        f"clean: MOX in a bathroom, +1-1.5 %/%RH, 10-s device: {alerts} leak alerts, "
-        f"{runs} of 8 runs"
+        print(f"clean: {name}: {alerts} leak alerts, {runs} of 8 runs")
+        return alerts
+
+    total = 0
+    for channel, tau, coef, amp, dt in grid:
+        lag = f"gas {100 * coef:g} %/unit through a {tau:g}-s lag"
+        name = f"{channel} ±{amp:g}, {lag}, {dt:g}-s device"
+        total += clean(name, lambda r, a=(channel, tau, coef, amp, dt): cycle(r, *a), dt)
+    total += clean(
+        "MOX in a bathroom, +1-1.5 %/%RH, 10-s device", lambda r: bathroom(r)[:3], BATHROOM_DT
     )
     print(f"clean: {total} leak alerts in all")
     what = {

@@ -858,6 +858,8 @@ class SignalStates(Columns):
         +5 %/°C with T switching 16 <-> 26 °C every 40 min 13 in 24 (newcomer of 5 Dec;
         ``bench.ambient_lag --gain-max 3``). Learned by :meth:`_learn_gain`; off by default
         for what it costs leaks that come with heat (module doc, "Ambient")."""
+        if self.cfg.ambient_gain_max <= 1.0:
+            return 1.0  # off (the default): no column read on the per-reading path
         g = self.amb_gain[s]
         return max(g, 1.0) if g == g else 1.0
 
