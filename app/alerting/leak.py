@@ -107,6 +107,9 @@ class DeviceAlertState:
     # (``clear_n`` clear windows in a row, its off-delay running) at this reading time;
     # ``high_run`` / ``recent`` then count the windows of a leak that comes back
     returned_ts: float | None = None
+    # the device's reading time per reading (s; the signal model's ``pace``), last given:
+    # what a run of windows can span (:meth:`AlertPolicy._span`)
+    pace: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy, for the store."""
@@ -481,6 +484,7 @@ class AlertPolicy:
         scale: float | None = None,
         gas_level: float | None = None,
         explained: float | None = None,
+        pace: float | None = None,
     ) -> AlertEvent | None:
         """Feed one window's leak probability.
 
@@ -496,6 +500,10 @@ class AlertPolicy:
             explained: what the temperature and humidity change explains at this window
                 (log ratio, :func:`app.ml.features.ambient_allowance`; None = unknown),
                 kept with an alert it raises (:attr:`DeviceAlertState.base_explained`).
+            pace: the device's reading time per reading (s, the signal model's mean of the
+                intervals between its readings, 0 for readings stamped alike; None or NaN =
+                unknown): a run of windows spans at most that many seconds a window
+                (:meth:`_span`).
             gas_level: the device's recent gas level (the median of its last
                 :data:`STILL_ABOVE_READINGS` readings, gas units; None = unknown): what an
                 open alert's re-alarm on worsening compares (:meth:`_maybe_worsened`).
@@ -510,6 +518,8 @@ class AlertPolicy:
             if prob < c.raise_p:
                 return None  # the default state stays default: nothing is kept per device
             st = self.states[device_id] = DeviceAlertState()
+        if pace is not None and pace >= 0.0:  # False for NaN
+            st.pace = pace
         before = (st.high_run, st.low_run, len(st.recent_ts), st.burst_run, len(st.bursts))
         high = prob >= c.raise_p
         self._track_burst(st, high, ts)
@@ -625,13 +635,30 @@ class AlertPolicy:
             c.raise_span_s > 0
             and 2 <= st.high_run < need
             and not self._live_bursts(st, ts)
-            and ts - since >= max(c.raise_span_s, c.raise_min_s)
+            and self._span(st, ts - since, st.high_run - 1) >= max(c.raise_span_s, c.raise_min_s)
         ):
             return True
         if st.high_run < need:
             return False
         stalled = ts == since and st.high_run >= c.raise_n * STALLED_CLOCK_FACTOR
-        return ts - since >= c.raise_min_s or stalled
+        return self._span(st, ts - since, st.high_run - 1) >= c.raise_min_s or stalled
+
+    @staticmethod
+    def _span(st: DeviceAlertState, stamped: float, intervals: int) -> float:
+        """The reading time a run of windows spans, s: ``stamped`` (its first window's time
+        to its latest's), but at most ``intervals`` (windows after its first) times the
+        device's reading time per reading (:attr:`DeviceAlertState.pace`), where known.
+
+        Why: a gateway that stamps coarsely (times truncated to 10 s, or a batch of readings
+        sent without ``ts``, each stamped with its receipt) puts a run of 6 readings at 1 Hz
+        across a stamp boundary, where it "spans" 10 s: past the 8 s alarm delay, so clean
+        transients of 6-8 readings (a relay's glitch, a breath on a CO2 sensor), silent with
+        exact stamps, raised a critical leak alert at most transients (newcomer of 6 Dec:
+        33 of 69 at L = 6 readings, 49 of 69 at L = 8, either model)."""
+        pace = st.pace
+        if pace is None or intervals < 0:
+            return stamped
+        return min(stamped, intervals * pace)
 
     def _dense_raises(self, st: DeviceAlertState, prob: float, ts: float) -> bool:
         """The k-of-n rule (:class:`PolicyConfig` ``dense_k``): on a high window, at least
@@ -642,7 +669,7 @@ class AlertPolicy:
             c.dense_k > 0
             and prob >= c.raise_p
             and len(st.recent_ts) >= c.dense_k
-            and ts - st.recent_ts[0] >= c.raise_min_s
+            and self._span(st, ts - st.recent_ts[0], st.recent.bit_length() - 1) >= c.raise_min_s
         )
 
     def _maybe_recurred(

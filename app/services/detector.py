@@ -81,6 +81,7 @@ class AlertSink:
                 scale=float(sig[1]),
                 gas_level=recent,
                 explained=explained,
+                pace=self.signals.pace(d),
             )
             if event is not None:
                 events.append(event)

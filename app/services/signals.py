@@ -102,6 +102,13 @@ class SignalBank:
         s = self.index.get(device_id)
         return s is not None and bool(self.states.held[s])
 
+    def pace(self, device_id: str) -> float:
+        """A device's reading time per reading, s, where its time stamps are coarse
+        (:meth:`app.ml.signal.SignalStates.coarse_pace`); NaN where they are exact, or the
+        device is unknown."""
+        s = self.index.get(device_id)
+        return math.nan if s is None else self.states.coarse_pace(s)
+
     def rebase(self, device_id: str, gas: float) -> None:
         """A device's leak alert ended: see :meth:`app.ml.signal.SignalStates.rebase`
         (ignored if unknown)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +114,12 @@ class _Adapter:
         out = state.learn_one(row[0], ts, row[1], row[2])[1:]
         return (*out, state.ratio_bound(row[1], row[2]))
 
+    def pace(self, state: Any) -> float:
+        """The device's reading time per reading after its latest reading, s, as the service
+        gives the alert policy (:meth:`app.services.signals.SignalBank.pace`); NaN for the
+        robust statistical baseline, whose raise rule has no alarm delay to span."""
+        return math.nan if self.k == 1 else state.coarse_pace
+
     def ready(self, vals: np.ndarray, rows: np.ndarray) -> np.ndarray:
         ok = np.isfinite(vals[:, :2]).all(axis=1)
         return np.asarray(ok if self.k == 1 else ok & (rows >= self.window - 1), dtype=bool)
@@ -164,6 +171,7 @@ def replay(
     tsl = np.asarray(ts, dtype=np.float64).tolist()
     n = len(gas)
     vals = np.full((n, ad.k), np.nan)
+    paces = [math.nan] * n
     state, pol = ad.new_state(), AlertPolicy(policy, model_type="evaluation")
     ends, scores, elev, active, raised, worsened, recurred = [], [], [], [], [], [], []
     held, i, size = False, 0, chunk
@@ -172,6 +180,7 @@ def replay(
         snap, j = copy.deepcopy(state), min(i + size, n)
         for r in range(i, j):
             vals[r] = ad.learn(state, gas[r], tsl[r])
+            paces[r] = ad.pace(state)
         rows = np.arange(i, j)
         e = rows[ad.ready(vals[i:j], rows)]
         p, g = ad.score(state, vals, e)
@@ -214,6 +223,7 @@ def replay(
                 scale=sc,
                 gas_level=med,
                 explained=explained,
+                pace=paces[row],
             )
             if ev is not None and ev.type == "alert.raised":
                 raised.append(row)
@@ -236,6 +246,7 @@ def replay(
             state = snap  # rewind: readings after ``stop`` are learned with the new hold
             for r in range(i, stop + 1):
                 ad.learn(state, gas[r], tsl[r])
+                paces[r] = ad.pace(state)
             vals[stop + 1 : j] = np.nan
             j = stop + 1
         state.hold(held)

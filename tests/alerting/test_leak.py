@@ -294,6 +294,7 @@ def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
             "resolved_ts": None,
             "chattering": False,
             "returned_ts": None,
+            "pace": None,
         }
     }
     p.update("d", 0.8, 1.0)
@@ -336,6 +337,24 @@ def test_a_stuck_gateway_clock_still_raises_after_more_windows() -> None:
     # time that moves: 3 windows within 2 s still wait for the delay (bursts stay quiet)
     pol2 = AlertPolicy(PolicyConfig(raise_min_s=5.0), "test")
     assert [pol2.update("d", 0.99, 1000.0 + k) for k in range(3)] == [None] * 3
+
+
+def test_coarse_stamps_span_no_more_than_their_readings_take() -> None:
+    """A run of 6 windows at 1 Hz whose times are truncated to 10 s reads as spanning 10 s,
+    past the 8 s alarm delay; with the device's reading time per reading (``pace``, 1 s) it
+    spans 5 s and waits, by the consecutive rule and the k-of-n rule alike. Exact stamps
+    (no pace) are unchanged."""
+    stamps = [1000.0] * 4 + [1010.0] * 2
+    for kw in ({}, {"dense_k": 3, "dense_n": 30, "raise_n": 30}):
+        coarse = AlertPolicy(PolicyConfig(raise_min_s=8.0, **kw), "test")
+        assert [coarse.update("d", 0.99, t, pace=1.0) for t in stamps] == [None] * 6
+        exact = AlertPolicy(PolicyConfig(raise_min_s=8.0, **kw), "test")
+        got = [exact.update("d", 0.99, t) for t in stamps]
+        assert got[-2] is not None and got[-2].type == "alert.raised", kw
+    # 9 windows at a pace of 1 s span 8 s: raised
+    pol = AlertPolicy(PolicyConfig(raise_min_s=8.0), "test")
+    got = [pol.update("d", 0.99, t, pace=1.0) for t in [1000.0] * 5 + [1010.0] * 4]
+    assert [e is not None for e in got] == [False] * 8 + [True]
 
 
 def test_an_open_alert_stays_open_while_gas_stands_above_the_level_kept_at_raise() -> None:

@@ -842,3 +842,30 @@ async def test_a_sensor_that_reads_0_raises_a_dropout_fault_that_ends_when_it_is
     assert 3600 + 300 <= raised <= 3600 + 310 + 500, raised  # one message may be learned whole
     assert resolved >= 4800, resolved
     assert "clean level of 4" in events["events"][0]["detail"], events["events"][0]
+
+
+async def test_coarse_time_stamps_do_not_shorten_the_alarm_delay(
+    client: httpx.AsyncClient,
+) -> None:
+    """A 1 Hz sensor whose gateway truncates times to 10 s: clean 8-reading x2 transients
+    (a relay's glitch, a breath on a CO2 sensor), under the 8 s alarm delay with exact
+    stamps, "spanned" 10 s across a stamp boundary and raised a critical leak alert at most
+    transients (newcomer of 6 Dec: 36 in 8 device-hours, live). Now none; a x2 leak after
+    them is still raised within 12 readings."""
+    rng = np.random.default_rng(4)
+    g = 420 + rng.normal(0, 4, 3600)
+    for start in range(1005, 2600, 160):  # 10 transients, each across a stamp boundary
+        g[start : start + 8] *= 2.0
+    g[3000:] *= 2.0
+    rows = [reading("coarse", T0 + 10 * (i // 10), float(x)) for i, x in enumerate(g)]
+    for j in range(0, len(rows), 100):
+        r = await client.post("/api/readings", json=rows[j : j + 100])
+        assert r.json()["accepted"] == 100, r.text
+    want = (await client.get("/api/status")).json()["windows_submitted"]
+    while (await client.get("/api/status")).json()["windows_scored"] < want:
+        await asyncio.sleep(0.05)
+    events = (await client.get("/api/events", params={"device_id": "coarse"})).json()["events"]
+    raised = [e for e in events if e["type"] == "alert.raised" and e["kind"] == "leak"]
+    assert len(raised) == 1, raised
+    at = datetime.fromisoformat(raised[0]["ts"].replace("Z", "+00:00")).timestamp()
+    assert T0 + 3000 <= at <= T0 + 3020, raised

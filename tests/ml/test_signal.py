@@ -738,3 +738,67 @@ def test_a_sensor_in_tenth_steps_near_its_zero_keeps_its_resolution_floor() -> N
     back = DeviceSignal(SignalConfig())
     back._st.load(0, saved)
     assert back.res_ == math.inf
+
+
+def test_a_recent_dip_below_the_level_raises_the_gate_s_ratio_bound() -> None:
+    """Interference swings as far below the level as above it; gas only adds. A dip of
+    -30 % lifts the ratio bound by the dip less the device's own noise (``z_hold`` scales),
+    and the lift fades with ``dip_tau_s``; a dropout (half the level or less) is no dip."""
+    cfg = SignalConfig(settle_s=0)
+    rng = np.random.default_rng(3)
+    clean = 420 + rng.normal(0, 4, 400)
+    dipped = clean.copy()
+    dipped[300:310] = 420 / 1.35  # -30 % for 10 s
+    out, base = run(dipped, cfg=cfg), run(clean, cfg=cfg)
+    free = math.log((base[309, 1] + cfg.z_hold * base[309, 2] + 1) / (base[309, 1] + 1))
+    lift = out[310, 5] - cfg.min_log_ratio
+    assert lift == pytest.approx(math.log(1.35) - free, abs=0.02)
+    assert base[310, 5] == cfg.min_log_ratio
+    # the dip fades with dip_tau_s: 89 s after its last reading
+    assert out[399, 5] - cfg.min_log_ratio == pytest.approx(
+        (lift + free) * math.exp(-89 / cfg.dip_tau_s) - free, abs=0.01
+    )
+    zeros = clean.copy()
+    zeros[300:303] = 0.0  # a dropout, not a dip
+    assert run(zeros, cfg=cfg)[305, 5] == cfg.min_log_ratio
+    off = SignalConfig(settle_s=0, dip_tau_s=0)
+    assert run(dipped, cfg=off)[310, 5] == off.min_log_ratio
+
+
+def test_a_plateau_under_the_gate_becomes_the_level_after_plateau_s() -> None:
+    """Clean steps of +12 % (an NDIR's baseline corrections, an HVAC stage) each under the
+    gate's +22 %: the level learns each within ``plateau_s``, so two of them never stand +25 %
+    over it (newcomer of 5 Dec: a critical alert that never cleared, 4 of 4 seeds)."""
+    cfg = SignalConfig()
+    rng = np.random.default_rng(5)
+    t = np.arange(0, 6 * 3600, 15.0)
+    steps = np.clip(np.floor((t - 3600) / 5400) + 1, 0, 3)
+    gas = 380 * 1.12**steps + rng.normal(0, 6, t.size)
+    out = signal_series(gas, t, cfg)
+    lr = np.log((out[:, 0] + 1) / (out[:, 1] + 1))
+    warm = np.isfinite(lr)
+    assert lr[warm].max() < cfg.min_log_ratio  # never +22 % over the level
+    end = out[-1, 1]
+    assert end == pytest.approx(380 * 1.12**3, rel=0.03)
+    # the same steps with the plateau rule off: the level learns 3 scales per tau_up_s
+    slow = signal_series(gas, t, SignalConfig(plateau_s=0))
+    assert np.nanmax(np.log((slow[:, 0] + 1) / (slow[:, 1] + 1))) > cfg.min_log_ratio
+    # a rise the gate passes (+30 %) is never learned so
+    leak = np.r_[np.full(200, 380.0), np.full(400, 380 * 1.3)] + rng.normal(0, 6, 600)
+    held = signal_series(leak, np.arange(600) * 15.0, cfg)
+    assert held[-1, 1] < 400.0
+
+
+def test_coarse_time_stamps_give_the_reading_time_per_reading() -> None:
+    """Readings stamped alike (times truncated to 10 s, a batch stamped at its send time)
+    share the interval to the next stamp: ``coarse_pace`` is the time per reading, NaN for
+    exact stamps."""
+    sig = DeviceSignal(SignalConfig())
+    ts = np.floor(np.arange(600.0) / 10) * 10
+    for i, t in enumerate(ts):
+        sig.learn_one(420.0 + i % 3, float(t))
+    assert sig.dt_ == pytest.approx(10.0) and sig.coarse_pace == pytest.approx(1.0)
+    exact = DeviceSignal(SignalConfig())
+    for i in range(600):
+        exact.learn_one(420.0 + i % 3, float(i))
+    assert exact.pace_ == pytest.approx(1.0) and math.isnan(exact.coarse_pace)
