@@ -61,7 +61,10 @@ threshold rule: ``profiles.py``):
   hour (13 raised, 136 ``out_of_range`` updates), now 3 (newcomer of 1 Dec 13:45).
 
 ``kind="sensor_fault"``, one episode whose ``reason`` names the condition that raised or
-updated it; the episode ends when no condition has held for ``off_delay_s``:
+updated it (conditions that start on the same reading are each told: the first, in
+:data:`FAULTS` order, raises or updates, and each further one is an ``alert.updated`` of
+that reading, :meth:`SafetyRules._fault_updates`); the episode ends when no condition has
+held for ``off_delay_s``:
 
 - "stuck": gas, temperature and humidity all exactly unchanged for ``stuck_readings``
   readings, on a device whose temperature or humidity has been seen to change at least once
@@ -1058,17 +1061,16 @@ class SafetyRules:
             )
             self._open.setdefault(d, {})[Kind.SENSOR_FAULT] = ep
             self.dirty.add(d)
+            # the first condition raises; each further one that holds on the same reading
+            # is an ``alert.updated`` naming it, as if it had come a reading later (only the
+            # first was told: 420 -> 65,000 ppm in 1 s raised ``rate_of_change``, and
+            # ``out_of_range`` held for 300 readings unannounced: a tester)
+            first, *more = now_on
             return [
                 self._event(
-                    EventType.RAISED,
-                    d,
-                    Kind.SENSOR_FAULT,
-                    ep,
-                    ts,
-                    gas,
-                    now_on[0],
-                    found.get(now_on[0]),
-                )
+                    EventType.RAISED, d, Kind.SENSOR_FAULT, ep, ts, gas, first, found.get(first)
+                ),
+                *self._fault_updates(d, ep, ts, gas, more, found),
             ]
         if ep.episode is not None and ep.episode.observe(ts, None, gas):
             self.dirty.add(d)  # a new peak is stored (survives a restart)
@@ -1088,12 +1090,7 @@ class SafetyRules:
             # told as an update of an alert that stayed "acknowledged" (newcomer of 2 Dec)
             ep.state = AlertState.ACTIVE
             self.dirty.add(d)
-        if new:
-            out.append(
-                self._event(
-                    EventType.UPDATED, d, Kind.SENSOR_FAULT, ep, ts, gas, new[0], found.get(new[0])
-                )
-            )
+        out += self._fault_updates(d, ep, ts, gas, new, found)
         c = self.config
         delay = c.chatter_off_delay_s if ep.chattering else c.off_delay_s
         if self._held(d, ep, "clear_since", not now_on, ts, delay):
@@ -1102,6 +1099,23 @@ class SafetyRules:
                 self._resolve(d, Kind.SENSOR_FAULT, ts, gas, f"no fault for {delay:g} s{why}")
             )
         return out
+
+    def _fault_updates(
+        self,
+        d: str,
+        ep: OpenEpisode,
+        ts: float,
+        gas: float | None,
+        reasons: list[str],
+        found: dict[str, str],
+    ) -> list[AlertEvent]:
+        """One ``alert.updated`` of the sensor_fault ``ep`` per condition in ``reasons``
+        (in :data:`FAULTS` order), its ``reason`` naming the condition and its ``detail``
+        the condition's (``found``; None for ``spike`` and ``silent`` held from before)."""
+        return [
+            self._event(EventType.UPDATED, d, Kind.SENSOR_FAULT, ep, ts, gas, r, found.get(r))
+            for r in reasons
+        ]
 
     # lifecycle ------------------------------------------------------------------------------
     def _held(

@@ -398,6 +398,34 @@ def test_fault_conditions_share_one_episode() -> None:
     assert len({e.alert_id for e in events}) == 1
 
 
+def test_fault_conditions_that_start_on_one_reading_are_each_announced() -> None:
+    """420 ppm, then 65,000 ppm reached in 1 s and held: ``rate_of_change`` and
+    ``out_of_range`` (over the 60,000 ppm range) start on the same reading. Only the first
+    was told; ``out_of_range`` held for the 300 readings unannounced (a tester). Now
+    the raise names the first and an ``alert.updated`` each further one, with its detail;
+    neither is told again while it holds. Two that start together inside an open fault
+    are both told too."""
+    rules = SafetyRules(SafetyConfig(off_delay_s=60))
+    events = feed(rules, gas_only([420.0] * 60 + [65_000.0] * 300))
+    faults = [e for e in events if e.kind == "sensor_fault"]
+    assert [(e.type, e.reason, e.ts - T0) for e in faults] == [
+        ("alert.raised", "rate_of_change", 60),
+        ("alert.updated", "out_of_range", 60),
+    ]
+    assert "65000 outside [0, 60000]" in (faults[1].detail or "")
+    assert faults[0].alert_id == faults[1].alert_id and faults[1].state == "active"
+    assert rules.open_alerts("d")["sensor_fault"].conditions == ["out_of_range"]
+    # an open fault (humidity out of range) gets two new conditions on one reading
+    rules = SafetyRules(SafetyConfig(off_delay_s=60))
+    [raised] = feed(rules, [(420, 21.0, 99.0), (420, 21.0, 101.0)])
+    assert raised.reason == "out_of_range"
+    more = rules.check("d", T0 + 2, 420.0, 30.0, 101.0, now=2.0, clock="stamps stuck")
+    assert [(e.type, e.reason, e.detail) for e in more] == [
+        ("alert.updated", "rate_of_change", "temperature_c changed 9/s over 1 s (limit 5/s)"),
+        ("alert.updated", "clock", "stamps stuck"),
+    ]
+
+
 def test_a_new_fault_condition_on_an_acknowledged_fault_is_active_again() -> None:
     """An acknowledged ``rate_of_change`` fault then out of range: the new condition came as
     an update of an alert still "acknowledged" (newcomer of 2 Dec). A new condition is a new

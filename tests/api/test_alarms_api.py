@@ -586,3 +586,22 @@ async def test_a_toxic_gas_ppm_device_takes_set_points_in_ppm(
             ("alert.raised", "threshold", "warning", "low"),
             ("alert.updated", "threshold", "critical", "escalated"),
         ], got
+
+
+async def test_two_fault_conditions_on_one_reading_are_both_in_the_events_and_the_alert(
+    make_client: Callable[..., Any],
+) -> None:
+    """The tester's ``faults2.py``: 420 ppm, then 65,000 ppm reached in 1 s and held for 300
+    readings. ``rate_of_change`` raised the sensor_fault and ``out_of_range`` (over the
+    60,000 ppm range) was never announced: not on the event log, not in the alert's
+    events. Now it is an ``alert.updated`` of the same alert, on the same reading."""
+    async for c in make_client():
+        await post(c, "sat-fast", [420.0] * 60 + [65_000.0] * 300)
+        faults = [e for e in await events(c, "sat-fast") if e["kind"] == "sensor_fault"]
+        assert [(e["type"], e["reason"], e["ts"]) for e in faults] == [
+            ("alert.raised", "rate_of_change", "2026-01-01T00:01:00.000Z"),
+            ("alert.updated", "out_of_range", "2026-01-01T00:01:00.000Z"),
+        ]
+        alert = (await c.get(f"/api/alerts/{faults[0]['alert_id']}")).json()
+        assert [e["reason"] for e in alert["events"]] == ["rate_of_change", "out_of_range"]
+        assert alert["state"] == "active"
