@@ -514,6 +514,50 @@ def test_the_unit_decides_the_set_points_counts_mv_and_pct_lel() -> None:
     assert (c.reason, c.severity) == ("escalated", "critical")
 
 
+def test_a_ppb_device_gets_every_ppm_limit_and_set_point_converted() -> None:
+    """A ppb sensor could only be declared ppm: its 70,000 ppb reading was out of the
+    60,000 ppm range and its 58,000 ppb/s rise over the 50,000 ppm/s rate limit (the
+    tester's ``units.py``), and its clean air met ppm set points. As ``ppb``, the global and
+    %LEL set points, the gas range and the rate limit are x 1,000; its own set points are
+    in ppb; the %LEL and the leak policy's escalation are converted; leak detection sees
+    ppm (its detection axis)."""
+    profiles = Profiles(low_ppm=5000, high_ppm=12500)
+    profiles.set("ppb", DeviceProfile(unit="ppb"))
+    profiles.set("ppb-ch4", DeviceProfile(unit="ppb", gas="methane"))
+    profiles.set("ppb-own", DeviceProfile(unit="ppb", low_set_point=10_000, high_set_point=50_000))
+    profiles.set("ppm-own", DeviceProfile(low_set_point=10_000, high_set_point=50_000))
+    assert profiles.set_points("ppb") == (5_000_000.0, 12_500_000.0)
+    assert profiles.set_points("ppb-ch4") == (4_400_000.0, 11_000_000.0)  # 10 / 25 %LEL
+    assert profiles.set_points("ppb-own") == (10_000.0, 50_000.0)
+    assert profiles.pct_lel("ppb-ch4", 2_200_000.0) == 5.0
+    assert profiles.critical_gas("ppb", 12_500.0) == 12_500.0  # on the axis: ppm
+    assert DeviceProfile(unit="ppb").axis() == (0.0, 0.001)
+    rules = SafetyRules(profiles=profiles)
+    tester = gas_only([3000.0] * 5 + [12_000.0] * 3 + [70_000.0] * 3 + [3000.0] * 3)
+    got = feed(rules, tester, device="ppb-own")
+    assert [(e.kind, e.type, e.severity, e.reason) for e in got] == [
+        ("threshold", "alert.raised", "warning", "low"),
+        ("threshold", "alert.updated", "critical", "escalated"),
+    ]
+    assert got[0].gas_unit == "ppb" and (got[0].detail or "").startswith(
+        "gas 12000 ppb >= set point 10000 ppb"
+    )
+    # the same numbers declared ppm: faults (what the tester saw)
+    old = [(e.kind, e.reason) for e in feed(rules, tester, device="ppm-own")]
+    assert ("sensor_fault", "out_of_range") in old and ("sensor_fault", "rate_of_change") in old
+    # 400 ppm of clean air in ppb raises nothing; 65,000,000 ppb in 1 s is both faults
+    assert feed(rules, gas_only([400_000.0] * 10), device="ppb") == []
+    faults = feed(rules, gas_only([65_000_000.0] * 2), device="ppb", t0=T0 + 10)
+    faults = [e for e in faults if e.kind == "sensor_fault"]
+    assert [(e.reason, e.detail) for e in faults] == [
+        (
+            "rate_of_change",
+            "gas_ppm changed 64600000/s over 1 s (limit 50000000/s)",
+        ),
+        ("out_of_range", "gas_ppm 65000000 outside [0, 60000000]"),
+    ]
+
+
 def test_a_threshold_alarm_ends_when_the_unit_leaves_no_set_point() -> None:
     profiles = Profiles(low_ppm=5000, high_ppm=12500)
     rules = SafetyRules(SafetyConfig(latch_critical=False), profiles=profiles)
