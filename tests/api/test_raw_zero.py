@@ -5,6 +5,7 @@ A ppb device's detection axis is its gas in ppm: detected as the same gas read i
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -214,3 +215,27 @@ async def test_a_ppb_device_is_detected_as_the_same_gas_in_ppm(
     va, vb = [(await client.get(f"/api/devices/{d}")).json() for d in ("twin-ppm", "twin-ppb")]
     assert vb["signal"]["level"] == pytest.approx(va["signal"]["level"], rel=1e-5)
     assert vb["gas_baseline"] == pytest.approx(1000.0 * va["gas_baseline"], rel=1e-5)
+
+
+async def test_a_ppb_sensor_near_0_is_a_dropout_fault_as_in_ppm(
+    client: httpx.AsyncClient,
+) -> None:
+    """A clean 420 ppm sensor that reads 10 ppm for 20 min (2.4 % of its level: a sensor at
+    0) raises the ``dropout`` fault; sent in ppb by a ppb device it must too. The rule
+    compared the reading as sent (10,000 ppb) with the level learned on the detection axis
+    (420 ppm), so the ppb device raised nothing. The detail names the level as sent."""
+    t0 = 1_700_000_000.0
+    assert (await client.put("/api/devices/drop-ppb", json={"unit": "ppb"})).is_success
+    g = 420 + np.random.default_rng(5).normal(0, 3, 3600 + 1200 + 1200)
+    g[3600:4800] = 10.0
+    await post_scored(client, "drop-ppm", g, t0, size=500)
+    await post_scored(client, "drop-ppb", g * 1000.0, t0, size=500)
+    for d in ("drop-ppm", "drop-ppb"):
+        got = [(e["kind"], e["type"], e["reason"]) for e in await _events(client, d)]
+        assert got == [
+            ("sensor_fault", "alert.raised", "dropout"),
+            ("sensor_fault", "alert.resolved", "all clear"),
+        ], (d, got)
+    [raised, _] = await _events(client, "drop-ppb")
+    level = re.search(r"gas reads 10000, .* clean level of (\S+) ", raised["detail"])
+    assert level is not None and 400_000 < float(level[1]) < 440_000, raised["detail"]  # ppb
