@@ -5,8 +5,8 @@ Every event the service stores, pushes on ``/ws/alerts`` and sends to webhooks i
 in keys. The wire keys are those documented in README ("Alert events"): the original ones,
 plus ``gas_pct_lel``, ``silenced`` and ``episode`` (issue 10), and ``gas`` / ``gas_unit``.
 
-Gas values are in the deciding device's own unit (its profile's ``unit``: ppm, %LEL, counts
-or mV), named by ``gas_unit``: ``gas`` and the episode's ``*_gas`` keys carry them. The older
+Gas values are in the deciding device's own unit (its profile's ``unit``: ppm, ppb, %LEL,
+counts or mV), named by ``gas_unit``: ``gas`` and the episode's ``*_gas`` keys carry them. The older
 keys ``gas_ppm`` and the episode's ``*_gas_ppm`` are kept for ppm devices only and are null
 for any other unit (a value in mV labelled ppm was a lie; newcomer); they are deprecated in
 favour of ``gas`` + ``gas_unit``. ``gas_unit`` null: an alert stored before units were kept
@@ -76,7 +76,7 @@ def _r(x: float | None, nd: int) -> float | None:
 
 def ppm_or_none(x: float | None, unit: str | None) -> float | None:
     """``x`` for the deprecated ``*_gas_ppm`` keys: itself when ``unit`` is ppm (or unknown:
-    stored before units were kept), None for any other unit (%LEL, counts, mV)."""
+    stored before units were kept), None for any other unit (ppb, %LEL, counts, mV)."""
     return x if unit in (None, "ppm") else None
 
 

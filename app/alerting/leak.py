@@ -427,7 +427,7 @@ class GasUnits(Protocol):
     the unit of a device's gas, its %LEL, and ``critical_gas_ppm`` in its unit."""
 
     def unit(self, device_id: str) -> str:
-        """The unit of the device's gas readings (ppm, %LEL, counts, mV)."""
+        """The unit of the device's gas readings (ppm, ppb, %LEL, counts, mV)."""
         ...
 
     def pct_lel(self, device_id: str, gas_ppm: float | None) -> float | None:

@@ -15,6 +15,15 @@ A device whose gas is not configured uses the global set points in ppm (``Settin
 The profile's ``unit`` says what the device's ``gas_ppm`` field really carries:
 
 - ``ppm`` (the default): the rules above.
+- ``ppb`` (a toxic-gas or VOC cell that reports parts per billion): a concentration like
+  ppm, 1 ppm = 1,000 ppb (:data:`PER_PPM`). Everything in ppm is converted: the global set
+  points and the %LEL ones (the LEL in ppb), the leak policy's concentration escalation,
+  and the sensor-fault gas range and rate limits (``app/alerting/safety.py``); a ppb
+  device's own ``low_set_point`` / ``high_set_point`` are in ppb. Leak detection sees its
+  gas in ppm (:meth:`DeviceProfile.axis`: the detection axis ``reading / 1,000``), so it
+  works on a ppb device exactly as on the same gas read in ppm; readings, set points and
+  alerts stay in ppb, as sent. Before it a ppb sensor could only be declared ppm, and got
+  ppm's fault limits (70,000 ppb out of the 60,000 ppm range) and set points (a tester).
 - ``%LEL`` (a catalytic or infrared LEL head that reports % of the LEL itself): the set
   points are ``low_pct_lel`` / ``high_pct_lel`` compared with the reading as it is, default
   10 / 25 %LEL (as above); the gas is optional (it only names the LEL).
@@ -64,37 +73,42 @@ DEFAULT_LOW_PCT_LEL = 10.0
 DEFAULT_HIGH_PCT_LEL = 25.0
 PPM_PER_PCT_VOL = 10_000.0
 #: The units a profile may declare for its device's gas reading (see the module docstring).
-UNITS = ("ppm", "%LEL", "counts", "mV")
+UNITS = ("ppm", "ppb", "%LEL", "counts", "mV")
 RAW_UNITS = ("counts", "mV")
+#: The concentration units (parts of the air by volume): readings of that unit per ppm.
+#: Limits and set points given in ppm are multiplied by it for a device of that unit.
+PER_PPM: dict[str, float] = {"ppm": 1.0, "ppb": 1_000.0}
 #: The directions a raw-unit device's output may move with gas (see the module docstring).
 POLARITIES = ("rising", "falling")
 
-#: (zero, sign): a device's detection axis, gas as detected = ``sign * (reading - zero)``;
-#: kept only for devices whose axis is not the reading itself (``(0.0, 1.0)``).
+#: (zero, gain): a device's detection axis, gas as detected = ``gain * (reading - zero)``;
+#: kept only for devices whose axis is not the reading itself (``(0.0, 1.0)``). The gain is
+#: the polarity's sign (-1 falling) over the unit's :data:`PER_PPM` (a ppb device: 1/1,000,
+#: detection sees ppm).
 Axis = tuple[float, float]
 
 
 def detected_gas(gas: Any, axis: Axis) -> Any:
-    """The gas as leak detection sees it: ``sign * (gas - zero)`` for ``axis`` = (zero,
-    sign), the reading's distance from the device's zero in the gas direction (may be
-    negative: noise under zero; the features clip it at 0).
+    """The gas as leak detection sees it: ``gain * (gas - zero)`` for ``axis`` = (zero,
+    gain), the reading's distance from the device's zero in the gas direction (may be
+    negative: noise under zero; the features clip it at 0), in ppm for a ppb device.
 
     Args:
         gas: a reading, or an array of them, in the device's unit (float).
-        axis: (zero in the device's unit, +1.0 rising or -1.0 falling).
+        axis: (zero in the device's unit, gain: +1.0 rising, -1.0 falling, 1/1,000 ppb).
 
     Returns:
-        The same shape, float, in the device's unit.
+        The same shape, float, in the device's unit (ppm for ppb).
     """
-    zero, sign = axis
-    return sign * (gas - zero)
+    zero, gain = axis
+    return gain * (gas - zero)
 
 
 def sent_gas(gas: Any, axis: Axis) -> Any:
     """Inverse of :func:`detected_gas`: a detected gas value back as the device's reading
-    (``zero + sign * gas``), same shape, in the device's unit."""
-    zero, sign = axis
-    return zero + sign * gas
+    (``zero + gas / gain``), same shape, in the device's unit."""
+    zero, gain = axis
+    return zero + gas / gain
 
 
 def lel_ppm(gas: str) -> float:
@@ -107,10 +121,11 @@ class DeviceProfile:
     """What the operator says about one device.
 
     ``unit`` is the unit of its gas reading (one of :data:`UNITS`). ``low_pct_lel`` /
-    ``high_pct_lel`` are % of the gas's LEL (a ppm device needs a ``gas`` for them); None
-    means the default (10 / 25 %LEL, or the global ppm set points for a ppm device without a
-    gas). ``low_set_point`` / ``high_set_point`` are in the device's own raw unit (counts,
-    mV) and only for such a device; without them it has no set point. ``zero`` (the
+    ``high_pct_lel`` are % of the gas's LEL (a ppm or ppb device needs a ``gas`` for them);
+    None means the default (10 / 25 %LEL, or the global ppm set points, in ppb for a ppb
+    device, for one without a gas). ``low_set_point`` / ``high_set_point`` are in the
+    device's own unit: a raw unit (counts, mV), where without them it has no set point, or
+    ppm / ppb (a toxic gas's, instead of the %LEL or global ones). ``zero`` (the
     reading at no gas, in that raw unit; None = 0) and ``polarity`` (one of
     :data:`POLARITIES`) set its detection axis (:meth:`axis`); only for a raw unit.
     """
@@ -128,11 +143,11 @@ class DeviceProfile:
     polarity: str = "rising"
 
     def axis(self) -> Axis | None:
-        """(zero, sign) of :func:`detected_gas`, or None when detection sees the reading as
-        it is (no zero, or zero 0, and rising)."""
+        """(zero, gain) of :func:`detected_gas`, or None when detection sees the reading as
+        it is (no zero, or zero 0, rising, and not ppb: a ppb device's gain is 1/1,000)."""
         zero = self.zero or 0.0
-        sign = -1.0 if self.polarity == "falling" else 1.0
-        return None if zero == 0.0 and sign == 1.0 else (zero, sign)
+        gain = (-1.0 if self.polarity == "falling" else 1.0) / PER_PPM.get(self.unit, 1.0)
+        return None if zero == 0.0 and gain == 1.0 else (zero, gain)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy (the store's columns)."""
@@ -268,9 +283,10 @@ class Profiles:
 
     def set_points(self, device_id: str) -> tuple[float, float] | None:
         """(low, high) set points of the device, in its unit (:meth:`unit`); None for a
-        raw-unit device (counts, mV) without set points of its own. A ppm device's own
-        ``low_set_point`` / ``high_set_point`` (ppm: a toxic gas's, H2S 10 / 50) come
-        before its gas's %LEL ones and the global ones."""
+        raw-unit device (counts, mV) without set points of its own. A ppm (ppb) device's
+        own ``low_set_point`` / ``high_set_point`` (ppm: a toxic gas's, H2S 10 / 50) come
+        before its gas's %LEL ones and the global ones; those are in ppm, converted to ppb
+        for a ppb device (:data:`PER_PPM`)."""
         p = self.get(device_id)
         low_pct = DEFAULT_LOW_PCT_LEL if p.low_pct_lel is None else p.low_pct_lel
         high_pct = DEFAULT_HIGH_PCT_LEL if p.high_pct_lel is None else p.high_pct_lel
@@ -282,9 +298,10 @@ class Profiles:
             return p.low_set_point, p.high_set_point
         if p.low_set_point is not None and p.high_set_point is not None:
             return p.low_set_point, p.high_set_point  # a ppm device's own (a toxic gas's)
+        per = PER_PPM[p.unit]
         if p.gas is None:
-            return self.low_ppm, self.high_ppm
-        lel = lel_ppm(p.gas)
+            return self.low_ppm * per, self.high_ppm * per
+        lel = lel_ppm(p.gas) * per
         return lel * low_pct / 100, lel * high_pct / 100
 
     def critical_gas(self, device_id: str, critical_ppm: float | None) -> float | None:
@@ -292,7 +309,8 @@ class Profiles:
         ``GASLEAK_ALERT_CRITICAL_GAS_PPM``) in the device's own unit, or None (no
         concentration escalation for this device):
 
-        - ``ppm``: ``critical_ppm`` itself.
+        - ``ppm``: ``critical_ppm`` itself; ``ppb`` too, since the policy sees a ppb
+          device's gas in ppm (its detection axis, :meth:`DeviceProfile.axis`).
         - ``%LEL`` with a configured gas: the same concentration in %LEL,
           ``100 * critical_ppm / LEL`` with the LEL of :data:`LEL_PCT_VOL` (IEC 60079-20-1:2010
           Table B.1; methane 4.4 % vol = 44,000 ppm, so 5,000 ppm is 11.4 %LEL). Without a
@@ -307,7 +325,7 @@ class Profiles:
         if critical_ppm is None:
             return None
         p = self.get(device_id)
-        if p.unit == "ppm":
+        if p.unit in PER_PPM:
             return critical_ppm
         if p.unit == "%LEL":
             if p.gas is not None:
@@ -320,7 +338,7 @@ class Profiles:
 
     def pct_lel(self, device_id: str, gas_ppm: float | None) -> float | None:
         """The device's gas reading as %LEL: the reading itself for a ``%LEL`` device, a ppm
-        reading over its gas's LEL; None when the gas is unknown or the unit is raw."""
+        (ppb) reading over its gas's LEL; None when the gas is unknown or the unit is raw."""
         p = self.get(device_id)
         if gas_ppm is None or p.unit in RAW_UNITS:
             return None
@@ -328,7 +346,7 @@ class Profiles:
             return gas_ppm
         if p.gas is None:
             return None
-        return 100.0 * gas_ppm / lel_ppm(p.gas)
+        return 100.0 * gas_ppm / (lel_ppm(p.gas) * PER_PPM[p.unit])
 
 
 #: The profile of every device nobody configured; one shared (frozen) object, so a device

@@ -5,7 +5,7 @@ one open alert per kind (issue 10): one ``threshold`` episode and one ``sensor_f
 episode; everything that happens inside an episode is an ``alert.updated`` on its
 ``alert_id``. All times are reading times (epoch s) except the silence sweep's receive clock.
 
-``kind="threshold"`` (set points from the device profile, in the device's unit: ppm, %LEL,
+``kind="threshold"`` (set points from the device profile, in the device's unit: ppm, ppb, %LEL,
 or a raw unit such as counts; a raw-unit device without set points of its own has no
 threshold rule: ``profiles.py``):
 
@@ -61,7 +61,10 @@ threshold rule: ``profiles.py``):
   hour (13 raised, 136 ``out_of_range`` updates), now 3 (newcomer of 1 Dec 13:45).
 
 ``kind="sensor_fault"``, one episode whose ``reason`` names the condition that raised or
-updated it; the episode ends when no condition has held for ``off_delay_s``:
+updated it (conditions that start on the same reading are each told: the first, in
+:data:`FAULTS` order, raises or updates, and each further one is an ``alert.updated`` of
+that reading, :meth:`SafetyRules._fault_updates`); the episode ends when no condition has
+held for ``off_delay_s``:
 
 - "stuck": gas, temperature and humidity all exactly unchanged for ``stuck_readings``
   readings, on a device whose temperature or humidity has been seen to change at least once
@@ -91,11 +94,13 @@ updated it; the episode ends when no condition has held for ``off_delay_s``:
   holds for ``spike_memory_s`` after the last spike (:attr:`OpenEpisode.spike_ts`), so
   glitches that recur keep one fault open instead of raising one each.
 - "out_of_range": a value outside the sensor's stated range. The gas range and the gas
-  rate limit are in ppm and apply to ppm devices only (a 16-bit ADC's 65,535 counts is no
-  fault). A %LEL reading below -1.25 %LEL (accepted down to -2.5 %LEL) is out of range
-  too: under NAMUR NE 43's measuring range, a zero drifted too far, to be recalibrated
-  (:data:`app.schemas.readings.GAS_UNDER_RANGE`); between -1.25 and 0 %LEL it is a
-  drifting zero, no fault (the set points are far above it).
+  rate limit are in ppm and apply to ppm devices, and to ppb devices converted (x 1,000:
+  60,000,000 ppb, 50,000,000 ppb/s; :data:`app.alerting.profiles.PER_PPM`), to no other
+  unit (a 16-bit ADC's 65,535 counts is no fault). A %LEL reading below -1.25 %LEL
+  (accepted down to -2.5 %LEL) is out of range too: under NAMUR NE 43's measuring range,
+  a zero drifted too far, to be recalibrated (:data:`app.schemas.readings.GAS_UNDER_RANGE`);
+  between -1.25 and 0 %LEL it is a drifting zero, no fault (the set points are far above
+  it).
 - "silent": no reading for ``silent_s`` (receive time, found by :meth:`SafetyRules.silent`);
   cleared by the next reading.
 - "clock": the device's clock is stuck or was reset, so its readings are placed at the
@@ -141,7 +146,7 @@ from app.alerting.events import (
     Kind,
     Severity,
 )
-from app.alerting.profiles import Profiles
+from app.alerting.profiles import PER_PPM, Profiles
 from app.schemas.readings import GAS_UNDER_RANGE, iso
 from app.slab import Columns, SlotIndex
 
@@ -948,14 +953,18 @@ class SafetyRules:
         found: dict[str, str] = {} if clock is None else {"clock": clock}
         if dropout is not None:
             found["dropout"] = dropout
-        # the gas range and rate limits are in ppm: they do not apply to a %LEL or raw unit
+        # the gas range and rate limits are in ppm: converted for a ppb device, they do not
+        # apply to a %LEL or raw unit
         unit = self.profiles.unit(d)
-        first = 0 if unit == "ppm" else 1
+        per = PER_PPM.get(unit)
+        first = 0 if per is not None else 1
+        lows, highs, rates = c.range_min, c.range_max, c.max_rate_per_s
+        if per is not None and per != 1.0:
+            lows, highs = (lows[0] * per, *lows[1:]), (highs[0] * per, *highs[1:])
+            rates = (rates[0] * per, *rates[1:])
         bad = [
-            f"{n} {v:g} outside [{lo:g}, {hi:g}]"
-            for n, v, lo, hi in list(zip(_CHANNELS, vals, c.range_min, c.range_max, strict=True))[
-                first:
-            ]
+            f"{n} {_num(v)} outside [{_num(lo)}, {_num(hi)}]"
+            for n, v, lo, hi in list(zip(_CHANNELS, vals, lows, highs, strict=True))[first:]
             if not lo <= v <= hi
         ]
         under = GAS_UNDER_RANGE.get(unit)
@@ -963,7 +972,7 @@ class SafetyRules:
             bad.insert(0, f"gas_ppm {vals[0]:g} {unit} below {under[0]:g} {unit}: {under[1]}")
         if bad:
             found["out_of_range"] = "; ".join(bad)
-        rate = self._rate(s, ts, vals, first)
+        rate = self._rate(s, ts, vals, first, rates)
         if rate:
             found["rate_of_change"] = rate
         stuck = self._stuck(d, s, vals)
@@ -1000,9 +1009,12 @@ class SafetyRules:
             return None
         return detail
 
-    def _rate(self, s: int, ts: float, vals: Vals, first: int = 0) -> str | None:
+    def _rate(
+        self, s: int, ts: float, vals: Vals, first: int = 0, rates: Vals | None = None
+    ) -> str | None:
         """Implausible changes against the reference reading (see the module docstring), of
-        the channels from ``first`` on (1: not the gas, whose limit is in ppm)."""
+        the channels from ``first`` on (1: not the gas, whose limit is in ppm), against
+        ``rates`` per second (None: ``max_rate_per_s``; the gas's in the device's unit)."""
         span = self.config.rate_min_span_s
         r = self.rows
         last_ts = r.last_ts[s]
@@ -1018,9 +1030,9 @@ class SafetyRules:
             return None
         ref = (r.ref_gas[s], r.ref_temp[s], r.ref_rh[s])
         dt = max(ts - ref_ts, span)
-        limits = zip(_CHANNELS, vals, ref, self.config.max_rate_per_s, strict=True)
+        limits = zip(_CHANNELS, vals, ref, rates or self.config.max_rate_per_s, strict=True)
         bad = [
-            f"{n} changed {abs(v - p) / dt:g}/s over {dt:g} s (limit {m:g}/s)"
+            f"{n} changed {_num(abs(v - p) / dt)}/s over {dt:g} s (limit {_num(m)}/s)"
             for n, v, p, m in list(limits)[first:]
             if abs(v - p) / dt > m
         ]
@@ -1058,17 +1070,16 @@ class SafetyRules:
             )
             self._open.setdefault(d, {})[Kind.SENSOR_FAULT] = ep
             self.dirty.add(d)
+            # the first condition raises; each further one that holds on the same reading
+            # is an ``alert.updated`` naming it, as if it had come a reading later (only the
+            # first was told: 420 -> 65,000 ppm in 1 s raised ``rate_of_change``, and
+            # ``out_of_range`` held for 300 readings unannounced: a tester)
+            first, *more = now_on
             return [
                 self._event(
-                    EventType.RAISED,
-                    d,
-                    Kind.SENSOR_FAULT,
-                    ep,
-                    ts,
-                    gas,
-                    now_on[0],
-                    found.get(now_on[0]),
-                )
+                    EventType.RAISED, d, Kind.SENSOR_FAULT, ep, ts, gas, first, found.get(first)
+                ),
+                *self._fault_updates(d, ep, ts, gas, more, found),
             ]
         if ep.episode is not None and ep.episode.observe(ts, None, gas):
             self.dirty.add(d)  # a new peak is stored (survives a restart)
@@ -1088,12 +1099,7 @@ class SafetyRules:
             # told as an update of an alert that stayed "acknowledged" (newcomer of 2 Dec)
             ep.state = AlertState.ACTIVE
             self.dirty.add(d)
-        if new:
-            out.append(
-                self._event(
-                    EventType.UPDATED, d, Kind.SENSOR_FAULT, ep, ts, gas, new[0], found.get(new[0])
-                )
-            )
+        out += self._fault_updates(d, ep, ts, gas, new, found)
         c = self.config
         delay = c.chatter_off_delay_s if ep.chattering else c.off_delay_s
         if self._held(d, ep, "clear_since", not now_on, ts, delay):
@@ -1102,6 +1108,23 @@ class SafetyRules:
                 self._resolve(d, Kind.SENSOR_FAULT, ts, gas, f"no fault for {delay:g} s{why}")
             )
         return out
+
+    def _fault_updates(
+        self,
+        d: str,
+        ep: OpenEpisode,
+        ts: float,
+        gas: float | None,
+        reasons: list[str],
+        found: dict[str, str],
+    ) -> list[AlertEvent]:
+        """One ``alert.updated`` of the sensor_fault ``ep`` per condition in ``reasons``
+        (in :data:`FAULTS` order), its ``reason`` naming the condition and its ``detail``
+        the condition's (``found``; None for ``spike`` and ``silent`` held from before)."""
+        return [
+            self._event(EventType.UPDATED, d, Kind.SENSOR_FAULT, ep, ts, gas, r, found.get(r))
+            for r in reasons
+        ]
 
     # lifecycle ------------------------------------------------------------------------------
     def _held(
@@ -1360,6 +1383,12 @@ class SafetyRules:
                 self.index.remove(d)  # clears the row
             else:
                 self.rows.clear(s)
+
+
+def _num(x: float) -> str:
+    """``x`` as ``:g`` writes it, but a whole number of a million or more in full (a ppb
+    device's 60,000,000 ppb range, not 6e+07)."""
+    return f"{x:.0f}" if abs(x) >= 1e6 and x == int(x) else f"{x:g}"
 
 
 def _last(ep: OpenEpisode) -> float | None:

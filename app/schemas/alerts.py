@@ -15,7 +15,7 @@ from app.schemas.times import LINE, TEXT
 MAX_ID = 2**63 - 1
 
 #: The unit of an event's or alert's gas values (``app.alerting.profiles.UNITS``).
-GasUnit = Literal["ppm", "%LEL", "counts", "mV"]
+GasUnit = Literal["ppm", "ppb", "%LEL", "counts", "mV"]
 
 __all__ = ["AlertState", "EventType", "Kind", "Severity"]
 
@@ -92,7 +92,7 @@ class EventOut(BaseModel):
     gas_unit: GasUnit | None = Field(
         None,
         description="Unit of gas and of the episode's *_gas values: the device profile's "
-        "unit (ppm, %LEL, counts or mV); null for an event stored before units were kept",
+        "unit (ppm, ppb, %LEL, counts or mV); null for an event stored before units were kept",
     )
     gas_ppm: float | None = Field(
         None,

@@ -33,7 +33,7 @@ Gas = Literal[
 
 
 #: The units of ``app.alerting.profiles.UNITS``.
-Unit = Literal["ppm", "%LEL", "counts", "mV"]
+Unit = Literal["ppm", "ppb", "%LEL", "counts", "mV"]
 #: The polarities of ``app.alerting.profiles.POLARITIES``.
 Polarity = Literal["rising", "falling"]
 
@@ -84,7 +84,8 @@ class Profile(BaseModel):
     )
     unit: Unit = Field(
         "ppm",
-        description="Unit of the device's gas_ppm readings: ppm; %LEL (set points "
+        description="Unit of the device's gas_ppm readings: ppm; ppb (as ppm, every limit "
+        "and set point given in ppm converted, x 1,000); %LEL (set points "
         "low_pct_lel / high_pct_lel, default 10 / 25 %LEL); a raw unit, counts or mV (no "
         "set point unless low_set_point / high_set_point are given in that unit)",
     )
@@ -98,13 +99,14 @@ class Profile(BaseModel):
         None,
         allow_inf_nan=False,
         description="Warning set point in the device's unit: a raw unit (counts, mV), or "
-        "ppm for a ppm device (a toxic gas's, H2S 10 ppm; instead of %LEL set points)",
+        "ppm (ppb) for a ppm (ppb) device (a toxic gas's, H2S 10 ppm; instead of %LEL set "
+        "points)",
     )
     high_set_point: StrictFloat | None = Field(
         None,
         allow_inf_nan=False,
         description="Critical set point in the device's unit: a raw unit (counts, mV), "
-        "or ppm for a ppm device (H2S 50 ppm)",
+        "or ppm (ppb) for a ppm (ppb) device (H2S 50 ppm)",
     )
     zero: StrictFloat | None = Field(
         None, allow_inf_nan=False, description=_ZERO, examples=[1000.0]

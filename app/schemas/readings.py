@@ -41,6 +41,11 @@ GAS_RANGE: dict[str, tuple[float, float, str]] = {
         GAS_PPM_MAX,
         "a concentration is never negative; 1,000,000 ppm is 100 % by volume",
     ),
+    "ppb": (
+        0.0,
+        GAS_PPM_MAX * 1_000,
+        "a concentration is never negative; 1,000,000,000 ppb is 100 % by volume",
+    ),
     # 100 % by volume of a gas whose LEL is 0.5 % vol: below every gas of the LEL table
     # (app/alerting/profiles.py; isobutane 1.3 % vol gives 7,692 %LEL), room for heavy vapours
     "%LEL": (

@@ -100,8 +100,10 @@ class EventLog:
         return max(self.hub.last_event_id, await self.store.last_event_id())
 
     async def start(self) -> None:
-        """Continue numbering after the newest stored event."""
+        """Continue numbering after the newest stored event; the hub learns the highest
+        severity of every open alert (its ``min_severity`` filter, :attr:`Hub.peaks`)."""
         self.hub.last_event_id = await self.store.last_event_id()
+        self.hub.seed_peaks(await self.store.open_alert_peaks())
 
     async def read(
         self, after: int, *, device_ids: Sequence[str] | None = None, limit: int = 100

@@ -5,6 +5,14 @@ subscriber gets its own bounded queue; fan-out never waits. A subscriber whose q
 is marked overflowed: its iterator yields what was queued, then ends, and
 :attr:`Subscription.resume_id` says which ``since`` to resume with, so it loses nothing.
 
+A minimum severity is judged on the alert, not on the event alone: once an alert has
+reached it, every later event of that alert passes (:meth:`EventFilter.wants`), so a
+``min_severity=critical`` subscriber hears a non-latching critical alarm de-escalate to
+warning and resolve (it heard only the raise, and took the alarm for open forever: a
+tester). The hub keeps the highest severity of each open alert for that (:attr:`Hub.peaks`,
+loaded from the store at start-up); a replay applies the same rule in its query
+(``Store.events_after``), so resuming with ``since`` gives what a live subscriber got.
+
 A :class:`Subscription` is an async iterator: stored events after ``since`` up to the newest
 id at subscription time (``replay_upto``, read in the same step as the queue is registered,
 with no await in between), then live events. No gap and no duplicate at the seam. Delivery
@@ -51,17 +59,21 @@ class EventFilter:
             include_silenced,
         )
 
-    def wants(self, event: dict[str, Any]) -> bool:
-        """Whether a wire event passes this filter."""
+    def wants(self, event: dict[str, Any], peak: Severity | None = None) -> bool:
+        """Whether a wire event passes this filter. ``peak``: the highest severity its alert
+        has had up to and including this event (None: the event's own); ``min_severity``
+        is judged on it, so the later events of an alert that once passed (a critical
+        alarm's de-escalation to warning, its resolution) pass too."""
         if self.device_ids is not None and event["device_id"] not in self.device_ids:
             return False
         if self.kinds is not None and event["kind"] not in self.kinds:
             return False
         if event.get("silenced") and not self.include_silenced:
             return False
-        return self.min_severity is None or (
-            Severity(event["severity"]).rank >= self.min_severity.rank
-        )
+        if self.min_severity is None:
+            return True
+        rank = Severity(event["severity"]).rank
+        return max(rank, -1 if peak is None else peak.rank) >= self.min_severity.rank
 
 
 @dataclass(eq=False)
@@ -160,6 +172,12 @@ class Hub:
         self.replay_page = replay_page
         self._subs: set[Subscription] = set()
         self.last_event_id = 0
+        #: Alert id -> the highest severity of its events so far, for every alert not yet
+        #: resolved that this hub has seen (or :meth:`seed_peaks` loaded): what
+        #: ``min_severity`` is judged on. Memory: one entry an open alert (about 150 B;
+        #: the rules and the leak policy hold more per open alert), dropped at its
+        #: ``alert.resolved``.
+        self.peaks: dict[str, Severity] = {}
         self.overflows = 0
         self._texts: dict[int, str] = {}
 
@@ -183,12 +201,35 @@ class Hub:
         """Number of connected subscribers."""
         return len(self._subs)
 
+    def seed_peaks(self, peaks: dict[str, Severity]) -> None:
+        """Load the highest severity of each open alert's stored events (at start-up,
+        before the first fan-out: ``Store.open_alert_peaks``)."""
+        for aid, sev in peaks.items():
+            old = self.peaks.get(aid)
+            if old is None or sev.rank > old.rank:
+                self.peaks[aid] = sev
+
+    def _peak(self, event: dict[str, Any]) -> Severity:
+        """The highest severity of ``event``'s alert up to and including it; remembered
+        while the alert is open (:attr:`peaks`)."""
+        aid, sev = event.get("alert_id"), Severity(event["severity"])
+        if aid is None:
+            return sev
+        old = self.peaks.get(aid)
+        peak = sev if old is None or sev.rank > old.rank else old
+        if event.get("type") == "alert.resolved":
+            self.peaks.pop(aid, None)
+        else:
+            self.peaks[aid] = peak
+        return peak
+
     def fan_out(self, events: list[dict[str, Any]]) -> None:
         """Queue stored events (``event_id`` set) for every subscriber that wants them."""
         for event in events:
             self.last_event_id = event["event_id"]
+            peak = self._peak(event)
             for sub in list(self._subs):
-                if sub.overflowed.is_set() or not sub.filter.wants(event):
+                if sub.overflowed.is_set() or not sub.filter.wants(event, peak):
                     continue
                 try:
                     sub.queue.put_nowait(event)

@@ -713,7 +713,8 @@ class Ingestor:
             signals = self.buffers.signals
             dropout = None
             if signals.states.dead_since:
-                dropout = [signals.dropout(d, gas) for d, _, gas, _, _ in kept]
+                axes = self.buffers.axes  # the levels are on the detection axis (ppb: ppm)
+                dropout = [signals.dropout(d, gas, axes.get(d)) for d, _, gas, _, _ in kept]
                 dropout = dropout if any(dropout) else None
             await self.safety.on_readings(kept, clock, dropout)
         if kept and self.record is not None:

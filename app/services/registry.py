@@ -13,6 +13,7 @@ from app.alerting.profiles import (
     DEFAULT_LOW_PCT_LEL,
     DEFAULT_PROFILE,
     LEL_PCT_VOL,
+    PER_PPM,
     POLARITIES,
     RAW_UNITS,
     UNITS,
@@ -50,7 +51,7 @@ def check_profile(p: DeviceProfile) -> None:
         errors.append({"field": "gas", "reason": f"unknown gas; one of {sorted(LEL_PCT_VOL)}"})
     pct_given = p.low_pct_lel is not None or p.high_pct_lel is not None
     raw_given = p.low_set_point is not None or p.high_set_point is not None
-    if p.unit == "ppm" and p.gas is None and pct_given:
+    if p.unit in PER_PPM and p.gas is None and pct_given:
         errors.append({"field": "gas", "reason": "set points in %LEL need the gas (its LEL)"})
     if p.unit in RAW_UNITS:
         if pct_given:
@@ -72,17 +73,18 @@ def check_profile(p: DeviceProfile) -> None:
                     "reason": f"must be below high_set_point ({p.high_set_point:g})",
                 }
             )
-    elif raw_given and p.unit == "ppm":
+    elif raw_given and p.unit in PER_PPM:
         # a toxic gas's set points (H2S 10 / 50 ppm, CO 30 / 200 ppm) are no fraction of an
-        # LEL: a ppm device may give its own, in ppm (newcomer of 1 Dec 14:10: a 20 ppm H2S
-        # leak raised no threshold alarm, the only set points being 5,000 / 12,500 ppm)
+        # LEL: a ppm (ppb) device may give its own, in ppm (ppb) (newcomer of 1 Dec 14:10: a
+        # 20 ppm H2S leak raised no threshold alarm, the only set points being 5,000 /
+        # 12,500 ppm)
         if pct_given:
             field = "low_pct_lel" if p.low_pct_lel is not None else "high_pct_lel"
             errors.append(
                 {
                     "field": field,
-                    "reason": "give set points in ppm (low_set_point / high_set_point) or "
-                    "in %LEL of the gas, not both",
+                    "reason": f"give set points in {p.unit} (low_set_point / "
+                    "high_set_point) or in %LEL of the gas, not both",
                 }
             )
         if p.low_set_point is None or p.high_set_point is None:
@@ -96,13 +98,13 @@ def check_profile(p: DeviceProfile) -> None:
                 }
             )
         elif p.low_set_point <= 0:
-            errors.append({"field": "low_set_point", "reason": "must be above 0 ppm"})
+            errors.append({"field": "low_set_point", "reason": f"must be above 0 {p.unit}"})
     elif raw_given:
         field = "low_set_point" if p.low_set_point is not None else "high_set_point"
         errors.append(
             {
                 "field": field,
-                "reason": f"only for a ppm or raw unit (counts, mV); a {p.unit} device's set "
+                "reason": f"only for ppm, ppb or a raw unit (counts, mV); a {p.unit} device's set "
                 "points are low_pct_lel / high_pct_lel",
             }
         )
@@ -253,7 +255,7 @@ class Registry:
         (``low_set_point`` / ``high_set_point``: counts 100 / 200 must not become 100 / 200
         mV; newcomer), and ``zero``, and the %LEL ones when the new unit is raw (it has no
         %LEL); the polarity goes back to ``rising`` when the new unit is not raw. %LEL set
-        points carry over between ``ppm`` and ``%LEL``, where they mean the same."""
+        points carry over between ``ppm``, ``ppb`` and ``%LEL``, where they mean the same."""
         old = self.profiles.get(device_id)
         unit = changes.get("unit", old.unit)
         if unit != old.unit:

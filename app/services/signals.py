@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from app.alerting.profiles import Axis, detected_gas, sent_gas
 from app.ml.features import ambient_allowance, needed_z
 from app.ml.signal import DEAD_FRACTION, SignalConfig, SignalStates
 from app.slab import Columns, SlotIndex
@@ -151,16 +152,20 @@ class SignalBank:
         for d in device_ids:
             self.last_reset.pop(d, None)
 
-    def dropout(self, device_id: str, gas: float) -> str | None:
-        """Why the device's reading ``gas`` (gas units) reads as a sensor at 0 (the
-        ``dropout`` sensor fault: :meth:`app.ml.signal.SignalStates.dead_level`), or None
-        (no such reading, or an unknown device)."""
+    def dropout(self, device_id: str, gas: float, axis: Axis | None = None) -> str | None:
+        """Why the device's reading ``gas`` (as sent, in its unit) reads as a sensor at 0
+        (the ``dropout`` sensor fault: :meth:`app.ml.signal.SignalStates.dead_level`), or
+        None (no such reading, or an unknown device). ``axis``: the device's detection axis
+        (:func:`app.alerting.profiles.detected_gas`), on which its level is learned (a ppb
+        device's in ppm), or None; the detail names the reading and level as sent."""
         s = self.index.get(device_id)
         if s is None:
             return None
-        level = self.states.dead_level(s, gas)
+        level = self.states.dead_level(s, gas if axis is None else detected_gas(gas, axis))
         if level is None:
             return None
+        if axis is not None:
+            level = sent_gas(level, axis)
         return (
             f"gas reads {gas:g}, at or under {100 * DEAD_FRACTION:g} % of the device's clean "
             f"level of {level:.6g} for more than a dropout: is the sensor unplugged or dead, "

@@ -123,7 +123,7 @@ class Device(Base):
     low_pct_lel: Mapped[float | None] = mapped_column(Float, nullable=True)
     high_pct_lel: Mapped[float | None] = mapped_column(Float, nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    #: Unit of its gas readings ("ppm", "%LEL", "counts", "mV"); set points in a raw unit.
+    #: Unit of its gas readings ("ppm", "ppb", "%LEL", "counts", "mV"); set points in a raw unit.
     unit: Mapped[str] = mapped_column(String(16), default="ppm", server_default="ppm")
     low_set_point: Mapped[float | None] = mapped_column(Float, nullable=True)
     high_set_point: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -29,6 +29,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.orm import aliased
 
 from app.alerting.events import OPEN_STATES, AlertEvent, AlertState, EventType, Severity
 from app.store.auth import AuditRepo, KeysRepo
@@ -380,7 +381,13 @@ class Store:
         include_silenced: bool = True,
         limit: int = 500,
     ) -> list[dict[str, Any]]:
-        """Events with ``after < event_id <= upto`` that pass the filters, oldest first."""
+        """Events with ``after < event_id <= upto`` that pass the filters, oldest first.
+
+        ``min_severity``: an event passes when its alert has reached that severity by this
+        event (the event's own severity, or an earlier event of the same alert had it),
+        the rule of the live fan-out (:meth:`app.services.hub.EventFilter.wants`): a
+        critical alarm de-escalated to warning is still heard to its end.
+        """
         q = select(Event.event_id, Event.data).where(Event.event_id > after)
         q = q.order_by(Event.event_id).limit(limit)
         if upto is not None:
@@ -391,12 +398,40 @@ class Store:
             q = q.where(Event.kind.in_(list(kinds)))
         if min_severity is not None:
             ok = [s for s, r in SEVERITY_RANK.items() if r >= SEVERITY_RANK[min_severity]]
-            q = q.where(Event.severity.in_(ok))
+            earlier = aliased(Event)
+            reached = (
+                select(earlier.event_id)
+                .where(
+                    earlier.alert_id == Event.alert_id,
+                    earlier.event_id < Event.event_id,
+                    earlier.severity.in_(ok),
+                )
+                .exists()
+            )
+            q = q.where(or_(Event.severity.in_(ok), reached))
         if not include_silenced:
             q = q.where(Event.silenced.is_(False))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
         return [{"event_id": eid, **data} for eid, data in rows]
+
+    async def open_alert_peaks(self) -> dict[str, Severity]:
+        """Alert id -> the highest severity among its events, of every open alert (what
+        the fan-out hub filters on, :meth:`app.services.hub.Hub.seed_peaks`)."""
+        q = (
+            select(Event.alert_id, Event.severity)
+            .join(Alert, Alert.alert_id == Event.alert_id)
+            .where(Alert.state.in_([s.value for s in OPEN_STATES]))
+            .distinct()
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        out: dict[str, Severity] = {}
+        for aid, sev in rows:
+            s = Severity(sev)
+            if aid not in out or s.rank > out[aid].rank:
+                out[aid] = s
+        return out
 
     async def open_alerts(self) -> list[dict[str, Any]]:
         """Alert rows not resolved (every kind)."""

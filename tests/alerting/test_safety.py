@@ -398,6 +398,34 @@ def test_fault_conditions_share_one_episode() -> None:
     assert len({e.alert_id for e in events}) == 1
 
 
+def test_fault_conditions_that_start_on_one_reading_are_each_announced() -> None:
+    """420 ppm, then 65,000 ppm reached in 1 s and held: ``rate_of_change`` and
+    ``out_of_range`` (over the 60,000 ppm range) start on the same reading. Only the first
+    was told; ``out_of_range`` held for the 300 readings unannounced (a tester). Now
+    the raise names the first and an ``alert.updated`` each further one, with its detail;
+    neither is told again while it holds. Two that start together inside an open fault
+    are both told too."""
+    rules = SafetyRules(SafetyConfig(off_delay_s=60))
+    events = feed(rules, gas_only([420.0] * 60 + [65_000.0] * 300))
+    faults = [e for e in events if e.kind == "sensor_fault"]
+    assert [(e.type, e.reason, e.ts - T0) for e in faults] == [
+        ("alert.raised", "rate_of_change", 60),
+        ("alert.updated", "out_of_range", 60),
+    ]
+    assert "65000 outside [0, 60000]" in (faults[1].detail or "")
+    assert faults[0].alert_id == faults[1].alert_id and faults[1].state == "active"
+    assert rules.open_alerts("d")["sensor_fault"].conditions == ["out_of_range"]
+    # an open fault (humidity out of range) gets two new conditions on one reading
+    rules = SafetyRules(SafetyConfig(off_delay_s=60))
+    [raised] = feed(rules, [(420, 21.0, 99.0), (420, 21.0, 101.0)])
+    assert raised.reason == "out_of_range"
+    more = rules.check("d", T0 + 2, 420.0, 30.0, 101.0, now=2.0, clock="stamps stuck")
+    assert [(e.type, e.reason, e.detail) for e in more] == [
+        ("alert.updated", "rate_of_change", "temperature_c changed 9/s over 1 s (limit 5/s)"),
+        ("alert.updated", "clock", "stamps stuck"),
+    ]
+
+
 def test_a_new_fault_condition_on_an_acknowledged_fault_is_active_again() -> None:
     """An acknowledged ``rate_of_change`` fault then out of range: the new condition came as
     an update of an alert still "acknowledged" (newcomer of 2 Dec). A new condition is a new
@@ -484,6 +512,50 @@ def test_the_unit_decides_the_set_points_counts_mv_and_pct_lel() -> None:
         "gas 12 %LEL >= set point 10 %LEL",
     )
     assert (c.reason, c.severity) == ("escalated", "critical")
+
+
+def test_a_ppb_device_gets_every_ppm_limit_and_set_point_converted() -> None:
+    """A ppb sensor could only be declared ppm: its 70,000 ppb reading was out of the
+    60,000 ppm range and its 58,000 ppb/s rise over the 50,000 ppm/s rate limit (the
+    tester's ``units.py``), and its clean air met ppm set points. As ``ppb``, the global and
+    %LEL set points, the gas range and the rate limit are x 1,000; its own set points are
+    in ppb; the %LEL and the leak policy's escalation are converted; leak detection sees
+    ppm (its detection axis)."""
+    profiles = Profiles(low_ppm=5000, high_ppm=12500)
+    profiles.set("ppb", DeviceProfile(unit="ppb"))
+    profiles.set("ppb-ch4", DeviceProfile(unit="ppb", gas="methane"))
+    profiles.set("ppb-own", DeviceProfile(unit="ppb", low_set_point=10_000, high_set_point=50_000))
+    profiles.set("ppm-own", DeviceProfile(low_set_point=10_000, high_set_point=50_000))
+    assert profiles.set_points("ppb") == (5_000_000.0, 12_500_000.0)
+    assert profiles.set_points("ppb-ch4") == (4_400_000.0, 11_000_000.0)  # 10 / 25 %LEL
+    assert profiles.set_points("ppb-own") == (10_000.0, 50_000.0)
+    assert profiles.pct_lel("ppb-ch4", 2_200_000.0) == 5.0
+    assert profiles.critical_gas("ppb", 12_500.0) == 12_500.0  # on the axis: ppm
+    assert DeviceProfile(unit="ppb").axis() == (0.0, 0.001)
+    rules = SafetyRules(profiles=profiles)
+    tester = gas_only([3000.0] * 5 + [12_000.0] * 3 + [70_000.0] * 3 + [3000.0] * 3)
+    got = feed(rules, tester, device="ppb-own")
+    assert [(e.kind, e.type, e.severity, e.reason) for e in got] == [
+        ("threshold", "alert.raised", "warning", "low"),
+        ("threshold", "alert.updated", "critical", "escalated"),
+    ]
+    assert got[0].gas_unit == "ppb" and (got[0].detail or "").startswith(
+        "gas 12000 ppb >= set point 10000 ppb"
+    )
+    # the same numbers declared ppm: faults (what the tester saw)
+    old = [(e.kind, e.reason) for e in feed(rules, tester, device="ppm-own")]
+    assert ("sensor_fault", "out_of_range") in old and ("sensor_fault", "rate_of_change") in old
+    # 400 ppm of clean air in ppb raises nothing; 65,000,000 ppb in 1 s is both faults
+    assert feed(rules, gas_only([400_000.0] * 10), device="ppb") == []
+    faults = feed(rules, gas_only([65_000_000.0] * 2), device="ppb", t0=T0 + 10)
+    faults = [e for e in faults if e.kind == "sensor_fault"]
+    assert [(e.reason, e.detail) for e in faults] == [
+        (
+            "rate_of_change",
+            "gas_ppm changed 64600000/s over 1 s (limit 50000000/s)",
+        ),
+        ("out_of_range", "gas_ppm 65000000 outside [0, 60000000]"),
+    ]
 
 
 def test_a_threshold_alarm_ends_when_the_unit_leaves_no_set_point() -> None:

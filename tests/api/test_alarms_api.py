@@ -256,7 +256,7 @@ async def test_a_counts_device_has_no_ppm_set_point_and_errors_name_the_field(
         ):
             bad = await c.put("/api/devices/adc-2", json=body)
             assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == field, body
-        bad = await c.put("/api/devices/adc-2", json={"unit": "ppb"})
+        bad = await c.put("/api/devices/adc-2", json={"unit": "mg/m3"})
         assert bad.status_code == 422 and "unit" in bad.text
         r = await c.patch("/api/devices/adc-1", json={"low_set_point": 3e4, "high_set_point": 4e4})
         assert r.json()["set_points"] == [30_000.0, 40_000.0], r.text
@@ -586,3 +586,61 @@ async def test_a_toxic_gas_ppm_device_takes_set_points_in_ppm(
             ("alert.raised", "threshold", "warning", "low"),
             ("alert.updated", "threshold", "critical", "escalated"),
         ], got
+
+
+async def test_two_fault_conditions_on_one_reading_are_both_in_the_events_and_the_alert(
+    make_client: Callable[..., Any],
+) -> None:
+    """The tester's ``faults2.py``: 420 ppm, then 65,000 ppm reached in 1 s and held for 300
+    readings. ``rate_of_change`` raised the sensor_fault and ``out_of_range`` (over the
+    60,000 ppm range) was never announced: not on the event log, not in the alert's
+    events. Now it is an ``alert.updated`` of the same alert, on the same reading."""
+    async for c in make_client():
+        await post(c, "sat-fast", [420.0] * 60 + [65_000.0] * 300)
+        faults = [e for e in await events(c, "sat-fast") if e["kind"] == "sensor_fault"]
+        assert [(e["type"], e["reason"], e["ts"]) for e in faults] == [
+            ("alert.raised", "rate_of_change", "2026-01-01T00:01:00.000Z"),
+            ("alert.updated", "out_of_range", "2026-01-01T00:01:00.000Z"),
+        ]
+        alert = (await c.get(f"/api/alerts/{faults[0]['alert_id']}")).json()
+        assert [e["reason"] for e in alert["events"]] == ["rate_of_change", "out_of_range"]
+        assert alert["state"] == "active"
+
+
+async def test_a_ppb_device_has_its_limits_and_set_points_in_ppb(
+    make_client: Callable[..., Any],
+) -> None:
+    """The tester's ``units.py``: a ppb sensor (3,000 ppb clean, own set points 10,000 /
+    50,000) could only be declared ppm, so its 70,000 ppb gas was a sensor fault (over the
+    60,000 ppm range, and a 58,000 /s rise over the 50,000 ppm/s limit). Declared ``ppb``,
+    it alarms on its set points and has no fault; a methane ppb device without set points
+    of its own gets 10 / 25 %LEL in ppb, and its %LEL; a reading over 100 % by volume
+    (1,000,000,000 ppb) is refused naming the unit; ``zero`` is refused as for ppm."""
+    async for c in make_client():
+        r = await c.put(
+            "/api/devices/ppb-a",
+            json={"unit": "ppb", "low_set_point": 10_000, "high_set_point": 50_000},
+        )
+        assert r.status_code == 200, r.text
+        assert (r.json()["unit"], r.json()["set_points"]) == ("ppb", [10_000.0, 50_000.0])
+        assert r.json()["set_points_ppm"] is None  # only for ppm, as the events' gas_ppm
+        await post(c, "ppb-a", [3000.0] * 60 + [12_000.0] * 60 + [70_000.0] * 30 + [3000.0] * 5)
+        got = [(e["type"], e["kind"], e["severity"], e["reason"]) for e in await events(c, "ppb-a")]
+        assert got == [
+            ("alert.raised", "threshold", "warning", "low"),
+            ("alert.updated", "threshold", "critical", "escalated"),
+        ], got
+        e = (await events(c, "ppb-a"))[1]
+        assert (e["gas"], e["gas_unit"], e["gas_ppm"]) == (70_000.0, "ppb", None)
+        r = await c.put("/api/devices/ch4-ppb", json={"unit": "ppb", "gas": "methane"})
+        assert r.json()["set_points"] == [4_400_000.0, 11_000_000.0], r.text
+        await post(c, "ch4-ppb", [400_000.0] * 3 + [2_200_000.0])
+        view = (await c.get("/api/devices/ch4-ppb")).json()
+        assert (view["last_reading"]["gas_ppm"], view["gas_pct_lel"]) == (2_200_000.0, 5.0)
+        assert await events(c, "ch4-ppb") == []
+        r = await c.post("/api/readings", json=reading("ch4-ppb", T0 + 10, 2e9))
+        err = r.json()["detail"][0]
+        assert (r.status_code, err["field"], err["type"]) == (422, "gas_ppm", "unit_range")
+        assert "unit ppb" in err["reason"] and "1,000,000,000" in err["reason"], err
+        r = await c.put("/api/devices/z", json={"unit": "ppb", "zero": 5})
+        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "zero", r.text

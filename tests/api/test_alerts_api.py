@@ -21,7 +21,7 @@ from app.alerting.events import AlertEvent
 from app.config import Settings
 from app.main import create_app
 from app.state import AppState
-from tests.conftest import auth_headers, free_port, reading
+from tests.conftest import auth_headers, free_port, reading, serve_in_loop
 
 T0 = 1_767_225_600.0
 
@@ -317,3 +317,84 @@ async def test_a_read_after_posting_sees_the_alerts_of_those_readings(tmp_path) 
             assert [e["kind"] for e in raised] == ["leak"], events
             alerts = (await c.get("/api/alerts", params={"device_id": "raw-1"})).json()
             assert [a["kind"] for a in alerts["alerts"]] == ["leak"]
+
+
+async def test_a_min_severity_subscriber_hears_a_de_escalated_critical_alarm_end(
+    tmp_path,  # noqa: ANN001
+) -> None:
+    """The tester's ``minsev.py``: latching off, 13,000 ppm for 30 s, 6,000 ppm for 90 s,
+    then clean air: the threshold alarm is raised critical, de-escalated to warning and
+    resolved as a warning. A ``min_severity=critical`` subscriber got only the raise and
+    took the alarm for open forever. Now the later events of an alert that reached the
+    subscriber's severity reach it too: live, on a resumed replay (``since``), and after a
+    restart between the raise and the de-escalation (the hub learns the open alert's
+    peak from the store). Other alerts' warnings stay out."""
+    settings = Settings(db_path=tmp_path / "m.db", model_enabled=False, latch_critical=False)
+    want = [
+        ("alert.raised", "critical", "high"),
+        ("alert.updated", "warning", "de-escalated"),
+        ("alert.resolved", "warning", "all clear"),
+    ]
+
+    def rows(device: str, parts: list[tuple[float, int]], t0: float) -> list[dict]:
+        gases = [g for g, n in parts for _ in range(n)]
+        return [reading(device, t0 + i, g) for i, g in enumerate(gases)]
+
+    async def got(ws: websockets.ClientConnection, n: int) -> list[dict]:
+        out = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(n)]
+        with pytest.raises(TimeoutError):  # and nothing else
+            await asyncio.wait_for(ws.recv(), 0.3)
+        return out
+
+    def short(events: list[dict]) -> list[tuple[str, str, str]]:
+        return [(e["type"], e["severity"], e["reason"]) for e in events]
+
+    t0 = time.time() - 3600
+    async with serve_in_loop(settings) as (base, _):
+        ws_base = base.replace("http://", "ws://") + "/ws/alerts"
+        async with (
+            httpx.AsyncClient(base_url=base, headers=auth_headers(), timeout=30) as http,
+            websockets.connect(
+                ws_base + "?min_severity=critical", additional_headers=auth_headers()
+            ) as ws,
+        ):
+            assert json.loads(await ws.recv())["type"] == "subscribed"
+            # a warning of another device, never critical: not for this subscriber
+            warn = rows("warn-1", [(420.0, 60), (6_000.0, 30), (420.0, 90)], t0)
+            crit = rows("nolatch-1", [(420.0, 60), (13_000.0, 30), (6_000.0, 90), (420.0, 90)], t0)
+            r = await http.post("/api/readings", json=warn + crit)
+            assert r.status_code == 200 and r.json()["rejected"] == [], r.text
+            live = await got(ws, 3)
+        assert short(live) == want
+        assert {e["device_id"] for e in live} == {"nolatch-1"}
+        async with websockets.connect(
+            ws_base + "?since=0&min_severity=critical", additional_headers=auth_headers()
+        ) as ws:
+            await ws.recv()
+            assert [e["event_id"] for e in await got(ws, 3)] == [e["event_id"] for e in live]
+        async with websockets.connect(
+            ws_base + f"?since={live[0]['event_id']}&min_severity=critical",
+            additional_headers=auth_headers(),
+        ) as ws:  # resumed after the raise: the rest of the alarm
+            await ws.recv()
+            assert short(await got(ws, 2)) == want[1:]
+    # a restart while the critical alarm is open: its de-escalation still passes
+    crit = rows("nolatch-2", [(420.0, 60), (13_000.0, 30)], t0)
+    async with (
+        serve_in_loop(settings) as (base, _),
+        httpx.AsyncClient(base_url=base, headers=auth_headers(), timeout=30) as http,
+    ):
+        assert (await http.post("/api/readings", json=crit)).json()["rejected"] == []
+    rest = rows("nolatch-2", [(6_000.0, 90), (420.0, 90)], t0 + 90)
+    async with serve_in_loop(settings) as (base, _):
+        ws_base = base.replace("http://", "ws://") + "/ws/alerts"
+        async with (
+            httpx.AsyncClient(base_url=base, headers=auth_headers(), timeout=30) as http,
+            websockets.connect(
+                ws_base + "?min_severity=critical&device_id=nolatch-2",
+                additional_headers=auth_headers(),
+            ) as ws,
+        ):
+            await ws.recv()
+            assert (await http.post("/api/readings", json=rest)).json()["rejected"] == []
+            assert short(await got(ws, 2)) == want[1:]

@@ -1,9 +1,11 @@
 """Raw-unit devices with a live zero (``zero``) or an output that falls with gas
 (``polarity``): leak detection measures the gas from the zero in the gas direction
-(``app.alerting.profiles.detected_gas``), readings and alerts show the values as sent."""
+(``app.alerting.profiles.detected_gas``), readings and alerts show the values as sent.
+A ppb device's detection axis is its gas in ppm: detected as the same gas read in ppm."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -187,3 +189,53 @@ async def test_a_forced_zero_change_during_a_leak_keeps_the_old_level_as_the_ref
     assert view["signal"]["level"] < 20.0, view["signal"]  # the old clean level, kept
     events = await _events(client, "zf")
     assert [e["type"] for e in events if e["kind"] == "leak"].count("alert.raised") == 2
+
+
+async def test_a_ppb_device_is_detected_as_the_same_gas_in_ppm(
+    client: httpx.AsyncClient,
+) -> None:
+    """The same leak (400 ppm clean, +200 ppm) sent by a ppm device and, x 1,000, by a ppb
+    device: one leak alert each, raised on the same reading with the same reason and
+    probability; the ppb one shows its gas in ppb (as sent) and its level in ppm (the
+    detection axis), the ppm one's level."""
+    t0 = 1_700_000_000.0
+    assert (await client.put("/api/devices/twin-ppb", json={"unit": "ppb"})).is_success
+    g = _series(np.random.default_rng(4), 400.0, 200.0)
+    await post_scored(client, "twin-ppm", g, t0)
+    await post_scored(client, "twin-ppb", g * 1000.0, t0)
+    ppm, ppb = (await _events(client, "twin-ppm"), await _events(client, "twin-ppb"))
+    assert [e["kind"] for e in ppm if e["type"] == "alert.raised"] == ["leak"], ppm
+    assert [(e["type"], e["ts"], e["reason"]) for e in ppb] == [
+        (e["type"], e["ts"], e["reason"]) for e in ppm
+    ]
+    for a, b in zip(ppm, ppb, strict=True):
+        assert b["probability"] == pytest.approx(a["probability"], abs=1e-4)
+        assert b["gas"] == pytest.approx(1000.0 * a["gas"], rel=1e-6)
+        assert (a["gas_unit"], b["gas_unit"], b["gas_ppm"]) == ("ppm", "ppb", None)
+    va, vb = [(await client.get(f"/api/devices/{d}")).json() for d in ("twin-ppm", "twin-ppb")]
+    assert vb["signal"]["level"] == pytest.approx(va["signal"]["level"], rel=1e-5)
+    assert vb["gas_baseline"] == pytest.approx(1000.0 * va["gas_baseline"], rel=1e-5)
+
+
+async def test_a_ppb_sensor_near_0_is_a_dropout_fault_as_in_ppm(
+    client: httpx.AsyncClient,
+) -> None:
+    """A clean 420 ppm sensor that reads 10 ppm for 20 min (2.4 % of its level: a sensor at
+    0) raises the ``dropout`` fault; sent in ppb by a ppb device it must too. The rule
+    compared the reading as sent (10,000 ppb) with the level learned on the detection axis
+    (420 ppm), so the ppb device raised nothing. The detail names the level as sent."""
+    t0 = 1_700_000_000.0
+    assert (await client.put("/api/devices/drop-ppb", json={"unit": "ppb"})).is_success
+    g = 420 + np.random.default_rng(5).normal(0, 3, 3600 + 1200 + 1200)
+    g[3600:4800] = 10.0
+    await post_scored(client, "drop-ppm", g, t0, size=500)
+    await post_scored(client, "drop-ppb", g * 1000.0, t0, size=500)
+    for d in ("drop-ppm", "drop-ppb"):
+        got = [(e["kind"], e["type"], e["reason"]) for e in await _events(client, d)]
+        assert got == [
+            ("sensor_fault", "alert.raised", "dropout"),
+            ("sensor_fault", "alert.resolved", "all clear"),
+        ], (d, got)
+    [raised, _] = await _events(client, "drop-ppb")
+    level = re.search(r"gas reads 10000, .* clean level of (\S+) ", raised["detail"])
+    assert level is not None and 400_000 < float(level[1]) < 440_000, raised["detail"]  # ppb

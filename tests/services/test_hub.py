@@ -145,6 +145,42 @@ async def test_filters_by_kind_and_minimum_severity(store: Store) -> None:
         assert [e["device_id"] for e in await drain(sub, 1)] == ["c"]
 
 
+async def test_a_minimum_severity_is_judged_on_the_alerts_peak_live_replayed_and_restarted(
+    store: Store,
+) -> None:
+    """A critical alert de-escalated to warning, then resolved: a ``min_severity=critical``
+    subscriber gets all three events (it got only the raise: a tester), live and
+    replayed alike; a warning alert that never was critical stays out. The hub forgets an
+    alert's peak at its resolution, and a restarted hub learns the open alerts' peaks from
+    the store."""
+    log = await log_on(store)
+    hub = log.hub
+    crit = raised("c", severity="critical")
+    down = crit.with_(type=EventType.UPDATED, severity=Severity.WARNING, reason="de-escalated")
+    end = down.with_(type=EventType.RESOLVED, state=AlertState.RESOLVED, reason="all clear")
+    flt = EventFilter.of(min_severity="critical")
+    async with hub.subscribe(flt) as live:
+        await log.publish([crit, raised("w")])
+        await log.publish([down])
+        assert hub.peaks == {crit.alert_id: Severity.CRITICAL, "w-" + str(T): Severity.WARNING}
+        await log.publish([end])
+        got = [(e["device_id"], e["type"]) for e in await drain(live, 3)]
+        assert live.queue.empty()
+    assert got == [("c", "alert.raised"), ("c", "alert.updated"), ("c", "alert.resolved")]
+    assert hub.peaks == {"w-" + str(T): Severity.WARNING}  # c resolved: forgotten
+    async with hub.subscribe(flt, since=0) as replayed:
+        assert [(e["device_id"], e["type"]) for e in await drain(replayed, 3)] == got
+    # a restart while a critical alert is open: the new hub knows its peak
+    crit2 = raised("d", severity="critical")
+    await log.publish([crit2])
+    log = await log_on(store)
+    assert log.hub.peaks[crit2.alert_id] == Severity.CRITICAL
+    assert crit.alert_id not in log.hub.peaks
+    async with log.hub.subscribe(flt) as sub:
+        [e] = await log.publish([crit2.with_(type=EventType.UPDATED, severity=Severity.WARNING)])
+        assert [x["event_id"] for x in await drain(sub, 1)] == [e["event_id"]]
+
+
 async def test_silenced_events_are_stored_flagged_without_deliveries(store: Store) -> None:
     silences = Silences([Silence("s1", T, T + 3600, "service", "ann", T, device="kitchen-*")])
     log = await log_on(store, silences=silences, urls=("http://hook",))
