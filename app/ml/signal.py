@@ -895,7 +895,16 @@ class SignalStates(Columns):
         learned (module doc, "Settling")."""
         c = self.cfg
         k = self.n[s] - c.warmup
-        return k >= 0 and c.settle_s > 0 and not k * self.dt[s] >= c.settle_s
+        return k >= 0 and c.settle_s > 0 and not k * self.per_reading(s) >= c.settle_s
+
+    def per_reading(self, s: int) -> float:
+        """Slot ``s``'s reading time per reading, s: its ``pace`` where known, else its
+        typical interval (NaN: neither known yet). The two agree where every reading has
+        its own time stamp; where readings share stamps (module doc, "Pace") the typical
+        interval between distinct stamps counted each reading as a whole one: a 1 Hz device
+        whose times were truncated to 10 s settled after 60 readings instead of 600."""
+        pace = self.pace[s]
+        return pace if pace >= 0.0 else self.dt[s]
 
     def ratio_bound(self, s: int, temp: float = math.nan, rh: float = math.nan) -> float:
         """The evidence gate's log-ratio bound for slot ``s`` now: ``settle_log_ratio`` while
@@ -1138,7 +1147,7 @@ class SignalStates(Columns):
         or under :data:`DROPOUT_FRACTION` of the level is a dropout, not a dip."""
         c = self.cfg
         d = self.dip[s]
-        d = d * math.exp(-dt / max(c.dip_tau_s, 2.0 * self.dt[s])) if d > 0.0 else 0.0
+        d = d * math.exp(-dt / max(c.dip_tau_s, 2.0 * self.per_reading(s))) if d > 0.0 else 0.0
         if level > 0.0 and DROPOUT_FRACTION * level < x < level:
             d = max(d, math.log((level + 1.0) / (x + 1.0)))
         self.dip[s] = d
@@ -1470,7 +1479,7 @@ class SignalStates(Columns):
             self.exc_len[s] += 1.0
             if r > self.exc_peak[s]:
                 self.exc_peak[s] = r
-            if self.exc_len[s] * self.dt[s] > c.settle_s:  # too long for wander: forget it
+            if self.exc_len[s] * self.per_reading(s) > c.settle_s:  # too long for wander
                 self.exc_len[s] = self.exc_peak[s] = 0.0
                 self.settle_held.discard(s)
         elif r <= tail and going:
@@ -1479,7 +1488,7 @@ class SignalStates(Columns):
             if long and c.settle_min_s > 0 and s not in self.settle_held:
                 # one that raised no alert must have lasted settle_min_s too (a held one is
                 # learned on an alike second, below, however short)
-                long = self.exc_len[s] * self.dt[s] >= c.settle_min_s
+                long = self.exc_len[s] * self.per_reading(s) >= c.settle_min_s
             learn = long and peak > tail
             if learn and s in self.settle_held:
                 before = self.settle_peak.get(s) if s in self.settle_free else None

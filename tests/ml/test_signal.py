@@ -798,6 +798,12 @@ def test_coarse_time_stamps_give_the_reading_time_per_reading() -> None:
     for i, t in enumerate(ts):
         sig.learn_one(420.0 + i % 3, float(t))
     assert sig.dt_ == pytest.approx(10.0) and sig.coarse_pace == pytest.approx(1.0)
+    # settling lasts settle_s of reading time, not settle_s / 10 s readings
+    states = sig._st
+    assert states.settling(0) and states.per_reading(0) == pytest.approx(1.0)
+    for i in range(600, 1300):
+        sig.learn_one(420.0 + i % 3, float(np.floor(i / 10) * 10))
+    assert not states.settling(0)
     exact = DeviceSignal(SignalConfig())
     for i in range(600):
         exact.learn_one(420.0 + i % 3, float(i))
