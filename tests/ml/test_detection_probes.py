@@ -360,3 +360,20 @@ def test_a_sensor_back_from_0_at_another_level_or_a_level_that_fell_for_good_see
     g = 420 * f * (1 + 0.01 * rng.normal(size=m))
     raised, _ = episodes(pred, g, np.full(m, 22.0), np.full(m, 45.0), 60)
     assert len(raised) == 1 and 32 * 60 <= raised[0] <= 32 * 60 + 10, raised
+
+
+@pytest.mark.parametrize("dt", [1.0, 15.0, 60.0])
+def test_clean_air_back_from_a_learned_plateau_does_not_hide_a_leak(pure_svm, dt: float) -> None:
+    """A plateau of clean air +18 % for an hour (people, an HVAC stage) becomes the level
+    after 30 min (``plateau_s``); when the air comes back, the level goes back to its value
+    from before the plateau. The regression newcomer of 6 Dec: the return was learned as a
+    fall that kept the plateau's level for a day, and a x1.3 leak 30 min later, which lifts
+    the gas near it, was taken for clean air coming back (never raised at 1-300 s)."""
+    rng = np.random.default_rng(6)
+    n = int(5 * 3600 / dt)
+    t = np.arange(n) * dt
+    f = np.where((t >= 3600) & (t < 7200), 1.18, 1.0) * np.where(t >= 9000, 1.3, 1.0)
+    g = 420 * f * (1 + 0.01 * rng.normal(size=n))
+    flat = np.full(n, 22.0)
+    raised = alerts(pure_svm, g, flat, flat + 23.0, dt)
+    assert len(raised) == 1 and 9000 <= raised[0] * dt <= 9000 + 4 * max(dt, 60), raised
