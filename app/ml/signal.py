@@ -138,11 +138,16 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   :meth:`SignalStates.ratio_bound`). Interference swings the reading as far below the level
   as above it, and gas only adds: a motor near a 420 ppm sensor (2-5 min bursts of AR(1)
   noise with a 20-s time constant, 3 an hour, 1 Hz) raised 37 leak alerts in 48
-  device-hours at sd 50 ppm and 110 at sd 80; now 23 and 50 (``python -m
+  device-hours at sd 50 ppm and 110 at sd 80; now 26 and 57 (``python -m
   bench.field_kinds --only interference``; newcomer of 5 Dec). What is left are mostly a
-  burst's first swings, up before any dip: in the gas alone the start of a leak.
-  ``bench.detection_probe``, ``bench.return_grid`` and the regression newcomer's grids of
-  5 Dec print the same as before; ``dip_tau_s`` 0 turns it off.
+  burst's first swings, up before any dip: in the gas alone the start of a leak. Only a
+  fall far below the level (``z_hold`` scales) for :data:`DIP_MIN_S` and
+  :data:`DIP_MIN_READINGS` counts, so 2-3-reading glitches do not. The cost (the
+  regression newcomer of 6 Dec, 216 leaks right after a 1-4 min fall to 0.7x or 0.85x):
+  33 raised later, none missed; a x1.3 leak straight after a 0.7x dip at 1 Hz in 144-160 s
+  instead of 9, x1.5 in 46 s, at 10 s in 170-180 s instead of 30, at 60 s in 300 s
+  instead of 180. ``bench.detection_probe``, ``bench.return_grid`` and the regression
+  newcomer's grids of 5 Dec print the same as before; ``dip_tau_s`` 0 turns it off.
 - **Plateaus** (``plateau``, ``plateau_s``): readings that stand at least ``huber_c``
   scales above the level yet under ``min_log_ratio`` (the gate's +22 %), every one of them
   for ``plateau_s`` (30 min) of reading time with no leak alert open, become the level at
@@ -276,6 +281,15 @@ COARSE_PACE = 0.5
 #: Readings stamped alike that the ``tied`` column counts (uint16); a larger batch counts as
 #: this many (its readings' pace is then overestimated, which only keeps stamps as given).
 TIED_MAX = 65535
+
+#: A fall far below the level (``z_hold`` scales) is a dip (module doc, "Dips") once it has
+#: lasted this long, s of reading time, and this many readings: 2-3-reading glitches at
+#: 0.55-0.75x of the level, which the median of three passes, delayed leaks after them by a
+#: median of 90 s and up to 210 s at 1-60 s (the regression newcomer of 6 Dec), while a
+#: motor's interference swings under the level for tens of seconds at 1 Hz (at 10 s and
+#: slower it raised few alerts without the rule: ``bench.field_kinds``).
+DIP_MIN_S = 5.0
+DIP_MIN_READINGS = 5.0
 
 #: The learned ambient gain (:meth:`SignalStates.ambient_gain`) tracks this quantile of
 #: ``|rise| / allowance``: an upper one, as the tail's, so that a sensor whose gas follows the
@@ -1152,14 +1166,16 @@ class SignalStates(Columns):
         res = res if math.isfinite(res) else 0.0
         return max(self.cfg.rel_floor * abs(level), self.cfg.abs_floor, res)
 
-    def _track_dip(self, s: int, x: float, level: float, dt: float) -> None:
+    def _track_dip(self, s: int, x: float, level: float, dt: float, counts: bool) -> None:
         """Slot ``s``'s recent dip: the deepest log ratio of filtered gas ``x`` under
-        ``level`` lately, decaying with ``dip_tau_s`` (at least 2 readings); a reading at
-        or under :data:`DROPOUT_FRACTION` of the level is a dropout, not a dip."""
+        ``level`` lately, decaying with ``dip_tau_s`` (at least 2 readings), of readings
+        that ``count``: far below the level for :data:`DIP_MIN_S` and
+        :data:`DIP_MIN_READINGS` or more. A reading at or
+        under :data:`DROPOUT_FRACTION` of the level is a dropout, not a dip."""
         c = self.cfg
         d = self.dip[s]
         d = d * math.exp(-dt / max(c.dip_tau_s, 2.0 * self.per_reading(s))) if d > 0.0 else 0.0
-        if level > 0.0 and DROPOUT_FRACTION * level < x < level:
+        if counts and level > 0.0 and DROPOUT_FRACTION * level < x < level:
             d = max(d, math.log((level + 1.0) / (x + 1.0)))
         self.dip[s] = d
 
@@ -1219,18 +1235,19 @@ class SignalStates(Columns):
         if s in self.fell:
             self._return(s, x)
         level, scale = self.level[s], self.scale[s]
-        if c.dip_tau_s > 0:
-            self._track_dip(s, x, level, dt)
         r = x - level
         lim = c.huber_c * scale
         zcap = c.z_hold * scale
-        if r <= -zcap or (r <= -lim and x <= DROPOUT_FRACTION * level):
+        far = r <= -zcap or (r <= -lim and x <= DROPOUT_FRACTION * level)
+        now, since = self.last_ts[s], self.below_since[s]
+        if far and since != since:  # NaN: a run of far-below readings starts here
+            self.below_since[s] = since = now
+        if c.dip_tau_s > 0:
+            long = max(DIP_MIN_S, (DIP_MIN_READINGS - 1.0) * self.per_reading(s))
+            self._track_dip(s, x, level, dt, far and now - since >= long)
+        if far:
             # Far below: a dropout (a sensor fault) teaches nothing until such readings have
             # lasted ``dropout_max_s``; then it is a real fall, and the level follows it.
-            since = self.below_since[s]
-            now = self.last_ts[s]
-            if since != since:  # NaN: the run starts here
-                self.below_since[s] = since = now
             if now - since < self._dropout_span(s):
                 return
             if self.held[s] and x <= DEAD_FRACTION * level:

@@ -758,6 +758,9 @@ def test_a_recent_dip_below_the_level_raises_the_gate_s_ratio_bound() -> None:
     assert out[399, 5] - cfg.min_log_ratio == pytest.approx(
         (lift + free) * math.exp(-89 / cfg.dip_tau_s) - free, abs=0.01
     )
+    glitch = clean.copy()
+    glitch[300:303] = 420 * 0.7  # 3 readings: under DIP_MIN_S and DIP_MIN_READINGS
+    assert (run(glitch, cfg=cfg)[300:320, 5] == cfg.min_log_ratio).all()
     zeros = clean.copy()
     zeros[300:303] = 0.0  # a dropout, not a dip
     assert run(zeros, cfg=cfg)[305, 5] == cfg.min_log_ratio
