@@ -278,9 +278,10 @@ from app.slab import Columns
 #: batch stamped at its send time).
 COARSE_PACE = 0.5
 
-#: Readings stamped alike that the ``tied`` column counts (uint16); a larger batch counts as
-#: this many (its readings' pace is then overestimated, which only keeps stamps as given).
-TIED_MAX = 65535
+#: The most readings the uint16 counts ``tied`` and ``exc_len`` hold: a larger batch stamped
+#: alike counts as this many (its readings' pace is then overestimated, which only keeps the
+#: stamps as given), and a longer excursion while settling is too long for wander anyway.
+COUNT_MAX = 65535
 
 #: A fall far below the level (``z_hold`` scales) is a dip (module doc, "Dips") once it has
 #: lasted this long, s of reading time, and this many readings: 2-3-reading glitches at
@@ -598,7 +599,8 @@ class SignalConfig:
 #: steps far above float32's relative precision (6e-8; e.g. ``dt / tau_scale_s`` ~3e-4 a
 #: reading), and the typical interval (an average, 0.05 of a new interval a reading) needs
 #: no more (it was float64 until the ambient gain took its 4 B), nor do the pace (a mean
-#: too), the dip (a log ratio) and a plateau's reading time (s, against 1,800).
+#: too), the dip (a log ratio) and the reading times of a plateau or a run far below (s,
+#: against 300-1,800; the run far below was an epoch float64 until the pace took its 4 B).
 #: The level is not among them: rising at ``dt / tau_up_s`` of up to 3 scales a reading, its
 #: steps can be 1e-6 of it.
 _FIELDS: dict[str, tuple[str, float]] = {
@@ -617,8 +619,8 @@ _FIELDS: dict[str, tuple[str, float]] = {
     "res": ("f", math.inf),
     "recent": ("f", math.nan),
     "exc_peak": ("f", 0.0),
-    "exc_len": ("f", 0.0),
-    "below_since": ("d", math.nan),
+    "exc_len": ("H", 0),
+    "below_s": ("f", math.nan),
     "t_lag": ("f", math.nan),
     "rh_lag": ("f", math.nan),
     "amb_gain": ("f", math.nan),
@@ -645,7 +647,7 @@ LAYOUT = ",".join(_FIELDS) + ";fell(9),dead_since"
 
 
 class SignalStates(Columns):
-    """The online signal models of many devices, one slot each, in columns (113 B a slot).
+    """The online signal models of many devices, one slot each, in columns (107 B a slot).
 
     Columns (``array.array``, one value per slot): ``level``, ``scale`` (gas units), ``dt``
     (typical reading interval, s), ``last_ts`` (epoch s), ``r1``/``r2`` (the last two raw gas
@@ -654,8 +656,8 @@ class SignalStates(Columns):
     (the smallest non-zero step seen; inf = none, kept across restarts), ``recent`` (the
     recent mean of the baseline-relative readings, gas units), ``exc_peak``/``exc_len`` (the
     peak, gas units above the level, and the length in readings of the current excursion far
-    above while settling), ``below_since`` (epoch s of the
-    first of the current run of far-below readings; NaN = none), ``t_lag``/``rh_lag``
+    above while settling; uint16), ``below_s`` (the reading time, s, of the current run
+    of far-below readings; NaN = none), ``t_lag``/``rh_lag``
     (°C, %RH seen through the ``tau_lag_s`` lag: :meth:`SignalStates.lag_allowance`),
     ``amb_gain`` (the learned ambient gain: :meth:`SignalStates.ambient_gain`; kept across
     gap restarts, as ``res``, and forgotten at an operator's reset), ``pace`` (reading time
@@ -666,7 +668,7 @@ class SignalStates(Columns):
     last (re)start), ``restarts``, ``nrec`` (raw readings kept for the median, 0-2),
     ``rising`` (the recent readings stand far above the level: the scale is kept), ``held``
     (an open leak episode holds the level and the scale) and ``tied`` (readings stamped
-    alike so far, 1 or more, at most :data:`TIED_MAX`: module doc, "Pace").
+    alike so far, 1 or more, at most :data:`COUNT_MAX`: module doc, "Pace").
 
     No reading is kept for the warm-up: when the ``warmup``-th reading since a (re)start has
     been learned (:meth:`learn` returns it as due), the caller hands the raw readings since the
@@ -692,8 +694,8 @@ class SignalStates(Columns):
     res: array[float]
     recent: array[float]
     exc_peak: array[float]
-    exc_len: array[float]
-    below_since: array[float]
+    exc_len: array[int]
+    below_s: array[float]
     t_lag: array[float]
     rh_lag: array[float]
     amb_gain: array[float]
@@ -792,10 +794,10 @@ class SignalStates(Columns):
     def restart(self, s: int, ts: float) -> None:
         """Forget slot ``s``'s level, scale and median memory; warm up again from ``ts``."""
         self.level[s] = self.scale[s] = self.t_level[s] = self.rh_level[s] = math.nan
-        self.dev[s] = self.tail[s] = self.recent[s] = self.below_since[s] = math.nan
+        self.dev[s] = self.tail[s] = self.recent[s] = self.below_s[s] = math.nan
         self.r1[s] = self.r2[s] = math.nan
         self.t_lag[s] = self.rh_lag[s] = self.dip[s] = self.plateau[s] = math.nan
-        self.exc_peak[s] = self.exc_len[s] = 0.0
+        self.exc_peak[s], self.exc_len[s] = 0.0, 0
         self._forget_settle(s)
         self.learned.pop(s, None)
         self.fell.pop(s, None)
@@ -1079,7 +1081,7 @@ class SignalStates(Columns):
                     pace, one = self.pace[s], dt / self.tied[s]
                     self.pace[s] = one if not pace >= 0.0 else 0.95 * pace + 0.05 * one
                     self.tied[s] = 1
-                elif self.tied[s] < TIED_MAX:
+                elif self.tied[s] < COUNT_MAX:
                     self.tied[s] += 1
         self.last_ts[s] = ts
         if self.nrec[s] >= 1:
@@ -1144,7 +1146,7 @@ class SignalStates(Columns):
         self.tail[s] = tail = _warm_tail(gas - level, res)
         self.scale[s] = max(dev, tail / self.cfg.z_hold, self._floor(s, level))
         self.recent[s] = 0.0
-        self.below_since[s] = math.nan
+        self.below_s[s] = math.nan
         self.rising[s] = 0
         self.t_level[s] = self.t_lag[s] = float(np.median(w[:, 1]))
         self.rh_level[s] = self.rh_lag[s] = float(np.median(w[:, 2]))
@@ -1227,7 +1229,7 @@ class SignalStates(Columns):
             self.t_level[s] = t0
         if rh0 == rh0 and self.rh_level[s] == self.rh_level[s]:
             self.rh_level[s] = rh0
-        self.below_since[s] = self.dip[s] = math.nan
+        self.below_s[s] = self.dip[s] = math.nan
         return True
 
     def _update(self, s: int, x: float, dt: float, temp: float, rh: float) -> None:
@@ -1239,16 +1241,16 @@ class SignalStates(Columns):
         lim = c.huber_c * scale
         zcap = c.z_hold * scale
         far = r <= -zcap or (r <= -lim and x <= DROPOUT_FRACTION * level)
-        now, since = self.last_ts[s], self.below_since[s]
-        if far and since != since:  # NaN: a run of far-below readings starts here
-            self.below_since[s] = since = now
+        now, below = self.last_ts[s], self.below_s[s]
+        if far:  # NaN: a run of far-below readings starts here
+            self.below_s[s] = below = 0.0 if below != below else below + dt
         if c.dip_tau_s > 0:
             long = max(DIP_MIN_S, (DIP_MIN_READINGS - 1.0) * self.per_reading(s))
-            self._track_dip(s, x, level, dt, far and now - since >= long)
+            self._track_dip(s, x, level, dt, far and below >= long)
         if far:
             # Far below: a dropout (a sensor fault) teaches nothing until such readings have
             # lasted ``dropout_max_s``; then it is a real fall, and the level follows it.
-            if now - since < self._dropout_span(s):
+            if below < self._dropout_span(s):
                 return
             if self.held[s] and x <= DEAD_FRACTION * level:
                 return  # nor does a leak episode's sensor reading 0: its level is kept
@@ -1262,10 +1264,10 @@ class SignalStates(Columns):
                 # and not noise (0.6x for 20 min: scale 4 -> 73 ppm, and a x2 leak on the
                 # dipped air stood 2.4 scales up, never raised)
                 self.level[s] = x
-                self.below_since[s] = self.dip[s] = math.nan
+                self.below_s[s] = self.dip[s] = math.nan
                 return
-        elif self.below_since[s] == self.below_since[s]:
-            self.below_since[s] = math.nan
+        elif below == below:
+            self.below_s[s] = math.nan
         recent = self.recent[s]
         recent += ((zcap if r > zcap else -zcap if r < -zcap else r) - recent) / c.recent_readings
         self.recent[s] = recent
@@ -1527,18 +1529,19 @@ class SignalStates(Columns):
             return tail
         held = self.held[s]
         if held and c.settle_recur_log_ratio <= 0:  # off: a held excursion is never learned
-            self.exc_len[s] = self.exc_peak[s] = 0.0
+            self.exc_len[s], self.exc_peak[s] = 0, 0.0
             return tail
         if not held and s in self.settle_peak:
             self.settle_free.add(s)  # the alert of the last held excursion has resolved
         if r >= zcap and (held or r >= TAIL_REACH * tail):
             if held:
                 self.settle_held.add(s)
-            self.exc_len[s] += 1.0
+            if self.exc_len[s] < COUNT_MAX:
+                self.exc_len[s] += 1
             if r > self.exc_peak[s]:
                 self.exc_peak[s] = r
             if self.exc_len[s] * self.per_reading(s) > c.settle_s:  # too long for wander
-                self.exc_len[s] = self.exc_peak[s] = 0.0
+                self.exc_len[s], self.exc_peak[s] = 0, 0.0
                 self.settle_held.discard(s)
         elif r <= tail and going:
             peak = float(self.exc_peak[s])
@@ -1562,7 +1565,7 @@ class SignalStates(Columns):
                 self.learned[s] = [peak, base, float(self.last_ts[s]), 0.0]
                 tail = self.tail[s] = peak
                 self.scale[s] = max(self.scale[s], tail / c.z_hold)
-            self.exc_len[s] = self.exc_peak[s] = 0.0
+            self.exc_len[s], self.exc_peak[s] = 0, 0.0
             self.settle_held.discard(s)
             if not self.settling(s):
                 self._forget_settle(s)
