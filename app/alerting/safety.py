@@ -639,7 +639,7 @@ class SafetyRules:
             why = (
                 f"; not confirmed: next reading {ts - p.ts:g} s later (wait {p.wait_s:g} s)"
                 if late and gas < near
-                else f"; confirmed by the next reading, {gas:g} {u}"
+                else f"; confirmed by the next reading, {_num(gas)} {u}"
             )
             events = self._threshold(d, p.ts, p.gas, confirmed=True)
             return [e.with_(detail=(e.detail or "") + why) for e in events], None
@@ -648,8 +648,8 @@ class SafetyRules:
         return [], (
             p.ts,
             p.gas,
-            f"gas {p.gas:g} {u} at {iso(p.ts)} >= set point {sp:g} {u} for one reading: "
-            f"before it {before}, after it {gas:g} {u}, both below {near:g} {u}; "
+            f"gas {_num(p.gas)} {u} at {iso(p.ts)} >= set point {_num(sp)} {u} for one reading: "
+            f"before it {before}, after it {_num(gas)} {u}, both below {near:g} {u}; "
             + (
                 "its critical threshold alarm stands (the high set point never waits)"
                 if p.raised
@@ -763,7 +763,7 @@ class SafetyRules:
                     ts,
                     gas,
                     "high" if crit else "low",
-                    f"gas {gas:g} {u} >= set point {sp:g} {u}{why}",
+                    f"gas {_num(gas)} {u} >= set point {_num(sp)} {u}{why}",
                 )
             ]
         if ep.episode is not None and ep.episode.observe(ts, None, gas):
@@ -778,7 +778,7 @@ class SafetyRules:
                     ts,
                     gas,
                     "gas_returned",
-                    f"gas {gas:g} {u} >= set point {low:g} {u}",
+                    f"gas {_num(gas)} {u} >= set point {_num(low)} {u}",
                 )
             )
         if ep.severity == Severity.WARNING and gas >= high:
@@ -799,7 +799,7 @@ class SafetyRules:
                     ts,
                     gas,
                     "escalated",
-                    f"gas {gas:g} {u} >= set point {high:g} {u}",
+                    f"gas {_num(gas)} {u} >= set point {_num(high)} {u}",
                 )
             )
         if (
@@ -868,7 +868,7 @@ class SafetyRules:
                 ts,
                 gas,
                 "recurred",
-                f"gas {gas:g} {u} >= set point {sp:g} {u} again, {ts - since:g} s after it "
+                f"gas {_num(gas)} {u} >= set point {_num(sp)} {u} again, {ts - since:g} s after it "
                 f"fell below {low * (1 - self.config.hysteresis):g} {u} (chattering: the "
                 "longer off-delay kept the alarm open)",
             )
@@ -1386,9 +1386,11 @@ class SafetyRules:
 
 
 def _num(x: float) -> str:
-    """``x`` as ``:g`` writes it, but a whole number of a million or more in full (a ppb
-    device's 60,000,000 ppb range, not 6e+07)."""
-    return f"{x:.0f}" if abs(x) >= 1e6 and x == int(x) else f"{x:g}"
+    """``x`` as ``:g`` writes it, but a number of a million or more in full, to 0.1 (a ppb
+    device's 60,000,000 ppb range and 6,000,000 ppb readings, not 6e+07 and 6e+06)."""
+    if math.isfinite(x) and abs(x) >= 1e6:
+        return f"{x:.1f}".removesuffix(".0")
+    return f"{x:g}"
 
 
 def _last(ep: OpenEpisode) -> float | None:

@@ -556,6 +556,12 @@ def test_a_ppb_device_gets_every_ppm_limit_and_set_point_converted() -> None:
         ),
         ("out_of_range", "gas_ppm 65000000 outside [0, 60000000]"),
     ]
+    # a ppb device's set points and readings are written in full (a newcomer read the
+    # demo's "gas 6e+06 ppb >= set point 5e+06 ppb")
+    rules = SafetyRules(profiles=Profiles(low_ppm=5000, high_ppm=12500))
+    rules.profiles.set("demo-ppb", DeviceProfile(unit="ppb"))
+    [raised] = feed(rules, gas_only([6_000_000.5] * 2), device="demo-ppb", t0=T0 + 20)
+    assert (raised.detail or "").startswith("gas 6000000.5 ppb >= set point 5000000 ppb"), raised
 
 
 def test_a_threshold_alarm_ends_when_the_unit_leaves_no_set_point() -> None:
