@@ -1176,6 +1176,8 @@ class SignalStates(Columns):
         under :data:`DROPOUT_FRACTION` of the level is a dropout, not a dip."""
         c = self.cfg
         d = self.dip[s]
+        if not (d > 0.0 or counts):  # most readings: no dip, nothing to write
+            return
         d = d * math.exp(-dt / max(c.dip_tau_s, 2.0 * self.per_reading(s))) if d > 0.0 else 0.0
         if counts and level > 0.0 and DROPOUT_FRACTION * level < x < level:
             d = max(d, math.log((level + 1.0) / (x + 1.0)))
@@ -1187,9 +1189,13 @@ class SignalStates(Columns):
         gate's ``min_log_ratio``; once it has lasted ``plateau_s`` of reading time the level
         moves to ``x`` (returns True)."""
         c = self.cfg
-        lr = math.log((max(x, 0.0) + 1.0) / (max(self.level[s], 0.0) + 1.0))
-        if r < c.huber_c * self.scale[s] or lr >= c.min_log_ratio or s in self.fell:
-            self.plateau[s] = math.nan
+        if (
+            r < c.huber_c * self.scale[s]
+            or s in self.fell
+            or (math.log((max(x, 0.0) + 1.0) / (max(self.level[s], 0.0) + 1.0)) >= c.min_log_ratio)
+        ):
+            if self.plateau[s] == self.plateau[s]:  # most readings: no run, nothing to write
+                self.plateau[s] = math.nan
             return False
         run = self.plateau[s]
         run = 0.0 if run != run else run + dt  # NaN: the run starts here
