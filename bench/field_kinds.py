@@ -4,7 +4,7 @@ leaks the fixes for them may cost, replayed offline through the service's own pa
 model, the model, the evidence gate and the leak policy). Prints, per kind, the leak alerts
 raised on clean air (every one a false alarm) or the leaks raised, over several seeds.
 
-    python -m bench.field_kinds [--svm] [--only interference|stairs|stamps|growth]
+    python -m bench.field_kinds [--svm] [--only interference|stairs|stamps|growth|lowstart]
 
 - ``interference``: a clean 420 ppm sensor (noise sd 4, wander sd 8 over an hour) near a
   motor that adds 2-5 min of correlated noise (AR(1), 20-s time constant, sd 30/50/80 ppm)
@@ -19,6 +19,13 @@ raised on clean air (every one a false alarm) or the leaks raised, over several 
 - ``growth``: leaks that grow: a first step of +8/+12/+16 % (under the gate's +22 %), then
   the gas goes to x1.3, x1.5 or x2 of the clean level 10, 40 or 120 min later, at 1 s,
   15 s and 60 s, 3 seeds each: the cost of learning a plateau (``plateau_s``).
+- ``lowstart`` (newcomer of 6 Dec, and 2 Dec's low starts): one zone of an aspirated
+  multipoint system under its own device id, read at 1 Hz for 120-s dwells 16-32 min apart,
+  whose first 20/40/70 s are still purge air at 0.6x the zone's clean 420 ppm (a 10-s
+  first-order approach), 4 seeds x 12 h; fresh devices whose first 10-70 readings read
+  0.3/0.6/0.75x (a preheat, a sample line) at 1 s and 10 s, 2 seeds x 1 h each; and what the
+  warm-up rule for them costs: x1.5/x2/x3 leaks from reading k of a fresh 1 Hz device's
+  warm-up, and x1.5/x2 from reading k after a 10-min outage.
 """
 
 from __future__ import annotations
@@ -129,6 +136,75 @@ def growth(
     return (ts, 380 * f + rng.normal(0, 6, n), flat, flat + 24.0), on + after_s
 
 
+def lagged(x: np.ndarray, dt: float, tau: float = 10.0) -> np.ndarray:
+    """(n,) ``x`` seen through a first-order lag of ``tau`` s, one sample every ``dt`` s."""
+    a, y, v = 1.0 - np.exp(-dt / tau), np.empty(len(x)), float(x[0])
+    for i, xi in enumerate(x):
+        v += a * (xi - v)
+        y[i] = v
+    return y
+
+
+def aspirated(rng: np.random.Generator, purge_s: float, hours: float = 12.0) -> Series:
+    """One zone of an aspirated multipoint system: 120-s dwells at 1 Hz, 16-32 min apart,
+    the first ``purge_s`` s of each at 0.6x the zone's clean 420 ppm (module doc)."""
+    ts, f, t = [], [], 0.0
+    while t < hours * 3600:
+        ts.append(t + np.arange(120.0))
+        f.append(lagged(np.where(np.arange(120) < purge_s, 0.6, 1.0), 1.0))
+        t += 120 + rng.uniform(16 * 60, 32 * 60)
+    tt = np.concatenate(ts)
+    flat = np.full(len(tt), 22.0)
+    return tt, 420 * np.concatenate(f) + rng.normal(0, 4, len(tt)), flat, flat + 40.0
+
+
+def low_start(rng: np.random.Generator, dt: float, k: int, frac: float) -> Series:
+    """A fresh device's hour at 420 ppm (sd 4) whose first ``k`` readings read ``frac`` x."""
+    n = int(3600 / dt)
+    g = 420 * lagged(np.where(np.arange(n) < k, frac, 1.0), dt) + rng.normal(0, 4, n)
+    flat = np.full(n, 22.0)
+    return np.arange(n) * dt, g, flat, flat + 40.0
+
+
+def _lowstart(pred: Predictor) -> None:
+    for purge in (20.0, 40.0, 70.0):
+        _clean(
+            pred,
+            f"clean: aspirated zone, 120-s dwells, {purge:g} s of purge air at 0.6x",
+            lambda r, p=purge: aspirated(r, p),
+            4,
+        )
+    for dt in (1.0, 10.0):
+        for frac in (0.3, 0.6, 0.75):
+            row = []
+            for k in (10, 20, 30, 40, 50, 58, 70):
+                runs = [low_start(np.random.default_rng(seed), dt, k, frac) for seed in (0, 1)]
+                row.append(sum(bool(announced(pred, *r)) for r in runs))
+            name = f"clean: fresh device at {frac:g}x for k readings, {dt:g} s"
+            print(f"{name:58s} raised (of 2) for k = 10 20 30 40 50 58 70: {row}")
+    for x in (1.5, 2.0, 3.0):
+        res = []
+        for k in (10, 20, 30, 40, 50, 58, 65, 80):
+            rng = np.random.default_rng(k)
+            g = 420 * lagged(np.where(np.arange(1800) >= k, x, 1.0), 1.0) + rng.normal(0, 4, 1800)
+            flat = np.full(1800, 22.0)
+            a = announced(pred, np.arange(1800.0), g, flat, flat + 40.0)
+            res.append(a[0] - k if a else None)
+        name = f"leak: x{x:g} from a fresh 1 Hz device's reading k"
+        print(f"{name:58s} s to the alert, k = 10 20 30 40 50 58 65 80: {res}")
+    for x in (1.5, 2.0):
+        res = []
+        for k in (0, 10, 30, 40, 50, 58):
+            rng = np.random.default_rng(k)
+            ts = np.r_[np.arange(1800.0), 2400.0 + np.arange(1200.0)]
+            f = np.r_[np.ones(1800), lagged(np.where(np.arange(1200) >= k, x, 1.0), 1.0)]
+            flat = np.full(3000, 22.0)
+            a = announced(pred, ts, 420 * f + rng.normal(0, 4, 3000), flat, flat + 40.0)
+            res.append(a[0] - 1800 - k if a else None)
+        name = f"leak: x{x:g} from reading k after a 10-min outage, 1 Hz"
+        print(f"{name:58s} s to the alert, k = 0 10 30 40 50 58: {res}")
+
+
 def _clean(
     pred: Predictor, name: str, make: Callable[[np.random.Generator], Series], seeds: int
 ) -> None:
@@ -214,6 +290,8 @@ def main() -> None:
                             )
                             print(f"{name:58s} raised {got} of 3")
         print(f"leaks that grow: {raised} of {total} raised after they grew")
+    if only in (None, "lowstart"):
+        _lowstart(pred)
 
 
 if __name__ == "__main__":

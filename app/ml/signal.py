@@ -72,7 +72,20 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   buffer holds them: see :class:`SignalStates`) and the scale at 1.4826 * MAD (the
   consistency constant of the MAD for Gaussian data, Rousseeuw & Croux 1993). A warm-up
   holding an excursion far above the rest that ended in it (a breath on a new sensor:
-  :func:`_warm_clean`) learns from the rest.
+  :func:`_warm_clean`) learns from the rest. One whose last readings, at least 3 and at
+  most half of them, all stand the evidence bound above its median (a rise still going:
+  :func:`_warm_step`) warms up again from that rise, once per (re)start: a sensor's low
+  start (a sample line's purge air, a preheat reading low) is then not its level, and the
+  room's air after it raises nothing (an aspirated multipoint system's zone with 40 s of
+  purge air at 0.6x in each 120-s dwell: 4 critical alerts that never cleared in 47
+  device-hours, now 0; fresh devices at 0.3-0.6x for their first 40-50 readings: 8 of 8
+  raised, now 0; ``python -m bench.field_kinds --only lowstart``). The cost: a leak that
+  begins 30-57 readings into a fresh device's warm-up is learned as its level as one
+  that begins in its first 30 always was (x2 from reading 40: raised in 27 s before, now
+  not; ``bench.detection_probe``'s "limit:" row); after a short gap, whose level before
+  stays the reference, such a leak is raised (x2 from reading 30 after a 10-min outage:
+  never before, now in 70 s). A low start longer than the warm-up (70 s of purge air in
+  each dwell) still raises.
 - **Gap**: a reading more than ``max(gap_min_s, gap_factor * typical interval)`` after the
   previous one restarts the warm-up: a level learned hours ago says little about the sensor
   now (methane_chamber_afc's logger pauses for 3 h and comes back 30 % higher). After a
@@ -509,6 +522,39 @@ def _warm_clean(gas: np.ndarray, res: float, cfg: SignalConfig) -> np.ndarray | 
     return keep
 
 
+def _warm_step(gas: np.ndarray, res: float, cfg: SignalConfig) -> int | None:
+    """Where a rise still going at a warm-up's end began, or None (module doc, "Warm-up").
+
+    The warm-up's last readings, at least :data:`WARM_END_READINGS` and at most half of them,
+    all stand the evidence bound (``z_hold`` noise scales, 1.4826 x MAD of the warm-up with the
+    scale's floors, and ``min_log_ratio``) above its median: the median is the air before
+    the rise. That is a sensor's low start (a sample line's purge air, a preheat reading low)
+    followed by the room's air, or a leak that began in the warm-up, and in the gas alone the
+    two look the same. Learned from the median, a low start made the room's clean air a
+    critical leak alert that never cleared (an aspirated multipoint system's zone read at
+    1 Hz for 120 s dwells, the first 40-70 s purge air at 0.6x: 4 and 112 alerts in 47
+    device-hours; fresh devices whose first 10-70 readings were at 0.3-0.75x: 20 of 42 at
+    1 s, 12 of 42 at 10 s; newcomer of 6 Dec). :meth:`SignalStates.warm_up` then warms up
+    again from the rise, once per (re)start.
+
+    Args:
+        gas: (n,) float64, the warm-up's filtered gas readings, oldest first.
+        res: the sensor's resolution (gas units; 0 = unknown).
+
+    Returns:
+        The index in ``gas`` of the rise's first reading, or None.
+    """
+    level, scale = _robust_start(gas, res, cfg)
+    up = np.log((np.maximum(gas, 0.0) + 1.0) / (max(level, 0.0) + 1.0))
+    far = (gas - level >= cfg.z_hold * scale) & (up >= cfg.min_log_ratio)
+    below = np.flatnonzero(~far)
+    start = int(below[-1]) + 1 if below.size else 0
+    run = len(gas) - start
+    if run < WARM_END_READINGS or 2 * run > len(gas):
+        return None
+    return start
+
+
 def _warm_tail(resid: np.ndarray, res: float = 0.0) -> float:
     """Starting 97.5 % quantile of the warm-up's baseline-relative readings, spikes above the
     fence (:data:`TAIL_FENCE_SPREADS`) left out; >= 0.
@@ -728,6 +774,10 @@ class SignalStates(Columns):
         self.settle_peak: dict[int, float] = {}
         self.settle_held: set[int] = set()
         self.settle_free: set[int] = set()  # slots whose alert resolved since that peak
+        #: slots whose warm-up since the last (re)start began again at a rise still going at
+        #: its end (:func:`_warm_step`); rare, not in snapshots (after a restart one may
+        #: begin again once more)
+        self.deferred: set[int] = set()
         #: slot -> [peak learned while settling (gas units above the level), the tail before
         #: that learn, reading time of its learn or last recurrence, the peak so far of a
         #: later excursion near it, else 0.0] (:meth:`_fade_learned`); rare, not in
@@ -758,6 +808,7 @@ class SignalStates(Columns):
         self.fell.pop(slot, None)
         self.dead_since.pop(slot, None)
         self.plateau_from.pop(slot, None)
+        self.deferred.discard(slot)
 
     def _forget_settle(self, s: int) -> None:
         self.settle_peak.pop(s, None)
@@ -803,6 +854,7 @@ class SignalStates(Columns):
         self.fell.pop(s, None)
         self.dead_since.pop(s, None)
         self.plateau_from.pop(s, None)
+        self.deferred.discard(s)
         self.n[s] = 0
         self.nrec[s] = 0
         self.rising[s] = 0
@@ -1122,7 +1174,10 @@ class SignalStates(Columns):
                 oldest first (float32 as the ring buffer holds them; any float dtype).
 
         Returns:
-            (level, scale, t_level, rh_level).
+            (level, scale, t_level, rh_level); all NaN where the readings end in a rise
+            still going (:func:`_warm_step`, the first time since the (re)start): ``n[s]``
+            is then set back to the readings since the rise began, and the warm-up is due
+            again when it reaches ``warmup``.
         """
         w = np.asarray(raw, dtype=np.float64)
         gas = w[:, 0].copy()
@@ -1130,6 +1185,13 @@ class SignalStates(Columns):
             gas[2:] = np.median(np.lib.stride_tricks.sliding_window_view(w[:, 0], 3), axis=1)
         res = self.res[s]
         res = res if math.isfinite(res) else 0.0
+        if s not in self.deferred:
+            step = _warm_step(gas, res, self.cfg)
+            if step is not None:  # a rise still going: warm up again from it, once
+                self.deferred.add(s)
+                self.n[s] = len(gas) - step
+                nan = math.nan
+                return nan, nan, nan, nan
         keep = _warm_clean(gas, res, self.cfg)
         ended = None if keep is None else gas[~keep]  # an excursion that ended in it
         if keep is not None:  # an excursion far above the rest: learn from the rest
@@ -1659,7 +1721,8 @@ class DeviceSignal:
                 rows = np.frombuffer(self._raw, dtype=np.float32).reshape(-1, 3)
                 level, scale, t_level, rh_level = st.warm_up(0, rows)
                 del rows
-                self._raw = array("f")
+                k = int(st.n[0])  # under w: warming up again from a rise (_warm_step)
+                self._raw = array("f", self._raw[len(self._raw) - 3 * k :] if k < w else [])
                 out = (out[0], level, scale, t_level, rh_level)
         return out
 
