@@ -4,7 +4,7 @@ leaks the fixes for them may cost, replayed offline through the service's own pa
 model, the model, the evidence gate and the leak policy). Prints, per kind, the leak alerts
 raised on clean air (every one a false alarm) or the leaks raised, over several seeds.
 
-    python -m bench.field_kinds [--svm] [--only interference|stairs|stamps|growth|lowstart]
+    python -m bench.field_kinds [--svm] [--only interference|stairs|stamps|growth|lowstart|quant]
 
 - ``interference``: a clean 420 ppm sensor (noise sd 4, wander sd 8 over an hour) near a
   motor that adds 2-5 min of correlated noise (AR(1), 20-s time constant, sd 30/50/80 ppm)
@@ -26,6 +26,10 @@ raised on clean air (every one a false alarm) or the leaks raised, over several 
   0.3/0.6/0.75x (a preheat, a sample line) at 1 s and 10 s, 2 seeds x 1 h each; and what the
   warm-up rule for them costs: x1.5/x2/x3 leaks from reading k of a fresh 1 Hz device's
   warm-up, and x1.5/x2 from reading k after a 10-min outage.
+- ``quant`` (newcomer of 7 Dec): firmware reporting in coarse steps (10 ppm at a clean 20-25
+  ppm, 5 at 12, 50 at 100, 100 at 250) while the clean air wanders (sd 10 % over 30 min,
+  noise 5 %), 3 seeds x 8 h; and x2/x3/x5 leak steps on such sensors (the resolution they
+  learn costs the smaller ones).
 """
 
 from __future__ import annotations
@@ -205,6 +209,43 @@ def _lowstart(pred: Predictor) -> None:
         print(f"{name:58s} s to the alert, k = 0 10 30 40 50 58: {res}")
 
 
+def quantised(
+    rng: np.random.Generator, step: float, base: float, dt: float, hours: float = 8.0
+) -> Series:
+    """Clean air around ``base`` (wander sd 10 %, 30 min; noise 5 %) reported in ``step``s."""
+    n = int(hours * 3600 / dt)
+    x = base * np.exp(_ou(rng, n, 0.10, 1800.0, dt)) + rng.normal(0, 0.05 * base, n)
+    g = np.maximum(np.round(x / step) * step, 0.0)
+    return (
+        np.arange(n) * dt,
+        g,
+        22 + _ou(rng, n, 0.3, 3600.0, dt),
+        45 + _ou(rng, n, 2.0, 3600.0, dt),
+    )
+
+
+def _quant(pred: Predictor) -> None:
+    kinds = ((10.0, 25.0, 1.0), (10.0, 20.0, 1.0), (5.0, 12.0, 1.0), (50.0, 100.0, 2.0))
+    for step, base, dt in (*kinds, (100.0, 250.0, 1.0), (10.0, 25.0, 5.0)):
+        _clean(
+            pred,
+            f"clean: steps of {step:g} at {base:g}, {dt:g} s",
+            lambda r, a=step, b=base, d=dt: quantised(r, a, b, d),
+            3,
+        )
+    for step, base, dt in ((10.0, 25.0, 1.0), (100.0, 250.0, 1.0), (50.0, 100.0, 2.0)):
+        for x in (2.0, 3.0, 5.0):
+            res = []
+            for seed in range(3):
+                ts, g, t, h = quantised(np.random.default_rng(seed), step, base, dt, 2.0)
+                on = len(ts) // 2
+                g[on:] = np.round(g[on:] * x / step) * step
+                post = [r for r in announced(pred, ts, g, t, h) if r >= on]
+                res.append(round(float(ts[post[0]] - ts[on])) if post else None)
+            name = f"leak: x{x:g} on steps of {step:g} at {base:g}, {dt:g} s"
+            print(f"{name:58s} s to the alert {res}")
+
+
 def _clean(
     pred: Predictor, name: str, make: Callable[[np.random.Generator], Series], seeds: int
 ) -> None:
@@ -292,6 +333,8 @@ def main() -> None:
         print(f"leaks that grow: {raised} of {total} raised after they grew")
     if only in (None, "lowstart"):
         _lowstart(pred)
+    if only in (None, "quant"):
+        _quant(pred)
 
 
 if __name__ == "__main__":

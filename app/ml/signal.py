@@ -48,15 +48,17 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
 - **Floors from the data**: the scale is never below the tracked 97.5 % quantile of the
   baseline-relative signal over ``z_hold`` (so at least 97.5 % of clean readings stand below
   the evidence bound), nor below the sensor's **resolution**, the smallest non-zero step
-  between two consecutive raw readings seen. The quantile starts at that of the warm-up
-  readings and follows with a Robbins-Monro step (Robbins & Monro 1951; ``TAIL_GAIN`` scales
-  per time constant; readings far above are excluded, as from the scale). Without them the
-  MAD collapses on sensors whose clean air sits on a floor or moves in whole steps: a methane
-  or %LEL sensor reading 0-5 ppm (half its readings 0), an integer-ppm sensor toggling 0/1.
-  The scale fell to 0.1 or the 0.001 floor, ordinary readings stood tens to thousands of
-  scales up, and such probes raised 39 and 30 false leak alarms in one clean hour
-  (``bench.detection_probe``). For Gaussian noise neither floor binds (the quantile over 4 is
-  half a standard deviation), so ordinary sensors see no change.
+  between two consecutive raw readings seen (up to 5 % of the reading, 25 % for a toggle a,
+  b, a; a larger toggle once alike ones recur: :data:`RES_TOGGLE_REPEATS`). The quantile
+  starts at that of the warm-up readings and follows with a Robbins-Monro step (Robbins &
+  Monro 1951; ``TAIL_GAIN`` scales per time constant; readings far above are excluded, as
+  from the scale). Without them the MAD collapses on sensors whose clean air sits on a floor
+  or moves in whole steps: a methane or %LEL sensor reading 0-5 ppm (half its readings 0),
+  an integer-ppm sensor toggling 0/1. The scale fell to 0.1 or the 0.001 floor, ordinary
+  readings stood tens to thousands of scales up, and such probes raised 39 and 30 false leak
+  alarms in one clean hour (``bench.detection_probe``). For Gaussian noise neither floor
+  binds (the quantile over 4 is half a standard deviation), so ordinary sensors see no
+  change.
 - **Slow sampling**: every time constant is at least ``min_memory`` readings long, so an
   hourly device (air_quality_uci) keeps 30 readings of memory instead of forgetting its
   noise scale between two readings.
@@ -437,6 +439,21 @@ RES_STEP_RATIO = 0.05
 #: by 20 %). Limiting these to 5 % raised leak alerts on 2 such sensors of the 500 of
 #: ``bench.clean_fuzz``; a lone blip larger than this (a glitch) still teaches nothing.
 RES_TOGGLE_RATIO = 0.25
+#: A larger toggle (a, b, a) counts as the resolution once alike ones, the same step
+#: between readings that are both whole multiples of it, have come this many times with no
+#: other large toggle between them: a firmware that reports in coarse steps (10 ppm at a
+#: clean 20-30 ppm, 100 ppm at 250, 10 ppb at 25) toggles between two of them as the clean
+#: air wanders near their midpoint, every toggle +40-100 %. Its resolution was never
+#: learned, the scale fell to the 1 % floor of the level, and the upper step stood tens of
+#: scales and +50 % up: 26-135 critical leak alerts in 48 clean device-hours per kind
+#: (newcomer of 7 Dec; ``python -m bench.field_kinds --only quant``). A glitch or a leak
+#: puff rarely comes back alike, and two readings that are multiples of the step less so.
+RES_TOGGLE_REPEATS = 4
+#: ... and only a step up to this fraction of the toggle's lower reading (offset 1 gas
+#: unit, as the log ratio's): the steps of such firmware at its clean level are +33-50 %
+#: (20/30, 10/15, 200/300); alike toggles larger are a sensor flickering between its clean
+#: level and a ceiling (a leak saturating a 0-1,000 ppm head), or glitches to half or 0.
+RES_TOGGLE_MAX = 0.5
 #: A saved resolution under this (gas units) is no sensor's step but float32 rounding that
 #: :meth:`SignalStates.learn` took for one before 5 Dec (a float64 reading against the
 #: float32 one kept before it: 3e-9 at 0.2 ppm): :meth:`SignalStates.load` forgets it, and
@@ -520,6 +537,13 @@ def _warm_clean(gas: np.ndarray, res: float, cfg: SignalConfig) -> np.ndarray | 
         return None  # one still going at the end: a leak from there, or the air after a preheat
     keep: np.ndarray = ~far
     return keep
+
+
+def _multiple(x: float, step: float) -> bool:
+    """Whether ``x`` is a whole multiple of ``step`` > 0 (to 0.1 % of the step: float32
+    readings)."""
+    r = math.fmod(abs(x), step)
+    return min(r, step - r) <= 1e-3 * step
 
 
 def _warm_step(gas: np.ndarray, res: float, cfg: SignalConfig) -> int | None:
@@ -663,6 +687,8 @@ _FIELDS: dict[str, tuple[str, float]] = {
     "dev": ("f", math.nan),
     "tail": ("f", math.nan),
     "res": ("f", math.inf),
+    "tog": ("f", math.nan),
+    "tog_n": ("b", 0),
     "recent": ("f", math.nan),
     "exc_peak": ("f", 0.0),
     "exc_len": ("H", 0),
@@ -699,7 +725,9 @@ class SignalStates(Columns):
     (typical reading interval, s), ``last_ts`` (epoch s), ``r1``/``r2`` (the last two raw gas
     readings, for the running median of three), ``t_level``/``rh_level`` (°C, %RH), ``dev``
     (the deviation estimate of the scale), ``tail`` (the tracked 97.5 % quantile), ``res``
-    (the smallest non-zero step seen; inf = none, kept across restarts), ``recent`` (the
+    (the smallest non-zero step seen; inf = none, kept across restarts), ``tog``/``tog_n``
+    (the step of the last toggle too large for the resolution, gas units, and how many alike
+    ones in a row: :data:`RES_TOGGLE_REPEATS`), ``recent`` (the
     recent mean of the baseline-relative readings, gas units), ``exc_peak``/``exc_len`` (the
     peak, gas units above the level, and the length in readings of the current excursion far
     above while settling; uint16), ``below_s`` (the reading time, s, of the current run
@@ -738,6 +766,8 @@ class SignalStates(Columns):
     dev: array[float]
     tail: array[float]
     res: array[float]
+    tog: array[float]
+    tog_n: array[int]
     recent: array[float]
     exc_peak: array[float]
     exc_len: array[int]
@@ -1151,6 +1181,8 @@ class SignalStates(Columns):
                 top = RES_STEP_RATIO if g32 != self.r1[s] else RES_TOGGLE_RATIO
                 if step <= max(top * (abs(prev) + 1.0), 1.0):
                     self.res[s] = step
+                elif g32 == self.r1[s]:
+                    self._toggle(s, step, g32, prev)
         if self.nrec[s] == 2:
             x = sorted((self.r1[s], self.r2[s], gas))[1]
         else:
@@ -1165,6 +1197,22 @@ class SignalStates(Columns):
             if c.tau_lag_s > 0:
                 self._lag(s, temp, rh, dt)
         return x, self.level[s], self.scale[s], self.t_level[s], self.rh_level[s]
+
+    def _toggle(self, s: int, step: float, a: float, b: float) -> None:
+        """A toggle a, b, a of slot ``s`` too large for :data:`RES_TOGGLE_RATIO` (``step`` =
+        |a - b|, gas units): the resolution once alike ones recur (:data:`RES_TOGGLE_REPEATS`,
+        :data:`RES_TOGGLE_MAX`)."""
+        if step > RES_TOGGLE_MAX * (min(a, b) + 1.0) or not (
+            _multiple(a, step) and _multiple(b, step)
+        ):
+            return
+        if step != self.tog[s]:
+            self.tog[s], self.tog_n[s] = step, 1
+            return
+        k = self.tog_n[s] + 1
+        if k >= RES_TOGGLE_REPEATS:
+            self.res[s], k = step, 0
+        self.tog_n[s] = k
 
     def warm_up(self, s: int, raw: np.ndarray) -> tuple[float, float, float, float]:
         """Start slot ``s``'s level at the median of its warm-up, its scale at 1.4826 * MAD.

@@ -850,3 +850,30 @@ def test_a_warm_up_begun_again_from_a_rise_keeps_the_readings_since_it() -> None
         if k == 59:
             assert not sig.warm and sig._st.n[0] < 60
     assert sig.warm and sig.level_ == pytest.approx(421.0, abs=1.0)
+
+
+def test_alike_large_toggles_of_a_coarse_firmware_step_are_its_resolution() -> None:
+    """Firmware that reports in steps of 10 ppm at a clean 20-30 ppm toggles 20, 30, 20 as
+    the air wanders near 25: each toggle is +50 %, over :data:`RES_TOGGLE_RATIO`, so the
+    resolution was never learned and the scale sat at the 1 % floor (0.2 ppm): 30 ppm stood
+    50 scales up (newcomer of 7 Dec: 26-135 critical leak alerts in 48 clean device-hours).
+    Alike toggles that recur are the resolution; a sensor flickering between its level and a
+    ceiling far above (a leak saturating it), or 0.55x glitches, teach nothing."""
+    from app.ml.signal import RES_TOGGLE_REPEATS, SignalStates
+
+    def res_after(values: list[float]) -> float:
+        st = SignalStates(SignalConfig())
+        st.grow(1)
+        s = 0
+        st.clear(s)
+        for k, g in enumerate(values):
+            st.learn(s, g, float(k))
+        return float(st.res[s])
+
+    coarse = ([20.0] * 5 + [30.0] + [20.0] * 5) * RES_TOGGLE_REPEATS
+    assert res_after(coarse) == 10.0
+    assert res_after(coarse[: 11 * (RES_TOGGLE_REPEATS - 1)]) == math.inf  # not yet
+    assert res_after(([400.0] * 5 + [1000.0] + [400.0] * 5) * 8) == math.inf  # +150 %
+    assert res_after(([420.0] * 5 + [600.0] + [420.0] * 5) * 8) == math.inf  # no multiples
+    assert res_after(([420.0] * 5 + [231.0] + [420.0] * 5) * 8) == math.inf
+    assert res_after(([400.0] * 5 + [200.0] + [400.0] * 5) * 8) == math.inf  # to half
