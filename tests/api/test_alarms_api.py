@@ -644,3 +644,57 @@ async def test_a_ppb_device_has_its_limits_and_set_points_in_ppb(
         assert "unit ppb" in err["reason"] and "1,000,000,000" in err["reason"], err
         r = await c.put("/api/devices/z", json={"unit": "ppb", "zero": 5})
         assert r.status_code == 422 and r.json()["detail"][0]["field"] == "zero", r.text
+
+
+async def test_a_min_severity_silence_and_the_severity_filter_follow_the_alerts_peak(
+    make_client: Callable[..., Any],
+) -> None:
+    """Latching off, 13,000 ppm, then 6,000 ppm, then clean air: a threshold alarm raised
+    critical, de-escalated to warning and resolved as a warning. A ``min_severity=critical``
+    silence kept only the raise quiet: the de-escalation and the all-clear of the alarm it
+    silenced went to webhooks, and ``GET /api/alerts?severity=critical`` did not list the
+    alarm (its current severity is warning). Both now judge the alert by its peak severity,
+    the rule of ``/ws/alerts?min_severity=``."""
+    async for c in make_client(latch_critical=False, webhook_urls=[HOOK]):
+        r = await c.post(
+            "/api/silences",
+            json={
+                "device_id": "boiler-*",
+                "min_severity": "critical",
+                "ends_at": SILENCE_END,
+                "comment": "burner service",
+                "author": "ann",
+            },
+        )
+        assert r.status_code == 201, r.text
+        await post(c, "boiler-1", [420.0] * 60 + [13_000.0] * 30 + [6_000.0] * 90 + [420.0] * 90)
+        await post(c, "boiler-2", [420.0] * 60 + [6_000.0] * 30 + [420.0] * 90)
+        crit = await events(c, "boiler-1")
+        assert [(e["type"], e["severity"], e["reason"], e["silenced"]) for e in crit] == [
+            ("alert.raised", "critical", "high", True),
+            ("alert.updated", "warning", "de-escalated", True),
+            ("alert.resolved", "warning", "all clear", True),
+        ]
+        warn = await events(c, "boiler-2")  # never critical: the silence does not match
+        assert [(e["type"], e["silenced"]) for e in warn] == [
+            ("alert.raised", False),
+            ("alert.resolved", False),
+        ]
+        deliveries = (await c.get("/api/webhooks/deliveries")).json()["deliveries"]
+        assert sorted(d["event_id"] for d in deliveries) == [e["event_id"] for e in warn]
+
+        async def listed(c: Client, *severity: str) -> list[tuple[str, str, str]]:
+            page = await c.get(
+                "/api/alerts",
+                params={"device_id": ["boiler-1", "boiler-2"], "severity": list(severity)},
+            )
+            assert page.status_code == 200, page.text
+            rows = page.json()["alerts"]
+            return [(a["device_id"], a["severity"], a["peak_severity"]) for a in rows]
+
+        assert await listed(c, "critical") == [("boiler-1", "warning", "critical")]
+        assert await listed(c, "warning") == [("boiler-2", "warning", "warning")]
+        assert await listed(c, "warning", "critical") == [
+            ("boiler-2", "warning", "warning"),
+            ("boiler-1", "warning", "critical"),
+        ]
