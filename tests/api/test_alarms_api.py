@@ -10,15 +10,17 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
 from app.alerting.profiles import DEFAULT_PROFILE
+from app.alerting.safety import FAULTS
 from app.config import Settings
 from app.main import create_app
+from app.schemas.devices import FaultCondition
 from tests.conftest import SILENCE_END, auth_headers, reading
 
 T0 = 1_767_225_600.0
@@ -698,3 +700,28 @@ async def test_a_min_severity_silence_and_the_severity_filter_follow_the_alerts_
             ("boiler-2", "warning", "warning"),
             ("boiler-1", "warning", "critical"),
         ]
+
+
+async def test_the_device_view_lists_an_open_sensor_faults_conditions(
+    make_client: Callable[..., Any],
+) -> None:
+    """The device view listed an open sensor_fault as kind, severity and state only: which
+    faults were open (420 -> 65,000 ppm in 1 s is ``rate_of_change`` and ``out_of_range``)
+    took a look at the alert's events. Its ``conditions`` are now in the view (null for the
+    other kinds)."""
+    async for c in make_client():
+        await post(c, "sat-view", [420.0] * 60 + [65_000.0])
+        view = (await c.get("/api/devices/sat-view")).json()
+        by_kind = {a["kind"]: a for a in view["alerts"]}
+        assert by_kind["sensor_fault"]["conditions"] == ["rate_of_change", "out_of_range"], view
+        assert by_kind["threshold"]["conditions"] is None, view
+        await post(c, "sat-view", [65_000.0] * 4, t0=T0 + 61)  # a plausible rate, still over
+        view = (await c.get("/api/devices/sat-view")).json()
+        [fault] = [a for a in view["alerts"] if a["kind"] == "sensor_fault"]
+        assert fault["conditions"] == ["out_of_range"], view
+        schema = (await c.get("/openapi.json")).json()["components"]["schemas"]
+        assert "conditions" in schema["OpenAlertOut"]["properties"]
+        assert get_args(FaultCondition) == FAULTS  # the schema's names are the rules'
+        await post(c, "sat-view", [420.0] * 70, t0=T0 + 65)  # back in range, plausible
+        view = (await c.get("/api/devices/sat-view")).json()
+        assert {a["kind"] for a in view["alerts"]} == {"threshold"}, view  # fault resolved
