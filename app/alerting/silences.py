@@ -3,10 +3,11 @@
 A silence has matchers (a device id or glob such as ``kitchen-*``, a kind, a minimum
 severity, judged on the alert's highest severity so far as ``/ws/alerts?min_severity=``
 judges it, :func:`app.alerting.events.reaches`; all given matchers must match), a start
-and an end (wall-clock epoch seconds), a comment and an author. An event that a silence matches at publication time is still
-stored, listed and pushed to subscribers that ask for silenced events, but flagged
-``silenced: true``, and neither sent to webhooks nor reminded. Expiring a silence (DELETE)
-sets its end to now; expired silences stay listed, as in Alertmanager.
+and an end (wall-clock epoch seconds), a comment and an author. An event that a silence
+matches at publication time is still stored, listed and pushed to subscribers that ask
+for silenced events, but flagged ``silenced: true``, and neither sent to webhooks nor
+reminded. Expiring a silence (DELETE) sets its end to now; expired silences stay listed, as
+in Alertmanager.
 """
 
 from __future__ import annotations
