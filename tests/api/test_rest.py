@@ -162,7 +162,13 @@ async def test_one_high_reading_shows_the_same_alert_in_status_device_and_events
         "critical",
     )
     assert device["alerts"] == [
-        {"alert_id": e["alert_id"], "kind": "threshold", "severity": "critical", "state": "active"}
+        {
+            "alert_id": e["alert_id"],
+            "kind": "threshold",
+            "severity": "critical",
+            "state": "active",
+            "conditions": None,  # sensor_fault only
+        }
     ]
     assert device["last_reading"]["gas_ppm"] == 20_000.0 and device["buffer_fill"] == 1
 
