@@ -171,7 +171,11 @@ async def _running(settings: Settings, store: Store) -> AsyncIterator[AppState]:
         else SignalConfig(warmup=max(window, SignalConfig().warmup))
     )
     buffers = DeviceBuffers(
-        window=window, max_devices=settings.max_devices, stride=settings.stride, signals=signals
+        window=window,
+        max_devices=settings.max_devices,
+        stride=settings.stride,
+        signals=signals,
+        stale_s=settings.readings_retention_s,  # older stamps: a reset clock (CLOCK_STALE_S)
     )
     state = await _alerting(settings, store, predictor, buffers, executor)
     if state.snapshots is not None:

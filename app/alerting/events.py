@@ -47,6 +47,24 @@ class Severity(StrEnum):
 _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
+def higher(severity: Severity, peak: Severity | None) -> Severity:
+    """The more severe of ``severity`` and ``peak`` (None: ``severity``): an alert's peak
+    severity after an event of ``severity``."""
+    return severity if peak is None or severity.rank > peak.rank else peak
+
+
+def reaches(severity: Severity, peak: Severity | None, min_severity: Severity | None) -> bool:
+    """The one minimum-severity rule: whether an event of ``severity``, whose alert's
+    highest severity before it was ``peak`` (None: no earlier event known), passes
+    ``min_severity`` (None: every event). It is judged on the alert, not the event alone:
+    once an alert has reached ``min_severity``, all its later events pass (a critical alarm
+    de-escalated to warning is followed to its end). ``/ws/alerts?min_severity=``
+    (:meth:`app.services.hub.EventFilter.wants`, and its replay query
+    ``Store.events_after``), silences (:meth:`app.alerting.silences.Silence.matches`) and
+    ``GET /api/alerts?severity=`` (on the stored ``peak_severity``) all follow it."""
+    return min_severity is None or higher(severity, peak).rank >= min_severity.rank
+
+
 class AlertState(StrEnum):
     """An alert's state. ``cleared_unacked``: a latched critical threshold alarm whose gas has
     cleared but which nobody has acknowledged yet (README "Alarm states")."""

@@ -1,11 +1,13 @@
 """Silences (maintenance windows) with Alertmanager semantics, as a pure in-memory set.
 
 A silence has matchers (a device id or glob such as ``kitchen-*``, a kind, a minimum
-severity; all given matchers must match), a start and an end (wall-clock epoch seconds),
-a comment and an author. An event that a silence matches at publication time is still
-stored, listed and pushed to subscribers that ask for silenced events, but flagged
-``silenced: true``, and neither sent to webhooks nor reminded. Expiring a silence (DELETE)
-sets its end to now; expired silences stay listed, as in Alertmanager.
+severity, judged on the alert's highest severity so far as ``/ws/alerts?min_severity=``
+judges it, :func:`app.alerting.events.reaches`; all given matchers must match), a start
+and an end (wall-clock epoch seconds), a comment and an author. An event that a silence
+matches at publication time is still stored, listed and pushed to subscribers that ask
+for silenced events, but flagged ``silenced: true``, and neither sent to webhooks nor
+reminded. Expiring a silence (DELETE) sets its end to now; expired silences stay listed, as
+in Alertmanager.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import fnmatch
 from dataclasses import dataclass, replace
 from typing import Any
 
-from app.alerting.events import Kind, Severity
+from app.alerting.events import Kind, Severity, reaches
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +42,27 @@ class Silence:
             return "expired"
         return "active" if now >= self.starts_at else "pending"
 
-    def matches(self, device_id: str, kind: Kind, severity: Severity, now: float) -> bool:
-        """Whether this silence mutes an event of this device, kind and severity at ``now``."""
+    def matches(
+        self,
+        device_id: str,
+        kind: Kind,
+        severity: Severity,
+        now: float,
+        peak: Severity | None = None,
+    ) -> bool:
+        """Whether this silence mutes an event of this device, kind and severity at ``now``
+        (epoch s). ``peak``: the highest severity of the event's alert before it (None:
+        none known); ``min_severity`` is judged on the higher of the two
+        (:func:`app.alerting.events.reaches`), so a silence that muted a critical alarm
+        also mutes its de-escalation to warning and its all-clear, as a
+        ``min_severity=critical`` subscriber hears them."""
         if not self.starts_at <= now < self.ends_at:
             return False
         if self.device is not None and not fnmatch.fnmatchcase(device_id, self.device):
             return False
         if self.kind is not None and kind != self.kind:
             return False
-        return self.min_severity is None or severity.rank >= self.min_severity.rank
+        return reaches(severity, peak, self.min_severity)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for the store."""
@@ -95,6 +109,14 @@ class Silences:
         """Every silence, newest first."""
         return sorted(self._by_id.values(), key=lambda s: s.created_at, reverse=True)
 
-    def matching(self, device_id: str, kind: Kind, severity: Severity, now: float) -> bool:
-        """Whether any silence mutes such an event at ``now``."""
-        return any(s.matches(device_id, kind, severity, now) for s in self._by_id.values())
+    def matching(
+        self,
+        device_id: str,
+        kind: Kind,
+        severity: Severity,
+        now: float,
+        peak: Severity | None = None,
+    ) -> bool:
+        """Whether any silence mutes such an event at ``now`` (``peak``: as
+        :meth:`Silence.matches`)."""
+        return any(s.matches(device_id, kind, severity, now, peak) for s in self._by_id.values())

@@ -19,12 +19,14 @@ _STATE_ORDER = (AlertState.ACTIVE, AlertState.CLEARED_UNACKED, AlertState.ACKNOW
 
 @dataclass(frozen=True, slots=True)
 class OpenAlert:
-    """One open alert of a device."""
+    """One open alert of a device. ``conditions``: a sensor_fault's fault conditions
+    holding now (:data:`app.alerting.safety.FAULTS` order), None for the other kinds."""
 
     alert_id: str
     kind: Kind
     severity: Severity
     state: AlertState
+    conditions: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +37,8 @@ class DeviceAlertView:
     rules: SafetyRules
 
     def of(self, device_id: str) -> list[OpenAlert]:
-        """The device's open alerts, leak first, then threshold, then sensor_fault."""
+        """The device's open alerts, leak first, then threshold, then sensor_fault (with
+        the fault conditions holding now)."""
         out = []
         leak = self.policy.open_alert(device_id)
         if leak is not None and leak.alert_id and leak.severity and leak.state:
@@ -43,8 +46,11 @@ class DeviceAlertView:
                 OpenAlert(leak.alert_id, Kind.LEAK, Severity(leak.severity), AlertState(leak.state))
             )
         for kind, ep in sorted(self.rules.open_alerts(device_id).items()):
+            held = tuple(ep.conditions) if kind == Kind.SENSOR_FAULT else None
             out.append(
-                OpenAlert(ep.alert_id, Kind(kind), Severity(ep.severity), AlertState(ep.state))
+                OpenAlert(
+                    ep.alert_id, Kind(kind), Severity(ep.severity), AlertState(ep.state), held
+                )
             )
         return out
 

@@ -84,7 +84,13 @@ async def list_alerts(
     device_id: Annotated[list[str] | None, Query()] = None,
     alert_state: Annotated[list[AlertState] | None, Query(alias="state")] = None,
     kind: Annotated[list[Kind] | None, Query()] = None,
-    severity: Annotated[list[Severity] | None, Query()] = None,
+    severity: Annotated[
+        list[Severity] | None,
+        Query(
+            description="The alert's peak_severity, its highest so far (a critical alarm "
+            "de-escalated to warning is critical here), as /ws/alerts min_severity judges it"
+        ),
+    ] = None,
     opened_from: Annotated[
         UtcDateTime | None, Query(alias="from", description="RFC 3339 with a UTC offset")
     ] = None,

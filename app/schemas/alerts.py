@@ -156,7 +156,12 @@ class Alert(BaseModel):
     device_id: str
     kind: Kind
     state: AlertState
-    severity: Severity
+    severity: Severity = Field(description="Severity at the latest event")
+    peak_severity: Severity = Field(
+        description="Highest severity of its events so far: what the severity filter of "
+        "GET /api/alerts, a silence's min_severity and /ws/alerts min_severity judge (a "
+        "critical alarm de-escalated to warning stays critical here)"
+    )
     probability: float | None = Field(description="Probability at the latest event")
     gas: float | None = Field(None, description="Gas at the latest event, in gas_unit")
     gas_unit: GasUnit | None = Field(

@@ -57,6 +57,13 @@ class LastReading(BaseModel):
     humidity_pct: float
 
 
+#: The sensor_fault conditions of ``app.alerting.safety.FAULTS``, in that order
+#: (tests/api/test_alarms_api.py checks they are the same).
+FaultCondition = Literal[
+    "stuck", "rate_of_change", "out_of_range", "spike", "silent", "clock", "dropout"
+]
+
+
 class OpenAlertOut(BaseModel):
     """One open alert of a device."""
 
@@ -64,6 +71,14 @@ class OpenAlertOut(BaseModel):
     kind: Kind
     severity: Severity
     state: AlertState
+    conditions: list[FaultCondition] | None = Field(
+        None,
+        description="sensor_fault only (null for the other kinds): the fault conditions "
+        "holding now, in the order stuck, rate_of_change, out_of_range, spike, silent, "
+        "clock, dropout (README Safety rules); empty while none holds and the fault "
+        "waits out its off-delay before it resolves (the alert's events tell every "
+        "condition the episode had)",
+    )
 
 
 class Profile(BaseModel):

@@ -52,6 +52,7 @@ def to_alert(row: dict[str, Any]) -> Alert:
         kind=row["kind"],
         state=row["state"],
         severity=row["severity"],
+        peak_severity=row.get("peak_severity") or row["severity"],
         probability=row["probability"],
         gas=row["gas_ppm"],
         gas_unit=row["gas_unit"],
@@ -65,6 +66,12 @@ def to_alert(row: dict[str, Any]) -> Alert:
         episode=None if row["episode"] is None else EpisodeOut(**row["episode"]),
         silenced=bool(row["silenced"]),
     )
+
+
+def _peak(row: dict[str, Any]) -> Severity | None:
+    """An alert row's highest severity so far (None: a row stored without one)."""
+    peak = row.get("peak_severity")
+    return None if peak is None else Severity(peak)
 
 
 def _from_row(
@@ -355,7 +362,7 @@ class AlertService:
             for r in rows
             if (self.owns is None or self.owns(r["device_id"]))
             and not self.silences.matching(
-                r["device_id"], Kind(r["kind"]), Severity(r["severity"]), now
+                r["device_id"], Kind(r["kind"]), Severity(r["severity"]), now, _peak(r)
             )
         ]
         if events:

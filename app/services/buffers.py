@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from app.alerting.profiles import Axis, detected_gas, sent_gas
+from app.schemas.readings import iso
 from app.services.signals import SignalBank
 from app.services.windows import (
     BAD_TS,
@@ -48,6 +49,8 @@ __all__ = [
     "CLOCK_BEHIND_S",
     "CLOCK_FAULT_READINGS",
     "CLOCK_FAULT_S",
+    "CLOCK_STALE_PACE",
+    "CLOCK_STALE_S",
     "CLOCK_STEP_S",
     "JUMP_FACTOR",
     "JUMP_MIN_S",
@@ -120,6 +123,29 @@ CLOCK_FAULT_READINGS = 3
 #: 1 h, the smallest time-zone step that a clock stamping local time as UTC makes, and
 #: beyond ordinary redeliveries (a gateway's retries within minutes).
 CLOCK_BEHIND_S = 3600.0
+#: A clock reset far back (not in cluster mode). A gateway whose clock reset to 2000-01-01
+#: before its device's first reading (or after its slot was freed) advances its own time
+#: line normally, so the run above never starts: its readings were stored at their stamps,
+#: the history's retention pruner removed them within the hour, and no fault was raised
+#: (newcomer). Readings stamped more than ``stale_s`` behind the server clock whose stamps
+#: keep pace with it (they advance at most :data:`CLOCK_STALE_PACE` times the server time
+#: since the run's first reading, plus :data:`CLOCK_STEP_S`) for :data:`CLOCK_FAULT_READINGS`
+#: readings over ``CLOCK_FAULT_S`` of server time are a live device with a broken clock:
+#: this reading and every later one stamped that far behind are stored at the server's
+#: receipt time with the ``clock`` fault open, as above, until a reading stamped within the
+#: bound advances the time line again. A backlog or a replay of old readings (tests,
+#: ``bench``, a gateway's store-and-forward buffer) advances its stamps much faster than the
+#: server clock and is stored at its stamps as before. The readings of the run before it is
+#: judged (the first minute) stay at their stamps. ``stale_s`` defaults to the readings
+#: history's retention (``Settings.readings_retention_s``, 7 days; ``app/state.py`` passes
+#: the setting): a reading stamped older than that cannot be kept by the history at its
+#: stamp. The run in progress is kept per device only while there is one (a dict entry).
+CLOCK_STALE_S = 7 * 86_400.0
+#: A run of stale stamps (:data:`CLOCK_STALE_S`) keeps pace with the server clock while its
+#: stamps advance at most this many times the server time since its first reading (plus
+#: :data:`CLOCK_STEP_S` for a gateway that sends its readings in batches): a free-running
+#: clock drifts by parts per million, a backlog catches up by orders of magnitude.
+CLOCK_STALE_PACE = 2.0
 
 
 class DeviceCapReached(Exception):
@@ -236,6 +262,8 @@ class DeviceBuffers:
         clock: monotonic seconds, for idle eviction (injected for tests).
         wall: epoch seconds, the server clock a reading's ``ts`` is compared with for a
             clock step (:data:`CLOCK_STEP_S`; injected for tests).
+        stale_s: a reading stamped more than this behind ``wall`` (s) is stored at its
+            receipt time, its device's clock broken (:data:`CLOCK_STALE_S`).
 
     Raises:
         ValueError: the signal warm-up is shorter than the window.
@@ -250,6 +278,7 @@ class DeviceBuffers:
         stride: int = 1,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        stale_s: float = CLOCK_STALE_S,
     ) -> None:
         if signals.cfg.warmup < window:
             raise ValueError(f"signal warm-up {signals.cfg.warmup} < window {window}")
@@ -260,6 +289,10 @@ class DeviceBuffers:
         self.signals = signals
         self.clock = clock
         self.wall = wall
+        self.stale_s = stale_s
+        #: Slot -> (server time, stamp, readings) of its run of readings stamped more than
+        #: ``stale_s`` behind the server clock not judged yet (:data:`CLOCK_STALE_S`).
+        self.stale_runs: dict[int, tuple[float, float, int]] = {}
         #: Readings stored as a device's clock put right (:data:`CLOCK_STEP_S`), in total.
         self.clock_steps = 0
         #: Readings stored at the server's receipt time, their device's clock broken
@@ -323,6 +356,8 @@ class DeviceBuffers:
         self.stall_n[slot] = 0
         self.on_receipt[slot] = False
         self.tied[slot] = 0
+        if self.stale_runs:
+            self.stale_runs.pop(slot, None)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -511,7 +546,8 @@ class DeviceBuffers:
         """Indices of the readings (of ``known``, those with a slot) whose device's time
         line needs the per-reading rules of :meth:`_place`: a device with a reading not
         newer than the one before it (its newest, or the batch's previous), one that jumps
-        ahead (:data:`JUMP_FACTOR`), or a time line state (a jump not placed yet, a broken
+        ahead (:data:`JUMP_FACTOR`), one stamped too far behind the server clock
+        (:data:`CLOCK_STALE_S`), or a time line state (a jump not placed yet, a broken
         clock's run). Readings in one message twice, late ones and resends are among them."""
         if known.size == 0:
             return known
@@ -524,6 +560,9 @@ class DeviceBuffers:
         with np.errstate(invalid="ignore"):
             far = (wall - prev > JUMP_BACKFILL_S) | (tk - wall > CLOCK_STEP_S)
             odd = (tk <= prev) | ((tk - prev > limit) & far)
+            stale = wall - tk > self.stale_s
+        if stale.any() or self.stale_runs:
+            odd |= np.isin(sk, self._stale_runs(sk, tk, stale, wall))
         odd |= np.isfinite(self.stamp_ts[sk]) | (self.stall_n[sk] > 0) | self.on_receipt[sk]
         if not odd.any():
             return known[:0]
@@ -614,6 +653,14 @@ class DeviceBuffers:
         jumped = not math.isnan(stamp)
         if resend and ts == (stamp if jumped else last) and self._same_as_tied(s, row):
             return DUPLICATE, ts, ts, True
+        wall = self.wall()
+        if wall - ts > self.stale_s and self._stale(s, ts, wall):
+            self.on_receipt[s], self.stamp_ts[s], self.stall_n[s] = True, ts, 0
+            self.receipt_stamped += 1
+            at = wall if math.isnan(last) else max(wall, last)
+            return STORED, at, at, True
+        if self.stale_runs and wall - ts <= self.stale_s:
+            self.stale_runs.pop(s, None)  # a sane stamp ends a run of stale ones
         if not ts <= last:  # newer than the newest, or the device's first reading
             receipt, self.stall_n[s], self.on_receipt[s] = self.on_receipt[s], 0, False
             typical = self.signals.states.dt[s]
@@ -662,6 +709,68 @@ class DeviceBuffers:
             self.stamp_ts[s] = math.nan
             return STORED, ts, ts, True
         return LATE, ts, ts, True
+
+    def _stale_runs(
+        self, sk: np.ndarray, tk: np.ndarray, stale: np.ndarray, wall: float
+    ) -> list[int]:
+        """A message's runs of stale stamps (:data:`CLOCK_STALE_S`), judged per device, not
+        per reading (a backlog of old readings stays on the numpy path): ``sk`` / ``tk``
+        the readings' slots and stamps (sorted by slot, then stamp), ``stale`` which are
+        stamped more than ``stale_s`` behind ``wall``. Returns the slots whose readings need
+        :meth:`_place` (clock known broken, or a run that this message completes); the
+        other runs are updated here, and a device's sane stamp ends its run."""
+        out: list[int] = []
+        for slot in np.unique(sk[stale]).tolist():
+            if self.on_receipt[slot]:
+                out.append(slot)
+                continue
+            t = tk[(sk == slot) & stale]
+            run = self.stale_runs.get(slot)
+            if run is None or t[0] < run[1]:
+                run = (wall, float(t[0]), 0)
+            since, first, n = run
+            if float(t[-1]) - first > CLOCK_STALE_PACE * (wall - since) + CLOCK_STEP_S:
+                self.stale_runs[slot] = (wall, float(t[-1]), 1)  # catching up: a backlog
+                continue
+            self.stale_runs[slot] = (since, first, n + t.size - 1)  # :meth:`_stale` adds one
+            if n + t.size >= CLOCK_FAULT_READINGS and wall - since >= CLOCK_FAULT_S:
+                out.append(slot)
+        if self.stale_runs:
+            for slot in np.unique(sk[~stale]).tolist():
+                self.stale_runs.pop(slot, None)
+        return out
+
+    def _stale(self, s: int, ts: float, wall: float) -> bool:
+        """Whether slot ``s``'s reading stamped ``ts``, more than ``stale_s`` behind the
+        server clock ``wall`` (epoch s), goes to its receipt time: its device's clock is
+        known broken already, or this reading completes a run that keeps pace with the
+        server clock (:data:`CLOCK_STALE_S`). Updates the run; logs once when it is judged."""
+        if self.on_receipt[s]:
+            return True
+        run = self.stale_runs.get(s)
+        if run is None or ts < run[1]:
+            self.stale_runs[s] = (wall, ts, 1)
+            return False
+        since, first, n = run
+        if ts - first > CLOCK_STALE_PACE * (wall - since) + CLOCK_STEP_S:
+            self.stale_runs[s] = (wall, ts, 1)  # catching up: a backlog; a new run from here
+            return False
+        n += 1
+        if n < CLOCK_FAULT_READINGS or wall - since < CLOCK_FAULT_S:
+            self.stale_runs[s] = (since, first, n)
+            return False
+        del self.stale_runs[s]
+        log.warning(
+            "device %s: %d readings in %.0f s stamped from %s, more than %.0f s behind the "
+            "server clock and keeping pace with it (a reset clock): stored at receipt time "
+            "until its stamps are within that",
+            self.index.owner(s),
+            n,
+            wall - since,
+            iso(first),
+            self.stale_s,
+        )
+        return True
 
     def _same_as_tied(self, slot: int, row: np.ndarray) -> bool:
         """One of the slot's readings stored at its newest time stamp (:attr:`tied`; at

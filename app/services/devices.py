@@ -91,7 +91,13 @@ class DeviceService:
             alert_id=None if worst is None else worst.alert_id,
             severity=None if worst is None else worst.severity.value,
             alerts=[
-                OpenAlertOut(alert_id=a.alert_id, kind=a.kind, severity=a.severity, state=a.state)
+                OpenAlertOut(
+                    alert_id=a.alert_id,
+                    kind=a.kind,
+                    severity=a.severity,
+                    state=a.state,
+                    conditions=None if a.conditions is None else list(a.conditions),
+                )
                 for a in self.view.of(device_id)
             ],
             **extra,

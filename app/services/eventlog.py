@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from app.alerting.events import AlertEvent
+from app.alerting.events import AlertEvent, Severity, higher
 from app.alerting.silences import Silences
 from app.services.hub import Hub
 from app.store import Store
@@ -155,10 +155,7 @@ class EventLog:
         if not events and not states:
             return []
         now = self.clock()
-        marked = [
-            e.with_(silenced=self.silences.matching(e.device_id, e.kind, e.severity, now))
-            for e in events
-        ]
+        marked = self._marked(events, now)
         records = [(e, e.to_wire(published_at=now)) for e in marked]
         delay = 0.05
         while True:
@@ -193,6 +190,23 @@ class EventLog:
         if out:
             for listener in self.listeners:
                 listener(out)
+        return out
+
+    def _marked(self, events: Sequence[AlertEvent], now: float) -> list[AlertEvent]:
+        """``events`` with ``silenced`` set where a silence matches at ``now`` (epoch s).
+        A silence's ``min_severity`` is judged on the alert's highest severity so far, that
+        of the hub's ``min_severity`` filter (:attr:`Hub.peaks`, with the batch's earlier
+        events of the same alert), so a silenced critical alarm's de-escalation and
+        all-clear stay silenced. Cluster mode: the hub learns other replicas' events from
+        the store (within a follower poll, 0.5 s), so an event published that soon after
+        its alert escalated on another replica may be judged on its own severity."""
+        peaks: dict[str, Severity] = {}
+        out = []
+        for e in events:
+            before = peaks.get(e.alert_id, self.hub.peaks.get(e.alert_id))
+            peaks[e.alert_id] = higher(e.severity, before)
+            silenced = self.silences.matching(e.device_id, e.kind, e.severity, now, before)
+            out.append(e.with_(silenced=silenced))
         return out
 
     def _fenced(

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.alerting.events import Severity
+from app.alerting.events import Severity, higher, reaches
 
 #: ``(after, upto, filter, limit)`` -> stored events, oldest first (``Store.events_after``).
 ReplayFn = Callable[[int, int, "EventFilter", int], Awaitable[list[dict[str, Any]]]]
@@ -70,10 +70,7 @@ class EventFilter:
             return False
         if event.get("silenced") and not self.include_silenced:
             return False
-        if self.min_severity is None:
-            return True
-        rank = Severity(event["severity"]).rank
-        return max(rank, -1 if peak is None else peak.rank) >= self.min_severity.rank
+        return reaches(Severity(event["severity"]), peak, self.min_severity)
 
 
 @dataclass(eq=False)
@@ -205,9 +202,13 @@ class Hub:
         """Load the highest severity of each open alert's stored events (at start-up,
         before the first fan-out: ``Store.open_alert_peaks``)."""
         for aid, sev in peaks.items():
-            old = self.peaks.get(aid)
-            if old is None or sev.rank > old.rank:
-                self.peaks[aid] = sev
+            self.peaks[aid] = self.peak_of(aid, sev)
+
+    def peak_of(self, alert_id: str, severity: Severity) -> Severity:
+        """The highest severity alert ``alert_id`` will have had once an event of
+        ``severity`` is added to those this hub has fanned out (:attr:`peaks`), without
+        recording it."""
+        return higher(severity, self.peaks.get(alert_id))
 
     def _peak(self, event: dict[str, Any]) -> Severity:
         """The highest severity of ``event``'s alert up to and including it; remembered
@@ -215,8 +216,7 @@ class Hub:
         aid, sev = event.get("alert_id"), Severity(event["severity"])
         if aid is None:
             return sev
-        old = self.peaks.get(aid)
-        peak = sev if old is None or sev.rank > old.rank else old
+        peak = self.peak_of(aid, sev)
         if event.get("type") == "alert.resolved":
             self.peaks.pop(aid, None)
         else:

@@ -705,7 +705,8 @@ class Ingestor:
         kept = [(device_ids[j], float(at[j]), v[j][0], v[j][1], v[j][2]) for j in kept_j]
         clock = None
         if placed is not None and kept:
-            clock = [_clock_fault(float(ts[j]), float(at[j])) for j in kept_j]
+            stale_s = self.buffers.stale_s
+            clock = [_clock_fault(float(ts[j]), float(at[j]), stale_s) for j in kept_j]
         if kept and self.safety is not None:
             # judged on the signal models as this message left them (a sensor at 0 is one
             # once such readings outlasted a dropout); no per-reading work while no device
@@ -742,15 +743,30 @@ class Ingestor:
         return {"field": "ts", "reason": "not a finite time", "type": "finite_number"}
 
 
-def _clock_fault(ts: float, at: float) -> str | None:
+def _clock_fault(ts: float, at: float, stale_s: float) -> str | None:
     """The ``clock`` fault's detail for a reading stamped ``ts`` that the buffers placed at
-    ``at`` (epoch s), or None when it is at its own stamp."""
+    ``at`` (epoch s), or None when it is at its own stamp. ``stale_s``: the buffers' bound
+    on a stamp behind the server clock (:data:`app.services.buffers.CLOCK_STALE_S`, s); a
+    reading placed for that is named by its field, ``ts``, and that reason."""
     if at == ts:
         return None
+    if at - ts > stale_s:
+        return (
+            f"`ts` {iso(ts)} is {_span(at - ts)} behind the server clock, more than the "
+            f"readings retention ({_span(stale_s)}), and keeps pace with it (the device's "
+            f"clock was reset?): placed at the server's receipt time {iso(at)}, so the "
+            "history keeps it"
+        )
     return (
         f"reading stamped {iso(ts)} does not advance this device's time line (its clock is "
         f"stuck or was reset): placed at the server's receipt time {iso(at)}"
     )
+
+
+def _span(s: float) -> str:
+    """A duration of ``s`` seconds in words: whole days from a day up, else seconds."""
+    days = s / 86_400.0
+    return f"{days:,.0f} days" if days >= 1.0 else f"{s:,.0f} s"
 
 
 def check_prefix(index: Sequence[int], readings: Sequence[Reading], prefix: str) -> None:

@@ -69,6 +69,12 @@ class Alert(Base):
     kind: Mapped[str] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(16))
     severity: Mapped[str] = mapped_column(String(16))
+    peak_severity: Mapped[str | None] = mapped_column(
+        String(16),
+        nullable=True,
+        doc="Highest severity of its events so far (what min_severity and GET /api/alerts "
+        "?severity= judge); migration 0009",
+    )
     probability: Mapped[float | None] = mapped_column(Float, nullable=True)
     gas_ppm: Mapped[float | None] = mapped_column(
         Float, nullable=True, doc="Gas at the latest event, in gas_unit (the name is historic)"

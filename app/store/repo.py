@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
+    case,
     create_engine,
     delete,
     event,
     func,
     insert,
+    literal,
     make_url,
     or_,
     select,
@@ -43,6 +46,18 @@ ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 SEVERITY_RANK = {s.value: s.rank for s in Severity}
+
+
+def _peak_after(severity: Severity) -> ColumnElement[str]:
+    """SQL for an alert row's ``peak_severity`` after an event of ``severity``: the higher
+    of the two (:func:`app.alerting.events.higher`; a row without one, NULL, takes the
+    event's)."""
+    at_least = [s.value for s in Severity if s.rank >= severity.rank]
+    return case(
+        (Alert.peak_severity.in_(at_least), Alert.peak_severity), else_=literal(severity.value)
+    )
+
+
 #: Tables of the per-device state kinds that :meth:`Store.append` persists.
 #: PostgreSQL advisory-lock key held by every event insert until its commit, so event ids
 #: become visible in id order across processes (cluster replicas share one event log): a
@@ -293,6 +308,7 @@ class Store:
                 "kind": e.kind.value,
                 "state": e.state.value,
                 "severity": e.severity.value,
+                "peak_severity": e.severity.value,
                 "probability": e.probability,
                 "gas_ppm": e.gas_ppm,
                 "gas_unit": e.gas_unit,
@@ -315,6 +331,7 @@ class Store:
             values: dict[str, Any] = {
                 "state": e.state.value,
                 "severity": e.severity.value,
+                "peak_severity": _peak_after(e.severity),
                 "updated_ts": e.ts,
                 "last_event_id": eid,
                 "silenced": e.silenced,
@@ -502,14 +519,19 @@ class Store:
         before_seq: int | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
-        """Alerts newest first (by ``seq``), at most ``limit``, after the cursor ``before_seq``."""
+        """Alerts newest first (by ``seq``), at most ``limit``, after the cursor ``before_seq``.
+
+        ``severities``: the alert's highest severity so far (``peak_severity``) is one of
+        them, the rule of ``/ws/alerts?min_severity=`` (:func:`app.alerting.events.reaches`):
+        a critical alarm de-escalated to warning is listed under ``critical``, not
+        ``warning``."""
         t = Alert.__table__
         q = select(t).order_by(t.c.seq.desc()).limit(limit)
         for col, values in (
             (t.c.device_id, device_ids),
             (t.c.state, states),
             (t.c.kind, kinds),
-            (t.c.severity, severities),
+            (t.c.peak_severity, severities),
         ):
             if values:
                 q = q.where(col.in_(list(values)))

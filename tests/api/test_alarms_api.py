@@ -10,15 +10,17 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
 from app.alerting.profiles import DEFAULT_PROFILE
+from app.alerting.safety import FAULTS
 from app.config import Settings
 from app.main import create_app
+from app.schemas.devices import FaultCondition
 from tests.conftest import SILENCE_END, auth_headers, reading
 
 T0 = 1_767_225_600.0
@@ -644,3 +646,82 @@ async def test_a_ppb_device_has_its_limits_and_set_points_in_ppb(
         assert "unit ppb" in err["reason"] and "1,000,000,000" in err["reason"], err
         r = await c.put("/api/devices/z", json={"unit": "ppb", "zero": 5})
         assert r.status_code == 422 and r.json()["detail"][0]["field"] == "zero", r.text
+
+
+async def test_a_min_severity_silence_and_the_severity_filter_follow_the_alerts_peak(
+    make_client: Callable[..., Any],
+) -> None:
+    """Latching off, 13,000 ppm, then 6,000 ppm, then clean air: a threshold alarm raised
+    critical, de-escalated to warning and resolved as a warning. A ``min_severity=critical``
+    silence kept only the raise quiet: the de-escalation and the all-clear of the alarm it
+    silenced went to webhooks, and ``GET /api/alerts?severity=critical`` did not list the
+    alarm (its current severity is warning). Both now judge the alert by its peak severity,
+    the rule of ``/ws/alerts?min_severity=``."""
+    async for c in make_client(latch_critical=False, webhook_urls=[HOOK]):
+        r = await c.post(
+            "/api/silences",
+            json={
+                "device_id": "boiler-*",
+                "min_severity": "critical",
+                "ends_at": SILENCE_END,
+                "comment": "burner service",
+                "author": "ann",
+            },
+        )
+        assert r.status_code == 201, r.text
+        await post(c, "boiler-1", [420.0] * 60 + [13_000.0] * 30 + [6_000.0] * 90 + [420.0] * 90)
+        await post(c, "boiler-2", [420.0] * 60 + [6_000.0] * 30 + [420.0] * 90)
+        crit = await events(c, "boiler-1")
+        assert [(e["type"], e["severity"], e["reason"], e["silenced"]) for e in crit] == [
+            ("alert.raised", "critical", "high", True),
+            ("alert.updated", "warning", "de-escalated", True),
+            ("alert.resolved", "warning", "all clear", True),
+        ]
+        warn = await events(c, "boiler-2")  # never critical: the silence does not match
+        assert [(e["type"], e["silenced"]) for e in warn] == [
+            ("alert.raised", False),
+            ("alert.resolved", False),
+        ]
+        deliveries = (await c.get("/api/webhooks/deliveries")).json()["deliveries"]
+        assert sorted(d["event_id"] for d in deliveries) == [e["event_id"] for e in warn]
+
+        async def listed(c: Client, *severity: str) -> list[tuple[str, str, str]]:
+            page = await c.get(
+                "/api/alerts",
+                params={"device_id": ["boiler-1", "boiler-2"], "severity": list(severity)},
+            )
+            assert page.status_code == 200, page.text
+            rows = page.json()["alerts"]
+            return [(a["device_id"], a["severity"], a["peak_severity"]) for a in rows]
+
+        assert await listed(c, "critical") == [("boiler-1", "warning", "critical")]
+        assert await listed(c, "warning") == [("boiler-2", "warning", "warning")]
+        assert await listed(c, "warning", "critical") == [
+            ("boiler-2", "warning", "warning"),
+            ("boiler-1", "warning", "critical"),
+        ]
+
+
+async def test_the_device_view_lists_an_open_sensor_faults_conditions(
+    make_client: Callable[..., Any],
+) -> None:
+    """The device view listed an open sensor_fault as kind, severity and state only: which
+    faults were open (420 -> 65,000 ppm in 1 s is ``rate_of_change`` and ``out_of_range``)
+    took a look at the alert's events. Its ``conditions`` are now in the view (null for the
+    other kinds)."""
+    async for c in make_client():
+        await post(c, "sat-view", [420.0] * 60 + [65_000.0])
+        view = (await c.get("/api/devices/sat-view")).json()
+        by_kind = {a["kind"]: a for a in view["alerts"]}
+        assert by_kind["sensor_fault"]["conditions"] == ["rate_of_change", "out_of_range"], view
+        assert by_kind["threshold"]["conditions"] is None, view
+        await post(c, "sat-view", [65_000.0] * 4, t0=T0 + 61)  # a plausible rate, still over
+        view = (await c.get("/api/devices/sat-view")).json()
+        [fault] = [a for a in view["alerts"] if a["kind"] == "sensor_fault"]
+        assert fault["conditions"] == ["out_of_range"], view
+        schema = (await c.get("/openapi.json")).json()["components"]["schemas"]
+        assert "conditions" in schema["OpenAlertOut"]["properties"]
+        assert get_args(FaultCondition) == FAULTS  # the schema's names are the rules'
+        await post(c, "sat-view", [420.0] * 70, t0=T0 + 65)  # back in range, plausible
+        view = (await c.get("/api/devices/sat-view")).json()
+        assert {a["kind"] for a in view["alerts"]} == {"threshold"}, view  # fault resolved

@@ -162,7 +162,13 @@ async def test_one_high_reading_shows_the_same_alert_in_status_device_and_events
         "critical",
     )
     assert device["alerts"] == [
-        {"alert_id": e["alert_id"], "kind": "threshold", "severity": "critical", "state": "active"}
+        {
+            "alert_id": e["alert_id"],
+            "kind": "threshold",
+            "severity": "critical",
+            "state": "active",
+            "conditions": None,  # sensor_fault only
+        }
     ]
     assert device["last_reading"]["gas_ppm"] == 20_000.0 and device["buffer_fill"] == 1
 
@@ -869,3 +875,62 @@ async def test_coarse_time_stamps_do_not_shorten_the_alarm_delay(
     assert len(raised) == 1, raised
     at = datetime.fromisoformat(raised[0]["ts"].replace("Z", "+00:00")).timestamp()
     assert T0 + 3000 <= at <= T0 + 3020, raised
+
+
+async def test_a_device_whose_clock_starts_in_2000_gets_one_clock_fault_and_keeps_its_readings(
+    tmp_path,  # noqa: ANN001
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    """A gateway whose clock reset to 2000-01-01 before its device's first reading (newcomer):
+    its stamps advance, so nothing looked wrong; its readings were accepted at their stamps
+    and went from the history at the next prune (7-day retention), with no fault raised.
+    Stamps older than the retention behind the server clock that keep pace with it over
+    CLOCK_FAULT_S (shortened here) and 3 readings are now a broken clock: from the third on
+    the readings are stored at their receipt time, and one ``clock`` sensor_fault names
+    ``ts`` and why; it resolves once the stamps are sane again (off-delay shortened). A
+    batch of old readings (a backlog, stamps 1 s apart sent at once) is no such run."""
+    import app.services.buffers as buffers
+
+    fault_s = buffers.CLOCK_FAULT_S
+    monkeypatch.setattr(buffers, "CLOCK_FAULT_S", 0.0, raising=False)
+    settings = Settings(db_path=tmp_path / "c.db", model_enabled=False, alert_off_delay_s=2.0)
+    y2000 = 946_684_800.0
+    async with (
+        serve_in_loop(settings) as (base, _),
+        httpx.AsyncClient(base_url=base, headers=auth_headers(), timeout=30) as c,
+    ):
+        for i in range(5):  # one message a reading, as a live gateway sends them
+            r = await c.post("/api/readings", json=reading("rtc-new", y2000 + i, 420.0 + i))
+            assert r.json() == {"accepted": 1, "rejected": []}, r.text
+        r = await c.post(
+            "/api/readings", json=[reading("rtc-new", y2000 + 5 + i, 425.0) for i in range(3)]
+        )
+        assert r.json() == {"accepted": 3, "rejected": []}, r.text
+        view = (await c.get("/api/devices/rtc-new")).json()
+        assert view["readings_seen"] == 8 and view["last_ts"][:4] != "2000", view
+        hist = (await c.get("/api/devices/rtc-new/readings")).json()
+        assert sum(p["n"] for p in hist["points"]) == 6, hist  # the first 2 stay in 2000
+        evs = (await c.get("/api/events", params={"device_id": "rtc-new"})).json()["events"]
+        assert [(e["type"], e["kind"], e["reason"]) for e in evs] == [
+            ("alert.raised", "sensor_fault", "clock")
+        ], evs
+        assert evs[0]["ts"][:4] != "2000"
+        assert "`ts` 2000-01-01T00:00:02.000Z" in evs[0]["detail"], evs[0]["detail"]
+        assert "readings retention" in evs[0]["detail"], evs[0]["detail"]
+        # the clock is put right: sane stamps for longer than the off-delay end the fault
+        now = time.time()
+        for i in range(1, 6):
+            r = await c.post("/api/readings", json=reading("rtc-new", now + i, 421.0))
+            assert r.json() == {"accepted": 1, "rejected": []}, r.text
+        evs = (await c.get("/api/events", params={"device_id": "rtc-new"})).json()["events"]
+        assert [(e["type"], e["reason"]) for e in evs] == [
+            ("alert.raised", "clock"),
+            ("alert.resolved", "all clear"),
+        ], evs
+        monkeypatch.setattr(buffers, "CLOCK_FAULT_S", fault_s)  # as deployed: 60 s
+        backlog = [reading("backlog", y2000 + i, 420.0) for i in range(100)]
+        for j in range(0, 100, 20):
+            r = await c.post("/api/readings", json=backlog[j : j + 20])
+            assert r.json() == {"accepted": 20, "rejected": []}, r.text
+        view = (await c.get("/api/devices/backlog")).json()
+        assert view["last_ts"] == "2000-01-01T00:01:39.000Z" and view["alerts"] == [], view
