@@ -4,7 +4,7 @@ leaks the fixes for them may cost, replayed offline through the service's own pa
 model, the model, the evidence gate and the leak policy). Prints, per kind, the leak alerts
 raised on clean air (every one a false alarm) or the leaks raised, over several seeds.
 
-    python -m bench.field_kinds [--svm] [--only interference|stairs|stamps|growth|lowstart|quant]
+    python -m bench.field_kinds [--svm] [--only KIND]  (KIND: one of the kinds below)
 
 - ``interference``: a clean 420 ppm sensor (noise sd 4, wander sd 8 over an hour) near a
   motor that adds 2-5 min of correlated noise (AR(1), 20-s time constant, sd 30/50/80 ppm)
@@ -30,6 +30,10 @@ raised on clean air (every one a false alarm) or the leaks raised, over several 
   ppm, 5 at 12, 50 at 100, 100 at 250) while the clean air wanders (sd 10 % over 30 min,
   noise 5 %), 3 seeds x 8 h; and x2/x3/x5 leak steps on such sensors (the resolution they
   learn costs the smaller ones).
+- ``hold`` (newcomer of 7 Dec): a gateway polling at 0.5-2 s a sensor that updates every
+  3-60 s (sample and hold), clean 420 ppm (noise sd 4 per sample, wander sd 8), 2 one-sample
+  glitches an hour at x1.3-x1.5, whole ppm; a noisy MOX (300 ppm, Student-t noise, sd 6 %)
+  so polled; 3 seeds x 8 h each; and x1.3/x1.5/x2 leak steps on such devices.
 """
 
 from __future__ import annotations
@@ -246,6 +250,63 @@ def _quant(pred: Predictor) -> None:
             print(f"{name:58s} s to the alert {res}")
 
 
+def held(
+    rng: np.random.Generator,
+    poll: float,
+    upd: float,
+    amp: float = 1.5,
+    per_h: float = 2.0,
+    hours: float = 8.0,
+    mox: bool = False,
+) -> Series:
+    """A sensor updating every ``upd`` s polled every ``poll`` s (module doc, ``hold``)."""
+    m = int(hours * 3600 / upd)
+    if mox:  # heavy-tailed noise, sd 6 % of 300 ppm
+        df = 4.0
+        s = 300 * (1 + _ou(rng, m, 0.05, 3600.0, upd)) + 18 * rng.standard_t(df, m) / np.sqrt(2)
+    else:
+        s = 420 + _ou(rng, m, 8.0, 3600.0, upd) + rng.normal(0, 4, m)
+        s[rng.integers(100, m, rng.poisson(per_h * hours))] *= amp
+    n = int(hours * 3600 / poll)
+    ts = np.arange(n) * poll
+    g = np.round(s[np.minimum((ts / upd).astype(int), m - 1)], 1 if mox else 0)
+    return ts, g, 21 + _ou(rng, n, 0.3, 3600.0, poll), 45 + _ou(rng, n, 2.0, 3600.0, poll)
+
+
+def _hold(pred: Predictor) -> None:
+    for poll, upd, amp in ((1.0, 10.0, 1.5), (1.0, 10.0, 1.3), (0.5, 15.0, 1.4), (2.0, 10.0, 1.3)):
+        _clean(
+            pred,
+            f"clean: {upd:g}-s sensor polled every {poll:g} s, x{amp:g} samples",
+            lambda r, p=poll, u=upd, a=amp: held(r, p, u, a),
+            3,
+        )
+    for poll, upd in ((1.0, 3.0), (1.0, 60.0)):
+        _clean(
+            pred,
+            f"clean: {upd:g}-s sensor polled every {poll:g} s, x1.3 samples",
+            lambda r, p=poll, u=upd: held(r, p, u, 1.3),
+            3,
+        )
+    _clean(
+        pred,
+        "clean: noisy MOX, 10-s sensor polled every 1 s",
+        lambda r: held(r, 1, 10, mox=True),
+        3,
+    )
+    for poll, upd in ((1.0, 10.0), (0.5, 15.0), (1.0, 1.0)):
+        for x in (1.3, 1.5, 2.0):
+            res = []
+            for seed in range(3):
+                ts, g, t, h = held(np.random.default_rng(seed), poll, upd, per_h=0.0, hours=2.0)
+                on = int(np.searchsorted(ts, 3600.0 + 7 * seed))
+                g[on:] = np.round(g[on:] * x)
+                post = [r for r in announced(pred, ts, g, t, h) if r >= on]
+                res.append(round(float(ts[post[0]] - ts[on])) if post else None)
+            name = f"leak: x{x:g} on a {upd:g}-s sensor polled every {poll:g} s"
+            print(f"{name:58s} s to the alert {res}")
+
+
 def _clean(
     pred: Predictor, name: str, make: Callable[[np.random.Generator], Series], seeds: int
 ) -> None:
@@ -335,6 +396,8 @@ def main() -> None:
         _lowstart(pred)
     if only in (None, "quant"):
         _quant(pred)
+    if only in (None, "hold"):
+        _hold(pred)
 
 
 if __name__ == "__main__":

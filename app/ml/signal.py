@@ -274,6 +274,21 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
 Gas readings are first passed through a running median of three (Tukey 1977), so a single
 implausible reading never reaches the level, the scale or the model; a real step is seen one
 reading later.
+
+- **Held samples** (``hold_n``, ``d1``): a gateway that polls a sensor faster than it
+  updates (a sensor updating every 10-15 s read at 1-2 Hz) sends each sample as 10-30
+  identical readings. The median of three passes a sample repeated twice, and ten readings
+  span the 8 s alarm delay, so one +30-50 % sample (a glitch, a heavy-tailed noise sample of a
+  MOX) raised a critical leak alert: 42-47 in 24 clean device-hours at 1 s/10 s and
+  0.5 s/15 s, 29 for a noisy MOX (newcomer of 7 Dec; ``python -m bench.field_kinds --only
+  hold``). While a reading repeats the one before it, for less than :data:`HOLD_MAX_S` of
+  reading time, the gate's ratio bound rises by as much as the repeated sample stands over
+  the sample before it (``d1``), and on the first reading of a new sample after a repeated
+  one by as much as the repeated sample stands over the new one
+  (:meth:`SignalStates._held_lift`): the gate then needs two samples up, as the median of
+  three needs two readings. A leak on such a device is raised a sample later; an exact
+  repeat on a device that does not hold (an integer sensor) lifts the bound for one
+  reading by its last step at most.
 """
 
 from __future__ import annotations
@@ -297,6 +312,15 @@ COARSE_PACE = 0.5
 #: alike counts as this many (its readings' pace is then overestimated, which only keeps the
 #: stamps as given), and a longer excursion while settling is too long for wander anyway.
 COUNT_MAX = 65535
+
+#: A sensor sample repeated for less than this much reading time (s) is not yet confirmed
+#: by the gate (module doc, "Held samples"): two samples of a sensor updating every 10-15 s
+#: (CCS811 and SCD30 measurement modes, Modbus registers) polled at 1-2 Hz. A sensor
+#: updating every 60 s so polled (1 alert in 24 clean hours: newcomer of 7 Dec) and any device
+#: reading every 30 s or slower are as before.
+HOLD_MAX_S = 30.0
+#: The most repeats ``hold_n`` counts (int16).
+HOLD_COUNT_MAX = 32767
 
 #: A fall far below the level (``z_hold`` scales) is a dip (module doc, "Dips") once it has
 #: lasted this long, s of reading time, and this many readings: 2-3-reading glitches at
@@ -689,6 +713,8 @@ _FIELDS: dict[str, tuple[str, float]] = {
     "res": ("f", math.inf),
     "tog": ("f", math.nan),
     "tog_n": ("b", 0),
+    "d1": ("f", math.nan),
+    "hold_n": ("h", 0),
     "recent": ("f", math.nan),
     "exc_peak": ("f", 0.0),
     "exc_len": ("H", 0),
@@ -768,6 +794,8 @@ class SignalStates(Columns):
     res: array[float]
     tog: array[float]
     tog_n: array[int]
+    d1: array[float]
+    hold_n: array[int]
     recent: array[float]
     exc_peak: array[float]
     exc_len: array[int]
@@ -876,7 +904,8 @@ class SignalStates(Columns):
         """Forget slot ``s``'s level, scale and median memory; warm up again from ``ts``."""
         self.level[s] = self.scale[s] = self.t_level[s] = self.rh_level[s] = math.nan
         self.dev[s] = self.tail[s] = self.recent[s] = self.below_s[s] = math.nan
-        self.r1[s] = self.r2[s] = math.nan
+        self.r1[s] = self.r2[s] = self.d1[s] = math.nan
+        self.hold_n[s] = 0
         self.t_lag[s] = self.rh_lag[s] = self.dip[s] = self.plateau[s] = math.nan
         self.exc_peak[s], self.exc_len[s] = 0.0, 0
         self._forget_settle(s)
@@ -1036,7 +1065,26 @@ class SignalStates(Columns):
             free = math.log((level + c.z_hold * self.scale[s] + 1.0) / (level + 1.0))
             if dip > free:
                 bound += dip - free
+        bound += self._held_lift(s)
         return bound + g * self.lag_allowance(s, temp, rh) if c.tau_lag_s > 0 else bound
+
+    def _held_lift(self, s: int) -> float:
+        """What the gate's ratio bound rises by where slot ``s``'s last readings repeat one
+        sensor sample (module doc, "Held samples"), so that the gate tests the sample
+        before it (a repeat younger than :data:`HOLD_MAX_S`) or the new sample (the first
+        reading after a repeated one), where lower than the median of three of the raw
+        readings; 0 otherwise (log ratio)."""
+        k = self.hold_n[s]
+        if k == 0:
+            return 0.0
+        if k > 0:
+            if not k * self.per_reading(s) < HOLD_MAX_S:  # False for NaN: no lift
+                return 0.0
+            top, under = self.r2[s], self.d1[s]
+        else:
+            top, under = self.r1[s], self.r2[s]
+        lift = math.log((max(top, 0.0) + 1.0) / (max(under, 0.0) + 1.0))
+        return lift if lift > 0.0 else 0.0
 
     def ambient_gain(self, s: int) -> float:
         """Slot ``s``'s learned ambient gain (>= 1; 1 until learned, and always while
@@ -1183,6 +1231,12 @@ class SignalStates(Columns):
                     self.res[s] = step
                 elif g32 == self.r1[s]:
                     self._toggle(s, step, g32, prev)
+            k = self.hold_n[s]
+            if step == 0.0:  # the sensor's sample again (module doc, "Held samples")
+                self.hold_n[s] = min(max(k, 0) + 1, HOLD_COUNT_MAX)
+            else:  # a new sample; the one before it is its predecessor
+                self.d1[s] = prev
+                self.hold_n[s] = -1 if k > 0 else 0
         if self.nrec[s] == 2:
             x = sorted((self.r1[s], self.r2[s], gas))[1]
         else:
