@@ -240,9 +240,9 @@ class Settings(BaseSettings):
         description="Gas concentration (last reading of the window), ppm, at which an active "
         "leak alert escalates to critical (12,500 ppm: the safety rules' global high set "
         "point); null = never. Applied in each device's unit (Profiles.critical_gas): ppm "
-        "devices as is, %LEL devices at the same concentration over their gas's LEL (IEC "
-        "60079-20-1 table) or, without a gas, at their high set point, counts/mV devices "
-        "only at their own high_set_point",
+        "devices as is, ppb devices x 1,000, %LEL devices at the same concentration over "
+        "their gas's LEL (IEC 60079-20-1 table) or, without a gas, at their high set point, "
+        "counts/mV devices only at their own high_set_point",
     )
     alert_dense_windows: int = Field(
         30,

@@ -20,10 +20,20 @@ The profile's ``unit`` says what the device's ``gas_ppm`` field really carries:
   points and the %LEL ones (the LEL in ppb), the leak policy's concentration escalation,
   and the sensor-fault gas range and rate limits (``app/alerting/safety.py``); a ppb
   device's own ``low_set_point`` / ``high_set_point`` are in ppb. Leak detection sees its
-  gas in ppm (:meth:`DeviceProfile.axis`: the detection axis ``reading / 1,000``), so it
-  works on a ppb device exactly as on the same gas read in ppm; readings, set points and
-  alerts stay in ppb, as sent. Before it a ppb sensor could only be declared ppm, and got
-  ppm's fault limits (70,000 ppb out of the 60,000 ppm range) and set points (a tester).
+  gas in ppb, as sent (no detection axis, :meth:`DeviceProfile.axis`): the evidence gate's
+  ratio adds 1 gas unit to the gas and the level (``log((gas + 1) / (level + 1))``, so that
+  a sensor at 0 has one), and that unit is 1 ppb, so a cell at 5 ppb is judged as a ppm
+  sensor at 5 ppm is (x2, 10 ppb, is +83 % in that ratio). It used to see ppm (``reading /
+  1,000``): the 1 added was then 1,000 ppb, and the +22 % bound asked about +220 ppb over
+  any clean level of a few ppb, so a cell at 5 ppb never raised x2-x40 leaks and one at 50
+  ppb raised x10 after 41 s (a newcomer; ``python -m bench.ppb_axis``). Everything the leak
+  policy and the signal model report is in ppb too (the device view's ``signal`` section,
+  the dropout fault's level); the policy's concentration escalation is converted x 1,000
+  (:meth:`Profiles.critical_gas`). Readings, set points and alerts stay in ppb, as sent.
+  Before it a ppb sensor could only be declared ppm, and got ppm's fault limits (70,000 ppb
+  out of the 60,000 ppm range) and set points (a tester). A ppm sensor whose clean air is
+  far under 1 ppm (a PID VOC sensor at 0.005 ppm) is still judged with 1 ppm added: the
+  README's "Evidence gate" says what that costs.
 - ``%LEL`` (a catalytic or infrared LEL head that reports % of the LEL itself): the set
   points are ``low_pct_lel`` / ``high_pct_lel`` compared with the reading as it is, default
   10 / 25 %LEL (as above); the gas is optional (it only names the LEL).
@@ -83,22 +93,22 @@ POLARITIES = ("rising", "falling")
 
 #: (zero, gain): a device's detection axis, gas as detected = ``gain * (reading - zero)``;
 #: kept only for devices whose axis is not the reading itself (``(0.0, 1.0)``). The gain is
-#: the polarity's sign (-1 falling) over the unit's :data:`PER_PPM` (a ppb device: 1/1,000,
-#: detection sees ppm).
+#: the polarity's sign (-1 falling); a ppb device has none (detection sees ppb, as sent:
+#: the module docstring).
 Axis = tuple[float, float]
 
 
 def detected_gas(gas: Any, axis: Axis) -> Any:
     """The gas as leak detection sees it: ``gain * (gas - zero)`` for ``axis`` = (zero,
     gain), the reading's distance from the device's zero in the gas direction (may be
-    negative: noise under zero; the features clip it at 0), in ppm for a ppb device.
+    negative: noise under zero; the features clip it at 0).
 
     Args:
         gas: a reading, or an array of them, in the device's unit (float).
-        axis: (zero in the device's unit, gain: +1.0 rising, -1.0 falling, 1/1,000 ppb).
+        axis: (zero in the device's unit, gain: +1.0 rising, -1.0 falling).
 
     Returns:
-        The same shape, float, in the device's unit (ppm for ppb).
+        The same shape, float, in the device's unit.
     """
     zero, gain = axis
     return gain * (gas - zero)
@@ -144,9 +154,10 @@ class DeviceProfile:
 
     def axis(self) -> Axis | None:
         """(zero, gain) of :func:`detected_gas`, or None when detection sees the reading as
-        it is (no zero, or zero 0, rising, and not ppb: a ppb device's gain is 1/1,000)."""
+        it is (no zero, or zero 0, and rising: every ppm, ppb and %LEL device; a ppb
+        device's gas is detected in ppb, see the module docstring)."""
         zero = self.zero or 0.0
-        gain = (-1.0 if self.polarity == "falling" else 1.0) / PER_PPM.get(self.unit, 1.0)
+        gain = -1.0 if self.polarity == "falling" else 1.0
         return None if zero == 0.0 and gain == 1.0 else (zero, gain)
 
     def to_dict(self) -> dict[str, Any]:
@@ -266,9 +277,10 @@ class Profiles:
         return self._units
 
     def axes(self) -> dict[str, Axis]:
-        """The devices whose leak detection does not see the reading as it is: device id ->
-        (zero, sign) of :func:`detected_gas` (the live mapping, for the ring buffers,
-        :attr:`app.services.buffers.DeviceBuffers.axes`; do not change it)."""
+        """The devices whose leak detection does not see the reading as it is (a raw
+        device's zero / polarity): device id -> (zero, sign) of :func:`detected_gas` (the
+        live mapping, for the ring buffers, :attr:`app.services.buffers.DeviceBuffers.axes`;
+        do not change it)."""
         return self._axes
 
     def as_sent(self, device_id: str, gas: float | None) -> float | None:
@@ -309,8 +321,9 @@ class Profiles:
         ``GASLEAK_ALERT_CRITICAL_GAS_PPM``) in the device's own unit, or None (no
         concentration escalation for this device):
 
-        - ``ppm``: ``critical_ppm`` itself; ``ppb`` too, since the policy sees a ppb
-          device's gas in ppm (its detection axis, :meth:`DeviceProfile.axis`).
+        - ``ppm``: ``critical_ppm`` itself; ``ppb``: x 1,000 (:data:`PER_PPM`), since the
+          policy sees a ppb device's gas in ppb, as sent (it used to see ppm, and the
+          ppm value was returned as it is).
         - ``%LEL`` with a configured gas: the same concentration in %LEL,
           ``100 * critical_ppm / LEL`` with the LEL of :data:`LEL_PCT_VOL` (IEC 60079-20-1:2010
           Table B.1; methane 4.4 % vol = 44,000 ppm, so 5,000 ppm is 11.4 %LEL). Without a
@@ -326,7 +339,7 @@ class Profiles:
             return None
         p = self.get(device_id)
         if p.unit in PER_PPM:
-            return critical_ppm
+            return critical_ppm * PER_PPM[p.unit]
         if p.unit == "%LEL":
             if p.gas is not None:
                 return 100.0 * critical_ppm / lel_ppm(p.gas)

@@ -99,8 +99,9 @@ class Profile(BaseModel):
     )
     unit: Unit = Field(
         "ppm",
-        description="Unit of the device's gas_ppm readings: ppm; ppb (as ppm, every limit "
-        "and set point given in ppm converted, x 1,000); %LEL (set points "
+        description="Unit of the device's gas_ppm readings: ppm; ppb (a concentration like "
+        "ppm: every limit and set point given in ppm converted, x 1,000; leak detection "
+        "judges the gas in ppb, as sent); %LEL (set points "
         "low_pct_lel / high_pct_lel, default 10 / 25 %LEL); a raw unit, counts or mV (no "
         "set point unless low_set_point / high_set_point are given in that unit)",
     )

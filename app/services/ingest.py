@@ -714,7 +714,7 @@ class Ingestor:
             signals = self.buffers.signals
             dropout = None
             if signals.states.dead_since:
-                axes = self.buffers.axes  # the levels are on the detection axis (ppb: ppm)
+                axes = self.buffers.axes  # the levels are on the detection axis (a raw zero)
                 dropout = [signals.dropout(d, gas, axes.get(d)) for d, _, gas, _, _ in kept]
                 dropout = dropout if any(dropout) else None
             await self.safety.on_readings(kept, clock, dropout)

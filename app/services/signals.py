@@ -157,8 +157,9 @@ class SignalBank:
         """Why the device's reading ``gas`` (as sent, in its unit) reads as a sensor at 0
         (the ``dropout`` sensor fault: :meth:`app.ml.signal.SignalStates.dead_level`), or
         None (no such reading, or an unknown device). ``axis``: the device's detection axis
-        (:func:`app.alerting.profiles.detected_gas`), on which its level is learned (a ppb
-        device's in ppm), or None; the detail names the reading and level as sent."""
+        (:func:`app.alerting.profiles.detected_gas`: a raw device's zero / polarity), on
+        which its level is learned, or None; the detail names the reading and level as
+        sent."""
         s = self.index.get(device_id)
         if s is None:
             return None

@@ -520,7 +520,8 @@ def test_a_ppb_device_gets_every_ppm_limit_and_set_point_converted() -> None:
     tester's ``units.py``), and its clean air met ppm set points. As ``ppb``, the global and
     %LEL set points, the gas range and the rate limit are x 1,000; its own set points are
     in ppb; the %LEL and the leak policy's escalation are converted; leak detection sees
-    ppm (its detection axis)."""
+    the gas in ppb, as sent (no detection axis: in ppm, the gate's 1 unit added to gas and
+    level was 1,000 ppb, and a cell at 5 ppb missed x2-x40 leaks)."""
     profiles = Profiles(low_ppm=5000, high_ppm=12500)
     profiles.set("ppb", DeviceProfile(unit="ppb"))
     profiles.set("ppb-ch4", DeviceProfile(unit="ppb", gas="methane"))
@@ -530,8 +531,8 @@ def test_a_ppb_device_gets_every_ppm_limit_and_set_point_converted() -> None:
     assert profiles.set_points("ppb-ch4") == (4_400_000.0, 11_000_000.0)  # 10 / 25 %LEL
     assert profiles.set_points("ppb-own") == (10_000.0, 50_000.0)
     assert profiles.pct_lel("ppb-ch4", 2_200_000.0) == 5.0
-    assert profiles.critical_gas("ppb", 12_500.0) == 12_500.0  # on the axis: ppm
-    assert DeviceProfile(unit="ppb").axis() == (0.0, 0.001)
+    assert profiles.critical_gas("ppb", 12_500.0) == 12_500_000.0  # ppb, as detected
+    assert DeviceProfile(unit="ppb").axis() is None and "ppb" not in profiles.axes()
     rules = SafetyRules(profiles=profiles)
     tester = gas_only([3000.0] * 5 + [12_000.0] * 3 + [70_000.0] * 3 + [3000.0] * 3)
     got = feed(rules, tester, device="ppb-own")
