@@ -817,9 +817,10 @@ class SignalStates(Columns):
         super().__init__(_FIELDS)
         self.cfg = cfg
         self._f32: array[float] = array("f", [0.0])  # rounds a reading as r1/r2 keep it
-        #: slot -> (level, scale, dev, tail) before a forced reset during a leak, or a gap
-        #: while a leak episode holds the slot, kept as the reference of its warm-up
-        #: (:meth:`reset`, :meth:`_keep_if_held`); a dict, not a column: both are rare
+        #: slot -> (level, scale, dev, tail) before an operator reset (unless it trusts
+        #: the new level) or a gap while a leak episode holds the slot, kept as the
+        #: reference of its warm-up (:meth:`reset`, :meth:`_keep_if_held`); a dict, not a
+        #: column: both are rare
         self.before_reset: dict[int, tuple[float, float, float, float]] = {}
         #: slot -> (level learned by the warm-up, level kept) where :meth:`warm_up` kept the
         #: reference; read and cleared by the caller
@@ -922,13 +923,16 @@ class SignalStates(Columns):
     def reset(self, s: int, keep_reference: bool = False, shift: float = 0.0) -> None:
         """Operator's baseline reset: warm up again, release the hold, count a restart.
 
-        With ``keep_reference`` (a reset forced during an open leak alert) the level and
-        noise scale before the reset stay the reference of the warm-up: if the level it
-        learns stands at least the evidence bound above the old one (``z_hold`` old noise
-        scales and ``min_log_ratio``, :func:`app.ml.features.evidence`), that level is the
-        leak's own gas, and :meth:`warm_up` keeps the old level and scale instead, so the
-        leak is seen again (newcomer: a forced reset at 8.2 %LEL, 45x the old level, learned
-        the leak as clean air; only the set points still guarded the device). ``shift``
+        With ``keep_reference`` (every operator reset unless it trusts the new level,
+        ``app/routers/signals.py``) the level and noise scale before the reset stay the
+        reference of the warm-up: if the level it learns stands at least the evidence bound
+        above the old one (``z_hold`` old noise scales and ``min_log_ratio``,
+        :func:`app.ml.features.evidence`), that level is gas, not clean air, and
+        :meth:`warm_up` keeps the old level and scale instead, so the leak is seen (newcomer:
+        a forced reset at 8.2 %LEL, 45x the old level, learned the leak as clean air; only
+        the set points still guarded the device; newcomer of 2 Dec: a plain reset 5 s into
+        a x2 leak, inside the alarm delay, did the same). A reset while the device has no
+        level yet (warming up) keeps the reference an earlier reset or gap left. ``shift``
         (gas units) is added to the kept level: a raw device's zero moved by the operator
         puts its gas on another axis (:func:`app.alerting.profiles.detected_gas`), where
         the old clean level reads ``shift`` higher. A sensor at 0 (:meth:`dead_level`) keeps
@@ -974,7 +978,7 @@ class SignalStates(Columns):
     def _keep_if_held(self, s: int, gap: float = math.inf) -> None:
         """Before a gap restart: while slot ``s``'s leak episode holds it, or after a short
         gap (``gap`` s, at most :data:`GAP_KEEP_FACTOR` times :meth:`gap_s`), its level and
-        noise scale stay the reference of the warm-up, as for a reset forced during a leak
+        noise scale stay the reference of the warm-up, as for an operator reset
         (:meth:`reset`): a warm-up that learns a level far above them learned a leak.
         Without it a reading gap in the middle of a leak taught the device the leak as its
         level (596 ppm, scale 166 against 400 and ~4): the alert still resolved on the level

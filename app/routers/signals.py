@@ -40,8 +40,17 @@ async def reset_baseline(
     level relearned during a leak is the leak's own gas, and the alert would later resolve
     "all clear" on it (newcomer: a reset at 3,419 ppm ended the alarm silently). Forced, the
     alert is resolved now with reason ``baseline_reset`` and a detail naming who, when and
-    why, and the warm-up keeps the old level if it learns one at least the evidence bound
-    above it (the leak's own gas: the leak is raised again), unless ``trust_new_level``.
+    why.
+
+    Every reset, forced or not, keeps the level before it (and its noise scale) as the
+    warm-up's reference (``keeps_old_level`` in the answer): a warm-up that learns a level at
+    least the evidence bound above it (4 old noise scales and +22 %) learned gas, not clean
+    air, so the old level is kept (device view ``signal.last_reset.level_kept``) and the leak
+    is raised. A level learned lower, or less than that bound higher (a recalibration, clean
+    air that drifted), is taken as it is. Before, only a reset over an open leak alert kept
+    it, and a reset early in a leak, inside the alarm delay, learned the leak as clean air:
+    no leak alert at all (newcomer of 2 Dec). For a replaced sensor that reads far higher in
+    clean air send ``trust_new_level``: the warm-up then takes whatever level it learns.
     Operators and admins only; audited."""
     await scored_so_far(state)  # a leak in readings already posted counts as open
     if state.buffers.signals.index.get(device_id) is None:
@@ -62,18 +71,19 @@ async def reset_baseline(
                 }
             ]
         )
-    # forced during a leak: the old level stays the warm-up's reference (a level learned far
-    # above it is the leak's gas), unless the operator says the new level is clean air
-    state.buffers.signals.reset(
-        device_id, keep_reference=open_leak is not None and not body.trust_new_level
-    )
+    # the old level stays the warm-up's reference (a level learned far above it is gas, not
+    # clean air: a leak that began before, or during, the warm-up), unless the operator says
+    # the new level is clean air (a replaced sensor that reads higher)
+    signals = state.buffers.signals
+    signals.reset(device_id, keep_reference=not body.trust_new_level)
     now = time.time()
     done = BaselineResetDone(
         device_id=device_id,
         by=body.by,
         reason=body.reason,
         at=iso(now),
-        readings_to_warm=state.buffers.signals.cfg.warmup,
+        readings_to_warm=signals.cfg.warmup,
+        keeps_old_level=signals.keeps_reference(device_id),
     )
     if open_leak is not None:
         why = f": {body.reason}" if body.reason else ""
@@ -87,16 +97,17 @@ async def reset_baseline(
         if event is not None:
             done.resolved_alert_id = event.alert_id
             await state.log.publish([event])
-    state.buffers.signals.last_reset[device_id] = done.model_dump()
+    signals.last_reset[device_id] = done.model_dump()
     if state.snapshots is not None:  # saved now: a kill before the next save kept the old level
         await state.snapshots.save_devices([device_id])
     log.info(
-        "baseline reset: device=%s by=%s reason=%s force=%s resolved=%s",
+        "baseline reset: device=%s by=%s reason=%s force=%s resolved=%s keeps_old_level=%s",
         device_id,
         body.by,
         body.reason,
         body.force,
         done.resolved_alert_id,
+        done.keeps_old_level,
     )
     detail: dict[str, object] = {"by": body.by, "reason": body.reason}
     if body.trust_new_level:

@@ -32,16 +32,18 @@ class BaselineReset(BaseModel):
         "reset is refused (409 naming the alert): the level relearned during a leak is the "
         "leak's own gas, on which the alert would later resolve as 'all clear'. With it the "
         "alert is resolved at once with reason `baseline_reset`, its detail naming who, when "
-        "and why; the level before the reset stays the reference of the warm-up: if the "
-        "warm-up learns a level at least the evidence bound above it (4 noise scales and "
-        "+22 %), that is the leak's gas, the old level is kept (device view "
-        "`signal.last_reset.level_kept`) and the leak is raised again",
+        "and why. Forced or not, the level before the reset stays the reference of the "
+        "warm-up (see `trust_new_level`)",
     )
     trust_new_level: StrictBool = Field(
         False,
-        description="With `force`: take whatever level the warm-up learns, even far above "
-        "the level before the reset (a replaced sensor that reads higher in clean air). "
-        "Without it a forced reset keeps the old level when the new one stands far above it",
+        description="Take whatever level the warm-up learns, even far above the level before "
+        "the reset (a replaced sensor that reads higher in clean air). Without it every "
+        "reset keeps the old level as the warm-up's reference: a level learned at least the "
+        "evidence bound above it (4 old noise scales and +22 %) is gas, not clean air (a "
+        "leak that began before the reset, inside the alarm delay, or during the warm-up), "
+        "so the old level is kept (device view `signal.last_reset.level_kept`) and the leak "
+        "is raised; a level learned lower or less far above is taken as it is",
     )
 
 
@@ -55,4 +57,10 @@ class BaselineResetDone(BaseModel):
     readings_to_warm: int = Field(description="Readings before the device is scored again")
     resolved_alert_id: str | None = Field(
         None, description="The open leak alert a forced reset resolved (`baseline_reset`)"
+    )
+    keeps_old_level: bool = Field(
+        False,
+        description="The level before the reset stays the warm-up's reference: a level "
+        "learned at least the evidence bound above it is not taken (false with "
+        "`trust_new_level`, or while the device had no level yet, still warming up)",
     )

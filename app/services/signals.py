@@ -119,8 +119,8 @@ class SignalBank:
             self.states.rebase(s, gas)
 
     def _note_kept(self, s: int) -> None:
-        """The warm-up of slot ``s`` kept the level from before a forced reset or a reading
-        gap during an open leak alert: say so in the device's reset record (device view; a
+        """The warm-up of slot ``s`` kept the level from before an operator's reset or a
+        reading gap: say so in the device's reset record (device view; a
         reset's only) and the log."""
         kept = self.states.kept.pop(s, None)
         device = self.index.owner(s)
@@ -131,9 +131,9 @@ class SignalBank:
         if record is not None:
             record["level_kept"] = {"learned": round(learned, 6), "kept": round(old, 6)}
         log.warning(
-            "warm-up of %s (after a forced baseline reset during an open leak alert, or a "
-            "reading gap) learned %.6g, far above the %.6g before it (a leak's own gas); the "
-            "old level is kept",
+            "warm-up of %s (after a baseline reset without trust_new_level, or a reading gap) "
+            "learned %.6g, far above the %.6g before it (a leak's own gas); the old level is "
+            "kept",
             device,
             learned,
             old,
@@ -147,6 +147,14 @@ class SignalBank:
             return False
         self.states.reset(s, keep_reference, shift)
         return True
+
+    def keeps_reference(self, device_id: str) -> bool:
+        """Whether the device's next warm-up has a reference level (from before an
+        operator's reset or a reading gap, :meth:`app.ml.signal.SignalStates.reset`): a
+        level it learns at least the evidence bound above that one is not taken. False for
+        an unknown device."""
+        s = self.index.get(device_id)
+        return s is not None and s in self.states.before_reset
 
     def forget(self, device_ids: Iterable[str]) -> None:
         """Drop what is kept by id for evicted devices (their slots are cleared on release)."""

@@ -20,6 +20,13 @@ the signal model's gap (``max(gap_min_s, gap_factor x its reading interval)``: 5
 about the sensor now. The device's last leak probability (device view ``last_probability``)
 comes back with it (it read null after a restart until the next window was scored:
 newcomer); a row saved before it was kept (migration 0007) comes back with it unknown.
+A registered device with readings history within ``device_idle_s`` but no snapshot saved in
+that time (first seen after the last save of a process that was then killed: ``kill -9``
+within ``snapshot_interval_s`` of its first reading) is rebuilt from its last
+:data:`HISTORY_READINGS` readings of history the same way (:meth:`Snapshots._rebuild`):
+before, it warmed up afresh on its first readings after the restart, and a leak that
+started then became its level (newcomer of 2 Dec). A device whose snapshot is of another
+layout (another model) still warms up again.
 Single node only: in cluster mode a partition's new owner rebuilds its
 devices from the stream.
 """
@@ -37,10 +44,20 @@ import numpy as np
 
 from app.ml.signal import LAYOUT
 from app.services.buffers import DeviceBuffers, DeviceCapReached
+from app.services.windows import STORED
 from app.slab import Columns
 from app.store.snapshots import CHUNK, SnapshotsRepo
 
 log = logging.getLogger(__name__)
+
+#: Readings of history at most that a device without a snapshot learns at start-up
+#: (:meth:`Snapshots._rebuild`): its last ones within ``keep_s``. Enough for the ring and
+#: the warm-up (60 with the shipped model) and, at 1 Hz, the 10-min settling period after
+#: it; a device first seen within one ``snapshot_interval_s`` (60 s) of a kill has far
+#: fewer, all learned. The bound holds the start-up's cost (learning a reading took
+#: 25-70 µs on a shared 2-core box: ``python -m bench.restore``) where saves failed for
+#: long (README "After a restart").
+HISTORY_READINGS = 1000
 
 
 class Snapshots:
@@ -156,11 +173,20 @@ class Snapshots:
     async def restore(self) -> dict[str, int]:
         """Put back every device saved within ``keep_s`` (ring, signal model, last leak
         probability: unknown for a row saved without one), then learn its readings history
-        newer than its snapshot (no windows are scored). Call before any reading is taken.
-        Rows of another layout (another model's ring length or signal fields) are skipped:
-        those devices warm up again."""
+        newer than its snapshot (no windows are scored); then rebuild every registered
+        device with readings history but no snapshot within ``keep_s`` from its last
+        :data:`HISTORY_READINGS` readings (:meth:`_rebuild`). Call before any reading is
+        taken. Rows of another layout (another model's ring length or signal fields) are
+        skipped: those devices warm up again (after a model change every device has such
+        a row, and rebuilding them all could hold the start-up for minutes).
+
+        Returns:
+            Counts: ``devices`` restored from snapshots, ``replayed`` readings learned after
+            their snapshots, ``skipped`` snapshot rows, ``rebuilt`` devices without a
+            snapshot learned from history, ``rebuilt_readings`` readings they learned.
+        """
         buf = self.buffers
-        done = {"devices": 0, "replayed": 0, "skipped": 0}
+        done = {"devices": 0, "replayed": 0, "skipped": 0, "rebuilt": 0, "rebuilt_readings": 0}
         since, after = self.wall() - self.keep_s, ""
         while rows := await self.repo.load(saved_after=since, after_id=after):
             after = rows[-1]["device_id"]
@@ -176,15 +202,45 @@ class Snapshots:
                     buf.store(ids, a[:, 0], a[:, 1:], strict=True, windows=False)
                     done["replayed"] += len(a)
             await asyncio.sleep(0)  # a long restore does not hold the loop in one piece
-        if done["devices"] or done["skipped"]:
+        done["rebuilt"], done["rebuilt_readings"] = await self._rebuild(since)
+        if any(done.values()):
             log.info(
                 "restored %d device(s) from snapshots (%d readings of history replayed, "
-                "%d snapshot(s) skipped)",
+                "%d snapshot(s) skipped); %d device(s) without a snapshot rebuilt from %d "
+                "readings of history",
                 done["devices"],
                 done["replayed"],
                 done["skipped"],
+                done["rebuilt"],
+                done["rebuilt_readings"],
             )
         return done
+
+    async def _rebuild(self, since: float) -> tuple[int, int]:
+        """Learn the readings history of every registered device heard from after ``since``
+        (epoch s) that has no snapshot saved since then, as :meth:`restore` learns the history
+        after a snapshot (no windows scored): its last :data:`HISTORY_READINGS` readings,
+        :data:`CHUNK` devices at a time. Such a device was first seen after the last save of
+        a process that was then killed (``kill -9`` within ``snapshot_interval_s`` of its
+        first reading): it warmed up afresh on its first readings after the restart, and a
+        leak that started then became its level, with no alert at all (newcomer of 2 Dec).
+        A device beyond ``max_devices`` is left out. Returns (devices, readings) learned."""
+        buf, repo = self.buffers, self.repo
+        devices = readings = 0
+        after = ""
+        while ids := await repo.unsaved_devices(since=since, after_id=after):
+            after = ids[-1]
+            new = [d for d in ids if d not in buf.index]  # restored above: not again
+            rows = await repo.recent_readings(new, since=since, limit=HISTORY_READINGS)
+            if rows:
+                a = np.asarray([r[1:] for r in rows], dtype=np.float64)
+                ids_of = [r[0] for r in rows]
+                codes = buf.store(ids_of, a[:, 0], a[:, 1:], strict=True, windows=False).codes
+                stored = codes == STORED
+                readings += int(stored.sum())
+                devices += len({d for d, ok in zip(ids_of, stored.tolist(), strict=True) if ok})
+            await asyncio.sleep(0)
+        return devices, readings
 
     def _restore_one(self, r: dict[str, Any]) -> str:
         """Put back one row: "devices", or "skipped" (another layout, or the device cap)."""

@@ -421,6 +421,46 @@ async def test_a_forced_reset_during_a_leak_that_goes_on_does_not_learn_the_leak
         assert all(a["state"] == "resolved" for a in await leak_alerts(device))
 
 
+async def test_a_reset_early_in_a_leak_before_its_alert_does_not_learn_the_leak(
+    client: httpx.AsyncClient,
+) -> None:
+    """Newcomer (t_reset2.py): 30 min of clean air at 400 ppm, 5 readings at 800 ppm (inside
+    the alarm delay: no alert yet), a plain baseline reset, then 800 ppm for 15 min. Only a
+    reset over an open leak alert kept the old level as the warm-up's reference, so this one
+    learned the leak as the clean level: no leak alert, and no ``level_kept``. Every reset
+    keeps it now: the leak is raised once the warm-up ends. A reset whose warm-up learns clean
+    air a little higher (+10 %, under the evidence bound) takes the new level, and
+    ``trust_new_level`` (a replaced sensor that reads higher in clean air) takes any."""
+    rng = np.random.default_rng(12)
+    t0 = time.time() - 4000
+
+    async def leak_alerts(device: str) -> list[dict]:
+        got = await client.get("/api/alerts", params={"device_id": device, "kind": "leak"})
+        return list(got.json()["alerts"])
+
+    cases = (("early", 800.0, {}), ("recal", 440.0, {}), ("swap", 800.0, {"trust": True}))
+    for device, after, opts in cases:
+        clean = 400 + rng.normal(0, 4, 1800)
+        await post_scored(client, device, np.r_[clean, after + rng.normal(0, 8, 5)], t0)
+        assert await leak_alerts(device) == []  # within the alarm delay
+        body: dict = {"by": "ann", "reason": "recalibrated"}
+        body |= {"trust_new_level": True} if opts else {}
+        r = await client.post(f"/api/devices/{device}/baseline-reset", json=body)
+        assert r.status_code == 200 and r.json()["resolved_alert_id"] is None, r.text
+        assert r.json()["keeps_old_level"] is not bool(opts), r.json()
+        await post_scored(client, device, after + rng.normal(0, 8, 900), t0 + 1805)
+        view = (await client.get(f"/api/devices/{device}")).json()
+        alerts, reset = await leak_alerts(device), view["signal"]["last_reset"]
+        if device != "early":
+            assert alerts == [] and "level_kept" not in reset, (alerts, reset)
+            assert view["signal"]["level"] == pytest.approx(after, rel=0.02), view["signal"]
+            continue
+        assert [a["state"] for a in alerts] == ["active"], alerts
+        assert reset["level_kept"]["learned"] > 780, reset
+        assert 395 < reset["level_kept"]["kept"] < 405, reset
+        assert 395 < view["signal"]["level"] < 405, view["signal"]
+
+
 async def test_a_flickering_leak_is_raised_and_a_worse_leak_re_alarms_its_acked_alert(
     client: httpx.AsyncClient,
 ) -> None:

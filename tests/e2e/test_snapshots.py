@@ -96,6 +96,45 @@ def test_a_leak_right_after_a_restart_is_caught(tmp_path: Path, how: str) -> Non
 
 
 @pytest.mark.slow
+def test_a_device_killed_before_its_first_save_is_rebuilt_from_its_history(
+    tmp_path: Path,
+) -> None:
+    """A kill -9 within one snapshot interval of a new device's first readings: it had no
+    snapshot, so it warmed up again after the restart ("restored 0 device(s) from snapshots
+    (0 readings of history replayed)"), on the leak that started then, and no leak alert was
+    raised (newcomer of 2 Dec, t_kill9.py). Its readings history is learned at start-up now,
+    as after a snapshot: the same level, and the leak is caught."""
+    clean, leak = series(time.time() - 250)
+    env = {"GASLEAK_DB_PATH": str(tmp_path / "gasleak.db"), "GASLEAK_SNAPSHOT_INTERVAL_S": "3600"}
+    server = start_server(env)
+    try:
+        before = asyncio.run(post(server, clean))  # no periodic save within the hour
+        time.sleep(0.5)  # the history writer's 100 ms interval
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(10)
+    finally:
+        if server.proc.poll() is None:
+            stop_server(server)
+    assert before["signal"]["state"] == "ready"
+    server = start_server(env | {"GASLEAK_TEST_LOG_LEVEL": "info"})
+    try:
+        # 0: the alerts read waits for the posted windows (a fresh warm-up scores fewer)
+        first, alerts = asyncio.run(leak_alerts(server, leak, 0))
+        assert server.log is not None
+        log = server.log.read_text()
+    finally:
+        stop_server(server)
+    assert (first.get("signal") or {}).get("state") == "ready", first
+    assert "1 device(s) without a snapshot rebuilt from 120 readings of history" in log, log
+    assert first["readings_seen"] == 120, first
+    assert first["signal"]["level"] == pytest.approx(before["signal"]["level"], abs=1e-6)
+    assert first["signal"]["noise_scale"] == pytest.approx(
+        before["signal"]["noise_scale"], abs=1e-6
+    )
+    assert len(alerts) == 1 and alerts[0]["state"] == "active", alerts
+
+
+@pytest.mark.slow
 def test_without_snapshots_the_same_leak_became_the_baseline(tmp_path: Path) -> None:
     """The fault the snapshots fix, shown on the same data: with snapshots off the device
     warms up again after the restart, on the leak, and no leak alert is raised."""

@@ -5,8 +5,10 @@ history after the save are handled."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from app.ml.signal import SignalConfig
+from app.services import snapshots as snapshots_service
 from app.services.buffers import DeviceBuffers
 from app.services.signals import SignalBank
 from app.services.snapshots import Snapshots
@@ -15,6 +17,7 @@ from app.store.snapshots import S
 
 CFG = SignalConfig(warmup=10)
 T0 = 1_800_000_000.0
+NONE_REBUILT = {"rebuilt": 0, "rebuilt_readings": 0}
 
 
 def buffers() -> DeviceBuffers:
@@ -48,7 +51,7 @@ async def test_a_restored_device_continues_as_the_original(store: Store) -> None
     assert await snaps.save() == 0  # nothing changed since
     b = buffers()
     done = await Snapshots(store.snapshots, b, keep_s=3600, wall=lambda: T0 + 41).restore()
-    assert done == {"devices": 2, "replayed": 0, "skipped": 0}
+    assert done == {"devices": 2, "replayed": 0, "skipped": 0} | NONE_REBUILT
     for dev, k in (("d1", 37), ("d2", 4)):
         np.testing.assert_equal(feed(b, dev, ts[k:], vals[k:]), feed(a, dev, ts[k:], vals[k:]))
     sa, sb = a.index.get("d1"), b.index.get("d1")
@@ -68,13 +71,14 @@ async def test_restore_replays_the_history_after_the_save_and_skips_other_layout
     )
     b = buffers()
     done = await Snapshots(store.snapshots, b, keep_s=3600, wall=lambda: T0 + 41).restore()
-    assert done == {"devices": 1, "replayed": 20, "skipped": 0}  # only those after the save
+    # only those after the save
+    assert done == {"devices": 1, "replayed": 20, "skipped": 0} | NONE_REBUILT
     assert b.info("d1")["readings_seen"] == 40
     assert b.signals.states.level[b.index.get("d1")] == later[-1][0]
     # a model with another window: its rows are not restored (the device warms up again)
     c = DeviceBuffers(window=12, max_devices=8, signals=SignalBank(SignalConfig(warmup=12)))
     done = await Snapshots(store.snapshots, c, keep_s=3600, wall=lambda: T0 + 41).restore()
-    assert done == {"devices": 0, "replayed": 0, "skipped": 1} and len(c) == 0
+    assert done == {"devices": 0, "replayed": 0, "skipped": 1} | NONE_REBUILT and len(c) == 0
 
 
 async def test_rows_older_than_keep_s_are_neither_restored_nor_kept(store: Store) -> None:
@@ -140,6 +144,52 @@ async def test_the_last_probability_is_kept_and_a_row_without_one_loads_unknown(
         await conn.execute(S.update().where(S.c.device_id == "d2").values(probability=None))
     b = buffers()
     done = await Snapshots(store.snapshots, b, keep_s=3600, wall=lambda: T0 + 21).restore()
-    assert done == {"devices": 2, "replayed": 0, "skipped": 0}
+    assert done == {"devices": 2, "replayed": 0, "skipped": 0} | NONE_REBUILT
     assert b.signals.probability("d1") == 0.25
     assert b.signals.probability("d2") is None
+
+
+async def test_a_device_without_a_snapshot_is_rebuilt_from_its_history(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device first seen after the last save of a process that was then killed (kill -9
+    within ``snapshot_interval_s`` of its first reading) had no snapshot, and warmed up
+    afresh after the restart: a leak that began then became its level (newcomer of 2 Dec).
+    Its readings history within ``keep_s`` is learned now, as after a snapshot (its last
+    ``HISTORY_READINGS``). Devices not registered, heard from before ``keep_s``, or with a
+    snapshot (of any layout) are left out."""
+    ts, vals = readings(40, 6)
+    a = buffers()
+    feed(a, "saved", ts[:20], vals[:20])
+    await Snapshots(store.snapshots, a, keep_s=3600, wall=lambda: T0 + 20).save()
+    want = feed(a, "new", ts, vals)[-1][:2]  # never saved
+    feed(a, "saved", ts[20:], vals[20:])
+    rows = [
+        (d, T0 + t, *map(float, v))
+        for d in ("saved", "new", "stray")
+        for t, v in zip(ts, vals, strict=True)
+    ]
+    rows += [("old", T0 - 5000 + t, *map(float, v)) for t, v in zip(ts, vals, strict=True)]
+    await store.readings.add(rows)
+    await store.devices.add(["saved", "new", "old"], T0)  # "stray": not registered
+    b = buffers()
+    done = await Snapshots(store.snapshots, b, keep_s=3600, wall=lambda: T0 + 41).restore()
+    assert done == {
+        "devices": 1,
+        "replayed": 20,
+        "skipped": 0,
+        "rebuilt": 1,
+        "rebuilt_readings": 40,
+    }
+    assert sorted(b.device_ids()) == ["new", "saved"]
+    s = b.index.get("new")
+    assert (b.signals.states.level[s], b.signals.states.scale[s]) == want
+    assert b.info("new")["readings_seen"] == 40
+    np.testing.assert_equal(b.snapshot(s), a.snapshot(a.index.get("new")))
+    # bounded: the last HISTORY_READINGS of them; a device saved by another model (another
+    # layout) warms up again, as before
+    monkeypatch.setattr(snapshots_service, "HISTORY_READINGS", 15)
+    c = DeviceBuffers(window=12, max_devices=8, signals=SignalBank(SignalConfig(warmup=12)))
+    done = await Snapshots(store.snapshots, c, keep_s=3600, wall=lambda: T0 + 41).restore()
+    assert done["skipped"] == 1 and done["rebuilt"] == 1 and done["rebuilt_readings"] == 15
+    assert c.device_ids() == ["new"] and c.info("new")["readings_seen"] == 15
