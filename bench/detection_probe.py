@@ -483,9 +483,9 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
             for f, temp in [_thermal_lag(3 * n, tau, 3600)]
         },
         # last, so that the probes above keep their noise: a low start over most of the
-        # warm-up, which now begins again from the rise (app.ml.signal._warm_step; before
-        # 7 Dec its median was the low start's, and the room's air raised an alert)
-        "clean: a sample line's purge air, 0.6x for 45 s at power-on, then the room's air": (
+        # warm-up, whose median is the low start's, so the room's air raises an alert (a
+        # rule that warmed up again from the rise cost leaks after gaps: DETECTION_LOG 7 Dec)
+        "limit: a sample line's purge air, 0.6x for 45 s at power-on, then the room's air": (
             420 * np.where(i < 45, 0.6, 1.0 - 0.4 * np.exp(-(i - 44) / 10.0)) + rng.normal(0, 4, n),
             t,
             h,

@@ -23,9 +23,10 @@ raised on clean air (every one a false alarm) or the leaks raised, over several 
   multipoint system under its own device id, read at 1 Hz for 120-s dwells 16-32 min apart,
   whose first 20/40/70 s are still purge air at 0.6x the zone's clean 420 ppm (a 10-s
   first-order approach), 4 seeds x 12 h; fresh devices whose first 10-70 readings read
-  0.3/0.6/0.75x (a preheat, a sample line) at 1 s and 10 s, 2 seeds x 1 h each; and what the
-  warm-up rule for them costs: x1.5/x2/x3 leaks from reading k of a fresh 1 Hz device's
-  warm-up, and x1.5/x2 from reading k after a 10-min outage.
+  0.3/0.6/0.75x (a preheat, a sample line) at 1 s and 10 s, 2 seeds x 1 h each (open: the
+  warm-up's median learns the low start); and x1.5/x2/x3 leaks from reading k of a fresh
+  1 Hz device's warm-up, and x1.5/x2 from reading k after a 10-min outage, which a rule
+  for low starts would cost (DETECTION_LOG, 7 Dec).
 - ``quant`` (newcomer of 7 Dec): firmware reporting in coarse steps (10 ppm at a clean 20-25
   ppm, 5 at 12, 50 at 100, 100 at 250) while the clean air wanders (sd 10 % over 30 min,
   noise 5 %), 3 seeds x 8 h; and x2/x3/x5 leak steps on such sensors (the resolution they

@@ -74,20 +74,7 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   buffer holds them: see :class:`SignalStates`) and the scale at 1.4826 * MAD (the
   consistency constant of the MAD for Gaussian data, Rousseeuw & Croux 1993). A warm-up
   holding an excursion far above the rest that ended in it (a breath on a new sensor:
-  :func:`_warm_clean`) learns from the rest. One whose last readings, at least 3 and at
-  most half of them, all stand the evidence bound above its median (a rise still going:
-  :func:`_warm_step`) warms up again from that rise, once per (re)start: a sensor's low
-  start (a sample line's purge air, a preheat reading low) is then not its level, and the
-  room's air after it raises nothing (an aspirated multipoint system's zone with 40 s of
-  purge air at 0.6x in each 120-s dwell: 4 critical alerts that never cleared in 47
-  device-hours, now 0; fresh devices at 0.3-0.6x for their first 40-50 readings: 8 of 8
-  raised, now 0; ``python -m bench.field_kinds --only lowstart``). The cost: a leak that
-  begins 30-57 readings into a fresh device's warm-up is learned as its level as one
-  that begins in its first 30 always was (x2 from reading 40: raised in 27 s before, now
-  not; ``bench.detection_probe``'s "limit:" row); after a short gap, whose level before
-  stays the reference, such a leak is raised (x2 from reading 30 after a 10-min outage:
-  never before, now in 70 s). A low start longer than the warm-up (70 s of purge air in
-  each dwell) still raises.
+  :func:`_warm_clean`) learns from the rest.
 - **Gap**: a reading more than ``max(gap_min_s, gap_factor * typical interval)`` after the
   previous one restarts the warm-up: a level learned hours ago says little about the sensor
   now (methane_chamber_afc's logger pauses for 3 h and comes back 30 % higher). After a
@@ -286,7 +273,9 @@ reading later.
   the sample before it (``d1``), and on the first reading of a new sample after a repeated
   one by as much as the repeated sample stands over the new one
   (:meth:`SignalStates._held_lift`): the gate then needs two samples up, as the median of
-  three needs two readings. A leak on such a device is raised a sample later; an exact
+  three needs two readings. A step after a reading repeated for :data:`HOLD_MAX_S` or more
+  (a noiseless sensor's, :data:`HOLD_AFTER_STEADY`) lifts nothing. A leak on such a device
+  is raised a sample later; an exact
   repeat on a device that does not hold (an integer sensor) lifts the bound for one
   reading by its last step at most.
 """
@@ -321,6 +310,10 @@ COUNT_MAX = 65535
 HOLD_MAX_S = 30.0
 #: The most repeats ``hold_n`` counts (int16).
 HOLD_COUNT_MAX = 32767
+#: ``hold_n`` of a sample that follows a reading repeated for :data:`HOLD_MAX_S` or longer
+#: (a noiseless or steady sensor's step, not a polled sensor's next sample): its repeats
+#: lift nothing. Without it a noiseless 420 -> 840 ppm leak step was raised 29 s later.
+HOLD_AFTER_STEADY = -32768
 
 #: A fall far below the level (``z_hold`` scales) is a dip (module doc, "Dips") once it has
 #: lasted this long, s of reading time, and this many readings: 2-3-reading glitches at
@@ -570,39 +563,6 @@ def _multiple(x: float, step: float) -> bool:
     return min(r, step - r) <= 1e-3 * step
 
 
-def _warm_step(gas: np.ndarray, res: float, cfg: SignalConfig) -> int | None:
-    """Where a rise still going at a warm-up's end began, or None (module doc, "Warm-up").
-
-    The warm-up's last readings, at least :data:`WARM_END_READINGS` and at most half of them,
-    all stand the evidence bound (``z_hold`` noise scales, 1.4826 x MAD of the warm-up with the
-    scale's floors, and ``min_log_ratio``) above its median: the median is the air before
-    the rise. That is a sensor's low start (a sample line's purge air, a preheat reading low)
-    followed by the room's air, or a leak that began in the warm-up, and in the gas alone the
-    two look the same. Learned from the median, a low start made the room's clean air a
-    critical leak alert that never cleared (an aspirated multipoint system's zone read at
-    1 Hz for 120 s dwells, the first 40-70 s purge air at 0.6x: 4 and 112 alerts in 47
-    device-hours; fresh devices whose first 10-70 readings were at 0.3-0.75x: 20 of 42 at
-    1 s, 12 of 42 at 10 s; newcomer of 6 Dec). :meth:`SignalStates.warm_up` then warms up
-    again from the rise, once per (re)start.
-
-    Args:
-        gas: (n,) float64, the warm-up's filtered gas readings, oldest first.
-        res: the sensor's resolution (gas units; 0 = unknown).
-
-    Returns:
-        The index in ``gas`` of the rise's first reading, or None.
-    """
-    level, scale = _robust_start(gas, res, cfg)
-    up = np.log((np.maximum(gas, 0.0) + 1.0) / (max(level, 0.0) + 1.0))
-    far = (gas - level >= cfg.z_hold * scale) & (up >= cfg.min_log_ratio)
-    below = np.flatnonzero(~far)
-    start = int(below[-1]) + 1 if below.size else 0
-    run = len(gas) - start
-    if run < WARM_END_READINGS or 2 * run > len(gas):
-        return None
-    return start
-
-
 def _warm_tail(resid: np.ndarray, res: float = 0.0) -> float:
     """Starting 97.5 % quantile of the warm-up's baseline-relative readings, spikes above the
     fence (:data:`TAIL_FENCE_SPREADS`) left out; >= 0.
@@ -833,10 +793,6 @@ class SignalStates(Columns):
         self.settle_peak: dict[int, float] = {}
         self.settle_held: set[int] = set()
         self.settle_free: set[int] = set()  # slots whose alert resolved since that peak
-        #: slots whose warm-up since the last (re)start began again at a rise still going at
-        #: its end (:func:`_warm_step`); rare, not in snapshots (after a restart one may
-        #: begin again once more)
-        self.deferred: set[int] = set()
         #: slot -> [peak learned while settling (gas units above the level), the tail before
         #: that learn, reading time of its learn or last recurrence, the peak so far of a
         #: later excursion near it, else 0.0] (:meth:`_fade_learned`); rare, not in
@@ -867,7 +823,6 @@ class SignalStates(Columns):
         self.fell.pop(slot, None)
         self.dead_since.pop(slot, None)
         self.plateau_from.pop(slot, None)
-        self.deferred.discard(slot)
 
     def _forget_settle(self, s: int) -> None:
         self.settle_peak.pop(s, None)
@@ -914,7 +869,6 @@ class SignalStates(Columns):
         self.fell.pop(s, None)
         self.dead_since.pop(s, None)
         self.plateau_from.pop(s, None)
-        self.deferred.discard(s)
         self.n[s] = 0
         self.nrec[s] = 0
         self.rising[s] = 0
@@ -1079,7 +1033,7 @@ class SignalStates(Columns):
         reading after a repeated one), where lower than the median of three of the raw
         readings; 0 otherwise (log ratio)."""
         k = self.hold_n[s]
-        if k == 0:
+        if k == 0 or k == HOLD_AFTER_STEADY:
             return 0.0
         if k > 0:
             if not k * self.per_reading(s) < HOLD_MAX_S:  # False for NaN: no lift
@@ -1237,10 +1191,14 @@ class SignalStates(Columns):
                     self._toggle(s, step, g32, prev)
             k = self.hold_n[s]
             if step == 0.0:  # the sensor's sample again (module doc, "Held samples")
-                self.hold_n[s] = min(max(k, 0) + 1, HOLD_COUNT_MAX)
+                if k != HOLD_AFTER_STEADY:
+                    self.hold_n[s] = min(max(k, 0) + 1, HOLD_COUNT_MAX)
             else:  # a new sample; the one before it is its predecessor
                 self.d1[s] = prev
-                self.hold_n[s] = -1 if k > 0 else 0
+                if k > 0 and k * self.per_reading(s) >= HOLD_MAX_S:
+                    self.hold_n[s] = HOLD_AFTER_STEADY  # a step of a steady sensor
+                else:
+                    self.hold_n[s] = -1 if k > 0 else 0
         if self.nrec[s] == 2:
             x = sorted((self.r1[s], self.r2[s], gas))[1]
         else:
@@ -1259,10 +1217,17 @@ class SignalStates(Columns):
     def _toggle(self, s: int, step: float, a: float, b: float) -> None:
         """A toggle a, b, a of slot ``s`` too large for :data:`RES_TOGGLE_RATIO` (``step`` =
         |a - b|, gas units): the resolution once alike ones recur (:data:`RES_TOGGLE_REPEATS`,
-        :data:`RES_TOGGLE_MAX`)."""
-        if step > RES_TOGGLE_MAX * (min(a, b) + 1.0) or not (
-            _multiple(a, step) and _multiple(b, step)
-        ):
+        :data:`RES_TOGGLE_MAX`), counted only from clean air: the device warm, no leak
+        episode holding it, and the lower reading under ``z_hold`` noise scales above the
+        level."""
+        low = min(a, b)
+        if step > RES_TOGGLE_MAX * (low + 1.0) or not (_multiple(a, step) and _multiple(b, step)):
+            return
+        level = self.level[s]
+        if self.held[s] or not low - level < self.cfg.z_hold * self.scale[s]:
+            # from clean air only (NaN while warming up): a leak flickering between two
+            # steps far above the level (20/30 over a clean 0, 60,000/40,000 on a
+            # saturating head) taught its own step and hid it (regression newcomer of 7 Dec)
             return
         if step != self.tog[s]:
             self.tog[s], self.tog_n[s] = step, 1
@@ -1280,10 +1245,7 @@ class SignalStates(Columns):
                 oldest first (float32 as the ring buffer holds them; any float dtype).
 
         Returns:
-            (level, scale, t_level, rh_level); all NaN where the readings end in a rise
-            still going (:func:`_warm_step`, the first time since the (re)start): ``n[s]``
-            is then set back to the readings since the rise began, and the warm-up is due
-            again when it reaches ``warmup``.
+            (level, scale, t_level, rh_level).
         """
         w = np.asarray(raw, dtype=np.float64)
         gas = w[:, 0].copy()
@@ -1291,13 +1253,6 @@ class SignalStates(Columns):
             gas[2:] = np.median(np.lib.stride_tricks.sliding_window_view(w[:, 0], 3), axis=1)
         res = self.res[s]
         res = res if math.isfinite(res) else 0.0
-        if s not in self.deferred:
-            step = _warm_step(gas, res, self.cfg)
-            if step is not None:  # a rise still going: warm up again from it, once
-                self.deferred.add(s)
-                self.n[s] = len(gas) - step
-                nan = math.nan
-                return nan, nan, nan, nan
         keep = _warm_clean(gas, res, self.cfg)
         ended = None if keep is None else gas[~keep]  # an excursion that ended in it
         if keep is not None:  # an excursion far above the rest: learn from the rest
@@ -1827,8 +1782,7 @@ class DeviceSignal:
                 rows = np.frombuffer(self._raw, dtype=np.float32).reshape(-1, 3)
                 level, scale, t_level, rh_level = st.warm_up(0, rows)
                 del rows
-                k = int(st.n[0])  # under w: warming up again from a rise (_warm_step)
-                self._raw = array("f", self._raw[len(self._raw) - 3 * k :] if k < w else [])
+                self._raw = array("f")
                 out = (out[0], level, scale, t_level, rh_level)
         return out
 

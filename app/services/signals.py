@@ -87,7 +87,6 @@ class SignalBank:
             k = n[s]
             if k == w:
                 level, scale, t_level, rh_level = st.warm_up(s, recent(i))
-                k = n[s]  # under w where the warm-up begins again from a rise
                 if st.kept:
                     self._note_kept(s)
             out.append((level, scale, t_level, rh_level, bound(s, temp, rh), k))
