@@ -9,11 +9,13 @@ database); its changes are audited as ``command line (user@host)``.
 from __future__ import annotations
 
 import getpass
+import re
 import socket
 import sys
 
 from app.config import Settings
 from app.errors import GasleakError
+from app.schemas.auth import PREFIX_PATTERN
 from app.schemas.readings import iso
 from app.services.audit import AuditLog
 from app.services.keys import KeyService
@@ -66,6 +68,9 @@ async def run_keys(
             return _fail(f"--role must be one of {', '.join(r.value for r in Role)}")
         if device_prefix is not None and role != Role.GATEWAY.value:
             return _fail("--device-prefix applies to --role gateway only")
+        if device_prefix is not None and not re.fullmatch(PREFIX_PATTERN, device_prefix):
+            # as POST /api/keys refuses it: a prefix no device id can start with
+            return _fail(f"--device-prefix must match {PREFIX_PATTERN} (a device id's start)")
     store = Store(settings.db_url)
     try:
         await store.migrate()

@@ -467,3 +467,15 @@ def test_log_redaction() -> None:
         out = rec.getMessage()
         assert key not in out and "T0kEn" not in out and TEST_ADMIN_KEY not in out, out
         assert "[redacted]" in out
+
+
+async def test_the_command_line_refuses_a_device_prefix_the_api_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--mode keys create --device-prefix 'a b'`` made a gateway key that no device id can
+    match, where ``POST /api/keys`` answers 422 (README newcomer of 7 Dec)."""
+    s = Settings(db_path=tmp_path / "k.db")
+    code = await run_keys(["create"], role="gateway", name=None, device_prefix="a b", settings=s)
+    assert code == 2 and "--device-prefix must match" in capsys.readouterr().err
+    code = await run_keys(["create"], role="gateway", name=None, device_prefix="sim-", settings=s)
+    assert code == 0
