@@ -884,7 +884,7 @@ class SignalStates(Columns):
         :func:`app.ml.features.evidence`), that level is gas, not clean air, and
         :meth:`warm_up` keeps the old level and scale instead, so the leak is seen (newcomer:
         a forced reset at 8.2 %LEL, 45x the old level, learned the leak as clean air; only
-        the set points still guarded the device; newcomer of 2 Dec: a plain reset 5 s into
+        the set points still guarded the device; newcomer of 7 Dec: a plain reset 5 s into
         a x2 leak, inside the alarm delay, did the same). A reset while the device has no
         level yet (warming up) keeps the reference an earlier reset or gap left. ``shift``
         (gas units) is added to the kept level: a raw device's zero moved by the operator

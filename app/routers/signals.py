@@ -49,7 +49,7 @@ async def reset_baseline(
     is raised. A level learned lower, or less than that bound higher (a recalibration, clean
     air that drifted), is taken as it is. Before, only a reset over an open leak alert kept
     it, and a reset early in a leak, inside the alarm delay, learned the leak as clean air:
-    no leak alert at all (newcomer of 2 Dec). For a replaced sensor that reads far higher in
+    no leak alert at all (newcomer of 7 Dec). For a replaced sensor that reads far higher in
     clean air send ``trust_new_level``: the warm-up then takes whatever level it learns.
     Operators and admins only; audited."""
     await scored_so_far(state)  # a leak in readings already posted counts as open
