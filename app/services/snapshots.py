@@ -25,7 +25,7 @@ that time (first seen after the last save of a process that was then killed: ``k
 within ``snapshot_interval_s`` of its first reading) is rebuilt from its last
 :data:`HISTORY_READINGS` readings of history the same way (:meth:`Snapshots._rebuild`):
 before, it warmed up afresh on its first readings after the restart, and a leak that
-started then became its level (newcomer of 2 Dec). A device whose snapshot is of another
+started then became its level (newcomer of 7 Dec). A device whose snapshot is of another
 layout (another model) still warms up again.
 Single node only: in cluster mode a partition's new owner rebuilds its
 devices from the stream.
@@ -223,7 +223,7 @@ class Snapshots:
         :data:`CHUNK` devices at a time. Such a device was first seen after the last save of
         a process that was then killed (``kill -9`` within ``snapshot_interval_s`` of its
         first reading): it warmed up afresh on its first readings after the restart, and a
-        leak that started then became its level, with no alert at all (newcomer of 2 Dec).
+        leak that started then became its level, with no alert at all (newcomer of 7 Dec).
         A device beyond ``max_devices`` is left out. Returns (devices, readings) learned."""
         buf, repo = self.buffers, self.repo
         devices = readings = 0
