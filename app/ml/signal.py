@@ -273,8 +273,10 @@ reading later.
   the sample before it (``d1``), and on the first reading of a new sample after a repeated
   one by as much as the repeated sample stands over the new one
   (:meth:`SignalStates._held_lift`): the gate then needs two samples up, as the median of
-  three needs two readings. A step after a reading repeated for :data:`HOLD_MAX_S` or more
-  (a noiseless sensor's, :data:`HOLD_AFTER_STEADY`) lifts nothing. A leak on such a device
+  three needs two readings. Only a sample that follows a held one is lifted: a step after a
+  reading repeated for :data:`HOLD_MAX_S` or more (a noiseless sensor's,
+  :data:`HOLD_AFTER_STEADY`) or after a lone reading (a noisy sensor's leak that reads one
+  value again and again, a sensor at its ceiling) lifts nothing. A leak on such a device
   is raised a sample later; an exact
   repeat on a device that does not hold (an integer sensor) lifts the bound for one
   reading by its last step at most.
@@ -308,8 +310,11 @@ COUNT_MAX = 65535
 #: updating every 60 s so polled (1 alert in 24 clean hours: newcomer of 7 Dec) and any device
 #: reading every 30 s or slower are as before.
 HOLD_MAX_S = 30.0
-#: The most repeats ``hold_n`` counts (int16).
-HOLD_COUNT_MAX = 32767
+#: The most repeats ``hold_n`` counts (int16): ``k`` > 0 repeats of a sample that follows a
+#: held one (lifted), -1 the first reading of a sample after a held one, ``-k - 1`` for ``k``
+#: repeats of a sample that follows a lone reading (not lifted: a device that does not hold
+#: its samples, whose leak reads one value again and again, a sensor at its ceiling).
+HOLD_COUNT_MAX = 32766
 #: ``hold_n`` of a sample that follows a reading repeated for :data:`HOLD_MAX_S` or longer
 #: (a noiseless or steady sensor's step, not a polled sensor's next sample): its repeats
 #: lift nothing. Without it a noiseless 420 -> 840 ppm leak step was raised 29 s later.
@@ -1033,14 +1038,14 @@ class SignalStates(Columns):
         reading after a repeated one), where lower than the median of three of the raw
         readings; 0 otherwise (log ratio)."""
         k = self.hold_n[s]
-        if k == 0 or k == HOLD_AFTER_STEADY:
-            return 0.0
         if k > 0:
             if not k * self.per_reading(s) < HOLD_MAX_S:  # False for NaN: no lift
                 return 0.0
             top, under = self.r2[s], self.d1[s]
-        else:
+        elif k == -1:
             top, under = self.r1[s], self.r2[s]
+        else:  # no repeat, a step after a steady run, or repeats after a lone reading
+            return 0.0
         lift = math.log((max(top, 0.0) + 1.0) / (max(under, 0.0) + 1.0))
         return lift if lift > 0.0 else 0.0
 
@@ -1191,14 +1196,17 @@ class SignalStates(Columns):
                     self._toggle(s, step, g32, prev)
             k = self.hold_n[s]
             if step == 0.0:  # the sensor's sample again (module doc, "Held samples")
-                if k != HOLD_AFTER_STEADY:
+                if k == -1 or k > 0:  # after a held sample: this one is held too
                     self.hold_n[s] = min(max(k, 0) + 1, HOLD_COUNT_MAX)
+                elif k != HOLD_AFTER_STEADY:  # after a lone reading: counted, not held
+                    self.hold_n[s] = max(min(k, -1) - 1, -HOLD_COUNT_MAX)
             else:  # a new sample; the one before it is its predecessor
                 self.d1[s] = prev
-                if k > 0 and k * self.per_reading(s) >= HOLD_MAX_S:
+                reps = k if k > 0 else -k - 1 if -HOLD_COUNT_MAX <= k <= -2 else 0
+                if reps * self.per_reading(s) >= HOLD_MAX_S:
                     self.hold_n[s] = HOLD_AFTER_STEADY  # a step of a steady sensor
                 else:
-                    self.hold_n[s] = -1 if k > 0 else 0
+                    self.hold_n[s] = -1 if reps > 0 else 0
         if self.nrec[s] == 2:
             x = sorted((self.r1[s], self.r2[s], gas))[1]
         else:
