@@ -1203,7 +1203,7 @@ class SignalStates(Columns):
             else:  # a new sample; the one before it is its predecessor
                 self.d1[s] = prev
                 reps = k if k > 0 else -k - 1 if -HOLD_COUNT_MAX <= k <= -2 else 0
-                if reps * self.per_reading(s) >= HOLD_MAX_S:
+                if reps and reps * self.per_reading(s) >= HOLD_MAX_S:
                     self.hold_n[s] = HOLD_AFTER_STEADY  # a step of a steady sensor
                 else:
                     self.hold_n[s] = -1 if reps > 0 else 0

@@ -40,6 +40,13 @@ async def post(server: LiveServer, rows: list[dict]) -> dict:
         return view
 
 
+def kill9(server: LiveServer) -> None:
+    """kill -9 the server once the history writer (100 ms interval) has had its turn."""
+    time.sleep(0.5)
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(10)
+
+
 async def leak_alerts(
     server: LiveServer, rows: list[dict], windows: int
 ) -> tuple[dict, list[dict]]:
@@ -70,9 +77,7 @@ def test_a_leak_right_after_a_restart_is_caught(tmp_path: Path, how: str) -> Non
         if how != "sigterm":
             time.sleep(2.5)  # a periodic save of the first 100 readings
             before = asyncio.run(post(server, clean[100:]))  # only in the readings history
-            time.sleep(0.5)  # the history writer's 100 ms interval
-            server.proc.send_signal(signal.SIGKILL)
-            server.proc.wait(10)
+            kill9(server)
         else:
             before = asyncio.run(post(server, clean[100:]))
     finally:
@@ -109,9 +114,7 @@ def test_a_device_killed_before_its_first_save_is_rebuilt_from_its_history(
     server = start_server(env)
     try:
         before = asyncio.run(post(server, clean))  # no periodic save within the hour
-        time.sleep(0.5)  # the history writer's 100 ms interval
-        server.proc.send_signal(signal.SIGKILL)
-        server.proc.wait(10)
+        kill9(server)
     finally:
         if server.proc.poll() is None:
             stop_server(server)
@@ -179,9 +182,7 @@ def test_a_baseline_reset_survives_a_kill_before_the_next_save(tmp_path: Path) -
         )
         assert r.status_code == 200, r.text
         asyncio.run(post(server, new[:200]))
-        time.sleep(0.5)  # the history writer's 100 ms interval
-        server.proc.send_signal(signal.SIGKILL)
-        server.proc.wait(10)
+        kill9(server)
     finally:
         if server.proc.poll() is None:
             stop_server(server)
