@@ -131,7 +131,7 @@ async def put_device(
 @router.patch(
     "/api/devices/{device_id}",
     response_model=DeviceInfo,
-    summary="Change some fields of a device's profile",
+    summary="Change some fields of a device's profile (registers it when unknown)",
     responses={
         409: {
             "description": "A unit change while the device has open alerts, or set points "
@@ -148,7 +148,8 @@ async def patch_device(
     reason: ReasonQuery = None,
     force: ForceQuery = False,
 ) -> DeviceInfo:
-    """Fields left out keep their value, except that a unit change clears the set points
+    """Fields left out keep their value (the default profile's for a device not known yet,
+    which this registers, as `PUT` does), except that a unit change clears the set points
     given in the old unit (unless given too). Disabling a device resolves its open alerts
     (`reason` `device_disabled`, naming who and why). A unit change is refused (409) while
     the device has open alerts unless `force` (then resolved as `unit_changed`), and

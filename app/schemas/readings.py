@@ -152,7 +152,10 @@ def stamp_seconds(value: Any) -> float:
         raise ValueError("must be an RFC 3339 string or Unix epoch seconds, not a boolean")
     if isinstance(value, int | float):
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError("must be a finite number of seconds (NaN and Infinity are not JSON)")
+            raise ValueError(
+                "must be a finite number of seconds (NaN, Infinity and numbers too large "
+                "for a double, such as 1e400, are refused)"
+            )
         if not TS_MIN <= value <= TS_MAX:
             raise ValueError(
                 f"must lie between 2000-01-01 and 2100-01-01 (Unix epoch seconds "

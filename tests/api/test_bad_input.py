@@ -173,6 +173,17 @@ async def test_nan_ts_says_not_finite(client: httpx.AsyncClient) -> None:
     assert err["field"] == "ts" and "finite" in err["reason"]
 
 
+async def test_a_ts_beyond_a_double_is_not_called_not_json(client: httpx.AsyncClient) -> None:
+    """``"ts": 1e400`` is a JSON number (RFC 8259's grammar has no limit) that overflows a
+    double; the reason said "NaN and Infinity are not JSON" (README newcomer of 7 Dec)."""
+    body = '{"device_id":"n","ts":1e400,"gas_ppm":1,"temperature_c":1,"humidity_pct":1}'
+    r = await client.post("/api/readings", content=body, headers=JSON)
+    assert r.status_code == 422, r.text
+    [err] = r.json()["detail"]
+    assert err["field"] == "ts" and "1e400" in err["reason"], err
+    assert "not JSON" not in err["reason"], err
+
+
 async def test_duplicate_keys_are_refused_and_the_rest_of_the_batch_kept(
     client: httpx.AsyncClient,
 ) -> None:
