@@ -20,7 +20,7 @@ from app.alerting.configure import evaluation_policy
 from app.alerting.leak import PolicyConfig
 from app.ml.predictor import Predictor, load_predictor
 from app.training.online_replay import Run, replay
-from app.training.reference_detectors import Detector, gated_model
+from app.training.reference_detectors import gated_detector
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,7 @@ def probe_run(
     """A fresh device's offline replay through the service's path (:func:`episodes`), whole:
     its raises, ``recurred`` updates and open rows apart."""
     ts = np.arange(len(gas)) * dt
-    det = Detector("probe", gated_model(pred), "")
+    det = gated_detector("probe", pred, "")
     return replay(det, np.c_[gas, temp, rh], ts, pol or evaluation_policy(), pred.signal_cfg)
 
 

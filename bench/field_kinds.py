@@ -47,7 +47,7 @@ import numpy as np
 from app.alerting.configure import evaluation_policy
 from app.ml.predictor import Predictor, load_predictor
 from app.training.online_replay import replay
-from app.training.reference_detectors import Detector, gated_model
+from app.training.reference_detectors import gated_detector
 from bench.detection_probe import ROOT
 
 Series = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # ts s, gas, °C, %RH
@@ -58,7 +58,7 @@ def announced(
 ) -> list[int]:
     """Rows at which a fresh device's leak is announced (raised or ``recurred``), each
     reading at its own time ``ts`` (s)."""
-    det = Detector("kind", gated_model(pred), "")
+    det = gated_detector("kind", pred, "")
     run = replay(det, np.c_[gas, t, h], ts, evaluation_policy(), pred.signal_cfg)
     return [int(r) for r in run.announced]
 

@@ -38,7 +38,7 @@ from app.ml.predictor import load_predictor
 from app.training import real_cases as R
 from app.training.leak_benchmark import run_detector, smoke_clean_benchmark, summarise
 from app.training.online_replay import replay
-from app.training.reference_detectors import Detector, gated_model
+from app.training.reference_detectors import gated_detector
 from bench.detection_probe import cases
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +106,7 @@ def main() -> None:
         delay = {k: v for k, v in setting.items() if k == "raise_min_s"}
         policy = PolicyConfig(**delay)
         pred.signal_cfg = dataclasses.replace(shipped, **sig)
-        det = Detector("gated", gated_model(pred), "")
+        det = gated_detector("gated", pred, "")
         fa: dict[str, int] = {}
         fa_synthetic: dict[str, int] = {}
         for c in clean:

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.ml.predictor import load_predictor
 from app.training import real_cases as R
 from app.training.online_replay import replay
-from app.training.reference_detectors import Detector, gated_model
+from app.training.reference_detectors import gated_detector
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -25,7 +25,7 @@ DATA = ROOT.parent / "shared" / "data"
 def main() -> None:
     """Replay every real clean stretch and real event; print raises and re-alarms by row."""
     pred = load_predictor(ROOT / "artifacts", device="cpu", use_torch="--svm" not in sys.argv)
-    det, policy = Detector("gated", gated_model(pred), ""), policy_config(Settings())
+    det, policy = gated_detector("gated", pred, ""), policy_config(Settings())
     print(f"model: {pred.model_type}")
     cases = [c for c in R.clean_stretches(DATA) if c.group == "real"]
     for c in cases + R.real_events(DATA):

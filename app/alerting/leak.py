@@ -110,6 +110,10 @@ class DeviceAlertState:
     # the device's reading time per reading (s; the signal model's ``pace``), last given:
     # what a run of windows can span (:meth:`AlertPolicy._span`)
     pace: float | None = None
+    # reading time of the latest high window whose own last reading stood above the gate
+    # (not only its running median: ``trailing`` in :meth:`AlertPolicy.update`): where a
+    # run's span ends (:meth:`AlertPolicy._lead`)
+    lead_ts: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy, for the store."""
@@ -485,6 +489,7 @@ class AlertPolicy:
         gas_level: float | None = None,
         explained: float | None = None,
         pace: float | None = None,
+        trailing: bool = False,
     ) -> AlertEvent | None:
         """Feed one window's leak probability.
 
@@ -507,6 +512,11 @@ class AlertPolicy:
             gas_level: the device's recent gas level (the median of its last
                 :data:`STILL_ABOVE_READINGS` readings, gas units; None = unknown): what an
                 open alert's re-alarm on worsening compares (:meth:`_maybe_worsened`).
+            trailing: the window stands high only through the running median of three: its
+                own last reading is under the evidence gate
+                (:func:`app.ml.features.trailing`). It keeps a run of high windows going,
+                but the run's span ends at its latest window that is not trailing
+                (:meth:`_lead`).
 
         Returns:
             The event when the alert is raised, escalated or re-alarmed (``alert.updated``)
@@ -524,7 +534,7 @@ class AlertPolicy:
         high = prob >= c.raise_p
         self._track_burst(st, high, ts)
         if st.alert_id is None:
-            self._count(st, high, ts)
+            self._count(st, high, ts, trailing)
             event = self._maybe_raise(device_id, st, prob, ts, gas_ppm)
             if event is not None:
                 st.base_level, st.base_scale = level, scale
@@ -549,7 +559,7 @@ class AlertPolicy:
                 st.high_run, st.high_since, st.recent, st.recent_ts = 0, None, 0, []
             event = None
             if st.returned_ts is not None:
-                event = self._maybe_recurred(device_id, st, prob, ts, gas_ppm, gas_level)
+                event = self._maybe_recurred(device_id, st, prob, ts, gas_ppm, gas_level, trailing)
             if event is None and gas_level is not None:
                 event = self._maybe_worsened(device_id, st, prob, ts, gas_ppm)
             if event is None:
@@ -631,17 +641,36 @@ class AlertPolicy:
         c = self.config
         since = ts if st.high_since is None else st.high_since
         need = self.needed_run(st, ts)
+        span = self._lead(st, ts, since) - since
         if (
             c.raise_span_s > 0
             and 2 <= st.high_run < need
             and not self._live_bursts(st, ts)
-            and self._span(st, ts - since, st.high_run - 1) >= max(c.raise_span_s, c.raise_min_s)
+            and self._span(st, span, st.high_run - 1) >= max(c.raise_span_s, c.raise_min_s)
         ):
             return True
         if st.high_run < need:
             return False
         stalled = ts == since and st.high_run >= c.raise_n * STALLED_CLOCK_FACTOR
-        return self._span(st, ts - since, st.high_run - 1) >= c.raise_min_s or stalled
+        return self._span(st, span, st.high_run - 1) >= c.raise_min_s or stalled
+
+    @staticmethod
+    def _lead(st: DeviceAlertState, ts: float, since: float) -> float:
+        """Where a run of high windows that began at reading time ``since`` ends for its
+        span, s: its latest window whose own last reading stood above the evidence gate
+        (:attr:`DeviceAlertState.lead_ts`), not a later one held high only by the running
+        median of three (``since`` itself when it has none).
+
+        Why: the median of a reading after a lost packet or a pause still takes its value
+        from the two readings before it, so a clean 8-reading spike at 1 Hz followed by one
+        lost reading was a run of high windows spanning 8 s, the alarm delay, and raised a
+        critical leak alert; with nothing lost the same spike spans 7 s and raises nothing
+        (newcomer of 8 Dec, lossy LoRa/Zigbee links: 4-11 alerts in 12 device-hours at
+        10-50 % loss, 0 without loss; a 5-reading spike followed by 5-290 s of silence
+        raised too). A leak's readings stand above the gate themselves, so its run's span
+        is unchanged."""
+        lead = st.lead_ts
+        return since if lead is None or lead < since else min(lead, ts)
 
     @staticmethod
     def _span(st: DeviceAlertState, stamped: float, intervals: int) -> float:
@@ -669,7 +698,12 @@ class AlertPolicy:
             c.dense_k > 0
             and prob >= c.raise_p
             and len(st.recent_ts) >= c.dense_k
-            and self._span(st, ts - st.recent_ts[0], st.recent.bit_length() - 1) >= c.raise_min_s
+            and self._span(
+                st,
+                self._lead(st, ts, st.recent_ts[0]) - st.recent_ts[0],
+                st.recent.bit_length() - 1,
+            )
+            >= c.raise_min_s
         )
 
     def _maybe_recurred(
@@ -680,6 +714,7 @@ class AlertPolicy:
         ts: float,
         gas: float | None,
         gas_level: float | None,
+        trailing: bool = False,
     ) -> AlertEvent | None:
         """Re-announce an open alert whose gas had returned (``clear_n`` clear windows in a
         row: only its off-delay kept it open) when the leak comes back: the raise rules
@@ -689,7 +724,7 @@ class AlertPolicy:
         leak that came back within the off-delay (60 s; 600 s for a chattering alert) was
         never told: the alert stayed open and said nothing."""
         c = self.config
-        self._count(st, prob >= c.raise_p, ts)
+        self._count(st, prob >= c.raise_p, ts, trailing)
         if not (self._run_raises(st, ts) or self._dense_raises(st, prob, ts)):
             return None
         back = ts - (st.returned_ts if st.returned_ts is not None else ts)
@@ -709,11 +744,14 @@ class AlertPolicy:
             EventType.UPDATED, device_id, st, prob, ts, gas, "recurred", detail=detail
         )
 
-    def _count(self, st: DeviceAlertState, high: bool, ts: float) -> None:
+    def _count(self, st: DeviceAlertState, high: bool, ts: float, trailing: bool) -> None:
         """One window (``high``: at or over ``raise_p``) into the raise rules' counters: the
-        run of high windows in a row and its first window's time, and the k-of-n history."""
+        run of high windows in a row and its first window's time, the k-of-n history, and
+        the latest high window that is not ``trailing`` (:meth:`_lead`)."""
         c = self.config
         if high:
+            if not trailing:
+                st.lead_ts = ts
             if st.high_run == 0:
                 st.high_since = ts
             st.high_run = min(st.high_run + 1, c.raise_n * STALLED_CLOCK_FACTOR)

@@ -221,6 +221,25 @@ def evidence(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.n
     return np.asarray(gate, dtype=bool)
 
 
+def trailing(windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig) -> np.ndarray:
+    """Windows whose evidence gate (:func:`evidence`) is open only through the running median
+    of three: the last reading itself, taken alone, would leave it closed. (B,) bool.
+
+    Such a window is the trailing edge of a rise (the first reading back down, whose median
+    still takes the two high readings before it) or the reading after a lost packet or a
+    pause that follows a rise. The alert policy keeps it in a run of high windows but does
+    not let it lengthen the run's span (``AlertPolicy.update``'s ``trailing``).
+
+    Args:
+        windows: (B, T, 3) physical units, T >= 3. signal: as :func:`evidence`. cfg: the
+        model's signal parameters.
+    """
+    w, _ = _check_windows(windows, signal)
+    raw = w.copy()
+    raw[:, -3:-1, 0] = raw[:, -1:, 0]  # the median of three equal readings is the reading
+    return np.asarray(evidence(w, signal, cfg) & ~evidence(raw, signal, cfg), dtype=bool)
+
+
 def step_rise(
     windows: np.ndarray, signal: np.ndarray, cfg: SignalConfig, lr: np.ndarray | None = None
 ) -> np.ndarray:

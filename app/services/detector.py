@@ -10,7 +10,7 @@ import numpy as np
 from app.alerting.events import EventType
 from app.alerting.leak import STILL_ABOVE_READINGS, AlertPolicy
 from app.alerting.profiles import Profiles
-from app.ml.features import ambient_allowance
+from app.ml.features import ambient_allowance, trailing
 from app.ml.signal import reads_dropout
 from app.services.eventlog import EventLog
 from app.services.scorer import Scores
@@ -45,7 +45,9 @@ class AlertSink:
         which is also the level an open alert's re-alarm on worsening compares. A window
         whose recent readings are a sensor dropout (:func:`~app.ml.signal.reads_dropout`,
         0 ppm under a leak) never counts as clear: it says nothing of the gas.
-        Devices switched off in their profile raise no leak alert.
+        Devices switched off in their profile raise no leak alert. A high window whose own
+        last reading is under the evidence gate (:func:`~app.ml.features.trailing`) does not
+        lengthen its run's span.
         """
         events = []
         base = 0 if self.position is None else self.position()
@@ -66,8 +68,13 @@ class AlertSink:
             recent = as_sent(median)
             sig = batch.signal[i]
             last = values[-1]
+            cfg = self.signals.cfg
             explained = ambient_allowance(
-                float(last[1]), float(last[2]), float(sig[2]), float(sig[3]), self.signals.cfg
+                float(last[1]), float(last[2]), float(sig[2]), float(sig[3]), cfg
+            )
+            # a high window held up only by the running median does not lengthen its run
+            edge = p >= self.policy.config.raise_p and bool(
+                trailing(values[None], sig[None], cfg)[0]
             )
             event = self.policy.update(
                 d,
@@ -82,6 +89,7 @@ class AlertSink:
                 gas_level=recent,
                 explained=explained,
                 pace=self.signals.pace(d),
+                trailing=edge,
             )
             if event is not None:
                 events.append(event)

@@ -40,7 +40,7 @@ from app.training.reference_detectors import (
     Detector,
     IsoForestScorer,
     RobustZConfig,
-    gated_model,
+    gated_detector,
     threshold_detector,
     ungated,
 )
@@ -99,12 +99,10 @@ def build_detectors(
     iso = IsoForestScorer(norm, seed).fit(*_training_windows(data_dir, seed))
     stat = RobustZConfig()
     common: dict[str, AnyDetector] = {
-        "lstm_svm": Detector(
-            "lstm_svm", gated_model(lstm), lstm.model_type + ", behind the evidence gate"
+        "lstm_svm": gated_detector(
+            "lstm_svm", lstm, lstm.model_type + ", behind the evidence gate"
         ),
-        "svm": Detector(
-            "svm", gated_model(svm), svm.model_type + " (fallback), behind the evidence gate"
-        ),
+        "svm": gated_detector("svm", svm, svm.model_type + " (fallback), behind the evidence gate"),
         "stat_baseline": StatDetector("stat_baseline", stat, STAT_DESCRIPTION.format(**vars(stat))),
         "isolation_forest": Detector(
             "isolation_forest", ungated(iso), "IsolationForest, window features"

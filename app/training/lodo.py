@@ -19,7 +19,7 @@ from app.training import leak_benchmark as B
 from app.training import real_cases as R
 from app.training.case_figures import clean_totals, run_cases
 from app.training.online_replay import AnyDetector, StatDetector
-from app.training.reference_detectors import Detector, RobustZConfig, gated_model
+from app.training.reference_detectors import RobustZConfig, gated_detector
 
 #: dataset -> (its clean stretches, its injected-leak benchmark); a dataset's name is the
 #: prefix of its training backgrounds' names (``dataset.backgrounds``).
@@ -37,8 +37,8 @@ FIGS = ("event_recall", "event_recall_ge_3sd", "delay_median_s", "false_alarms_p
 
 def _detectors(res: dict[str, Any]) -> dict[str, AnyDetector]:
     return {
-        "lstm_svm": Detector("lstm_svm", gated_model(res["lstm"]), "LODO LSTM+SVM"),
-        "svm": Detector("svm", gated_model(res["pure"]), "LODO pure SVM"),
+        "lstm_svm": gated_detector("lstm_svm", res["lstm"], "LODO LSTM+SVM"),
+        "svm": gated_detector("svm", res["pure"], "LODO pure SVM"),
         "stat_baseline": StatDetector("stat_baseline", RobustZConfig(), "robust z"),
     }
 

@@ -136,6 +136,20 @@ class _Adapter:
         p, gate = self.det.score(self.series[idx], vals[ends])
         return np.asarray(p, dtype=np.float64), np.asarray(gate, dtype=bool)
 
+    def trailing(self, vals: np.ndarray, ends: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """(len(ends),) bool: the high windows (``p`` >= ``raise_p``) held up only by the
+        running median (:attr:`Detector.trailing`; all False for a detector without it), as
+        :class:`app.services.detector.AlertSink` gives the policy."""
+        out = np.zeros(len(ends), dtype=bool)
+        fn = None if isinstance(self.det, StatDetector) else self.det.trailing
+        high = np.flatnonzero(p >= self.raise_p)
+        if fn is None or not high.size:
+            return out
+        e = ends[high]
+        idx = e[:, None] - np.arange(self.window - 1, -1, -1)[None, :]
+        out[high] = fn(self.series[idx], vals[e])
+        return out
+
 
 def replay(
     det: AnyDetector,
@@ -184,8 +198,9 @@ def replay(
         rows = np.arange(i, j)
         e = rows[ad.ready(vals[i:j], rows)]
         p, g = ad.score(state, vals, e)
+        edges = ad.trailing(vals, e, p).tolist()
         stop = None
-        for row, pr, gr in zip(e.tolist(), p.tolist(), g.tolist(), strict=True):
+        for k, (row, pr, gr) in enumerate(zip(e.tolist(), p.tolist(), g.tolist(), strict=True)):
             # as app.services.detector.AlertSink: an open alert stays open while the gas
             # stands far above the level kept at its raise, and a raise keeps the level;
             # the median of the last readings is the level a re-alarm compares (it is only
@@ -224,6 +239,7 @@ def replay(
                 gas_level=med,
                 explained=explained,
                 pace=paces[row],
+                trailing=edges[k],
             )
             if ev is not None and ev.type == "alert.raised":
                 raised.append(row)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
-from app.ml.features import preprocess, window_features
+from app.ml.features import preprocess, trailing, window_features
 from app.ml.predictor import leak_scores
 
 Score = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -43,11 +43,17 @@ MAD_TO_SD = 1.4826
 
 @dataclass(frozen=True)
 class Detector:
-    """A named window-scoring function and a one-line description for the report."""
+    """A named window-scoring function and a one-line description for the report.
+
+    ``trailing``: ``(windows, signal) -> (N,) bool``, the high windows held up only by the
+    running median of three (:func:`app.ml.features.trailing`), which the alert policy keeps
+    in a run without lengthening its span, as the service does for its gated model; None
+    for a detector that judges the last reading itself."""
 
     name: str
     score: Score
     description: str
+    trailing: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
 
 def ungated(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Score:
@@ -69,6 +75,16 @@ def gated_model(predictor: Any) -> Score:
         return leak_scores(predictor, w, b)
 
     return score
+
+
+def gated_detector(name: str, predictor: Any, description: str) -> Detector:
+    """The service's detector: :func:`gated_model` with the gate's ``trailing`` windows."""
+    cfg = predictor.signal_cfg
+
+    def edge(w: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return trailing(w, b, cfg)
+
+    return Detector(name, gated_model(predictor), description, edge)
 
 
 def threshold_detector(name: str, set_point: float, unit: str) -> Detector:

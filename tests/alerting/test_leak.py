@@ -295,6 +295,7 @@ def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
             "chattering": False,
             "returned_ts": None,
             "pace": None,
+            "lead_ts": 0.0,
         }
     }
     p.update("d", 0.8, 1.0)
@@ -355,6 +356,34 @@ def test_coarse_stamps_span_no_more_than_their_readings_take() -> None:
     pol = AlertPolicy(PolicyConfig(raise_min_s=8.0), "test")
     got = [pol.update("d", 0.99, t, pace=1.0) for t in [1000.0] * 5 + [1010.0] * 4]
     assert [e is not None for e in got] == [False] * 8 + [True]
+
+
+def test_trailing_windows_keep_a_run_going_but_do_not_lengthen_its_span() -> None:
+    """A clean 8-reading spike at 1 Hz gives high windows at 1..7 s (raw readings high) and
+    a last one held up by the running median only: at 8 s with nothing lost, at 9 s after
+    one lost packet, which spanned the 8 s alarm delay and raised (newcomer of 8 Dec). The
+    span now ends at the last window whose own reading is high, by the consecutive and the
+    k-of-n rules alike; a leak's windows are not trailing and raise as before."""
+    for kw in ({}, {"dense_k": 3, "dense_n": 30, "raise_n": 30}):
+        for last in (8.0, 9.0, 60.0):  # nothing lost, one packet lost, a pause
+            pol = AlertPolicy(PolicyConfig(raise_min_s=8.0, **kw), "test")
+            got = [pol.update("d", 0.99, float(t)) for t in range(1, 8)]
+            got.append(pol.update("d", 0.99, last, trailing=True))
+            assert got == [None] * 8, (kw, last)
+            # without the flag (before): the lost packet and the pause raised
+            old = AlertPolicy(PolicyConfig(raise_min_s=8.0, **kw), "test")
+            for t in range(1, 8):
+                old.update("d", 0.99, float(t))
+            raised = old.update("d", 0.99, last) is not None
+            assert raised == (last >= 9.0), (kw, last)
+        # a leak: its readings stay high, and it raises at 8 s of span as before
+        leak = AlertPolicy(PolicyConfig(raise_min_s=8.0, **kw), "test")
+        got = [leak.update("d", 0.99, float(t)) for t in range(1, 10)]
+        assert [e is not None for e in got] == [False] * 8 + [True], kw
+        # one trailing window inside a leak (a noisy reading under the gate) does not end it
+        leak = AlertPolicy(PolicyConfig(raise_min_s=8.0, **kw), "test")
+        got = [leak.update("d", 0.99, float(t), trailing=t == 9) for t in range(1, 11)]
+        assert [e is not None for e in got] == [False] * 9 + [True], kw
 
 
 def test_an_open_alert_stays_open_while_gas_stands_above_the_level_kept_at_raise() -> None:

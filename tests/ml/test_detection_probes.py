@@ -52,9 +52,9 @@ def test_a_leak_alert_on_a_floored_sensor_resolves_when_the_gas_returns(
     and stays open while the gas stays up."""
     from app.alerting.configure import policy_config
     from app.training.online_replay import replay
-    from app.training.reference_detectors import Detector, gated_model
+    from app.training.reference_detectors import gated_detector
 
-    det = Detector("g", gated_model(shipped_predictor), "")
+    det = gated_detector("g", shipped_predictor, "")
     pol = policy_config(Settings())
     rng = np.random.default_rng(2)
     gas = np.r_[

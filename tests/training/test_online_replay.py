@@ -157,7 +157,7 @@ def test_a_data_gap_mid_leak_does_not_clear_the_open_alert() -> None:
     from pathlib import Path
 
     from app.ml.predictor import load_predictor
-    from app.training.reference_detectors import gated_model
+    from app.training.reference_detectors import gated_detector
 
     pred = load_predictor(Path(__file__).resolve().parents[2] / "artifacts", device="cpu")
     rng = np.random.default_rng(1)
@@ -166,9 +166,7 @@ def test_a_data_gap_mid_leak_does_not_clear_the_open_alert() -> None:
     ts = np.arange(len(gas), dtype=float)
     ts[1500:] += 400.0  # a 400 s gap in the readings after 10 min of leak
     series = np.c_[gas, np.full(len(gas), 21.0), np.full(len(gas), 45.0)]
-    run = replay(
-        Detector("lstm_svm", gated_model(pred), ""), series, ts, PolicyConfig(), pred.signal_cfg
-    )
+    run = replay(gated_detector("lstm_svm", pred, ""), series, ts, PolicyConfig(), pred.signal_cfg)
     assert len(run.raised) == 1 and 900 <= run.raised[0] < 960, run.raised
     leak_rows = (run.ends >= run.raised[0]) & (run.ends < 2400)
     assert run.active[leak_rows].all()  # open through the gap and the restart's warm-up

@@ -52,10 +52,10 @@ def test_the_smoke_iot_test_rows_clean_stretch_raises_no_leak_alert(use_torch: b
     from app.alerting.configure import evaluation_policy
     from app.training import real_cases as R
     from app.training.online_replay import replay as replay_service
-    from app.training.reference_detectors import Detector, gated_model
+    from app.training.reference_detectors import gated_detector
 
     pred = load_predictor(ARTIFACTS, device="cpu", use_torch=use_torch)
     [case] = [c for c in R.clean_stretches(D.default_data_dir()) if "51147-55975" in c.name]
-    det = Detector("gated", gated_model(pred), "")
+    det = gated_detector("gated", pred, "")
     run = replay_service(det, case.series, case.ts, evaluation_policy(), pred.signal_cfg)
     assert run.raised.tolist() == []
