@@ -298,7 +298,8 @@ class Settings(BaseSettings):
         300.0,
         gt=0,
         description="Reading-time seconds an alert may stay a warning before it escalates to "
-        "critical; null = never by age",
+        "critical (not while its gas has returned and it waits out its off-delay); null = "
+        "never by age",
     )
 
     db_path: Path = Field(
