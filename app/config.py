@@ -149,7 +149,12 @@ class Settings(BaseSettings):
         12_500.0, gt=0, description="High (critical) set point, ppm (25 % LEL CH4)"
     )
     threshold_hysteresis: float = Field(
-        0.2, ge=0, lt=1, description="Resolve below set point x (1 - hysteresis)"
+        0.2,
+        ge=0,
+        lt=1,
+        description="Threshold deadband: an alarm clears below its set point less this "
+        "fraction of the set point's distance from the device's zero (set point x (1 - "
+        "hysteresis) at zero 0)",
     )
     alert_off_delay_s: float = Field(
         60.0,
@@ -298,7 +303,8 @@ class Settings(BaseSettings):
         300.0,
         gt=0,
         description="Reading-time seconds an alert may stay a warning before it escalates to "
-        "critical; null = never by age",
+        "critical (not while its gas has returned and it waits out its off-delay); null = "
+        "never by age",
     )
 
     db_path: Path = Field(

@@ -16,7 +16,8 @@ Lifecycle: ``active`` -> ``acknowledged`` (an operator's ack, held until the ale
 latched, but neither does it flap) when the probability reaches ``critical_p``, the gas
 reaches ``critical_gas_ppm`` (converted to the device's unit by its profile,
 :meth:`app.alerting.profiles.Profiles.critical_gas`), or the alert has been open
-``escalate_after_s`` of reading time;
+``escalate_after_s`` of reading time while its gas is still there (not on a clear window:
+the gas has returned and the alert waits out its off-delay);
 each escalation is an ``alert.updated`` event on the same ``alert_id``. An open alert whose
 leak worsens materially (:meth:`AlertPolicy._maybe_worsened`: its gas rise over the clean
 level kept at the raise reaches ``worsen_factor`` times the rise last announced) is
@@ -843,6 +844,17 @@ class AlertPolicy:
     def _critical_reason(
         self, device_id: str, st: DeviceAlertState, prob: float, ts: float, gas: float | None
     ) -> str | None:
+        """Why the device's open warning (or the one being raised) is critical at this
+        window, or None: ``probability`` (``prob`` at or over ``critical_p``),
+        ``concentration`` (``gas``, device unit, at or over ``critical_gas_ppm`` in that
+        unit) or ``duration`` (open ``escalate_after_s`` of reading time at ``ts``, epoch
+        s). ``duration`` is not about the gas now, so it does not apply while the gas has
+        returned: a window counted clear (:attr:`DeviceAlertState.clear_since` set, the
+        off-delay running). An acknowledged warning whose gas cleared at t=250 s was
+        escalated by it at t=308 s (raised at 8 s, ``escalate_after_s`` 300 s), two
+        seconds before its all-clear: ``active`` again, its acknowledgement lost and its
+        peak severity critical for a leak that had ended (a tester, 2 Dec). It escalates
+        once the gas is there again (a window not clear) and the alert still open."""
         c = self.config
         if prob >= c.critical_p:
             return "probability"
@@ -853,6 +865,7 @@ class AlertPolicy:
         if (
             c.escalate_after_s is not None
             and st.raised_ts is not None
+            and st.clear_since is None  # not while the gas has returned (the docstring)
             and ts - st.raised_ts >= c.escalate_after_s
         ):
             return "duration"

@@ -293,6 +293,12 @@ class Profiles:
             return gas
         return float(str(np.float32(sent_gas(gas, axis))))
 
+    def zero(self, device_id: str) -> float:
+        """The device's reading at no gas, in its unit (:meth:`unit`): its profile's
+        ``zero``, 0.0 when none is given (every ppm, ppb and %LEL device). What the safety
+        rules measure a set point's deadband from (:func:`app.alerting.safety.short_of`)."""
+        return self.get(device_id).zero or 0.0
+
     def set_points(self, device_id: str) -> tuple[float, float] | None:
         """(low, high) set points of the device, in its unit (:meth:`unit`); None for a
         raw-unit device (counts, mV) without set points of its own. A ppm (ppb) device's

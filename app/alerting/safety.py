@@ -26,8 +26,10 @@ threshold rule: ``profiles.py``):
   reading was one implausible reading between two far lower ones, a ``spike`` (below), not
   gas. A reading over the set point within ``RECUR_S`` (60 s) of a spike is not held: gas
   that comes and goes (every third reading over it) is gas, not a glitch. "Near" is
-  measured in the set point's own size (``low - (1 - near_fraction) * |low|``), so a
-  negative set point of a raw unit works the same way. Readings refused for their stamp
+  measured from the device's zero (:func:`short_of`: ``zero + near_fraction * (low -
+  zero)``, 0 for a device without one), so a raw device at its zero (a 16-bit ADC centred
+  at 32,768 counts, set point 36,045) jumping over the set point is held as any other, and
+  a negative set point of a raw unit works the same way. Readings refused for their stamp
   (:meth:`SafetyRules.check_late`) have no neighbour on the time line and raise at once.
   Newcomer: a 5,420 ppm glitch every 97 s on clean air gave 38 warnings an hour; gas that
   stays near the set point (issue 10's ``([5100] + [3900] * 5) * 10``) is still one alert
@@ -35,15 +37,23 @@ threshold rule: ``profiles.py``):
 - Escalates warning -> critical on the first reading at or above the high set point; an
   acknowledged warning becomes ``active`` again (the danger alarm needs its own
   acknowledgement, as a detector's A2 alarm is not acknowledged by its A1's).
-- Clear condition: gas below ``low * (1 - hysteresis)``. The episode ends once the clear
-  condition has held for ``off_delay_s`` of reading time (off-delay, never on one reading).
+- Clear condition: gas below the clear limit, ``hysteresis`` (20 %) of the low set point's
+  distance from the device's zero under the set point (:func:`short_of`: ``zero + (1 -
+  hysteresis) * (low - zero)``; ``low * 0.8`` for every device whose zero is 0). The
+  episode ends once the clear condition has held for ``off_delay_s`` of reading time
+  (off-delay, never on one reading). The deadband used to be ``low * (1 - hysteresis)`` on
+  the reading as sent: on a 16-bit ADC centred at 32,768 counts with set points
+  36,045 / 40,960 that is 28,836 counts, under the zero, so a warning never cleared in
+  clean air; at -800 mV it is -640 mV, inside the alarm zone, so a steady -700 mV
+  cleared after 60 s and was raised again, every 600 s once chattering (a tester).
 - Latching (``latch_critical``, on by default, as IEC 60079-29-1 / EN 50194 detectors latch
   their high alarm): once critical, the alarm does not end when the gas clears; it goes to
   ``cleared_unacked`` and resolves when acknowledged (an ack given while the gas is still
   up is remembered, and the clear then resolves it). Gas back above the low set point while
   ``cleared_unacked`` makes it ``active`` again. Without latching a critical alarm
-  de-escalates to warning after the gas stays below ``high * (1 - hysteresis)`` for the
-  off-delay. The full table is in README "Alarm states".
+  de-escalates to warning after the gas stays below the high set point's clear limit
+  (:func:`short_of`, as above: ``high * 0.8`` with zero 0) for the off-delay. The full
+  table is in README "Alarm states".
 - Chattering (ANSI/ISA-18.2-2016's term for an alarm that returns soon after it cleared):
   a threshold alarm raised within ``chatter_window_s`` (600 s) of reading time after the
   device's last threshold all-clear keeps ``chatter_off_delay_s`` (600 s) as its off-delay
@@ -169,6 +179,26 @@ CONFIRM_MIN_S = 2.0
 #: not a glitch (a design choice: a glitch every 97 s stays one ``spike`` fault, newcomer).
 RECUR_S = 60.0
 Vals = tuple[float, float, float]
+
+
+def short_of(point: float, zero: float, keep: float) -> float:
+    """The reading that stands ``keep`` (a fraction, 0-1) of set point ``point``'s distance
+    from the device's ``zero`` (its reading at no gas), on the zero's side of the set point
+    (both in the device's unit; the rule compares upwards: a reading at or above a set point
+    alarms, so its deadband lies below it).
+
+    ``zero + keep * (point - zero)`` for a set point above the zero (every ppm, ppb and
+    %LEL device, zero 0: ``point * keep``, exactly as before zeros were taken into
+    account). A set point under the zero (a raw device with negative set points and no
+    ``zero`` given: -800 mV) keeps the distance as its size and reaches down from it:
+    ``point - (1 - keep) * (zero - point)`` (-800 mV, ``keep`` 0.8: -960 mV). The
+    clear limit is ``keep = 1 - hysteresis``, the near reading of the on-delay ``keep =
+    near_fraction``. Pure; raises nothing (NaN in, NaN out).
+    """
+    dist = point - zero
+    if dist >= 0.0:
+        return zero + keep * dist
+    return point + (1.0 - keep) * dist
 
 
 @dataclass(frozen=True, slots=True)
@@ -630,7 +660,7 @@ class SafetyRules:
         if points is None:
             return [], None
         low = points[0]
-        near = self._near(low)
+        near = self._near(d, low)
         u = self.profiles.unit(d)
         late = ts - p.ts > p.wait_s
         if p.raised and (gas >= near or late):
@@ -657,11 +687,20 @@ class SafetyRules:
             ),
         )
 
-    def _near(self, low: float) -> float:
-        """The lowest reading that counts as near the low set point ``low`` (device unit):
-        ``near_fraction`` of the way from 0 up to it, measured in its own size so that a
-        negative set point of a raw unit (mV) is judged the same way (-800 mV: -1,200)."""
-        return low - (1.0 - self.config.near_fraction) * abs(low)
+    def _near(self, d: str, low: float) -> float:
+        """The lowest reading of device ``d`` that counts as near its low set point ``low``
+        (device unit): ``near_fraction`` of the way from the device's zero up to it
+        (:func:`short_of`; zero 0 without one: 2,500 ppm for 5,000 ppm; a 16-bit ADC
+        centred at 32,768 counts, set point 36,045: 34,406.5; a negative set point of a raw
+        unit without a zero, -800 mV: -1,200)."""
+        return short_of(low, self.profiles.zero(d), self.config.near_fraction)
+
+    def _clear_limit(self, d: str, point: float) -> float:
+        """The clear limit of device ``d``'s set point ``point`` (device unit): a reading
+        under it counts towards the off-delay (the low set point) or the de-escalation (the
+        high one). ``hysteresis`` of the set point's distance from the device's zero under
+        it (:func:`short_of`): ``point * (1 - hysteresis)`` for a device whose zero is 0."""
+        return short_of(point, self.profiles.zero(d), 1.0 - self.config.hysteresis)
 
     def _recurring(self, d: str, ts: float) -> bool:
         """Whether device ``d`` had a spike (an unconfirmed reading over a set point) within
@@ -722,7 +761,7 @@ class SafetyRules:
             if (
                 not confirmed
                 and c.confirm_max_s > 0
-                and not prev >= self._near(low)  # NaN (no previous reading) too
+                and not prev >= self._near(d, low)  # NaN (no previous reading) too
                 and not (crit and math.isnan(prev))  # a spike needs a reading before it
                 and not self._recurring(d, ts)
             ):
@@ -750,7 +789,7 @@ class SafetyRules:
             sp = high if crit else low
             why = (
                 f"; back {since:g} s after its last all-clear: chattering (ISA-18.2), "
-                f"clears after {c.chatter_off_delay_s:g} s below {low * (1 - c.hysteresis):g} {u}"
+                f"clears after {c.chatter_off_delay_s:g} s below {self._clear_limit(d, low):g} {u}"
                 if chatter
                 else ""
             )
@@ -802,10 +841,11 @@ class SafetyRules:
                     f"gas {_num(gas)} {u} >= set point {_num(high)} {u}",
                 )
             )
+        high_clear = self._clear_limit(d, high)
         if (
             ep.severity == Severity.CRITICAL
             and not ep.latched
-            and self._held(d, ep, "high_clear_since", gas < high * (1 - c.hysteresis), ts)
+            and self._held(d, ep, "high_clear_since", gas < high_clear, ts)
         ):
             ep.severity, ep.high_clear_since = Severity.WARNING, None
             out.append(
@@ -815,13 +855,14 @@ class SafetyRules:
                     ts,
                     gas,
                     "de-escalated",
-                    f"gas below {high * (1 - c.hysteresis):g} {u} for {c.off_delay_s:g} s",
+                    f"gas below {high_clear:g} {u} for {c.off_delay_s:g} s",
                 )
             )
         if not out:
             out += self._recurred(d, ep, ts, gas, low, high, u)
         delay = c.chatter_off_delay_s if ep.chattering else c.off_delay_s
-        clear = gas < low * (1 - c.hysteresis)
+        low_clear = self._clear_limit(d, low)
+        clear = gas < low_clear
         began = ep.clear_since
         if clear and not ep.held_back and began is not None and ts - began >= c.off_delay_s:
             ep.held_back = True  # the plain off-delay would have resolved it here
@@ -832,7 +873,7 @@ class SafetyRules:
                 ep,
                 ts,
                 gas,
-                f"gas below {low * (1 - c.hysteresis):g} {u} for {delay:g} s"
+                f"gas below {low_clear:g} {u} for {delay:g} s"
                 + (" (chattering: the longer off-delay)" if ep.chattering else ""),
             )
         if out:
@@ -869,7 +910,7 @@ class SafetyRules:
                 gas,
                 "recurred",
                 f"gas {_num(gas)} {u} >= set point {_num(sp)} {u} again, {ts - since:g} s after it "
-                f"fell below {low * (1 - self.config.hysteresis):g} {u} (chattering: the "
+                f"fell below {self._clear_limit(d, low):g} {u} (chattering: the "
                 "longer off-delay kept the alarm open)",
             )
         ]

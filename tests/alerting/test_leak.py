@@ -263,6 +263,34 @@ def test_an_acknowledged_warning_that_escalates_is_active_again() -> None:
         assert p.open_alert("d").state == "active"
 
 
+def test_no_duration_escalation_once_the_gas_has_returned() -> None:
+    """An acknowledged warning whose gas cleared at 250 s was escalated by ``duration`` at
+    308 s (raised at 8 s, ``escalate_after_s`` 300 s), two seconds before its all-clear:
+    critical and ``active`` again, its acknowledgement lost (a tester, 2 Dec). The age of
+    an alert is no reason to escalate while it waits out its off-delay; a window not
+    clear again escalates it."""
+    p = make(escalate_after_s=300.0, off_delay_s=60.0, clear_n=10, raise_min_s=8.0)
+    events = []
+    for t in range(400):
+        leak = t < 250
+        e = p.update("d", 0.8 if leak else 0.02, float(t), 800.0 if leak else 400.0, elevated=leak)
+        events += [e] if e else []
+        if t == 100:
+            aid = p.open_alert("d").alert_id
+            events.append(p.acknowledge("d", aid, ack=Ack("ann", "seen"), ts=100.0))
+    got = [(e.type, e.severity, e.state, e.reason, e.ts) for e in events]
+    assert got == [
+        ("alert.raised", "warning", "active", None, 8.0),
+        ("alert.acknowledged", "warning", "acknowledged", "acknowledged", 100.0),
+        ("alert.resolved", "warning", "resolved", "all clear", 310.0),
+    ]
+    # a clear window in the middle of a leak defers the escalation to the next window only
+    p = make(escalate_after_s=300.0, off_delay_s=60.0, clear_n=10, raise_min_s=8.0)
+    probs = {t: (0.02 if t == 308 else 0.8) for t in range(330)}
+    events = [e for t in range(330) if (e := p.update("d", probs[t], float(t), 800.0))]
+    assert [(e.reason, e.ts) for e in events] == [(None, 8.0), ("duration", 309.0)]
+
+
 def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
     p = lifecycle()
     for i in range(5):

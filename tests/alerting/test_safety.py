@@ -11,7 +11,7 @@ import numpy as np
 
 from app.alerting.events import Ack, AlertEvent
 from app.alerting.profiles import LEL_PCT_VOL, DeviceProfile, Profiles
-from app.alerting.safety import SafetyConfig, SafetyRules
+from app.alerting.safety import SafetyConfig, SafetyRules, short_of
 from app.schemas.devices import Gas
 from app.sim import clean_air
 from tests.conftest import SMOKE_CSV, needs_data
@@ -285,6 +285,84 @@ def test_a_negative_set_point_is_confirmed_like_a_positive_one() -> None:
     events = feed(rules, gas_only([-1_000.0] * 10 + [-700.0] * 20), device="mv")
     assert [(e.type, e.kind, e.reason) for e in events] == [("alert.raised", "threshold", "low")]
     assert events[0].ts == T0 + 10  # the first reading over the set point, at once
+
+
+def test_negative_set_points_keep_their_deadband_outside_the_alarm_zone() -> None:
+    """A tester: an mV device with set points -800 / -400 mV reading -1,000 then a steady
+    -700 mV had its warning cleared after 60 s and raised again, then every 600 s once
+    chattering: the clear limit was ``-800 * 0.8`` = -640 mV, inside the alarm zone. The
+    deadband is 20 % of the set point's distance from the zero under it: -960 mV."""
+    profiles = Profiles(low_ppm=5000, high_ppm=12500)
+    profiles.set("neg", DeviceProfile(unit="mV", low_set_point=-800, high_set_point=-400))
+    rules = SafetyRules(profiles=profiles)
+    events = feed(rules, gas_only([-1_000.0] * 30 + [-700.0] * 1800), device="neg")
+    assert summary(events) == [("alert.raised", "warning", "active", "low")]
+    # back under the clear limit it clears after the off-delay, naming the limit
+    events = feed(rules, gas_only([-1_000.0] * 61), device="neg", t0=T0 + 1830)
+    assert summary(events) == [("alert.resolved", "warning", "resolved", "all clear")]
+    assert events[0].ts == T0 + 1830 + 60 and "below -960 mV for 60 s" in (events[0].detail or "")
+
+
+def test_a_centred_adc_zero_measures_the_deadband_and_the_on_delay_from_its_zero() -> None:
+    """A tester: a 16-bit ADC centred at 32,768 counts (its zero) with set points 36,045 /
+    40,960 counts (10 / 25 %LEL) read 37,000 for 10 s, then clean air for 30 min: the
+    warning was still active, its clear limit ``36,045 * 0.8`` = 28,836 counts lying under
+    the zero. Measured from the zero it is 35,389.6 counts, so it clears after the 60 s
+    off-delay. The jump from its zero to 37,000 is a jump from under half the set point
+    (34,406.5 from the zero; 18,022.5 measured from 0, which took clean air for near), so
+    it waits for the next reading, which confirms it."""
+    profiles = Profiles(low_ppm=5000, high_ppm=12500)
+    adc = DeviceProfile(unit="counts", zero=32_768, low_set_point=36_045, high_set_point=40_960)
+    profiles.set("adc", adc)
+    rules = SafetyRules(profiles=profiles)
+    events = feed(rules, gas_only([32_768.0] * 30 + [37_000.0] * 10 + [32_768.0] * 1800), "adc")
+    assert summary(events) == [
+        ("alert.raised", "warning", "active", "low"),
+        ("alert.resolved", "warning", "resolved", "all clear"),
+    ]
+    assert "confirmed by the next reading" in (events[0].detail or "")
+    assert events[0].ts == T0 + 30 and events[1].ts == T0 + 40 + 60
+    assert "below 35389.6 counts for 60 s" in (events[1].detail or "")
+    # a lone reading over the set point between two at the zero is a spike, no warning
+    lone = feed(rules, gas_only([32_768.0, 37_000.0, 32_768.0]), "adc", t0=T0 + 4000)
+    assert [(e.kind, e.reason) for e in lone] == [("sensor_fault", "spike")]
+
+
+def test_the_high_set_points_de_escalation_is_measured_from_the_zero() -> None:
+    """Without latching, a critical alarm de-escalates once the gas stays under the high set
+    point's clear limit for the off-delay: ``40,960 * 0.8`` = 32,768 counts on the centred
+    ADC, its zero itself, so gas at 38,000 (between the set points) never de-escalated it.
+    From the zero the limit is 39,321.6 counts."""
+    profiles = Profiles(low_ppm=5000, high_ppm=12500)
+    adc = DeviceProfile(unit="counts", zero=32_768, low_set_point=36_045, high_set_point=40_960)
+    profiles.set("adc", adc)
+    rules = SafetyRules(SafetyConfig(latch_critical=False), profiles=profiles)
+    events = feed(rules, gas_only([36_500.0] * 5 + [41_000.0] * 5 + [38_000.0] * 120), "adc")
+    assert summary(events) == [
+        ("alert.raised", "warning", "active", "low"),
+        ("alert.updated", "critical", "active", "escalated"),
+        ("alert.updated", "warning", "active", "de-escalated"),
+    ]
+    assert events[2].ts == T0 + 10 + 60
+    assert "gas below 39321.6 counts for 60 s" in (events[2].detail or "")
+
+
+def test_the_clear_limit_of_a_device_whose_zero_is_0_is_unchanged() -> None:
+    """ppm, ppb and %LEL devices (zero 0): the clear limit is ``set point * (1 -
+    hysteresis)`` to the last bit, as before the zero was taken into account, and the near
+    reading of the on-delay ``set point * near_fraction``; a rising raw device with a zero
+    measures both from it, on either side of 0 (a 4-20 mA loop at 1,000 mV: 1,400 mV
+    clears under 1,320 mV)."""
+    rng = np.random.default_rng(7)
+    for low in [5_000.0, 4_400.0, 850.0, 10.0, 12_500.0, *rng.uniform(1e-3, 6e7, 2000)]:
+        for h in (0.2, 0.1, 0.35, 0.0):
+            assert short_of(low, 0.0, 1.0 - h) == low * (1 - h)
+        assert short_of(low, 0.0, 0.5) == low - 0.5 * abs(low)
+    assert short_of(1_400.0, 1_000.0, 0.8) == 1_320.0
+    assert short_of(1_400.0, 1_000.0, 0.5) == 1_200.0
+    assert short_of(-800.0, -1_000.0, 0.8) == -840.0  # a zero under 0: -800 is 200 above it
+    assert short_of(-800.0, 0.0, 0.8) == -960.0  # a set point under the zero: its size
+    assert short_of(-800.0, 0.0, 0.5) == -1_200.0  # as the on-delay's near reading was
 
 
 def test_the_high_set_point_is_immediate_and_the_low_one_waits_one_reading() -> None:

@@ -274,6 +274,35 @@ async def test_a_counts_device_has_no_ppm_set_point_and_errors_name_the_field(
         assert r.json()["set_points"] == [10.0, 25.0] and r.json()["set_points_ppm"] is None
 
 
+async def test_a_raw_devices_threshold_alarm_clears_from_its_zero_through_the_app(
+    make_client: Callable[..., Any],
+) -> None:
+    """A tester, live: a 16-bit ADC centred at 32,768 counts (``zero``) with set points
+    36,045 / 40,960 counts: 37,000 for 10 s then clean air, and the warning was still
+    active 30 min later (its clear limit, ``36,045 * 0.8``, lay under the zero); an mV device
+    with set points -800 / -400 mV at a steady -700 mV was cleared and raised again every
+    600 s (its limit, -640 mV, lay inside the alarm zone). The profile's zero reaches the
+    rules: the ADC clears 60 s after the gas is back, the -700 mV warning stays one alarm."""
+    async for c in make_client():
+        adc = {"unit": "counts", "zero": 32768, "low_set_point": 36045, "high_set_point": 40960}
+        assert (await c.put("/api/devices/adc", json=adc)).status_code == 200
+        await post(c, "adc", [32_768.0] * 30 + [37_000.0] * 10 + [32_768.0] * 1800)
+        evs = await events(c, "adc")
+        assert [(e["type"], e["kind"], e["reason"]) for e in evs] == [
+            ("alert.raised", "threshold", "low"),
+            ("alert.resolved", "threshold", "all clear"),
+        ]
+        assert evs[1]["ts"] == "2026-01-01T00:01:40.000Z"  # T0 + 40 s + the 60 s off-delay
+        assert evs[1]["detail"] == "gas below 35389.6 counts for 60 s"
+        assert (await c.get("/api/devices/adc")).json()["alert_state"] == "normal"
+        neg = {"unit": "mV", "low_set_point": -800, "high_set_point": -400}
+        assert (await c.put("/api/devices/neg", json=neg)).status_code == 200
+        await post(c, "neg", [-1_000.0] * 30 + [-700.0] * 1800)
+        assert [(e["type"], e["reason"]) for e in await events(c, "neg")] == [
+            ("alert.raised", "low")
+        ]
+
+
 async def test_a_unit_change_with_open_alerts_is_refused_unless_forced(
     make_client: Callable[..., Any],
 ) -> None:
