@@ -461,11 +461,16 @@ class Store:
         self,
         *,
         notified_before: float,
+        after_seq: int = 0,
         limit: int = 500,
     ) -> list[dict[str, Any]]:
-        """Open critical alerts not acknowledged whose last notification is older than
-        ``notified_before`` (wall-clock epoch s), oldest first; alerts stored before
-        notification times were kept (NULL) count as due."""
+        """One page of the open critical alerts not acknowledged whose last notification is
+        older than ``notified_before`` (wall-clock epoch s; alerts stored before
+        notification times were kept, NULL, count as due): at most ``limit`` rows with
+        ``seq > after_seq``, in ``seq`` order. Page on with the last row's ``seq``
+        (:meth:`app.services.alerts.AlertService.remind` does): a caller that skips some
+        rows (silenced, another replica's) must not stop at the first page, or ``limit``
+        such rows hold it for good (their notification time never moves)."""
         t = Alert.__table__
         q = (
             select(t)
@@ -473,20 +478,30 @@ class Store:
                 t.c.severity == Severity.CRITICAL.value,
                 t.c.state.in_(["active", "cleared_unacked"]),
                 or_(t.c.notified_at <= notified_before, t.c.notified_at.is_(None)),
+                t.c.seq > after_seq,
             )
-            .order_by(t.c.notified_at)
+            .order_by(t.c.seq)
             .limit(limit)
         )
         async with self.engine.connect() as conn:
             return [dict(r._mapping) for r in (await conn.execute(q)).all()]
 
-    async def silenced_open_alerts(self, *, limit: int = 500) -> list[dict[str, Any]]:
-        """Open alerts whose last event a silence matched (so subscribers and webhooks have
-        not heard their current state), oldest first."""
+    async def silenced_open_alerts(
+        self, *, after_seq: int = 0, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """One page of the open alerts whose last event a silence matched (so subscribers
+        and webhooks have not heard their current state): at most ``limit`` rows with
+        ``seq > after_seq``, oldest first. Page on with the last row's ``seq``: rows that a
+        silence still matches stay in this set, and a caller that stopped at the first
+        page would never reach the others."""
         t = Alert.__table__
         q = (
             select(t)
-            .where(t.c.state.in_(["active", "acknowledged", "cleared_unacked"]), t.c.silenced)
+            .where(
+                t.c.state.in_(["active", "acknowledged", "cleared_unacked"]),
+                t.c.silenced,
+                t.c.seq > after_seq,
+            )
             .order_by(t.c.seq)
             .limit(limit)
         )
