@@ -307,34 +307,61 @@ class AlertService:
         return n
 
     async def announce_unsilenced(self) -> int:
-        """Publish ``alert.updated`` (``reason`` ``"silence_ended"``) for each open alert
-        whose last event a silence matched and that no silence matches now: an alert raised
-        or changed during a silence is announced to subscribers and webhooks as soon as the
-        silence ends (expired or deleted), not at the next reminder or change. The event
-        carries the alert's stored state, severity and values, and is stored like every
-        event. Returns how many were published.
+        """Announce to subscribers and webhooks every alert owed its current state that no
+        silence matches now (``unannounced``: its last event was silenced, and it is open
+        or an earlier event of it was announced), as soon as the silence ends (expired or
+        deleted), not at the next reminder or change:
 
-        Every such alert is announced however many others a silence still matches: the
-        rows are read in pages of :attr:`page_size` by ``seq`` (a keyset cursor), each page
-        read and published under one hold of the write lock, released between pages. So
-        one pass holds at most one page in memory and the lock for one page at a time; it
-        takes one query per page of alerts still owed an announcement (bounded by the open
-        alerts). It used to read the oldest 500 only: with 700 alerts under one silence,
-        200 were never announced, and 500 older alerts still silenced kept any other from
-        being announced at all (tester, 2 Dec).
+        * an open alert: ``alert.updated``, ``reason`` ``"silence_ended"``, with its stored
+          state, severity and values (reminders count from it);
+        * an alert announced before and resolved under the silence: its ``alert.resolved``
+          again, ``reason`` ``"silence_ended"``, ``ts`` its resolution time (the
+          ``resolved_at`` it keeps). Before, only open alerts were announced: a warning
+          heard raised, silenced, then cleared, was never told as resolved, and subscribers
+          and webhooks kept a phantom active alarm (tester, 2 Dec). One raised and resolved
+          under silences was never heard and is not announced.
+
+        Events are stored like every event. Every owed alert is announced however many
+        others a silence still matches: rows are read in pages of :attr:`page_size` by
+        ``seq`` (a keyset cursor over ``ix_alerts_unannounced``), each page read and
+        published under one hold of the write lock, released between pages. So one pass
+        holds at most one page in memory and the lock for one page at a time, with one
+        query per page of alerts owed (the open ones and the resolutions not yet told).
+        It used to read the oldest 500 only: with 700 alerts under one silence, 200 were
+        never announced, and 500 older alerts still silenced kept any other from being
+        announced at all (tester, 2 Dec). Returns how many events were published.
         """
         return await self._paged(
-            lambda after: self.store.silenced_open_alerts(after_seq=after, limit=self.page_size),
-            lambda r, now: _from_row(
-                r,
+            lambda after: self.store.unannounced_alerts(after_seq=after, limit=self.page_size),
+            self._silence_ended,
+        )
+
+    def _silence_ended(self, row: dict[str, Any], now: float) -> AlertEvent:
+        """The event that tells an alert row's current state once its silence has ended
+        (:meth:`announce_unsilenced`); ``now``: epoch s."""
+        if row["state"] != AlertState.RESOLVED:
+            return _from_row(
+                row,
                 EventType.UPDATED,
                 ts=now,
                 reason="silence_ended",
                 detail=(
                     f"raised or changed while silenced (last change "
-                    f"{iso(r['updated_ts'])}); the silence has ended"
+                    f"{iso(row['updated_ts'])}); the silence has ended"
                 ),
-            ),
+            )
+        resolved = row["resolved_ts"] if row["resolved_ts"] is not None else now
+        peak = _peak(row)
+        if peak is not None:
+            # the hub forgot the alert at its silenced resolution: a min_severity
+            # subscriber judges this one on the alert's peak, as it judged the raise
+            self.log.hub.seed_peaks({row["alert_id"]: peak})
+        return _from_row(
+            row,
+            EventType.RESOLVED,
+            ts=resolved,
+            reason="silence_ended",
+            detail=f"resolved while silenced at {iso(resolved)}; the silence has ended",
         )
 
     async def sweep_silences(self) -> int:
