@@ -21,6 +21,7 @@ from app.alerting.safety import FAULTS
 from app.config import Settings
 from app.main import create_app
 from app.schemas.devices import FaultCondition
+from app.services.hub import EventFilter
 from tests.conftest import SILENCE_END, auth_headers, reading
 
 T0 = 1_767_225_600.0
@@ -803,3 +804,55 @@ async def test_every_alarm_whose_silence_ended_is_announced(
             ("alert.raised", "low"),
             ("alert.updated", "silence_ended"),
         ]
+
+
+async def test_an_alarm_heard_raised_then_resolved_under_a_silence_is_told_resolved(
+    make_client: Callable[..., Any],
+) -> None:
+    """A tester's warning was heard raised; then a silence was created, the gas cleared and
+    the ``alert.resolved`` was stored silenced; when the silence was deleted nothing was
+    announced, so subscribers and webhooks kept a phantom active alarm. Now its resolution
+    is announced when the silence ends (``reason`` ``silence_ended``, to the hub and to
+    webhooks), with the alert's resolution time; an alarm raised and resolved under the
+    silence (never heard) is not."""
+    async for c in make_client(webhook_urls=[HOOK]):
+        hub = c.gasleak.log.hub
+        async with hub.subscribe(EventFilter.of(min_severity="warning")) as sub:
+            await post(c, "sr-1", [6000.0, 6000.0])
+            sid = await _silence(c, "sr-*")
+            await post(c, "sr-2", [6000.0, 6000.0])  # raised and resolved under the silence
+            for dev in ("sr-1", "sr-2"):
+                await post(c, dev, [400.0] * 120, t0=T0 + 2)
+            [raised, quiet] = await events(c, "sr-1")
+            assert (quiet["type"], quiet["silenced"]) == ("alert.resolved", True)
+            [stored] = (await c.get("/api/alerts", params={"device_id": "sr-1"})).json()["alerts"]
+            assert stored["state"] == "resolved"
+            assert (await c.delete(f"/api/silences/{sid}")).status_code == 200
+            [_, _, told] = await events(c, "sr-1")
+            assert (told["type"], told["state"], told["reason"], told["silenced"]) == (
+                "alert.resolved",
+                "resolved",
+                "silence_ended",
+                False,
+            )
+            assert told["alert_id"] == raised["alert_id"] and told["ts"] == quiet["ts"]
+            assert [e["silenced"] for e in await events(c, "sr-2")] == [True, True]
+            heard = []
+            async with asyncio.timeout(5):
+                async for e in sub:
+                    heard.append((e["device_id"], e["type"], e["reason"]))
+                    if e["event_id"] == told["event_id"]:
+                        break
+            assert heard == [
+                ("sr-1", "alert.raised", "low"),
+                ("sr-1", "alert.resolved", "silence_ended"),
+            ]
+        deliveries = (await c.get("/api/webhooks/deliveries")).json()["deliveries"]
+        assert sorted(d["event_id"] for d in deliveries) == [
+            raised["event_id"],
+            told["event_id"],
+        ]
+        [after] = (await c.get("/api/alerts", params={"device_id": "sr-1"})).json()["alerts"]
+        assert (after["resolved_at"], after["silenced"]) == (stored["resolved_at"], False)
+        assert (await c.delete(f"/api/silences/{sid}")).status_code == 200  # again: nothing
+        assert len(await events(c, "sr-1")) == 3
