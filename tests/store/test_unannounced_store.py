@@ -4,11 +4,10 @@ reached by paging on ``seq``, however many before it the caller skips."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.store import Store
 from app.store.repo import ROOT
@@ -73,45 +72,46 @@ async def test_pages_by_seq_reach_every_row(store: Store) -> None:
         assert got == ids
 
 
-async def test_migration_0011_marks_the_resolutions_and_open_alerts_owed(tmp_path: Path) -> None:
+async def test_migration_0011_marks_the_resolutions_and_open_alerts_owed(db_url: str) -> None:
     """A store at 0010 holding a heard alert resolved under a silence, a silenced one never
     heard, an open silenced one and a loud one: after the upgrade the first and third are
     owed their state, so the first sweep announces the resolution missed before it."""
-    path = tmp_path / "old.db"
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
-    engine = create_engine(f"sqlite:///{path}")
     rows = [  # alert, state, last event silenced, events' silenced flags
         ("heard", "resolved", True, (False, True)),
         ("quiet", "resolved", True, (True, True)),
         ("open", "active", True, (True,)),
         ("loud", "resolved", False, (False, False)),
     ]
-    with engine.begin() as conn:
+
+    def at_0010(conn: Connection) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0010")
-        eid = 0
         for alert, state, silenced, flags in rows:
             for f in flags:
-                eid += 1
                 conn.execute(
                     text(
-                        "INSERT INTO events (event_id, type, alert_id, device_id, kind, "
-                        "severity, ts, published_at, data, silenced) VALUES (:i, 'x', :a, 'd', "
-                        "'threshold', 'warning', 1.0, 1.0, '{}', :s)"
+                        "INSERT INTO events (type, alert_id, device_id, kind, severity, ts, "
+                        "published_at, data, silenced) VALUES ('x', :a, 'd', 'threshold', "
+                        "'warning', 1.0, 1.0, '{}', :s)"
                     ),
-                    {"i": eid, "a": alert, "s": f},
+                    {"a": alert, "s": f},
                 )
             conn.execute(
                 text(
                     "INSERT INTO alerts (alert_id, device_id, kind, state, severity, "
                     "opened_ts, updated_ts, last_event_id, silenced) VALUES (:a, 'd', "
-                    "'threshold', :st, 'warning', 1.0, 1.0, :i, :s)"
+                    "'threshold', :st, 'warning', 1.0, 1.0, 0, :s)"
                 ),
-                {"a": alert, "st": state, "i": eid, "s": silenced},
+                {"a": alert, "st": state, "s": silenced},
             )
-    engine.dispose()
-    store = Store(f"sqlite+aiosqlite:///{path}")
+
+    engine = create_async_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(at_0010)
+    await engine.dispose()
+    store = Store(db_url)
     await store.migrate()
     try:
         assert await _owed(store) == ["heard", "open"]
