@@ -31,6 +31,9 @@ from app.schemas.readings import iso
 from app.services.eventlog import EventLog
 from app.store import Store
 
+#: Default :attr:`AlertService.page_size`.
+PAGE_SIZE = 500
+
 
 class BadCursor(GasleakError):
     """A pagination cursor that this service did not hand out."""
@@ -128,6 +131,9 @@ class AlertService:
         self.rules = rules
         self.silences = silences
         self.clock = clock
+        #: Alert rows read per query, and published per hold of the write lock, by
+        #: :meth:`remind` and :meth:`announce_unsilenced` (which page through all of them).
+        self.page_size = PAGE_SIZE
         #: Cluster mode: reminders only for the devices this replica owns (one sender each).
         self.owns: Callable[[str], bool] | None = None
         #: Ids of the silences ended as of the last :meth:`sweep_silences` (None: not run).
@@ -301,26 +307,62 @@ class AlertService:
         return n
 
     async def announce_unsilenced(self) -> int:
-        """Publish ``alert.updated`` (``reason`` ``"silence_ended"``) for each open alert
-        whose last event a silence matched and that no silence matches now: an alert raised
-        or changed during a silence is announced to subscribers and webhooks as soon as the
-        silence ends (expired or deleted), not at the next reminder or change. The event
-        carries the alert's stored state, severity and values, and is stored like every
-        event. Returns how many were published.
+        """Announce to subscribers and webhooks every alert owed its current state that no
+        silence matches now (``unannounced``: its last event was silenced, and it is open
+        or an earlier event of it was announced), as soon as the silence ends (expired or
+        deleted), not at the next reminder or change:
+
+        * an open alert: ``alert.updated``, ``reason`` ``"silence_ended"``, with its stored
+          state, severity and values (reminders count from it);
+        * an alert announced before and resolved under the silence: its ``alert.resolved``
+          again, ``reason`` ``"silence_ended"``, ``ts`` its resolution time (the
+          ``resolved_at`` it keeps). Before, only open alerts were announced: a warning
+          heard raised, silenced, then cleared, was never told as resolved, and subscribers
+          and webhooks kept a phantom active alarm (tester, 2 Dec). One raised and resolved
+          under silences was never heard and is not announced.
+
+        Events are stored like every event. Every owed alert is announced however many
+        others a silence still matches: rows are read in pages of :attr:`page_size` by
+        ``seq`` (a keyset cursor over ``ix_alerts_unannounced``), each page read and
+        published under one hold of the write lock, released between pages. So one pass
+        holds at most one page in memory and the lock for one page at a time, with one
+        query per page of alerts owed (the open ones and the resolutions not yet told).
+        It used to read the oldest 500 only: with 700 alerts under one silence, 200 were
+        never announced, and 500 older alerts still silenced kept any other from being
+        announced at all (tester, 2 Dec). Returns how many events were published.
         """
-        async with self.store.write_lock:
-            now = self.clock()
-            rows = await self.store.silenced_open_alerts()
-            return await self._publish_unsilenced(
-                rows,
-                now,
+        return await self._paged(
+            lambda after: self.store.unannounced_alerts(after_seq=after, limit=self.page_size),
+            self._silence_ended,
+        )
+
+    def _silence_ended(self, row: dict[str, Any], now: float) -> AlertEvent:
+        """The event that tells an alert row's current state once its silence has ended
+        (:meth:`announce_unsilenced`); ``now``: epoch s."""
+        if row["state"] != AlertState.RESOLVED:
+            return _from_row(
+                row,
                 EventType.UPDATED,
-                "silence_ended",
-                lambda r: (
+                ts=now,
+                reason="silence_ended",
+                detail=(
                     f"raised or changed while silenced (last change "
-                    f"{iso(r['updated_ts'])}); the silence has ended"
+                    f"{iso(row['updated_ts'])}); the silence has ended"
                 ),
             )
+        resolved = row["resolved_ts"] if row["resolved_ts"] is not None else now
+        peak = _peak(row)
+        if peak is not None:
+            # the hub forgot the alert at its silenced resolution: a min_severity
+            # subscriber judges this one on the alert's peak, as it judged the raise
+            self.log.hub.seed_peaks({row["alert_id"]: peak})
+        return _from_row(
+            row,
+            EventType.RESOLVED,
+            ts=resolved,
+            reason="silence_ended",
+            detail=f"resolved while silenced at {iso(resolved)}; the silence has ended",
+        )
 
     async def sweep_silences(self) -> int:
         """:meth:`announce_unsilenced` when a silence has ended since the last call (by id:
@@ -335,30 +377,59 @@ class AlertService:
 
     async def remind(self, interval_s: float) -> int:
         """Publish ``alert.reminder`` for each open, unacknowledged, unsilenced critical
-        alert last notified ``interval_s`` or more ago (wall clock); returns how many."""
-        async with self.store.write_lock:  # an acknowledgement in between is seen, not raced
-            now = self.clock()
-            rows = await self.store.due_reminders(notified_before=now - interval_s)
-            return await self._publish_unsilenced(
-                rows,
-                now,
+        alert last notified ``interval_s`` or more ago (wall clock); returns how many.
+
+        Every due alert is reminded however many others are silenced (or, in cluster mode,
+        another replica's): the due rows are read in pages of :attr:`page_size` by ``seq``
+        (a keyset cursor), each page read and published under one hold of the write lock
+        (an acknowledgement in between is seen, not raced), released between pages. One
+        pass holds one page in memory and runs one query per page of due alerts (bounded
+        by the open critical alerts). It used to read the 500 longest unnotified only, and
+        500 older silenced alarms, whose notification time never moves, held those slots
+        for good: no reminder for anyone else (tester, 2 Dec)."""
+        notified_before = self.clock() - interval_s
+        return await self._paged(
+            lambda after: self.store.due_reminders(
+                notified_before=notified_before, after_seq=after, limit=self.page_size
+            ),
+            lambda r, now: _from_row(
+                r,
                 EventType.REMINDER,
-                "reminder",
-                lambda r: f"critical and not acknowledged since {iso(r['opened_ts'])}",
-            )
+                ts=now,
+                reason="reminder",
+                detail=f"critical and not acknowledged since {iso(r['opened_ts'])}",
+            ),
+        )
+
+    async def _paged(
+        self,
+        page: Callable[[int], Awaitable[Sequence[dict[str, Any]]]],
+        make: Callable[[dict[str, Any], float], AlertEvent],
+    ) -> int:
+        """For each page ``page(after_seq)`` of alert rows (``seq`` order, at most
+        :attr:`page_size`), until a short one: under the write lock, publish ``make(row,
+        now)`` for each row of a device this node owns that no silence matches now (epoch
+        s). Returns how many events were published."""
+        after, n = 0, 0
+        while True:
+            async with self.store.write_lock:
+                now = self.clock()
+                rows = await page(after)
+                n += await self._publish_unsilenced(rows, now, make)
+            if len(rows) < self.page_size:
+                return n
+            after = rows[-1]["seq"]
 
     async def _publish_unsilenced(
         self,
         rows: Sequence[dict[str, Any]],
         now: float,
-        kind: EventType,
-        reason: str,
-        detail: Callable[[dict[str, Any]], str],
+        make: Callable[[dict[str, Any], float], AlertEvent],
     ) -> int:
-        """Publish one ``kind`` event for each alert row of a device this node owns that no
+        """Publish ``make(row, now)`` for each alert row of a device this node owns that no
         silence matches now (the caller holds the write lock); returns how many."""
         events = [
-            _from_row(r, kind, ts=now, reason=reason, detail=detail(r))
+            make(r, now)
             for r in rows
             if (self.owns is None or self.owns(r["device_id"]))
             and not self.silences.matching(

@@ -39,8 +39,11 @@ from typing import Any
 import httpx
 
 from app.store import Store
+from app.store.webhooks import NOT_NOW
 
 log = logging.getLogger(__name__)
+#: Default :attr:`ReceiverWorker.page`.
+PAGE = 100
 IDLE_POLL_S = 30.0  # a worker with nothing pending looks again at least this often
 #: Most bytes of a receiver's answer read (kept as the delivery's last_error on failure).
 MAX_RESPONSE_BYTES = 4096
@@ -99,16 +102,20 @@ class ReceiverWorker:
         self.retry = retry
         self.allowed_hosts = allowed_hosts or []
         self.wake = asyncio.Event()
+        #: Deliveries read per query (refused ones not yet due are left out of it).
+        self.page = PAGE
 
     async def run(self) -> None:
         """Loop forever: deliver what is due, sleep until the next retry or a new event."""
         async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False) as client:
             while True:
                 self.wake.clear()
-                rows = await self.store.deliveries.pending(self.url)
-                if not rows:
+                rows = await self.store.deliveries.pending(self.url, self.page, now=time.time())
+                if not rows:  # none, or only refused ones not due: until the first is, or news
+                    due = await self.store.deliveries.next_due(self.url)
+                    idle = IDLE_POLL_S if due is None else due - time.time()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), IDLE_POLL_S)
+                        await asyncio.wait_for(self.wake.wait(), min(max(idle, 0), IDLE_POLL_S))
                     continue
                 acted = False
                 for row in rows:
@@ -205,7 +212,7 @@ def refused(status: int | None) -> bool:
     """Whether an HTTP status refuses one event while the receiver is up: a 4xx other than
     408 (timeout), 425 (too early) and 429 (rate limited), which say "not now" to any event
     (RFC 9110 section 15.5, RFC 6585 section 4, RFC 8470 section 5.2)."""
-    return status is not None and 400 <= status < 500 and status not in (408, 425, 429)
+    return status is not None and 400 <= status < 500 and status not in NOT_NOW
 
 
 class Outcome(enum.Enum):

@@ -61,6 +61,7 @@ class Alert(Base):
         Index("ix_alerts_device", "device_id", "seq"),
         Index("ix_alerts_state", "state", "seq"),
         Index("ix_alerts_opened", "opened_ts"),
+        Index("ix_alerts_unannounced", "unannounced", "seq"),
     )
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -94,6 +95,14 @@ class Alert(Base):
     silenced: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
     notified_at: Mapped[float | None] = mapped_column(
         Float, nullable=True, doc="Wall time of the last raise/update/reminder (reminders)"
+    )
+    unannounced: Mapped[bool] = mapped_column(
+        Boolean,
+        server_default=false(),
+        default=False,
+        doc="Subscribers and webhooks are owed its current state: its last event was "
+        "silenced, and it is open or an earlier event of it was announced; cleared by its "
+        "next unsilenced event (AlertService.announce_unsilenced); migration 0011",
     )
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -314,6 +315,7 @@ class Store:
                 "gas_unit": e.gas_unit,
                 "gas_pct_lel": e.gas_pct_lel,
                 "silenced": e.silenced,
+                "unannounced": e.silenced,  # open: owed its state once no silence matches
                 "episode": None if e.episode is None else e.episode.to_wire(e.gas_unit),
                 "opened_ts": e.ts,
                 "updated_ts": e.ts,
@@ -335,6 +337,7 @@ class Store:
                 "updated_ts": e.ts,
                 "last_event_id": eid,
                 "silenced": e.silenced,
+                "unannounced": Store._unannounced(e),
             }
             if e.episode is not None:
                 values["episode"] = e.episode.to_wire(e.gas_unit)
@@ -357,6 +360,24 @@ class Store:
                 values["resolved_ts"] = e.ts
             where = Alert.alert_id == e.alert_id
             conn.execute(update(Alert).where(where).values(**values))
+
+    @staticmethod
+    def _unannounced(e: AlertEvent) -> bool | ColumnElement[bool]:
+        """The ``unannounced`` value of an alert after event ``e`` (not a raise): false
+        after an unsilenced event (subscribers and webhooks heard it); true after a silenced
+        one that leaves it open; after a silenced resolution, whether any event of the alert
+        was announced (SQL, over the events already written in this transaction): an alarm
+        they heard raised is owed its end, one raised and resolved under silences owes
+        nothing."""
+        if not e.silenced:
+            return False
+        if e.state in OPEN_STATES:
+            return True
+        return (
+            select(Event.event_id)
+            .where(Event.alert_id == e.alert_id, Event.silenced.is_(False))
+            .exists()
+        )
 
     @staticmethod
     def _save_states(
@@ -461,11 +482,16 @@ class Store:
         self,
         *,
         notified_before: float,
+        after_seq: int = 0,
         limit: int = 500,
     ) -> list[dict[str, Any]]:
-        """Open critical alerts not acknowledged whose last notification is older than
-        ``notified_before`` (wall-clock epoch s), oldest first; alerts stored before
-        notification times were kept (NULL) count as due."""
+        """One page of the open critical alerts not acknowledged whose last notification is
+        older than ``notified_before`` (wall-clock epoch s; alerts stored before
+        notification times were kept, NULL, count as due): at most ``limit`` rows with
+        ``seq > after_seq``, in ``seq`` order. Page on with the last row's ``seq``
+        (:meth:`app.services.alerts.AlertService.remind` does): a caller that skips some
+        rows (silenced, another replica's) must not stop at the first page, or ``limit``
+        such rows hold it for good (their notification time never moves)."""
         t = Alert.__table__
         q = (
             select(t)
@@ -473,20 +499,28 @@ class Store:
                 t.c.severity == Severity.CRITICAL.value,
                 t.c.state.in_(["active", "cleared_unacked"]),
                 or_(t.c.notified_at <= notified_before, t.c.notified_at.is_(None)),
+                t.c.seq > after_seq,
             )
-            .order_by(t.c.notified_at)
+            .order_by(t.c.seq)
             .limit(limit)
         )
         async with self.engine.connect() as conn:
             return [dict(r._mapping) for r in (await conn.execute(q)).all()]
 
-    async def silenced_open_alerts(self, *, limit: int = 500) -> list[dict[str, Any]]:
-        """Open alerts whose last event a silence matched (so subscribers and webhooks have
-        not heard their current state), oldest first."""
+    async def unannounced_alerts(
+        self, *, after_seq: int = 0, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """One page of the alerts owed their current state (``unannounced``: the last event
+        was silenced, and the alert is open or subscribers and webhooks heard an earlier
+        event of it, so a resolution under a silence is owed too): at most ``limit`` rows
+        with ``seq > after_seq``, oldest first, read through ``ix_alerts_unannounced``
+        (the rows owed, not the alert history). Page on with the last row's ``seq``: rows
+        that a silence still matches stay in this set, and a caller that stopped at the
+        first page would never reach the others."""
         t = Alert.__table__
         q = (
             select(t)
-            .where(t.c.state.in_(["active", "acknowledged", "cleared_unacked"]), t.c.silenced)
+            .where(t.c.unannounced == true(), t.c.seq > after_seq)
             .order_by(t.c.seq)
             .limit(limit)
         )

@@ -10,12 +10,33 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    func,
+    insert,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.store.models import Delivery, Event
 
 T: Table = Delivery.__table__  # type: ignore[assignment]  # a Table at run time
+#: 4xx statuses that say "not now" to any event rather than refusing this one: 408
+#: (timeout), 425 (too early), 429 (rate limited) (``app.services.webhooks.refused``).
+NOT_NOW = (408, 425, 429)
+
+
+def _refused() -> ColumnElement[bool]:
+    """SQL: the delivery's last answer refused its event (a 4xx but :data:`NOT_NOW`; a
+    delivery never answered, NULL, was not refused)."""
+    status = func.coalesce(T.c.last_status, 0)
+    return and_(status >= 400, status < 500, status.not_in(NOT_NOW))
 
 
 class DeliveriesRepo:
@@ -43,8 +64,18 @@ class DeliveriesRepo:
         ]
         conn.execute(insert(Delivery), rows)
 
-    async def pending(self, url: str, limit: int = 100) -> list[dict[str, Any]]:
-        """The oldest pending deliveries of one receiver with their event, by event id."""
+    async def pending(
+        self, url: str, limit: int = 100, *, now: float | None = None
+    ) -> list[dict[str, Any]]:
+        """The oldest pending deliveries of one receiver with their event, by event id, at
+        most ``limit``.
+
+        ``now`` (epoch s): leave out those whose event the receiver refused (a 4xx but
+        408, 425, 429) and whose retry is not due by then: they wait on their own schedule
+        while the events after them go on, so the worker skips them anyway. Read with
+        them, ``limit`` refused events took every row of the page, and the receiver got no
+        newer event until one was due again (up to the backoff cap, 300 s, for as long as
+        a day, until they expired)."""
         q = (
             select(T, Event.data)
             .join(Event, Event.event_id == T.c.event_id)
@@ -52,6 +83,8 @@ class DeliveriesRepo:
             .order_by(T.c.event_id)
             .limit(limit)
         )
+        if now is not None:
+            q = q.where(or_(T.c.next_attempt_at <= now, not_(_refused())))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
         out = []
@@ -60,6 +93,14 @@ class DeliveriesRepo:
             data = m.pop("data")
             out.append({**m, "event": {"event_id": m["event_id"], **data}})
         return out
+
+    async def next_due(self, url: str) -> float | None:
+        """The earliest ``next_attempt_at`` (epoch s) of one receiver's pending deliveries;
+        None when it has none."""
+        q = select(func.min(T.c.next_attempt_at)).where(T.c.url == url, T.c.status == "pending")
+        async with self.engine.connect() as conn:
+            due = (await conn.execute(q)).scalar()
+        return None if due is None else float(due)
 
     async def record_attempt(
         self,

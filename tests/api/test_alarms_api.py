@@ -21,6 +21,7 @@ from app.alerting.safety import FAULTS
 from app.config import Settings
 from app.main import create_app
 from app.schemas.devices import FaultCondition
+from app.services.hub import EventFilter
 from tests.conftest import SILENCE_END, auth_headers, reading
 
 T0 = 1_767_225_600.0
@@ -754,3 +755,133 @@ async def test_the_device_view_lists_an_open_sensor_faults_conditions(
         await post(c, "sat-view", [420.0] * 70, t0=T0 + 65)  # back in range, plausible
         view = (await c.get("/api/devices/sat-view")).json()
         assert {a["kind"] for a in view["alerts"]} == {"threshold"}, view  # fault resolved
+
+
+async def _silence(c: Client, device: str, ends_at: str = SILENCE_END) -> str:
+    """Create a silence of ``device`` (an id or glob) until ``ends_at``; its id."""
+    r = await c.post(
+        "/api/silences",
+        json={"device_id": device, "ends_at": ends_at, "comment": "bump tests", "author": "ann"},
+    )
+    assert r.status_code == 201, r.text
+    sid: str = r.json()["silence_id"]
+    return sid
+
+
+async def _all_events(c: Client) -> list[dict[str, Any]]:
+    """Every stored event, oldest first (``/api/events`` pages of 1,000)."""
+    out: list[dict[str, Any]] = []
+    while page := (
+        await c.get(
+            "/api/events", params={"since": out[-1]["event_id"] if out else 0, "limit": 1000}
+        )
+    ).json()["events"]:
+        out += page
+    return out
+
+
+async def _alarms(c: Client, prefix: str, n: int, gas: float) -> None:
+    """One alarm on each of ``n`` devices ``prefix-0`` ... (two readings each, one POST: a
+    low set point wants a second reading)."""
+    rows = [reading(f"{prefix}-{i}", T0 + t, gas) for t in (0, 1) for i in range(n)]
+    r = await c.post("/api/readings", json=rows)
+    assert r.status_code == 200 and r.json()["rejected"] == [], r.text
+
+
+@pytest.mark.parametrize(("silenced", "page"), [(7, 3), (600, 500)])
+async def test_reminders_reach_an_alarm_behind_a_page_of_silenced_ones(
+    make_client: Callable[..., Any], silenced: int, page: int
+) -> None:
+    """A tester's 600 latched critical alarms under a silence took every one of the 500
+    rows a reminder pass read (the longest unnotified first; a silenced alarm's
+    notification time never moves), so a new unsilenced critical alarm got no reminder at
+    all (3 with 400). Every due alarm is reminded now, in pages (``page_size``)."""
+    async for c in make_client(reminder_interval_s=0.4):
+        c.gasleak.alerts.page_size = page
+        await _silence(c, "bay-*")
+        await _alarms(c, "bay", silenced, 20_000.0)
+        await asyncio.sleep(0.5)  # every bay alarm due, and older than the real one
+        await post(c, "real-1", [20_000.0])
+        async with asyncio.timeout(15):
+            while len([e for e in await events(c, "real-1") if e["type"] == "alert.reminder"]) < 2:
+                await asyncio.sleep(0.1)
+        bay = await events(c, "bay-0")
+        assert [(e["type"], e["silenced"]) for e in bay] == [("alert.raised", True)]
+
+
+@pytest.mark.parametrize(("n", "page"), [(7, 3), (700, 500)])
+async def test_every_alarm_whose_silence_ended_is_announced(
+    make_client: Callable[..., Any], n: int, page: int
+) -> None:
+    """A tester's 700 alarms under one silence: when it ended, 500 ``silence_ended``
+    updates came out and 200 never did; and while 700 older alarms stayed under another
+    silence, a new alarm whose own silence ended was never announced. Now the announcement
+    pages through all of them (``page_size``)."""
+    async for c in make_client():
+        c.gasleak.alerts.page_size = page
+        sid = await _silence(c, "b-*")
+        await _alarms(c, "b", n, 6000.0)
+        await _silence(c, "a-*")
+        await _alarms(c, "a", n, 6000.0)
+        assert (await c.delete(f"/api/silences/{sid}")).status_code == 200
+        ended = [e for e in await _all_events(c) if e["reason"] == "silence_ended"]
+        assert sorted(e["device_id"] for e in ended) == sorted(f"b-{i}" for i in range(n))
+        own = await _silence(c, "x-1")
+        await post(c, "x-1", [6000.0, 6000.0])
+        assert (await c.delete(f"/api/silences/{own}")).status_code == 200
+        assert [(e["type"], e["reason"]) for e in await events(c, "x-1")] == [
+            ("alert.raised", "low"),
+            ("alert.updated", "silence_ended"),
+        ]
+
+
+async def test_an_alarm_heard_raised_then_resolved_under_a_silence_is_told_resolved(
+    make_client: Callable[..., Any],
+) -> None:
+    """A tester's warning was heard raised; then a silence was created, the gas cleared and
+    the ``alert.resolved`` was stored silenced; when the silence was deleted nothing was
+    announced, so subscribers and webhooks kept a phantom active alarm. Now its resolution
+    is announced when the silence ends (``reason`` ``silence_ended``, to the hub and to
+    webhooks), with the alert's resolution time; an alarm raised and resolved under the
+    silence (never heard) is not."""
+    async for c in make_client(webhook_urls=[HOOK]):
+        hub = c.gasleak.log.hub
+        async with hub.subscribe(EventFilter.of(min_severity="warning")) as sub:
+            await post(c, "sr-1", [6000.0, 6000.0])
+            sid = await _silence(c, "sr-*")
+            await post(c, "sr-2", [6000.0, 6000.0])  # raised and resolved under the silence
+            for dev in ("sr-1", "sr-2"):
+                await post(c, dev, [400.0] * 120, t0=T0 + 2)
+            [raised, quiet] = await events(c, "sr-1")
+            assert (quiet["type"], quiet["silenced"]) == ("alert.resolved", True)
+            [stored] = (await c.get("/api/alerts", params={"device_id": "sr-1"})).json()["alerts"]
+            assert stored["state"] == "resolved"
+            assert (await c.delete(f"/api/silences/{sid}")).status_code == 200
+            [_, _, told] = await events(c, "sr-1")
+            assert (told["type"], told["state"], told["reason"], told["silenced"]) == (
+                "alert.resolved",
+                "resolved",
+                "silence_ended",
+                False,
+            )
+            assert told["alert_id"] == raised["alert_id"] and told["ts"] == quiet["ts"]
+            assert [e["silenced"] for e in await events(c, "sr-2")] == [True, True]
+            heard = []
+            async with asyncio.timeout(5):
+                async for e in sub:
+                    heard.append((e["device_id"], e["type"], e["reason"]))
+                    if e["event_id"] == told["event_id"]:
+                        break
+            assert heard == [
+                ("sr-1", "alert.raised", "low"),
+                ("sr-1", "alert.resolved", "silence_ended"),
+            ]
+        deliveries = (await c.get("/api/webhooks/deliveries")).json()["deliveries"]
+        assert sorted(d["event_id"] for d in deliveries) == [
+            raised["event_id"],
+            told["event_id"],
+        ]
+        [after] = (await c.get("/api/alerts", params={"device_id": "sr-1"})).json()["alerts"]
+        assert (after["resolved_at"], after["silenced"]) == (stored["resolved_at"], False)
+        assert (await c.delete(f"/api/silences/{sid}")).status_code == 200  # again: nothing
+        assert len(await events(c, "sr-1")) == 3

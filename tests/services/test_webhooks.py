@@ -275,3 +275,56 @@ async def test_an_event_the_receiver_refuses_does_not_hold_back_later_ones(
     assert rows[1]["next_attempt_at"] > time.time()  # retried later, on its own schedule
     assert rows[2]["status"] == rows[3]["status"] == "delivered"
     await store.close()
+
+
+@pytest.mark.parametrize(("refused", "page"), [(4, 3), (100, 100)])
+async def test_a_page_of_refused_events_does_not_hold_back_a_later_one(
+    tmp_path: Path, refused: int, page: int
+) -> None:
+    """The receiver refuses (400) the first ``refused`` events, as many as the worker reads
+    at a time, or more: the event after them is still delivered at once. The worker read the
+    100 oldest pending deliveries and skipped the refused ones not yet due, so 100 refused
+    events took the whole page and nothing newer went out until one was due again (the
+    backoff, here 60 s; up to a day of them)."""
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    await store.migrate()
+    seen: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode().lower().split("\r\n")
+        fields = dict(h.split(": ", 1) for h in head[1:] if ": " in h)
+        await reader.readexactly(int(fields["content-length"]))
+        event_id = int(fields["x-gasleak-event-id"])
+        seen.append(event_id)
+        status = b"400 Bad Request" if event_id <= refused else b"200 OK"
+        writer.write(b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+    events = [RAISED] + [RAISED.with_(type=EventType.UPDATED)] * refused
+    now = time.time()
+    await store.append(
+        [(e, e.to_wire(published_at=now)) for e in events], states={}, now=now, webhook_urls=[url]
+    )
+    worker = ReceiverWorker(
+        store, url, secret=b"k", timeout_s=2.0, retry=RetryPolicy(base_s=60.0, max_s=60.0)
+    )
+    worker.page = page
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(15):
+            while (await store.deliveries.counts()).get(url, {}).get("delivered", 0) < 1:
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        server.close()
+    rows = {r["event_id"]: r for r in await store.deliveries.list(url=url, limit=1000)}
+    assert seen == list(range(1, refused + 2))  # each tried once, in event order
+    assert rows[refused + 1]["status"] == "delivered"
+    assert all(rows[i]["status"] == "pending" for i in range(1, refused + 1))
+    assert await store.deliveries.next_due(url) == min(
+        rows[i]["next_attempt_at"] for i in range(1, refused + 1)
+    )
+    await store.close()
