@@ -112,9 +112,11 @@ class DeviceAlertState:
     # what a run of windows can span (:meth:`AlertPolicy._span`)
     pace: float | None = None
     # reading time of the latest high window whose own last reading stood above the gate
-    # (not only its running median: ``trailing`` in :meth:`AlertPolicy.update`): where a
-    # run's span ends (:meth:`AlertPolicy._lead`)
+    # (not only its running median: ``trailing`` in :meth:`AlertPolicy.update`), and the
+    # device's typical reading interval (s) last given: where a run's span ends
+    # (:meth:`AlertPolicy._lead`)
     lead_ts: float | None = None
+    step: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy, for the store."""
@@ -491,6 +493,7 @@ class AlertPolicy:
         explained: float | None = None,
         pace: float | None = None,
         trailing: bool = False,
+        interval: float | None = None,
     ) -> AlertEvent | None:
         """Feed one window's leak probability.
 
@@ -516,8 +519,11 @@ class AlertPolicy:
             trailing: the window stands high only through the running median of three: its
                 own last reading is under the evidence gate
                 (:func:`app.ml.features.trailing`). It keeps a run of high windows going,
-                but the run's span ends at its latest window that is not trailing
-                (:meth:`_lead`).
+                but lengthens the run's span by at most ``interval`` past its latest window
+                that is not trailing (:meth:`_lead`).
+            interval: the device's typical interval between readings (s, the signal
+                model's ``dt``; None or NaN = unknown, then a trailing window lengthens
+                nothing).
 
         Returns:
             The event when the alert is raised, escalated or re-alarmed (``alert.updated``)
@@ -531,6 +537,7 @@ class AlertPolicy:
             st = self.states[device_id] = DeviceAlertState()
         if pace is not None and pace >= 0.0:  # False for NaN
             st.pace = pace
+        st.step = interval if interval is not None and interval > 0.0 else None
         before = (st.high_run, st.low_run, len(st.recent_ts), st.burst_run, len(st.bursts))
         high = prob >= c.raise_p
         self._track_burst(st, high, ts)
@@ -658,9 +665,11 @@ class AlertPolicy:
     @staticmethod
     def _lead(st: DeviceAlertState, ts: float, since: float) -> float:
         """Where a run of high windows that began at reading time ``since`` ends for its
-        span, s: its latest window whose own last reading stood above the evidence gate
-        (:attr:`DeviceAlertState.lead_ts`), not a later one held high only by the running
-        median of three (``since`` itself when it has none).
+        span, s: the window at ``ts`` itself, unless it stands high only through the running
+        median of three (``trailing``); then at most one typical reading interval
+        (:attr:`DeviceAlertState.step`) after the run's latest window whose own reading
+        stood above the evidence gate (:attr:`DeviceAlertState.lead_ts`; ``since`` itself
+        when it has none).
 
         Why: the median of a reading after a lost packet or a pause still takes its value
         from the two readings before it, so a clean 8-reading spike at 1 Hz followed by one
@@ -668,10 +677,17 @@ class AlertPolicy:
         critical leak alert; with nothing lost the same spike spans 7 s and raises nothing
         (newcomer of 8 Dec, lossy LoRa/Zigbee links: 4-11 alerts in 12 device-hours at
         10-50 % loss, 0 without loss; a 5-reading spike followed by 5-290 s of silence
-        raised too). A leak's readings stand above the gate themselves, so its run's span
-        is unchanged."""
+        raised too). With nothing lost a trailing window comes one interval after the
+        lead, so the span is as before; a leak's readings stand above the gate themselves.
+        (A first version stopped the span at the lead: a x3 ramp on wandering air whose
+        first run of 5 windows ended on a trailing one was no longer raised, and was
+        learned: ``bench.detection_probe --svm``.)"""
         lead = st.lead_ts
-        return since if lead is None or lead < since else min(lead, ts)
+        if lead is not None and lead >= ts:
+            return ts
+        if lead is None or lead < since:
+            return since
+        return lead if st.step is None else min(ts, lead + st.step)
 
     @staticmethod
     def _span(st: DeviceAlertState, stamped: float, intervals: int) -> float:

@@ -90,6 +90,7 @@ class AlertSink:
                 explained=explained,
                 pace=self.signals.pace(d),
                 trailing=edge,
+                interval=self.signals.interval(d),
             )
             if event is not None:
                 events.append(event)

@@ -110,6 +110,12 @@ class SignalBank:
         s = self.index.get(device_id)
         return math.nan if s is None else self.states.coarse_pace(s)
 
+    def interval(self, device_id: str) -> float:
+        """A device's typical interval between readings, s (the signal model's ``dt``,
+        :class:`app.ml.signal.SignalStates`); NaN while unknown, or the device is unknown."""
+        s = self.index.get(device_id)
+        return math.nan if s is None else float(self.states.dt[s])
+
     def rebase(self, device_id: str, gas: float) -> None:
         """A device's leak alert ended: see :meth:`app.ml.signal.SignalStates.rebase`
         (ignored if unknown)."""

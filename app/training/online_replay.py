@@ -120,6 +120,12 @@ class _Adapter:
         robust statistical baseline, whose raise rule has no alarm delay to span."""
         return math.nan if self.k == 1 else state.coarse_pace
 
+    def interval(self, state: Any) -> float:
+        """The device's typical reading interval after its latest reading, s, as the service
+        gives the alert policy (:meth:`app.services.signals.SignalBank.interval`); NaN for
+        the robust statistical baseline."""
+        return math.nan if self.k == 1 else float(state.dt_)
+
     def ready(self, vals: np.ndarray, rows: np.ndarray) -> np.ndarray:
         ok = np.isfinite(vals[:, :2]).all(axis=1)
         return np.asarray(ok if self.k == 1 else ok & (rows >= self.window - 1), dtype=bool)
@@ -186,6 +192,7 @@ def replay(
     n = len(gas)
     vals = np.full((n, ad.k), np.nan)
     paces = [math.nan] * n
+    steps = [math.nan] * n
     state, pol = ad.new_state(), AlertPolicy(policy, model_type="evaluation")
     ends, scores, elev, active, raised, worsened, recurred = [], [], [], [], [], [], []
     held, i, size = False, 0, chunk
@@ -194,7 +201,7 @@ def replay(
         snap, j = copy.deepcopy(state), min(i + size, n)
         for r in range(i, j):
             vals[r] = ad.learn(state, gas[r], tsl[r])
-            paces[r] = ad.pace(state)
+            paces[r], steps[r] = ad.pace(state), ad.interval(state)
         rows = np.arange(i, j)
         e = rows[ad.ready(vals[i:j], rows)]
         p, g = ad.score(state, vals, e)
@@ -240,6 +247,7 @@ def replay(
                 explained=explained,
                 pace=paces[row],
                 trailing=edges[k],
+                interval=steps[row],
             )
             if ev is not None and ev.type == "alert.raised":
                 raised.append(row)
@@ -262,7 +270,7 @@ def replay(
             state = snap  # rewind: readings after ``stop`` are learned with the new hold
             for r in range(i, stop + 1):
                 ad.learn(state, gas[r], tsl[r])
-                paces[r] = ad.pace(state)
+                paces[r], steps[r] = ad.pace(state), ad.interval(state)
             vals[stop + 1 : j] = np.nan
             j = stop + 1
         state.hold(held)

@@ -324,6 +324,7 @@ def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
             "returned_ts": None,
             "pace": None,
             "lead_ts": 0.0,
+            "step": None,
         }
     }
     p.update("d", 0.8, 1.0)
@@ -386,17 +387,20 @@ def test_coarse_stamps_span_no_more_than_their_readings_take() -> None:
     assert [e is not None for e in got] == [False] * 8 + [True]
 
 
-def test_trailing_windows_keep_a_run_going_but_do_not_lengthen_its_span() -> None:
+def test_trailing_windows_lengthen_a_run_by_one_interval_whatever_was_lost() -> None:
     """A clean 8-reading spike at 1 Hz gives high windows at 1..7 s (raw readings high) and
-    a last one held up by the running median only: at 8 s with nothing lost, at 9 s after
-    one lost packet, which spanned the 8 s alarm delay and raised (newcomer of 8 Dec). The
-    span now ends at the last window whose own reading is high, by the consecutive and the
-    k-of-n rules alike; a leak's windows are not trailing and raise as before."""
+    a last one held up by the running median only (``trailing``): at 8 s with nothing lost,
+    at 9 s after one lost packet, which spanned the 8 s alarm delay and raised (newcomer of
+    8 Dec), or after a pause. A trailing window now lengthens the span by at most the
+    device's reading interval past the last window whose own reading is high, by the
+    consecutive and the k-of-n rules alike: as if nothing had been lost. A run whose
+    trailing window completes the alarm delay with nothing lost raises as before, and a
+    leak's windows are not trailing."""
     for kw in ({}, {"dense_k": 3, "dense_n": 30, "raise_n": 30}):
         for last in (8.0, 9.0, 60.0):  # nothing lost, one packet lost, a pause
             pol = AlertPolicy(PolicyConfig(raise_min_s=8.0, **kw), "test")
-            got = [pol.update("d", 0.99, float(t)) for t in range(1, 8)]
-            got.append(pol.update("d", 0.99, last, trailing=True))
+            got = [pol.update("d", 0.99, float(t), interval=1.0) for t in range(1, 8)]
+            got.append(pol.update("d", 0.99, last, trailing=True, interval=1.0))
             assert got == [None] * 8, (kw, last)
             # without the flag (before): the lost packet and the pause raised
             old = AlertPolicy(PolicyConfig(raise_min_s=8.0, **kw), "test")
@@ -404,14 +408,15 @@ def test_trailing_windows_keep_a_run_going_but_do_not_lengthen_its_span() -> Non
                 old.update("d", 0.99, float(t))
             raised = old.update("d", 0.99, last) is not None
             assert raised == (last >= 9.0), (kw, last)
+        for last in (9.0, 10.0, 60.0):  # 8 readings high, then the trailing one
+            pol = AlertPolicy(PolicyConfig(raise_min_s=8.0, **kw), "test")
+            got = [pol.update("d", 0.99, float(t), interval=1.0) for t in range(1, 9)]
+            ev = pol.update("d", 0.99, last, trailing=True, interval=1.0)
+            assert got == [None] * 8 and ev is not None and ev.ts == last, (kw, last)
         # a leak: its readings stay high, and it raises at 8 s of span as before
         leak = AlertPolicy(PolicyConfig(raise_min_s=8.0, **kw), "test")
-        got = [leak.update("d", 0.99, float(t)) for t in range(1, 10)]
+        got = [leak.update("d", 0.99, float(t), interval=1.0) for t in range(1, 10)]
         assert [e is not None for e in got] == [False] * 8 + [True], kw
-        # one trailing window inside a leak (a noisy reading under the gate) does not end it
-        leak = AlertPolicy(PolicyConfig(raise_min_s=8.0, **kw), "test")
-        got = [leak.update("d", 0.99, float(t), trailing=t == 9) for t in range(1, 11)]
-        assert [e is not None for e in got] == [False] * 9 + [True], kw
 
 
 def test_an_open_alert_stays_open_while_gas_stands_above_the_level_kept_at_raise() -> None:
