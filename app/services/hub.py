@@ -28,10 +28,12 @@ tester). The hub keeps the highest severity of each open alert for that (:attr:`
 loaded from the store at start-up); a replay applies the same rule in its query
 (``Store.events_after``), so resuming with ``since`` gives what a live subscriber got.
 
-A :class:`Subscription` is an async iterator: stored events after ``since`` up to the newest
-id at subscription time (``replay_upto``, read in the same step as the queue is registered,
-with no await in between), then live events. No gap and no duplicate at the seam. Delivery
-is at least once across reconnects: a subscriber drops any ``event_id`` it has seen.
+A :class:`Subscription` is an async iterator: with ``since``, it starts catching up (the
+stored events after ``since``, read up to the newest event fanned out by then, as above),
+then live events. ``replay_upto`` is the newest id at subscription time (read in the same
+step as the subscriber is registered, with no await in between), the ``last_event_id`` of
+the ``subscribed`` frame. No gap and no duplicate at the seam. Delivery is at least once
+across reconnects: a subscriber drops any ``event_id`` it has seen.
 """
 
 from __future__ import annotations
