@@ -319,3 +319,54 @@ async def test_a_burst_of_events_reaches_a_subscriber_in_a_few_loop_turns() -> N
         sender.cancel()
         await asyncio.wait({sender}, timeout=5)  # wait_for could swallow the cancel (3.11)
     assert got == list(range(1, 21))
+
+
+async def test_the_socket_of_a_subscriber_falling_behind_is_closed_with_its_resume_id() -> None:
+    """The WebSocket sender closes a subscriber whose catch-up fell behind (events arrive
+    faster than it takes them: 2 per frame sent) with 1013 and the ``since`` to resume
+    with: the last id it sent. ``Hub.dropped`` counts it."""
+    from app.routers.alerts import _send_events
+
+    log: list[dict[str, Any]] = []
+
+    async def replay(after: int, upto: int, f: EventFilter, limit: int) -> list[dict[str, Any]]:
+        return [e for e in log if after < e["event_id"] <= upto][:limit]
+
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 0.5  # every look at the clock: half a second later
+        return now[0]
+
+    hub = Hub(queue_max=2, replay=replay, replay_page=2, behind_s=3.0, clock=clock)
+
+    def publish(n: int) -> None:
+        first = len(log) + 1
+        events = [
+            {"event_id": i, "device_id": "d1", "kind": "leak", "severity": "warning"}
+            for i in range(first, first + n)
+        ]
+        log.extend(events)
+        hub.fan_out(events)
+
+    sent: list[int] = []
+    closed: list[tuple[int, str]] = []
+
+    class Socket:
+        async def send_text(self, text: str) -> None:
+            sent.append(json.loads(text)["event_id"])
+            publish(2)  # two new events for every one it takes
+
+        async def close(self, code: int, reason: str) -> None:
+            closed.append((code, reason))
+
+    async def valid() -> bool:
+        return True
+
+    async with hub.subscribe() as sub:
+        publish(5)
+        async with asyncio.timeout(5):
+            await _send_events(Socket(), sub, valid, hub)  # type: ignore[arg-type]
+    assert sub.ended == "behind" and sent == list(range(1, len(sent) + 1))
+    assert closed == [(1013, f"falling behind; resume with since={sent[-1]}")]
+    assert hub.dropped == 1 and hub.overflows == 1
