@@ -235,7 +235,16 @@ class Settings(BaseSettings):
     )
 
     subscriber_queue_max: int = Field(
-        1_000, ge=1, description="Events queued per subscriber before it is disconnected"
+        1_000,
+        ge=1,
+        description="Events queued per alert subscriber; beyond that it catches up from the "
+        "store (a burst never closes a subscriber that keeps reading)",
+    )
+    subscriber_behind_s: float = Field(
+        30.0,
+        ge=0,
+        description="A subscriber catching up from the store whose backlog grew over this "
+        "long (3 consecutive windows of a third each) is closed with 1013, s; 0 = never",
     )
     max_batch_readings: int = Field(10_000, ge=1, description="Most readings in one message")
 

@@ -228,10 +228,11 @@ async def settle(base: str, key: str, timeout_s: float = 30.0) -> None:
 async def print_alerts(base: str, key: str, log: ReplayLog | None = None) -> None:
     """Subscribe to /ws/alerts and print every event (with its CSV row when replaying).
 
-    A subscriber that falls behind is closed by the server with 1013 and the id to resume
-    from (a burst of thousands of events at once): the printer reconnects with ``since=`` the
-    last event it printed, so nothing is skipped. Returns quietly when the server closes the
-    socket because it is shutting down (1001, 1012, Ctrl-C); any other close is an error."""
+    A subscriber that falls behind (stops taking frames, or its backlog keeps growing) is
+    closed by the server with 1013 and the id to resume from: the printer reconnects with
+    ``since=`` the last event it printed, so nothing is skipped. Returns quietly when the
+    server closes the socket because it is shutting down (1001, 1012, Ctrl-C); any other
+    close is an error."""
     last = None
     while True:
         try:

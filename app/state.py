@@ -405,7 +405,10 @@ async def _alerting(
         )
 
     hub = Hub(
-        queue_max=settings.subscriber_queue_max, replay=replay, replay_page=settings.replay_page
+        queue_max=settings.subscriber_queue_max,
+        replay=replay,
+        replay_page=settings.replay_page,
+        behind_s=settings.subscriber_behind_s,
     )
     event_log = EventLog(
         store=store,

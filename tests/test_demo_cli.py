@@ -127,12 +127,13 @@ async def test_demo_pace_never_sends_a_reading_before_its_time() -> None:
     assert time.time() >= due
 
 
-async def test_alert_printer_resumes_after_falling_behind(
+async def test_alert_printer_prints_a_burst_beyond_its_queue_once_without_a_reconnect(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A burst of events larger than a subscriber's queue closes the printer's socket with
-    1013; the demo's printer reconnects with since= and prints every event once (it ended
-    the demo with the close error before)."""
+    """A burst of events larger than a subscriber's queue: the printer keeps reading, so the
+    server lets it catch up from the store instead of closing it, and it prints every event
+    once. Until 2 Dec the burst closed its socket with 1013 and the printer reconnected with
+    since= (before that, it ended the demo with the close error)."""
     import asyncio
 
     import httpx
@@ -162,7 +163,8 @@ async def test_alert_printer_resumes_after_falling_behind(
                 await asyncio.sleep(0.5)
         assert not task.done(), task.exception()
         assert len(printed) >= 200, out[-2000:]
-        assert "resuming after event" in out
+        assert len(re.findall(r"#(\d+) storm-", out)) == len(printed)  # each once
+        assert "resuming after event" not in out
         task.cancel()
     finally:
         stop_server(server)

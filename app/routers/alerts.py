@@ -29,7 +29,7 @@ from app.schemas.alerts import (
 from app.schemas.readings import device_id_ok, device_id_reason
 from app.schemas.times import UtcDateTime
 from app.security import VIEWER, AuditDep, KeysDep, OperatorDep, authorize_ws
-from app.services.hub import EventFilter, Subscription
+from app.services.hub import EventFilter, Hub, Subscription
 from app.services.principal import READ
 
 router = APIRouter(tags=["alerts"], route_class=StrictRoute)
@@ -192,8 +192,11 @@ async def ws_alerts(ws: WebSocket, hub: HubDep, keys: KeysDep) -> None:
     every stored event after that id comes first, then live events, with no gap and no
     duplicate at the seam. Delivery is at least once across reconnects: drop events whose
     ``event_id`` you have seen. Silenced events are left out unless ``include_silenced=true``.
-    A subscriber that falls ``subscriber_queue_max`` events behind is closed with code 1013
-    and a reason naming the ``since`` to resume with.
+    A burst larger than ``subscriber_queue_max`` does not close a subscriber that keeps
+    reading: it catches up from the store, in order. One that stops reading (a frame not
+    taken within :data:`SEND_TIMEOUT_S`) or falls behind (its backlog grew for
+    ``subscriber_behind_s`` while catching up) is closed with code 1013 and a reason naming
+    the ``since`` to resume with.
 
     Authenticated at the handshake (viewer, operator or admin): ``Authorization: Bearer``,
     or ``?ticket=`` from ``POST /api/ws-ticket``; a cross-site ``Origin`` not on
@@ -254,7 +257,7 @@ async def ws_alerts(ws: WebSocket, hub: HubDep, keys: KeysDep) -> None:
                 "include_silenced": f.include_silenced,
             }
         )
-        sender = asyncio.create_task(_send_events(ws, sub, lambda: keys.still_valid(who)))
+        sender = asyncio.create_task(_send_events(ws, sub, lambda: keys.still_valid(who), hub))
         receiver = asyncio.create_task(_wait_disconnect(ws))
         _, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -263,10 +266,16 @@ async def ws_alerts(ws: WebSocket, hub: HubDep, keys: KeysDep) -> None:
 
 
 async def _send_events(
-    ws: WebSocket, sub: Subscription, key_valid: Callable[[], Awaitable[bool]]
+    ws: WebSocket,
+    sub: Subscription,
+    key_valid: Callable[[], Awaitable[bool]],
+    hub: Hub | None = None,
 ) -> None:
-    """Send the subscription's events; it ends on overflow, then close with its resume id.
-    Before each event, ``key_valid()``: False closes the socket (its key was revoked).
+    """Send the subscription's events until it ends (the subscriber fell behind while
+    catching up from the store: ``Hub`` docstring), then close with 1013 and its resume id.
+    A frame the socket does not take within :data:`SEND_TIMEOUT_S` (the subscriber stopped
+    reading) closes it with 1013 too. Before each event, ``key_valid()``: False closes the
+    socket (1008, its key was revoked). ``hub``: counts the 1013 closes (``Hub.dropped``).
 
     Each event is encoded once for every subscriber (``Hub.wire_text``), and every
     :data:`SENDS_PER_TURN` sends give the event loop a turn: a send that the socket takes
@@ -286,6 +295,8 @@ async def _send_events(
             async with asyncio.timeout(SEND_TIMEOUT_S):
                 await ws.send_text(sub.wire_text(event))
         except TimeoutError:
+            if hub is not None:
+                hub.dropped += 1
             with contextlib.suppress(Exception):
                 await ws.close(code=CLOSE_TRY_AGAIN, reason=f"too slow; resume with since={sent}")
             return
@@ -293,8 +304,10 @@ async def _send_events(
         n += 1
         if n % SENDS_PER_TURN == 0:
             await asyncio.sleep(0)
+    if hub is not None:
+        hub.dropped += 1
     await ws.close(
-        code=CLOSE_TRY_AGAIN, reason=f"subscriber queue overflow; resume with since={sub.resume_id}"
+        code=CLOSE_TRY_AGAIN, reason=f"falling behind; resume with since={sub.resume_id}"
     )
 
 

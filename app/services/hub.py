@@ -2,8 +2,23 @@
 
 The hub only hands out events that the event log (``eventlog.py``) has stored. Each
 subscriber gets its own bounded queue; fan-out never waits. A subscriber whose queue is full
-is marked overflowed: its iterator yields what was queued, then ends, and
-:attr:`Subscription.resume_id` says which ``since`` to resume with, so it loses nothing.
+is not dropped: it switches to **catching up** (:attr:`Subscription.catching_up`). Fan-out
+stops queueing for it; its iterator yields what was queued, then reads the stored events
+after the last one it yielded from the store, a page (``replay_page`` events) at a time,
+up to the newest event fanned out, and goes back to its queue once it has read up to that
+id (checked and switched with no await in between, so the seam has no gap and no
+duplicate). A burst of any size therefore reaches a subscriber that keeps reading, in
+``event_id`` order; its memory stays bounded (``queue_max`` queued events, shared with the
+other subscribers, plus one page of its own while it catches up). Before 2 Dec a full queue
+ended the subscription, so an alarm flood of 2,500 events closed every subscriber at once,
+fast or slow (a tester's ``t_burst.py``).
+
+Only a subscriber that really falls behind ends: one whose backlog (the event ids fanned
+out after the last one it was given) grew over each of :data:`BEHIND_WINDOWS` consecutive
+windows of ``behind_s / BEHIND_WINDOWS`` seconds while catching up. Its iterator then ends
+with :attr:`Subscription.ended` = ``"behind"`` and :attr:`Subscription.resume_id` says
+which ``since`` to resume with, so it loses nothing. (A subscriber that stops reading
+altogether blocks its sender instead: the WebSocket handler's send timeout closes it.)
 
 A minimum severity is judged on the alert, not on the event alone: once an alert has
 reached it, every later event of that alert passes (:meth:`EventFilter.wants`), so a
@@ -13,10 +28,12 @@ tester). The hub keeps the highest severity of each open alert for that (:attr:`
 loaded from the store at start-up); a replay applies the same rule in its query
 (``Store.events_after``), so resuming with ``since`` gives what a live subscriber got.
 
-A :class:`Subscription` is an async iterator: stored events after ``since`` up to the newest
-id at subscription time (``replay_upto``, read in the same step as the queue is registered,
-with no await in between), then live events. No gap and no duplicate at the seam. Delivery
-is at least once across reconnects: a subscriber drops any ``event_id`` it has seen.
+A :class:`Subscription` is an async iterator: with ``since``, it starts catching up (the
+stored events after ``since``, read up to the newest event fanned out by then, as above),
+then live events. ``replay_upto`` is the newest id at subscription time (read in the same
+step as the subscriber is registered, with no await in between), the ``last_event_id`` of
+the ``subscribed`` frame. No gap and no duplicate at the seam. Delivery is at least once
+across reconnects: a subscriber drops any ``event_id`` it has seen.
 """
 
 from __future__ import annotations
@@ -24,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +50,11 @@ from app.alerting.events import Severity, higher, reaches
 
 #: ``(after, upto, filter, limit)`` -> stored events, oldest first (``Store.events_after``).
 ReplayFn = Callable[[int, int, "EventFilter", int], Awaitable[list[dict[str, Any]]]]
+
+#: A catching-up subscriber ends when its backlog grew over this many consecutive windows
+#: (each ``behind_s`` / this long): a single burst, however large, makes at most one or two
+#: windows grow for a subscriber that keeps reading; one that cannot keep up grows in all.
+BEHIND_WINDOWS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +98,16 @@ class EventFilter:
 
 @dataclass(eq=False)
 class Subscription:
-    """One subscriber: iterate it for replayed, then live events, until it overflows.
+    """One subscriber: iterate it for replayed, then live events, until it falls behind.
 
     ``resume_id`` is the newest event id this iterator has yielded (or the ``since`` /
-    ``replay_upto`` it started from): the ``since`` to resume with.
+    ``replay_upto`` it started from, or the end of a store range it read without a match):
+    the ``since`` to resume with.
+
+    Live events come from :attr:`queue`; while :attr:`catching_up` (a ``since`` replay, or
+    after the queue overflowed) they come from the store through :attr:`replay`, up to
+    ``head()`` (the newest event id fanned out). The iterator ends only when the subscriber
+    falls behind (:attr:`ended` = ``"behind"``: see the module docstring).
     """
 
     filter: EventFilter
@@ -87,15 +116,30 @@ class Subscription:
     replay_page: int
     since: int | None = None
     replay_upto: int = 0
-    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
     resume_id: int = 0
     #: An event's wire text (:meth:`Hub.wire_text`: encoded once for all subscribers).
     wire_text: Callable[[dict[str, Any]], str] = field(default=lambda e: _encode(e))
+    #: The newest event id fanned out (:attr:`Hub.last_event_id`): where catching up ends.
+    head: Callable[[], int] = field(default=lambda: 0)
+    #: Seconds over which a catching-up subscriber whose backlog keeps growing is ended
+    #: (:data:`BEHIND_WINDOWS` windows); 0 = never.
+    behind_s: float = 30.0
+    #: Monotonic clock, seconds.
+    clock: Callable[[], float] = time.monotonic
+    #: Fan-out does not queue for this subscriber: it reads the store up to ``head()``.
+    catching_up: bool = False
+    #: Why the iterator ended: ``"behind"``, or None while it runs.
+    ended: str | None = None
+    #: Times this subscriber's queue overflowed (each began a catch-up).
+    overflows: int = 0
     #: Resolved by :meth:`wake` while the iterator waits for a live event.
     _waiter: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
+    #: Catch-up progress: (window start, backlog then, consecutive windows it grew).
+    _window: tuple[float, int, int] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.resume_id = self.replay_upto if self.since is None else self.since
+        self.catching_up = self.since is not None and self.since < self.replay_upto
 
     def wake(self) -> None:
         """Wake the iterator waiting for a live event (an event was queued, or the queue
@@ -103,45 +147,80 @@ class Subscription:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    def overflow(self) -> None:
+        """The queue is full: stop taking live events and catch up from the store after
+        the last queued one (called by :meth:`Hub.fan_out`)."""
+        self.catching_up = True
+        self.overflows += 1
+        self._window = None  # a new catch-up: its windows start at its first step
+        self.wake()
+
+    @property
+    def backlog(self) -> int:
+        """Event ids fanned out after the last one this subscriber was given (its queue
+        included), or 0."""
+        return max(0, self.head() - self.resume_id)
+
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._events()
 
     async def _events(self) -> AsyncIterator[dict[str, Any]]:
-        if self.since is not None:
-            after = self.since
-            while after < self.replay_upto:
-                page = await self.replay(after, self.replay_upto, self.filter, self.replay_page)
-                if not page:
-                    break
-                for e in page:
-                    self.resume_id = e["event_id"]
-                    yield e
-                after = page[-1]["event_id"]
-            self.resume_id = max(self.resume_id, self.replay_upto)
-        while True:
-            event = await self._next_live()
-            if event is None:
-                return
-            self.resume_id = event["event_id"]
-            yield event
-
-    async def _next_live(self) -> dict[str, Any] | None:
-        """The next queued event; None once overflowed and drained.
-
-        Waits on one future that :meth:`Hub.fan_out` resolves (:meth:`wake`): the task
-        runs one loop turn after the fan-out. Waiting on the queue's ``get`` and the
-        overflow event together (``asyncio.wait`` over two tasks) took three turns, 20 ms
-        at p50 under the paced bench's load (README Performance)."""
         while True:
             if not self.queue.empty():
-                return self.queue.get_nowait()
-            if self.overflowed.is_set():
-                return None
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+                event = self.queue.get_nowait()
+                self.resume_id = event["event_id"]
+                yield event
+            elif self.catching_up:
+                async for event in self._catch_up():
+                    yield event
+                if self.ended is not None:
+                    return
+            else:
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter  # Hub.fan_out wakes it: one loop turn, not three
+                finally:
+                    self._waiter = None
+
+    async def _catch_up(self) -> AsyncIterator[dict[str, Any]]:
+        """Stored events after :attr:`resume_id` up to ``head()``, a page at a time, then
+        back to the queue (no await between seeing ``head()`` reached and clearing
+        :attr:`catching_up`, so fan-out queues the very next event); ends early, with
+        :attr:`ended` set, once the subscriber falls behind."""
+        while True:
+            upto = self.head()
+            if self.resume_id >= upto:
+                self.catching_up = False  # the next fan-out queues for it again
+                self._window = None
+                return
+            if self._fell_behind():
+                self.ended = "behind"
+                return
+            page = await self.replay(self.resume_id, upto, self.filter, self.replay_page)
+            for e in page:
+                self.resume_id = e["event_id"]
+                yield e
+                if self._fell_behind():
+                    self.ended = "behind"
+                    return
+            if len(page) < self.replay_page:
+                self.resume_id = max(self.resume_id, upto)  # nothing more up to ``upto``
+
+    def _fell_behind(self) -> bool:
+        """Whether the backlog grew over each of the last :data:`BEHIND_WINDOWS` windows of
+        ``behind_s / BEHIND_WINDOWS`` seconds of this catch-up."""
+        if self.behind_s <= 0:
+            return False
+        now, backlog = self.clock(), self.backlog
+        if self._window is None:
+            self._window = (now, backlog, 0)
+            return False
+        start, before, grew = self._window
+        if now - start < self.behind_s / BEHIND_WINDOWS:
+            return False
+        grew = grew + 1 if backlog > before else 0
+        self._window = (now, backlog, grew)
+        return grew >= BEHIND_WINDOWS
 
 
 def _encode(event: dict[str, Any]) -> str:
@@ -158,15 +237,29 @@ class Hub:
     """Bounded fan-out of stored events.
 
     Args:
-        queue_max: live events buffered per subscriber before it is ended (overflow).
-        replay: reads stored events for a resuming subscriber.
+        queue_max: live events buffered per subscriber; beyond that it catches up from the
+            store (:meth:`Subscription.overflow`).
+        replay: reads stored events for a resuming or catching-up subscriber.
         replay_page: events per replay read.
+        behind_s: a catching-up subscriber whose backlog grew over this many seconds
+            (:data:`BEHIND_WINDOWS` consecutive windows) is ended; 0 = never.
+        clock: monotonic clock, seconds.
     """
 
-    def __init__(self, *, queue_max: int, replay: ReplayFn, replay_page: int = 500) -> None:
+    def __init__(
+        self,
+        *,
+        queue_max: int,
+        replay: ReplayFn,
+        replay_page: int = 500,
+        behind_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.queue_max = queue_max
         self.replay = replay
         self.replay_page = replay_page
+        self.behind_s = behind_s
+        self.clock = clock
         self._subs: set[Subscription] = set()
         self.last_event_id = 0
         #: Alert id -> the highest severity of its events so far, for every alert not yet
@@ -175,7 +268,10 @@ class Hub:
         #: the rules and the leak policy hold more per open alert), dropped at its
         #: ``alert.resolved``.
         self.peaks: dict[str, Severity] = {}
+        #: Queue overflows (each switched a subscriber to catching up from the store).
         self.overflows = 0
+        #: Subscribers closed as too slow or falling behind (counted by the handler).
+        self.dropped = 0
         self._texts: dict[int, str] = {}
 
     def wire_text(self, event: dict[str, Any]) -> str:
@@ -224,18 +320,20 @@ class Hub:
         return peak
 
     def fan_out(self, events: list[dict[str, Any]]) -> None:
-        """Queue stored events (``event_id`` set) for every subscriber that wants them."""
+        """Queue stored events (``event_id`` set) for every subscriber that wants them; a
+        subscriber whose queue is full catches up from the store instead (never waits)."""
         for event in events:
             self.last_event_id = event["event_id"]
             peak = self._peak(event)
             for sub in list(self._subs):
-                if sub.overflowed.is_set() or not sub.filter.wants(event, peak):
-                    continue
+                if sub.catching_up or not sub.filter.wants(event, peak):
+                    continue  # catching up: it reads this event from the store
                 try:
                     sub.queue.put_nowait(event)
                 except asyncio.QueueFull:
                     self.overflows += 1
-                    sub.overflowed.set()
+                    sub.overflow()
+                    continue
                 sub.wake()
 
     @contextlib.asynccontextmanager
@@ -251,6 +349,9 @@ class Hub:
             since=since,
             replay_upto=self.last_event_id,
             wire_text=self.wire_text,
+            head=lambda: self.last_event_id,
+            behind_s=self.behind_s,
+            clock=self.clock,
         )
         self._subs.add(sub)
         try:

@@ -33,7 +33,15 @@ class StateCollector(Collector):
             "gasleak_scoring_batches": ("Inference calls", s.scorer.batches),
             "gasleak_scoring_errors": ("Windows whose scoring failed", s.scorer.errors),
             "gasleak_events_published": ("Alert events published", s.log.published),
-            "gasleak_subscriber_overflows": ("Subscribers dropped as too slow", s.hub.overflows),
+            "gasleak_subscriber_overflows": (
+                "Alert subscriber queue overflows (each switched the subscriber to catching up "
+                "from the store)",
+                s.hub.overflows,
+            ),
+            "gasleak_subscriber_drops": (
+                "Alert subscribers closed with 1013 (stopped reading, or fell behind)",
+                s.hub.dropped,
+            ),
             "gasleak_devices_evicted": ("Idle devices evicted", s.evicted_total),
             "gasleak_readings_clock_step": (
                 "Readings stored behind a newest reading stamped > 30 s ahead of the server "
@@ -111,7 +119,8 @@ def _mqtt_counters(counts: dict[str, int]) -> dict[str, tuple[str, int]]:
 
 
 def _subscriber_queues(s: AppState) -> dict[str, tuple[str, float]]:
-    depths = [sub.queue.qsize() for sub in list(getattr(s.hub, "_subs", ()))]
+    subs = list(getattr(s.hub, "_subs", ()))
+    depths = [sub.queue.qsize() for sub in subs]
     return {
         "gasleak_subscriber_queue_depth_max": (
             "Events queued for the slowest alert subscriber",
@@ -120,6 +129,10 @@ def _subscriber_queues(s: AppState) -> dict[str, tuple[str, float]]:
         "gasleak_subscriber_queue_depth_total": (
             "Events queued for all alert subscribers",
             sum(depths),
+        ),
+        "gasleak_subscribers_catching_up": (
+            "Alert subscribers reading their backlog from the store after a queue overflow",
+            sum(1 for sub in subs if sub.catching_up),
         ),
     }
 

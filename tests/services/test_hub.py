@@ -98,20 +98,66 @@ async def test_event_is_in_the_store_when_a_subscriber_gets_it(store: Store) -> 
     assert seen_in_store == [[e]]
 
 
-async def test_slow_subscriber_overflows_alone_and_ends_with_its_resume_id(store: Store) -> None:
-    log = await log_on(store, queue_max=2)
-    async with log.hub.subscribe() as slow, log.hub.subscribe() as fast:
-        got = []
-        for i in range(5):
-            await log.publish([raised("d", T + i)])
-            got += [e["event_id"] for e in await drain(fast, 1)]
-        assert got == [1, 2, 3, 4, 5]
-        assert slow.overflowed.is_set() and not fast.overflowed.is_set()
+async def test_a_burst_beyond_the_queue_is_read_from_the_store_in_order_then_live(
+    store: Store,
+) -> None:
+    """A subscriber whose queue overflows is not ended: it gets what was queued, then the
+    rest from the store (pages of 4 here), events published meanwhile included, then live
+    events through its queue again. Every id once, in order. Before 2 Dec the overflow
+    ended it (a burst of 2,500 alarms closed every subscriber: a tester)."""
+    log = await log_on(store, queue_max=2, page=4)
+    hub = log.hub
+    async with hub.subscribe() as sub, hub.subscribe(EventFilter.of(["odd"])) as few:
+        await log.publish([raised("odd" if i % 2 else "even", T + i) for i in range(1, 31)])
+        assert sub.catching_up and few.catching_up and hub.overflows == 2
+        assert sub.queue.qsize() == 2  # nothing queued past the overflow
+        got = [e["event_id"] for e in await drain(sub, 10)]
+        await log.publish([raised("odd", T + 31)])  # while catching up: read from the store
+        got += [e["event_id"] for e in await drain(sub, 21)]
+        assert got == list(range(1, 32)) and sub.resume_id == 31
+        nxt = asyncio.create_task(anext(aiter(sub)))
+        await asyncio.sleep(0.05)  # it finds nothing newer in the store: live again
+        assert not sub.catching_up and not nxt.done()
+        [e] = await log.publish([raised("odd", T + 32)])
         async with asyncio.timeout(5):
-            slow_got = [e["event_id"] async for e in slow]  # the queued two, then the end
-        assert slow_got == [1, 2] and slow.resume_id == 2
-        assert log.hub.overflows == 1
-    assert log.hub.subscribers == 0
+            assert (await nxt) == e
+        # a filtered subscriber: only its events, the same way
+        odd = [x["event_id"] for x in await drain(few, 17)]
+        assert odd == [*range(1, 32, 2), 32]
+        assert sub.ended is None and few.ended is None
+    assert hub.subscribers == 0
+
+
+async def test_a_subscriber_whose_backlog_keeps_growing_ends_with_its_resume_id(
+    store: Store,
+) -> None:
+    """While catching up, a subscriber whose backlog grew over 3 consecutive windows
+    (``behind_s`` / 3 each) ends (``ended == "behind"``), with the ``since`` to resume
+    with; a resume gets the rest with no gap or duplicate. Another subscriber that keeps
+    reading is not ended."""
+    now = [0.0]
+    log = await log_on(store, queue_max=2, page=4)
+    log.hub.behind_s, log.hub.clock = 3.0, lambda: now[0]
+    async with log.hub.subscribe() as slow, log.hub.subscribe() as fast:
+        await log.publish([raised("d", T + i) for i in range(5)])
+        got = [e["event_id"] for e in await drain(slow, 3)]  # 2 queued, 1 from the store
+        assert got == [1, 2, 3] and slow.catching_up
+        fast_got = [e["event_id"] for e in await drain(fast, 5)]
+        async with asyncio.timeout(5):
+            it = aiter(slow)
+            for w in range(3):  # each window: 3 more events, 1 read
+                now[0] += 1.0
+                await log.publish([raised("d", T + 10 + 3 * w + i) for i in range(3)])
+                fast_got += [e["event_id"] for e in await drain(fast, 3)]
+                if w < 2:
+                    got.append((await anext(it))["event_id"])
+            with pytest.raises(StopAsyncIteration):
+                await anext(it)
+        assert slow.ended == "behind" and slow.resume_id == got[-1] == 5
+        assert fast.ended is None and fast_got == list(range(1, 15))
+    async with log.hub.subscribe(since=slow.resume_id) as again:
+        got += [e["event_id"] for e in await drain(again, 9)]
+    assert got == list(range(1, 15))
 
 
 async def test_resume_replays_from_the_store_then_live_without_gap_or_duplicate(
@@ -273,3 +319,54 @@ async def test_a_burst_of_events_reaches_a_subscriber_in_a_few_loop_turns() -> N
         sender.cancel()
         await asyncio.wait({sender}, timeout=5)  # wait_for could swallow the cancel (3.11)
     assert got == list(range(1, 21))
+
+
+async def test_the_socket_of_a_subscriber_falling_behind_is_closed_with_its_resume_id() -> None:
+    """The WebSocket sender closes a subscriber whose catch-up fell behind (events arrive
+    faster than it takes them: 2 per frame sent) with 1013 and the ``since`` to resume
+    with: the last id it sent. ``Hub.dropped`` counts it."""
+    from app.routers.alerts import _send_events
+
+    log: list[dict[str, Any]] = []
+
+    async def replay(after: int, upto: int, f: EventFilter, limit: int) -> list[dict[str, Any]]:
+        return [e for e in log if after < e["event_id"] <= upto][:limit]
+
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 0.5  # every look at the clock: half a second later
+        return now[0]
+
+    hub = Hub(queue_max=2, replay=replay, replay_page=2, behind_s=3.0, clock=clock)
+
+    def publish(n: int) -> None:
+        first = len(log) + 1
+        events = [
+            {"event_id": i, "device_id": "d1", "kind": "leak", "severity": "warning"}
+            for i in range(first, first + n)
+        ]
+        log.extend(events)
+        hub.fan_out(events)
+
+    sent: list[int] = []
+    closed: list[tuple[int, str]] = []
+
+    class Socket:
+        async def send_text(self, text: str) -> None:
+            sent.append(json.loads(text)["event_id"])
+            publish(2)  # two new events for every one it takes
+
+        async def close(self, code: int, reason: str) -> None:
+            closed.append((code, reason))
+
+    async def valid() -> bool:
+        return True
+
+    async with hub.subscribe() as sub:
+        publish(5)
+        async with asyncio.timeout(5):
+            await _send_events(Socket(), sub, valid, hub)  # type: ignore[arg-type]
+    assert sub.ended == "behind" and sent == list(range(1, len(sent) + 1))
+    assert closed == [(1013, f"falling behind; resume with since={sent[-1]}")]
+    assert hub.dropped == 1 and hub.overflows == 1
