@@ -537,12 +537,12 @@ class AlertPolicy:
             st = self.states[device_id] = DeviceAlertState()
         if pace is not None and pace >= 0.0:  # False for NaN
             st.pace = pace
-        st.step = interval if interval is not None and interval > 0.0 else None
+        step = interval if interval is not None and interval > 0.0 else None
         before = (st.high_run, st.low_run, len(st.recent_ts), st.burst_run, len(st.bursts))
         high = prob >= c.raise_p
         self._track_burst(st, high, ts)
         if st.alert_id is None:
-            self._count(st, high, ts, trailing)
+            self._count(st, high, ts, trailing, step)
             event = self._maybe_raise(device_id, st, prob, ts, gas_ppm)
             if event is not None:
                 st.base_level, st.base_scale = level, scale
@@ -567,7 +567,9 @@ class AlertPolicy:
                 st.high_run, st.high_since, st.recent, st.recent_ts = 0, None, 0, []
             event = None
             if st.returned_ts is not None:
-                event = self._maybe_recurred(device_id, st, prob, ts, gas_ppm, gas_level, trailing)
+                event = self._maybe_recurred(
+                    device_id, st, prob, ts, gas_ppm, gas_level, trailing, step
+                )
             if event is None and gas_level is not None:
                 event = self._maybe_worsened(device_id, st, prob, ts, gas_ppm)
             if event is None:
@@ -666,10 +668,11 @@ class AlertPolicy:
     def _lead(st: DeviceAlertState, ts: float, since: float) -> float:
         """Where a run of high windows that began at reading time ``since`` ends for its
         span, s: the window at ``ts`` itself, unless it stands high only through the running
-        median of three (``trailing``); then at most one typical reading interval
-        (:attr:`DeviceAlertState.step`) after the run's latest window whose own reading
-        stood above the evidence gate (:attr:`DeviceAlertState.lead_ts`; ``since`` itself
-        when it has none).
+        median of three (``trailing``); then at most one typical reading interval after the
+        run's latest window whose own reading stood above the evidence gate
+        (:attr:`DeviceAlertState.lead_ts`; ``since`` itself when it has none), the interval
+        as it was at that window (:attr:`DeviceAlertState.step`: the one given with the
+        trailing window has learned the pause before it already).
 
         Why: the median of a reading after a lost packet or a pause still takes its value
         from the two readings before it, so a clean 8-reading spike at 1 Hz followed by one
@@ -681,7 +684,9 @@ class AlertPolicy:
         lead, so the span is as before; a leak's readings stand above the gate themselves.
         (A first version stopped the span at the lead: a x3 ramp on wandering air whose
         first run of 5 windows ended on a trailing one was no longer raised, and was
-        learned: ``bench.detection_probe --svm``.)"""
+        learned: ``bench.detection_probe --svm``. A second took the interval given with the
+        trailing window, which had learned 0.05 of a 119-s pause: a 5-reading spike and
+        the pause raised again.)"""
         lead = st.lead_ts
         if lead is not None and lead >= ts:
             return ts
@@ -732,6 +737,7 @@ class AlertPolicy:
         gas: float | None,
         gas_level: float | None,
         trailing: bool = False,
+        step: float | None = None,
     ) -> AlertEvent | None:
         """Re-announce an open alert whose gas had returned (``clear_n`` clear windows in a
         row: only its off-delay kept it open) when the leak comes back: the raise rules
@@ -741,7 +747,7 @@ class AlertPolicy:
         leak that came back within the off-delay (60 s; 600 s for a chattering alert) was
         never told: the alert stayed open and said nothing."""
         c = self.config
-        self._count(st, prob >= c.raise_p, ts, trailing)
+        self._count(st, prob >= c.raise_p, ts, trailing, step)
         if not (self._run_raises(st, ts) or self._dense_raises(st, prob, ts)):
             return None
         back = ts - (st.returned_ts if st.returned_ts is not None else ts)
@@ -761,14 +767,18 @@ class AlertPolicy:
             EventType.UPDATED, device_id, st, prob, ts, gas, "recurred", detail=detail
         )
 
-    def _count(self, st: DeviceAlertState, high: bool, ts: float, trailing: bool) -> None:
+    def _count(
+        self, st: DeviceAlertState, high: bool, ts: float, trailing: bool, step: float | None
+    ) -> None:
         """One window (``high``: at or over ``raise_p``) into the raise rules' counters: the
-        run of high windows in a row and its first window's time, the k-of-n history, and
-        the latest high window that is not ``trailing`` (:meth:`_lead`)."""
+        run of high windows in a row and its first window's time, the k-of-n history, and,
+        for a high window that is not ``trailing``, its time and the device's reading
+        interval then (``step``, s; None = unknown), where the run's span may end
+        (:meth:`_lead`)."""
         c = self.config
         if high:
             if not trailing:
-                st.lead_ts = ts
+                st.lead_ts, st.step = ts, step
             if st.high_run == 0:
                 st.high_since = ts
             st.high_run = min(st.high_run + 1, c.raise_n * STALLED_CLOCK_FACTOR)

@@ -395,12 +395,15 @@ def test_trailing_windows_lengthen_a_run_by_one_interval_whatever_was_lost() -> 
     device's reading interval past the last window whose own reading is high, by the
     consecutive and the k-of-n rules alike: as if nothing had been lost. A run whose
     trailing window completes the alarm delay with nothing lost raises as before, and a
-    leak's windows are not trailing."""
+    leak's windows are not trailing. The interval is the one given with the last high
+    reading, not the trailing window's, which has learned the pause before it."""
     for kw in ({}, {"dense_k": 3, "dense_n": 30, "raise_n": 30}):
         for last in (8.0, 9.0, 60.0):  # nothing lost, one packet lost, a pause
             pol = AlertPolicy(PolicyConfig(raise_min_s=8.0, **kw), "test")
             got = [pol.update("d", 0.99, float(t), interval=1.0) for t in range(1, 8)]
-            got.append(pol.update("d", 0.99, last, trailing=True, interval=1.0))
+            # the interval given with the window after a pause has learned 0.05 of it
+            step = 1.0 if last < 60.0 else 0.95 + 0.05 * (last - 7.0)
+            got.append(pol.update("d", 0.99, last, trailing=True, interval=step))
             assert got == [None] * 8, (kw, last)
             # without the flag (before): the lost packet and the pause raised
             old = AlertPolicy(PolicyConfig(raise_min_s=8.0, **kw), "test")
