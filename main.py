@@ -25,12 +25,42 @@ def _positive(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    """argparse type: a TCP port number, 0-65535 (0: any free port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535, not {value}")
+    return value
+
+
+def listen_error(host: str, port: int) -> str | None:
+    """The one-line start-up error when ``host``:``port`` cannot be listened on (in use,
+    not an address of this machine, not allowed), or None. Checked before the model loads:
+    found by uvicorn, the same failure printed three tracebacks after the model's ~7 s
+    load (README newcomer of 8 Dec). The socket is closed again at once, so another
+    process can still take the port before the server binds it (then uvicorn's error)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, addr = infos[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+    except OSError as exc:
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; see ``python main.py --help``."""
     p = argparse.ArgumentParser(description="gasleak: real-time gas-leak detection service")
     p.add_argument("--mode", choices=["demo", "serve", "train", "evaluate", "keys"], default="demo")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=_port, default=8080, help="TCP port, 0-65535")
     p.add_argument("--artifacts-dir", type=Path, default=None, help="model folder")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     demo = p.add_argument_group("demo")
@@ -134,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "serve":
         import uvicorn
 
-        if (why := window_mismatch(settings)) is not None:
+        if (why := window_mismatch(settings) or listen_error(args.host, args.port)) is not None:
             print(f"gasleak: {why}", file=sys.stderr)
             return 2
 
@@ -180,6 +210,9 @@ def _demo(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
             raise ReplayError("--rows needs --replay FILE")
     except ReplayError as exc:
         print(f"gasleak demo: error: {exc}", file=sys.stderr)
+        return 2
+    if (why := listen_error(args.host, args.port)) is not None:
+        print(f"gasleak demo: error: {why}", file=sys.stderr)
         return 2
     if not (settings.artifacts_dir / "manifest.json").exists():
         print(f"no model in {settings.artifacts_dir}: training one first")

@@ -45,3 +45,24 @@ def test_an_alarm_delay_setting_has_a_documented_bound(monkeypatch: pytest.Monke
         monkeypatch.setenv(name, "300")
         Settings()  # the bound itself is taken
         monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize("mode", ["serve", "demo"])
+def test_a_busy_or_impossible_port_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
+    """A port in use printed three tracebacks after the model's ~7 s load, and port 99999
+    a 71-line log ending in ``OverflowError`` (README newcomer of 8 Dec)."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["--mode", mode, "--port", str(port)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("gasleak") and f"cannot listen on 127.0.0.1:{port}: " in line, line
+    with pytest.raises(SystemExit) as exc:
+        main(["--mode", mode, "--port", "99999"])
+    assert exc.value.code == 2
+    assert "argument --port: a port is 0-65535, not 99999" in capsys.readouterr().err
