@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 import time
 from datetime import datetime
 from typing import Literal
@@ -10,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from app.schemas.alerts import Kind, Severity
+from app.schemas.readings import DEVICE_ID_RULE
 from app.schemas.times import LINE, TEXT, UtcDateTime
 
 #: Longest silence, s (7 days). ANSI/ISA-18.2 and IEC 62682 require shelving to be
@@ -18,6 +20,10 @@ from app.schemas.times import LINE, TEXT, UtcDateTime
 #: plant's maintenance shutdown; a device out of use for longer is disabled instead
 #: (``PATCH /api/devices/{id}`` with ``enabled: false``).
 SILENCE_MAX_S = 7 * 24 * 3600.0
+#: The characters a device id may hold (``app.schemas.readings.DEVICE_ID_PATTERN``), and a
+#: glob's bracket expressions (``[...]``, ``[!...]``), whose characters are not literal.
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
+_GLOB_CLASS = re.compile(r"\[!?\]?[^\]]*\]")
 
 
 class SilenceIn(BaseModel):
@@ -42,6 +48,22 @@ class SilenceIn(BaseModel):
     )
     comment: str = Field(min_length=1, max_length=2000, pattern=TEXT, examples=["Boiler service"])
     author: str = Field(min_length=1, max_length=128, pattern=LINE, examples=["j.doe"])
+
+    @field_validator("device_id")
+    @classmethod
+    def _can_match(cls, glob: str | None) -> str | None:
+        """Refuse a pattern whose literal characters (outside ``*``, ``?`` and ``[...]``)
+        no device id can hold: ``"sim 01"`` was accepted and silenced nothing (README
+        newcomer of 8 Dec)."""
+        if glob is None:
+            return None
+        bad = sorted(set(_GLOB_CLASS.sub("", glob).replace("*", "").replace("?", "")) - _ID_CHARS)
+        if bad:
+            raise ValueError(
+                f"matches no device id: {', '.join(repr(c) for c in bad)} cannot occur in one "
+                f"({DEVICE_ID_RULE}; glob characters * ? [...])"
+            )
+        return glob
 
     @field_validator("ends_at")
     @classmethod

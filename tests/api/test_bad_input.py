@@ -353,6 +353,20 @@ async def test_an_integer_too_large_for_a_float_is_named_not_finite(
     assert rej["errors"][0]["type"] == "finite_number"
 
 
+async def test_a_silence_pattern_no_device_id_can_match_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    """``"device_id": "sim 01"`` was accepted (201) and silenced nothing: no device id holds
+    a space (README newcomer of 8 Dec). A glob with bracket expressions is still accepted."""
+    body = {"kind": "leak", "ends_at": SILENCE_END, "comment": "x", "author": "y"}
+    r = await client.post("/api/silences", json={**body, "device_id": "sim 01"})
+    assert r.status_code == 422, r.text
+    [err] = r.json()["detail"]
+    assert err["field"] == "device_id" and "matches no device id: ' '" in err["reason"], err
+    r = await client.post("/api/silences", json={**body, "device_id": "sim-0[1-3]*"})
+    assert r.status_code == 201, r.text
+
+
 async def test_silence_that_has_already_ended_is_refused(client: httpx.AsyncClient) -> None:
     r = await client.post(
         "/api/silences",
