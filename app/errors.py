@@ -209,8 +209,27 @@ def pydantic_errors(errors: list[dict[str, Any]], *, drop_prefix: int = 0) -> li
                 f"a {len(str(abs(big)))}-digit integer is not a finite number (a 64-bit float "
                 "ends near 1.8e308)"
             )
+        if kind in ("model_type", "model_attributes_type", "dict_type"):
+            # pydantic names its class ("... or instance of Reading"): say what JSON is wanted
+            got = e.get("input")
+            reason = f"must be a JSON object, not {_json_kind(got)}"
         out.append({"field": ".".join(loc) or "(body)", "reason": reason, "type": kind})
     return out
+
+
+def _json_kind(value: Any) -> str:
+    """What JSON ``value`` is, in words ("an array", "null", "a string", ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return "an object of another shape"
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -367,6 +367,25 @@ async def test_a_silence_pattern_no_device_id_can_match_is_refused(
     assert r.status_code == 201, r.text
 
 
+async def test_a_batch_item_or_body_that_is_not_an_object_says_so_in_json_terms(
+    client: httpx.AsyncClient,
+) -> None:
+    """``[1, "a", null]`` gave each item "Input should be a valid dictionary or instance of
+    Reading" (a class name), and ``PATCH`` with ``[]`` "... object to extract fields from"
+    (README newcomer of 8 Dec)."""
+    r = await client.post("/api/readings", content=b'[1, "a", null]', headers=JSON)
+    reasons = [item["errors"][0]["reason"] for item in r.json()["rejected"]]
+    assert reasons == [
+        "must be a JSON object, not a number",
+        "must be a JSON object, not a string",
+        "must be a JSON object, not null",
+    ], r.text
+    r = await client.patch("/api/devices/obj-1", content=b"[]", headers=JSON)
+    assert r.status_code == 422, r.text
+    [err] = r.json()["detail"]
+    assert err["reason"] == "must be a JSON object, not an array", err
+
+
 async def test_silence_that_has_already_ended_is_refused(client: httpx.AsyncClient) -> None:
     r = await client.post(
         "/api/silences",
