@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -230,6 +230,27 @@ def test_settings_refuse_a_webhook_url_outside_the_allow_list() -> None:
     assert ok.webhook_urls
 
 
+def refusing_receiver(
+    seen: list[int], refuses: Callable[[int], bool]
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A one-request-per-connection HTTP receiver for ``asyncio.start_server``: records each
+    delivery's ``X-Gasleak-Event-Id`` in ``seen`` and answers 400 where ``refuses(id)``,
+    else 200."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode().lower().split("\r\n")
+        fields = dict(h.split(": ", 1) for h in head[1:] if ": " in h)
+        await reader.readexactly(int(fields["content-length"]))
+        event_id = int(fields["x-gasleak-event-id"])
+        seen.append(event_id)
+        status = b"400 Bad Request" if refuses(event_id) else b"200 OK"
+        writer.write(b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    return serve
+
+
 async def test_an_event_the_receiver_refuses_does_not_hold_back_later_ones(
     tmp_path: Path,
 ) -> None:
@@ -239,18 +260,7 @@ async def test_an_event_the_receiver_refuses_does_not_hold_back_later_ones(
     await store.migrate()
     seen: list[int] = []
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode().lower().split("\r\n")
-        fields = dict(h.split(": ", 1) for h in head[1:] if ": " in h)
-        await reader.readexactly(int(fields["content-length"]))
-        event_id = int(fields["x-gasleak-event-id"])
-        seen.append(event_id)
-        status = b"400 Bad Request" if event_id == 1 else b"200 OK"
-        writer.write(b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    server = await asyncio.start_server(refusing_receiver(seen, lambda i: i == 1), "127.0.0.1", 0)
     url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
     raised = RAISED
     events = [raised, raised.with_(type=EventType.UPDATED), raised.with_(type=EventType.UPDATED)]
@@ -290,18 +300,9 @@ async def test_a_page_of_refused_events_does_not_hold_back_a_later_one(
     await store.migrate()
     seen: list[int] = []
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode().lower().split("\r\n")
-        fields = dict(h.split(": ", 1) for h in head[1:] if ": " in h)
-        await reader.readexactly(int(fields["content-length"]))
-        event_id = int(fields["x-gasleak-event-id"])
-        seen.append(event_id)
-        status = b"400 Bad Request" if event_id <= refused else b"200 OK"
-        writer.write(b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    server = await asyncio.start_server(
+        refusing_receiver(seen, lambda i: i <= refused), "127.0.0.1", 0
+    )
     url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
     events = [RAISED] + [RAISED.with_(type=EventType.UPDATED)] * refused
     now = time.time()
