@@ -47,7 +47,11 @@ class Status(BaseModel):
     windows_scored: int
     windows_pending: int
     scoring_errors: int
-    active_alerts: int
+    active_alerts: int = Field(
+        description="Open alerts of every kind (leak, threshold, sensor_fault), acknowledged or "
+        "not: an acknowledged alarm whose condition still stands is still active (ISA-18.2, "
+        "'active, acknowledged'). `GET /api/alerts?state=active` lists the unacknowledged ones"
+    )
     events_published: int
     last_event_id: int
     subscribers: int
