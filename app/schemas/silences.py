@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from app.schemas.alerts import Kind, Severity
-from app.schemas.readings import DEVICE_ID_RULE
+from app.schemas.readings import DEVICE_ID_RULE, iso
 from app.schemas.times import LINE, TEXT, UtcDateTime
 
 #: Longest silence, s (7 days). ANSI/ISA-18.2 and IEC 62682 require shelving to be
@@ -70,7 +70,7 @@ class SilenceIn(BaseModel):
     def _after_start(cls, ends_at: datetime, info: ValidationInfo) -> datetime:
         starts_at = info.data.get("starts_at")
         if starts_at is not None and not starts_at < ends_at:
-            raise ValueError(f"must be after starts_at ({starts_at.isoformat()})")
+            raise ValueError(f"must be after starts_at ({iso(starts_at.timestamp())})")
         now = time.time()
         if ends_at.timestamp() <= now:
             raise ValueError("is in the past: a silence that has ended silences nothing")

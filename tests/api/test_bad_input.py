@@ -412,6 +412,8 @@ async def test_silence_ending_before_it_starts_names_ends_at(client: httpx.Async
         },
     )
     assert r.status_code == 422 and _fields(r) == ["ends_at"]
+    # the start is told in the API's own time format (it read "...T00:00:00+00:00")
+    assert "(2026-01-02T00:00:00.000Z)" in r.json()["detail"][0]["reason"]
 
 
 async def test_a_silence_is_at_most_7_days_long(client: httpx.AsyncClient) -> None:
