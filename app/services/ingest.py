@@ -45,6 +45,7 @@ from app.services.buffers import (
     CAPPED,
     DUPLICATE,
     LATE,
+    TWICE,
     DeviceBuffers,
     DeviceCapReached,
 )
@@ -737,6 +738,15 @@ class Ingestor:
                 "field": "ts",
                 "reason": "this device's reading at this time, with these values, is stored "
                 "already (a resend); it is not stored twice",
+                "type": "duplicate",
+            }
+        if code == TWICE:
+            return {
+                "field": "ts",
+                "reason": "the same values as this device's latest stored reading, stamped "
+                "within a tenth of its typical interval after it (within 1 s while that "
+                "interval is not known): the same reading delivered again (two gateways, a "
+                "redelivery stamped on arrival); it is not stored twice",
                 "type": "duplicate",
             }
         assert code == BAD_TS, code

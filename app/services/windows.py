@@ -8,8 +8,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-#: Per-reading outcome codes of :meth:`app.services.buffers.DeviceBuffers.store`.
-STORED, LATE, CAPPED, BAD_TS, DUPLICATE = 0, 1, 2, 3, 4
+#: Per-reading outcome codes of :meth:`app.services.buffers.DeviceBuffers.store`: ``TWICE``
+#: is a reading delivered twice, each copy stamped on arrival
+#: (:data:`app.services.buffers.TWICE_FRACTION`); ``DUPLICATE`` one resent at its own stamp.
+STORED, LATE, CAPPED, BAD_TS, DUPLICATE, TWICE = 0, 1, 2, 3, 4, 5
 
 
 def as_sent(x: float | np.floating) -> float:
@@ -82,8 +84,8 @@ class WindowBatch:
 
 
 class Stored(NamedTuple):
-    """Outcome of a store: ``codes`` (N,) uint8 (STORED, LATE, CAPPED, BAD_TS or DUPLICATE
-    per reading in input order); ``windows`` the windows due or None; ``prior_ts`` (N,)
+    """Outcome of a store: ``codes`` (N,) uint8 (STORED, LATE, CAPPED, BAD_TS, DUPLICATE or
+    TWICE per reading in input order); ``windows`` the windows due or None; ``prior_ts`` (N,)
     float64, each reading's device's newest stored time before the batch (NaN for a new
     device); ``ts`` (N,) float64, where each stored reading was put on its device's time
     line, epoch s: its own ``ts``, or the server's receipt time for a device whose clock is

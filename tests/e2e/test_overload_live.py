@@ -32,8 +32,8 @@ async def test_rate_limited_messages_are_refused_counted_and_the_socket_stays_op
             async with websockets.connect(
                 server.ws + "/ws/readings", additional_headers=server.headers
             ) as ws:
-                for i in range(5):
-                    await ws.send(json.dumps(reading("w", now + i * 1e-3, 400.0)))
+                for i in range(5):  # other values: equal ones 1 ms apart are one reading twice
+                    await ws.send(json.dumps(reading("w", now + i * 1e-3, 400.0 + i)))
                 replies = [json.loads(await ws.recv()) for _ in range(5)]
                 shed = [r for r in replies if r.get("error") == "overloaded"]
                 assert shed and shed[0]["retry_after_s"] > 0

@@ -590,3 +590,58 @@ def test_a_reading_is_reported_as_it_was_sent_not_as_its_float32() -> None:
     for sent in (5.37, 8.117, 2913.3, 0.1, 1e6, 123456.7, -800.25, 0.0):
         assert as_sent(np.float32(sent)) == sent
     assert np.isnan(as_sent(np.float32("nan")))
+
+
+def test_a_reading_delivered_twice_moments_later_is_a_duplicate_not_stored_twice() -> None:
+    """A LoRaWAN uplink heard by two gateways, or a redelivery, each copy stamped on
+    arrival: the same values milliseconds to seconds after the first. Stored, each copy was
+    a reading of its own (newcomer of 9 Dec: a one-sample glitch of a 300-s device passed
+    the running median and raised a leak alert; a copy after a pause made the typical
+    interval 0.05 s and the device never warmed up). Within a tenth of the typical interval
+    (1 s while it is not known) the same values are ``TWICE``; later, or other values, a
+    reading. One at a time and in batches, sent with or without ``ts``."""
+    from app.services.buffers import STORED, TWICE
+
+    buf = make(window=3, max_devices=8)
+    row = np.array([[420.0, 21.0, 45.0]])
+    one = buf.store
+    assert one(["a"], np.array([T0]), row).codes.tolist() == [STORED]
+    assert one(["a"], np.array([T0 + 0.05]), row).codes.tolist() == [TWICE]  # interval unknown
+    assert one(["a"], np.array([T0 + 300]), row + 1).codes.tolist() == [STORED]
+    assert one(["a"], np.array([T0 + 300.04]), row + 1).codes.tolist() == [TWICE]
+    assert one(["a"], np.array([T0 + 303]), row + 1).codes.tolist() == [TWICE]  # 3 s retry
+    assert one(["a"], np.array([T0 + 303.5]), row + 2).codes.tolist() == [STORED]  # new values
+    # a batch holding both copies, sent without ts (stamped on receipt) or with it
+    ts, rows = np.array([T0 + 600, T0 + 600.05]), np.r_[row, row]
+    no_ts = np.zeros(2, dtype=bool)
+    assert one(["a", "a"], ts, rows, stamped=no_ts).codes.tolist() == [STORED, TWICE]
+    assert one(["a", "a"], ts + 300, rows).codes.tolist() == [STORED, TWICE]
+    assert buf.info("a")["readings_seen"] == 5
+    # a steady sensor reads the same values one interval later: a reading
+    assert one(["a"], np.array([T0 + 1200]), row).codes.tolist() == [STORED]
+    # a steady 10 Hz sensor loses about its first second, once (its interval then starts
+    # at 1 s: the reading 0.1 s after that one is at the window's edge)
+    ts = T0 + 0.1 * np.arange(100)
+    codes = np.array([one(["f"], ts[i : i + 1], row).codes[0] for i in range(100)])
+    assert (codes[12:] == STORED).all() and (codes == TWICE).sum() <= 10, codes
+    # cluster mode (strict) stores it, as before
+    assert one(["c"], np.array([T0]), row, strict=True).codes.tolist() == [STORED]
+    assert one(["c"], np.array([T0 + 0.05]), row, strict=True).codes.tolist() == [STORED]
+
+
+def test_copies_of_every_reading_of_a_slow_device_leave_its_interval_and_warm_up() -> None:
+    """Every reading of a 600-s device delivered twice, 0.02-0.08 s apart: the device warms
+    up after its warm-up readings, with no restart (before: ``warming_up`` with 287
+    restarts after 576 readings, newcomer of 9 Dec), and its typical interval is 600 s."""
+    from app.services.buffers import STORED, TWICE
+
+    buf = make(window=3, max_devices=2)
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        ts = T0 + 600.0 * i + np.array([0.0, rng.uniform(0.02, 0.08)])
+        rows = np.tile([[420.0 + i % 3, 21.0, 45.0]], (2, 1))
+        assert buf.store(["d", "d"], ts, rows).codes.tolist() == [STORED, TWICE]
+    info = buf.info("d")
+    assert info is not None and info["readings_seen"] == 12, info
+    sig = info["signal"]
+    assert sig["restarts"] == 0 and sig["state"] == "ready", sig
