@@ -58,8 +58,8 @@ __all__ = [
     "DUPLICATE",
     "LATE",
     "TWICE",
-    "TWICE_FIRST_S",
     "TWICE_FRACTION",
+    "TWICE_MAX_S",
     "STORED",
     "DeviceBuffers",
     "DeviceCapReached",
@@ -153,25 +153,29 @@ CLOCK_STALE_PACE = 2.0
 
 #: A reading delivered twice (not in cluster mode, ``strict``). A reading with exactly its
 #: device's newest stored values (gas, °C and %RH as kept), stamped later than it by less
-#: than :data:`TWICE_FRACTION` of the device's typical interval (less than
-#: :data:`TWICE_FIRST_S` while that interval is not known: a new device, or one warming up
-#: again after a pause), is the same reading again: a LoRaWAN uplink heard by two gateways,
-#: a broker's or a gateway's redelivery, each copy stamped on arrival. It is refused as
-#: ``duplicate`` and not stored. Stored, each copy counted as a reading of its own: a
-#: one-sample glitch of a 300-s device, delivered twice, passed the running median of three
-#: and raised a leak alert at 94-287 of about 120 glitches in 720 device-hours (both
-#: models, live and offline), and a copy 0.05 s after the first reading after a pause made
-#: the typical interval 0.05 s, so that every later 320-600-s interval restarted the
-#: warm-up: the device stayed ``warming_up`` for 48 h and a 2x leak was never raised
-#: (newcomer of 9 Dec). 0.1: a regular device's interval varies by far less (clock jitter,
-#: a gateway's queue), while a copy arrives within milliseconds to seconds of a minutes-long
-#: interval. 1 s: a network server's deduplication window is a fraction of a second
-#: (ChirpStack's default ``deduplication_delay`` is 200 ms); a fast device whose readings
-#: stand still loses at most its readings of its first second, once, and its typical
-#: interval then starts at 1 s and falls to its own within a minute of readings. Readings of
-#: one message that share a stamp (sent without ``ts``) are not copies of each other.
+#: than :data:`TWICE_FRACTION` of the device's typical interval and less than
+#: :data:`TWICE_MAX_S` (less than :data:`TWICE_MAX_S` while that interval is not known: a
+#: new device, or one warming up again after a pause), is the same reading again: a LoRaWAN
+#: uplink heard by two gateways, a broker's or a gateway's redelivery, each copy stamped on
+#: arrival. It is refused as ``duplicate`` and not stored. Stored, each copy counted as a
+#: reading of its own: a one-sample glitch of a 300-s device, delivered twice 10-80 ms
+#: apart, passed the running median of three and raised a leak alert at 94-287 of about 120
+#: glitches in 720 device-hours (both models, live and offline), and a copy 0.05 s after
+#: the first reading after a pause made the typical interval 0.05 s, so that every later
+#: 320-600-s interval restarted the warm-up: the device stayed ``warming_up`` for 48 h and a
+#: 2x leak was never raised (newcomer of 9 Dec). 0.1: a regular device's interval varies by
+#: far less (clock jitter, a gateway's queue). 1 s: a network server's deduplication window
+#: is a fraction of a second (ChirpStack's default ``deduplication_delay`` is 200 ms), and
+#: the bound keeps a sensor whose readings stand still from losing readings to the rule
+#: where its typical interval is overestimated (after a pause, :data:`JUMP_FACTOR`): at 10
+#: times it (a fraction alone), a steady 1 Hz sensor lost 94 of its 100 readings after a
+#: 250-s pause in a backfill, each refusal keeping the estimate up. A fast device whose
+#: readings stand still loses about its first second of readings, once. Copies a second or
+#: more apart (a gateway's retry after a timeout) are stored as readings (DETECTION_LOG,
+#: open faults). Readings of one message that share a stamp (sent without ``ts``) are not
+#: copies of each other.
 TWICE_FRACTION = 0.1
-TWICE_FIRST_S = 1.0
+TWICE_MAX_S = 1.0
 
 
 class DeviceCapReached(Exception):
@@ -807,9 +811,10 @@ class DeviceBuffers:
     def _twice_window(self, dt: Any) -> Any:
         """How soon after its device's newest reading an equal one is a second delivery of
         it (s), for typical intervals ``dt`` (s, NaN: not known): :data:`TWICE_FRACTION`
-        of the interval, :data:`TWICE_FIRST_S` where it is not known. Scalar or array."""
+        of the interval, at most :data:`TWICE_MAX_S` (that bound where the interval is not
+        known). Scalar or array."""
         with np.errstate(invalid="ignore"):
-            return np.where(dt > 0.0, TWICE_FRACTION * dt, TWICE_FIRST_S)
+            return np.fmin(np.where(dt > 0.0, TWICE_FRACTION * dt, TWICE_MAX_S), TWICE_MAX_S)
 
     def _twice(self, s: int, ts: float, row: np.ndarray) -> bool:
         """Whether the reading (``ts`` epoch s, ``row`` (3,) as sent) of slot ``s`` is its
