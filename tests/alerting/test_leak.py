@@ -422,6 +422,33 @@ def test_trailing_windows_lengthen_a_run_by_one_interval_whatever_was_lost() -> 
         assert [e is not None for e in got] == [False] * 8 + [True], kw
 
 
+def test_samples_sent_in_a_burst_count_as_one_reading_of_the_run() -> None:
+    """A gateway that sends 3 samples 0.2 s apart every 30 s (typical interval ~10 s): two
+    bursts were 6 high windows spanning 30 s, past 3 windows and the 8 s alarm delay, so a
+    clean 40-90 s bump raised (newcomer of 9 Dec: 93 alerts in 72 device-hours, 2 with one
+    sample per 30 s). A window stamped less than a tenth of the interval after the run's
+    latest counts in neither the run nor the k-of-n history: the third burst raises, as
+    the third reading of a one-sample device does. Equal stamps (coarse) still count."""
+    for kw in ({}, {"dense_k": 3, "dense_n": 30, "raise_n": 30}):
+        burst = AlertPolicy(PolicyConfig(raise_min_s=8.0, **kw), "test")
+        stamps = [t0 + d for t0 in (0.0, 30.0, 60.0) for d in (0.0, 0.2, 0.4)]
+        got = [burst.update("d", 0.99, t, interval=10.0) for t in stamps]
+        assert [e is not None for e in got] == [False] * 6 + [True, False, False], kw
+        # before (no interval given): the second burst raised
+        old = AlertPolicy(PolicyConfig(raise_min_s=8.0, **kw), "test")
+        got = [old.update("d", 0.99, t) for t in stamps]
+        first = [e is not None for e in got].index(True)
+        assert first < 6, (kw, first)
+    # readings sharing a stamp (a gap of 0) are left to the pace rule: counted
+    tied = AlertPolicy(PolicyConfig(raise_min_s=0.0), "test")
+    got = [tied.update("d", 0.99, 5.0, interval=10.0) for _ in range(3)]
+    assert got[-1] is not None and got[-1].type == "alert.raised"
+    # a regular 1 Hz device is unchanged: 9 windows spanning 8 s
+    reg = AlertPolicy(PolicyConfig(raise_min_s=8.0), "test")
+    got = [reg.update("d", 0.99, float(t), interval=1.0) for t in range(1, 10)]
+    assert [e is not None for e in got] == [False] * 8 + [True]
+
+
 def test_an_open_alert_stays_open_while_gas_stands_above_the_level_kept_at_raise() -> None:
     """The level and scale of the raise are kept with the alert (and persisted): a restart of
     the signal model mid-leak, which relearns its level from the leak, cannot clear it."""
