@@ -7,11 +7,11 @@ import json
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
 from app.deps import StateDep
-from app.errors import GasleakError, error_body
+from app.errors import GasleakError, Overloaded, error_body
 from app.routing import StrictRoute, read_body, require_json
 from app.schemas.readings import IngestResult, Reading
 from app.security import GatewayDep, authorize_ws
-from app.services.frames import FramePipeline
+from app.services.frames import FramePipeline, Refusal
 from app.services.ingest import MAX_MESSAGE_BYTES
 from app.services.principal import INGEST
 from app.services.ratelimit import rate_key
@@ -93,7 +93,7 @@ async def ws_readings(ws: WebSocket, state: StateDep) -> None:
         raw: str | bytes = msg.get("text") or msg.get("bytes") or b""
         return raw
 
-    async def handle(raw: str | bytes) -> str:
+    async def handle(raw: str | bytes) -> str | Refusal:
         if not await state.keys.still_valid(who):
             raise _Revoked  # this frame is not stored
         try:
@@ -102,14 +102,25 @@ async def ws_readings(ws: WebSocket, state: StateDep) -> None:
                 raw, device_prefix=who.device_prefix, key_id=who.key_id
             )
             return result.model_dump_json()
+        except Overloaded as exc:  # later frames wait for its resend (app.services.frames)
+            return Refusal(json.dumps(error_body(exc)), exc.retry_after_s)
         except GasleakError as exc:  # an error frame; the connection stays open
             return json.dumps(error_body(exc))
 
-    def shed() -> str:
-        return json.dumps(error_body(state.admission.refuse("ws", "connection_backlog")))
+    def refusal(reason: str, retry_after_s: float | None = None) -> Refusal:
+        exc = state.admission.refuse("ws", reason)
+        if retry_after_s is not None:  # the rest of the earlier refusal's wait
+            exc.retry_after_s = round(max(retry_after_s, 0.001), 3)
+        return Refusal(json.dumps(error_body(exc)), exc.retry_after_s)
 
     try:
-        await FramePipeline(receive=receive, send=ws.send_text, handle=handle, shed=shed).run()
+        await FramePipeline(
+            receive=receive,
+            send=ws.send_text,
+            handle=handle,
+            shed=lambda: refusal("connection_backlog"),
+            again=lambda left: refusal("after_refusal", left),
+        ).run()
     except _Revoked:
         await ws.close(code=CLOSE_REVOKED, reason="API key revoked")
 

@@ -10,7 +10,10 @@ A message (HTTP body or WebSocket frame) is checked *before* it is decoded:
   its last 3 checks (it cannot keep up with decoding and storing; one late wake-up, such as
   the process being descheduled once, is not enough);
 - ``connection_backlog``: 64 frames of one WebSocket already wait to be handled
-  (:mod:`app.services.frames`).
+  (:mod:`app.services.frames`);
+- ``after_refusal``: a frame of one WebSocket sent after one of its frames was refused and
+  before that refusal's ``retry_after_s`` passed (:mod:`app.services.frames`: readings
+  stay in time order when the refused frame is sent again).
 
 A message first waits up to ``overload_wait_s`` for the condition to clear (backpressure:
 the sender's reply is simply later; at most 64 messages wait at once), and only then is
@@ -199,4 +202,8 @@ _TEXT = {
     "handled; nothing of this message was accepted, send it again after retry_after_s",
     "rate_limited": "over this client's rate limit (ingest_rate_limit); nothing of this "
     "message was accepted, send it again after retry_after_s",
+    "after_refusal": "overloaded: an earlier frame of this connection was refused, and frames "
+    "sent before it is sent again are refused too (their readings would stand ahead of its "
+    "readings, which would then be out of order); nothing of this message was accepted, send "
+    "it again after retry_after_s, after the earlier one",
 }
