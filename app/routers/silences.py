@@ -48,7 +48,9 @@ async def list_silences(silences: SilencesDep) -> SilenceList:
 async def expire_silence(
     silence_id: str, silences: SilencesDep, who: OperatorDep, audit: AuditDep
 ) -> SilenceOut:
-    """Ends it now; it stays listed as expired. Operators and admins only; audited."""
-    out = await silences.expire(silence_id)
-    await audit.record(who, "silence.expire", target=silence_id)
+    """Ends it now; it stays listed as expired. Operators and admins only; audited (once:
+    a silence that has ended already is returned as it is, and nothing is recorded)."""
+    out, ended = await silences.expire(silence_id)
+    if ended:
+        await audit.record(who, "silence.expire", target=silence_id)
     return out

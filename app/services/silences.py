@@ -75,8 +75,9 @@ class SilenceService:
         now = self.clock()
         return [to_out(s, now) for s in self.silences.all()]
 
-    async def expire(self, silence_id: str) -> SilenceOut:
-        """End a silence now; it stays listed as expired.
+    async def expire(self, silence_id: str) -> tuple[SilenceOut, bool]:
+        """End a silence now; it stays listed as expired. Returns it and whether this call
+        ended it (False: it had ended already, and nothing changed).
 
         Raises:
             NotFound: no such silence.
@@ -85,6 +86,8 @@ class SilenceService:
         s = self.silences.get(silence_id)
         if s is None:
             raise NotFound(f"silence {silence_id!r} does not exist")
+        if not s.ends_at > now:  # a second DELETE: nothing to end, store or announce
+            return to_out(s, now), False
         s = self.silences.expire(silence_id, now)
         assert s is not None
         await self.store.silences.put(s.to_dict())
@@ -92,4 +95,4 @@ class SilenceService:
             self.on_change()
         if self.on_end is not None:
             await self.on_end()
-        return to_out(s, now)
+        return to_out(s, now), True

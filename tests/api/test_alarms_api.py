@@ -147,6 +147,12 @@ async def test_silence_on_a_glob_keeps_webhooks_quiet_but_stores_the_alert(
         assert len(deliveries) == 3
         assert len(await events(c, "hall-01")) == 1  # never silenced: nothing to announce
         assert (await c.delete("/api/silences/nope")).status_code == 404
+        # a second DELETE returns it as it is and records nothing (it was audited twice as
+        # "silence.expire": README newcomer of 9 Dec)
+        again = await c.delete(f"/api/silences/{sid}")
+        assert again.status_code == 200 and again.json() == gone.json()
+        audit = (await c.get("/api/audit", params={"action": "silence.expire"})).json()
+        assert [e["target"] for e in audit["entries"]] == [sid], audit
 
 
 async def test_an_alert_raised_in_a_silence_is_announced_when_it_expires(
