@@ -704,7 +704,7 @@ class DeviceBuffers:
                 self.stamp_ts[s] = math.nan
                 states = self.signals.states
                 if not receipt and ts >= stamp:  # confirmed: the jump is the newest now
-                    if stamp - last > states.gap_s(s):
+                    if stamp - last > states.gap_s(s) and not states.one_interval(s, 1):
                         states.restart_at(s, stamp, stamp - last)  # a real pause: the gap rule
                     else:  # the device reports less often: its new interval counts
                         gap = stamp - last

@@ -61,6 +61,23 @@ def test_gap_restarts_the_warm_up() -> None:
     assert not sig.warm and sig.restarts_ == 1 and math.isnan(sig.level_)
 
 
+def test_a_second_interval_past_the_gap_relearns_the_first_instead_of_restarting() -> None:
+    """A 600-s device whose every reading comes again 1-5 s later (a gateway's retry,
+    stamped on arrival): the first interval, 3 s, was its typical interval, the next 597 s
+    restarted the warm-up, and so on at every reading: never warm, a leak never raised
+    (newcomer of 9 Dec: 199 restarts in 200 readings). The second interval after a start
+    never restarts; the interval is learned afresh from it. A gap later still restarts."""
+    rng = np.random.default_rng(0)
+    sig = DeviceSignal(SignalConfig(warmup=10))
+    for i in range(30):
+        g = 420.0 + rng.normal(0, 4)
+        sig.learn_one(g, 600.0 * i)
+        sig.learn_one(g, 600.0 * i + rng.uniform(1.0, 5.0))
+    assert sig.warm and sig.restarts_ == 0 and 200.0 < sig.dt_ < 600.0, sig.dt_
+    sig.learn_one(420.0, 600.0 * 30 + 10 * 3600)  # a 10-hour pause
+    assert not sig.warm and sig.restarts_ == 1
+
+
 def test_hold_keeps_the_level_during_an_episode() -> None:
     sig = DeviceSignal(SignalConfig(warmup=10))
     for i in range(10):

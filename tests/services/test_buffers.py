@@ -653,3 +653,22 @@ def test_copies_of_every_reading_of_a_slow_device_leave_its_interval_and_warm_up
     assert info is not None and info["readings_seen"] == 12, info
     sig = info["signal"]
     assert sig["restarts"] == 0 and sig["state"] == "ready", sig
+
+
+def test_copies_a_few_seconds_later_of_a_slow_backfilled_device_leave_it_warming_up_once() -> None:
+    """The same with the copies 1-5 s later, in a backfill (the jump rule holds each 600-s
+    reading until the next places it): the first interval, a copy's, made every later one
+    a gap, 199 restarts in 200 readings (newcomer of 9 Dec). The copies are readings (a
+    second or more apart), and the device warms up once."""
+    import time
+
+    buf = make(window=3, max_devices=2, warmup=10)
+    rng = np.random.default_rng(1)
+    t0 = time.time() - 40 * 600.0
+    for i in range(40):
+        row = np.array([[420.0 + rng.normal(0, 4), 21.0, 45.0]])
+        for t in (t0 + 600.0 * i, t0 + 600.0 * i + rng.uniform(1.0, 5.0)):
+            buf.store(["r"], np.array([t]), row)
+    info = buf.info("r")
+    assert info is not None and info["readings_seen"] == 80
+    assert info["signal"]["restarts"] == 0 and info["signal"]["state"] == "ready", info
