@@ -156,6 +156,7 @@ def document_errors(app: FastAPI) -> None:
         schemas["ErrorOut"] = one
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
+        _document_strict_routes(app, doc)
         ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
         for ops in doc.get("paths", {}).values():
             for op in ops.values():
@@ -168,6 +169,35 @@ def document_errors(app: FastAPI) -> None:
         return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_strict_routes(app: FastAPI, doc: dict[str, Any]) -> None:
+    """Add to ``doc`` the answers of :class:`app.routing.StrictRoute` that FastAPI does not
+    list: a 422 on every operation (an unknown or repeated query parameter: ``GET
+    /api/status?foo=1`` answered 422 while its OpenAPI listed none), and a 415 on every one
+    that takes a JSON body (README newcomer of 9 Dec)."""
+    from fastapi import routing
+
+    from app.routing import StrictRoute  # app.routing imports this module
+
+    paths = doc.get("paths", {})
+    # FastAPI >= 0.16x keeps included routers lazily (what its own OpenAPI walks); before,
+    # app.routes held the routes themselves
+    walk = getattr(routing, "iter_route_contexts", None)
+    contexts: list[Any] = list(walk(app.routes) if walk is not None else app.routes)
+    for ctx in contexts:
+        route = getattr(ctx, "original_route", ctx)
+        if not isinstance(route, StrictRoute):
+            continue
+        ops = paths.get(ctx.path_format, {})
+        for method in ctx.methods or ():
+            op = ops.get(method.lower())
+            if op is None:
+                continue
+            responses = op.setdefault("responses", {})
+            responses.setdefault("422", {"description": "Invalid request"})
+            if ctx.body_field is not None:
+                responses.setdefault("415", {"description": "Content-Type is not application/json"})
 
 
 def error_body(exc: GasleakError) -> dict[str, Any]:
