@@ -1173,8 +1173,11 @@ class SignalStates(Columns):
         dt = ts - last if math.isfinite(last) else math.nan
         if math.isfinite(dt):
             typical = self.dt[s]
-            first = self.one_interval(s)  # module doc, "Gap": no restart
-            if dt > self.gap_s(s) and not first:
+            # past the gap, but the typical interval rests on the first alone: module doc,
+            # "Gap": learned afresh from this one, no restart
+            past = dt > self.gap_s(s)
+            first = past and self.one_interval(s)
+            if past and not first:
                 self._keep_if_held(s, dt)
                 dead = self._dead_fall(s)
                 self.restart(s, ts)
@@ -1184,7 +1187,7 @@ class SignalStates(Columns):
                 self.tied[s] = 1
             else:
                 if dt > 0:
-                    if first and dt > self.gap_s(s):
+                    if first:
                         typical = math.nan  # learned afresh from this interval
                         self.pace[s] = math.nan
                     self.dt[s] = dt if not math.isfinite(typical) else 0.95 * typical + 0.05 * dt

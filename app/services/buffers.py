@@ -808,11 +808,12 @@ class DeviceBuffers:
         )
         return True
 
-    def _twice_window(self, dt: Any) -> Any:
+    @staticmethod
+    def _twice_window(dt: np.ndarray) -> np.ndarray:
         """How soon after its device's newest reading an equal one is a second delivery of
-        it (s), for typical intervals ``dt`` (s, NaN: not known): :data:`TWICE_FRACTION`
+        it (s), for typical intervals ``dt`` (k,) (s, NaN: not known): :data:`TWICE_FRACTION`
         of the interval, at most :data:`TWICE_MAX_S` (that bound where the interval is not
-        known). Scalar or array."""
+        known). The batch path's test; :meth:`_twice` makes the same one in scalar Python."""
         with np.errstate(invalid="ignore"):
             return np.fmin(np.where(dt > 0.0, TWICE_FRACTION * dt, TWICE_MAX_S), TWICE_MAX_S)
 
@@ -829,7 +830,10 @@ class DeviceBuffers:
         stamp = self.stamp_ts[s]  # a jump not placed yet is the newest stored reading
         newest = stamp if not math.isnan(stamp) else float(self.signals.states.last_ts[s])
         gap = ts - newest
-        if not 0.0 < gap < float(self._twice_window(float(self.signals.states.dt[s]))):
+        if not 0.0 < gap < TWICE_MAX_S:  # most readings end here (every reading comes here)
+            return False
+        typical = float(self.signals.states.dt[s])
+        if typical > 0.0 and not gap < TWICE_FRACTION * typical:  # False for NaN: not known
             return False
         kept = self.values[s, (count - 1) % self.ring]
         return bool(np.array_equal(kept, Ring.as_stored(row), equal_nan=True))

@@ -7,24 +7,37 @@ import asyncio
 from app.services.frames import FramePipeline, Refusal
 
 
-async def test_a_slow_handler_does_not_stop_reading_and_replies_keep_frame_order() -> None:
-    incoming: asyncio.Queue[str | None] = asyncio.Queue()
-    sent: list[str] = []
-    release = asyncio.Event()
-    handled: list[str] = []
+class Gated:
+    """A pipeline of at most 2 waiting frames whose handler waits for :attr:`release` (as a
+    frame waiting for room in the scoring queue) and refuses a frame ``"busy"`` (as the
+    scoring queue being full at it) for 0.2 s; :attr:`sent` the replies, :attr:`handled`
+    the frames taken, in order."""
 
-    async def handle(raw: str | bytes) -> str:
-        await release.wait()  # as a frame waiting for room in the scoring queue
-        handled.append(str(raw))
+    def __init__(self, shed_s: float, again: bool = False) -> None:
+        self.incoming: asyncio.Queue[str | None] = asyncio.Queue()
+        self.sent: list[str] = []
+        self.release = asyncio.Event()
+        self.handled: list[str] = []
+        self.pipe = FramePipeline(
+            receive=self.incoming.get,
+            send=lambda text: asyncio.sleep(0, self.sent.append(text)),
+            handle=self.handle,
+            shed=lambda: Refusal("shed", shed_s),
+            again=(lambda left: Refusal(f"again:{left > 0}", left)) if again else None,
+            max_frames=2,
+        )
+
+    async def handle(self, raw: str | bytes) -> str | Refusal:
+        await self.release.wait()
+        if raw == "busy":
+            return Refusal("overloaded", 0.2)
+        self.handled.append(str(raw))
         return f"ok:{raw}"
 
-    pipe = FramePipeline(
-        receive=incoming.get,
-        send=lambda text: asyncio.sleep(0, sent.append(text)),
-        handle=handle,
-        shed=lambda: Refusal("shed", 0.02),
-        max_frames=2,
-    )
+
+async def test_a_slow_handler_does_not_stop_reading_and_replies_keep_frame_order() -> None:
+    g = Gated(shed_s=0.02)
+    incoming, sent, release, handled, pipe = g.incoming, g.sent, g.release, g.handled, g.pipe
     task = asyncio.create_task(pipe.run())
     for i in range(6):
         incoming.put_nowait(str(i))
@@ -78,26 +91,8 @@ async def test_frames_after_a_refused_one_are_refused_until_it_can_be_sent_again
     now, whether it waits already or comes when there is room again, and so is every
     frame after one that ``handle`` refused; frames sent again after that are taken in
     order."""
-    incoming: asyncio.Queue[str | None] = asyncio.Queue()
-    sent: list[str] = []
-    release = asyncio.Event()
-    handled: list[str] = []
-
-    async def handle(raw: str | bytes) -> str | Refusal:
-        await release.wait()
-        if raw == "busy":  # as the scoring queue being full at this frame
-            return Refusal("overloaded", 0.2)
-        handled.append(str(raw))
-        return f"ok:{raw}"
-
-    pipe = FramePipeline(
-        receive=incoming.get,
-        send=lambda text: asyncio.sleep(0, sent.append(text)),
-        handle=handle,
-        shed=lambda: Refusal("shed", 0.2),
-        again=lambda left: Refusal(f"again:{left > 0}", left),
-        max_frames=2,
-    )
+    g = Gated(shed_s=0.2, again=True)
+    incoming, sent, release, handled, pipe = g.incoming, g.sent, g.release, g.handled, g.pipe
     task = asyncio.create_task(pipe.run())
     for i in range(6):
         incoming.put_nowait(str(i))
