@@ -96,7 +96,7 @@ class SilenceIn(BaseModel):
 
 #: Device ids of every character class and length a device id may have (DEVICE_ID_PATTERN):
 #: a glob that matches all of them matches every device.
-_PROBE_IDS = ("a", "Z", "0", ".", "_", ":", "-", "z" * 64, "A1.b_2:c-3", "-" * 64)
+_PROBE_IDS = ("a", "Z", "0", ".a", "..a", "_", ":", "-", "z" * 64, "A1.b_2:c-3", "-" * 64)
 
 
 def matches_every_device(glob: str) -> bool:

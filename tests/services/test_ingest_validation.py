@@ -159,3 +159,16 @@ def test_a_gas_just_over_its_units_top_is_named_in_full() -> None:
 
     err = gas_out_of_range(1_000_001.0, "ppm")
     assert err is not None and err["reason"].startswith("1,000,001 is above 1,000,000"), err
+
+
+def test_a_device_id_a_url_path_cannot_name_is_refused_and_other_dotted_ids_are_kept() -> None:
+    """"." and ".." are a URL path's dot segments (RFC 3986 section 5.2.4): clients remove
+    them, so ``/api/devices/../status`` never reaches such a device, whose alerts and
+    status no one could then read (newcomer of 9 Dec: both were stored). Ids that only
+    hold dots beside other characters are names like any other."""
+    ids = [".", "..", "...", ".a", "..a", "a.", "a..b", "." + "x" * 63, ".." + "x" * 62]
+    good, bad = validate([reading(d, 1.7e9 + i, 400.0) for i, d in enumerate(ids)])
+    assert [i for i, _ in good] == [2, 3, 4, 5, 6, 7, 8]
+    assert [b.index for b in bad] == [0, 1]
+    for b in bad:
+        assert "is not a device id: it is a URL path's dot segment" in fields(b)["device_id"]
