@@ -146,19 +146,23 @@ def unknown_query(request: Request, allowed: frozenset[str]) -> None:
     Raises:
         InvalidRequest: one entry per unknown name (field = the name).
     """
-    unknown = [k for k in dict.fromkeys(request.query_params.keys()) if k not in allowed]
-    if unknown:
-        takes = ", ".join(sorted(allowed)) or "none"
-        raise InvalidRequest(
-            [
-                {
-                    "field": k,
-                    "reason": f"unknown query parameter (this route takes: {takes})",
-                    "type": "extra_forbidden",
-                }
-                for k in unknown
-            ]
-        )
+    if errors := unknown_query_errors(request.query_params, allowed):
+        raise InvalidRequest(errors)
+
+
+def unknown_query_errors(params: QueryParams, allowed: frozenset[str]) -> list[dict[str, str]]:
+    """One error entry (field = the name) per query parameter outside ``allowed``; REST and
+    ``/ws/readings`` alike."""
+    takes = ", ".join(sorted(allowed)) or "none"
+    return [
+        {
+            "field": k,
+            "reason": f"unknown query parameter (this route takes: {takes})",
+            "type": "extra_forbidden",
+        }
+        for k in dict.fromkeys(params.keys())
+        if k not in allowed
+    ]
 
 
 def repeated_errors(params: QueryParams, single: Callable[[str], bool]) -> list[dict[str, str]]:

@@ -8,7 +8,13 @@ from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
 from app.deps import StateDep
 from app.errors import GasleakError, Overloaded, error_body
-from app.routing import StrictRoute, read_body, require_json
+from app.routing import (
+    StrictRoute,
+    read_body,
+    repeated_errors,
+    require_json,
+    unknown_query_errors,
+)
 from app.schemas.readings import IngestResult, Reading
 from app.security import GatewayDep, authorize_ws
 from app.services.frames import FramePipeline, Refusal
@@ -21,6 +27,9 @@ router = APIRouter(tags=["readings"], route_class=StrictRoute)
 #: 10,000 readings of ~150 bytes need 1.5 MB. Other routes take ``max_body_bytes`` (1 MiB).
 MAX_BODY_BYTES = MAX_MESSAGE_BYTES
 CLOSE_REVOKED = 1008  # RFC 6455 "Policy Violation": the socket's key was revoked
+CLOSE_POLICY = 1008  # the same code for invalid query parameters, as on /ws/alerts
+#: The query parameters ``/ws/readings`` takes: a one-time ``ticket`` (``POST /api/ws-ticket``).
+WS_QUERY = frozenset({"ticket"})
 
 _ONE = Reading.model_json_schema()
 _BODY_SCHEMA = {
@@ -82,6 +91,15 @@ async def ws_readings(ws: WebSocket, state: StateDep) -> None:
         return
     key = rate_key(ws, who)
     await ws.accept()
+    # a misspelt parameter is refused, as on REST and /ws/alerts (it was ignored: newcomer
+    # of 9 Dec), before any frame is taken
+    wrong = unknown_query_errors(ws.query_params, WS_QUERY) + repeated_errors(
+        ws.query_params, lambda _: True
+    )
+    if wrong:
+        await ws.send_json({"error": "invalid_request", "detail": wrong})
+        await ws.close(code=CLOSE_POLICY, reason="invalid query parameters")
+        return
 
     async def receive() -> str | bytes | None:
         try:

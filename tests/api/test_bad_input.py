@@ -613,3 +613,29 @@ async def test_openapi_lists_the_422_and_415_every_strict_route_answers(
             assert "422" in codes, (path, method)
             if "requestBody" in op:
                 assert "415" in codes, (path, method)
+
+
+async def test_ws_readings_refuse_an_unknown_or_repeated_query_parameter_naming_it(
+    settings: Settings,
+) -> None:
+    """``/ws/readings?devce=a`` was taken and the parameter ignored (newcomer of 9 Dec),
+    while REST and ``/ws/alerts`` refuse what they do not take: the socket now answers one
+    ``invalid_request`` frame naming each parameter and closes with 1008, storing nothing;
+    with no query it takes readings as before."""
+    async with serve_in_loop(settings) as (base, _):
+        ws_base = base.replace("http", "ws", 1) + "/ws/readings"
+        for query, fields in (("?devce=a&x=1", ["devce", "x"]), ("?ticket=a&ticket=b", ["ticket"])):
+            async with websockets.connect(ws_base + query, additional_headers=auth_headers()) as ws:
+                err = json.loads(await ws.recv())
+                assert err["error"] == "invalid_request", err
+                assert [d["field"] for d in err["detail"]] == fields, err
+                assert (
+                    "unknown query parameter" in err["detail"][0]["reason"]
+                    or "given 2 times" in (err["detail"][0]["reason"])
+                )
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await ws.recv()
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        async with websockets.connect(ws_base, additional_headers=auth_headers()) as ws:
+            await ws.send(json.dumps(LEAP_BATCH))
+            assert json.loads(await ws.recv()) == {"accepted": 3, "rejected": []}
