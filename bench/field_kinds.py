@@ -362,6 +362,61 @@ def _bursts(pred: Predictor) -> None:
             print(f"{name:58s} s to the alert {res}")
 
 
+def resent(
+    rng: np.random.Generator,
+    every: float,
+    mode: str,
+    frac: float = 0.1,
+    per_6h: float = 1.0,
+    hours: float = 240.0,
+) -> Series:
+    """A device reading every ``every`` s whose gateway delivers some readings twice (module
+    doc, ``resend``): ``retry``, a fraction ``frac`` of readings sent again 1-5 s later
+    (a retry after a timeout, stamped on arrival); ``poll``, a fraction ``frac`` of polls
+    that fail and re-send the value before at the poll's own time. Clean 420 ppm (wander sd
+    8 over an hour, noise sd 4, 0.1 ppm) with one-sample x1.3-2 glitches ``per_6h`` every
+    6 h; T and RH wander."""
+    n = int(hours * 3600 / every)
+    ts = np.arange(n) * every + rng.uniform(0, 0.5, n)
+    g = 420 + _ou(rng, n, 8.0, 3600.0, every) + rng.normal(0, 4, n)
+    g[rng.integers(50, n, rng.poisson(per_6h * hours / 6))] *= rng.uniform(1.3, 2.0)
+    t = 21 + _ou(rng, n, 0.4, 3600.0, every)
+    h = 45 + _ou(rng, n, 2.0, 3600.0, every)
+    g, t, h = np.round(g, 1), np.round(t, 2), np.round(h, 1)
+    if mode == "poll":
+        for i in np.flatnonzero(rng.random(n) < frac):
+            if i:
+                g[i], t[i], h[i] = g[i - 1], t[i - 1], h[i - 1]
+        return ts, g, t, h
+    again = rng.random(n) < frac
+    idx = np.r_[np.arange(n), np.flatnonzero(again)]
+    at = np.r_[ts, ts[again] + rng.uniform(1.0, 5.0, int(again.sum()))]
+    order = np.argsort(at, kind="stable")
+    return at[order], g[idx][order], t[idx][order], h[idx][order]
+
+
+def _resend(pred: Predictor) -> None:
+    for mode in ("retry", "poll"):
+        for every in (60.0, 300.0):
+            _clean(
+                pred,
+                f"clean: {every:g}-s device, 10 % re-sent ({mode}), x1.3-2 glitches",
+                lambda r, e=every, m=mode: resent(r, e, m, hours=240.0 if e >= 300 else 72.0),
+                2,
+            )
+    for mode in ("retry", "poll"):
+        for every, x in ((60.0, 1.5), (300.0, 1.5), (300.0, 2.0)):
+            res = []
+            for seed in range(3):
+                ts, g, t, h = resent(np.random.default_rng(seed), every, mode, per_6h=0, hours=30)
+                on = int(np.searchsorted(ts, 24 * 3600.0 + 7 * seed))
+                g[on:] = np.round(g[on:] * x, 1)
+                post = [r for r in announced(pred, ts, g, t, h) if r >= on]
+                res.append(round(float(ts[post[0]] - ts[on])) if post else None)
+            name = f"leak: x{x:g}, {every:g}-s device, 10 % re-sent ({mode})"
+            print(f"{name:58s} s to the alert {res}")
+
+
 def _clean(
     pred: Predictor, name: str, make: Callable[[np.random.Generator], Series], seeds: int
 ) -> None:
@@ -453,6 +508,8 @@ def main() -> None:
         _quant(pred)
     if only in (None, "hold"):
         _hold(pred)
+    if only in (None, "resend"):
+        _resend(pred)
     if only in (None, "bursts"):
         _bursts(pred)
 
