@@ -39,6 +39,13 @@ raised on clean air (every one a false alarm) or the leaks raised, over several 
   60 or 300 s, clean 420 ppm with +25-40 % bumps of 40-90 s twice an hour, 3 seeds x 24 h
   (x 160 h at 300 s), against one sample every 30 s; and x1.5/x2 leak steps on such devices
   (``app.alerting.leak.SAME_SAMPLE_FRACTION``).
+- ``resend`` (newcomer of 9 Dec): a 60-s or 300-s device whose gateway delivers 10 % of its
+  readings twice, a retry 1-5 s later or a failed poll that re-sends the value before at the
+  next poll, clean 420 ppm with one-sample x1.3-2 glitches every 6 h, 2 seeds x 72 h (x 240
+  h at 300 s); and x1.5/x2 leak steps on such devices (``app.ml.signal.STEADY_REPEATS``).
+- ``wakeups`` (newcomer of 10 Dec): a battery device that wakes every 10 or 15 min and sends
+  10-60 readings 1 s apart, clean 420 ppm, 3 seeds x 12 h; and x1.5/x2 leaks from 6 h
+  (``app.ml.signal.PAUSE_ALIKE``: before it, every wake-up restarted the warm-up).
 """
 
 from __future__ import annotations
@@ -417,6 +424,41 @@ def _resend(pred: Predictor) -> None:
             print(f"{name:58s} s to the alert {res}")
 
 
+def wakeups(
+    rng: np.random.Generator, k: int, every: float, hours: float = 12.0, x: float = 1.0
+) -> Series:
+    """A battery device that wakes every ``every`` s (plus 0-5 s) and sends ``k`` readings
+    1 s apart (module doc, ``wakeups``): clean 420 ppm (wander sd 8 over an hour, noise sd
+    4, 0.1 ppm), the gas times ``x`` from 6 h on."""
+    nb = int(hours * 3600 / every)
+    t0 = np.arange(nb) * every + rng.uniform(0, 5, nb)
+    ts = (t0[:, None] + np.arange(k)[None, :]).ravel()
+    g = 420 + np.repeat(_ou(rng, nb, 8.0, 3600.0, every), k) + rng.normal(0, 4, nb * k)
+    g = np.where(ts >= 6 * 3600.0, g * x, g)
+    flat = np.ones(nb * k)
+    return ts, np.round(g, 1), 21 * flat, 45 * flat
+
+
+def _wakeups(pred: Predictor) -> None:
+    for k, every in ((10, 600.0), (30, 600.0), (30, 900.0), (60, 600.0)):
+        _clean(
+            pred,
+            f"clean: {k} readings 1 s apart every {every / 60:g} min",
+            lambda r, k=k, e=every: wakeups(r, k, e),
+            3,
+        )
+    for k, every in ((10, 600.0), (30, 900.0)):
+        for x in (1.5, 2.0):
+            res = []
+            for seed in range(3):
+                ts, g, t, h = wakeups(np.random.default_rng(seed), k, every, x=x)
+                on = int(np.searchsorted(ts, 6 * 3600.0))
+                post = [r for r in announced(pred, ts, g, t, h) if r >= on]
+                res.append(round(float(ts[post[0]] - 6 * 3600.0)) if post else None)
+            name = f"leak: x{x:g}, {k} readings 1 s apart every {every / 60:g} min"
+            print(f"{name:58s} s to the alert {res}")
+
+
 def _clean(
     pred: Predictor, name: str, make: Callable[[np.random.Generator], Series], seeds: int
 ) -> None:
@@ -508,6 +550,8 @@ def main() -> None:
         _quant(pred)
     if only in (None, "hold"):
         _hold(pred)
+    if only in (None, "wakeups"):
+        _wakeups(pred)
     if only in (None, "resend"):
         _resend(pred)
     if only in (None, "bursts"):

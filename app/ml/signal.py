@@ -85,7 +85,10 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   (a copy of the first reading delivered again seconds later), so it is learned afresh from
   the second. Before, a 600-s device whose every reading came again 1-5 s later took 3 s
   as its interval, the next 600 s restarted the warm-up, and so on: 199 restarts in 200
-  readings, never scored (newcomer of 9 Dec).
+  readings, never scored (newcomer of 9 Dec). A pause like the one before it (within
+  :data:`PAUSE_ALIKE`, at most :data:`PAUSE_MAX_S`) is the device's reporting rhythm, not a
+  gap: it restarts nothing and leaves the typical interval as it was (a battery device
+  waking every 10 min to send 10 readings 1 s apart was never warm: newcomer of 10 Dec).
 - **Evidence**: a leak alarm needs the gas at least ``z_hold`` noise scales and
   ``min_log_ratio`` (0.2: +22 %) above the level (:func:`app.ml.features.evidence`). The
   second bound is the clean-air wander of real sensors: smoke_iot's label-0 rows reach +17 %
@@ -280,12 +283,11 @@ reading later.
   one by as much as the repeated sample stands over the new one
   (:meth:`SignalStates._held_lift`): the gate then needs two samples up, as the median of
   three needs two readings. Only a sample that follows a held one is lifted: a step after a
-  reading repeated for :data:`HOLD_MAX_S` or more (a noiseless sensor's,
-  :data:`HOLD_AFTER_STEADY`) or after a lone reading (a noisy sensor's leak that reads one
-  value again and again, a sensor at its ceiling) lifts nothing. A leak on such a device
-  is raised a sample later; an exact
-  repeat on a device that does not hold (an integer sensor) lifts the bound for one
-  reading by its last step at most.
+  reading repeated for :data:`HOLD_MAX_S` or more and :data:`STEADY_REPEATS` times (a
+  noiseless sensor's, :data:`HOLD_AFTER_STEADY`) or after a lone reading (a noisy sensor's
+  leak that reads one value again and again, a sensor at its ceiling) lifts nothing. A
+  leak on such a device is raised a sample later; an exact repeat on a device that does not
+  hold (an integer sensor) lifts the bound for one reading by its last step at most.
 """
 
 from __future__ import annotations
@@ -410,6 +412,19 @@ DROPOUT_MIN_READINGS = 3.0
 #: learned a leak. Longer gaps warm up afresh: methane_chamber_afc's logger pauses for 3 h
 #: and comes back 30 % higher in clean air.
 GAP_KEEP_FACTOR = 3.0
+#: A pause past the gap within this factor of the device's pause before it (either way) is
+#: its reporting rhythm, not a gap: it restarts nothing (module doc, "Gap"). A battery
+#: device that wakes every 10-15 min and sends 10-30 readings 1 s apart restarted its
+#: warm-up (60 readings) at every burst and was never scored: a x2 or x3 leak raised
+#: nothing (newcomer of 10 Dec, live 70 restarts in 71 bursts; ``python -m bench.field_kinds
+#: --only wakeups``). The first pause restarts as before, as does one unlike the last
+#: (a device that reports all the time and then pauses once).
+PAUSE_ALIKE = 2.0
+#: The longest pause that can be a device's rhythm (s): longer ones always restart, whatever
+#: came before. methane_chamber_afc's logger pauses for 3 h between sessions and comes back
+#: 30 % higher in clean air; clean air drifts little in an hour (smoke_iot's eCO2: +17 % at
+#: most in its label-0 hours, under the gate's +22 %).
+PAUSE_MAX_S = 3600.0
 
 
 #: A settling excursion's learned peak (:meth:`SignalStates._settle`) is kept while the
@@ -711,6 +726,7 @@ _FIELDS: dict[str, tuple[str, float]] = {
     "rising": ("b", 0),
     "n": ("i", 0),
     "restarts": ("i", 0),
+    "pause": ("H", 0),
     "nrec": ("b", 0),
     "held": ("b", 0),
 }
@@ -729,7 +745,7 @@ LAYOUT = ",".join(_FIELDS) + ";fell(9),dead_since"
 
 
 class SignalStates(Columns):
-    """The online signal models of many devices, one slot each, in columns (107 B a slot).
+    """The online signal models of many devices, one slot each, in columns (120 B a slot).
 
     Columns (``array.array``, one value per slot): ``level``, ``scale`` (gas units), ``dt``
     (typical reading interval, s), ``last_ts`` (epoch s), ``r1``/``r2`` (the last two raw gas
@@ -747,7 +763,8 @@ class SignalStates(Columns):
     gap restarts, as ``res``, and forgotten at an operator's reset), ``pace`` (reading time
     per reading, s: module doc, "Pace"), ``dip`` (the recent dip under the level, log
     ratio: "Dips"), ``plateau`` (the reading time, s, of the current run of readings on a
-    plateau under the gate: "Plateaus"),
+    plateau under the gate: "Plateaus"), ``pause`` (the latest interval past the gap,
+    whole s, at most :data:`COUNT_MAX`; 0 for none: :meth:`SignalStates.recurring_pause`),
     float64 or float32 (:data:`_FIELDS`; NaN = not known yet); ``n`` (readings since the
     last (re)start), ``restarts``, ``nrec`` (raw readings kept for the median, 0-2),
     ``rising`` (the recent readings stand far above the level: the scale is kept), ``held``
@@ -794,6 +811,7 @@ class SignalStates(Columns):
     rising: array[int]
     n: array[int]
     restarts: array[int]
+    pause: array[int]
     nrec: array[int]
     held: array[int]
 
@@ -982,6 +1000,14 @@ class SignalStates(Columns):
         readings learned since without an interval of their own (a jump not placed yet,
         :data:`app.services.buffers.JUMP_FACTOR`)."""
         return bool(self.n[s] <= 2 + held and math.isfinite(self.dt[s]))
+
+    def recurring_pause(self, s: int, pause: float) -> bool:
+        """Whether a pause of ``pause`` s past slot ``s``'s gap is its reporting rhythm (no
+        restart: module doc, "Gap"): within :data:`PAUSE_ALIKE` of the pause before it and
+        at most :data:`PAUSE_MAX_S`. Records it as the slot's latest pause either way."""
+        before = self.pause[s]  # whole seconds (uint16: 2 B a device), 0 for none
+        self.pause[s] = min(round(pause), COUNT_MAX)
+        return bool(pause <= PAUSE_MAX_S and before * PAUSE_ALIKE >= pause >= before / PAUSE_ALIKE)
 
     def gap_s(self, s: int) -> float:
         """The gap of slot ``s`` (s): ``max(gap_min_s, gap_factor * typical interval)``; a
@@ -1190,7 +1216,8 @@ class SignalStates(Columns):
             # "Gap": learned afresh from this one, no restart
             past = dt > self.gap_s(s)
             first = past and self.one_interval(s)
-            if past and not first:
+            rhythm = past and not first and self.recurring_pause(s, dt)
+            if past and not first and not rhythm:
                 self._keep_if_held(s, dt)
                 dead = self._dead_fall(s)
                 self.restart(s, ts)
@@ -1198,7 +1225,7 @@ class SignalStates(Columns):
                 self.restarts[s] += 1
                 self.dt[s] = self.pace[s] = dt = math.nan  # learned afresh after a pause
                 self.tied[s] = 1
-            else:
+            elif not rhythm:  # a recurring pause leaves the typical interval as it was
                 if dt > 0:
                     if first:
                         typical = math.nan  # learned afresh from this interval

@@ -705,7 +705,8 @@ class DeviceBuffers:
                 states = self.signals.states
                 if not receipt and ts >= stamp:  # confirmed: the jump is the newest now
                     if stamp - last > states.gap_s(s) and not states.one_interval(s, 1):
-                        states.restart_at(s, stamp, stamp - last)  # a real pause: the gap rule
+                        if not states.recurring_pause(s, stamp - last):
+                            states.restart_at(s, stamp, stamp - last)  # a pause: the gap rule
                     else:  # the device reports less often: its new interval counts
                         gap = stamp - last
                         typical = gap if math.isnan(typical) else max(typical, gap)

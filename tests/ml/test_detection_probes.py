@@ -459,3 +459,20 @@ def test_a_glitch_delivered_twice_on_a_slow_device_raises_nothing_and_a_leak_sti
     assert len(once) == 1 and once[0] < 601.0, once
     # the copy of a leak's first reading is a window more of it: raised no later
     assert len(delivered_twice) == 1 and delivered_twice[0] <= once[0], (delivered_twice, once)
+
+
+@pytest.mark.parametrize("model", ["lstm_svm", "svm"])
+def test_a_device_that_wakes_every_ten_minutes_is_scored_and_its_leak_raised(
+    model: str, shipped_predictor, pure_svm
+) -> None:
+    """10 readings 1 s apart every 10 min (``bench.field_kinds --only wakeups``): every
+    wake-up restarted the warm-up, so nothing was ever scored and a x2 leak raised nothing
+    (newcomer of 10 Dec). Now clean air raises nothing and the leak is raised in the
+    wake-up it starts in."""
+    from bench.field_kinds import announced, wakeups
+
+    pred = shipped_predictor if model == "lstm_svm" else pure_svm
+    assert announced(pred, *wakeups(np.random.default_rng(1), 10, 600.0)) == []
+    ts, g, t, h = wakeups(np.random.default_rng(0), 10, 600.0, x=2.0)
+    raised = [float(ts[r]) - 6 * 3600.0 for r in announced(pred, ts, g, t, h)]
+    assert len(raised) == 1 and 0.0 <= raised[0] <= 20.0, raised

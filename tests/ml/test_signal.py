@@ -78,6 +78,34 @@ def test_a_second_interval_past_the_gap_relearns_the_first_instead_of_restarting
     assert not sig.warm and sig.restarts_ == 1
 
 
+def test_a_pause_that_recurs_is_the_devices_rhythm_and_restarts_nothing() -> None:
+    """A battery device that wakes every 10 min and sends 10 readings 1 s apart: every
+    wake-up was a gap (more than 300 s) and restarted the warm-up (60 readings), so the
+    device was never warm and a leak never raised (newcomer of 10 Dec: 70 restarts in 71
+    wake-ups, a x3 leak raised nothing). A pause like the one before it (``PAUSE_ALIKE``)
+    restarts nothing now: only the first does, and the typical interval stays 1 s. A pause
+    unlike the last (3 h), or one past ``PAUSE_MAX_S`` however alike, still restarts."""
+    from app.ml.signal import PAUSE_MAX_S
+
+    rng = np.random.default_rng(0)
+    sig = DeviceSignal(SignalConfig(warmup=60))
+    t = 0.0
+    for _ in range(8):
+        for j in range(10):
+            sig.learn_one(420.0 + rng.normal(0, 4), t + j)
+        t += 600.0 + rng.uniform(0, 5)
+    assert sig.warm and sig.restarts_ == 1 and sig.dt_ < 2.0, (sig.restarts_, sig.dt_)
+    sig.learn_one(420.0, t + 3 * 3600.0)  # three hours: not its rhythm
+    assert not sig.warm and sig.restarts_ == 2
+    t += 3 * 3600.0
+    for pause in (1.5 * PAUSE_MAX_S, 1.5 * PAUSE_MAX_S):
+        for j in range(61):
+            sig.learn_one(420.0 + rng.normal(0, 4), t + j)
+        t += 60 + pause
+    sig.learn_one(420.0, t)
+    assert sig.restarts_ == 4
+
+
 def test_hold_keeps_the_level_during_an_episode() -> None:
     sig = DeviceSignal(SignalConfig(warmup=10))
     for i in range(10):

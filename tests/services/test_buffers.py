@@ -672,3 +672,26 @@ def test_copies_a_few_seconds_later_of_a_slow_backfilled_device_leave_it_warming
     info = buf.info("r")
     assert info is not None and info["readings_seen"] == 80
     assert info["signal"]["restarts"] == 0 and info["signal"]["state"] == "ready", info
+
+
+@pytest.mark.parametrize("behind_s", [0.0, 3 * 3600.0])
+def test_a_device_that_wakes_every_ten_minutes_warms_up_once_live_and_in_a_backfill(
+    behind_s: float,
+) -> None:
+    """A battery device sending 10 readings 1 s apart every 10 min, live and backfilled 3 h
+    behind (the jump rule holds each wake-up's first reading until the next places it):
+    every wake-up restarted the warm-up, never scored (newcomer of 10 Dec: live, 70 restarts
+    in 71 wake-ups). A pause like the one before restarts nothing: one restart, the first
+    pause, and the device is ready."""
+    import time
+
+    buf = make(window=3, max_devices=2, warmup=60)
+    rng = np.random.default_rng(2)
+    t0 = time.time() - behind_s - 12 * 600.0
+    for i in range(12):
+        for j in range(10):
+            row = np.array([[420.0 + rng.normal(0, 4), 21.0, 45.0]])
+            buf.store(["w"], np.array([t0 + 600.0 * i + j]), row)
+    info = buf.info("w")
+    assert info is not None and info["readings_seen"] == 120
+    assert info["signal"]["restarts"] == 1 and info["signal"]["state"] == "ready", info

@@ -162,7 +162,7 @@ def test_a_gas_just_over_its_units_top_is_named_in_full() -> None:
 
 
 def test_a_device_id_a_url_path_cannot_name_is_refused_and_other_dotted_ids_are_kept() -> None:
-    """"." and ".." are a URL path's dot segments (RFC 3986 section 5.2.4): clients remove
+    """ "." and ".." are a URL path's dot segments (RFC 3986 section 5.2.4): clients remove
     them, so ``/api/devices/../status`` never reaches such a device, whose alerts and
     status no one could then read (newcomer of 9 Dec: both were stored). Ids that only
     hold dots beside other characters are names like any other."""
