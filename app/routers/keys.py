@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 
 from app.deps import SettingsDep
-from app.errors import InvalidBody
+from app.errors import InvalidRequest
 from app.routing import StrictRoute
 from app.schemas.auth import KeyCreated, KeyIn, KeyList, KeyOut, Me, WsTicket
 from app.schemas.readings import iso
@@ -50,7 +50,9 @@ async def create_key(body: KeyIn, who: AdminDep, keys: KeysDep) -> KeyCreated:
             role=body.role, name=body.name, device_prefix=body.device_prefix, by=who
         )
     except ValueError as exc:
-        raise InvalidBody([{"field": "device_prefix", "reason": str(exc)}]) from None
+        # a body field refused: "invalid_request", as every other body field of this route
+        # (invalid_body is the readings routes' "not readings at all": newcomer of 9 Dec)
+        raise InvalidRequest([{"field": "device_prefix", "reason": str(exc)}]) from None
     return KeyCreated(**key_out(row), key=key)
 
 

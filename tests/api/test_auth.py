@@ -253,6 +253,12 @@ async def test_gateway_prefix_refuses_other_devices_rest_and_ws(live_app: Live) 
         headers=auth_headers(),
     )
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "device_prefix"
+    # the same error code as every other refused field of the body (a bad role here)
+    assert r.json()["error"] == "invalid_request", r.text
+    bad_role = await http.post(
+        "/api/keys", json={"role": "boss", "name": "v"}, headers=auth_headers()
+    )
+    assert bad_role.status_code == 422 and bad_role.json()["error"] == "invalid_request"
 
 
 async def test_ws_alerts_needs_credentials_and_a_same_site_origin(live_app: Live) -> None:
