@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from app.deps import AlertsDep, EventLogDep, HubDep
-from app.errors import InvalidRequest, pydantic_errors
+from app.errors import InvalidRequest, request_errors
 from app.routing import StrictRoute, repeated_errors
 from app.schemas.alerts import (
     MAX_ID,
@@ -220,7 +220,9 @@ async def ws_alerts(ws: WebSocket, hub: HubDep, keys: KeysDep) -> None:
     try:
         f = AlertFilter.model_validate(raw)
     except ValidationError as exc:
-        twice += pydantic_errors([dict(e) for e in exc.errors()])
+        # named as REST names a query parameter's error: by the parameter alone, a repeated
+        # one's bad value quoted (``kind.0`` was the field: newcomer of 9 Dec)
+        twice += request_errors([{**e, "loc": ("query", *e["loc"])} for e in exc.errors()])
     if f is None or twice:
         await ws.send_json({"error": "invalid_request", "detail": twice})
         await ws.close(code=CLOSE_POLICY, reason="invalid query parameters")
