@@ -84,7 +84,9 @@ def test_a_pause_that_recurs_is_the_devices_rhythm_and_restarts_nothing() -> Non
     device was never warm and a leak never raised (newcomer of 10 Dec: 70 restarts in 71
     wake-ups, a x3 leak raised nothing). A pause like the one before it (``PAUSE_ALIKE``)
     restarts nothing now: only the first does, and the typical interval stays 1 s. A pause
-    unlike the last (3 h), or one past ``PAUSE_MAX_S`` however alike, still restarts."""
+    unlike the last (3 h), one past ``PAUSE_MAX_S`` however alike, or one after a warm-up's
+    worth of readings (a device that warms up between its pauses, an aspirated zone's
+    dwells: the rule made its open low-start fault chatter) still restarts."""
     from app.ml.signal import PAUSE_MAX_S
 
     rng = np.random.default_rng(0)
@@ -104,6 +106,14 @@ def test_a_pause_that_recurs_is_the_devices_rhythm_and_restarts_nothing() -> Non
         t += 60 + pause
     sig.learn_one(420.0, t)
     assert sig.restarts_ == 4
+    # 60 readings (the warm-up) between alike 600-s pauses: each restarts (the first
+    # interval after the restart above is learned as the typical one, no gap)
+    for _ in range(4):
+        t += 600.0
+        for j in range(60):
+            sig.learn_one(420.0 + rng.normal(0, 4), t + j)
+        t += 59
+    assert sig.restarts_ == 4 + 3
 
 
 def test_hold_keeps_the_level_during_an_episode() -> None:
