@@ -1243,7 +1243,7 @@ class SignalStates(Columns):
                 self.restarts[s] += 1
                 self.dt[s] = self.pace[s] = dt = math.nan  # learned afresh after a pause
                 self.tied[s] = 1
-            elif rhythm:
+            elif rhythm:  # the typical interval stays as it was
                 # the device saw nothing in its pause: what learns in reading time (the
                 # level's and scale's rates, dropouts, dips, plateaus, settling) goes on as
                 # if this reading came one typical interval after the last. With the pause,
@@ -1251,7 +1251,7 @@ class SignalStates(Columns):
                 # a fall of minutes, learned at once, and the zone's clean air back after
                 # it a leak: 108 alerts in 47 device-hours (4 when every dwell restarted)
                 seen = typical
-            else:  # a recurring pause leaves the typical interval as it was
+            else:
                 if dt > 0:
                     if first:
                         typical = math.nan  # learned afresh from this interval
