@@ -86,9 +86,11 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   the second. Before, a 600-s device whose every reading came again 1-5 s later took 3 s
   as its interval, the next 600 s restarted the warm-up, and so on: 199 restarts in 200
   readings, never scored (newcomer of 9 Dec). A pause like the one before it (within
-  :data:`PAUSE_ALIKE`, at most :data:`PAUSE_MAX_S`) is the device's reporting rhythm, not a
-  gap: it restarts nothing and leaves the typical interval as it was (a battery device
-  waking every 10 min to send 10 readings 1 s apart was never warm: newcomer of 10 Dec).
+  :data:`PAUSE_ALIKE`, at most :data:`PAUSE_MAX_S`) after fewer readings than the warm-up
+  is the device's reporting rhythm, not a gap: it restarts nothing, leaves the typical
+  interval as it was, and the reading after it learns as one typical interval after the
+  last (a battery device waking every 10 min to send 10 readings 1 s apart was never warm:
+  newcomer of 10 Dec).
 - **Evidence**: a leak alarm needs the gas at least ``z_hold`` noise scales and
   ``min_log_ratio`` (0.2: +22 %) above the level (:func:`app.ml.features.evidence`). The
   second bound is the clean-air wander of real sensors: smoke_iot's label-0 rows reach +17 %
