@@ -283,9 +283,9 @@ def keys_once(raw: bytes | str, readings: Sequence[Reading]) -> bool:
 
 
 #: :func:`parse_body` refuses a whole message with more colons than this many per ``{``
-#: before decoding it: a reading holds at most 64 + 5 + a ``ts`` string's few (a device id
-#: may be 64 colons), so only objects of hundreds of names or more reach it.
-CROWDED_COLONS_PER_OBJECT = 4 * MAX_KEYS
+#: before decoding it: a reading holds at most 5 + 64 + a ``ts`` string's few (a device id
+#: may be 64 colons), so only messages whose objects hold over a hundred names each reach it.
+CROWDED_COLONS_PER_OBJECT = 2 * MAX_KEYS
 #: :func:`validate_fast` leaves to :func:`parse_body` a message with more colons than this
 #: many per ``{``: a reading has 5 names and a ``ts`` string 2 colons more, so one far past
 #: it holds an object of too many names (:data:`app.jsonio.MAX_KEYS`), which pydantic would
