@@ -249,3 +249,26 @@ def test_an_unknown_devices_page_says_it_is_not_tracked(
         page.wait_for_selector("#chart-gas", timeout=5_000)
         uncaught = [e for e in log.errors if e.startswith("uncaught")]
         assert uncaught == [], log.errors  # the 404s themselves are logged by the browser
+
+
+def test_the_console_lists_every_open_alert_past_the_first_page(
+    server: LiveServer, operator_key: str
+) -> None:
+    """1,005 open threshold alarms (an alarm flood): the console loaded the newest 1,000
+    (one page of ``/api/alerts``) and never showed the rest, critical ones included
+    (newcomer of 10 Dec: 15,068 of 16,068 not shown). It follows ``next_cursor`` now."""
+    t0 = time.time() - 60
+    rows = [reading(f"flood-{d:04d}", t0 + k, 30_000.0) for d in range(1005) for k in range(3)]
+    r = httpx.post(server.base + "/api/readings", json=rows, timeout=60, headers=auth_headers())
+    assert r.status_code == 200 and r.json()["rejected"] == [], r.text[:300]
+    listed = httpx.get(
+        server.base + "/api/alerts?kind=threshold&limit=1000", timeout=30, headers=auth_headers()
+    ).json()
+    assert listed["next_cursor"] is not None  # more than one page is open
+    with browser_page() as (page, log):
+        sign_in(page, server.base + "/", operator_key)
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        shown = page.locator('tr[data-testid=alert-row]:has-text("flood-")')
+        assert shown.count() == 1005, shown.count()
+        assert page.locator('tr[data-testid=alert-row]:has-text("flood-0000")').count() == 1
+        assert log.errors == [], log.errors

@@ -129,11 +129,20 @@ const fmt = {
 // ---- alerts -------------------------------------------------------------------------------
 
 async function loadAlerts() {
+  // every page of open alerts: the first 1,000 alone hid the rest of an alarm flood, critical
+  // ones included, and /ws/alerts resumed after them (newcomer of 10 Dec: 15,068 not shown)
   const states = [...OPEN_STATES].filter((st) => state.alertStates.has(st))
     .map((st) => `state=${st}`).join("&");
-  const page = await api(`/api/alerts?${states}&limit=1000`);
-  for (const a of page.alerts) state.alerts.set(a.alert_id, a);
-  state.lastEventId = Math.max(state.lastEventId, page.last_event_id);
+  let cursor = null;
+  let since = null; // the first page's snapshot: /ws/alerts replays every event after it
+  do {
+    const more = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+    const page = await api(`/api/alerts?${states}&limit=1000${more}`);
+    for (const a of page.alerts) state.alerts.set(a.alert_id, a);
+    if (since === null) since = page.last_event_id;
+    cursor = page.next_cursor;
+  } while (cursor);
+  state.lastEventId = Math.max(state.lastEventId, since);
 }
 
 function applyEvent(e) {
