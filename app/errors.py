@@ -239,9 +239,13 @@ def pydantic_errors(errors: list[dict[str, Any]], *, drop_prefix: int = 0) -> li
                 f"a {len(str(abs(big)))}-digit integer is not a finite number (a 64-bit float "
                 "ends near 1.8e308)"
             )
+        got = e.get("input")
+        if kind == "string_too_short" and isinstance(got, str) and got and not got.strip():
+            # the text fields strip surrounding whitespace first: "String should have at
+            # least 1 character" for 3 spaces sent (newcomer of 10 Dec)
+            reason = f"is blank: {len(got)} whitespace characters and nothing else"
         if kind in ("model_type", "model_attributes_type", "dict_type"):
             # pydantic names its class ("... or instance of Reading"): say what JSON is wanted
-            got = e.get("input")
             reason = f"must be a JSON object, not {_json_kind(got)}"
         out.append({"field": ".".join(loc) or "(body)", "reason": reason, "type": kind})
     return out

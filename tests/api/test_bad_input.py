@@ -654,3 +654,12 @@ async def test_a_reading_of_a_million_names_gets_one_short_error(client: httpx.A
     wide = {"author": "a", **{f"x{i}": 1 for i in range(100)}}
     r = await client.post("/api/alerts/none/ack", content=json.dumps(wide), headers=JSON)
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "too_many_fields", r.text
+
+
+async def test_a_blank_text_field_is_called_blank(client: httpx.AsyncClient) -> None:
+    """``{"name": "   "}`` was refused as "String should have at least 1 character" for
+    three characters sent (the text fields strip whitespace first; newcomer of 10 Dec)."""
+    r = await client.post("/api/keys", json={"role": "viewer", "name": "   "})
+    assert r.status_code == 422, r.text
+    [err] = r.json()["detail"]
+    assert err["field"] == "name" and err["reason"].startswith("is blank"), err
