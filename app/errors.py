@@ -13,7 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from app.schemas.readings import DEVICE_ID_PATTERN, device_id_reason
+from app.schemas.readings import (
+    DEVICE_ID_PATTERN,
+    PREFIX_PATTERN,
+    device_id_reason,
+    prefix_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +235,8 @@ def pydantic_errors(errors: list[dict[str, Any]], *, drop_prefix: int = 0) -> li
         kind = e["type"]
         if kind == "string_pattern_mismatch" and ctx.get("pattern") == DEVICE_ID_PATTERN:
             reason = device_id_reason(e.get("input"))
+        elif kind == "string_pattern_mismatch" and ctx.get("pattern") == PREFIX_PATTERN:
+            reason = prefix_reason(e.get("input"))
         big = e.get("input")
         if kind == "float_type" and isinstance(big, int) and not isinstance(big, bool):
             # a JSON integer too large for a double: a number, but not a finite one (as

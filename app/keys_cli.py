@@ -15,8 +15,7 @@ import sys
 
 from app.config import Settings
 from app.errors import GasleakError
-from app.schemas.auth import PREFIX_PATTERN
-from app.schemas.readings import iso
+from app.schemas.readings import PREFIX_PATTERN, iso, prefix_reason
 from app.services.audit import AuditLog
 from app.services.keys import KeyService
 from app.services.principal import Principal, Role
@@ -70,7 +69,7 @@ async def run_keys(
             return _fail("--device-prefix applies to --role gateway only")
         if device_prefix is not None and not re.fullmatch(PREFIX_PATTERN, device_prefix):
             # as POST /api/keys refuses it: a prefix no device id can start with
-            return _fail(f"--device-prefix must match {PREFIX_PATTERN} (a device id's start)")
+            return _fail(f"--device-prefix: {prefix_reason(device_prefix)}")
     store = Store(settings.db_url)
     try:
         await store.migrate()

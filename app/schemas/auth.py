@@ -6,10 +6,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.schemas.readings import PREFIX_PATTERN
 from app.services.principal import Role
-
-#: A gateway key's device-id prefix: the characters a device id may hold, 1-64 of them.
-PREFIX_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 
 #: Every action the audit log records (SECURITY.md, "Audit log"); ``GET /api/audit?action=``
 #: takes these only, so a typo is a 422 naming it, not an empty page.

@@ -290,6 +290,27 @@ def device_id_reason(value: object) -> str:
     return f"{shown} is not a device id: {why} (a device id is {DEVICE_ID_RULE})"
 
 
+#: A gateway key's device-id prefix (``app.schemas.auth``): 1-64 of the characters a device
+#: id may hold (``.`` and ``..`` included: a prefix is no path segment).
+PREFIX_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+
+
+def prefix_reason(value: object) -> str:
+    """Why ``value`` is not a device-id prefix, in words, naming the offending character
+    (pydantic's own words quoted :data:`PREFIX_PATTERN`, a regular expression)."""
+    if not isinstance(value, str):
+        return "must be a string of 1-64 characters of A-Z a-z 0-9 . _ : -"
+    shown = repr(value[:70]) + ("..." if len(value) > 70 else "")
+    if not value:
+        why = "it is empty"
+    elif len(value) > 64:
+        why = f"it has {len(value)} characters, more than 64"
+    else:
+        bad = next((ch for ch in value if not _ID_CHAR.fullmatch(ch)), None)
+        why = f"it holds {bad!r}, a character a device id may not have" if bad else "?"
+    return f"{shown} is not a device-id prefix: {why} (1-64 characters of A-Z a-z 0-9 . _ : -)"
+
+
 def device_id_ok(device_id: str) -> bool:
     """Whether ``device_id`` matches :data:`DEVICE_ID_PATTERN`."""
     return bool(_DEVICE_ID.fullmatch(device_id))

@@ -124,6 +124,14 @@ Forward = Callable[[Sequence[str], np.ndarray, np.ndarray], Awaitable[None]]
 _READINGS = TypeAdapter(list[Reading], config=ConfigDict(cache_strings="keys"))
 
 
+def _names_and_objects(raw: bytes | str) -> tuple[int, int]:
+    """How many ``:`` and ``{`` a message holds: its names and objects, at most (a string's
+    own are counted too), without decoding it."""
+    if isinstance(raw, bytes):
+        return raw.count(b":"), raw.count(b"{")
+    return raw.count(":"), raw.count("{")
+
+
 def parse_body(raw: bytes | str, *, max_items: int) -> tuple[list[Any], bool]:
     """Decode a message into a list of candidate readings.
 
@@ -135,8 +143,7 @@ def parse_body(raw: bytes | str, *, max_items: int) -> tuple[list[Any], bool]:
         InvalidBody: not JSON (NaN/Infinity included), nested too deeply, not an object or
             array of objects, or more than ``max_items``.
     """
-    colons = raw.count(b":" if isinstance(raw, bytes) else ":")
-    objects = raw.count(b"{" if isinstance(raw, bytes) else "{")
+    colons, objects = _names_and_objects(raw)
     if colons > CROWDED_COLONS_PER_OBJECT * max(objects, 1):
         # refused before decoding: json.loads alone took 1.2 s of the event loop for one
         # object of 700,000 names (newcomer of 10 Dec)
@@ -298,8 +305,8 @@ def validate_fast(raw: bytes | str, *, max_items: int) -> tuple[list[Reading], b
     """Validate a whole message in one call: (readings, was_array), or None when any part
     of it is invalid or may repeat a key (then :func:`parse_body` and :func:`validate` give
     the reasons)."""
-    colon, brace = (b":", b"{") if isinstance(raw, bytes) else (":", "{")
-    if raw.count(colon) > FAST_COLONS_PER_OBJECT * max(raw.count(brace), 1):
+    colons, objects = _names_and_objects(raw)
+    if colons > FAST_COLONS_PER_OBJECT * max(objects, 1):
         return None  # some object holds far more names than a reading: parse_body refuses it
     try:
         text = raw.lstrip()

@@ -663,3 +663,15 @@ async def test_a_blank_text_field_is_called_blank(client: httpx.AsyncClient) -> 
     assert r.status_code == 422, r.text
     [err] = r.json()["detail"]
     assert err["field"] == "name" and err["reason"].startswith("is blank"), err
+
+
+async def test_a_bad_device_prefix_is_explained_in_words(client: httpx.AsyncClient) -> None:
+    """``POST /api/keys`` with ``"device_prefix": "a b"`` answered pydantic's "String
+    should match pattern '^[A-Za-z0-9._:-]{1,64}$'" (newcomer of 10 Dec); it names the
+    character now, as device ids do."""
+    body = {"role": "gateway", "name": "g", "device_prefix": "a b"}
+    r = await client.post("/api/keys", json=body)
+    assert r.status_code == 422, r.text
+    [err] = r.json()["detail"]
+    assert err["field"] == "device_prefix" and "holds ' '" in err["reason"], err
+    assert "^[" not in err["reason"], err
