@@ -78,6 +78,15 @@ def announced(
     return [int(r) for r in run.announced]
 
 
+def delay_s(
+    pred: Predictor, ts: np.ndarray, gas: np.ndarray, t: np.ndarray, h: np.ndarray, on: int
+) -> int | None:
+    """Seconds from row ``on`` (a leak's onset) to the first alert announced at or after
+    it, whole s; None: none."""
+    post = [r for r in announced(pred, ts, gas, t, h) if r >= on]
+    return round(float(ts[post[0]] - ts[on])) if post else None
+
+
 def _ou(rng: np.random.Generator, n: int, sd: float, tau: float, dt: float) -> np.ndarray:
     """AR(1) noise of standard deviation ``sd`` and time constant ``tau`` s, (n,)."""
     a = np.exp(-dt / tau)
@@ -260,8 +269,7 @@ def _quant(pred: Predictor) -> None:
                 ts, g, t, h = quantised(np.random.default_rng(seed), step, base, dt, 2.0)
                 on = len(ts) // 2
                 g[on:] = np.round(g[on:] * x / step) * step
-                post = [r for r in announced(pred, ts, g, t, h) if r >= on]
-                res.append(round(float(ts[post[0]] - ts[on])) if post else None)
+                res.append(delay_s(pred, ts, g, t, h, on))
             name = f"leak: x{x:g} on steps of {step:g} at {base:g}, {dt:g} s"
             print(f"{name:58s} s to the alert {res}")
 
@@ -317,8 +325,7 @@ def _hold(pred: Predictor) -> None:
                 ts, g, t, h = held(np.random.default_rng(seed), poll, upd, per_h=0.0, hours=2.0)
                 on = int(np.searchsorted(ts, 3600.0 + 7 * seed))
                 g[on:] = np.round(g[on:] * x)
-                post = [r for r in announced(pred, ts, g, t, h) if r >= on]
-                res.append(round(float(ts[post[0]] - ts[on])) if post else None)
+                res.append(delay_s(pred, ts, g, t, h, on))
             name = f"leak: x{x:g} on a {upd:g}-s sensor polled every {poll:g} s"
             print(f"{name:58s} s to the alert {res}")
 
@@ -367,8 +374,7 @@ def _bursts(pred: Predictor) -> None:
                 ts, g, t, h = burst_sampled(np.random.default_rng(seed), every, bumps_per_h=0)
                 on = int(np.searchsorted(ts, 6 * 3600.0 + 7 * seed))
                 g[on:] = np.round(g[on:] * x)
-                post = [r for r in announced(pred, ts, g, t, h) if r >= on]
-                res.append(round(float(ts[post[0]] - ts[on])) if post else None)
+                res.append(delay_s(pred, ts, g, t, h, on))
             name = f"leak: x{x:g}, 3 samples 0.2 s apart every {every:g} s"
             print(f"{name:58s} s to the alert {res}")
 
@@ -422,8 +428,7 @@ def _resend(pred: Predictor) -> None:
                 ts, g, t, h = resent(np.random.default_rng(seed), every, mode, per_6h=0, hours=30)
                 on = int(np.searchsorted(ts, 24 * 3600.0 + 7 * seed))
                 g[on:] = np.round(g[on:] * x, 1)
-                post = [r for r in announced(pred, ts, g, t, h) if r >= on]
-                res.append(round(float(ts[post[0]] - ts[on])) if post else None)
+                res.append(delay_s(pred, ts, g, t, h, on))
             name = f"leak: x{x:g}, {every:g}-s device, 10 % re-sent ({mode})"
             print(f"{name:58s} s to the alert {res}")
 
