@@ -183,6 +183,8 @@ class DeviceService:
             if _has_set_points(old) and not _has_set_points(new):
                 await self._set_points_removed(device_id, new.unit, by, reason, force)
         await self.registry.put(device_id, new)
+        if new.unit != old.unit:
+            await self._after_unit_change(device_id, old.unit, new.unit, by, reason)
         if axis_changed:  # after the put: no reading on the old axis enters the new warm-up
             # a leak alert forced closed by a zero change: the old clean level, moved onto
             # the new axis, stays the warm-up's reference, so the leak is not learned as the
@@ -251,8 +253,9 @@ class DeviceService:
         resolved now, in the old unit (reason ``unit_changed``, the detail naming who and
         why; the pending reading raised first, so it is not dropped). Its clean-air level
         is in the old unit too: its warm-up restarts (as a baseline reset), with or without
-        alerts. Newcomer: a unit change resolved a threshold warning as "all clear", relabelled
-        its values with the new unit and dropped a held reading.
+        alerts, once the new unit is in place (:meth:`_after_unit_change`). Newcomer: a
+        unit change resolved a threshold warning as "all clear", relabelled its values with
+        the new unit and dropped a held reading.
 
         Raises:
             Conflict: open alerts or a pending reading, and not ``force``.
@@ -275,6 +278,24 @@ class DeviceService:
         if alerts or pending is not None:
             await self._force_close(
                 device_id, f"unit changed from {old} to {new} by {by}", reason, "unit_changed"
+            )
+
+    async def _after_unit_change(
+        self, device_id: str, old: str, new: str, by: str, reason: str | None
+    ) -> None:
+        """Once the new unit is in place: an alert its readings opened in the old unit while
+        the change was being made (between :meth:`_unit_changed` and the registry's write,
+        each an await) is resolved as ``unit_changed`` too, and the warm-up restarts now,
+        so that no reading read in the old unit is in it (as for an axis change). Before,
+        a device posting 30 in a tight loop while forced from %LEL to ppm opened a new
+        critical threshold alarm "30 %LEL >= set point 25 %LEL" right after its alerts were
+        resolved, latched, in 2 of 3 runs (README newcomer of 10 Dec)."""
+        if self.view.of(device_id) or self.view.rules.pending(device_id) is not None:
+            await self._force_close(
+                device_id,
+                f"unit changed from {old} to {new} by {by} (opened in {old} during the change)",
+                reason,
+                "unit_changed",
             )
         self.buffers.signals.reset(device_id)  # its level and noise scale are in the old unit
         await self._restarted(device_id)

@@ -891,3 +891,45 @@ async def test_an_alarm_heard_raised_then_resolved_under_a_silence_is_told_resol
         assert (after["resolved_at"], after["silenced"]) == (stored["resolved_at"], False)
         assert (await c.delete(f"/api/silences/{sid}")).status_code == 200  # again: nothing
         assert len(await events(c, "sr-1")) == 3
+
+
+async def test_readings_during_a_forced_unit_change_open_no_alarm_in_the_old_unit(
+    make_client: Callable[..., Any],
+) -> None:
+    """A %LEL device posting 30 in a tight loop, forced back to ppm: a reading taken while
+    the change awaited its alerts' resolution was still judged in %LEL, and opened a new
+    critical threshold alarm "30 %LEL >= set point 25 %LEL" right after, latched (README
+    newcomer of 10 Dec: 2 of 3 runs). Here the reading comes exactly then (posted from
+    inside the resolution): the device ends in ppm with no open alert."""
+    async for c in make_client():
+        assert (
+            await c.put("/api/devices/lel-1", json={"unit": "%LEL", "gas": "methane"})
+        ).is_success
+        await post(c, "lel-1", [30.0, 30.0, 30.0])
+        assert (await c.get("/api/devices/lel-1")).json()["alerts"], "no alarm at 30 %LEL"
+        devices = c.gasleak.devices  # type: ignore[attr-defined]
+        close = devices.close_alerts
+        during: list[int] = []
+
+        async def close_then_a_reading_arrives(
+            d: str,
+            detail: str,
+            why: str,
+            close: Any = close,
+            during: list[int] = during,
+            c: Client = c,
+        ) -> object:
+            out = await close(d, detail, why)
+            if not during:  # one more reading, read in whatever unit holds now
+                during.append(1)
+                await post(c, "lel-1", [30.0, 30.0], t0=T0 + 10)
+            return out
+
+        devices.close_alerts = close_then_a_reading_arrives
+        r = await c.put("/api/devices/lel-1", params={"force": "true"}, json={})
+        assert r.status_code == 200 and r.json()["unit"] == "ppm", r.text
+        view = (await c.get("/api/devices/lel-1")).json()
+        assert view["alerts"] == [], view["alerts"]
+        opened = [e for e in await events(c, "lel-1") if e["type"] == "alert.raised"]
+        ended = [e for e in await events(c, "lel-1") if e["type"] == "alert.resolved"]
+        assert len(ended) == len(opened) and all(e["reason"] == "unit_changed" for e in ended)
