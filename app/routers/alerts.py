@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from app.deps import AlertsDep, EventLogDep, HubDep
 from app.errors import InvalidRequest, request_errors
-from app.routing import StrictRoute, repeated_errors
+from app.routing import StrictRoute, repeated_errors, unknown_query_errors
 from app.schemas.alerts import (
     MAX_ID,
     AckRequest,
@@ -208,14 +208,17 @@ async def ws_alerts(ws: WebSocket, hub: HubDep, keys: KeysDep) -> None:
         return
     await ws.accept()
     q = ws.query_params
+    taken = frozenset(AlertFilter.model_fields) | {"ticket"}
     raw = {
         "device_id": q.getlist("device_id") or None,
         "kind": q.getlist("kind") or None,
-        **{k: v for k, v in q.items() if k not in ("device_id", "kind", "ticket")},
+        **{k: v for k, v in q.items() if k not in ("device_id", "kind", "ticket") and k in taken},
     }
     # a one-value parameter given twice is refused, as on REST (``?since=1&since=2`` was
-    # taken as since=2: newcomer of 1 Dec 11:40)
-    twice = repeated_errors(q, lambda k: k not in ("device_id", "kind"))
+    # taken as since=2: newcomer of 1 Dec 11:40); an unknown one in REST's words
+    twice = unknown_query_errors(q, taken) + repeated_errors(
+        q, lambda k: k not in ("device_id", "kind")
+    )
     f: AlertFilter | None = None
     try:
         f = AlertFilter.model_validate(raw)
