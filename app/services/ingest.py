@@ -141,7 +141,9 @@ def parse_body(raw: bytes | str, *, max_items: int) -> tuple[list[Any], bool]:
 
     Raises:
         InvalidBody: not JSON (NaN/Infinity included), nested too deeply, not an object or
-            array of objects, or more than ``max_items``.
+            array of objects, more than ``max_items``, or objects of over
+            :data:`CROWDED_COLONS_PER_OBJECT` colons each (``too_many_fields``, before
+            decoding).
     """
     colons, objects = _names_and_objects(raw)
     if colons > CROWDED_COLONS_PER_OBJECT * max(objects, 1):
