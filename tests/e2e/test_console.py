@@ -19,6 +19,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.conftest import (
+    TEST_ADMIN_KEY,
     LiveServer,
     auth_headers,
     make_key,
@@ -272,3 +273,40 @@ def test_the_console_lists_every_open_alert_past_the_first_page(
         assert shown.count() == 1005, shown.count()
         assert page.locator('tr[data-testid=alert-row]:has-text("flood-0000")').count() == 1
         assert log.errors == [], log.errors
+
+
+def test_a_fleet_past_the_tables_rows_lists_alarmed_devices_first_and_says_so() -> None:
+    """10,050 devices, the last by id with a critical alarm: the fleet table listed the first
+    10,000 by id, left that device out and said nothing of the 50 not shown (newcomer of 10
+    Dec). It lists every device with an open alert first and counts the rest."""
+    s = start_server()
+    try:
+        t0 = time.time() - 60
+        quiet = [reading(f"q-{d:05d}", t0, 420.0) for d in range(10_049)]
+        for i in range(0, len(quiet), 10_000):
+            r = httpx.post(
+                s.base + "/api/readings",
+                json=quiet[i : i + 10_000],
+                timeout=120,
+                headers=auth_headers(),
+            )
+            assert r.status_code == 200 and r.json()["rejected"] == [], r.text[:300]
+        r = httpx.post(
+            s.base + "/api/readings",
+            json=[reading("zz-alarm", t0, 30_000.0)],
+            timeout=30,
+            headers=auth_headers(),
+        )
+        assert r.status_code == 200 and r.json()["rejected"] == [], r.text
+        with browser_page() as (page, log):
+            sign_in(page, s.base + "/", TEST_ADMIN_KEY)
+            page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+            rows = page.locator("#fleet tr[data-testid=device-row]")
+            assert rows.count() == 10_000, rows.count()
+            assert page.locator('#fleet tr[data-device-id="zz-alarm"]').count() == 1
+            assert rows.first.get_attribute("data-device-id") == "zz-alarm"
+            assert page.locator("#fleet-count").inner_text() == "(10000 of 10050)"
+            assert "Showing 10000 of 10050 devices" in page.locator("#fleet-source").inner_text()
+            assert log.errors == [], log.errors
+    finally:
+        stop_server(s)

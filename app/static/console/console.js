@@ -13,6 +13,7 @@ const REFRESH_MS = 5000;
 const SPARK_POINTS = 60;
 const SPARK_REFRESH_MS = 30000; // one history query per device: not on every 5 s tick
 const SPARK_DEVICES = 100; // sparklines for the first 100 devices of the fleet
+const FLEET_MAX = 10000; // rows in the fleet table; the rest are counted, not listed
 // "cleared_unacked": a latched alarm whose gas cleared, still waiting for an acknowledgement
 const OPEN_STATES = new Set(["active", "acknowledged", "cleared_unacked"]);
 const NEEDS_ACK = new Set(["active", "cleared_unacked"]);
@@ -271,17 +272,32 @@ async function submitAck(event) {
 
 // ---- fleet --------------------------------------------------------------------------------
 
+// Every page of GET /api/devices for a query, up to `cap` devices (0: only the count);
+// total: all that match.
+async function devicePages(query, cap) {
+  const items = [];
+  let cursor = null;
+  let total = 0;
+  do {
+    const more = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+    const limit = Math.max(1, Math.min(1000, cap - items.length));
+    const page = await api(`/api/devices?${query}&limit=${limit}${more}`);
+    items.push(...(page.devices || page.items || []));
+    total = page.total ?? items.length;
+    cursor = page.next_cursor;
+  } while (cursor && items.length < cap);
+  return { items: items.slice(0, cap), total };
+}
+
 async function deviceIds() {
   if (state.hasDeviceList) {
-    const items = [];
-    let cursor = null;
-    do {
-      const q = cursor ? `?limit=1000&cursor=${encodeURIComponent(cursor)}` : "?limit=1000";
-      const page = await api(`/api/devices${q}`);
-      items.push(...(page.items || page.devices || []));
-      cursor = page.next_cursor;
-    } while (cursor && items.length < 10000);
-    return { items };
+    // the devices with an open alert first, then the quiet ones by id, up to FLEET_MAX rows:
+    // a plain first 10,000 by id left out a device further on with a critical alarm, and
+    // said nothing of the devices not shown (newcomer of 10 Dec)
+    const alarmed = await devicePages([...state.alertStates].map((st) => `state=${st}`)
+      .join("&"), FLEET_MAX);
+    const quiet = await devicePages("state=normal", FLEET_MAX - alarmed.items.length);
+    return { items: [...alarmed.items, ...quiet.items], total: alarmed.total + quiet.total };
   }
   const page = await api("/api/alerts?limit=1000");
   for (const a of page.alerts) if (!state.alerts.has(a.alert_id)) state.alerts.set(a.alert_id, a);
@@ -292,6 +308,7 @@ async function deviceIds() {
 async function refreshFleet() {
   const found = await deviceIds();
   let infos = found.items;
+  state.fleetTotal = found.total ?? null;
   if (!infos) {
     infos = (await Promise.all(found.ids.map((id) =>
       api(`/api/devices/${encodeURIComponent(id)}`).catch((err) => {
@@ -456,10 +473,16 @@ function renderFleet() {
     el("td", {}, ...deviceMarks(d)));
   });
   $("#fleet tbody").replaceChildren(...rows);
-  $("#fleet-count").textContent = rows.length ? `(${rows.length})` : "";
+  const total = state.fleetTotal;
+  const cut = total !== null && total !== undefined && total > rows.length;
+  $("#fleet-count").textContent = cut ? `(${rows.length} of ${total})`
+    : rows.length ? `(${rows.length})` : "";
   $("#no-devices").hidden = rows.length > 0;
-  $("#fleet-source").textContent = state.hasDeviceList ? ""
-    : "This service has no GET /api/devices: the fleet shows the devices named by alerts.";
+  $("#fleet-source").textContent = !state.hasDeviceList
+    ? "This service has no GET /api/devices: the fleet shows the devices named by alerts."
+    : cut ? `Showing ${rows.length} of ${total} devices: every device with an open alert, `
+      + "then the others by id. Open any device by its id in the address: #/device/<id>."
+      : "";
 }
 
 // ---- status -------------------------------------------------------------------------------
