@@ -86,6 +86,16 @@ class Subscriber:
         self._thread.join(5)
 
 
+def post_all(base: str, rows: list[dict]) -> None:
+    """POST ``rows`` in bodies of at most 10,000 readings (the API's limit); every one must
+    be accepted."""
+    for i in range(0, len(rows), 10_000):
+        r = httpx.post(
+            base + "/api/readings", json=rows[i : i + 10_000], timeout=120, headers=auth_headers()
+        )
+        assert r.status_code == 200 and r.json()["rejected"] == [], r.text[:300]
+
+
 def post_leak(base: str, device: str) -> None:
     """60 s of clean air, then gas climbing 30 % a second past the 12,500 ppm set point
     (25 % LEL of methane) to 30,000 ppm."""
@@ -259,9 +269,10 @@ def test_the_console_lists_every_open_alert_past_the_first_page(
     (one page of ``/api/alerts``) and never showed the rest, critical ones included
     (newcomer of 10 Dec: 15,068 of 16,068 not shown). It follows ``next_cursor`` now."""
     t0 = time.time() - 60
-    rows = [reading(f"flood-{d:04d}", t0 + k, 30_000.0) for d in range(1005) for k in range(3)]
-    r = httpx.post(server.base + "/api/readings", json=rows, timeout=60, headers=auth_headers())
-    assert r.status_code == 200 and r.json()["rejected"] == [], r.text[:300]
+    post_all(
+        server.base,
+        [reading(f"flood-{d:04d}", t0 + k, 30_000.0) for d in range(1005) for k in range(3)],
+    )
     listed = httpx.get(
         server.base + "/api/alerts?kind=threshold&limit=1000", timeout=30, headers=auth_headers()
     ).json()
@@ -282,22 +293,8 @@ def test_a_fleet_past_the_tables_rows_lists_alarmed_devices_first_and_says_so() 
     s = start_server()
     try:
         t0 = time.time() - 60
-        quiet = [reading(f"q-{d:05d}", t0, 420.0) for d in range(10_049)]
-        for i in range(0, len(quiet), 10_000):
-            r = httpx.post(
-                s.base + "/api/readings",
-                json=quiet[i : i + 10_000],
-                timeout=120,
-                headers=auth_headers(),
-            )
-            assert r.status_code == 200 and r.json()["rejected"] == [], r.text[:300]
-        r = httpx.post(
-            s.base + "/api/readings",
-            json=[reading("zz-alarm", t0, 30_000.0)],
-            timeout=30,
-            headers=auth_headers(),
-        )
-        assert r.status_code == 200 and r.json()["rejected"] == [], r.text
+        post_all(s.base, [reading(f"q-{d:05d}", t0, 420.0) for d in range(10_049)])
+        post_all(s.base, [reading("zz-alarm", t0, 30_000.0)])
         with browser_page() as (page, log):
             sign_in(page, s.base + "/", TEST_ADMIN_KEY)
             page.wait_for_selector("body[data-ready=true]", timeout=60_000)
