@@ -378,7 +378,12 @@ async def _alerting(
     registry = Registry(store=store, profiles=profiles)
     known = await registry.load()
     policy = AlertPolicy(policy_config(settings), predictor.model_type, units=profiles)
-    rules = SafetyRules(safety_config(settings), profiles=profiles, index=buffers.index)
+    rules = SafetyRules(
+        safety_config(settings),
+        profiles=profiles,
+        index=buffers.index,
+        intervals=buffers.signals.states.expected_intervals,
+    )
     # cluster mode: each partition's states are restored by its owner when it takes it
     clustered = settings.cluster_nats_url is not None
     policy.restore({} if clustered else await store.states("leak"))

@@ -111,8 +111,12 @@ held for ``off_delay_s``:
   a zero drifted too far, to be recalibrated (:data:`app.schemas.readings.GAS_UNDER_RANGE`);
   between -1.25 and 0 %LEL it is a drifting zero, no fault (the set points are far above
   it).
-- "silent": no reading for ``silent_s`` (receive time, found by :meth:`SafetyRules.silent`);
-  cleared by the next reading.
+- "silent": no reading for ``silent_s`` (receive time, found by :meth:`SafetyRules.silent`),
+  or for :data:`SILENT_INTERVALS` of the device's own reading rhythm where that is longer
+  (``intervals``: a 10-min LoRa node, an hourly device, a battery device waking every 15
+  min); cleared by the next reading. With ``silent_s`` alone every device reporting less
+  often than every 5 min had the fault raised at its first interval and open for good
+  (newcomer of 2 Dec: a 320-s device).
 - "clock": the device's clock is stuck or was reset, so its readings are placed at the
   server's receipt time (:data:`app.services.buffers.CLOCK_FAULT_S`; the caller says so per
   reading, ``check(clock=...)``); it ends once the readings advance their time line again
@@ -178,6 +182,10 @@ CONFIRM_MIN_S = 2.0
 #: is not held: two readings over the set point a minute apart are gas that comes and goes,
 #: not a glitch (a design choice: a glitch every 97 s stays one ``spike`` fault, newcomer).
 RECUR_S = 60.0
+#: A device is ``silent`` once its readings are this many of its own intervals late (and
+#: at least ``silent_s``): one or two lost radio packets (a LoRa node's uplink, a gateway's
+#: failed poll) are no fault, a third in a row is.
+SILENT_INTERVALS = 3.0
 Vals = tuple[float, float, float]
 
 
@@ -358,6 +366,10 @@ class SafetyRules:
             which every device checked, watched or restored gets a slot.
         wall: the server clock, epoch s: when a low-set-point reading was held, kept with
             it so that one restored after a restart states the real time since.
+        intervals: each slot's own time between readings, s ((slots,) float64, NaN where
+            unknown; :meth:`app.ml.signal.SignalStates.expected_intervals`), which sets
+            its silence limit beside ``silent_s`` (:data:`SILENT_INTERVALS`); None: the
+            ``silent_s`` alone.
     """
 
     def __init__(
@@ -367,8 +379,10 @@ class SafetyRules:
         profiles: Profiles | None = None,
         index: SlotIndex | None = None,
         wall: Callable[[], float] = time.time,
+        intervals: Callable[[], np.ndarray] | None = None,
     ) -> None:
         self.wall = wall
+        self.intervals = intervals
         self.config = config or SafetyConfig()
         if profiles is None:
             profiles = Profiles(low_ppm=self.config.low_ppm, high_ppm=self.config.high_ppm)
@@ -582,7 +596,11 @@ class SafetyRules:
         limit = self.config.silent_s
         r = self.rows
         quiet = now - r.view("last_seen")
-        due = np.flatnonzero((quiet > limit) & (r.view("silent") == 0)).tolist()
+        limits = np.full(quiet.shape, limit)
+        if self.intervals is not None:
+            own = self.intervals()[: len(limits)]
+            limits[: len(own)] = np.fmax(limit, SILENT_INTERVALS * own)  # NaN: unknown
+        due = np.flatnonzero((quiet > limits) & (r.view("silent") == 0)).tolist()
         del quiet
         out = []
         for s in due:
@@ -592,7 +610,7 @@ class SafetyRules:
             r.silent[s] = 1
             last_ts = r.last_ts[s]
             has_last = not math.isnan(last_ts)
-            why = f"no reading for {now - r.last_seen[s]:.0f} s (limit {limit:.0f} s)"
+            why = f"no reading for {now - r.last_seen[s]:.0f} s (limit {limits[s]:.0f} s)"
             gas = r.gas[s] if has_last else None
             out += self._fault_episode(
                 d, last_ts if has_last else wall_ts, gas, {"silent": why}, True

@@ -1028,6 +1028,21 @@ class SignalStates(Columns):
             and before * PAUSE_ALIKE >= pause >= before / PAUSE_ALIKE
         )
 
+    def expected_intervals(self) -> np.ndarray:
+        """(slots,) float64: each slot's own time between readings, s: its typical interval
+        (``dt``), or the pause of its reporting rhythm where longer (a battery device
+        waking every 15 min: its last pause past the gap restarted nothing,
+        :meth:`recurring_pause`, and fewer readings than the warm-up came since); NaN while
+        unknown. The safety rules' silence limit
+        (:data:`app.alerting.safety.SILENT_INTERVALS`). A pause that restarted the warm-up
+        (an outage) is no rhythm: after it the readings since the pause are all the slot
+        has (``n``)."""
+        dt = self.view("dt").astype(np.float64)
+        pause = self.view("pause").astype(np.float64)
+        since = self.view("since_pause")
+        rhythm = (pause > 0) & (since < self.cfg.warmup) & (self.view("n") > since)
+        return np.where(rhythm, np.fmax(dt, pause), dt)
+
     def gap_s(self, s: int) -> float:
         """The gap of slot ``s`` (s): ``max(gap_min_s, gap_factor * typical interval)``; a
         reading further than this after the previous one restarts the warm-up (inf while the

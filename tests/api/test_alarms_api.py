@@ -533,6 +533,32 @@ async def test_silent_device_raises_its_fault_through_the_app(
         assert waited and 0.2 <= float(waited[1]) < 10, hot[0]["detail"]  # the time it took
 
 
+async def test_a_device_slower_than_the_silence_limit_is_silent_only_past_its_own_rhythm(
+    make_client: Callable[..., Any],
+) -> None:
+    """Newcomer of 2 Dec: a device reporting every 320 s had ``silent`` raised at its first
+    interval and open for good (one global ``silent_s``). A device is silent past 3 of its
+    own intervals now (:data:`app.alerting.safety.SILENT_INTERVALS`): a 10-min device and
+    a device waking every 15 min with 5 readings 1 s apart are not silent 0.4 s after
+    their last reading, a 1 Hz device is."""
+    async for c in make_client(silent_s=0.4):
+        rows = [reading("slow-1", T0 + 600.0 * i, 420.0) for i in range(4)]
+        rows += [
+            reading("wake-1", T0 + 900.0 * b + i, 420.0 + i) for b in range(3) for i in range(5)
+        ]
+        rows += [reading("fast-1", T0 + i, 420.0 + i % 3) for i in range(5)]
+        assert (await c.post("/api/readings", json=rows)).json()["rejected"] == []
+        async with asyncio.timeout(10):
+            while not await events(c, "fast-1"):
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # more sweeps (every 0.1 s): past 0.4 s, short of 1,800 s
+        assert [(e["kind"], e["reason"]) for e in await events(c, "fast-1")] == [
+            ("sensor_fault", "silent")
+        ]
+        assert await events(c, "slow-1") == []
+        assert await events(c, "wake-1") == []
+
+
 async def test_a_store_outage_while_registering_does_not_cost_readings_or_alerts(
     make_client: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
