@@ -45,7 +45,10 @@ raised on clean air (every one a false alarm) or the leaks raised, over several 
   h at 300 s); and x1.5/x2 leak steps on such devices (``app.ml.signal.STEADY_REPEATS``).
 - ``wakeups`` (newcomer of 10 Dec): a battery device that wakes every 10 or 15 min and sends
   10-60 readings 1 s apart, clean 420 ppm, 3 seeds x 12 h; and x1.5/x2 leaks from 6 h
-  (``app.ml.signal.PAUSE_ALIKE``: before it, every wake-up restarted the warm-up).
+  (``app.ml.signal.PAUSE_ALIKE``: before it, every wake-up restarted the warm-up); and
+  (newcomer of 2 Dec) 3, 5 or 20 readings every 15 min in an office whose days reach +40 %,
+  3 seeds x 7 days (its pauses counted as one reading interval, the level never learned a
+  day).
 - ``days`` (newcomer of 10 Dec): a x1.3 or x1.5 leak that lasts 3 days on a 60-s device in
   a room's ordinary day (clean gas ±3-8 %, T ±0-3 °C, RH ∓0-8 %RH), 2 seeds: hours from the
   raise to an all-clear with the gas still up (None: open to the end;
@@ -448,7 +451,29 @@ def wakeups(
     return ts, np.round(g, 1), 21 * flat, 45 * flat
 
 
+def wake_office(
+    rng: np.random.Generator, k: int, every: float, days: float = 7.0, amp: float = 0.2
+) -> Series:
+    """A battery CO2 sensor in an office that wakes every ``every`` s and sends ``k``
+    readings 1 s apart (module doc, ``wakeups``; newcomer of 2 Dec): 450 ppm at night, up to
+    450 x (1 + 2 ``amp``) at 13:00 (a raised cosine from 08:00 to 18:00, people in the
+    room), noise sd 6 ppm, whole ppm; +1.5 °C and +5 %RH with the people."""
+    nb = int(days * 86400 / every)
+    ts = ((np.arange(nb) * every)[:, None] + np.arange(k)[None, :]).ravel()
+    hod = (ts / 3600.0) % 24.0
+    occ = np.where((hod > 8) & (hod < 18), np.sin(np.pi * (hod - 8) / 10) ** 2, 0.0)
+    g = np.round(450 * (1 + 2 * amp * occ) + rng.normal(0, 6, ts.size))
+    return ts, g, 21 + 1.5 * occ + rng.normal(0, 0.05, ts.size), 40 + 5 * occ
+
+
 def _wakeups(pred: Predictor) -> None:
+    for k in (3, 5, 20):
+        _clean(
+            pred,
+            f"clean: {k} readings 1 s apart every 15 min, office +40 % days",
+            lambda r, k=k: wake_office(r, k, 900.0),
+            3,
+        )
     for k, every in ((10, 600.0), (30, 600.0), (30, 900.0), (60, 600.0)):
         _clean(
             pred,

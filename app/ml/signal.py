@@ -87,10 +87,9 @@ so a quiet sensor and a noisy one, ppm and millivolts, look alike to it.
   as its interval, the next 600 s restarted the warm-up, and so on: 199 restarts in 200
   readings, never scored (newcomer of 9 Dec). A pause like the one before it (within
   :data:`PAUSE_ALIKE`, at most :data:`PAUSE_MAX_S`) after fewer readings than the warm-up
-  is the device's reporting rhythm, not a gap: it restarts nothing, leaves the typical
-  interval as it was, and the reading after it learns as one typical interval after the
-  last (a battery device waking every 10 min to send 10 readings 1 s apart was never warm:
-  newcomer of 10 Dec).
+  is the device's reporting rhythm, not a gap: it restarts nothing and leaves the typical
+  interval as it was (a battery device waking every 10 min to send 10 readings 1 s apart was
+  never warm: newcomer of 10 Dec); the pause counts as reading time, as any interval does.
 - **Evidence**: a leak alarm needs the gas at least ``z_hold`` noise scales and
   ``min_log_ratio`` (0.2: +22 %) above the level (:func:`app.ml.features.evidence`). The
   second bound is the clean-air wander of real sensors: smoke_iot's label-0 rows reach +17 %
@@ -1260,14 +1259,16 @@ class SignalStates(Columns):
                 self.restarts[s] += 1
                 self.dt[s] = self.pace[s] = dt = math.nan  # learned afresh after a pause
                 self.tied[s] = 1
-            elif rhythm:  # the typical interval stays as it was
-                # the device saw nothing in its pause: what learns in reading time (the
-                # level's and scale's rates, dropouts, dips, plateaus, settling) goes on as
-                # if this reading came one typical interval after the last. With the pause,
-                # an aspirated zone's 16-32-min pauses made each dwell's 40 s of purge air
-                # a fall of minutes, learned at once, and the zone's clean air back after
-                # it a leak: 108 alerts in 47 device-hours (4 when every dwell restarted)
-                seen = typical
+            elif rhythm:
+                # the typical interval stays as it was; the pause is reading time, as any
+                # interval is: clean air drifts in wall time. Counted as one typical
+                # interval (10 Dec to 2 Dec), a device waking every 15 min for 5 readings
+                # learned a day in 8 min of reading time: its level stayed at the night's
+                # 450 ppm for a week under an office's +40 % day, 6-12 critical alerts in
+                # 503 device-hours (newcomer of 2 Dec; ``python -m bench.field_kinds --only
+                # wakeups``). An aspirated zone's dwells are no rhythm (as many readings as
+                # the warm-up between its pauses): they restart.
+                pass
             else:
                 if dt > 0:
                     if first:
