@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.schemas.times import RFC3339_PATTERN, parse_rfc3339
+from app.schemas.times import RFC3339_PATTERN, parse_rfc3339, shown
 
 #: 1-64 of the characters :data:`_ID_CHAR` allows, other than "." and "..": those two are
 #: a URL path's dot segments (RFC 3986 section 5.2.4), which clients remove before sending,
@@ -277,7 +277,6 @@ def device_id_reason(value: object) -> str:
     pattern itself stays in the OpenAPI schema (:data:`DEVICE_ID_PATTERN`)."""
     if not isinstance(value, str):
         return f"must be a string of {DEVICE_ID_RULE}"
-    shown = repr(value[:70]) + ("..." if len(value) > 70 else "")
     if not value:
         why = "it is empty"
     elif len(value) > 64:
@@ -287,7 +286,7 @@ def device_id_reason(value: object) -> str:
     else:
         bad = next((ch for ch in value if not _ID_CHAR.fullmatch(ch)), None)
         why = f"it holds {bad!r}, a character a device id may not have" if bad else "?"
-    return f"{shown} is not a device id: {why} (a device id is {DEVICE_ID_RULE})"
+    return f"{shown(value)} is not a device id: {why} (a device id is {DEVICE_ID_RULE})"
 
 
 #: A gateway key's device-id prefix (``app.schemas.auth``): 1-64 of the characters a device
@@ -300,7 +299,6 @@ def prefix_reason(value: object) -> str:
     (pydantic's own words quoted :data:`PREFIX_PATTERN`, a regular expression)."""
     if not isinstance(value, str):
         return "must be a string of 1-64 characters of A-Z a-z 0-9 . _ : -"
-    shown = repr(value[:70]) + ("..." if len(value) > 70 else "")
     if not value:
         why = "it is empty"
     elif len(value) > 64:
@@ -308,7 +306,9 @@ def prefix_reason(value: object) -> str:
     else:
         bad = next((ch for ch in value if not _ID_CHAR.fullmatch(ch)), None)
         why = f"it holds {bad!r}, a character a device id may not have" if bad else "?"
-    return f"{shown} is not a device-id prefix: {why} (1-64 characters of A-Z a-z 0-9 . _ : -)"
+    return (
+        f"{shown(value)} is not a device-id prefix: {why} (1-64 characters of A-Z a-z 0-9 . _ : -)"
+    )
 
 
 def device_id_ok(device_id: str) -> bool:

@@ -39,6 +39,19 @@ _RFC3339 = re.compile(RFC3339_PATTERN, re.ASCII)
 LINE = r"^[^\x00-\x1f\x7f]*$"
 TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
+#: How many characters of a client's text an error message quotes (:func:`shown`).
+SHOWN_CHARS = 70
+
+
+def shown(text: str, *, quote: bool = True) -> str:
+    """``text`` as an error message shows it: its first :data:`SHOWN_CHARS` characters, then
+    ``...`` when it is longer, so that a 10 MB value does not come back in a 10 MB reply.
+    Quoted with ``repr`` (control characters escaped) unless ``quote`` is false (a field
+    path, which is not quoted)."""
+    head = text[:SHOWN_CHARS]
+    return (repr(head) if quote else head) + ("..." if len(text) > SHOWN_CHARS else "")
+
+
 #: The message of every refusal, so that clients see the grammar.
 EXPECTED = "must be an RFC 3339 time with a UTC offset, such as 2026-01-01T12:00:00Z"
 

@@ -675,3 +675,20 @@ async def test_a_bad_device_prefix_is_explained_in_words(client: httpx.AsyncClie
     [err] = r.json()["detail"]
     assert err["field"] == "device_prefix" and "holds ' '" in err["reason"], err
     assert "^[" not in err["reason"], err
+
+
+async def test_an_unknown_field_name_is_cut_short_in_the_error(client: httpx.AsyncClient) -> None:
+    """A reading with an unknown key of 10 MB was answered with its name in full: a 10.4 MB
+    422 (newcomer of 2 Dec). The name is cut as a device id is: 70 characters, then "..."."""
+    long = "k" * 1_000_000
+    one = reading("a", time.time(), 1.0) | {long: 1}
+    for path, body in (
+        ("/api/readings", one),
+        ("/api/readings", [one]),
+        ("/api/alerts/none/ack", {"author": "a", long: 1}),
+    ):
+        r = await client.post(path, json=body)
+        assert len(r.content) < 1_000, (path, len(r.content))
+        errors = r.json()["detail"] if r.status_code == 422 else r.json()["rejected"][0]["errors"]
+        [err] = errors
+        assert err["type"] == "extra_forbidden" and err["field"] == "k" * 70 + "...", err
