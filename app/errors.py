@@ -19,7 +19,7 @@ from app.schemas.readings import (
     device_id_reason,
     prefix_reason,
 )
-from app.schemas.times import shown
+from app.schemas.times import LINE, TEXT, control_reason, shown
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +226,10 @@ def pydantic_errors(errors: list[dict[str, Any]], *, drop_prefix: int = 0) -> li
     ``drop_prefix`` leading loc parts (e.g. the batch index or "body") are removed from the
     dotted field path. A device id that does not match its pattern is explained in words
     (:func:`app.schemas.readings.device_id_reason`) instead of pydantic's "String should
-    match pattern '...'", so every route words it alike. A field name is cut short as a
-    device id is (:func:`app.schemas.times.shown`): an unknown key of 10 MB came back whole,
-    a 10.4 MB 422 (newcomer of 2 Dec).
+    match pattern '...'", so every route words it alike; so are a prefix and a free-text
+    field holding a control character (:func:`app.schemas.times.control_reason`). A field
+    name is cut short as a device id is (:func:`app.schemas.times.shown`): an unknown key of
+    10 MB came back whole, a 10.4 MB 422 (newcomer of 2 Dec).
     """
     out = []
     for e in errors:
@@ -240,6 +241,8 @@ def pydantic_errors(errors: list[dict[str, Any]], *, drop_prefix: int = 0) -> li
             reason = device_id_reason(e.get("input"))
         elif kind == "string_pattern_mismatch" and ctx.get("pattern") == PREFIX_PATTERN:
             reason = prefix_reason(e.get("input"))
+        elif kind == "string_pattern_mismatch" and ctx.get("pattern") in (LINE, TEXT):
+            reason = control_reason(e.get("input"), multiline=ctx.get("pattern") == TEXT)
         big = e.get("input")
         if kind == "float_type" and isinstance(big, int) and not isinstance(big, bool):
             # a JSON integer too large for a double: a number, but not a finite one (as

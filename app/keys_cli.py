@@ -13,9 +13,13 @@ import re
 import socket
 import sys
 
+from pydantic import ValidationError
+
 from app.config import Settings
-from app.errors import GasleakError
+from app.errors import GasleakError, pydantic_errors
+from app.schemas.auth import KeyIn
 from app.schemas.readings import PREFIX_PATTERN, iso, prefix_reason
+from app.schemas.times import LINE
 from app.services.audit import AuditLog
 from app.services.keys import KeyService
 from app.services.principal import Principal, Role
@@ -70,6 +74,15 @@ async def run_keys(
         if device_prefix is not None and not re.fullmatch(PREFIX_PATTERN, device_prefix):
             # as POST /api/keys refuses it: a prefix no device id can start with
             return _fail(f"--device-prefix: {prefix_reason(device_prefix)}")
+        if name is not None:
+            # as POST /api/keys refuses it, in its words: a control character (a line break
+            # forged a server log line, an escape reached `keys list`), blank, too long
+            try:
+                name = KeyIn(role=Role(role), name=name).name
+            except ValidationError as exc:
+                return _fail(
+                    f"--name: {pydantic_errors([dict(e) for e in exc.errors()])[0]['reason']}"
+                )
     store = Store(settings.db_url)
     try:
         await store.migrate()
@@ -94,9 +107,12 @@ async def run_keys(
             print(f"{'key_id':<16}  {'role':<8}  {'prefix':<10}  {'created':<24}  status  name")
             for r in await keys.list():
                 status = "revoked" if r["revoked_at"] else "active"
+                # a name stored before names were refused control characters is shown
+                # escaped, not sent raw to the terminal
+                shown_name = r["name"] if re.fullmatch(LINE, r["name"]) else repr(r["name"])
                 print(
                     f"{r['key_id']:<16}  {r['role']:<8}  {r['device_prefix'] or '-':<10}  "
-                    f"{iso(r['created_at']):<24}  {status:<7} {r['name']}"
+                    f"{iso(r['created_at']):<24}  {status:<7} {shown_name}"
                 )
         else:
             await keys.revoke(rest[0], by=who)

@@ -7,6 +7,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.readings import PREFIX_PATTERN
+from app.schemas.times import LINE
 from app.services.principal import Role
 
 #: Every action the audit log records (SECURITY.md, "Audit log"); ``GET /api/audit?action=``
@@ -34,7 +35,9 @@ class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     role: Role
-    name: str = Field(min_length=1, max_length=200, examples=["north-wing gateway"])
+    #: one line, as every other free-text name: a line break in it wrote a forged line in
+    #: the server log, and ANSI escapes reached ``--mode keys list``'s terminal
+    name: str = Field(min_length=1, max_length=200, pattern=LINE, examples=["north-wing gateway"])
     device_prefix: str | None = Field(
         None,
         pattern=PREFIX_PATTERN,

@@ -52,6 +52,25 @@ def shown(text: str, *, quote: bool = True) -> str:
     return (repr(head) if quote else head) + ("..." if len(text) > SHOWN_CHARS else "")
 
 
+def control_reason(value: object, *, multiline: bool = False) -> str:
+    """Why ``value`` does not match :data:`LINE` (or :data:`TEXT` when ``multiline``), in
+    words naming the first control character and where it is, instead of pydantic's
+    "String should match pattern '^[^\\x00-\\x1f\\x7f]*$'"; the value is quoted escaped and
+    cut short (:func:`shown`). One wording for REST and the command line."""
+    if not isinstance(value, str):
+        return "must be a string"
+    pattern = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]" if multiline else r"[\x00-\x1f\x7f]")
+    m = pattern.search(value)
+    if m is None:
+        return "?"
+    rule = (
+        "text may hold tabs and line breaks but no other control character"
+        if multiline
+        else "a one-line text may hold no control character (line breaks, tabs, escapes)"
+    )
+    return f"{shown(value)} holds {m.group()!r} at position {m.start()}: {rule}"
+
+
 #: The message of every refusal, so that clients see the grammar.
 EXPECTED = "must be an RFC 3339 time with a UTC offset, such as 2026-01-01T12:00:00Z"
 

@@ -24,9 +24,11 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from app.config import Settings
 from app.keys_cli import run_keys
 from app.logredact import RedactSecrets
+from app.services.audit import AuditLog
 from app.services.keys import KeyService
 from app.services.principal import Principal, Role
 from app.services.tickets import TicketBook
+from app.store import Store
 from tests.conftest import SILENCE_END, TEST_ADMIN_KEY, auth_headers, reading, serve_in_loop
 
 #: Routes that answer without a key (SECURITY.md says why): probes for orchestrators, the
@@ -485,3 +487,31 @@ async def test_the_command_line_refuses_a_device_prefix_the_api_refuses(
     assert code == 2 and "is not a device-id prefix" in capsys.readouterr().err
     code = await run_keys(["create"], role="gateway", name=None, device_prefix="sim-", settings=s)
     assert code == 0
+
+
+async def test_the_command_line_refuses_a_key_name_the_api_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--mode keys create --name`` took a line break or an ANSI escape, as ``POST /api/keys``
+    did, and ``keys list`` printed the escape raw to the terminal (newcomer of 2 Dec). It is
+    refused in the API's words now, and a name stored before is listed escaped."""
+    s = Settings(db_path=tmp_path / "k.db")
+    for name in ("evil\nINFO forged", "\x1b[31mred"):
+        code = await run_keys(["create"], role="viewer", name=name, device_prefix=None, settings=s)
+        err = capsys.readouterr().err
+        assert code == 2 and "--name: " in err and "a one-line text may hold no" in err, err
+    code = await run_keys(["create"], role="viewer", name="  ops  ", device_prefix=None, settings=s)
+    assert code == 0
+    store = Store(s.db_url)
+    try:
+        await store.migrate()
+        old = Principal(None, "t", Role.ADMIN)
+        await KeyService(store.keys, AuditLog(store.audit)).create(
+            role=Role.VIEWER, name="\x1b[31mred", device_prefix=None, by=old
+        )
+    finally:
+        await store.close()
+    capsys.readouterr()
+    assert await run_keys(["list"], role=None, name=None, device_prefix=None, settings=s) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and r"'\x1b[31mred'" in out and out.count(" ops\n") == 1, out

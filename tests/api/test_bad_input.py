@@ -692,3 +692,20 @@ async def test_an_unknown_field_name_is_cut_short_in_the_error(client: httpx.Asy
         errors = r.json()["detail"] if r.status_code == 422 else r.json()["rejected"][0]["errors"]
         [err] = errors
         assert err["type"] == "extra_forbidden" and err["field"] == "k" * 70 + "...", err
+
+
+async def test_a_key_name_with_a_control_character_is_refused(client: httpx.AsyncClient) -> None:
+    """``POST /api/keys`` took any name: a line break in it wrote a forged line in the server
+    log, an ANSI escape reached ``--mode keys list``'s terminal (newcomer of 2 Dec). It is
+    one line now, as every other free-text name; the reason names the character, not the
+    pattern."""
+    forged = "evil\n2026-12-02 16:00:00,000 INFO app.services.audit: key.create by admin"
+    for name, char in ((forged, r"'\n'"), ("\x1b[31mred\x1b[0m", r"'\x1b'")):
+        r = await client.post("/api/keys", json={"role": "viewer", "name": name})
+        assert r.status_code == 422, r.text
+        [err] = r.json()["detail"]
+        assert err["field"] == "name" and err["type"] == "string_pattern_mismatch", err
+        assert f"holds {char}" in err["reason"] and "^[" not in err["reason"], err
+    r = await client.post("/api/alerts/none/ack", json={"author": "a\tb"})
+    [err] = r.json()["detail"]
+    assert err["field"] == "author" and "holds '\\t' at position 1" in err["reason"], err
