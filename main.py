@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format=fmt)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per demo POST otherwise
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from app.config import Settings, setting_errors
 
@@ -139,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:  # e.g. a bootstrap admin key under 32 characters
         for line in setting_errors(exc):
             print(f"gasleak: {line}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:  # a source that cannot be parsed at all: no traceback
+        print(f"gasleak: bad setting: {exc}", file=sys.stderr)
         return 2
     if args.mode == "keys":
         from app.keys_cli import run_keys

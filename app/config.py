@@ -2,20 +2,47 @@
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from limits import parse_many
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Shortest bootstrap admin key accepted: 32 characters (>= 192 bits for a random
 #: token_urlsafe key; OWASP ASVS 6.2 asks for >= 128 bits of entropy for secrets).
 MIN_KEY_CHARS = 32
+
+#: The schemes of ``database_url`` the store runs on, each with an example.
+STORE_SCHEMES = {
+    "postgresql+asyncpg": "postgresql+asyncpg://user:pw@host/db",
+    "sqlite+aiosqlite": "sqlite+aiosqlite:///path/to/file.db",
+}
+#: A list setting: JSON text in the environment, parsed by :meth:`Settings._json_list`
+#: (``NoDecode``: pydantic-settings' own parsing raised ``SettingsError``, a traceback that
+#: named neither the variable nor the form wanted; newcomer of 2 Dec).
+JsonList = Annotated[list[str], NoDecode]
+#: A range setting: a JSON list of two numbers, parsed as :data:`JsonList` is.
+JsonRange = Annotated[tuple[float, float], NoDecode]
+#: An example of each list and range setting, for the refusal of one that is not JSON.
+LIST_EXAMPLES = {
+    "webhook_urls": '["https://ops.example/hook"]',
+    "webhook_allowed_hosts": '["ops.example"]',
+    "allowed_origins": '["https://ops.example"]',
+}
+RANGE_EXAMPLES = {"gas_range_ppm": "[0, 60000]", "temp_range_c": "[-40, 85]"}
 
 
 class Settings(BaseSettings):
@@ -23,14 +50,18 @@ class Settings(BaseSettings):
     probability >= 0.7 for 3 consecutive windows) unless stated.
 
     Raises:
-        pydantic.ValidationError: on a bad value or when ``alert_clear_probability`` is not
-            below ``alert_raise_probability``.
+        pydantic.ValidationError: on a bad value (a list setting that is not a JSON list,
+            a ``database_url`` scheme the store does not run on) or when
+            ``alert_clear_probability`` is not below ``alert_raise_probability``.
     """
 
     # hide_input_in_errors: a refused value may be a secret (a key, a database password);
     # errors still name the setting and the reason.
     model_config = SettingsConfigDict(
-        env_prefix="GASLEAK_", env_file=".env", extra="ignore", hide_input_in_errors=True
+        env_prefix="GASLEAK_",
+        env_file=".env",
+        extra="ignore",
+        hide_input_in_errors=True,
     )
 
     artifacts_dir: Path = Field(ROOT / "artifacts", description="Folder with the shipped model")
@@ -226,10 +257,10 @@ class Settings(BaseSettings):
     )
     max_temp_rate_c_s: float = Field(5.0, gt=0, description="Implausible temperature change, °C/s")
     max_rh_rate_pct_s: float = Field(15.0, gt=0, description="Implausible humidity change, %RH/s")
-    gas_range_ppm: tuple[float, float] = Field(
+    gas_range_ppm: JsonRange = Field(
         (0.0, 60_000.0), description="Sensor gas range, ppm (SGP30 eCO2 output: 400-60,000)"
     )
-    temp_range_c: tuple[float, float] = Field((-40.0, 85.0), description="Sensor range, °C")
+    temp_range_c: JsonRange = Field((-40.0, 85.0), description="Sensor range, °C")
     silent_s: float = Field(
         300.0, gt=0, description="A device silent longer than this raises a sensor_fault, s"
     )
@@ -375,7 +406,7 @@ class Settings(BaseSettings):
     )
     replay_page: int = Field(500, ge=1, description="Events read per page when replaying since=")
 
-    webhook_urls: list[str] = Field(
+    webhook_urls: JsonList = Field(
         default_factory=list, description="Receivers of every alert event (JSON list of URLs)"
     )
     webhook_secret: SecretStr = Field(
@@ -387,7 +418,7 @@ class Settings(BaseSettings):
         description="Total deadline of one delivery attempt (connect, send, answer and its "
         "first 4 KiB), s",
     )
-    webhook_allowed_hosts: list[str] = Field(
+    webhook_allowed_hosts: JsonList = Field(
         default_factory=list,
         description="Host names webhooks may be sent to (JSON list); empty = any. A "
         "webhook_urls entry outside it refuses start-up",
@@ -404,7 +435,7 @@ class Settings(BaseSettings):
         "for automation and first start; it cannot be revoked through the API (unset it and "
         "restart). Keys are otherwise made with `python main.py --mode keys create`",
     )
-    allowed_origins: list[str] = Field(
+    allowed_origins: JsonList = Field(
         default_factory=list,
         description="Browser origins (scheme://host[:port]) allowed cross-site: CORS and "
         "WebSocket handshakes. Empty: same-origin pages only (the console)",
@@ -437,6 +468,32 @@ class Settings(BaseSettings):
                 "'import secrets; print(secrets.token_urlsafe(32))')"
             )
         return v
+
+    @field_validator(*LIST_EXAMPLES, *RANGE_EXAMPLES, mode="before")
+    @classmethod
+    def _json_list(cls, v: object, info: ValidationInfo) -> object:
+        """A list or range setting given as text (the environment, ``.env``) is a JSON list;
+        an empty variable (compose's default) is the empty list (refused for a range: it
+        takes two numbers).
+
+        Raises:
+            ValueError: the text is not a JSON list; the message gives an example of one
+                and does not repeat the value (a URL may hold a token).
+        """
+        if not isinstance(v, str):
+            return v
+        if not v.strip() and info.field_name in LIST_EXAMPLES:
+            return []
+        try:
+            parsed = json.loads(v)
+        except ValueError:
+            got = "text that is not JSON"
+        else:
+            if isinstance(parsed, list):
+                return parsed
+            got = f"a JSON {'object' if isinstance(parsed, dict) else 'scalar'}"
+        example = (LIST_EXAMPLES | RANGE_EXAMPLES)[str(info.field_name)]
+        raise ValueError(f"must be a JSON list such as {example}, not {got}")
 
     @field_validator("allowed_origins")
     @classmethod
@@ -536,6 +593,28 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         """The store's SQLAlchemy URL: ``database_url``, else the SQLite file ``db_path``."""
         return self.database_url or f"sqlite+aiosqlite:///{self.db_path}"
+
+    @field_validator("database_url")
+    @classmethod
+    def _store_scheme(cls, url: str | None) -> str | None:
+        """The store (:class:`app.store.Store`) runs on SQLite through aiosqlite or on
+        PostgreSQL through asyncpg, the drivers installed with it.
+
+        Raises:
+            ValueError: another scheme (``mysql://`` died in a traceback, "No module named
+                MySQLdb"; ``postgresql://`` would ask for psycopg2), naming the scheme only:
+                the rest of the URL may hold a password.
+        """
+        if not url:
+            return url  # empty: db_path is used
+        scheme = url.split("://", 1)[0] if "://" in url else None
+        if scheme in STORE_SCHEMES:
+            return url
+        given = f"scheme {scheme[:40]!r}" if scheme else "a URL without scheme://"
+        raise ValueError(
+            f"{given} is not supported: the store takes {' or '.join(STORE_SCHEMES.values())} "
+            "(or unset it to use db_path, a SQLite file)"
+        )
 
     @field_validator("mqtt_url", mode="before")
     @classmethod

@@ -66,3 +66,45 @@ def test_a_busy_or_impossible_port_is_one_line_not_a_traceback(
         main(["--mode", mode, "--port", "99999"])
     assert exc.value.code == 2
     assert "argument --port: a port is 0-65535, not 99999" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "example"),
+    [
+        ("GASLEAK_WEBHOOK_URLS", "https://x.example/?token=t0k", '["https://ops.example/hook"]'),
+        ("GASLEAK_ALLOWED_ORIGINS", "notjson", '["https://ops.example"]'),
+        ("GASLEAK_WEBHOOK_ALLOWED_HOSTS", '{"a": 1}', '["ops.example"]'),
+        ("GASLEAK_GAS_RANGE_PPM", "0,60000", "[0, 60000]"),
+    ],
+)
+def test_a_list_setting_that_is_not_a_json_list_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    value: str,
+    example: str,
+) -> None:
+    """GASLEAK_WEBHOOK_URLS=https://x stopped ``serve`` with pydantic-settings' SettingsError
+    traceback, exit 1, naming neither the variable nor the form (newcomer of 2 Dec)."""
+    monkeypatch.setenv(name, value)
+    assert main(["--mode", "serve", "--port", "1"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"gasleak: bad setting {name}: must be a JSON list such as {example}")
+    assert value not in line  # a URL may hold a token
+    if name != "GASLEAK_GAS_RANGE_PPM":  # a range takes two numbers
+        monkeypatch.setenv(name, "")  # an empty variable (compose's default): no entries
+        assert getattr(Settings(), name.removeprefix("GASLEAK_").lower()) == []
+
+
+@pytest.mark.parametrize("url", ["mysql://u:secret@h/db", "postgresql://u:secret@h/db", "x.db"])
+def test_a_database_url_the_store_cannot_run_on_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """GASLEAK_DATABASE_URL=mysql://x died in a traceback, "No module named MySQLdb", exit 3
+    (newcomer of 2 Dec); the store runs on aiosqlite and asyncpg only."""
+    monkeypatch.setenv("GASLEAK_DATABASE_URL", url)
+    assert main(["--mode", "serve", "--port", "1"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("gasleak: bad setting GASLEAK_DATABASE_URL: "), line
+    assert "postgresql+asyncpg://" in line and "sqlite+aiosqlite:///" in line, line
+    assert "secret" not in line, line
