@@ -50,18 +50,22 @@ class Settings(BaseSettings):
     probability >= 0.7 for 3 consecutive windows) unless stated.
 
     Raises:
-        pydantic.ValidationError: on a bad value (a list setting that is not a JSON list,
-            a ``database_url`` scheme the store does not run on) or when
-            ``alert_clear_probability`` is not below ``alert_raise_probability``.
+        pydantic.ValidationError: on a bad value (a number that is not finite, a list
+            setting that is not a JSON list, a ``database_url`` scheme the store does not
+            run on) or when ``alert_clear_probability`` is not below
+            ``alert_raise_probability``.
     """
 
     # hide_input_in_errors: a refused value may be a secret (a key, a database password);
-    # errors still name the setting and the reason.
+    # errors still name the setting and the reason. allow_inf_nan=False: "inf" and "nan"
+    # parse as floats, and GASLEAK_THRESHOLD_HIGH_PPM=inf made a critical set point that
+    # never fires (newcomer of 2 Dec); every number setting is finite.
     model_config = SettingsConfigDict(
         env_prefix="GASLEAK_",
         env_file=".env",
         extra="ignore",
         hide_input_in_errors=True,
+        allow_inf_nan=False,
     )
 
     artifacts_dir: Path = Field(ROOT / "artifacts", description="Folder with the shipped model")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from app.config import Settings
+from app.config import Settings, setting_errors
 from main import main
 
 
@@ -108,3 +108,29 @@ def test_a_database_url_the_store_cannot_run_on_is_one_line_not_a_traceback(
     assert line.startswith("gasleak: bad setting GASLEAK_DATABASE_URL: "), line
     assert "postgresql+asyncpg://" in line and "sqlite+aiosqlite:///" in line, line
     assert "secret" not in line, line
+
+
+@pytest.mark.parametrize("value", ["inf", "-Infinity", "nan", "1e400"])
+def test_every_number_setting_refuses_a_number_that_is_not_finite(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """GASLEAK_THRESHOLD_HIGH_PPM=inf was taken: a critical set point that never fires; 36
+    float settings took inf and nan (newcomer of 2 Dec). Each is refused, named; so is a
+    range's bound."""
+    floats = [n for n, f in Settings.model_fields.items() if f.annotation in (float, float | None)]
+    assert len(floats) >= 36, floats
+    for field in floats:
+        name = "GASLEAK_" + field.upper()
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ValidationError) as caught:
+            Settings()
+        lines = setting_errors(caught.value)
+        assert lines == [f"bad setting {name}: Input should be a finite number"], lines
+        monkeypatch.delenv(name)
+    json_value = {"inf": "Infinity", "-Infinity": "-Infinity", "nan": "NaN"}.get(value, value)
+    monkeypatch.setenv("GASLEAK_GAS_RANGE_PPM", f"[0, {json_value}]")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert setting_errors(caught.value) == [
+        "bad setting GASLEAK_GAS_RANGE_PPM.1: Input should be a finite number"
+    ]
