@@ -97,6 +97,28 @@ class InvalidRequest(GasleakError):
     error = "invalid_request"
 
 
+def cursor_position(cursor: str | int, newest: int) -> int:
+    """The row id a page ``cursor`` names, checked against ``newest``, the newest row id of
+    the list (``/api/alerts``, ``/api/audit``, ``/api/webhooks/deliveries``).
+
+    A cursor is the id of the last row of a page, and ids only grow, so every cursor handed
+    out is from 1 to the newest id; any id in that range is a valid position (a keyset page
+    starts after it), so one made up inside it cannot be told from one handed out, and one
+    of a row deleted since stays valid. ``0`` and ids past the newest (a cursor of another
+    store, or made up) were answered with a page: they are refused (newcomer of 2 Dec).
+
+    Raises:
+        InvalidRequest: ``cursor`` is not decimal digits, or not from 1 to ``newest``.
+    """
+    text = str(cursor)
+    value = int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else None
+    if value is None or not 1 <= value <= newest:
+        handed = f"from 1 to {newest}, the newest row" if newest else "none yet: the list is empty"
+        reason = f"not a cursor from this API: its cursors are row ids, {handed}"
+        raise InvalidRequest([{"field": "cursor", "reason": reason, "type": "cursor"}])
+    return value
+
+
 class UnsupportedMediaType(GasleakError):
     """A request body that is not ``application/json``."""
 

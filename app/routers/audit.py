@@ -7,20 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from app.errors import GasleakError, InvalidRequest
+from app.errors import InvalidRequest, cursor_position
 from app.routing import StrictRoute
 from app.schemas.auth import KEY_ID_PATTERN, Actor, AuditAction, AuditEntry, AuditPage
 from app.schemas.readings import iso
 from app.security import AdminDep, AuditDep
 
 router = APIRouter(tags=["auth"], route_class=StrictRoute)
-
-
-class BadCursor(GasleakError):
-    """A cursor that is not one this endpoint handed out."""
-
-    status = 422
-    error = "invalid_request"
 
 
 def _entry(row: dict[str, Any]) -> AuditEntry:
@@ -60,11 +53,7 @@ async def list_audit(
                 }
             ]
         )
-    before = None
-    if cursor is not None:
-        if not cursor.isdigit() or len(cursor) > 18:
-            raise BadCursor([{"field": "cursor", "reason": "not a cursor from this endpoint"}])
-        before = int(cursor)
+    before = None if cursor is None else cursor_position(cursor, await audit.newest_id())
     rows = await audit.page(before=before, limit=limit + 1, actions=action, actor_key_id=key_id)
     more = len(rows) > limit
     rows = rows[:limit]

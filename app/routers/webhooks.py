@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from app.deps import DeliveriesDep
+from app.errors import cursor_position
 from app.routing import StrictRoute
 from app.schemas.alerts import MAX_ID, Delivery, DeliveryPage
 from app.schemas.readings import iso
@@ -47,8 +48,9 @@ async def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DeliveryPage:
     """Oldest first; ``receivers`` counts every delivery per URL and status."""
+    after = None if cursor is None else cursor_position(cursor, await deliveries.newest_id())
     rows = await deliveries.list(
-        url=url, status=status, event_id=event_id, after_id=cursor, limit=limit + 1
+        url=url, status=status, event_id=event_id, after_id=after, limit=limit + 1
     )
     more = len(rows) > limit
     rows = rows[:limit]

@@ -18,7 +18,7 @@ from app.alerting.events import (
 from app.alerting.leak import AlertPolicy
 from app.alerting.safety import SafetyRules
 from app.alerting.silences import Silences
-from app.errors import Conflict, GasleakError, NotFound
+from app.errors import Conflict, NotFound, cursor_position
 from app.schemas.alerts import (
     Acknowledgement,
     Alert,
@@ -33,13 +33,6 @@ from app.store import Store
 
 #: Default :attr:`AlertService.page_size`.
 PAGE_SIZE = 500
-
-
-class BadCursor(GasleakError):
-    """A pagination cursor that this service did not hand out."""
-
-    status = 422
-    error = "invalid_request"
 
 
 def to_alert(row: dict[str, Any]) -> Alert:
@@ -157,13 +150,12 @@ class AlertService:
         """Alerts newest first matching every given filter; ``cursor`` from the last page.
 
         Raises:
-            BadCursor: ``cursor`` is not one this endpoint returned.
+            InvalidRequest: ``cursor`` is not an alert ``seq`` from 1 to the newest
+                (:func:`app.errors.cursor_position`).
         """
         before = None
         if cursor is not None:
-            if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > 2**63 - 1:
-                raise BadCursor([{"field": "cursor", "reason": "not a cursor from this API"}])
-            before = int(cursor)
+            before = cursor_position(cursor, await self.store.newest_alert_seq())
         rows = await self.store.list_alerts(
             device_ids=device_ids,
             states=states,

@@ -58,6 +58,10 @@ class AuditLog:
         log.info("audit #%d: %s %s by %s", audit_id, action, target or "", who.label)
         return audit_id
 
+    async def newest_id(self) -> int:
+        """The newest entry's id (0 = none): the end of the range of cursors."""
+        return await self.repo.newest_id()
+
     async def page(
         self,
         *,

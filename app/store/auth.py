@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.store.models import ApiKey, AuditRow
@@ -67,6 +67,11 @@ class AuditRepo:
         async with self.write_lock, self.engine.begin() as conn:
             stmt = insert(AuditRow).values(**row).returning(AuditRow.audit_id)
             return int((await conn.execute(stmt)).scalar_one())
+
+    async def newest_id(self) -> int:
+        """The newest entry's ``audit_id`` (0 = none): the end of the range of cursors."""
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.max(AuditRow.audit_id)))).scalar() or 0)
 
     async def page(
         self,

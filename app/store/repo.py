@@ -541,6 +541,13 @@ class Store:
             row = (await conn.execute(select(t).where(t.c.alert_id == alert_id))).first()
         return None if row is None else dict(row._mapping)
 
+    async def newest_alert_seq(self) -> int:
+        """The newest alert's ``seq`` (0 = none): the end of the range of
+        ``/api/alerts`` cursors (alerts are never deleted; ``seq`` never goes back)."""
+        t = Alert.__table__
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.max(t.c.seq)))).scalar() or 0)
+
     async def list_alerts(
         self,
         *,

@@ -127,6 +127,11 @@ class DeliveriesRepo:
         async with self.write_lock, self.engine.begin() as conn:
             await conn.execute(update(T).where(T.c.delivery_id == delivery_id).values(**values))
 
+    async def newest_id(self) -> int:
+        """The newest delivery's id (0 = none): the end of the range of cursors."""
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.max(T.c.delivery_id)))).scalar() or 0)
+
     async def list(
         self,
         *,

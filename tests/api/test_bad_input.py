@@ -709,3 +709,27 @@ async def test_a_key_name_with_a_control_character_is_refused(client: httpx.Asyn
     r = await client.post("/api/alerts/none/ack", json={"author": "a\tb"})
     [err] = r.json()["detail"]
     assert err["field"] == "author" and "holds '\\t' at position 1" in err["reason"], err
+
+
+async def test_a_cursor_outside_the_ids_handed_out_is_refused(client: httpx.AsyncClient) -> None:
+    """README said a cursor "this API did not hand out" is a 422, but ``cursor=0`` and
+    ``cursor=99999999999`` were answered 200 by /api/alerts, /api/audit and
+    /api/webhooks/deliveries (newcomer of 2 Dec). A cursor is a row id: from 1 to the
+    list's newest id; 0, and ids past the newest (another store's, made up), are refused."""
+    for _ in range(3):  # three audit entries: ids 1-3
+        r = await client.post("/api/keys", json={"role": "viewer", "name": "v"})
+        assert r.status_code == 201, r.text
+    for path in ("/api/alerts", "/api/audit", "/api/webhooks/deliveries"):
+        for cursor in ("0", "99999999999", "1"):
+            if path == "/api/audit" and cursor == "1":
+                continue  # handed-out range of the audit log: 1-3
+            r = await client.get(path, params={"cursor": cursor})
+            assert r.status_code == 422, (path, cursor, r.text)
+            [err] = r.json()["detail"]
+            assert err["field"] == "cursor" and "not a cursor from this API" in err["reason"], err
+    page = (await client.get("/api/audit", params={"limit": 1})).json()
+    assert page["next_cursor"] == "3"
+    r = await client.get("/api/audit", params={"cursor": page["next_cursor"]})
+    assert r.status_code == 200 and [e["audit_id"] for e in r.json()["entries"]] == [2, 1]
+    r = await client.get("/api/audit", params={"cursor": "4"})
+    assert r.status_code == 422 and "from 1 to 3" in r.json()["detail"][0]["reason"], r.text
