@@ -134,7 +134,9 @@ CLOCK_BEHIND_S = 3600.0
 #: (newcomer). Readings stamped more than ``stale_s`` behind the server clock whose stamps
 #: keep pace with it (they advance at most :data:`CLOCK_STALE_PACE` times the server time
 #: since the run's first reading, plus :data:`CLOCK_STEP_S`) for :data:`CLOCK_FAULT_READINGS`
-#: readings over ``CLOCK_FAULT_S`` of server time are a live device with a broken clock:
+#: readings over ``CLOCK_FAULT_S`` of server time (however they are grouped into messages:
+#: one a message, or beside other devices' readings in a gateway's poll) are a live device
+#: with a broken clock:
 #: this reading and every later one stamped that far behind are stored at the server's
 #: receipt time with the ``clock`` fault open, as above, until a reading stamped within the
 #: bound advances the time line again. A backlog or a replay of old readings (tests,
@@ -595,9 +597,9 @@ class DeviceBuffers:
             odd = (tk <= prev) | ((tk - prev > limit) & far)
             odd |= (tk > prev) & (tk - prev < twice)  # maybe delivered twice: :meth:`_twice`
             stale = wall - tk > self.stale_s
-        if stale.any() or self.stale_runs:
-            odd |= np.isin(sk, self._stale_runs(sk, tk, stale, wall))
         odd |= np.isfinite(self.stamp_ts[sk]) | (self.stall_n[sk] > 0) | self.on_receipt[sk]
+        if stale.any() or self.stale_runs:
+            odd |= np.isin(sk, self._stale_runs(sk, tk, stale, wall, np.unique(sk[odd])))
         if not odd.any():
             return known[:0]
         return k[np.isin(sk, sk[odd])]
@@ -748,18 +750,26 @@ class DeviceBuffers:
         return LATE, ts, ts, True
 
     def _stale_runs(
-        self, sk: np.ndarray, tk: np.ndarray, stale: np.ndarray, wall: float
+        self, sk: np.ndarray, tk: np.ndarray, stale: np.ndarray, wall: float, placing: np.ndarray
     ) -> list[int]:
         """A message's runs of stale stamps (:data:`CLOCK_STALE_S`), judged per device, not
         per reading (a backlog of old readings stays on the numpy path): ``sk`` / ``tk``
         the readings' slots and stamps (sorted by slot, then stamp), ``stale`` which are
-        stamped more than ``stale_s`` behind ``wall``. Returns the slots whose readings need
-        :meth:`_place` (clock known broken, or a run that this message completes); the
-        other runs are updated here, and a device's sane stamp ends its run."""
+        stamped more than ``stale_s`` behind ``wall``, ``placing`` the slots whose readings
+        go through :meth:`_place` already (its :meth:`_stale` counts each of their readings,
+        so their runs are left to it). Returns the slots whose readings need :meth:`_place`
+        (a run that this message completes); the other devices' runs are counted here, every
+        stale reading of theirs in this message, and a device's sane stamp ends its run.
+        Before (newcomer of 2 Dec), a run was counted here one reading short (``_stale``
+        was to add the last one, but it runs only for the slots returned): a reset clock
+        whose readings came one a message alongside another device's reading (a gateway's
+        poll of several devices), or two reset devices in one message, never grew its run,
+        so no ``clock`` fault was raised and its readings were kept at their year-2000
+        stamps, which the retention pruner then removed."""
         out: list[int] = []
+        busy = set(placing.tolist())
         for slot in np.unique(sk[stale]).tolist():
-            if self.on_receipt[slot]:
-                out.append(slot)
+            if slot in busy:
                 continue
             t = tk[(sk == slot) & stale]
             run = self.stale_runs.get(slot)
@@ -769,12 +779,14 @@ class DeviceBuffers:
             if float(t[-1]) - first > CLOCK_STALE_PACE * (wall - since) + CLOCK_STEP_S:
                 self.stale_runs[slot] = (wall, float(t[-1]), 1)  # catching up: a backlog
                 continue
-            self.stale_runs[slot] = (since, first, n + t.size - 1)  # :meth:`_stale` adds one
             if n + t.size >= CLOCK_FAULT_READINGS and wall - since >= CLOCK_FAULT_S:
-                out.append(slot)
+                out.append(slot)  # :meth:`_stale` counts its readings, from the run as it was
+                continue
+            self.stale_runs[slot] = (since, first, n + t.size)
         if self.stale_runs:
             for slot in np.unique(sk[~stale]).tolist():
-                self.stale_runs.pop(slot, None)
+                if slot not in busy and slot not in out:  # :meth:`_place` ends those
+                    self.stale_runs.pop(slot, None)
         return out
 
     def _stale(self, s: int, ts: float, wall: float) -> bool:

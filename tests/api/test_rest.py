@@ -998,6 +998,46 @@ async def test_a_device_whose_clock_starts_in_2000_gets_one_clock_fault_and_keep
         assert view["last_ts"] == "2000-01-01T00:01:39.000Z" and view["alerts"] == [], view
 
 
+async def test_a_clock_reset_to_2000_is_caught_in_messages_that_carry_other_devices_too(
+    tmp_path,  # noqa: ANN001
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    """A device whose clock reset to 2000-01-01, its readings sent one a message alongside
+    another device's reading (a gateway polling several devices), or two such devices in one
+    message (newcomer of 2 Dec): its run of stale stamps was counted one reading short per
+    message, so it never grew: no ``clock`` fault, and its readings stayed at their
+    year-2000 stamps, for the retention pruner to remove. Now it is caught as when each
+    message holds its readings alone: from the third reading on, at receipt time."""
+    import app.services.buffers as buffers
+
+    monkeypatch.setattr(buffers, "CLOCK_FAULT_S", 0.0, raising=False)
+    settings = Settings(db_path=tmp_path / "c.db", model_enabled=False)
+    y2000 = 946_684_800.0
+    async with (
+        serve_in_loop(settings) as (base, _),
+        httpx.AsyncClient(base_url=base, headers=auth_headers(), timeout=30) as c,
+    ):
+        for i in range(5):
+            sane = reading("sane", time.time(), 430.0 + i)
+            for body in (
+                [reading("rtc-mixed", y2000 + i, 420.0 + i), sane],
+                [reading("rtc-a", y2000 + i, 420.0 + i), reading("rtc-b", y2000 + i, 421.0 + i)],
+            ):
+                r = await c.post("/api/readings", json=body)
+                assert r.json() == {"accepted": 2, "rejected": []}, r.text
+        for d in ("rtc-mixed", "rtc-a", "rtc-b"):
+            view = (await c.get(f"/api/devices/{d}")).json()
+            assert view["readings_seen"] == 5 and view["last_ts"][:4] != "2000", (d, view)
+            hist = (await c.get(f"/api/devices/{d}/readings")).json()
+            assert sum(p["n"] for p in hist["points"]) == 3, (d, hist)  # 2 stay in 2000
+            evs = (await c.get("/api/events", params={"device_id": d})).json()["events"]
+            assert [(e["type"], e["kind"], e["reason"]) for e in evs] == [
+                ("alert.raised", "sensor_fault", "clock")
+            ], (d, evs)
+        view = (await c.get("/api/devices/sane")).json()
+        assert view["readings_seen"] == 5 and view["alerts"] == [], view
+
+
 async def test_readings_delivered_twice_raise_nothing_on_a_glitch_and_a_leak_still_does(
     client: httpx.AsyncClient,
 ) -> None:
