@@ -90,7 +90,21 @@ CLOCK_STEP_S = 30.0
 #: clock in it, made the next 15 min of readings ``out_of_order``; one stamped 250 s ahead
 #: restarted the warm-up (gap rule) and a leak starting 10 s later became the level. Until
 #: it is placed, the signal model learns the jumped reading at the old newest's time (moving
-#: nothing) and no window is scored for it (the next reading's window holds it). 5 typical
+#: nothing) and no window is scored for it (the next reading's window holds it). A reading
+#: between the two that is itself that far from the old newest, and within that limit before
+#: the pending one, is a backlog sent newest first (a store-and-forward gateway's, after an
+#: outage), not an outlier stamp: it is refused (``LATE``, answered ``out_of_order``: send a
+#: backlog oldest first) and the pending one stays, and so is each later reading within that
+#: limit before the one refused before it, down to the old newest
+#: (:meth:`DeviceBuffers._backward`); resent oldest first, they are all placed. Not while the
+#: pending one stands more than :data:`CLOCK_STEP_S` ahead of the server clock (a clock
+#: glitch). Before, each such reading replaced the pending one, so a 30-min backlog of a
+#: 30-s device sent so was all "accepted" and none placed or scored; the first live reading
+#: confirmed a 30-min gap and the warm-up learned the outage's leak as the level (newcomer
+#: of 2 Dec). Known limit: after an outlier stamp that is not ahead of the server clock (a
+#: reading sent without ``ts`` in a backfill), a reading that is a jump after the newest
+#: and within one before the outlier is refused so (and the readings just before it, sent
+#: after it). 5 typical
 #: intervals: a regular device (smoke_iot at 1 Hz) never skips that many unless readings
 #: were lost; 5 s: an outlier stamp within it delays at most a few readings (refused
 #: ``out_of_order`` with their reason), and a pause of a fast device (10 Hz) shorter than
@@ -325,6 +339,9 @@ class DeviceBuffers:
         #: Slot -> (server time, stamp, readings) of its run of readings stamped more than
         #: ``stale_s`` behind the server clock not judged yet (:data:`CLOCK_STALE_S`).
         self.stale_runs: dict[int, tuple[float, float, int]] = {}
+        #: Slot -> stamp of its last reading refused as part of a backlog sent newest first
+        #: (:meth:`_backward`), while its jump is pending (:data:`JUMP_FACTOR`).
+        self.backward: dict[int, float] = {}
         #: Readings stored as a device's clock put right (:data:`CLOCK_STEP_S`), in total.
         self.clock_steps = 0
         #: Readings stored at the server's receipt time, their device's clock broken
@@ -390,6 +407,8 @@ class DeviceBuffers:
         self.tied[slot] = 0
         if self.stale_runs:
             self.stale_runs.pop(slot, None)
+        if self.backward:
+            self.backward.pop(slot, None)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -700,8 +719,17 @@ class DeviceBuffers:
         if self.stale_runs and wall - ts <= self.stale_s:
             self.stale_runs.pop(s, None)  # a sane stamp ends a run of stale ones
         if not ts <= last:  # newer than the newest, or the device's first reading
-            receipt, self.stall_n[s], self.on_receipt[s] = self.on_receipt[s], 0, False
             typical = self.signals.states.dt[s]
+            if (
+                jumped
+                and ts < stamp
+                and not self.on_receipt[s]
+                and self._backward(s, ts, stamp, last, typical)
+            ):
+                return LATE, ts, ts, True  # a backlog sent newest first: the jump stays pending
+            if self.backward:
+                self.backward.pop(s, None)
+            receipt, self.stall_n[s], self.on_receipt[s] = self.on_receipt[s], 0, False
             if jumped:
                 self.stamp_ts[s] = math.nan
                 states = self.signals.states
@@ -748,6 +776,35 @@ class DeviceBuffers:
             self.stamp_ts[s] = math.nan
             return STORED, ts, ts, True
         return LATE, ts, ts, True
+
+    def pending(self, device_id: str) -> float:
+        """The stamp of ``device_id``'s reading stored as a jump not placed yet
+        (:data:`JUMP_FACTOR`), epoch s; NaN when none (or the device is unknown)."""
+        s = self.index.get(device_id)
+        if s is None or self.on_receipt[s]:
+            return math.nan
+        return float(self.stamp_ts[s])
+
+    def _backward(self, s: int, ts: float, stamp: float, last: float, typical: float) -> bool:
+        """Whether slot ``s``'s reading stamped ``ts``, between its device's newest placed
+        time ``last`` and its jump not placed yet ``stamp`` (epoch s), is part of a backlog
+        sent newest first (:data:`JUMP_FACTOR`): the first such reading would be a jump
+        itself (far from ``last``, where an outlier stamp is possible) and is within a
+        jump's limit before the pending one; each later one is within that limit before
+        the reading refused so before it (:attr:`backward`: the backlog goes on backwards,
+        down to ``last``). Never while the pending one stands more than
+        :data:`CLOCK_STEP_S` ahead of the server clock (a clock glitch, which the reading
+        replaces as before). Records it as the last reading refused so."""
+        wall = self.wall()
+        if stamp - wall > CLOCK_STEP_S or not wall - last > JUMP_BACKFILL_S:
+            return False
+        limit = max(JUMP_FACTOR * typical, JUMP_MIN_S)
+        ref = self.backward.get(s) if self.backward else None
+        first = ref is None and ts - last > limit and stamp - ts <= limit
+        ok = first or (ref is not None and 0.0 < ref - ts <= limit)
+        if ok:
+            self.backward[s] = ts
+        return bool(ok)
 
     def _stale_runs(
         self, sk: np.ndarray, tk: np.ndarray, stale: np.ndarray, wall: float, placing: np.ndarray

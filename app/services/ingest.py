@@ -18,6 +18,7 @@ decodes with :func:`app.jsonio.loads_marked` and rejects just the readings that 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -609,7 +610,7 @@ class Ingestor:
                 )
                 refused = np.flatnonzero(codes).tolist()
                 for j in refused:
-                    reason = self._reason(int(codes[j]), float(prior[j]))
+                    reason = self._reason(int(codes[j]), float(prior[j]), float(ts[j]), ids[j])
                     bad.append(Rejected(index=index[j], errors=[reason]))
                 accepted = n - len(refused)
         self.accepted_total += accepted
@@ -771,7 +772,20 @@ class Ingestor:
         if kept and self.record is not None:
             await self.record(kept)
 
-    def _reason(self, code: int, last: float) -> dict[str, str]:
+    def _reason(self, code: int, last: float, ts: float, device_id: str) -> dict[str, str]:
+        """The refusal of a reading stamped ``ts`` of ``device_id`` with ``code``, its device's
+        newest time before the message ``last`` (epoch s)."""
+        pending = self.buffers.pending(device_id) if code == LATE and ts > last else math.nan
+        if ts < pending:  # a backlog sent newest first (buffers.JUMP_FACTOR)
+            return {
+                "field": "ts",
+                "reason": f"older than this device's reading stamped {iso(pending)}, received "
+                f"before it, and far after its latest placed reading ({iso(last)}): a backlog "
+                "sent newest first cannot be placed in time order; send a backlog oldest "
+                "first (resend this reading so), readings must arrive in time order per "
+                "device (its gas was still checked against the safety set points)",
+                "type": "out_of_order",
+            }
         if code == LATE:
             return {
                 "field": "ts",

@@ -1038,6 +1038,52 @@ async def test_a_clock_reset_to_2000_is_caught_in_messages_that_carry_other_devi
         assert view["readings_seen"] == 5 and view["alerts"] == [], view
 
 
+async def test_a_backlog_sent_newest_first_is_refused_not_dropped_and_resent_raises_the_leak(
+    client: httpx.AsyncClient,
+) -> None:
+    """A store-and-forward gateway that, after a 30-min WAN outage of a 30-s device, sent
+    its backlog newest first, one reading a message (newcomer of 2 Dec): every reading was
+    answered "accepted", but each was newer than the device's newest placed reading and far
+    from it, so it became the pending jump in place of the one before it, and none was
+    placed or scored; the first live reading then confirmed a 30-min gap, the warm-up
+    restarted and learned the x2 leak of the outage as the level: never raised. Now a
+    reading older than the pending jump and itself far from the newest placed reading is
+    refused ``out_of_order``, saying a backlog must be sent oldest first, and so is each
+    later one within a jump before the one refused before it: every reading but the
+    pending one is refused, and resent oldest first they are all placed, and the leak is
+    raised."""
+    rng = np.random.default_rng(2)
+    n0, n = 360, 60  # 3 h of clean air, then the outage's backlog
+    gas = np.round(420 + rng.normal(0, 4, n0 + n + 20), 1)
+    gas[n0 + 30 :] *= 2  # a leak from the middle of the outage on
+    start = time.time() - 6 * 3600.0  # a gateway's backlog, hours behind the server clock
+    ts = start + 30.0 * np.arange(n0 + n + 20)
+    await post_scored(client, "lifo", gas[:n0], start, dt=30.0)
+    answers = {}
+    for i in range(n0 + n - 1, n0 - 1, -1):  # the backlog, newest first
+        r = (await client.post("/api/readings", json=reading("lifo", ts[i], gas[i]))).json()
+        answers[i] = "accepted" if r["accepted"] else r["rejected"][0]["errors"][0]
+    assert answers.pop(n0 + n - 1) == "accepted"  # the pending jump, in the ring and history
+    assert {(e["field"], e["type"]) for e in answers.values()} == {("ts", "out_of_order")}
+    reasons = [e["reason"] for e in answers.values()]
+    assert all("send a backlog oldest first" in a for a in reasons), reasons
+    # the gateway resends what was refused, oldest first, then goes on live
+    for i in range(n0, n0 + n - 1):
+        r = (await client.post("/api/readings", json=reading("lifo", ts[i], gas[i]))).json()
+        assert r == {"accepted": 1, "rejected": []}, (i, r)
+    live = [reading("lifo", ts[i], gas[i]) for i in range(n0 + n, n0 + n + 20)]
+    assert (await client.post("/api/readings", json=live)).json()["accepted"] == 20
+    want = (await client.get("/api/status")).json()["windows_submitted"]
+    while (await client.get("/api/status")).json()["windows_scored"] < want:
+        await asyncio.sleep(0.05)
+    view = (await client.get("/api/devices/lifo")).json()
+    assert view["signal"]["restarts"] == 0, view["signal"]
+    [alert] = (await client.get("/api/alerts", params={"device_id": "lifo"})).json()["alerts"]
+    assert alert["kind"] == "leak", alert
+    raised = datetime.fromisoformat(alert["opened_at"]).timestamp()
+    assert ts[n0 + 30] <= raised <= ts[n0 + 40], (raised - ts[n0 + 30], alert)
+
+
 async def test_readings_delivered_twice_raise_nothing_on_a_glitch_and_a_leak_still_does(
     client: httpx.AsyncClient,
 ) -> None:

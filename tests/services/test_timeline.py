@@ -205,3 +205,44 @@ def test_a_device_that_reports_less_often_keeps_being_scored(batch: bool, behind
     assert windows >= 9
     s = buf.slot_for("d")
     assert buf.signals.states.restarts[s] == 0 and buf.signals.states.last_ts[s] == ts[-1]
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_a_backlog_sent_newest_first_is_refused_from_its_second_reading(batch: bool) -> None:
+    """A 30-s device backfilled 3 h behind, then a 30-min backlog sent newest first, one
+    reading a message (``batch``: each beside another device's reading, the batch path).
+    Every reading was stored, each as the pending jump in place of the one before it, so
+    none was placed or scored, and the next reading confirmed a 30-min gap (newcomer of 2
+    Dec). Now the readings after the first, each within a jump of the one refused before
+    it, are refused (``LATE``) while the first stays pending, and resent oldest first they
+    are all placed. A backlog sent oldest first after the live reading, and a reading after
+    one stamped ahead of the server clock, are stored as before."""
+    wall = [NOW]
+    buf = make(wall)
+    start = NOW - 3 * 3600.0
+    send(buf, "d", [start + 30.0 * i for i in range(20)], gas(20), True)
+    last = start + 30.0 * 19
+    back = [last + 30.0 * (i + 1) for i in range(60)]
+    codes = []
+    for k, t in enumerate(reversed(back)):
+        ids = ["d", "other"] if batch else ["d"]
+        rows = np.array([[420.0 + k % 3, 21.0, 45.0], [430.0 + k % 3, 21.0, 45.0]])[: len(ids)]
+        st = buf.store(ids, np.array([t, NOW + k][: len(ids)]), rows)
+        codes.append(int(st.codes[0]))
+    assert codes[::-1] == [LATE] * 59 + [STORED], codes
+    assert buf.info("d")["last_ts"] == last and buf.info("d")["signal"]["restarts"] == 0
+    # resent oldest first: placed in time order, no gap
+    c, at = send(buf, "d", back[:59], gas(59), batch)
+    assert c == [STORED] * 59 and at == back[:59]
+    assert buf.info("d")["last_ts"] == back[58] and buf.info("d")["signal"]["restarts"] == 0
+    # the live reading first, then the backlog oldest first: as before (the first of the
+    # backlog replaces the live reading as the pending jump, the rest place it)
+    buf = make(wall)
+    send(buf, "d", [start + 30.0 * i for i in range(20)], gas(20), True)
+    c, _ = send(buf, "d", [back[-1] + 30.0] + back[10:], gas(51), False)
+    assert c == [STORED] * 51
+    # a reading stamped 250 s ahead, then a pause of the backfill: replaced as before
+    buf = make(wall)
+    send(buf, "d", [start + 30.0 * i for i in range(20)], gas(20), True)
+    c, _ = send(buf, "d", [NOW + 250.0, back[30], back[30] + 30.0], gas(3), False)
+    assert c == [STORED] * 3 and buf.info("d")["last_ts"] == back[30] + 30.0
