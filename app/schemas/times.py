@@ -21,6 +21,7 @@ a UTC month, and impossible dates (February 30).
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any
 
@@ -34,10 +35,20 @@ RFC3339_PATTERN = (
 # RFC 3339 (its ABNF DIGIT, RFC 5234: %x30-39) and the OpenAPI's ECMA-262 pattern do not
 _RFC3339 = re.compile(RFC3339_PATTERN, re.ASCII)
 
+#: Unicode format characters that reorder or hide text, refused in every free-text field:
+#: the bidi controls (the Bidi_Control property: U+061C, U+200E/U+200F, the embeddings and
+#: overrides U+202A-U+202E, the isolates U+2066-U+2069) and the zero-width characters
+#: (U+200B-U+200D, U+2060, U+FEFF). With them an ack author "\u202eevil" is shown as
+#: another name, and one text can look like another (Unicode TR #36 "Unicode Security
+#: Considerations"; CVE-2021-42574, "Trojan Source"). A character class body, written with
+#: escapes that Python's re, pydantic's Rust regex and the OpenAPI's ECMA-262 all read.
+INVISIBLE = r"\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff"
+
 #: Free-text patterns: a one-line name has no control characters; a comment may hold
 #: tabs and line breaks but no other control character (PostgreSQL text refuses NUL).
-LINE = r"^[^\x00-\x1f\x7f]*$"
-TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+#: Neither holds an :data:`INVISIBLE` format character.
+LINE = r"^[^\x00-\x1f\x7f" + INVISIBLE + r"]*$"
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f" + INVISIBLE + r"]*$"
 
 #: How many characters of a client's text an error message quotes (:func:`shown`).
 SHOWN_CHARS = 70
@@ -54,21 +65,30 @@ def shown(text: str, *, quote: bool = True) -> str:
 
 def control_reason(value: object, *, multiline: bool = False) -> str:
     """Why ``value`` does not match :data:`LINE` (or :data:`TEXT` when ``multiline``), in
-    words naming the first control character and where it is, instead of pydantic's
-    "String should match pattern '^[^\\x00-\\x1f\\x7f]*$'"; the value is quoted escaped and
-    cut short (:func:`shown`). One wording for REST and the command line."""
+    words naming the first control or :data:`INVISIBLE` character (its code point and
+    Unicode name for the latter) and where it is, instead of pydantic's "String should
+    match pattern '^[^\\x00-\\x1f\\x7f...]*$'"; the value is quoted escaped and cut short
+    (:func:`shown`). One wording for REST and the command line."""
     if not isinstance(value, str):
         return "must be a string"
-    pattern = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]" if multiline else r"[\x00-\x1f\x7f]")
-    m = pattern.search(value)
+    control = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f" if multiline else r"[\x00-\x1f\x7f"
+    m = re.search(control + INVISIBLE + "]", value)
     if m is None:
         return "?"
+    char = m.group()
+    if re.fullmatch(f"[{INVISIBLE}]", char):
+        return (
+            f"{shown(value)} holds {char!r} (U+{ord(char):04X} {unicodedata.name(char)}) at "
+            f"position {m.start()}: text may hold no invisible or text-reordering Unicode "
+            "format character (bidi controls, zero-width characters), with which the text "
+            "shown differs from the text stored (Unicode TR #36; CVE-2021-42574)"
+        )
     rule = (
         "text may hold tabs and line breaks but no other control character"
         if multiline
         else "a one-line text may hold no control character (line breaks, tabs, escapes)"
     )
-    return f"{shown(value)} holds {m.group()!r} at position {m.start()}: {rule}"
+    return f"{shown(value)} holds {char!r} at position {m.start()}: {rule}"
 
 
 #: The message of every refusal, so that clients see the grammar.

@@ -733,3 +733,53 @@ async def test_a_cursor_outside_the_ids_handed_out_is_refused(client: httpx.Asyn
     assert r.status_code == 200 and [e["audit_id"] for e in r.json()["entries"]] == [2, 1]
     r = await client.get("/api/audit", params={"cursor": "4"})
     assert r.status_code == 422 and "from 1 to 3" in r.json()["detail"][0]["reason"], r.text
+
+
+@pytest.mark.parametrize(
+    "char,name",
+    [
+        ("\u202e", "RIGHT-TO-LEFT OVERRIDE"),
+        ("\u2066", "LEFT-TO-RIGHT ISOLATE"),
+        ("\u200f", "RIGHT-TO-LEFT MARK"),
+        ("\u200b", "ZERO WIDTH SPACE"),
+        ("\u200d", "ZERO WIDTH JOINER"),
+        ("\u2060", "WORD JOINER"),
+        ("\ufeff", "ZERO WIDTH NO-BREAK SPACE"),
+    ],
+)
+async def test_a_bidi_or_invisible_character_is_refused_in_free_text(
+    client: httpx.AsyncClient, char: str, name: str
+) -> None:
+    """An ack author holding U+202E (RIGHT-TO-LEFT OVERRIDE) or a zero-width character was
+    accepted, then shown in later 409 messages and in the console as another name
+    (newcomer of 2 Dec; Unicode TR #36, CVE-2021-42574 "Trojan Source"). Every free-text
+    field refuses these format characters as it refuses control characters: the reason
+    names the character and its position, and does not carry it raw."""
+    spoof = f"j.d{char}eod"
+    code = f"U+{ord(char):04X} {name}"
+    cases = [
+        ("/api/alerts/none/ack", {"author": spoof}, "author"),
+        ("/api/alerts/none/ack", {"author": "j.doe", "comment": spoof}, "comment"),
+        ("/api/keys", {"role": "viewer", "name": spoof}, "name"),
+        (
+            "/api/silences",
+            {"ends_at": SILENCE_END, "comment": "service", "author": spoof},
+            "author",
+        ),
+        (
+            "/api/silences",
+            {"ends_at": SILENCE_END, "comment": spoof, "author": "j.doe"},
+            "comment",
+        ),
+        ("/api/devices/d1/baseline-reset", {"by": spoof}, "by"),
+    ]
+    for path, body, field in cases:
+        r = await client.post(path, json=body)
+        assert r.status_code == 422, (path, r.text)
+        [err] = r.json()["detail"]
+        assert err["field"] == field and err["type"] == "string_pattern_mismatch", err
+        assert f"({code}) at position 3" in err["reason"] and char not in err["reason"], err
+    r = await client.put("/api/devices/d1", json={"name": spoof})
+    assert r.status_code == 422 and _fields(r) == ["name"], r.text
+    r = await client.post("/api/keys", json={"role": "viewer", "name": "Zoë 😀 שלום"})
+    assert r.status_code == 201, r.text  # other non-ASCII text stays welcome
