@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import __version__, logredact
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
-from app.middleware import BodyDeadline, HeadAsGet, RequestTimer
+from app.middleware import BodyDeadline, HeadAsGet, NoFraming, RequestTimer
 from app.routers import (
     alerts,
     audit,
@@ -94,5 +94,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_credentials=False,  # keys travel in Authorization, never in cookies
             max_age=600,
         )
+    app.add_middleware(NoFraming)  # no page of the service in another site's frame
     app.add_middleware(RequestTimer, metrics=metrics)  # added last = outermost: times it all
     return app

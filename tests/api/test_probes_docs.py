@@ -16,7 +16,7 @@ from sqlalchemy import event
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import auth_headers, reading
+from tests.conftest import auth_headers, reading, serve_in_loop
 
 T0 = 1_767_225_600.0
 
@@ -221,3 +221,27 @@ async def test_openapi_lists_401_403_and_413_where_the_route_answers_them(
                 assert op["responses"][code]["content"]["application/json"]["schema"] == ref
     assert "admin" in paths["/api/keys"]["post"]["responses"]["403"]["description"]
     assert "1048576 bytes" in paths["/api/silences"]["post"]["responses"]["413"]["description"]
+
+
+async def test_no_page_can_be_framed_and_the_console_has_a_csp(settings: Settings) -> None:
+    """The console page and its assets were sent without anti-framing headers: another
+    site could show the console in an invisible frame over a decoy and have an operator
+    click Acknowledge or Silence (clickjacking; newcomer of 2 Dec). Over a real socket,
+    every answer has ``X-Frame-Options: DENY`` and ``frame-ancestors 'none'``; the console
+    page's policy also allows scripts, styles and connections from the service only."""
+    async with serve_in_loop(settings) as (base, _), httpx.AsyncClient(base_url=base) as c:
+        for path in (
+            "/",
+            "/static/console/console.js",
+            "/static/vendor/uplot-1.6.32/uPlot.min.css",
+            "/favicon.ico",
+            "/docs",
+            "/livez",
+            "/api/status",  # a 401 without a key
+        ):
+            for r in (await c.get(path), await c.head(path)):
+                assert r.headers.get("x-frame-options") == "DENY", (path, r.headers)
+                csp = r.headers.get_list("content-security-policy")
+                assert len(csp) == 1 and "frame-ancestors 'none'" in csp[0], (path, csp)
+        policy = (await c.get("/")).headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "connect-src 'self'" in policy, policy
