@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
-    from app.config import Settings, setting_errors
+    from app.config import Settings, setting_errors, unknown_settings
 
     overrides = {
         k: v
@@ -144,6 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:  # a source that cannot be parsed at all: no traceback
         print(f"gasleak: bad setting: {exc}", file=sys.stderr)
         return 2
+    env_file = Path(str(Settings.model_config.get("env_file") or ".env"))
+    names = list(os.environ)
+    if env_file.is_file():  # pydantic-settings reads it too, with the same prefix
+        from dotenv import dotenv_values
+
+        names += list(dotenv_values(env_file))
+    for line in unknown_settings(names):  # a mistyped name is otherwise silently ignored
+        logging.getLogger("gasleak").warning("%s", line)
     if args.mode == "keys":
         from app.keys_cli import run_keys
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -690,6 +692,37 @@ def setting_errors(exc: ValidationError) -> list[str]:
                 if re.search(rf"\b{re.escape(f)}\b", msg)
             ]
         out.append(f"bad setting {', '.join(names) or '(GASLEAK_* settings)'}: {msg}")
+    return out
+
+
+#: ``GASLEAK_`` variables read outside :class:`Settings`: the training data folder
+#: (``app.training.data``).
+OTHER_VARIABLES = frozenset({"GASLEAK_DATA_DIR"})
+
+
+def unknown_settings(names: Iterable[str]) -> list[str]:
+    """One line per name in ``names`` that starts with ``GASLEAK_`` (in any case, as
+    pydantic-settings reads them) but is no setting, with the closest setting when one is
+    near (``difflib.get_close_matches``). Settings ignores unknown variables
+    (``extra="ignore"``), so ``GASLEAK_THRESHOLD_HIGH_PMM=800`` left the set point at its
+    default without a word (newcomer of 2 Dec); ``main.py`` logs these lines as warnings
+    at start-up."""
+    known = {ENV_PREFIX + f.upper() for f in Settings.model_fields} | OTHER_VARIABLES
+    # compared without the prefix, which every name shares and which would make any two
+    # names look alike
+    tails = [k.removeprefix(ENV_PREFIX) for k in known]
+    out = []
+    for name in sorted(set(names)):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known:
+            continue
+        close = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), tails, n=1)
+        hint = (
+            f"; did you mean {ENV_PREFIX}{close[0]}?"
+            if close
+            else " (no setting has a similar name)"
+        )
+        out.append(f"unknown setting {name} is ignored{hint}")
     return out
 
 

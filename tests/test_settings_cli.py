@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -134,3 +137,38 @@ def test_every_number_setting_refuses_a_number_that_is_not_finite(
     assert setting_errors(caught.value) == [
         "bad setting GASLEAK_GAS_RANGE_PPM.1: Input should be a finite number"
     ]
+
+
+@pytest.mark.parametrize("mode", ["serve", "demo"])
+def test_an_unknown_gasleak_variable_is_warned_about_with_the_closest_setting(
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    mode: str,
+) -> None:
+    """A mistyped ``GASLEAK_*`` variable was silently ignored (Settings has
+    ``extra="ignore"``): ``GASLEAK_THRESHOLD_HIGH_PMM=800`` left the critical set point at
+    its default without a word (newcomer of 2 Dec). Start-up logs one WARNING per unknown
+    ``GASLEAK_`` name, in the environment or in ``.env``, naming the closest setting."""
+    import os
+    import socket
+
+    for name in [n for n in os.environ if n.upper().startswith("GASLEAK_")]:
+        monkeypatch.delenv(name)  # the runner's own (GASLEAK_TEST_DATABASE_URL in CI)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("GASLEAK_DATABSE_URL=sqlite+aiosqlite:///x.db\n")
+    monkeypatch.setenv("GASLEAK_THRESHOLD_HIGH_PMM", "800")
+    monkeypatch.setenv("GASLEAK_ZZZ", "1")
+    monkeypatch.setenv("GASLEAK_DATA_DIR", str(tmp_path))  # read by the training code
+    monkeypatch.setenv("GASLEAK_WEBHOOK_TIMEOUT_S", "5")  # a setting
+    with socket.socket() as busy, caplog.at_level(logging.WARNING):
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        assert main(["--mode", mode, "--port", str(busy.getsockname()[1])]) == 2
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [
+        "unknown setting GASLEAK_DATABSE_URL is ignored; did you mean GASLEAK_DATABASE_URL?",
+        "unknown setting GASLEAK_THRESHOLD_HIGH_PMM is ignored; did you mean "
+        "GASLEAK_THRESHOLD_HIGH_PPM?",
+        "unknown setting GASLEAK_ZZZ is ignored (no setting has a similar name)",
+    ], warned
