@@ -77,7 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         console,
     ):
         document_auth(module.router)  # 401 / 403 in the OpenAPI where a key / role is needed
-        document_body_limits(module.router, settings.max_body_bytes)  # 413 where a body is
+        document_body_limits(  # 413 and 408 where a body is read
+            module.router,
+            settings.max_body_bytes,
+            timeout_s=settings.body_timeout_s,
+            min_rate_bps=settings.body_min_rate_bps,
+        )
         app.include_router(module.router)
     app.mount(docs.DOCS_STATIC, docs.docs_assets(), name="docs-assets")
     app.mount("/static", console.static_files(), name="static")

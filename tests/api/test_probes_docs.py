@@ -245,3 +245,25 @@ async def test_no_page_can_be_framed_and_the_console_has_a_csp(settings: Setting
                 assert len(csp) == 1 and "frame-ancestors 'none'" in csp[0], (path, csp)
         policy = (await c.get("/")).headers["content-security-policy"]
         assert "script-src 'self'" in policy and "connect-src 'self'" in policy, policy
+
+
+async def test_openapi_lists_408_on_every_operation_that_reads_a_body(
+    client: httpx.AsyncClient,
+) -> None:
+    """The body deadline (app.middleware.BodyDeadline) answers 408, but no operation listed
+    408 in the OpenAPI (newcomer of 2 Dec). Every one that reads a body does now, an
+    ErrorOut naming the deadline's settings; the others do not."""
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    ref = {"$ref": "#/components/schemas/ErrorOut"}
+    with_body = 0
+    for path, ops in paths.items():
+        for method, op in ops.items():
+            if "requestBody" not in op:
+                assert "408" not in op["responses"], (method, path)
+                continue
+            with_body += 1
+            answer = op["responses"].get("408")
+            assert answer is not None, (method, path)
+            assert answer["content"]["application/json"]["schema"] == ref, (method, path)
+            assert "GASLEAK_BODY_TIMEOUT_S" in answer["description"], answer
+    assert with_body >= 5 and "408" in paths["/api/readings"]["post"]["responses"]
