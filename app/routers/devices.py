@@ -201,10 +201,22 @@ async def get_readings(
             le=MAX_BUCKET_S,
             allow_inf_nan=False,
             description="Bucket width, s, from 1 ms (the resolution of reading times) to 100 "
-            "years; default: the span / max_points, at least 1 s",
+            "years; default: the span / max_points, at least 1 s. A width that would make "
+            "more than 10 x max_points buckets over the range is widened to the span / "
+            "max_points without an error (`bucket_s=0.001` over 7 h with the default "
+            "max_points answers with buckets of 50.4 s): the answer's `bucket_s` is the "
+            "width used",
         ),
     ] = None,
-    max_points: Annotated[int, Query(ge=1, le=10_000)] = 500,
+    max_points: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=10_000,
+            description="Buckets wanted by default; a `bucket_s` giving more than 10 x this "
+            "many is widened to the span / max_points",
+        ),
+    ] = 500,
 ) -> ReadingsHistory:
     """Mean/min/max gas and mean temperature and humidity per bucket; empty buckets omitted.
     404 for a device that is neither known nor has stored readings, as

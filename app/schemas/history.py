@@ -23,6 +23,10 @@ class ReadingsHistory(BaseModel):
     device_id: str
     start: str = Field(serialization_alias="from", description="RFC 3339, inclusive")
     end: str = Field(serialization_alias="to", description="RFC 3339, exclusive")
-    bucket_s: float = Field(description="Bucket width, seconds")
+    bucket_s: float = Field(
+        description="Bucket width used, seconds: the `bucket_s` asked for, or the span / "
+        "max_points when none was asked for or when the one asked for would make more than "
+        "10 x max_points buckets"
+    )
     retention_s: float = Field(description="Readings older than this are pruned, seconds")
     points: list[HistoryPoint] = Field(description="Non-empty buckets, oldest first")
