@@ -119,8 +119,15 @@ def cursor_position(cursor: str | int, newest: int) -> int:
     return value
 
 
+#: The OpenAPI description of a 415 (:func:`app.routing.require_json`).
+UNSUPPORTED_MEDIA_TYPE = (
+    "Content-Type missing or not application/json or application/*+json, a charset other "
+    "than UTF-8, or a Content-Encoding other than identity"
+)
+
+
 class UnsupportedMediaType(GasleakError):
-    """A request body that is not ``application/json``."""
+    """A request body that is not ``application/json`` (or ``application/*+json``)."""
 
     status = 415
     error = "unsupported_media_type"
@@ -225,7 +232,7 @@ def _document_strict_routes(app: FastAPI, doc: dict[str, Any]) -> None:
             responses = op.setdefault("responses", {})
             responses.setdefault("422", {"description": "Invalid request"})
             if ctx.body_field is not None:
-                responses.setdefault("415", {"description": "Content-Type is not application/json"})
+                responses.setdefault("415", {"description": UNSUPPORTED_MEDIA_TYPE})
 
 
 def error_body(exc: GasleakError) -> dict[str, Any]:

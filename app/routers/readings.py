@@ -7,7 +7,7 @@ import json
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
 from app.deps import StateDep
-from app.errors import GasleakError, Overloaded, error_body
+from app.errors import UNSUPPORTED_MEDIA_TYPE, GasleakError, Overloaded, error_body
 from app.routing import (
     StrictRoute,
     read_body,
@@ -50,7 +50,7 @@ _BODY_SCHEMA = {
     responses={
         403: {"description": "A gateway key posting a device outside its device-id prefix"},
         413: {"description": "Body over 16 MiB"},
-        415: {"description": "Content-Type is not application/json"},
+        415: {"description": UNSUPPORTED_MEDIA_TYPE},
         429: {
             "description": "Overloaded or over the rate limit: nothing accepted; "
             "send again after Retry-After seconds",
