@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import __version__, logredact
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
-from app.middleware import BodyDeadline, HeadAsGet, NoFraming, RequestTimer
+from app.middleware import BodyDeadline, HeadAsGet, NoFraming, RequestTimer, SlashInDeviceId
 from app.routers import (
     alerts,
     audit,
@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.mount(docs.DOCS_STATIC, docs.docs_assets(), name="docs-assets")
     app.mount("/static", console.static_files(), name="static")
+    app.add_middleware(SlashInDeviceId)  # before routing, which sees %2F as '/'
     app.add_middleware(HeadAsGet)
     app.add_middleware(
         BodyDeadline, initial_s=settings.body_timeout_s, min_rate_bps=settings.body_min_rate_bps

@@ -1,16 +1,22 @@
 """ASGI middleware: ``HEAD`` on every ``GET`` route, request-latency metrics, a deadline
-for receiving a request body, and anti-framing headers."""
+for receiving a request body, anti-framing headers, and a 422 for a ``/`` sent as ``%2F``
+in a device id."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import re
 import time
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.schemas.readings import device_id_reason
 
 if TYPE_CHECKING:
     from app.services.latency import ServiceMetrics
@@ -147,6 +153,38 @@ class NoFraming:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+#: A device-id path segment (``/api/devices/{device_id}...``) holding an encoded ``/``.
+_SLASH_IN_ID = re.compile(rb"/api/devices/([^/]*%2[Ff][^/]*)")
+
+
+class SlashInDeviceId:
+    """Refuse a device id holding ``/`` sent as ``%2F`` in a path with 422 naming
+    ``device_id``, as any other character a device id may not hold is refused.
+
+    The router matches the decoded path, in which ``%2F`` is a ``/`` like any other:
+    ``PUT /api/devices/a%2F1`` matched no route and was a bare ``404 {"detail": "Not
+    Found"}``, and ``GET /api/devices/a%2Freadings`` was answered as the readings of device
+    ``a`` (newcomer of 2 Dec). The raw path (ASGI ``raw_path``) still shows the encoded
+    slash, so it is looked for there, before routing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        m = _SLASH_IN_ID.search(scope.get("raw_path") or b"") if scope["type"] == "http" else None
+        if m is None:
+            await self.app(scope, receive, send)
+            return
+        device_id = unquote(m.group(1).decode("ascii", "replace"))
+        detail = {
+            "field": "device_id",
+            "reason": device_id_reason(device_id),
+            "type": "string_pattern_mismatch",
+        }
+        answer = JSONResponse({"error": "invalid_request", "detail": [detail]}, status_code=422)
+        await answer(scope, receive, send)
 
 
 class HeadAsGet:

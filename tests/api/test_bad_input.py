@@ -783,3 +783,28 @@ async def test_a_bidi_or_invisible_character_is_refused_in_free_text(
     assert r.status_code == 422 and _fields(r) == ["name"], r.text
     r = await client.post("/api/keys", json={"role": "viewer", "name": "Zoë 😀 שלום"})
     assert r.status_code == 201, r.text  # other non-ASCII text stays welcome
+
+
+async def test_a_slash_sent_as_pct_2f_in_a_device_id_is_refused_naming_device_id(
+    client: httpx.AsyncClient,
+) -> None:
+    """The router matches the decoded path, in which ``%2F`` is a ``/``: ``PUT
+    /api/devices/a%2F1`` was a bare ``404 {"detail": "Not Found"}`` naming nothing, and
+    ``GET /api/devices/a%2Freadings`` was answered as the readings of device ``a``
+    (newcomer of 2 Dec). Both are a 422 naming ``device_id`` and the '/'."""
+    r = await client.post("/api/readings", json=reading("a", time.time(), 400.0))
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    for method, path in (
+        ("PUT", "/api/devices/a%2F1"),
+        ("PATCH", "/api/devices/a%2f1"),
+        ("GET", "/api/devices/a%2F1/readings"),
+        ("GET", "/api/devices/a%2Freadings"),
+        ("POST", "/api/devices/a%2F1/baseline-reset"),
+    ):
+        body = {"by": "j.doe"} if method == "POST" else ({} if method != "GET" else None)
+        r = await client.request(method, path, json=body)
+        assert r.status_code == 422, (method, path, r.text)
+        assert r.json()["error"] == "invalid_request", r.text
+        [err] = r.json()["detail"]
+        assert err["field"] == "device_id" and "holds '/'" in err["reason"], err
+    assert (await client.get("/api/devices/a/readings")).status_code == 200
