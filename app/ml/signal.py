@@ -1070,6 +1070,11 @@ class SignalStates(Columns):
         self.tied[s] = 1
         self.n[s] = 1
         self.nrec[s] = 1
+        # the newest reading ended the pause: one reading since it, as :meth:`learn` counts
+        # after a restart (left at 0, every outage on this path passed for a reporting
+        # rhythm in :meth:`expected_intervals`: a 1 Hz device back from a 10-min outage was
+        # found silent only after 30 min; newcomer of 2 Dec)
+        self.since_pause[s] = 1
         self.r2[s] = gas
 
     def warm(self, s: int) -> bool:

@@ -559,6 +559,25 @@ async def test_a_device_slower_than_the_silence_limit_is_silent_only_past_its_ow
         assert await events(c, "wake-1") == []
 
 
+async def test_a_device_back_from_an_outage_keeps_its_own_silence_limit(
+    make_client: Callable[..., Any],
+) -> None:
+    """Newcomer of 2 Dec: an outage confirmed one reading late (a backfill's jump rule,
+    ``SignalStates.restart_at``) left the readings since it uncounted, so the outage passed
+    for a reporting rhythm: a 1 Hz device back from a 10-min outage was found silent only
+    after 3 x 10 min for its next 59 readings. Its limit is its own 1-s rhythm's now."""
+    async for c in make_client(silent_s=0.4):
+        rows = [reading("back-1", T0 + i, 420.0 + i % 3) for i in range(200)]
+        rows += [reading("back-1", T0 + 799 + i, 420.0 + i % 3) for i in range(5)]
+        assert (await c.post("/api/readings", json=rows)).json()["rejected"] == []
+        async with asyncio.timeout(10):
+            while not await events(c, "back-1"):
+                await asyncio.sleep(0.05)
+        assert [(e["kind"], e["reason"]) for e in await events(c, "back-1")] == [
+            ("sensor_fault", "silent")
+        ]
+
+
 async def test_a_store_outage_while_registering_does_not_cost_readings_or_alerts(
     make_client: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
