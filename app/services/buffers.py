@@ -342,6 +342,11 @@ class DeviceBuffers:
         #: Slot -> stamp of its last reading refused as part of a backlog sent newest first
         #: (:meth:`_backward`), while its jump is pending (:data:`JUMP_FACTOR`).
         self.backward: dict[int, float] = {}
+        #: Slot -> (stamp, stored values (3,) float32) of its jump that an earlier reading
+        #: placed before it replaced (:data:`JUMP_FACTOR`): the reading is stored already,
+        #: so the same reading sent again is a ``DUPLICATE`` until the time line passes
+        #: its stamp (:meth:`_place`).
+        self.replaced: dict[int, tuple[float, np.ndarray]] = {}
         #: Readings stored as a device's clock put right (:data:`CLOCK_STEP_S`), in total.
         self.clock_steps = 0
         #: Readings stored at the server's receipt time, their device's clock broken
@@ -409,6 +414,8 @@ class DeviceBuffers:
             self.stale_runs.pop(slot, None)
         if self.backward:
             self.backward.pop(slot, None)
+        if self.replaced:
+            self.replaced.pop(slot, None)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -710,6 +717,8 @@ class DeviceBuffers:
         jumped = not math.isnan(stamp)
         if resend and ts == (stamp if jumped else last) and self._same_as_tied(s, row):
             return DUPLICATE, ts, ts, True
+        if self.replaced and self._was_replaced(s, ts, row, last, resend):
+            return DUPLICATE, ts, ts, True
         wall = self.wall()
         if wall - ts > self.stale_s and self._stale(s, ts, wall):
             self.on_receipt[s], self.stamp_ts[s], self.stall_n[s] = True, ts, 0
@@ -733,6 +742,8 @@ class DeviceBuffers:
             if jumped:
                 self.stamp_ts[s] = math.nan
                 states = self.signals.states
+                if not receipt and ts < stamp:  # the jump, stored already, is replaced
+                    self.replaced[s] = (stamp, self._newest_row(s))
                 if not receipt and ts >= stamp:  # confirmed: the jump is the newest now
                     if stamp - last > states.gap_s(s) and not states.one_interval(s, 1):
                         if not states.recurring_pause(s, stamp - last):
@@ -907,6 +918,25 @@ class DeviceBuffers:
             return False
         kept = self.values[s, (count - 1) % self.ring]
         return bool(np.array_equal(kept, Ring.as_stored(row), equal_nan=True))
+
+    def _newest_row(self, slot: int) -> np.ndarray:
+        """The values of the slot's newest stored reading, (3,) float32 as kept."""
+        return np.array(self.values[slot, self._order(self._head(slice(slot, slot + 1)), 1)[0]][0])
+
+    def _was_replaced(self, s: int, ts: float, row: np.ndarray, last: float, resend: bool) -> bool:
+        """Whether the reading stamped ``ts`` with values ``row`` of slot ``s`` is its jump
+        that an earlier reading replaced (:attr:`replaced`), sent again: stored already, it
+        is a ``DUPLICATE``. Before, a gateway that resent a backlog oldest first as its
+        refusal asks (the newest reading, held as the jump, among them) had that reading
+        stored twice (final newcomer of 2 Dec); so did any reading resent at a replaced
+        jump's stamp. Forgets the record once the time line (``last``) reaches the stamp."""
+        rec = self.replaced.get(s)
+        if rec is None:
+            return False
+        if last >= rec[0]:
+            del self.replaced[s]
+            return False
+        return resend and ts == rec[0] and bool((rec[1] == Ring.as_stored(row)).all())
 
     def _same_as_tied(self, slot: int, row: np.ndarray) -> bool:
         """One of the slot's readings stored at its newest time stamp (:attr:`tied`; at

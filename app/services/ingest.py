@@ -780,10 +780,11 @@ class Ingestor:
             return {
                 "field": "ts",
                 "reason": f"older than this device's reading stamped {iso(pending)}, received "
-                f"before it, and far after its latest placed reading ({iso(last)}): a backlog "
-                "sent newest first cannot be placed in time order; send a backlog oldest "
-                "first (resend this reading so), readings must arrive in time order per "
-                "device (its gas was still checked against the safety set points)",
+                f"before it, and far after its latest placed reading ({iso(last)}): taken "
+                "for a backlog sent newest first, which cannot be placed in time order; if "
+                "it is one, send the backlog oldest first (resend this reading so); "
+                "readings must arrive in time order per device (its gas was still checked "
+                "against the safety set points)",
                 "type": "out_of_order",
             }
         if code == LATE:

@@ -15,6 +15,7 @@ import pytest
 import websockets
 
 from app.config import Settings
+from app.schemas.readings import iso
 from tests.conftest import auth_headers, reading, serve_in_loop
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -1066,7 +1067,7 @@ async def test_a_backlog_sent_newest_first_is_refused_not_dropped_and_resent_rai
     assert answers.pop(n0 + n - 1) == "accepted"  # the pending jump, in the ring and history
     assert {(e["field"], e["type"]) for e in answers.values()} == {("ts", "out_of_order")}
     reasons = [e["reason"] for e in answers.values()]
-    assert all("send a backlog oldest first" in a for a in reasons), reasons
+    assert all("send the backlog oldest first" in a for a in reasons), reasons
     # the gateway resends what was refused, oldest first, then goes on live
     for i in range(n0, n0 + n - 1):
         r = (await client.post("/api/readings", json=reading("lifo", ts[i], gas[i]))).json()
@@ -1082,6 +1083,34 @@ async def test_a_backlog_sent_newest_first_is_refused_not_dropped_and_resent_rai
     assert alert["kind"] == "leak", alert
     raised = datetime.fromisoformat(alert["opened_at"]).timestamp()
     assert ts[n0 + 30] <= raised <= ts[n0 + 40], (raised - ts[n0 + 30], alert)
+
+
+async def test_a_pending_jump_sent_again_after_readings_before_it_is_stored_once(
+    client: httpx.AsyncClient,
+) -> None:
+    """Final newcomer of 2 Dec: the newest reading of a backlog sent newest first is held as
+    the pending jump (stored), the next one is refused "send the backlog oldest first", and
+    a gateway that resends both oldest first had the newest stored twice: the reading before
+    it replaced the jump, and the duplicate check looked at the newest time alone. It is a
+    ``duplicate`` now, stored once."""
+    start = time.time() - 6 * 3600.0
+    clean = [reading("pend", start + i, 420.0 + i % 3) for i in range(120)]
+    assert (await client.post("/api/readings", json=clean)).json()["accepted"] == 120
+    p = reading("pend", start + 119 + 1801, 421.0)
+    q = reading("pend", start + 119 + 1800, 420.0)
+    assert (await client.post("/api/readings", json=p)).json()["accepted"] == 1
+    [refused] = (await client.post("/api/readings", json=q)).json()["rejected"]
+    assert refused["errors"][0]["type"] == "out_of_order", refused
+    r = (await client.post("/api/readings", json=[q, p])).json()
+    assert r["accepted"] == 1, r
+    assert [(e["index"], e["errors"][0]["type"]) for e in r["rejected"]] == [(1, "duplicate")]
+    pts = (
+        await client.get(
+            "/api/devices/pend/readings",
+            params={"from": iso(q["ts"] - 0.5), "to": iso(p["ts"] + 0.5), "bucket_s": 0.001},
+        )
+    ).json()["points"]
+    assert [pt["n"] for pt in pts] == [1, 1], pts
 
 
 async def test_readings_delivered_twice_raise_nothing_on_a_glitch_and_a_leak_still_does(
