@@ -791,8 +791,8 @@ class Ingestor:
             return {
                 "field": "ts",
                 "reason": f"older than this device's latest reading ({iso(last)}); "
-                "readings must arrive in time order per device (its gas was still checked "
-                "against the safety set points)",
+                "readings must arrive in time order per device, a backlog oldest first "
+                "(its gas was still checked against the safety set points)",
                 "type": "out_of_order",
             }
         if code == CAPPED:

@@ -51,8 +51,8 @@ def reference(buf: Reference, raw: bytes, out: list, max_items: int = 50) -> Ing
                             "field": "ts",
                             "type": "out_of_order",
                             "reason": f"older than this device's latest reading ({iso(last)}); "
-                            "readings must arrive in time order per device (its gas was still "
-                            "checked against the safety set points)",
+                            "readings must arrive in time order per device, a backlog oldest "
+                            "first (its gas was still checked against the safety set points)",
                         }
                     ],
                 )
