@@ -44,11 +44,19 @@ _RFC3339 = re.compile(RFC3339_PATTERN, re.ASCII)
 #: escapes that Python's re, pydantic's Rust regex and the OpenAPI's ECMA-262 all read.
 INVISIBLE = r"\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff"
 
+#: Control characters beyond ASCII, refused in every free-text field as the C0 ones are:
+#: the C1 controls U+0080-U+009F (U+0085 NEXT LINE, which Python's ``str.splitlines``
+#: and many log viewers take as a line break; U+009B, the 8-bit CSI that starts a terminal
+#: escape) and the Unicode line and paragraph separators U+2028/U+2029 (also line breaks
+#: to ``splitlines``). A name "ops\u0085 2026-12-02 ... INFO ..." forged a second server
+#: log line, and ``keys list`` sent U+009B raw to the terminal.
+WIDE_CONTROL = r"\x80-\x9f\u2028\u2029"
+
 #: Free-text patterns: a one-line name has no control characters; a comment may hold
-#: tabs and line breaks but no other control character (PostgreSQL text refuses NUL).
-#: Neither holds an :data:`INVISIBLE` format character.
-LINE = r"^[^\x00-\x1f\x7f" + INVISIBLE + r"]*$"
-TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f" + INVISIBLE + r"]*$"
+#: tabs and line breaks (\n, \r) but no other control character (PostgreSQL text refuses
+#: NUL). Neither holds a :data:`WIDE_CONTROL` or an :data:`INVISIBLE` character.
+LINE = r"^[^\x00-\x1f\x7f" + WIDE_CONTROL + INVISIBLE + r"]*$"
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f" + WIDE_CONTROL + INVISIBLE + r"]*$"
 
 #: How many characters of a client's text an error message quotes (:func:`shown`).
 SHOWN_CHARS = 70
@@ -65,14 +73,15 @@ def shown(text: str, *, quote: bool = True) -> str:
 
 def control_reason(value: object, *, multiline: bool = False) -> str:
     """Why ``value`` does not match :data:`LINE` (or :data:`TEXT` when ``multiline``), in
-    words naming the first control or :data:`INVISIBLE` character (its code point and
-    Unicode name for the latter) and where it is, instead of pydantic's "String should
-    match pattern '^[^\\x00-\\x1f\\x7f...]*$'"; the value is quoted escaped and cut short
-    (:func:`shown`). One wording for REST and the command line."""
+    words naming the first control, :data:`WIDE_CONTROL` or :data:`INVISIBLE` character
+    (its code point, and Unicode name where it has one, for the latter two) and where it
+    is, instead of pydantic's "String should match pattern '^[^\\x00-\\x1f\\x7f...]*$'";
+    the value is quoted escaped and cut short (:func:`shown`). One wording for REST and the
+    command line."""
     if not isinstance(value, str):
         return "must be a string"
     control = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f" if multiline else r"[\x00-\x1f\x7f"
-    m = re.search(control + INVISIBLE + "]", value)
+    m = re.search(control + WIDE_CONTROL + INVISIBLE + "]", value)
     if m is None:
         return "?"
     char = m.group()
@@ -84,11 +93,18 @@ def control_reason(value: object, *, multiline: bool = False) -> str:
             "shown differs from the text stored (Unicode TR #36; CVE-2021-42574)"
         )
     rule = (
-        "text may hold tabs and line breaks but no other control character"
+        "text may hold tabs and line breaks (\\n, \\r) but no other control character"
         if multiline
         else "a one-line text may hold no control character (line breaks, tabs, escapes)"
     )
-    return f"{shown(value)} holds {char!r} at position {m.start()}: {rule}"
+    what = ""
+    if "\x80" <= char <= "\x9f":
+        what = f" (U+{ord(char):04X}, a C1 control character)"
+        rule += ", C1 controls U+0080-U+009F (U+0085 NEXT LINE, U+009B CSI) included"
+    elif char in "\u2028\u2029":
+        what = f" (U+{ord(char):04X} {unicodedata.name(char)})"
+        rule += ", nor a Unicode line or paragraph separator (U+2028, U+2029)"
+    return f"{shown(value)} holds {char!r}{what} at position {m.start()}: {rule}"
 
 
 #: The message of every refusal, so that clients see the grammar.

@@ -515,3 +515,33 @@ async def test_the_command_line_refuses_a_key_name_the_api_refuses(
     assert await run_keys(["list"], role=None, name=None, device_prefix=None, settings=s) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and r"'\x1b[31mred'" in out and out.count(" ops\n") == 1, out
+
+
+async def test_the_command_line_refuses_and_escapes_c1_controls_in_a_key_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--mode keys create --name`` took U+0085 (NEXT LINE, a line break to splitlines: a
+    forged log line), U+009B (the 8-bit CSI) and U+2028, and ``keys list`` printed them raw
+    to the terminal (newcomer of 2 Dec). They are refused in the API's words now, and a
+    name stored before the rule is listed escaped."""
+    s = Settings(db_path=tmp_path / "k.db")
+    for name in ("ops\x85 INFO forged", "\x9b31mred", "a\u2028b"):
+        code = await run_keys(["create"], role="viewer", name=name, device_prefix=None, settings=s)
+        err = capsys.readouterr().err
+        assert code == 2 and "--name: " in err and "at position" in err, err
+        assert not any(c in err for c in "\x85\x9b\u2028"), err
+    store = Store(s.db_url)
+    try:
+        await store.migrate()
+        old = Principal(None, "t", Role.ADMIN)
+        for name in ("\x9b31mred", "ops\x85 forged", "p\u2029q"):
+            await KeyService(store.keys, AuditLog(store.audit)).create(
+                role=Role.VIEWER, name=name, device_prefix=None, by=old
+            )
+    finally:
+        await store.close()
+    capsys.readouterr()
+    assert await run_keys(["list"], role=None, name=None, device_prefix=None, settings=s) == 0
+    out = capsys.readouterr().out
+    assert not any(c in out for c in "\x85\x9b\u2028\u2029"), out
+    assert r"'\x9b31mred'" in out and r"'ops\x85 forged'" in out and r"'p\u2029q'" in out, out

@@ -808,3 +808,44 @@ async def test_a_slash_sent_as_pct_2f_in_a_device_id_is_refused_naming_device_id
         [err] = r.json()["detail"]
         assert err["field"] == "device_id" and "holds '/'" in err["reason"], err
     assert (await client.get("/api/devices/a/readings")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "char,words",
+    [
+        ("\x85", "(U+0085, a C1 control character)"),
+        ("\x9b", "(U+009B, a C1 control character)"),
+        ("\x80", "(U+0080, a C1 control character)"),
+        ("\x9f", "(U+009F, a C1 control character)"),
+        ("\u2028", "(U+2028 LINE SEPARATOR)"),
+        ("\u2029", "(U+2029 PARAGRAPH SEPARATOR)"),
+    ],
+)
+async def test_a_c1_control_or_unicode_line_separator_is_refused_in_free_text(
+    client: httpx.AsyncClient, char: str, words: str
+) -> None:
+    """The free-text rule refused the ASCII control characters only: a key name
+    "ops\\u0085 2026-12-02 ... INFO app.services.audit: ..." forged a second server log line
+    (U+0085 NEXT LINE, U+2028 and U+2029 are line breaks to Python's splitlines), and an
+    8-bit CSI U+009B reached the terminal of ``keys list`` (newcomer of 2 Dec). Every
+    free-text field refuses the C1 controls U+0080-U+009F and U+2028/U+2029 now, with a
+    reason naming the character and its position, escaped."""
+    text = f"ops{char} 2026-12-02 16:00:00,000 INFO app.services.audit: key.create by admin"
+    cases = [
+        ("/api/alerts/none/ack", {"author": text}, "author"),
+        ("/api/alerts/none/ack", {"author": "j.doe", "comment": text}, "comment"),
+        ("/api/keys", {"role": "viewer", "name": text}, "name"),
+        ("/api/silences", {"ends_at": SILENCE_END, "comment": "s", "author": text}, "author"),
+        ("/api/silences", {"ends_at": SILENCE_END, "comment": text, "author": "j"}, "comment"),
+        ("/api/devices/d1/baseline-reset", {"by": text}, "by"),
+    ]
+    for path, body, field in cases:
+        r = await client.post(path, json=body)
+        assert r.status_code == 422, (path, r.text)
+        [err] = r.json()["detail"]
+        assert err["field"] == field and err["type"] == "string_pattern_mismatch", err
+        assert f"{words} at position 3" in err["reason"] and char not in err["reason"], err
+    r = await client.put("/api/devices/d1", json={"name": text})
+    assert r.status_code == 422 and _fields(r) == ["name"], r.text
+    r = await client.post("/api/keys", json={"role": "viewer", "name": "Zoë\u00a0ops ¡ÿ"})
+    assert r.status_code == 201, r.text  # U+00A0 and the rest of Latin-1 stay welcome
