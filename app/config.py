@@ -501,6 +501,25 @@ class Settings(BaseSettings):
         example = (LIST_EXAMPLES | RANGE_EXAMPLES)[str(info.field_name)]
         raise ValueError(f"must be a JSON list such as {example}, not {got}")
 
+    @field_validator(*RANGE_EXAMPLES)
+    @classmethod
+    def _range_ordered(cls, v: tuple[float, float], info: ValidationInfo) -> tuple[float, float]:
+        """A range is ``[low, high]`` with low below high: ``[60000, 0]``, ``[85, -40]`` or
+        ``[5, 5]`` started the service, and then every clean reading raised an
+        ``out_of_range`` fault (newcomer of 2 Dec).
+
+        Raises:
+            ValueError: low is not below high, naming both and an example.
+        """
+        low, high = v
+        if not low < high:
+            example = RANGE_EXAMPLES[str(info.field_name)]
+            raise ValueError(
+                f"low ({low:g}) must be below high ({high:g}): a range is [low, high], "
+                f"such as {example}"
+            )
+        return v
+
     @field_validator("allowed_origins")
     @classmethod
     def _origins(cls, v: list[str]) -> list[str]:

@@ -172,3 +172,34 @@ def test_an_unknown_gasleak_variable_is_warned_about_with_the_closest_setting(
         "GASLEAK_THRESHOLD_HIGH_PPM?",
         "unknown setting GASLEAK_ZZZ is ignored (no setting has a similar name)",
     ], warned
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("GASLEAK_GAS_RANGE_PPM", "[60000, 0]", "low (60000) must be below high (0)"),
+        ("GASLEAK_TEMP_RANGE_C", "[85,-40]", "low (85) must be below high (-40)"),
+        ("GASLEAK_GAS_RANGE_PPM", "[5,5]", "low (5) must be below high (5)"),
+        ("GASLEAK_TEMP_RANGE_C", "[0, 0]", "low (0) must be below high (0)"),
+    ],
+)
+def test_a_reversed_or_empty_range_setting_is_refused_at_start_up(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    value: str,
+    words: str,
+) -> None:
+    """GASLEAK_GAS_RANGE_PPM='[60000, 0]', GASLEAK_TEMP_RANGE_C='[85,-40]' or '[5,5]'
+    started the service (exit 0), and then every clean reading raised an out_of_range
+    fault (newcomer of 2 Dec). Refused at start-up, one line naming the setting, exit 2,
+    as low >= high thresholds are."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as caught:  # first: main would start the server
+        Settings()
+    assert [line.split(":")[0] for line in setting_errors(caught.value)] == [f"bad setting {name}"]
+    assert main(["--mode", "serve", "--port", "1"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"gasleak: bad setting {name}: {words}"), line
+    monkeypatch.setenv(name, "[-1, 1]")
+    assert getattr(Settings(), name.removeprefix("GASLEAK_").lower()) == (-1.0, 1.0)
