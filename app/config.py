@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Shortest bootstrap admin key accepted: 32 characters (>= 192 bits for a random
@@ -45,6 +47,38 @@ LIST_EXAMPLES = {
     "allowed_origins": '["https://ops.example"]',
 }
 RANGE_EXAMPLES = {"gas_range_ppm": "[0, 60000]", "temp_range_c": "[-40, 85]"}
+
+
+def _store_url_usable(url: str, scheme: str) -> str:
+    """``url`` (of a scheme in :data:`STORE_SCHEMES`) parsed as the store will parse it
+    (``sqlalchemy.engine.make_url``): a port that is a number from 1 to 65535, and for
+    SQLite a file path (``Store`` refuses an in-memory database: the writer thread's and
+    the readers' connections would each get their own). ``postgresql+asyncpg://h:notaport/db``,
+    ``sqlite+aiosqlite://`` and ``sqlite+aiosqlite:///`` passed the scheme check and then
+    died in an 84-103 line traceback, exit 3 (newcomer of 2 Dec).
+
+    Raises:
+        ValueError: naming what is wrong and never the password.
+    """
+    try:
+        parsed = make_url(url)
+        port = parsed.port
+    except (ArgumentError, ValueError):
+        raise ValueError(
+            f"is not a URL the store can parse (the port, if any, must be a number): "
+            f"write it as {STORE_SCHEMES[scheme]}"
+        ) from None
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is not a port (1-65535)")
+    if scheme.startswith("sqlite") and (
+        parsed.database in (None, "", ":memory:") or "mode=memory" in url
+    ):
+        raise ValueError(
+            "names no SQLite file (an in-memory database would be empty to every connection "
+            f"but its own): write {STORE_SCHEMES[scheme]}, or unset it to use "
+            "GASLEAK_DB_PATH"
+        )
+    return url
 
 
 class Settings(BaseSettings):
@@ -634,7 +668,7 @@ class Settings(BaseSettings):
             return url  # empty: db_path is used
         scheme = url.split("://", 1)[0] if "://" in url else None
         if scheme in STORE_SCHEMES:
-            return url
+            return _store_url_usable(url, scheme)
         given = f"scheme {scheme[:40]!r}" if scheme else "a URL without scheme://"
         raise ValueError(
             f"{given} is not supported: the store takes {' or '.join(STORE_SCHEMES.values())} "

@@ -203,3 +203,36 @@ def test_a_reversed_or_empty_range_setting_is_refused_at_start_up(
     assert line.startswith(f"gasleak: bad setting {name}: {words}"), line
     monkeypatch.setenv(name, "[-1, 1]")
     assert getattr(Settings(), name.removeprefix("GASLEAK_").lower()) == (-1.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("sqlite+aiosqlite://", "names no SQLite file"),
+        ("sqlite+aiosqlite:///", "names no SQLite file"),
+        ("sqlite+aiosqlite:///:memory:", "names no SQLite file"),
+        ("sqlite+aiosqlite:///file:x?mode=memory&uri=true", "names no SQLite file"),
+        ("postgresql+asyncpg://u:secret@h:notaport/db", "the port, if any, must be a number"),
+        ("postgresql+asyncpg://u:secret@h:99999/db", "port 99999 is not a port (1-65535)"),
+    ],
+)
+@pytest.mark.parametrize("mode", [["--mode", "serve", "--port", "1"], ["--mode", "keys", "list"]])
+def test_a_database_url_that_cannot_work_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    words: str,
+    mode: list[str],
+) -> None:
+    """``sqlite+aiosqlite://`` (in memory), ``sqlite+aiosqlite:///`` (no path) and a port
+    that is not a number passed the scheme check, then ``--mode serve`` died in an 84-103
+    line traceback, exit 3, and ``--mode keys list`` exited 1 (newcomer of 2 Dec). They
+    are refused at start-up, one line naming the setting, exit 2, without the password."""
+    monkeypatch.setenv("GASLEAK_DATABASE_URL", url)
+    with pytest.raises(ValidationError) as caught:  # first: main would start the server
+        Settings()
+    assert setting_errors(caught.value)[0].startswith("bad setting GASLEAK_DATABASE_URL: ")
+    assert main(mode) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("gasleak: bad setting GASLEAK_DATABASE_URL: "), line
+    assert words in line and "secret" not in line, line
