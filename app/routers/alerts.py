@@ -97,9 +97,9 @@ async def list_alerts(
     opened_to: Annotated[
         UtcDateTime | None, Query(alias="to", description="RFC 3339 with a UTC offset")
     ] = None,
-    cursor: Annotated[
-        str | None, Query(max_length=19, description="next_cursor of the previous page")
-    ] = None,
+    # a string checked by app.errors.cursor_position, as on /api/audit and
+    # /api/webhooks/deliveries: every bad cursor gets the one cursor reason
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AlertPage:
     """Filters combine with AND; a repeated filter matches any of its values."""

@@ -42,9 +42,10 @@ async def list_deliveries(
     url: str | None = None,
     status: Literal["pending", "delivered", "expired"] | None = None,
     event_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    cursor: Annotated[
-        int | None, Query(ge=0, le=MAX_ID, description="next_cursor of the last page")
-    ] = None,
+    # a string checked by app.errors.cursor_position, as on /api/alerts and /api/audit: an
+    # int parameter answered "abc", "" and "1e3" with pydantic's parse error, -1 with ">= 0"
+    # (0 is refused too) and read "1_0" as 10
+    cursor: Annotated[str | None, Query(description="next_cursor of the last page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DeliveryPage:
     """Oldest first; ``receivers`` counts every delivery per URL and status."""

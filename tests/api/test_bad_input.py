@@ -16,6 +16,7 @@ import pytest
 import websockets
 
 from app.config import Settings
+from app.errors import InvalidRequest, cursor_position
 from app.schemas.readings import DEVICE_ID_PATTERN
 from app.schemas.times import parse_rfc3339
 from tests.conftest import SILENCE_END, auth_headers, reading, serve_in_loop
@@ -849,3 +850,25 @@ async def test_a_c1_control_or_unicode_line_separator_is_refused_in_free_text(
     assert r.status_code == 422 and _fields(r) == ["name"], r.text
     r = await client.post("/api/keys", json={"role": "viewer", "name": "Zoë\u00a0ops ¡ÿ"})
     assert r.status_code == 201, r.text  # U+00A0 and the rest of Latin-1 stay welcome
+
+
+async def test_every_bad_cursor_gets_the_one_cursor_reason_on_every_list(
+    client: httpx.AsyncClient,
+) -> None:
+    """The three cursor routes disagreed (newcomer of 2 Dec): /api/alerts typed the cursor
+    as a string of at most 19 characters (a 20-digit cursor got "String should have at most
+    19 characters"); /api/webhooks/deliveries typed it as an int ("abc", "" and "1e3" got
+    pydantic's "unable to parse string as an integer", -1 got ">= 0" although 0 is refused
+    too, "1_0" was read as 10); /api/audit gave the cursor reason for all. All three give
+    the one reason of app.errors.cursor_position now."""
+    bad = ["abc", "", "1e3", "-1", "0", "1_0", "1" * 20, "9" * 40, " 1", "+1", "1.0", "１"]
+    for path in ("/api/alerts", "/api/audit", "/api/webhooks/deliveries"):
+        for cursor in bad:
+            r = await client.get(path, params={"cursor": cursor})
+            assert r.status_code == 422, (path, cursor, r.text)
+            [err] = r.json()["detail"]
+            assert err["field"] == "cursor" and err["type"] == "cursor", (path, cursor, err)
+            assert "not a cursor from this API" in err["reason"], (path, cursor, err)
+    with pytest.raises(InvalidRequest):
+        cursor_position("1_0", 100)  # not read as 10
+    assert cursor_position("10", 100) == 10
