@@ -49,6 +49,11 @@ raised on clean air (every one a false alarm) or the leaks raised, over several 
   (newcomer of 2 Dec) 3, 5 or 20 readings every 15 min in an office whose days reach +40 %,
   3 seeds x 7 days (its pauses counted as one reading interval, the level never learned a
   day).
+- ``stalls`` (newcomer of 2 Dec 16:15): clean air whose reading falls to 0 or 0.45x for
+  30-90 s every 3-6 h and comes back +30-50 % over its level, decaying over 60 s (a
+  sampling pump that stalls, a PID lamp's self-clean), 3 seeds x 24 h at 1 s and 10 s;
+  and x1.3/x1.5/x2 leaks that begin as a 90-s dropout to 0 or 0.45x ends (a dropout's
+  lift of the gate, ``app.ml.signal.DROPOUT_FRACTION``).
 - ``days`` (newcomer of 10 Dec): a x1.3 or x1.5 leak that lasts 3 days on a 60-s device in
   a room's ordinary day (clean gas ±3-8 %, T ±0-3 °C, RH ∓0-8 %RH), 2 seeds: hours from the
   raise to an all-clear with the gas still up (None: open to the end;
@@ -529,6 +534,52 @@ def _days(pred: Predictor) -> None:
                 print(f"{name:58s} h to an all-clear with the gas up {closed}")
 
 
+def stall(
+    rng: np.random.Generator, dt: float, floor: float, fall_s: float, over: float, every: float
+) -> Series:
+    """Clean air whose reading falls to ``floor`` x for ``fall_s`` s every ``every`` s (a
+    sampling pump that stalls, a PID lamp's self-clean, an EC cell's self-test) and comes
+    back ``over`` x its level above it, decaying with a 60-s time constant (module doc,
+    ``stalls``): 500 units, wander sd 30 over an hour, noise sd 5, 24 h."""
+    n = int(24 * 3600 / dt)
+    ts = np.arange(n) * dt
+    g = 500 + _ou(rng, n, 30.0, 3600.0, dt) + rng.normal(0, 5, n)
+    for start in np.arange(rng.uniform(0, every), ts[-1], every):
+        x = ts - start
+        g = np.where((x >= 0) & (x < fall_s), g * floor, g)
+        back = x >= fall_s
+        g[back] += 500 * over * np.exp(-(x[back] - fall_s) / 60.0)
+    flat = np.full(n, 21.0)
+    return ts, np.round(g), flat, flat + 24.0
+
+
+def _stalls(pred: Predictor) -> None:
+    for dt, floor, fall_s, over, every in (
+        (1.0, 0.45, 90.0, 0.3, 3 * 3600.0),
+        (1.0, 0.0, 30.0, 0.5, 6 * 3600.0),
+        (1.0, 0.0, 30.0, 0.3, 6 * 3600.0),
+        (10.0, 0.45, 90.0, 0.3, 3 * 3600.0),
+        (10.0, 0.0, 60.0, 0.5, 6 * 3600.0),
+    ):
+        name = f"clean: {fall_s:g} s at {floor:g}x, back +{over:.0%}, every {every / 3600:g} h"
+        name += f", {dt:g} s"
+        _clean(pred, name, lambda r, a=(dt, floor, fall_s, over, every): stall(r, *a), 3)
+    for dt in (1.0, 10.0):
+        for x in (1.3, 1.5, 2.0):
+            res = []
+            for floor in (0.0, 0.45):
+                rng = np.random.default_rng(int(10 * x))
+                n = int(3 * 3600 / dt)
+                on, back = int(3600 / dt), int(3690 / dt)
+                f = np.r_[np.ones(on), np.full(back - on, floor), np.full(n - back, x)]
+                g = 420 * lagged(f, dt) + rng.normal(0, 4, n)
+                flat = np.full(n, 22.0)
+                a = [r for r in announced(pred, np.arange(n) * dt, g, flat, flat + 40.0) if r >= on]
+                res.append(round((a[0] - back) * dt) if a else None)
+            name = f"leak: x{x:g} as a 90-s dropout to 0 / 0.45x ends, {dt:g} s"
+            print(f"{name:58s} s to the alert {res}")
+
+
 def _clean(
     pred: Predictor, name: str, make: Callable[[np.random.Generator], Series], seeds: int
 ) -> None:
@@ -628,6 +679,8 @@ def main() -> None:
         _resend(pred)
     if only in (None, "bursts"):
         _bursts(pred)
+    if only in (None, "stalls"):
+        _stalls(pred)
 
 
 if __name__ == "__main__":

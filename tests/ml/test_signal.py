@@ -798,7 +798,8 @@ def test_a_sensor_in_tenth_steps_near_its_zero_keeps_its_resolution_floor() -> N
 def test_a_recent_dip_below_the_level_raises_the_gate_s_ratio_bound() -> None:
     """Interference swings as far below the level as above it; gas only adds. A dip of
     -30 % lifts the ratio bound by the dip less the device's own noise (``z_hold`` scales),
-    and the lift fades with ``dip_tau_s``; a dropout (half the level or less) is no dip."""
+    and the lift fades with ``dip_tau_s``; a dropout (half the level or less) lifts it as a
+    fall to half the level would."""
     cfg = SignalConfig(settle_s=0)
     rng = np.random.default_rng(3)
     clean = 420 + rng.normal(0, 4, 400)
@@ -817,8 +818,15 @@ def test_a_recent_dip_below_the_level_raises_the_gate_s_ratio_bound() -> None:
     glitch[300:303] = 420 * 0.7  # 3 readings: under DIP_MIN_S and DIP_MIN_READINGS
     assert (run(glitch, cfg=cfg)[300:320, 5] == cfg.min_log_ratio).all()
     zeros = clean.copy()
-    zeros[300:303] = 0.0  # a dropout, not a dip
+    zeros[300:303] = 0.0  # a 3-reading dropout: a glitch, no dip
     assert run(zeros, cfg=cfg)[305, 5] == cfg.min_log_ratio
+    # a dropout that lasts (a stalled pump, a PID lamp's self-clean: 30 s at 0 or 0.45x)
+    # lifts the bound as a fall to half the level would, no more
+    half = math.log((base[329, 1] + 1) / (base[329, 1] / 2 + 1)) - free
+    for floor in (0.0, 0.45):
+        stalled = clean.copy()
+        stalled[300:330] = 420 * floor
+        assert run(stalled, cfg=cfg)[330, 5] - cfg.min_log_ratio == pytest.approx(half, abs=0.02)
     off = SignalConfig(settle_s=0, dip_tau_s=0)
     assert run(dipped, cfg=off)[310, 5] == off.min_log_ratio
 
