@@ -54,6 +54,14 @@ raised on clean air (every one a false alarm) or the leaks raised, over several 
   sampling pump that stalls, a PID lamp's self-clean), 3 seeds x 24 h at 1 s and 10 s;
   and x1.3/x1.5/x2 leaks that begin as a 90-s dropout to 0 or 0.45x ends (a dropout's
   lift of the gate, ``app.ml.signal.DROPOUT_FRACTION``).
+- ``doors`` (newcomer of 2 Dec 19:45): the CO2 of a cold store (1,500 ppm, refilling
+  with a 90-min time constant, doors open 2-10 min every 30-90 min by day) or a produce
+  truck (2,000 ppm, 45 min, stops every 20-40 min), each opening mixing it down towards
+  480 ppm with T/RH changes, 3 seeds x 3 days at 10 s and 60 s: a door opened again while
+  the air comes back (``app.ml.signal.SignalStates._return``).
+- ``alarmmode`` (newcomer of 2 Dec 19:45): a wireless detector that reports every 300 or
+  900 s in clean air and every 10 s once it reads gas, x1.5/x3 leaks after 24 h, 2 seeds,
+  against one that always reports every 10 s (``app.alerting.leak.SAME_SAMPLE_FRACTION``).
 - ``days`` (newcomer of 10 Dec): a x1.3 or x1.5 leak that lasts 3 days on a 60-s device in
   a room's ordinary day (clean gas ±3-8 %, T ±0-3 °C, RH ∓0-8 %RH), 2 seeds: hours from the
   raise to an all-clear with the gas still up (None: open to the end;
@@ -62,6 +70,7 @@ raised on clean air (every one a false alarm) or the leaks raised, over several 
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 
@@ -553,6 +562,82 @@ def stall(
     return ts, np.round(g), flat, flat + 24.0
 
 
+def doors(
+    rng: np.random.Generator, dt: float, inside: float, tau_fill: float, gap: tuple, open_s: tuple
+) -> Series:
+    """A cold store's or a produce truck's CO2 (module doc, ``doors``): respiration holds
+    ``inside`` ppm with the doors shut (refilling with time constant ``tau_fill`` s); each
+    door opening, every ``gap`` s (uniform) from 06:00 to 18:00 for ``open_s`` s, mixes it
+    down towards 480 ppm (90 s) with T 4 -> 12 °C and RH 90 -> 70 %RH; noise 1 %, 3 days."""
+    n = int(3 * 86400 / dt)
+    ts = np.arange(n) * dt
+    door = np.zeros(n, bool)
+    for day in range(3):
+        t = day * 86400 + 6 * 3600 + rng.uniform(0, 1800)
+        while t < day * 86400 + 18 * 3600:
+            door[(ts >= t) & (ts < t + rng.uniform(*open_s))] = True
+            t += rng.uniform(*gap)
+    g, temp, rh = np.empty(n), np.empty(n), np.empty(n)
+    c, tc, hc = inside, 4.0, 90.0
+    for i in range(n):
+        if door[i]:
+            c = 480 + (c - 480) * np.exp(-dt / 90.0)
+            tc, hc = 12 + (tc - 12) * np.exp(-dt / 120.0), 70 + (hc - 70) * np.exp(-dt / 120.0)
+        else:
+            c = inside + (c - inside) * np.exp(-dt / tau_fill)
+            tc, hc = 4 + (tc - 4) * np.exp(-dt / 600.0), 90 + (hc - 90) * np.exp(-dt / 900.0)
+        g[i], temp[i], rh[i] = c, tc, hc
+    g = np.round(g * (1 + rng.normal(0, 0.01, n)))
+    return ts, g, temp + rng.normal(0, 0.1, n), np.clip(rh + rng.normal(0, 0.5, n), 0, 100)
+
+
+def alarm_mode(rng: np.random.Generator, slow: float, fast: float, x: float) -> tuple:
+    """A wireless detector that reports every ``slow`` s in clean air and every ``fast`` s
+    while its own reading stands over 1.2x its clean 420 ppm (alarm mode; module doc,
+    ``alarmmode``): 24 h of clean air (noise sd 4, wander sd 8 over an hour, sampled at 1 Hz),
+    then a leak ramping to ``x`` over 30 s. (series, row of the first reading at or after
+    the onset)."""
+    on_t = 24 * 3600.0
+    n = int(on_t + 3 * 3600)
+    tt = np.arange(n, dtype=float)
+    true = (420 + rng.normal(0, 4, n) + _ou(rng, n, 8.0, 3600.0, 1.0)) * (
+        1 + (x - 1) * np.clip((tt - on_t) / 30.0, 0, 1)
+    )
+    sent, last = [], -math.inf
+    for i in range(n):
+        if tt[i] - last >= (fast if true[i] > 1.2 * 420 else slow):
+            sent.append(i)
+            last = tt[i]
+    ts = tt[sent]
+    flat = np.full(len(ts), 21.0)
+    return (ts, np.round(true[sent]), flat, flat + 24.0), int(np.searchsorted(ts, on_t))
+
+
+def _alarm_mode(pred: Predictor) -> None:
+    for slow, fast in ((300.0, 10.0), (900.0, 10.0), (10.0, 10.0)):
+        for x in (1.5, 3.0):
+            res = []
+            for seed in range(2):
+                series, on = alarm_mode(np.random.default_rng(seed), slow, fast, x)
+                res.append(delay_s(pred, *series, on))
+            name = f"leak: x{x:g}, every {slow:g} s, {fast:g} s in gas (alarm mode)"
+            print(f"{name:58s} s to the alert {res}")
+
+
+def _doors(pred: Predictor) -> None:
+    for name, inside, fill, gap in (
+        ("cold store CO2, doors every 30-90 min", 1500.0, 5400.0, (1800, 5400)),
+        ("truck CO2, stops every 20-40 min", 2000.0, 2700.0, (1200, 2400)),
+    ):
+        for dt in (10.0, 60.0):
+            _clean(
+                pred,
+                f"clean: {name}, {dt:g} s",
+                lambda r, a=(dt, inside, fill, gap, (120, 600)): doors(r, *a),
+                3,
+            )
+
+
 def _stalls(pred: Predictor) -> None:
     for dt, floor, fall_s, over, every in (
         (1.0, 0.45, 90.0, 0.3, 3 * 3600.0),
@@ -681,6 +766,10 @@ def main() -> None:
         _bursts(pred)
     if only in (None, "stalls"):
         _stalls(pred)
+    if only in (None, "doors"):
+        _doors(pred)
+    if only in (None, "alarmmode"):
+        _alarm_mode(pred)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,13 @@ STALLED_CLOCK_FACTOR = 4
 #: reading delivered twice (:data:`app.services.buffers.TWICE_FRACTION`): a regular
 #: device's interval varies by far less. Readings stamped alike (gap 0: coarse stamps) are
 #: left to the pace rule (:meth:`AlertPolicy._span`). A leak on such a device is raised at
-#: its third burst, as on a one-sample device (60 s at 30 s; 30 s before).
+#: its third burst, as on a one-sample device (60 s at 30 s; 30 s before). Measured from
+#: the run's latest window counted as a moment of its own (``moment_ts``), not the latest
+#: window: a detector that reports every 300 or 900 s in clean air and every 10 s once it
+#: reads gas (alarm mode) learns its new interval 5 % a reading, and each 10-s reading lay
+#: within a tenth of the one before, so a leak was raised 230-234 and 450-454 s after its
+#: onset; now 80-94 and 140-144 s (always 10 s: 40-50; ``python -m bench.field_kinds --only
+#: alarmmode``; newcomer of 2 Dec 19:45).
 SAME_SAMPLE_FRACTION = 0.1
 
 
@@ -132,6 +138,9 @@ class DeviceAlertState:
     # (:meth:`AlertPolicy._lead`)
     lead_ts: float | None = None
     step: float | None = None
+    # reading time of the run's latest high window counted as a moment of its own (not
+    # another sample of the one before: :data:`SAME_SAMPLE_FRACTION`)
+    moment_ts: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy, for the store."""
@@ -813,13 +822,13 @@ class AlertPolicy:
         time and the device's reading interval then (``step``, s; None = unknown), where
         the run's span may end (:meth:`_lead`)."""
         c = self.config
-        lead = st.lead_ts
+        moment = st.moment_ts
         again = (
             high
             and st.high_run > 0
-            and lead is not None
+            and moment is not None
             and step is not None
-            and 0.0 < ts - lead < SAME_SAMPLE_FRACTION * step
+            and 0.0 < ts - moment < SAME_SAMPLE_FRACTION * step
         )
         if high:
             if not trailing:
@@ -828,6 +837,7 @@ class AlertPolicy:
                 st.high_since = ts
             if not again:  # another sample of the same moment: :data:`SAME_SAMPLE_FRACTION`
                 st.high_run = min(st.high_run + 1, c.raise_n * STALLED_CLOCK_FACTOR)
+                st.moment_ts = ts
         else:
             st.high_run, st.high_since = 0, None
         if c.dense_k and not again:

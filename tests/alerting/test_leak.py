@@ -325,6 +325,7 @@ def test_only_changed_states_are_dirty_and_restore_round_trips() -> None:
             "pace": None,
             "lead_ts": 0.0,
             "step": None,
+            "moment_ts": 0.0,
         }
     }
     p.update("d", 0.8, 1.0)
@@ -447,6 +448,26 @@ def test_samples_sent_in_a_burst_count_as_one_reading_of_the_run() -> None:
     reg = AlertPolicy(PolicyConfig(raise_min_s=8.0), "test")
     got = [reg.update("d", 0.99, float(t), interval=1.0) for t in range(1, 10)]
     assert [e is not None for e in got] == [False] * 8 + [True]
+
+
+def test_a_device_that_reports_faster_in_gas_counts_its_fast_readings() -> None:
+    """A wireless detector that reports every 300 s in clean air and every 10 s once it
+    reads gas (alarm mode): its learned interval falls ~5 % a reading, so each 10-s reading
+    lay within a tenth of the interval of the one before and counted as another sample of
+    the same moment; the leak was raised only when the interval had shrunk, 230 s after the
+    onset (newcomer of 2 Dec 19:45; 900 s -> 10 s: 450 s). A sample counts as the same
+    moment only within a tenth of the interval of the run's latest counted window, so a
+    burst (3 samples 0.2 s apart) is still one moment."""
+    pol = AlertPolicy(PolicyConfig(raise_min_s=8.0), "test")
+    step, raised = 300.0, None
+    for k in range(40):
+        ev = pol.update("d", 0.99, 10.0 * k, interval=step)
+        step = 0.95 * step + 0.05 * 10.0  # as the signal model learns the interval
+        if ev is not None and raised is None:
+            raised = 10.0 * k
+    # 30 s after the run's first window the interval is ~260 s: the fourth reading counts
+    # (three moments 30 s apart), and the third moment raises
+    assert raised is not None and raised <= 90.0, raised
 
 
 def test_an_open_alert_stays_open_while_gas_stands_above_the_level_kept_at_raise() -> None:
