@@ -188,10 +188,16 @@ class EpisodeStats:
         """The context at the reading (or window) that opens an alert."""
         return cls(ts, gas, prob, prob, gas, prob, gas, ts, by_probability)
 
-    def observe(self, ts: float, prob: float | None, gas: float | None) -> bool:
-        """One more reading (or window) of the episode; True when it is a new peak."""
+    def observe(
+        self, ts: float, prob: float | None, gas: float | None, *, sign: float = 1.0
+    ) -> bool:
+        """One more reading (or window) of the episode; True when it is a new peak.
+        ``sign`` -1: the peak is the lowest gas (a falling device's threshold alarm, whose
+        worst reading is its lowest one)."""
         self.last_probability, self.last_gas_ppm = prob, gas
-        higher = gas is not None and (self.peak_gas_ppm is None or gas > self.peak_gas_ppm)
+        higher = gas is not None and (
+            self.peak_gas_ppm is None or sign * gas > sign * self.peak_gas_ppm
+        )
         if not self.by_probability:
             if higher:
                 self.peak_probability, self.peak_gas_ppm, self.peak_ts = prob, gas, ts

@@ -52,9 +52,15 @@ distance from zero in the gas direction, :func:`detected_gas`: ``reading - zero`
 (``log((gas + 1) / (level + 1))``): measured from the offset, a 3 %LEL leak on a 4-20 mA
 loop read at 1,000 mV (+120 mV) is +12 %, under the +22 % bound; measured from zero it is
 far over it. Readings are stored and shown as sent, and the set points stay in the device's
-unit as sent (reading at or above them); a falling device has none (refused by the
-registry's profile check: "at or above" would mean clean air there, and the safety rules
-compare upwards only).
+unit as sent: a rising device alarms at or above them, a falling one at or below them (an
+oxygen cell read as 10.0 mV at 20.9 %vol, zero 10.0: set points 9.33 / 8.61 mV are 19.5 /
+18.0 %vol, the OSHA 29 CFR 1910.146 oxygen-deficient atmosphere and a second, lower alarm
+as EN 50104 oxygen detectors have). On a falling device ``low_set_point`` is still the
+warning (the first reached, the larger value) and ``high_set_point`` the critical one (the
+smaller value, further from the zero); both lie below the zero, and each deadband lies
+above its set point (:mod:`app.alerting.safety`, :meth:`Profiles.falling`). Before,
+set points on a falling device were refused, so an oxygen deficiency had no alarm at all
+beside leak detection, whose learned level follows a slow depletion (a newcomer).
 """
 
 from __future__ import annotations
@@ -298,6 +304,12 @@ class Profiles:
         ``zero``, 0.0 when none is given (every ppm, ppb and %LEL device). What the safety
         rules measure a set point's deadband from (:func:`app.alerting.safety.short_of`)."""
         return self.get(device_id).zero or 0.0
+
+    def falling(self, device_id: str) -> bool:
+        """Whether the device's reading falls with gas (``polarity`` falling, a raw unit
+        only): its set points alarm at or below them, and their deadbands lie above them
+        (:meth:`app.alerting.safety.SafetyRules._sign`)."""
+        return self.get(device_id).polarity == "falling"
 
     def set_points(self, device_id: str) -> tuple[float, float] | None:
         """(low, high) set points of the device, in its unit (:meth:`unit`); None for a

@@ -7,7 +7,15 @@ episode; everything that happens inside an episode is an ``alert.updated`` on it
 
 ``kind="threshold"`` (set points from the device profile, in the device's unit: ppm, ppb, %LEL,
 or a raw unit such as counts; a raw-unit device without set points of its own has no
-threshold rule: ``profiles.py``):
+threshold rule: ``profiles.py``). Everything below is said of a device whose reading rises
+with gas; a falling one (``polarity`` falling: an oxygen cell whose reading falls as an
+inert gas displaces the air) is its mirror image, the rule comparing ``-reading`` with
+``-set point`` (:meth:`SafetyRules._sign`): it alarms at or below a set point, its
+``low_set_point`` is the warning (the larger value, reached first) and its
+``high_set_point`` the critical one (the smaller), each deadband, near reading and clear
+limit lies above its set point, still measured from the device's zero (:func:`short_of`),
+and the episode's peak is its lowest reading. The details say "at or below the warning
+(critical) set point" and "gas above ..." there:
 
 - The high set point has no delay: a reading at or above it raises (or escalates to)
   ``critical`` at once, a lone one too (a 0 -> 20,000 ppm step alarms on that reading).
@@ -207,6 +215,33 @@ def short_of(point: float, zero: float, keep: float) -> float:
     if dist >= 0.0:
         return zero + keep * dist
     return point + (1.0 - keep) * dist
+
+
+def _reaches(sign: float, gas: float, point: float) -> bool:
+    """Whether ``gas`` is at or beyond set point ``point`` in the gas direction: at or above
+    it for a rising device (``sign`` +1), at or below it for a falling one (-1). False for
+    NaN."""
+    return sign * gas >= sign * point
+
+
+def _reached(sign: float, gas: float, point: float, which: str, u: str) -> str:
+    """The words of a reading ``gas`` at or beyond the ``which`` ("low" / "high") set point
+    ``point``, unit ``u``: ``gas 5200 ppm >= set point 5000 ppm`` on a rising device, as
+    always; on a falling one the comparison and which set point (warning / critical) it is,
+    since "low" / "high" read backwards there."""
+    if sign > 0:
+        return f"gas {_num(gas)} {u} >= set point {_num(point)} {u}"
+    role = "warning" if which == "low" else "critical"
+    return (
+        f"gas {_num(gas)} {u}, at or below the {role} set point {_num(point)} {u} "
+        f"({which}_set_point; falling device: lower readings are more gas)"
+    )
+
+
+def _beyond(sign: float) -> str:
+    """The side of a clear limit on which a reading counts towards the all-clear:
+    "below" on a rising device, "above" on a falling one."""
+    return "below" if sign > 0 else "above"
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,7 +517,8 @@ class SafetyRules:
         points = self.profiles.set_points(device_id)
         if not self.profiles.enabled(device_id) or points is None:
             return []
-        if gas < points[0] and not (clears and Kind.THRESHOLD in self._open.get(device_id, {})):
+        reached = _reaches(self._sign(device_id), gas, points[0])
+        if not reached and not (clears and Kind.THRESHOLD in self._open.get(device_id, {})):
             return []
         if at is None:
             return self._threshold(device_id, ts, gas)
@@ -680,24 +716,27 @@ class SafetyRules:
         low = points[0]
         near = self._near(d, low)
         u = self.profiles.unit(d)
+        sg = self._sign(d)
         late = ts - p.ts > p.wait_s
-        if p.raised and (gas >= near or late):
+        is_near = _reaches(sg, gas, near)
+        if p.raised and (is_near or late):
             return [], None
-        if gas >= near or late:
+        if is_near or late:
             why = (
                 f"; not confirmed: next reading {ts - p.ts:g} s later (wait {p.wait_s:g} s)"
-                if late and gas < near
+                if late and not is_near
                 else f"; confirmed by the next reading, {_num(gas)} {u}"
             )
             events = self._threshold(d, p.ts, p.gas, confirmed=True)
             return [e.with_(detail=(e.detail or "") + why) for e in events], None
         before = "none" if math.isnan(p.prev) else f"{p.prev:g} {u}"
         sp = points[1] if p.raised else low
+        op = ">=" if sg > 0 else "<="
         return [], (
             p.ts,
             p.gas,
-            f"gas {_num(p.gas)} {u} at {iso(p.ts)} >= set point {_num(sp)} {u} for one reading: "
-            f"before it {before}, after it {_num(gas)} {u}, both below {near:g} {u}; "
+            f"gas {_num(p.gas)} {u} at {iso(p.ts)} {op} set point {_num(sp)} {u} for one reading: "
+            f"before it {before}, after it {_num(gas)} {u}, both {_beyond(sg)} {near:g} {u}; "
             + (
                 "its critical threshold alarm stands (the high set point never waits)"
                 if p.raised
@@ -711,14 +750,23 @@ class SafetyRules:
         (:func:`short_of`; zero 0 without one: 2,500 ppm for 5,000 ppm; a 16-bit ADC
         centred at 32,768 counts, set point 36,045: 34,406.5; a negative set point of a raw
         unit without a zero, -800 mV: -1,200)."""
-        return short_of(low, self.profiles.zero(d), self.config.near_fraction)
+        sg = self._sign(d)
+        return sg * short_of(sg * low, sg * self.profiles.zero(d), self.config.near_fraction)
+
+    def _sign(self, d: str) -> float:
+        """+1 for a device whose reading rises with gas, -1 for a falling one (polarity
+        falling): the threshold rule compares ``sign * reading`` with ``sign * set point``,
+        so a falling device alarms at or below its set points and each deadband, measured
+        from its zero as on a rising one (:func:`short_of`), lies above the set point."""
+        return -1.0 if self.profiles.falling(d) else 1.0
 
     def _clear_limit(self, d: str, point: float) -> float:
         """The clear limit of device ``d``'s set point ``point`` (device unit): a reading
         under it counts towards the off-delay (the low set point) or the de-escalation (the
         high one). ``hysteresis`` of the set point's distance from the device's zero under
         it (:func:`short_of`): ``point * (1 - hysteresis)`` for a device whose zero is 0."""
-        return short_of(point, self.profiles.zero(d), 1.0 - self.config.hysteresis)
+        sg = self._sign(d)
+        return sg * short_of(sg * point, sg * self.profiles.zero(d), 1.0 - self.config.hysteresis)
 
     def _recurring(self, d: str, ts: float) -> bool:
         """Whether device ``d`` had a spike (an unconfirmed reading over a set point) within
@@ -772,14 +820,15 @@ class SafetyRules:
             self.dirty.add(d)  # one left open from before the profile changed ends now
             return self._clear(d, ep, ts, gas, f"no set point in the device's unit ({u})")
         low, high = points
+        sg = self._sign(d)  # -1: a falling device, at or below its set points
         if ep is None:
-            if gas < low:
+            if not _reaches(sg, gas, low):
                 return []
-            crit = gas >= high
+            crit = _reaches(sg, gas, high)
             if (
                 not confirmed
                 and c.confirm_max_s > 0
-                and not prev >= self._near(d, low)  # NaN (no previous reading) too
+                and not _reaches(sg, prev, self._near(d, low))  # NaN (no previous reading) too
                 and not (crit and math.isnan(prev))  # a spike needs a reading before it
                 and not self._recurring(d, ts)
             ):
@@ -806,8 +855,8 @@ class SafetyRules:
             self.dirty.add(d)
             sp = high if crit else low
             why = (
-                f"; back {since:g} s after its last all-clear: chattering (ISA-18.2), "
-                f"clears after {c.chatter_off_delay_s:g} s below {self._clear_limit(d, low):g} {u}"
+                f"; back {since:g} s after its last all-clear: chattering (ISA-18.2), clears "
+                f"after {c.chatter_off_delay_s:g} s {_beyond(sg)} {self._clear_limit(d, low):g} {u}"
                 if chatter
                 else ""
             )
@@ -820,13 +869,13 @@ class SafetyRules:
                     ts,
                     gas,
                     "high" if crit else "low",
-                    f"gas {_num(gas)} {u} >= set point {_num(sp)} {u}{why}",
+                    _reached(sg, gas, sp, "high" if crit else "low", u) + why,
                 )
             ]
-        if ep.episode is not None and ep.episode.observe(ts, None, gas):
+        if ep.episode is not None and ep.episode.observe(ts, None, gas, sign=sg):
             self.dirty.add(d)  # a new peak is stored (survives a restart)
         out: list[AlertEvent] = []
-        if ep.state == AlertState.CLEARED_UNACKED and gas >= low:
+        if ep.state == AlertState.CLEARED_UNACKED and _reaches(sg, gas, low):
             ep.state = AlertState.ACTIVE
             out.append(
                 self._updated(
@@ -835,10 +884,10 @@ class SafetyRules:
                     ts,
                     gas,
                     "gas_returned",
-                    f"gas {_num(gas)} {u} >= set point {_num(low)} {u}",
+                    _reached(sg, gas, low, "low", u),
                 )
             )
-        if ep.severity == Severity.WARNING and gas >= high:
+        if ep.severity == Severity.WARNING and _reaches(sg, gas, high):
             ep.severity, ep.latched, ep.high_clear_since = (
                 Severity.CRITICAL,
                 c.latch_critical,
@@ -856,14 +905,14 @@ class SafetyRules:
                     ts,
                     gas,
                     "escalated",
-                    f"gas {_num(gas)} {u} >= set point {_num(high)} {u}",
+                    _reached(sg, gas, high, "high", u),
                 )
             )
         high_clear = self._clear_limit(d, high)
         if (
             ep.severity == Severity.CRITICAL
             and not ep.latched
-            and self._held(d, ep, "high_clear_since", gas < high_clear, ts)
+            and self._held(d, ep, "high_clear_since", sg * gas < sg * high_clear, ts)
         ):
             ep.severity, ep.high_clear_since = Severity.WARNING, None
             out.append(
@@ -873,14 +922,14 @@ class SafetyRules:
                     ts,
                     gas,
                     "de-escalated",
-                    f"gas below {high_clear:g} {u} for {c.off_delay_s:g} s",
+                    f"gas {_beyond(sg)} {high_clear:g} {u} for {c.off_delay_s:g} s",
                 )
             )
         if not out:
             out += self._recurred(d, ep, ts, gas, low, high, u)
         delay = c.chatter_off_delay_s if ep.chattering else c.off_delay_s
         low_clear = self._clear_limit(d, low)
-        clear = gas < low_clear
+        clear = sg * gas < sg * low_clear
         began = ep.clear_since
         if clear and not ep.held_back and began is not None and ts - began >= c.off_delay_s:
             ep.held_back = True  # the plain off-delay would have resolved it here
@@ -891,7 +940,7 @@ class SafetyRules:
                 ep,
                 ts,
                 gas,
-                f"gas below {low_clear:g} {u} for {delay:g} s"
+                f"gas {_beyond(sg)} {low_clear:g} {u} for {delay:g} s"
                 + (" (chattering: the longer off-delay)" if ep.chattering else ""),
             )
         if out:
@@ -910,7 +959,8 @@ class SafetyRules:
         acknowledged at 13,000 ppm, its gas at 450 ppm for 120-500 s, then back at
         13,000 ppm for 30 min: no event at all (the same return on a first alarm raised a
         new one)."""
-        if not ep.held_back or gas < low:
+        sg = self._sign(d)
+        if not ep.held_back or not _reaches(sg, gas, low):
             return []
         ep.held_back = False
         self.dirty.add(d)
@@ -918,7 +968,8 @@ class SafetyRules:
             return []  # still active: nothing an operator has not been told
         ep.state = AlertState.ACTIVE
         since = ep.clear_since
-        sp = high if gas >= high else low
+        crit = _reaches(sg, gas, high)
+        sp = high if crit else low
         since = ts if since is None else since
         return [
             self._updated(
@@ -927,8 +978,10 @@ class SafetyRules:
                 ts,
                 gas,
                 "recurred",
-                f"gas {_num(gas)} {u} >= set point {_num(sp)} {u} again, {ts - since:g} s after it "
-                f"fell below {self._clear_limit(d, low):g} {u} (chattering: the "
+                _reached(sg, gas, sp, "high" if crit else "low", u)
+                + f" again, {ts - since:g} s after it "
+                + ("fell below" if sg > 0 else "rose above")
+                + f" {self._clear_limit(d, low):g} {u} (chattering: the "
                 "longer off-delay kept the alarm open)",
             )
         ]

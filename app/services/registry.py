@@ -40,10 +40,10 @@ def check_profile(p: DeviceProfile) -> None:
     """Raises InvalidProfile, naming the field and the reason: an unknown unit or gas; %LEL
     set points on a ppm device without a gas; set points in the device's unit on a %LEL
     device, or only one of them, or on a ppm device beside %LEL ones; %LEL set points on a
-    raw-unit device; low not below high;
+    raw-unit device; low not below high (on a falling device: high not below low);
     ``zero`` or a ``falling`` polarity on a ppm or %LEL device (a concentration's zero is 0
-    and it rises with gas); an unknown polarity; a zero outside the unit's range; set points
-    on a falling device (:func:`_check_axis`)."""
+    and it rises with gas); an unknown polarity; a zero outside the unit's range; a low set
+    point not beyond the zero in the gas direction (:func:`_check_axis`)."""
     errors = _check_axis(p)
     if p.unit not in UNITS:
         errors.append({"field": "unit", "reason": f"unknown unit; one of {list(UNITS)}"})
@@ -66,6 +66,17 @@ def check_profile(p: DeviceProfile) -> None:
         if raw_given and (p.low_set_point is None or p.high_set_point is None):
             field = "low_set_point" if p.low_set_point is None else "high_set_point"
             errors.append({"field": field, "reason": "give both set points, or neither"})
+        elif raw_given and p.polarity == "falling":
+            if not p.high_set_point < p.low_set_point:  # type: ignore[operator]
+                errors.append(
+                    {
+                        "field": "high_set_point",
+                        "reason": f"must be below low_set_point ({p.low_set_point:g}) on a "
+                        "falling device (polarity falling): its readings fall with gas, so "
+                        "the critical set point (high_set_point) is the lower one, reached "
+                        "after the warning one (low_set_point)",
+                    }
+                )
         elif raw_given and not p.low_set_point < p.high_set_point:  # type: ignore[operator]
             errors.append(
                 {
@@ -130,10 +141,10 @@ def check_profile(p: DeviceProfile) -> None:
 
 def _check_axis(p: DeviceProfile) -> list[dict[str, str]]:
     """The errors of a profile's ``zero`` / ``polarity`` (see :func:`check_profile`). A
-    falling device's set points are refused rather than compared downwards: the safety
-    rules raise a reading at or above a set point, which on such a device is clean air, and
-    a leak there is caught by leak detection on the detection axis
-    (:func:`app.alerting.profiles.detected_gas`)."""
+    falling device's set points alarm at or below them (:mod:`app.alerting.safety`), so
+    its low (warning) set point must lie below its zero (0 when none is given), as a rising
+    device's must lie above it: on the zero's side, clean air would alarm. They used to be
+    refused, which left an oxygen deficiency (a falling O2 cell) with no alarm at all."""
     errors = []
     if p.polarity not in POLARITIES:
         errors.append(
@@ -166,17 +177,18 @@ def _check_axis(p: DeviceProfile) -> list[dict[str, str]]:
                     f"[{lo:,.0f}, {hi:,.0f}] {p.unit}: {why}",
                 }
             )
-    has_points = p.low_set_point is not None or p.high_set_point is not None
-    if p.polarity == "falling" and has_points:
-        field = "low_set_point" if p.low_set_point is not None else "high_set_point"
-        errors.append(
-            {
-                "field": field,
-                "reason": "no set points on a falling device (polarity falling): the "
-                "threshold rule raises a reading at or above a set point, clean air on such "
-                "a device; its leaks are caught by leak detection from its zero",
-            }
-        )
+    if p.polarity == "falling" and p.low_set_point is not None:
+        zero = p.zero or 0.0
+        if not p.low_set_point < zero:
+            errors.append(
+                {
+                    "field": "low_set_point",
+                    "reason": f"must be below zero ({zero:g} {p.unit}, the reading at no gas"
+                    + ("" if p.zero is not None else ": no zero given")
+                    + "): a falling device alarms at or below its set points, so at or "
+                    "above the zero clean air would alarm",
+                }
+            )
     elif p.zero is not None and p.low_set_point is not None and p.low_set_point <= p.zero:
         errors.append(
             {

@@ -652,6 +652,55 @@ async def test_a_lel_devices_drifting_zero_is_stored_and_watched(
         assert gases == [0.0, -0.1, -0.2, -0.1, -2.0], hist.text  # stored as sent
 
 
+async def test_an_oxygen_deficiency_on_a_falling_device_raises_warning_then_critical(
+    make_client: Callable[..., Any],
+) -> None:
+    """A newcomer's lab oxygen cell read as 10.0 mV at 20.9 %vol (zero 10, polarity
+    falling) under an inert-gas seep: a slow fall is not a leak to the model, and set points
+    on a falling device were refused, so an O2 deficiency had no alarm at all. Set points
+    9.33 / 8.61 mV (19.5 %vol, OSHA's oxygen-deficient atmosphere, and 18.0 %vol) alarm at
+    or below them: warning, then critical; the critical alarm latches, and the all-clear
+    waits for the gas to be back above the deadband (20 % of the warning set point's
+    distance from the zero: 9.464 mV) for the off-delay, not merely above the set point."""
+    async for c in make_client():
+        o2 = {
+            "unit": "mV",
+            "zero": 10.0,
+            "polarity": "falling",
+            "low_set_point": 9.33,
+            "high_set_point": 8.61,
+        }
+        assert (await c.put("/api/devices/o2", json=o2)).status_code == 200
+        # clean, depleting, under the warning, under the critical, back inside the
+        # deadband (9.4 mV: above the set point, not above 9.464), then clean air
+        gas = [10.0] * 30 + [9.5] * 10 + [9.2] * 10 + [8.5] * 10 + [9.4] * 300 + [10.0] * 100
+        await post(c, "o2", gas)
+        evs = await events(c, "o2")
+        got = [(e["type"], e["severity"], e["reason"], e["ts"][11:19]) for e in evs]
+        assert got == [
+            ("alert.raised", "warning", "low", "00:00:40"),
+            ("alert.updated", "critical", "escalated", "00:00:50"),
+            ("alert.updated", "critical", "cleared_unacked", "00:07:00"),  # 06:00 + 60 s
+        ], got
+        assert evs[0]["detail"] == (
+            "gas 9.2 mV, at or below the warning set point 9.33 mV "
+            "(low_set_point; falling device: lower readings are more gas)"
+        )
+        assert evs[1]["detail"].startswith("gas 8.5 mV, at or below the critical set point 8.61")
+        assert evs[2]["detail"] == "gas above 9.464 mV for 60 s; latched until acknowledged"
+        assert evs[2]["episode"]["peak_gas"] == 8.5  # the worst reading: the lowest
+        # a warning alone clears by itself, above the same deadband
+        assert (await c.put("/api/devices/o2b", json=o2)).status_code == 200
+        await post(c, "o2b", [10.0] * 30 + [9.3] * 20 + [9.45] * 100 + [9.9] * 100)
+        got = [
+            (e["type"], e["severity"], e["reason"], e["ts"][11:19]) for e in await events(c, "o2b")
+        ]
+        assert got == [
+            ("alert.raised", "warning", "low", "00:00:30"),
+            ("alert.resolved", "warning", "all clear", "00:03:30"),  # 02:30 + 60 s
+        ], got
+
+
 async def test_a_toxic_gas_ppm_device_takes_set_points_in_ppm(
     make_client: Callable[..., Any],
 ) -> None:

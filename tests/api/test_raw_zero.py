@@ -92,11 +92,41 @@ async def test_a_clean_live_zero_device_raises_nothing(client: httpx.AsyncClient
         ({"unit": "%LEL", "polarity": "falling"}, "polarity", "only for a raw unit"),
         ({"unit": "ppm", "gas": "methane", "polarity": "falling"}, "polarity", "raw unit"),
         ({"unit": "mV", "polarity": "down"}, "polarity", "rising"),
+        # a falling device's critical set point (high) is the lower one
         (
-            {"unit": "mV", "polarity": "falling", "low_set_point": 1, "high_set_point": 2},
-            "low_set_point",
-            "falling",
+            {"unit": "mV", "polarity": "falling", "low_set_point": -1, "high_set_point": 2},
+            "high_set_point",
+            "must be below low_set_point (-1) on a falling device",
         ),
+        (
+            {
+                "unit": "mV",
+                "zero": 10,
+                "polarity": "falling",
+                "low_set_point": 8.61,
+                "high_set_point": 9.33,
+            },
+            "high_set_point",
+            "must be below low_set_point (8.61) on a falling device",
+        ),
+        # at or above a falling device's zero clean air would alarm
+        (
+            {
+                "unit": "mV",
+                "zero": 10,
+                "polarity": "falling",
+                "low_set_point": 10.5,
+                "high_set_point": 8.61,
+            },
+            "low_set_point",
+            "must be below zero (10 mV",
+        ),
+        (
+            {"unit": "mV", "polarity": "falling", "low_set_point": 2, "high_set_point": 1},
+            "low_set_point",
+            "must be below zero (0 mV, the reading at no gas: no zero given)",
+        ),
+        ({"unit": "mV", "polarity": "falling", "low_set_point": -1}, "high_set_point", "both"),
         (
             {"unit": "mV", "zero": 1000, "low_set_point": 900, "high_set_point": 2000},
             "low_set_point",
@@ -116,6 +146,32 @@ async def test_zero_and_polarity_are_refused_naming_the_field_and_the_reason(
     text = r.text
     assert field in text and words in text, text
     assert (await client.get("/api/devices/v")).status_code == 404  # nothing was changed
+
+
+async def test_a_falling_device_takes_set_points_below_its_zero(
+    client: httpx.AsyncClient,
+) -> None:
+    """A lab oxygen cell read as 10.0 mV at 20.9 %vol (zero 10, polarity falling): set points
+    at 19.5 / 18.0 %vol (9.33 / 8.61 mV) were refused, "no set points on a falling device",
+    so an oxygen deficiency could have no alarm (a newcomer). They are taken, as given, the
+    warning (low_set_point) above the critical one (high_set_point); a patch that turns a
+    rising device with rising set points to falling is refused, naming the field."""
+    body = {
+        "unit": "mV",
+        "zero": 10.0,
+        "polarity": "falling",
+        "low_set_point": 9.33,
+        "high_set_point": 8.61,
+    }
+    r = await client.put("/api/devices/o2", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["set_points"] == [9.33, 8.61], r.text
+    rising = {"unit": "mV", "zero": 10.0, "low_set_point": 11, "high_set_point": 12}
+    assert (await client.put("/api/devices/up", json=rising)).status_code == 200
+    r = await client.patch("/api/devices/up", json={"polarity": "falling"})
+    assert r.status_code == 422, r.text
+    fields = {e["field"] for e in r.json()["detail"]}
+    assert fields == {"low_set_point", "high_set_point"}, r.text
 
 
 async def test_a_patch_of_polarity_null_is_refused(client: httpx.AsyncClient) -> None:
