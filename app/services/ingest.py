@@ -766,7 +766,10 @@ class Ingestor:
             dropout = None
             if signals.states.dead_since:
                 axes = self.buffers.axes  # the levels are on the detection axis (a raw zero)
-                dropout = [signals.dropout(d, gas, axes.get(d)) for d, _, gas, _, _ in kept]
+                unit = self.safety.registry.profiles.unit
+                dropout = [
+                    signals.dropout(d, gas, axes.get(d), unit(d)) for d, _, gas, _, _ in kept
+                ]
                 dropout = dropout if any(dropout) else None
             await self.safety.on_readings(kept, clock, dropout)
         if kept and self.record is not None:

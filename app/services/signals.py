@@ -166,24 +166,46 @@ class SignalBank:
         for d in device_ids:
             self.last_reset.pop(d, None)
 
-    def dropout(self, device_id: str, gas: float, axis: Axis | None = None) -> str | None:
-        """Why the device's reading ``gas`` (as sent, in its unit) reads as a sensor at 0
+    def dropout(
+        self, device_id: str, gas: float, axis: Axis | None = None, unit: str = ""
+    ) -> str | None:
+        """Why the device's reading ``gas`` (as sent, in its ``unit``) reads as a sensor at 0
         (the ``dropout`` sensor fault: :meth:`app.ml.signal.SignalStates.dead_level`), or
         None (no such reading, or an unknown device). ``axis``: the device's detection axis
         (:func:`app.alerting.profiles.detected_gas`: a raw device's zero / polarity), on
-        which its level is learned, or None; the detail names the reading and level as
-        sent."""
+        which its level is learned, or None. Every number of the detail is as sent, with
+        the unit; on a device with an axis the 5 % rule is on the distance from its zero,
+        and the detail says so with both distances (it compared a reading of 10.002 mV
+        with a level of 7.67 mV "at or under 5 %" of it: the level's distance from the
+        zero, 2.33 mV, was meant; a newcomer)."""
         s = self.index.get(device_id)
         if s is None:
             return None
         level = self.states.dead_level(s, gas if axis is None else detected_gas(gas, axis))
         if level is None:
             return None
-        if axis is not None:
-            level = sent_gas(level, axis)
+        u = f" {unit}" if unit else ""
+        pct = f"{100 * DEAD_FRACTION:g} %"
+        if axis is None:
+            what = (
+                f"gas reads {gas:g}{u}, at or under {pct} of the device's clean level of "
+                f"{level:.6g}{u}"
+            )
+        else:
+            zero, gain = axis
+            way = "below" if gain < 0 else "above"
+            if gas == zero:
+                where = f"at the device's zero of {zero:g}{u}"
+            else:
+                side = "below" if gas < zero else "above"
+                where = f"{abs(gas - zero):.6g}{u} {side} the device's zero of {zero:g}{u}"
+            what = (
+                f"gas reads {gas:g}{u}, {where}: at or under {pct} of the clean level's "
+                f"distance from the zero in the direction of gas ({level:.6g}{u} {way} it; "
+                f"the clean level reads {float(sent_gas(level, axis)):.6g}{u})"
+            )
         return (
-            f"gas reads {gas:g}, at or under {100 * DEAD_FRACTION:g} % of the device's clean "
-            f"level of {level:.6g} for more than a dropout: is the sensor unplugged or dead, "
+            f"{what} for more than a dropout: is the sensor unplugged or dead, "
             "or is the gateway sending 0 for a missing value? Leaks are not seen meanwhile"
         )
 

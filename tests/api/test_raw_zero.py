@@ -148,6 +148,32 @@ async def test_zero_and_polarity_are_refused_naming_the_field_and_the_reason(
     assert (await client.get("/api/devices/v")).status_code == 404  # nothing was changed
 
 
+async def test_a_dropout_on_a_falling_device_names_its_numbers_on_the_axis_sent(
+    client: httpx.AsyncClient,
+) -> None:
+    """A newcomer's O2 cell (10.0 mV at 20.9 %vol, zero 10, falling) whose level had
+    followed a slow depletion to 7.67 mV got, once the air was restored, a ``dropout`` fault
+    saying "gas reads 10.002, at or under 5 % of the device's clean level of 7.67063": the
+    5 % is of the level's distance from the zero (on the detection axis), not of 7.67. The
+    detail gives both distances, the zero and the level as sent, each with the unit."""
+    t0 = 1_700_000_000.0
+    body = {"unit": "mV", "zero": 10.0, "polarity": "falling"}
+    assert (await client.put("/api/devices/o2-drop", json=body)).is_success
+    g = 7.5 + np.random.default_rng(7).normal(0, 0.02, 3600 + 1200 + 1200)
+    g[3600:4800] = 10.0
+    await post_scored(client, "o2-drop", g, t0, size=500)
+    raised = [e for e in await _events(client, "o2-drop") if e["reason"] == "dropout"]
+    assert raised, await _events(client, "o2-drop")
+    words = re.fullmatch(
+        r"gas reads 10 mV, at the device's zero of 10 mV: at or under 5 % of the clean "
+        r"level's distance from the zero in the direction of gas \((\S+) mV below it; the "
+        r"clean level reads (\S+) mV\) for more than a dropout: .*",
+        raised[0]["detail"],
+    )
+    assert words is not None, raised[0]["detail"]
+    assert 2.4 < float(words[1]) < 2.6 and 7.4 < float(words[2]) < 7.6, raised[0]["detail"]
+
+
 async def test_a_falling_device_takes_set_points_below_its_zero(
     client: httpx.AsyncClient,
 ) -> None:
@@ -296,5 +322,5 @@ async def test_a_ppb_sensor_near_0_is_a_dropout_fault_as_in_ppm(
             ("sensor_fault", "alert.resolved", "all clear"),
         ], (d, got)
     [raised, _] = await _events(client, "drop-ppb")
-    level = re.search(r"gas reads 10000, .* clean level of (\S+) ", raised["detail"])
+    level = re.search(r"gas reads 10000 ppb, .* clean level of (\S+) ppb ", raised["detail"])
     assert level is not None and 400_000 < float(level[1]) < 440_000, raised["detail"]  # ppb
