@@ -44,7 +44,8 @@ _ZERO = (
 )
 _POLARITY = (
     "Raw units only: the direction the output moves with gas, rising (default) or falling "
-    "(leak detection then measures zero - reading; a falling device has no set points)"
+    "(leak detection then measures zero - reading; the set points alarm at or below them, "
+    "high_set_point below low_set_point, both below the zero)"
 )
 
 
@@ -116,13 +117,17 @@ class Profile(BaseModel):
         allow_inf_nan=False,
         description="Warning set point in the device's unit: a raw unit (counts, mV), or "
         "ppm (ppb) for a ppm (ppb) device (a toxic gas's, H2S 10 ppm; instead of %LEL set "
-        "points)",
+        "points). A reading at or above it alarms; on a falling device (polarity falling) "
+        "at or below it, and it must be below the zero (an O2 cell at 10.0 mV at 20.9 %vol: "
+        "9.33 mV, 19.5 %vol)",
     )
     high_set_point: StrictFloat | None = Field(
         None,
         allow_inf_nan=False,
         description="Critical set point in the device's unit: a raw unit (counts, mV), "
-        "or ppm (ppb) for a ppm (ppb) device (H2S 50 ppm)",
+        "or ppm (ppb) for a ppm (ppb) device (H2S 50 ppm). Above low_set_point; on a "
+        "falling device (polarity falling) below it, alarming at or below it (the O2 cell's "
+        "8.61 mV, 18.0 %vol)",
     )
     zero: StrictFloat | None = Field(
         None, allow_inf_nan=False, description=_ZERO, examples=[1000.0]
@@ -142,8 +147,18 @@ class ProfilePatch(BaseModel):
     unit: Unit = "ppm"
     low_pct_lel: StrictFloat | None = Field(None, gt=0, le=100, allow_inf_nan=False)
     high_pct_lel: StrictFloat | None = Field(None, gt=0, le=100, allow_inf_nan=False)
-    low_set_point: StrictFloat | None = Field(None, allow_inf_nan=False)
-    high_set_point: StrictFloat | None = Field(None, allow_inf_nan=False)
+    low_set_point: StrictFloat | None = Field(
+        None,
+        allow_inf_nan=False,
+        description="Warning set point in the device's unit (see PUT); on a falling device "
+        "at or below it alarms",
+    )
+    high_set_point: StrictFloat | None = Field(
+        None,
+        allow_inf_nan=False,
+        description="Critical set point in the device's unit (see PUT); on a falling device "
+        "it is below low_set_point",
+    )
     zero: StrictFloat | None = Field(None, allow_inf_nan=False, description=_ZERO)
     polarity: Polarity = Field("rising", description=_POLARITY)
     enabled: StrictBool | None = Field(None, description="true or false; leave it out to keep it")
@@ -228,8 +243,9 @@ class DeviceInfo(BaseModel):
     lel_ppm: float | None = Field(description="LEL of its gas, ppm (null: gas not set)")
     unit: Unit = Field(description="Unit of its gas readings (its profile's unit)")
     set_points: tuple[float, float] | None = Field(
-        description="(low, high) in effect, in `unit`; null: no threshold rule (a raw-unit "
-        "device without set points of its own)"
+        description="(low, high) in effect, in `unit`: (warning, critical); null: no "
+        "threshold rule (a raw-unit device without set points of its own). On a falling "
+        "device (polarity falling) high is the smaller value: it alarms at or below them"
     )
     set_points_ppm: tuple[float, float] | None = Field(
         description="(low, high) in effect, ppm; null unless `unit` is ppm"
