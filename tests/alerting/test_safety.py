@@ -328,6 +328,60 @@ def test_a_centred_adc_zero_measures_the_deadband_and_the_on_delay_from_its_zero
     assert [(e.kind, e.reason) for e in lone] == [("sensor_fault", "spike")]
 
 
+def _o2(latch: bool = True) -> SafetyRules:
+    """Rules over a lab oxygen cell read as 10.0 mV at 20.9 %vol (zero 10, polarity
+    falling) with set points 9.33 / 8.61 mV (19.5 / 18.0 %vol), device "o2"."""
+    profiles = Profiles(low_ppm=5000, high_ppm=12500)
+    cell = DeviceProfile(
+        unit="mV", zero=10.0, polarity="falling", low_set_point=9.33, high_set_point=8.61
+    )
+    profiles.set("o2", cell)
+    return SafetyRules(SafetyConfig(latch_critical=latch), profiles=profiles)
+
+
+def test_a_falling_devices_on_delay_spike_and_all_clear_are_mirrored() -> None:
+    """A falling device alarms at or below its set points (a newcomer's O2 cell had none:
+    they were refused). The on-delay's near reading (9.665 mV, half way from the zero to
+    the warning set point), the deadband (9.464 mV) and the spike rule lie above the set
+    point: a jump from the zero to 9.2 mV waits for the next reading, a lone one between
+    two at the zero is a spike, and the warning clears 60 s after the gas is above 9.464."""
+    rules = _o2()
+    events = feed(rules, gas_only([10.0] * 30 + [9.2] * 10 + [9.4] * 100 + [10.0] * 100), "o2")
+    assert summary(events) == [
+        ("alert.raised", "warning", "active", "low"),
+        ("alert.resolved", "warning", "resolved", "all clear"),
+    ]
+    assert "confirmed by the next reading" in (events[0].detail or "")
+    assert "at or below the warning set point 9.33 mV" in (events[0].detail or "")
+    assert events[0].ts == T0 + 30 and events[1].ts == T0 + 140 + 60  # 9.4 is no clear
+    assert events[1].detail == "gas above 9.464 mV for 60 s"
+    lone = feed(rules, gas_only([10.0, 9.2, 10.0]), "o2", t0=T0 + 4000)
+    assert [(e.kind, e.reason) for e in lone] == [("sensor_fault", "spike")]
+    assert "9.2 mV at" in (lone[0].detail or "") and "<= set point 9.33 mV" in (
+        lone[0].detail or ""
+    )
+    assert "both above 9.665 mV" in (lone[0].detail or "")
+
+
+def test_a_falling_devices_critical_de_escalates_above_its_clear_limit() -> None:
+    """Without latching, the falling O2 cell's critical alarm (at or below 8.61 mV)
+    de-escalates once the gas stays above 8.888 mV (the high set point less 20 % of its
+    distance from the zero, mirrored) for the off-delay; the peak is the lowest reading.
+    A reading refused for its stamp raises at or below the set point only."""
+    rules = _o2(latch=False)
+    events = feed(rules, gas_only([9.2] * 5 + [8.5] * 5 + [8.9] * 120), "o2")
+    assert summary(events) == [
+        ("alert.raised", "warning", "active", "low"),
+        ("alert.updated", "critical", "active", "escalated"),
+        ("alert.updated", "warning", "active", "de-escalated"),
+    ]
+    assert events[2].ts == T0 + 10 + 60 and events[2].detail == "gas above 8.888 mV for 60 s"
+    assert events[2].episode is not None and events[2].episode.peak_gas_ppm == 8.5
+    late = _o2()
+    assert late.check_late("o2", T0, 9.5, at=T0 + 1) == []
+    assert [e.severity for e in late.check_late("o2", T0, 8.0, at=T0 + 1)] == ["critical"]
+
+
 def test_the_high_set_points_de_escalation_is_measured_from_the_zero() -> None:
     """Without latching, a critical alarm de-escalates once the gas stays under the high set
     point's clear limit for the off-delay: ``40,960 * 0.8`` = 32,768 counts on the centred
