@@ -1660,6 +1660,14 @@ class SignalStates(Columns):
         and its scale back. A rise towards that band is carried: the level follows it while it
         stays under the band and keeps rising, and while it stands at :data:`RETURN_NEAR`
         of the old level or more, for as long as that level is kept (:data:`FELL_KEEP_S`).
+        A fall again far below the carried level (a cold store's door opened again while its
+        CO2 refilled) is followed down, and the next rise carried from there; a rise of 2
+        noise scales or +5 % (a quarter of the gate's ratio) within :data:`RETURN_SETTLE_S`
+        is still rising (until 2 Dec such a fall taught nothing, the carry stood still while
+        the air refilled back past it, and the refill was then judged from the first fall's
+        air: critical leak alerts open for hours, 19 and 18 in 216 device-hours of a cold
+        store and a produce truck at 60 s, now 0: ``python -m bench.field_kinds --only
+        doors``; newcomer of 2 Dec 19:45).
         A rise that stops under that for :data:`RETURN_SETTLE_S` is a leak on the dipped air:
         the level goes back to where the carry began; so is a carried rise that passes above
         the band within :data:`RETURN_SETTLE_S` of putting the old level back (a leak ramp
@@ -1696,9 +1704,16 @@ class SignalStates(Columns):
                 self._judge_from(s, base)
             return
         carrying = base == base
-        if carrying and not self.level[s] < mark + z * self.scale[s]:
+        # still rising: 2 noise scales or +5 % (a quarter of the gate's ratio) in the settle
+        rise = min(0.5 * z * self.scale[s], math.expm1(0.25 * self.cfg.min_log_ratio) * (mark + 1))
+        if carrying and not self.level[s] < mark + rise:
             since = e[6] = now  # the carried rise is still rising
             e[7] = self.level[s]
+        elif carrying and x <= self.level[s] - z * self.scale[s]:
+            # fallen again under the carried level (a door opened again while a cold
+            # store's air came back): the carry follows it down, and rides the next rise
+            since = e[6] = now
+            self.level[s] = e[7] = x
         fallen = base if carrying else self.level[s]
         dead = fallen <= DEAD_FRACTION * lv0
         if dead and not carrying:
