@@ -47,6 +47,16 @@ LIST_EXAMPLES = {
     "allowed_origins": '["https://ops.example"]',
 }
 RANGE_EXAMPLES = {"gas_range_ppm": "[0, 60000]", "temp_range_c": "[-40, 85]"}
+#: An example of ``ingest_rate_limit``, and the parts of ``limits`` notation
+#: (``limits.util.SINGLE_EXPR``: count, "/" or "per", optional multiples, period).
+RATE_EXAMPLE = "200/second;5000/minute"
+RATE_SEPARATOR = re.compile(r"[,;|]")
+RATE_ITEM = re.compile(r"([0-9]+)\s*(?:/|\s*per\s*)\s*([0-9]+)?\s*([a-z]+)", re.IGNORECASE)
+
+
+def shown_setting(text: str, limit: int = 40) -> str:
+    """``text`` quoted for a refusal, cut to ``limit`` characters and ``...``."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _store_url_usable(url: str, scheme: str) -> str:
@@ -159,7 +169,9 @@ class Settings(BaseSettings):
         "",
         description="Messages per API key on /api/readings and /ws/readings, in `limits` "
         'notation ("200/second;5000/minute"); empty = no limit. Counted per key '
-        "(app/services/ratelimit.py rate_key: the API key, else the client address)",
+        "(app/services/ratelimit.py rate_key: the API key, else the client address). Each "
+        "limit allows at least 1 message over at least 1 period (0/second and 1/0second are "
+        "refused at start-up)",
     )
     torch_threads: int = Field(
         1,
@@ -606,11 +618,38 @@ class Settings(BaseSettings):
     @field_validator("ingest_rate_limit")
     @classmethod
     def _rate_limit_parses(cls, spec: str) -> str:
-        if spec.strip():
-            try:
-                parse_many(spec)
-            except ValueError as exc:
-                raise ValueError(f"not in limits notation (e.g. 200/second): {exc}") from None
+        """``limits`` notation, every limit allowing at least one message per at least one
+        period: ``limits`` parses ``0/second`` (then every message was refused 429 forever,
+        a 20,000 ppm reading never reaching the set points) and reads ``1/0second`` as
+        ``1/second`` (newcomer of 2 Dec).
+
+        Raises:
+            ValueError: not in the notation, or a limit of 0 messages or 0 periods.
+        """
+        if not spec.strip():
+            return ""
+        try:
+            parse_many(spec)
+        except ValueError:
+            raise ValueError(
+                f"not in limits notation: write <count>/<period> such as {RATE_EXAMPLE}"
+            ) from None
+        for one in RATE_SEPARATOR.split(spec):
+            match = RATE_ITEM.fullmatch(one.strip())
+            if match is None:  # parse_many took it; not ours to second-guess
+                continue
+            count, multiples = match.group(1), match.group(2)
+            if int(count) == 0:
+                raise ValueError(
+                    f"{shown_setting(one.strip())} allows no message at all (every reading "
+                    f"would be refused 429): the count must be at least 1, such as "
+                    f"{RATE_EXAMPLE}; leave it empty for no limit"
+                )
+            if multiples is not None and int(multiples) == 0:
+                raise ValueError(
+                    f"{shown_setting(one.strip())} counts over 0 periods: the number before "
+                    f"the period must be at least 1 (or left out), such as {RATE_EXAMPLE}"
+                )
         return spec.strip()
 
     # MQTT ingress (app/services/mqtt.py): off unless a broker is named.

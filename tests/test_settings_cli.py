@@ -236,3 +236,37 @@ def test_a_database_url_that_cannot_work_is_one_line_not_a_traceback(
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("gasleak: bad setting GASLEAK_DATABASE_URL: "), line
     assert words in line and "secret" not in line, line
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("0/second", "'0/second' allows no message at all"),
+        ("00 per minute", "'00 per minute' allows no message at all"),
+        ("200/second;0/minute", "'0/minute' allows no message at all"),
+        ("1/0second", "'1/0second' counts over 0 periods"),
+        ("5/0 minutes", "'5/0 minutes' counts over 0 periods"),
+        ("abc", "not in limits notation"),
+    ],
+)
+def test_a_rate_limit_that_refuses_everything_is_refused_at_start_up(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, spec: str, words: str
+) -> None:
+    """GASLEAK_INGEST_RATE_LIMIT=0/second started, then every reading was refused 429
+    forever (a 20,000 ppm reading never reached the set points); 1/0second was read as
+    1/second (newcomer of 2 Dec). Both are one line at start-up, exit 2."""
+    monkeypatch.setenv("GASLEAK_INGEST_RATE_LIMIT", spec)
+    with pytest.raises(ValidationError):  # first: main would start the server
+        Settings()
+    assert main(["--mode", "serve", "--port", "1"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("gasleak: bad setting GASLEAK_INGEST_RATE_LIMIT: "), line
+    assert words in line, line
+
+
+@pytest.mark.parametrize("spec", ["", "200/second", "200/second;5000/minute", "1 per 5 minutes"])
+def test_a_rate_limit_that_allows_messages_is_taken(
+    monkeypatch: pytest.MonkeyPatch, spec: str
+) -> None:
+    monkeypatch.setenv("GASLEAK_INGEST_RATE_LIMIT", spec)
+    assert Settings().ingest_rate_limit == spec
