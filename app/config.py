@@ -47,6 +47,19 @@ LIST_EXAMPLES = {
     "allowed_origins": '["https://ops.example"]',
 }
 RANGE_EXAMPLES = {"gas_range_ppm": "[0, 60000]", "temp_range_c": "[-40, 85]"}
+#: The settings that null turns off (each description says "null = ..."); in the
+#: environment ``null`` (any case; ``none`` too) is that null: pydantic-settings passes the
+#: text on, and ``GASLEAK_REMINDER_INTERVAL_S=null`` was "Input should be a valid number"
+#: (newcomer of 2 Dec).
+NULL_IS_OFF = (
+    "max_devices_per_key",
+    "reminder_interval_s",
+    "alert_critical_gas_ppm",
+    "alert_worsen_factor",
+    "alert_escalate_after_s",
+    "mqtt_url",
+)
+NULL_WORDS = frozenset({"null", "none"})
 #: An example of ``ingest_rate_limit``, and the parts of ``limits`` notation
 #: (``limits.util.SINGLE_EXPR``: count, "/" or "per", optional multiples, period).
 RATE_EXAMPLE = "200/second;5000/minute"
@@ -521,6 +534,24 @@ class Settings(BaseSettings):
             )
         return v
 
+    @field_validator(*NULL_IS_OFF[:-1], mode="before")
+    @classmethod
+    def _null_is_off(cls, v: object) -> object:
+        """``null`` or ``none`` (any case) in the environment is null, the setting's off
+        value (:data:`NULL_IS_OFF`).
+
+        Raises:
+            ValueError: an empty variable, which is neither a number nor null (taken as
+                off, a compose default of "" would silently turn a safety feature off).
+        """
+        if not isinstance(v, str):
+            return v
+        if v.strip().lower() in NULL_WORDS:
+            return None
+        if not v.strip():
+            raise ValueError("is empty: give a number, or null to turn it off")
+        return v
+
     @field_validator(*LIST_EXAMPLES, *RANGE_EXAMPLES, mode="before")
     @classmethod
     def _json_list(cls, v: object, info: ValidationInfo) -> object:
@@ -717,8 +748,8 @@ class Settings(BaseSettings):
     @field_validator("mqtt_url", mode="before")
     @classmethod
     def _mqtt_url(cls, url: str | None) -> str | None:
-        if url == "":
-            return None  # an empty variable (docker compose without the mqtt profile)
+        if url == "" or (isinstance(url, str) and url.strip().lower() in NULL_WORDS):
+            return None  # null, or an empty variable (docker compose without the mqtt profile)
         if url is not None:
             u = urlsplit(url)
             if u.scheme not in ("mqtt", "mqtts") or not u.hostname:

@@ -270,3 +270,38 @@ def test_a_rate_limit_that_allows_messages_is_taken(
 ) -> None:
     monkeypatch.setenv("GASLEAK_INGEST_RATE_LIMIT", spec)
     assert Settings().ingest_rate_limit == spec
+
+
+@pytest.mark.parametrize("word", ["null", "None", "none", "NULL"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "reminder_interval_s",
+        "max_devices_per_key",
+        "alert_critical_gas_ppm",
+        "alert_worsen_factor",
+        "alert_escalate_after_s",
+        "mqtt_url",
+    ],
+)
+def test_null_turns_off_the_settings_that_say_null_is_off(
+    monkeypatch: pytest.MonkeyPatch, field: str, word: str
+) -> None:
+    """README and the descriptions say null turns reminders off, but
+    GASLEAK_REMINDER_INTERVAL_S=null (None, none) was "Input should be a valid number"
+    (newcomer of 2 Dec)."""
+    assert "null" in str(Settings.model_fields[field].description)
+    monkeypatch.setenv(f"GASLEAK_{field.upper()}", word)
+    assert getattr(Settings(), field) is None
+
+
+def test_an_empty_number_setting_that_null_turns_off_is_refused_naming_null(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GASLEAK_REMINDER_INTERVAL_S", "")
+    assert main(["--mode", "serve", "--port", "1"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == (
+        "gasleak: bad setting GASLEAK_REMINDER_INTERVAL_S: is empty: give a number, or null "
+        "to turn it off"
+    ), line
