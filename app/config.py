@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from collections.abc import Iterable
 from functools import lru_cache
@@ -104,6 +105,48 @@ def _store_url_usable(url: str, scheme: str) -> str:
     return url
 
 
+#: The first 16 bytes of every SQLite database file (sqlite.org/fileformat.html 1.3.1).
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _db_path_usable(path: Path) -> str | None:
+    """Why the store cannot open or create its SQLite file at ``path``, or None.
+
+    ``path`` must be a regular file that is an SQLite database (or empty) and that this
+    process may read and write, or not exist yet, under folders this process may create
+    it in (the store makes missing folders). ``GASLEAK_DB_PATH=/tmp`` died in a 222-line
+    traceback, exit 3, in ``--mode serve`` and 163 lines, exit 1, in ``--mode keys list``
+    (newcomer of 2 Dec). Decided from the file system without writing to it.
+    """
+    shown = shown_setting(str(path), 70)
+    if path.exists():
+        if path.is_dir():
+            return f"{shown} is a folder: name the SQLite file, such as {path / 'gasleak.db'}"
+        if not path.is_file():
+            return f"{shown} is not a regular file: name an SQLite file"
+        if not os.access(path, os.R_OK | os.W_OK):
+            return f"{shown} cannot be read and written by this process (user id {os.getuid()})"
+        try:
+            with path.open("rb") as f:
+                head = f.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            return f"{shown} cannot be read: {exc.strerror}"
+        if head and head != SQLITE_HEADER:
+            return f"{shown} is not an SQLite database: name a new or an SQLite file"
+        return None
+    folder = path.parent
+    while not folder.exists():  # the store makes the missing folders, under the first one
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{shown} cannot be made: {shown_setting(str(folder), 70)} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (
+            f"{shown} cannot be made: this process (user id {os.getuid()}) may not write in "
+            f"{shown_setting(str(folder), 70)}"
+        )
+    return None
+
+
 class Settings(BaseSettings):
     """Every tunable of the service. Defaults follow the seed design (window 60, raise at
     probability >= 0.7 for 3 consecutive windows) unless stated.
@@ -111,7 +154,8 @@ class Settings(BaseSettings):
     Raises:
         pydantic.ValidationError: on a bad value (a number that is not finite, a list
             setting that is not a JSON list, a ``database_url`` scheme the store does not
-            run on) or when ``alert_clear_probability`` is not below
+            run on, a ``db_path`` the store cannot open or create: see
+            :func:`_db_path_usable`) or when ``alert_clear_probability`` is not below
             ``alert_raise_probability``.
     """
 
@@ -775,6 +819,8 @@ class Settings(BaseSettings):
                 f"threshold_low_ppm ({self.threshold_low_ppm:g}) must be below "
                 f"threshold_high_ppm ({self.threshold_high_ppm:g})"
             )
+        if not self.database_url and (why := _db_path_usable(self.db_path)) is not None:
+            raise ValueError(f"db_path {why}")
         if self.cluster_nats_url and not (self.database_url or "").startswith("postgresql"):
             raise ValueError(
                 "cluster_nats_url needs database_url on PostgreSQL (the replicas share one "

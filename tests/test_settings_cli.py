@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -305,3 +306,62 @@ def test_an_empty_number_setting_that_null_turns_off_is_refused_naming_null(
         "gasleak: bad setting GASLEAK_REMINDER_INTERVAL_S: is empty: give a number, or null "
         "to turn it off"
     ), line
+
+
+@pytest.mark.parametrize("mode", [["--mode", "serve", "--port", "1"], ["--mode", "keys", "list"]])
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda d: d, "is a folder: name the SQLite file, such as "),
+        (lambda d: _file(d / "notes.txt", b"not a database"), "is not an SQLite database"),
+        (lambda d: _file(d / "f", b"") / "sub" / "g.db", "cannot be made: "),
+    ],
+)
+def test_a_db_path_the_store_cannot_open_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    make: Callable[[Path], Path],
+    words: str,
+    mode: list[str],
+) -> None:
+    """GASLEAK_DB_PATH=/tmp (a folder) died in a 222-line traceback, exit 3, in --mode
+    serve and 163 lines, exit 1, in --mode keys list (newcomer of 2 Dec)."""
+    monkeypatch.setenv("GASLEAK_DB_PATH", str(make(tmp_path)))
+    with pytest.raises(ValidationError):  # first: main would start the server
+        Settings()
+    assert main(mode) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("gasleak: bad setting GASLEAK_DB_PATH: db_path "), line
+    assert words in line, line
+
+
+def _file(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_a_db_path_in_a_folder_this_process_may_not_write_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """(os.access is replaced: the tests may run as root, who may write anywhere.)"""
+    monkeypatch.setattr("app.config.os.access", lambda *_a, **_k: False)
+    monkeypatch.setenv("GASLEAK_DB_PATH", str(tmp_path / "new" / "g.db"))
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    [line] = setting_errors(caught.value)
+    assert line.startswith("bad setting GASLEAK_DB_PATH: db_path "), line
+    assert "may not write in" in line, line
+
+
+def test_a_new_or_sqlite_db_path_is_taken_and_database_url_overrides_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GASLEAK_DB_PATH", str(tmp_path / "a" / "b" / "g.db"))
+    Settings()
+    _file(tmp_path / "s.db", b"SQLite format 3\x00" + bytes(100))
+    monkeypatch.setenv("GASLEAK_DB_PATH", str(tmp_path / "s.db"))
+    Settings()
+    monkeypatch.setenv("GASLEAK_DB_PATH", str(tmp_path))
+    monkeypatch.setenv("GASLEAK_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/u.db")
+    Settings()
