@@ -147,6 +147,32 @@ def _db_path_usable(path: Path) -> str | None:
     return None
 
 
+#: The schemes ``nats.connect`` takes for a server (``cluster_nats_url``).
+NATS_SCHEMES = ("nats", "tls", "ws", "wss")
+
+
+def _url_reason(url: str, schemes: tuple[str, ...], example: str) -> str | None:
+    """Why ``url`` cannot be connected to, or None: its scheme must be one of ``schemes``,
+    it must name a host, and a port, if given, must be a number from 1 to 65535.
+    ``GASLEAK_WEBHOOK_URLS='["http://127.0.0.1:99999/x"]'`` started, then every event was
+    retried for a day; ``GASLEAK_MQTT_URL=mqtt://h:0`` was taken (newcomer of 2 Dec). The
+    reason names the scheme, host and port only, never the path or query (a token)."""
+    parsed = urlsplit(url.strip())
+    if parsed.scheme.lower() not in schemes:
+        got = f"scheme {shown_setting(parsed.scheme, 20)}" if parsed.scheme else "no scheme"
+        return f"has {got}: expected {' or '.join(s + '://' for s in schemes)}, such as {example}"
+    if not parsed.hostname:
+        return f"names no host: expected such as {example}"
+    try:
+        port = parsed.port  # None when not given; ValueError when not a number 0-65535
+    except ValueError:
+        given = parsed.netloc.rpartition(":")[2]
+        return f"port {shown_setting(given, 20)} is not a port (a number 1-65535)"
+    if port is not None and not 1 <= port <= 65535:
+        return f"port {port} is not a port (a number 1-65535)"
+    return None
+
+
 class Settings(BaseSettings):
     """Every tunable of the service. Defaults follow the seed design (window 60, raise at
     probability >= 0.7 for 3 consecutive windows) unless stated.
@@ -649,6 +675,9 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"allowed origin {o!r} must be scheme://host[:port] (no path, no '*')"
                 )
+            why = _url_reason(o, ("http", "https"), "https://ops.example")
+            if why is not None:
+                raise ValueError(f"allowed origin {o!r} {why}")
         return [o.lower() for o in v]
 
     # Cluster mode (docs/CLUSTER.md): off unless cluster_nats_url is set.
@@ -689,6 +718,16 @@ class Settings(BaseSettings):
     cluster_stream_max_age_s: float = Field(
         3_600.0, gt=0, description="Readings kept in the JetStream stream, s"
     )
+
+    @field_validator("cluster_nats_url")
+    @classmethod
+    def _nats_url(cls, url: str | None) -> str | None:
+        """A NATS server URL, nats://host[:port] (or tls, ws, wss), with a port 1-65535."""
+        if url:
+            why = _url_reason(url, NATS_SCHEMES, "nats://host:4222")
+            if why is not None:
+                raise ValueError(why)
+        return url
 
     @field_validator("ingest_rate_limit")
     @classmethod
@@ -795,10 +834,9 @@ class Settings(BaseSettings):
         if url == "" or (isinstance(url, str) and url.strip().lower() in NULL_WORDS):
             return None  # null, or an empty variable (docker compose without the mqtt profile)
         if url is not None:
-            u = urlsplit(url)
-            if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
-                raise ValueError("expected mqtt://host[:port] or mqtts://host[:port]")
-            u.port  # noqa: B018 - raises ValueError on a port that is not a number
+            why = _url_reason(url, ("mqtt", "mqtts"), "mqtt://host:1883 or mqtts://host:8883")
+            if why is not None:
+                raise ValueError(why)
         return url
 
     @model_validator(mode="after")
@@ -827,13 +865,15 @@ class Settings(BaseSettings):
                 "event log); SQLite is one process's store"
             )
         allowed = {h.lower() for h in self.webhook_allowed_hosts}
-        for url in self.webhook_urls:
+        for i, url in enumerate(self.webhook_urls):
+            why = _url_reason(url, ("http", "https"), LIST_EXAMPLES["webhook_urls"][2:-2])
+            if why is not None:
+                raise ValueError(f"webhook_urls[{i}] {why}")
             parsed = urlsplit(url)
-            if parsed.scheme not in ("http", "https") or not parsed.hostname:
-                raise ValueError(f"webhook_urls: {url!r} is not an http(s) URL with a host")
+            assert parsed.hostname is not None  # checked by _url_reason
             if allowed and parsed.hostname.lower() not in allowed:
                 raise ValueError(
-                    f"webhook_urls: {url!r}: host {parsed.hostname!r} is not in "
+                    f"webhook_urls[{i}]: host {parsed.hostname!r} is not in "
                     f"webhook_allowed_hosts {sorted(allowed)}"
                 )
         return self

@@ -365,3 +365,47 @@ def test_a_new_or_sqlite_db_path_is_taken_and_database_url_overrides_it(
     monkeypatch.setenv("GASLEAK_DB_PATH", str(tmp_path))
     monkeypatch.setenv("GASLEAK_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/u.db")
     Settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("WEBHOOK_URLS", '["http://127.0.0.1:99999/x?t=secret"]', "port '99999' is not a port"),
+        ("WEBHOOK_URLS", '["https://ops.example/a", "http://h:0/x"]', "[1] port 0 is not"),
+        ("WEBHOOK_URLS", '["https://h:abc/secret"]', "port 'abc' is not a port"),
+        ("WEBHOOK_URLS", '["ftp://h/secret"]', "has scheme 'ftp': expected http://"),
+        ("MQTT_URL", "mqtt://h:0", "port 0 is not a port (a number 1-65535)"),
+        ("MQTT_URL", "mqtts://h:65536", "port '65536' is not a port"),
+        ("MQTT_URL", "tcp://h:1883", "has scheme 'tcp': expected mqtt://"),
+        ("CLUSTER_NATS_URL", "nats://h:0", "port 0 is not a port"),
+        ("CLUSTER_NATS_URL", "redis://h:6379", "has scheme 'redis': expected nats://"),
+        ("ALLOWED_ORIGINS", '["https://ops.example:99999"]', "port '99999' is not a port"),
+    ],
+)
+def test_a_url_setting_with_an_impossible_port_or_scheme_is_refused_at_start_up(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    value: str,
+    words: str,
+) -> None:
+    """GASLEAK_WEBHOOK_URLS='["http://127.0.0.1:99999/x"]' started, then every event was
+    retried for a day; GASLEAK_MQTT_URL=mqtt://h:0 was accepted (newcomer of 2 Dec). One
+    line, exit 2, naming no path or query."""
+    monkeypatch.setenv(f"GASLEAK_{name}", value)
+    with pytest.raises(ValidationError):  # first: main would start the server
+        Settings()
+    assert main(["--mode", "serve", "--port", "1"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"gasleak: bad setting GASLEAK_{name}: "), line
+    assert words in line and "secret" not in line, line
+
+
+def test_url_settings_with_a_port_in_range_or_none_are_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GASLEAK_WEBHOOK_URLS", '["https://h:65535/x", "http://h/x"]')
+    monkeypatch.setenv("GASLEAK_MQTT_URL", "mqtts://h")
+    monkeypatch.setenv("GASLEAK_ALLOWED_ORIGINS", '["http://h:1"]')
+    s = Settings()
+    assert (s.mqtt_url, s.allowed_origins) == ("mqtts://h", ["http://h:1"])
