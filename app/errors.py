@@ -392,7 +392,8 @@ def _param_error(es: list[dict[str, Any]]) -> dict[str, Any]:
     else:
         reason = pydantic_errors([{**first, "loc": ()}])[0]["reason"]
     if len(loc) > 2 and isinstance(loc[2], int) and "input" in first:
-        reason += f"; got {first['input']!r}"
+        got = first["input"]
+        reason += f"; got {shown(got) if isinstance(got, str) else shown(repr(got), quote=False)}"
     return {"field": name, "reason": reason, "type": first["type"]}
 
 

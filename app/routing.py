@@ -33,6 +33,7 @@ from starlette.responses import Response
 
 from app.errors import InvalidRequest, TooLarge, UnsupportedMediaType, too_large_detail
 from app.jsonio import loads_strict
+from app.schemas.times import shown
 
 
 def _parsed(content_type: str) -> email.message.Message:
@@ -64,7 +65,7 @@ def require_json(request: Request) -> None:
     value = request.headers.get("content-type")
     msg = _parsed(value or "")
     if not value or not _json_type(msg):
-        got = f"got {value!r}" if value else "the header is missing"
+        got = f"got {shown(value)}" if value else "the header is missing"
         raise UnsupportedMediaType(
             [
                 {
@@ -93,7 +94,7 @@ def require_json(request: Request) -> None:
             [
                 {
                     "field": "content-encoding",
-                    "reason": f"bodies are taken uncompressed (identity); got {coding!r}",
+                    "reason": f"bodies are taken uncompressed (identity); got {shown(coding)}",
                     "type": "unsupported_media_type",
                 }
             ]

@@ -31,6 +31,7 @@ from starlette.datastructures import Headers
 
 from app.deps import StateDep
 from app.errors import Forbidden, Unauthorized
+from app.schemas.times import shown
 from app.services.audit import AuditLog
 from app.services.keys import KeyService
 from app.services.principal import ADMIN, INGEST, OPERATE, READ, Principal, Role
@@ -201,8 +202,8 @@ async def authorize_ws(ws: WebSocket, roles: Collection[Role]) -> Principal | No
             [
                 {
                     "field": "Origin",
-                    "reason": f"{ws.headers.get('origin')!r} is neither this service's origin "
-                    "nor on GASLEAK_ALLOWED_ORIGINS",
+                    "reason": f"{shown(ws.headers.get('origin') or '')} is neither this "
+                    "service's origin nor on GASLEAK_ALLOWED_ORIGINS",
                     "type": "origin",
                 }
             ],

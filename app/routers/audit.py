@@ -11,6 +11,7 @@ from app.errors import InvalidRequest, cursor_position
 from app.routing import StrictRoute
 from app.schemas.auth import KEY_ID_PATTERN, Actor, AuditAction, AuditEntry, AuditPage
 from app.schemas.readings import iso
+from app.schemas.times import shown
 from app.security import AdminDep, AuditDep
 
 router = APIRouter(tags=["auth"], route_class=StrictRoute)
@@ -47,7 +48,7 @@ async def list_audit(
             [
                 {
                     "field": "key_id",
-                    "reason": f"{key_id!r} is not a key id: a key id is 16 lowercase hex "
+                    "reason": f"{shown(key_id)} is not a key id: a key id is 16 lowercase hex "
                     "characters, or bootstrap (GET /api/keys lists them)",
                     "type": "string_pattern_mismatch",
                 }

@@ -15,7 +15,7 @@ from app.schemas.alerts import Kind
 from app.schemas.devices import DeviceInfo, DevicePage, Profile, ProfilePatch
 from app.schemas.history import HistoryPoint, ReadingsHistory
 from app.schemas.readings import DEVICE_ID_PATTERN, iso
-from app.schemas.times import LINE, UtcDateTime
+from app.schemas.times import LINE, UtcDateTime, shown
 from app.security import VIEWER, AdminDep, AuditDep
 
 router = APIRouter(tags=["devices"], route_class=StrictRoute)
@@ -224,7 +224,7 @@ async def get_readings(
     newcomer of 1 Dec 11:40); a known device with no reading in the range is an empty list."""
     last = await repo.last_ts(device_id)
     if last is None and not devices.known(device_id):
-        raise NotFound(f"device {device_id!r} is not known and has no stored reading")
+        raise NotFound(f"device {shown(device_id)} is not known and has no stored reading")
     t1 = end.timestamp() if end else (float(last) + 1e-3 if last is not None else time.time())
     t0 = start.timestamp() if start else t1 - DEFAULT_SPAN_S
     if not t0 < t1:

@@ -13,6 +13,7 @@ from app.errors import Conflict, NotFound
 from app.routing import StrictRoute
 from app.schemas.readings import DEVICE_ID_PATTERN, iso
 from app.schemas.signals import BaselineReset, BaselineResetDone
+from app.schemas.times import shown
 from app.security import AuditDep, OperatorDep
 
 router = APIRouter(tags=["devices"], route_class=StrictRoute)
@@ -54,14 +55,14 @@ async def reset_baseline(
     Operators and admins only; audited."""
     await scored_so_far(state)  # a leak in readings already posted counts as open
     if state.buffers.signals.index.get(device_id) is None:
-        raise NotFound(f"device {device_id!r} is not tracked")
+        raise NotFound(f"device {shown(device_id)} is not tracked")
     open_leak = state.policy.open_alert(device_id)
     if open_leak is not None and not body.force:
         raise Conflict(
             [
                 {
                     "field": "force",
-                    "reason": f"device {device_id!r} has an open leak alert "
+                    "reason": f"device {shown(device_id)} has an open leak alert "
                     f"{open_leak.alert_id} ({open_leak.severity}, {open_leak.state}): a level "
                     "learned now would be the leak's own gas and the alert would resolve "
                     "'all clear' on it; send force=true to reset anyway and resolve that "

@@ -28,6 +28,7 @@ from app.schemas.alerts import (
     EventOut,
 )
 from app.schemas.readings import iso
+from app.schemas.times import shown
 from app.services.eventlog import EventLog
 from app.store import Store
 
@@ -182,7 +183,7 @@ class AlertService:
         """
         row = await self.store.get_alert(alert_id)
         if row is None:
-            raise NotFound(f"alert {alert_id!r} does not exist")
+            raise NotFound(f"alert {shown(alert_id)} does not exist")
         events = await self.store.events_of_alert(alert_id)
         return AlertDetail(
             **to_alert(self._live(row)).model_dump(),
@@ -227,13 +228,13 @@ class AlertService:
         async with self.store.write_lock:
             row = await self.store.get_alert(alert_id)
             if row is None:
-                raise NotFound(f"alert {alert_id!r} does not exist")
+                raise NotFound(f"alert {shown(alert_id)} does not exist")
             if row["state"] == AlertState.RESOLVED:
-                raise Conflict(f"alert {alert_id!r} is resolved; nothing to acknowledge")
+                raise Conflict(f"alert {shown(alert_id)} is resolved; nothing to acknowledge")
             if row["state"] == AlertState.ACKNOWLEDGED:
                 raise Conflict(
-                    f"alert {alert_id!r} was already acknowledged by "
-                    f"{row['ack_author']!r} at {iso(row['ack_at'])}"
+                    f"alert {shown(alert_id)} was already acknowledged by "
+                    f"{shown(row['ack_author'])} at {iso(row['ack_at'])}"
                 )
             ack, now, device = Ack(author, comment), self.clock(), row["device_id"]
             events: list[AlertEvent] | None

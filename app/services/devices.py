@@ -11,6 +11,7 @@ from app.alerting.view import DeviceAlertView
 from app.errors import Conflict, GasleakError, NotFound
 from app.schemas.devices import DeviceInfo, DevicePage, OpenAlertOut, Profile, ProfilePatch
 from app.schemas.readings import iso
+from app.schemas.times import shown
 from app.services.buffers import DeviceBuffers
 from app.services.registry import Registry, check_profile
 
@@ -56,7 +57,7 @@ class DeviceService:
         """
         info = self.buffers.info(device_id)
         if info is None and device_id not in self.registry.profiles:
-            raise NotFound(f"device {device_id!r} is not known")
+            raise NotFound(f"device {shown(device_id)} is not known")
         return self._info(device_id, info)
 
     def _info(self, device_id: str, info: dict[str, Any] | None) -> DeviceInfo:
@@ -234,7 +235,7 @@ class DeviceService:
                 [
                     {
                         "field": "zero" if old.zero != new.zero else "polarity",
-                        "reason": f"device {device_id!r} has an open leak alert: "
+                        "reason": f"device {shown(device_id)} has an open leak alert: "
                         f"{'; '.join(held)}; its levels are measured from the old zero "
                         f"({what}). Resolve it first, or send force=true to resolve it now "
                         "as zero_changed",
@@ -268,7 +269,7 @@ class DeviceService:
                 [
                     {
                         "field": "unit",
-                        "reason": f"device {device_id!r} has open alerts in {old}: "
+                        "reason": f"device {shown(device_id)} has open alerts in {old}: "
                         f"{'; '.join(held)}; their values and set points are in {old}, not "
                         f"{new}. Resolve them first, or send force=true to resolve them now "
                         "as unit_changed",
@@ -327,7 +328,7 @@ class DeviceService:
                 [
                     {
                         "field": "low_set_point",
-                        "reason": f"device {device_id!r} has an open threshold alarm: "
+                        "reason": f"device {shown(device_id)} has an open threshold alarm: "
                         f"{'; '.join(held)}; without set points nothing could clear it. "
                         "Resolve it first, or send force=true to resolve it now as "
                         "set_points_removed",

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import Conflict, NotFound, Unavailable
+from app.schemas.times import shown
 from app.services.audit import AuditLog
 from app.services.principal import Principal, Role
 from app.store.auth import KeysRepo
@@ -140,8 +141,10 @@ class KeyService:
         if not await self.repo.revoke(key_id, by=by.label, now=time.time()):
             row = await self.repo.get(key_id)
             if row is None:
-                raise NotFound(f"key {key_id!r} does not exist")
-            raise Conflict([{"field": "key_id", "reason": f"key {key_id!r} is already revoked"}])
+                raise NotFound(f"key {shown(key_id)} does not exist")
+            raise Conflict(
+                [{"field": "key_id", "reason": f"key {shown(key_id)} is already revoked"}]
+            )
         self._cache.pop(key_id, None)
         await self.audit.record(by, "key.revoke", target=key_id)
         row = await self.repo.get(key_id)

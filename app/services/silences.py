@@ -10,6 +10,7 @@ from app.alerting.silences import Silence, Silences
 from app.errors import NotFound
 from app.schemas.readings import iso
 from app.schemas.silences import SilenceIn, SilenceOut
+from app.schemas.times import shown
 from app.store import Store
 
 
@@ -85,7 +86,7 @@ class SilenceService:
         now = self.clock()
         s = self.silences.get(silence_id)
         if s is None:
-            raise NotFound(f"silence {silence_id!r} does not exist")
+            raise NotFound(f"silence {shown(silence_id)} does not exist")
         if not s.ends_at > now:  # a second DELETE: nothing to end, store or announce
             return to_out(s, now), False
         s = self.silences.expire(silence_id, now)

@@ -872,3 +872,33 @@ async def test_every_bad_cursor_gets_the_one_cursor_reason_on_every_list(
     with pytest.raises(InvalidRequest):
         cursor_position("1_0", 100)  # not read as 10
     assert cursor_position("10", 100) == 10
+
+
+async def test_a_value_the_client_sent_is_cut_short_in_every_error(
+    client: httpx.AsyncClient,
+) -> None:
+    """GET /api/alerts/<60,000 x a> answered a 60 KB 404 naming the id whole; so did
+    POST /api/alerts/<long>/ack, DELETE /api/silences/<long>, a long Content-Type or
+    Content-Encoding (415) and a long item of a list query parameter (422) (newcomer of
+    2 Dec). Each is cut to its first 70 characters and "..." as README promises."""
+    long = "a" * 60_000
+    cut = "'" + "a" * 70 + "'..."
+    for method, path, kw in [
+        ("GET", f"/api/alerts/{long}", {}),
+        ("POST", f"/api/alerts/{long}/ack", {"json": {"author": "j.doe"}}),
+        ("DELETE", f"/api/silences/{long}", {}),
+        ("POST", "/api/silences", {"headers": {"content-type": long}, "content": b"{}"}),
+        (
+            "POST",
+            "/api/silences",
+            {
+                "headers": {"content-type": "application/json", "content-encoding": long},
+                "content": b"{}",
+            },
+        ),
+        ("GET", f"/api/alerts?state=active&state={long}", {}),
+    ]:
+        r = await client.request(method, path, **kw)
+        assert r.status_code in (404, 415, 422), (path[:40], r.status_code)
+        assert len(r.content) < 1_000, (method, path[:40], len(r.content))
+        assert cut in r.text, (path[:40], r.text)
