@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match, Mount
+from starlette.staticfiles import StaticFiles
 
 from app.schemas.readings import (
     DEVICE_ID_PATTERN,
@@ -327,20 +329,58 @@ def install_error_handlers(app: FastAPI) -> None:
         return Response(status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         error = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             exc.status_code, "http_error"
         )
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         return JSONResponse(
-            {"error": error, "detail": exc.detail},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            {"error": error, "detail": exc.detail}, status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         detail = request_errors(list(exc.errors()))
         return JSONResponse({"error": "invalid_request", "detail": detail}, status_code=422)
+
+
+#: The methods :func:`allowed_methods` asks the routes about (every one a route here uses).
+ROUTE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app takes at ``request``'s path, sorted, for the
+    ``Allow`` header of a 405 (RFC 9110 §15.5.6: the target resource's methods).
+
+    Starlette's 405 lists the methods of the first route whose path matched only, and
+    FastAPI makes one route per operation, so ``DELETE /api/keys`` answered ``Allow: GET``
+    without POST, ``DELETE /api/devices/x`` ``Allow: GET`` without PUT and PATCH (newcomer
+    of 2 Dec). Each method of :data:`ROUTE_METHODS` is tried against every route of the
+    app with the public ``BaseRoute.matches`` (a full match takes it; FastAPI's included
+    routers answer for their own routes); a mounted static folder takes GET and HEAD.
+    HEAD is listed with GET (:class:`app.middleware.HeadAsGet` answers it).
+    """
+    # A fresh scope per probe, as the app received the request: a mount (the static
+    # folders) has moved its prefix into root_path, and FastAPI keeps per-request state in
+    # the scope that a probe must not change.
+    scope = request.scope
+    path, root = scope["path"], scope.get("app_root_path", scope.get("root_path", ""))
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        for method in ROUTE_METHODS:
+            probe = {"type": "http", "method": method, "path": path, "root_path": root}
+            if route.matches(probe)[0] != Match.FULL:
+                continue
+            if isinstance(route, Mount):  # every method matches a mount's path
+                if isinstance(route.app, StaticFiles):
+                    methods.update(("GET", "HEAD"))
+                break
+            methods.add(method)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def _domain_response(exc: GasleakError) -> JSONResponse:

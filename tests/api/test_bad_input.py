@@ -902,3 +902,24 @@ async def test_a_value_the_client_sent_is_cut_short_in_every_error(
         assert r.status_code in (404, 415, 422), (path[:40], r.status_code)
         assert len(r.content) < 1_000, (method, path[:40], len(r.content))
         assert cut in r.text, (path[:40], r.text)
+
+
+async def test_a_405_allows_every_method_of_the_path_not_only_the_first_routes(
+    client: httpx.AsyncClient,
+) -> None:
+    """RFC 9110 §15.5.6: Allow lists the target resource's methods. Starlette answered the
+    first matching route's only: DELETE /api/keys -> Allow: GET (POST missing), DELETE
+    /api/silences -> POST, DELETE /api/devices/x -> GET (PUT, PATCH missing) (newcomer of
+    2 Dec)."""
+    for method, path, allow in [
+        ("DELETE", "/api/keys", "GET, HEAD, POST"),
+        ("DELETE", "/api/silences", "GET, HEAD, POST"),
+        ("DELETE", "/api/devices/x", "GET, HEAD, PATCH, PUT"),
+        ("PUT", "/api/readings", "POST"),
+        ("POST", "/healthz", "GET, HEAD"),
+        ("POST", "/static/favicon.svg", "GET, HEAD"),
+    ]:
+        r = await client.request(method, path)
+        assert r.status_code == 405, (method, path, r.status_code)
+        assert r.headers["allow"] == allow, (method, path, r.headers.get("allow"))
+        assert r.json()["error"] == "method_not_allowed"
