@@ -116,9 +116,16 @@ def cursor_position(cursor: str | int, newest: int) -> int:
     value = int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else None
     if value is None or not 1 <= value <= newest:
         handed = f"from 1 to {newest}, the newest row" if newest else "none yet: the list is empty"
-        reason = f"not a cursor from this API: its cursors are row ids, {handed}"
-        raise InvalidRequest([{"field": "cursor", "reason": reason, "type": "cursor"}])
+        raise bad_cursor(f"row ids, {handed}")
     return value
+
+
+def bad_cursor(cursors: str) -> InvalidRequest:
+    """The one refusal of a page cursor this API did not hand out, on every list: field
+    ``cursor``, type ``cursor``, ``not a cursor from this API: its cursors are <cursors>``
+    (:func:`cursor_position`; ``/api/devices``, whose cursors are device ids)."""
+    reason = f"not a cursor from this API: its cursors are {cursors}"
+    return InvalidRequest([{"field": "cursor", "reason": reason, "type": "cursor"}])
 
 
 #: The OpenAPI description of a 415 (:func:`app.routing.require_json`).

@@ -68,7 +68,7 @@ async def list_devices(
     kind: Annotated[list[Kind] | None, Query(description="Has an open alert of this kind")] = None,
     cursor: Annotated[
         str | None,
-        Query(pattern=DEVICE_ID_PATTERN, description="next_cursor of the previous page"),
+        Query(description="next_cursor of the previous page"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DevicePage:

@@ -8,19 +8,12 @@ from typing import Any
 from app.alerting.events import Kind
 from app.alerting.profiles import RAW_UNITS, DeviceProfile, lel_ppm
 from app.alerting.view import DeviceAlertView
-from app.errors import Conflict, GasleakError, NotFound
+from app.errors import Conflict, NotFound, bad_cursor
 from app.schemas.devices import DeviceInfo, DevicePage, OpenAlertOut, Profile, ProfilePatch
 from app.schemas.readings import iso
 from app.schemas.times import shown
 from app.services.buffers import DeviceBuffers
 from app.services.registry import Registry, check_profile
-
-
-class BadDeviceCursor(GasleakError):
-    """A cursor that is not a device id from the last page."""
-
-    status = 422
-    error = "invalid_request"
 
 
 class DeviceService:
@@ -110,8 +103,11 @@ class DeviceService:
         """Registered devices by id, filtered by summary state and by kind of open alert.
 
         Raises:
-            BadDeviceCursor: ``cursor`` is not a registered device id (devices are never
-                removed from the registry, so a cursor handed out stays valid).
+            InvalidRequest: ``cursor`` is not a registered device id (devices are never
+                removed from the registry, so a cursor handed out stays valid), with the
+                cursor reason of every list (:func:`app.errors.bad_cursor`, type
+                ``cursor``; it was type ``invalid_request``, unlike /api/alerts, /api/audit
+                and /api/webhooks/deliveries; newcomer of 2 Dec).
         """
         ids = self.registry.profiles.ids()
         if states:
@@ -120,7 +116,7 @@ class DeviceService:
             ids = [d for d in ids if any(a.kind in kinds for a in self.view.of(d))]
         total = len(ids)
         if cursor is not None and cursor not in self.registry.profiles:
-            raise BadDeviceCursor([{"field": "cursor", "reason": "not a cursor from this API"}])
+            raise bad_cursor("the ids of registered devices (next_cursor of the last page)")
         if cursor is not None:
             ids = [d for d in ids if d > cursor]
         page = ids[:limit]

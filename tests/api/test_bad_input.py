@@ -923,3 +923,20 @@ async def test_a_405_allows_every_method_of_the_path_not_only_the_first_routes(
         assert r.status_code == 405, (method, path, r.status_code)
         assert r.headers["allow"] == allow, (method, path, r.headers.get("allow"))
         assert r.json()["error"] == "method_not_allowed"
+
+
+async def test_a_bad_device_cursor_gets_the_cursor_reason_of_every_list(
+    client: httpx.AsyncClient,
+) -> None:
+    """GET /api/devices?cursor=0 answered type invalid_request, and a cursor that is no
+    device id (%, 70 characters) pydantic's pattern error, while /api/alerts, /api/audit
+    and /api/webhooks/deliveries answer type cursor (newcomer of 2 Dec)."""
+    await client.post("/api/readings", json=[reading("b", time.time(), 400.0)])
+    for cursor in ["0", "abc", "", "a%b", "a" * 70, "a/b", " b"]:
+        r = await client.get("/api/devices", params={"cursor": cursor})
+        assert r.status_code == 422, (cursor, r.text)
+        [err] = r.json()["detail"]
+        assert err["field"] == "cursor" and err["type"] == "cursor", (cursor, err)
+        assert err["reason"].startswith("not a cursor from this API: its cursors are "), err
+    r = await client.get("/api/devices", params={"cursor": "b"})
+    assert r.status_code == 200 and r.json()["devices"] == []
