@@ -579,7 +579,17 @@ class Settings(BaseSettings):
         30.0, gt=0, le=300, description="Life of a single-use WebSocket ticket, s"
     )
     ws_tickets_max: int = Field(
-        10_000, ge=1, description="Most unused WebSocket tickets held at once (oldest dropped)"
+        10_000,
+        ge=1,
+        description="Most unused WebSocket tickets held at once, all keys together; beyond "
+        "it a new ticket is refused (429, Retry-After), never another key's dropped",
+    )
+    ws_tickets_per_key: int = Field(
+        16,
+        ge=1,
+        description="Most unused WebSocket tickets one key holds; its oldest is dropped for a "
+        "new one, so one key can only push out its own. A page redeems its ticket within a "
+        "second of asking; 16 covers a dozen console tabs reconnecting at once",
     )
     key_cache_s: float = Field(
         5.0,

@@ -484,7 +484,11 @@ async def _alerting(
         bootstrap=None if bootstrap is None else bootstrap.get_secret_value(),
         cache_s=settings.key_cache_s,
     )
-    tickets = TicketBook(ttl_s=settings.ws_ticket_ttl_s, max_outstanding=settings.ws_tickets_max)
+    tickets = TicketBook(
+        ttl_s=settings.ws_ticket_ttl_s,
+        max_outstanding=settings.ws_tickets_max,
+        per_key=settings.ws_tickets_per_key,
+    )
     snapshots = (
         Snapshots(store.snapshots, buffers, keep_s=settings.device_idle_s)
         if settings.snapshot_interval_s > 0 and not clustered

@@ -78,6 +78,12 @@ async def me(who: Annotated[Principal, Depends(get_principal)]) -> Me:
 @router.post(
     "/api/ws-ticket",
     response_model=WsTicket,
+    responses={
+        429: {
+            "description": "GASLEAK_WS_TICKETS_MAX unused tickets are outstanding (all keys "
+            "together); try again after Retry-After"
+        }
+    },
     summary="A single-use ticket for a browser's WebSocket handshake",
 )
 async def ws_ticket(
@@ -85,5 +91,9 @@ async def ws_ticket(
 ) -> WsTicket:
     """Open ``/ws/alerts?ticket=<ticket>`` (or ``/ws/readings``) within ``expires_in_s``;
     the socket acts with this key's role. Browsers cannot send ``Authorization`` on a
-    WebSocket, and a long-lived key must not travel in a URL: tickets are the way."""
+    WebSocket, and a long-lived key must not travel in a URL: tickets are the way.
+
+    A key holds at most ``GASLEAK_WS_TICKETS_PER_KEY`` unused tickets (its oldest is
+    dropped for a new one); when ``GASLEAK_WS_TICKETS_MAX`` unused tickets of all keys are
+    outstanding, 429 with ``Retry-After``."""
     return WsTicket(ticket=tickets.issue(who), expires_in_s=tickets.ttl_s)

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from app.config import Settings
+from app.errors import Overloaded
 from app.keys_cli import run_keys
 from app.logredact import RedactSecrets
 from app.services.audit import AuditLog
@@ -330,16 +331,63 @@ async def test_ws_ticket_expires(tmp_path: Path) -> None:
 
 def test_ticket_book_expiry_and_bound() -> None:
     now = [100.0]
-    book = TicketBook(ttl_s=30, max_outstanding=2, clock=lambda: now[0])
+    book = TicketBook(ttl_s=30, max_outstanding=10, per_key=2, clock=lambda: now[0])
     who = Principal("k", "n", Role.VIEWER)
     a, b = book.issue(who), book.issue(who)
-    c = book.issue(who)  # beyond the bound: the oldest (a) is dropped
-    assert len(book) == 2 and book.redeem(a) is None
+    c = book.issue(who)  # beyond the key's bound: its oldest (a) is dropped
+    assert len(book) == 2 and book.held(who) == 2 and book.redeem(a) is None
     assert book.redeem(b) == who and book.redeem(b) is None
     now[0] += 30.5
     assert book.redeem(c) is None  # expired
     book.issue(who)
+    assert len(book) == 1 and book.held(who) == 1
+
+
+def test_one_keys_tickets_push_out_only_its_own() -> None:
+    """A key asking for tickets in a loop drops its own oldest, never another key's; when
+    the whole book is full, a new ticket is refused (429) rather than dropping one."""
+    now = [100.0]
+    book = TicketBook(ttl_s=30, max_outstanding=5, per_key=3, clock=lambda: now[0])
+    viewer, gw = Principal("v", "n", Role.VIEWER), Principal("g", "n", Role.GATEWAY)
+    mine = book.issue(viewer)
+    for _ in range(10_001):
+        book.issue(gw)
+    assert book.held(gw) == 3 and book.redeem(mine) == viewer
+    mine = book.issue(viewer)
+    book.issue(Principal("o", "n", Role.OPERATOR))
+    with pytest.raises(Overloaded) as exc:  # 3 + 1 + 1 held: the book is full
+        book.issue(Principal("p", "n", Role.OPERATOR))
+    assert exc.value.detail[0]["field"] == "ticket" and 29 < exc.value.retry_after_s <= 30
+    assert book.redeem(mine) == viewer  # nothing of another key was dropped
+    assert book.held(Principal("p", "n", Role.OPERATOR)) == 0
+    now[0] += 31  # all expired: room again
+    book.issue(Principal("p", "n", Role.OPERATOR))
     assert len(book) == 1
+
+
+async def test_a_key_asking_for_tickets_in_a_loop_never_locks_another_key_out(
+    tmp_path: Path,
+) -> None:
+    """The newcomer's case through the real server: a viewer's ticket still opens
+    /ws/alerts after a gateway key asked for more tickets than the whole book holds."""
+    s = Settings(db_path=tmp_path / "t.db", ws_tickets_max=24, ws_tickets_per_key=16)
+    async with serve_in_loop(s) as (base, app), httpx.AsyncClient(base_url=base) as http:
+        live = Live(base, app, http)
+        _, viewer = await live.key("viewer")
+        _, gateway = await live.key("gateway")
+        t = (await http.post("/api/ws-ticket", headers=auth_headers(viewer))).json()["ticket"]
+        for _ in range(25):
+            r = await http.post("/api/ws-ticket", headers=auth_headers(gateway))
+            assert r.status_code == 200, r.text
+        async with websockets.connect(live.ws + f"/ws/alerts?ticket={t}") as ws:
+            assert json.loads(await ws.recv())["type"] == "subscribed"
+        _, other = await live.key("gateway")
+        for _ in range(16):  # the first key holds 16 of 24: the other gets 8, then 429
+            r = await http.post("/api/ws-ticket", headers=auth_headers(other))
+            if r.status_code != 200:
+                break
+        assert r.status_code == 429 and r.json()["detail"][0]["field"] == "ticket"
+        assert int(r.headers["retry-after"]) >= 1
 
 
 async def test_revoked_key_is_401_through_rest_and_cli(tmp_path: Path) -> None:
