@@ -191,8 +191,10 @@ def origin_allowed(headers: Headers, allowed: Collection[str]) -> bool:
 async def authorize_ws(ws: WebSocket, roles: Collection[Role]) -> Principal | None:
     """Check a WebSocket handshake; its principal, or None after refusing it (then return).
 
-    Order: Origin (403), credentials (401: header ``Authorization: Bearer``, else one
-    ``ticket`` query parameter), role (403).
+    Order: Origin (403), credentials (401: header ``Authorization: Bearer``, or one
+    ``ticket`` query parameter), role (403). A ticket sent beside the header must be good
+    too and act for the header's key; otherwise 401 naming ``ticket`` (a bad ticket is
+    never ignored because the header was good).
     """
     state = ws.app.state.gasleak
     if not origin_allowed(ws.headers, state.settings.allowed_origins):
@@ -216,23 +218,31 @@ async def authorize_ws(ws: WebSocket, roles: Collection[Role]) -> Principal | No
         scheme, _, key = auth.partition(" ")
         if scheme.lower() == "bearer" and key:
             who = await state.keys.authenticate(key.strip())
-    elif ticket is not None:
-        who = state.tickets.redeem(ticket)
-        if who is not None and not await state.keys.still_valid(who):
-            who = None
+    # a ticket sent beside the header is checked too: a bad one was ignored and the
+    # header's key subscribed (newcomer of 2 Dec). A repeated ``ticket`` beside the header
+    # is left to the route, which refuses a repeated parameter (1008) before it serves.
+    by_ticket: Principal | None = None
+    if ticket is not None and (auth is None or len(ws.query_params.getlist("ticket")) == 1):
+        by_ticket = state.tickets.redeem(ticket)
+        if by_ticket is not None and not await state.keys.still_valid(by_ticket):
+            by_ticket = None
+        if by_ticket is None or (who is not None and by_ticket.key_id != who.key_id):
+            reason = (
+                "unknown, used or expired ticket (POST /api/ws-ticket for a new one)"
+                if by_ticket is None
+                else "acts for another key than the Authorization header: send one of them"
+            )
+            if by_ticket is None and auth is not None:
+                reason += "; a ticket sent beside the Authorization header is checked too"
+            await _deny(ws, 401, [{"field": "ticket", "reason": reason, "type": "invalid_ticket"}])
+            return None
+        if auth is None:
+            who = by_ticket
     if who is None:
         detail = _MISSING if auth is None and ticket is None else _INVALID
         scheme, _, key = (auth or "").strip().partition(" ")
         if auth is not None and (scheme.lower() != "bearer" or not key.strip()):
             detail = _wrong_scheme(auth)
-        if ticket is not None and auth is None:
-            detail = [
-                {
-                    "field": "ticket",
-                    "reason": "unknown, used or expired ticket (POST /api/ws-ticket for a new one)",
-                    "type": "invalid_ticket",
-                }
-            ]
         await _deny(ws, 401, detail)
         return None
     if who.role not in roles:

@@ -199,7 +199,8 @@ async def ws_alerts(ws: WebSocket, hub: HubDep, keys: KeysDep) -> None:
     the ``since`` to resume with.
 
     Authenticated at the handshake (viewer, operator or admin): ``Authorization: Bearer``,
-    or ``?ticket=`` from ``POST /api/ws-ticket``; a cross-site ``Origin`` not on
+    or ``?ticket=`` from ``POST /api/ws-ticket`` (both: the ticket must be good and of the
+    header's key, else 401 naming ``ticket``); a cross-site ``Origin`` not on
     ``allowed_origins`` is refused. Once the key is revoked, the next event closes the
     socket instead (1008, ``API key revoked``).
     """

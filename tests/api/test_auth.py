@@ -320,6 +320,30 @@ async def test_ws_ticket_is_single_use_and_keeps_its_role(live_app: Live) -> Non
     assert (await live_app.refused(f"/ws/readings?ticket={t['ticket']}")).status_code == 403
 
 
+async def test_a_bad_ticket_beside_a_good_header_is_refused_naming_ticket(
+    live_app: Live,
+) -> None:
+    """/ws/alerts?ticket=zzz with a valid Bearer header subscribed: the bad ticket was
+    ignored (newcomer of 2 Dec). A ticket sent beside the header is checked too, and must
+    act for the header's key."""
+    _, viewer = await live_app.key("viewer")
+    _, other = await live_app.key("viewer")
+    hdr = auth_headers(viewer)
+    for path in ("/ws/alerts", "/ws/readings"):
+        r = await live_app.refused(f"{path}?ticket=zzz", auth_headers())
+        assert r.status_code == 401, path
+        assert r.json()["detail"][0]["field"] == "ticket", r.text
+        assert "beside the Authorization header" in r.json()["detail"][0]["reason"]
+    t = (await live_app.http.post("/api/ws-ticket", headers=auth_headers(other))).json()
+    r = await live_app.refused(f"/ws/alerts?ticket={t['ticket']}", hdr)
+    assert r.status_code == 401 and r.json()["detail"][0]["field"] == "ticket"
+    assert "another key" in r.json()["detail"][0]["reason"]
+    t = (await live_app.http.post("/api/ws-ticket", headers=hdr)).json()
+    url = live_app.ws + f"/ws/alerts?ticket={t['ticket']}"
+    async with websockets.connect(url, additional_headers=hdr) as ws:  # the same key: taken
+        assert json.loads(await ws.recv())["type"] == "subscribed"
+
+
 async def test_ws_ticket_expires(tmp_path: Path) -> None:
     s = Settings(db_path=tmp_path / "t.db", ws_ticket_ttl_s=0.2)
     async with serve_in_loop(s) as (base, app), httpx.AsyncClient(base_url=base) as http:
