@@ -135,7 +135,8 @@ async def put_device(
     responses={
         409: {
             "description": "A unit change while the device has open alerts, or set points "
-            "removed while its threshold alarm is open, without `force`"
+            "removed while its threshold alarm is open, without `force`; a unit change "
+            "that would drop the device's own set points (or raw zero) it cannot convert"
         }
     },
 )
@@ -149,21 +150,27 @@ async def patch_device(
     force: ForceQuery = False,
 ) -> DeviceInfo:
     """Fields left out keep their value (the default profile's for a device not known yet,
-    which this registers, as `PUT` does), except that a unit change clears the set points
-    given in the old unit (unless given too). Disabling a device resolves its open alerts
+    which this registers, as `PUT` does). A unit change converts the device's own set points
+    between ppm and ppb (exact: x 1,000); to or from any other unit it is refused (409
+    naming `unit`) while the device has its own set points (or, between counts and mV, a
+    `zero`) unless the request gives them (new values, or null to remove them). It clears
+    what the new unit cannot have (a raw `zero` and `falling` polarity on a concentration,
+    %LEL set points on a raw unit); the audit entry records what was converted or
+    cleared. Disabling a device resolves its open alerts
     (`reason` `device_disabled`, naming who and why). A unit change is refused (409) while
     the device has open alerts unless `force` (then resolved as `unit_changed`), and
     restarts its warm-up; removing a raw device's set points is refused likewise while its
     threshold alarm is open (`set_points_removed`). A change of a raw device's `zero` /
     `polarity` restarts its warm-up, and is refused while its leak alert is open unless
     `force` (`zero_changed`). Admins only; audited."""
-    info = await devices.patch(device_id, body, by=who.label, reason=reason, force=force)
+    info, effects = await devices.patch(device_id, body, by=who.label, reason=reason, force=force)
     await audit.record(
         who,
         "device.patch",
         target=device_id,
         detail=body.model_dump(mode="json", exclude_unset=True)
-        | ({"force": True} if force else {}),
+        | ({"force": True} if force else {})
+        | effects,
     )
     return info
 

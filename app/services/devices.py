@@ -147,12 +147,15 @@ class DeviceService:
         by: str = "?",
         reason: str | None = None,
         force: bool = False,
-    ) -> DeviceInfo:
-        """Change the given fields of a device's profile (a unit change clears the set
-        points in the old unit: :meth:`Registry.merged`); see :meth:`_apply`."""
-        new = self.registry.merged(device_id, body.model_dump(exclude_unset=True))
+    ) -> tuple[DeviceInfo, dict[str, Any]]:
+        """Change the given fields of a device's profile; see :meth:`_apply`. A unit change
+        converts the device's own set points between ppm and ppb, refuses (409) one that
+        would drop set points (or a raw zero) it cannot convert, and clears what the new
+        unit cannot have (:meth:`Registry.unit_change`). Returns the device's view and what
+        the unit change converted or cleared (for the audit; empty without one)."""
+        new, effects = self.registry.unit_change(device_id, body.model_dump(exclude_unset=True))
         await self._apply(device_id, new, by, reason, force)
-        return self.get(device_id)
+        return self.get(device_id), effects
 
     async def _apply(
         self, device_id: str, new: DeviceProfile, by: str, reason: str | None, force: bool

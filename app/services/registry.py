@@ -20,7 +20,7 @@ from app.alerting.profiles import (
     DeviceProfile,
     Profiles,
 )
-from app.errors import GasleakError
+from app.errors import Conflict, GasleakError
 from app.schemas.readings import GAS_RANGE
 from app.services.eventlog import TRANSIENT
 from app.store import Store
@@ -262,19 +262,76 @@ class Registry:
         return await self.put(device_id, self.merged(device_id, changes))
 
     def merged(self, device_id: str, changes: dict[str, Any]) -> DeviceProfile:
-        """The device's profile with ``changes`` applied. A change of ``unit`` clears the
-        set points that were in the old unit unless ``changes`` gives them: the raw ones
-        (``low_set_point`` / ``high_set_point``: counts 100 / 200 must not become 100 / 200
-        mV; newcomer), and ``zero``, and the %LEL ones when the new unit is raw (it has no
-        %LEL); the polarity goes back to ``rising`` when the new unit is not raw. %LEL set
-        points carry over between ``ppm``, ``ppb`` and ``%LEL``, where they mean the same."""
+        """The device's profile with ``changes`` applied (:meth:`unit_change`)."""
+        return self.unit_change(device_id, changes)[0]
+
+    def unit_change(
+        self, device_id: str, changes: dict[str, Any]
+    ) -> tuple[DeviceProfile, dict[str, Any]]:
+        """The device's profile with ``changes`` applied, and what a change of ``unit`` did
+        to the fields ``changes`` does not give: ``{"converted": {field: {"from", "to"}},
+        "cleared": {field: old value}}`` (empty without a unit change), for the audit.
+
+        Its own set points (``low_set_point`` / ``high_set_point``) are converted between
+        ``ppm`` and ``ppb``, where the conversion is exact (x 1,000); any other unit change
+        of a device with its own set points is refused unless ``changes`` gives them (new
+        values, or null to remove them): counts 100 / 200 are not 100 / 200 mV, nor any ppm
+        value, and dropping them silently left an H2S device at 10 / 50 ppm on the global
+        set points, 5,000,000 / 12,500,000 ppb, effectively no alarm (newcomer of 2 Dec).
+        A raw device's ``zero`` is refused alike on a change to the other raw unit; to a
+        concentration (which has no zero) it is cleared, with the polarity back to
+        ``rising``. The %LEL set points carry over between ``ppm``, ``ppb`` and ``%LEL``,
+        where they mean the same, and are cleared on a change to a raw unit (it has no %LEL).
+
+        Raises:
+            Conflict: the unit changes, the device has its own set points (or a raw zero,
+                to the other raw unit) that cannot be converted, and ``changes`` does not
+                give them; naming ``unit``.
+        """
         old = self.profiles.get(device_id)
         unit = changes.get("unit", old.unit)
-        if unit != old.unit:
-            cleared: dict[str, Any] = {"low_set_point": None, "high_set_point": None, "zero": None}
-            if unit in RAW_UNITS:
-                cleared |= {"low_pct_lel": None, "high_pct_lel": None}
-            else:
-                cleared["polarity"] = "rising"
-            changes = cleared | changes
-        return old.with_(**changes)
+        effects: dict[str, Any] = {}
+        if unit == old.unit:
+            return old.with_(**changes), effects
+        cleared: dict[str, Any] = {"low_set_point": None, "high_set_point": None, "zero": None}
+        if unit in RAW_UNITS:
+            cleared |= {"low_pct_lel": None, "high_pct_lel": None}
+        else:
+            cleared["polarity"] = "rising"
+        own = [f for f in ("low_set_point", "high_set_point") if getattr(old, f) is not None]
+        if own and old.unit in PER_PPM and unit in PER_PPM:
+            ratio = PER_PPM[unit] / PER_PPM[old.unit]
+            converted = {f: getattr(old, f) * ratio for f in own if f not in changes}
+            cleared |= converted
+            effects["converted"] = {
+                f: {"from": getattr(old, f), "to": v} for f, v in converted.items()
+            }
+        else:
+            kept = [f for f in own if f not in changes]
+            if old.zero is not None and unit in RAW_UNITS and "zero" not in changes:
+                kept.append("zero")
+            if kept:
+                held = ", ".join(f"{f} {getattr(old, f):g}" for f in kept)
+                raise Conflict(
+                    [
+                        {
+                            "field": "unit",
+                            "reason": f"device {device_id!r} has its own {held} in "
+                            f"{old.unit}, which cannot be converted to {unit}: give "
+                            f"{' and '.join(kept)} in {unit} in the same request, or null "
+                            "to remove them",
+                            "type": "unit_conversion",
+                        }
+                    ]
+                )
+        new = old.with_(**(cleared | changes))
+        gone = {
+            f: getattr(old, f)
+            for f in cleared
+            if f not in changes
+            and f not in effects.get("converted", {})
+            and getattr(old, f) != getattr(new, f)
+        }
+        if gone:
+            effects["cleared"] = gone
+        return new, effects

@@ -324,14 +324,16 @@ async def test_a_unit_change_with_open_alerts_is_refused_unless_forced(
         await post(c, "adc-9", [20.0, 150.0, 160.0])  # a warning, confirmed
         await post(c, "adc-8", [20.0, 150.0])  # held: awaits its next reading
         [raised] = await events(c, "adc-9")
+        # counts set points have no mV value: removed on purpose (else a 409 of its own)
+        mv = {"unit": "mV", "low_set_point": None, "high_set_point": None}
         for d, named in (("adc-9", raised["alert_id"]), ("adc-8", "awaiting confirmation")):
-            r = await c.patch(f"/api/devices/{d}", json={"unit": "mV"})
+            r = await c.patch(f"/api/devices/{d}", json=mv)
             assert r.status_code == 409, r.text
             err = r.json()["detail"][0]
             assert err["field"] == "unit" and named in err["reason"] and "counts" in err["reason"]
         view = (await c.get("/api/devices/adc-9")).json()
         assert (view["unit"], view["alert_state"]) == ("counts", "active")  # nothing changed
-        r = await c.patch("/api/devices/adc-9", json={"unit": "mV"}, params={"force": "true"})
+        r = await c.patch("/api/devices/adc-9", json=mv, params={"force": "true"})
         assert r.status_code == 200, r.text
         assert (r.json()["unit"], r.json()["set_points"], r.json()["alerts"]) == ("mV", None, [])
         [_, end] = await events(c, "adc-9")  # resolved in the unit it was raised in
@@ -341,7 +343,7 @@ async def test_a_unit_change_with_open_alerts_is_refused_unless_forced(
             "counts",
         )
         assert "from counts to mV" in end["detail"], end
-        r = await c.patch("/api/devices/adc-8", json={"unit": "mV"}, params={"force": "true"})
+        r = await c.patch("/api/devices/adc-8", json=mv, params={"force": "true"})
         held = await events(c, "adc-8")  # the held reading is raised, not dropped
         assert [(e["type"], e["reason"], e["gas"], e["gas_unit"]) for e in held] == [
             ("alert.raised", "low", 150.0, "counts"),

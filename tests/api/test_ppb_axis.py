@@ -109,3 +109,59 @@ async def test_a_unit_change_between_ppm_and_ppb_relearns_the_level_in_the_new_u
     raised = [e for e in events if e["type"] == "alert.raised"]
     assert [(e["kind"], e["gas_unit"]) for e in raised] == [("leak", "ppm")], events
     assert 3 * n <= _at(raised[0]) < 3 * n + 120, raised[0]["ts"]
+
+
+async def test_a_unit_change_keeps_or_refuses_the_devices_own_set_points(
+    client: httpx.AsyncClient,
+) -> None:
+    """PATCH {"unit": "ppb"} on an H2S device with its own 10 / 50 ppm set points answered
+    200 with the set points gone: the device fell back to the global 5,000,000 / 12,500,000
+    ppb, effectively no alarm, and the audit recorded only {"unit": "ppb"} (newcomer of
+    2 Dec). Between ppm and ppb they are converted (exact); where no conversion is exact
+    (counts, mV) the change is refused naming `unit` unless the request gives them; the
+    audit entry says what was converted or cleared."""
+    own = {"unit": "ppm", "low_set_point": 10, "high_set_point": 50}
+    assert (await client.put("/api/devices/p2", json=own)).is_success
+    r = await client.patch("/api/devices/p2", json={"unit": "ppb"})
+    assert r.status_code == 200, r.text
+    assert r.json()["set_points"] == [10_000.0, 50_000.0], r.json()
+    r = await client.patch("/api/devices/p2", json={"unit": "ppm"})
+    assert r.json()["set_points"] == [10.0, 50.0], r.json()
+    r = await client.patch("/api/devices/p2", json={"unit": "ppb", "high_set_point": 60_000})
+    assert r.json()["set_points"] == [10_000.0, 60_000.0], r.json()
+    [entry, *_] = (
+        await client.get("/api/audit", params={"action": "device.patch", "limit": 1})
+    ).json()["entries"]
+    assert entry["detail"] == {
+        "unit": "ppb",
+        "high_set_point": 60_000.0,
+        "converted": {"low_set_point": {"from": 10.0, "to": 10_000.0}},
+    }, entry
+    # counts -> ppm (or mV): no exact conversion, refused naming unit; nothing changed
+    raw = {"unit": "counts", "low_set_point": 100, "high_set_point": 200}
+    assert (await client.put("/api/devices/c1", json=raw)).is_success
+    for unit in ("ppm", "mV"):
+        r = await client.patch("/api/devices/c1", json={"unit": unit})
+        assert r.status_code == 409, r.text
+        err = r.json()["detail"][0]
+        assert err["field"] == "unit" and "low_set_point 100" in err["reason"], err
+        assert f"give low_set_point and high_set_point in {unit}" in err["reason"], err
+    view = (await client.get("/api/devices/c1")).json()
+    assert (view["unit"], view["set_points"]) == ("counts", [100.0, 200.0])
+    none = {"unit": "ppm", "low_set_point": None, "high_set_point": None}  # cleared on purpose
+    r = await client.patch("/api/devices/c1", json=none)
+    assert r.status_code == 200 and r.json()["unit"] == "ppm", r.text
+    # a raw zero: refused between counts and mV, cleared (and audited) on a concentration
+    z = {"unit": "mV", "zero": 400, "polarity": "falling"}
+    assert (await client.put("/api/devices/z1", json=z)).is_success
+    r = await client.patch("/api/devices/z1", json={"unit": "counts"})
+    assert r.status_code == 409 and "zero 400" in r.json()["detail"][0]["reason"], r.text
+    r = await client.patch("/api/devices/z1", json={"unit": "ppb"})
+    assert r.status_code == 200, r.text
+    [entry, *_] = (
+        await client.get("/api/audit", params={"action": "device.patch", "limit": 1})
+    ).json()["entries"]
+    assert entry["detail"] == {
+        "unit": "ppb",
+        "cleared": {"zero": 400.0, "polarity": "falling"},
+    }, entry
