@@ -406,6 +406,13 @@ class Settings(BaseSettings):
         description="Events queued per alert subscriber; beyond that it catches up from the "
         "store (a burst never closes a subscriber that keeps reading)",
     )
+    ws_subscribers_per_key: int = Field(
+        20,
+        ge=1,
+        description="Most /ws/alerts subscribers one API key has open at once; the next is "
+        "closed with 1008 and a reason naming this setting. A console tab holds one; 20 "
+        "covers a control room's screens, an alert printer and a few tabs on one key",
+    )
     subscriber_behind_s: float = Field(
         30.0,
         ge=0,
@@ -539,7 +546,13 @@ class Settings(BaseSettings):
     readings_queue_max: int = Field(
         100_000, ge=1, description="Readings waiting for the history writer before ingestion waits"
     )
-    replay_page: int = Field(500, ge=1, description="Events read per page when replaying since=")
+    replay_page: int = Field(
+        50,
+        ge=1,
+        description="Events read per page when replaying since= or catching up; a subscriber "
+        "that stops reading holds one page (about 4 KB an event), so this bounds its memory "
+        "(500 before 2 Dec: 2.3 MB a non-reading subscriber)",
+    )
 
     webhook_urls: JsonList = Field(
         default_factory=list, description="Receivers of every alert event (JSON list of URLs)"

@@ -413,6 +413,7 @@ async def _alerting(
         queue_max=settings.subscriber_queue_max,
         replay=replay,
         replay_page=settings.replay_page,
+        per_key=settings.ws_subscribers_per_key,
         behind_s=settings.subscriber_behind_s,
     )
     event_log = EventLog(

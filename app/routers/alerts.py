@@ -35,6 +35,12 @@ from app.services.principal import READ
 router = APIRouter(tags=["alerts"], route_class=StrictRoute)
 
 SEND_TIMEOUT_S = 10.0  # a subscriber that takes longer to accept one frame is dropped
+#: A close frame to a subscriber that stopped reading waits for room in its send buffer:
+#: the handler gives up after this long (as long as a send: one that reads again within it
+#: gets the close and its resume id) and returns. The close waited until the keepalive
+#: dropped the socket (40-50 s), its replay page held meanwhile (newcomer of 2 Dec); the
+#: page is now let go before the close.
+CLOSE_TIMEOUT_S = 10.0
 #: A subscriber's sender gives the event loop a turn after this many sends: a burst reaches
 #: one subscriber in a few turns, and S subscribers hold the loop for S x this many sends
 #: at most (500 x 8 sends: ~0.1 s) rather than for all of a burst.
@@ -196,7 +202,11 @@ async def ws_alerts(ws: WebSocket, hub: HubDep, keys: KeysDep) -> None:
     reading: it catches up from the store, in order. One that stops reading (a frame not
     taken within :data:`SEND_TIMEOUT_S`) or falls behind (its backlog grew for
     ``subscriber_behind_s`` while catching up) is closed with code 1013 and a reason naming
-    the ``since`` to resume with.
+    the ``since`` to resume with. A subscriber holds at most one replay page
+    (``replay_page`` events) of its own while it catches up.
+
+    One key may have at most ``ws_subscribers_per_key`` subscribers open: the next gets one
+    ``{"error": "too_many_subscribers", ...}`` frame and is closed with 1008.
 
     Authenticated at the handshake (viewer, operator or admin): ``Authorization: Bearer``,
     or ``?ticket=`` from ``POST /api/ws-ticket`` (both: the ticket must be good and of the
@@ -232,7 +242,24 @@ async def ws_alerts(ws: WebSocket, hub: HubDep, keys: KeysDep) -> None:
         await ws.close(code=CLOSE_POLICY, reason="invalid query parameters")
         return
     flt = EventFilter.of(f.device_id, f.kind, f.min_severity, f.include_silenced)
-    async with hub.subscribe(flt, since=f.since) as sub:
+    if hub.full(who.owner):  # no await from here to the registration in subscribe
+        await ws.send_json(
+            {
+                "error": "too_many_subscribers",
+                "detail": [
+                    {
+                        "field": "Authorization",
+                        "reason": f"key {who.key_id or 'cli'} already has {hub.per_key} "
+                        "/ws/alerts subscribers open, the most one key may have "
+                        "(GASLEAK_WS_SUBSCRIBERS_PER_KEY); close one first",
+                        "type": "too_many_subscribers",
+                    }
+                ],
+            }
+        )
+        await _close(ws, CLOSE_POLICY, f"too many subscribers for this key ({hub.per_key})")
+        return
+    async with hub.subscribe(flt, since=f.since, owner=who.owner) as sub:
         if f.since is not None and f.since > sub.replay_upto:
             # an id this service never handed out: a client of another store, or a typo.
             # Waiting silently would skip every event up to that id.
@@ -289,32 +316,44 @@ async def _send_events(
     burst in one piece, and ``/livez`` and ingest waited 3-12 s for all of it (newcomer of
     5 Dec)."""
     sent, n = sub.resume_id, 0
-    async for event in sub:
-        if not await key_valid():
-            with contextlib.suppress(Exception):
-                await ws.close(code=CLOSE_POLICY, reason="API key revoked")
-            return
-        try:
-            # not wait_for: it wraps each send in a task of its own, so every queued event
-            # cost the event loop extra turns, and a burst of 15 events reached a subscriber
-            # over ~0.1-0.4 s under load (README Performance); timeout() adds none
-            async with asyncio.timeout(SEND_TIMEOUT_S):
-                await ws.send_text(sub.wire_text(event))
-        except TimeoutError:
+    events = aiter(sub)
+    try:
+        async for event in events:
+            if not await key_valid():
+                close = (CLOSE_POLICY, "API key revoked")
+                break
+            try:
+                # not wait_for: it wraps each send in a task of its own, so every queued
+                # event cost the event loop extra turns, and a burst of 15 events reached a
+                # subscriber over ~0.1-0.4 s under load (README Performance); timeout()
+                # adds none
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    await ws.send_text(sub.wire_text(event))
+            except TimeoutError:
+                if hub is not None:
+                    hub.dropped += 1
+                close = (CLOSE_TRY_AGAIN, f"too slow; resume with since={sent}")
+                break
+            sent = event["event_id"]
+            n += 1
+            if n % SENDS_PER_TURN == 0:
+                await asyncio.sleep(0)
+        else:
             if hub is not None:
                 hub.dropped += 1
-            with contextlib.suppress(Exception):
-                await ws.close(code=CLOSE_TRY_AGAIN, reason=f"too slow; resume with since={sent}")
-            return
-        sent = event["event_id"]
-        n += 1
-        if n % SENDS_PER_TURN == 0:
-            await asyncio.sleep(0)
-    if hub is not None:
-        hub.dropped += 1
-    await ws.close(
-        code=CLOSE_TRY_AGAIN, reason=f"falling behind; resume with since={sub.resume_id}"
-    )
+            close = (CLOSE_TRY_AGAIN, f"falling behind; resume with since={sub.resume_id}")
+    finally:
+        # the replay page a stalled subscriber holds goes now, not when its close is sent
+        await events.aclose()
+    await _close(ws, *close)
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    """Close with ``code`` and ``reason``, giving up after :data:`CLOSE_TIMEOUT_S` (a peer
+    that stopped reading never makes room for the close frame); errors ignored."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            await ws.close(code=code, reason=reason)
 
 
 async def _wait_disconnect(ws: WebSocket) -> None:

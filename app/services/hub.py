@@ -20,6 +20,12 @@ with :attr:`Subscription.ended` = ``"behind"`` and :attr:`Subscription.resume_id
 which ``since`` to resume with, so it loses nothing. (A subscriber that stops reading
 altogether blocks its sender instead: the WebSocket handler's send timeout closes it.)
 
+One key may hold at most ``per_key`` subscriptions at once (:meth:`Hub.full`, checked by
+the WebSocket handler with no await before :meth:`Hub.subscribe`), and a subscriber that
+stops reading holds one replay page (``replay_page``, 50 events by default, about 4 KB an
+event): 500 made a non-reading ``since=0`` subscriber 2.3 MB, and one viewer key's 200
+such sockets took the server from 434 to 897 MB (newcomer of 2 Dec).
+
 A minimum severity is judged on the alert, not on the event alone: once an alert has
 reached it, every later event of that alert passes (:meth:`EventFilter.wants`), so a
 ``min_severity=critical`` subscriber hears a non-latching critical alarm de-escalate to
@@ -42,7 +48,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,10 +167,10 @@ class Subscription:
         included), or 0."""
         return max(0, self.head() - self.resume_id)
 
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+    def __aiter__(self) -> AsyncGenerator[dict[str, Any], None]:
         return self._events()
 
-    async def _events(self) -> AsyncIterator[dict[str, Any]]:
+    async def _events(self) -> AsyncGenerator[dict[str, Any], None]:
         while True:
             if not self.queue.empty():
                 event = self.queue.get_nowait()
@@ -240,7 +246,10 @@ class Hub:
         queue_max: live events buffered per subscriber; beyond that it catches up from the
             store (:meth:`Subscription.overflow`).
         replay: reads stored events for a resuming or catching-up subscriber.
-        replay_page: events per replay read.
+        replay_page: events per replay read; a subscriber that stops reading holds one
+            page (about 4 KB an event as dicts), so this bounds its memory.
+        per_key: most subscribers of one key (:attr:`Subscription.owner`) at once; None =
+            no bound (:meth:`full`).
         behind_s: a catching-up subscriber whose backlog grew over this many seconds
             (:data:`BEHIND_WINDOWS` consecutive windows) is ended; 0 = never.
         clock: monotonic clock, seconds.
@@ -251,13 +260,19 @@ class Hub:
         *,
         queue_max: int,
         replay: ReplayFn,
-        replay_page: int = 500,
+        replay_page: int = 50,
+        per_key: int | None = None,
         behind_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.queue_max = queue_max
         self.replay = replay
         self.replay_page = replay_page
+        self.per_key = per_key
+        #: Owner -> its subscribers now (owners with none left out).
+        self.by_owner: dict[str, int] = {}
+        #: Subscriptions refused because their owner had ``per_key`` (:meth:`full`).
+        self.refused = 0
         self.behind_s = behind_s
         self.clock = clock
         self._subs: set[Subscription] = set()
@@ -288,6 +303,15 @@ class Hub:
                     del self._texts[next(iter(self._texts))]
                 self._texts[key] = text
         return text
+
+    def full(self, owner: str) -> bool:
+        """Whether ``owner`` already has ``per_key`` subscribers (counted in
+        :attr:`refused`). Call it with no await before :meth:`subscribe`, so that the
+        check and the registration are one step."""
+        if self.per_key is None or self.by_owner.get(owner, 0) < self.per_key:
+            return False
+        self.refused += 1
+        return True
 
     @property
     def subscribers(self) -> int:
@@ -338,9 +362,10 @@ class Hub:
 
     @contextlib.asynccontextmanager
     async def subscribe(
-        self, flt: EventFilter | None = None, *, since: int | None = None
+        self, flt: EventFilter | None = None, *, since: int | None = None, owner: str = ""
     ) -> AsyncIterator[Subscription]:
-        """Register a subscriber for the block's duration (removed in ``finally``)."""
+        """Register a subscriber of ``owner`` (an API key: :meth:`full`) for the block's
+        duration (removed in ``finally``)."""
         sub = Subscription(
             flt or EventFilter(),
             asyncio.Queue(self.queue_max),
@@ -354,7 +379,11 @@ class Hub:
             clock=self.clock,
         )
         self._subs.add(sub)
+        self.by_owner[owner] = self.by_owner.get(owner, 0) + 1
         try:
             yield sub
         finally:
             self._subs.discard(sub)
+            left = self.by_owner.pop(owner, 1) - 1
+            if left > 0:
+                self.by_owner[owner] = left

@@ -43,6 +43,12 @@ class Principal:
     device_prefix: str | None = None
 
     @property
+    def owner(self) -> str:
+        """What per-key limits count against: the key id (the command line: ``cli:`` and
+        its name)."""
+        return self.key_id or f"cli:{self.name}"
+
+    @property
     def label(self) -> str:
         """``name (key id, role)`` for log lines and audit views."""
         return f"{self.name} ({self.key_id or 'cli'}, {self.role.value})"

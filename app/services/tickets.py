@@ -31,11 +31,6 @@ def _digest(ticket: str) -> bytes:
     return hashlib.sha256(ticket.encode()).digest()
 
 
-def _owner(who: Principal) -> str:
-    """The key a ticket counts against (the command line and the bootstrap key included)."""
-    return who.key_id or f"cli:{who.name}"
-
-
 class TicketBook:
     """Issues and redeems tickets.
 
@@ -75,12 +70,12 @@ class TicketBook:
         """
         now = self.clock()
         self._expire(now)
-        mine = self._by_key.setdefault(_owner(who), OrderedDict())
+        mine = self._by_key.setdefault(who.owner, OrderedDict())
         while len(mine) >= self.per_key:
             self._open.pop(mine.popitem(last=False)[0], None)
         if len(self._open) >= self.max_outstanding:
             if not mine:
-                del self._by_key[_owner(who)]
+                del self._by_key[who.owner]
             wait = next(iter(self._open.values()))[1] - now
             raise Overloaded(
                 [
@@ -113,10 +108,10 @@ class TicketBook:
 
     def held(self, who: Principal) -> int:
         """Unredeemed tickets of ``who``'s key (expired ones not yet swept included)."""
-        return len(self._by_key.get(_owner(who), ()))
+        return len(self._by_key.get(who.owner, ()))
 
     def _forget(self, who: Principal, digest: bytes) -> None:
-        owner = _owner(who)
+        owner = who.owner
         mine = self._by_key.get(owner)
         if mine is not None:
             mine.pop(digest, None)

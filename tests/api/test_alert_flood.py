@@ -167,3 +167,78 @@ async def test_a_subscriber_that_stops_reading_is_closed_and_resumes_without_a_g
             rest, how = await read_all(again, lambda g: len(g) >= n - since)
         assert how == "ok" and got + rest == list(range(1, n + 1))
         assert state.hub.dropped == 1
+
+
+async def test_a_subscriber_that_never_reads_is_freed_soon_after_its_send_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A socket that reads nothing after its handshake: its send times out (lowered to
+    0.5 s), and the close frame then waits for room in its send buffer that never comes.
+    That close waited until the keepalive dropped the socket (40-50 s: a newcomer's 200
+    such sockets held 2.3 MB each meanwhile, 2 Dec); it now gives up after
+    CLOSE_TIMEOUT_S (lowered to 1 s), and the subscriber is gone from the hub."""
+    monkeypatch.setattr(alerts_router, "SEND_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(alerts_router, "CLOSE_TIMEOUT_S", 1.0)
+    async with serve_in_loop(flood_settings(tmp_path)) as (base, app):
+        state: AppState = app.state.gasleak
+        host, port = "127.0.0.1", int(base.rsplit(":", 1)[1])
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((host, port))
+        sock.sendall(
+            f"GET /ws/alerts HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            f"Sec-WebSocket-Version: 13\r\nAuthorization: {auth_headers()['Authorization']}"
+            "\r\n\r\n".encode()
+        )
+        await asyncio.sleep(0.3)
+        assert state.hub.subscribers == 1
+        try:
+            t = time.time()
+            await state.log.publish([raised(i, t) for i in range(2_500)])  # ~10 MB
+            start = time.monotonic()
+            while state.hub.subscribers and time.monotonic() - start < 10:
+                await asyncio.sleep(0.1)
+            assert state.hub.subscribers == 0, "the non-reading subscriber is still held"
+            took = time.monotonic() - start
+            assert took < 0.5 + alerts_router.CLOSE_TIMEOUT_S + 2.5, took
+            assert state.hub.dropped == 1
+        finally:
+            sock.close()
+
+
+async def test_one_key_may_hold_only_so_many_alert_subscribers(tmp_path: Path) -> None:
+    """One viewer key opened 200 sockets (newcomer of 2 Dec). The next subscriber beyond
+    ws_subscribers_per_key gets one too_many_subscribers frame and a 1008 close naming the
+    setting; another key is not affected, and a closed subscriber frees its place."""
+    s = Settings(db_path=tmp_path / "gasleak.db", ws_subscribers_per_key=2, model_enabled=False)
+    async with serve_in_loop(s) as (base, app):
+        state: AppState = app.state.gasleak
+        url = base.replace("http", "ws", 1) + "/ws/alerts?since=0"
+        async with httpx.AsyncClient(base_url=base) as http:
+            r = await http.post(
+                "/api/keys", json={"role": "viewer", "name": "v"}, headers=auth_headers()
+            )
+            viewer = auth_headers(r.json()["key"])
+        first = [await websockets.connect(url, additional_headers=viewer) for _ in range(2)]
+        for ws in first:
+            assert json.loads(await ws.recv())["type"] == "subscribed"
+        async with websockets.connect(url, additional_headers=viewer) as third:
+            err = json.loads(await third.recv())
+            assert err["error"] == "too_many_subscribers", err
+            assert "GASLEAK_WS_SUBSCRIBERS_PER_KEY" in err["detail"][0]["reason"], err
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await third.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+            assert "too many subscribers" in closed.value.rcvd.reason
+        async with websockets.connect(url, additional_headers=auth_headers()) as admin:
+            assert json.loads(await admin.recv())["type"] == "subscribed"  # its own count
+        await first[0].close()
+        for _ in range(50):
+            if state.hub.subscribers == 1:
+                break
+            await asyncio.sleep(0.05)
+        async with websockets.connect(url, additional_headers=viewer) as again:
+            assert json.loads(await again.recv())["type"] == "subscribed"
+        await first[1].close()
+        assert state.hub.refused == 1
