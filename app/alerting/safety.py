@@ -179,7 +179,16 @@ PENDING = "pending"
 #: sensor_fault) in its persisted state (the chatter rule's memory).
 CLEARED = "cleared_at"
 _CHANNELS = ("gas_ppm", "temperature_c", "humidity_pct")
-FAULTS = ("stuck", "rate_of_change", "out_of_range", "spike", "silent", "clock", "dropout")
+FAULTS = (
+    "stuck",
+    "rate_of_change",
+    "out_of_range",
+    "ambient_out_of_range",
+    "spike",
+    "silent",
+    "clock",
+    "dropout",
+)
 #: A low-set-point reading waits for the next one at most this many device intervals of
 #: reading time (``2``: one reading lost in transit is not yet a timeout), and at least
 #: :data:`CONFIRM_MIN_S` seconds (a burst of readings 10 ms apart); never more than
@@ -1077,8 +1086,15 @@ class SafetyRules:
         bad = [
             f"{n} {_num(v)} outside [{_num(lo)}, {_num(hi)}]"
             for n, v, lo, hi in list(zip(_CHANNELS, vals, lows, highs, strict=True))[first:]
-            if not lo <= v <= hi
+            if not lo <= v <= hi and not math.isnan(v)
         ]
+        unknown = [n for n, v in zip(_CHANNELS[1:], vals[1:], strict=True) if math.isnan(v)]
+        if unknown:
+            found["ambient_out_of_range"] = (
+                f"{' and '.join(unknown)} outside the physical range (the T/RH probe failed, is "
+                "disconnected or reads an error value, such as -45 °C or 130 °C): taken as "
+                "unknown, the gas still checked; check the probe"
+            )
         under = GAS_UNDER_RANGE.get(unit)
         if under is not None and vals[0] < under[0]:
             bad.insert(0, f"gas_ppm {vals[0]:g} {unit} below {under[0]:g} {unit}: {under[1]}")

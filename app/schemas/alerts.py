@@ -113,7 +113,8 @@ class EventOut(BaseModel):
         '"escalated", "de-escalated", "cleared_unacked", "gas_returned", "recurred" (gas '
         "back at an acknowledged chattering alarm after the clear condition held for the "
         "plain off-delay); "
-        'sensor_fault "stuck", "rate_of_change", "out_of_range", '
+        'sensor_fault "stuck", "rate_of_change", "out_of_range", "ambient_out_of_range" '
+        "(the temperature or humidity outside its physical range: the T/RH probe failed), "
         '"silent", "clock", "dropout" (the gas reads as a sensor at 0); "all clear", '
         '"acknowledged", "reminder"',
     )

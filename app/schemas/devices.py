@@ -61,7 +61,14 @@ class LastReading(BaseModel):
 #: The sensor_fault conditions of ``app.alerting.safety.FAULTS``, in that order
 #: (tests/api/test_alarms_api.py checks they are the same).
 FaultCondition = Literal[
-    "stuck", "rate_of_change", "out_of_range", "spike", "silent", "clock", "dropout"
+    "stuck",
+    "rate_of_change",
+    "out_of_range",
+    "ambient_out_of_range",
+    "spike",
+    "silent",
+    "clock",
+    "dropout",
 ]
 
 

@@ -890,3 +890,24 @@ def test_danger_gas_back_at_an_acknowledged_chattering_alarm_makes_it_active_aga
     rules.acknowledge("d", first[0].alert_id, ack=Ack("a", ""), ts=T0 + 150)
     events = feed(rules, gas_only([13000] * 60 + [450] * 120 + [13000] * 60), t0=T0 + 150)
     assert not [e for e in events if e.reason == "recurred"]
+
+
+def test_an_unknown_temperature_or_humidity_is_the_ambient_fault_and_resolves() -> None:
+    """A reading whose temperature or humidity was out of its physical range reaches the
+    rules as NaN (unknown; ``app.services.ingest.ambient_warnings``): the gas is judged as
+    ever, the ``ambient_out_of_range`` condition holds (no ``out_of_range`` for the NaN, no
+    ``rate_of_change`` against it), and the fault resolves once good ambient readings held
+    for the off-delay."""
+    rules = SafetyRules(SafetyConfig(off_delay_s=10.0))
+    nan = float("nan")
+    rows = [(420.0, 21.0, 45.0)] * 5 + [(13_000.0, nan, 45.0), (13_000.0, 21.0, nan)]
+    rows += [(420.0, 21.0 + 0.01 * (i % 2), 45.0) for i in range(30)]
+    got = [(e.type.value, e.kind.value, e.reason) for e in feed(rules, rows)]
+    assert got[:2] == [
+        ("alert.raised", "threshold", "high"),
+        ("alert.raised", "sensor_fault", "ambient_out_of_range"),
+    ], got
+    assert ("alert.resolved", "sensor_fault", "all clear") in got, got
+    assert not [g for g in got if g[2] in ("out_of_range", "rate_of_change", "stuck")], got
+    faults = [e for e in feed(SafetyRules(), rows[:6], device="x") if e.kind.value != "threshold"]
+    assert "temperature_c outside the physical range" in (faults[0].detail or "")
