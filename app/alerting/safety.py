@@ -119,6 +119,13 @@ held for ``off_delay_s``:
   a zero drifted too far, to be recalibrated (:data:`app.schemas.readings.GAS_UNDER_RANGE`);
   between -1.25 and 0 %LEL it is a drifting zero, no fault (the set points are far above
   it).
+- "ambient_out_of_range": the reading's temperature or humidity reached the rules as NaN,
+  unknown: the value sent was outside its physical range (-40 to 125 °C, 0 to 100 %RH
+  beyond the 2 %RH clipped to it; :func:`app.schemas.readings.ambient_issues`), a failed or
+  disconnected T/RH probe's error value (SHT3x raw 0 reads -45 °C). The reading's gas was
+  taken and is judged as any other (such readings were refused whole, gas included, and
+  a leak of 13,000 ppm raised nothing but ``silent``: newcomer of 2 Dec). It ends as the
+  others do, once readings with known ambient values held for ``off_delay_s``.
 - "silent": no reading for ``silent_s`` (receive time, found by :meth:`SafetyRules.silent`),
   or for :data:`SILENT_INTERVALS` of the device's own reading rhythm where that is longer
   (``intervals``: a 10-min LoRa node, an hourly device, a battery device waking every 15
