@@ -122,6 +122,68 @@ def gas_out_of_range(gas: float, unit: str) -> dict[str, str] | None:
     }
 
 
+#: The physical range of ``temperature_c``, °C: the operating range of Sensirion's SHT3x
+#: and SHT4x T/RH sensors (datasheets: -40 to 125 °C). Their formulas give -45 °C for a raw 0
+#: and 130 °C for 0xFFFF, the values a failed or disconnected probe reads, both outside it.
+#: A reading outside it keeps its gas; its temperature is unknown (:func:`ambient_issues`).
+TEMP_RANGE_C = (-40.0, 125.0)
+#: The physical range of ``humidity_pct``, %RH.
+RH_RANGE_PCT = (0.0, 100.0)
+#: How far outside :data:`RH_RANGE_PCT` a humidity is clipped to it rather than treated as
+#: unknown, %RH: the SHT4x datasheet (section 4.6) has its formula give -6 to 119 %RH and
+#: says to crop the result to 0-100 %RH; a sensor in condensation or just wetted reads a
+#: little over 100 (100.4), one with an offset zero a little under 0 (-0.3). 2 %RH is the
+#: sensors' stated typical accuracy (SHT3x-DIS ±2 %RH, SHT4x ±1.8 %RH): within it the value
+#: is a measurement of saturated or bone-dry air; beyond it, an error value.
+RH_CLIP_PCT = 2.0
+
+
+def ambient_issues(temp: float, rh: float) -> tuple[float, float, list[dict[str, str]]]:
+    """A reading's temperature and humidity as taken, with a warning for each not taken as
+    sent: outside its physical range it is unknown (NaN; type ``ambient_out_of_range``),
+    a humidity within :data:`RH_CLIP_PCT` of :data:`RH_RANGE_PCT` is clipped to it
+    (``ambient_clipped``). Pure."""
+    notes: list[dict[str, str]] = []
+    lo, hi = TEMP_RANGE_C
+    if not lo <= temp <= hi:
+        notes.append(
+            {
+                "field": "temperature_c",
+                "reason": f"{temp:g} °C is outside the physical range [{lo:g}, {hi:g}] °C (a "
+                "T/RH probe's error value: SHT3x raw 0 reads -45 °C, 0xFFFF 130 °C): "
+                "treated as unknown; the gas was taken",
+                "type": "ambient_out_of_range",
+            }
+        )
+        temp = math.nan
+    lo, hi = RH_RANGE_PCT
+    if not lo <= rh <= hi:
+        if lo - RH_CLIP_PCT <= rh <= hi + RH_CLIP_PCT:
+            near = lo if rh < lo else hi
+            notes.append(
+                {
+                    "field": "humidity_pct",
+                    "reason": f"{rh:g} %RH is within {RH_CLIP_PCT:g} %RH outside [{lo:g}, "
+                    f"{hi:g}] %RH (condensation, or an offset zero; the sensor's accuracy): "
+                    f"clipped to {near:g} %RH",
+                    "type": "ambient_clipped",
+                }
+            )
+            rh = near
+        else:
+            notes.append(
+                {
+                    "field": "humidity_pct",
+                    "reason": f"{rh:g} %RH is outside the physical range [{lo:g}, {hi:g}] %RH "
+                    f"by more than {RH_CLIP_PCT:g} %RH (a T/RH probe's error value): treated "
+                    "as unknown; the gas was taken",
+                    "type": "ambient_out_of_range",
+                }
+            )
+            rh = math.nan
+    return temp, rh, notes
+
+
 #: How far ahead of the server clock a reading's ``ts`` may be, seconds. A reading from the
 #: future would hold back every later, true reading of its device (they would look out of
 #: order), so it is refused; 5 minutes covers ordinary gateway clock skew.
@@ -237,14 +299,24 @@ class Reading(BaseModel):
         json_schema_extra={"minimum": GAS_MIN, "maximum": GAS_MAX},
     )
     temperature_c: float = Field(
-        ge=-40, le=125, strict=True, allow_inf_nan=False, description="Temperature, °C [-40, 125]"
-    )
-    humidity_pct: float = Field(
-        ge=0,
-        le=100,
         strict=True,
         allow_inf_nan=False,
-        description="Relative humidity, %RH [0, 100]",
+        description="Temperature, °C, physically [-40, 125] (the range of the SHT3x/SHT4x "
+        "T/RH sensors). A number outside it (a probe's error value: SHT3x raw 0 = -45 °C, "
+        "0xFFFF = 130 °C) does not refuse the reading: its gas is taken, the temperature is "
+        'unknown, and the reply\'s "warnings" name the field and why (type '
+        '"ambient_out_of_range"; a sensor_fault "ambient_out_of_range" is raised)',
+        json_schema_extra={"x-physical-range": [TEMP_RANGE_C[0], TEMP_RANGE_C[1]]},
+    )
+    humidity_pct: float = Field(
+        strict=True,
+        allow_inf_nan=False,
+        description="Relative humidity, %RH, physically [0, 100]. Within 2 %RH outside it "
+        "(a condensing or freshly wet SHT4x reads up to ~101 %RH, an offset zero -0.3 %RH) it "
+        'is clipped to 0 or 100, the reply\'s "warnings" saying so (type "ambient_clipped"); '
+        "further out it is treated as the temperature above (unknown, the gas taken, type "
+        '"ambient_out_of_range")',
+        json_schema_extra={"x-physical-range": [RH_RANGE_PCT[0], RH_RANGE_PCT[1]]},
     )
 
 
@@ -257,11 +329,27 @@ class Rejected(BaseModel):
     )
 
 
+class Warned(BaseModel):
+    """An accepted reading of a batch with a field that was not taken as sent."""
+
+    index: int = Field(description="Position in the batch (0 for a single reading)")
+    warnings: list[dict[str, Any]] = Field(
+        description='Each {"field", "reason", "type"}: "ambient_out_of_range" (the value is '
+        'outside its physical range and treated as unknown) or "ambient_clipped" (within '
+        "2 %RH of [0, 100] %RH and clipped to it)"
+    )
+
+
 class IngestResult(BaseModel):
-    """Reply to every ingestion, HTTP or WebSocket."""
+    """Reply to every ingestion, HTTP, WebSocket or MQTT."""
 
     accepted: int = Field(description="Readings stored and queued for scoring")
     rejected: list[Rejected] = Field(default_factory=list)
+    warnings: list[Warned] = Field(
+        default_factory=list,
+        description="Accepted readings (counted in accepted) with a temperature or humidity "
+        "that was not taken as sent: the field, the value and why; the gas was taken",
+    )
 
 
 def iso(ts: float) -> str:

@@ -1109,6 +1109,15 @@ class DeviceBuffers:
         rows: np.ndarray = self.values[slot, order]
         return rows
 
+    def newest(self, device_id: str) -> np.ndarray | None:
+        """The device's newest stored reading, (3,) float32 gas, °C, %RH; None when it has
+        none (unknown, or only :meth:`heard`)."""
+        slot = self.index.get(device_id)
+        if slot is None or self.count[slot] == 0:
+            return None
+        row: np.ndarray = self.values[slot, (int(self.count[slot]) - 1) % self.ring]
+        return row
+
     def info(self, device_id: str) -> dict[str, object] | None:
         """Fill, last reading and signal model of a device, or None when unknown or when
         none of its readings is stored (a device only :meth:`heard`)."""

@@ -41,9 +41,13 @@ from app.ml.signal import reads_dropout
 from app.schemas.readings import (
     GAS_RANGE,
     MAX_FUTURE_S,
+    RH_RANGE_PCT,
+    TEMP_RANGE_C,
     IngestResult,
     Reading,
     Rejected,
+    Warned,
+    ambient_issues,
     gas_out_of_range,
     iso,
     stamp_seconds,
@@ -324,6 +328,60 @@ def validate_fast(raw: bytes | str, *, max_items: int) -> tuple[list[Reading], b
         return None
 
 
+def ambient_warnings(index: Sequence[int], vals: np.ndarray) -> list[Warned]:
+    """Take each reading's temperature and humidity as :func:`ambient_issues` says, in
+    place in ``vals`` ((N, 3) gas, °C, %RH): a value outside its physical range becomes NaN
+    (unknown: the gas is still taken), a humidity just outside 0-100 %RH is clipped. Returns
+    the warnings of the readings changed, by their ``index`` in the message. Cost: two
+    vectorised range checks; per-reading work only for the readings out of range."""
+    if not len(vals):
+        return []
+    t, h = vals[:, 1], vals[:, 2]
+    odd = np.flatnonzero(
+        (t < TEMP_RANGE_C[0])
+        | (t > TEMP_RANGE_C[1])
+        | (h < RH_RANGE_PCT[0])
+        | (h > RH_RANGE_PCT[1])
+    )
+    out = []
+    for j in odd.tolist():
+        vals[j, 1], vals[j, 2], notes = ambient_issues(float(t[j]), float(h[j]))
+        out.append(Warned(index=index[j], warnings=notes))
+    return out
+
+
+def fill_ambient(
+    device_ids: Sequence[str], ts: np.ndarray, vals: np.ndarray, last: Callable[[str], Any]
+) -> np.ndarray:
+    """``vals`` with every unknown (NaN) temperature or humidity replaced by its device's
+    previous known one (in time order; before the message, ``last(device_id)``: its newest
+    stored (gas, °C, %RH) row or None), else by :data:`AMBIENT_UNKNOWN`: the ring buffers,
+    the detector's windows and the history hold numbers, and a value held unchanged is one
+    the detector reads as no ambient change (:meth:`app.ml.signal.SignalStates` lets an
+    unknown reading move nothing). A copy; ``vals`` is left as it is."""
+    out = vals.copy()
+    held: dict[str, list[float]] = {}
+    for j in np.argsort(ts, kind="stable").tolist():
+        d = device_ids[j]
+        prev = held.get(d)
+        if prev is None:
+            row = last(d)
+            prev = list(AMBIENT_UNKNOWN) if row is None else [float(row[1]), float(row[2])]
+            held[d] = prev
+        for c in (1, 2):
+            if math.isnan(out[j, c]):
+                out[j, c] = prev[c - 1]
+            else:
+                prev[c - 1] = float(out[j, c])
+    return out
+
+
+#: The temperature and humidity (°C, %RH) an unknown value is held at when its device has
+#: no known one before it (a new device whose probe failed): a room's, so that the
+#: detector's ambient levels start from a plausible value.
+AMBIENT_UNKNOWN = (20.0, 50.0)
+
+
 class Ingestor:
     """Stores readings and hands full windows to the scorer.
 
@@ -592,6 +650,7 @@ class Ingestor:
         """
         n = len(readings)
         accepted = 0
+        warned: list[Warned] = []
         if n:
             now = time.time()
             ts = np.fromiter((now if r.ts is None else r.ts for r in readings), np.float64, n)
@@ -600,6 +659,7 @@ class Ingestor:
             vals = np.array(
                 [(r.gas_ppm, r.temperature_c, r.humidity_pct) for r in readings], dtype=np.float64
             ).reshape(n, 3)
+            warned = ambient_warnings(index, vals)
             ids = [r.device_id for r in readings]
             if self.forward is not None:
                 await self.forward(ids, ts, vals)
@@ -616,7 +676,10 @@ class Ingestor:
         self.accepted_total += accepted
         self.rejected_total += len(bad)
         bad.sort(key=lambda b: b.index)
-        return IngestResult(accepted=accepted, rejected=bad)
+        if warned and bad:
+            gone = {b.index for b in bad}  # a refused reading's reply is its refusal
+            warned = [w for w in warned if w.index not in gone]
+        return IngestResult(accepted=accepted, rejected=bad, warnings=warned)
 
     async def ingest_rows(
         self,
@@ -644,6 +707,15 @@ class Ingestor:
             (codes (N,) uint8, 0 = stored; prior_ts (N,) float64), as
             :meth:`DeviceBuffers.store` gives them.
         """
+        ambient = vals[:, 1:]
+        unknown = np.isnan(ambient).any(axis=1) if len(vals) else None
+        if unknown is not None and unknown.any():
+            # a temperature or humidity out of its physical range (NaN: unknown): the ring,
+            # the detector and the history get the device's previous value, the safety rules
+            # the NaN (the ``ambient_out_of_range`` fault)
+            told, vals = vals, fill_ambient(device_ids, ts, vals, self.buffers.newest)
+        else:
+            told = None
         rounds = chunks_per_device(device_ids, ts, HOLD_CHUNK_READINGS)
         ids = set(device_ids) if self._in_rounds or len(rounds) > 1 else None
         if ids is not None and not self._in_rounds.isdisjoint(ids):
@@ -653,7 +725,7 @@ class Ingestor:
                 await self._rounds_done.wait_for(lambda: self._in_rounds.isdisjoint(ids))
         if len(rounds) == 1:
             return await self._ingest_round(
-                device_ids, ts, vals, strict, last=True, stamped=stamped
+                device_ids, ts, vals, strict, last=True, stamped=stamped, told=told
             )
         assert ids is not None
         self._in_rounds |= ids
@@ -668,6 +740,7 @@ class Ingestor:
                     strict,
                     last=j == len(rounds) - 1,
                     stamped=None if stamped is None else stamped[idx],
+                    told=None if told is None else told[idx],
                 )
             return codes, prior
         finally:
@@ -684,13 +757,15 @@ class Ingestor:
         *,
         last: bool,
         stamped: np.ndarray | None = None,
+        told: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`ingest_rows` for one round of :func:`chunks_per_device`; unless it is the
         ``last``, wait for its windows to be scored and sunk when one passes the evidence
-        gate (:data:`HOLD_CHUNK_READINGS`)."""
+        gate (:data:`HOLD_CHUNK_READINGS`). ``told``: the round's values as the safety rules
+        get them (an unknown temperature or humidity NaN), None: ``vals``."""
         stored = self.buffers.store(device_ids, ts, vals, strict=strict, stamped=stamped)
         if self.safety is not None or self.record is not None:
-            await self._per_reading(device_ids, ts, vals, stored.codes, stored.ts)
+            await self._per_reading(device_ids, ts, vals, stored.codes, stored.ts, told)
         late = np.flatnonzero(stored.codes == LATE)
         if late.size and self.safety is not None and not strict:
             # refused for its order (its device's clock stepped back, or an earlier reading
@@ -739,13 +814,15 @@ class Ingestor:
         vals: np.ndarray,
         codes: np.ndarray,
         placed: np.ndarray | None = None,
+        told: np.ndarray | None = None,
     ) -> None:
         """Safety rules on each accepted reading, then the history record, in time order.
 
         ``placed``: where the buffers put each reading on its device's time line (epoch s;
         None = at its ``ts``); a reading placed elsewhere (its device's clock broken) goes
         to the rules and the history at that time, and the rules' ``clock`` fault names its
-        own stamp."""
+        own stamp. ``told``: the values the rules get (an unknown temperature or humidity
+        NaN: the ``ambient_out_of_range`` fault), None: ``vals``; the history gets ``vals``."""
         v = vals.tolist()
         at = ts if placed is None else placed
         if len(device_ids) == 1:  # one reading: no sort
@@ -771,7 +848,15 @@ class Ingestor:
                     signals.dropout(d, gas, axes.get(d), unit(d)) for d, _, gas, _, _ in kept
                 ]
                 dropout = dropout if any(dropout) else None
-            await self.safety.on_readings(kept, clock, dropout)
+            if told is not None:
+                t = told.tolist()
+                rows = [
+                    (k[0], k[1], t[j][0], t[j][1], t[j][2])
+                    for j, k in zip(kept_j, kept, strict=True)
+                ]
+                await self.safety.on_readings(rows, clock, dropout)
+            else:
+                await self.safety.on_readings(kept, clock, dropout)
         if kept and self.record is not None:
             await self.record(kept)
 

@@ -325,12 +325,12 @@ class MqttIngress:
         )
         refused = {b.index for b in result.rejected}
         self.recent.add([readings[k] for k in fresh if index[k] not in refused])
-        if result.rejected:
-            self._reply(device_id, result.model_dump())
+        if result.rejected or result.warnings:  # warnings: a field not taken as sent
+            self._reply(device_id, result.model_dump(), bad=bool(result.rejected))
         return result
 
-    def _reply(self, device_id: str, body: dict[str, Any]) -> None:
-        self.counts["bad_messages"] += 1
+    def _reply(self, device_id: str, body: dict[str, Any], *, bad: bool = True) -> None:
+        self.counts["bad_messages"] += int(bad)
         if len(self._errors) == self._errors.maxlen:
             self.counts["errors_dropped"] += 1
         topic = f"{self.prefix}/errors/{device_id}"

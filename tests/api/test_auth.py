@@ -243,13 +243,13 @@ async def test_gateway_prefix_refuses_other_devices_rest_and_ws(live_app: Live) 
     for d in ("a-1", "b-1"):  # nothing of those messages was taken
         assert (await http.get(f"/api/devices/{d}", headers=auth_headers())).status_code == 404
     r = await http.post("/api/readings", json=[reading("a-1", t0, 420.0)], headers=hdr)
-    assert r.json() == {"accepted": 1, "rejected": []}
+    assert r.json() == {"accepted": 1, "rejected": [], "warnings": []}
     async with websockets.connect(live_app.ws + "/ws/readings", additional_headers=hdr) as ws:
         await ws.send(json.dumps([reading("b-2", t0, 420.0)]))
         reply = json.loads(await ws.recv())
         assert reply["error"] == "forbidden" and "'b-2'" in reply["detail"][0]["reason"]
         await ws.send(json.dumps([reading("a-2", t0, 420.0)]))  # the socket stays open
-        assert json.loads(await ws.recv()) == {"accepted": 1, "rejected": []}
+        assert json.loads(await ws.recv()) == {"accepted": 1, "rejected": [], "warnings": []}
     r = await http.post(
         "/api/keys",
         json={"role": "viewer", "name": "v", "device_prefix": "a-"},

@@ -121,7 +121,7 @@ async def test_a_leap_second_and_a_long_fraction_are_taken_in_time_order(
     client: httpx.AsyncClient,
 ) -> None:
     r = await client.post("/api/readings", json=LEAP_BATCH)
-    assert r.json() == {"accepted": 3, "rejected": []}, r.text
+    assert r.json() == {"accepted": 3, "rejected": [], "warnings": []}, r.text
     r = await client.post("/api/readings", json=LEAP_BATCH[1])  # before the newest: 00:00:00
     assert r.json()["rejected"][0]["errors"][0]["type"] == "out_of_order", r.text
     r = await client.post("/api/readings", json={**LEAP_BATCH[1], "ts": "2016-12-31T23:59:61Z"})
@@ -140,7 +140,7 @@ async def test_ws_readings_take_a_leap_second_and_name_why_a_ts_is_refused(
         ) as ws,
     ):
         await ws.send(json.dumps(LEAP_BATCH))
-        assert json.loads(await ws.recv()) == {"accepted": 3, "rejected": []}
+        assert json.loads(await ws.recv()) == {"accepted": 3, "rejected": [], "warnings": []}
         await ws.send(json.dumps([{**LEAP_BATCH[2], "ts": "2017-01-01T00:00:01+0100"}]))
         [err] = json.loads(await ws.recv())["rejected"][0]["errors"]
         assert err["field"] == "ts" and "+hh:mm, not +hhmm" in err["reason"], err
@@ -639,7 +639,7 @@ async def test_ws_readings_refuse_an_unknown_or_repeated_query_parameter_naming_
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
         async with websockets.connect(ws_base, additional_headers=auth_headers()) as ws:
             await ws.send(json.dumps(LEAP_BATCH))
-            assert json.loads(await ws.recv()) == {"accepted": 3, "rejected": []}
+            assert json.loads(await ws.recv()) == {"accepted": 3, "rejected": [], "warnings": []}
 
 
 async def test_a_reading_of_a_million_names_gets_one_short_error(client: httpx.AsyncClient) -> None:

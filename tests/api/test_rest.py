@@ -27,26 +27,32 @@ async def test_batch_with_bad_readings_keeps_and_scores_the_good(client: httpx.A
     batch = [reading("dev-1", T0 + i, 420.0 + i % 3) for i in range(70)]
     batch[10] = {**batch[10], "gas_ppm": float("nan")}
     del batch[20]["humidity_pct"]
-    batch[30] = {**batch[30], "humidity_pct": 140}
+    batch[30] = {**batch[30], "humidity_pct": 140}  # a probe's error value: the gas is taken
     r = await client.post(
         "/api/readings", content=httpx_json(batch), headers={"content-type": "application/json"}
     )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["accepted"] == 67
+    assert body["accepted"] == 68
     by_index = {b["index"]: b["errors"] for b in body["rejected"]}
-    assert set(by_index) == {10, 20, 30}
+    assert set(by_index) == {10, 20}
     assert by_index[10][0]["field"] == "gas_ppm" and "finite" in by_index[10][0]["reason"]
     assert by_index[20][0] == {
         "field": "humidity_pct",
         "reason": "Field required",
         "type": "missing",
     }
-    assert by_index[30][0]["field"] == "humidity_pct"
+    [warned] = body["warnings"]
+    assert warned["index"] == 30
+    assert [(w["field"], w["type"]) for w in warned["warnings"]] == [
+        ("humidity_pct", "ambient_out_of_range")
+    ]
     dev = await wait_scored(client, "dev-1")
-    assert dev["readings_seen"] == 67 and dev["buffer_fill"] == 60
+    assert dev["readings_seen"] == 68 and dev["buffer_fill"] == 60
     assert 0.0 <= dev["last_probability"] <= 1.0
-    assert dev["alert_state"] == "normal"
+    # the humidity of 140 %RH raised the probe's fault, the one alert
+    alerts = (await client.get("/api/alerts", params={"device_id": "dev-1"})).json()["alerts"]
+    assert [(a["kind"], a["severity"]) for a in alerts] == [("sensor_fault", "warning")]
 
 
 def httpx_json(obj: object) -> bytes:
@@ -98,7 +104,7 @@ async def test_out_of_order_reading_is_rejected_with_reason(client: httpx.AsyncC
 async def test_unsorted_batch_is_stored_in_time_order(client: httpx.AsyncClient) -> None:
     batch = [reading("u", T0 + i, float(i)) for i in (3, 1, 2, 0)]
     r = await client.post("/api/readings", json=batch)
-    assert r.json() == {"accepted": 4, "rejected": []}
+    assert r.json() == {"accepted": 4, "rejected": [], "warnings": []}
     dev = (await client.get("/api/devices/u")).json()
     assert dev["last_reading"]["gas_ppm"] == 3.0
     assert dev["last_ts"] == "2026-01-01T00:00:03.000Z"
@@ -120,7 +126,7 @@ async def test_status_docs_metrics(client: httpx.AsyncClient) -> None:
     body = schema["paths"]["/api/readings"]["post"]["requestBody"]["content"]
     assert "anyOf" in body["application/json"]["schema"]
     one = body["application/json"]["schema"]["anyOf"][0]
-    assert one["properties"]["humidity_pct"]["maximum"] == 100
+    assert one["properties"]["humidity_pct"]["x-physical-range"] == [0, 100]
     m = await client.get("/metrics")
     assert m.status_code == 200 and "gasleak_readings_accepted_total" in m.text
 
@@ -261,7 +267,7 @@ async def test_a_gateway_clock_reset_to_2000_is_placed_at_receipt_time(
     r = await client.post("/api/readings", json=reading("rtc", y2000 + 1, 420.0))
     assert r.json()["rejected"][0]["errors"][0]["type"] == "out_of_order"
     r = await client.post("/api/readings", json=reading("rtc", y2000 + 2, 421.0))
-    assert r.json() == {"accepted": 1, "rejected": []}
+    assert r.json() == {"accepted": 1, "rejected": [], "warnings": []}
     alerts = (await client.get("/api/alerts", params={"device_id": "rtc"})).json()["alerts"]
     [fault] = [a for a in alerts if a["kind"] == "sensor_fault"]
     assert fault["opened_at"][:4] != "2000", fault
@@ -305,12 +311,12 @@ async def test_readings_without_ts_in_one_message_are_each_stored_http_and_webso
     ):
         a = {"device_id": "nots-http", **steady}
         r = await http.post("/api/readings", json=[a, a, {**a, "ts": None}])
-        assert r.json() == {"accepted": 3, "rejected": []}, r.text
+        assert r.json() == {"accepted": 3, "rejected": [], "warnings": []}, r.text
         view = (await http.get("/api/devices/nots-http")).json()
         assert view["readings_seen"] == 3, view
         b = {"device_id": "nots-ws", **steady}
         await ws.send(json.dumps([b, b, b]))
-        assert json.loads(await ws.recv()) == {"accepted": 3, "rejected": []}
+        assert json.loads(await ws.recv()) == {"accepted": 3, "rejected": [], "warnings": []}
         # a stamped resend is still refused as one
         c = reading("stamped", time.time(), 400.0)
         r = await http.post("/api/readings", json=[c, c])
@@ -964,11 +970,11 @@ async def test_a_device_whose_clock_starts_in_2000_gets_one_clock_fault_and_keep
     ):
         for i in range(5):  # one message a reading, as a live gateway sends them
             r = await c.post("/api/readings", json=reading("rtc-new", y2000 + i, 420.0 + i))
-            assert r.json() == {"accepted": 1, "rejected": []}, r.text
+            assert r.json() == {"accepted": 1, "rejected": [], "warnings": []}, r.text
         r = await c.post(
             "/api/readings", json=[reading("rtc-new", y2000 + 5 + i, 425.0) for i in range(3)]
         )
-        assert r.json() == {"accepted": 3, "rejected": []}, r.text
+        assert r.json() == {"accepted": 3, "rejected": [], "warnings": []}, r.text
         view = (await c.get("/api/devices/rtc-new")).json()
         assert view["readings_seen"] == 8 and view["last_ts"][:4] != "2000", view
         hist = (await c.get("/api/devices/rtc-new/readings")).json()
@@ -984,7 +990,7 @@ async def test_a_device_whose_clock_starts_in_2000_gets_one_clock_fault_and_keep
         now = time.time()
         for i in range(1, 6):
             r = await c.post("/api/readings", json=reading("rtc-new", now + i, 421.0))
-            assert r.json() == {"accepted": 1, "rejected": []}, r.text
+            assert r.json() == {"accepted": 1, "rejected": [], "warnings": []}, r.text
         evs = (await c.get("/api/events", params={"device_id": "rtc-new"})).json()["events"]
         assert [(e["type"], e["reason"]) for e in evs] == [
             ("alert.raised", "clock"),
@@ -994,7 +1000,7 @@ async def test_a_device_whose_clock_starts_in_2000_gets_one_clock_fault_and_keep
         backlog = [reading("backlog", y2000 + i, 420.0) for i in range(100)]
         for j in range(0, 100, 20):
             r = await c.post("/api/readings", json=backlog[j : j + 20])
-            assert r.json() == {"accepted": 20, "rejected": []}, r.text
+            assert r.json() == {"accepted": 20, "rejected": [], "warnings": []}, r.text
         view = (await c.get("/api/devices/backlog")).json()
         assert view["last_ts"] == "2000-01-01T00:01:39.000Z" and view["alerts"] == [], view
 
@@ -1025,7 +1031,7 @@ async def test_a_clock_reset_to_2000_is_caught_in_messages_that_carry_other_devi
                 [reading("rtc-a", y2000 + i, 420.0 + i), reading("rtc-b", y2000 + i, 421.0 + i)],
             ):
                 r = await c.post("/api/readings", json=body)
-                assert r.json() == {"accepted": 2, "rejected": []}, r.text
+                assert r.json() == {"accepted": 2, "rejected": [], "warnings": []}, r.text
         for d in ("rtc-mixed", "rtc-a", "rtc-b"):
             view = (await c.get(f"/api/devices/{d}")).json()
             assert view["readings_seen"] == 5 and view["last_ts"][:4] != "2000", (d, view)
@@ -1071,7 +1077,7 @@ async def test_a_backlog_sent_newest_first_is_refused_not_dropped_and_resent_rai
     # the gateway resends what was refused, oldest first, then goes on live
     for i in range(n0, n0 + n - 1):
         r = (await client.post("/api/readings", json=reading("lifo", ts[i], gas[i]))).json()
-        assert r == {"accepted": 1, "rejected": []}, (i, r)
+        assert r == {"accepted": 1, "rejected": [], "warnings": []}, (i, r)
     live = [reading("lifo", ts[i], gas[i]) for i in range(n0 + n, n0 + n + 20)]
     assert (await client.post("/api/readings", json=live)).json()["accepted"] == 20
     want = (await client.get("/api/status")).json()["windows_submitted"]

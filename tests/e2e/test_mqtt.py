@@ -218,7 +218,7 @@ async def _reconnect_scenario(broker: Mosquitto, server: LiveServer) -> None:
         reading = {"device_id": "dev-9", "ts": T0, "gas_ppm": 20_000.0}
         reading |= {"temperature_c": 21.0, "humidity_pct": 45.0}
         r = await http.post("/api/readings", json=reading)
-        assert r.json() == {"accepted": 1, "rejected": []}
+        assert r.json() == {"accepted": 1, "rejected": [], "warnings": []}
         events = (await http.get("/api/events")).json()["events"]
         assert [e["device_id"] for e in events] == ["dev-9"]
         broker.start()
@@ -284,7 +284,7 @@ async def _same_alerts(broker: Mosquitto, rest: LiveServer, mqtt: LiveServer) ->
         for k in range(0, len(fire), 50):
             chunk, due = fire[k : k + 50], max(0, min(len(fire), k + 50) - 59)
             r = await a.post("/api/readings", json=chunk)
-            assert r.json() == {"accepted": len(chunk), "rejected": []}
+            assert r.json() == {"accepted": len(chunk), "rejected": [], "warnings": []}
             await until(lambda d=due: _scored(a, d), "REST windows scored", timeout=120)
             body = [{f: v for f, v in x.items() if f != "device_id"} for x in chunk]
             await gw.publish("gasleak/readings/fire", json.dumps(body).encode(), qos=1)

@@ -64,11 +64,19 @@ async def replay(server: LiveServer) -> tuple[list[dict], dict]:
                 for k in range(0, max(len(fire), len(clean)), 50):
                     if fire[k : k + 50]:
                         r = await http.post("/api/readings", json=fire[k : k + 50])
-                        assert r.json() == {"accepted": len(fire[k : k + 50]), "rejected": []}
+                        assert r.json() == {
+                            "accepted": len(fire[k : k + 50]),
+                            "rejected": [],
+                            "warnings": [],
+                        }
                     if clean[k : k + 50]:
                         await gw.send(json.dumps(clean[k : k + 50]))
                         reply = json.loads(await gw.recv())
-                        assert reply == {"accepted": len(clean[k : k + 50]), "rejected": []}
+                        assert reply == {
+                            "accepted": len(clean[k : k + 50]),
+                            "rejected": [],
+                            "warnings": [],
+                        }
             expected = (len(fire) - 59) + (len(clean) - 59)
             deadline = time.monotonic() + 60
             while True:

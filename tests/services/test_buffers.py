@@ -340,7 +340,7 @@ async def test_service_enforces_cap_reports_it_and_evicts_idle_devices() -> None
             assert d0["buffer_fill"] is None and d0["alert_state"] == "normal"
             assert (await c.get("/api/devices/never-seen")).status_code == 404
             r = (await c.post("/api/readings", json=body[3])).json()
-            assert r == {"accepted": 1, "rejected": []}
+            assert r == {"accepted": 1, "rejected": [], "warnings": []}
 
 
 def test_store_without_windows_leaves_the_same_buffers_and_signals() -> None:

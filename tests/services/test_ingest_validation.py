@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
 import pytest
 
 from app.errors import InvalidBody
-from app.services.ingest import Ingestor, out_of_range, parse_body, validate
+from app.schemas.readings import ambient_issues
+from app.services.ingest import (
+    AMBIENT_UNKNOWN,
+    Ingestor,
+    ambient_warnings,
+    fill_ambient,
+    out_of_range,
+    parse_body,
+    validate,
+)
 from tests.conftest import reading
 
 
@@ -20,7 +31,7 @@ def test_batch_keeps_good_and_names_each_bad_field() -> None:
         reading("a", 1.7e9, 400.0),
         reading("a", 1.7e9 + 1, float("nan")),
         {k: v for k, v in reading("a", 1.7e9 + 2, 400.0).items() if k != "temperature_c"},
-        reading("a", 1.7e9 + 3, 400.0, rh=140.0),
+        reading("a", 1.7e9 + 3, 400.0, rh=float("nan")),  # out of range: taken, ambient_warnings
         reading("a", 1.7e9 + 4, "400"),  # type: ignore[arg-type]
         reading("bad id!", 1.7e9 + 5, 400.0),
         reading("a", "2026-01-01T00:00:00", 400.0),  # type: ignore[arg-type]
@@ -31,7 +42,7 @@ def test_batch_keeps_good_and_names_each_bad_field() -> None:
     assert [b.index for b in bad] == [1, 2, 3, 4, 5, 6, 7]
     assert "finite" in fields(bad[0])["gas_ppm"]
     assert fields(bad[1])["temperature_c"] == "Field required"
-    assert "less than or equal to 100" in fields(bad[2])["humidity_pct"]
+    assert "finite" in fields(bad[2])["humidity_pct"]
     assert "valid number" in fields(bad[3])["gas_ppm"]
     assert "is not a device id: it holds ' '" in fields(bad[4])["device_id"]
     assert "UTC offset" in fields(bad[5])["ts"]
@@ -195,3 +206,52 @@ def test_an_object_of_too_many_names_is_refused_by_its_size_not_name_by_name() -
     assert [i for i, _ in kept] == [0, 2]
     assert [b.index for b in bad] == [1] and len(bad[0].errors) == 1
     assert bad[0].errors[0]["type"] == "too_many_fields", bad[0].errors
+
+
+@pytest.mark.parametrize(
+    ("temp", "rh", "taken", "types"),
+    [
+        (21.0, 45.0, (21.0, 45.0), []),
+        (-40.0, 0.0, (-40.0, 0.0), []),  # the bounds are measurements
+        (125.0, 100.0, (125.0, 100.0), []),
+        (-45.0, 0.0, (None, 0.0), ["ambient_out_of_range"]),  # SHT3x raw 0
+        (130.0, 100.0, (None, 100.0), ["ambient_out_of_range"]),  # SHT3x raw 0xFFFF
+        (21.0, 100.4, (21.0, 100.0), ["ambient_clipped"]),  # condensation
+        (21.0, -0.3, (21.0, 0.0), ["ambient_clipped"]),
+        (21.0, 102.0, (21.0, 100.0), ["ambient_clipped"]),
+        (21.0, 102.5, (21.0, None), ["ambient_out_of_range"]),
+        (21.0, -6.0, (21.0, None), ["ambient_out_of_range"]),  # SHT4x raw 0
+        (-45.0, 119.0, (None, None), ["ambient_out_of_range", "ambient_out_of_range"]),
+    ],
+)
+def test_ambient_issues(
+    temp: float, rh: float, taken: tuple[float | None, float | None], types: list[str]
+) -> None:
+    t, h, notes = ambient_issues(temp, rh)
+    assert (None if math.isnan(t) else t, None if math.isnan(h) else h) == taken
+    assert [n["type"] for n in notes] == types
+    assert all(n["field"] in ("temperature_c", "humidity_pct") and n["reason"] for n in notes)
+
+
+def test_ambient_warnings_and_fill_hold_the_last_known_value_per_device() -> None:
+    vals = np.array(
+        [[400, 22, 40], [400, -45, 40], [400, 23, 104], [400, -45, 40], [400, 130, 40]],
+        dtype=np.float64,
+    )
+    warned = ambient_warnings([0, 1, 2, 3, 4], vals)
+    assert [w.index for w in warned] == [1, 2, 3, 4]
+    ids = ["a", "a", "a", "b", "c"]
+    ts = np.array([1.0, 2.0, 3.0, 1.0, 1.0])
+    before = {"c": np.array([400, 18.5, 55], np.float32)}
+    filled = fill_ambient(ids, ts, vals, before.get)
+    assert np.isnan(vals[1, 1]) and np.isnan(vals[2, 2])  # left as the rules get it
+    assert (
+        filled[:, 1:].tolist()
+        == [
+            [22, 40],
+            [22, 40],  # a: its previous reading's
+            [23, 40],
+            [*AMBIENT_UNKNOWN[:1], 40],  # b: none known before
+            [18.5, 40],  # c: its newest stored reading's
+        ]
+    )
