@@ -62,3 +62,10 @@ def test_many_messages_refuse_a_bad_one() -> None:
     for bad in (b"{}", b"[[1, 2]]", b"not json", b'[["a", 1, 2, 3]]', b"[[1, 1, 2, 3, 4]]"):
         with pytest.raises(ValueError):
             decode_many([good, bad])
+
+
+def test_an_unknown_temperature_crosses_the_stream_as_nan() -> None:
+    """A reading accepted with its temperature unknown (NaN, ``ingest.ambient_warnings``)
+    reaches its partition owner so, which holds the value and raises the probe's fault."""
+    ids, ts, vals = decode_many([encode([("a", 1.0, 13_000.0, float("nan"), 45.0)])])
+    assert ids == ["a"] and np.isnan(vals[0, 1]) and vals[0, 0] == 13_000.0
