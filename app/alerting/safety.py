@@ -556,14 +556,25 @@ class SafetyRules:
             at: the reading's receipt time, epoch s (the event time: its stamp is refused).
             detail: the refusal, for the event.
         """
+        return self.refused(device_id, at=at, condition="clock", detail=detail)
+
+    def refused(
+        self, device_id: str, *, at: float, condition: str, detail: str
+    ) -> list[AlertEvent]:
+        """Raise the sensor_fault ``condition`` (one of :data:`FAULTS`) of a device whose
+        reading was refused (none stored), as :meth:`clock_refused` does: once while its open
+        fault names it, ``silent`` ended (the device was heard from), at receipt time
+        ``at`` (epoch s). ``out_of_range`` for a reading refused for its gas (``-5`` ppm, a
+        %LEL transmitter's failure signal): such a device was found ``silent``, "no reading
+        for 318 s", although it reported every 10 s (newcomer of 2 Dec)."""
         if not self.profiles.enabled(device_id):
             return []
         self._set_silent(device_id, False)
         ep = self._open.get(device_id, {}).get(Kind.SENSOR_FAULT)
-        if ep is not None and "clock" in ep.conditions and "silent" not in ep.conditions:
+        if ep is not None and condition in ep.conditions and "silent" not in ep.conditions:
             return []
         held = [] if ep is None else ep.conditions
-        found = {c: "" for c in held if c not in ("silent", "spike")} | {"clock": detail}
+        found = {c: "" for c in held if c not in ("silent", "spike")} | {condition: detail}
         # (spike is kept by its memory, ``spike_ts``, not by ``found``)
         return self._fault_episode(device_id, at, None, found, False)
 

@@ -48,6 +48,7 @@ from app.schemas.readings import (
     Rejected,
     Warned,
     ambient_issues,
+    device_id_ok,
     gas_out_of_range,
     iso,
     stamp_seconds,
@@ -469,13 +470,19 @@ class Ingestor:
         self, raw: bytes | str, device_prefix: str | None, key_id: str | None
     ) -> IngestResult:
         ahead: list[Ahead] = []
+        gas_refused: list[tuple[str, str]] = []
         quota_key = key_id if device_prefix is not None else None
         try:
             index, readings, bad = self.decode(
-                raw, ahead=ahead, device_prefix=device_prefix, key_id=quota_key
+                raw,
+                ahead=ahead,
+                device_prefix=device_prefix,
+                key_id=quota_key,
+                gas_refused=gas_refused,
             )
         finally:
             await self.refused_ahead(ahead, device_prefix)
+            await self.refused_gas_faults(gas_refused, device_prefix)
         if self.quota is not None and quota_key is not None and self.forward is None:
             before = readings
             index, readings = self.quota.admit(quota_key, index, readings, bad)
@@ -525,6 +532,25 @@ class Ingestor:
                 why=why,
                 clears=True,
             )
+
+    async def refused_gas_faults(
+        self, rows: Sequence[tuple[str, str]], device_prefix: str | None = None
+    ) -> None:
+        """Readings :meth:`decode` refused for their gas alone (its ``gas_refused``), those
+        of ``device_prefix`` only and of devices tracked already (a refused reading takes
+        no slot): the device was heard from, so it is not ``silent``, and its
+        ``out_of_range`` sensor fault names the refusal (:meth:`SafetyService.on_refused`;
+        as :meth:`refused_ahead` does for a stamp too far ahead). Single node only."""
+        if not rows or self.safety is None or self.forward is not None:
+            return
+        index = self.buffers.index
+        kept = [
+            (d, why)
+            for d, why in rows
+            if (device_prefix is None or d.startswith(device_prefix)) and index.get(d) is not None
+        ]
+        if kept:
+            await self.safety.on_refused(kept)
 
     def admit_ahead(
         self, rows: Sequence[Ahead], bad: Sequence[Rejected], key_id: str | None = None
@@ -580,6 +606,7 @@ class Ingestor:
         ahead: list[Ahead] | None = None,
         device_prefix: str | None = None,
         key_id: str | None = None,
+        gas_refused: list[tuple[str, str]] | None = None,
     ) -> tuple[list[int], list[Reading], list[Rejected]]:
         """Parse and validate one message: (index, readings, rejected), for :meth:`ingest`.
 
@@ -594,6 +621,9 @@ class Ingestor:
             device_prefix: the sender's key may only post device ids starting with this:
                 every reading that names a device id outside it is refused, valid or not.
             key_id: the sender's key, when it has a ``device_prefix`` (its device quota).
+            gas_refused: if given, extended with (device_id, reasons) of each reading refused
+                for its gas alone whose device id is valid, also when the refusal raises
+                (:meth:`refused_gas_faults`).
 
         Raises:
             Forbidden: a reading names a device id (a string) outside ``device_prefix``,
@@ -616,6 +646,8 @@ class Ingestor:
             good, bad = validate(
                 items if device_id is None else [_on_topic(x, device_id) for x in items]
             )
+            if gas_refused is not None:
+                gas_refused += _gas_only(items, bad, device_id)
             if device_id is not None:
                 good, bad = _same_device(good, bad, device_id)
             if ahead is not None:
@@ -629,6 +661,8 @@ class Ingestor:
         outside = out_of_range(readings, self.units)
         if outside:  # the gas range depends on the device's unit: checked after the schema
             drop = {j for j, _ in outside}
+            if gas_refused is not None:
+                gas_refused += [(readings[j].device_id, e["reason"]) for j, e in outside]
             bad += [Rejected(index=index[j], errors=[e]) for j, e in outside]
             bad.sort(key=lambda b: b.index)
             index = [i for j, i in enumerate(index) if j not in drop]
@@ -989,6 +1023,24 @@ def _on_topic(item: Any, device_id: str) -> Any:
             return marked
         return {**item, "device_id": device_id}
     return item
+
+
+def _gas_only(
+    items: Sequence[Any], bad: Sequence[Rejected], device_id: str | None
+) -> list[tuple[str, str]]:
+    """(device_id, reasons) of each refused item whose every error names ``gas_ppm`` and
+    whose device id (``device_id``, the channel's, where it names none) is valid."""
+    out = []
+    for b in bad:
+        item = items[b.index]
+        if not b.errors or any(e.get("field") != "gas_ppm" for e in b.errors):
+            continue
+        if not isinstance(item, dict):
+            continue
+        d = item.get("device_id", device_id)
+        if isinstance(d, str) and device_id_ok(d):
+            out.append((d, "; ".join(f"gas_ppm: {e.get('reason')}" for e in b.errors)))
+    return out
 
 
 def _same_device(

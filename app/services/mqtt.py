@@ -309,10 +309,14 @@ class MqttIngress:
                     ]
                 )
             ahead: list[Ahead] = []
+            gas_refused: list[tuple[str, str]] = []
             try:
-                index, readings, bad = self.ingestor.decode(raw, device_id=device_id, ahead=ahead)
+                index, readings, bad = self.ingestor.decode(
+                    raw, device_id=device_id, ahead=ahead, gas_refused=gas_refused
+                )
             finally:  # stamped too far ahead: registered, set points, clock fault
                 await self.ingestor.refused_ahead(ahead)
+                await self.ingestor.refused_gas_faults(gas_refused)  # heard, out_of_range
         except (InvalidBody, TooLarge) as exc:
             self._reply(device_id, {"error": exc.error, "detail": exc.detail})
             return None

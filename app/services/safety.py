@@ -109,6 +109,22 @@ class SafetyService:
         if events or self.rules.dirty:
             await self.log.publish(events)
 
+    async def on_refused(self, rows: Sequence[tuple[str, str]]) -> None:
+        """Readings of tracked devices refused for their gas, (device_id, the refusal) each
+        (``Ingestor.refused_gas_faults``): none is stored, but the device was heard from now
+        (it is not ``silent``) and its ``out_of_range`` sensor fault is raised once, naming
+        the refusal (:meth:`SafetyRules.refused`), at the receipt time."""
+        if not rows:
+            return
+        self.rules.heard(list(dict.fromkeys(d for d, _ in rows)), now=self.monotonic())
+        at = self.wall()
+        events: list[AlertEvent] = []
+        for d, why in rows:
+            detail = f"reading refused for its gas, not stored: {why}"
+            events += self.rules.refused(d, at=at, condition="out_of_range", detail=detail)
+        if events or self.rules.dirty:
+            await self.log.publish(events)
+
     async def sweep_pending(self) -> int:
         """Raise the threshold alarm of low-set-point readings left unconfirmed for
         ``confirm_max_s`` (:meth:`SafetyRules.due`); returns how many events."""

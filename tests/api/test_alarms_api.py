@@ -634,8 +634,15 @@ async def test_a_lel_devices_drifting_zero_is_stored_and_watched(
         err = r.json()["detail"][0]
         assert r.status_code == 422 and (err["field"], err["type"]) == ("gas_ppm", "unit_range")
         assert "unit %LEL" in err["reason"] and "below -2.5" in err["reason"], err
-        await post(c, "lel-2", [-2.0], t0=T0 + 5)
+        # refused, but its device reported: its out_of_range fault names the refusal
         [e] = await events(c, "lel-2")
+        assert (e["kind"], e["reason"], e["gas"]) == ("sensor_fault", "out_of_range", None)
+        assert "reading refused for its gas" in e["detail"] and "below -2.5" in e["detail"]
+        await post(c, "lel-2", [-2.0], t0=T0 + 5)
+        assert len(await events(c, "lel-2")) == 1  # the same condition, told once
+        assert (await c.put("/api/devices/lel-3", json={"unit": "%LEL"})).status_code == 200
+        await post(c, "lel-3", [0.0, -0.1, -2.0])
+        [e] = await events(c, "lel-3")
         assert (e["kind"], e["reason"], e["gas"], e["gas_unit"]) == (
             "sensor_fault",
             "out_of_range",

@@ -122,3 +122,27 @@ def test_the_openapi_schema_describes_the_warnings(server: LiveServer) -> None:
     body = spec["paths"]["/api/readings"]["post"]["requestBody"]["content"]["application/json"]
     temp = body["schema"]["anyOf"][0]["properties"]["temperature_c"]
     assert "minimum" not in temp and "ambient_out_of_range" in temp["description"]
+
+
+def test_a_device_whose_gas_is_refused_is_heard_not_silent(server: LiveServer) -> None:
+    """A reading refused for its gas (-5 ppm; a string) is not stored, but its tracked
+    device reported: the silence limit (2 s here) passes without ``silent``, and its
+    ``out_of_range`` sensor fault names the refusal instead."""
+    dev = "neg-1"
+    with httpx.Client(base_url=server.base, headers=server.headers, timeout=30) as c:
+        now = time.time()
+        clean = [reading(dev, now - 3 + i, 420.0) for i in range(3)]
+        assert c.post("/api/readings", json=clean).json()["rejected"] == []
+        end = time.time() + 5.0
+        k = 0
+        while time.time() < end:
+            gas: Any = -5.0 if k % 2 else "400"
+            r = c.post("/api/readings", json=[reading(dev, time.time(), gas)])
+            assert r.status_code == 200 and r.json()["rejected"][0]["index"] == 0, r.text
+            k += 1
+            time.sleep(0.4)
+        evs = _events(c, dev)
+    got = [(e["type"], e["kind"], e["reason"]) for e in evs]
+    assert got[0] == ("alert.raised", "sensor_fault", "out_of_range"), got
+    assert "reading refused for its gas, not stored: gas_ppm: " in evs[0]["detail"]
+    assert not [g for g in got if g[2] == "silent"], got
