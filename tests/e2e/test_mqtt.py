@@ -136,7 +136,7 @@ async def _ingest_scenario(broker: Mosquitto, server: LiveServer) -> None:
         bad = [
             {**one, "ts": T0 + 1, "gas_ppm": "lots"},  # a string where a number belongs
             {**one, "ts": T0 + 1, "device_id": "dev-2"},  # another device than the topic's
-            [{**one, "ts": T0 + 1}, {**one, "ts": T0 + 2, "humidity_pct": 140.0}],
+            [{**one, "ts": T0 + 1}, {**one, "ts": T0 + 2, "humidity_pct": "wet"}],
         ]
         for b in bad:
             await gw.publish("gasleak/readings/dev-1", pub(b), qos=1)  # type: ignore[arg-type]
@@ -147,10 +147,12 @@ async def _ingest_scenario(broker: Mosquitto, server: LiveServer) -> None:
             b'"humidity_pct": 45}' % (T0 + 1)
         )
         await gw.publish("gasleak/readings/dev-1", dup, qos=1)
-        errors = await until(
-            lambda: [m for t, m in ops if t == "gasleak/errors/dev-1"] if len(ops) >= 5 else None,
-            "five error replies",
-        )
+
+        def replies(n: int) -> list[dict[str, Any]] | None:
+            got = [m for t, m in ops if t == "gasleak/errors/dev-1"]
+            return got if len(got) >= n else None
+
+        errors = await until(lambda: replies(5), "five error replies")
         assert errors[0]["error"] == "invalid_body"
         assert errors[0]["detail"][0]["field"] == "gas_ppm"
         assert errors[1]["detail"][0]["field"] == "device_id"
@@ -162,6 +164,15 @@ async def _ingest_scenario(broker: Mosquitto, server: LiveServer) -> None:
         assert "not valid JSON" in errors[3]["detail"][0]["reason"]
         assert errors[4]["detail"][0]["field"] == "gas_ppm"
         assert errors[4]["detail"][0]["type"] == "duplicate_key"
+        # a failed T/RH probe (-45 °C): accepted for its gas, the reply's warnings name the
+        # field on the errors topic, which counts no bad message
+        await gw.publish(
+            "gasleak/readings/dev-1", pub({**one, "ts": T0 + 2.5, "temperature_c": -45.0}), qos=1
+        )
+
+        errors = await until(lambda: replies(6), "the warnings reply")
+        assert errors[5]["accepted"] == 1 and errors[5]["rejected"] == [], errors[5]
+        assert errors[5]["warnings"][0]["warnings"][0]["field"] == "temperature_c"
         status = (await http.get("/api/status")).json()
         assert status["mqtt"]["bad_messages"] == 5, status["mqtt"]
         metrics = (await http.get("/metrics")).text
@@ -173,10 +184,13 @@ async def _ingest_scenario(broker: Mosquitto, server: LiveServer) -> None:
         await gw.publish(
             "gasleak/readings/dev-1", pub({**one, "ts": T0 + 3, "gas_ppm": 20_000.0}), qos=1
         )
+        # (the readings refused for their gas and the -45 °C raised dev-1's sensor_fault)
         alerts = await until(
-            lambda: [m for t, m in ops if t == "gasleak/alerts/dev-1"], "the alert on MQTT"
+            lambda: [m for t, m in ops if t == "gasleak/alerts/dev-1" and m["kind"] == "threshold"],
+            "the alert on MQTT",
         )
         stored = (await http.get("/api/events", params={"device_id": "dev-1"})).json()["events"]
+        stored = [e for e in stored if e["kind"] == "threshold"]
         assert alerts[0]["type"] == "alert.raised" and alerts[0]["kind"] == "threshold"
         assert alerts[0]["severity"] == "critical" and alerts[0]["gas_ppm"] == 20_000.0
         assert alerts[0]["event_id"] == stored[0]["event_id"]
@@ -186,7 +200,7 @@ async def _ingest_scenario(broker: Mosquitto, server: LiveServer) -> None:
         # alerts; anonymous clients are refused
         await gw.publish("gasleak/readings/dev-2", pub({**one, "device_id": "dev-2"}), qos=1)
         await gw.publish("gasleak/readings/dev-1", pub({**one, "ts": T0 + 4}), qos=1)
-        await until(lambda: _is(seen(http, "dev-1"), 5), "dev-1's last reading")
+        await until(lambda: _is(seen(http, "dev-1"), 6), "dev-1's last reading")
         assert (await http.get("/api/devices/dev-2")).status_code == 404
         with pytest.raises(aiomqtt.MqttError):
             async with aiomqtt.Client("127.0.0.1", broker.port):
