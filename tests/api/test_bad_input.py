@@ -940,3 +940,49 @@ async def test_a_bad_device_cursor_gets_the_cursor_reason_of_every_list(
         assert err["reason"].startswith("not a cursor from this API: its cursors are "), err
     r = await client.get("/api/devices", params={"cursor": "b"})
     assert r.status_code == 200 and r.json()["devices"] == []
+
+
+async def test_a_long_charset_is_cut_short_in_the_415(client: httpx.AsyncClient) -> None:
+    """``Content-Type: application/json; charset=<60,000 x>`` was answered with the charset
+    whole, a 60,164-byte 415 (newcomer of 2 Dec); it is cut as any value sent: 70
+    characters, then "..."."""
+    ct = {"content-type": "application/json; charset=" + "x" * 60_000}
+    for url in ("/api/readings", "/api/silences"):
+        r = await client.post(url, content=b"{}", headers=ct)
+        assert r.status_code == 415 and len(r.content) < 1_000, (url, len(r.content))
+        [err] = r.json()["detail"]
+        assert err["field"] == "content-type" and "'" + "x" * 70 + "'..." in err["reason"], err
+
+
+async def test_unknown_query_names_are_cut_short_and_counted_past_ten(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """``GET /api/alerts?<60,000 x b>=1`` echoed the name whole (a 60 KB 422), and
+    ``?x0&x1&...&x5999``, a 35 KB request, got one entry per name: a 935 KB reply; the same
+    on ``/ws/alerts`` and ``/ws/readings`` (newcomer of 2 Dec). A name is cut to 70
+    characters and "...", and ten are listed, then one entry counting the rest."""
+    many = "&".join(f"x{i}" for i in range(6000))
+    r = await client.get("/api/alerts?" + "b" * 60_000 + "=1")
+    assert r.status_code == 422 and len(r.content) < 1_000, len(r.content)
+    assert _fields(r) == ["b" * 70 + "..."]
+    r = await client.get("/api/alerts?" + many)
+    assert r.status_code == 422 and len(r.content) < 5_000, len(r.content)
+    detail = r.json()["detail"]
+    assert [d["field"] for d in detail] == [f"x{i}" for i in range(10)] + ["(query)"], detail
+    assert "5990 more unknown query parameters" in detail[-1]["reason"], detail[-1]
+    r = await client.get("/api/alerts?" + "&".join(f"y{i}=1&y{i}=2" for i in range(30)))
+    assert r.status_code == 422 and len(r.json()["detail"]) <= 11 + 11, r.text
+    few = "&".join(f"x{i}" for i in range(600))  # the WebSocket handshake takes 8 KB lines
+    async with serve_in_loop(settings) as (base, _):
+        ws_base = base.replace("http", "ws", 1)
+        for path in ("/ws/alerts", "/ws/readings"):
+            for query in ("b" * 5_000 + "=1", few):
+                async with websockets.connect(
+                    f"{ws_base}{path}?{query}", additional_headers=auth_headers()
+                ) as ws:
+                    frame = await ws.recv()
+                    assert len(frame) < 5_000, (path, len(frame))
+                    err = json.loads(frame)
+                    assert err["error"] == "invalid_request", err
+                    assert err["detail"][0]["field"] in ("b" * 70 + "...", "x0"), err
+                    assert len(err["detail"]) <= 11, err
