@@ -156,8 +156,20 @@ def _url_reason(url: str, schemes: tuple[str, ...], example: str) -> str | None:
     it must name a host, and a port, if given, must be a number from 1 to 65535.
     ``GASLEAK_WEBHOOK_URLS='["http://127.0.0.1:99999/x"]'`` started, then every event was
     retried for a day; ``GASLEAK_MQTT_URL=mqtt://h:0`` was taken (newcomer of 2 Dec). The
-    reason names the scheme, host and port only, never the path or query (a token)."""
-    parsed = urlsplit(url.strip())
+    reason names the scheme, host and port only, never the path or query (a token); a URL
+    ``urlsplit`` cannot read (``http://[::1/x``) is named by why, not echoed (its message
+    may quote the host and a password)."""
+    try:
+        parsed = urlsplit(url.strip())
+    except ValueError as exc:
+        # raised from the model validator this was "bad setting (GASLEAK_* settings):
+        # Invalid IPv6 URL", naming no setting (newcomer of 2 Dec)
+        why = (
+            "a '[' or ']' of an IPv6 host is unmatched"
+            if "IPv6" in str(exc)
+            else "its host holds characters that change under Unicode NFKC normalization"
+        )
+        return f"cannot be read as a URL: {why}"
     if parsed.scheme.lower() not in schemes:
         got = f"scheme {shown_setting(parsed.scheme, 20)}" if parsed.scheme else "no scheme"
         return f"has {got}: expected {' or '.join(s + '://' for s in schemes)}, such as {example}"

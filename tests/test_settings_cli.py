@@ -380,6 +380,10 @@ def test_a_new_or_sqlite_db_path_is_taken_and_database_url_overrides_it(
         ("CLUSTER_NATS_URL", "nats://h:0", "port 0 is not a port"),
         ("CLUSTER_NATS_URL", "redis://h:6379", "has scheme 'redis': expected nats://"),
         ("ALLOWED_ORIGINS", '["https://ops.example:99999"]', "port '99999' is not a port"),
+        # urlsplit raised from the model validator, and the line named no setting
+        ("WEBHOOK_URLS", '["http://[::1/x?t=secret"]', "[0] cannot be read as a URL"),
+        ("WEBHOOK_URLS", '["https://secret@h\uff03x/"]', "[0] cannot be read as a URL"),
+        ("MQTT_URL", "mqtt://[::1/secret", "cannot be read as a URL"),
     ],
 )
 def test_a_url_setting_with_an_impossible_port_or_scheme_is_refused_at_start_up(
