@@ -6,11 +6,12 @@ import difflib
 import json
 import os
 import re
+import sqlite3
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from limits import parse_many
 from pydantic import (
@@ -109,6 +110,49 @@ def _store_url_usable(url: str, scheme: str) -> str:
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
+#: SQLite's result codes for a file that is not a database or whose body is corrupt
+#: (``sqlite3.Error.sqlite_errorcode``): SQLITE_CORRUPT, SQLITE_NOTADB.
+_SQLITE_BROKEN = (11, 26)
+
+
+def _sqlite_unreadable(path: Path) -> str | None:
+    """Why the SQLite file at ``path``, whose magic string is right, cannot be read, or
+    None. Its 100-byte header must be SQLite's (a page size that is a power of two from
+    512 to 65536, the fixed payload fractions 64, 32, 32: SQLite's file format section
+    1.3); then, unless the file is in WAL mode, it is opened read-only (nothing written, a
+    shared lock only) and its schema read, what opening it costs the store. A WAL file is
+    not opened: a read-only connection leaves ``-wal`` and ``-shm`` files behind, owned by
+    whoever ran the command. A file with a good magic string and a corrupt body died in a
+    248-line traceback, exit 3, in ``--mode serve`` (189 lines, exit 1, in ``--mode keys
+    list``; newcomer of 2 Dec). Corruption deeper in the file is left to SQLite when the
+    page is read; a locked or busy database is no reason (the store waits for it)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(100)
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    size = int.from_bytes(head[16:18], "big") if len(head) == 100 else 0
+    if size == 1:
+        size = 65536
+    if size < 512 or size & (size - 1) or head[21:24] != b"\x40\x20\x20":
+        return "is not a readable SQLite database: its header is damaged"
+    if head[18] == 2 or head[19] == 2:
+        return None  # WAL: not opened (see above)
+    try:
+        con = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return None  # not this check's to explain; the store's own error follows
+    try:
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) in _SQLITE_BROKEN:
+            return f"is not a readable SQLite database (SQLite: {exc})"
+        return None
+    finally:
+        con.close()
+    return None
+
+
 def _db_path_usable(path: Path) -> str | None:
     """Why the store cannot open or create its SQLite file at ``path``, or None.
 
@@ -133,6 +177,8 @@ def _db_path_usable(path: Path) -> str | None:
             return f"{shown} cannot be read: {exc.strerror}"
         if head and head != SQLITE_HEADER:
             return f"{shown} is not an SQLite database: name a new or an SQLite file"
+        if head and (why := _sqlite_unreadable(path)) is not None:
+            return f"{shown} {why}: name a new or an SQLite file"
         return None
     folder = path.parent
     while not folder.exists():  # the store makes the missing folders, under the first one

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -315,6 +317,12 @@ def test_an_empty_number_setting_that_null_turns_off_is_refused_naming_null(
         (lambda d: d, "is a folder: name the SQLite file, such as "),
         (lambda d: _file(d / "notes.txt", b"not a database"), "is not an SQLite database"),
         (lambda d: _file(d / "f", b"") / "sub" / "g.db", "cannot be made: "),
+        # a good header, a corrupt body: 248 and 189 lines of traceback (newcomer of 2 Dec)
+        (
+            lambda d: _file(d / "x.db", b"SQLite format 3\x00" + b"\xff" * 4000),
+            "is not a readable SQLite database: its header is damaged",
+        ),
+        (lambda d: _corrupt_schema(d / "y.db"), "is not a readable SQLite database (SQLite: "),
     ],
 )
 def test_a_db_path_the_store_cannot_open_is_one_line_not_a_traceback(
@@ -334,6 +342,16 @@ def test_a_db_path_the_store_cannot_open_is_one_line_not_a_traceback(
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("gasleak: bad setting GASLEAK_DB_PATH: db_path "), line
     assert words in line, line
+
+
+def _corrupt_schema(path: Path) -> Path:
+    """An SQLite file whose header is whole and whose schema page is overwritten."""
+    with closing(sqlite3.connect(path)) as con:
+        con.execute("CREATE TABLE t (x)")
+        con.commit()
+    data = bytearray(path.read_bytes())
+    data[100:1000] = b"\xff" * 900
+    return _file(path, bytes(data))
 
 
 def _file(path: Path, data: bytes) -> Path:
@@ -359,9 +377,21 @@ def test_a_new_or_sqlite_db_path_is_taken_and_database_url_overrides_it(
 ) -> None:
     monkeypatch.setenv("GASLEAK_DB_PATH", str(tmp_path / "a" / "b" / "g.db"))
     Settings()
-    _file(tmp_path / "s.db", b"SQLite format 3\x00" + bytes(100))
-    monkeypatch.setenv("GASLEAK_DB_PATH", str(tmp_path / "s.db"))
+    with closing(sqlite3.connect(tmp_path / "s?#%.db")) as con:  # read, not written
+        con.execute("CREATE TABLE t (x)")
+    before = sorted(tmp_path.iterdir())
+    monkeypatch.setenv("GASLEAK_DB_PATH", str(tmp_path / "s?#%.db"))
     Settings()
+    assert sorted(tmp_path.iterdir()) == before
+    monkeypatch.setenv("GASLEAK_DB_PATH", str(_file(tmp_path / "empty.db", b"")))
+    Settings()
+    with closing(sqlite3.connect(tmp_path / "w.db")) as con:  # WAL: not opened, no -shm left
+        con.execute("PRAGMA journal_mode=wal")
+        con.execute("CREATE TABLE t (x)")
+    monkeypatch.setenv("GASLEAK_DB_PATH", str(tmp_path / "w.db"))
+    before = sorted(tmp_path.iterdir())
+    Settings()
+    assert sorted(tmp_path.iterdir()) == before
     monkeypatch.setenv("GASLEAK_DB_PATH", str(tmp_path))
     monkeypatch.setenv("GASLEAK_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/u.db")
     Settings()
