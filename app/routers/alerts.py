@@ -243,12 +243,15 @@ async def ws_alerts(ws: WebSocket, hub: HubDep, keys: KeysDep) -> None:
         return
     flt = EventFilter.of(f.device_id, f.kind, f.min_severity, f.include_silenced)
     if hub.full(who.owner):  # no await from here to the registration in subscribe
+        # the credential the key came by: the header, or a ticket alone (a browser's; the
+        # field said Authorization to a socket that sent none: newcomer of 2 Dec)
+        by = "Authorization" if ws.headers.get("authorization") else "ticket"
         await ws.send_json(
             {
                 "error": "too_many_subscribers",
                 "detail": [
                     {
-                        "field": "Authorization",
+                        "field": by,
                         "reason": f"key {who.key_id or 'cli'} already has {hub.per_key} "
                         "/ws/alerts subscribers open, the most one key may have "
                         "(GASLEAK_WS_SUBSCRIBERS_PER_KEY); close one first",

@@ -227,10 +227,19 @@ async def test_one_key_may_hold_only_so_many_alert_subscribers(tmp_path: Path) -
             err = json.loads(await third.recv())
             assert err["error"] == "too_many_subscribers", err
             assert "GASLEAK_WS_SUBSCRIBERS_PER_KEY" in err["detail"][0]["reason"], err
+            assert err["detail"][0]["field"] == "Authorization", err
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await third.recv()
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
             assert "too many subscribers" in closed.value.rcvd.reason
+        # a browser's socket comes with a ticket and no header: the field named
+        # Authorization all the same (newcomer of 2 Dec)
+        async with httpx.AsyncClient(base_url=base) as http:
+            ticket = (await http.post("/api/ws-ticket", headers=viewer)).json()["ticket"]
+        async with websockets.connect(f"{url}&ticket={ticket}") as by_ticket:
+            err = json.loads(await by_ticket.recv())
+            assert err["error"] == "too_many_subscribers", err
+            assert err["detail"][0]["field"] == "ticket", err
         async with websockets.connect(url, additional_headers=auth_headers()) as admin:
             assert json.loads(await admin.recv())["type"] == "subscribed"  # its own count
         await first[0].close()
@@ -241,4 +250,4 @@ async def test_one_key_may_hold_only_so_many_alert_subscribers(tmp_path: Path) -
         async with websockets.connect(url, additional_headers=viewer) as again:
             assert json.loads(await again.recv())["type"] == "subscribed"
         await first[1].close()
-        assert state.hub.refused == 1
+        assert state.hub.refused == 2
