@@ -473,16 +473,30 @@ class Ingestor:
         gas_refused: list[tuple[str, str]] = []
         quota_key = key_id if device_prefix is not None else None
         try:
-            index, readings, bad = self.decode(
-                raw,
-                ahead=ahead,
-                device_prefix=device_prefix,
-                key_id=quota_key,
-                gas_refused=gas_refused,
-            )
+            try:
+                index, readings, bad = self.decode(
+                    raw,
+                    ahead=ahead,
+                    device_prefix=device_prefix,
+                    key_id=quota_key,
+                    gas_refused=gas_refused,
+                )
+            finally:
+                await self.refused_ahead(ahead, device_prefix)
+            return await self._ingest_admitted(index, readings, bad, quota_key)
         finally:
-            await self.refused_ahead(ahead, device_prefix)
+            # after the message's accepted readings are stored: a new device whose first
+            # message also holds a reading refused for its gas is tracked by then
             await self.refused_gas_faults(gas_refused, device_prefix)
+
+    async def _ingest_admitted(
+        self,
+        index: list[int],
+        readings: list[Reading],
+        bad: list[Rejected],
+        quota_key: str | None,
+    ) -> IngestResult:
+        """:meth:`ingest` of a decoded message, the key's device quota applied first."""
         if self.quota is not None and quota_key is not None and self.forward is None:
             before = readings
             index, readings = self.quota.admit(quota_key, index, readings, bad)
@@ -537,8 +551,9 @@ class Ingestor:
         self, rows: Sequence[tuple[str, str]], device_prefix: str | None = None
     ) -> None:
         """Readings :meth:`decode` refused for their gas alone (its ``gas_refused``), those
-        of ``device_prefix`` only and of devices tracked already (a refused reading takes
-        no slot): the device was heard from, so it is not ``silent``, and its
+        of ``device_prefix`` only and of devices tracked (a refused reading takes no slot;
+        called once the message's accepted readings are stored, so a device's first
+        message counts too): the device was heard from, so it is not ``silent``, and its
         ``out_of_range`` sensor fault names the refusal (:meth:`SafetyService.on_refused`;
         as :meth:`refused_ahead` does for a stamp too far ahead). Single node only."""
         if not rows or self.safety is None or self.forward is not None:

@@ -297,6 +297,7 @@ class MqttIngress:
         """Ingest one message for ``device_id``; queue the error reply when anything was
         refused. Returns the ingest result (None when the message was not readings)."""
         self.counts["messages"] += 1
+        gas_refused: list[tuple[str, str]] = []
         try:
             if len(raw) > MAX_MESSAGE_BYTES:  # refused unparsed, as REST answers 413
                 raise TooLarge(
@@ -309,24 +310,26 @@ class MqttIngress:
                     ]
                 )
             ahead: list[Ahead] = []
-            gas_refused: list[tuple[str, str]] = []
             try:
                 index, readings, bad = self.ingestor.decode(
                     raw, device_id=device_id, ahead=ahead, gas_refused=gas_refused
                 )
             finally:  # stamped too far ahead: registered, set points, clock fault
                 await self.ingestor.refused_ahead(ahead)
-                await self.ingestor.refused_gas_faults(gas_refused)  # heard, out_of_range
         except (InvalidBody, TooLarge) as exc:
+            await self.ingestor.refused_gas_faults(gas_refused)
             self._reply(device_id, {"error": exc.error, "detail": exc.detail})
             return None
-        fresh = [k for k, r in enumerate(readings) if not self.recent.seen(r)]
-        self.counts["duplicates"] += len(readings) - len(fresh)
-        if not fresh and not bad:
-            return IngestResult(accepted=0)
-        result = await self.ingestor.ingest(
-            [index[k] for k in fresh], [readings[k] for k in fresh], bad
-        )
+        try:
+            fresh = [k for k, r in enumerate(readings) if not self.recent.seen(r)]
+            self.counts["duplicates"] += len(readings) - len(fresh)
+            if not fresh and not bad:
+                return IngestResult(accepted=0)
+            result = await self.ingestor.ingest(
+                [index[k] for k in fresh], [readings[k] for k in fresh], bad
+            )
+        finally:  # heard, out_of_range; after the accepted readings: a new device counts
+            await self.ingestor.refused_gas_faults(gas_refused)
         refused = {b.index for b in result.rejected}
         self.recent.add([readings[k] for k in fresh if index[k] not in refused])
         if result.rejected or result.warnings:  # warnings: a field not taken as sent

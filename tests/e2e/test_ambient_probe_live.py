@@ -146,3 +146,18 @@ def test_a_device_whose_gas_is_refused_is_heard_not_silent(server: LiveServer) -
     assert got[0] == ("alert.raised", "sensor_fault", "out_of_range"), got
     assert "reading refused for its gas, not stored: gas_ppm: " in evs[0]["detail"]
     assert not [g for g in got if g[2] == "silent"], got
+
+
+def test_a_new_device_first_message_raises_the_refusal_of_its_gas(server: LiveServer) -> None:
+    """A device never seen before whose first message holds a good reading and one refused
+    for its gas (either order): the refused one raises ``out_of_range`` as it would in a
+    later message. Before, the device was not tracked yet when the refusals were checked,
+    so the fault was never raised."""
+    now = time.time()
+    with httpx.Client(base_url=server.base, headers=server.headers, timeout=30) as c:
+        for dev, gases in (("n1", (400.0, -5.0)), ("n2", (-5.0, 400.0))):
+            body = [reading(dev, now + k * 0.5, g) for k, g in enumerate(gases)]
+            rep = c.post("/api/readings", json=body).json()
+            assert rep["accepted"] == 1 and len(rep["rejected"]) == 1, rep
+            got = [(e["type"], e["kind"], e["reason"]) for e in _events(c, dev)]
+            assert ("alert.raised", "sensor_fault", "out_of_range") in got, (dev, got)
