@@ -658,9 +658,9 @@ class Ingestor:
             items, was_array = parse_body(raw, max_items=self.max_items)
             if device_prefix is not None:  # before anything else is refused or taken
                 check_prefix_items(items, device_prefix)
-            good, bad = validate(
-                items if device_id is None else [_on_topic(x, device_id) for x in items]
-            )
+            checked = items if device_id is None else [_on_topic(x, device_id) for x in items]
+            good, bad = validate(checked)
+            _gas_range_too(checked, bad, self.units)
             if gas_refused is not None:
                 gas_refused += _gas_only(items, bad, device_id)
             if device_id is not None:
@@ -1043,12 +1043,16 @@ def _on_topic(item: Any, device_id: str) -> Any:
 def _gas_only(
     items: Sequence[Any], bad: Sequence[Rejected], device_id: str | None
 ) -> list[tuple[str, str]]:
-    """(device_id, reasons) of each refused item whose every error names ``gas_ppm`` and
-    whose device id (``device_id``, the channel's, where it names none) is valid."""
+    """(device_id, reasons) of each refused item whose every error is about its
+    ``gas_ppm`` value (a repeated ``gas_ppm`` key is malformed JSON from its sender, not a
+    sensor's fault) and whose device id (``device_id``, the channel's, where it names none)
+    is valid."""
     out = []
     for b in bad:
         item = items[b.index]
-        if not b.errors or any(e.get("field") != "gas_ppm" for e in b.errors):
+        if not b.errors or any(
+            e.get("field") != "gas_ppm" or e.get("type") == "duplicate_key" for e in b.errors
+        ):
             continue
         if not isinstance(item, dict):
             continue
@@ -1056,6 +1060,29 @@ def _gas_only(
         if isinstance(d, str) and device_id_ok(d):
             out.append((d, "; ".join(f"gas_ppm: {e.get('reason')}" for e in b.errors)))
     return out
+
+
+def _gas_range_too(items: Sequence[Any], bad: Sequence[Rejected], units: Mapping[str, str]) -> None:
+    """Add the gas range error (:func:`gas_out_of_range`, in its device's unit: ``units``,
+    else ppm) to each refused item whose ``gas_ppm`` is a finite number outside it and
+    whose errors name other fields only: the schema refuses such an item before the range
+    (which depends on the unit) is checked, and its reply named only the other fields. An
+    item refused as a whole (a repeated key, too many names) is left as it is."""
+    for b in bad:
+        item = items[b.index]
+        if not isinstance(item, dict) or isinstance(item, (Ambiguous, Crowded)):
+            continue
+        if any(e.get("field") == "gas_ppm" for e in b.errors):
+            continue  # the schema refused it already (not a finite number, ...)
+        g = item.get("gas_ppm")
+        if isinstance(g, bool) or not isinstance(g, (int, float)):
+            continue
+        d = item.get("device_id")
+        unit = units.get(d, "ppm") if isinstance(d, str) else "ppm"
+        err = gas_out_of_range(float(g), unit)
+        if err is not None:
+            at = sum(1 for e in b.errors if e.get("field") == "device_id")
+            b.errors.insert(at, err)
 
 
 def _same_device(

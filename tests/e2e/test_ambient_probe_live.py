@@ -161,3 +161,34 @@ def test_a_new_device_first_message_raises_the_refusal_of_its_gas(server: LiveSe
             assert rep["accepted"] == 1 and len(rep["rejected"]) == 1, rep
             got = [(e["type"], e["kind"], e["reason"]) for e in _events(c, dev)]
             assert ("alert.raised", "sensor_fault", "out_of_range") in got, (dev, got)
+
+
+def test_a_repeated_gas_key_is_no_sensor_fault_and_every_field_error_is_named(
+    server: LiveServer,
+) -> None:
+    """A reading that repeats its ``gas_ppm`` key is malformed JSON from the gateway, not a
+    refusal of the sensor's gas: no ``out_of_range`` fault (before, it raised one). A reading
+    whose gas is out of range and whose temperature is not a number names both fields
+    (before, only ``temperature_c``: the range is checked after the schema)."""
+    now = time.time()
+    with httpx.Client(base_url=server.base, headers=server.headers, timeout=30) as c:
+        for dev in ("f5", "f6"):
+            assert (
+                c.post("/api/readings", json=[reading(dev, now - 1, 400.0)]).json()["rejected"]
+                == []
+            )
+        ts = json.dumps(now)
+        raw = (
+            '[{"device_id":"f5","ts":' + ts + ',"gas_ppm":-5,"gas_ppm":-6,'
+            '"temperature_c":20,"humidity_pct":50},'
+            '{"device_id":"f6","ts":' + ts + ',"gas_ppm":-5,"temperature_c":"x","humidity_pct":50}]'
+        )
+        r = c.post("/api/readings", content=raw, headers={"Content-Type": "application/json"})
+        rep = r.json()
+        assert rep["accepted"] == 0, rep
+        got = {b["index"]: [(e["field"], e["type"]) for e in b["errors"]] for b in rep["rejected"]}
+        assert got[0] == [("gas_ppm", "duplicate_key")], rep
+        assert [f for f, _ in got[1]] == ["gas_ppm", "temperature_c"], rep
+        assert "-5 is below 0" in rep["rejected"][1]["errors"][0]["reason"]
+        kinds = [(e["device_id"], e["reason"]) for e in _events(c, "f5") + _events(c, "f6")]
+    assert not [k for k in kinds if k[1] == "out_of_range"], kinds
