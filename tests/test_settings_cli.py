@@ -15,6 +15,14 @@ from app.config import Settings, setting_errors
 from main import main
 
 
+def serve_refusal(capsys: pytest.CaptureFixture[str]) -> str:
+    """Run ``--mode serve`` with the settings the test put in the environment: it must exit 2
+    before it starts a server, with one line on stderr, which is returned."""
+    assert main(["--mode", "serve", "--port", "1"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    return line
+
+
 def test_a_cross_field_setting_error_names_the_settings(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -31,8 +39,7 @@ def test_a_window_other_than_the_models_is_one_line_not_a_traceback(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GASLEAK_WINDOW", "30")
-    assert main(["--mode", "serve", "--port", "1"]) == 2  # before the server starts
-    [line] = capsys.readouterr().err.splitlines()
+    line = serve_refusal(capsys)
     assert line.startswith("gasleak: bad setting GASLEAK_WINDOW=30: the model in ")
     assert "trained on windows of 60 readings" in line
 
@@ -93,8 +100,7 @@ def test_a_list_setting_that_is_not_a_json_list_is_one_line_not_a_traceback(
     """GASLEAK_WEBHOOK_URLS=https://x stopped ``serve`` with pydantic-settings' SettingsError
     traceback, exit 1, naming neither the variable nor the form (newcomer of 2 Dec)."""
     monkeypatch.setenv(name, value)
-    assert main(["--mode", "serve", "--port", "1"]) == 2
-    [line] = capsys.readouterr().err.splitlines()
+    line = serve_refusal(capsys)
     assert line.startswith(f"gasleak: bad setting {name}: must be a JSON list such as {example}")
     assert value not in line  # a URL may hold a token
     if name != "GASLEAK_GAS_RANGE_PPM":  # a range takes two numbers
@@ -109,8 +115,7 @@ def test_a_database_url_the_store_cannot_run_on_is_one_line_not_a_traceback(
     """GASLEAK_DATABASE_URL=mysql://x died in a traceback, "No module named MySQLdb", exit 3
     (newcomer of 2 Dec); the store runs on aiosqlite and asyncpg only."""
     monkeypatch.setenv("GASLEAK_DATABASE_URL", url)
-    assert main(["--mode", "serve", "--port", "1"]) == 2
-    [line] = capsys.readouterr().err.splitlines()
+    line = serve_refusal(capsys)
     assert line.startswith("gasleak: bad setting GASLEAK_DATABASE_URL: "), line
     assert "postgresql+asyncpg://" in line and "sqlite+aiosqlite:///" in line, line
     assert "secret" not in line, line
@@ -201,8 +206,7 @@ def test_a_reversed_or_empty_range_setting_is_refused_at_start_up(
     with pytest.raises(ValidationError) as caught:  # first: main would start the server
         Settings()
     assert [line.split(":")[0] for line in setting_errors(caught.value)] == [f"bad setting {name}"]
-    assert main(["--mode", "serve", "--port", "1"]) == 2
-    [line] = capsys.readouterr().err.splitlines()
+    line = serve_refusal(capsys)
     assert line.startswith(f"gasleak: bad setting {name}: {words}"), line
     monkeypatch.setenv(name, "[-1, 1]")
     assert getattr(Settings(), name.removeprefix("GASLEAK_").lower()) == (-1.0, 1.0)
@@ -261,8 +265,7 @@ def test_a_rate_limit_that_refuses_everything_is_refused_at_start_up(
     monkeypatch.setenv("GASLEAK_INGEST_RATE_LIMIT", spec)
     with pytest.raises(ValidationError):  # first: main would start the server
         Settings()
-    assert main(["--mode", "serve", "--port", "1"]) == 2
-    [line] = capsys.readouterr().err.splitlines()
+    line = serve_refusal(capsys)
     assert line.startswith("gasleak: bad setting GASLEAK_INGEST_RATE_LIMIT: "), line
     assert words in line, line
 
@@ -302,8 +305,7 @@ def test_an_empty_number_setting_that_null_turns_off_is_refused_naming_null(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GASLEAK_REMINDER_INTERVAL_S", "")
-    assert main(["--mode", "serve", "--port", "1"]) == 2
-    [line] = capsys.readouterr().err.splitlines()
+    line = serve_refusal(capsys)
     assert line == (
         "gasleak: bad setting GASLEAK_REMINDER_INTERVAL_S: is empty: give a number, or null "
         "to turn it off"
@@ -429,8 +431,7 @@ def test_a_url_setting_with_an_impossible_port_or_scheme_is_refused_at_start_up(
     monkeypatch.setenv(f"GASLEAK_{name}", value)
     with pytest.raises(ValidationError):  # first: main would start the server
         Settings()
-    assert main(["--mode", "serve", "--port", "1"]) == 2
-    [line] = capsys.readouterr().err.splitlines()
+    line = serve_refusal(capsys)
     assert line.startswith(f"gasleak: bad setting GASLEAK_{name}: "), line
     assert words in line and "secret" not in line, line
 

@@ -736,6 +736,26 @@ async def test_a_cursor_outside_the_ids_handed_out_is_refused(client: httpx.Asyn
     assert r.status_code == 422 and "from 1 to 3" in r.json()["detail"][0]["reason"], r.text
 
 
+async def _free_text_refuses(client: httpx.AsyncClient, text: str, char: str, why: str) -> None:
+    """Every free-text field of a POST (ack author and comment, key name, silence author
+    and comment, baseline-reset ``by``) refuses ``text``: 422 naming the field, type
+    string_pattern_mismatch, a reason holding ``why`` and not ``char`` raw."""
+    cases = [
+        ("/api/alerts/none/ack", {"author": text}, "author"),
+        ("/api/alerts/none/ack", {"author": "j.doe", "comment": text}, "comment"),
+        ("/api/keys", {"role": "viewer", "name": text}, "name"),
+        ("/api/silences", {"ends_at": SILENCE_END, "comment": "s", "author": text}, "author"),
+        ("/api/silences", {"ends_at": SILENCE_END, "comment": text, "author": "j"}, "comment"),
+        ("/api/devices/d1/baseline-reset", {"by": text}, "by"),
+    ]
+    for path, body, field in cases:
+        r = await client.post(path, json=body)
+        assert r.status_code == 422, (path, r.text)
+        [err] = r.json()["detail"]
+        assert err["field"] == field and err["type"] == "string_pattern_mismatch", err
+        assert why in err["reason"] and char not in err["reason"], err
+
+
 @pytest.mark.parametrize(
     "char,name",
     [
@@ -758,28 +778,7 @@ async def test_a_bidi_or_invisible_character_is_refused_in_free_text(
     names the character and its position, and does not carry it raw."""
     spoof = f"j.d{char}eod"
     code = f"U+{ord(char):04X} {name}"
-    cases = [
-        ("/api/alerts/none/ack", {"author": spoof}, "author"),
-        ("/api/alerts/none/ack", {"author": "j.doe", "comment": spoof}, "comment"),
-        ("/api/keys", {"role": "viewer", "name": spoof}, "name"),
-        (
-            "/api/silences",
-            {"ends_at": SILENCE_END, "comment": "service", "author": spoof},
-            "author",
-        ),
-        (
-            "/api/silences",
-            {"ends_at": SILENCE_END, "comment": spoof, "author": "j.doe"},
-            "comment",
-        ),
-        ("/api/devices/d1/baseline-reset", {"by": spoof}, "by"),
-    ]
-    for path, body, field in cases:
-        r = await client.post(path, json=body)
-        assert r.status_code == 422, (path, r.text)
-        [err] = r.json()["detail"]
-        assert err["field"] == field and err["type"] == "string_pattern_mismatch", err
-        assert f"({code}) at position 3" in err["reason"] and char not in err["reason"], err
+    await _free_text_refuses(client, spoof, char, f"({code}) at position 3")
     r = await client.put("/api/devices/d1", json={"name": spoof})
     assert r.status_code == 422 and _fields(r) == ["name"], r.text
     r = await client.post("/api/keys", json={"role": "viewer", "name": "Zoë 😀 שלום"})
@@ -832,20 +831,7 @@ async def test_a_c1_control_or_unicode_line_separator_is_refused_in_free_text(
     free-text field refuses the C1 controls U+0080-U+009F and U+2028/U+2029 now, with a
     reason naming the character and its position, escaped."""
     text = f"ops{char} 2026-12-02 16:00:00,000 INFO app.services.audit: key.create by admin"
-    cases = [
-        ("/api/alerts/none/ack", {"author": text}, "author"),
-        ("/api/alerts/none/ack", {"author": "j.doe", "comment": text}, "comment"),
-        ("/api/keys", {"role": "viewer", "name": text}, "name"),
-        ("/api/silences", {"ends_at": SILENCE_END, "comment": "s", "author": text}, "author"),
-        ("/api/silences", {"ends_at": SILENCE_END, "comment": text, "author": "j"}, "comment"),
-        ("/api/devices/d1/baseline-reset", {"by": text}, "by"),
-    ]
-    for path, body, field in cases:
-        r = await client.post(path, json=body)
-        assert r.status_code == 422, (path, r.text)
-        [err] = r.json()["detail"]
-        assert err["field"] == field and err["type"] == "string_pattern_mismatch", err
-        assert f"{words} at position 3" in err["reason"] and char not in err["reason"], err
+    await _free_text_refuses(client, text, char, f"{words} at position 3")
     r = await client.put("/api/devices/d1", json={"name": text})
     assert r.status_code == 422 and _fields(r) == ["name"], r.text
     r = await client.post("/api/keys", json={"role": "viewer", "name": "Zoë\u00a0ops ¡ÿ"})
