@@ -162,7 +162,7 @@ import uuid
 from array import array
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
@@ -176,6 +176,7 @@ from app.alerting.events import (
     Severity,
 )
 from app.alerting.profiles import PER_PPM, Profiles
+from app.schemas.devices import FaultCondition
 from app.schemas.readings import GAS_UNDER_RANGE, iso
 from app.slab import Columns, SlotIndex
 
@@ -186,16 +187,8 @@ PENDING = "pending"
 #: sensor_fault) in its persisted state (the chatter rule's memory).
 CLEARED = "cleared_at"
 _CHANNELS = ("gas_ppm", "temperature_c", "humidity_pct")
-FAULTS = (
-    "stuck",
-    "rate_of_change",
-    "out_of_range",
-    "ambient_out_of_range",
-    "spike",
-    "silent",
-    "clock",
-    "dropout",
-)
+#: The sensor_fault conditions, in the order of the API's ``FaultCondition`` literal.
+FAULTS: tuple[str, ...] = get_args(FaultCondition)
 #: A low-set-point reading waits for the next one at most this many device intervals of
 #: reading time (``2``: one reading lost in transit is not yet a timeout), and at least
 #: :data:`CONFIRM_MIN_S` seconds (a burst of readings 10 ms apart); never more than

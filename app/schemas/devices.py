@@ -58,8 +58,7 @@ class LastReading(BaseModel):
     humidity_pct: float
 
 
-#: The sensor_fault conditions of ``app.alerting.safety.FAULTS``, in that order
-#: (tests/api/test_alarms_api.py checks they are the same).
+#: The sensor_fault conditions (``app.alerting.safety.FAULTS`` is taken from this literal).
 FaultCondition = Literal[
     "stuck",
     "rate_of_change",
